@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Owned growable byte buffer with a hard size limit. */
+#include "util/buf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+void buf_init(struct buf *b, size_t limit)
+{
+    b->ptr = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->limit = limit;
+}
+
+void buf_free(struct buf *b)
+{
+    FREE_NULL(b->ptr);
+    b->len = 0;
+    b->cap = 0;
+}
+
+void buf_reset(struct buf *b)
+{
+    b->len = 0;
+    if (b->ptr)
+        b->ptr[0] = '\0';
+}
+
+int buf_add(struct buf *b, const void *data, size_t len)
+{
+    if (len > b->limit || b->len > b->limit - len) {
+        buf_free(b);
+        return -E2BIG;
+    }
+    if (b->len + len + 1 > b->cap) {
+        size_t ncap = b->cap ? b->cap : 256;
+
+        while (ncap < b->len + len + 1)
+            ncap *= 2;
+        b->ptr = xrealloc(b->ptr, ncap);
+        b->cap = ncap;
+    }
+    if (len)
+        memcpy(b->ptr + b->len, data, len);
+    b->len += len;
+    b->ptr[b->len] = '\0';
+    return 0;
+}
+
+int buf_adds(struct buf *b, const char *s)
+{
+    return buf_add(b, s, strlen(s));
+}
+
+int buf_addc(struct buf *b, char c)
+{
+    return buf_add(b, &c, 1);
+}
+
+int buf_addf(struct buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    char small[512];
+    char *big = NULL;
+    int n, ret;
+
+    va_start(ap, fmt);
+    n = vsnprintf(small, sizeof(small), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -EINVAL;
+    if ((size_t)n < sizeof(small))
+        return buf_add(b, small, (size_t)n);
+    va_start(ap, fmt);
+    n = vasprintf(&big, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return -ENOMEM;
+    ret = buf_add(b, big, (size_t)n);
+    free(big);
+    return ret;
+}
+
+char *buf_take(struct buf *b)
+{
+    char *p = b->ptr ? b->ptr : xstrdup("");
+
+    b->ptr = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return p;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Owned growable byte buffer with a hard size limit (curl dynbuf shape). */
+#ifndef SRC_UTIL_BUF_H
+#define SRC_UTIL_BUF_H
+#include <stddef.h>
+
+struct buf {
+    char *ptr;    /* NUL-terminated when non-NULL */
+    size_t len;   /* bytes used, without the NUL */
+    size_t cap;   /* bytes allocated */
+    size_t limit; /* adding past this fails with -E2BIG */
+};
+
+void buf_init(struct buf *b, size_t limit);
+void buf_free(struct buf *b);
+void buf_reset(struct buf *b);
+/* Appends bytes. Returns 0, or -E2BIG past the limit, in which case the buffer
+ * is freed and left empty so that a truncated result is never used. */
+int buf_add(struct buf *b, const void *data, size_t len);
+int buf_adds(struct buf *b, const char *s);
+int buf_addc(struct buf *b, char c);
+int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Moves the content out; the caller owns the returned string (never NULL). */
+char *buf_take(struct buf *b);
+#endif

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* File helpers: atomic replacement, directories, whole-file reads. */
+#ifndef SRC_UTIL_FILE_H
+#define SRC_UTIL_FILE_H
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Atomically replaces <path> with <len> bytes of <data>, created with <mode>
+ * (temp file, fsync, rename). Returns 0 or a negative errno; *err says why. */
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, char **err);
+/* Creates <path> and its parents with <mode>. Returns 0 or a negative errno. */
+int file_mkdirs(const char *path, mode_t mode, char **err);
+/* Removes <path> recursively. Returns 0 or a negative errno. */
+int file_rmtree(const char *path);
+/* Reads at most <limit> bytes of <path> into a new NUL-terminated buffer
+ * that the caller owns. Returns 0, -E2BIG past the limit, or a negative errno. */
+int file_read(const char *path, size_t limit, char **out, size_t *len);
+/* Points symlink <link> at <target> atomically (new link, then rename). */
+int file_symlink_replace(const char *target, const char *link, char **err);
+#endif

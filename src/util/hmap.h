@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* String-keyed hash map (open addressing, linear probing). Keys are copied;
+ * values are borrowed pointers whose lifetime the caller manages. */
+#ifndef SRC_UTIL_HMAP_H
+#define SRC_UTIL_HMAP_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct hmap_slot {
+    char *key; /* NULL: empty; HMAP_TOMB: deleted */
+    void *val;
+    uint64_t hash;
+};
+
+struct hmap {
+    struct hmap_slot *slots;
+    size_t cap;  /* power of two or 0 */
+    size_t used; /* live entries */
+    size_t tomb; /* deleted slots */
+};
+
+uint64_t hash_fnv1a(const void *data, size_t len);
+void hmap_init(struct hmap *m);
+void hmap_deinit(struct hmap *m);
+/* Returns the value stored under <key>, or NULL. */
+void *hmap_get(const struct hmap *m, const char *key);
+/* Stores <val> under <key>; returns the previous value or NULL. */
+void *hmap_put(struct hmap *m, const char *key, void *val);
+/* Removes <key>; returns its value or NULL. */
+void *hmap_del(struct hmap *m, const char *key);
+/* Iteration: for (size_t i = 0; hmap_next(m, &i, &k, &v);) */
+bool hmap_next(const struct hmap *m, size_t *iter, const char **key, void **val);
+#endif
