@@ -1,0 +1,715 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Kubernetes JSON -> struct k8s_*. Every error names the field path, so a
+ * user reading the log knows which line of which manifest to fix. */
+#include "kube/decode.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store/objects.h"
+#include "util/err.h"
+#include "util/hmap.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+/* ====== Field helpers ====== */
+
+/* Reads an optional string field. Returns 0 (absent or null: *out = NULL),
+ * or -EINVAL with *err naming <path>. */
+static int get_str(json_t *o, const char *key, const char *path, char **out, char **err)
+{
+    json_t *v = json_object_get(o, key);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_string(v)) {
+        errmsg_set(err, "%s%s: must be a string", path, key);
+        return -EINVAL;
+    }
+    if (json_string_length(v) > DECODE_MAX_STRING) {
+        errmsg_set(err, "%s%s: longer than %d bytes", path, key, DECODE_MAX_STRING);
+        return -EINVAL;
+    }
+    if (strlen(json_string_value(v)) != json_string_length(v)) {
+        errmsg_set(err, "%s%s: contains a NUL byte", path, key);
+        return -EINVAL;
+    }
+    *out = xstrdup(json_string_value(v));
+    return 0;
+}
+
+static int get_int(json_t *o, const char *key, const char *path, int64_t lo, int64_t hi,
+                   int32_t *out, char **err)
+{
+    json_t *v = json_object_get(o, key);
+
+    *out = 0;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi) {
+        errmsg_set(err, "%s%s: must be an integer from %lld to %lld", path, key, (long long)lo,
+                   (long long)hi);
+        return -EINVAL;
+    }
+    *out = (int32_t)json_integer_value(v);
+    return 0;
+}
+
+/* Optional bool; <def> when absent or null. */
+static int get_bool(json_t *o, const char *key, const char *path, bool def, bool *out,
+                    char **err)
+{
+    json_t *v = json_object_get(o, key);
+
+    *out = def;
+    if (!v || json_is_null(v))
+        return 0;
+    if (!json_is_boolean(v)) {
+        errmsg_set(err, "%s%s: must be true or false", path, key);
+        return -EINVAL;
+    }
+    *out = json_is_true(v);
+    return 0;
+}
+
+/* Optional object or array; NULL when absent or null. */
+static int get_typed(json_t *o, const char *key, const char *path, bool array, json_t **out,
+                     char **err)
+{
+    json_t *v = json_object_get(o, key);
+
+    *out = NULL;
+    if (!v || json_is_null(v))
+        return 0;
+    if (array ? !json_is_array(v) : !json_is_object(v)) {
+        errmsg_set(err, "%s%s: must be %s", path, key, array ? "a list" : "an object");
+        return -EINVAL;
+    }
+    if (array && json_array_size(v) > DECODE_MAX_ITEMS) {
+        errmsg_set(err, "%s%s: more than %d items", path, key, DECODE_MAX_ITEMS);
+        return -EINVAL;
+    }
+    *out = v;
+    return 0;
+}
+
+static int cmp_kv(const void *a, const void *b)
+{
+    return strcmp(((const struct k8s_kv *)a)->key, ((const struct k8s_kv *)b)->key);
+}
+
+/* String map (labels, annotations, ConfigMap data) -> sorted array. */
+static int get_kv(json_t *o, const char *key, const char *path, struct k8s_kv **out, size_t *n,
+                  char **err)
+{
+    json_t *m, *v;
+    const char *k;
+    size_t i = 0;
+
+    *out = NULL;
+    *n = 0;
+    if (get_typed(o, key, path, false, &m, err))
+        return -EINVAL;
+    if (!m)
+        return 0;
+    *out = xcalloc(json_object_size(m) + 1, sizeof(**out));
+    json_object_foreach(m, k, v)
+    {
+        if (!json_is_string(v) || strlen(json_string_value(v)) != json_string_length(v)) {
+            errmsg_set(err, "%s%s[\"%s\"]: must be a string without NUL bytes", path, key, k);
+            goto fail;
+        }
+        (*out)[i].key = xstrdup(k);
+        (*out)[i].val = xstrdup(json_string_value(v));
+        *n = ++i;
+    }
+    qsort(*out, *n, sizeof(**out), cmp_kv);
+    return 0;
+fail:
+    for (size_t j = 0; j < i; j++) {
+        free((*out)[j].key);
+        free((*out)[j].val);
+    }
+    FREE_NULL(*out);
+    *n = 0;
+    return -EINVAL;
+}
+
+static int parse_time(const char *s, int64_t *out)
+{
+    struct tm tm;
+    const char *end;
+
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (!end)
+        return -EINVAL;
+    *out = (int64_t)timegm(&tm);
+    return 0;
+}
+
+/* ====== Metadata ====== */
+
+static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **err)
+{
+    json_t *md;
+    char *ts = NULL;
+
+    if (get_typed(obj, "metadata", "", false, &md, err))
+        return -EINVAL;
+    if (!md) {
+        errmsg_set(err, "metadata: missing");
+        return -EINVAL;
+    }
+    if (get_str(md, "name", "metadata.", &m->name, err) ||
+        get_str(md, "namespace", "metadata.", &m->ns, err) ||
+        get_str(md, "uid", "metadata.", &m->uid, err) ||
+        get_str(md, "resourceVersion", "metadata.", &m->resource_version, err) ||
+        get_str(md, "creationTimestamp", "metadata.", &ts, err) ||
+        get_kv(md, "annotations", "metadata.", &m->annotations, &m->n_annotations, err) ||
+        get_kv(md, "labels", "metadata.", &m->labels, &m->n_labels, err))
+        goto fail;
+    if (!m->name || !*m->name) {
+        errmsg_set(err, "metadata.name: missing");
+        goto fail;
+    }
+    if (!namespaced) {
+        FREE_NULL(m->ns);
+        m->ns = xstrdup("");
+    } else if (!m->ns || !*m->ns) {
+        free(m->ns);
+        m->ns = xstrdup("default"); /* what kubectl assumes for a manifest without one */
+    }
+    if (!m->uid)
+        m->uid = xstrdup("");
+    if (!m->resource_version)
+        m->resource_version = xstrdup("");
+    if (ts && parse_time(ts, &m->created)) {
+        errmsg_set(err, "metadata.creationTimestamp: not an RFC 3339 time");
+        goto fail;
+    }
+    free(ts);
+    return 0;
+fail:
+    free(ts);
+    return -EINVAL;
+}
+
+/* ====== Ingress ====== */
+
+static int decode_ing_backend(json_t *be, const char *path, struct k8s_ingress_backend *out,
+                              char **err)
+{
+    json_t *svc, *port, *res;
+    char p[256];
+
+    out->present = true;
+    if (get_typed(be, "resource", path, false, &res, err) ||
+        get_typed(be, "service", path, false, &svc, err))
+        return -EINVAL;
+    if (res) {
+        out->resource = true;
+        return 0;
+    }
+    if (!svc) {
+        errmsg_set(err, "%sservice: missing", path);
+        return -EINVAL;
+    }
+    snprintf(p, sizeof(p), "%sservice.", path);
+    if (get_str(svc, "name", p, &out->svc, err) || get_typed(svc, "port", p, false, &port, err))
+        return -EINVAL;
+    if (!out->svc || !*out->svc) {
+        errmsg_set(err, "%sname: missing", p);
+        return -EINVAL;
+    }
+    if (!port) {
+        errmsg_set(err, "%sport: missing", p);
+        return -EINVAL;
+    }
+    snprintf(p, sizeof(p), "%sservice.port.", path);
+    if (get_str(port, "name", p, &out->port_name, err) ||
+        get_int(port, "number", p, 1, 65535, &out->port_num, err))
+        return -EINVAL;
+    if (out->port_name && !*out->port_name)
+        FREE_NULL(out->port_name);
+    if (!out->port_name == !out->port_num) {
+        errmsg_set(err, "%s: exactly one of name or number is required", p);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int decode_ingress(json_t *obj, struct k8s_ingress *ing, char **err)
+{
+    json_t *spec, *rules, *tls, *defbe, *v;
+    size_t i;
+    char p[256];
+
+    if (get_typed(obj, "spec", "", false, &spec, err))
+        return -EINVAL;
+    if (!spec)
+        return 0;
+    if (get_str(spec, "ingressClassName", "spec.", &ing->class_name, err) ||
+        get_typed(spec, "defaultBackend", "spec.", false, &defbe, err) ||
+        get_typed(spec, "rules", "spec.", true, &rules, err) ||
+        get_typed(spec, "tls", "spec.", true, &tls, err))
+        return -EINVAL;
+    if (defbe && decode_ing_backend(defbe, "spec.defaultBackend.", &ing->default_backend, err))
+        return -EINVAL;
+    if (rules) {
+        ing->rules = xcalloc(json_array_size(rules) + 1, sizeof(*ing->rules));
+        json_array_foreach(rules, i, v)
+        {
+            struct k8s_ingress_rule *r = &ing->rules[i];
+            json_t *http, *paths, *pv;
+            size_t j;
+
+            ing->n_rules = i + 1;
+            snprintf(p, sizeof(p), "spec.rules[%zu].", i);
+            if (!json_is_object(v)) {
+                errmsg_set(err, "spec.rules[%zu]: must be an object", i);
+                return -EINVAL;
+            }
+            if (get_str(v, "host", p, &r->host, err) ||
+                get_typed(v, "http", p, false, &http, err))
+                return -EINVAL;
+            if (r->host && !*r->host)
+                FREE_NULL(r->host);
+            if (!http)
+                continue;
+            snprintf(p, sizeof(p), "spec.rules[%zu].http.", i);
+            if (get_typed(http, "paths", p, true, &paths, err))
+                return -EINVAL;
+            if (!paths)
+                continue;
+            r->paths = xcalloc(json_array_size(paths) + 1, sizeof(*r->paths));
+            json_array_foreach(paths, j, pv)
+            {
+                struct k8s_ingress_path *ip = &r->paths[j];
+                json_t *be;
+                char *type = NULL;
+
+                r->n_paths = j + 1;
+                snprintf(p, sizeof(p), "spec.rules[%zu].http.paths[%zu].", i, j);
+                if (!json_is_object(pv)) {
+                    errmsg_set(err, "spec.rules[%zu].http.paths[%zu]: must be an object", i, j);
+                    return -EINVAL;
+                }
+                if (get_str(pv, "path", p, &ip->path, err) ||
+                    get_str(pv, "pathType", p, &type, err) ||
+                    get_typed(pv, "backend", p, false, &be, err)) {
+                    free(type);
+                    return -EINVAL;
+                }
+                if (!ip->path)
+                    ip->path = xstrdup("");
+                if (!type || !strcmp(type, "ImplementationSpecific")) {
+                    ip->type = K8S_PATH_IMPL;
+                } else if (!strcmp(type, "Exact")) {
+                    ip->type = K8S_PATH_EXACT;
+                } else if (!strcmp(type, "Prefix")) {
+                    ip->type = K8S_PATH_PREFIX;
+                } else {
+                    errmsg_set(err, "%spathType: unsupported value \"%s\" (Exact, Prefix or "
+                                    "ImplementationSpecific)", p, type);
+                    free(type);
+                    return -EINVAL;
+                }
+                free(type);
+                if (!be) {
+                    errmsg_set(err, "%sbackend: missing", p);
+                    return -EINVAL;
+                }
+                snprintf(p, sizeof(p), "spec.rules[%zu].http.paths[%zu].backend.", i, j);
+                if (decode_ing_backend(be, p, &ip->backend, err))
+                    return -EINVAL;
+            }
+        }
+    }
+    if (tls) {
+        ing->tls = xcalloc(json_array_size(tls) + 1, sizeof(*ing->tls));
+        json_array_foreach(tls, i, v)
+        {
+            struct k8s_ingress_tls *t = &ing->tls[i];
+            json_t *hosts, *h;
+            size_t j;
+
+            ing->n_tls = i + 1;
+            snprintf(p, sizeof(p), "spec.tls[%zu].", i);
+            if (!json_is_object(v)) {
+                errmsg_set(err, "spec.tls[%zu]: must be an object", i);
+                return -EINVAL;
+            }
+            if (get_str(v, "secretName", p, &t->secret, err) ||
+                get_typed(v, "hosts", p, true, &hosts, err))
+                return -EINVAL;
+            if (!hosts)
+                continue;
+            t->hosts = xcalloc(json_array_size(hosts) + 1, sizeof(*t->hosts));
+            json_array_foreach(hosts, j, h)
+            {
+                if (!json_is_string(h) || strlen(json_string_value(h)) != json_string_length(h)) {
+                    errmsg_set(err, "spec.tls[%zu].hosts[%zu]: must be a string", i, j);
+                    return -EINVAL;
+                }
+                t->hosts[t->n_hosts++] = xstrdup(json_string_value(h));
+            }
+        }
+    }
+    return 0;
+}
+
+/* ====== Service, EndpointSlice ====== */
+
+static int decode_service(json_t *obj, struct k8s_service *svc, char **err)
+{
+    json_t *spec, *ports, *v;
+    size_t i;
+    char p[128];
+
+    if (get_typed(obj, "spec", "", false, &spec, err))
+        return -EINVAL;
+    if (!spec)
+        return 0;
+    if (get_str(spec, "type", "spec.", &svc->type, err) ||
+        get_str(spec, "externalName", "spec.", &svc->external_name, err) ||
+        get_typed(spec, "ports", "spec.", true, &ports, err))
+        return -EINVAL;
+    if (!ports)
+        return 0;
+    svc->ports = xcalloc(json_array_size(ports) + 1, sizeof(*svc->ports));
+    json_array_foreach(ports, i, v)
+    {
+        struct k8s_service_port *sp = &svc->ports[i];
+        json_t *tp;
+
+        svc->n_ports = i + 1;
+        snprintf(p, sizeof(p), "spec.ports[%zu].", i);
+        if (!json_is_object(v)) {
+            errmsg_set(err, "spec.ports[%zu]: must be an object", i);
+            return -EINVAL;
+        }
+        if (get_str(v, "name", p, &sp->name, err) ||
+            get_str(v, "protocol", p, &sp->protocol, err) ||
+            get_int(v, "port", p, 1, 65535, &sp->port, err))
+            return -EINVAL;
+        if (!sp->name)
+            sp->name = xstrdup("");
+        if (!sp->port) {
+            errmsg_set(err, "%sport: missing", p);
+            return -EINVAL;
+        }
+        tp = json_object_get(v, "targetPort");
+        if (json_is_string(tp)) {
+            if (get_str(v, "targetPort", p, &sp->target_name, err))
+                return -EINVAL;
+        } else if (tp && !json_is_null(tp) &&
+                   get_int(v, "targetPort", p, 1, 65535, &sp->target_num, err)) {
+            return -EINVAL;
+        }
+    }
+    return 0;
+}
+
+static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
+{
+    json_t *ports, *eps, *v;
+    char *at = NULL;
+    size_t i;
+    char p[128];
+    const char *svc = k8s_kv_get(es->obj.meta.labels, es->obj.meta.n_labels,
+                                 "kubernetes.io/service-name");
+
+    es->service = svc ? xstrdup(svc) : NULL;
+    if (get_str(obj, "addressType", "", &at, err) ||
+        get_typed(obj, "ports", "", true, &ports, err) ||
+        get_typed(obj, "endpoints", "", true, &eps, err)) {
+        free(at);
+        return -EINVAL;
+    }
+    if (!at || !strcmp(at, "IPv4")) {
+        es->addr_type = K8S_ADDR_IPV4;
+    } else if (!strcmp(at, "IPv6")) {
+        es->addr_type = K8S_ADDR_IPV6;
+    } else if (!strcmp(at, "FQDN")) {
+        es->addr_type = K8S_ADDR_FQDN;
+    } else {
+        errmsg_set(err, "addressType: unsupported value \"%s\"", at);
+        free(at);
+        return -EINVAL;
+    }
+    free(at);
+    if (ports) {
+        es->ports = xcalloc(json_array_size(ports) + 1, sizeof(*es->ports));
+        json_array_foreach(ports, i, v)
+        {
+            struct k8s_slice_port *sp = &es->ports[i];
+
+            es->n_ports = i + 1;
+            snprintf(p, sizeof(p), "ports[%zu].", i);
+            if (!json_is_object(v)) {
+                errmsg_set(err, "ports[%zu]: must be an object", i);
+                return -EINVAL;
+            }
+            if (get_str(v, "name", p, &sp->name, err) ||
+                get_str(v, "protocol", p, &sp->protocol, err) ||
+                get_int(v, "port", p, 1, 65535, &sp->port, err))
+                return -EINVAL;
+            if (!sp->name)
+                sp->name = xstrdup("");
+        }
+    }
+    if (!eps)
+        return 0;
+    es->endpoints = xcalloc(json_array_size(eps) + 1, sizeof(*es->endpoints));
+    json_array_foreach(eps, i, v)
+    {
+        struct k8s_endpoint *ep = &es->endpoints[i];
+        json_t *addrs, *cond, *a;
+        size_t j;
+
+        es->n_endpoints = i + 1;
+        snprintf(p, sizeof(p), "endpoints[%zu].", i);
+        if (!json_is_object(v)) {
+            errmsg_set(err, "endpoints[%zu]: must be an object", i);
+            return -EINVAL;
+        }
+        if (get_typed(v, "addresses", p, true, &addrs, err) ||
+            get_typed(v, "conditions", p, false, &cond, err))
+            return -EINVAL;
+        ep->ready = true;
+        ep->serving = true;
+        ep->terminating = false;
+        if (cond) {
+            json_t *srv = json_object_get(cond, "serving");
+
+            snprintf(p, sizeof(p), "endpoints[%zu].conditions.", i);
+            if (get_bool(cond, "ready", p, true, &ep->ready, err) ||
+                get_bool(cond, "serving", p, ep->ready, &ep->serving, err) ||
+                get_bool(cond, "terminating", p, false, &ep->terminating, err))
+                return -EINVAL;
+            if (!srv || json_is_null(srv))
+                ep->serving = ep->ready;
+        }
+        if (!addrs)
+            continue;
+        ep->addresses = xcalloc(json_array_size(addrs) + 1, sizeof(*ep->addresses));
+        json_array_foreach(addrs, j, a)
+        {
+            if (!json_is_string(a) || json_string_length(a) > 255 ||
+                strlen(json_string_value(a)) != json_string_length(a)) {
+                errmsg_set(err, "endpoints[%zu].addresses[%zu]: must be an address string", i,
+                           j);
+                return -EINVAL;
+            }
+            ep->addresses[ep->n_addresses++] = xstrdup(json_string_value(a));
+        }
+    }
+    return 0;
+}
+
+/* ====== Secret, ConfigMap ====== */
+
+int decode_base64(const char *in, size_t len, unsigned char **out, size_t *outlen)
+{
+    static signed char map[256];
+    static bool ready;
+    unsigned char *o;
+    uint32_t acc = 0;
+    int bits = 0, pad = 0;
+    size_t n = 0;
+
+    if (!ready) {
+        const char *alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+        memset(map, -1, sizeof(map));
+        for (int i = 0; i < 64; i++)
+            map[(unsigned char)alpha[i]] = (signed char)i;
+        ready = true;
+    }
+    o = xmalloc(len / 4 * 3 + 4);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+
+        if (c == '\n' || c == '\r' || c == ' ' || c == '\t')
+            continue;
+        if (c == '=') {
+            pad++;
+            continue;
+        }
+        if (pad || map[c] < 0)
+            goto fail;
+        acc = (acc << 6) | (uint32_t)map[c];
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            o[n++] = (unsigned char)(acc >> bits);
+        }
+    }
+    if (pad > 2 || bits >= 6)
+        goto fail;
+    *out = o;
+    *outlen = n;
+    return 0;
+fail:
+    free(o);
+    return -EINVAL;
+}
+
+static int secret_field(json_t *data, json_t *sdata, const char *key, unsigned char **out,
+                        size_t *len, char **err)
+{
+    json_t *v = sdata ? json_object_get(sdata, key) : NULL;
+
+    if (v) {
+        if (!json_is_string(v)) {
+            errmsg_set(err, "stringData[\"%s\"]: must be a string", key);
+            return -EINVAL;
+        }
+        *len = json_string_length(v);
+        *out = (unsigned char *)xstrndup(json_string_value(v), *len);
+        return 0;
+    }
+    v = data ? json_object_get(data, key) : NULL;
+    if (!v)
+        return 0;
+    if (!json_is_string(v) ||
+        decode_base64(json_string_value(v), json_string_length(v), out, len)) {
+        errmsg_set(err, "data[\"%s\"]: must be base64", key);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static int decode_secret(json_t *obj, struct k8s_secret *s, char **err)
+{
+    json_t *data, *sdata;
+
+    if (get_str(obj, "type", "", &s->type, err) ||
+        get_typed(obj, "data", "", false, &data, err) ||
+        get_typed(obj, "stringData", "", false, &sdata, err))
+        return -EINVAL;
+    if (!s->type)
+        s->type = xstrdup("Opaque");
+    if (secret_field(data, sdata, "tls.crt", &s->crt, &s->crt_len, err) ||
+        secret_field(data, sdata, "tls.key", &s->key, &s->key_len, err))
+        return -EINVAL;
+    return 0;
+}
+
+static int decode_configmap(json_t *obj, struct k8s_configmap *cm, char **err)
+{
+    return get_kv(obj, "data", "", &cm->data, &cm->n_data, err);
+}
+
+/* ====== Entry point ====== */
+
+static const struct {
+    const char *api; /* apiVersion */
+    const char *kind;
+    enum k8s_kind k;
+    size_t size;
+    bool namespaced;
+} kinds[] = {
+    {"networking.k8s.io/v1", "Ingress", K8S_INGRESS, sizeof(struct k8s_ingress), true},
+    {"networking.k8s.io/v1", "IngressClass", K8S_INGRESS_CLASS,
+     sizeof(struct k8s_ingress_class), false},
+    {"v1", "Service", K8S_SERVICE, sizeof(struct k8s_service), true},
+    {"discovery.k8s.io/v1", "EndpointSlice", K8S_ENDPOINT_SLICE,
+     sizeof(struct k8s_endpoint_slice), true},
+    {"v1", "Secret", K8S_SECRET, sizeof(struct k8s_secret), true},
+    {"v1", "ConfigMap", K8S_CONFIGMAP, sizeof(struct k8s_configmap), true},
+};
+
+/* Content hash without the fields that change on every write. */
+static uint64_t content_hash(json_t *obj)
+{
+    json_t *md = json_object_get(obj, "metadata");
+    uint64_t h;
+    char *dump;
+
+    if (json_is_object(md)) {
+        json_object_del(md, "resourceVersion");
+        json_object_del(md, "managedFields");
+        json_object_del(md, "generation");
+    }
+    json_object_del(obj, "status");
+    dump = json_dumps(obj, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+    h = dump ? hash_fnv1a(dump, strlen(dump)) : 0;
+    free(dump);
+    return h;
+}
+
+enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, char **err)
+{
+    const char *api, *kind;
+    struct k8s_obj *o;
+    size_t i;
+    int ret;
+
+    *out = NULL;
+    if (!json_is_object(obj)) {
+        errmsg_set(err, "not an object");
+        return DECODE_ERROR;
+    }
+    api = json_string_value(json_object_get(obj, "apiVersion"));
+    kind = json_string_value(json_object_get(obj, "kind"));
+    if (!kind || !api) {
+        errmsg_set(err, "%s: missing", kind ? "apiVersion" : "kind");
+        return DECODE_ERROR;
+    }
+    for (i = 0; i < ARRAY_SIZE(kinds); i++) {
+        if (!strcmp(kinds[i].kind, kind) && !strcmp(kinds[i].api, api))
+            break;
+    }
+    if (i == ARRAY_SIZE(kinds))
+        return DECODE_IGNORED;
+    o = xcalloc(1, kinds[i].size);
+    o->kind = kinds[i].k;
+    ret = decode_meta(obj, &o->meta, kinds[i].namespaced, err);
+    if (ret == 0) {
+        switch (o->kind) {
+        case K8S_INGRESS:
+            ret = decode_ingress(obj, (struct k8s_ingress *)o, err);
+            break;
+        case K8S_INGRESS_CLASS: {
+            json_t *spec = json_object_get(obj, "spec");
+
+            ret = get_str(json_is_object(spec) ? spec : obj, "controller", "spec.",
+                          &((struct k8s_ingress_class *)o)->controller, err);
+            break;
+        }
+        case K8S_SERVICE:
+            ret = decode_service(obj, (struct k8s_service *)o, err);
+            break;
+        case K8S_ENDPOINT_SLICE:
+            ret = decode_slice(obj, (struct k8s_endpoint_slice *)o, err);
+            break;
+        case K8S_SECRET:
+            ret = decode_secret(obj, (struct k8s_secret *)o, err);
+            break;
+        case K8S_CONFIGMAP:
+            ret = decode_configmap(obj, (struct k8s_configmap *)o, err);
+            break;
+        case K8S_KIND_COUNT:
+            break;
+        }
+    }
+    if (ret != 0) {
+        if (ref && o->meta.name) {
+            if (o->meta.ns && *o->meta.ns)
+                *ref = xasprintf("%s/%s/%s", k8s_kind_name(o->kind), o->meta.ns, o->meta.name);
+            else
+                *ref = xasprintf("%s/%s", k8s_kind_name(o->kind), o->meta.name);
+        }
+        k8s_obj_free(o);
+        return DECODE_ERROR;
+    }
+    o->hash = content_hash(obj);
+    *out = o;
+    return DECODE_OK;
+}

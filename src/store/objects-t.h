@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Kubernetes objects as Portico keeps them: only the fields routing needs,
+ * decoded once at the edge (kube/decode.c) and shared by every source. */
+#ifndef SRC_STORE_OBJECTS_T_H
+#define SRC_STORE_OBJECTS_T_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum k8s_kind {
+    K8S_INGRESS = 0,
+    K8S_INGRESS_CLASS,
+    K8S_SERVICE,
+    K8S_ENDPOINT_SLICE,
+    K8S_SECRET,
+    K8S_CONFIGMAP,
+    K8S_KIND_COUNT, /* number of kinds */
+};
+
+struct k8s_kv {
+    char *key;
+    char *val;
+};
+
+struct k8s_meta {
+    char *ns;                     /* "" for cluster-scoped objects */
+    char *name;
+    char *uid;                    /* may be "" */
+    char *resource_version;       /* may be "" (file mode) */
+    int64_t created;              /* creationTimestamp, unix seconds; 0 when absent */
+    struct k8s_kv *annotations;   /* sorted by key */
+    size_t n_annotations;
+    struct k8s_kv *labels;        /* sorted by key */
+    size_t n_labels;
+};
+
+/* Common head of every object; must be the first member. */
+struct k8s_obj {
+    enum k8s_kind kind;
+    struct k8s_meta meta;
+    uint64_t hash;                /* content hash, without volatile metadata */
+    char *origin;                 /* where it came from ("file.yaml#2"), or NULL */
+};
+
+enum k8s_path_type {
+    K8S_PATH_EXACT = 0,
+    K8S_PATH_PREFIX,
+    K8S_PATH_IMPL,                /* ImplementationSpecific */
+};
+
+struct k8s_ingress_backend {
+    bool present;                 /* the backend field exists */
+    bool resource;                /* backend.resource: unsupported */
+    char *svc;                    /* service.name */
+    char *port_name;              /* service.port.name, or NULL */
+    int32_t port_num;             /* service.port.number, or 0 */
+};
+
+struct k8s_ingress_path {
+    char *path;                   /* "" when absent */
+    enum k8s_path_type type;
+    struct k8s_ingress_backend backend;
+};
+
+struct k8s_ingress_rule {
+    char *host;                   /* NULL: rule without host */
+    struct k8s_ingress_path *paths;
+    size_t n_paths;
+};
+
+struct k8s_ingress_tls {
+    char **hosts;
+    size_t n_hosts;
+    char *secret;                 /* NULL when absent */
+};
+
+struct k8s_ingress {
+    struct k8s_obj obj;
+    char *class_name;             /* spec.ingressClassName, or NULL */
+    struct k8s_ingress_backend default_backend;
+    struct k8s_ingress_rule *rules;
+    size_t n_rules;
+    struct k8s_ingress_tls *tls;
+    size_t n_tls;
+};
+
+struct k8s_ingress_class {
+    struct k8s_obj obj;
+    char *controller;             /* spec.controller */
+};
+
+struct k8s_service_port {
+    char *name;                   /* "" when unnamed */
+    int32_t port;
+    int32_t target_num;           /* targetPort as number, or 0 */
+    char *target_name;            /* targetPort as name, or NULL */
+    char *protocol;
+};
+
+struct k8s_service {
+    struct k8s_obj obj;
+    char *type;                   /* ClusterIP, ExternalName, ... */
+    char *external_name;
+    struct k8s_service_port *ports;
+    size_t n_ports;
+};
+
+struct k8s_slice_port {
+    char *name;                   /* "" when unnamed */
+    int32_t port;                 /* 0 when absent */
+    char *protocol;
+};
+
+struct k8s_endpoint {
+    char **addresses;
+    size_t n_addresses;
+    bool ready;                   /* nil is true */
+    bool serving;                 /* nil follows ready */
+    bool terminating;             /* nil is false */
+};
+
+enum k8s_addr_type {
+    K8S_ADDR_IPV4 = 0,
+    K8S_ADDR_IPV6,
+    K8S_ADDR_FQDN,
+};
+
+struct k8s_endpoint_slice {
+    struct k8s_obj obj;
+    char *service;                /* label kubernetes.io/service-name, or NULL */
+    enum k8s_addr_type addr_type;
+    struct k8s_slice_port *ports;
+    size_t n_ports;
+    struct k8s_endpoint *endpoints;
+    size_t n_endpoints;
+};
+
+struct k8s_secret {
+    struct k8s_obj obj;
+    char *type;
+    unsigned char *crt;           /* tls.crt bytes, or NULL */
+    size_t crt_len;
+    unsigned char *key;           /* tls.key bytes, or NULL */
+    size_t key_len;
+};
+
+struct k8s_configmap {
+    struct k8s_obj obj;
+    struct k8s_kv *data;          /* sorted by key */
+    size_t n_data;
+};
+#endif

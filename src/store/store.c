@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Object cache keyed "ns/name" per kind. */
+#include "store/store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/objects.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+static void make_key(char *out, size_t size, const char *ns, const char *name)
+{
+    snprintf(out, size, "%s/%s", ns ? ns : "", name);
+}
+
+void store_init(struct store *s)
+{
+    for (int k = 0; k < K8S_KIND_COUNT; k++)
+        hmap_init(&s->kinds[k]);
+    s->changes = 0;
+}
+
+void store_deinit(struct store *s)
+{
+    for (int k = 0; k < K8S_KIND_COUNT; k++) {
+        void *val;
+
+        for (size_t i = 0; hmap_next(&s->kinds[k], &i, NULL, &val);)
+            k8s_obj_free(val);
+        hmap_deinit(&s->kinds[k]);
+    }
+}
+
+bool store_put(struct store *s, struct k8s_obj *obj)
+{
+    char key[512];
+    struct k8s_obj *prev;
+    bool changed;
+
+    make_key(key, sizeof(key), obj->meta.ns, obj->meta.name);
+    prev = hmap_put(&s->kinds[obj->kind], key, obj);
+    changed = !prev || prev->hash != obj->hash;
+    k8s_obj_free(prev);
+    if (changed)
+        s->changes++;
+    return changed;
+}
+
+bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *name)
+{
+    char key[512];
+    struct k8s_obj *prev;
+
+    make_key(key, sizeof(key), ns, name);
+    prev = hmap_del(&s->kinds[kind], key);
+    if (!prev)
+        return false;
+    k8s_obj_free(prev);
+    s->changes++;
+    return true;
+}
+
+size_t store_replace(struct store *s, enum k8s_kind kind, struct k8s_obj **objs, size_t n)
+{
+    struct hmap keep;
+    const char *key;
+    size_t changes = 0, ndel = 0, cap = 0;
+    char **del = NULL;
+
+    hmap_init(&keep);
+    for (size_t i = 0; i < n; i++) {
+        char k[512];
+
+        make_key(k, sizeof(k), objs[i]->meta.ns, objs[i]->meta.name);
+        hmap_put(&keep, k, objs[i]);
+    }
+    for (size_t i = 0; hmap_next(&s->kinds[kind], &i, &key, NULL);) {
+        if (!hmap_get(&keep, key)) {
+            del = xgrow(del, &cap, ndel + 1, sizeof(*del));
+            del[ndel++] = xstrdup(key);
+        }
+    }
+    for (size_t i = 0; i < ndel; i++) {
+        k8s_obj_free(hmap_del(&s->kinds[kind], del[i]));
+        s->changes++;
+        changes++;
+        free(del[i]);
+    }
+    free(del);
+    hmap_deinit(&keep);
+    for (size_t i = 0; i < n; i++)
+        changes += store_put(s, objs[i]);
+    return changes;
+}
+
+const struct k8s_obj *store_get(const struct store *s, enum k8s_kind kind, const char *ns,
+                                const char *name)
+{
+    char key[512];
+
+    make_key(key, sizeof(key), ns, name);
+    return hmap_get(&s->kinds[kind], key);
+}
+
+static int cmp_obj(const void *a, const void *b)
+{
+    const struct k8s_obj *x = *(const struct k8s_obj *const *)a;
+    const struct k8s_obj *y = *(const struct k8s_obj *const *)b;
+    int c = strcmp(x->meta.ns, y->meta.ns);
+
+    return c ? c : strcmp(x->meta.name, y->meta.name);
+}
+
+size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_obj ***out)
+{
+    const struct hmap *m = &s->kinds[kind];
+    const struct k8s_obj **arr = xmalloc((m->used + 1) * sizeof(*arr));
+    size_t n = 0;
+    void *val;
+
+    for (size_t i = 0; hmap_next(m, &i, NULL, &val);)
+        arr[n++] = val;
+    qsort(arr, n, sizeof(*arr), cmp_obj);
+    *out = arr;
+    return n;
+}
+
+size_t store_count(const struct store *s, enum k8s_kind kind)
+{
+    return s->kinds[kind].used;
+}

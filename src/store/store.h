@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The object cache every source feeds: objects keyed "ns/name" per kind,
+ * with a change counter. Nothing downstream knows which source filled it. */
+#ifndef SRC_STORE_STORE_H
+#define SRC_STORE_STORE_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/objects-t.h"
+#include "util/hmap.h"
+
+struct store {
+    struct hmap kinds[K8S_KIND_COUNT]; /* "ns/name" -> owned struct k8s_obj */
+    uint64_t changes;                  /* bumped on every effective change */
+};
+
+void store_init(struct store *s);
+void store_deinit(struct store *s);
+/* Inserts or replaces <obj>; the store takes ownership. Returns true when
+ * the content changed (an identical hash only refreshes metadata). */
+bool store_put(struct store *s, struct k8s_obj *obj);
+/* Removes an object; returns true if it existed. */
+bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *name);
+/* Replaces every object of <kind> with <objs> (ownership of each moves to the
+ * store; the array stays the caller's). Objects absent from <objs> are
+ * deleted, as a relist does. Returns the number of effective changes. */
+size_t store_replace(struct store *s, enum k8s_kind kind, struct k8s_obj **objs, size_t n);
+/* Borrowed pointer valid until the object is replaced or deleted. */
+const struct k8s_obj *store_get(const struct store *s, enum k8s_kind kind, const char *ns,
+                                const char *name);
+/* Fills a new array (caller frees the array, not the objects) with every
+ * object of <kind>, sorted by namespace then name. */
+size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_obj ***out);
+size_t store_count(const struct store *s, enum k8s_kind kind);
+#endif
