@@ -1,0 +1,905 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pure: store snapshot + options -> routing model + issues. The rules are
+ * those of doc/routing.md; the HAProxy shape they map to is in render.c. */
+#include "model/model.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/keys.h"
+#include "model/tls.h"
+#include "model/validate.h"
+#include "store/objects.h"
+#include "util/hmap.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+/* A map entry while building, with the Ingress that claimed the key first. */
+struct claim {
+    const char *value;
+    const char *owner; /* "ingress/ns/name" */
+};
+
+/* A certificate while building: one per Secret, SNI filters merged. */
+struct cert_acc {
+    const char *file;
+    const char *pem;
+    size_t pem_len;
+    struct hmap snis; /* host -> (void *)1 */
+};
+
+/* A parsed Secret, or why it cannot be used. */
+struct secret_state {
+    struct tls_cert *cert; /* NULL when unusable */
+    char *err;
+    const char *file;      /* arena */
+    const char *pem;       /* arena, set on first use */
+    size_t pem_len;
+};
+
+struct builder {
+    const struct store *store;
+    const struct model_opts *opts;
+    struct model *m;
+    struct key_values global;
+    struct hmap backends;            /* name -> struct model_backend (arena) */
+    struct hmap backend_err;         /* name -> static/arena message, for warnings */
+    struct hmap entries[MODEL_MAP_COUNT];
+    struct hmap secrets;             /* "ns/name" -> struct secret_state */
+    struct hmap certs;               /* file -> struct cert_acc */
+    struct hmap sni_owner;           /* host -> cert file */
+    struct hmap slices;              /* "ns/service" -> struct slice_list */
+    struct model_issue *issues;
+    size_t n_issues, cap_issues;
+    const char *catchall;            /* backend of the oldest rule-less defaultBackend */
+    const char *catchall_owner;
+};
+
+struct slice_list {
+    const struct k8s_endpoint_slice **v;
+    size_t n, cap;
+};
+
+/* ====== Issues ====== */
+
+static void add_issue(struct builder *b, enum model_sev sev, const char *obj, const char *field,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add_issue(struct builder *b, enum model_sev sev, const char *obj, const char *field,
+                      const char *fmt, ...)
+{
+    struct model_issue *is;
+    va_list ap;
+    char msg[1024];
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    b->issues = xgrow(b->issues, &b->cap_issues, b->n_issues + 1, sizeof(*b->issues));
+    is = &b->issues[b->n_issues++];
+    is->sev = sev;
+    is->obj = arena_strdup(&b->m->arena, obj);
+    is->field = arena_strdup(&b->m->arena, field ? field : "");
+    is->msg = arena_strdup(&b->m->arena, msg);
+}
+
+struct issue_ctx {
+    struct builder *b;
+    const char *obj;
+};
+
+static void key_issue(void *arg, const char *field, const char *msg)
+{
+    struct issue_ctx *c = arg;
+
+    add_issue(c->b, MODEL_SEV_WARN, c->obj, field, "%s", msg);
+}
+
+/* ====== Backends ====== */
+
+static void index_slices(struct builder *b)
+{
+    const struct k8s_obj **objs;
+    size_t n = store_list(b->store, K8S_ENDPOINT_SLICE, &objs);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct k8s_endpoint_slice *es = (const struct k8s_endpoint_slice *)objs[i];
+        struct slice_list *l;
+        char key[512];
+
+        if (!es->service)
+            continue;
+        snprintf(key, sizeof(key), "%s/%s", es->obj.meta.ns, es->service);
+        l = hmap_get(&b->slices, key);
+        if (!l) {
+            l = xcalloc(1, sizeof(*l));
+            hmap_put(&b->slices, key, l);
+        }
+        l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
+        l->v[l->n++] = es;
+    }
+    free(objs);
+}
+
+static int cmp_server(const void *a, const void *b)
+{
+    return strcmp(((const struct model_server *)a)->name, ((const struct model_server *)b)->name);
+}
+
+/* Fills <be> with the ready endpoints of <sp>; returns a problem or NULL. */
+static const char *resolve_servers(struct builder *b, struct model_backend *be,
+                                   const struct k8s_service_port *sp)
+{
+    struct slice_list *l;
+    struct hmap seen;
+    size_t cap = 0;
+    char key[512];
+
+    snprintf(key, sizeof(key), "%s/%s", be->ns, be->svc);
+    l = hmap_get(&b->slices, key);
+    if (!l)
+        return NULL;
+    hmap_init(&seen);
+    for (size_t i = 0; i < l->n; i++) {
+        const struct k8s_endpoint_slice *es = l->v[i];
+        int32_t port = 0;
+
+        if (es->addr_type == K8S_ADDR_FQDN)
+            continue;
+        for (size_t j = 0; j < es->n_ports; j++) {
+            if (!strcmp(es->ports[j].name, sp->name))
+                port = es->ports[j].port;
+        }
+        if (!port)
+            continue;
+        for (size_t j = 0; j < es->n_endpoints; j++) {
+            const struct k8s_endpoint *ep = &es->endpoints[j];
+
+            /* terminating endpoints finish what they have but get nothing new */
+            if (!ep->ready || ep->terminating)
+                continue;
+            for (size_t k = 0; k < ep->n_addresses; k++) {
+                const char *addr = ep->addresses[k];
+                struct model_server *s;
+                char name[300];
+
+                if (!valid_ip(addr, es->addr_type == K8S_ADDR_IPV6))
+                    continue;
+                snprintf(name, sizeof(name), "%s:%d", addr, port);
+                if (hmap_get(&seen, name))
+                    continue;
+                hmap_put(&seen, name, (void *)1);
+                be->servers = xgrow(be->servers, &cap, be->n_servers + 1, sizeof(*be->servers));
+                s = &be->servers[be->n_servers++];
+                s->name = arena_strdup(&b->m->arena, name);
+                s->addr = arena_strdup(&b->m->arena, addr);
+                s->port = (uint16_t)port;
+            }
+        }
+    }
+    hmap_deinit(&seen);
+    if (be->n_servers) {
+        struct model_server *copy = arena_memdup(&b->m->arena, be->servers,
+                                                 be->n_servers * sizeof(*copy));
+
+        free(be->servers);
+        be->servers = copy;
+        qsort(be->servers, be->n_servers, sizeof(*be->servers), cmp_server);
+    }
+    return NULL;
+}
+
+/* Returns the backend for a Service port, creating it on first use. A
+ * missing Service or port still gets a backend: it has no servers, so HAProxy
+ * answers 503, and the Ingress gets a warning. */
+static const char *ensure_backend(struct builder *b, const char *obj, const char *field,
+                                  const char *ns, const char *svc_name, const char *port_name,
+                                  int32_t port_num)
+{
+    struct model_backend *be;
+    const struct k8s_service *svc;
+    const struct k8s_service_port *sp = NULL;
+    const char *problem = NULL;
+    char name[300], port[64];
+
+    if (port_name)
+        snprintf(port, sizeof(port), "%s", port_name);
+    else
+        snprintf(port, sizeof(port), "%d", port_num);
+    snprintf(name, sizeof(name), "%s_%s_%s", ns, svc_name, port);
+    be = hmap_get(&b->backends, name);
+    if (be) {
+        problem = hmap_get(&b->backend_err, name);
+        goto out;
+    }
+    be = arena_alloc(&b->m->arena, sizeof(*be));
+    be->name = arena_strdup(&b->m->arena, name);
+    be->ns = arena_strdup(&b->m->arena, ns);
+    be->svc = arena_strdup(&b->m->arena, svc_name);
+    be->port = arena_strdup(&b->m->arena, port);
+    hmap_put(&b->backends, name, be);
+    svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
+    if (!svc) {
+        problem = arena_printf(&b->m->arena, "service \"%s/%s\" not found; requests get 503",
+                               ns, svc_name);
+    } else {
+        for (size_t i = 0; i < svc->n_ports && !sp; i++) {
+            if (port_name ? !strcmp(svc->ports[i].name, port_name)
+                          : svc->ports[i].port == port_num)
+                sp = &svc->ports[i];
+        }
+        if (!sp)
+            problem = arena_printf(&b->m->arena,
+                                   "service \"%s/%s\" has no port %s; requests get 503", ns,
+                                   svc_name, port);
+        else if (svc->type && !strcmp(svc->type, "ExternalName"))
+            problem = arena_printf(&b->m->arena,
+                                   "service \"%s/%s\" is of type ExternalName, which is not "
+                                   "supported; requests get 503",
+                                   ns, svc_name);
+        else
+            problem = resolve_servers(b, be, sp);
+    }
+    if (problem)
+        hmap_put(&b->backend_err, name, (void *)problem);
+out:
+    if (problem && obj)
+        add_issue(b, MODEL_SEV_WARN, obj, field, "%s", problem);
+    return be->name;
+}
+
+/* ====== Class selection ====== */
+
+static bool class_is_ours(struct builder *b, const char *name)
+{
+    const struct k8s_ingress_class *ic =
+        (const struct k8s_ingress_class *)store_get(b->store, K8S_INGRESS_CLASS, "", name);
+
+    return ic && ic->controller && !strcmp(ic->controller, b->opts->controller_name);
+}
+
+/* Default IngressClass marker: 1 ours, -1 someone else's, 0 none. */
+static int default_class(struct builder *b)
+{
+    const struct k8s_obj **objs;
+    size_t n = store_list(b->store, K8S_INGRESS_CLASS, &objs);
+    int ret = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct k8s_ingress_class *ic = (const struct k8s_ingress_class *)objs[i];
+        const char *v = k8s_kv_get(ic->obj.meta.annotations, ic->obj.meta.n_annotations,
+                                   "ingressclass.kubernetes.io/is-default-class");
+
+        if (!v || strcmp(v, "true"))
+            continue;
+        if (ic->controller && !strcmp(ic->controller, b->opts->controller_name))
+            ret = 1;
+        else if (ret == 0)
+            ret = -1;
+    }
+    free(objs);
+    return ret;
+}
+
+static bool ingress_is_ours(struct builder *b, const struct k8s_ingress *ing, int defclass)
+{
+    const char *ann = k8s_kv_get(ing->obj.meta.annotations, ing->obj.meta.n_annotations,
+                                 "kubernetes.io/ingress.class");
+
+    /* the deprecated annotation wins over the field */
+    if (ann)
+        return !strcmp(ann, b->opts->ingress_class);
+    if (ing->class_name)
+        return class_is_ours(b, ing->class_name);
+    if (defclass != 0)
+        return defclass > 0;
+    return b->opts->watch_without_class;
+}
+
+/* ====== Validation ====== */
+
+static bool check_backend(struct builder *b, const char *obj, const char *field,
+                          const struct k8s_ingress_backend *be)
+{
+    if (be->resource)
+        return true; /* reported when used */
+    if (!valid_dns_label(be->svc)) {
+        add_issue(b, MODEL_SEV_ERROR, obj, field,
+                  "service name \"%s\" is not a valid DNS label; ingress skipped", be->svc);
+        return false;
+    }
+    if (be->port_name && !valid_port_name(be->port_name)) {
+        add_issue(b, MODEL_SEV_ERROR, obj, field,
+                  "port name \"%s\" is not a valid port name; ingress skipped", be->port_name);
+        return false;
+    }
+    return true;
+}
+
+/* Rejects the whole Ingress when a field cannot be represented safely or
+ * breaks the API's validation, as the API server would have. */
+static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, const char *obj)
+{
+    char field[160];
+
+    if (!valid_dns_label(ing->obj.meta.ns) || !valid_dns_subdomain(ing->obj.meta.name)) {
+        add_issue(b, MODEL_SEV_ERROR, obj, "metadata",
+                  "namespace or name is not a valid DNS name; ingress skipped");
+        return false;
+    }
+    if (ing->default_backend.present &&
+        !check_backend(b, obj, "spec.defaultBackend", &ing->default_backend))
+        return false;
+    for (size_t i = 0; i < ing->n_rules; i++) {
+        const struct k8s_ingress_rule *r = &ing->rules[i];
+
+        if (r->host && !valid_host(r->host)) {
+            snprintf(field, sizeof(field), "spec.rules[%zu].host", i);
+            add_issue(b, MODEL_SEV_ERROR, obj, field,
+                      "\"%.100s\" is not a valid host name (lower-case DNS name, optionally "
+                      "\"*.\" first); ingress skipped",
+                      r->host);
+            return false;
+        }
+        for (size_t j = 0; j < r->n_paths; j++) {
+            const char *why = validate_path(r->paths[j].path, r->paths[j].type);
+
+            snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].path", i, j);
+            if (why) {
+                add_issue(b, MODEL_SEV_ERROR, obj, field, "\"%.100s\" %s; ingress skipped",
+                          r->paths[j].path, why);
+                return false;
+            }
+            snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].backend", i, j);
+            if (!check_backend(b, obj, field, &r->paths[j].backend))
+                return false;
+        }
+    }
+    for (size_t i = 0; i < ing->n_tls; i++) {
+        const struct k8s_ingress_tls *t = &ing->tls[i];
+
+        for (size_t j = 0; j < t->n_hosts; j++) {
+            if (!valid_host(t->hosts[j])) {
+                snprintf(field, sizeof(field), "spec.tls[%zu].hosts[%zu]", i, j);
+                add_issue(b, MODEL_SEV_ERROR, obj, field,
+                          "\"%.100s\" is not a valid host name; ingress skipped", t->hosts[j]);
+                return false;
+            }
+        }
+        if (t->secret && !valid_dns_subdomain(t->secret)) {
+            snprintf(field, sizeof(field), "spec.tls[%zu].secretName", i);
+            add_issue(b, MODEL_SEV_ERROR, obj, field,
+                      "\"%.100s\" is not a valid Secret name; ingress skipped", t->secret);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ====== Routes ====== */
+
+/* Claims <key> in <map> for <owner>; the first (oldest) claim wins. */
+static void claim(struct builder *b, enum model_map map, const char *key, const char *value,
+                  const char *owner, const char *field, const char *what)
+{
+    struct claim *c = hmap_get(&b->entries[map], key);
+
+    if (c) {
+        if (strcmp(c->value, value))
+            add_issue(b, MODEL_SEV_WARN, owner, field,
+                      "%s is already defined by the older %s; ignored here", what, c->owner);
+        return;
+    }
+    c = arena_alloc(&b->m->arena, sizeof(*c));
+    c->value = arena_strdup(&b->m->arena, value);
+    c->owner = arena_strdup(&b->m->arena, owner);
+    hmap_put(&b->entries[map], key, c);
+}
+
+static const char *path_backend(struct builder *b, const struct k8s_ingress *ing,
+                                const char *obj, const char *field,
+                                const struct k8s_ingress_backend *be)
+{
+    if (be->resource) {
+        add_issue(b, MODEL_SEV_WARN, obj, field,
+                  "backend.resource is not supported; treated as a missing service (503)");
+        return ensure_backend(b, NULL, NULL, ing->obj.meta.ns, "portico-unsupported-resource",
+                              NULL, 1);
+    }
+    return ensure_backend(b, obj, field, ing->obj.meta.ns, be->svc, be->port_name,
+                          be->port_num);
+}
+
+static void add_paths(struct builder *b, const struct k8s_ingress *ing, const char *obj,
+                      size_t ri)
+{
+    const struct k8s_ingress_rule *r = &ing->rules[ri];
+    const char *hk = r->host ? r->host : "";
+
+    for (size_t j = 0; j < r->n_paths; j++) {
+        const struct k8s_ingress_path *p = &r->paths[j];
+        char field[160], key[2400], what[2400];
+        const char *be;
+        size_t len;
+
+        snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu]", ri, j);
+        be = path_backend(b, ing, obj, field, &p->backend);
+        switch (p->type) {
+        case K8S_PATH_EXACT:
+            snprintf(key, sizeof(key), "%s%s", hk, p->path);
+            snprintf(what, sizeof(what), "Exact path \"%s\" on host \"%s\"", p->path, hk);
+            claim(b, MODEL_MAP_EXACT, key, be, obj, field, what);
+            break;
+        case K8S_PATH_PREFIX:
+            /* element-wise: "/foo" and "/foo/" both mean "/foo" and "/foo/..." */
+            len = strlen(p->path);
+            while (len > 1 && p->path[len - 1] == '/')
+                len--;
+            snprintf(what, sizeof(what), "Prefix path \"%s\" on host \"%s\"", p->path, hk);
+            if (len == 1) {
+                snprintf(key, sizeof(key), "%s/", hk);
+                claim(b, MODEL_MAP_PREFIX, key, be, obj, field, what);
+                break;
+            }
+            snprintf(key, sizeof(key), "%s%.*s", hk, (int)len, p->path);
+            claim(b, MODEL_MAP_PREFIX_EXACT, key, be, obj, field, what);
+            snprintf(key, sizeof(key), "%s%.*s/", hk, (int)len, p->path);
+            claim(b, MODEL_MAP_PREFIX, key, be, obj, field, what);
+            break;
+        case K8S_PATH_IMPL:
+            /* plain string prefix; an empty path matches everything */
+            snprintf(key, sizeof(key), "%s%s", hk, *p->path ? p->path : "/");
+            snprintf(what, sizeof(what), "ImplementationSpecific path \"%s\" on host \"%s\"",
+                     p->path, hk);
+            claim(b, MODEL_MAP_PREFIX, key, be, obj, field, what);
+            break;
+        }
+    }
+}
+
+static void add_host(struct builder *b, const char *host)
+{
+    if (!strncmp(host, "*.", 2)) {
+        if (!hmap_get(&b->entries[MODEL_MAP_WILDCARDS], host + 1))
+            claim(b, MODEL_MAP_WILDCARDS, host + 1, host, "", "", "");
+    } else if (!hmap_get(&b->entries[MODEL_MAP_HOSTS], host)) {
+        claim(b, MODEL_MAP_HOSTS, host, host, "", "", "");
+    }
+}
+
+/* ====== TLS ====== */
+
+static struct secret_state *get_secret(struct builder *b, const char *ns, const char *name)
+{
+    struct secret_state *st;
+    const struct k8s_secret *s;
+    char key[512];
+
+    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    st = hmap_get(&b->secrets, key);
+    if (st)
+        return st;
+    st = xcalloc(1, sizeof(*st));
+    hmap_put(&b->secrets, key, st);
+    st->file = arena_printf(&b->m->arena, "%s_%s.pem", ns, name);
+    s = (const struct k8s_secret *)store_get(b->store, K8S_SECRET, ns, name);
+    if (!s) {
+        st->err = xasprintf("secret \"%s/%s\" not found", ns, name);
+    } else if (strcmp(s->type, "kubernetes.io/tls")) {
+        st->err = xasprintf("secret \"%s/%s\" has type \"%s\", not kubernetes.io/tls", ns, name,
+                            s->type);
+    } else {
+        char *err = NULL;
+
+        st->cert = tls_cert_parse(s->crt, s->crt_len, s->key, s->key_len, &err);
+        if (!st->cert) {
+            st->err = xasprintf("secret \"%s/%s\": %s", ns, name, err);
+            free(err);
+        }
+    }
+    return st;
+}
+
+static const char *secret_pem(struct builder *b, struct secret_state *st, size_t *len)
+{
+    if (!st->pem) {
+        char *pem = tls_cert_pem(st->cert, &st->pem_len);
+
+        st->pem = arena_strndup(&b->m->arena, pem, st->pem_len);
+        memset(pem, 0, st->pem_len);
+        free(pem);
+    }
+    *len = st->pem_len;
+    return st->pem;
+}
+
+static void add_sni(struct builder *b, struct secret_state *st, const char *host,
+                    const char *obj, const char *field)
+{
+    struct cert_acc *c = hmap_get(&b->certs, st->file);
+    const char *owner;
+
+    if (!c) {
+        c = arena_alloc(&b->m->arena, sizeof(*c));
+        c->file = st->file;
+        c->pem = secret_pem(b, st, &c->pem_len);
+        hmap_init(&c->snis);
+        hmap_put(&b->certs, st->file, c);
+    }
+    if (!host)
+        return;
+    owner = hmap_get(&b->sni_owner, host);
+    if (owner && strcmp(owner, st->file)) {
+        add_issue(b, MODEL_SEV_WARN, obj, field,
+                  "host \"%s\" already has the certificate of an older Ingress (%s); ignored "
+                  "here",
+                  host, owner);
+        return;
+    }
+    hmap_put(&b->sni_owner, host, (void *)st->file);
+    hmap_put(&c->snis, host, (void *)1);
+}
+
+static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char *obj,
+                    const struct key_values *kv)
+{
+    char code[8];
+
+    snprintf(code, sizeof(code), "%u", kv->ssl_redirect_code);
+    for (size_t i = 0; i < ing->n_tls; i++) {
+        const struct k8s_ingress_tls *t = &ing->tls[i];
+        struct secret_state *st = NULL;
+        char field[64];
+
+        snprintf(field, sizeof(field), "spec.tls[%zu]", i);
+        if (t->secret) {
+            st = get_secret(b, ing->obj.meta.ns, t->secret);
+            if (!st->cert) {
+                add_issue(b, MODEL_SEV_WARN, obj, field,
+                          "%s; the default certificate is served instead", st->err);
+                st = NULL;
+            }
+        } else {
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "no secretName; the default certificate is served");
+        }
+        if (t->n_hosts) {
+            for (size_t j = 0; j < t->n_hosts; j++) {
+                if (st)
+                    add_sni(b, st, t->hosts[j], obj, field);
+                if (kv->ssl_redirect)
+                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], code, obj, field,
+                          "the HTTPS redirect of this host");
+            }
+            continue;
+        }
+        /* no hosts: the rule hosts the certificate covers (all of them if unusable) */
+        if (st)
+            add_sni(b, st, NULL, obj, field);
+        for (size_t r = 0; r < ing->n_rules; r++) {
+            const char *h = ing->rules[r].host;
+
+            if (!h || (st && !tls_cert_covers(st->cert, h)))
+                continue;
+            if (st)
+                add_sni(b, st, h, obj, field);
+            if (kv->ssl_redirect)
+                claim(b, MODEL_MAP_REDIRECT, h, code, obj, field,
+                      "the HTTPS redirect of this host");
+        }
+    }
+}
+
+/* ====== Ingresses ====== */
+
+static int cmp_age(const void *a, const void *b)
+{
+    const struct k8s_obj *x = *(const struct k8s_obj *const *)a;
+    const struct k8s_obj *y = *(const struct k8s_obj *const *)b;
+    int c;
+
+    if (x->meta.created != y->meta.created)
+        return x->meta.created < y->meta.created ? -1 : 1;
+    c = strcmp(x->meta.ns, y->meta.ns);
+    return c ? c : strcmp(x->meta.name, y->meta.name);
+}
+
+static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
+{
+    struct key_values kv = b->global;
+    struct issue_ctx ictx;
+    char obj[600];
+
+    k8s_obj_ref(&ing->obj, obj, sizeof(obj));
+    if (!ingress_is_valid(b, ing, obj))
+        return;
+    b->m->n_ingresses++;
+    ictx.b = b;
+    ictx.obj = obj;
+    keys_apply_annotations(&kv, ing->obj.meta.annotations, ing->obj.meta.n_annotations,
+                           key_issue, &ictx);
+    if (ing->default_backend.present) {
+        const char *be = path_backend(b, ing, obj, "spec.defaultBackend", &ing->default_backend);
+
+        if (ing->n_rules == 0) {
+            if (!b->catchall) {
+                b->catchall = be;
+                b->catchall_owner = arena_strdup(&b->m->arena, obj);
+            } else {
+                add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
+                          "the older %s already sets the catch-all default backend; ignored "
+                          "here",
+                          b->catchall_owner);
+            }
+        } else {
+            for (size_t i = 0; i < ing->n_rules; i++) {
+                char key[300];
+
+                snprintf(key, sizeof(key), "%s/", ing->rules[i].host ? ing->rules[i].host : "");
+                claim(b, MODEL_MAP_HOST_DEFAULT, key, be, obj, "spec.defaultBackend",
+                      "the default backend of this host");
+            }
+        }
+    }
+    for (size_t i = 0; i < ing->n_rules; i++) {
+        if (ing->rules[i].host)
+            add_host(b, ing->rules[i].host);
+        add_paths(b, ing, obj, i);
+    }
+    add_tls(b, ing, obj, &kv);
+}
+
+/* ====== Assembly ====== */
+
+static int cmp_entry(const void *a, const void *b)
+{
+    return strcmp(((const struct model_entry *)a)->key, ((const struct model_entry *)b)->key);
+}
+
+static int cmp_backend(const void *a, const void *b)
+{
+    return strcmp(((const struct model_backend *)a)->name,
+                  ((const struct model_backend *)b)->name);
+}
+
+static int cmp_cert(const void *a, const void *b)
+{
+    return strcmp(((const struct model_cert *)a)->file, ((const struct model_cert *)b)->file);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static void finish(struct builder *b)
+{
+    struct model *m = b->m;
+    const char *key;
+    void *val;
+    size_t n;
+
+    for (int map = 0; map < MODEL_MAP_COUNT; map++) {
+        struct hmap *h = &b->entries[map];
+
+        m->maps[map] = arena_alloc(&m->arena, (h->used + 1) * sizeof(struct model_entry));
+        n = 0;
+        for (size_t i = 0; hmap_next(h, &i, &key, &val);) {
+            m->maps[map][n].key = arena_strdup(&m->arena, key);
+            m->maps[map][n].value = ((struct claim *)val)->value;
+            n++;
+        }
+        m->n_maps[map] = n;
+        qsort(m->maps[map], n, sizeof(struct model_entry), cmp_entry);
+    }
+    m->backends = arena_alloc(&m->arena, (b->backends.used + 1) * sizeof(*m->backends));
+    n = 0;
+    for (size_t i = 0; hmap_next(&b->backends, &i, NULL, &val);)
+        m->backends[n++] = *(struct model_backend *)val;
+    m->n_backends = n;
+    qsort(m->backends, n, sizeof(*m->backends), cmp_backend);
+    m->certs = arena_alloc(&m->arena, (b->certs.used + 1) * sizeof(*m->certs));
+    n = 0;
+    for (size_t i = 0; hmap_next(&b->certs, &i, NULL, &val);) {
+        struct cert_acc *c = val;
+        struct model_cert *mc = &m->certs[n++];
+        size_t k = 0;
+
+        mc->file = c->file;
+        mc->pem = c->pem;
+        mc->pem_len = c->pem_len;
+        mc->snis = arena_alloc(&m->arena, (c->snis.used + 1) * sizeof(*mc->snis));
+        for (size_t j = 0; hmap_next(&c->snis, &j, &key, NULL);)
+            mc->snis[k++] = arena_strdup(&m->arena, key);
+        mc->n_snis = k;
+        qsort(mc->snis, k, sizeof(*mc->snis), cmp_cstr);
+        hmap_deinit(&c->snis);
+    }
+    m->n_certs = n;
+    qsort(m->certs, n, sizeof(*m->certs), cmp_cert);
+    m->issues = arena_memdup(&m->arena, b->issues, b->n_issues * sizeof(*b->issues));
+    m->n_issues = b->n_issues;
+}
+
+static void set_default_cert(struct builder *b)
+{
+    const struct model_opts *o = b->opts;
+    struct model_cert *dc = &b->m->default_cert;
+
+    dc->file = "default.pem";
+    if (o->default_ssl_cert) {
+        char ns[256], *name;
+        struct secret_state *st;
+
+        snprintf(ns, sizeof(ns), "%s", o->default_ssl_cert);
+        name = strchr(ns, '/');
+        if (name) {
+            *name++ = '\0';
+            st = get_secret(b, ns, name);
+            if (st->cert) {
+                dc->pem = secret_pem(b, st, &dc->pem_len);
+                return;
+            }
+            add_issue(b, MODEL_SEV_WARN, "flag/default-ssl-certificate", "",
+                      "%s; using the self-signed certificate", st->err);
+        }
+    }
+    if (o->fallback_cert_pem) {
+        dc->pem = arena_strdup(&b->m->arena, o->fallback_cert_pem);
+        dc->pem_len = strlen(dc->pem);
+    }
+}
+
+static void set_default_backend(struct builder *b)
+{
+    const char *ref = b->opts->default_backend_svc;
+    const struct k8s_service *svc;
+    char ns[256], *name;
+
+    if (b->catchall) {
+        b->m->default_backend = b->catchall;
+        return;
+    }
+    if (!ref)
+        return;
+    snprintf(ns, sizeof(ns), "%s", ref);
+    name = strchr(ns, '/');
+    if (!name)
+        return;
+    *name++ = '\0';
+    svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, name);
+    if (!svc || svc->n_ports == 0) {
+        add_issue(b, MODEL_SEV_WARN, "flag/default-backend-service", "",
+                  "service \"%s\" %s; unmatched requests get 503", ref,
+                  svc ? "has no ports" : "not found");
+        b->m->default_backend = ensure_backend(b, NULL, NULL, ns, name, NULL, 1);
+        return;
+    }
+    b->m->default_backend =
+        ensure_backend(b, "flag/default-backend-service", "", ns, name,
+                       *svc->ports[0].name ? svc->ports[0].name : NULL, svc->ports[0].port);
+}
+
+static void set_global(struct builder *b)
+{
+    struct model_global *g = &b->m->global;
+    const struct k8s_configmap *cm = NULL;
+    char ns[256], *name;
+
+    keys_defaults(&b->global);
+    if (b->opts->configmap) {
+        snprintf(ns, sizeof(ns), "%s", b->opts->configmap);
+        name = strchr(ns, '/');
+        if (name) {
+            *name++ = '\0';
+            cm = (const struct k8s_configmap *)store_get(b->store, K8S_CONFIGMAP, ns, name);
+        }
+    }
+    if (cm) {
+        struct issue_ctx ictx;
+        char obj[600];
+
+        k8s_obj_ref(&cm->obj, obj, sizeof(obj));
+        ictx.b = b;
+        ictx.obj = obj;
+        keys_apply_configmap(&b->global, cm->data, cm->n_data, key_issue, &ictx);
+    }
+    g->timeout_connect_ms = b->global.timeout_connect_ms;
+    g->timeout_client_ms = b->global.timeout_client_ms;
+    g->timeout_server_ms = b->global.timeout_server_ms;
+    g->timeout_http_request_ms = b->global.timeout_http_request_ms;
+    g->timeout_http_keep_alive_ms = b->global.timeout_http_keep_alive_ms;
+    g->timeout_queue_ms = b->global.timeout_queue_ms;
+    g->timeout_tunnel_ms = b->global.timeout_tunnel_ms;
+    g->maxconn = b->global.maxconn;
+    g->nbthread = b->global.nbthread;
+}
+
+struct model *model_build(const struct store *store, const struct model_opts *opts)
+{
+    struct builder b;
+    const struct k8s_obj **objs, **ours;
+    size_t n, n_ours = 0;
+    int defclass;
+    void *val;
+
+    memset(&b, 0, sizeof(b));
+    b.store = store;
+    b.opts = opts;
+    b.m = xcalloc(1, sizeof(*b.m));
+    arena_init(&b.m->arena);
+    b.m->refs = 1;
+    hmap_init(&b.backends);
+    hmap_init(&b.backend_err);
+    for (int i = 0; i < MODEL_MAP_COUNT; i++)
+        hmap_init(&b.entries[i]);
+    hmap_init(&b.secrets);
+    hmap_init(&b.certs);
+    hmap_init(&b.sni_owner);
+    hmap_init(&b.slices);
+
+    set_global(&b);
+    index_slices(&b);
+    defclass = default_class(&b);
+    n = store_list(store, K8S_INGRESS, &objs);
+    ours = xmalloc((n + 1) * sizeof(*ours));
+    for (size_t i = 0; i < n; i++) {
+        if (ingress_is_ours(&b, (const struct k8s_ingress *)objs[i], defclass))
+            ours[n_ours++] = objs[i];
+    }
+    /* oldest first: the first claim on a host, path or certificate wins */
+    qsort(ours, n_ours, sizeof(*ours), cmp_age);
+    for (size_t i = 0; i < n_ours; i++)
+        add_ingress(&b, (const struct k8s_ingress *)ours[i]);
+    set_default_backend(&b);
+    set_default_cert(&b);
+    finish(&b);
+
+    free(objs);
+    free(ours);
+    for (size_t i = 0; hmap_next(&b.secrets, &i, NULL, &val);) {
+        struct secret_state *st = val;
+
+        tls_cert_free(st->cert);
+        free(st->err);
+        free(st);
+    }
+    for (size_t i = 0; hmap_next(&b.slices, &i, NULL, &val);) {
+        free(((struct slice_list *)val)->v);
+        free(val);
+    }
+    hmap_deinit(&b.backends);
+    hmap_deinit(&b.backend_err);
+    for (int i = 0; i < MODEL_MAP_COUNT; i++)
+        hmap_deinit(&b.entries[i]);
+    hmap_deinit(&b.secrets);
+    hmap_deinit(&b.certs);
+    hmap_deinit(&b.sni_owner);
+    hmap_deinit(&b.slices);
+    free(b.issues);
+    return b.m;
+}
+
+struct model *model_ref(struct model *m)
+{
+    m->refs++;
+    return m;
+}
+
+void model_unref(struct model *m)
+{
+    if (!m || --m->refs > 0)
+        return;
+    arena_deinit(&m->arena);
+    free(m);
+}
+
+const char *model_map_name(enum model_map map)
+{
+    static const char *const names[] = {"hosts",  "wildcards",    "exact",    "prefix-exact",
+                                        "prefix", "host-default", "redirect"};
+
+    return map < MODEL_MAP_COUNT ? names[map] : "unknown";
+}

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The routing model: what HAProxy must do, derived purely from a store
+ * snapshot and the options. Every node and string lives in the arena. */
+#ifndef SRC_MODEL_MODEL_T_H
+#define SRC_MODEL_MODEL_T_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/arena.h"
+
+struct model_server {
+    const char *name;      /* "addr:port", unique in its backend */
+    const char *addr;      /* literal IPv4 or IPv6 address */
+    uint16_t port;
+};
+
+struct model_backend {
+    const char *name;      /* "<ns>_<svc>_<port>", safe characters only */
+    const char *ns;
+    const char *svc;
+    const char *port;      /* port as the Ingress names it */
+    struct model_server *servers; /* sorted by name */
+    size_t n_servers;
+};
+
+/* One map entry: lookup key -> value (a backend name or a redirect code). */
+struct model_entry {
+    const char *key;
+    const char *value;
+};
+
+enum model_map {
+    MODEL_MAP_HOSTS = 0,   /* exact host -> host key */
+    MODEL_MAP_WILDCARDS,   /* ".suffix" -> "*.suffix" host key */
+    MODEL_MAP_EXACT,       /* host key + path -> backend (Exact) */
+    MODEL_MAP_PREFIX_EXACT,/* host key + path -> backend (Prefix, whole path) */
+    MODEL_MAP_PREFIX,      /* host key + path -> backend (map_beg) */
+    MODEL_MAP_HOST_DEFAULT,/* host key + "/" -> backend (Ingress defaultBackend) */
+    MODEL_MAP_REDIRECT,    /* host key -> redirect code */
+    MODEL_MAP_COUNT,       /* number of maps */
+};
+
+struct model_cert {
+    const char *file;      /* file name, "<ns>_<name>.pem" */
+    const char *pem;       /* private key then certificate chain, re-encoded */
+    size_t pem_len;
+    const char **snis;     /* SNI filters, sorted; none: the names in the cert */
+    size_t n_snis;
+};
+
+enum model_sev {
+    MODEL_SEV_WARN = 0,
+    MODEL_SEV_ERROR,       /* the object (or part of it) was rejected */
+};
+
+struct model_issue {
+    enum model_sev sev;
+    const char *obj;       /* "ingress/ns/name" */
+    const char *field;     /* "spec.rules[0].host", or "" */
+    const char *msg;
+};
+
+/* Global settings resolved from the ConfigMap and defaults. */
+struct model_global {
+    uint32_t timeout_connect_ms;
+    uint32_t timeout_client_ms;
+    uint32_t timeout_server_ms;
+    uint32_t timeout_http_request_ms;
+    uint32_t timeout_http_keep_alive_ms;
+    uint32_t timeout_queue_ms;
+    uint32_t timeout_tunnel_ms;
+    uint32_t maxconn;      /* 0: HAProxy's default */
+    uint32_t nbthread;     /* 0: HAProxy's default */
+};
+
+struct model {
+    struct arena arena;
+    int refs;
+    struct model_global global;
+    struct model_backend *backends; /* sorted by name */
+    size_t n_backends;
+    struct model_entry *maps[MODEL_MAP_COUNT]; /* each sorted by key */
+    size_t n_maps[MODEL_MAP_COUNT];
+    const char *default_backend;    /* backend for requests nothing matched, or NULL: 404 */
+    struct model_cert default_cert; /* served for unknown or absent SNI */
+    struct model_cert *certs;       /* sorted by file */
+    size_t n_certs;
+    struct model_issue *issues;
+    size_t n_issues;
+    size_t n_ingresses;             /* Ingresses served */
+};
+#endif

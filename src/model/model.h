@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Store snapshot + options -> routing model (pure). */
+#ifndef SRC_MODEL_MODEL_H
+#define SRC_MODEL_MODEL_H
+#include <stdbool.h>
+
+#include "model/model-t.h"
+#include "store/store.h"
+
+struct model_opts {
+    const char *ingress_class;        /* --ingress-class */
+    const char *controller_name;      /* --controller-name */
+    bool watch_without_class;         /* --watch-ingress-without-class */
+    const char *default_backend_svc;  /* "ns/name" or NULL */
+    const char *default_ssl_cert;     /* "ns/name" or NULL */
+    const char *configmap;            /* "ns/name" or NULL */
+    const char *fallback_cert_pem;    /* self-signed key + cert used when no default is set */
+};
+
+/* Builds a routing model from the objects in <store>. Returns a new model
+ * (refs 1, the caller owns it). Per-object problems never fail the build:
+ * they are attached as issues. */
+struct model *model_build(const struct store *store, const struct model_opts *opts);
+struct model *model_ref(struct model *m);
+/* Drops a reference; the last one frees the arena. NULL is a no-op. */
+void model_unref(struct model *m);
+/* Name of a map for files and logs ("hosts", "exact", ...). */
+const char *model_map_name(enum model_map map);
+#endif

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Field validators with the rules of the Kubernetes API server, applied again
+ * because file mode (and a careless API server) may let anything through. */
+#ifndef SRC_MODEL_VALIDATE_H
+#define SRC_MODEL_VALIDATE_H
+#include <stdbool.h>
+
+#include "store/objects-t.h"
+
+/* RFC 1123 label: [a-z0-9]([-a-z0-9]*[a-z0-9])?, at most 63 bytes. */
+bool valid_dns_label(const char *s);
+/* RFC 1123 subdomain: labels joined by '.', at most 253 bytes. */
+bool valid_dns_subdomain(const char *s);
+/* Ingress rule or TLS host: a subdomain, optionally behind "*.". */
+bool valid_host(const char *s);
+/* Service port name: lower-case letters, digits and '-', at most 63 bytes. */
+bool valid_port_name(const char *s);
+/* Checks a path for its type; returns NULL or a static reason. */
+const char *validate_path(const char *path, enum k8s_path_type type);
+/* Literal IPv4 or IPv6 address. */
+bool valid_ip(const char *s, bool v6);
+#endif
