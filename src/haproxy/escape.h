@@ -1,0 +1,23 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The only ways object text reaches HAProxy: one function per sink context
+ * (security.md, rule R1). Each either writes a form HAProxy reads back as
+ * exactly the original bytes, or refuses with -EINVAL. */
+#ifndef SRC_HAPROXY_ESCAPE_H
+#define SRC_HAPROXY_ESCAPE_H
+#include <stdbool.h>
+
+#include "util/buf.h"
+
+/* Appends <s> as one single-quoted configuration word. Inside single quotes
+ * HAProxy interprets nothing, so no environment expansion can happen; "'",
+ * CR, LF and other control bytes have no representation and are refused. */
+int cfg_word_strong(struct buf *b, const char *s);
+/* Appends <s> as a proxy, server or file name: [A-Za-z0-9_.:-] only. */
+int cfg_name(struct buf *b, const char *s);
+/* Appends <s> as a map or crt-list key: printable ASCII without spaces, not
+ * starting with '#' (the map file format has no escapes). */
+int map_key(struct buf *b, const char *s);
+/* Appends <s> as one Runtime API argument: ';' and '\' escaped with '\';
+ * spaces, CR, LF and control bytes refused. */
+int rt_api_arg(struct buf *b, const char *s);
+#endif

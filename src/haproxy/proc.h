@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Supervision of "haproxy -W": start, validate, reload, restart, stop. */
+#ifndef SRC_HAPROXY_PROC_H
+#define SRC_HAPROXY_PROC_H
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct hap;
+
+/* Result of an operation; <ok> false comes with a message (borrowed). */
+typedef void hap_done_fn(struct hap *h, bool ok, const char *msg, void *arg);
+
+struct hap {
+    uv_loop_t *loop;
+    const char *bin;        /* borrowed: haproxy binary */
+    char *cfg;              /* configuration path HAProxy is started with */
+    char *master_sock;
+    char *pidfile;
+    uv_process_t proc;
+    uv_timer_t timer;       /* restart backoff, readiness polls, stop deadline */
+    bool running;           /* master process alive */
+    bool serving;           /* a worker runs a configuration */
+    bool stopping;
+    int pid;
+    int reloads_seen;       /* master reload counter before our reload */
+    int failed_seen;
+    unsigned backoff_ms;
+    uint64_t started_ms;
+    unsigned polls;
+    hap_done_fn *pending;   /* start, reload or stop waiting for confirmation */
+    void *pending_arg;
+    enum { HAP_OP_NONE = 0, HAP_OP_START, HAP_OP_RELOAD, HAP_OP_STOP } op;
+    void (*on_restart)(struct hap *h, void *arg); /* after an unexpected exit */
+    void *restart_arg;
+    uint64_t restarts;      /* unexpected exits */
+};
+
+void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *cfg,
+              const char *runtime_dir);
+/* Starts HAProxy; <done> runs once a worker serves (or on failure). */
+void hap_start(struct hap *h, hap_done_fn *done, void *arg);
+/* Reloads through the master CLI and confirms with "show proc". */
+void hap_reload(struct hap *h, hap_done_fn *done, void *arg);
+/* Soft-stops HAProxy, hard-stops after <grace_ms>; <done> runs once it exited. */
+void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg);
+void hap_close(struct hap *h);
+
+/* Runs "<bin> -c -f <cfg>"; <done> gets HAProxy's output when it refuses. */
+typedef void hap_check_fn(bool ok, const char *output, void *arg);
+void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *done,
+               void *arg);
+#endif

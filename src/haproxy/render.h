@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Pure: routing model -> haproxy.cfg, map files and certificates. */
+#ifndef SRC_HAPROXY_RENDER_H
+#define SRC_HAPROXY_RENDER_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "model/model-t.h"
+
+struct render_opts {
+    const char *runtime_dir;   /* admin socket lives here */
+    const char *ipv4_addr;     /* NULL: no IPv4 binds */
+    const char *ipv6_addr;     /* NULL: no IPv6 binds */
+    int http_port;             /* 0: no plain HTTP listener */
+    int https_port;            /* 0: no HTTPS listener */
+    int stats_port;
+    int healthz_port;
+    bool fault;                /* append an invalid line (fault injection) */
+};
+
+struct render_file {
+    char *name;                /* relative to the configuration directory */
+    char *data;
+    size_t len;
+    mode_t mode;
+};
+
+/* A complete rendering: every file HAProxy needs, in a fixed order. */
+struct rendered {
+    struct render_file *files; /* [0] is haproxy.cfg */
+    size_t n_files;
+    uint64_t hash;             /* over names and contents */
+    size_t n_dropped;          /* entries refused by an escaping function */
+};
+
+/* Renders <m>. Returns 0, or -E2BIG when a file would exceed its limit. Map
+ * entries an escaping function refuses are dropped and counted (the model
+ * validates them first, so this is a second line of defence). */
+int render(const struct model *m, const struct render_opts *o, struct rendered *out,
+           char **err);
+void rendered_free(struct rendered *r);
+#endif
