@@ -1,0 +1,585 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The controller loop. A store change only marks the controller dirty and
+ * arms a short timer; one pass then builds the model, renders it and, when
+ * the rendering differs from what HAProxy runs, validates it with haproxy -c
+ * and reloads. Passes are serialised: a change that arrives meanwhile is
+ * handled by the next pass. */
+#include "ctl/ctl.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ctl/httpd.h"
+#include "haproxy/proc.h"
+#include "haproxy/render.h"
+#include "model/model.h"
+#include "model/tls.h"
+#include "source/manifests.h"
+#include "store/objects.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "util/file.h"
+#include "util/hmap.h"
+#include "util/log.h"
+#include "util/strutil.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define CTL_DEBOUNCE_MS 5
+#define CTL_STOP_GRACE_MS 10000
+#define CTL_KEEP_GENERATIONS 2
+
+struct ctl {
+    uv_loop_t *loop;
+    const struct opts *opts;
+    struct model_opts mopts;
+    struct render_opts ropts;
+    struct store store;
+    struct manifests *src;
+    struct hap hap;
+    struct httpd http;
+    uv_timer_t debounce;
+    uv_signal_t sigterm, sigint;
+    char *fallback_pem;
+    char *current_link;      /* <config-dir>/current */
+    struct hmap issues_seen; /* issue text -> 1, of the last generation */
+    bool busy;               /* a validation or reload is in flight */
+    bool dirty;              /* changes arrived since the pass started */
+    bool ready;              /* HAProxy runs a complete configuration */
+    bool stopping;
+    unsigned gen;            /* last generation directory number */
+    unsigned pending_gen;
+    uint64_t running_hash;   /* rendering HAProxy runs */
+    uint64_t pending_hash;
+    uint64_t rejected_hash;  /* last rendering haproxy -c refused */
+    unsigned validations;    /* for PORTICO_FAULT_AT=render:N */
+    unsigned fault_at;
+    uint64_t m_reloads_ok, m_reloads_failed, m_rejected, m_passes;
+    size_t last_issues;
+    int exit_code;
+};
+
+static void schedule(struct ctl *c);
+
+/* ====== Generations on disk ====== */
+
+static char *gen_dir(struct ctl *c, unsigned gen)
+{
+    return xasprintf("%s/gen-%u", c->opts->config_dir, gen);
+}
+
+/* Finds the highest generation left by an earlier run. */
+static unsigned scan_generations(const char *config_dir)
+{
+    DIR *d = opendir(config_dir);
+    struct dirent *de;
+    unsigned max = 0;
+
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        uint32_t n;
+
+        if (str_has_prefix(de->d_name, "gen-") && !str_to_u32(de->d_name + 4, 0, 1u << 30, &n) &&
+            n > max)
+            max = n;
+    }
+    closedir(d);
+    return max;
+}
+
+static void prune_generations(struct ctl *c)
+{
+    for (unsigned g = c->gen >= CTL_KEEP_GENERATIONS ? c->gen - CTL_KEEP_GENERATIONS : 0;
+         g + CTL_KEEP_GENERATIONS <= c->gen; g++) {
+        char *dir;
+
+        if (g == 0 || g + CTL_KEEP_GENERATIONS > c->gen)
+            break;
+        dir = gen_dir(c, g);
+        file_rmtree(dir);
+        free(dir);
+    }
+}
+
+static int write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err)
+{
+    char *dir = gen_dir(c, gen), *sub;
+    int ret;
+
+    file_rmtree(dir);
+    ret = file_mkdirs(dir, 0700, err);
+    for (size_t i = 0; ret == 0 && i < r->n_files; i++) {
+        char *path = xasprintf("%s/%s", dir, r->files[i].name);
+        char *slash = strrchr(path, '/');
+
+        *slash = '\0';
+        ret = file_mkdirs(path, 0700, err);
+        *slash = '/';
+        if (ret == 0)
+            ret = file_replace(path, r->files[i].data, r->files[i].len, r->files[i].mode, err);
+        free(path);
+    }
+    sub = NULL;
+    free(sub);
+    free(dir);
+    return ret;
+}
+
+/* ====== Passes ====== */
+
+static void log_issues(struct ctl *c, const struct model *m)
+{
+    struct hmap now;
+
+    hmap_init(&now);
+    for (size_t i = 0; i < m->n_issues; i++) {
+        const struct model_issue *is = &m->issues[i];
+        char key[2048];
+
+        snprintf(key, sizeof(key), "%s|%s|%s", is->obj, is->field, is->msg);
+        hmap_put(&now, key, (void *)1);
+        /* each problem is logged once, when it appears */
+        if (!hmap_get(&c->issues_seen, key) && log_on(LOG_WARN)) {
+            if (*is->field)
+                log_emit(LOG_WARN, "model", is->obj, "%s: %s", is->field, is->msg);
+            else
+                log_emit(LOG_WARN, "model", is->obj, "%s", is->msg);
+        }
+    }
+    hmap_deinit(&c->issues_seen);
+    c->issues_seen = now;
+    c->last_issues = m->n_issues;
+}
+
+static void pass_done(struct ctl *c)
+{
+    c->busy = false;
+    if (c->dirty && !c->stopping) {
+        c->dirty = false;
+        schedule(c);
+    }
+}
+
+static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
+{
+    struct ctl *c = arg;
+    char *err = NULL;
+
+    (void)h;
+    if (c->stopping)
+        return;
+    if (!ok) {
+        c->m_reloads_failed++;
+        log_err("haproxy", "configuration generation %u not loaded: %s", c->pending_gen, msg);
+        pass_done(c);
+        return;
+    }
+    if (c->ready) {
+        c->m_reloads_ok++;
+        log_info("haproxy", "haproxy reloaded (generation %u)", c->pending_gen);
+    } else {
+        log_info("haproxy", "haproxy serves generation %u; ready", c->pending_gen);
+    }
+    c->running_hash = c->pending_hash;
+    c->ready = true;
+    prune_generations(c);
+    free(err);
+    pass_done(c);
+}
+
+static void on_checked(bool ok, const char *output, void *arg)
+{
+    struct ctl *c = arg;
+    char *err = NULL, target[64];
+
+    if (c->stopping)
+        return;
+    if (!ok) {
+        const char *line = output;
+
+        c->m_rejected++;
+        c->rejected_hash = c->pending_hash;
+        log_err("haproxy", "haproxy -c refused generation %u; the running configuration stays",
+                c->pending_gen);
+        /* HAProxy's own words, one log line each */
+        while (*line) {
+            const char *eol = strchr(line, '\n');
+            int len = eol ? (int)(eol - line) : (int)strlen(line);
+
+            if (len > 0)
+                log_err("haproxy", "%.*s", len, line);
+            line += len + (eol ? 1 : 0);
+        }
+        pass_done(c);
+        return;
+    }
+    snprintf(target, sizeof(target), "gen-%u", c->pending_gen);
+    if (file_symlink_replace(target, c->current_link, &err)) {
+        log_err("ctl", "%s", err);
+        free(err);
+        pass_done(c);
+        return;
+    }
+    c->gen = c->pending_gen;
+    if (c->hap.running)
+        hap_reload(&c->hap, on_loaded, c);
+    else
+        hap_start(&c->hap, on_loaded, c);
+}
+
+static void run_pass(struct ctl *c)
+{
+    struct model *m;
+    struct rendered r;
+    char *err = NULL, *cfg;
+    int ret;
+
+    c->busy = true;
+    c->dirty = false;
+    c->m_passes++;
+    m = model_build(&c->store, &c->mopts);
+    log_issues(c, m);
+    c->ropts.fault = false;
+    ret = render(m, &c->ropts, &r, &err);
+    model_unref(m);
+    if (ret) {
+        log_err("render", "%s", err);
+        free(err);
+        pass_done(c);
+        return;
+    }
+    if (r.n_dropped)
+        log_warn("render", "%zu entries refused by the escaping functions were left out",
+                 r.n_dropped);
+    if ((c->ready || c->hap.running) && r.hash == c->running_hash) {
+        log_debug("ctl", "configuration unchanged; nothing to do");
+        rendered_free(&r);
+        pass_done(c);
+        return;
+    }
+    if (r.hash == c->rejected_hash) {
+        rendered_free(&r);
+        pass_done(c);
+        return;
+    }
+    c->validations++;
+    if (c->fault_at && c->validations == c->fault_at) {
+        /* fault injection: the same rendering with an invalid line */
+        rendered_free(&r);
+        c->ropts.fault = true;
+        m = model_build(&c->store, &c->mopts);
+        render(m, &c->ropts, &r, NULL);
+        model_unref(m);
+        c->ropts.fault = false;
+    }
+    c->pending_gen = c->gen + 1;
+    c->pending_hash = r.hash;
+    if (c->pending_gen <= c->gen)
+        c->pending_gen = c->gen + 1;
+    ret = write_generation(c, &r, c->pending_gen, &err);
+    rendered_free(&r);
+    if (ret) {
+        log_err("ctl", "cannot write generation %u: %s", c->pending_gen, err);
+        free(err);
+        pass_done(c);
+        return;
+    }
+    cfg = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->pending_gen);
+    hap_check(c->loop, c->opts->haproxy_bin, cfg, on_checked, c);
+    free(cfg);
+}
+
+static void on_debounce(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+
+    if (c->stopping)
+        return;
+    if (c->busy) {
+        c->dirty = true;
+        return;
+    }
+    run_pass(c);
+}
+
+static void schedule(struct ctl *c)
+{
+    if (c->busy) {
+        c->dirty = true;
+        return;
+    }
+    if (!uv_is_active((uv_handle_t *)&c->debounce))
+        uv_timer_start(&c->debounce, on_debounce, CTL_DEBOUNCE_MS, 0);
+}
+
+static void on_source_changed(void *arg)
+{
+    schedule(arg);
+}
+
+static void on_haproxy_restarted(struct hap *h, void *arg)
+{
+    struct ctl *c = arg;
+
+    (void)h;
+    /* HAProxy restarts from the last good configuration: current/ */
+    log_info("ctl", "haproxy will restart from generation %u", c->gen);
+}
+
+/* ====== HTTP endpoint ====== */
+
+static int on_http(const char *path, struct buf *body, const char **ctype, void *arg)
+{
+    struct ctl *c = arg;
+
+    if (!strcmp(path, "/healthz")) {
+        buf_adds(body, "ok\n");
+        return 200;
+    }
+    if (!strcmp(path, "/readyz")) {
+        bool ready = c->ready && c->hap.serving && !c->stopping;
+
+        buf_adds(body, ready ? "ready\n" : "not ready\n");
+        return ready ? 200 : 503;
+    }
+    if (!strcmp(path, "/metrics")) {
+        *ctype = "text/plain; version=0.0.4";
+        buf_addf(body,
+                 "# HELP portico_ready Whether HAProxy runs a complete configuration.\n"
+                 "# TYPE portico_ready gauge\nportico_ready %d\n"
+                 "# HELP portico_reloads_total HAProxy reloads by result.\n"
+                 "# TYPE portico_reloads_total counter\n"
+                 "portico_reloads_total{result=\"success\"} %llu\n"
+                 "portico_reloads_total{result=\"failure\"} %llu\n"
+                 "# HELP portico_config_rejected_total Configurations haproxy -c refused.\n"
+                 "# TYPE portico_config_rejected_total counter\n"
+                 "portico_config_rejected_total %llu\n"
+                 "# HELP portico_haproxy_restarts_total Unexpected HAProxy exits.\n"
+                 "# TYPE portico_haproxy_restarts_total counter\n"
+                 "portico_haproxy_restarts_total %llu\n"
+                 "# HELP portico_sync_passes_total Model builds.\n"
+                 "# TYPE portico_sync_passes_total counter\n"
+                 "portico_sync_passes_total %llu\n"
+                 "# HELP portico_object_issues Problems found on objects in the last pass.\n"
+                 "# TYPE portico_object_issues gauge\nportico_object_issues %zu\n"
+                 "# HELP portico_store_objects Objects in the store by kind.\n"
+                 "# TYPE portico_store_objects gauge\n",
+                 c->ready, (unsigned long long)c->m_reloads_ok,
+                 (unsigned long long)c->m_reloads_failed, (unsigned long long)c->m_rejected,
+                 (unsigned long long)c->hap.restarts, (unsigned long long)c->m_passes,
+                 c->last_issues);
+        for (int k = 0; k < K8S_KIND_COUNT; k++)
+            buf_addf(body, "portico_store_objects{kind=\"%s\"} %zu\n",
+                     k8s_kind_name((enum k8s_kind)k), store_count(&c->store, (enum k8s_kind)k));
+        return 200;
+    }
+    buf_adds(body, "not found\n");
+    return 404;
+}
+
+/* ====== Start and stop ====== */
+
+static void on_stopped(struct hap *h, bool ok, const char *msg, void *arg)
+{
+    struct ctl *c = arg;
+
+    (void)h;
+    (void)ok;
+    (void)msg;
+    uv_stop(c->loop);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    struct ctl *c = s->data;
+
+    if (c->stopping)
+        return;
+    log_info("ctl", "received %s; stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    c->stopping = true;
+    manifests_close(c->src);
+    c->src = NULL;
+    uv_timer_stop(&c->debounce);
+    hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
+}
+
+static void setup_opts(struct ctl *c, const struct opts *o)
+{
+    const char *fault = getenv("PORTICO_FAULT_AT");
+    uint32_t n;
+
+    c->mopts.ingress_class = o->ingress_class;
+    c->mopts.controller_name = o->controller_name;
+    c->mopts.watch_without_class = o->watch_without_class;
+    c->mopts.default_backend_svc = o->default_backend_service;
+    c->mopts.default_ssl_cert = o->default_ssl_certificate;
+    c->mopts.configmap = o->configmap;
+    c->mopts.fallback_cert_pem = c->fallback_pem;
+    c->ropts.runtime_dir = o->runtime_dir;
+    c->ropts.ipv4_addr = o->ipv4_addr;
+    c->ropts.ipv6_addr = o->disable_ipv6 ? NULL : o->ipv6_addr;
+    c->ropts.http_port = o->disable_http ? 0 : o->http_port;
+    c->ropts.https_port = o->disable_https ? 0 : o->https_port;
+    c->ropts.stats_port = o->stats_port;
+    c->ropts.healthz_port = o->healthz_port;
+    if (fault && str_has_prefix(fault, "render:") && !str_to_u32(fault + 7, 1, 1u << 30, &n)) {
+        c->fault_at = n;
+        log_warn("ctl", "fault injection: validation %u gets an invalid line", n);
+    }
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int ctl_run(const struct opts *o)
+{
+    struct ctl *c = xcalloc(1, sizeof(*c));
+    char *err = NULL, *cfg;
+    int ret = 1;
+
+    c->loop = uv_default_loop();
+    c->opts = o;
+    store_init(&c->store);
+    hmap_init(&c->issues_seen);
+    signal(SIGPIPE, SIG_IGN);
+    if (file_mkdirs(o->config_dir, 0700, &err) || file_mkdirs(o->runtime_dir, 0700, &err)) {
+        log_err("ctl", "%s", err);
+        goto out;
+    }
+    c->fallback_pem = tls_selfsigned_pem("portico-default");
+    if (!c->fallback_pem) {
+        log_err("ctl", "cannot generate the self-signed default certificate");
+        goto out;
+    }
+    setup_opts(c, o);
+    c->gen = scan_generations(o->config_dir);
+    c->current_link = xasprintf("%s/current", o->config_dir);
+    cfg = xasprintf("%s/haproxy.cfg", c->current_link);
+    hap_init(&c->hap, c->loop, o->haproxy_bin, cfg, o->runtime_dir);
+    free(cfg);
+    c->hap.on_restart = on_haproxy_restarted;
+    c->hap.restart_arg = c;
+    uv_timer_init(c->loop, &c->debounce);
+    c->debounce.data = c;
+    if (httpd_start(&c->http, c->loop, o->ipv4_addr, o->controller_port, on_http, c)) {
+        log_err("ctl", "cannot listen on %s:%d for /healthz and /readyz", o->ipv4_addr,
+                o->controller_port);
+        goto out_loop;
+    }
+    uv_signal_init(c->loop, &c->sigterm);
+    uv_signal_init(c->loop, &c->sigint);
+    c->sigterm.data = c;
+    c->sigint.data = c;
+    uv_signal_start(&c->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&c->sigint, on_signal, SIGINT);
+    c->src = manifests_watch(c->loop, o->manifests, &c->store, on_source_changed, c, &err);
+    if (!c->src) {
+        log_err("source", "cannot read manifests: %s", err);
+        goto out_loop;
+    }
+    log_info("ctl", "file mode: %zu ingresses, %zu services read from %s",
+             store_count(&c->store, K8S_INGRESS), store_count(&c->store, K8S_SERVICE),
+             o->manifests);
+    schedule(c);
+    uv_run(c->loop, UV_RUN_DEFAULT);
+    ret = 0;
+    log_info("ctl", "stopped");
+out_loop:
+    manifests_close(c->src);
+    hap_close(&c->hap);
+    uv_walk(c->loop, close_walk, NULL);
+    uv_run(c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(c->loop);
+out:
+    free(err);
+    store_deinit(&c->store);
+    hmap_deinit(&c->issues_seen);
+    free(c->fallback_pem);
+    free(c->current_link);
+    free(c);
+    return ret;
+}
+
+int ctl_render(const struct opts *o)
+{
+    struct store store;
+    struct model_opts mopts;
+    struct render_opts ropts;
+    struct rendered r;
+    struct model *m;
+    char *err = NULL, *pem;
+    struct ctl tmp;
+    int ret = 1;
+
+    memset(&tmp, 0, sizeof(tmp));
+    store_init(&store);
+    if (manifests_read(o->manifests, &store, &err) < 0) {
+        log_err("source", "cannot read manifests: %s", err);
+        goto out;
+    }
+    pem = tls_selfsigned_pem("portico-default");
+    tmp.fallback_pem = pem;
+    setup_opts(&tmp, o);
+    mopts = tmp.mopts;
+    ropts = tmp.ropts;
+    m = model_build(&store, &mopts);
+    for (size_t i = 0; i < m->n_issues; i++) {
+        const struct model_issue *is = &m->issues[i];
+
+        log_emit(LOG_WARN, "model", is->obj, "%s%s%s", is->field, *is->field ? ": " : "",
+                 is->msg);
+    }
+    if (render(m, &ropts, &r, &err)) {
+        log_err("render", "%s", err);
+        model_unref(m);
+        free(pem);
+        goto out;
+    }
+    model_unref(m);
+    free(pem);
+    ret = 0;
+    for (size_t i = 0; i < r.n_files; i++) {
+        const struct render_file *f = &r.files[i];
+
+        if (o->output_dir) {
+            char *path = xasprintf("%s/%s", o->output_dir, f->name);
+            char *slash = strrchr(path, '/');
+
+            *slash = '\0';
+            if (file_mkdirs(path, 0700, &err) == 0) {
+                *slash = '/';
+                file_replace(path, f->data, f->len, f->mode, &err);
+            }
+            if (err) {
+                log_err("render", "%s", err);
+                FREE_NULL(err);
+                ret = 1;
+            }
+            free(path);
+            continue;
+        }
+        printf("### %s\n", f->name);
+        if (f->mode == 0600)
+            printf("(%zu bytes of key and certificate, not shown)\n", f->len);
+        else
+            fwrite(f->data, 1, f->len, stdout);
+    }
+    rendered_free(&r);
+out:
+    free(err);
+    store_deinit(&store);
+    return ret;
+}

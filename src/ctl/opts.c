@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The flag table, its parser and its documentation. */
+#include "ctl/opts.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/validate.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/strutil.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+enum opt_type {
+    OPT_BOOL = 0,
+    OPT_STR,
+    OPT_PORT,
+    OPT_NSNAME, /* "namespace/name" */
+    OPT_LEVEL,
+    OPT_FORMAT,
+};
+
+struct opt_def {
+    const char *name;
+    const char *alias;   /* accepted spelling of other controllers, or NULL */
+    enum opt_type type;
+    const char *def;     /* default, parsed like a user value; NULL: unset */
+    const char *group;
+    const char *help;
+    size_t offset;
+    bool render_only;
+};
+
+#define O(f) offsetof(struct opts, f)
+
+static const struct opt_def opt_table[] = {
+    {"manifests", NULL, OPT_STR, NULL, "input",
+     "File mode: read Kubernetes manifests (YAML or JSON, multi-document, searched "
+     "recursively) from DIR and apply them again whenever they change. Required until the "
+     "cluster mode lands.",
+     O(manifests), false},
+    {"ingress-class", "ingress.class", OPT_STR, "portico", "scope",
+     "Ingress class served: value of the kubernetes.io/ingress.class annotation we accept.",
+     O(ingress_class), false},
+    {"controller-name", NULL, OPT_STR, "portico.dev/ingress-controller", "scope",
+     "IngressClass spec.controller value that marks a class as ours.", O(controller_name),
+     false},
+    {"watch-ingress-without-class", "empty-ingress-class", OPT_BOOL, "false", "scope",
+     "Also serve Ingresses that name no class, when no default IngressClass says otherwise.",
+     O(watch_without_class), false},
+    {"configmap", NULL, OPT_NSNAME, NULL, "configuration",
+     "ConfigMap NS/NAME holding global keys (see doc/config/).", O(configmap), false},
+    {"default-backend-service", NULL, OPT_NSNAME, NULL, "configuration",
+     "Service NS/NAME that receives requests no rule matches (its first port). Default: "
+     "HAProxy answers 404 itself.",
+     O(default_backend_service), false},
+    {"default-ssl-certificate", NULL, OPT_NSNAME, NULL, "configuration",
+     "TLS Secret NS/NAME served for unknown or absent SNI. Default: a self-signed "
+     "certificate made at start.",
+     O(default_ssl_certificate), false},
+    {"http-bind-port", NULL, OPT_PORT, "8080", "listeners", "Port of the plain HTTP listener.",
+     O(http_port), false},
+    {"https-bind-port", NULL, OPT_PORT, "8443", "listeners", "Port of the HTTPS listener.",
+     O(https_port), false},
+    {"stats-bind-port", NULL, OPT_PORT, "1024", "listeners",
+     "Port of HAProxy's stats page (/) and Prometheus metrics (/metrics).", O(stats_port),
+     false},
+    {"healthz-bind-port", NULL, OPT_PORT, "1042", "listeners",
+     "Port where HAProxy answers GET /healthz (liveness of the data plane).", O(healthz_port),
+     false},
+    {"ipv4-bind-address", NULL, OPT_STR, "0.0.0.0", "listeners",
+     "IPv4 address HAProxy listens on.", O(ipv4_addr), false},
+    {"ipv6-bind-address", NULL, OPT_STR, "::", "listeners", "IPv6 address HAProxy listens on.",
+     O(ipv6_addr), false},
+    {"disable-ipv6", NULL, OPT_BOOL, "false", "listeners", "Do not listen on IPv6.",
+     O(disable_ipv6), false},
+    {"disable-http", NULL, OPT_BOOL, "false", "listeners",
+     "Do not open the plain HTTP listener.", O(disable_http), false},
+    {"disable-https", NULL, OPT_BOOL, "false", "listeners", "Do not open the HTTPS listener.",
+     O(disable_https), false},
+    {"controller-port", NULL, OPT_PORT, "6060", "controller",
+     "Port of Portico's own /healthz, /readyz and /metrics.", O(controller_port), false},
+    {"haproxy-binary", NULL, OPT_STR, "/usr/sbin/haproxy", "controller",
+     "HAProxy executable to run (2.6 or later).", O(haproxy_bin), false},
+    {"config-dir", NULL, OPT_STR, "/tmp/portico/config", "controller",
+     "Directory for the generated configuration, maps and certificates (mode 0700).",
+     O(config_dir), false},
+    {"runtime-dir", NULL, OPT_STR, "/tmp/portico/run", "controller",
+     "Directory for HAProxy's sockets and PID file.", O(runtime_dir), false},
+    {"log-level", NULL, OPT_LEVEL, "info", "controller", "error, warning, info or debug.",
+     O(log_level), false},
+    {"log-format", NULL, OPT_FORMAT, "logfmt", "controller", "logfmt or json.", O(log_format),
+     false},
+    {"output-dir", NULL, OPT_STR, NULL, "render",
+     "portico render only: write the files to DIR instead of printing them.", O(output_dir),
+     true},
+};
+
+#define N_OPTS (sizeof(opt_table) / sizeof(opt_table[0]))
+
+static int set_value(struct opts *o, const struct opt_def *d, const char *val, char **err)
+{
+    void *dst = (char *)o + d->offset;
+    uint32_t port;
+
+    switch (d->type) {
+    case OPT_BOOL:
+        if (!val || !strcmp(val, "true")) {
+            *(bool *)dst = true;
+        } else if (!strcmp(val, "false")) {
+            *(bool *)dst = false;
+        } else {
+            errmsg_set(err, "--%s: expects true or false, not \"%s\"", d->name, val);
+            return -EINVAL;
+        }
+        return 0;
+    case OPT_PORT:
+        if (!val || str_to_u32(val, 0, 65535, &port)) {
+            errmsg_set(err, "--%s: expects a port number from 0 to 65535", d->name);
+            return -EINVAL;
+        }
+        *(int *)dst = (int)port;
+        return 0;
+    case OPT_NSNAME: {
+        const char *slash = val ? strchr(val, '/') : NULL;
+        char ns[256];
+
+        if (!slash || (size_t)(slash - val) >= sizeof(ns)) {
+            errmsg_set(err, "--%s: expects NAMESPACE/NAME", d->name);
+            return -EINVAL;
+        }
+        snprintf(ns, sizeof(ns), "%.*s", (int)(slash - val), val);
+        if (!valid_dns_label(ns) || !valid_dns_subdomain(slash + 1)) {
+            errmsg_set(err, "--%s: \"%s\" is not a valid NAMESPACE/NAME", d->name, val);
+            return -EINVAL;
+        }
+        break;
+    }
+    case OPT_LEVEL: {
+        enum log_level l;
+
+        if (!val || log_level_parse(val, &l)) {
+            errmsg_set(err, "--%s: expects error, warning, info or debug", d->name);
+            return -EINVAL;
+        }
+        break;
+    }
+    case OPT_FORMAT:
+        if (!val || (strcmp(val, "logfmt") && strcmp(val, "json"))) {
+            errmsg_set(err, "--%s: expects logfmt or json", d->name);
+            return -EINVAL;
+        }
+        break;
+    case OPT_STR:
+        if (!val || !*val) {
+            errmsg_set(err, "--%s: expects a value (--%s=VALUE)", d->name, d->name);
+            return -EINVAL;
+        }
+        break;
+    }
+    free(*(char **)dst);
+    *(char **)dst = val ? xstrdup(val) : NULL;
+    return 0;
+}
+
+void opts_defaults(struct opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    for (size_t i = 0; i < N_OPTS; i++) {
+        char *err = NULL;
+
+        if (opt_table[i].def && set_value(o, &opt_table[i], opt_table[i].def, &err))
+            abort(); /* defaults are checked by the unit tests */
+    }
+}
+
+void opts_free(struct opts *o)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        enum opt_type t = opt_table[i].type;
+
+        if (t != OPT_BOOL && t != OPT_PORT)
+            FREE_NULL(*(char **)((char *)o + opt_table[i].offset));
+    }
+}
+
+static const char *next_name(void *arg, size_t i)
+{
+    (void)arg;
+    return i < N_OPTS ? opt_table[i].name : NULL;
+}
+
+int opts_parse(struct opts *o, int argc, char **argv, int first, bool render, char **err)
+{
+    for (int i = first; i < argc; i++) {
+        const char *arg = argv[i], *eq, *val = NULL;
+        const struct opt_def *d = NULL;
+        char name[128];
+
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            o->help = true;
+            continue;
+        }
+        if (strncmp(arg, "--", 2) != 0) {
+            errmsg_set(err, "unexpected argument \"%s\" (flags are --name=value)", arg);
+            return -EINVAL;
+        }
+        arg += 2;
+        eq = strchr(arg, '=');
+        snprintf(name, sizeof(name), "%.*s", (int)(eq ? (size_t)(eq - arg) : strlen(arg)), arg);
+        for (size_t j = 0; j < N_OPTS && !d; j++) {
+            if (!strcmp(opt_table[j].name, name) ||
+                (opt_table[j].alias && !strcmp(opt_table[j].alias, name)))
+                d = &opt_table[j];
+        }
+        if (!d || (d->render_only && !render)) {
+            const char *near = str_closest(name, next_name, NULL);
+
+            if (near)
+                errmsg_set(err, "unknown flag --%s; did you mean --%s?", name, near);
+            else
+                errmsg_set(err, "unknown flag --%s; see portico --help", name);
+            return -EINVAL;
+        }
+        if (eq) {
+            val = eq + 1;
+        } else if (d->type != OPT_BOOL) {
+            /* "--flag value" is accepted too */
+            if (i + 1 >= argc) {
+                errmsg_set(err, "--%s: expects a value (--%s=VALUE)", d->name, d->name);
+                return -EINVAL;
+            }
+            val = argv[++i];
+        }
+        if (set_value(o, d, val, err))
+            return -EINVAL;
+    }
+    return 0;
+}
+
+static const char *metavar(const struct opt_def *d)
+{
+    switch (d->type) {
+    case OPT_BOOL:
+        return "";
+    case OPT_PORT:
+        return "=PORT";
+    case OPT_NSNAME:
+        return "=NS/NAME";
+    case OPT_LEVEL:
+        return "=LEVEL";
+    case OPT_FORMAT:
+        return "=FORMAT";
+    case OPT_STR:
+        break;
+    }
+    return strstr(d->name, "dir") || !strcmp(d->name, "manifests") ? "=DIR" : "=VALUE";
+}
+
+void opts_usage(FILE *f, bool markdown)
+{
+    const char *group = "";
+
+    if (markdown)
+        fputs("# Command-line flags\n\n"
+              "Generated by `portico docs flags` from the table that parses the flags; do not "
+              "edit.\n\n"
+              "```\nportico [flags]            run the controller\n"
+              "portico render [flags]     print the HAProxy configuration and maps, then exit\n"
+              "portico version            print the version\n```\n\n"
+              "Boolean flags accept `--flag`, `--flag=true` and `--flag=false`.\n",
+              f);
+    else
+        fputs("usage: portico [render|version] [flags]\n\n"
+              "  portico --manifests=DIR     run the controller on a directory of manifests\n"
+              "  portico render [flags]      print the HAProxy configuration, then exit\n"
+              "  portico version             print the version\n",
+              f);
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const struct opt_def *d = &opt_table[i];
+
+        if (strcmp(group, d->group)) {
+            group = d->group;
+            if (markdown)
+                fprintf(f, "\n## %s\n\n| flag | default | description |\n|---|---|---|\n",
+                        group);
+            else
+                fprintf(f, "\n%s:\n", group);
+        }
+        if (markdown) {
+            fprintf(f, "| `--%s%s`", d->name, metavar(d));
+            if (d->alias)
+                fprintf(f, " (alias `--%s`)", d->alias);
+            fprintf(f, " | %s%s%s | %s |\n", d->def ? "`" : "", d->def ? d->def : "none",
+                    d->def ? "`" : "", d->help);
+        } else {
+            char left[80];
+
+            snprintf(left, sizeof(left), "--%s%s", d->name, metavar(d));
+            fprintf(f, "  %-34s %s", left, d->help);
+            if (d->def)
+                fprintf(f, " (default %s)", d->def);
+            if (d->alias)
+                fprintf(f, " (alias --%s)", d->alias);
+            fputc('\n', f);
+        }
+    }
+}
