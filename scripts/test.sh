@@ -1,0 +1,47 @@
+#!/bin/sh
+# Runs every test suite and ends with one summary line. Called by `make test`
+# (after the dependencies are installed and ./portico is built).
+set -u
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+failed_names=""
+
+suite() {
+    name=$1
+    shift
+    echo
+    echo "=== $name: $*"
+    start=$(date +%s)
+    if "$@"; then
+        passed=$((passed + 1))
+        echo "=== $name: ok ($(($(date +%s) - start)) s)"
+    else
+        failed=$((failed + 1))
+        failed_names="$failed_names $name"
+        echo "=== $name: FAILED ($(($(date +%s) - start)) s)"
+    fi
+}
+
+valgrind_unit() {
+    for t in build/tests/test_*; do
+        [ -x "$t" ] || continue
+        valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+            --error-exitcode=1 "$t" >/dev/null || { echo "valgrind: $t"; return 1; }
+    done
+}
+
+suite checksrc scripts/checksrc.sh
+suite docs scripts/gen-docs.sh --check
+suite unit make -s unit
+suite unit-valgrind valgrind_unit
+suite unit-asan make -s SANITIZE=address,undefined unit
+suite asan-build make -s SANITIZE=address,undefined build-san/portico
+suite golden env PORTICO_BIN=build-san/portico tests/golden/run.sh
+suite e2e python3 -m pytest -q -p no:cacheprovider tests/e2e
+
+echo
+[ -n "$failed_names" ] && echo "failed suites:$failed_names"
+echo "suites: $passed passed, $failed failed"
+[ "$failed" = 0 ]
