@@ -128,8 +128,8 @@ static int cmp_server(const void *a, const void *b)
     return strcmp(((const struct model_server *)a)->name, ((const struct model_server *)b)->name);
 }
 
-/* Fills <be> with the ready endpoints of <sp>; returns a problem or NULL. */
-static const char *resolve_servers(struct builder *b, struct model_backend *be,
+/* Fills <be> with the ready endpoints of <sp>. */
+static void resolve_servers(struct builder *b, struct model_backend *be,
                                    const struct k8s_service_port *sp)
 {
     struct slice_list *l;
@@ -140,7 +140,7 @@ static const char *resolve_servers(struct builder *b, struct model_backend *be,
     snprintf(key, sizeof(key), "%s/%s", be->ns, be->svc);
     l = hmap_get(&b->slices, key);
     if (!l)
-        return NULL;
+        return;
     hmap_init(&seen);
     for (size_t i = 0; i < l->n; i++) {
         const struct k8s_endpoint_slice *es = l->v[i];
@@ -188,7 +188,6 @@ static const char *resolve_servers(struct builder *b, struct model_backend *be,
         be->servers = copy;
         qsort(be->servers, be->n_servers, sizeof(*be->servers), cmp_server);
     }
-    return NULL;
 }
 
 /* Returns the backend for a Service port, creating it on first use. A
@@ -204,7 +203,17 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
     const char *problem = NULL;
     char name[300], port[64];
 
-    if (port_name)
+    svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
+    for (size_t i = 0; svc && i < svc->n_ports && !sp; i++) {
+        if (port_name ? !strcmp(svc->ports[i].name, port_name) : svc->ports[i].port == port_num)
+            sp = &svc->ports[i];
+    }
+    /* one backend per Service port, however the Ingresses name it */
+    if (sp && *sp->name)
+        snprintf(port, sizeof(port), "%s", sp->name);
+    else if (sp)
+        snprintf(port, sizeof(port), "%d", sp->port);
+    else if (port_name)
         snprintf(port, sizeof(port), "%s", port_name);
     else
         snprintf(port, sizeof(port), "%d", port_num);
@@ -220,28 +229,19 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
     be->svc = arena_strdup(&b->m->arena, svc_name);
     be->port = arena_strdup(&b->m->arena, port);
     hmap_put(&b->backends, name, be);
-    svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
-    if (!svc) {
+    if (!svc)
         problem = arena_printf(&b->m->arena, "service \"%s/%s\" not found; requests get 503",
                                ns, svc_name);
-    } else {
-        for (size_t i = 0; i < svc->n_ports && !sp; i++) {
-            if (port_name ? !strcmp(svc->ports[i].name, port_name)
-                          : svc->ports[i].port == port_num)
-                sp = &svc->ports[i];
-        }
-        if (!sp)
-            problem = arena_printf(&b->m->arena,
-                                   "service \"%s/%s\" has no port %s; requests get 503", ns,
-                                   svc_name, port);
-        else if (svc->type && !strcmp(svc->type, "ExternalName"))
-            problem = arena_printf(&b->m->arena,
-                                   "service \"%s/%s\" is of type ExternalName, which is not "
-                                   "supported; requests get 503",
-                                   ns, svc_name);
-        else
-            problem = resolve_servers(b, be, sp);
-    }
+    else if (!sp)
+        problem = arena_printf(&b->m->arena, "service \"%s/%s\" has no port %s; requests get 503",
+                               ns, svc_name, port);
+    else if (svc->type && !strcmp(svc->type, "ExternalName"))
+        problem = arena_printf(&b->m->arena,
+                               "service \"%s/%s\" is of type ExternalName, which is not "
+                               "supported; requests get 503",
+                               ns, svc_name);
+    else
+        resolve_servers(b, be, sp);
     if (problem)
         hmap_put(&b->backend_err, name, (void *)problem);
 out:
