@@ -96,23 +96,32 @@ static unsigned scan_generations(const char *config_dir)
     return max;
 }
 
+/* Removes generations older than the last CTL_KEEP_GENERATIONS, including
+ * those an earlier run left behind. */
 static void prune_generations(struct ctl *c)
 {
-    for (unsigned g = c->gen >= CTL_KEEP_GENERATIONS ? c->gen - CTL_KEEP_GENERATIONS : 0;
-         g + CTL_KEEP_GENERATIONS <= c->gen; g++) {
+    DIR *d = opendir(c->opts->config_dir);
+    struct dirent *de;
+
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        uint32_t n;
         char *dir;
 
-        if (g == 0 || g + CTL_KEEP_GENERATIONS > c->gen)
-            break;
-        dir = gen_dir(c, g);
+        if (!str_has_prefix(de->d_name, "gen-") || str_to_u32(de->d_name + 4, 0, 1u << 30, &n) ||
+            n + CTL_KEEP_GENERATIONS > c->gen)
+            continue;
+        dir = gen_dir(c, n);
         file_rmtree(dir);
         free(dir);
     }
+    closedir(d);
 }
 
 static int write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err)
 {
-    char *dir = gen_dir(c, gen), *sub;
+    char *dir = gen_dir(c, gen);
     int ret;
 
     file_rmtree(dir);
@@ -128,8 +137,6 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
             ret = file_replace(path, r->files[i].data, r->files[i].len, r->files[i].mode, err);
         free(path);
     }
-    sub = NULL;
-    free(sub);
     free(dir);
     return ret;
 }

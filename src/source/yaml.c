@@ -40,6 +40,7 @@ static json_t *scalar(const yaml_event_t *ev)
 {
     const char *s = (const char *)ev->data.scalar.value;
     size_t len = ev->data.scalar.length;
+    const char *digits;
     char *end;
 
     if (ev->data.scalar.style != YAML_PLAIN_SCALAR_STYLE || ev->data.scalar.tag)
@@ -51,7 +52,8 @@ static json_t *scalar(const yaml_event_t *ev)
         return json_true();
     if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
         return json_false();
-    if (strspn(s, "+-0123456789") == len && strspn(s + 1, "0123456789") == len - 1) {
+    digits = s + (s[0] == '+' || s[0] == '-');
+    if (*digits && strspn(digits, "0123456789") == strlen(digits)) {
         long long v;
 
         errno = 0;
