@@ -34,13 +34,51 @@ struct scan {
     size_t n_dirs, cap_dirs;
     const char *file;   /* file being read */
     size_t errors;
+    struct last_good *last; /* NULL for a one-shot read */
+    struct hmap good_objs;  /* ref -> json_t: objects that decoded in this scan */
+    struct hmap good_files; /* path -> struct file_copy: files that parsed in this scan */
 };
+
+/* What was read successfully before: a file that stops parsing, or an object
+ * that stops decoding, keeps its last good version in effect, as the API
+ * server keeps the stored object when it rejects an update. */
+struct last_good {
+    struct hmap objs;   /* "kind/ns/name" -> json_t (one reference) */
+    struct hmap files;  /* path -> struct file_copy */
+};
+
+struct file_copy {
+    char *data;
+    size_t len;
+};
+
+static void file_copies_clear(struct hmap *m)
+{
+    void *v;
+
+    for (size_t i = 0; hmap_next(m, &i, NULL, &v);) {
+        free(((struct file_copy *)v)->data);
+        free(v);
+    }
+    hmap_deinit(m);
+}
+
+static void json_map_clear(struct hmap *m)
+{
+    void *v;
+
+    for (size_t i = 0; hmap_next(m, &i, NULL, &v);)
+        json_decref(v);
+    hmap_deinit(m);
+}
 
 static void scan_add(struct scan *sc, json_t *doc, size_t index, long item)
 {
     struct k8s_obj *obj;
     char *err = NULL, *ref = NULL, origin[PATH_MAX + 64], key[600];
     const char *prev;
+
+    json_t *copy = sc->last ? json_deep_copy(doc) : NULL;
 
     if (item >= 0)
         snprintf(origin, sizeof(origin), "%s: document %zu: items[%ld]", sc->file, index, item);
@@ -50,18 +88,45 @@ static void scan_add(struct scan *sc, json_t *doc, size_t index, long item)
     case DECODE_IGNORED:
         log_debug("source", "%s: ignoring kind %s", origin,
                   json_string_value(json_object_get(doc, "kind")) ?: "(none)");
+        json_decref(copy);
         return;
-    case DECODE_ERROR:
+    case DECODE_ERROR: {
+        json_t *good = sc->last && ref ? hmap_get(&sc->last->objs, ref) : NULL;
+
         sc->errors++;
-        if (log_on(LOG_WARN))
-            log_emit(LOG_WARN, "source", ref, "%s: %s; object skipped", origin, err);
+        json_decref(copy);
+        copy = NULL;
+        if (good) {
+            json_t *again = json_deep_copy(good);
+
+            if (decode_object(again, &obj, NULL, NULL) == DECODE_OK) {
+                if (log_on(LOG_WARN))
+                    log_emit(LOG_WARN, "source", ref,
+                             "%s: %s; keeping the last good version of this object", origin,
+                             err);
+                copy = json_incref(good);
+            }
+            json_decref(again);
+        }
+        if (!copy) {
+            if (log_on(LOG_WARN))
+                log_emit(LOG_WARN, "source", ref, "%s: %s; object skipped", origin, err);
+            free(err);
+            free(ref);
+            return;
+        }
         free(err);
         free(ref);
-        return;
+        break;
+    }
     case DECODE_OK:
         break;
     }
     k8s_obj_ref(obj, key, sizeof(key));
+    if (copy) {
+        json_decref(hmap_put(&sc->good_objs, key, copy));
+        copy = NULL;
+    }
     prev = hmap_get(&sc->seen, key);
     if (prev) {
         if (log_on(LOG_WARN))
@@ -108,9 +173,17 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+static void ignore_doc(size_t index, json_t *doc, void *arg)
+{
+    (void)index;
+    (void)doc;
+    (void)arg;
+}
+
 static void scan_file(struct scan *sc, const char *path)
 {
     char *data = NULL, *err = NULL;
+    bool good = true;
     size_t len;
     int ret = file_read(path, MANIFEST_MAX_FILE, &data, &len);
 
@@ -121,6 +194,30 @@ static void scan_file(struct scan *sc, const char *path)
         return;
     }
     sc->file = path;
+    if (sc->last && yaml_parse_docs(data, len, ignore_doc, NULL, &err)) {
+        struct file_copy *prev = hmap_get(&sc->last->files, path);
+
+        good = false;
+        if (prev) {
+            log_warn("source", "%s: %s; keeping the last good version of this file", path, err);
+            free(data);
+            data = xstrndup(prev->data, prev->len);
+            len = prev->len;
+            good = true; /* the old content stays the reference */
+        }
+        FREE_NULL(err);
+    }
+    if (good && sc->last) {
+        struct file_copy *fc = xcalloc(1, sizeof(*fc));
+
+        fc->data = xstrndup(data, len);
+        fc->len = len;
+        fc = hmap_put(&sc->good_files, path, fc);
+        if (fc) {
+            free(fc->data);
+            free(fc);
+        }
+    }
     if (yaml_parse_docs(data, len, on_doc, sc, &err)) {
         sc->errors++;
         log_warn("source", "%s: %s; rest of the file skipped", path, err);
@@ -177,17 +274,23 @@ static void scan_free(struct scan *sc)
         free(sc->dirs[i]);
     free(sc->dirs);
     hmap_deinit(&sc->seen);
+    json_map_clear(&sc->good_objs);
+    file_copies_clear(&sc->good_files);
 }
 
 /* Scans <dir> and replaces the store content. The directories found are left
  * in <sc> for the watcher. */
-static long read_into(const char *dir, struct store *store, struct scan *sc, char **err)
+static long read_into(const char *dir, struct store *store, struct scan *sc,
+                      struct last_good *last, char **err)
 {
     long changes = 0;
     int ret;
 
     memset(sc, 0, sizeof(*sc));
     hmap_init(&sc->seen);
+    hmap_init(&sc->good_objs);
+    hmap_init(&sc->good_files);
+    sc->last = last;
     ret = scan_dir(sc, dir, 0, err);
     if (ret) {
         for (int k = 0; k < K8S_KIND_COUNT; k++) {
@@ -198,13 +301,22 @@ static long read_into(const char *dir, struct store *store, struct scan *sc, cha
     }
     for (int k = 0; k < K8S_KIND_COUNT; k++)
         changes += (long)store_replace(store, (enum k8s_kind)k, sc->objs[k], sc->n[k]);
+    if (last) {
+        /* this scan's good versions become the reference for the next one */
+        json_map_clear(&last->objs);
+        file_copies_clear(&last->files);
+        last->objs = sc->good_objs;
+        last->files = sc->good_files;
+        hmap_init(&sc->good_objs);
+        hmap_init(&sc->good_files);
+    }
     return changes;
 }
 
 long manifests_read(const char *dir, struct store *store, char **err)
 {
     struct scan sc;
-    long ret = read_into(dir, store, &sc, err);
+    long ret = read_into(dir, store, &sc, NULL, err);
 
     scan_free(&sc);
     return ret;
@@ -227,6 +339,7 @@ struct manifests {
     void *arg;
     uv_timer_t debounce;
     struct hmap watches; /* path -> struct dirwatch */
+    struct last_good last;
     int pending_close;   /* handles not closed yet */
     bool closing;
 };
@@ -236,6 +349,8 @@ static void maybe_free(struct manifests *m)
     if (!m->closing || m->pending_close)
         return;
     hmap_deinit(&m->watches);
+    json_map_clear(&m->last.objs);
+    file_copies_clear(&m->last.files);
     free(m->dir);
     free(m);
 }
@@ -317,7 +432,7 @@ static void rescan(struct manifests *m)
 {
     struct scan sc;
     char *err = NULL;
-    long changes = read_into(m->dir, m->store, &sc, &err);
+    long changes = read_into(m->dir, m->store, &sc, &m->last, &err);
 
     if (changes < 0) {
         /* the directory itself vanished: keep the last objects, like an API outage */
@@ -351,10 +466,14 @@ struct manifests *manifests_watch(uv_loop_t *loop, const char *dir, struct store
     m->fn = fn;
     m->arg = arg;
     hmap_init(&m->watches);
-    ret = read_into(dir, store, &sc, err);
+    hmap_init(&m->last.objs);
+    hmap_init(&m->last.files);
+    ret = read_into(dir, store, &sc, &m->last, err);
     if (ret < 0) {
         scan_free(&sc);
         hmap_deinit(&m->watches);
+        hmap_deinit(&m->last.objs);
+        hmap_deinit(&m->last.files);
         free(m->dir);
         free(m);
         return NULL;
