@@ -5,7 +5,7 @@ set -eu
 
 build_pkgs="gcc make pkg-config haproxy openssl libcurl4-openssl-dev libjansson-dev \
 libyaml-dev libuv1-dev libssl-dev"
-test_pkgs="$build_pkgs libcmocka-dev valgrind python3 python3-pytest curl iproute2"
+test_pkgs="$build_pkgs libcmocka-dev valgrind python3 curl"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
@@ -27,7 +27,13 @@ if [ -n "$missing" ]; then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing
 fi
-# pytest from Debian is enough; a Python without it (pyenv) gets it from PyPI
-if [ "${1:-build}" = test ] && ! python3 -c 'import pytest' 2>/dev/null; then
-    python3 -m pip install -q pytest
+# The end-to-end tests need pytest, PyYAML and cryptography. Debian's packages
+# serve the system Python; another python3 first on PATH gets them from PyPI.
+if [ "${1:-build}" = test ] && ! python3 -c 'import pytest, yaml, cryptography' 2>/dev/null; then
+    if [ "$(command -v python3)" = /usr/bin/python3 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            python3-pytest python3-yaml python3-cryptography
+    else
+        python3 -m pip install -q -r tests/e2e/requirements.txt
+    fi
 fi

@@ -33,7 +33,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define CTL_DEBOUNCE_MS 5
+#define CTL_DEBOUNCE_MS 1
 #define CTL_STOP_GRACE_MS 10000
 #define CTL_KEEP_GENERATIONS 2
 
@@ -134,7 +134,9 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
         ret = file_mkdirs(path, 0700, err);
         *slash = '/';
         if (ret == 0)
-            ret = file_replace(path, r->files[i].data, r->files[i].len, r->files[i].mode, err);
+            /* no fsync: a generation is rebuilt from the objects after a crash */
+            ret = file_replace(path, r->files[i].data, r->files[i].len, r->files[i].mode, 0,
+                               err);
         free(path);
     }
     free(dir);
@@ -229,6 +231,7 @@ static void on_checked(bool ok, const char *output, void *arg)
         pass_done(c);
         return;
     }
+    log_debug("ctl", "haproxy -c accepted generation %u", c->pending_gen);
     snprintf(target, sizeof(target), "gen-%u", c->pending_gen);
     if (file_symlink_replace(target, c->current_link, &err)) {
         log_err("ctl", "%s", err);
@@ -300,6 +303,7 @@ static void run_pass(struct ctl *c)
         pass_done(c);
         return;
     }
+    log_debug("ctl", "generation %u written; checking it", c->pending_gen);
     cfg = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->pending_gen);
     hap_check(c->loop, c->opts->haproxy_bin, cfg, on_checked, c);
     free(cfg);
@@ -568,7 +572,7 @@ int ctl_render(const struct opts *o)
             *slash = '\0';
             if (file_mkdirs(path, 0700, &err) == 0) {
                 *slash = '/';
-                file_replace(path, f->data, f->len, f->mode, &err);
+                file_replace(path, f->data, f->len, f->mode, FILE_F_SYNC, &err);
             }
             if (err) {
                 log_err("render", "%s", err);

@@ -16,8 +16,8 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-#define HAP_POLL_MS 20
-#define HAP_CONFIRM_POLLS 1500 /* 30 s: a large configuration takes a while to parse */
+#define HAP_POLL_MS 5
+#define HAP_CONFIRM_POLLS 6000 /* 30 s: a large configuration takes a while to parse */
 #define HAP_BACKOFF_MIN_MS 100
 #define HAP_BACKOFF_MAX_MS 3200
 #define HAP_HEALTHY_MS 30000
@@ -205,6 +205,7 @@ static void on_reload_sent(int status, const char *reply, void *arg)
         complete(h, false, uv_strerror(status));
         return;
     }
+    log_debug("haproxy", "reload requested");
     h->polls = 0;
     poll_proc(h);
 }

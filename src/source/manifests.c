@@ -21,7 +21,7 @@
 #include "util/banned.h"
 
 #define MANIFEST_MAX_DEPTH 16
-#define MANIFEST_DEBOUNCE_MS 10
+#define MANIFEST_DEBOUNCE_MS 3
 
 /* ====== Reading ====== */
 

@@ -33,7 +33,8 @@ static int write_all(int fd, const char *data, size_t len)
     return 0;
 }
 
-int file_replace(const char *path, const void *data, size_t len, mode_t mode, char **err)
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+                 char **err)
 {
     char tmp[PATH_MAX];
     int fd, ret;
@@ -49,7 +50,7 @@ int file_replace(const char *path, const void *data, size_t len, mode_t mode, ch
     ret = fchmod(fd, mode) == -1 ? -errno : 0;
     if (ret == 0)
         ret = write_all(fd, data, len);
-    if (ret == 0 && (fsync(fd) == -1 || rename(tmp, path) == -1))
+    if (ret == 0 && (((flags & FILE_F_SYNC) && fsync(fd) == -1) || rename(tmp, path) == -1))
         ret = -errno;
     if (ret != 0) {
         errmsg_set(err, "write %s: %s", path, strerror(-ret));

@@ -5,9 +5,13 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#define FILE_F_SYNC 0x1u /* fsync before the rename: survives a power loss */
+
 /* Atomically replaces <path> with <len> bytes of <data>, created with <mode>
- * (temp file, fsync, rename). Returns 0 or a negative errno; *err says why. */
-int file_replace(const char *path, const void *data, size_t len, mode_t mode, char **err);
+ * (temp file, optional fsync, rename). Returns 0 or a negative errno; *err
+ * says why. */
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+                 char **err);
 /* Creates <path> and its parents with <mode>. Returns 0 or a negative errno. */
 int file_mkdirs(const char *path, mode_t mode, char **err);
 /* Removes <path> recursively. Returns 0 or a negative errno. */

@@ -1,0 +1,175 @@
+#!/usr/bin/env python3
+"""Time from a manifest change to the change being served, in file mode.
+
+Starts one echo backend and Portico on a manifests directory holding BASE
+Ingresses (each with its own Service and EndpointSlice), then CHANGES times
+adds one new Ingress (new host, existing Service) and polls through HAProxy
+until the new host answers 200. Reports min/p50/p90/p99/max and, as the
+same-run baseline, `haproxy -c` on the generated configuration (the floor any
+validating controller pays).
+
+    python3 bench/apply_latency.py [--base 1000] [--changes 100]
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def service_docs(i, port):
+    return f"""apiVersion: v1
+kind: Service
+metadata: {{name: svc{i}, namespace: bench}}
+spec:
+  ports: [{{name: http, port: 80}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: svc{i}-1, namespace: bench, labels: {{kubernetes.io/service-name: svc{i}}}}}
+addressType: IPv4
+ports: [{{name: http, port: {port}}}]
+endpoints:
+- addresses: ["127.0.0.2"]
+---
+"""
+
+
+def ingress_doc(name, host, svc):
+    return f"""apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: {name}, namespace: bench}}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: {host}
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: {svc}, port: {{name: http}}}}}}}}
+"""
+
+
+def get(port, host, timeout=1.0):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+    except OSError:
+        return 0
+
+
+def pct(values, p):
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, int(round(p / 100.0 * (len(values) - 1)))))
+    return values[k]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--base", type=int, default=1000)
+    ap.add_argument("--changes", type=int, default=100)
+    ap.add_argument("--portico", default=os.path.join(ROOT, "portico"))
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="portico-bench-")
+    mdir = os.path.join(tmp, "manifests")
+    os.makedirs(mdir)
+    eport = free_port()
+    echo = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests/echo/echo.py"),
+                             "--backend", f"bench=127.0.0.2:{eport}"],
+                            stdout=subprocess.PIPE, text=True)
+    while echo.stdout.readline().strip() != "ready":
+        pass
+    with open(os.path.join(mdir, "00-class.yaml"), "w") as f:
+        f.write("apiVersion: networking.k8s.io/v1\nkind: IngressClass\n"
+                "metadata: {name: portico}\nspec: {controller: portico.dev/ingress-controller}\n")
+    with open(os.path.join(mdir, "10-base.yaml"), "w") as f:
+        for i in range(args.base):
+            f.write(service_docs(i, eport))
+            f.write(ingress_doc(f"ing{i}", f"h{i}.bench.test", f"svc{i}") + "---\n")
+    ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
+    cfg = os.path.join(tmp, "config")
+    log = open(os.path.join(tmp, "portico.log"), "w")
+    t0 = time.monotonic()
+    proc = subprocess.Popen([args.portico, f"--manifests={mdir}", "--disable-ipv6",
+                             "--ipv4-bind-address=127.0.0.1",
+                             f"--http-bind-port={ports['http']}",
+                             f"--https-bind-port={ports['https']}",
+                             f"--stats-bind-port={ports['stats']}",
+                             f"--healthz-bind-port={ports['healthz']}",
+                             f"--controller-port={ports['ctl']}",
+                             f"--config-dir={cfg}", f"--runtime-dir={os.path.join(tmp, 'run')}"],
+                            stderr=log)
+    try:
+        while get(ports["ctl"], "x", 0.2) != 200 or True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ports['ctl']}/readyz",
+                                            timeout=0.5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            time.sleep(0.01)
+        ready_s = time.monotonic() - t0
+        assert get(ports["http"], "h0.bench.test") == 200, "base route not served"
+
+        lat = []
+        for i in range(args.changes):
+            path = os.path.join(mdir, f"20-new-{i}.yaml")
+            with open(path + ".tmp", "w") as f:
+                f.write(ingress_doc(f"new{i}", f"new{i}.bench.test", "svc0"))
+            start = time.monotonic()
+            os.rename(path + ".tmp", path)
+            while get(ports["http"], f"new{i}.bench.test") != 200:
+                if time.monotonic() - start > 30:
+                    raise SystemExit(f"change {i} not served after 30 s")
+            lat.append((time.monotonic() - start) * 1000)
+
+        checks = []
+        for _ in range(5):
+            s = time.monotonic()
+            subprocess.run(["haproxy", "-c", "-q", "-f",
+                            os.path.join(cfg, "current", "haproxy.cfg")], check=True)
+            checks.append((time.monotonic() - s) * 1000)
+        rss = 0
+        with open(f"/proc/{proc.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    rss = int(line.split()[1]) / 1024
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        echo.kill()
+        log.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    chk = statistics.median(checks)
+    print(f"base Ingresses: {args.base}, changes: {args.changes}")
+    print(f"start -> ready: {ready_s * 1000:.0f} ms; controller peak RSS: {rss:.1f} MiB")
+    print("| what | min | p50 | p90 | p99 | max |")
+    print("|---|---|---|---|---|---|")
+    print(f"| new Ingress file -> served (ms) | {min(lat):.1f} | {pct(lat, 50):.1f} | "
+          f"{pct(lat, 90):.1f} | {pct(lat, 99):.1f} | {max(lat):.1f} |")
+    print(f"| baseline: haproxy -c alone (ms, median of 5) | | {chk:.1f} | | | |")
+    print(f"p50 / haproxy -c: {pct(lat, 50) / chk:.2f}")
+
+
+if __name__ == "__main__":
+    main()
