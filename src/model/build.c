@@ -16,10 +16,11 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-/* A map entry while building, with the Ingress that claimed the key first. */
+/* A map entry while building, with the Ingress that claimed the key. */
 struct claim {
     const char *value;
-    const char *owner; /* "ingress/ns/name" */
+    const char *owner;    /* "ingress/ns/name" */
+    size_t rank;          /* length of the rule's own path: the longer path wins */
 };
 
 /* A certificate while building: one per Secret, SNI filters merged. */
@@ -209,7 +210,7 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
             sp = &svc->ports[i];
     }
     /* one backend per Service port, however the Ingresses name it */
-    if (sp && *sp->name)
+    if (sp && valid_port_name(sp->name))
         snprintf(port, sizeof(port), "%s", sp->name);
     else if (sp)
         snprintf(port, sizeof(port), "%d", sp->port);
@@ -234,6 +235,10 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
                                ns, svc_name);
     else if (!sp)
         problem = arena_printf(&b->m->arena, "service \"%s/%s\" has no port %s; requests get 503",
+                               ns, svc_name, port);
+    else if (*sp->name && !valid_port_name(sp->name))
+        problem = arena_printf(&b->m->arena,
+                               "service \"%s/%s\" port %s has an invalid name; requests get 503",
                                ns, svc_name, port);
     else if (svc->type && !strcmp(svc->type, "ExternalName"))
         problem = arena_printf(&b->m->arena,
@@ -380,21 +385,39 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
 
 /* ====== Routes ====== */
 
-/* Claims <key> in <map> for <owner>; the first (oldest) claim wins. */
+/* Claims <key> in <map> for <owner>. Two rules can share a key while their
+ * own paths differ in length (Prefix "/foo" and ImplementationSpecific
+ * "/foo/" both own "host/foo/"): the longer path matches more precisely and
+ * wins. Otherwise the first claim, from the oldest Ingress, wins and the
+ * loser is warned unless <quiet> (the second key of one Prefix path). */
 static void claim(struct builder *b, enum model_map map, const char *key, const char *value,
-                  const char *owner, const char *field, const char *what)
+                  size_t rank, const char *owner, const char *field, const char *what,
+                  bool quiet)
 {
     struct claim *c = hmap_get(&b->entries[map], key);
 
+    if (c && rank > c->rank) {
+        c->value = arena_strdup(&b->m->arena, value);
+        c->owner = arena_strdup(&b->m->arena, owner);
+        c->rank = rank;
+        return;
+    }
     if (c) {
-        if (strcmp(c->value, value))
-            add_issue(b, MODEL_SEV_WARN, owner, field,
-                      "%s is already defined by the older %s; ignored here", what, c->owner);
+        if (rank == c->rank && strcmp(c->value, value) && !quiet) {
+            if (!strcmp(c->owner, owner))
+                add_issue(b, MODEL_SEV_WARN, owner, field,
+                          "%s is declared twice in this Ingress; the first declaration wins",
+                          what);
+            else
+                add_issue(b, MODEL_SEV_WARN, owner, field,
+                          "%s is already defined by the older %s; ignored here", what, c->owner);
+        }
         return;
     }
     c = arena_alloc(&b->m->arena, sizeof(*c));
     c->value = arena_strdup(&b->m->arena, value);
     c->owner = arena_strdup(&b->m->arena, owner);
+    c->rank = rank;
     hmap_put(&b->entries[map], key, c);
 }
 
@@ -430,7 +453,7 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
         case K8S_PATH_EXACT:
             snprintf(key, sizeof(key), "%s%s", hk, p->path);
             snprintf(what, sizeof(what), "Exact path \"%s\" on host \"%s\"", p->path, hk);
-            claim(b, MODEL_MAP_EXACT, key, be, obj, field, what);
+            claim(b, MODEL_MAP_EXACT, key, be, 0, obj, field, what, false);
             break;
         case K8S_PATH_PREFIX:
             /* element-wise: "/foo" and "/foo/" both mean "/foo" and "/foo/..." */
@@ -440,20 +463,20 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
             snprintf(what, sizeof(what), "Prefix path \"%s\" on host \"%s\"", p->path, hk);
             if (len == 1) {
                 snprintf(key, sizeof(key), "%s/", hk);
-                claim(b, MODEL_MAP_PREFIX, key, be, obj, field, what);
+                claim(b, MODEL_MAP_PREFIX, key, be, 1, obj, field, what, false);
                 break;
             }
             snprintf(key, sizeof(key), "%s%.*s", hk, (int)len, p->path);
-            claim(b, MODEL_MAP_PREFIX_EXACT, key, be, obj, field, what);
+            claim(b, MODEL_MAP_PREFIX_EXACT, key, be, len, obj, field, what, false);
             snprintf(key, sizeof(key), "%s%.*s/", hk, (int)len, p->path);
-            claim(b, MODEL_MAP_PREFIX, key, be, obj, field, what);
+            claim(b, MODEL_MAP_PREFIX, key, be, len, obj, field, what, true);
             break;
         case K8S_PATH_IMPL:
             /* plain string prefix; an empty path matches everything */
             snprintf(key, sizeof(key), "%s%s", hk, *p->path ? p->path : "/");
             snprintf(what, sizeof(what), "ImplementationSpecific path \"%s\" on host \"%s\"",
                      p->path, hk);
-            claim(b, MODEL_MAP_PREFIX, key, be, obj, field, what);
+            claim(b, MODEL_MAP_PREFIX, key, be, strlen(p->path), obj, field, what, false);
             break;
         }
     }
@@ -463,9 +486,9 @@ static void add_host(struct builder *b, const char *host)
 {
     if (!strncmp(host, "*.", 2)) {
         if (!hmap_get(&b->entries[MODEL_MAP_WILDCARDS], host + 1))
-            claim(b, MODEL_MAP_WILDCARDS, host + 1, host, "", "", "");
+            claim(b, MODEL_MAP_WILDCARDS, host + 1, host, 0, "", "", "", true);
     } else if (!hmap_get(&b->entries[MODEL_MAP_HOSTS], host)) {
-        claim(b, MODEL_MAP_HOSTS, host, host, "", "", "");
+        claim(b, MODEL_MAP_HOSTS, host, host, 0, "", "", "", true);
     }
 }
 
@@ -570,8 +593,8 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
                 if (st)
                     add_sni(b, st, t->hosts[j], obj, field);
                 if (kv->ssl_redirect)
-                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], code, obj, field,
-                          "the HTTPS redirect of this host");
+                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], code, 0, obj, field,
+                          "the HTTPS redirect of this host", false);
             }
             continue;
         }
@@ -586,8 +609,8 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
             if (st)
                 add_sni(b, st, h, obj, field);
             if (kv->ssl_redirect)
-                claim(b, MODEL_MAP_REDIRECT, h, code, obj, field,
-                      "the HTTPS redirect of this host");
+                claim(b, MODEL_MAP_REDIRECT, h, code, 0, obj, field,
+                      "the HTTPS redirect of this host", false);
         }
     }
 }
@@ -638,8 +661,8 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
                 char key[300];
 
                 snprintf(key, sizeof(key), "%s/", ing->rules[i].host ? ing->rules[i].host : "");
-                claim(b, MODEL_MAP_HOST_DEFAULT, key, be, obj, "spec.defaultBackend",
-                      "the default backend of this host");
+                claim(b, MODEL_MAP_HOST_DEFAULT, key, be, 0, obj, "spec.defaultBackend",
+                      "the default backend of this host", false);
             }
         }
     }
@@ -797,6 +820,9 @@ static void set_global(struct builder *b)
             cm = (const struct k8s_configmap *)store_get(b->store, K8S_CONFIGMAP, ns, name);
         }
     }
+    if (b->opts->configmap && !cm)
+        add_issue(b, MODEL_SEV_WARN, "flag/configmap", "",
+                  "configmap \"%s\" not found; using the defaults", b->opts->configmap);
     if (cm) {
         struct issue_ctx ictx;
         char obj[600];

@@ -47,6 +47,8 @@ static void add_quoted(struct buf *b, const char *s)
             buf_adds(b, "\\n");
         } else if (c == '\t') {
             buf_adds(b, "\\t");
+        } else if (c == '\r') {
+            buf_adds(b, "\\r");
         } else if (c >= 0x20 && c != 0x7f) {
             buf_addc(b, (char)c);
         }
