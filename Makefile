@@ -51,7 +51,7 @@ test-deps:
 	scripts/deps.sh test
 
 unit: $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
 golden: portico
 	tests/golden/run.sh

@@ -59,6 +59,10 @@ int rt_api_arg(struct buf *b, const char *s)
 
         if (c <= 0x20 || c == 0x7f)
             return -EINVAL;
+    }
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+
         if ((c == ';' || c == '\\') && buf_addc(b, '\\'))
             return -E2BIG;
         if (buf_addc(b, (char)c))

@@ -237,7 +237,7 @@ static int decode_ing_backend(json_t *be, const char *path, struct k8s_ingress_b
     if (out->port_name && !*out->port_name)
         FREE_NULL(out->port_name);
     if (!out->port_name == !out->port_num) {
-        errmsg_set(err, "%s: exactly one of name or number is required", p);
+        errmsg_set(err, "%.*s: exactly one of name or number is required", (int)strlen(p) - 1, p);
         return -EINVAL;
     }
     return 0;
@@ -701,8 +701,9 @@ enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, 
     }
     if (ret != 0) {
         if (ref && o->meta.name) {
-            if (o->meta.ns && *o->meta.ns)
-                *ref = xasprintf("%s/%s/%s", k8s_kind_name(o->kind), o->meta.ns, o->meta.name);
+            if (kinds[i].namespaced)
+                *ref = xasprintf("%s/%s/%s", k8s_kind_name(o->kind),
+                                 o->meta.ns && *o->meta.ns ? o->meta.ns : "default", o->meta.name);
             else
                 *ref = xasprintf("%s/%s", k8s_kind_name(o->kind), o->meta.name);
         }

@@ -403,7 +403,12 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
         return;
     }
     if (c) {
-        if (rank == c->rank && strcmp(c->value, value) && !quiet) {
+        /* a repeated path is reported even with the same backend; a repeated
+         * host in a TLS or default entry is a normal merge */
+        bool path_map = map == MODEL_MAP_EXACT || map == MODEL_MAP_PREFIX_EXACT ||
+                        map == MODEL_MAP_PREFIX;
+
+        if (rank == c->rank && !quiet && (path_map || strcmp(c->value, value))) {
             if (!strcmp(c->owner, owner))
                 add_issue(b, MODEL_SEV_WARN, owner, field,
                           "%s is declared twice in this Ingress; the first declaration wins",

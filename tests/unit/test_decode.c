@@ -1,0 +1,717 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Kubernetes JSON -> struct k8s_*: src/kube/decode.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/decode.h"
+#include "store/objects.h"
+#include "util/xalloc.h"
+#include "testutil.h"
+
+/* Decodes <json>, which must fail; checks that the error contains <needle>
+ * and, when <want_ref> is set, that the reference equals it. */
+static void expect_error(const char *json, const char *needle, const char *want_ref)
+{
+    json_t *j = tu_json(json);
+    struct k8s_obj *o = (struct k8s_obj *)0x1;
+    char *err = NULL, *ref = NULL;
+    enum decode_result r = decode_object(j, &o, &ref, &err);
+
+    json_decref(j);
+    if (r != DECODE_ERROR)
+        fail_msg("expected DECODE_ERROR for %s, got %d", json, (int)r);
+    assert_null(o);
+    assert_non_null(err);
+    if (!strstr(err, needle))
+        fail_msg("error \"%s\" does not contain \"%s\"", err, needle);
+    if (want_ref) {
+        assert_non_null(ref);
+        assert_string_equal(ref, want_ref);
+    }
+    free(err);
+    free(ref);
+}
+
+#define ING_HEAD                                                                                   \
+    "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", "                          \
+    "\"metadata\": {\"name\": \"web\", \"namespace\": \"shop\"}, "
+
+/* One path with the given JSON fragment for the path entry. */
+static char *ingress_with_path(const char *path_json)
+{
+    return xasprintf(ING_HEAD "\"spec\": {\"rules\": [{\"host\": \"foo.com\", \"http\": "
+                              "{\"paths\": [%s]}}]}}",
+                     path_json);
+}
+
+/* ====== Ingress ====== */
+
+static void test_ingress_full(void **state)
+{
+    struct k8s_obj *o;
+    struct k8s_ingress *ing;
+
+    (void)state;
+    o = tu_decode(
+        "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\","
+        " \"metadata\": {\"name\": \"web\", \"namespace\": \"shop\", \"uid\": \"u-1\","
+        "  \"resourceVersion\": \"77\", \"creationTimestamp\": \"2024-03-01T10:20:30Z\","
+        "  \"annotations\": {\"z\": \"last\", \"a\": \"first\", \"kubernetes.io/ingress.class\": "
+        "\"portico\"},"
+        "  \"labels\": {\"app\": \"web\"}},"
+        " \"spec\": {\"ingressClassName\": \"portico\","
+        "  \"defaultBackend\": {\"service\": {\"name\": \"fallback\", \"port\": {\"name\": "
+        "\"http\"}}},"
+        "  \"tls\": [{\"hosts\": [\"foo.com\", \"*.bar.com\"], \"secretName\": \"foo-tls\"},"
+        "          {\"secretName\": \"other\"}],"
+        "  \"rules\": ["
+        "   {\"host\": \"foo.com\", \"http\": {\"paths\": ["
+        "     {\"path\": \"/exact\", \"pathType\": \"Exact\", \"backend\": {\"service\": "
+        "{\"name\": \"a\", \"port\": {\"number\": 80}}}},"
+        "     {\"path\": \"/pre\", \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+        "{\"name\": \"b\", \"port\": {\"name\": \"web\"}}}},"
+        "     {\"path\": \"/impl\", \"pathType\": \"ImplementationSpecific\", \"backend\": "
+        "{\"service\": {\"name\": \"c\", \"port\": {\"number\": 8080}}}},"
+        "     {\"backend\": {\"service\": {\"name\": \"d\", \"port\": {\"number\": 1}}}}]}},"
+        "   {\"http\": {\"paths\": [{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": "
+        "{\"resource\": {\"apiGroup\": \"x\", \"kind\": \"Bucket\", \"name\": \"b\"}}}]}},"
+        "   {\"host\": \"\"},"
+        "   {\"host\": \"empty.com\"}]},"
+        " \"status\": {\"loadBalancer\": {}}}");
+    assert_int_equal(o->kind, K8S_INGRESS);
+    ing = (struct k8s_ingress *)o;
+    assert_string_equal(o->meta.ns, "shop");
+    assert_string_equal(o->meta.name, "web");
+    assert_string_equal(o->meta.uid, "u-1");
+    assert_string_equal(o->meta.resource_version, "77");
+    assert_int_equal(o->meta.created, 1709288430);
+    /* annotations sorted by key */
+    assert_int_equal(o->meta.n_annotations, 3);
+    assert_string_equal(o->meta.annotations[0].key, "a");
+    assert_string_equal(o->meta.annotations[1].key, "kubernetes.io/ingress.class");
+    assert_string_equal(o->meta.annotations[2].key, "z");
+    assert_string_equal(k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "z"), "last");
+    assert_null(k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "zz"));
+    assert_string_equal(k8s_kv_get(o->meta.labels, o->meta.n_labels, "app"), "web");
+    assert_string_equal(ing->class_name, "portico");
+
+    assert_true(ing->default_backend.present);
+    assert_false(ing->default_backend.resource);
+    assert_string_equal(ing->default_backend.svc, "fallback");
+    assert_string_equal(ing->default_backend.port_name, "http");
+    assert_int_equal(ing->default_backend.port_num, 0);
+
+    assert_int_equal(ing->n_rules, 4);
+    assert_string_equal(ing->rules[0].host, "foo.com");
+    assert_int_equal(ing->rules[0].n_paths, 4);
+    assert_string_equal(ing->rules[0].paths[0].path, "/exact");
+    assert_int_equal(ing->rules[0].paths[0].type, K8S_PATH_EXACT);
+    assert_string_equal(ing->rules[0].paths[0].backend.svc, "a");
+    assert_int_equal(ing->rules[0].paths[0].backend.port_num, 80);
+    assert_null(ing->rules[0].paths[0].backend.port_name);
+    assert_int_equal(ing->rules[0].paths[1].type, K8S_PATH_PREFIX);
+    assert_string_equal(ing->rules[0].paths[1].backend.port_name, "web");
+    assert_int_equal(ing->rules[0].paths[1].backend.port_num, 0);
+    assert_int_equal(ing->rules[0].paths[2].type, K8S_PATH_IMPL);
+    assert_int_equal(ing->rules[0].paths[2].backend.port_num, 8080);
+    /* missing path is "", missing pathType is ImplementationSpecific */
+    assert_string_equal(ing->rules[0].paths[3].path, "");
+    assert_int_equal(ing->rules[0].paths[3].type, K8S_PATH_IMPL);
+    assert_int_equal(ing->rules[0].paths[3].backend.port_num, 1);
+    /* rule without host; resource backend */
+    assert_null(ing->rules[1].host);
+    assert_int_equal(ing->rules[1].n_paths, 1);
+    assert_true(ing->rules[1].paths[0].backend.present);
+    assert_true(ing->rules[1].paths[0].backend.resource);
+    /* empty host is no host; rule without http has no paths */
+    assert_null(ing->rules[2].host);
+    assert_int_equal(ing->rules[2].n_paths, 0);
+    assert_string_equal(ing->rules[3].host, "empty.com");
+    assert_int_equal(ing->rules[3].n_paths, 0);
+
+    assert_int_equal(ing->n_tls, 2);
+    assert_int_equal(ing->tls[0].n_hosts, 2);
+    assert_string_equal(ing->tls[0].hosts[0], "foo.com");
+    assert_string_equal(ing->tls[0].hosts[1], "*.bar.com");
+    assert_string_equal(ing->tls[0].secret, "foo-tls");
+    assert_int_equal(ing->tls[1].n_hosts, 0);
+    assert_string_equal(ing->tls[1].secret, "other");
+    assert_null(o->origin);
+    k8s_obj_free(o);
+}
+
+static void test_ingress_minimal(void **state)
+{
+    struct k8s_obj *o;
+    struct k8s_ingress *ing;
+
+    (void)state;
+    /* no namespace: "default"; no spec: nothing; no uid/resourceVersion: "" */
+    o = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", "
+                  "\"metadata\": {\"name\": \"x\"}}");
+    ing = (struct k8s_ingress *)o;
+    assert_string_equal(o->meta.ns, "default");
+    assert_string_equal(o->meta.uid, "");
+    assert_string_equal(o->meta.resource_version, "");
+    assert_int_equal(o->meta.created, 0);
+    assert_int_equal(o->meta.n_annotations, 0);
+    assert_null(ing->class_name);
+    assert_false(ing->default_backend.present);
+    assert_int_equal(ing->n_rules, 0);
+    assert_int_equal(ing->n_tls, 0);
+    k8s_obj_free(o);
+}
+
+static void test_ingress_path_errors(void **state)
+{
+    char *j;
+
+    (void)state;
+    j = ingress_with_path(
+        "{\"path\": \"/a\", \"pathType\": \"Prefix\", \"backend\": {\"service\": {\"name\": "
+        "\"a\", \"port\": {\"number\": 80}}}},"
+        "{\"path\": \"/b\", \"pathType\": \"Regex\", \"backend\": {\"service\": {\"name\": "
+        "\"a\", \"port\": {\"number\": 80}}}}");
+    expect_error(j, "spec.rules[0].http.paths[1].pathType", "ingress/shop/web");
+    expect_error(j, "Regex", NULL);
+    free(j);
+
+    j = ingress_with_path("{\"path\": \"/a\", \"pathType\": \"Prefix\"}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend", "ingress/shop/web");
+    free(j);
+
+    j = ingress_with_path("{\"path\": 5, \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+                          "{\"name\": \"a\", \"port\": {\"number\": 80}}}}");
+    expect_error(j, "spec.rules[0].http.paths[0].path", NULL);
+    free(j);
+
+    j = ingress_with_path("\"not an object\"");
+    expect_error(j, "spec.rules[0].http.paths[0]", NULL);
+    free(j);
+
+    /* port number and name are exclusive, and one is required */
+    j = ingress_with_path("{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+                          "{\"name\": \"a\", \"port\": {\"number\": 80, \"name\": \"http\"}}}}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend.service.port", NULL);
+    free(j);
+    j = ingress_with_path("{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+                          "{\"name\": \"a\", \"port\": {}}}}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend.service.port", NULL);
+    free(j);
+    j = ingress_with_path("{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+                          "{\"name\": \"a\"}}}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend.service.port", NULL);
+    free(j);
+    j = ingress_with_path("{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+                          "{\"port\": {\"number\": 80}}}}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend.service.name", NULL);
+    free(j);
+    j = ingress_with_path("{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": {}}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend.service", NULL);
+    free(j);
+    /* port number range */
+    j = ingress_with_path("{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+                          "{\"name\": \"a\", \"port\": {\"number\": 70000}}}}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend.service.port.number", NULL);
+    free(j);
+    j = ingress_with_path("{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+                          "{\"name\": \"a\", \"port\": {\"number\": 0}}}}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend.service.port.number", NULL);
+    free(j);
+    j = ingress_with_path("{\"path\": \"/\", \"pathType\": \"Prefix\", \"backend\": {\"service\": "
+                          "{\"name\": \"a\", \"port\": {\"number\": \"80\"}}}}");
+    expect_error(j, "spec.rules[0].http.paths[0].backend.service.port.number", NULL);
+    free(j);
+}
+
+static void test_ingress_other_errors(void **state)
+{
+    (void)state;
+    expect_error(ING_HEAD "\"spec\": {\"rules\": {}}}", "spec.rules", "ingress/shop/web");
+    expect_error(ING_HEAD "\"spec\": {\"rules\": [{}, 7]}}", "spec.rules[1]", NULL);
+    expect_error(ING_HEAD "\"spec\": {\"rules\": [{\"host\": 5}]}}", "spec.rules[0].host", NULL);
+    expect_error(ING_HEAD "\"spec\": {\"rules\": [{\"http\": {\"paths\": {}}}]}}",
+                 "spec.rules[0].http.paths", NULL);
+    expect_error(ING_HEAD "\"spec\": {\"tls\": [{\"hosts\": [\"a.com\", 3]}]}}",
+                 "spec.tls[0].hosts[1]", NULL);
+    expect_error(ING_HEAD "\"spec\": {\"tls\": [{\"secretName\": []}]}}",
+                 "spec.tls[0].secretName", NULL);
+    expect_error(ING_HEAD "\"spec\": {\"defaultBackend\": {\"service\": {\"name\": \"a\"}}}}",
+                 "spec.defaultBackend.service.port", NULL);
+    expect_error(ING_HEAD "\"spec\": {\"ingressClassName\": 1}}", "spec.ingressClassName",
+                 NULL);
+    expect_error(ING_HEAD "\"spec\": []}", "spec", NULL);
+    /* a NUL inside a string is refused */
+    expect_error(ING_HEAD "\"spec\": {\"rules\": [{\"host\": \"a\\u0000b.com\"}]}}",
+                 "spec.rules[0].host", NULL);
+}
+
+static void test_metadata_errors(void **state)
+{
+    (void)state;
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\"}", "metadata", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {}}",
+                 "metadata.name", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"\"}}",
+                 "metadata.name", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": 3}}",
+                 "metadata.name", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
+                 "\"namespace\": \"n\", \"annotations\": {\"a\": 1}}}",
+                 "metadata.annotations", "service/n/s");
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
+                 "\"namespace\": \"n\", \"labels\": []}}",
+                 "metadata.labels", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
+                 "\"creationTimestamp\": \"yesterday\"}}",
+                 "metadata.creationTimestamp", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": []}", "metadata",
+                 NULL);
+}
+
+static void test_envelope(void **state)
+{
+    json_t *j;
+    struct k8s_obj *o;
+    char *err = NULL, *ref = NULL;
+
+    (void)state;
+    /* not an object */
+    j = json_array();
+    assert_int_equal(decode_object(j, &o, &ref, &err), DECODE_ERROR);
+    assert_null(o);
+    assert_non_null(err);
+    json_decref(j);
+    FREE_NULL(err);
+    expect_error("{\"kind\": \"Service\", \"metadata\": {\"name\": \"s\"}}", "apiVersion", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"metadata\": {\"name\": \"s\"}}", "kind", NULL);
+    /* unknown kinds and versions are ignored */
+    static const char *const ignored[] = {
+        "{\"apiVersion\": \"v1\", \"kind\": \"Pod\", \"metadata\": {\"name\": \"p\"}}",
+        "{\"apiVersion\": \"apps/v1\", \"kind\": \"Deployment\", \"metadata\": {\"name\": \"d\"}}",
+        "{\"apiVersion\": \"extensions/v1beta1\", \"kind\": \"Ingress\", \"metadata\": "
+        "{\"name\": \"i\"}}",
+        "{\"apiVersion\": \"v1\", \"kind\": \"Endpoints\", \"metadata\": {\"name\": \"e\"}}",
+        "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Service\", \"metadata\": "
+        "{\"name\": \"s\"}}",
+    };
+    for (size_t i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) {
+        j = tu_json(ignored[i]);
+        o = (struct k8s_obj *)0x1;
+        assert_int_equal(decode_object(j, &o, &ref, &err), DECODE_IGNORED);
+        assert_null(o);
+        json_decref(j);
+        FREE_NULL(err);
+        FREE_NULL(ref);
+    }
+    /* ref and err may be NULL */
+    j = tu_json("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": 1}}");
+    assert_int_equal(decode_object(j, &o, NULL, NULL), DECODE_ERROR);
+    json_decref(j);
+}
+
+/* ====== IngressClass ====== */
+
+static void test_ingress_class(void **state)
+{
+    struct k8s_obj *o;
+
+    (void)state;
+    o = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"IngressClass\", "
+                  "\"metadata\": {\"name\": \"portico\", \"namespace\": \"ignored\", "
+                  "\"annotations\": {\"ingressclass.kubernetes.io/is-default-class\": \"true\"}}, "
+                  "\"spec\": {\"controller\": \"portico.dev/ingress-controller\"}}");
+    assert_int_equal(o->kind, K8S_INGRESS_CLASS);
+    assert_string_equal(o->meta.ns, ""); /* cluster-scoped */
+    assert_string_equal(o->meta.name, "portico");
+    assert_string_equal(((struct k8s_ingress_class *)o)->controller,
+                        "portico.dev/ingress-controller");
+    k8s_obj_free(o);
+    expect_error("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"IngressClass\", "
+                 "\"metadata\": {\"name\": \"c\"}, \"spec\": {\"controller\": 5}}",
+                 "spec.controller", "ingressclass/c");
+}
+
+/* ====== Service ====== */
+
+static void test_service(void **state)
+{
+    struct k8s_obj *o;
+    struct k8s_service *svc;
+
+    (void)state;
+    o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                  "\"web\", \"namespace\": \"shop\"}, \"spec\": {\"type\": \"ClusterIP\", "
+                  "\"ports\": [{\"name\": \"http\", \"port\": 80, \"targetPort\": 8080, "
+                  "\"protocol\": \"TCP\"}, {\"name\": \"admin\", \"port\": 9000, \"targetPort\": "
+                  "\"admin-port\"}, {\"port\": 443}]}}");
+    assert_int_equal(o->kind, K8S_SERVICE);
+    svc = (struct k8s_service *)o;
+    assert_string_equal(svc->type, "ClusterIP");
+    assert_null(svc->external_name);
+    assert_int_equal(svc->n_ports, 3);
+    assert_string_equal(svc->ports[0].name, "http");
+    assert_int_equal(svc->ports[0].port, 80);
+    assert_int_equal(svc->ports[0].target_num, 8080);
+    assert_null(svc->ports[0].target_name);
+    assert_string_equal(svc->ports[0].protocol, "TCP");
+    assert_string_equal(svc->ports[1].target_name, "admin-port");
+    assert_int_equal(svc->ports[1].target_num, 0);
+    assert_string_equal(svc->ports[2].name, "");
+    assert_int_equal(svc->ports[2].target_num, 0);
+    assert_null(svc->ports[2].target_name);
+    k8s_obj_free(o);
+
+    o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                  "\"ext\"}, \"spec\": {\"type\": \"ExternalName\", \"externalName\": "
+                  "\"db.example.com\"}}");
+    svc = (struct k8s_service *)o;
+    assert_string_equal(svc->external_name, "db.example.com");
+    assert_int_equal(svc->n_ports, 0);
+    k8s_obj_free(o);
+
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                 "\"s\"}, \"spec\": {\"ports\": [{\"name\": \"a\", \"port\": 80}, {\"name\": "
+                 "\"b\"}]}}",
+                 "spec.ports[1].port", "service/default/s");
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                 "\"s\"}, \"spec\": {\"ports\": [{\"port\": 65536}]}}",
+                 "spec.ports[0].port", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                 "\"s\"}, \"spec\": {\"ports\": [{\"port\": 80, \"targetPort\": 0}]}}",
+                 "spec.ports[0].targetPort", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                 "\"s\"}, \"spec\": {\"ports\": [{\"port\": 80, \"targetPort\": true}]}}",
+                 "spec.ports[0].targetPort", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                 "\"s\"}, \"spec\": {\"ports\": [3]}}",
+                 "spec.ports[0]", NULL);
+}
+
+/* ====== EndpointSlice ====== */
+
+static void test_endpoint_slice(void **state)
+{
+    struct k8s_obj *o;
+    struct k8s_endpoint_slice *es;
+
+    (void)state;
+    o = tu_decode(
+        "{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+        "\"metadata\": {\"name\": \"web-abc\", \"namespace\": \"shop\", \"labels\": "
+        "{\"kubernetes.io/service-name\": \"web\"}}, \"addressType\": \"IPv4\", "
+        "\"ports\": [{\"name\": \"http\", \"port\": 8080, \"protocol\": \"TCP\"}, {\"port\": 9}],"
+        "\"endpoints\": ["
+        " {\"addresses\": [\"10.0.0.1\"]},"
+        " {\"addresses\": [\"10.0.0.2\"], \"conditions\": {}},"
+        " {\"addresses\": [\"10.0.0.3\"], \"conditions\": {\"ready\": false}},"
+        " {\"addresses\": [\"10.0.0.4\"], \"conditions\": {\"ready\": false, \"serving\": true, "
+        "\"terminating\": true}},"
+        " {\"addresses\": [\"10.0.0.5\", \"10.0.0.6\"], \"conditions\": {\"ready\": null, "
+        "\"serving\": null, \"terminating\": null}},"
+        " {\"addresses\": [\"10.0.0.7\"], \"conditions\": {\"ready\": true, \"serving\": false}},"
+        " {\"conditions\": {\"ready\": true}}"
+        "]}");
+    assert_int_equal(o->kind, K8S_ENDPOINT_SLICE);
+    es = (struct k8s_endpoint_slice *)o;
+    assert_string_equal(es->service, "web");
+    assert_int_equal(es->addr_type, K8S_ADDR_IPV4);
+    assert_int_equal(es->n_ports, 2);
+    assert_string_equal(es->ports[0].name, "http");
+    assert_int_equal(es->ports[0].port, 8080);
+    assert_string_equal(es->ports[1].name, "");
+    assert_int_equal(es->ports[1].port, 9);
+    assert_int_equal(es->n_endpoints, 7);
+    /* no conditions at all */
+    assert_string_equal(es->endpoints[0].addresses[0], "10.0.0.1");
+    assert_true(es->endpoints[0].ready);
+    assert_true(es->endpoints[0].serving);
+    assert_false(es->endpoints[0].terminating);
+    /* empty conditions: ready nil -> true, serving nil -> ready, terminating nil -> false */
+    assert_true(es->endpoints[1].ready);
+    assert_true(es->endpoints[1].serving);
+    assert_false(es->endpoints[1].terminating);
+    /* ready false: serving follows */
+    assert_false(es->endpoints[2].ready);
+    assert_false(es->endpoints[2].serving);
+    assert_false(es->endpoints[2].terminating);
+    /* terminating but still serving */
+    assert_false(es->endpoints[3].ready);
+    assert_true(es->endpoints[3].serving);
+    assert_true(es->endpoints[3].terminating);
+    /* explicit nulls are nil */
+    assert_int_equal(es->endpoints[4].n_addresses, 2);
+    assert_string_equal(es->endpoints[4].addresses[1], "10.0.0.6");
+    assert_true(es->endpoints[4].ready);
+    assert_true(es->endpoints[4].serving);
+    assert_false(es->endpoints[4].terminating);
+    assert_true(es->endpoints[5].ready);
+    assert_false(es->endpoints[5].serving);
+    assert_int_equal(es->endpoints[6].n_addresses, 0);
+    k8s_obj_free(o);
+}
+
+static void test_endpoint_slice_types(void **state)
+{
+    struct k8s_obj *o;
+
+    (void)state;
+    o = tu_decode("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+                  "\"metadata\": {\"name\": \"s6\"}, \"addressType\": \"IPv6\", \"endpoints\": "
+                  "[{\"addresses\": [\"fd00::1\"]}]}");
+    assert_int_equal(((struct k8s_endpoint_slice *)o)->addr_type, K8S_ADDR_IPV6);
+    assert_null(((struct k8s_endpoint_slice *)o)->service); /* no label */
+    k8s_obj_free(o);
+    o = tu_decode("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+                  "\"metadata\": {\"name\": \"sf\"}, \"addressType\": \"FQDN\"}");
+    assert_int_equal(((struct k8s_endpoint_slice *)o)->addr_type, K8S_ADDR_FQDN);
+    assert_int_equal(((struct k8s_endpoint_slice *)o)->n_endpoints, 0);
+    k8s_obj_free(o);
+    expect_error("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+                 "\"metadata\": {\"name\": \"x\"}, \"addressType\": \"IPX\"}",
+                 "addressType", "endpointslice/default/x");
+    expect_error("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+                 "\"metadata\": {\"name\": \"x\"}, \"endpoints\": [{\"conditions\": "
+                 "{\"ready\": \"yes\"}}]}",
+                 "endpoints[0].conditions.ready", NULL);
+    expect_error("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+                 "\"metadata\": {\"name\": \"x\"}, \"endpoints\": [{\"addresses\": []}, "
+                 "{\"addresses\": [\"1.2.3.4\", 5]}]}",
+                 "endpoints[1].addresses[1]", NULL);
+    expect_error("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+                 "\"metadata\": {\"name\": \"x\"}, \"ports\": [{\"port\": 99999}]}",
+                 "ports[0].port", NULL);
+}
+
+/* ====== Secret, ConfigMap ====== */
+
+static void test_secret(void **state)
+{
+    struct k8s_obj *o;
+    struct k8s_secret *s;
+
+    (void)state;
+    /* "Y2VydA==" = "cert", "a2V5" = "key" */
+    o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+                  "\"tls\", \"namespace\": \"shop\"}, \"type\": \"kubernetes.io/tls\", "
+                  "\"data\": {\"tls.crt\": \"Y2VydA==\", \"tls.key\": \"a2V5\", \"ca.crt\": "
+                  "\"!!!\"}}");
+    assert_int_equal(o->kind, K8S_SECRET);
+    s = (struct k8s_secret *)o;
+    assert_string_equal(s->type, "kubernetes.io/tls");
+    assert_int_equal(s->crt_len, 4);
+    assert_memory_equal(s->crt, "cert", 4);
+    assert_int_equal(s->key_len, 3);
+    assert_memory_equal(s->key, "key", 3);
+    k8s_obj_free(o);
+
+    /* stringData wins over data; missing type is Opaque */
+    o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+                  "\"s\"}, \"data\": {\"tls.crt\": \"Y2VydA==\"}, \"stringData\": "
+                  "{\"tls.crt\": \"plain-cert\", \"tls.key\": \"plain-key\"}}");
+    s = (struct k8s_secret *)o;
+    assert_string_equal(s->type, "Opaque");
+    assert_int_equal(s->crt_len, 10);
+    assert_memory_equal(s->crt, "plain-cert", 10);
+    assert_int_equal(s->key_len, 9);
+    assert_memory_equal(s->key, "plain-key", 9);
+    k8s_obj_free(o);
+
+    /* no TLS keys at all */
+    o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+                  "\"e\"}, \"data\": {\"password\": \"eA==\"}}");
+    s = (struct k8s_secret *)o;
+    assert_null(s->crt);
+    assert_null(s->key);
+    assert_int_equal(s->crt_len, 0);
+    k8s_obj_free(o);
+
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+                 "\"b\"}, \"data\": {\"tls.crt\": \"not base64!\"}}",
+                 "data[\"tls.crt\"]", "secret/default/b");
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+                 "\"b\"}, \"data\": {\"tls.key\": 5}}",
+                 "data[\"tls.key\"]", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+                 "\"b\"}, \"stringData\": {\"tls.key\": 5}}",
+                 "stringData[\"tls.key\"]", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+                 "\"b\"}, \"data\": []}",
+                 "data", NULL);
+}
+
+static void test_configmap(void **state)
+{
+    struct k8s_obj *o;
+    struct k8s_configmap *cm;
+
+    (void)state;
+    o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                  "\"portico\", \"namespace\": \"kube-system\"}, \"data\": {\"timeout-server\": "
+                  "\"1m\", \"ssl-redirect\": \"false\", \"maxconn\": \"100\"}}");
+    assert_int_equal(o->kind, K8S_CONFIGMAP);
+    cm = (struct k8s_configmap *)o;
+    assert_int_equal(cm->n_data, 3);
+    assert_string_equal(cm->data[0].key, "maxconn");
+    assert_string_equal(cm->data[1].key, "ssl-redirect");
+    assert_string_equal(cm->data[2].key, "timeout-server");
+    assert_string_equal(k8s_kv_get(cm->data, cm->n_data, "timeout-server"), "1m");
+    k8s_obj_free(o);
+    o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                  "\"empty\"}}");
+    assert_int_equal(((struct k8s_configmap *)o)->n_data, 0);
+    k8s_obj_free(o);
+    /* values must be strings (an unquoted YAML 80 is an error, as kubectl says) */
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                 "\"c\"}, \"data\": {\"maxconn\": 80}}",
+                 "data[\"maxconn\"]", "configmap/default/c");
+}
+
+/* ====== Hash ====== */
+
+static uint64_t hash_of(const char *json)
+{
+    struct k8s_obj *o = tu_decode(json);
+    uint64_t h = o->hash;
+
+    k8s_obj_free(o);
+    return h;
+}
+
+static void test_content_hash(void **state)
+{
+    uint64_t a, b, c, d;
+
+    (void)state;
+    a = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                "\"c\", \"resourceVersion\": \"1\"}, \"data\": {\"a\": \"1\"}}");
+    /* volatile fields and key order do not count */
+    b = hash_of("{\"kind\": \"ConfigMap\", \"apiVersion\": \"v1\", \"metadata\": {\"name\": "
+                "\"c\", \"resourceVersion\": \"2\", \"managedFields\": [{}], \"generation\": 7}, "
+                "\"data\": {\"a\": \"1\"}, \"status\": {\"x\": 1}}");
+    c = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                "\"c\"}, \"data\": {\"a\": \"2\"}}");
+    d = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                "\"c\", \"annotations\": {\"x\": \"y\"}}, \"data\": {\"a\": \"1\"}}");
+    assert_true(a == b);
+    assert_true(a != c);
+    assert_true(a != d);
+}
+
+/* ====== base64 ====== */
+
+static void b64_ok(const char *in, const char *expect, size_t expect_len)
+{
+    unsigned char *out = NULL;
+    size_t len = 12345;
+
+    if (decode_base64(in, strlen(in), &out, &len) != 0)
+        fail_msg("base64 \"%s\" refused", in);
+    assert_int_equal(len, expect_len);
+    assert_memory_equal(out, expect, expect_len);
+    free(out);
+}
+
+static void b64_bad(const char *in)
+{
+    unsigned char *out = NULL;
+    size_t len = 0;
+
+    if (decode_base64(in, strlen(in), &out, &len) != -EINVAL) {
+        free(out);
+        fail_msg("base64 \"%s\" accepted", in);
+    }
+}
+
+static void test_base64(void **state)
+{
+    (void)state;
+    /* RFC 4648 test vectors */
+    b64_ok("", "", 0);
+    b64_ok("Zg==", "f", 1);
+    b64_ok("Zm8=", "fo", 2);
+    b64_ok("Zm9v", "foo", 3);
+    b64_ok("Zm9vYg==", "foob", 4);
+    b64_ok("Zm9vYmE=", "fooba", 5);
+    b64_ok("Zm9vYmFy", "foobar", 6);
+    /* line breaks (PEM-style wrapping) are skipped */
+    b64_ok("Zm9v\nYmFy\n", "foobar", 6);
+    b64_ok("Zm9v\r\nYmFy", "foobar", 6);
+    /* binary, '+' and '/' */
+    b64_ok("AP8+/w==", "\x00\xff\x3e\xff", 4);
+    b64_bad("Zm9v!");
+    b64_bad("Zm9v-_");     /* URL alphabet is not standard base64 */
+    b64_bad("Z");          /* a lone sextet is not a byte */
+    b64_bad("Zm9vY");
+    b64_bad("Zg===");
+    b64_bad("Zg==Zg==");   /* data after padding */
+    b64_bad("Z===");
+    b64_bad("\xc3\xa9");
+}
+
+static void test_base64_roundtrip(void **state)
+{
+    static const char alpha[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    struct trng r = {7};
+    unsigned char in[200];
+    char enc[300];
+
+    (void)state;
+    for (int iter = 0; iter < 2000; iter++) {
+        size_t n = trng_below(&r, sizeof(in)), e = 0;
+        unsigned char *out;
+        size_t len;
+
+        for (size_t i = 0; i < n; i++)
+            in[i] = (unsigned char)trng_next(&r);
+        for (size_t i = 0; i < n; i += 3) {
+            uint32_t v = (uint32_t)in[i] << 16;
+
+            if (i + 1 < n)
+                v |= (uint32_t)in[i + 1] << 8;
+            if (i + 2 < n)
+                v |= in[i + 2];
+            enc[e++] = alpha[(v >> 18) & 63];
+            enc[e++] = alpha[(v >> 12) & 63];
+            enc[e++] = i + 1 < n ? alpha[(v >> 6) & 63] : '=';
+            enc[e++] = i + 2 < n ? alpha[v & 63] : '=';
+        }
+        enc[e] = '\0';
+        assert_int_equal(decode_base64(enc, e, &out, &len), 0);
+        assert_int_equal(len, n);
+        if (n)
+            assert_memory_equal(out, in, n);
+        free(out);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_ingress_full),
+        cmocka_unit_test(test_ingress_minimal),
+        cmocka_unit_test(test_ingress_path_errors),
+        cmocka_unit_test(test_ingress_other_errors),
+        cmocka_unit_test(test_metadata_errors),
+        cmocka_unit_test(test_envelope),
+        cmocka_unit_test(test_ingress_class),
+        cmocka_unit_test(test_service),
+        cmocka_unit_test(test_endpoint_slice),
+        cmocka_unit_test(test_endpoint_slice_types),
+        cmocka_unit_test(test_secret),
+        cmocka_unit_test(test_configmap),
+        cmocka_unit_test(test_content_hash),
+        cmocka_unit_test(test_base64),
+        cmocka_unit_test(test_base64_roundtrip),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Configuration keys: src/model/keys.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/keys.h"
+#include "util/xalloc.h"
+
+#define MAX_ISSUES 16
+
+struct issues {
+    char *field[MAX_ISSUES];
+    char *msg[MAX_ISSUES];
+    size_t n;
+};
+
+static void on_issue(void *arg, const char *field, const char *msg)
+{
+    struct issues *is = arg;
+
+    assert_true(is->n < MAX_ISSUES);
+    assert_non_null(field);
+    assert_non_null(msg);
+    is->field[is->n] = xstrdup(field);
+    is->msg[is->n] = xstrdup(msg);
+    is->n++;
+}
+
+static void issues_free(struct issues *is)
+{
+    for (size_t i = 0; i < is->n; i++) {
+        free(is->field[i]);
+        free(is->msg[i]);
+    }
+    is->n = 0;
+}
+
+static void test_defaults(void **state)
+{
+    struct key_values kv;
+
+    (void)state;
+    memset(&kv, 0xff, sizeof(kv));
+    keys_defaults(&kv);
+    assert_true(kv.ssl_redirect);
+    assert_int_equal(kv.ssl_redirect_code, 308);
+    assert_int_equal(kv.timeout_connect_ms, 5000);
+    assert_int_equal(kv.timeout_client_ms, 50000);
+    assert_int_equal(kv.timeout_server_ms, 50000);
+    assert_int_equal(kv.timeout_http_request_ms, 5000);
+    assert_int_equal(kv.timeout_http_keep_alive_ms, 60000);
+    assert_int_equal(kv.timeout_queue_ms, 5000);
+    assert_int_equal(kv.timeout_tunnel_ms, 3600000);
+    assert_int_equal(kv.maxconn, 0);
+    assert_int_equal(kv.nbthread, 0);
+}
+
+/* The table is the single source of truth: each entry must be complete and
+ * its default and example must go through its own parser. */
+static void test_table(void **state)
+{
+    (void)state;
+    assert_true(key_table_len >= 11);
+    for (size_t i = 0; i < key_table_len; i++) {
+        const struct key_def *k = &key_table[i];
+        struct key_values kv;
+        char *err = NULL, ex[128];
+        size_t len;
+
+        assert_non_null(k->name);
+        assert_non_null(k->def);
+        assert_non_null(k->parse);
+        assert_non_null(k->doc);
+        assert_true(strlen(k->doc) > 10);
+        assert_non_null(k->example);
+        assert_true(k->scopes != 0);
+        assert_true((k->scopes & ~(KEY_S_ANNOT | KEY_S_CMAP)) == 0);
+        assert_true(k->offset + sizeof(uint32_t) <= sizeof(struct key_values) ||
+                    k->type == KEY_BOOL);
+        assert_string_not_equal(key_type_name(k->type), "?");
+        /* names: lower-case words joined by '-' */
+        assert_int_equal(strspn(k->name, "abcdefghijklmnopqrstuvwxyz-"), strlen(k->name));
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(k->name, key_table[j].name);
+        keys_defaults(&kv);
+        assert_int_equal(k->parse(k->def, (char *)&kv + k->offset, &err), 0);
+        assert_null(err);
+        /* examples are written as YAML strings: "value" */
+        len = strlen(k->example);
+        assert_true(len >= 2 && k->example[0] == '"' && k->example[len - 1] == '"');
+        snprintf(ex, sizeof(ex), "%.*s", (int)(len - 2), k->example + 1);
+        if (k->parse(ex, (char *)&kv + k->offset, &err) != 0)
+            fail_msg("example \"%s\" of %s does not parse: %s", ex, k->name, err);
+        assert_int_not_equal(k->parse("not a value", (char *)&kv + k->offset, &err), 0);
+        assert_non_null(err);
+        free(err);
+    }
+    assert_string_equal(key_prefixes[0], "portico.dev/");
+    assert_true(key_prefixes_len >= 2);
+    for (size_t i = 0; i < key_prefixes_len; i++)
+        assert_int_equal(key_prefixes[i][strlen(key_prefixes[i]) - 1], '/');
+}
+
+static void test_configmap(void **state)
+{
+    struct key_values kv;
+    struct issues is = {0};
+    struct k8s_kv data[] = {
+        {"maxconn", "50000"},         {"nbthread", "4"},
+        {"ssl-redirect", "false"},    {"ssl-redirect-code", "301"},
+        {"timeout-client", "2m"},     {"timeout-connect", "250ms"},
+        {"timeout-http-keep-alive", "30s"},
+        {"timeout-http-request", "10s"},
+        {"timeout-queue", "1s"},      {"timeout-server", "1h"},
+        {"timeout-tunnel", "1d"},
+    };
+
+    (void)state;
+    keys_defaults(&kv);
+    keys_apply_configmap(&kv, data, sizeof(data) / sizeof(data[0]), on_issue, &is);
+    assert_int_equal(is.n, 0);
+    assert_int_equal(kv.maxconn, 50000);
+    assert_int_equal(kv.nbthread, 4);
+    assert_false(kv.ssl_redirect);
+    assert_int_equal(kv.ssl_redirect_code, 301);
+    assert_int_equal(kv.timeout_client_ms, 120000);
+    assert_int_equal(kv.timeout_connect_ms, 250);
+    assert_int_equal(kv.timeout_http_keep_alive_ms, 30000);
+    assert_int_equal(kv.timeout_http_request_ms, 10000);
+    assert_int_equal(kv.timeout_queue_ms, 1000);
+    assert_int_equal(kv.timeout_server_ms, 3600000);
+    assert_int_equal(kv.timeout_tunnel_ms, 86400000);
+}
+
+static void test_configmap_bad_values(void **state)
+{
+    struct key_values kv;
+    struct issues is = {0};
+    struct k8s_kv data[] = {
+        {"maxconn", "-1"},
+        {"nbthread", "65"},
+        {"ssl-redirect", "yes"},
+        {"ssl-redirect-code", "304"},
+        {"timeout-server", "forever"},
+    };
+
+    (void)state;
+    keys_defaults(&kv);
+    kv.maxconn = 77;
+    keys_apply_configmap(&kv, data, sizeof(data) / sizeof(data[0]), on_issue, &is);
+    /* every bad value reported, naming its field; previous values kept */
+    assert_int_equal(is.n, 5);
+    assert_string_equal(is.field[0], "data[\"maxconn\"]");
+    assert_string_equal(is.field[1], "data[\"nbthread\"]");
+    assert_string_equal(is.field[2], "data[\"ssl-redirect\"]");
+    assert_string_equal(is.field[3], "data[\"ssl-redirect-code\"]");
+    assert_string_equal(is.field[4], "data[\"timeout-server\"]");
+    for (size_t i = 0; i < is.n; i++)
+        assert_non_null(strstr(is.msg[i], "ignored"));
+    assert_non_null(strstr(is.msg[2], "true"));
+    assert_int_equal(kv.maxconn, 77);
+    assert_int_equal(kv.nbthread, 0);
+    assert_true(kv.ssl_redirect);
+    assert_int_equal(kv.ssl_redirect_code, 308);
+    assert_int_equal(kv.timeout_server_ms, 50000);
+    issues_free(&is);
+}
+
+static void test_redirect_codes(void **state)
+{
+    static const char *const good[] = {"301", "302", "303", "307", "308"};
+    static const char *const bad[] = {"300", "304", "305", "306", "309", "200", "3O8", ""};
+    struct key_values kv;
+    struct issues is = {0};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct k8s_kv d = {"ssl-redirect-code", (char *)good[i]};
+
+        keys_defaults(&kv);
+        keys_apply_configmap(&kv, &d, 1, on_issue, &is);
+        assert_int_equal(is.n, 0);
+        assert_int_equal(kv.ssl_redirect_code, (uint32_t)strtoul(good[i], NULL, 10));
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct k8s_kv d = {"ssl-redirect-code", (char *)bad[i]};
+
+        keys_defaults(&kv);
+        keys_apply_configmap(&kv, &d, 1, on_issue, &is);
+        assert_int_equal(is.n, 1);
+        assert_int_equal(kv.ssl_redirect_code, 308);
+        issues_free(&is);
+    }
+}
+
+static void test_unknown_key_suggestion(void **state)
+{
+    struct key_values kv, ref;
+    struct issues is = {0};
+    struct k8s_kv data[] = {{"ssl-redirekt", "false"}, {"completely-unrelated", "1"}};
+    struct k8s_kv ann[] = {{"portico.dev/timeout-sever", "1s"}};
+
+    (void)state;
+    keys_defaults(&kv);
+    keys_defaults(&ref);
+    keys_apply_configmap(&kv, data, 2, on_issue, &is);
+    assert_int_equal(is.n, 2);
+    assert_string_equal(is.field[0], "data[\"ssl-redirekt\"]");
+    assert_non_null(strstr(is.msg[0], "did you mean \"ssl-redirect\""));
+    assert_string_equal(is.field[1], "data[\"completely-unrelated\"]");
+    assert_null(strstr(is.msg[1], "did you mean"));
+    assert_non_null(strstr(is.msg[1], "completely-unrelated"));
+    assert_memory_equal(&kv, &ref, sizeof(kv)); /* nothing applied */
+    issues_free(&is);
+
+    keys_apply_annotations(&kv, ann, 1, on_issue, &is);
+    assert_int_equal(is.n, 1);
+    assert_string_equal(is.field[0], "metadata.annotations[\"portico.dev/timeout-sever\"]");
+    assert_non_null(strstr(is.msg[0], "did you mean \"timeout-server\""));
+    issues_free(&is);
+}
+
+static void test_annotations_each_prefix(void **state)
+{
+    struct key_values kv;
+    struct issues is = {0};
+
+    (void)state;
+    for (size_t p = 0; p < key_prefixes_len; p++) {
+        char key[128];
+        struct k8s_kv ann[1];
+
+        snprintf(key, sizeof(key), "%sssl-redirect", key_prefixes[p]);
+        ann[0].key = key;
+        ann[0].val = "false";
+        keys_defaults(&kv);
+        keys_apply_annotations(&kv, ann, 1, on_issue, &is);
+        assert_int_equal(is.n, 0);
+        assert_false(kv.ssl_redirect);
+        snprintf(key, sizeof(key), "%sssl-redirect-code", key_prefixes[p]);
+        ann[0].val = "302";
+        keys_apply_annotations(&kv, ann, 1, on_issue, &is);
+        assert_int_equal(kv.ssl_redirect_code, 302);
+    }
+}
+
+static void test_annotations_canonical_wins(void **state)
+{
+    struct key_values kv;
+    struct issues is = {0};
+    /* sorted by key, as decode delivers them */
+    struct k8s_kv a1[] = {{"haproxy.org/ssl-redirect", "true"},
+                          {"portico.dev/ssl-redirect", "false"}};
+    struct k8s_kv a2[] = {{"haproxy.org/ssl-redirect", "false"},
+                          {"portico.dev/ssl-redirect", "true"}};
+    struct k8s_kv a3[] = {{"haproxy.com/ssl-redirect-code", "301"},
+                          {"ingress.kubernetes.io/ssl-redirect-code", "302"},
+                          {"portico.dev/ssl-redirect-code", "307"}};
+    struct k8s_kv a4[] = {{"haproxy.org/ssl-redirect-code", "301"},
+                          {"portico.dev/ssl-redirect-code", "999"}};
+
+    (void)state;
+    keys_defaults(&kv);
+    keys_apply_annotations(&kv, a1, 2, on_issue, &is);
+    assert_false(kv.ssl_redirect);
+    keys_defaults(&kv);
+    keys_apply_annotations(&kv, a2, 2, on_issue, &is);
+    assert_true(kv.ssl_redirect);
+    keys_defaults(&kv);
+    keys_apply_annotations(&kv, a3, 3, on_issue, &is);
+    assert_int_equal(kv.ssl_redirect_code, 307);
+    assert_int_equal(is.n, 0);
+    /* a bad canonical value is reported and the other prefix's value stays */
+    keys_defaults(&kv);
+    keys_apply_annotations(&kv, a4, 2, on_issue, &is);
+    assert_int_equal(kv.ssl_redirect_code, 301);
+    assert_int_equal(is.n, 1);
+    assert_string_equal(is.field[0], "metadata.annotations[\"portico.dev/ssl-redirect-code\"]");
+    issues_free(&is);
+}
+
+static void test_annotations_scope(void **state)
+{
+    struct key_values kv;
+    struct issues is = {0};
+    struct k8s_kv ann[] = {
+        {"example.com/whatever", "x"},          /* not ours: silently ignored */
+        {"kubernetes.io/ingress.class", "portico"},
+        {"portico.dev/timeout-server", "1s"},   /* ConfigMap only */
+        {"portico.devx/ssl-redirect", "false"}, /* not our prefix */
+    };
+    struct k8s_kv data[] = {{"timeout-server", "2s"}};
+
+    (void)state;
+    keys_defaults(&kv);
+    keys_apply_annotations(&kv, ann, 4, on_issue, &is);
+    assert_int_equal(is.n, 1);
+    assert_string_equal(is.field[0], "metadata.annotations[\"portico.dev/timeout-server\"]");
+    assert_non_null(strstr(is.msg[0], "ConfigMap"));
+    assert_int_equal(kv.timeout_server_ms, 50000);
+    assert_true(kv.ssl_redirect);
+    issues_free(&is);
+    /* and the ConfigMap accepts it */
+    keys_apply_configmap(&kv, data, 1, on_issue, &is);
+    assert_int_equal(is.n, 0);
+    assert_int_equal(kv.timeout_server_ms, 2000);
+}
+
+static void test_long_key_names(void **state)
+{
+    struct key_values kv;
+    struct issues is = {0};
+    char key[2000];
+    struct k8s_kv data[1];
+
+    (void)state;
+    memset(key, 'k', sizeof(key) - 1);
+    key[sizeof(key) - 1] = '\0';
+    data[0].key = key;
+    data[0].val = "v";
+    keys_defaults(&kv);
+    keys_apply_configmap(&kv, data, 1, on_issue, &is);
+    assert_int_equal(is.n, 1);
+    assert_true(strlen(is.field[0]) < 400);
+    issues_free(&is);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_table),
+        cmocka_unit_test(test_configmap),
+        cmocka_unit_test(test_configmap_bad_values),
+        cmocka_unit_test(test_redirect_codes),
+        cmocka_unit_test(test_unknown_key_suggestion),
+        cmocka_unit_test(test_annotations_each_prefix),
+        cmocka_unit_test(test_annotations_canonical_wins),
+        cmocka_unit_test(test_annotations_scope),
+        cmocka_unit_test(test_long_key_names),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1223 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Store -> routing model: src/model/model.h, per routing.md. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "model/tls.h"
+#include "store/store.h"
+#include "modelutil.h"
+
+#define T_OLD "2024-01-01T00:00:00Z"
+#define T_MID "2024-02-01T00:00:00Z"
+#define T_NEW "2024-03-01T00:00:00Z"
+
+static char *fallback_pem;
+
+static struct model_opts opts(void)
+{
+    struct model_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.ingress_class = "portico";
+    o.controller_name = CONTROLLER;
+    o.fallback_cert_pem = fallback_pem;
+    return o;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    fallback_pem = tls_selfsigned_pem("portico-fallback");
+    return fallback_pem ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    free(fallback_pem);
+    return 0;
+}
+
+/* Store with our IngressClass and a Service shop/web (port http 80 -> 8080). */
+static void base_store(struct store *s)
+{
+    store_init(s);
+    put_class(s, "portico", CONTROLLER, false);
+    put_class(s, "nginx", "k8s.io/ingress-nginx", false);
+    put_service(s, "shop", "web", "http", 80, 8080, "10.0.0.1,10.0.0.2");
+}
+
+static struct model *build(struct store *s, const struct model_opts *o)
+{
+    struct model *m = model_build(s, o);
+
+    assert_non_null(m);
+    assert_int_equal(m->refs, 1);
+    return m;
+}
+
+/* ====== Class selection ====== */
+
+/* Returns true when an Ingress with the given class settings is ours. */
+static bool is_ours(const char *cls, const char *ann, bool watch_without_class,
+                    int default_class /* 0 none, 1 ours, -1 theirs */)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    bool ours;
+
+    base_store(&s);
+    if (default_class > 0)
+        put_class(&s, "portico-default", CONTROLLER, true);
+    else if (default_class < 0)
+        put_class(&s, "other-default", "example.com/other", true);
+    put_ingress(&s, "shop", "web", T_OLD, cls, ann,
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    o.watch_without_class = watch_without_class;
+    m = build(&s, &o);
+    ours = m->n_ingresses == 1;
+    /* ignored entirely: no routes at all, and no issues */
+    if (!ours) {
+        assert_int_equal(total_entries(m), 0);
+        assert_null(find_issue(m, MODEL_SEV_WARN, "ingress/shop/web", NULL, NULL));
+        assert_null(find_issue(m, MODEL_SEV_ERROR, "ingress/shop/web", NULL, NULL));
+    } else {
+        assert_entry(m, MODEL_MAP_HOSTS, "foo.com", "foo.com");
+    }
+    model_unref(m);
+    store_deinit(&s);
+    return ours;
+}
+
+#define CLASS_ANN(v) "'kubernetes.io/ingress.class':'" v "'"
+
+static void test_class_selection(void **state)
+{
+    (void)state;
+    /* field naming our IngressClass */
+    assert_true(is_ours("portico", "", false, 0));
+    /* field naming someone else's class, or a missing one */
+    assert_false(is_ours("nginx", "", false, 0));
+    assert_false(is_ours("missing", "", false, 0));
+    assert_false(is_ours("missing", "", true, 1));
+    /* annotation equal to --ingress-class */
+    assert_true(is_ours(NULL, CLASS_ANN("portico"), false, 0));
+    assert_false(is_ours(NULL, CLASS_ANN("nginx"), false, 0));
+    /* the deprecated annotation wins over the field, both ways */
+    assert_true(is_ours("nginx", CLASS_ANN("portico"), false, 0));
+    assert_false(is_ours("portico", CLASS_ANN("nginx"), false, 0));
+    /* neither: default class ours, theirs, none; --watch-ingress-without-class */
+    assert_true(is_ours(NULL, "", false, 1));
+    assert_false(is_ours(NULL, "", false, -1));
+    assert_false(is_ours(NULL, "", true, -1));
+    assert_false(is_ours(NULL, "", false, 0));
+    assert_true(is_ours(NULL, "", true, 0));
+    /* an explicit class is not overridden by the default class */
+    assert_false(is_ours("nginx", "", true, 1));
+}
+
+static void test_default_class_value_must_be_true(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put(&s, "{'apiVersion':'networking.k8s.io/v1','kind':'IngressClass','metadata':{'name':"
+            "'d','annotations':{'ingressclass.kubernetes.io/is-default-class':'false'}},"
+            "'spec':{'controller':'" CONTROLLER "'}}");
+    put_ingress(&s, "shop", "web", T_OLD, NULL, "",
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 0);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* Changing the class adds or removes the routes. */
+static void test_class_change(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "web", T_OLD, "nginx", "",
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 0);
+    model_unref(m);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 1);
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/", "shop_web_http");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* ====== Map entries ====== */
+
+static void test_map_entries(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'rules':["
+                RULE("foo.com", PATH("/exact", "Exact", BE_NUM("web", 80)) ","
+                                PATH("/pre", "Prefix", BE_NAME("web", "http")) ","
+                                PATH("/slash/", "Prefix", BE_NUM("web", 80)) ","
+                                PATH("/", "Prefix", BE_NUM("web", 80)) ","
+                                PATH("/impl", "ImplementationSpecific", BE_NUM("web", 80))) ","
+                RULE("bar.com", "{'path':'','pathType':'ImplementationSpecific',"
+                                BE_NUM("web", 80) "}") ","
+                RULE_NOHOST(PATH("/x", "Exact", BE_NUM("web", 80)) ","
+                            PATH("/y", "Prefix", BE_NUM("web", 80)) ","
+                            "{" BE_NUM("web", 80) "}") "]");
+    m = build(&s, &o);
+    dump_issues(m);
+    assert_int_equal(m->n_ingresses, 1);
+    assert_int_equal(m->n_issues, 0);
+    /* hosts map: exact host -> host key */
+    assert_int_equal(m->n_maps[MODEL_MAP_HOSTS], 2);
+    assert_entry(m, MODEL_MAP_HOSTS, "foo.com", "foo.com");
+    assert_entry(m, MODEL_MAP_HOSTS, "bar.com", "bar.com");
+    assert_int_equal(m->n_maps[MODEL_MAP_WILDCARDS], 0);
+    /* Exact: "host/path" in the exact map */
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/exact", "shop_web_http");
+    assert_entry(m, MODEL_MAP_EXACT, "/x", "shop_web_http");
+    assert_int_equal(m->n_maps[MODEL_MAP_EXACT], 2);
+    /* Prefix "/pre": prefix-exact "host/pre" + prefix "host/pre/" */
+    assert_entry(m, MODEL_MAP_PREFIX_EXACT, "foo.com/pre", "shop_web_http");
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/pre/", "shop_web_http");
+    /* a trailing slash on the rule is ignored */
+    assert_entry(m, MODEL_MAP_PREFIX_EXACT, "foo.com/slash", "shop_web_http");
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/slash/", "shop_web_http");
+    assert_no_entry(m, MODEL_MAP_PREFIX, "foo.com/slash//");
+    /* Prefix "/": prefix "host/" only */
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/", "shop_web_http");
+    assert_no_entry(m, MODEL_MAP_PREFIX_EXACT, "foo.com");
+    assert_no_entry(m, MODEL_MAP_PREFIX_EXACT, "foo.com/");
+    /* ImplementationSpecific: plain prefix; "" -> "host/" */
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/impl", "shop_web_http");
+    assert_no_entry(m, MODEL_MAP_PREFIX_EXACT, "foo.com/impl");
+    assert_entry(m, MODEL_MAP_PREFIX, "bar.com/", "shop_web_http");
+    /* host-less rules have an empty host part */
+    assert_entry(m, MODEL_MAP_PREFIX_EXACT, "/y", "shop_web_http");
+    assert_entry(m, MODEL_MAP_PREFIX, "/y/", "shop_web_http");
+    assert_entry(m, MODEL_MAP_PREFIX, "/", "shop_web_http");
+    assert_int_equal(m->n_maps[MODEL_MAP_PREFIX_EXACT], 3);
+    assert_int_equal(m->n_maps[MODEL_MAP_PREFIX], 7);
+    assert_int_equal(m->n_maps[MODEL_MAP_HOST_DEFAULT], 0);
+    assert_int_equal(m->n_maps[MODEL_MAP_REDIRECT], 0);
+    /* one backend per Service port, however the Ingress names it */
+    assert_int_equal(m->n_backends, 1);
+    assert_string_equal(m->backends[0].name, "shop_web_http");
+    assert_string_equal(m->backends[0].ns, "shop");
+    assert_string_equal(m->backends[0].svc, "web");
+    assert_null(m->default_backend);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_wildcard_hosts(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'rules':[" RULE("*.foo.com", PATH("/a", "Exact", BE_NUM("web", 80))) ","
+                RULE("foo.com", PATH("/b", "Exact", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_maps[MODEL_MAP_WILDCARDS], 1);
+    assert_entry(m, MODEL_MAP_WILDCARDS, ".foo.com", "*.foo.com");
+    assert_no_entry(m, MODEL_MAP_HOSTS, "*.foo.com");
+    assert_entry(m, MODEL_MAP_HOSTS, "foo.com", "foo.com");
+    assert_entry(m, MODEL_MAP_EXACT, "*.foo.com/a", "shop_web_http");
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/b", "shop_web_http");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* Rules for one host from several Ingresses, across namespaces, are merged. */
+static void test_merge_across_ingresses(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "blog", "posts", "web", 8000, 8000, "10.1.0.1");
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/shop", "Prefix", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "blog", "b", T_NEW, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/blog", "Prefix", BE_NAME("posts", "web"))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 2);
+    assert_int_equal(m->n_issues, 0);
+    assert_int_equal(m->n_maps[MODEL_MAP_HOSTS], 1);
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/shop/", "shop_web_http");
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/blog/", "blog_posts_web");
+    assert_int_equal(m->n_backends, 2);
+    assert_string_equal(m->backends[0].name, "blog_posts_web");
+    assert_string_equal(m->backends[1].name, "shop_web_http");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* ====== Conflicts ====== */
+
+static void test_oldest_wins(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "other", "http", 80, 80, "10.0.0.9");
+    /* inserted newest first: order of insertion must not matter */
+    put_ingress(&s, "shop", "newer", T_NEW, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/p", "Exact", BE_NUM("other", 80)) ","
+                                            PATH("/q", "Prefix", BE_NUM("other", 80))) "]");
+    put_ingress(&s, "shop", "older", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/p", "Exact", BE_NUM("web", 80)) ","
+                                            PATH("/q", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 2);
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/p", "shop_web_http");
+    assert_entry(m, MODEL_MAP_PREFIX_EXACT, "foo.com/q", "shop_web_http");
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/q/", "shop_web_http");
+    /* the loser gets a warning naming the field; the winner none */
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/newer", "spec.rules[0].http.paths[0]",
+                 "ingress/shop/older");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/newer", "spec.rules[0].http.paths[1]", NULL);
+    assert_null(find_issue(m, MODEL_SEV_WARN, "ingress/shop/older", NULL, NULL));
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_same_age_name_order(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "b", "web", "http", 80, 80, NULL);
+    put_service(&s, "a", "web", "http", 80, 80, NULL);
+    put_ingress(&s, "b", "x", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/p", "Exact", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "a", "z", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/p", "Exact", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "a", "y", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/p", "Exact", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    /* same creationTimestamp: namespace/name decides, a/y first */
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/p", "a_web_http");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/b/x", "spec.rules[0].http.paths[0]", "ingress/a/y");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* Exact beats Prefix on the same path: both exist, in different maps that
+ * are looked up exact first. */
+static void test_exact_and_prefix_same_path(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "other", "http", 80, 80, NULL);
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/p", "Prefix", BE_NUM("other", 80))) "]");
+    put_ingress(&s, "shop", "b", T_NEW, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/p", "Exact", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/p", "shop_web_http");
+    assert_entry(m, MODEL_MAP_PREFIX_EXACT, "foo.com/p", "shop_other_http");
+    assert_int_equal(m->n_issues, 0);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* Within one Ingress the first declaration wins, with a warning. */
+static void test_declared_twice_in_one_ingress(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "other", "http", 80, 80, NULL);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/p", "Exact", BE_NUM("web", 80)) ","
+                                            PATH("/p", "Exact", BE_NUM("other", 80))) "]");
+    m = build(&s, &o);
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/p", "shop_web_http");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.rules[0].http.paths[1]", NULL);
+    assert_null(find_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.rules[0].http.paths[0]",
+                           NULL));
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* Host defaults, redirects and certificates also go to the oldest Ingress. */
+static void test_other_conflicts(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char *crt1, *key1, *crt2, *key2;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "other", "http", 80, 80, NULL);
+    make_cert("foo.com", &crt1, &key1);
+    make_cert("foo.com", &crt2, &key2);
+    put_tls_secret(&s, "shop", "one", crt1, key1);
+    put_tls_secret(&s, "shop", "two", crt2, key2);
+    put_ingress(&s, "shop", "older", T_OLD, "portico", "",
+                "'defaultBackend':{'service':{'name':'web','port':{'number':80}}},"
+                "'tls':[{'hosts':['foo.com'],'secretName':'one'}],"
+                "'rules':[" RULE("foo.com", PATH("/a", "Exact", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "shop", "newer", T_NEW, "portico", "'portico.dev/ssl-redirect-code':'302'",
+                "'defaultBackend':{'service':{'name':'other','port':{'number':80}}},"
+                "'tls':[{'hosts':['foo.com'],'secretName':'two'}],"
+                "'rules':[" RULE("foo.com", PATH("/b", "Exact", BE_NUM("other", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 2);
+    assert_entry(m, MODEL_MAP_HOST_DEFAULT, "foo.com/", "shop_web_http");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/newer", "spec.defaultBackend",
+                 "ingress/shop/older");
+    assert_entry(m, MODEL_MAP_REDIRECT, "foo.com", "308");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/newer", "spec.tls[0]", "redirect");
+    /* the host keeps the older Ingress's certificate */
+    for (size_t i = 0; i < m->n_certs; i++) {
+        if (!strcmp(m->certs[i].file, "shop_one.pem")) {
+            assert_int_equal(m->certs[i].n_snis, 1);
+            assert_string_equal(m->certs[i].snis[0], "foo.com");
+        } else {
+            assert_string_equal(m->certs[i].file, "shop_two.pem");
+            assert_int_equal(m->certs[i].n_snis, 0);
+        }
+    }
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/newer", "spec.tls[0]", "certificate");
+    /* both paths are served: rules of one host are merged */
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/a", "shop_web_http");
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/b", "shop_other_http");
+    model_unref(m);
+    free(crt1);
+    free(key1);
+    free(crt2);
+    free(key2);
+    store_deinit(&s);
+}
+
+/* routing.md: "Several matches: the longest path wins, across all Ingresses
+ * of that host". For a request "/foo/bar", ImplementationSpecific "/foo/"
+ * (5 bytes) must beat Prefix "/foo" (4 bytes), whichever Ingress is older.
+ * Both map to the map_beg key "foo.com/foo/", so the longer rule must own it. */
+static void test_longest_path_wins_prefix_vs_impl(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "other", "http", 80, 80, NULL);
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/foo", "Prefix", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "shop", "b", T_NEW, "portico", "",
+                "'rules':[" RULE("foo.com",
+                                 PATH("/foo/", "ImplementationSpecific", BE_NUM("other", 80))) "]");
+    m = build(&s, &o);
+    /* "/foo" itself: only the Prefix rule matches */
+    assert_entry(m, MODEL_MAP_PREFIX_EXACT, "foo.com/foo", "shop_web_http");
+    /* "/foo/...": both match; the longer ImplementationSpecific path wins */
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/foo/", "shop_other_http");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* Same rule for the catch-all: ImplementationSpecific "" (0 bytes) is shorter
+ * than Prefix "/" (1 byte), so "/x" must go to the Prefix rule even when the
+ * ImplementationSpecific one is older. */
+static void test_longest_path_wins_empty_impl_vs_root_prefix(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "other", "http", 80, 80, NULL);
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", "{'path':'','pathType':'ImplementationSpecific',"
+                                            BE_NUM("other", 80) "}") "]");
+    put_ingress(&s, "shop", "b", T_NEW, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_entry(m, MODEL_MAP_PREFIX, "foo.com/", "shop_web_http");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* ====== Validation ====== */
+
+static void test_invalid_host_rejects_ingress(void **state)
+{
+    static const char *const bad_hosts[] = {"Foo.com", "foo.com:80", "foo bar", "a..b",
+                                            "*.*.foo.com", "foo.com/x"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad_hosts) / sizeof(bad_hosts[0]); i++) {
+        struct store s;
+        struct model_opts o = opts();
+        struct model *m;
+        char spec[1024];
+
+        base_store(&s);
+        snprintf(spec, sizeof(spec),
+                 "'rules':[" RULE("ok.com", PATH("/a", "Exact", BE_NUM("web", 80))) ","
+                 "{'host':'%s','http':{'paths':[" PATH("/b", "Exact", BE_NUM("web", 80)) "]}}]",
+                 bad_hosts[i]);
+        put_ingress(&s, "shop", "bad", T_OLD, "portico", "", spec);
+        m = build(&s, &o);
+        assert_int_equal(m->n_ingresses, 0);
+        assert_int_equal(total_entries(m), 0); /* the valid rule is dropped too */
+        assert_issue(m, MODEL_SEV_ERROR, "ingress/shop/bad", "spec.rules[1].host", NULL);
+        model_unref(m);
+        store_deinit(&s);
+    }
+}
+
+static void test_invalid_path_rejects_ingress(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "bad", T_OLD, "portico", "",
+                "'rules':[" RULE("ok.com", PATH("/a", "Exact", BE_NUM("web", 80)) ","
+                                           PATH("/a//b", "Prefix", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "shop", "bad2", T_OLD, "portico", "",
+                "'rules':[" RULE("two.com", PATH("/a#b", "ImplementationSpecific",
+                                                  BE_NUM("web", 80))) "]");
+    put_ingress(&s, "shop", "bad3", T_OLD, "portico", "",
+                "'rules':[" RULE("three.com", PATH("", "Exact", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "shop", "good", T_NEW, "portico", "",
+                "'rules':[" RULE("good.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 1);
+    assert_issue(m, MODEL_SEV_ERROR, "ingress/shop/bad", "spec.rules[0].http.paths[1].path",
+                 NULL);
+    assert_issue(m, MODEL_SEV_ERROR, "ingress/shop/bad2", "spec.rules[0].http.paths[0].path",
+                 NULL);
+    assert_issue(m, MODEL_SEV_ERROR, "ingress/shop/bad3", "spec.rules[0].http.paths[0].path",
+                 NULL);
+    assert_no_entry(m, MODEL_MAP_EXACT, "ok.com/a");
+    assert_no_entry(m, MODEL_MAP_HOSTS, "ok.com");
+    assert_entry(m, MODEL_MAP_PREFIX, "good.com/", "shop_web_http");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_invalid_backend_and_tls_reject_ingress(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "badsvc", T_OLD, "portico", "",
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NUM("Web_1", 80))) "]");
+    put_ingress(&s, "shop", "badport", T_OLD, "portico", "",
+                "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NAME("web", "HTTP"))) "]");
+    put_ingress(&s, "shop", "badtls", T_OLD, "portico", "",
+                "'tls':[{'hosts':['c.com','bad host']}],"
+                "'rules':[" RULE("c.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "shop", "badsecret", T_OLD, "portico", "",
+                "'tls':[{'hosts':['d.com'],'secretName':'Bad_Secret'}],"
+                "'rules':[" RULE("d.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 0);
+    assert_int_equal(total_entries(m), 0);
+    assert_issue(m, MODEL_SEV_ERROR, "ingress/shop/badsvc", "spec.rules[0].http.paths[0]",
+                 NULL);
+    assert_issue(m, MODEL_SEV_ERROR, "ingress/shop/badport", "spec.rules[0].http.paths[0]",
+                 NULL);
+    assert_issue(m, MODEL_SEV_ERROR, "ingress/shop/badtls", "spec.tls[0].hosts[1]", NULL);
+    assert_issue(m, MODEL_SEV_ERROR, "ingress/shop/badsecret", "spec.tls[0].secretName", NULL);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* ====== Backends ====== */
+
+static void test_servers_from_ready_endpoints(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    const struct model_backend *be;
+
+    (void)state;
+    store_init(&s);
+    put_class(&s, "portico", CONTROLLER, false);
+    put(&s, "{'apiVersion':'v1','kind':'Service','metadata':{'name':'api','namespace':'shop'},"
+            "'spec':{'ports':[{'name':'http','port':80,'targetPort':'web'},"
+            "{'name':'grpc','port':9000,'targetPort':9000}]}}");
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'api-1','namespace':'shop','labels':{'kubernetes.io/service-name':'api'}},"
+            "'addressType':'IPv4','ports':[{'name':'http','port':8080},{'name':'grpc','port':"
+            "9001}],'endpoints':["
+            "{'addresses':['10.0.0.3']},"
+            "{'addresses':['10.0.0.1'],'conditions':{'ready':true}},"
+            "{'addresses':['10.0.0.2'],'conditions':{'ready':false}},"
+            "{'addresses':['10.0.0.4'],'conditions':{'ready':false,'serving':true,"
+            "'terminating':true}},"
+            "{'addresses':['10.0.0.5'],'conditions':{'ready':true,'terminating':true}},"
+            "{'addresses':['not-an-ip']},"
+            "{'addresses':['fd00::1']}]}");
+    /* a second slice of the same Service, with a duplicate */
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'api-2','namespace':'shop','labels':{'kubernetes.io/service-name':'api'}},"
+            "'addressType':'IPv4','ports':[{'name':'http','port':8080}],'endpoints':["
+            "{'addresses':['10.0.0.1']},{'addresses':['10.0.0.10']}]}");
+    /* an IPv6 slice of the same Service */
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'api-3','namespace':'shop','labels':{'kubernetes.io/service-name':'api'}},"
+            "'addressType':'IPv6','ports':[{'name':'http','port':8080}],'endpoints':["
+            "{'addresses':['fd00::7']}]}");
+    /* an FQDN slice is ignored */
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'api-4','namespace':'shop','labels':{'kubernetes.io/service-name':'api'}},"
+            "'addressType':'FQDN','ports':[{'name':'http','port':8080}],'endpoints':["
+            "{'addresses':['db.example.com']}]}");
+    /* same Service name in another namespace, and another Service here */
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'api-x','namespace':'other','labels':{'kubernetes.io/service-name':'api'}},"
+            "'addressType':'IPv4','ports':[{'name':'http','port':8080}],'endpoints':["
+            "{'addresses':['10.9.9.9']}]}");
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'web-1','namespace':'shop','labels':{'kubernetes.io/service-name':'web'}},"
+            "'addressType':'IPv4','ports':[{'name':'http','port':8080}],'endpoints':["
+            "{'addresses':['10.8.8.8']}]}");
+    put_ingress(&s, "shop", "api", T_OLD, "portico", "",
+                "'rules':[" RULE("api.com", PATH("/", "Prefix", BE_NUM("api", 80)) ","
+                                            PATH("/grpc", "Prefix", BE_NAME("api", "grpc"))) "]");
+    m = build(&s, &o);
+    dump_issues(m);
+    assert_int_equal(m->n_issues, 0);
+    assert_int_equal(m->n_backends, 2);
+    be = find_backend(m, "shop_api_http");
+    assert_non_null(be);
+    assert_string_equal(be->port, "http");
+    /* ready and not terminating only; deduplicated; sorted by name */
+    assert_int_equal(be->n_servers, 4);
+    assert_string_equal(be->servers[0].name, "10.0.0.10:8080");
+    assert_string_equal(be->servers[1].name, "10.0.0.1:8080");
+    assert_string_equal(be->servers[2].name, "10.0.0.3:8080");
+    assert_string_equal(be->servers[3].name, "fd00::7:8080");
+    assert_string_equal(be->servers[0].addr, "10.0.0.10");
+    assert_string_equal(be->servers[3].addr, "fd00::7");
+    for (size_t i = 0; i < be->n_servers; i++)
+        assert_int_equal(be->servers[i].port, 8080);
+    be = find_backend(m, "shop_api_grpc");
+    assert_non_null(be);
+    assert_int_equal(be->n_servers, 2);
+    assert_string_equal(be->servers[0].name, "10.0.0.1:9001");
+    assert_string_equal(be->servers[1].name, "10.0.0.3:9001");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_unnamed_port(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    const struct model_backend *be;
+
+    (void)state;
+    store_init(&s);
+    put_class(&s, "portico", CONTROLLER, false);
+    put(&s, "{'apiVersion':'v1','kind':'Service','metadata':{'name':'one','namespace':'shop'},"
+            "'spec':{'ports':[{'port':80,'targetPort':3000}]}}");
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'one-1','namespace':'shop','labels':{'kubernetes.io/service-name':'one'}},"
+            "'addressType':'IPv4','ports':[{'port':3000}],'endpoints':["
+            "{'addresses':['10.2.0.1']}]}");
+    put_ingress(&s, "shop", "one", T_OLD, "portico", "",
+                "'rules':[" RULE("one.com", PATH("/", "Prefix", BE_NUM("one", 80))) "]");
+    m = build(&s, &o);
+    be = find_backend(m, "shop_one_80");
+    assert_non_null(be);
+    assert_int_equal(be->n_servers, 1);
+    assert_string_equal(be->servers[0].name, "10.2.0.1:3000");
+    assert_int_equal(be->servers[0].port, 3000);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_missing_service_and_port(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    const struct model_backend *be;
+
+    (void)state;
+    base_store(&s);
+    put(&s, "{'apiVersion':'v1','kind':'Service','metadata':{'name':'ext','namespace':'shop'},"
+            "'spec':{'type':'ExternalName','externalName':'db.example.com','ports':[{'name':"
+            "'http','port':80}]}}");
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/nosvc", "Exact", BE_NUM("ghost", 80)) ","
+                                            PATH("/noport", "Exact", BE_NUM("web", 81)) ","
+                                            PATH("/noname", "Exact", BE_NAME("web", "grpc")) ","
+                                            PATH("/ext", "Exact", BE_NUM("ext", 80))) "]");
+    m = build(&s, &o);
+    /* still routed, to a backend without servers (503) */
+    assert_int_equal(m->n_ingresses, 1);
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/nosvc", "shop_ghost_80");
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/noport", "shop_web_81");
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/noname", "shop_web_grpc");
+    be = find_backend(m, "shop_ghost_80");
+    assert_non_null(be);
+    assert_int_equal(be->n_servers, 0);
+    assert_int_equal(find_backend(m, "shop_web_81")->n_servers, 0);
+    assert_int_equal(find_backend(m, "shop_web_grpc")->n_servers, 0);
+    assert_int_equal(find_backend(m, "shop_ext_http")->n_servers, 0);
+    /* plus a warning on the Ingress naming the path */
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.rules[0].http.paths[0]", "ghost");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.rules[0].http.paths[1]", "port");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.rules[0].http.paths[2]", "grpc");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.rules[0].http.paths[3]",
+                 "ExternalName");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_resource_backend(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", "{'path':'/r','pathType':'Exact','backend':"
+                                            "{'resource':{'kind':'Bucket','name':'b'}}}") "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 1);
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.rules[0].http.paths[0]",
+                 "resource");
+    {
+        const char *be = map_get(m, MODEL_MAP_EXACT, "foo.com/r");
+        const struct model_backend *b;
+
+        assert_non_null(be);
+        b = find_backend(m, be);
+        assert_non_null(b);
+        assert_int_equal(b->n_servers, 0);
+    }
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* ====== Default backends ====== */
+
+static void test_default_backend_catchall(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "fallback", "http", 80, 80, "10.3.0.1");
+    put_ingress(&s, "shop", "newer", T_NEW, "portico", "",
+                "'defaultBackend':{'service':{'name':'web','port':{'number':80}}}");
+    put_ingress(&s, "shop", "older", T_OLD, "portico", "",
+                "'defaultBackend':{'service':{'name':'fallback','port':{'name':'http'}}}");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 2);
+    assert_non_null(m->default_backend);
+    assert_string_equal(m->default_backend, "shop_fallback_http");
+    assert_int_equal(m->n_maps[MODEL_MAP_HOST_DEFAULT], 0);
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/newer", "spec.defaultBackend",
+                 "ingress/shop/older");
+    assert_non_null(find_backend(m, "shop_fallback_http"));
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_default_backend_with_rules(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "fallback", "http", 80, 80, NULL);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'defaultBackend':{'service':{'name':'fallback','port':{'number':80}}},"
+                "'rules':[" RULE("foo.com", PATH("/a", "Exact", BE_NUM("web", 80))) ","
+                "{'host':'bar.com'}," RULE_NOHOST(PATH("/b", "Exact", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    /* applies to this Ingress's hosts only: no catch-all */
+    assert_null(m->default_backend);
+    assert_entry(m, MODEL_MAP_HOST_DEFAULT, "foo.com/", "shop_fallback_http");
+    assert_entry(m, MODEL_MAP_HOST_DEFAULT, "bar.com/", "shop_fallback_http");
+    assert_entry(m, MODEL_MAP_HOST_DEFAULT, "/", "shop_fallback_http");
+    assert_entry(m, MODEL_MAP_HOSTS, "bar.com", "bar.com");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_default_backend_flag(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    const struct model_backend *be;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "kube-system", "default-http", "http", 80, 8080, "10.4.0.1");
+    o.default_backend_svc = "kube-system/default-http";
+    m = build(&s, &o);
+    assert_non_null(m->default_backend);
+    be = find_backend(m, m->default_backend);
+    assert_non_null(be);
+    assert_int_equal(be->n_servers, 1);
+    assert_string_equal(be->servers[0].name, "10.4.0.1:8080");
+    model_unref(m);
+    /* a rule-less defaultBackend takes precedence over the flag */
+    put_ingress(&s, "shop", "catch", T_OLD, "portico", "",
+                "'defaultBackend':{'service':{'name':'web','port':{'number':80}}}");
+    m = build(&s, &o);
+    assert_string_equal(m->default_backend, "shop_web_http");
+    model_unref(m);
+    /* a missing Service: warning, and a backend without servers (503) */
+    o.default_backend_svc = "kube-system/nothing";
+    store_del(&s, K8S_INGRESS, "shop", "catch");
+    m = build(&s, &o);
+    assert_non_null(m->default_backend);
+    assert_int_equal(find_backend(m, m->default_backend)->n_servers, 0);
+    assert_true(m->n_issues >= 1);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* ====== ConfigMap ====== */
+
+static void test_configmap_globals(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    m = build(&s, &o);
+    assert_int_equal(m->global.timeout_server_ms, 50000);
+    assert_int_equal(m->global.timeout_connect_ms, 5000);
+    assert_int_equal(m->global.maxconn, 0);
+    model_unref(m);
+    put(&s, "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'portico','namespace':"
+            "'kube-system'},'data':{'timeout-server':'2m','maxconn':'1000','nbthread':'2',"
+            "'timeout-conect':'1s','timeout-client':'soon'}}");
+    o.configmap = "kube-system/portico";
+    m = build(&s, &o);
+    assert_int_equal(m->global.timeout_server_ms, 120000);
+    assert_int_equal(m->global.maxconn, 1000);
+    assert_int_equal(m->global.nbthread, 2);
+    assert_int_equal(m->global.timeout_client_ms, 50000); /* bad value ignored */
+    assert_int_equal(m->global.timeout_connect_ms, 5000);
+    assert_issue(m, MODEL_SEV_WARN, "configmap/kube-system/portico", "timeout-conect",
+                 "did you mean \"timeout-connect\"");
+    assert_issue(m, MODEL_SEV_WARN, "configmap/kube-system/portico", "timeout-client", NULL);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_annotation_issue_on_ingress(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "'portico.dev/ssl-redirekt':'false'",
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_ingresses, 1);
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "portico.dev/ssl-redirekt",
+                 "did you mean \"ssl-redirect\"");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* ====== TLS ====== */
+
+static void test_default_cert_fallback(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    m = build(&s, &o);
+    assert_string_equal(m->default_cert.file, "default.pem");
+    assert_non_null(m->default_cert.pem);
+    assert_int_equal(m->default_cert.pem_len, strlen(fallback_pem));
+    assert_memory_equal(m->default_cert.pem, fallback_pem, m->default_cert.pem_len);
+    assert_non_null(strstr(m->default_cert.pem, "PRIVATE KEY"));
+    assert_non_null(strstr(m->default_cert.pem, "BEGIN CERTIFICATE"));
+    assert_int_equal(m->n_certs, 0);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_tls_secret(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char *crt, *key;
+
+    (void)state;
+    base_store(&s);
+    make_cert("secure.com,www.secure.com", &crt, &key);
+    put_tls_secret(&s, "shop", "secure-tls", crt, key);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['secure.com','www.secure.com'],'secretName':'secure-tls'}],"
+                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) ","
+                RULE("www.secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) ","
+                RULE("plain.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    dump_issues(m);
+    assert_int_equal(m->n_issues, 0);
+    assert_int_equal(m->n_certs, 1);
+    assert_string_equal(m->certs[0].file, "shop_secure-tls.pem");
+    assert_int_equal(m->certs[0].n_snis, 2);
+    assert_string_equal(m->certs[0].snis[0], "secure.com");
+    assert_string_equal(m->certs[0].snis[1], "www.secure.com");
+    /* key then certificate, re-encoded */
+    assert_non_null(m->certs[0].pem);
+    assert_int_equal(strlen(m->certs[0].pem), m->certs[0].pem_len);
+    assert_non_null(strstr(m->certs[0].pem, "PRIVATE KEY"));
+    assert_true(strstr(m->certs[0].pem, "PRIVATE KEY") < strstr(m->certs[0].pem, "CERTIFICATE"));
+    assert_non_null(strstr(m->certs[0].pem, crt + strlen("-----BEGIN CERTIFICATE-----\n")));
+    /* redirect map: TLS hosts only, default 308 */
+    assert_entry(m, MODEL_MAP_REDIRECT, "secure.com", "308");
+    assert_entry(m, MODEL_MAP_REDIRECT, "www.secure.com", "308");
+    assert_no_entry(m, MODEL_MAP_REDIRECT, "plain.com");
+    assert_int_equal(m->n_maps[MODEL_MAP_REDIRECT], 2);
+    /* the default certificate is still the fallback */
+    assert_memory_equal(m->default_cert.pem, fallback_pem, strlen(fallback_pem));
+    model_unref(m);
+    free(crt);
+    free(key);
+    store_deinit(&s);
+}
+
+static void test_tls_redirect_annotations(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char *crt, *key;
+
+    (void)state;
+    base_store(&s);
+    make_cert("a.com,b.com", &crt, &key);
+    put_tls_secret(&s, "shop", "ab", crt, key);
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "'portico.dev/ssl-redirect':'false'",
+                "'tls':[{'hosts':['a.com'],'secretName':'ab'}],"
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "shop", "b", T_OLD, "portico", "'haproxy.org/ssl-redirect-code':'301'",
+                "'tls':[{'hosts':['b.com'],'secretName':'ab'}],"
+                "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_no_entry(m, MODEL_MAP_REDIRECT, "a.com");
+    assert_entry(m, MODEL_MAP_REDIRECT, "b.com", "301");
+    /* one certificate per Secret, SNI filters merged */
+    assert_int_equal(m->n_certs, 1);
+    assert_int_equal(m->certs[0].n_snis, 2);
+    assert_string_equal(m->certs[0].snis[0], "a.com");
+    assert_string_equal(m->certs[0].snis[1], "b.com");
+    model_unref(m);
+    /* a ConfigMap can turn redirects off globally */
+    put(&s, "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'cm','namespace':'x'},"
+            "'data':{'ssl-redirect':'false'}}");
+    o.configmap = "x/cm";
+    m = build(&s, &o);
+    assert_int_equal(m->n_maps[MODEL_MAP_REDIRECT], 0);
+    model_unref(m);
+    free(crt);
+    free(key);
+    store_deinit(&s);
+}
+
+static void test_tls_without_hosts(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char *crt, *key;
+
+    (void)state;
+    base_store(&s);
+    make_cert("covered.com,*.wild.com", &crt, &key);
+    put_tls_secret(&s, "shop", "c", crt, key);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'secretName':'c'}],"
+                "'rules':[" RULE("covered.com", PATH("/", "Prefix", BE_NUM("web", 80))) ","
+                RULE("x.wild.com", PATH("/", "Prefix", BE_NUM("web", 80))) ","
+                RULE("other.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    dump_issues(m);
+    /* applies to the rule hosts its certificate covers */
+    assert_int_equal(m->n_certs, 1);
+    assert_int_equal(m->certs[0].n_snis, 2);
+    assert_string_equal(m->certs[0].snis[0], "covered.com");
+    assert_string_equal(m->certs[0].snis[1], "x.wild.com");
+    assert_entry(m, MODEL_MAP_REDIRECT, "covered.com", "308");
+    assert_entry(m, MODEL_MAP_REDIRECT, "x.wild.com", "308");
+    assert_no_entry(m, MODEL_MAP_REDIRECT, "other.com");
+    model_unref(m);
+    free(crt);
+    free(key);
+    store_deinit(&s);
+}
+
+static void test_tls_key_mismatch(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char *crt1, *key1, *crt2, *key2;
+
+    (void)state;
+    base_store(&s);
+    make_cert("bad.com", &crt1, &key1);
+    make_cert("bad.com", &crt2, &key2);
+    put_tls_secret(&s, "shop", "mismatch", crt1, key2);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['bad.com'],'secretName':'mismatch'},"
+                "{'hosts':['gone.com'],'secretName':'missing'},{'hosts':['nosecret.com']}],"
+                "'rules':[" RULE("bad.com", PATH("/", "Prefix", BE_NUM("web", 80))) ","
+                RULE("gone.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    /* the Ingress is still served; no certificate, a warning each */
+    assert_int_equal(m->n_ingresses, 1);
+    assert_int_equal(m->n_certs, 0);
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.tls[0]", "does not match");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.tls[1]", "not found");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.tls[2]", "secretName");
+    assert_entry(m, MODEL_MAP_PREFIX, "bad.com/", "shop_web_http");
+    /* the default certificate is untouched */
+    assert_memory_equal(m->default_cert.pem, fallback_pem, strlen(fallback_pem));
+    model_unref(m);
+    free(crt1);
+    free(key1);
+    free(crt2);
+    free(key2);
+    store_deinit(&s);
+}
+
+static void test_tls_wrong_type_and_garbage(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put(&s, "{'apiVersion':'v1','kind':'Secret','metadata':{'name':'opaque','namespace':'shop'},"
+            "'type':'Opaque','stringData':{'tls.crt':'x','tls.key':'y'}}");
+    put(&s, "{'apiVersion':'v1','kind':'Secret','metadata':{'name':'junk','namespace':'shop'},"
+            "'type':'kubernetes.io/tls','stringData':{'tls.crt':'not a pem','tls.key':'nope'}}");
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['a.com'],'secretName':'opaque'},"
+                "{'hosts':['b.com'],'secretName':'junk'}],"
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_certs, 0);
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.tls[0]", "kubernetes.io/tls");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.tls[1]", "tls.crt");
+    model_unref(m);
+    store_deinit(&s);
+}
+
+static void test_default_ssl_certificate_flag(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char *crt, *key;
+
+    (void)state;
+    base_store(&s);
+    make_cert("default.example.com", &crt, &key);
+    put_tls_secret(&s, "kube-system", "default-cert", crt, key);
+    o.default_ssl_cert = "kube-system/default-cert";
+    m = build(&s, &o);
+    assert_string_equal(m->default_cert.file, "default.pem");
+    assert_non_null(m->default_cert.pem);
+    assert_true(m->default_cert.pem_len != strlen(fallback_pem) ||
+                memcmp(m->default_cert.pem, fallback_pem, strlen(fallback_pem)) != 0);
+    assert_non_null(strstr(m->default_cert.pem, crt + strlen("-----BEGIN CERTIFICATE-----\n")));
+    assert_int_equal(m->n_issues, 0);
+    model_unref(m);
+    /* missing: warning and the fallback */
+    o.default_ssl_cert = "kube-system/absent";
+    m = build(&s, &o);
+    assert_memory_equal(m->default_cert.pem, fallback_pem, strlen(fallback_pem));
+    assert_issue(m, MODEL_SEV_WARN, "flag/default-ssl-certificate", NULL, "not found");
+    model_unref(m);
+    free(crt);
+    free(key);
+    store_deinit(&s);
+}
+
+/* ====== Lifetime ====== */
+
+static void test_refcount(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    m = build(&s, &o);
+    assert_ptr_equal(model_ref(m), m);
+    assert_int_equal(m->refs, 2);
+    model_unref(m);
+    assert_int_equal(m->refs, 1);
+    model_unref(m);
+    model_unref(NULL);
+    store_deinit(&s);
+    for (int i = 0; i < MODEL_MAP_COUNT; i++)
+        assert_string_not_equal(model_map_name((enum model_map)i), "unknown");
+    assert_string_equal(model_map_name(MODEL_MAP_PREFIX_EXACT), "prefix-exact");
+    assert_string_equal(model_map_name(MODEL_MAP_HOST_DEFAULT), "host-default");
+}
+
+/* The model does not depend on the order objects were stored in. */
+static void test_deterministic(void **state)
+{
+    struct store a, b;
+    struct model_opts o = opts();
+    struct model *ma, *mb;
+
+    (void)state;
+    base_store(&a);
+    base_store(&b);
+    put_ingress(&a, "shop", "x", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/1", "Exact", BE_NUM("web", 80))) "]");
+    put_ingress(&a, "shop", "y", T_NEW, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/1", "Exact", BE_NUM("ghost", 80)) ","
+                                            PATH("/2", "Prefix", BE_NUM("web", 80))) "]");
+    put_ingress(&b, "shop", "y", T_NEW, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/1", "Exact", BE_NUM("ghost", 80)) ","
+                                            PATH("/2", "Prefix", BE_NUM("web", 80))) "]");
+    put_ingress(&b, "shop", "x", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/1", "Exact", BE_NUM("web", 80))) "]");
+    ma = build(&a, &o);
+    mb = build(&b, &o);
+    assert_int_equal(ma->n_backends, mb->n_backends);
+    for (size_t i = 0; i < ma->n_backends; i++)
+        assert_string_equal(ma->backends[i].name, mb->backends[i].name);
+    for (int map = 0; map < MODEL_MAP_COUNT; map++) {
+        assert_int_equal(ma->n_maps[map], mb->n_maps[map]);
+        for (size_t i = 0; i < ma->n_maps[map]; i++) {
+            assert_string_equal(ma->maps[map][i].key, mb->maps[map][i].key);
+            assert_string_equal(ma->maps[map][i].value, mb->maps[map][i].value);
+        }
+    }
+    assert_entry(ma, MODEL_MAP_EXACT, "foo.com/1", "shop_web_http");
+    assert_int_equal(ma->n_issues, mb->n_issues);
+    model_unref(ma);
+    model_unref(mb);
+    store_deinit(&a);
+    store_deinit(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_class_selection),
+        cmocka_unit_test(test_default_class_value_must_be_true),
+        cmocka_unit_test(test_class_change),
+        cmocka_unit_test(test_map_entries),
+        cmocka_unit_test(test_wildcard_hosts),
+        cmocka_unit_test(test_merge_across_ingresses),
+        cmocka_unit_test(test_oldest_wins),
+        cmocka_unit_test(test_same_age_name_order),
+        cmocka_unit_test(test_exact_and_prefix_same_path),
+        cmocka_unit_test(test_declared_twice_in_one_ingress),
+        cmocka_unit_test(test_other_conflicts),
+        cmocka_unit_test(test_longest_path_wins_prefix_vs_impl),
+        cmocka_unit_test(test_longest_path_wins_empty_impl_vs_root_prefix),
+        cmocka_unit_test(test_invalid_host_rejects_ingress),
+        cmocka_unit_test(test_invalid_path_rejects_ingress),
+        cmocka_unit_test(test_invalid_backend_and_tls_reject_ingress),
+        cmocka_unit_test(test_servers_from_ready_endpoints),
+        cmocka_unit_test(test_unnamed_port),
+        cmocka_unit_test(test_missing_service_and_port),
+        cmocka_unit_test(test_resource_backend),
+        cmocka_unit_test(test_default_backend_catchall),
+        cmocka_unit_test(test_default_backend_with_rules),
+        cmocka_unit_test(test_default_backend_flag),
+        cmocka_unit_test(test_configmap_globals),
+        cmocka_unit_test(test_annotation_issue_on_ingress),
+        cmocka_unit_test(test_default_cert_fallback),
+        cmocka_unit_test(test_tls_secret),
+        cmocka_unit_test(test_tls_redirect_annotations),
+        cmocka_unit_test(test_tls_without_hosts),
+        cmocka_unit_test(test_tls_key_mismatch),
+        cmocka_unit_test(test_tls_wrong_type_and_garbage),
+        cmocka_unit_test(test_default_ssl_certificate_flag),
+        cmocka_unit_test(test_refcount),
+        cmocka_unit_test(test_deterministic),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

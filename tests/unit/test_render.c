@@ -1,0 +1,443 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Model -> HAProxy files: src/haproxy/render.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "haproxy/render.h"
+#include "model/model.h"
+#include "model/tls.h"
+#include "store/store.h"
+#include "util/arena.h"
+#include "modelutil.h"
+
+#define T_OLD "2024-01-01T00:00:00Z"
+
+static char *fallback_pem;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    fallback_pem = tls_selfsigned_pem("portico-fallback");
+    return fallback_pem ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    free(fallback_pem);
+    return 0;
+}
+
+static struct model_opts mopts(void)
+{
+    struct model_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.ingress_class = "portico";
+    o.controller_name = CONTROLLER;
+    o.fallback_cert_pem = fallback_pem;
+    return o;
+}
+
+static struct render_opts ropts(void)
+{
+    struct render_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.runtime_dir = "/run/portico";
+    o.ipv4_addr = "0.0.0.0";
+    o.http_port = 80;
+    o.https_port = 443;
+    o.stats_port = 1936;
+    o.healthz_port = 1042;
+    return o;
+}
+
+static const struct render_file *file(const struct rendered *r, const char *name)
+{
+    for (size_t i = 0; i < r->n_files; i++) {
+        if (!strcmp(r->files[i].name, name))
+            return &r->files[i];
+    }
+    fail_msg("no file %s", name);
+    return NULL;
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (!hay)
+        fail_msg("no text to look for \"%s\" in", needle);
+    else if (!strstr(hay, needle))
+        fail_msg("\"%s\" not found in:\n%s", needle, hay);
+}
+
+/* A store with one Ingress: hosts foo.com (+ TLS) and *.wild.com. */
+static void sample_store(struct store *s, const char *endpoints, char **crt, char **key)
+{
+    store_init(s);
+    put_class(s, "portico", CONTROLLER, false);
+    put_service(s, "shop", "web", "http", 80, 8080, endpoints);
+    put_service(s, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    make_cert("foo.com", crt, key);
+    put_tls_secret(s, "shop", "foo-tls", *crt, *key);
+    put_ingress(s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['foo.com'],'secretName':'foo-tls'}],"
+                "'rules':[" RULE("foo.com", PATH("/b", "Exact", BE_NUM("web", 80)) ","
+                                            PATH("/a", "Exact", BE_NUM("web", 80)) ","
+                                            PATH("/api", "Prefix", BE_NUM("api", 9000)) ","
+                                            PATH("/", "Prefix", BE_NUM("web", 80))) ","
+                RULE("*.wild.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+}
+
+static void test_render_files(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts();
+    struct model *m;
+    struct rendered r;
+    char *err = NULL, *crt, *key;
+    const char *cfg;
+    static const char *const names[] = {
+        "haproxy.cfg",          "maps/hosts.map",        "maps/wildcards.map",
+        "maps/exact.map",       "maps/prefix-exact.map", "maps/prefix.map",
+        "maps/host-default.map", "maps/redirect.map",    "certs/default.pem",
+        "certs/shop_foo-tls.pem", "certs/crt-list.txt",
+    };
+
+    (void)state;
+    sample_store(&s, "10.0.0.2,10.0.0.1", &crt, &key);
+    m = model_build(&s, &mo);
+    assert_int_equal(m->n_issues, 0);
+    assert_int_equal(render(m, &ro, &r, &err), 0);
+    assert_null(err);
+    assert_int_equal(r.n_dropped, 0);
+    assert_int_equal(r.n_files, sizeof(names) / sizeof(names[0]));
+    for (size_t i = 0; i < r.n_files; i++) {
+        assert_string_equal(r.files[i].name, names[i]);
+        assert_int_equal(strlen(r.files[i].data), r.files[i].len);
+    }
+    /* haproxy.cfg */
+    cfg = r.files[0].data;
+    assert_int_equal(r.files[0].mode, 0644);
+    assert_contains(cfg, "global\n");
+    assert_contains(cfg, "stats socket '/run/portico/admin.sock' ");
+    assert_contains(cfg, "frontend portico\n");
+    assert_contains(cfg, "    bind '0.0.0.0:80' name http4\n");
+    assert_contains(cfg, "    bind '0.0.0.0:443' name https4 ssl crt certs/default.pem "
+                         "crt-list certs/crt-list.txt");
+    assert_contains(cfg, "bind '0.0.0.0:1936' name stats4");
+    assert_contains(cfg, "bind '0.0.0.0:1042' name healthz4");
+    assert_contains(cfg, "map_str(maps/hosts.map)");
+    assert_contains(cfg, "map_str(maps/wildcards.map)");
+    assert_contains(cfg, "map_str(maps/exact.map)");
+    assert_contains(cfg, "map_str(maps/prefix-exact.map)");
+    assert_contains(cfg, "map_beg(maps/prefix.map)");
+    assert_contains(cfg, "map_str(maps/host-default.map)");
+    assert_contains(cfg, "map_str(maps/redirect.map)");
+    /* map_beg stays case-sensitive (a tree, not a list scan) */
+    assert_null(strstr(cfg, "map_beg(maps/prefix.map),-i"));
+    assert_null(strstr(cfg, "map_beg_i"));
+    assert_contains(cfg, "http-request redirect scheme https code 308");
+    assert_contains(cfg, "use_backend %[var(txn.backend)]");
+    assert_contains(cfg, "    default_backend portico_default_404\n");
+    assert_contains(cfg, "backend portico_default_404\n");
+    assert_contains(cfg, "timeout server 50000ms\n");
+    assert_contains(cfg, "timeout connect 5000ms\n");
+    assert_null(strstr(cfg, "maxconn"));
+    assert_null(strstr(cfg, "nbthread"));
+    assert_null(strstr(cfg, "portico-fault-injected"));
+    assert_null(strstr(cfg, "name http6"));
+    /* backends with their servers, sorted */
+    assert_contains(cfg, "\nbackend shop_api_grpc\n");
+    assert_contains(cfg, "    server 10.0.1.1:9000 10.0.1.1:9000\n");
+    assert_contains(cfg, "\nbackend shop_web_http\n    balance roundrobin\n"
+                         "    server 10.0.0.1:8080 10.0.0.1:8080\n"
+                         "    server 10.0.0.2:8080 10.0.0.2:8080\n");
+    assert_true(strstr(cfg, "backend shop_api_grpc") < strstr(cfg, "backend shop_web_http"));
+    /* maps: "key value" lines sorted by key */
+    assert_string_equal(file(&r, "maps/hosts.map")->data, "foo.com foo.com\n");
+    assert_string_equal(file(&r, "maps/wildcards.map")->data, ".wild.com *.wild.com\n");
+    assert_string_equal(file(&r, "maps/exact.map")->data,
+                        "foo.com/a shop_web_http\nfoo.com/b shop_web_http\n");
+    assert_string_equal(file(&r, "maps/prefix-exact.map")->data, "foo.com/api shop_api_grpc\n");
+    assert_string_equal(file(&r, "maps/prefix.map")->data,
+                        "*.wild.com/ shop_web_http\nfoo.com/ shop_web_http\n"
+                        "foo.com/api/ shop_api_grpc\n");
+    assert_string_equal(file(&r, "maps/host-default.map")->data, "");
+    assert_string_equal(file(&r, "maps/redirect.map")->data, "foo.com 308\n");
+    assert_int_equal(file(&r, "maps/prefix.map")->mode, 0644);
+    /* certificates: key material is private */
+    assert_int_equal(file(&r, "certs/default.pem")->mode, 0600);
+    assert_string_equal(file(&r, "certs/default.pem")->data, fallback_pem);
+    assert_int_equal(file(&r, "certs/shop_foo-tls.pem")->mode, 0600);
+    assert_contains(file(&r, "certs/shop_foo-tls.pem")->data, "PRIVATE KEY");
+    assert_contains(file(&r, "certs/shop_foo-tls.pem")->data, "BEGIN CERTIFICATE");
+    assert_string_equal(file(&r, "certs/crt-list.txt")->data, "certs/shop_foo-tls.pem foo.com\n");
+    assert_int_equal(file(&r, "certs/crt-list.txt")->mode, 0644);
+    rendered_free(&r);
+    assert_int_equal(r.n_files, 0);
+    assert_null(r.files);
+    model_unref(m);
+    store_deinit(&s);
+    free(crt);
+    free(key);
+}
+
+static void test_render_options(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts();
+    struct model *m;
+    struct rendered r;
+    char *err = NULL, *crt, *key;
+    const char *cfg;
+
+    (void)state;
+    sample_store(&s, "10.0.0.1", &crt, &key);
+    put_service(&s, "kube-system", "fallback", "http", 80, 80, NULL);
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'fallback-6','namespace':'kube-system','labels':{'kubernetes.io/service-name':"
+            "'fallback'}},'addressType':'IPv6','ports':[{'name':'http','port':80}],"
+            "'endpoints':[{'addresses':['fd00::9']}]}");
+    put(&s, "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'cm','namespace':'x'},"
+            "'data':{'maxconn':'2000','nbthread':'2','timeout-server':'1m'}}");
+    mo.configmap = "x/cm";
+    mo.default_backend_svc = "kube-system/fallback";
+    m = model_build(&s, &mo);
+    ro.ipv6_addr = "::";
+    ro.http_port = 0;
+    ro.fault = true;
+    assert_int_equal(render(m, &ro, &r, &err), 0);
+    cfg = r.files[0].data;
+    assert_contains(cfg, "    maxconn 2000\n");
+    assert_contains(cfg, "    nbthread 2\n");
+    assert_contains(cfg, "timeout server 60000ms\n");
+    assert_contains(cfg, "portico-fault-injected");
+    assert_contains(cfg, "    default_backend kube-system_fallback_http\n");
+    assert_contains(cfg, "    server fd00::9:80 [fd00::9]:80\n");
+    assert_contains(cfg, "bind '[::]:443' name https6 v6only ssl");
+    assert_contains(cfg, "bind '0.0.0.0:443' name https4 ssl");
+    /* no plain HTTP listener */
+    assert_null(strstr(cfg, "name http4"));
+    assert_null(strstr(cfg, "name http6"));
+    rendered_free(&r);
+    model_unref(m);
+    store_deinit(&s);
+    free(crt);
+    free(key);
+}
+
+static void test_render_refuses_bad_flag(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts();
+    struct model *m;
+    struct rendered r;
+    char *err = NULL;
+
+    (void)state;
+    store_init(&s);
+    m = model_build(&s, &mo);
+    ro.runtime_dir = "/run/it's";
+    assert_int_not_equal(render(m, &ro, &r, &err), 0);
+    assert_non_null(err);
+    assert_int_equal(r.n_files, 0);
+    free(err);
+    err = NULL;
+    ro = ropts();
+    ro.ipv4_addr = "0.0.0.0\nglobal";
+    assert_int_not_equal(render(m, &ro, &r, &err), 0);
+    assert_int_equal(r.n_files, 0);
+    free(err);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* Map entries (and names) an escaping function refuses are dropped and
+ * counted; the rest is written. */
+static void test_render_drops_refused(void **state)
+{
+    struct model *m = xcalloc(1, sizeof(*m));
+    struct render_opts ro = ropts();
+    struct rendered r;
+    char *err = NULL;
+    struct model_entry *exact, *hosts;
+    struct model_server *srv;
+    struct model_cert *cert;
+    const char *cfg;
+
+    (void)state;
+    arena_init(&m->arena);
+    m->refs = 1;
+    exact = arena_alloc(&m->arena, 6 * sizeof(*exact));
+    exact[0] = (struct model_entry){"#comment/x", "be_ok"};
+    exact[1] = (struct model_entry){"a.com/ok", "be_ok"};
+    exact[2] = (struct model_entry){"a.com/sp ace", "be_ok"};
+    exact[3] = (struct model_entry){"a.com/ctl\x01", "be_ok"};
+    exact[4] = (struct model_entry){"a.com/v", "bad value"};
+    exact[5] = (struct model_entry){"b.com/\xc3\xa9", "be_ok"};
+    m->maps[MODEL_MAP_EXACT] = exact;
+    m->n_maps[MODEL_MAP_EXACT] = 6;
+    hosts = arena_alloc(&m->arena, 2 * sizeof(*hosts));
+    hosts[0] = (struct model_entry){"a.com", "a.com"};
+    hosts[1] = (struct model_entry){"", ""};
+    m->maps[MODEL_MAP_HOSTS] = hosts;
+    m->n_maps[MODEL_MAP_HOSTS] = 2;
+    m->backends = arena_alloc(&m->arena, 2 * sizeof(*m->backends));
+    m->backends[0].name = "be ok"; /* refused name: the whole backend is dropped */
+    m->backends[1].name = "be_ok";
+    srv = arena_alloc(&m->arena, 2 * sizeof(*srv));
+    srv[0] = (struct model_server){"10.0.0.1:80", "10.0.0.1", 80};
+    srv[1] = (struct model_server){"x'y", "x'y", 80};
+    m->backends[1].servers = srv;
+    m->backends[1].n_servers = 2;
+    m->n_backends = 2;
+    cert = arena_alloc(&m->arena, sizeof(*cert));
+    cert->file = "bad file.pem";
+    cert->pem = "PEM";
+    cert->pem_len = 3;
+    m->certs = cert;
+    m->n_certs = 1;
+    m->default_cert.file = "default.pem";
+
+    assert_int_equal(render(m, &ro, &r, &err), 0);
+    assert_null(err);
+    assert_string_equal(file(&r, "maps/exact.map")->data, "a.com/ok be_ok\n");
+    assert_string_equal(file(&r, "maps/hosts.map")->data, "a.com a.com\n");
+    cfg = r.files[0].data;
+    assert_contains(cfg, "\nbackend be_ok\n    balance roundrobin\n"
+                         "    server 10.0.0.1:80 10.0.0.1:80\n");
+    assert_null(strstr(cfg, "x'y"));
+    assert_null(strstr(cfg, "be ok"));
+    /* nothing half-written: every server line is complete */
+    assert_null(strstr(cfg, "    server \n"));
+    assert_null(strstr(cfg, "    server    "));
+    assert_string_equal(file(&r, "certs/crt-list.txt")->data, "");
+    assert_string_equal(file(&r, "certs/default.pem")->data, "");
+    /* 5 map entries + 1 host + 1 backend + 1 server + 1 certificate */
+    assert_int_equal(r.n_dropped, 9);
+    rendered_free(&r);
+    model_unref(m);
+}
+
+static uint64_t render_hash(const struct model *m, const struct render_opts *ro, char **cfg)
+{
+    struct rendered r;
+    char *err = NULL;
+    uint64_t h;
+
+    assert_int_equal(render(m, ro, &r, &err), 0);
+    h = r.hash;
+    if (cfg)
+        *cfg = xstrdup(r.files[0].data);
+    rendered_free(&r);
+    return h;
+}
+
+static void test_render_hash(void **state)
+{
+    struct store a, b;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts();
+    struct model *ma, *mb, *mc;
+    char *crt_a, *key_a, *crt_b, *key_b, *cfg_a, *cfg_b;
+    uint64_t ha, hb, hc;
+
+    (void)state;
+    sample_store(&a, "10.0.0.1,10.0.0.2", &crt_a, &key_a);
+    /* the same objects, but the certificate must be identical too */
+    store_init(&b);
+    put_class(&b, "portico", CONTROLLER, false);
+    put_ingress(&b, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['foo.com'],'secretName':'foo-tls'}],"
+                "'rules':[" RULE("foo.com", PATH("/b", "Exact", BE_NUM("web", 80)) ","
+                                            PATH("/a", "Exact", BE_NUM("web", 80)) ","
+                                            PATH("/api", "Prefix", BE_NUM("api", 9000)) ","
+                                            PATH("/", "Prefix", BE_NUM("web", 80))) ","
+                RULE("*.wild.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_tls_secret(&b, "shop", "foo-tls", crt_a, key_a);
+    put_service(&b, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    put_service(&b, "shop", "web", "http", 80, 8080, "10.0.0.2,10.0.0.1");
+    ma = model_build(&a, &mo);
+    mb = model_build(&b, &mo);
+    ha = render_hash(ma, &ro, &cfg_a);
+    hb = render_hash(mb, &ro, &cfg_b);
+    /* identical models: identical bytes and hashes, and rendering is repeatable */
+    assert_string_equal(cfg_a, cfg_b);
+    assert_true(ha == hb);
+    assert_true(render_hash(ma, &ro, NULL) == ha);
+    /* a different endpoint: a different hash */
+    put_service(&b, "shop", "web", "http", 80, 8080, "10.0.0.2,10.0.0.3");
+    mc = model_build(&b, &mo);
+    hc = render_hash(mc, &ro, NULL);
+    assert_true(hc != ha);
+    model_unref(mc);
+    /* a different certificate alone: a different hash */
+    make_cert("foo.com", &crt_b, &key_b);
+    put_service(&b, "shop", "web", "http", 80, 8080, "10.0.0.2,10.0.0.1");
+    put_tls_secret(&b, "shop", "foo-tls", crt_b, key_b);
+    mc = model_build(&b, &mo);
+    assert_true(render_hash(mc, &ro, NULL) != ha);
+    model_unref(mc);
+    /* different options: a different hash */
+    ro.fault = true;
+    assert_true(render_hash(ma, &ro, NULL) != ha);
+    free(cfg_a);
+    free(cfg_b);
+    model_unref(ma);
+    model_unref(mb);
+    store_deinit(&a);
+    store_deinit(&b);
+    free(crt_a);
+    free(key_a);
+    free(crt_b);
+    free(key_b);
+}
+
+static void test_render_empty_model(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts();
+    struct model *m;
+    struct rendered r;
+    char *err = NULL;
+
+    (void)state;
+    store_init(&s);
+    mo.fallback_cert_pem = NULL;
+    m = model_build(&s, &mo);
+    assert_int_equal(render(m, &ro, &r, &err), 0);
+    assert_int_equal(r.n_files, 10);
+    for (size_t i = 1; i < 8; i++)
+        assert_int_equal(r.files[i].len, 0);
+    assert_contains(r.files[0].data, "default_backend portico_default_404");
+    rendered_free(&r);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_render_files),
+        cmocka_unit_test(test_render_options),
+        cmocka_unit_test(test_render_refuses_bad_flag),
+        cmocka_unit_test(test_render_drops_refused),
+        cmocka_unit_test(test_render_hash),
+        cmocka_unit_test(test_render_empty_model),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Field validators: src/model/validate.h. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "model/validate.h"
+
+static char *repeat(char *dst, char c, size_t n)
+{
+    memset(dst, c, n);
+    dst[n] = '\0';
+    return dst;
+}
+
+/* Anchoring: a valid value with anything glued before or after is refused. */
+static void assert_anchored(bool (*fn)(const char *), const char *valid)
+{
+    static const char *const suffixes[] = {"\nX", " X", "\n", " ", "\t", "\r", "/", "_", "\x7f"};
+    char s[600];
+
+    assert_true(fn(valid));
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        snprintf(s, sizeof(s), "%s%s", valid, suffixes[i]);
+        if (fn(s))
+            fail_msg("\"%s\" + suffix %zu accepted", valid, i);
+        snprintf(s, sizeof(s), "%s%s", suffixes[i], valid);
+        if (fn(s))
+            fail_msg("prefix %zu + \"%s\" accepted", i, valid);
+    }
+    snprintf(s, sizeof(s), "X%s", valid);
+    assert_false(fn(s));
+    snprintf(s, sizeof(s), "%s X", valid);
+    assert_false(fn(s));
+}
+
+static void test_dns_label(void **state)
+{
+    char s[100];
+
+    (void)state;
+    assert_true(valid_dns_label("a"));
+    assert_true(valid_dns_label("0"));
+    assert_true(valid_dns_label("web-1"));
+    assert_true(valid_dns_label("a-b-c"));
+    assert_true(valid_dns_label("1abc"));
+    assert_true(valid_dns_label(repeat(s, 'a', 63)));
+    assert_false(valid_dns_label(repeat(s, 'a', 64)));
+    assert_false(valid_dns_label(""));
+    assert_false(valid_dns_label("-a"));
+    assert_false(valid_dns_label("a-"));
+    assert_false(valid_dns_label("A"));
+    assert_false(valid_dns_label("aBc"));
+    assert_false(valid_dns_label("a.b"));
+    assert_false(valid_dns_label("a_b"));
+    assert_false(valid_dns_label("caf\xc3\xa9"));
+    assert_anchored(valid_dns_label, "web");
+}
+
+static void test_dns_subdomain(void **state)
+{
+    char s[300];
+
+    (void)state;
+    assert_true(valid_dns_subdomain("a"));
+    assert_true(valid_dns_subdomain("foo.com"));
+    assert_true(valid_dns_subdomain("a.b.c.d-e.f0"));
+    assert_true(valid_dns_subdomain("tls-secret"));
+    assert_false(valid_dns_subdomain(""));
+    assert_false(valid_dns_subdomain("."));
+    assert_false(valid_dns_subdomain("foo."));
+    assert_false(valid_dns_subdomain(".foo"));
+    assert_false(valid_dns_subdomain("foo..com"));
+    assert_false(valid_dns_subdomain("Foo.com"));
+    assert_false(valid_dns_subdomain("foo.-com"));
+    assert_false(valid_dns_subdomain("foo.com-"));
+    assert_false(valid_dns_subdomain("*.foo.com"));
+    assert_false(valid_dns_subdomain("foo.com:80"));
+    /* 63-byte labels are fine; 253 bytes in all is the limit */
+    repeat(s, 'a', 63);
+    assert_true(valid_dns_subdomain(s));
+    repeat(s, 'a', 64);
+    assert_false(valid_dns_subdomain(s));
+    /* 4 x 63 + 3 dots = 255 > 253 */
+    {
+        char l[64];
+
+        repeat(l, 'b', 63);
+        snprintf(s, sizeof(s), "%s.%s.%s.%s", l, l, l, l);
+        assert_int_equal(strlen(s), 255);
+        assert_false(valid_dns_subdomain(s));
+        /* 253 exactly: 3 x 63 + 61 + 3 dots */
+        snprintf(s, sizeof(s), "%s.%s.%s.%.61s", l, l, l, l);
+        assert_int_equal(strlen(s), 253);
+        assert_true(valid_dns_subdomain(s));
+        snprintf(s, sizeof(s), "%s.%s.%s.%.62s", l, l, l, l);
+        assert_false(valid_dns_subdomain(s));
+    }
+    assert_anchored(valid_dns_subdomain, "foo.example.com");
+}
+
+static void test_host(void **state)
+{
+    (void)state;
+    assert_true(valid_host("foo.com"));
+    assert_true(valid_host("*.foo.com"));
+    assert_true(valid_host("*.com"));
+    assert_true(valid_host("localhost"));
+    assert_false(valid_host("*"));
+    assert_false(valid_host("*."));
+    assert_false(valid_host("*foo.com"));
+    assert_false(valid_host("foo.*.com"));
+    assert_false(valid_host("*.*.foo.com"));
+    assert_false(valid_host("**.foo.com"));
+    assert_false(valid_host("FOO.com"));
+    assert_false(valid_host("foo.com."));
+    assert_false(valid_host("foo.com:8080"));
+    assert_false(valid_host("1.2.3.4:80"));
+    assert_false(valid_host(""));
+    assert_false(valid_host("foo bar"));
+    assert_false(valid_host("foo.com/x"));
+    assert_false(valid_host("foo.com#x"));
+    assert_anchored(valid_host, "foo.com");
+    assert_anchored(valid_host, "*.foo.com");
+}
+
+static void test_port_name(void **state)
+{
+    char s[100];
+
+    (void)state;
+    assert_true(valid_port_name("http"));
+    assert_true(valid_port_name("http-alt"));
+    assert_true(valid_port_name("h2c"));
+    assert_false(valid_port_name(""));
+    assert_false(valid_port_name("HTTP"));
+    assert_false(valid_port_name("-http"));
+    assert_false(valid_port_name("http-"));
+    assert_false(valid_port_name("http_alt"));
+    assert_false(valid_port_name("a.b"));
+    assert_false(valid_port_name(repeat(s, 'p', 64)));
+    assert_anchored(valid_port_name, "http");
+}
+
+static void path_ok(const char *p, enum k8s_path_type t)
+{
+    const char *why = validate_path(p, t);
+
+    if (why)
+        fail_msg("path \"%s\" (type %d) refused: %s", p, (int)t, why);
+}
+
+static void path_bad(const char *p, enum k8s_path_type t)
+{
+    const char *why = validate_path(p, t);
+
+    if (!why)
+        fail_msg("path \"%s\" (type %d) accepted", p, (int)t);
+    assert_true(strlen(why) > 0);
+}
+
+static void test_path_exact_prefix(void **state)
+{
+    static const enum k8s_path_type types[] = {K8S_PATH_EXACT, K8S_PATH_PREFIX};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        enum k8s_path_type t = types[i];
+
+        path_ok("/", t);
+        path_ok("/foo", t);
+        path_ok("/foo/", t);
+        path_ok("/foo/bar.html", t);
+        path_ok("/a.b/c..d/.e", t);
+        path_ok("/%20x", t);
+        path_ok("/~user/a-b_c;d=e,f+g@h:i!$&'()*", t);
+        path_ok("/foo?x=1", t);
+        path_bad("", t);
+        path_bad("foo", t);
+        path_bad("foo/", t);
+        path_bad("//", t);
+        path_bad("/foo//bar", t);
+        path_bad("/foo/./bar", t);
+        path_bad("/foo/../bar", t);
+        path_bad("/./", t);
+        path_bad("/../", t);
+        path_bad("/foo%2fbar", t);
+        path_bad("/foo%2Fbar", t);
+        path_bad("/foo/.", t);
+        path_bad("/foo/..", t);
+        path_bad("/.", t);
+        path_bad("/..", t);
+        path_bad("/foo bar", t);
+        path_bad("/foo\tbar", t);
+        path_bad("/foo\nbar", t);
+        path_bad("/foo\r", t);
+        path_bad("/foo\x7f", t);
+        path_bad("/foo\x01", t);
+        path_bad("/foo#frag", t);
+        path_bad("/caf\xc3\xa9", t);
+    }
+}
+
+static void test_path_impl(void **state)
+{
+    enum k8s_path_type t = K8S_PATH_IMPL;
+
+    (void)state;
+    path_ok("", t);
+    path_ok("/", t);
+    path_ok("/foo", t);
+    path_ok("/foo/", t);
+    path_ok("/api/v1", t);
+    path_bad("foo", t);
+    path_bad("/foo bar", t);
+    path_bad("/foo\nbar", t);
+    path_bad("/foo\x01", t);
+    path_bad("/foo\x7f", t);
+    path_bad("/foo#x", t);
+    path_bad("/caf\xc3\xa9", t);
+    path_bad(" ", t);
+}
+
+static void test_path_anchoring(void **state)
+{
+    static const enum k8s_path_type types[] = {K8S_PATH_EXACT, K8S_PATH_PREFIX, K8S_PATH_IMPL};
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        path_bad("/foo\nX", types[i]);
+        path_bad("/foo X", types[i]);
+        path_bad("X/foo", types[i]);
+        path_bad("\n/foo", types[i]);
+        path_bad(" /foo", types[i]);
+    }
+}
+
+static void test_path_length(void **state)
+{
+    char p[2100];
+
+    (void)state;
+    p[0] = '/';
+    repeat(p + 1, 'a', 2047);
+    path_ok(p, K8S_PATH_EXACT);
+    path_ok(p, K8S_PATH_IMPL);
+    repeat(p + 1, 'a', 2048);
+    path_bad(p, K8S_PATH_PREFIX);
+    path_bad(p, K8S_PATH_IMPL);
+}
+
+static bool ip4(const char *s)
+{
+    return valid_ip(s, false);
+}
+
+static bool ip6(const char *s)
+{
+    return valid_ip(s, true);
+}
+
+static void test_ip(void **state)
+{
+    (void)state;
+    assert_true(valid_ip("10.0.0.1", false));
+    assert_true(valid_ip("0.0.0.0", false));
+    assert_true(valid_ip("255.255.255.255", false));
+    assert_false(valid_ip("256.0.0.1", false));
+    assert_false(valid_ip("10.0.0", false));
+    assert_false(valid_ip("10.0.0.1.2", false));
+    assert_false(valid_ip("::1", false));
+    assert_false(valid_ip("example.com", false));
+    assert_false(valid_ip("", false));
+    assert_true(valid_ip("::1", true));
+    assert_true(valid_ip("fd00::1", true));
+    assert_true(valid_ip("2001:db8::8a2e:370:7334", true));
+    assert_true(valid_ip("::ffff:10.0.0.1", true));
+    assert_false(valid_ip("10.0.0.1", true));
+    assert_false(valid_ip("[::1]", true));
+    assert_false(valid_ip("fd00::1%eth0", true));
+    assert_false(valid_ip("1:2:3:4:5:6:7:8:9", true));
+    assert_false(valid_ip("", true));
+    assert_anchored(ip4, "10.1.2.3");
+    assert_anchored(ip6, "fd00::2");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dns_label),         cmocka_unit_test(test_dns_subdomain),
+        cmocka_unit_test(test_host),              cmocka_unit_test(test_port_name),
+        cmocka_unit_test(test_path_exact_prefix), cmocka_unit_test(test_path_impl),
+        cmocka_unit_test(test_path_anchoring),    cmocka_unit_test(test_path_length),
+        cmocka_unit_test(test_ip),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
