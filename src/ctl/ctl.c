@@ -19,6 +19,7 @@
 #include "ctl/httpd.h"
 #include "haproxy/proc.h"
 #include "haproxy/render.h"
+#include "haproxy/runtime.h"
 #include "model/model.h"
 #include "model/tls.h"
 #include "source/manifests.h"
@@ -60,9 +61,14 @@ struct ctl {
     uint64_t running_hash;   /* rendering HAProxy runs */
     uint64_t pending_hash;
     uint64_t rejected_hash;  /* last rendering haproxy -c refused */
+    uint64_t running_struct; /* hash of everything but the maps, as HAProxy runs it */
+    uint64_t pending_struct;
+    uint64_t running_maps[MODEL_MAP_COUNT]; /* hash of each map file HAProxy runs */
+    uint64_t pending_maps[MODEL_MAP_COUNT];
+    char *admin_sock;
     unsigned validations;    /* for PORTICO_FAULT_AT=render:N */
     unsigned fault_at;
-    uint64_t m_reloads_ok, m_reloads_failed, m_rejected, m_passes;
+    uint64_t m_reloads_ok, m_reloads_failed, m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
     size_t last_issues;
     int exit_code;
 };
@@ -199,10 +205,106 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
         log_info("haproxy", "haproxy serves generation %u; ready", c->pending_gen);
     }
     c->running_hash = c->pending_hash;
+    c->running_struct = c->pending_struct;
+    memcpy(c->running_maps, c->pending_maps, sizeof(c->running_maps));
     c->ready = true;
     prune_generations(c);
     free(err);
     pass_done(c);
+}
+
+/* ====== Runtime API path ====== */
+
+static void check_and_load(struct ctl *c);
+
+static void on_runtime_done(bool ok, const char *msg, void *arg)
+{
+    struct ctl *c = arg;
+    char *err = NULL, target[64];
+
+    if (c->stopping)
+        return;
+    if (!ok) {
+        c->m_runtime_failed++;
+        log_warn("haproxy", "runtime update failed: %s; reloading instead", msg);
+        check_and_load(c);
+        return;
+    }
+    snprintf(target, sizeof(target), "gen-%u", c->pending_gen);
+    if (file_symlink_replace(target, c->current_link, &err)) {
+        /* HAProxy runs the new maps but a restart would not: reload to converge */
+        log_err("ctl", "%s", err);
+        free(err);
+        check_and_load(c);
+        return;
+    }
+    c->gen = c->pending_gen;
+    c->m_runtime_ok++;
+    c->running_hash = c->pending_hash;
+    memcpy(c->running_maps, c->pending_maps, sizeof(c->running_maps));
+    log_info("haproxy", "routes updated through the runtime API, no reload (generation %u)",
+             c->gen);
+    prune_generations(c);
+    pass_done(c);
+}
+
+/* Starts the runtime update of the maps that changed; returns false when the
+ * change needs a reload instead. <r> stays the caller's. */
+static bool try_runtime(struct ctl *c, const struct rendered *r)
+{
+    const char *names[MODEL_MAP_COUNT], *contents[MODEL_MAP_COUNT];
+    size_t n = 0;
+
+    if (!c->ready || !c->hap.serving || c->pending_struct != c->running_struct)
+        return false;
+    for (size_t i = 0; i < r->n_files; i++) {
+        const struct render_file *f = &r->files[i];
+
+        for (int m = 0; m < MODEL_MAP_COUNT; m++) {
+            char name[64];
+
+            snprintf(name, sizeof(name), "maps/%s.map", model_map_name((enum model_map)m));
+            if (strcmp(name, f->name) || c->pending_maps[m] == c->running_maps[m])
+                continue;
+            names[n] = f->name;
+            contents[n] = f->data;
+            n++;
+        }
+    }
+    if (n == 0)
+        return false;
+    log_debug("ctl", "%zu maps changed; updating them through the runtime API", n);
+    rt_replace_maps(c->loop, c->admin_sock, names, contents, n, on_runtime_done, c);
+    return true;
+}
+
+/* Hashes of the structure (every file but the maps) and of each map. */
+static void hash_parts(const struct rendered *r, uint64_t *structure, uint64_t *maps)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    memset(maps, 0, MODEL_MAP_COUNT * sizeof(*maps));
+    for (size_t i = 0; i < r->n_files; i++) {
+        const struct render_file *f = &r->files[i];
+        bool is_map = false;
+
+        for (int m = 0; m < MODEL_MAP_COUNT && !is_map; m++) {
+            char name[64];
+
+            snprintf(name, sizeof(name), "maps/%s.map", model_map_name((enum model_map)m));
+            if (!strcmp(name, f->name)) {
+                maps[m] = hash_fnv1a(f->data, f->len) ^ 0x9e3779b97f4a7c15ULL;
+                is_map = true;
+            }
+        }
+        if (is_map)
+            continue;
+        h ^= hash_fnv1a(f->name, strlen(f->name));
+        h *= 0x100000001b3ULL;
+        h ^= hash_fnv1a(f->data, f->len);
+        h *= 0x100000001b3ULL;
+    }
+    *structure = h;
 }
 
 static void on_checked(bool ok, const char *output, void *arg)
@@ -250,15 +352,15 @@ static void run_pass(struct ctl *c)
 {
     struct model *m;
     struct rendered r;
-    char *err = NULL, *cfg;
+    char *err = NULL;
     int ret;
 
     c->busy = true;
     c->dirty = false;
     c->m_passes++;
+    c->ropts.fault = false;
     m = model_build(&c->store, &c->mopts);
     log_issues(c, m);
-    c->ropts.fault = false;
     ret = render(m, &c->ropts, &r, &err);
     model_unref(m);
     if (ret) {
@@ -289,22 +391,33 @@ static void run_pass(struct ctl *c)
         m = model_build(&c->store, &c->mopts);
         render(m, &c->ropts, &r, NULL);
         model_unref(m);
-        c->ropts.fault = false;
     }
     c->pending_gen = c->gen + 1;
     c->pending_hash = r.hash;
-    if (c->pending_gen <= c->gen)
-        c->pending_gen = c->gen + 1;
+    hash_parts(&r, &c->pending_struct, c->pending_maps);
     ret = write_generation(c, &r, c->pending_gen, &err);
-    rendered_free(&r);
     if (ret) {
+        rendered_free(&r);
         log_err("ctl", "cannot write generation %u: %s", c->pending_gen, err);
         free(err);
         pass_done(c);
         return;
     }
-    log_debug("ctl", "generation %u written; checking it", c->pending_gen);
-    cfg = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->pending_gen);
+    /* host and path changes on existing backends: maps only, no reload */
+    if (!c->ropts.fault && try_runtime(c, &r)) {
+        rendered_free(&r);
+        return;
+    }
+    rendered_free(&r);
+    log_debug("ctl", "generation %u written", c->pending_gen);
+    check_and_load(c);
+}
+
+/* Validates the pending generation with haproxy -c, then loads it. */
+static void check_and_load(struct ctl *c)
+{
+    char *cfg = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->pending_gen);
+
     hap_check(c->loop, c->opts->haproxy_bin, cfg, on_checked, c);
     free(cfg);
 }
@@ -371,6 +484,10 @@ static int on_http(const char *path, struct buf *body, const char **ctype, void 
                  "# TYPE portico_reloads_total counter\n"
                  "portico_reloads_total{result=\"success\"} %llu\n"
                  "portico_reloads_total{result=\"failure\"} %llu\n"
+                 "# HELP portico_runtime_updates_total Map updates through the runtime API.\n"
+                 "# TYPE portico_runtime_updates_total counter\n"
+                 "portico_runtime_updates_total{result=\"success\"} %llu\n"
+                 "portico_runtime_updates_total{result=\"failure\"} %llu\n"
                  "# HELP portico_config_rejected_total Configurations haproxy -c refused.\n"
                  "# TYPE portico_config_rejected_total counter\n"
                  "portico_config_rejected_total %llu\n"
@@ -385,7 +502,8 @@ static int on_http(const char *path, struct buf *body, const char **ctype, void 
                  "# HELP portico_store_objects Objects in the store by kind.\n"
                  "# TYPE portico_store_objects gauge\n",
                  c->ready, (unsigned long long)c->m_reloads_ok,
-                 (unsigned long long)c->m_reloads_failed, (unsigned long long)c->m_rejected,
+                 (unsigned long long)c->m_reloads_failed, (unsigned long long)c->m_runtime_ok,
+                 (unsigned long long)c->m_runtime_failed, (unsigned long long)c->m_rejected,
                  (unsigned long long)c->hap.restarts, (unsigned long long)c->m_passes,
                  c->last_issues);
         for (int k = 0; k < K8S_KIND_COUNT; k++)
@@ -478,6 +596,7 @@ int ctl_run(const struct opts *o)
     setup_opts(c, o);
     c->gen = scan_generations(o->config_dir);
     c->current_link = xasprintf("%s/current", o->config_dir);
+    c->admin_sock = xasprintf("%s/admin.sock", o->runtime_dir);
     cfg = xasprintf("%s/haproxy.cfg", c->current_link);
     hap_init(&c->hap, c->loop, o->haproxy_bin, cfg, o->runtime_dir);
     free(cfg);
@@ -520,6 +639,7 @@ out:
     hmap_deinit(&c->issues_seen);
     free(c->fallback_pem);
     free(c->current_link);
+    free(c->admin_sock);
     free(c);
     return ret;
 }
