@@ -163,12 +163,9 @@ static void log_issues(struct ctl *c, const struct model *m)
         snprintf(key, sizeof(key), "%s|%s|%s", is->obj, is->field, is->msg);
         hmap_put(&now, key, (void *)1);
         /* each problem is logged once, when it appears */
-        if (!hmap_get(&c->issues_seen, key) && log_on(LOG_WARN)) {
-            if (*is->field)
-                log_emit(LOG_WARN, "model", is->obj, "%s: %s", is->field, is->msg);
-            else
-                log_emit(LOG_WARN, "model", is->obj, "%s", is->msg);
-        }
+        if (!hmap_get(&c->issues_seen, key) && log_on(LOG_WARN))
+            log_emit(LOG_WARN, "model", is->obj, "%s%s%s%s%s", is->origin,
+                     *is->origin ? ": " : "", is->field, *is->field ? ": " : "", is->msg);
     }
     hmap_deinit(&c->issues_seen);
     c->issues_seen = now;
@@ -670,8 +667,8 @@ int ctl_render(const struct opts *o)
     for (size_t i = 0; i < m->n_issues; i++) {
         const struct model_issue *is = &m->issues[i];
 
-        log_emit(LOG_WARN, "model", is->obj, "%s%s%s", is->field, *is->field ? ": " : "",
-                 is->msg);
+        log_emit(LOG_WARN, "model", is->obj, "%s%s%s%s%s", is->origin,
+                 *is->origin ? ": " : "", is->field, *is->field ? ": " : "", is->msg);
     }
     if (render(m, &ropts, &r, &err)) {
         log_err("render", "%s", err);

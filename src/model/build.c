@@ -56,6 +56,8 @@ struct builder {
     size_t n_issues, cap_issues;
     const char *catchall;            /* backend of the oldest rule-less defaultBackend */
     const char *catchall_owner;
+    const char *cur_ref;             /* object being processed, for issue origins */
+    const char *cur_origin;
 };
 
 struct slice_list {
@@ -82,6 +84,9 @@ static void add_issue(struct builder *b, enum model_sev sev, const char *obj, co
     is = &b->issues[b->n_issues++];
     is->sev = sev;
     is->obj = arena_strdup(&b->m->arena, obj);
+    is->origin = arena_strdup(&b->m->arena, b->cur_ref && b->cur_origin && !strcmp(obj, b->cur_ref)
+                                                ? b->cur_origin
+                                                : "");
     is->field = arena_strdup(&b->m->arena, field ? field : "");
     is->msg = arena_strdup(&b->m->arena, msg);
 }
@@ -641,8 +646,12 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
     char obj[600];
 
     k8s_obj_ref(&ing->obj, obj, sizeof(obj));
-    if (!ingress_is_valid(b, ing, obj))
+    b->cur_ref = obj;
+    b->cur_origin = ing->obj.origin;
+    if (!ingress_is_valid(b, ing, obj)) {
+        b->cur_ref = NULL;
         return;
+    }
     b->m->n_ingresses++;
     ictx.b = b;
     ictx.obj = obj;
@@ -677,6 +686,7 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
         add_paths(b, ing, obj, i);
     }
     add_tls(b, ing, obj, &kv);
+    b->cur_ref = NULL;
 }
 
 /* ====== Assembly ====== */
@@ -835,7 +845,10 @@ static void set_global(struct builder *b)
         k8s_obj_ref(&cm->obj, obj, sizeof(obj));
         ictx.b = b;
         ictx.obj = obj;
+        b->cur_ref = obj;
+        b->cur_origin = cm->obj.origin;
         keys_apply_configmap(&b->global, cm->data, cm->n_data, key_issue, &ictx);
+        b->cur_ref = NULL;
     }
     g->timeout_connect_ms = b->global.timeout_connect_ms;
     g->timeout_client_ms = b->global.timeout_client_ms;

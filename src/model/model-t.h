@@ -57,6 +57,7 @@ enum model_sev {
 struct model_issue {
     enum model_sev sev;
     const char *obj;       /* "ingress/ns/name" */
+    const char *origin;    /* where the object was read ("file: document 2"), or "" */
     const char *field;     /* "spec.rules[0].host", or "" */
     const char *msg;
 };

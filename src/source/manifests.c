@@ -153,7 +153,7 @@ static void on_doc(size_t index, json_t *doc, void *arg)
         return;
     kind = json_string_value(json_object_get(doc, "kind"));
     items = json_object_get(doc, "items");
-    if (kind && strlen(kind) > 4 && !strcmp(kind + strlen(kind) - 4, "List") &&
+    if (kind && strlen(kind) >= 4 && !strcmp(kind + strlen(kind) - 4, "List") &&
         json_is_array(items)) {
         json_array_foreach(items, i, it) scan_add(sc, it, index, (long)i);
         return;

@@ -61,8 +61,9 @@ normalize_stdout() {
     fi
 }
 
+# Drops the timestamp and the case directory from file names in messages.
 normalize_stderr() {
-    sed 's/^ts=[^ ]* //' "$1" | sort
+    sed -e 's/^ts=[^ ]* //' -e "s|$2/||g" "$1" | sort
 }
 
 # Rebuilds the printed form from the files written by --output-dir, in the
@@ -129,7 +130,7 @@ for arg in "$@"; do
     "$bin" render --manifests="$dir" --disable-ipv6 "$@" >"$work/stdout.raw" 2>"$work/stderr.raw"
     rc=$?
     normalize_stdout "$work/stdout.raw" "$own_cert" >"$work/stdout"
-    normalize_stderr "$work/stderr.raw" >"$work/issues"
+    normalize_stderr "$work/stderr.raw" "$dir" >"$work/issues"
     if [ "$rc" -ne 0 ]; then
         ok=0
         msgs="$msgs
