@@ -38,6 +38,13 @@
 #define CTL_STOP_GRACE_MS 10000
 #define CTL_KEEP_GENERATIONS 2
 
+/* Content hashes of the files the runtime API can replace: maps, certificates. */
+struct parts {
+    char **names;
+    uint64_t *hashes;
+    size_t n;
+};
+
 struct ctl {
     uv_loop_t *loop;
     const struct opts *opts;
@@ -61,10 +68,10 @@ struct ctl {
     uint64_t running_hash;   /* rendering HAProxy runs */
     uint64_t pending_hash;
     uint64_t rejected_hash;  /* last rendering haproxy -c refused */
-    uint64_t running_struct; /* hash of everything but the maps, as HAProxy runs it */
+    uint64_t running_struct; /* hash of all but the updatable parts, as HAProxy runs it */
     uint64_t pending_struct;
-    uint64_t running_maps[MODEL_MAP_COUNT]; /* hash of each map file HAProxy runs */
-    uint64_t pending_maps[MODEL_MAP_COUNT];
+    struct parts running_parts; /* maps and certificates HAProxy runs */
+    struct parts pending_parts;
     char *admin_sock;
     unsigned validations;    /* for PORTICO_FAULT_AT=render:N */
     unsigned fault_at;
@@ -149,6 +156,57 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
     return ret;
 }
 
+/* ====== Parts the runtime API can replace ====== */
+
+static bool is_part(const char *name)
+{
+    size_t len = strlen(name);
+
+    return (str_has_prefix(name, "maps/") && len > 4 && !strcmp(name + len - 4, ".map")) ||
+           (str_has_prefix(name, "certs/") && len > 4 && !strcmp(name + len - 4, ".pem"));
+}
+
+static void parts_free(struct parts *p)
+{
+    for (size_t i = 0; i < p->n; i++)
+        free(p->names[i]);
+    free(p->names);
+    free(p->hashes);
+    memset(p, 0, sizeof(*p));
+}
+
+static void parts_move(struct parts *dst, struct parts *src)
+{
+    parts_free(dst);
+    *dst = *src;
+    memset(src, 0, sizeof(*src));
+}
+
+/* Hashes the structure (every file but maps and certificate contents, which
+ * the runtime API can replace; certificate names count) and each part. */
+static void hash_parts(const struct rendered *r, uint64_t *structure, struct parts *p)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    parts_free(p);
+    p->names = xcalloc(r->n_files + 1, sizeof(*p->names));
+    p->hashes = xcalloc(r->n_files + 1, sizeof(*p->hashes));
+    for (size_t i = 0; i < r->n_files; i++) {
+        const struct render_file *f = &r->files[i];
+
+        h ^= hash_fnv1a(f->name, strlen(f->name));
+        h *= 0x100000001b3ULL;
+        if (is_part(f->name)) {
+            p->names[p->n] = xstrdup(f->name);
+            p->hashes[p->n++] = hash_fnv1a(f->data, f->len);
+            continue;
+        }
+        h ^= hash_fnv1a(f->data, f->len);
+        h *= 0x100000001b3ULL;
+    }
+    *structure = h;
+}
+
 /* ====== Passes ====== */
 
 static void log_issues(struct ctl *c, const struct model *m)
@@ -203,7 +261,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     }
     c->running_hash = c->pending_hash;
     c->running_struct = c->pending_struct;
-    memcpy(c->running_maps, c->pending_maps, sizeof(c->running_maps));
+    parts_move(&c->running_parts, &c->pending_parts);
     c->ready = true;
     prune_generations(c);
     free(err);
@@ -238,70 +296,47 @@ static void on_runtime_done(bool ok, const char *msg, void *arg)
     c->gen = c->pending_gen;
     c->m_runtime_ok++;
     c->running_hash = c->pending_hash;
-    memcpy(c->running_maps, c->pending_maps, sizeof(c->running_maps));
-    log_info("haproxy", "routes updated through the runtime API, no reload (generation %u)",
+    parts_move(&c->running_parts, &c->pending_parts);
+    log_info("haproxy", "routes or certificates updated through the runtime API, no reload "
+                        "(generation %u)",
              c->gen);
     prune_generations(c);
     pass_done(c);
 }
 
-/* Starts the runtime update of the maps that changed; returns false when the
- * change needs a reload instead. <r> stays the caller's. */
+/* Starts the runtime update of the maps and certificates that changed;
+ * returns false when the change needs a reload instead. */
 static bool try_runtime(struct ctl *c, const struct rendered *r)
 {
-    const char *names[MODEL_MAP_COUNT], *contents[MODEL_MAP_COUNT];
+    struct rt_update *u;
     size_t n = 0;
 
-    if (!c->ready || !c->hap.serving || c->pending_struct != c->running_struct)
+    if (!c->ready || !c->hap.serving || c->pending_struct != c->running_struct ||
+        c->pending_parts.n != c->running_parts.n)
         return false;
-    for (size_t i = 0; i < r->n_files; i++) {
+    u = xcalloc(r->n_files + 1, sizeof(*u));
+    for (size_t i = 0, k = 0; i < r->n_files; i++) {
         const struct render_file *f = &r->files[i];
 
-        for (int m = 0; m < MODEL_MAP_COUNT; m++) {
-            char name[64];
-
-            snprintf(name, sizeof(name), "maps/%s.map", model_map_name((enum model_map)m));
-            if (strcmp(name, f->name) || c->pending_maps[m] == c->running_maps[m])
-                continue;
-            names[n] = f->name;
-            contents[n] = f->data;
+        if (!is_part(f->name))
+            continue;
+        /* same structure, so the parts come in the same order */
+        if (c->pending_parts.hashes[k] != c->running_parts.hashes[k]) {
+            u[n].name = f->name;
+            u[n].content = f->data;
+            u[n].cert = str_has_prefix(f->name, "certs/");
             n++;
         }
+        k++;
     }
-    if (n == 0)
-        return false;
-    log_debug("ctl", "%zu maps changed; updating them through the runtime API", n);
-    rt_replace_maps(c->loop, c->admin_sock, names, contents, n, on_runtime_done, c);
-    return true;
-}
-
-/* Hashes of the structure (every file but the maps) and of each map. */
-static void hash_parts(const struct rendered *r, uint64_t *structure, uint64_t *maps)
-{
-    uint64_t h = 0xcbf29ce484222325ULL;
-
-    memset(maps, 0, MODEL_MAP_COUNT * sizeof(*maps));
-    for (size_t i = 0; i < r->n_files; i++) {
-        const struct render_file *f = &r->files[i];
-        bool is_map = false;
-
-        for (int m = 0; m < MODEL_MAP_COUNT && !is_map; m++) {
-            char name[64];
-
-            snprintf(name, sizeof(name), "maps/%s.map", model_map_name((enum model_map)m));
-            if (!strcmp(name, f->name)) {
-                maps[m] = hash_fnv1a(f->data, f->len) ^ 0x9e3779b97f4a7c15ULL;
-                is_map = true;
-            }
-        }
-        if (is_map)
-            continue;
-        h ^= hash_fnv1a(f->name, strlen(f->name));
-        h *= 0x100000001b3ULL;
-        h ^= hash_fnv1a(f->data, f->len);
-        h *= 0x100000001b3ULL;
+    if (n) {
+        log_debug("ctl", "%zu maps or certificates changed; updating them through the runtime "
+                         "API",
+                  n);
+        rt_apply(c->loop, c->admin_sock, u, n, on_runtime_done, c);
     }
-    *structure = h;
+    free(u);
+    return n > 0;
 }
 
 static void on_checked(bool ok, const char *output, void *arg)
@@ -391,7 +426,7 @@ static void run_pass(struct ctl *c)
     }
     c->pending_gen = c->gen + 1;
     c->pending_hash = r.hash;
-    hash_parts(&r, &c->pending_struct, c->pending_maps);
+    hash_parts(&r, &c->pending_struct, &c->pending_parts);
     ret = write_generation(c, &r, c->pending_gen, &err);
     if (ret) {
         rendered_free(&r);
@@ -481,7 +516,7 @@ static int on_http(const char *path, struct buf *body, const char **ctype, void 
                  "# TYPE portico_reloads_total counter\n"
                  "portico_reloads_total{result=\"success\"} %llu\n"
                  "portico_reloads_total{result=\"failure\"} %llu\n"
-                 "# HELP portico_runtime_updates_total Map updates through the runtime API.\n"
+                 "# HELP portico_runtime_updates_total Map and certificate updates without reload.\n"
                  "# TYPE portico_runtime_updates_total counter\n"
                  "portico_runtime_updates_total{result=\"success\"} %llu\n"
                  "portico_runtime_updates_total{result=\"failure\"} %llu\n"
@@ -637,6 +672,8 @@ out:
     free(c->fallback_pem);
     free(c->current_link);
     free(c->admin_sock);
+    parts_free(&c->running_parts);
+    parts_free(&c->pending_parts);
     free(c);
     return ret;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Runtime API map replacement. Each map goes through its own version:
- * "prepare map" opens an empty one, "add map @ver" fills it in chunks, and
- * "commit map @ver" swaps it in atomically, so requests never see a half
- * filled map. A failure leaves the running version untouched. */
+/* Runtime API updates. Each map goes through its own version: "prepare map"
+ * opens an empty one, "add map @ver" fills it in chunks, and "commit map
+ * @ver" swaps it in atomically, so requests never see a half filled map.
+ * Certificates use HAProxy's transactions ("set ssl cert" then "commit ssl
+ * cert"). A failure leaves the running version untouched. */
 #include "haproxy/runtime.h"
 
 #include <errno.h>
@@ -26,11 +27,12 @@ struct rt_job {
     char *sock;
     char **names;
     char **contents;
+    bool *certs;
     size_t n;
-    size_t map;          /* map being replaced */
+    size_t map;          /* update being applied */
     const char *pos;     /* next entry of contents[map] to send */
     unsigned version;    /* version opened by "prepare map" */
-    enum { RT_PREPARE = 0, RT_ADD, RT_COMMIT } step;
+    enum { RT_PREPARE = 0, RT_ADD, RT_COMMIT, RT_CERT_SET, RT_CERT_COMMIT } step;
     rt_done_fn *done;
     void *arg;
 };
@@ -43,6 +45,7 @@ static void job_free(struct rt_job *j)
     }
     free(j->names);
     free(j->contents);
+    free(j->certs);
     free(j->sock);
     free(j);
 }
@@ -67,6 +70,7 @@ static bool reply_ok(const char *reply)
 static void on_reply(int status, const char *reply, void *arg)
 {
     struct rt_job *j = arg;
+    bool ok;
     char msg[300];
 
     if (status < 0) {
@@ -74,26 +78,46 @@ static void on_reply(int status, const char *reply, void *arg)
         finish(j, false, msg);
         return;
     }
-    if (j->step == RT_PREPARE) {
-        if (sscanf(reply, "New version created: %u", &j->version) != 1) {
-            snprintf(msg, sizeof(msg), "prepare map %s: %.200s", j->names[j->map], reply);
-            finish(j, false, msg);
-            return;
-        }
-        j->step = RT_ADD;
-        j->pos = j->contents[j->map];
-    } else if (!reply_ok(reply)) {
-        snprintf(msg, sizeof(msg), "%s map %s: %.200s", j->step == RT_ADD ? "add" : "commit",
-                 j->names[j->map], reply);
+    switch (j->step) {
+    case RT_PREPARE:
+        ok = sscanf(reply, "New version created: %u", &j->version) == 1;
+        break;
+    case RT_CERT_SET:
+        ok = strstr(reply, "Transaction ") != NULL;
+        break;
+    case RT_CERT_COMMIT:
+        ok = strstr(reply, "Success!") != NULL;
+        break;
+    default:
+        ok = reply_ok(reply);
+        break;
+    }
+    if (!ok) {
+        static const char *const what[] = {"prepare map", "add map", "commit map",
+                                           "set ssl cert", "commit ssl cert"};
+
+        snprintf(msg, sizeof(msg), "%s %s: %.200s", what[j->step], j->names[j->map], reply);
         finish(j, false, msg);
         return;
-    } else if (j->step == RT_COMMIT) {
-        j->map++;
-        j->step = RT_PREPARE;
-        if (j->map == j->n) {
+    }
+    switch (j->step) {
+    case RT_PREPARE:
+        j->step = RT_ADD;
+        j->pos = j->contents[j->map];
+        break;
+    case RT_CERT_SET:
+        j->step = RT_CERT_COMMIT;
+        break;
+    case RT_ADD:
+        break;
+    case RT_COMMIT:
+    case RT_CERT_COMMIT:
+        if (++j->map == j->n) {
             finish(j, true, NULL);
             return;
         }
+        j->step = j->certs[j->map] ? RT_CERT_SET : RT_PREPARE;
+        break;
     }
     next(j);
 }
@@ -140,6 +164,21 @@ static void next(struct rt_job *j)
 
     buf_init(&line, 1 << 20);
     switch (j->step) {
+    case RT_CERT_SET:
+        /* the payload ends at the first empty line; re-encoded PEM has none */
+        buf_adds(&line, "set ssl cert ");
+        if (rt_api_arg(&line, j->names[j->map]) || strstr(j->contents[j->map], "\n\n")) {
+            buf_free(&line);
+            finish(j, false, "a certificate cannot be sent over the Runtime API");
+            return;
+        }
+        buf_adds(&line, " <<\n");
+        buf_adds(&line, j->contents[j->map]);
+        buf_adds(&line, "\n");
+        break;
+    case RT_CERT_COMMIT:
+        buf_addf(&line, "commit ssl cert %s", j->names[j->map]);
+        break;
     case RT_PREPARE:
         buf_addf(&line, "prepare map %s", j->names[j->map]);
         break;
@@ -159,12 +198,16 @@ static void next(struct rt_job *j)
         j->step = RT_COMMIT;
         break;
     }
+    if (!line.ptr) {
+        finish(j, false, "runtime command too large");
+        return;
+    }
     mcli_send(j->loop, j->sock, line.ptr, RT_TIMEOUT_MS, on_reply, j);
     buf_free(&line);
 }
 
-void rt_replace_maps(uv_loop_t *loop, const char *sock, const char *const *names,
-                     const char *const *contents, size_t n, rt_done_fn *done, void *arg)
+void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size_t n,
+              rt_done_fn *done, void *arg)
 {
     struct rt_job *j = xcalloc(1, sizeof(*j));
 
@@ -172,9 +215,11 @@ void rt_replace_maps(uv_loop_t *loop, const char *sock, const char *const *names
     j->sock = xstrdup(sock);
     j->names = xcalloc(n + 1, sizeof(*j->names));
     j->contents = xcalloc(n + 1, sizeof(*j->contents));
+    j->certs = xcalloc(n + 1, sizeof(*j->certs));
     for (size_t i = 0; i < n; i++) {
-        j->names[i] = xstrdup(names[i]);
-        j->contents[i] = xstrdup(contents[i]);
+        j->names[i] = xstrdup(u[i].name);
+        j->contents[i] = xstrdup(u[i].content);
+        j->certs[i] = u[i].cert;
     }
     j->n = n;
     j->done = done;
@@ -183,5 +228,6 @@ void rt_replace_maps(uv_loop_t *loop, const char *sock, const char *const *names
         finish(j, true, NULL);
         return;
     }
+    j->step = j->certs[0] ? RT_CERT_SET : RT_PREPARE;
     next(j);
 }
