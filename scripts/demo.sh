@@ -9,12 +9,19 @@
 # while it runs to see changes applied live.
 #
 # Environment: PORTICO_BIN (default ./portico), PYTHON (default python3),
-# DEMO_KEEP=1 keeps the temporary directory after exit.
+# DEMO_KEEP=1 keeps the temporary directory after exit, DEMO_HTTP_PORT (8080),
+# DEMO_HTTPS_PORT (8443), DEMO_STATS_PORT (1024), DEMO_HEALTHZ_PORT (1042),
+# DEMO_CONTROLLER_PORT (6060). Extra arguments are passed to portico.
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 portico=${PORTICO_BIN:-$repo/portico}
 python=${PYTHON:-python3}
+http_port=${DEMO_HTTP_PORT:-8080}
+https_port=${DEMO_HTTPS_PORT:-8443}
+stats_port=${DEMO_STATS_PORT:-1024}
+healthz_port=${DEMO_HEALTHZ_PORT:-1042}
+controller_port=${DEMO_CONTROLLER_PORT:-6060}
 
 if [ ! -x "$portico" ]; then
     echo "demo: $portico not found; build it first with: make -C $repo" >&2
@@ -68,8 +75,11 @@ openssl req -x509 -newkey rsa:2048 -nodes -sha256 -days 30 \
     printf '  tls.key: %s\n' "$(base64 -w0 < "$tmp/certs/tls.key")"
 } > "$manifests/30-tls-secret.yaml"
 
+setsid=""
+if command -v setsid >/dev/null 2>&1; then setsid=setsid; fi
+
 # Echo backends matching the EndpointSlices in examples/
-"$python" "$repo/tests/echo/echo.py" \
+$setsid "$python" "$repo/tests/echo/echo.py" \
     --backend web=127.0.0.2:9001 --backend web=127.0.0.3:9001 \
     --backend api=127.0.0.4:9002 \
     --backend static=127.0.0.5:9003 > "$tmp/echo.out" 2> "$tmp/echo.err" &
@@ -81,15 +91,20 @@ for _ in $(seq 1 100); do
 done
 grep -qx ready "$tmp/echo.out" || { echo "demo: echo backends not ready" >&2; exit 1; }
 
-"$portico" --manifests="$manifests" \
+# setsid: Ctrl-C reaches only this script, which then stops portico gracefully
+# (SIGTERM) instead of the terminal's SIGINT hitting portico and HAProxy.
+$setsid "$portico" --manifests="$manifests" \
     --ipv4-bind-address=127.0.0.1 --disable-ipv6 \
+    --http-bind-port="$http_port" --https-bind-port="$https_port" \
+    --stats-bind-port="$stats_port" --healthz-bind-port="$healthz_port" \
+    --controller-port="$controller_port" \
     --config-dir="$tmp/config" --runtime-dir="$tmp/run" \
     "$@" &
 portico_pid=$!
 
 ready=0
 for _ in $(seq 1 100); do
-    if curl -fs -o /dev/null http://127.0.0.1:6060/readyz 2>/dev/null; then ready=1; break; fi
+    if curl -fs -o /dev/null "http://127.0.0.1:$controller_port/readyz" 2>/dev/null; then ready=1; break; fi
     kill -0 "$portico_pid" 2>/dev/null || { echo "demo: portico exited" >&2; exit 1; }
     sleep 0.1
 done
@@ -99,17 +114,17 @@ cat <<EOF
 
 Portico is running (pid $portico_pid). Try:
 
-  curl -si -H 'Host: web.example.test' http://127.0.0.1:8080/
-  curl -si -H 'Host: api.example.test' http://127.0.0.1:8080/v1/users?id=7
-  curl -si -H 'Host: api.example.test' http://127.0.0.1:8080/health
-  curl -si -H 'Host: api.example.test' http://127.0.0.1:8080/nope         # 404
-  curl -si http://127.0.0.1:8080/static/logo.png                          # host-less rule
-  curl -si -H 'Host: secure.example.test' 'http://127.0.0.1:8080/a?b=c'   # 308 to https
-  curl -sik --resolve secure.example.test:8443:127.0.0.1 https://secure.example.test:8443/
-  curl -sik https://127.0.0.1:8443/ -H 'Host: web.example.test'           # default certificate
+  curl -si -H 'Host: web.example.test' http://127.0.0.1:$http_port/
+  curl -si -H 'Host: api.example.test' http://127.0.0.1:$http_port/v1/users?id=7
+  curl -si -H 'Host: api.example.test' http://127.0.0.1:$http_port/health
+  curl -si -H 'Host: api.example.test' http://127.0.0.1:$http_port/nope         # 404
+  curl -si http://127.0.0.1:$http_port/static/logo.png                          # host-less rule
+  curl -si -H 'Host: secure.example.test' 'http://127.0.0.1:$http_port/a?b=c'   # 308 to https
+  curl -sik --resolve secure.example.test:$https_port:127.0.0.1 https://secure.example.test:$https_port/
+  curl -sik https://127.0.0.1:$https_port/ -H 'Host: web.example.test'           # default certificate
 
-  HAProxy stats:      http://127.0.0.1:1024/   (Prometheus: http://127.0.0.1:1024/metrics)
-  Portico readiness:  http://127.0.0.1:6060/readyz
+  HAProxy stats:      http://127.0.0.1:$stats_port/   (Prometheus: http://127.0.0.1:$stats_port/metrics)
+  Portico readiness:  http://127.0.0.1:$controller_port/readyz
 
 Edit the manifests to see changes applied live:
   $manifests

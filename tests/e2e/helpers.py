@@ -1,0 +1,649 @@
+"""Helpers for Portico's end-to-end tests: raw HTTP(S) client, manifest
+builders, certificates, and wrappers around the portico and echo processes.
+
+Everything here talks only to 127.0.0.0/8.
+"""
+
+import base64
+import json
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+ECHO = REPO / "tests" / "echo" / "echo.py"
+LOOPBACK = "127.0.0.1"
+
+POLL_TIMEOUT = 5.0
+POLL_INTERVAL = 0.02
+READY_TIMEOUT = 10.0
+RELOAD_RE = re.compile(r'msg="?haproxy reloaded')
+
+
+# --------------------------------------------------------------------------- waiting
+
+def wait_for(check, timeout=POLL_TIMEOUT, interval=POLL_INTERVAL, what=None):
+    """Call check() until it returns a truthy value (exceptions count as falsy).
+
+    Returns that value; raises AssertionError with the last result/exception
+    when the timeout passes.
+    """
+    deadline = time.monotonic() + timeout
+    last = None
+    while True:
+        try:
+            last = check()
+            if last:
+                return last
+        except Exception as e:  # noqa: BLE001 - any failure means "not yet"
+            last = e
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
+        time.sleep(interval)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+# --------------------------------------------------------------------------- HTTP client
+
+@dataclass
+class Response:
+    status: int
+    reason: str
+    headers: list  # [(name, value)]
+    body: bytes
+    peer_cert: bytes = None
+
+    def header(self, name, default=None):
+        for n, v in self.headers:
+            if n.lower() == name.lower():
+                return v
+        return default
+
+    def header_all(self, name):
+        return [v for n, v in self.headers if n.lower() == name.lower()]
+
+    @property
+    def json(self):
+        return json.loads(self.body)
+
+    @property
+    def service(self):
+        """Echo service that answered, or None when the answer is not from echo."""
+        if self.status != 200 or self.header("X-Echo-Service") is None:
+            return None
+        return self.json["service"]
+
+    @property
+    def endpoint(self):
+        return self.json["endpoint"] if self.service else None
+
+    def __repr__(self):
+        return (f"Response({self.status} {self.reason}, svc={self.header('X-Echo-Service')}, "
+                f"location={self.header('Location')}, body={self.body[:120]!r})")
+
+
+def _read_response(f, method):
+    line = f.readline(65537)
+    if not line:
+        raise ConnectionError("connection closed before a response")
+    parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
+    status = int(parts[1])
+    reason = parts[2] if len(parts) > 2 else ""
+    headers = []
+    while True:
+        h = f.readline(65537)
+        if h in (b"\r\n", b"\n", b""):
+            break
+        n, _, v = h.decode("latin-1").partition(":")
+        headers.append((n.strip(), v.strip()))
+    lower = {n.lower(): v for n, v in headers}
+    if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+        body = b""
+    elif "chunked" in lower.get("transfer-encoding", "").lower():
+        chunks = []
+        while True:
+            size = int(f.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while f.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                break
+            chunks.append(f.read(size))
+            f.readline()
+        body = b"".join(chunks)
+    elif "content-length" in lower:
+        body = f.read(int(lower["content-length"]))
+    else:
+        body = f.read()
+    return Response(status, reason, headers, body)
+
+
+def raw_request(port, data, tls=False, sni=None, timeout=5.0, addr=LOOPBACK, method="GET"):
+    """Send raw bytes, read one response (the request should say Connection: close)."""
+    sock = socket.create_connection((addr, port), timeout=timeout)
+    cert = None
+    try:
+        if tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            sock = ctx.wrap_socket(sock, server_hostname=sni)
+            cert = sock.getpeercert(binary_form=True)
+        sock.sendall(data)
+        with sock.makefile("rb") as f:
+            resp = _read_response(f, method)
+        resp.peer_cert = cert
+        return resp
+    finally:
+        sock.close()
+
+
+_DEFAULT = object()
+
+
+def request(port, path="/", host=_DEFAULT, method="GET", headers=(), body=b"", tls=False,
+            sni=_DEFAULT, version="HTTP/1.1", timeout=5.0):
+    """One request over a fresh connection.
+
+    host: Host header value; None sends no Host header; a list sends several.
+    sni: server name for TLS; defaults to the host without port; None sends no SNI.
+    """
+    lines = [f"{method} {path} {version}"]
+    hosts = [] if host is None else (list(host) if isinstance(host, (list, tuple)) else [host])
+    if host is _DEFAULT:
+        hosts = ["localhost"]
+    lines += [f"Host: {h}" for h in hosts]
+    lines += [f"{n}: {v}" for n, v in headers]
+    if isinstance(body, str):
+        body = body.encode()
+    if body or method in ("POST", "PUT", "PATCH"):
+        lines.append(f"Content-Length: {len(body)}")
+    lines.append("Connection: close")
+    data = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+    if sni is _DEFAULT:
+        sni = hosts[0].rsplit(":", 1)[0].rstrip(".") if hosts and not hosts[0].startswith("[") else None
+        if sni and re.fullmatch(r"[0-9.]+", sni):
+            sni = None  # no SNI for IP literals, as real clients do
+    return raw_request(port, data, tls=tls, sni=sni, timeout=timeout, method=method)
+
+
+def tls_peer_cert(port, sni, timeout=5.0):
+    """DER certificate the server presents for this SNI (None = no SNI)."""
+    sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
+    try:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with ctx.wrap_socket(sock, server_hostname=sni) as s:
+            return s.getpeercert(binary_form=True)
+    finally:
+        sock.close()
+
+
+def cert_names(der):
+    """(subject CN, [DNS SANs]) of a DER certificate."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+    c = x509.load_der_x509_certificate(der)
+    cns = c.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    cn = cns[0].value if cns else None
+    try:
+        sans = c.extensions.get_extension_for_class(x509.SubjectAlternativeName).value.get_values_for_type(x509.DNSName)
+    except x509.ExtensionNotFound:
+        sans = []
+    return cn, list(sans)
+
+
+def cert_cn(der):
+    return cert_names(der)[0]
+
+
+def cert_fingerprint(der):
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+# --------------------------------------------------------------------------- certificates
+
+@dataclass
+class Cert:
+    name: str
+    crt: str  # PEM text
+    key: str  # PEM text
+
+
+def make_cert(directory, name, cn, sans, days=30):
+    """Self-signed cert made with the openssl CLI; returns Cert with PEM text."""
+    directory = Path(directory)
+    crt = directory / f"{name}.crt"
+    key = directory / f"{name}.key"
+    san = ",".join(f"DNS:{s}" for s in sans)
+    cmd = ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha256",
+           "-days", str(days), "-subj", f"/CN={cn}", "-keyout", str(key), "-out", str(crt)]
+    if san:
+        cmd += ["-addext", f"subjectAltName={san}"]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=60)
+    return Cert(name, crt.read_text(), key.read_text())
+
+
+# --------------------------------------------------------------------------- manifests
+
+OLD = "2020-01-01T00:00:00Z"
+Exact = "Exact"
+Prefix = "Prefix"
+Impl = "ImplementationSpecific"
+
+
+def meta(name, ns="default", labels=None, annotations=None, created=None):
+    m = {"name": name}
+    if ns is not None:
+        m["namespace"] = ns
+    if labels:
+        m["labels"] = dict(labels)
+    if annotations:
+        m["annotations"] = dict(annotations)
+    m["creationTimestamp"] = created or OLD
+    return m
+
+
+def ingress_class(name, controller="portico.dev/ingress-controller", default=False):
+    ann = {"ingressclass.kubernetes.io/is-default-class": "true"} if default else None
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": meta(name, ns=None, annotations=ann),
+            "spec": {"controller": controller}}
+
+
+def backend(svc, port=None):
+    """Ingress backend: port an int (number) or str (name)."""
+    if port is None:
+        port = 80
+    p = {"number": port} if isinstance(port, int) else {"name": port}
+    return {"service": {"name": svc, "port": p}}
+
+
+def path(p, svc, ptype="Prefix", port=None):
+    e = {"pathType": ptype, "backend": backend(svc, port)}
+    if p is not None:
+        e["path"] = p
+    return e
+
+
+def rule(host, *paths):
+    r = {"http": {"paths": list(paths)}}
+    if host is not None:
+        r["host"] = host
+    return r
+
+
+def ingress(name, rules=(), ns="default", cls="portico", annotation_class=None, annotations=None,
+            tls=None, default_backend=None, created=None):
+    ann = dict(annotations or {})
+    if annotation_class is not None:
+        ann["kubernetes.io/ingress.class"] = annotation_class
+    spec = {}
+    if cls is not None:
+        spec["ingressClassName"] = cls
+    if default_backend is not None:
+        spec["defaultBackend"] = default_backend
+    if tls is not None:
+        spec["tls"] = tls
+    if rules:
+        spec["rules"] = list(rules)
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": meta(name, ns, annotations=ann or None, created=created), "spec": spec}
+
+
+def simple_ingress(name, host, svc, p="/", ptype="Prefix", port=None, **kw):
+    return ingress(name, [rule(host, path(p, svc, ptype, port))], **kw)
+
+
+def service(name, ports=None, ns="default"):
+    """ports: list of dicts {name, port, targetPort}; default one port 'http' 80."""
+    if ports is None:
+        ports = [{"name": "http", "port": 80, "targetPort": "http"}]
+    ps = []
+    for p in ports:
+        q = {"protocol": "TCP", **p}
+        ps.append(q)
+    return {"apiVersion": "v1", "kind": "Service", "metadata": meta(name, ns),
+            "spec": {"type": "ClusterIP", "ports": ps, "selector": {"app": name}}}
+
+
+def endpoint(addr, ready=True, serving=None, terminating=False):
+    if serving is None:
+        serving = ready
+    return {"addresses": [addr], "conditions": {"ready": ready, "serving": serving, "terminating": terminating}}
+
+
+def endpoint_slice(svc, endpoints, ports, ns="default", name=None):
+    """ports: list of (name, port) tuples; name may be '' / None for unnamed."""
+    ps = []
+    for n, p in ports:
+        e = {"port": p, "protocol": "TCP"}
+        if n is not None:
+            e["name"] = n
+        ps.append(e)
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": meta(name or f"{svc}-slice", ns, labels={"kubernetes.io/service-name": svc}),
+            "addressType": "IPv4", "ports": ps, "endpoints": list(endpoints)}
+
+
+def service_with_endpoints(name, addrs, port, ns="default", svc_port=80, port_name="http"):
+    """A Service with one named port and a slice whose endpoints are all ready."""
+    return [service(name, [{"name": port_name, "port": svc_port, "targetPort": port_name}], ns=ns),
+            endpoint_slice(name, [endpoint(a) for a in addrs], [(port_name, port)], ns=ns)]
+
+
+def tls_secret(name, cert, ns="default", use_string_data=False):
+    if use_string_data:
+        data_key, data = "stringData", {"tls.crt": cert.crt, "tls.key": cert.key}
+    else:
+        data_key = "data"
+        data = {"tls.crt": base64.b64encode(cert.crt.encode()).decode(),
+                "tls.key": base64.b64encode(cert.key.encode()).decode()}
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": meta(name, ns),
+            "type": "kubernetes.io/tls", data_key: data}
+
+
+def config_map(name, data, ns="default"):
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta(name, ns), "data": dict(data)}
+
+
+def to_yaml(objs):
+    if isinstance(objs, dict):
+        objs = [objs]
+    return yaml.safe_dump_all(list(objs), sort_keys=False)
+
+
+class Manifests:
+    """A manifests directory; files are replaced atomically (rename)."""
+
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._stage = Path(tempfile.mkdtemp(prefix="stage-", dir=self.dir.parent))
+
+    def write(self, name, objs_or_text):
+        text = objs_or_text if isinstance(objs_or_text, str) else to_yaml(objs_or_text)
+        dest = self.dir / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._stage / (dest.name + ".tmp")
+        tmp.write_text(text)
+        os.replace(tmp, dest)
+        return dest
+
+    def delete(self, name):
+        (self.dir / name).unlink()
+
+    def read(self, name):
+        return (self.dir / name).read_text()
+
+
+# --------------------------------------------------------------------------- processes
+
+class Echo:
+    """An echo.py process. services: {name: [addr, ...]} all port 0 (shared per service)."""
+
+    def __init__(self, services, log_dir):
+        self.services = services
+        args = [sys.executable, str(ECHO)]
+        for name, addrs in services.items():
+            for a in addrs:
+                args += ["--backend", f"{name}={a}:0"]
+        self.log = open(Path(log_dir) / "echo.stderr", "ab")
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
+        self.ports = {}
+        deadline = time.monotonic() + 10
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"echo.py exited early (rc={self.proc.poll()}), see {self.log.name}")
+            line = line.strip()
+            if line == "ready":
+                break
+            if line.startswith("listening "):
+                _, name, ep = line.split(" ")
+                self.ports[name] = int(ep.rsplit(":", 1)[1])
+            if time.monotonic() > deadline:
+                raise RuntimeError("echo.py did not become ready")
+
+    def port(self, name):
+        return self.ports[name]
+
+    def objects(self, name, ns="default", **kw):
+        """Service + EndpointSlice (all endpoints ready) for an echo service."""
+        return service_with_endpoints(name, self.services[name], self.ports[name], ns=ns, **kw)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc.stdout.close()
+        self.log.close()
+
+
+def pid_alive(pid):
+    """True when pid exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def http_get_status(port, path):
+    try:
+        return request(port, path, host="127.0.0.1", timeout=2).status
+    except OSError:
+        return None
+
+
+class Portico:
+    """A running portico in file mode, with its own ports and directories."""
+
+    def __init__(self, binary, manifests_dir, workdir, extra_args=(), env=None):
+        self.binary = str(binary)
+        self.manifests_dir = Path(manifests_dir)
+        self.workdir = Path(workdir)
+        self.config_dir = self.workdir / "config"
+        self.runtime_dir = self.workdir / "run"
+        self.config_dir.mkdir(parents=True, exist_ok=True)
+        self.runtime_dir.mkdir(parents=True, exist_ok=True)
+        self.http = free_port()
+        self.https = free_port()
+        self.stats = free_port()
+        self.healthz = free_port()
+        self.controller = free_port()
+        self.log_path = self.workdir / "portico.log"
+        self.args = [
+            self.binary,
+            f"--manifests={self.manifests_dir}",
+            f"--http-bind-port={self.http}",
+            f"--https-bind-port={self.https}",
+            f"--stats-bind-port={self.stats}",
+            f"--healthz-bind-port={self.healthz}",
+            f"--controller-port={self.controller}",
+            "--ipv4-bind-address=127.0.0.1",
+            "--disable-ipv6",
+            f"--config-dir={self.config_dir}",
+            f"--runtime-dir={self.runtime_dir}",
+            *extra_args,
+        ]
+        full_env = dict(os.environ)
+        full_env.pop("PORTICO_FAULT_AT", None)
+        full_env.update(env or {})
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.args, stdout=self._log, stderr=subprocess.STDOUT, env=full_env,
+                                     start_new_session=True)
+        self.stopped = False
+        self.haproxy_pids_seen = set()
+
+    # -- status
+    def log_text(self):
+        return self.log_path.read_text(errors="replace")
+
+    def log_tail(self, n=80):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+    def reload_count(self):
+        return sum(1 for line in self.log_text().splitlines() if RELOAD_RE.search(line))
+
+    def worker_pids(self):
+        """PIDs of the HAProxy master's children (workers). A reload forks a new worker."""
+        master = self.haproxy_pid()
+        pids = set()
+        if not master:
+            return pids
+        for d in os.listdir("/proc"):
+            if not d.isdigit():
+                continue
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (FileNotFoundError, ProcessLookupError, IndexError):
+                continue
+            if int(fields[1]) == master and fields[0] not in ("Z", "X"):
+                pids.add(int(d))
+        return pids
+
+    def settle(self, quiet=0.4, timeout=5.0):
+        """Wait until no reload has been logged for `quiet` seconds (bounded); returns the count.
+
+        A new configuration can serve before portico logs its reload, so counts are
+        taken only once the log is quiet."""
+        deadline = time.monotonic() + timeout
+        last, since = self.reload_count(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            n = self.reload_count()
+            if n != last:
+                last, since = n, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return last
+
+    def readyz(self):
+        return http_get_status(self.controller, "/readyz")
+
+    def wait_ready(self, timeout=READY_TIMEOUT):
+        def ok():
+            if self.proc.poll() is not None:
+                raise AssertionError(f"portico exited with {self.proc.returncode} before ready:\n{self.log_tail()}")
+            return self.readyz() == 200
+        try:
+            wait_for(ok, timeout=timeout, what="portico /readyz 200")
+        except AssertionError as e:
+            raise AssertionError(f"{e}\n--- portico log ---\n{self.log_tail()}") from None
+        self.remember_haproxy()
+        return self
+
+    def haproxy_pid(self):
+        p = self.runtime_dir / "haproxy.pid"
+        try:
+            text = p.read_text().split()
+            return int(text[0]) if text else None
+        except FileNotFoundError:
+            return None
+
+    def remember_haproxy(self):
+        pid = self.haproxy_pid()
+        if pid:
+            self.haproxy_pids_seen.add(pid)
+        return pid
+
+    # -- traffic
+    def get(self, path="/", host=_DEFAULT, **kw):
+        return request(self.http, path, host=host, **kw)
+
+    def get_tls(self, path="/", host=_DEFAULT, **kw):
+        return request(self.https, path, host=host, tls=True, **kw)
+
+    def fetch(self, scheme, path="/", host=_DEFAULT, **kw):
+        return request(self.https if scheme == "https" else self.http, path, host=host,
+                       tls=(scheme == "https"), **kw)
+
+    def wait_service(self, host, path, service, scheme="http", timeout=POLL_TIMEOUT):
+        """Poll until host+path is answered by echo service `service` (None: 404)."""
+        def check():
+            r = self.fetch(scheme, path, host=host)
+            if service is None:
+                return r.status == 404 and r.header("X-Echo-Service") is None and r
+            return r.service == service and r
+        return wait_for(check, timeout=timeout, what=f"{scheme}://{host}{path} -> {service}")
+
+    def wait_status(self, host, path, status, scheme="http", timeout=POLL_TIMEOUT):
+        return wait_for(lambda: (r := self.fetch(scheme, path, host=host)).status == status and r,
+                        timeout=timeout, what=f"{scheme}://{host}{path} -> {status}")
+
+    # -- stop
+    def stop(self, check=True, timeout=15, settle=True):
+        """SIGTERM portico; with check, assert exit 0 and HAProxy master gone.
+
+        settle: first let pending reloads finish, so that a shutdown racing a reload
+        (tested on its own in test_live) does not slow down every teardown."""
+        if self.stopped:
+            return self.proc.returncode
+        self.stopped = True
+        if settle and self.proc.poll() is None:
+            self.settle(quiet=0.3, timeout=3)
+        self.remember_haproxy()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+                self._cleanup_haproxy()
+                self._log.close()
+                if check:
+                    raise AssertionError(f"portico did not exit within {timeout}s of SIGTERM\n{self.log_tail()}")
+                return None
+        rc = self.proc.returncode
+        self._log.close()
+        try:
+            # HAProxy stops gracefully; give its master a moment to be reaped after portico.
+            gone = wait_for(lambda: not any(pid_alive(p) for p in self.haproxy_pids_seen),
+                            timeout=5, what="haproxy master gone")
+        except AssertionError:
+            gone = False
+        alive = [p for p in self.haproxy_pids_seen if pid_alive(p)]
+        self._cleanup_haproxy()
+        if check:
+            assert rc == 0, f"portico exited with {rc} after SIGTERM\n{self.log_tail()}"
+            assert gone and not alive, f"haproxy master still running after portico exit: {alive}"
+        return rc
+
+    def _cleanup_haproxy(self):
+        # Only processes this test started: the haproxy masters whose PIDs we read.
+        for p in self.haproxy_pids_seen:
+            if pid_alive(p):
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass

@@ -1,0 +1,265 @@
+"""routing.md, "TLS": SNI certificate selection, default certificate, broken
+Secrets, tls entries without hosts, HTTP->HTTPS redirects and their knobs,
+Host-based routing regardless of SNI, Secret rotation without reload."""
+
+import base64
+import json
+import shutil
+import subprocess
+
+import pytest
+from cryptography import x509
+
+from helpers import (cert_cn, cert_names, config_map, ingress, path, rule, tls_peer_cert, tls_secret,
+                     wait_for)
+
+SERVICES = ["a", "b", "wild", "nohosts", "broken", "missing", "noredir", "code", "plain", "rot"]
+DEFAULT_CN = "portico-default"
+
+
+def tls_ingress(name, host, secret, hosts=True, annotations=None):
+    entry = {"secretName": secret}
+    if hosts:
+        entry["hosts"] = [host]
+    return ingress(f"tls-{name}", [rule(host, path("/", name))], tls=[entry], annotations=annotations)
+
+
+def broken_secret(name):
+    bad = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n").decode()
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": "default"},
+            "data": {"tls.crt": bad, "tls.key": bad}}
+
+
+@pytest.fixture(scope="module")
+def stack(module_launcher, certs):
+    echo = module_launcher.echo({s: ["127.0.0.1"] for s in SERVICES})
+    m = module_launcher.manifests()
+    objs = []
+    for s in SERVICES:
+        objs += echo.objects(s)
+    m.write("services.yaml", objs)
+    m.write("secrets.yaml", [
+        tls_secret("a-secret", certs.get("a.tls.test")),
+        tls_secret("b-secret", certs.get("b.tls.test"), use_string_data=True),
+        tls_secret("wild-secret", certs.get("*.wild.tls.test")),
+        tls_secret("nohosts-secret", certs.get("nohosts.tls.test")),
+        tls_secret("noredir-secret", certs.get("noredir.tls.test")),
+        tls_secret("code-secret", certs.get("code.tls.test")),
+    ])
+    m.write("broken-secret.yaml", broken_secret("broken-secret"))
+    m.write("rot-secret.yaml", tls_secret("rot-secret", certs.get("rot-v1", "rot-v1", ["rot.tls.test"])))
+    m.write("ingresses.yaml", [
+        tls_ingress("a", "a.tls.test", "a-secret"),
+        tls_ingress("b", "b.tls.test", "b-secret"),
+        tls_ingress("wild", "*.wild.tls.test", "wild-secret"),
+        tls_ingress("nohosts", "nohosts.tls.test", "nohosts-secret", hosts=False),
+        tls_ingress("broken", "broken.tls.test", "broken-secret"),
+        tls_ingress("missing", "missing.tls.test", "does-not-exist"),
+        tls_ingress("noredir", "noredir.tls.test", "noredir-secret",
+                    annotations={"portico.dev/ssl-redirect": "false"}),
+        tls_ingress("code", "code.tls.test", "code-secret",
+                    annotations={"portico.dev/ssl-redirect-code": "301"}),
+        tls_ingress("rot", "rot.tls.test", "rot-secret"),
+        ingress("plain", [rule("plain.tls.test", path("/", "plain"))]),
+        # two Ingresses name different Secrets for one host: the oldest one's certificate
+        ingress("tls-dup-new", [rule("a.tls.test", path("/dup", "a"))], created="2021-01-01T00:00:00Z",
+                tls=[{"hosts": ["a.tls.test"], "secretName": "b-secret"}]),
+        # tls entry without hosts whose certificate does not cover the rule host
+        ingress("tls-uncovered", [rule("uncovered.tls.test", path("/", "plain"))],
+                tls=[{"secretName": "nohosts-secret"}]),
+        # Secrets are looked up in the Ingress's namespace: a-secret exists only in default.
+        ingress("tls-otherns", [rule("otherns.tls.test", path("/", "plain"))], ns="elsewhere",
+                tls=[{"hosts": ["otherns.tls.test"], "secretName": "a-secret"}]),
+    ])
+    m.write("configmap.yaml", config_map("portico-config", {}))
+    px = module_launcher.portico(m, args=["--configmap=default/portico-config"])
+    return px, m
+
+
+@pytest.fixture(scope="module")
+def px(stack):
+    return stack[0]
+
+
+def cn(px, sni):
+    return cert_cn(tls_peer_cert(px.https, sni))
+
+
+@pytest.mark.parametrize("sni,expected", [
+    ("a.tls.test", "a.tls.test"),
+    ("b.tls.test", "b.tls.test"),                  # Secret given with stringData
+    ("x.wild.tls.test", "*.wild.tls.test"),
+    ("other.wild.tls.test", "*.wild.tls.test"),
+    ("nohosts.tls.test", "nohosts.tls.test"),      # tls entry without hosts
+    ("rot.tls.test", "rot-v1"),
+])
+def test_certificate_chosen_by_sni(px, sni, expected):
+    assert cn(px, sni) == expected
+
+
+@pytest.mark.parametrize("sni", [None, "unknown.test", "plain.tls.test", "y.z.wild.tls.test", "tls.test",
+                                 "broken.tls.test", "missing.tls.test", "otherns.tls.test",
+                                 "uncovered.tls.test"])
+def test_unknown_or_missing_sni_or_bad_secret_gets_default_certificate(px, sni):
+    assert cn(px, sni) == DEFAULT_CN
+
+
+def test_default_certificate_is_self_signed_portico_default(px):
+    c = x509.load_der_x509_certificate(tls_peer_cert(px.https, None))
+    assert c.issuer == c.subject
+
+
+@pytest.mark.parametrize("host", ["broken.tls.test", "missing.tls.test"])
+def test_broken_secret_host_still_served_over_https(px, host):
+    r = px.get_tls("/", host=host)
+    assert r.service == host.split(".")[0], r
+    assert cert_cn(r.peer_cert) == DEFAULT_CN
+    # and other hosts are fine
+    r = px.get_tls("/", host="a.tls.test")
+    assert r.service == "a" and cert_cn(r.peer_cert) == "a.tls.test"
+
+
+@pytest.mark.parametrize("host,svc", [("a.tls.test", "a"), ("b.tls.test", "b"), ("x.wild.tls.test", "wild"),
+                                      ("nohosts.tls.test", "nohosts"), ("plain.tls.test", "plain")])
+def test_https_routes(px, host, svc):
+    r = px.get_tls("/p?q=1", host=host)
+    assert r.status == 200 and r.service == svc, r
+    assert r.json["path"] == "/p?q=1"
+
+
+def test_host_header_routes_even_when_sni_differs(px):
+    r = px.get_tls("/", host="b.tls.test", sni="a.tls.test")
+    assert r.service == "b", r
+    assert cert_cn(r.peer_cert) == "a.tls.test"
+    r = px.get_tls("/", host="plain.tls.test", sni="a.tls.test")
+    assert r.service == "plain", r
+    r = px.get_tls("/", host="a.tls.test", sni=None)
+    assert r.service == "a", r
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+@pytest.mark.parametrize("host,target", [
+    ("a.tls.test", "/path?q=1&r=%2F"),
+    ("a.tls.test", "/"),
+    ("x.wild.tls.test", "/w/x?y"),
+    ("b.tls.test", "/b"),
+])
+def test_plain_http_redirects_to_https_308_keeping_query(px, method, host, target):
+    r = px.get(target, host=host, method=method)
+    assert r.status == 308, r
+    assert r.header("Location") == f"https://{host}{target}", r.headers
+    assert r.header("X-Echo-Service") is None
+    assert r.header("Server") and r.header("Date"), f"responses always carry Server and Date: {r.headers}"
+
+
+def test_tls_entry_without_hosts_redirects_too(px):
+    r = px.get("/n?x=1", host="nohosts.tls.test")
+    assert r.status == 308, r
+    assert r.header("Location") == "https://nohosts.tls.test/n?x=1"
+
+
+def test_tls_entry_without_hosts_not_covering_the_host_does_not_apply(px):
+    # its certificate covers nohosts.tls.test only, so uncovered.tls.test has no TLS of its own
+    r = px.get("/u", host="uncovered.tls.test")
+    assert r.service == "plain", r
+    assert cn(px, "uncovered.tls.test") == DEFAULT_CN
+
+
+def test_host_without_tls_is_not_redirected(px):
+    r = px.get("/p?x=1", host="plain.tls.test")
+    assert r.service == "plain", r
+
+
+def test_ssl_redirect_false_annotation(px):
+    r = px.get("/p?x=1", host="noredir.tls.test")
+    assert r.service == "noredir", r
+    assert cn(px, "noredir.tls.test") == "noredir.tls.test"
+
+
+def test_ssl_redirect_code_annotation(px):
+    r = px.get("/c?x=1", host="code.tls.test")
+    assert r.status == 301, r
+    assert r.header("Location") == "https://code.tls.test/c?x=1"
+
+
+def test_configmap_ssl_redirect_keys(stack):
+    px, m = stack
+    try:
+        m.write("configmap.yaml", config_map("portico-config", {"ssl-redirect-code": "302"}))
+        wait_for(lambda: px.get("/", host="a.tls.test").status == 302, what="ConfigMap redirect code 302")
+        assert px.get("/x?y=1", host="a.tls.test").header("Location") == "https://a.tls.test/x?y=1"
+        assert px.get("/", host="code.tls.test").status == 301, "annotation beats ConfigMap"
+        assert px.get("/", host="noredir.tls.test").service == "noredir"
+        m.write("configmap.yaml", config_map("portico-config", {"ssl-redirect": "false"}))
+        wait_for(lambda: px.get("/", host="a.tls.test").service == "a", what="ConfigMap ssl-redirect false")
+        assert px.get("/", host="x.wild.tls.test").service == "wild"
+        assert px.get_tls("/", host="a.tls.test").service == "a"
+    finally:
+        m.write("configmap.yaml", config_map("portico-config", {}))
+        wait_for(lambda: px.get("/", host="a.tls.test").status == 308, what="redirect back to 308")
+
+
+def test_secret_rotation_without_reload(stack, certs):
+    px, m = stack
+    assert cn(px, "rot.tls.test") == "rot-v1"
+    before = px.settle()
+    workers = px.worker_pids()
+    assert workers, "no HAProxy worker found"
+    m.write("rot-secret.yaml", tls_secret("rot-secret", certs.get("rot-v2", "rot-v2", ["rot.tls.test"])))
+    wait_for(lambda: cn(px, "rot.tls.test") == "rot-v2", what="rotated certificate served")
+    assert px.get_tls("/", host="rot.tls.test").service == "rot"
+    new_workers = px.worker_pids() - workers
+    assert not new_workers and px.reload_count() == before, \
+        f"a Secret update must not reload HAProxy (new worker pids {new_workers})"
+
+
+def test_broken_secret_fixed_at_run_time(stack, certs):
+    px, m = stack
+    m.write("broken-secret.yaml", tls_secret("broken-secret", certs.get("broken.tls.test")))
+    try:
+        wait_for(lambda: cn(px, "broken.tls.test") == "broken.tls.test", what="fixed Secret served")
+        assert cn(px, "a.tls.test") == "a.tls.test"
+    finally:
+        m.write("broken-secret.yaml", broken_secret("broken-secret"))
+        wait_for(lambda: cn(px, "broken.tls.test") == DEFAULT_CN, what="broken Secret back to default cert")
+
+
+def test_default_ssl_certificate_flag(launcher, certs):
+    echo = launcher.echo({"a": ["127.0.0.1"]})
+    m = launcher.manifests()
+    custom = certs.get("custom-default", "custom-default", ["custom-default.test"])
+    m.write("all.yaml", echo.objects("a") + [
+        tls_secret("custom-default", custom, ns="certs"),
+        tls_secret("a-secret", certs.get("a.tls.test")),
+        tls_ingress("a", "a.tls.test", "a-secret"),
+    ])
+    px = launcher.portico(m, args=["--default-ssl-certificate=certs/custom-default"])
+    assert cn(px, None) == "custom-default"
+    assert cn(px, "unknown.test") == "custom-default"
+    assert cn(px, "a.tls.test") == "a.tls.test"
+    assert cert_names(tls_peer_cert(px.https, "zzz.test"))[1] == ["custom-default.test"]
+    assert px.get_tls("/", host="a.tls.test").service == "a"
+
+
+def test_http2_over_tls_routes_by_authority(px):
+    curl = shutil.which("curl")
+    assert curl, "curl is needed for the HTTP/2 check"
+    out = subprocess.run([curl, "-sk", "--http2", "-o", "-", "-w", "\n%{http_version} %{http_code}",
+                          "--resolve", f"b.tls.test:{px.https}:127.0.0.1", f"https://b.tls.test:{px.https}/h2?x=1"],
+                         capture_output=True, text=True, timeout=10).stdout
+    body, _, status = out.rpartition("\n")
+    assert status == "2 200", out
+    j = json.loads(body)
+    assert j["service"] == "b" and j["path"] == "/h2?x=1", j
+
+
+def test_private_keys_written_0600_in_0700_directories(px):
+    """design.md section 2: Secrets are written 0600 in a 0700 directory."""
+    found = 0
+    for f in px.config_dir.rglob("*"):
+        if f.is_file() and b"PRIVATE KEY" in f.read_bytes():
+            found += 1
+            assert f.stat().st_mode & 0o077 == 0, f"{f} is mode {oct(f.stat().st_mode & 0o777)}"
+            assert f.parent.stat().st_mode & 0o077 == 0, f"{f.parent} is mode {oct(f.parent.stat().st_mode & 0o777)}"
+    assert found, f"no private key files found under {px.config_dir}"
