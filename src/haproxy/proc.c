@@ -222,14 +222,22 @@ void hap_reload(struct hap *h, hap_done_fn *done, void *arg)
     mcli_send(h->loop, h->master_sock, "reload", 5000, on_reload_sent, h);
 }
 
-static void on_stop_deadline(uv_timer_t *t)
+/* A signal that reaches the master while it re-executes for a reload is
+ * lost, so the soft stop is repeated until HAProxy exits or the grace period
+ * ends. */
+static void on_stop_tick(uv_timer_t *t)
 {
     struct hap *h = t->data;
 
-    if (h->running) {
+    if (!h->running)
+        return;
+    if (uv_now(h->loop) >= h->stop_deadline) {
         log_warn("haproxy", "haproxy still running after the grace period; stopping it now");
         uv_process_kill(&h->proc, SIGTERM);
+        uv_timer_stop(t);
+        return;
     }
+    uv_process_kill(&h->proc, SIGUSR1);
 }
 
 void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg)
@@ -247,7 +255,8 @@ void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg)
     }
     /* SIGUSR1: soft stop, workers finish their connections */
     uv_process_kill(&h->proc, SIGUSR1);
-    uv_timer_start(&h->timer, on_stop_deadline, grace_ms, 0);
+    h->stop_deadline = uv_now(h->loop) + grace_ms;
+    uv_timer_start(&h->timer, on_stop_tick, 250, 250);
 }
 
 void hap_close(struct hap *h)

@@ -27,6 +27,7 @@ struct hap {
     int failed_seen;
     unsigned backoff_ms;
     uint64_t started_ms;
+    uint64_t stop_deadline; /* loop time when a soft stop turns into a hard one */
     unsigned polls;
     hap_done_fn *pending;   /* start, reload or stop waiting for confirmation */
     void *pending_arg;
