@@ -72,6 +72,8 @@ struct ctl {
     uint64_t pending_struct;
     struct parts running_parts; /* maps and certificates HAProxy runs */
     struct parts pending_parts;
+    struct model *running_model;  /* its servers are what HAProxy runs */
+    struct model *pending_model;
     char *admin_sock;
     unsigned validations;    /* for PORTICO_FAULT_AT=render:N */
     unsigned fault_at;
@@ -201,6 +203,20 @@ static void hash_parts(const struct rendered *r, uint64_t *structure, struct par
             p->hashes[p->n++] = hash_fnv1a(f->data, f->len);
             continue;
         }
+        if (!strcmp(f->name, "haproxy.cfg")) {
+            /* server lines are compared on the models, and changed at run time */
+            for (const char *l = f->data; *l;) {
+                const char *eol = strchr(l, '\n');
+                size_t len = eol ? (size_t)(eol - l) + 1 : strlen(l);
+
+                if (strncmp(l, "    server ", 11)) {
+                    h ^= hash_fnv1a(l, len);
+                    h *= 0x100000001b3ULL;
+                }
+                l += len;
+            }
+            continue;
+        }
         h ^= hash_fnv1a(f->data, f->len);
         h *= 0x100000001b3ULL;
     }
@@ -262,6 +278,8 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     c->running_hash = c->pending_hash;
     c->running_struct = c->pending_struct;
     parts_move(&c->running_parts, &c->pending_parts);
+    model_unref(c->running_model);
+    c->running_model = model_ref(c->pending_model);
     c->ready = true;
     prune_generations(c);
     free(err);
@@ -297,11 +315,58 @@ static void on_runtime_done(bool ok, const char *msg, void *arg)
     c->m_runtime_ok++;
     c->running_hash = c->pending_hash;
     parts_move(&c->running_parts, &c->pending_parts);
-    log_info("haproxy", "routes or certificates updated through the runtime API, no reload "
+    model_unref(c->running_model);
+    c->running_model = model_ref(c->pending_model);
+    log_info("haproxy", "routes, certificates or endpoints updated through the runtime API, no reload "
                         "(generation %u)",
              c->gen);
     prune_generations(c);
     pass_done(c);
+}
+
+/* Appends the server additions (first, so a backend never runs empty while
+ * endpoints are replaced) and removals that turn the running model's servers
+ * into the pending model's. Returns false when the backends differ. */
+static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
+{
+    const struct model *a = c->running_model, *b = c->pending_model;
+    size_t cap = *n + 1;
+
+    if (!a || !b || a->n_backends != b->n_backends)
+        return false;
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < a->n_backends; i++) {
+            const struct model_backend *ba = &a->backends[i], *bb = &b->backends[i];
+            size_t x = 0, y = 0;
+
+            if (strcmp(ba->name, bb->name))
+                return false;
+            while (x < ba->n_servers || y < bb->n_servers) {
+                int cmp = x == ba->n_servers   ? 1
+                          : y == bb->n_servers ? -1
+                                               : strcmp(ba->servers[x].name, bb->servers[y].name);
+                const struct model_server *sv = cmp < 0 ? &ba->servers[x] : &bb->servers[y];
+
+                if (cmp == 0) {
+                    x++;
+                    y++;
+                    continue;
+                }
+                cmp < 0 ? x++ : y++;
+                if ((cmp > 0) != (pass == 0))
+                    continue;
+                *u = xgrow(*u, &cap, *n + 1, sizeof(**u));
+                (*u)[*n].kind = cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL;
+                (*u)[*n].name = arena_printf(&c->pending_model->arena, "%s/%s", bb->name,
+                                             sv->name);
+                (*u)[*n].content = arena_printf(&c->pending_model->arena,
+                                                strchr(sv->addr, ':') ? "[%s]:%u" : "%s:%u",
+                                                sv->addr, sv->port);
+                (*n)++;
+            }
+        }
+    }
+    return true;
 }
 
 /* Starts the runtime update of the maps and certificates that changed;
@@ -324,15 +389,17 @@ static bool try_runtime(struct ctl *c, const struct rendered *r)
         if (c->pending_parts.hashes[k] != c->running_parts.hashes[k]) {
             u[n].name = f->name;
             u[n].content = f->data;
-            u[n].cert = str_has_prefix(f->name, "certs/");
+            u[n].kind = str_has_prefix(f->name, "certs/") ? RT_CERT : RT_MAP;
             n++;
         }
         k++;
     }
+    if (!server_updates(c, &u, &n)) {
+        free(u);
+        return false;
+    }
     if (n) {
-        log_debug("ctl", "%zu maps or certificates changed; updating them through the runtime "
-                         "API",
-                  n);
+        log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", n);
         rt_apply(c->loop, c->admin_sock, u, n, on_runtime_done, c);
     }
     free(u);
@@ -394,7 +461,8 @@ static void run_pass(struct ctl *c)
     m = model_build(&c->store, &c->mopts);
     log_issues(c, m);
     ret = render(m, &c->ropts, &r, &err);
-    model_unref(m);
+    model_unref(c->pending_model);
+    c->pending_model = m;
     if (ret) {
         log_err("render", "%s", err);
         free(err);
@@ -674,6 +742,8 @@ out:
     free(c->admin_sock);
     parts_free(&c->running_parts);
     parts_free(&c->pending_parts);
+    model_unref(c->running_model);
+    model_unref(c->pending_model);
     free(c);
     return ret;
 }

@@ -27,12 +27,13 @@ struct rt_job {
     char *sock;
     char **names;
     char **contents;
-    bool *certs;
+    enum rt_kind *kinds;
     size_t n;
     size_t map;          /* update being applied */
     const char *pos;     /* next entry of contents[map] to send */
     unsigned version;    /* version opened by "prepare map" */
-    enum { RT_PREPARE = 0, RT_ADD, RT_COMMIT, RT_CERT_SET, RT_CERT_COMMIT } step;
+    enum { RT_PREPARE = 0, RT_ADD, RT_COMMIT, RT_CERT_SET, RT_CERT_COMMIT, RT_SRV_ADD,
+           RT_SRV_DEL } step;
     rt_done_fn *done;
     void *arg;
 };
@@ -45,7 +46,7 @@ static void job_free(struct rt_job *j)
     }
     free(j->names);
     free(j->contents);
-    free(j->certs);
+    free(j->kinds);
     free(j->sock);
     free(j);
 }
@@ -57,6 +58,21 @@ static void finish(struct rt_job *j, bool ok, const char *msg)
 }
 
 static void next(struct rt_job *j);
+
+static int first_step(enum rt_kind kind)
+{
+    switch (kind) {
+    case RT_CERT:
+        return RT_CERT_SET;
+    case RT_SERVER_ADD:
+        return RT_SRV_ADD;
+    case RT_SERVER_DEL:
+        return RT_SRV_DEL;
+    case RT_MAP:
+        break;
+    }
+    return RT_PREPARE;
+}
 
 /* A CLI reply is empty or a success message; anything else names an error. */
 static bool reply_ok(const char *reply)
@@ -88,13 +104,23 @@ static void on_reply(int status, const char *reply, void *arg)
     case RT_CERT_COMMIT:
         ok = strstr(reply, "Success!") != NULL;
         break;
+    case RT_SRV_ADD:
+        /* a server kept in maintenance since its removal is simply enabled again */
+        ok = (strstr(reply, "New server registered") || strstr(reply, "Already exists")) &&
+             !strstr(reply, "No such");
+        break;
+    case RT_SRV_DEL:
+        /* deleted, or disabled and still finishing requests: both are fine */
+        ok = true;
+        break;
     default:
         ok = reply_ok(reply);
         break;
     }
     if (!ok) {
-        static const char *const what[] = {"prepare map", "add map", "commit map",
-                                           "set ssl cert", "commit ssl cert"};
+        static const char *const what[] = {"prepare map",     "add map",    "commit map",
+                                           "set ssl cert",    "commit ssl cert",
+                                           "add server",      "del server"};
 
         snprintf(msg, sizeof(msg), "%s %s: %.200s", what[j->step], j->names[j->map], reply);
         finish(j, false, msg);
@@ -112,11 +138,13 @@ static void on_reply(int status, const char *reply, void *arg)
         break;
     case RT_COMMIT:
     case RT_CERT_COMMIT:
+    case RT_SRV_ADD:
+    case RT_SRV_DEL:
         if (++j->map == j->n) {
             finish(j, true, NULL);
             return;
         }
-        j->step = j->certs[j->map] ? RT_CERT_SET : RT_PREPARE;
+        j->step = first_step(j->kinds[j->map]);
         break;
     }
     next(j);
@@ -164,6 +192,27 @@ static void next(struct rt_job *j)
 
     buf_init(&line, 1 << 20);
     switch (j->step) {
+    case RT_SRV_ADD:
+    case RT_SRV_DEL: {
+        const char *name = j->names[j->map];
+        bool add = j->step == RT_SRV_ADD;
+        int bad = 0;
+
+        bad |= buf_adds(&line, add ? "add server " : "disable server ");
+        bad |= rt_api_arg(&line, name);
+        if (add) {
+            bad |= buf_addc(&line, ' ');
+            bad |= rt_api_arg(&line, j->contents[j->map]);
+        }
+        bad |= buf_adds(&line, add ? ";enable server " : ";del server ");
+        bad |= rt_api_arg(&line, name);
+        if (bad) {
+            buf_free(&line);
+            finish(j, false, "a server name cannot be sent over the Runtime API");
+            return;
+        }
+        break;
+    }
     case RT_CERT_SET:
         /* the payload ends at the first empty line; re-encoded PEM has none */
         buf_adds(&line, "set ssl cert ");
@@ -215,11 +264,11 @@ void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size
     j->sock = xstrdup(sock);
     j->names = xcalloc(n + 1, sizeof(*j->names));
     j->contents = xcalloc(n + 1, sizeof(*j->contents));
-    j->certs = xcalloc(n + 1, sizeof(*j->certs));
+    j->kinds = xcalloc(n + 1, sizeof(*j->kinds));
     for (size_t i = 0; i < n; i++) {
         j->names[i] = xstrdup(u[i].name);
-        j->contents[i] = xstrdup(u[i].content);
-        j->certs[i] = u[i].cert;
+        j->contents[i] = xstrdup(u[i].content ? u[i].content : "");
+        j->kinds[i] = u[i].kind;
     }
     j->n = n;
     j->done = done;
@@ -228,6 +277,6 @@ void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size
         finish(j, true, NULL);
         return;
     }
-    j->step = j->certs[0] ? RT_CERT_SET : RT_PREPARE;
+    j->step = first_step(j->kinds[0]);
     next(j);
 }

@@ -11,17 +11,27 @@
  * borrowed and explains a failure. */
 typedef void rt_done_fn(bool ok, const char *msg, void *arg);
 
+enum rt_kind {
+    RT_MAP = 0,    /* replace a map's entries */
+    RT_CERT,       /* replace a certificate's key and chain */
+    RT_SERVER_ADD, /* add a server and enable it */
+    RT_SERVER_DEL, /* put a server in maintenance and delete it once idle */
+};
+
 struct rt_update {
-    const char *name;    /* as HAProxy knows it: "maps/hosts.map", "certs/x.pem" */
-    const char *content; /* map file ("key value" lines) or PEM key and chain */
-    bool cert;
+    enum rt_kind kind;
+    const char *name;    /* "maps/hosts.map", "certs/x.pem", or "backend/server" */
+    const char *content; /* map file ("key value" lines), PEM, or "addr:port" */
 };
 
 /* Applies <n> updates in order through the admin socket <sock>. A map is
  * replaced atomically (prepare map, add map @ver in chunks that fit HAProxy's
  * CLI buffer, commit map), every key and value escaped with rt_api_arg(). A
- * certificate is replaced with set ssl cert + commit ssl cert. The updates
- * are copied; <done> is called once. */
+ * certificate is replaced with set ssl cert + commit ssl cert. A server is
+ * added with add server + enable server (one that still exists is enabled
+ * again); a removed one is disabled, which lets its requests finish, and
+ * deleted when it has no connection left (otherwise at the next reload). The
+ * updates are copied; <done> is called once. */
 void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size_t n,
               rt_done_fn *done, void *arg);
 #endif
