@@ -407,3 +407,65 @@ def test_hostile_values_are_rejected_not_rendered(stack):
     finally:
         m.delete("hostile.yaml")
     px.wait_service("ok.hostile.test", "/", None)
+
+
+def _admin(px, command):
+    """One command on HAProxy's admin socket; returns the reply."""
+    import socket as _socket
+    s = _socket.socket(_socket.AF_UNIX)
+    s.connect(str(px.runtime_dir / "admin.sock"))
+    s.sendall(command.encode() + b"\n")
+    s.shutdown(_socket.SHUT_WR)
+    out = b""
+    while chunk := s.recv(65536):
+        out += chunk
+    s.close()
+    return out.decode()
+
+
+def test_runtime_map_update_carries_separators_literally(launcher):
+    """security.md H5: a path holding ';' and '\\' travels through a Runtime API map
+    update as one literal key; no other command runs and nothing reloads."""
+    echo, m = small_stack(launcher)
+    px = launcher.portico(m)
+    before = px.settle()
+    hostile = "/semi;show map\\x;clear map maps/hosts.map"
+    m.write("ing-h5.yaml", ingress("h5", [rule("h5.live.test", path("/", "one"),
+                                                path(hostile.replace(" ", ""), "one",
+                                                     "ImplementationSpecific"))]))
+    px.wait_service("h5.live.test", "/", "one")
+    key = "h5.live.test" + hostile.replace(" ", "")
+    assert key in _admin(px, "show map maps/prefix.map").split()
+    # the hosts map, updated before the prefix map, still holds the host: no injected
+    # "clear map" ran
+    hosts = _admin(px, "show map maps/hosts.map")
+    assert "h5.live.test" in hosts.split(), hosts
+    assert px.settle() == before, "a path change on an existing backend must not reload"
+    m.delete("ing-h5.yaml")
+    px.wait_service("h5.live.test", "/", None)
+
+
+def test_endpoint_scaling_uses_runtime_servers(launcher):
+    """design.md section 4: endpoints added and removed reach HAProxy as servers added and
+    deleted at run time; the server list HAProxy runs equals the ready endpoints."""
+    echo, m = small_stack(launcher)
+    px = launcher.portico(m)
+    before = px.settle()
+    workers = px.worker_pids()
+    objs = echo.objects("one")
+    slice_ = next(o for o in objs if o["kind"] == "EndpointSlice")
+    ready = slice_["endpoints"][0]
+    # scale 1 -> 0 (not ready) -> 1
+    ready["conditions"] = {"ready": False, "serving": False, "terminating": False}
+    m.write("one.yaml", objs)
+    wait_for(lambda: px.get("/", host="one.live.test").status == 503, what="503 with no ready endpoint")
+    # the server is deleted, or in maintenance while HAProxy still holds a connection to it
+    for line in _admin(px, "show servers state").splitlines():
+        fields = line.split()
+        if len(fields) > 6 and fields[4] == ready["addresses"][0]:
+            assert int(fields[6]) & 1, f"server of a not-ready endpoint still active: {line}"
+    ready["conditions"] = {"ready": True}
+    m.write("one.yaml", objs)
+    px.wait_service("one.live.test", "/", "one")
+    assert not px.worker_pids() - workers and px.settle() == before, \
+        "endpoint changes must not reload HAProxy"
