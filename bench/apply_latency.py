@@ -2,16 +2,20 @@
 """Time from a manifest change to the change being served, in file mode.
 
 Starts one echo backend and Portico on a manifests directory holding BASE
-Ingresses (each with its own Service and EndpointSlice), then CHANGES times
-adds one new Ingress (new host, existing Service) and polls through HAProxy
-until the new host answers 200. Reports min/p50/p90/p99/max and, as the
-same-run baseline, `haproxy -c` on the generated configuration (the floor any
-validating controller pays).
+Ingresses (each with its own Service and EndpointSlice), then:
+- CHANGES times adds one new Ingress (new host, existing Service) and polls
+  through HAProxy until the new host answers 200;
+- CHANGES times adds a second endpoint to one Service and polls until it
+  answers, then removes it and polls until 8 requests in a row avoid it.
+Reports min/p50/p90/p99/max, the reloads Portico counted, and, as the
+same-run baseline, `haproxy -c` on the generated configuration (the floor a
+controller pays for any change it applies by reloading).
 
     python3 bench/apply_latency.py [--base 1000] [--changes 100]
 """
 
 import argparse
+import json
 import os
 import shutil
 import signal
@@ -64,6 +68,34 @@ spec:
 """
 
 
+def endpoint_of(port, host):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(req, timeout=1.0) as r:
+            return json.loads(r.read())["endpoint"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def slice_doc(i, port, addrs):
+    eps = "".join(f'- addresses: ["{a}"]\n' for a in addrs)
+    return f"""apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: svc{i}-1, namespace: bench, labels: {{kubernetes.io/service-name: svc{i}}}}}
+addressType: IPv4
+ports: [{{name: http, port: {port}}}]
+endpoints:
+{eps}"""
+
+
+def metric(port, name):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(name):
+                return float(line.split()[-1])
+    return 0.0
+
+
 def get(port, host, timeout=1.0):
     req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
     try:
@@ -93,7 +125,8 @@ def main():
     os.makedirs(mdir)
     eport = free_port()
     echo = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests/echo/echo.py"),
-                             "--backend", f"bench=127.0.0.2:{eport}"],
+                             "--backend", f"bench=127.0.0.2:{eport}",
+                             "--backend", f"bench=127.0.0.3:{eport}"],
                             stdout=subprocess.PIPE, text=True)
     while echo.stdout.readline().strip() != "ready":
         pass
@@ -142,6 +175,39 @@ def main():
                     raise SystemExit(f"change {i} not served after 30 s")
             lat.append((time.monotonic() - start) * 1000)
 
+        # endpoints: svc0's slice is moved out of the base file into its own
+        reloads0 = metric(ports["ctl"], 'portico_reloads_total{result="success"}')
+        ep_add, ep_del = [], []
+        slice_path = os.path.join(mdir, "30-slice.yaml")
+        for i in range(args.changes):
+            with open(slice_path + ".tmp", "w") as f:
+                f.write(slice_doc("x", eport, ["127.0.0.2", "127.0.0.3"]))
+            if i == 0:
+                with open(os.path.join(mdir, "30-svc.yaml"), "w") as f:
+                    f.write(service_docs("x", eport).split("---")[0])
+                    f.write("---\n" + ingress_doc("epx", "epx.bench.test", "svcx"))
+                with open(slice_path, "w") as f:
+                    f.write(slice_doc("x", eport, ["127.0.0.2"]))
+                while get(ports["http"], "epx.bench.test") != 200:
+                    time.sleep(0.01)
+                reloads0 = metric(ports["ctl"], 'portico_reloads_total{result="success"}')
+            start = time.monotonic()
+            os.rename(slice_path + ".tmp", slice_path)
+            while endpoint_of(ports["http"], "epx.bench.test") != f"127.0.0.3:{eport}":
+                if time.monotonic() - start > 30:
+                    raise SystemExit("endpoint not served after 30 s")
+            ep_add.append((time.monotonic() - start) * 1000)
+            with open(slice_path + ".tmp", "w") as f:
+                f.write(slice_doc("x", eport, ["127.0.0.2"]))
+            start = time.monotonic()
+            os.rename(slice_path + ".tmp", slice_path)
+            clean = 0
+            while clean < 8:
+                clean = clean + 1 if endpoint_of(ports["http"], "epx.bench.test") == \
+                    f"127.0.0.2:{eport}" else 0
+            ep_del.append((time.monotonic() - start) * 1000)
+        ep_reloads = metric(ports["ctl"], 'portico_reloads_total{result="success"}') - reloads0
+
         checks = []
         for _ in range(5):
             s = time.monotonic()
@@ -167,7 +233,12 @@ def main():
     print("|---|---|---|---|---|---|")
     print(f"| new Ingress file -> served (ms) | {min(lat):.1f} | {pct(lat, 50):.1f} | "
           f"{pct(lat, 90):.1f} | {pct(lat, 99):.1f} | {max(lat):.1f} |")
+    for what, v in (("endpoint added -> gets traffic (ms)", ep_add),
+                    ("endpoint removed -> 8 requests avoid it (ms)", ep_del)):
+        print(f"| {what} | {min(v):.1f} | {pct(v, 50):.1f} | {pct(v, 90):.1f} | "
+              f"{pct(v, 99):.1f} | {max(v):.1f} |")
     print(f"| baseline: haproxy -c alone (ms, median of 5) | | {chk:.1f} | | | |")
+    print(f"reloads during the {2 * args.changes} endpoint changes: {ep_reloads:.0f}")
     print(f"p50 / haproxy -c: {pct(lat, 50) / chk:.2f}")
 
 
