@@ -190,6 +190,7 @@ def main():
                     f.write(slice_doc("x", eport, ["127.0.0.2"]))
                 while get(ports["http"], "epx.bench.test") != 200:
                     time.sleep(0.01)
+                time.sleep(0.5)  # let the new backend's reload settle
                 reloads0 = metric(ports["ctl"], 'portico_reloads_total{result="success"}')
             start = time.monotonic()
             os.rename(slice_path + ".tmp", slice_path)

@@ -25,60 +25,56 @@
 
 /* ====== Reading ====== */
 
+/* What a file held the last time it was read: an unchanged file is not parsed
+ * again and its objects stay in the store as they are. */
+struct file_state {
+    uint64_t hash;      /* content hash; 0: always parse again */
+    char **keys;        /* "kind/ns/name" of the objects it provides */
+    size_t n_keys;
+};
+
 struct scan {
-    struct k8s_obj **objs[K8S_KIND_COUNT];
-    size_t n[K8S_KIND_COUNT];
-    size_t cap[K8S_KIND_COUNT];
-    struct hmap seen;   /* "kind/ns/name" -> origin (borrowed from the object) */
-    char **dirs;        /* every directory visited, for the watcher */
+    struct store *store;
+    struct hmap *cache;     /* path -> struct file_state of the previous scan, or NULL */
+    struct hmap next;       /* path -> struct file_state, for the next scan */
+    struct hmap existing;   /* "kind/ns/name" -> object in the store before this scan */
+    struct hmap live;       /* "kind/ns/name" -> origin: objects the store keeps or gets */
+    struct k8s_obj **fresh; /* decoded objects to put into the store */
+    size_t n_fresh, cap_fresh;
+    /* the file being parsed */
+    const char *file;
+    struct k8s_obj **objs;  /* its decoded objects */
+    size_t n_objs, cap_objs;
+    char **kept;            /* its objects that failed to decode but stay as they were */
+    size_t n_kept, cap_kept;
+    char **dirs;            /* every directory visited, for the watcher */
     size_t n_dirs, cap_dirs;
-    const char *file;   /* file being read */
-    size_t errors;
-    struct last_good *last; /* NULL for a one-shot read */
-    struct hmap good_objs;  /* ref -> json_t: objects that decoded in this scan */
-    struct hmap good_files; /* path -> struct file_copy: files that parsed in this scan */
 };
 
-/* What was read successfully before: a file that stops parsing, or an object
- * that stops decoding, keeps its last good version in effect, as the API
- * server keeps the stored object when it rejects an update. */
-struct last_good {
-    struct hmap objs;   /* "kind/ns/name" -> json_t (one reference) */
-    struct hmap files;  /* path -> struct file_copy */
-};
-
-struct file_copy {
-    char *data;
-    size_t len;
-};
-
-static void file_copies_clear(struct hmap *m)
+static void file_state_free(struct file_state *fs)
 {
-    void *v;
-
-    for (size_t i = 0; hmap_next(m, &i, NULL, &v);) {
-        free(((struct file_copy *)v)->data);
-        free(v);
-    }
-    hmap_deinit(m);
+    if (!fs)
+        return;
+    for (size_t i = 0; i < fs->n_keys; i++)
+        free(fs->keys[i]);
+    free(fs->keys);
+    free(fs);
 }
 
-static void json_map_clear(struct hmap *m)
+static void cache_clear(struct hmap *m)
 {
     void *v;
 
     for (size_t i = 0; hmap_next(m, &i, NULL, &v);)
-        json_decref(v);
+        file_state_free(v);
     hmap_deinit(m);
+    hmap_init(m);
 }
 
 static void scan_add(struct scan *sc, json_t *doc, size_t index, long item)
 {
     struct k8s_obj *obj;
-    char *err = NULL, *ref = NULL, origin[PATH_MAX + 64], key[600];
-    const char *prev;
-
-    json_t *copy = sc->last ? json_deep_copy(doc) : NULL;
+    char *err = NULL, *ref = NULL, origin[PATH_MAX + 64];
 
     if (item >= 0)
         snprintf(origin, sizeof(origin), "%s: document %zu: items[%ld]", sc->file, index, item);
@@ -88,58 +84,27 @@ static void scan_add(struct scan *sc, json_t *doc, size_t index, long item)
     case DECODE_IGNORED:
         log_debug("source", "%s: ignoring kind %s", origin,
                   json_string_value(json_object_get(doc, "kind")) ?: "(none)");
-        json_decref(copy);
         return;
-    case DECODE_ERROR: {
-        json_t *good = sc->last && ref ? hmap_get(&sc->last->objs, ref) : NULL;
-
-        sc->errors++;
-        json_decref(copy);
-        copy = NULL;
-        if (good) {
-            json_t *again = json_deep_copy(good);
-
-            if (decode_object(again, &obj, NULL, NULL) == DECODE_OK) {
-                if (log_on(LOG_WARN))
-                    log_emit(LOG_WARN, "source", ref,
-                             "%s: %s; keeping the last good version of this object", origin,
-                             err);
-                copy = json_incref(good);
-            }
-            json_decref(again);
-        }
-        if (!copy) {
+    case DECODE_ERROR:
+        if (sc->cache && ref && hmap_get(&sc->existing, ref)) {
+            /* as the API server keeps the stored object when it refuses an update */
             if (log_on(LOG_WARN))
-                log_emit(LOG_WARN, "source", ref, "%s: %s; object skipped", origin, err);
-            free(err);
-            free(ref);
-            return;
+                log_emit(LOG_WARN, "source", ref,
+                         "%s: %s; keeping the last good version of this object", origin, err);
+            sc->kept = xgrow(sc->kept, &sc->cap_kept, sc->n_kept + 1, sizeof(*sc->kept));
+            sc->kept[sc->n_kept++] = xstrdup(ref);
+        } else if (log_on(LOG_WARN)) {
+            log_emit(LOG_WARN, "source", ref, "%s: %s; object skipped", origin, err);
         }
         free(err);
         free(ref);
-        break;
-    }
+        return;
     case DECODE_OK:
         break;
     }
-    k8s_obj_ref(obj, key, sizeof(key));
-    if (copy) {
-        json_decref(hmap_put(&sc->good_objs, key, copy));
-        copy = NULL;
-    }
-    prev = hmap_get(&sc->seen, key);
-    if (prev) {
-        if (log_on(LOG_WARN))
-            log_emit(LOG_WARN, "source", key, "%s: duplicate of the object in %s; skipped",
-                     origin, prev);
-        k8s_obj_free(obj);
-        return;
-    }
     obj->origin = xstrdup(origin);
-    hmap_put(&sc->seen, key, obj->origin);
-    sc->objs[obj->kind] = xgrow(sc->objs[obj->kind], &sc->cap[obj->kind],
-                                sc->n[obj->kind] + 1, sizeof(struct k8s_obj *));
-    sc->objs[obj->kind][sc->n[obj->kind]++] = obj;
+    sc->objs = xgrow(sc->objs, &sc->cap_objs, sc->n_objs + 1, sizeof(*sc->objs));
+    sc->objs[sc->n_objs++] = obj;
 }
 
 static void on_doc(size_t index, json_t *doc, void *arg)
@@ -161,6 +126,39 @@ static void on_doc(size_t index, json_t *doc, void *arg)
     scan_add(sc, doc, index, -1);
 }
 
+/* Marks <key> as provided by the file being read. Returns false for a
+ * duplicate of an object an earlier file provides. */
+static bool claim_key(struct scan *sc, const char *key, const char *origin)
+{
+    const char *prev = hmap_get(&sc->live, key);
+
+    if (prev) {
+        if (log_on(LOG_WARN))
+            log_emit(LOG_WARN, "source", key, "%s: duplicate of the object in %s; skipped",
+                     origin, prev);
+        return false;
+    }
+    hmap_put(&sc->live, key, (void *)origin);
+    return true;
+}
+
+static void keep_file(struct scan *sc, const char *path, const struct file_state *prev)
+{
+    struct file_state *fs = xcalloc(1, sizeof(*fs));
+
+    fs->hash = prev->hash;
+    fs->keys = xcalloc(prev->n_keys + 1, sizeof(*fs->keys));
+    for (size_t i = 0; i < prev->n_keys; i++) {
+        const struct k8s_obj *o = hmap_get(&sc->existing, prev->keys[i]);
+
+        if (!o || !claim_key(sc, prev->keys[i], o->origin ? o->origin : path))
+            fs->hash = 0;
+        else
+            fs->keys[fs->n_keys++] = xstrdup(prev->keys[i]);
+    }
+    file_state_free(hmap_put(&sc->next, path, fs));
+}
+
 static bool is_manifest(const char *name)
 {
     const char *dot = strrchr(name, '.');
@@ -173,57 +171,73 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void ignore_doc(size_t index, json_t *doc, void *arg)
-{
-    (void)index;
-    (void)doc;
-    (void)arg;
-}
-
 static void scan_file(struct scan *sc, const char *path)
 {
+    const struct file_state *prev = sc->cache ? hmap_get(sc->cache, path) : NULL;
+    struct file_state *fs;
     char *data = NULL, *err = NULL;
-    bool good = true;
+    uint64_t hash;
     size_t len;
     int ret = file_read(path, MANIFEST_MAX_FILE, &data, &len);
 
     if (ret) {
-        sc->errors++;
         log_warn("source", "%s: %s; file skipped", path,
                  ret == -E2BIG ? "larger than 16 MiB" : strerror(-ret));
         return;
     }
+    hash = hash_fnv1a(data, len) | 1;
+    if (prev && prev->hash == hash) {
+        free(data);
+        keep_file(sc, path, prev);
+        return;
+    }
     sc->file = path;
-    if (sc->last && yaml_parse_docs(data, len, ignore_doc, NULL, &err)) {
-        struct file_copy *prev = hmap_get(&sc->last->files, path);
-
-        good = false;
-        if (prev) {
-            log_warn("source", "%s: %s; keeping the last good version of this file", path, err);
-            free(data);
-            data = xstrndup(prev->data, prev->len);
-            len = prev->len;
-            good = true; /* the old content stays the reference */
-        }
-        FREE_NULL(err);
+    sc->n_objs = 0;
+    sc->n_kept = 0;
+    ret = yaml_parse_docs(data, len, on_doc, sc, &err);
+    free(data);
+    if (ret && prev) {
+        /* most often a save in progress: the last good content stays */
+        log_warn("source", "%s: %s; keeping the last good version of this file", path, err);
+        free(err);
+        for (size_t i = 0; i < sc->n_objs; i++)
+            k8s_obj_free(sc->objs[i]);
+        for (size_t i = 0; i < sc->n_kept; i++)
+            free(sc->kept[i]);
+        keep_file(sc, path, prev);
+        return;
     }
-    if (good && sc->last) {
-        struct file_copy *fc = xcalloc(1, sizeof(*fc));
-
-        fc->data = xstrndup(data, len);
-        fc->len = len;
-        fc = hmap_put(&sc->good_files, path, fc);
-        if (fc) {
-            free(fc->data);
-            free(fc);
-        }
-    }
-    if (yaml_parse_docs(data, len, on_doc, sc, &err)) {
-        sc->errors++;
+    if (ret) {
         log_warn("source", "%s: %s; rest of the file skipped", path, err);
         free(err);
     }
-    free(data);
+    fs = xcalloc(1, sizeof(*fs));
+    fs->hash = ret ? 0 : hash;
+    fs->keys = xcalloc(sc->n_objs + sc->n_kept + 1, sizeof(*fs->keys));
+    for (size_t i = 0; i < sc->n_objs; i++) {
+        struct k8s_obj *o = sc->objs[i];
+        char key[600];
+
+        k8s_obj_ref(o, key, sizeof(key));
+        if (!claim_key(sc, key, o->origin)) {
+            fs->hash = 0; /* parse again once the other file lets go of it */
+            k8s_obj_free(o);
+            continue;
+        }
+        fs->keys[fs->n_keys++] = xstrdup(key);
+        sc->fresh = xgrow(sc->fresh, &sc->cap_fresh, sc->n_fresh + 1, sizeof(*sc->fresh));
+        sc->fresh[sc->n_fresh++] = o;
+    }
+    for (size_t i = 0; i < sc->n_kept; i++) {
+        const struct k8s_obj *o = hmap_get(&sc->existing, sc->kept[i]);
+
+        if (claim_key(sc, sc->kept[i], o->origin ? o->origin : path))
+            fs->keys[fs->n_keys++] = sc->kept[i];
+        else
+            free(sc->kept[i]);
+        fs->hash = 0; /* parse again: the kept object is not this content */
+    }
+    file_state_free(hmap_put(&sc->next, path, fs));
 }
 
 static int scan_dir(struct scan *sc, const char *dir, int depth, char **err)
@@ -268,47 +282,73 @@ static int scan_dir(struct scan *sc, const char *dir, int depth, char **err)
 
 static void scan_free(struct scan *sc)
 {
-    for (int k = 0; k < K8S_KIND_COUNT; k++)
-        free(sc->objs[k]);
+    for (size_t i = 0; i < sc->n_fresh; i++)
+        k8s_obj_free(sc->fresh[i]);
+    free(sc->fresh);
+    free(sc->objs);
+    free(sc->kept);
     for (size_t i = 0; i < sc->n_dirs; i++)
         free(sc->dirs[i]);
     free(sc->dirs);
-    hmap_deinit(&sc->seen);
-    json_map_clear(&sc->good_objs);
-    file_copies_clear(&sc->good_files);
+    hmap_deinit(&sc->existing);
+    hmap_deinit(&sc->live);
+    cache_clear(&sc->next);
+    hmap_deinit(&sc->next);
 }
 
-/* Scans <dir> and replaces the store content. The directories found are left
- * in <sc> for the watcher. */
+/* Scans <dir> and brings the store in line with it: objects no file provides
+ * any more are deleted (as a relist does), new or changed ones are put. The
+ * directories found are left in <sc> for the watcher. <cache> (or NULL)
+ * remembers what each file held. */
 static long read_into(const char *dir, struct store *store, struct scan *sc,
-                      struct last_good *last, char **err)
+                      struct hmap *cache, char **err)
 {
     long changes = 0;
     int ret;
 
     memset(sc, 0, sizeof(*sc));
-    hmap_init(&sc->seen);
-    hmap_init(&sc->good_objs);
-    hmap_init(&sc->good_files);
-    sc->last = last;
-    ret = scan_dir(sc, dir, 0, err);
-    if (ret) {
-        for (int k = 0; k < K8S_KIND_COUNT; k++) {
-            for (size_t i = 0; i < sc->n[k]; i++)
-                k8s_obj_free(sc->objs[k][i]);
+    sc->store = store;
+    sc->cache = cache;
+    hmap_init(&sc->next);
+    hmap_init(&sc->existing);
+    hmap_init(&sc->live);
+    for (int k = 0; k < K8S_KIND_COUNT; k++) {
+        void *v;
+
+        for (size_t i = 0; hmap_next(&store->kinds[k], &i, NULL, &v);) {
+            char key[600];
+
+            k8s_obj_ref(v, key, sizeof(key));
+            hmap_put(&sc->existing, key, v);
         }
-        return ret;
     }
-    for (int k = 0; k < K8S_KIND_COUNT; k++)
-        changes += (long)store_replace(store, (enum k8s_kind)k, sc->objs[k], sc->n[k]);
-    if (last) {
-        /* this scan's good versions become the reference for the next one */
-        json_map_clear(&last->objs);
-        file_copies_clear(&last->files);
-        last->objs = sc->good_objs;
-        last->files = sc->good_files;
-        hmap_init(&sc->good_objs);
-        hmap_init(&sc->good_files);
+    ret = scan_dir(sc, dir, 0, err);
+    if (ret)
+        return ret;
+    for (int k = 0; k < K8S_KIND_COUNT; k++) {
+        const struct k8s_obj **objs;
+        size_t n = store_list(store, (enum k8s_kind)k, &objs);
+
+        for (size_t i = 0; i < n; i++) {
+            char key[600];
+
+            k8s_obj_ref(objs[i], key, sizeof(key));
+            if (!hmap_get(&sc->live, key))
+                changes += store_del(store, (enum k8s_kind)k, objs[i]->meta.ns,
+                                     objs[i]->meta.name);
+        }
+        free(objs);
+    }
+    /* the live map borrows origins from the objects: drop it before they move */
+    hmap_deinit(&sc->live);
+    hmap_init(&sc->live);
+    for (size_t i = 0; i < sc->n_fresh; i++)
+        changes += store_put(store, sc->fresh[i]);
+    sc->n_fresh = 0;
+    if (cache) {
+        cache_clear(cache);
+        *cache = sc->next;
+        hmap_init(&sc->next);
     }
     return changes;
 }
@@ -339,7 +379,7 @@ struct manifests {
     void *arg;
     uv_timer_t debounce;
     struct hmap watches; /* path -> struct dirwatch */
-    struct last_good last;
+    struct hmap files;   /* path -> struct file_state */
     int pending_close;   /* handles not closed yet */
     bool closing;
 };
@@ -349,8 +389,8 @@ static void maybe_free(struct manifests *m)
     if (!m->closing || m->pending_close)
         return;
     hmap_deinit(&m->watches);
-    json_map_clear(&m->last.objs);
-    file_copies_clear(&m->last.files);
+    cache_clear(&m->files);
+    hmap_deinit(&m->files);
     free(m->dir);
     free(m);
 }
@@ -432,7 +472,7 @@ static void rescan(struct manifests *m)
 {
     struct scan sc;
     char *err = NULL;
-    long changes = read_into(m->dir, m->store, &sc, &m->last, &err);
+    long changes = read_into(m->dir, m->store, &sc, &m->files, &err);
 
     if (changes < 0) {
         /* the directory itself vanished: keep the last objects, like an API outage */
@@ -466,14 +506,12 @@ struct manifests *manifests_watch(uv_loop_t *loop, const char *dir, struct store
     m->fn = fn;
     m->arg = arg;
     hmap_init(&m->watches);
-    hmap_init(&m->last.objs);
-    hmap_init(&m->last.files);
-    ret = read_into(dir, store, &sc, &m->last, err);
+    hmap_init(&m->files);
+    ret = read_into(dir, store, &sc, &m->files, err);
     if (ret < 0) {
         scan_free(&sc);
         hmap_deinit(&m->watches);
-        hmap_deinit(&m->last.objs);
-        hmap_deinit(&m->last.files);
+        hmap_deinit(&m->files);
         free(m->dir);
         free(m);
         return NULL;
