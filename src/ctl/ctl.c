@@ -258,7 +258,6 @@ static void pass_done(struct ctl *c)
 static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
-    char *err = NULL;
 
     (void)h;
     if (c->stopping)
@@ -282,7 +281,6 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     c->running_model = model_ref(c->pending_model);
     c->ready = true;
     prune_generations(c);
-    free(err);
     pass_done(c);
 }
 

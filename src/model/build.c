@@ -822,7 +822,6 @@ static void set_default_backend(struct builder *b)
 
 static void set_global(struct builder *b)
 {
-    struct model_global *g = &b->m->global;
     const struct k8s_configmap *cm = NULL;
     char ns[256], *name;
 
@@ -850,15 +849,7 @@ static void set_global(struct builder *b)
         keys_apply_configmap(&b->global, cm->data, cm->n_data, key_issue, &ictx);
         b->cur_ref = NULL;
     }
-    g->timeout_connect_ms = b->global.timeout_connect_ms;
-    g->timeout_client_ms = b->global.timeout_client_ms;
-    g->timeout_server_ms = b->global.timeout_server_ms;
-    g->timeout_http_request_ms = b->global.timeout_http_request_ms;
-    g->timeout_http_keep_alive_ms = b->global.timeout_http_keep_alive_ms;
-    g->timeout_queue_ms = b->global.timeout_queue_ms;
-    g->timeout_tunnel_ms = b->global.timeout_tunnel_ms;
-    g->maxconn = b->global.maxconn;
-    g->nbthread = b->global.nbthread;
+    b->m->global = b->global;
 }
 
 struct model *model_build(const struct store *store, const struct model_opts *opts)

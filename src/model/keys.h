@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/keys-t.h"
 #include "store/objects-t.h"
 
 enum key_type {
@@ -18,21 +19,6 @@ enum key_type {
 
 #define KEY_S_ANNOT 0x1u /* accepted as an Ingress annotation */
 #define KEY_S_CMAP 0x2u  /* accepted in the --configmap ConfigMap */
-
-/* Resolved values of every key. */
-struct key_values {
-    bool ssl_redirect;
-    uint32_t ssl_redirect_code;
-    uint32_t timeout_connect_ms;
-    uint32_t timeout_client_ms;
-    uint32_t timeout_server_ms;
-    uint32_t timeout_http_request_ms;
-    uint32_t timeout_http_keep_alive_ms;
-    uint32_t timeout_queue_ms;
-    uint32_t timeout_tunnel_ms;
-    uint32_t maxconn;
-    uint32_t nbthread;
-};
 
 struct key_def {
     const char *name;

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "model/keys-t.h"
 #include "util/arena.h"
 
 struct model_server {
@@ -62,23 +63,10 @@ struct model_issue {
     const char *msg;
 };
 
-/* Global settings resolved from the ConfigMap and defaults. */
-struct model_global {
-    uint32_t timeout_connect_ms;
-    uint32_t timeout_client_ms;
-    uint32_t timeout_server_ms;
-    uint32_t timeout_http_request_ms;
-    uint32_t timeout_http_keep_alive_ms;
-    uint32_t timeout_queue_ms;
-    uint32_t timeout_tunnel_ms;
-    uint32_t maxconn;      /* 0: HAProxy's default */
-    uint32_t nbthread;     /* 0: HAProxy's default */
-};
-
 struct model {
     struct arena arena;
     int refs;
-    struct model_global global;
+    struct key_values global;       /* ConfigMap keys over the defaults */
     struct model_backend *backends; /* sorted by name */
     size_t n_backends;
     struct model_entry *maps[MODEL_MAP_COUNT]; /* each sorted by key */
