@@ -15,6 +15,9 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "ctl/httpd.h"
 #include "haproxy/proc.h"
@@ -639,7 +642,26 @@ static void on_signal(uv_signal_t *s, int signum)
     hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
 }
 
-static void setup_opts(struct ctl *c, const struct opts *o)
+/* True when this host can listen on <addr> over IPv6: many containers and CI
+ * machines have IPv6 disabled, where a [::] bind line would stop HAProxy. */
+static bool ipv6_usable(const char *addr)
+{
+    struct sockaddr_in6 sa;
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok;
+
+    if (fd == -1)
+        return false;
+    memset(&sa, 0, sizeof(sa));
+    sa.sin6_family = AF_INET6;
+    ok = inet_pton(AF_INET6, addr, &sa.sin6_addr) == 1 &&
+         bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* <probe>: check the host can listen on IPv6 (not when only rendering). */
+static void setup_opts(struct ctl *c, const struct opts *o, bool probe)
 {
     const char *fault = getenv("PORTICO_FAULT_AT");
     uint32_t n;
@@ -654,6 +676,12 @@ static void setup_opts(struct ctl *c, const struct opts *o)
     c->ropts.runtime_dir = o->runtime_dir;
     c->ropts.ipv4_addr = o->ipv4_addr;
     c->ropts.ipv6_addr = o->disable_ipv6 ? NULL : o->ipv6_addr;
+    if (c->ropts.ipv6_addr && probe && !ipv6_usable(c->ropts.ipv6_addr)) {
+        log_warn("ctl", "cannot listen on IPv6 address %s here; listening on IPv4 only "
+                        "(--disable-ipv6 silences this)",
+                 c->ropts.ipv6_addr);
+        c->ropts.ipv6_addr = NULL;
+    }
     c->ropts.http_port = o->disable_http ? 0 : o->http_port;
     c->ropts.https_port = o->disable_https ? 0 : o->https_port;
     c->ropts.stats_port = o->stats_port;
@@ -691,7 +719,7 @@ int ctl_run(const struct opts *o)
         log_err("ctl", "cannot generate the self-signed default certificate");
         goto out;
     }
-    setup_opts(c, o);
+    setup_opts(c, o, true);
     c->gen = scan_generations(o->config_dir);
     c->current_link = xasprintf("%s/current", o->config_dir);
     c->admin_sock = xasprintf("%s/admin.sock", o->runtime_dir);
@@ -765,7 +793,7 @@ int ctl_render(const struct opts *o)
     }
     pem = tls_selfsigned_pem("portico-default");
     tmp.fallback_pem = pem;
-    setup_opts(&tmp, o);
+    setup_opts(&tmp, o, false);
     mopts = tmp.mopts;
     ropts = tmp.ropts;
     m = model_build(&store, &mopts);
