@@ -96,9 +96,14 @@ int main(int argc, char **argv)
     log_level_parse(o.log_level, &lvl);
     log_threshold = lvl;
     log_fmt = !strcmp(o.log_format, "json") ? LOG_FMT_JSON : LOG_FMT_LOGFMT;
-    if (!o.manifests) {
-        fprintf(stderr, "portico: --manifests=DIR is required (cluster mode is not available "
-                        "yet); see portico --help\n");
+    if (render && !o.manifests) {
+        fprintf(stderr, "portico: render needs --manifests=DIR; see portico --help\n");
+        opts_free(&o);
+        return 2;
+    }
+    if (o.manifests && (o.kubeconfig || o.context)) {
+        fprintf(stderr, "portico: --manifests cannot be combined with --kubeconfig or "
+                        "--context\n");
         opts_free(&o);
         return 2;
     }

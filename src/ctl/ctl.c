@@ -23,6 +23,9 @@
 #include "haproxy/proc.h"
 #include "haproxy/render.h"
 #include "haproxy/runtime.h"
+#include "kube/client.h"
+#include "kube/config.h"
+#include "kube/watch.h"
 #include "model/model.h"
 #include "model/tls.h"
 #include "source/manifests.h"
@@ -54,7 +57,14 @@ struct ctl {
     struct model_opts mopts;
     struct render_opts ropts;
     struct store store;
-    struct manifests *src;
+    struct manifests *src;   /* file mode */
+    struct kube_config kc;   /* cluster mode */
+    struct kube_client *kube;
+    struct informer *informers[K8S_KIND_COUNT];
+    size_t n_informers, n_synced;
+    uv_timer_t token_timer;  /* re-reads a rotating service account token */
+    char *cm_path, *cm_selector;
+    bool synced;             /* every source has delivered its first complete state */
     struct hap hap;
     struct httpd http;
     uv_timer_t debounce;
@@ -527,7 +537,8 @@ static void on_debounce(uv_timer_t *t)
 {
     struct ctl *c = t->data;
 
-    if (c->stopping)
+    /* never render from a partial cache: an empty store is not an empty cluster */
+    if (c->stopping || !c->synced)
         return;
     if (c->busy) {
         c->dirty = true;
@@ -549,6 +560,99 @@ static void schedule(struct ctl *c)
 static void on_source_changed(void *arg)
 {
     schedule(arg);
+}
+
+/* ====== Cluster mode ====== */
+
+static void on_informer_changed(struct informer *inf, void *arg)
+{
+    (void)inf;
+    schedule(arg);
+}
+
+static void on_informer_synced(struct informer *inf, void *arg)
+{
+    struct ctl *c = arg;
+
+    log_info("kube", "%s: initial list complete", informer_name(inf));
+    if (++c->n_synced < c->n_informers)
+        return;
+    log_info("kube", "every resource listed: %zu ingresses, %zu services, %zu endpointslices",
+             store_count(&c->store, K8S_INGRESS), store_count(&c->store, K8S_SERVICE),
+             store_count(&c->store, K8S_ENDPOINT_SLICE));
+    c->synced = true;
+    schedule(c);
+}
+
+static void on_token_timer(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+    char *err = NULL;
+
+    /* bound service account tokens rotate about hourly */
+    if (kube_config_reload_token(&c->kc, &err)) {
+        log_warn("kube", "%s; keeping the previous token", err);
+        free(err);
+    }
+}
+
+static int start_cluster(struct ctl *c, const struct opts *o)
+{
+    static const struct informer_spec specs[] = {
+        {K8S_INGRESS_CLASS, "networking.k8s.io/v1", "IngressClass",
+         "/apis/networking.k8s.io/v1/ingressclasses", NULL},
+        {K8S_INGRESS, "networking.k8s.io/v1", "Ingress", "/apis/networking.k8s.io/v1/ingresses",
+         NULL},
+        {K8S_SERVICE, "v1", "Service", "/api/v1/services", NULL},
+        {K8S_ENDPOINT_SLICE, "discovery.k8s.io/v1", "EndpointSlice",
+         "/apis/discovery.k8s.io/v1/endpointslices", NULL},
+        /* only TLS Secrets: the others are none of our business */
+        {K8S_SECRET, "v1", "Secret", "/api/v1/secrets", "type%3Dkubernetes.io%2Ftls"},
+    };
+    char *err = NULL;
+
+    if (kube_config_load(&c->kc, o->kubeconfig, o->context, &err)) {
+        log_err("kube", "%s", err);
+        free(err);
+        return -EINVAL;
+    }
+    log_info("kube", "cluster mode: API server %s (%s)", c->kc.server, c->kc.source);
+    c->kube = kube_client_new(c->loop, &c->kc, &err);
+    if (!c->kube) {
+        log_err("kube", "%s", err);
+        free(err);
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < ARRAY_SIZE(specs); i++)
+        c->informers[c->n_informers++] = informer_start(
+            c->loop, c->kube, &c->store, &specs[i], on_informer_changed, on_informer_synced, c);
+    if (o->configmap) {
+        struct informer_spec cm = {K8S_CONFIGMAP, "v1", "ConfigMap", NULL, NULL};
+        const char *slash = strchr(o->configmap, '/');
+
+        c->cm_path = xasprintf("/api/v1/namespaces/%.*s/configmaps",
+                               (int)(slash - o->configmap), o->configmap);
+        c->cm_selector = xasprintf("metadata.name%%3D%s", slash + 1);
+        cm.path = c->cm_path;
+        cm.selector = c->cm_selector;
+        c->informers[c->n_informers++] = informer_start(
+            c->loop, c->kube, &c->store, &cm, on_informer_changed, on_informer_synced, c);
+    }
+    if (c->kc.token_file) {
+        uv_timer_init(c->loop, &c->token_timer);
+        c->token_timer.data = c;
+        uv_timer_start(&c->token_timer, on_token_timer, 60000, 60000);
+    }
+    return 0;
+}
+
+static void stop_cluster(struct ctl *c)
+{
+    for (size_t i = 0; i < c->n_informers; i++)
+        informer_stop(c->informers[i]);
+    c->n_informers = 0;
+    kube_client_free(c->kube);
+    c->kube = NULL;
 }
 
 static void on_haproxy_restarted(struct hap *h, void *arg)
@@ -638,6 +742,7 @@ static void on_signal(uv_signal_t *s, int signum)
     c->stopping = true;
     manifests_close(c->src);
     c->src = NULL;
+    stop_cluster(c);
     uv_timer_stop(&c->debounce);
     hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
 }
@@ -741,20 +846,26 @@ int ctl_run(const struct opts *o)
     c->sigint.data = c;
     uv_signal_start(&c->sigterm, on_signal, SIGTERM);
     uv_signal_start(&c->sigint, on_signal, SIGINT);
-    c->src = manifests_watch(c->loop, o->manifests, &c->store, on_source_changed, c, &err);
-    if (!c->src) {
-        log_err("source", "cannot read manifests: %s", err);
+    if (o->manifests) {
+        c->src = manifests_watch(c->loop, o->manifests, &c->store, on_source_changed, c, &err);
+        if (!c->src) {
+            log_err("source", "cannot read manifests: %s", err);
+            goto out_loop;
+        }
+        log_info("ctl", "file mode: %zu ingresses, %zu services read from %s",
+                 store_count(&c->store, K8S_INGRESS), store_count(&c->store, K8S_SERVICE),
+                 o->manifests);
+        c->synced = true;
+        schedule(c);
+    } else if (start_cluster(c, o)) {
         goto out_loop;
     }
-    log_info("ctl", "file mode: %zu ingresses, %zu services read from %s",
-             store_count(&c->store, K8S_INGRESS), store_count(&c->store, K8S_SERVICE),
-             o->manifests);
-    schedule(c);
     uv_run(c->loop, UV_RUN_DEFAULT);
     ret = 0;
     log_info("ctl", "stopped");
 out_loop:
     manifests_close(c->src);
+    stop_cluster(c);
     hap_close(&c->hap);
     uv_walk(c->loop, close_walk, NULL);
     uv_run(c->loop, UV_RUN_DEFAULT);
@@ -766,6 +877,9 @@ out:
     free(c->fallback_pem);
     free(c->current_link);
     free(c->admin_sock);
+    free(c->cm_path);
+    free(c->cm_selector);
+    kube_config_free(&c->kc);
     parts_free(&c->running_parts);
     parts_free(&c->pending_parts);
     model_unref(c->running_model);

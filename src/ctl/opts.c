@@ -37,10 +37,17 @@ struct opt_def {
 #define O(f) offsetof(struct opts, f)
 
 static const struct opt_def opt_table[] = {
+    {"kubeconfig", NULL, OPT_STR, NULL, "input",
+     "Cluster mode (the default) out of cluster: kubeconfig file to use. Without it: the "
+     "in-cluster service account, then $KUBECONFIG, then ~/.kube/config.",
+     O(kubeconfig), false},
+    {"context", NULL, OPT_STR, NULL, "input", "kubeconfig context to use instead of "
+                                              "current-context.",
+     O(context), false},
     {"manifests", NULL, OPT_STR, NULL, "input",
      "File mode: read Kubernetes manifests (YAML or JSON, multi-document, searched "
-     "recursively) from DIR and apply them again whenever they change. Required until the "
-     "cluster mode lands.",
+     "recursively) from DIR instead of the API server, and apply them again whenever they "
+     "change.",
      O(manifests), false},
     {"ingress-class", "ingress.class", OPT_STR, "portico", "scope",
      "Ingress class served: value of the kubernetes.io/ingress.class annotation we accept.",
@@ -257,6 +264,8 @@ static const char *metavar(const struct opt_def *d)
     case OPT_STR:
         break;
     }
+    if (!strcmp(d->name, "kubeconfig"))
+        return "=PATH";
     return strstr(d->name, "dir") || !strcmp(d->name, "manifests") ? "=DIR" : "=VALUE";
 }
 
@@ -275,6 +284,7 @@ void opts_usage(FILE *f, bool markdown)
               f);
     else
         fputs("usage: portico [render|version] [flags]\n\n"
+              "  portico [--kubeconfig=PATH] run the controller against the Kubernetes API\n"
               "  portico --manifests=DIR     run the controller on a directory of manifests\n"
               "  portico render [flags]      print the HAProxy configuration, then exit\n"
               "  portico version             print the version\n",

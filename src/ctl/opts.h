@@ -9,6 +9,8 @@
 
 struct opts {
     char *manifests;
+    char *kubeconfig;
+    char *context;
     char *ingress_class;
     char *controller_name;
     bool watch_without_class;

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* libcurl multi on libuv, after curl's docs/examples/multi-uv.c: curl tells
+ * which sockets to watch and when to wake up; the loop tells curl what
+ * happened. One connection carries every watch when the server speaks HTTP/2. */
+#include "kube/client.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/err.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define KUBE_CONNECT_TIMEOUT_MS 10000L
+#define KUBE_REQUEST_TIMEOUT_MS 60000L
+
+struct kube_client {
+    uv_loop_t *loop;
+    CURLM *multi;
+    uv_timer_t timer;
+    struct kube_config *kc;
+    struct kube_req *reqs; /* in flight, for kube_client_free() */
+    bool closing;
+};
+
+struct kube_req {
+    struct kube_client *c;
+    CURL *easy;
+    struct curl_slist *headers;
+    char *url;
+    kube_data_fn *data;
+    kube_done_fn *done;
+    void *arg;
+    char errbuf[CURL_ERROR_SIZE];
+    bool aborted; /* <data> asked to stop */
+    struct kube_req *next;
+};
+
+struct sock_ctx {
+    uv_poll_t poll;
+    curl_socket_t fd;
+    struct kube_client *c;
+};
+
+static void req_free(struct kube_req *r)
+{
+    struct kube_req **pp;
+
+    for (pp = &r->c->reqs; *pp; pp = &(*pp)->next) {
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    }
+    curl_multi_remove_handle(r->c->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->headers);
+    free(r->url);
+    free(r);
+}
+
+static void check_done(struct kube_client *c)
+{
+    CURLMsg *msg;
+    int left;
+
+    while ((msg = curl_multi_info_read(c->multi, &left))) {
+        struct kube_req *r;
+        long http = 0;
+        int err = 0;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &http);
+        if (r->aborted)
+            err = -ECANCELED;
+        else if (msg->data.result == CURLE_OPERATION_TIMEDOUT)
+            err = -ETIMEDOUT;
+        else if (msg->data.result != CURLE_OK)
+            err = -EIO;
+        r->done(http, err,
+                err ? (r->errbuf[0] ? r->errbuf : curl_easy_strerror(msg->data.result)) : "",
+                r->arg);
+        req_free(r);
+    }
+}
+
+static void on_poll(uv_poll_t *p, int status, int events)
+{
+    struct sock_ctx *s = p->data;
+    int flags = 0, running;
+
+    if (status < 0)
+        flags = CURL_CSELECT_ERR;
+    if (events & UV_READABLE)
+        flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE)
+        flags |= CURL_CSELECT_OUT;
+    curl_multi_socket_action(s->c->multi, s->fd, flags, &running);
+    check_done(s->c);
+}
+
+static void on_sock_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *socketp)
+{
+    struct kube_client *c = userp;
+    struct sock_ctx *s = socketp;
+    int events = 0;
+
+    (void)easy;
+    if (what == CURL_POLL_REMOVE) {
+        if (s) {
+            uv_poll_stop(&s->poll);
+            uv_close((uv_handle_t *)&s->poll, on_sock_closed);
+            curl_multi_assign(c->multi, fd, NULL);
+        }
+        return 0;
+    }
+    if (!s) {
+        s = xcalloc(1, sizeof(*s));
+        s->fd = fd;
+        s->c = c;
+        uv_poll_init_socket(c->loop, &s->poll, fd);
+        s->poll.data = s;
+        curl_multi_assign(c->multi, fd, s);
+    }
+    if (what & CURL_POLL_IN)
+        events |= UV_READABLE;
+    if (what & CURL_POLL_OUT)
+        events |= UV_WRITABLE;
+    uv_poll_start(&s->poll, events, on_poll);
+    return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+    struct kube_client *c = t->data;
+    int running;
+
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+static int timer_cb(CURLM *multi, long ms, void *userp)
+{
+    struct kube_client *c = userp;
+
+    (void)multi;
+    if (ms < 0)
+        uv_timer_stop(&c->timer);
+    else
+        uv_timer_start(&c->timer, on_timeout, (uint64_t)ms, 0);
+    return 0;
+}
+
+struct kube_client *kube_client_new(uv_loop_t *loop, struct kube_config *kc, char **err)
+{
+    struct kube_client *c;
+    static bool global_done;
+
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+            errmsg_set(err, "cannot initialise libcurl");
+            return NULL;
+        }
+        global_done = true;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->loop = loop;
+    c->kc = kc;
+    c->multi = curl_multi_init();
+    if (!c->multi)
+        abort();
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, sock_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, timer_cb);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    uv_timer_init(loop, &c->timer);
+    c->timer.data = c;
+    return c;
+}
+
+static void on_client_timer_closed(uv_handle_t *h)
+{
+    struct kube_client *c = h->data;
+
+    curl_multi_cleanup(c->multi);
+    free(c);
+}
+
+void kube_client_free(struct kube_client *c)
+{
+    if (!c)
+        return;
+    while (c->reqs)
+        req_free(c->reqs);
+    c->closing = true;
+    uv_close((uv_handle_t *)&c->timer, on_client_timer_closed);
+}
+
+static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
+{
+    struct kube_req *r = userp;
+    size_t len = size * nmemb;
+
+    if (r->data(ptr, len, r->arg)) {
+        r->aborted = true;
+        return 0; /* curl aborts the transfer */
+    }
+    return len;
+}
+
+static void set_blob(CURL *easy, CURLoption opt, const char *pem)
+{
+    struct curl_blob blob;
+
+    blob.data = (void *)pem;
+    blob.len = strlen(pem);
+    blob.flags = CURL_BLOB_COPY;
+    curl_easy_setopt(easy, opt, &blob);
+}
+
+struct kube_req *kube_get(struct kube_client *c, const char *path, bool stream,
+                          kube_data_fn *data, kube_done_fn *done, void *arg)
+{
+    struct kube_req *r = xcalloc(1, sizeof(*r));
+    struct kube_config *kc = c->kc;
+
+    r->c = c;
+    r->data = data;
+    r->done = done;
+    r->arg = arg;
+    r->url = xasprintf("%s%s", kc->server, path);
+    r->easy = curl_easy_init();
+    if (!r->easy)
+        abort();
+    r->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (kc->token && *kc->token) {
+        char *auth = xasprintf("Authorization: Bearer %s", kc->token);
+
+        r->headers = curl_slist_append(r->headers, auth);
+        memset(auth, 0, strlen(auth));
+        free(auth);
+    }
+    curl_easy_setopt(r->easy, CURLOPT_URL, r->url);
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, write_cb);
+    curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+    curl_easy_setopt(r->easy, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, KUBE_CONNECT_TIMEOUT_MS);
+    curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "https");
+    if (!stream)
+        curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, KUBE_REQUEST_TIMEOUT_MS);
+    if (kc->ca_pem)
+        set_blob(r->easy, CURLOPT_CAINFO_BLOB, kc->ca_pem);
+    if (kc->cert_pem) {
+        set_blob(r->easy, CURLOPT_SSLCERT_BLOB, kc->cert_pem);
+        curl_easy_setopt(r->easy, CURLOPT_SSLCERTTYPE, "PEM");
+        set_blob(r->easy, CURLOPT_SSLKEY_BLOB, kc->key_pem);
+        curl_easy_setopt(r->easy, CURLOPT_SSLKEYTYPE, "PEM");
+    }
+    if (kc->insecure) {
+        curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
+    }
+    r->next = c->reqs;
+    c->reqs = r;
+    curl_multi_add_handle(c->multi, r->easy);
+    return r;
+}
+
+void kube_req_cancel(struct kube_req *r)
+{
+    if (r)
+        req_free(r);
+}

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* HTTPS requests to the API server: libcurl's multi interface driven by the
+ * libuv loop, HTTP/2 multiplexing when the server offers it. */
+#ifndef SRC_KUBE_CLIENT_H
+#define SRC_KUBE_CLIENT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <uv.h>
+
+#include "kube/config.h"
+
+struct kube_client;
+struct kube_req;
+
+/* Receives body bytes as they arrive; returns 0, or non-zero to abort the
+ * request (then <done> reports -ECANCELED). */
+typedef int kube_data_fn(const char *data, size_t len, void *arg);
+/* Called once per request that was not cancelled: <http> is the status code
+ * (0 when no response), <err> is 0 or a negative errno, <msg> a reason. */
+typedef void kube_done_fn(long http, int err, const char *msg, void *arg);
+
+/* Creates a client for <kc> (borrowed, must outlive the client). */
+struct kube_client *kube_client_new(uv_loop_t *loop, struct kube_config *kc, char **err);
+/* Cancels every request and frees the client once its handles are closed. */
+void kube_client_free(struct kube_client *c);
+/* Starts GET <path> (appended to the server URL). <stream>: no overall
+ * timeout (watches). Returns the request, valid until <done> runs or
+ * kube_req_cancel(). */
+struct kube_req *kube_get(struct kube_client *c, const char *path, bool stream,
+                          kube_data_fn *data, kube_done_fn *done, void *arg);
+/* Stops a request without calling its <done>. Must not be called from the
+ * request's own callbacks (return non-zero from <data> instead). */
+void kube_req_cancel(struct kube_req *r);
+#endif

@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* List + watch state machine for one resource. API server failures are
+ * handled here and only here: 410 Gone relists and replaces the store
+ * (delivering the deletes missed meanwhile), 401/403 are errors that back
+ * off, 429/5xx/network errors back off exponentially with jitter, and a
+ * stream that stays silent past its timeout is restarted. */
+#include "kube/watch.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kube/decode.h"
+#include "store/objects.h"
+#include "util/buf.h"
+#include "util/log.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define LIST_LIMIT 500
+#define LIST_MAX_BODY (512u << 20)
+#define EVENT_MAX (16u << 20)
+#define BACKOFF_MIN_MS 800
+#define BACKOFF_MAX_MS 30000
+#define BACKOFF_RESET_MS 120000
+#define WATCH_MIN_S 300
+#define STALL_GRACE_MS 30000
+
+enum inf_state {
+    INF_LISTING = 0,
+    INF_WATCHING,
+    INF_WAITING, /* backoff */
+};
+
+struct informer {
+    uv_loop_t *loop;
+    struct kube_client *c;
+    struct store *store;
+    struct informer_spec spec; /* strings borrowed from the caller */
+    informer_fn *changed, *synced_fn;
+    void *arg;
+    enum inf_state state;
+    struct kube_req *req;
+    uv_timer_t timer;          /* backoff, stall detection */
+    struct buf body;           /* list page, or the partial watch line */
+    char *rv;                  /* resourceVersion to watch from */
+    char *cont;                /* continue token of the list in progress */
+    struct k8s_obj **objs;     /* objects of the list in progress */
+    size_t n_objs, cap_objs;
+    unsigned backoff_ms;
+    uint64_t healthy_since;    /* loop time of the last success after a failure */
+    unsigned watch_s;          /* timeoutSeconds of the current watch */
+    bool synced;
+    bool relist;               /* the watch asked for a relist (410) */
+    bool stream_error;         /* the watch stream sent garbage */
+    char *error;               /* why the watch stream failed */
+};
+
+static void start_list(struct informer *inf);
+static void start_watch(struct informer *inf);
+
+const char *informer_name(const struct informer *inf)
+{
+    return inf->spec.kind_name;
+}
+
+bool informer_synced(const struct informer *inf)
+{
+    return inf->synced;
+}
+
+static void drop_list(struct informer *inf)
+{
+    for (size_t i = 0; i < inf->n_objs; i++)
+        k8s_obj_free(inf->objs[i]);
+    inf->n_objs = 0;
+    FREE_NULL(inf->cont);
+}
+
+/* ====== Backoff ====== */
+
+static void on_backoff(uv_timer_t *t)
+{
+    struct informer *inf = t->data;
+
+    if (inf->rv && !inf->relist)
+        start_watch(inf);
+    else
+        start_list(inf);
+}
+
+static void fail(struct informer *inf, const char *what, long http, const char *msg)
+{
+    unsigned delay;
+    uint64_t now = uv_now(inf->loop);
+
+    if (inf->healthy_since && now - inf->healthy_since > BACKOFF_RESET_MS)
+        inf->backoff_ms = BACKOFF_MIN_MS;
+    inf->healthy_since = 0;
+    /* jitter 1.0, as client-go: between the backoff and twice it */
+    delay = inf->backoff_ms + (unsigned)(random() % (inf->backoff_ms + 1));
+    if (http == 401 || http == 403)
+        log_err("kube", "%s %s: %ld %s; check the RBAC rules (list and watch on this "
+                        "resource); retrying in %u ms",
+                what, inf->spec.path, http, msg, delay);
+    else if (http)
+        log_warn("kube", "%s %s: HTTP %ld: %s; retrying in %u ms", what, inf->spec.path, http,
+                 msg, delay);
+    else
+        log_warn("kube", "%s %s: %s; retrying in %u ms", what, inf->spec.path, msg, delay);
+    inf->backoff_ms = inf->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : inf->backoff_ms * 2;
+    inf->state = INF_WAITING;
+    inf->req = NULL;
+    uv_timer_start(&inf->timer, on_backoff, delay, 0);
+}
+
+static void succeeded(struct informer *inf)
+{
+    if (!inf->healthy_since)
+        inf->healthy_since = uv_now(inf->loop);
+}
+
+/* ====== LIST ====== */
+
+static int on_list_data(const char *data, size_t len, void *arg)
+{
+    struct informer *inf = arg;
+
+    return buf_add(&inf->body, data, len) ? -1 : 0;
+}
+
+static void set_rv(struct informer *inf, const char *rv)
+{
+    if (!rv || !*rv)
+        return;
+    free(inf->rv);
+    inf->rv = xstrdup(rv);
+}
+
+/* Items of a typed list carry no kind or apiVersion: add them for decoding. */
+static void decode_item(struct informer *inf, json_t *item)
+{
+    struct k8s_obj *obj;
+    char *err = NULL, *ref = NULL;
+
+    json_object_set_new(item, "kind", json_string(inf->spec.kind_name));
+    json_object_set_new(item, "apiVersion", json_string(inf->spec.api_version));
+    if (decode_object(item, &obj, &ref, &err) != DECODE_OK) {
+        if (log_on(LOG_WARN))
+            log_emit(LOG_WARN, "kube", ref, "%s; object skipped", err ? err : "not decoded");
+        free(err);
+        free(ref);
+        return;
+    }
+    inf->objs = xgrow(inf->objs, &inf->cap_objs, inf->n_objs + 1, sizeof(*inf->objs));
+    inf->objs[inf->n_objs++] = obj;
+}
+
+static void on_list_done(long http, int err, const char *msg, void *arg)
+{
+    struct informer *inf = arg;
+    json_t *doc, *items, *item;
+    json_error_t jerr;
+    const char *cont;
+    size_t i, changes;
+
+    inf->req = NULL;
+    if (err || http != 200) {
+        bool gone = http == 410;
+
+        buf_free(&inf->body);
+        drop_list(inf);
+        if (gone) {
+            /* the continue token expired: the list restarts from scratch */
+            log_info("kube", "list %s: continue token expired; listing again", inf->spec.path);
+            start_list(inf);
+            return;
+        }
+        fail(inf, "list", http, err ? msg : "unexpected status");
+        return;
+    }
+    doc = json_loadb(inf->body.ptr ? inf->body.ptr : "", inf->body.len, 0, &jerr);
+    buf_free(&inf->body);
+    if (!json_is_object(doc) || !json_is_array(items = json_object_get(doc, "items"))) {
+        json_decref(doc);
+        drop_list(inf);
+        fail(inf, "list", 0, "malformed JSON from the API server");
+        return;
+    }
+    json_array_foreach(items, i, item) decode_item(inf, item);
+    set_rv(inf, json_string_value(json_object_get(json_object_get(doc, "metadata"),
+                                                  "resourceVersion")));
+    cont = json_string_value(json_object_get(json_object_get(doc, "metadata"), "continue"));
+    free(inf->cont);
+    inf->cont = cont && *cont ? xstrdup(cont) : NULL;
+    json_decref(doc);
+    if (inf->cont) {
+        start_list(inf);
+        return;
+    }
+    /* a complete list replaces the store, so deletes missed meanwhile apply */
+    changes = store_replace(inf->store, inf->spec.kind, inf->objs, inf->n_objs);
+    inf->n_objs = 0;
+    inf->relist = false;
+    succeeded(inf);
+    log_debug("kube", "listed %s: %zu objects, %zu changes, resourceVersion %s",
+              inf->spec.path, store_count(inf->store, inf->spec.kind), changes, inf->rv);
+    if (!inf->synced) {
+        inf->synced = true;
+        inf->synced_fn(inf, inf->arg);
+    } else if (changes) {
+        inf->changed(inf, inf->arg);
+    }
+    start_watch(inf);
+}
+
+static void start_list(struct informer *inf)
+{
+    char path[4096];
+
+    inf->state = INF_LISTING;
+    buf_init(&inf->body, LIST_MAX_BODY);
+    if (!inf->cont)
+        drop_list(inf);
+    snprintf(path, sizeof(path), "%s?limit=%d%s%s%s%s", inf->spec.path, LIST_LIMIT,
+             inf->spec.selector ? "&fieldSelector=" : "",
+             inf->spec.selector ? inf->spec.selector : "", inf->cont ? "&continue=" : "",
+             inf->cont ? inf->cont : "");
+    inf->req = kube_get(inf->c, path, false, on_list_data, on_list_done, inf);
+}
+
+/* ====== WATCH ====== */
+
+static void on_stall(uv_timer_t *t)
+{
+    struct informer *inf = t->data;
+
+    log_warn("kube", "watch %s: no data for %u s; restarting it", inf->spec.path,
+             inf->watch_s + STALL_GRACE_MS / 1000);
+    kube_req_cancel(inf->req);
+    inf->req = NULL;
+    buf_free(&inf->body);
+    start_watch(inf);
+}
+
+/* Applies one watch event; returns false when the stream must end. */
+static bool apply_event(struct informer *inf, const char *line, size_t len)
+{
+    json_error_t jerr;
+    json_t *ev = json_loadb(line, len, 0, &jerr), *obj;
+    const char *type;
+    struct k8s_obj *o;
+    char *err = NULL, *ref = NULL;
+    bool changed = false;
+
+    type = json_string_value(json_object_get(ev, "type"));
+    obj = json_object_get(ev, "object");
+    if (!type || !json_is_object(obj)) {
+        free(inf->error);
+        inf->error = xstrdup("malformed watch event");
+        json_decref(ev);
+        return false;
+    }
+    if (!strcmp(type, "ERROR")) {
+        json_int_t code = json_integer_value(json_object_get(obj, "code"));
+
+        if (code == 410)
+            inf->relist = true;
+        free(inf->error);
+        inf->error = xasprintf("watch error %lld: %s", (long long)code,
+                               json_string_value(json_object_get(obj, "message")) ?: "");
+        json_decref(ev);
+        return false;
+    }
+    set_rv(inf, json_string_value(json_object_get(json_object_get(obj, "metadata"),
+                                                  "resourceVersion")));
+    if (!strcmp(type, "BOOKMARK")) {
+        json_decref(ev);
+        return true;
+    }
+    if (strcmp(type, "ADDED") && strcmp(type, "MODIFIED") && strcmp(type, "DELETED")) {
+        log_debug("kube", "watch %s: ignoring event type %s", inf->spec.path, type);
+        json_decref(ev);
+        return true;
+    }
+    json_object_set_new(obj, "kind", json_string(inf->spec.kind_name));
+    json_object_set_new(obj, "apiVersion", json_string(inf->spec.api_version));
+    if (decode_object(obj, &o, &ref, &err) != DECODE_OK) {
+        if (log_on(LOG_WARN))
+            log_emit(LOG_WARN, "kube", ref, "%s; event ignored", err ? err : "not decoded");
+        free(err);
+        free(ref);
+        json_decref(ev);
+        return true;
+    }
+    if (!strcmp(type, "DELETED")) {
+        changed = store_del(inf->store, o->kind, o->meta.ns, o->meta.name);
+        k8s_obj_free(o);
+    } else {
+        changed = store_put(inf->store, o);
+    }
+    json_decref(ev);
+    if (changed)
+        inf->changed(inf, inf->arg);
+    return true;
+}
+
+static int on_watch_data(const char *data, size_t len, void *arg)
+{
+    struct informer *inf = arg;
+    size_t start = 0;
+
+    succeeded(inf);
+    uv_timer_again(&inf->timer);
+    if (buf_add(&inf->body, data, len)) {
+        free(inf->error);
+        inf->error = xstrdup("watch event larger than 16 MiB");
+        return -1;
+    }
+    for (size_t i = 0; i < inf->body.len; i++) {
+        if (inf->body.ptr[i] != '\n')
+            continue;
+        if (i > start && !apply_event(inf, inf->body.ptr + start, i - start))
+            return -1;
+        start = i + 1;
+    }
+    if (start) {
+        memmove(inf->body.ptr, inf->body.ptr + start, inf->body.len - start);
+        inf->body.len -= start;
+        inf->body.ptr[inf->body.len] = '\0';
+    }
+    return 0;
+}
+
+static void on_watch_done(long http, int err, const char *msg, void *arg)
+{
+    struct informer *inf = arg;
+
+    inf->req = NULL;
+    uv_timer_stop(&inf->timer);
+    buf_free(&inf->body);
+    if (http == 410 || inf->relist) {
+        log_info("kube", "watch %s: resourceVersion too old (410 Gone); listing again",
+                 inf->spec.path);
+        inf->relist = true;
+        FREE_NULL(inf->error);
+        start_list(inf);
+        return;
+    }
+    if (inf->error) {
+        char *e = inf->error;
+
+        inf->error = NULL;
+        fail(inf, "watch", 0, e);
+        free(e);
+        return;
+    }
+    if (err || http != 200) {
+        fail(inf, "watch", http, err ? msg : "unexpected status");
+        return;
+    }
+    /* the server ended the watch at its timeout: continue from the last version */
+    start_watch(inf);
+}
+
+static void start_watch(struct informer *inf)
+{
+    char path[4096];
+
+    inf->state = INF_WATCHING;
+    /* 5 to 10 minutes, randomised to spread the load on the API server */
+    inf->watch_s = WATCH_MIN_S + (unsigned)(random() % (WATCH_MIN_S + 1));
+    buf_init(&inf->body, EVENT_MAX);
+    snprintf(path, sizeof(path),
+             "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=%s%s%s",
+             inf->spec.path, inf->watch_s, inf->rv ? inf->rv : "",
+             inf->spec.selector ? "&fieldSelector=" : "",
+             inf->spec.selector ? inf->spec.selector : "");
+    inf->req = kube_get(inf->c, path, true, on_watch_data, on_watch_done, inf);
+    uv_timer_start(&inf->timer, on_stall, inf->watch_s * 1000ull + STALL_GRACE_MS,
+                   inf->watch_s * 1000ull + STALL_GRACE_MS);
+}
+
+/* ====== Lifecycle ====== */
+
+struct informer *informer_start(uv_loop_t *loop, struct kube_client *c, struct store *store,
+                                const struct informer_spec *spec, informer_fn *changed,
+                                informer_fn *synced, void *arg)
+{
+    struct informer *inf = xcalloc(1, sizeof(*inf));
+
+    inf->loop = loop;
+    inf->c = c;
+    inf->store = store;
+    inf->spec = *spec;
+    inf->changed = changed;
+    inf->synced_fn = synced;
+    inf->arg = arg;
+    inf->backoff_ms = BACKOFF_MIN_MS;
+    uv_timer_init(loop, &inf->timer);
+    inf->timer.data = inf;
+    buf_init(&inf->body, LIST_MAX_BODY);
+    start_list(inf);
+    return inf;
+}
+
+static void on_inf_closed(uv_handle_t *h)
+{
+    struct informer *inf = h->data;
+
+    drop_list(inf);
+    free(inf->objs);
+    buf_free(&inf->body);
+    free(inf->rv);
+    free(inf->error);
+    free(inf);
+}
+
+void informer_stop(struct informer *inf)
+{
+    if (!inf)
+        return;
+    kube_req_cancel(inf->req);
+    inf->req = NULL;
+    uv_close((uv_handle_t *)&inf->timer, on_inf_closed);
+}

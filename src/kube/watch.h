@@ -1,0 +1,33 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Informers: paginated LIST then WATCH of one resource into the store, with
+ * the semantics of client-go's reflector (410 -> relist, bookmarks, backoff,
+ * stalled-stream detection). */
+#ifndef SRC_KUBE_WATCH_H
+#define SRC_KUBE_WATCH_H
+#include <stdbool.h>
+#include <uv.h>
+
+#include "kube/client.h"
+#include "store/store.h"
+
+struct informer;
+
+typedef void informer_fn(struct informer *inf, void *arg);
+
+struct informer_spec {
+    enum k8s_kind kind;
+    const char *api_version;  /* "networking.k8s.io/v1" */
+    const char *kind_name;    /* "Ingress" */
+    const char *path;         /* collection path, e.g. "/apis/networking.k8s.io/v1/ingresses" */
+    const char *selector;     /* fieldSelector value (URL-encoded), or NULL */
+};
+
+/* Starts listing then watching. <changed> runs after each batch that changed
+ * the store; <synced> once, when the first complete list is in the store. */
+struct informer *informer_start(uv_loop_t *loop, struct kube_client *c, struct store *store,
+                                const struct informer_spec *spec, informer_fn *changed,
+                                informer_fn *synced, void *arg);
+void informer_stop(struct informer *inf);
+bool informer_synced(const struct informer *inf);
+const char *informer_name(const struct informer *inf);
+#endif
