@@ -310,7 +310,7 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
 static int on_watch_data(const char *data, size_t len, void *arg)
 {
     struct informer *inf = arg;
-    size_t start = 0;
+    size_t start = 0, from = inf->body.len; /* bytes before are known to hold no newline */
 
     succeeded(inf);
     uv_timer_again(&inf->timer);
@@ -319,7 +319,7 @@ static int on_watch_data(const char *data, size_t len, void *arg)
         inf->error = xstrdup("watch event larger than 16 MiB");
         return -1;
     }
-    for (size_t i = 0; i < inf->body.len; i++) {
+    for (size_t i = from; i < inf->body.len; i++) {
         if (inf->body.ptr[i] != '\n')
             continue;
         if (i > start && !apply_event(inf, inf->body.ptr + start, i - start))

@@ -464,11 +464,12 @@ def http_get_status(port, path):
 
 
 class Portico:
-    """A running portico in file mode, with its own ports and directories."""
+    """A running portico with its own ports and directories: in file mode on
+    manifests_dir, or in cluster mode (manifests_dir None, --kubeconfig in extra_args)."""
 
     def __init__(self, binary, manifests_dir, workdir, extra_args=(), env=None):
         self.binary = str(binary)
-        self.manifests_dir = Path(manifests_dir)
+        self.manifests_dir = Path(manifests_dir) if manifests_dir else None
         self.workdir = Path(workdir)
         self.config_dir = self.workdir / "config"
         self.runtime_dir = self.workdir / "run"
@@ -482,7 +483,7 @@ class Portico:
         self.log_path = self.workdir / "portico.log"
         self.args = [
             self.binary,
-            f"--manifests={self.manifests_dir}",
+            *([f"--manifests={self.manifests_dir}"] if self.manifests_dir else []),
             f"--http-bind-port={self.http}",
             f"--https-bind-port={self.https}",
             f"--stats-bind-port={self.stats}",
