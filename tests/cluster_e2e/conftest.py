@@ -1,0 +1,100 @@
+"""Fixtures for the cluster-mode tests: one real kube-apiserver + etcd per
+session (tests/cluster/cluster.sh), echo "pods" on 198.18.0.x, and Portico
+with the portico ServiceAccount's kubeconfig, so RBAC applies to it."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+sys.path.insert(0, str(REPO / "tests" / "cluster"))
+
+from helpers import Echo, Portico  # noqa: E402
+from kapi import Client  # noqa: E402
+
+CLUSTER = REPO / "tests" / "cluster" / "cluster.sh"
+
+
+def _binary():
+    p = Path(os.environ.get("PORTICO_BIN") or REPO / "portico")
+    if not p.is_file():
+        pytest.fail(f"portico binary not found at {p}", pytrace=False)
+    return p
+
+
+class Cluster:
+    def __init__(self, directory):
+        self.dir = Path(directory)
+        subprocess.run([str(CLUSTER), "start", str(self.dir)], check=True, timeout=180,
+                       stdout=subprocess.DEVNULL)
+        self.admin = Client.from_kubeconfig(str(self.dir / "admin.kubeconfig"))
+        self.kubeconfig = self.dir / "portico.kubeconfig"
+
+    def sh(self, *args, timeout=120):
+        subprocess.run([str(CLUSTER), *args, str(self.dir)], check=True, timeout=timeout,
+                       stdout=subprocess.DEVNULL)
+
+    def apiserver_pid(self):
+        return int((self.dir / "kube-apiserver.pid").read_text())
+
+    def stop(self):
+        self.sh("stop")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    yield c
+    c.stop()
+
+
+@pytest.fixture(scope="session")
+def pods(tmp_path_factory):
+    e = Echo({"one": ["198.18.0.2", "198.18.0.3"], "two": ["198.18.0.4"]},
+             tmp_path_factory.mktemp("pods"))
+    yield e
+    e.stop()
+
+
+@pytest.fixture(scope="session")
+def portico_bin():
+    return _binary()
+
+
+@pytest.fixture
+def start_portico(tmp_path_factory, portico_bin, cluster):
+    started = []
+
+    def start(ready=True, extra=()):
+        px = Portico(portico_bin, None, tmp_path_factory.mktemp("px"),
+                     extra_args=[f"--kubeconfig={cluster.kubeconfig}", *extra])
+        started.append(px)
+        if ready:
+            px.wait_ready(timeout=30)
+        return px
+
+    yield start
+    for px in started:
+        if px.proc.poll() is None:
+            px.proc.terminate()
+            assert px.proc.wait(20) == 0, px.log_tail()
+
+
+@pytest.fixture(scope="session")
+def certs(tmp_path_factory):
+    from helpers import make_cert
+
+    directory = tmp_path_factory.mktemp("certs")
+    made = {}
+
+    class Certs:
+        def get(self, name):
+            if name not in made:
+                made[name] = make_cert(directory, name, name, [name])
+            return made[name]
+
+    return Certs()

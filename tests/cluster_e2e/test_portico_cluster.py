@@ -1,0 +1,141 @@
+"""Portico in cluster mode against a real kube-apiserver and etcd (issue 3):
+objects created, updated and deleted with real API calls, asserted through
+real HTTP requests to HAProxy; the API server restarted under traffic; etcd
+compacted to force 410 Gone; Portico started while the API server is down."""
+
+import threading
+import time
+
+import pytest
+
+from helpers import (config_map, ingress, ingress_class, path, request, rule,
+                     service_with_endpoints, tls_secret, tls_peer_cert, cert_cn, wait_for)
+
+NS = "default"
+
+
+def apply(cluster, objs):
+    cluster.admin.apply(objs)
+
+
+def delete(cluster, objs):
+    cluster.admin.delete_object(objs)
+
+
+@pytest.fixture(scope="module")
+def base(cluster, pods):
+    objs = [ingress_class("portico")] + pods.objects("one") + pods.objects("two")
+    apply(cluster, objs)
+    yield objs
+
+
+def test_routes_follow_api_changes(cluster, pods, base, start_portico):
+    px = start_portico()
+    ing = ingress("web", [rule("web.cluster.test", path("/", "one"), path("/two", "two"))])
+    apply(cluster, [ing])
+    px.wait_service("web.cluster.test", "/", "one")
+    px.wait_service("web.cluster.test", "/two/x", "two")
+    # update: the path moves
+    ing = ingress("web", [rule("web.cluster.test", path("/", "one"), path("/deux", "two"))])
+    apply(cluster, [ing])
+    px.wait_service("web.cluster.test", "/deux", "two")
+    px.wait_service("web.cluster.test", "/two/x", "one")
+    # endpoints: one of two pods not ready -> all traffic on the other
+    svc = service_with_endpoints("one", ["198.18.0.2", "198.18.0.3"], pods.port("one"))
+    svc[1]["endpoints"][0]["conditions"] = {"ready": False}
+    apply(cluster, svc)
+    wait_for(lambda: all(px.get("/", host="web.cluster.test").endpoint.startswith("198.18.0.3")
+                         for _ in range(6)), what="traffic only on the ready pod")
+    apply(cluster, pods.objects("one"))
+    # the class: moved to another controller's class, the routes go
+    apply(cluster, [ingress_class("other", controller="example.com/other")])
+    apply(cluster, [ingress("web", [rule("web.cluster.test", path("/", "one"))], cls="other")])
+    px.wait_service("web.cluster.test", "/", None)
+    delete(cluster, [ingress("web", [])])
+
+
+def test_tls_secret_and_configmap(cluster, pods, base, certs, start_portico):
+    cm = config_map("portico", {"ssl-redirect": "true"})
+    apply(cluster, [cm])
+    px = start_portico(extra=["--configmap=default/portico"])
+    cert = certs.get("secure.cluster.test")
+    apply(cluster, [tls_secret("secure", cert),
+                    ingress("secure", [rule("secure.cluster.test", path("/", "two"))],
+                            tls=[{"hosts": ["secure.cluster.test"], "secretName": "secure"}])])
+    px.wait_service("secure.cluster.test", "/", "two", scheme="https")
+    wait_for(lambda: cert_cn(tls_peer_cert(px.https, "secure.cluster.test")) ==
+             "secure.cluster.test", what="the Secret's certificate served by SNI")
+    wait_for(lambda: px.get("/", host="secure.cluster.test").status == 308, what="redirect")
+    apply(cluster, [config_map("portico", {"ssl-redirect": "false"})])
+    px.wait_service("secure.cluster.test", "/", "two")
+    delete(cluster, [ingress("secure", []), tls_secret("secure", cert), cm])
+
+
+def test_apiserver_restart_under_traffic(cluster, pods, base, start_portico):
+    px = start_portico()
+    apply(cluster, [ingress("steady", [rule("steady.cluster.test", path("/", "one"))])])
+    px.wait_service("steady.cluster.test", "/", "one")
+    stop = threading.Event()
+    results = {"ok": 0, "failed": []}
+
+    def load():
+        while not stop.is_set():
+            try:
+                r = request(px.http, "/", host="steady.cluster.test", timeout=5)
+                if r.status == 200:
+                    results["ok"] += 1
+                else:
+                    results["failed"].append(r.status)
+            except OSError as e:
+                results["failed"].append(repr(e))
+            time.sleep(0.005)
+
+    t = threading.Thread(target=load)
+    t.start()
+    try:
+        time.sleep(0.5)
+        cluster.sh("restart-apiserver", timeout=120)
+        time.sleep(0.5)
+        apply(cluster, [ingress("after", [rule("after.cluster.test", path("/", "two"))])])
+        px.wait_service("after.cluster.test", "/", "two", timeout=60)
+    finally:
+        stop.set()
+        t.join()
+    assert results["ok"] > 50 and not results["failed"], results
+    delete(cluster, [ingress("steady", []), ingress("after", [])])
+
+
+def test_compaction_forces_relist_and_missed_deletes(cluster, pods, base, start_portico):
+    px = start_portico()
+    # both on one Service: removing "gone" only changes the maps
+    apply(cluster, [ingress("gone", [rule("gone.cluster.test", path("/", "two"))]),
+                    ingress("kept", [rule("kept.cluster.test", path("/", "two"))])])
+    px.wait_service("gone.cluster.test", "/", "two")
+    px.wait_service("kept.cluster.test", "/", "two")
+    reloads = px.reload_count()
+    # a new API server has an empty watch cache; with etcd compacted the old
+    # resourceVersion is gone for good: the watch must relist
+    cluster.sh("restart-apiserver", timeout=120)
+    delete(cluster, [ingress("gone", [])])
+    cluster.sh("compact")
+    px.wait_service("gone.cluster.test", "/", None, timeout=60)
+    assert px.get("/", host="kept.cluster.test").service == "two"
+    assert px.reload_count() == reloads, "a relist of unchanged objects must not reload"
+    assert "410 Gone" in px.log_text(), "the watch resumed after the restart must meet 410"
+    delete(cluster, [ingress("kept", [])])
+
+
+def test_started_while_apiserver_down(cluster, pods, base, start_portico):
+    import os
+    import signal
+
+    apply(cluster, [ingress("late", [rule("late.cluster.test", path("/", "one"))])])
+    os.kill(cluster.apiserver_pid(), signal.SIGKILL)
+    px = start_portico(ready=False)
+    time.sleep(3)
+    assert px.readyz() != 200, "not ready before the first complete list"
+    assert px.haproxy_pid() is None, "nothing is served from an empty cache"
+    cluster.sh("restart-apiserver", timeout=120)
+    px.wait_ready(timeout=60)
+    px.wait_service("late.cluster.test", "/", "one")
+    delete(cluster, [ingress("late", [])])
