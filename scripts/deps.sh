@@ -6,7 +6,8 @@ set -eu
 # python3 runs the demo's echo backends
 build_pkgs="gcc make pkg-config haproxy openssl python3 libcurl4-openssl-dev libjansson-dev \
 libyaml-dev libuv1-dev libssl-dev"
-test_pkgs="$build_pkgs libcmocka-dev valgrind curl"
+# iproute2 and util-linux (unshare) build the cluster tests' network namespace
+test_pkgs="$build_pkgs libcmocka-dev valgrind curl iproute2 util-linux"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
