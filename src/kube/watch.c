@@ -102,8 +102,8 @@ static void fail(struct informer *inf, const char *what, long http, const char *
     /* jitter 1.0, as client-go: between the backoff and twice it */
     delay = inf->backoff_ms + (unsigned)(random() % (inf->backoff_ms + 1));
     if (http == 401 || http == 403)
-        log_err("kube", "%s %s: %ld %s; check the RBAC rules (list and watch on this "
-                        "resource); retrying in %u ms",
+        log_err("kube", "%s %s: HTTP %ld: %s; Portico needs get, list and watch on this "
+                        "resource; retrying in %u ms",
                 what, inf->spec.path, http, msg, delay);
     else if (http)
         log_warn("kube", "%s %s: HTTP %ld: %s; retrying in %u ms", what, inf->spec.path, http,
@@ -123,6 +123,17 @@ static void succeeded(struct informer *inf)
 }
 
 /* ====== LIST ====== */
+
+/* The message of a Status body ("secrets is forbidden: User ... cannot list
+ * resource ..."), which names the resource and the verb. */
+static void status_message(const struct buf *body, char *out, size_t size)
+{
+    json_t *st = body->ptr ? json_loadb(body->ptr, body->len, 0, NULL) : NULL;
+    const char *m = json_string_value(json_object_get(st, "message"));
+
+    snprintf(out, size, "%s", m ? m : "unexpected status");
+    json_decref(st);
+}
 
 static int on_list_data(const char *data, size_t len, void *arg)
 {
@@ -170,6 +181,9 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
     if (err || http != 200) {
         bool gone = http == 410;
 
+        char reason[512];
+
+        status_message(&inf->body, reason, sizeof(reason));
         buf_free(&inf->body);
         drop_list(inf);
         if (gone) {
@@ -178,7 +192,7 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
             start_list(inf);
             return;
         }
-        fail(inf, "list", http, err ? msg : "unexpected status");
+        fail(inf, "list", http, err ? msg : reason);
         return;
     }
     doc = json_loadb(inf->body.ptr ? inf->body.ptr : "", inf->body.len, 0, &jerr);
@@ -257,6 +271,15 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
 
     type = json_string_value(json_object_get(ev, "type"));
     obj = json_object_get(ev, "object");
+    if (!type && json_is_string(json_object_get(ev, "message"))) {
+        /* a Status instead of a stream: the watch was refused */
+        if (json_integer_value(json_object_get(ev, "code")) == 410)
+            inf->relist = true;
+        free(inf->error);
+        inf->error = xstrdup(json_string_value(json_object_get(ev, "message")));
+        json_decref(ev);
+        return false;
+    }
     if (!type || !json_is_object(obj)) {
         free(inf->error);
         inf->error = xstrdup("malformed watch event");

@@ -10,6 +10,9 @@ tests/cluster/cluster.sh build >&2
 exec unshare -n sh -c '
     ip link set lo up
     for i in 2 3 4 5 6 7 8 9; do ip addr add 198.18.0.$i/32 dev lo; done
-    python3 -m pytest -q -p no:cacheprovider tests/cluster "$@" || exit
+    python3 -m pytest -q -p no:cacheprovider tests/cluster "$@"
+    rc=$?
+    # 5: a -k filter selected nothing in the harness tests
+    [ $rc = 0 ] || [ $rc = 5 ] || exit $rc
     exec python3 -m pytest -q -p no:cacheprovider tests/cluster_e2e "$@"
 ' sh "$@"

@@ -139,3 +139,48 @@ def test_started_while_apiserver_down(cluster, pods, base, start_portico):
     px.wait_ready(timeout=60)
     px.wait_service("late.cluster.test", "/", "one")
     delete(cluster, [ingress("late", [])])
+
+
+def test_missing_permission_is_named_and_retried(cluster, pods, base, start_portico, tmp_path):
+    """A ServiceAccount that may not list Secrets: the error names the resource
+    and the verb, Portico stays not ready and retries, and becomes ready once
+    the permission is granted."""
+    admin = cluster.admin
+    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+            "metadata": {"name": "portico-limited"},
+            "rules": [{"apiGroups": ["networking.k8s.io"],
+                       "resources": ["ingresses", "ingressclasses"], "verbs": ["get", "list", "watch"]},
+                      {"apiGroups": [""], "resources": ["services", "configmaps"],
+                       "verbs": ["get", "list", "watch"]},
+                      {"apiGroups": ["discovery.k8s.io"], "resources": ["endpointslices"],
+                       "verbs": ["get", "list", "watch"]}]}
+    admin.apply([{"apiVersion": "v1", "kind": "ServiceAccount",
+                  "metadata": {"name": "limited", "namespace": "portico-system"}},
+                 role,
+                 {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+                  "metadata": {"name": "portico-limited"},
+                  "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                              "name": "portico-limited"},
+                  "subjects": [{"kind": "ServiceAccount", "name": "limited",
+                                "namespace": "portico-system"}]}])
+    tok = admin.post("/api/v1/namespaces/portico-system/serviceaccounts/limited/token",
+                     {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                      "spec": {"expirationSeconds": 3600}})["status"]["token"]
+    kc = tmp_path / "limited.kubeconfig"
+    text = cluster.kubeconfig.read_text()
+    start = text.index("token: ") + len("token: ")
+    kc.write_text(text[:start] + tok + "\n")
+    from helpers import Portico
+    import conftest
+    px = Portico(conftest._binary(), None, tmp_path / "px", extra_args=[f"--kubeconfig={kc}"])
+    try:
+        wait_for(lambda: "secrets is forbidden" in px.log_text() and "cannot list resource" in
+                 px.log_text(), timeout=20, what="an error naming the resource and the verb")
+        assert px.readyz() != 200
+        role["rules"].append({"apiGroups": [""], "resources": ["secrets"],
+                              "verbs": ["get", "list", "watch"]})
+        admin.apply([role])
+        px.wait_ready(timeout=60)
+    finally:
+        px.proc.terminate()
+        assert px.proc.wait(20) == 0
