@@ -60,10 +60,10 @@ struct ctl {
     struct manifests *src;   /* file mode */
     struct kube_config kc;   /* cluster mode */
     struct kube_client *kube;
-    struct informer *informers[K8S_KIND_COUNT];
+    struct informer **informers;
+    struct informer_spec **specs;
     size_t n_informers, n_synced;
     uv_timer_t token_timer;  /* re-reads a rotating service account token */
-    char *cm_path, *cm_selector;
     bool synced;             /* every source has delivered its first complete state */
     struct hap hap;
     struct httpd http;
@@ -596,19 +596,46 @@ static void on_token_timer(uv_timer_t *t)
     }
 }
 
+/* What Portico lists and watches; namespaced resources can be limited to
+ * the whitelisted namespaces. */
+static const struct {
+    enum k8s_kind kind;
+    const char *api_version;
+    const char *kind_name;
+    const char *prefix;   /* "/api/v1" or "/apis/<group>/<version>" */
+    const char *resource; /* plural */
+    bool namespaced;
+    const char *selector; /* fieldSelector, URL-encoded */
+} watched[] = {
+    {K8S_INGRESS_CLASS, "networking.k8s.io/v1", "IngressClass", "/apis/networking.k8s.io/v1",
+     "ingressclasses", false, NULL},
+    {K8S_INGRESS, "networking.k8s.io/v1", "Ingress", "/apis/networking.k8s.io/v1", "ingresses",
+     true, NULL},
+    {K8S_SERVICE, "v1", "Service", "/api/v1", "services", true, NULL},
+    {K8S_ENDPOINT_SLICE, "discovery.k8s.io/v1", "EndpointSlice", "/apis/discovery.k8s.io/v1",
+     "endpointslices", true, NULL},
+    /* only TLS Secrets: the others are none of our business */
+    {K8S_SECRET, "v1", "Secret", "/api/v1", "secrets", true, "type%3Dkubernetes.io%2Ftls"},
+};
+
+static void add_informer(struct ctl *c, const struct informer_spec *spec)
+{
+    struct informer_spec *own = xcalloc(1, sizeof(*own));
+
+    /* the informer borrows the spec's strings: keep them with the controller */
+    *own = *spec;
+    own->path = xstrdup(spec->path);
+    own->selector = spec->selector ? xstrdup(spec->selector) : NULL;
+    own->ns = spec->ns ? xstrdup(spec->ns) : NULL;
+    c->specs = xrealloc(c->specs, (c->n_informers + 1) * sizeof(*c->specs));
+    c->specs[c->n_informers] = own;
+    c->informers = xrealloc(c->informers, (c->n_informers + 1) * sizeof(*c->informers));
+    c->informers[c->n_informers++] = informer_start(c->loop, c->kube, &c->store, own,
+                                                    on_informer_changed, on_informer_synced, c);
+}
+
 static int start_cluster(struct ctl *c, const struct opts *o)
 {
-    static const struct informer_spec specs[] = {
-        {K8S_INGRESS_CLASS, "networking.k8s.io/v1", "IngressClass",
-         "/apis/networking.k8s.io/v1/ingressclasses", NULL},
-        {K8S_INGRESS, "networking.k8s.io/v1", "Ingress", "/apis/networking.k8s.io/v1/ingresses",
-         NULL},
-        {K8S_SERVICE, "v1", "Service", "/api/v1/services", NULL},
-        {K8S_ENDPOINT_SLICE, "discovery.k8s.io/v1", "EndpointSlice",
-         "/apis/discovery.k8s.io/v1/endpointslices", NULL},
-        /* only TLS Secrets: the others are none of our business */
-        {K8S_SECRET, "v1", "Secret", "/api/v1/secrets", "type%3Dkubernetes.io%2Ftls"},
-    };
     char *err = NULL;
 
     if (kube_config_load(&c->kc, o->kubeconfig, o->context, &err)) {
@@ -623,20 +650,40 @@ static int start_cluster(struct ctl *c, const struct opts *o)
         free(err);
         return -EINVAL;
     }
-    for (size_t i = 0; i < ARRAY_SIZE(specs); i++)
-        c->informers[c->n_informers++] = informer_start(
-            c->loop, c->kube, &c->store, &specs[i], on_informer_changed, on_informer_synced, c);
-    if (o->configmap) {
-        struct informer_spec cm = {K8S_CONFIGMAP, "v1", "ConfigMap", NULL, NULL};
-        const char *slash = strchr(o->configmap, '/');
+    for (size_t i = 0; i < ARRAY_SIZE(watched); i++) {
+        struct informer_spec spec = {watched[i].kind, watched[i].api_version,
+                                     watched[i].kind_name, NULL, watched[i].selector, NULL,
+                                     o->ns_blacklist.v};
+        char *path;
 
-        c->cm_path = xasprintf("/api/v1/namespaces/%.*s/configmaps",
-                               (int)(slash - o->configmap), o->configmap);
-        c->cm_selector = xasprintf("metadata.name%%3D%s", slash + 1);
-        cm.path = c->cm_path;
-        cm.selector = c->cm_selector;
-        c->informers[c->n_informers++] = informer_start(
-            c->loop, c->kube, &c->store, &cm, on_informer_changed, on_informer_synced, c);
+        if (!watched[i].namespaced || !o->ns_whitelist.n) {
+            path = xasprintf("%s/%s", watched[i].prefix, watched[i].resource);
+            spec.path = path;
+            add_informer(c, &spec);
+            free(path);
+            continue;
+        }
+        for (size_t n = 0; n < o->ns_whitelist.n; n++) {
+            path = xasprintf("%s/namespaces/%s/%s", watched[i].prefix, o->ns_whitelist.v[n],
+                             watched[i].resource);
+            spec.path = path;
+            spec.ns = o->ns_whitelist.v[n];
+            add_informer(c, &spec);
+            free(path);
+        }
+    }
+    if (o->configmap) {
+        const char *slash = strchr(o->configmap, '/');
+        struct informer_spec cm = {K8S_CONFIGMAP, "v1", "ConfigMap", NULL, NULL, NULL, NULL};
+        char *ns = xstrndup(o->configmap, (size_t)(slash - o->configmap));
+
+        cm.path = xasprintf("/api/v1/namespaces/%s/configmaps", ns);
+        cm.selector = xasprintf("metadata.name%%3D%s", slash + 1);
+        cm.ns = ns;
+        add_informer(c, &cm);
+        free((char *)cm.path);
+        free((char *)cm.selector);
+        free(ns);
     }
     if (c->kc.token_file) {
         uv_timer_init(c->loop, &c->token_timer);
@@ -648,8 +695,15 @@ static int start_cluster(struct ctl *c, const struct opts *o)
 
 static void stop_cluster(struct ctl *c)
 {
-    for (size_t i = 0; i < c->n_informers; i++)
+    for (size_t i = 0; i < c->n_informers; i++) {
         informer_stop(c->informers[i]);
+        free((char *)c->specs[i]->path);
+        free((char *)c->specs[i]->selector);
+        free((char *)c->specs[i]->ns);
+        free(c->specs[i]);
+    }
+    FREE_NULL(c->informers);
+    FREE_NULL(c->specs);
     c->n_informers = 0;
     kube_client_free(c->kube);
     c->kube = NULL;
@@ -877,8 +931,6 @@ out:
     free(c->fallback_pem);
     free(c->current_link);
     free(c->admin_sock);
-    free(c->cm_path);
-    free(c->cm_selector);
     kube_config_free(&c->kc);
     parts_free(&c->running_parts);
     parts_free(&c->pending_parts);

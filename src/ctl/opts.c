@@ -21,6 +21,7 @@ enum opt_type {
     OPT_NSNAME, /* "namespace/name" */
     OPT_LEVEL,
     OPT_FORMAT,
+    OPT_NS_LIST, /* repeatable namespace name */
 };
 
 struct opt_def {
@@ -58,6 +59,11 @@ static const struct opt_def opt_table[] = {
     {"watch-ingress-without-class", "empty-ingress-class", OPT_BOOL, "false", "scope",
      "Also serve Ingresses that name no class, when no default IngressClass says otherwise.",
      O(watch_without_class), false},
+    {"namespace-whitelist", NULL, OPT_NS_LIST, NULL, "scope",
+     "Watch only this namespace (repeatable); default: all namespaces.", O(ns_whitelist),
+     false},
+    {"namespace-blacklist", NULL, OPT_NS_LIST, NULL, "scope",
+     "Ignore this namespace (repeatable).", O(ns_blacklist), false},
     {"configmap", NULL, OPT_NSNAME, NULL, "configuration",
      "ConfigMap NS/NAME holding global keys (see doc/config/).", O(configmap), false},
     {"default-backend-service", NULL, OPT_NSNAME, NULL, "configuration",
@@ -167,6 +173,18 @@ static int set_value(struct opts *o, const struct opt_def *d, const char *val, c
             return -EINVAL;
         }
         break;
+    case OPT_NS_LIST: {
+        struct strlist *l = dst;
+
+        if (!val || !valid_dns_label(val)) {
+            errmsg_set(err, "--%s: \"%s\" is not a namespace name", d->name, val ? val : "");
+            return -EINVAL;
+        }
+        l->v = xrealloc(l->v, (l->n + 2) * sizeof(*l->v));
+        l->v[l->n++] = xstrdup(val);
+        l->v[l->n] = NULL;
+        return 0;
+    }
     }
     free(*(char **)dst);
     *(char **)dst = val ? xstrdup(val) : NULL;
@@ -189,8 +207,16 @@ void opts_free(struct opts *o)
     for (size_t i = 0; i < N_OPTS; i++) {
         enum opt_type t = opt_table[i].type;
 
-        if (t != OPT_BOOL && t != OPT_PORT)
+        if (t == OPT_NS_LIST) {
+            struct strlist *l = (struct strlist *)((char *)o + opt_table[i].offset);
+
+            for (size_t j = 0; j < l->n; j++)
+                free(l->v[j]);
+            FREE_NULL(l->v);
+            l->n = 0;
+        } else if (t != OPT_BOOL && t != OPT_PORT) {
             FREE_NULL(*(char **)((char *)o + opt_table[i].offset));
+        }
     }
 }
 
@@ -261,6 +287,8 @@ static const char *metavar(const struct opt_def *d)
         return "=LEVEL";
     case OPT_FORMAT:
         return "=FORMAT";
+    case OPT_NS_LIST:
+        return "=NS";
     case OPT_STR:
         break;
     }

@@ -7,6 +7,12 @@
 #include <stddef.h>
 #include <stdio.h>
 
+/* A repeatable flag's values, NULL-terminated. */
+struct strlist {
+    char **v;
+    size_t n;
+};
+
 struct opts {
     char *manifests;
     char *kubeconfig;
@@ -14,6 +20,8 @@ struct opts {
     char *ingress_class;
     char *controller_name;
     bool watch_without_class;
+    struct strlist ns_whitelist;
+    struct strlist ns_blacklist;
     char *configmap;
     char *default_backend_service;
     char *default_ssl_certificate;

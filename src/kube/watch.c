@@ -150,6 +150,15 @@ static void set_rv(struct informer *inf, const char *rv)
     inf->rv = xstrdup(rv);
 }
 
+static bool excluded(const struct informer *inf, const struct k8s_obj *o)
+{
+    for (char *const *ns = inf->spec.exclude; ns && *ns; ns++) {
+        if (!strcmp(*ns, o->meta.ns))
+            return true;
+    }
+    return false;
+}
+
 /* Items of a typed list carry no kind or apiVersion: add them for decoding. */
 static void decode_item(struct informer *inf, json_t *item)
 {
@@ -163,6 +172,10 @@ static void decode_item(struct informer *inf, json_t *item)
             log_emit(LOG_WARN, "kube", ref, "%s; object skipped", err ? err : "not decoded");
         free(err);
         free(ref);
+        return;
+    }
+    if (excluded(inf, obj)) {
+        k8s_obj_free(obj);
         return;
     }
     inf->objs = xgrow(inf->objs, &inf->cap_objs, inf->n_objs + 1, sizeof(*inf->objs));
@@ -215,7 +228,7 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
         return;
     }
     /* a complete list replaces the store, so deletes missed meanwhile apply */
-    changes = store_replace(inf->store, inf->spec.kind, inf->objs, inf->n_objs);
+    changes = store_replace(inf->store, inf->spec.kind, inf->spec.ns, inf->objs, inf->n_objs);
     inf->n_objs = 0;
     inf->relist = false;
     succeeded(inf);
@@ -318,7 +331,9 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
         json_decref(ev);
         return true;
     }
-    if (!strcmp(type, "DELETED")) {
+    if (excluded(inf, o)) {
+        k8s_obj_free(o);
+    } else if (!strcmp(type, "DELETED")) {
         changed = store_del(inf->store, o->kind, o->meta.ns, o->meta.name);
         k8s_obj_free(o);
     } else {

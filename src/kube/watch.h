@@ -20,6 +20,8 @@ struct informer_spec {
     const char *kind_name;    /* "Ingress" */
     const char *path;         /* collection path, e.g. "/apis/networking.k8s.io/v1/ingresses" */
     const char *selector;     /* fieldSelector value (URL-encoded), or NULL */
+    const char *ns;           /* the namespace <path> is limited to, or NULL for all */
+    char *const *exclude;     /* namespaces whose objects are dropped, NULL-terminated, or NULL */
 };
 
 /* Starts listing then watching. <changed> runs after each batch that changed

@@ -62,11 +62,12 @@ bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *
     return true;
 }
 
-size_t store_replace(struct store *s, enum k8s_kind kind, struct k8s_obj **objs, size_t n)
+size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, struct k8s_obj **objs,
+                     size_t n)
 {
     struct hmap keep;
     const char *key;
-    size_t changes = 0, ndel = 0, cap = 0;
+    size_t changes = 0, ndel = 0, cap = 0, nslen = ns ? strlen(ns) : 0;
     char **del = NULL;
 
     hmap_init(&keep);
@@ -77,6 +78,8 @@ size_t store_replace(struct store *s, enum k8s_kind kind, struct k8s_obj **objs,
         hmap_put(&keep, k, objs[i]);
     }
     for (size_t i = 0; hmap_next(&s->kinds[kind], &i, &key, NULL);) {
+        if (ns && (strncmp(key, ns, nslen) || key[nslen] != '/'))
+            continue; /* another namespace's list owns it */
         if (!hmap_get(&keep, key)) {
             del = xgrow(del, &cap, ndel + 1, sizeof(*del));
             del[ndel++] = xstrdup(key);

@@ -184,3 +184,23 @@ def test_missing_permission_is_named_and_retried(cluster, pods, base, start_port
     finally:
         px.proc.terminate()
         assert px.proc.wait(20) == 0
+
+
+def test_namespace_whitelist_and_blacklist(cluster, pods, base, start_portico):
+    """--namespace-whitelist limits what is watched; --namespace-blacklist drops a namespace."""
+    for ns in ("team-a", "team-b"):
+        cluster.admin.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}])
+        cluster.admin.apply(pods.objects("one", ns=ns) +
+                            [ingress("app", [rule(f"{ns}.cluster.test", path("/", "one"))], ns=ns)])
+    px = start_portico(extra=["--namespace-whitelist=team-a", "--namespace-whitelist=default"])
+    px.wait_service("team-a.cluster.test", "/", "one")
+    assert px.get("/", host="team-b.cluster.test").status == 404
+    px2 = start_portico(extra=["--namespace-blacklist=team-a"])
+    px2.wait_service("team-b.cluster.test", "/", "one")
+    assert px2.get("/", host="team-a.cluster.test").status == 404
+    # a change in a watched namespace still applies
+    cluster.admin.apply([ingress("app2", [rule("team-a2.cluster.test", path("/", "one"))],
+                                 ns="team-a")])
+    px.wait_service("team-a2.cluster.test", "/", "one")
+    cluster.admin.delete_object([ingress("app", [], ns="team-a"), ingress("app2", [], ns="team-a"),
+                                 ingress("app", [], ns="team-b")])
