@@ -52,6 +52,7 @@ struct informer {
     unsigned backoff_ms;
     uint64_t healthy_since;    /* loop time of the last success after a failure */
     unsigned watch_s;          /* timeoutSeconds of the current watch */
+    uint64_t watch_start;      /* loop time the current watch started */
     bool synced;
     bool relist;               /* the watch asked for a relist (410) */
     bool stream_error;         /* the watch stream sent garbage */
@@ -399,6 +400,11 @@ static void on_watch_done(long http, int err, const char *msg, void *arg)
         fail(inf, "watch", http, err ? msg : "unexpected status");
         return;
     }
+    if (uv_now(inf->loop) - inf->watch_start < 1000) {
+        /* a server that ends every watch at once must not make us spin */
+        fail(inf, "watch", http, "the stream ended at once");
+        return;
+    }
     /* the server ended the watch at its timeout: continue from the last version */
     start_watch(inf);
 }
@@ -408,6 +414,7 @@ static void start_watch(struct informer *inf)
     char path[4096];
 
     inf->state = INF_WATCHING;
+    inf->watch_start = uv_now(inf->loop);
     /* 5 to 10 minutes, randomised to spread the load on the API server */
     inf->watch_s = WATCH_MIN_S + (unsigned)(random() % (WATCH_MIN_S + 1));
     buf_init(&inf->body, EVENT_MAX);
