@@ -137,7 +137,8 @@ def main():
              "--ipv4-bind-address=127.0.0.1", f"--http-bind-port={ports['http']}",
              f"--https-bind-port={ports['https']}", f"--stats-bind-port={ports['stats']}",
              f"--healthz-bind-port={ports['healthz']}", f"--controller-port={ports['ctl']}",
-             f"--config-dir={tmp / 'config'}", f"--runtime-dir={tmp / 'run'}"],
+             f"--config-dir={tmp / 'config'}", f"--runtime-dir={tmp / 'run'}",
+             "--log-level=debug"],
             stderr=open(log, "w"))
         while True:
             try:
@@ -154,13 +155,14 @@ def main():
         with open(f"/proc/{proc.pid}/status") as f:
             hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
         listed = next(ts(l) for l in log.read_text().splitlines() if "every resource listed" in l)
-        lat = []
+        lat, writes = [], []
         for i in range(args.changes):
             ing = objects(i + 1, crt, key)[-1]
             ing["metadata"]["name"] = f"new{i}"
             ing["spec"]["rules"][0]["host"] = f"new{i}.bench.test"
             ing["spec"].pop("tls", None)
             t = time.monotonic()
+            writes.append((f"new{i}", time.time()))
             admin.create([ing])
             while status(ports["http"], f"new{i}.bench.test") == 404:
                 if time.monotonic() - t > 30:
@@ -168,6 +170,12 @@ def main():
             lat.append((time.monotonic() - t) * 1000)
         with open(f"/proc/{proc.pid}/status") as f:
             hwm2 = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+        applied = {}
+        for line in log.read_text().splitlines():
+            m = re.search(r'obj="ingress/bench/(new\d+)" msg="watch event ADDED applied"', line)
+            if m:
+                applied[m.group(1)] = ts(line)
+        store_lat = [(applied[n] - w) * 1000 for n, w in writes if n in applied]
     finally:
         if proc:
             proc.send_signal(signal.SIGTERM)
@@ -179,6 +187,9 @@ def main():
     print(f"start -> initial list complete: {(listed - start) * 1000:.0f} ms")
     print(f"list complete -> /readyz 200: {(ready - listed) * 1000:.0f} ms")
     print(f"controller peak RSS: {hwm:.1f} MiB when ready, {hwm2:.1f} MiB after the changes")
+    print(f"API write (request sent) -> store update, {len(store_lat)} new Ingresses (ms): "
+          f"min {min(store_lat):.1f} p50 {pct(store_lat, 50):.1f} p99 {pct(store_lat, 99):.1f} "
+          f"max {max(store_lat):.1f}")
     print(f"API write -> served, {args.changes} new Ingresses (ms): min {min(lat):.1f} "
           f"p50 {pct(lat, 50):.1f} p99 {pct(lat, 99):.1f} max {max(lat):.1f}")
 

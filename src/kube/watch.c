@@ -332,6 +332,12 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
         json_decref(ev);
         return true;
     }
+    if (log_on(LOG_DEBUG)) {
+        char name[600];
+
+        k8s_obj_ref(o, name, sizeof(name));
+        log_emit(LOG_DEBUG, "kube", name, "watch event %s applied", type);
+    }
     if (excluded(inf, o)) {
         k8s_obj_free(o);
     } else if (!strcmp(type, "DELETED")) {
