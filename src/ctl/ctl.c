@@ -879,6 +879,7 @@ int ctl_run(const struct opts *o)
         goto out;
     }
     setup_opts(c, o, true);
+    c->mopts.tls_cache = tls_cache_new();
     c->gen = scan_generations(o->config_dir);
     c->current_link = xasprintf("%s/current", o->config_dir);
     c->admin_sock = xasprintf("%s/admin.sock", o->runtime_dir);
@@ -929,6 +930,7 @@ out:
     store_deinit(&c->store);
     hmap_deinit(&c->issues_seen);
     free(c->fallback_pem);
+    tls_cache_free(c->mopts.tls_cache);
     free(c->current_link);
     free(c->admin_sock);
     kube_config_free(&c->kc);

@@ -31,9 +31,9 @@ struct cert_acc {
     struct hmap snis; /* host -> (void *)1 */
 };
 
-/* A parsed Secret, or why it cannot be used. */
+/* A Secret as this build uses it. */
 struct secret_state {
-    struct tls_cert *cert; /* NULL when unusable */
+    const struct tls_entry *cert; /* from the cache; NULL when unusable */
     char *err;
     const char *file;      /* arena */
     const char *pem;       /* arena, set on first use */
@@ -49,6 +49,7 @@ struct builder {
     struct hmap backend_err;         /* name -> static/arena message, for warnings */
     struct hmap entries[MODEL_MAP_COUNT];
     struct hmap secrets;             /* "ns/name" -> struct secret_state */
+    struct tls_cache *tls;           /* the caller's, or one for this build */
     struct hmap certs;               /* file -> struct cert_acc */
     struct hmap sni_owner;           /* host -> cert file */
     struct hmap slices;              /* "ns/service" -> struct slice_list */
@@ -524,13 +525,16 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
         st->err = xasprintf("secret \"%s/%s\" has type \"%s\", not kubernetes.io/tls", ns, name,
                             s->type);
     } else {
-        char *err = NULL;
+        char id[600];
+        const struct tls_entry *e;
 
-        st->cert = tls_cert_parse(s->crt, s->crt_len, s->key, s->key_len, &err);
-        if (!st->cert) {
-            st->err = xasprintf("secret \"%s/%s\": %s", ns, name, err);
-            free(err);
-        }
+        /* the content hash in the id: a rotated Secret is parsed again */
+        snprintf(id, sizeof(id), "%s#%016llx", key, (unsigned long long)s->obj.hash);
+        e = tls_cache_get(b->tls, id, s->crt, s->crt_len, s->key, s->key_len);
+        if (e->pem)
+            st->cert = e;
+        else
+            st->err = xasprintf("secret \"%s/%s\": %s", ns, name, e->err);
     }
     return st;
 }
@@ -538,11 +542,8 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
 static const char *secret_pem(struct builder *b, struct secret_state *st, size_t *len)
 {
     if (!st->pem) {
-        char *pem = tls_cert_pem(st->cert, &st->pem_len);
-
-        st->pem = arena_strndup(&b->m->arena, pem, st->pem_len);
-        memset(pem, 0, st->pem_len);
-        free(pem);
+        st->pem_len = st->cert->pem_len;
+        st->pem = arena_strndup(&b->m->arena, st->cert->pem, st->pem_len);
     }
     *len = st->pem_len;
     return st->pem;
@@ -614,7 +615,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
         for (size_t r = 0; r < ing->n_rules; r++) {
             const char *h = ing->rules[r].host;
 
-            if (!h || (st && !tls_cert_covers(st->cert, h)))
+            if (!h || (st && !tls_entry_covers(st->cert, h)))
                 continue;
             if (st)
                 add_sni(b, st, h, obj, field);
@@ -866,6 +867,8 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     b.m = xcalloc(1, sizeof(*b.m));
     arena_init(&b.m->arena);
     b.m->refs = 1;
+    b.tls = opts->tls_cache ? opts->tls_cache : tls_cache_new();
+    tls_cache_sweep(b.tls);
     hmap_init(&b.backends);
     hmap_init(&b.backend_err);
     for (int i = 0; i < MODEL_MAP_COUNT; i++)
@@ -897,7 +900,6 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     for (size_t i = 0; hmap_next(&b.secrets, &i, NULL, &val);) {
         struct secret_state *st = val;
 
-        tls_cert_free(st->cert);
         free(st->err);
         free(st);
     }
@@ -914,6 +916,8 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     hmap_deinit(&b.sni_owner);
     hmap_deinit(&b.slices);
     free(b.issues);
+    if (!opts->tls_cache)
+        tls_cache_free(b.tls);
     return b.m;
 }
 

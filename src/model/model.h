@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "model/model-t.h"
+#include "model/tls.h"
 #include "store/store.h"
 
 struct model_opts {
@@ -15,6 +16,7 @@ struct model_opts {
     const char *default_ssl_cert;     /* "ns/name" or NULL */
     const char *configmap;            /* "ns/name" or NULL */
     const char *fallback_cert_pem;    /* self-signed key + cert used when no default is set */
+    struct tls_cache *tls_cache;      /* parsed Secrets kept across builds, or NULL */
 };
 
 /* Builds a routing model from the objects in <store>. Returns a new model

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "util/err.h"
+#include "util/hmap.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -115,29 +116,6 @@ char *tls_cert_pem(const struct tls_cert *c, size_t *len)
     return out;
 }
 
-bool tls_cert_covers(const struct tls_cert *c, const char *host)
-{
-    GENERAL_NAMES *names;
-    bool found = false;
-
-    if (strncmp(host, "*.", 2) != 0)
-        return X509_check_host(c->chain[0], host, 0, 0, NULL) == 1;
-    /* a wildcard rule host is covered by the same wildcard in the certificate */
-    names = X509_get_ext_d2i(c->chain[0], NID_subject_alt_name, NULL, NULL);
-    for (int i = 0; names && i < sk_GENERAL_NAME_num(names) && !found; i++) {
-        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(names, i);
-
-        if (gn->type == GEN_DNS) {
-            const char *s = (const char *)ASN1_STRING_get0_data(gn->d.dNSName);
-
-            found = (size_t)ASN1_STRING_length(gn->d.dNSName) == strlen(host) &&
-                    !strcasecmp(s, host);
-        }
-    }
-    GENERAL_NAMES_free(names);
-    return found;
-}
-
 char *tls_selfsigned_pem(const char *cn)
 {
     EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -168,4 +146,135 @@ out:
     EVP_PKEY_free(key);
     X509_free(x);
     return pem;
+}
+
+/* ====== Cache across builds ====== */
+
+struct tls_cache {
+    struct hmap entries; /* id -> struct tls_entry */
+    unsigned build;
+};
+
+static void entry_free(struct tls_entry *e)
+{
+    if (!e)
+        return;
+    if (e->pem)
+        memset(e->pem, 0, e->pem_len);
+    free(e->pem);
+    free(e->err);
+    for (size_t i = 0; i < e->n_names; i++)
+        free(e->names[i]);
+    free(e->names);
+    free(e);
+}
+
+struct tls_cache *tls_cache_new(void)
+{
+    struct tls_cache *c = xcalloc(1, sizeof(*c));
+
+    hmap_init(&c->entries);
+    return c;
+}
+
+void tls_cache_free(struct tls_cache *c)
+{
+    void *v;
+
+    if (!c)
+        return;
+    for (size_t i = 0; hmap_next(&c->entries, &i, NULL, &v);)
+        entry_free(v);
+    hmap_deinit(&c->entries);
+    free(c);
+}
+
+void tls_cache_sweep(struct tls_cache *c)
+{
+    const char *key;
+    void *v;
+    char **gone = NULL;
+    size_t n = 0, cap = 0;
+
+    for (size_t i = 0; hmap_next(&c->entries, &i, &key, &v);) {
+        if (((struct tls_entry *)v)->used != c->build) {
+            gone = xgrow(gone, &cap, n + 1, sizeof(*gone));
+            gone[n++] = xstrdup(key);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        entry_free(hmap_del(&c->entries, gone[i]));
+        free(gone[i]);
+    }
+    free(gone);
+    c->build++;
+}
+
+static void add_name(struct tls_entry *e, const char *name, size_t len)
+{
+    e->names = xrealloc(e->names, (e->n_names + 1) * sizeof(*e->names));
+    e->names[e->n_names++] = xstrndup(name, len);
+}
+
+static void collect_names(struct tls_entry *e, X509 *x)
+{
+    GENERAL_NAMES *sans = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+
+    for (int i = 0; sans && i < sk_GENERAL_NAME_num(sans); i++) {
+        const GENERAL_NAME *gn = sk_GENERAL_NAME_value(sans, i);
+
+        if (gn->type == GEN_DNS)
+            add_name(e, (const char *)ASN1_STRING_get0_data(gn->d.dNSName),
+                     (size_t)ASN1_STRING_length(gn->d.dNSName));
+    }
+    GENERAL_NAMES_free(sans);
+    if (e->n_names == 0) {
+        /* no SAN: the common name, as older certificates do */
+        char cn[256];
+        int len = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn,
+                                            sizeof(cn));
+
+        if (len > 0)
+            add_name(e, cn, (size_t)len);
+    }
+}
+
+const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
+                                      const unsigned char *crt, size_t crt_len,
+                                      const unsigned char *key, size_t key_len)
+{
+    struct tls_entry *e = hmap_get(&c->entries, id);
+    struct tls_cert *cert;
+
+    if (e) {
+        e->used = c->build;
+        return e;
+    }
+    e = xcalloc(1, sizeof(*e));
+    e->used = c->build;
+    cert = tls_cert_parse(crt, crt_len, key, key_len, &e->err);
+    if (cert) {
+        e->pem = tls_cert_pem(cert, &e->pem_len);
+        collect_names(e, cert->chain[0]);
+        tls_cert_free(cert);
+    }
+    hmap_put(&c->entries, id, e);
+    return e;
+}
+
+bool tls_entry_covers(const struct tls_entry *e, const char *host)
+{
+    for (size_t i = 0; i < e->n_names; i++) {
+        const char *n = e->names[i];
+        const char *dot;
+
+        if (!strcasecmp(n, host))
+            return true;
+        /* "*.foo.com" covers exactly one more label; a wildcard rule host only
+         * the same wildcard */
+        if (n[0] == '*' && n[1] == '.' && host[0] != '*' && (dot = strchr(host, '.')) &&
+            dot != host && !strcasecmp(dot, n + 1))
+            return true;
+    }
+    return false;
 }

@@ -19,8 +19,32 @@ struct tls_cert *tls_cert_parse(const unsigned char *crt, size_t crt_len,
 void tls_cert_free(struct tls_cert *c);
 /* Key then chain as PEM; caller owns the string, length in *<len>. */
 char *tls_cert_pem(const struct tls_cert *c, size_t *len);
-/* True when the certificate is valid for <host> (exact or "*.suffix"). */
-bool tls_cert_covers(const struct tls_cert *c, const char *host);
+/* A parsed Secret as the model uses it, remembered across model builds so
+ * that a change elsewhere does not parse every certificate again. */
+struct tls_entry {
+    char *pem;          /* key then chain, re-encoded; NULL when unusable */
+    size_t pem_len;
+    char *err;          /* why it is unusable, or NULL */
+    char **names;       /* DNS names the certificate is valid for (SAN, else CN) */
+    size_t n_names;
+    unsigned used;      /* last build that used it */
+};
+
+struct tls_cache;
+
+struct tls_cache *tls_cache_new(void);
+void tls_cache_free(struct tls_cache *c);
+/* Returns the entry for <id> (which must change with the content, e.g.
+ * "ns/name#hash"), parsing <crt> and <key> on a miss. Borrowed, valid until
+ * the next tls_cache_sweep(). */
+const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
+                                      const unsigned char *crt, size_t crt_len,
+                                      const unsigned char *key, size_t key_len);
+/* Starts a build: entries not used since the previous one are dropped. */
+void tls_cache_sweep(struct tls_cache *c);
+/* True when the entry's certificate is valid for <host> (exact or "*.x"). */
+bool tls_entry_covers(const struct tls_entry *e, const char *host);
+
 /* Generates a self-signed ECDSA P-256 certificate for <cn>, valid 10 years.
  * Returns key + certificate PEM (caller owns) or NULL. */
 char *tls_selfsigned_pem(const char *cn);

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Parsed-Secret cache and certificate host coverage. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/tls.h"
+
+/* Self-signed certificate for CN <cn> with the SANs in <san> ("DNS:a,DNS:b",
+ * or NULL); key and certificate PEM returned in *key and *crt (caller frees). */
+static void make(const char *cn, const char *san, char **crt, char **key)
+{
+    EVP_PKEY *pk = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509V3_CTX ctx;
+    BIO *b;
+    char *p;
+    long n;
+
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
+    X509_gmtime_adj(X509_getm_notBefore(x), 0);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    X509_set_pubkey(x, pk);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC,
+                               (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(x, X509_get_subject_name(x));
+    if (san) {
+        X509_EXTENSION *ext;
+
+        X509V3_set_ctx(&ctx, x, x, NULL, NULL, 0);
+        ext = X509V3_EXT_conf_nid(NULL, &ctx, NID_subject_alt_name, san);
+        X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+    }
+    X509_sign(x, pk, EVP_sha256());
+    b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, x);
+    n = BIO_get_mem_data(b, &p);
+    *crt = strndup(p, (size_t)n);
+    BIO_free(b);
+    b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL);
+    n = BIO_get_mem_data(b, &p);
+    *key = strndup(p, (size_t)n);
+    BIO_free(b);
+    X509_free(x);
+    EVP_PKEY_free(pk);
+}
+
+static const struct tls_entry *get(struct tls_cache *c, const char *id, const char *crt,
+                                   const char *key)
+{
+    return tls_cache_get(c, id, (const unsigned char *)crt, strlen(crt),
+                         (const unsigned char *)key, strlen(key));
+}
+
+static void test_cache_reuses_and_sweeps(void **state)
+{
+    struct tls_cache *c = tls_cache_new();
+    char *crt, *key;
+    const struct tls_entry *a, *b;
+
+    (void)state;
+    make("a.test", "DNS:a.test", &crt, &key);
+    tls_cache_sweep(c);
+    a = get(c, "ns/a#1", crt, key);
+    assert_non_null(a->pem);
+    assert_null(a->err);
+    tls_cache_sweep(c);
+    b = get(c, "ns/a#1", crt, key);
+    assert_ptr_equal(a, b); /* used in the previous build: kept, not parsed again */
+    tls_cache_sweep(c);     /* used in the last build: kept */
+    tls_cache_sweep(c);     /* not used in the last build: dropped */
+    b = get(c, "ns/a#1", crt, key);
+    assert_non_null(b->pem);
+    /* an unusable Secret is remembered with its reason */
+    b = get(c, "ns/bad#2", "garbage", key);
+    assert_null(b->pem);
+    assert_non_null(strstr(b->err, "tls.crt"));
+    tls_cache_free(c);
+    free(crt);
+    free(key);
+}
+
+static void test_covers(void **state)
+{
+    struct tls_cache *c = tls_cache_new();
+    char *crt, *key, *crt2, *key2;
+    const struct tls_entry *e, *cn;
+
+    (void)state;
+    make("ignored.test", "DNS:*.foo.test,DNS:exact.test", &crt, &key);
+    make("legacy.test", NULL, &crt2, &key2);
+    tls_cache_sweep(c);
+    e = get(c, "e", crt, key);
+    cn = get(c, "cn", crt2, key2);
+    assert_true(tls_entry_covers(e, "exact.test"));
+    assert_true(tls_entry_covers(e, "EXACT.test"));
+    assert_true(tls_entry_covers(e, "bar.foo.test"));
+    assert_true(tls_entry_covers(e, "*.foo.test"));
+    assert_false(tls_entry_covers(e, "foo.test"));
+    assert_false(tls_entry_covers(e, "a.bar.foo.test"));
+    assert_false(tls_entry_covers(e, "ignored.test")); /* SANs present: CN not used */
+    assert_false(tls_entry_covers(e, "*.exact.test"));
+    assert_true(tls_entry_covers(cn, "legacy.test"));
+    assert_false(tls_entry_covers(cn, "other.test"));
+    tls_cache_free(c);
+    free(crt);
+    free(key);
+    free(crt2);
+    free(key2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cache_reuses_and_sweeps),
+        cmocka_unit_test(test_covers),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
