@@ -401,6 +401,23 @@ static bool try_runtime(struct ctl *c, const struct rendered *r)
             u[n].name = f->name;
             u[n].content = f->data;
             u[n].kind = str_has_prefix(f->name, "certs/") ? RT_CERT : RT_MAP;
+            for (int m = 0; m < MODEL_MAP_COUNT && u[n].kind == RT_MAP; m++) {
+                char file[64];
+                struct buf cmds;
+
+                snprintf(file, sizeof(file), "maps/%s.map", model_map_name((enum model_map)m));
+                if (strcmp(file, f->name))
+                    continue;
+                /* a few entries changed: send those, not the whole map */
+                buf_init(&cmds, 1u << 20);
+                if (rt_map_diff(c->running_model, c->pending_model, (enum model_map)m, file,
+                                &cmds) &&
+                    cmds.len) {
+                    u[n].kind = RT_COMMANDS;
+                    u[n].content = arena_strndup(&c->pending_model->arena, cmds.ptr, cmds.len);
+                }
+                buf_free(&cmds);
+            }
             n++;
         }
         k++;

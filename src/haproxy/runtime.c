@@ -13,6 +13,7 @@
 
 #include "haproxy/escape.h"
 #include "haproxy/mcli.h"
+#include "model/model.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -33,7 +34,7 @@ struct rt_job {
     const char *pos;     /* next entry of contents[map] to send */
     unsigned version;    /* version opened by "prepare map" */
     enum { RT_PREPARE = 0, RT_ADD, RT_COMMIT, RT_CERT_SET, RT_CERT_COMMIT, RT_SRV_ADD,
-           RT_SRV_DEL } step;
+           RT_SRV_DEL, RT_CMDS } step;
     rt_done_fn *done;
     void *arg;
 };
@@ -68,6 +69,8 @@ static int first_step(enum rt_kind kind)
         return RT_SRV_ADD;
     case RT_SERVER_DEL:
         return RT_SRV_DEL;
+    case RT_COMMANDS:
+        return RT_CMDS;
     case RT_MAP:
         break;
     }
@@ -118,9 +121,9 @@ static void on_reply(int status, const char *reply, void *arg)
         break;
     }
     if (!ok) {
-        static const char *const what[] = {"prepare map",     "add map",    "commit map",
-                                           "set ssl cert",    "commit ssl cert",
-                                           "add server",      "del server"};
+        static const char *const what[] = {"prepare map",  "add map",         "commit map",
+                                           "set ssl cert", "commit ssl cert", "add server",
+                                           "del server",   "update"};
 
         snprintf(msg, sizeof(msg), "%s %s: %.200s", what[j->step], j->names[j->map], reply);
         finish(j, false, msg);
@@ -136,6 +139,10 @@ static void on_reply(int status, const char *reply, void *arg)
         break;
     case RT_ADD:
         break;
+    case RT_CMDS:
+        if (*j->pos)
+            break; /* more lines to send */
+        /* fall through */
     case RT_COMMIT:
     case RT_CERT_COMMIT:
     case RT_SRV_ADD:
@@ -145,6 +152,7 @@ static void on_reply(int status, const char *reply, void *arg)
             return;
         }
         j->step = first_step(j->kinds[j->map]);
+        j->pos = NULL;
         break;
     }
     next(j);
@@ -192,6 +200,21 @@ static void next(struct rt_job *j)
 
     buf_init(&line, 1 << 20);
     switch (j->step) {
+    case RT_CMDS:
+        /* as many whole commands as fit on one CLI line */
+        if (!j->pos)
+            j->pos = j->contents[j->map];
+        while (*j->pos) {
+            size_t len = strcspn(j->pos, "\n");
+
+            if (line.len && line.len + len + 1 > RT_LINE_MAX)
+                break;
+            if (line.len)
+                buf_addc(&line, ';');
+            buf_add(&line, j->pos, len);
+            j->pos += len + (j->pos[len] == '\n');
+        }
+        break;
     case RT_SRV_ADD:
     case RT_SRV_DEL: {
         const char *name = j->names[j->map];
@@ -278,5 +301,51 @@ void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size
         return;
     }
     j->step = first_step(j->kinds[0]);
+    j->pos = NULL;
     next(j);
 }
+
+/* ====== Map differences ====== */
+
+#define RT_MAP_DIFF_MAX 2000 /* more changed entries than this: replace the whole map */
+
+bool rt_map_diff(const struct model *a, const struct model *b, enum model_map m,
+                 const char *file, struct buf *out)
+{
+    size_t x = 0, y = 0, n = 0;
+
+    if (!a || !b)
+        return false;
+    while (x < a->n_maps[m] || y < b->n_maps[m]) {
+        const struct model_entry *ea = x < a->n_maps[m] ? &a->maps[m][x] : NULL;
+        const struct model_entry *eb = y < b->n_maps[m] ? &b->maps[m][y] : NULL;
+        int cmp = !ea ? 1 : !eb ? -1 : strcmp(ea->key, eb->key);
+        int bad = 0;
+
+        if (cmp == 0 && !strcmp(ea->value, eb->value)) {
+            x++;
+            y++;
+            continue;
+        }
+        if (++n > RT_MAP_DIFF_MAX)
+            return false;
+        /* set map changes a value in place: no moment without the key */
+        bad |= buf_adds(out, cmp < 0 ? "del map " : cmp > 0 ? "add map " : "set map ");
+        bad |= buf_adds(out, file);
+        bad |= buf_addc(out, ' ');
+        bad |= rt_api_arg(out, cmp < 0 ? ea->key : eb->key);
+        if (cmp >= 0) {
+            bad |= buf_addc(out, ' ');
+            bad |= rt_api_arg(out, eb->value);
+        }
+        bad |= buf_addc(out, '\n');
+        if (bad)
+            return false;
+        if (cmp <= 0)
+            x++;
+        if (cmp >= 0)
+            y++;
+    }
+    return true;
+}
+

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <uv.h>
 
+#include "model/model-t.h"
+
 /* Called once; <ok> false means the caller must reload instead. <msg> is
  * borrowed and explains a failure. */
 typedef void rt_done_fn(bool ok, const char *msg, void *arg);
@@ -16,12 +18,13 @@ enum rt_kind {
     RT_CERT,       /* replace a certificate's key and chain */
     RT_SERVER_ADD, /* add a server and enable it */
     RT_SERVER_DEL, /* put a server in maintenance and delete it once idle */
+    RT_COMMANDS,   /* commands, one a line, each answered with nothing on success */
 };
 
 struct rt_update {
     enum rt_kind kind;
     const char *name;    /* "maps/hosts.map", "certs/x.pem", or "backend/server" */
-    const char *content; /* map file ("key value" lines), PEM, or "addr:port" */
+    const char *content; /* map file ("key value" lines), PEM, "addr:port", or commands */
 };
 
 /* Applies <n> updates in order through the admin socket <sock>. A map is
@@ -34,4 +37,13 @@ struct rt_update {
  * updates are copied; <done> is called once. */
 void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size_t n,
               rt_done_fn *done, void *arg);
+struct buf;
+struct model;
+
+/* Appends to <out> the "add map", "set map" and "del map" commands (one a
+ * line, keys and values escaped) that turn map <m> of model <a> into that of
+ * model <b>; <file> is the map's name in HAProxy. Returns false when there
+ * are too many changes or an entry cannot be sent: replace the map instead. */
+bool rt_map_diff(const struct model *a, const struct model *b, enum model_map m,
+                 const char *file, struct buf *out);
 #endif

@@ -143,7 +143,7 @@ def test_truncated_event_reconnects(kube):
     wait_for(lambda: api.stats()["watch"] > watches + 5, timeout=10,
              what="watches reopened after a truncated stream")
     api.put(ingress("e", [rule("e.kube.test", path("/", "two"))]))
-    px.wait_service("e.kube.test", "/", "two", timeout=10)
+    px.wait_service("e.kube.test", "/", "two", timeout=30)
     assert px.get("/", host="a.kube.test").service == "one"
     assert "retrying in" in px.log_text()
 
@@ -155,7 +155,7 @@ def test_oversized_and_unknown_events(kube):
              what="the oversized event refused")
     api.fault("unknown")
     api.put(ingress("f", [rule("f.kube.test", path("/", "one"))]))
-    px.wait_service("f.kube.test", "/", "one", timeout=10)
+    px.wait_service("f.kube.test", "/", "one", timeout=30)
     assert px.get("/", host="a.kube.test").service == "one"
 
 

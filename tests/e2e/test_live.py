@@ -469,3 +469,24 @@ def test_endpoint_scaling_uses_runtime_servers(launcher):
     px.wait_service("one.live.test", "/", "one")
     assert not px.worker_pids() - workers and px.settle() == before, \
         "endpoint changes must not reload HAProxy"
+
+
+def test_route_moved_between_backends_without_reload(launcher):
+    """An existing host + path switched to another existing backend is one
+    "set map" on the running HAProxy: served by the new backend, no reload."""
+    echo, m = small_stack(launcher)
+    m.write("two.yaml", echo.objects("two") + [ingress("two", [rule("two.live.test", path("/", "two"))])])
+    m.write("mv.yaml", ingress("mv", [rule("mv.live.test", path("/p", "one"))]))
+    px = launcher.portico(m)
+    px.wait_service("mv.live.test", "/p", "one")
+    before = px.settle()
+    m.write("mv.yaml", ingress("mv", [rule("mv.live.test", path("/p", "two"))]))
+    px.wait_service("mv.live.test", "/p", "two")
+    assert px.settle() == before, "moving a route between existing backends must not reload"
+    # and the next reload keeps it
+    m.write("two.yaml", echo.objects("two") + [ingress("two", [rule("two.live.test", path("/", "two"))])] +
+            echo.objects("one", ns="other") +
+            [ingress("o", [rule("o.live.test", path("/", "one"))], ns="other")])
+    wait_for(lambda: px.reload_count() > before, what="a reload for the new backend")
+    px.settle()
+    assert px.get("/p", host="mv.live.test").service == "two"
