@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -883,6 +884,8 @@ int ctl_run(const struct opts *o)
 
     c->loop = uv_default_loop();
     c->opts = o;
+    /* backoff jitter: replicas restarted together must not retry in step */
+    srandom((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
     store_init(&c->store);
     hmap_init(&c->issues_seen);
     signal(SIGPIPE, SIG_IGN);
