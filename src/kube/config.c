@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kube/decode.h"
 #include "source/yaml.h"
@@ -299,6 +300,13 @@ int kube_config_load(struct kube_config *kc, const char *kubeconfig, const char 
         return -ENOENT;
     }
     path = xasprintf("%s/.kube/config", home);
+    if (access(path, F_OK) != 0) {
+        errmsg_set(err, "no Kubernetes API configuration: not in a pod, no $KUBECONFIG, no %s; "
+                        "pass --kubeconfig=PATH, or --manifests=DIR for file mode",
+                   path);
+        free(path);
+        return -ENOENT;
+    }
     ret = load_file(kc, path, context, err);
     free(path);
     return ret;
