@@ -148,26 +148,51 @@ static void prune_generations(struct ctl *c)
     closedir(d);
 }
 
+/* Writes generation <gen>. A map or certificate identical to the one of the
+ * running generation is hard-linked from it instead of written again: with a
+ * thousand Secrets, rewriting them all made every change slow. */
 static int write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err)
 {
-    char *dir = gen_dir(c, gen);
+    char *dir = gen_dir(c, gen), *prev = gen_dir(c, c->gen), *made = NULL;
+    struct hmap old; /* name -> index + 1 in running_parts */
     int ret;
 
+    hmap_init(&old);
+    for (size_t i = 0; c->gen && i < c->running_parts.n; i++)
+        hmap_put(&old, c->running_parts.names[i], (void *)(uintptr_t)(i + 1));
     file_rmtree(dir);
     ret = file_mkdirs(dir, 0700, err);
     for (size_t i = 0; ret == 0 && i < r->n_files; i++) {
-        char *path = xasprintf("%s/%s", dir, r->files[i].name);
+        const struct render_file *f = &r->files[i];
+        char *path = xasprintf("%s/%s", dir, f->name);
         char *slash = strrchr(path, '/');
+        uintptr_t k = (uintptr_t)hmap_get(&old, f->name);
 
         *slash = '\0';
-        ret = file_mkdirs(path, 0700, err);
+        if (!made || strcmp(made, path)) {
+            ret = file_mkdirs(path, 0700, err);
+            free(made);
+            made = xstrdup(path);
+        }
         *slash = '/';
+        if (ret == 0 && k && c->running_parts.hashes[k - 1] == hash_fnv1a(f->data, f->len)) {
+            char *from = xasprintf("%s/%s", prev, f->name);
+            bool linked = link(from, path) == 0;
+
+            free(from);
+            if (linked) {
+                free(path);
+                continue;
+            }
+        }
         if (ret == 0)
             /* no fsync: a generation is rebuilt from the objects after a crash */
-            ret = file_replace(path, r->files[i].data, r->files[i].len, r->files[i].mode, 0,
-                               err);
+            ret = file_replace(path, f->data, f->len, f->mode, 0, err);
         free(path);
     }
+    free(made);
+    hmap_deinit(&old);
+    free(prev);
     free(dir);
     return ret;
 }
@@ -478,6 +503,7 @@ static void on_checked(bool ok, const char *output, void *arg)
 
 static void run_pass(struct ctl *c)
 {
+    uint64_t t0, t1, t2;
     struct model *m;
     struct rendered r;
     char *err = NULL;
@@ -487,9 +513,12 @@ static void run_pass(struct ctl *c)
     c->dirty = false;
     c->m_passes++;
     c->ropts.fault = false;
+    t0 = uv_hrtime();
     m = model_build(&c->store, &c->mopts);
+    t1 = uv_hrtime();
     log_issues(c, m);
     ret = render(m, &c->ropts, &r, &err);
+    t2 = uv_hrtime();
     model_unref(c->pending_model);
     c->pending_model = m;
     if (ret) {
@@ -525,6 +554,9 @@ static void run_pass(struct ctl *c)
     c->pending_hash = r.hash;
     hash_parts(&r, &c->pending_struct, &c->pending_parts);
     ret = write_generation(c, &r, c->pending_gen, &err);
+    log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms",
+              c->pending_gen, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
+              (double)(uv_hrtime() - t2) / 1e6);
     if (ret) {
         rendered_free(&r);
         log_err("ctl", "cannot write generation %u: %s", c->pending_gen, err);
