@@ -23,7 +23,7 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps test unit golden e2e lint docs run clean check-docs
+.PHONY: all deps test-deps test unit golden e2e lint docs run clean check-docs portico
 
 all: portico
 
