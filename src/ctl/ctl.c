@@ -594,6 +594,11 @@ static void on_debounce(uv_timer_t *t)
         c->dirty = true;
         return;
     }
+    if (c->hap.op != HAP_OP_NONE) {
+        /* HAProxy is (re)starting from the last good configuration: let it */
+        uv_timer_start(&c->debounce, on_debounce, 20, 0);
+        return;
+    }
     run_pass(c);
 }
 
@@ -826,6 +831,32 @@ static int on_http(const char *path, struct buf *body, const char **ctype, void 
 
 /* ====== Start and stop ====== */
 
+static void on_last_good(struct hap *h, bool ok, const char *msg, void *arg)
+{
+    struct ctl *c = arg;
+
+    (void)h;
+    if (ok)
+        log_info("haproxy", "serving the last good configuration (generation %u) until the "
+                            "API server has been listed; not ready yet",
+                 c->gen);
+    else
+        log_warn("haproxy", "the last good configuration did not start: %s", msg);
+}
+
+/* Cluster mode: until every resource is listed, HAProxy serves the last
+ * configuration it accepted, from disk; the data plane does not wait for the
+ * control plane. /readyz stays 503 until a complete configuration runs. */
+static void serve_last_good(struct ctl *c)
+{
+    char *cfg = xasprintf("%s/haproxy.cfg", c->current_link);
+    bool exists = access(cfg, R_OK) == 0;
+
+    free(cfg);
+    if (exists && c->gen)
+        hap_start(&c->hap, on_last_good, c);
+}
+
 static void on_stopped(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
@@ -966,6 +997,8 @@ int ctl_run(const struct opts *o)
         schedule(c);
     } else if (start_cluster(c, o)) {
         goto out_loop;
+    } else {
+        serve_last_good(c);
     }
     uv_run(c->loop, UV_RUN_DEFAULT);
     ret = 0;

@@ -204,3 +204,33 @@ def test_namespace_whitelist_and_blacklist(cluster, pods, base, start_portico):
     px.wait_service("team-a2.cluster.test", "/", "one")
     cluster.admin.delete_object([ingress("app", [], ns="team-a"), ingress("app2", [], ns="team-a"),
                                  ingress("app", [], ns="team-b")])
+
+
+def test_last_good_configuration_served_while_apiserver_down(cluster, pods, base, start_portico):
+    """security.md K2: restarted while the API server is unreachable, Portico has
+    HAProxy serve the last configuration it accepted, and stays not ready until
+    it has listed every resource."""
+    import os
+    import signal
+
+    from helpers import http_get_status
+
+    px1 = start_portico()
+    apply(cluster, [ingress("lg", [rule("lg.cluster.test", path("/", "one"))])])
+    px1.wait_service("lg.cluster.test", "/", "one")
+    px1.proc.terminate()
+    assert px1.proc.wait(20) == 0
+    os.kill(cluster.apiserver_pid(), signal.SIGKILL)
+    same = [f"--config-dir={px1.config_dir}", f"--http-bind-port={px1.http}",
+            f"--https-bind-port={px1.https}", f"--stats-bind-port={px1.stats}",
+            f"--healthz-bind-port={px1.healthz}", f"--controller-port={px1.controller}"]
+    px2 = start_portico(ready=False, extra=same)
+    wait_for(lambda: px1.get("/", host="lg.cluster.test").service == "one", timeout=15,
+             what="the last good configuration served without the API server")
+    assert http_get_status(px1.controller, "/readyz") != 200
+    wait_for(lambda: "serving the last good configuration" in px2.log_text(), what="logged")
+    cluster.sh("restart-apiserver", timeout=120)
+    wait_for(lambda: http_get_status(px1.controller, "/readyz") == 200, timeout=60,
+             what="ready once the API server is back")
+    assert px1.get("/", host="lg.cluster.test").service == "one"
+    delete(cluster, [ingress("lg", [])])
