@@ -108,39 +108,39 @@ def test_cluster_mode_serves_after_initial_list(kube):
 def test_watch_events_applied(kube):
     api, px = kube
     api.put(ingress("b", [rule("b.kube.test", path("/", "two"))]))
-    px.wait_service("b.kube.test", "/", "two")
+    px.wait_service("b.kube.test", "/", "two", timeout=30)
     api.delete("Ingress", "b")
-    px.wait_service("b.kube.test", "/", None)
+    px.wait_service("b.kube.test", "/", None, timeout=30)
 
 
 def test_410_on_watch_relists(kube):
     api, px = kube
     lists = api.stats()["list"]
     api.fault("watch-410")
-    wait_for(lambda: api.stats()["list"] > lists, what="a relist after 410 Gone")
-    wait_for(lambda: "410 Gone" in px.log_text(), what="the relist logged")
+    wait_for(lambda: api.stats()["list"] > lists, timeout=30, what="a relist after 410 Gone")
+    wait_for(lambda: "410 Gone" in px.log_text(), timeout=30, what="the relist logged")
     api.put(ingress("c", [rule("c.kube.test", path("/", "two"))]))
-    px.wait_service("c.kube.test", "/", "two")
+    px.wait_service("c.kube.test", "/", "two", timeout=30)
     assert px.get("/", host="a.kube.test").service == "one"
 
 
 def test_missed_delete_applied_by_relist(kube):
     api, px = kube
     api.put(ingress("d", [rule("d.kube.test", path("/", "one"))]))
-    px.wait_service("d.kube.test", "/", "one")
+    px.wait_service("d.kube.test", "/", "one", timeout=30)
     # the delete never reaches a watch and the history before it is compacted:
     # only the relist after 410 Gone can reveal it
     api.fault("drop")
     api.delete("Ingress", "d")
-    px.wait_service("d.kube.test", "/", None, timeout=10)
-    px.wait_service("a.kube.test", "/", "one")
+    px.wait_service("d.kube.test", "/", None, timeout=30)
+    px.wait_service("a.kube.test", "/", "one", timeout=30)
 
 
 def test_truncated_event_reconnects(kube):
     api, px = kube
     watches = api.stats()["watch"]
     api.fault("truncate")
-    wait_for(lambda: api.stats()["watch"] > watches + 5, timeout=10,
+    wait_for(lambda: api.stats()["watch"] > watches + 5, timeout=30,
              what="watches reopened after a truncated stream")
     api.put(ingress("e", [rule("e.kube.test", path("/", "two"))]))
     px.wait_service("e.kube.test", "/", "two", timeout=30)
@@ -151,7 +151,7 @@ def test_truncated_event_reconnects(kube):
 def test_oversized_and_unknown_events(kube):
     api, px = kube
     api.fault("oversize")
-    wait_for(lambda: "larger than 16 MiB" in px.log_text(), timeout=10,
+    wait_for(lambda: "larger than 16 MiB" in px.log_text(), timeout=30,
              what="the oversized event refused")
     api.fault("unknown")
     api.put(ingress("f", [rule("f.kube.test", path("/", "one"))]))
