@@ -41,7 +41,7 @@ suite asan-build make -s SANITIZE=address,undefined build-san/portico
 suite golden env PORTICO_BIN=build-san/portico tests/golden/run.sh
 suite e2e python3 -m pytest -q -p no:cacheprovider tests/e2e
 # a real kube-apiserver + etcd, built once into ~/.cache/portico (minutes the first time)
-suite cluster tests/cluster_e2e/run.sh
+suite cluster env PORTICO_BIN="$PWD/build-san/portico" tests/cluster_e2e/run.sh
 
 echo
 [ -n "$failed_names" ] && echo "failed suites:$failed_names"

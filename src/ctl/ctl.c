@@ -1004,6 +1004,9 @@ int ctl_run(const struct opts *o)
     ret = 0;
     log_info("ctl", "stopped");
 out_loop:
+    /* a check or CLI request in flight frees itself when it ends: let it */
+    while (hap_in_flight() > 0 && uv_run(c->loop, UV_RUN_ONCE))
+        ;
     manifests_close(c->src);
     stop_cluster(c);
     hap_close(&c->hap);

@@ -28,12 +28,20 @@ struct mcli_req {
     bool finished;
 };
 
+static unsigned in_flight;
+
+unsigned mcli_in_flight(void)
+{
+    return in_flight;
+}
+
 static void on_handle_closed(uv_handle_t *h)
 {
     struct mcli_req *r = h->data;
 
     if (--r->open_handles > 0)
         return;
+    in_flight--;
     r->done(r->status, r->reply.ptr ? r->reply.ptr : "", r->arg);
     buf_free(&r->reply);
     free(r->cmd);
@@ -118,6 +126,7 @@ void mcli_send(uv_loop_t *loop, const char *path, const char *cmd, unsigned time
 {
     struct mcli_req *r = xcalloc(1, sizeof(*r));
 
+    in_flight++;
     buf_init(&r->reply, MCLI_MAX_REPLY);
     r->cmd = xasprintf("%s\n", cmd);
     r->done = done;

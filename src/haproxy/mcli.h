@@ -14,6 +14,9 @@ typedef void mcli_done_fn(int status, const char *reply, void *arg);
 void mcli_send(uv_loop_t *loop, const char *path, const char *cmd, unsigned timeout_ms,
                mcli_done_fn *done, void *arg);
 
+/* Requests not finished yet; at shutdown the loop runs until this is 0. */
+unsigned mcli_in_flight(void);
+
 /* What "show proc" on the master CLI says. */
 struct mcli_proc {
     int master_pid;

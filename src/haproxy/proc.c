@@ -279,12 +279,20 @@ struct check {
     int open;
 };
 
+static unsigned checks_in_flight;
+
+unsigned hap_in_flight(void)
+{
+    return checks_in_flight + mcli_in_flight();
+}
+
 static void check_closed(uv_handle_t *hd)
 {
     struct check *c = hd->data;
 
     if (--c->open > 0)
         return;
+    checks_in_flight--;
     c->done(c->status == 0, c->output.ptr ? c->output.ptr : "", c->arg);
     buf_free(&c->output);
     free(c);
@@ -330,6 +338,7 @@ void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *
     char *args[] = {(char *)bin, "-c", "-f", (char *)cfg, NULL};
     int ret;
 
+    checks_in_flight++;
     buf_init(&c->output, 64 * 1024);
     c->done = done;
     c->arg = arg;

@@ -47,6 +47,9 @@ void hap_reload(struct hap *h, hap_done_fn *done, void *arg);
 void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg);
 void hap_close(struct hap *h);
 
+/* Checks and CLI requests not finished yet (they free themselves when done). */
+unsigned hap_in_flight(void);
+
 /* Runs "<bin> -c -f <cfg>"; <done> gets HAProxy's output when it refuses. */
 typedef void hap_check_fn(bool ok, const char *output, void *arg);
 void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *done,
