@@ -234,3 +234,38 @@ def test_last_good_configuration_served_while_apiserver_down(cluster, pods, base
              what="ready once the API server is back")
     assert px1.get("/", host="lg.cluster.test").service == "one"
     delete(cluster, [ingress("lg", [])])
+
+
+def test_routing_rules_in_cluster_mode(cluster, pods, base, start_portico):
+    """A cross-section of routing.md through the API: wildcard hosts (one label),
+    host-less rules, Exact over Prefix, element-wise Prefix, ImplementationSpecific
+    string prefix, a host without a matching path, the catch-all defaultBackend,
+    and a missing Service (503)."""
+    from helpers import backend
+
+    px = start_portico()
+    apply(cluster, [
+        ingress("r1", [rule("*.wild.cluster.test", path("/", "one")),
+                       rule("paths.cluster.test", path("/foo", "one", "Prefix"),
+                            path("/foo", "two", "Exact"),
+                            path("/impl", "two", "ImplementationSpecific"),
+                            path("/ghost", "missing"))]),
+        ingress("r2", [{"http": {"paths": [path("/hostless", "two")]}}]),
+        ingress("catchall", [], default_backend=backend("two")),
+    ])
+    px.wait_service("a.wild.cluster.test", "/", "one")
+    px.wait_service("other.cluster.test", "/nothing", "two")             # catch-all applied
+    px.wait_service("x.cluster.test", "/hostless", "two")                # host-less applied
+    assert px.get("/", host="b.a.wild.cluster.test").service == "two"      # two labels: catch-all
+    assert px.get("/foo", host="paths.cluster.test").service == "two"      # Exact beats Prefix
+    assert px.get("/foo/bar", host="paths.cluster.test").service == "one"  # element-wise
+    assert px.get("/foobar", host="paths.cluster.test").service == "two"   # not /foo: catch-all
+    assert px.get("/implx", host="paths.cluster.test").service == "two"    # string prefix
+    assert px.get("/ghost", host="paths.cluster.test").status == 503       # missing Service
+    assert px.get("/hostless", host="198.18.0.9").service == "two"         # IP as Host
+    assert px.get("/nothing", host="other.cluster.test").service == "two"  # catch-all
+    # without the catch-all, what matches nothing is HAProxy's own 404
+    delete(cluster, [ingress("catchall", [])])
+    wait_for(lambda: px.get("/nothing", host="other.cluster.test").status == 404,
+             what="the controller's 404 once the catch-all is gone")
+    delete(cluster, [ingress("r1", []), ingress("r2", [])])
