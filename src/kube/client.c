@@ -77,6 +77,13 @@ static void check_done(struct kube_client *c)
             continue;
         curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
         curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &http);
+        if (log_on(LOG_DEBUG)) {
+            long version = 0;
+
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_HTTP_VERSION, &version);
+            log_debug("kube", "GET %s: %s, status %ld", r->url,
+                      version == CURL_HTTP_VERSION_2_0 ? "HTTP/2" : "HTTP/1.1", http);
+        }
         if (r->aborted)
             err = -ECANCELED;
         else if (msg->data.result == CURLE_OPERATION_TIMEDOUT)
