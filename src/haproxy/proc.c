@@ -49,6 +49,17 @@ static void complete(struct hap *h, bool ok, const char *msg)
 }
 
 static void spawn(struct hap *h);
+static void on_restart_timer(uv_timer_t *t);
+
+/* Counts an unexpected exit and starts HAProxy again after the backoff,
+ * which doubles up to HAP_BACKOFF_MAX_MS. */
+static void schedule_restart(struct hap *h)
+{
+    h->restarts++;
+    uv_timer_start(&h->timer, on_restart_timer, h->backoff_ms, 0);
+    h->backoff_ms = h->backoff_ms * 2 > HAP_BACKOFF_MAX_MS ? HAP_BACKOFF_MAX_MS
+                                                          : h->backoff_ms * 2;
+}
 
 static void on_restart_timer(uv_timer_t *t)
 {
@@ -75,16 +86,13 @@ static void on_haproxy_exit(uv_process_t *p, int64_t status, int sig)
         complete(h, true, NULL);
         return;
     }
-    h->restarts++;
     if (lived > HAP_HEALTHY_MS)
         h->backoff_ms = HAP_BACKOFF_MIN_MS;
     log_err("haproxy", "haproxy exited unexpectedly (status %lld, signal %d); restarting in %u ms",
             (long long)status, sig, h->backoff_ms);
     if (h->op != HAP_OP_NONE)
         complete(h, false, "haproxy exited");
-    uv_timer_start(&h->timer, on_restart_timer, h->backoff_ms, 0);
-    h->backoff_ms = h->backoff_ms * 2 > HAP_BACKOFF_MAX_MS ? HAP_BACKOFF_MAX_MS
-                                                          : h->backoff_ms * 2;
+    schedule_restart(h);
     if (h->on_restart)
         h->on_restart(h, h->restart_arg);
 }
@@ -126,10 +134,7 @@ static void spawn(struct hap *h)
     if (ret) {
         log_err("haproxy", "cannot start %s: %s", h->bin, uv_strerror(ret));
         uv_close((uv_handle_t *)&h->proc, NULL);
-        h->restarts++;
-        uv_timer_start(&h->timer, on_restart_timer, h->backoff_ms, 0);
-        h->backoff_ms = h->backoff_ms * 2 > HAP_BACKOFF_MAX_MS ? HAP_BACKOFF_MAX_MS
-                                                              : h->backoff_ms * 2;
+        schedule_restart(h);
         complete(h, false, uv_strerror(ret));
         return;
     }

@@ -28,12 +28,6 @@
 #define WATCH_MIN_S 300
 #define STALL_GRACE_MS 30000
 
-enum inf_state {
-    INF_LISTING = 0,
-    INF_WATCHING,
-    INF_WAITING, /* backoff */
-};
-
 struct informer {
     uv_loop_t *loop;
     struct kube_client *c;
@@ -41,7 +35,6 @@ struct informer {
     struct informer_spec spec; /* strings borrowed from the caller */
     informer_fn *changed, *synced_fn;
     void *arg;
-    enum inf_state state;
     struct kube_req *req;
     uv_timer_t timer;          /* backoff, stall detection */
     struct buf body;           /* list page, or the partial watch line */
@@ -112,7 +105,6 @@ static void fail(struct informer *inf, const char *what, long http, const char *
     else
         log_warn("kube", "%s %s: %s; retrying in %u ms", what, inf->spec.path, msg, delay);
     inf->backoff_ms = inf->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : inf->backoff_ms * 2;
-    inf->state = INF_WAITING;
     inf->req = NULL;
     uv_timer_start(&inf->timer, on_backoff, delay, 0);
 }
@@ -248,7 +240,6 @@ static void start_list(struct informer *inf)
 {
     char path[4096];
 
-    inf->state = INF_LISTING;
     buf_init(&inf->body, LIST_MAX_BODY);
     if (!inf->cont)
         drop_list(inf);
@@ -419,7 +410,6 @@ static void start_watch(struct informer *inf)
 {
     char path[4096];
 
-    inf->state = INF_WATCHING;
     inf->watch_start = uv_now(inf->loop);
     /* 5 to 10 minutes, randomised to spread the load on the API server */
     inf->watch_s = WATCH_MIN_S + (unsigned)(random() % (WATCH_MIN_S + 1));

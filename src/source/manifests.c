@@ -34,7 +34,6 @@ struct file_state {
 };
 
 struct scan {
-    struct store *store;
     struct hmap *cache;     /* path -> struct file_state of the previous scan, or NULL */
     struct hmap next;       /* path -> struct file_state, for the next scan */
     struct hmap existing;   /* "kind/ns/name" -> object in the store before this scan */
@@ -307,7 +306,6 @@ static long read_into(const char *dir, struct store *store, struct scan *sc,
     int ret;
 
     memset(sc, 0, sizeof(*sc));
-    sc->store = store;
     sc->cache = cache;
     hmap_init(&sc->next);
     hmap_init(&sc->existing);
