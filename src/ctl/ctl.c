@@ -148,13 +148,17 @@ static void prune_generations(struct ctl *c)
     closedir(d);
 }
 
-/* Writes generation <gen>. A map or certificate identical to the one of the
+static bool is_part(const char *name);
+
+/* Writes generation <gen>, whose part hashes are in pending_parts (in file
+ * order, from hash_parts()). A map or certificate identical to the one of the
  * running generation is hard-linked from it instead of written again: with a
  * thousand Secrets, rewriting them all made every change slow. */
 static int write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err)
 {
     char *dir = gen_dir(c, gen), *prev = gen_dir(c, c->gen), *made = NULL;
     struct hmap old; /* name -> index + 1 in running_parts */
+    size_t part = 0;
     int ret;
 
     hmap_init(&old);
@@ -167,6 +171,7 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
         char *path = xasprintf("%s/%s", dir, f->name);
         char *slash = strrchr(path, '/');
         uintptr_t k = (uintptr_t)hmap_get(&old, f->name);
+        uint64_t hash = is_part(f->name) ? c->pending_parts.hashes[part++] : 0;
 
         *slash = '\0';
         if (!made || strcmp(made, path)) {
@@ -175,7 +180,7 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
             made = xstrdup(path);
         }
         *slash = '/';
-        if (ret == 0 && k && c->running_parts.hashes[k - 1] == hash_fnv1a(f->data, f->len)) {
+        if (ret == 0 && k && c->running_parts.hashes[k - 1] == hash) {
             char *from = xasprintf("%s/%s", prev, f->name);
             bool linked = link(from, path) == 0;
 
@@ -327,10 +332,27 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 
 static void check_and_load(struct ctl *c);
 
+/* Points <config-dir>/current at the pending generation, so a restarted
+ * HAProxy loads it. Returns 0, or logs why not and returns a negative errno. */
+static int make_current(struct ctl *c)
+{
+    char *err = NULL, target[64];
+    int ret;
+
+    snprintf(target, sizeof(target), "gen-%u", c->pending_gen);
+    ret = file_symlink_replace(target, c->current_link, &err);
+    if (ret) {
+        log_err("ctl", "%s", err);
+        free(err);
+        return ret;
+    }
+    c->gen = c->pending_gen;
+    return 0;
+}
+
 static void on_runtime_done(bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
-    char *err = NULL, target[64];
 
     if (c->stopping)
         return;
@@ -340,15 +362,11 @@ static void on_runtime_done(bool ok, const char *msg, void *arg)
         check_and_load(c);
         return;
     }
-    snprintf(target, sizeof(target), "gen-%u", c->pending_gen);
-    if (file_symlink_replace(target, c->current_link, &err)) {
+    if (make_current(c)) {
         /* HAProxy runs the new maps but a restart would not: reload to converge */
-        log_err("ctl", "%s", err);
-        free(err);
         check_and_load(c);
         return;
     }
-    c->gen = c->pending_gen;
     c->m_runtime_ok++;
     c->running_hash = c->pending_hash;
     parts_move(&c->running_parts, &c->pending_parts);
@@ -463,7 +481,6 @@ static bool try_runtime(struct ctl *c, const struct rendered *r)
 static void on_checked(bool ok, const char *output, void *arg)
 {
     struct ctl *c = arg;
-    char *err = NULL, target[64];
 
     if (c->stopping)
         return;
@@ -487,14 +504,10 @@ static void on_checked(bool ok, const char *output, void *arg)
         return;
     }
     log_debug("ctl", "haproxy -c accepted generation %u", c->pending_gen);
-    snprintf(target, sizeof(target), "gen-%u", c->pending_gen);
-    if (file_symlink_replace(target, c->current_link, &err)) {
-        log_err("ctl", "%s", err);
-        free(err);
+    if (make_current(c)) {
         pass_done(c);
         return;
     }
-    c->gen = c->pending_gen;
     if (c->hap.running)
         hap_reload(&c->hap, on_loaded, c);
     else
