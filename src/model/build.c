@@ -762,6 +762,19 @@ static void finish(struct builder *b)
     m->n_issues = b->n_issues;
 }
 
+/* Splits a "namespace/name" flag value: the namespace is copied into <ns>
+ * and the name returned (pointing into <ns>), or NULL without a '/'. */
+static const char *split_ref(const char *ref, char *ns, size_t size)
+{
+    char *name;
+
+    snprintf(ns, size, "%s", ref);
+    name = strchr(ns, '/');
+    if (name)
+        *name++ = '\0';
+    return name;
+}
+
 static void set_default_cert(struct builder *b)
 {
     const struct model_opts *o = b->opts;
@@ -769,13 +782,11 @@ static void set_default_cert(struct builder *b)
 
     dc->file = "default.pem";
     if (o->default_ssl_cert) {
-        char ns[256], *name;
+        char ns[256];
+        const char *name = split_ref(o->default_ssl_cert, ns, sizeof(ns));
         struct secret_state *st;
 
-        snprintf(ns, sizeof(ns), "%s", o->default_ssl_cert);
-        name = strchr(ns, '/');
         if (name) {
-            *name++ = '\0';
             st = get_secret(b, ns, name);
             if (st->cert) {
                 dc->pem = secret_pem(b, st, &dc->pem_len);
@@ -795,19 +806,15 @@ static void set_default_backend(struct builder *b)
 {
     const char *ref = b->opts->default_backend_svc;
     const struct k8s_service *svc;
-    char ns[256], *name;
+    const char *name;
+    char ns[256];
 
     if (b->catchall) {
         b->m->default_backend = b->catchall;
         return;
     }
-    if (!ref)
+    if (!ref || !(name = split_ref(ref, ns, sizeof(ns))))
         return;
-    snprintf(ns, sizeof(ns), "%s", ref);
-    name = strchr(ns, '/');
-    if (!name)
-        return;
-    *name++ = '\0';
     svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, name);
     if (!svc || svc->n_ports == 0) {
         add_issue(b, MODEL_SEV_WARN, "flag/default-backend-service", "",
@@ -824,17 +831,12 @@ static void set_default_backend(struct builder *b)
 static void set_global(struct builder *b)
 {
     const struct k8s_configmap *cm = NULL;
-    char ns[256], *name;
+    const char *name;
+    char ns[256];
 
     keys_defaults(&b->global);
-    if (b->opts->configmap) {
-        snprintf(ns, sizeof(ns), "%s", b->opts->configmap);
-        name = strchr(ns, '/');
-        if (name) {
-            *name++ = '\0';
-            cm = (const struct k8s_configmap *)store_get(b->store, K8S_CONFIGMAP, ns, name);
-        }
-    }
+    if (b->opts->configmap && (name = split_ref(b->opts->configmap, ns, sizeof(ns))))
+        cm = (const struct k8s_configmap *)store_get(b->store, K8S_CONFIGMAP, ns, name);
     if (b->opts->configmap && !cm)
         add_issue(b, MODEL_SEV_WARN, "flag/configmap", "",
                   "configmap \"%s\" not found; using the defaults", b->opts->configmap);
