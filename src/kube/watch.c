@@ -152,21 +152,31 @@ static bool excluded(const struct informer *inf, const struct k8s_obj *o)
     return false;
 }
 
-/* Items of a typed list carry no kind or apiVersion: add them for decoding. */
-static void decode_item(struct informer *inf, json_t *item)
+/* Decodes an object of this informer's kind (items of a typed list carry no
+ * kind or apiVersion, so they are added); logs and returns NULL when it
+ * cannot be decoded (<what> says what happens to it). Caller owns the result. */
+static struct k8s_obj *decode_own(struct informer *inf, json_t *obj, const char *what)
 {
-    struct k8s_obj *obj;
+    struct k8s_obj *o;
     char *err = NULL, *ref = NULL;
 
-    json_object_set_new(item, "kind", json_string(inf->spec.kind_name));
-    json_object_set_new(item, "apiVersion", json_string(inf->spec.api_version));
-    if (decode_object(item, &obj, &ref, &err) != DECODE_OK) {
-        if (log_on(LOG_WARN))
-            log_emit(LOG_WARN, "kube", ref, "%s; object skipped", err ? err : "not decoded");
-        free(err);
-        free(ref);
+    json_object_set_new(obj, "kind", json_string(inf->spec.kind_name));
+    json_object_set_new(obj, "apiVersion", json_string(inf->spec.api_version));
+    if (decode_object(obj, &o, &ref, &err) == DECODE_OK)
+        return o;
+    if (log_on(LOG_WARN))
+        log_emit(LOG_WARN, "kube", ref, "%s; %s", err ? err : "not decoded", what);
+    free(err);
+    free(ref);
+    return NULL;
+}
+
+static void decode_item(struct informer *inf, json_t *item)
+{
+    struct k8s_obj *obj = decode_own(inf, item, "object skipped");
+
+    if (!obj)
         return;
-    }
     if (excluded(inf, obj)) {
         k8s_obj_free(obj);
         return;
@@ -271,7 +281,6 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
     json_t *ev = json_loadb(line, len, 0, &jerr), *obj;
     const char *type;
     struct k8s_obj *o;
-    char *err = NULL, *ref = NULL;
     bool changed = false;
 
     type = json_string_value(json_object_get(ev, "type"));
@@ -313,13 +322,8 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
         json_decref(ev);
         return true;
     }
-    json_object_set_new(obj, "kind", json_string(inf->spec.kind_name));
-    json_object_set_new(obj, "apiVersion", json_string(inf->spec.api_version));
-    if (decode_object(obj, &o, &ref, &err) != DECODE_OK) {
-        if (log_on(LOG_WARN))
-            log_emit(LOG_WARN, "kube", ref, "%s; event ignored", err ? err : "not decoded");
-        free(err);
-        free(ref);
+    o = decode_own(inf, obj, "event ignored");
+    if (!o) {
         json_decref(ev);
         return true;
     }
