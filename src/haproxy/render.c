@@ -37,14 +37,11 @@ static void add_file(struct rendered *r, const char *name, struct buf *b, mode_t
 static void add_blob(struct rendered *r, const char *name, const char *data, size_t len,
                      mode_t mode)
 {
-    struct render_file *f;
+    struct buf b;
 
-    r->files = xrealloc(r->files, (r->n_files + 1) * sizeof(*r->files));
-    f = &r->files[r->n_files++];
-    f->name = xstrdup(name);
-    f->data = xstrndup(data, len);
-    f->len = len;
-    f->mode = mode;
+    buf_init(&b, len + 1);
+    buf_add(&b, data, len);
+    add_file(r, name, &b, mode);
 }
 
 /* "bind" lines for one listener on every enabled address family. */
