@@ -3,6 +3,10 @@
 Run: make -C <repo> && python3 -m pytest -q tests/e2e
 The binary is taken from $PORTICO_BIN, else <repo>/portico. A missing binary
 is an error, never a skip.
+
+With PORTICO_E2E_SOURCE=cluster each stack gets a real API server instead of a
+manifests directory (cluster_source.py); tests marked `file_only` (they test
+the directory itself) are then deselected, and the count is printed.
 """
 
 import os
@@ -11,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, Echo, Manifests, Portico, ingress_class, make_cert
+from helpers import REPO, SOURCE, Echo, Manifests, Portico, ingress_class, make_cert
 
 _RUNNING = []  # porticos alive right now, for failure reports
 
@@ -22,6 +26,22 @@ def _binary():
         pytest.fail(f"portico binary not found or not executable at {p} "
                     f"(build it with `make -C {REPO}` or set PORTICO_BIN)", pytrace=False)
     return p
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "file_only(reason): tests the manifests directory "
+                            "itself; not run with PORTICO_E2E_SOURCE=cluster")
+
+
+def pytest_collection_modifyitems(config, items):
+    if SOURCE != "cluster":
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if item.get_closest_marker("file_only") else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 @pytest.fixture(scope="session")
@@ -69,6 +89,7 @@ class Launcher:
         self.name = name
         self.porticos = []
         self.echos = []
+        self.clusters = []
 
     def workdir(self):
         return self.tmp_factory.mktemp(self.name)
@@ -79,14 +100,28 @@ class Launcher:
         return e
 
     def manifests(self, with_class=True):
-        """A fresh manifests dir; by default with IngressClass "portico" (ours, not default)."""
-        m = Manifests(self.workdir() / "manifests")
+        """A fresh manifests dir (or API server); by default with IngressClass
+        "portico" (ours, not default)."""
+        if SOURCE == "cluster":
+            from cluster_source import ApiCluster, ApiManifests
+
+            cluster = ApiCluster(self.workdir())
+            self.clusters.append(cluster)
+            m = ApiManifests(cluster)
+        else:
+            m = Manifests(self.workdir() / "manifests")
         if with_class:
             m.write("00-ingressclass.yaml", ingress_class("portico"))
         return m
 
     def portico(self, manifests, args=(), env=None, wait=True):
-        md = manifests.dir if isinstance(manifests, Manifests) else Path(manifests)
+        if isinstance(manifests, Manifests):
+            md = manifests.dir
+        elif hasattr(manifests, "cluster"):
+            manifests.start()
+            md, args = None, [f"--kubeconfig={manifests.cluster.kubeconfig}", *args]
+        else:
+            md = Path(manifests)
         p = Portico(self.binary, md, self.workdir(), extra_args=args, env=env)
         self.porticos.append(p)
         _RUNNING.append(p)
@@ -110,6 +145,8 @@ class Launcher:
                 errors.append(str(e))
         for e in self.echos:
             e.stop()
+        for c in self.clusters:
+            c.stop()
         if errors:
             pytest.fail("teardown: " + "\n".join(errors), pytrace=False)
 

@@ -1,7 +1,8 @@
 """Helpers for Portico's end-to-end tests: raw HTTP(S) client, manifest
 builders, certificates, and wrappers around the portico and echo processes.
 
-Everything here talks only to 127.0.0.0/8.
+Everything here talks only to 127.0.0.0/8, except the echo backends when the
+tests run against an API server (see pod_addr).
 """
 
 import base64
@@ -28,6 +29,29 @@ POLL_TIMEOUT = 5.0
 POLL_INTERVAL = 0.02
 READY_TIMEOUT = 10.0
 RELOAD_RE = re.compile(r'msg="?haproxy reloaded')
+
+# "files" (a manifests directory) or "cluster" (a real API server per stack,
+# see cluster_source.py); the tests are the same.
+SOURCE = os.environ.get("PORTICO_E2E_SOURCE", "files")
+if SOURCE not in ("files", "cluster"):
+    raise SystemExit(f"PORTICO_E2E_SOURCE={SOURCE!r}: want files or cluster")
+_POD_NET = "198.18.0."
+
+
+def pod_addr(addr):
+    """Where a test's endpoint address 127.0.0.N really listens. The API server
+    refuses loopback endpoints, so against it (inside the network namespace
+    tests/cluster_e2e/run.sh makes) the pods are 198.18.0.N."""
+    if SOURCE == "cluster" and addr.startswith("127.0.0."):
+        return _POD_NET + addr[len("127.0.0."):]
+    return addr
+
+
+def addr_from_pod(addr):
+    """pod_addr() undone, for addresses the echo backends report."""
+    if SOURCE == "cluster" and addr.startswith(_POD_NET):
+        return "127.0.0." + addr[len(_POD_NET):]
+    return addr
 
 
 # --------------------------------------------------------------------------- waiting
@@ -90,7 +114,10 @@ class Response:
 
     @property
     def endpoint(self):
-        return self.json["endpoint"] if self.service else None
+        if not self.service:
+            return None
+        host, _, port = self.json["endpoint"].rpartition(":")
+        return f"{addr_from_pod(host)}:{port}"
 
     def __repr__(self):
         return (f"Response({self.status} {self.reason}, svc={self.header('X-Echo-Service')}, "
@@ -392,6 +419,9 @@ class Manifests:
     def read(self, name):
         return (self.dir / name).read_text()
 
+    def exists(self, name):
+        return (self.dir / name).exists()
+
 
 # --------------------------------------------------------------------------- processes
 
@@ -403,7 +433,7 @@ class Echo:
         args = [sys.executable, str(ECHO)]
         for name, addrs in services.items():
             for a in addrs:
-                args += ["--backend", f"{name}={a}:0"]
+                args += ["--backend", f"{name}={pod_addr(a)}:0"]
         self.log = open(Path(log_dir) / "echo.stderr", "ab")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log, text=True)
         self.ports = {}

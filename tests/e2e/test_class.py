@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from helpers import ingress, ingress_class, path, rule, wait_for
+from helpers import SOURCE, ingress, ingress_class, path, rule, wait_for
 
 SCHEMES = ["http", "https"]
 OTHER = "example.com/other-controller"
@@ -24,6 +24,11 @@ CASES = {
     "ann-alt": ("alt", None, False),             # annotation must equal --ingress-class
     "noclass": (None, None, False),              # no default class that is ours
 }
+if SOURCE == "cluster":
+    # The API server refuses to create an Ingress whose annotation and field
+    # name different classes (only older servers let them in).
+    for name in ("ann-wins", "ann-loses", "ann-missing-field"):
+        del CASES[name]
 SERVICES = list(CASES) + ["sentinel", "switch"]
 _seq = itertools.count()
 
