@@ -702,8 +702,25 @@ static void add_informer(struct ctl *c, const struct informer_spec *spec)
                                                     on_informer_changed, on_informer_synced, c);
 }
 
+/* PORTICO_WATCH_TIMEOUT=SECONDS: every watch's timeout (normally 300 to 600 s
+ * at random), so that tests see a stalled stream detected in seconds. */
+static unsigned watch_timeout_from_env(void)
+{
+    const char *v = getenv("PORTICO_WATCH_TIMEOUT");
+    uint32_t s;
+
+    if (!v)
+        return 0;
+    if (str_to_u32(v, 1, 3600, &s)) {
+        log_warn("kube", "PORTICO_WATCH_TIMEOUT=%s: want seconds from 1 to 3600; ignored", v);
+        return 0;
+    }
+    return s;
+}
+
 static int start_cluster(struct ctl *c, const struct opts *o)
 {
+    unsigned watch_s = watch_timeout_from_env();
     char *err = NULL;
 
     if (kube_config_load(&c->kc, o->kubeconfig, o->context, &err)) {
@@ -721,7 +738,7 @@ static int start_cluster(struct ctl *c, const struct opts *o)
     for (size_t i = 0; i < ARRAY_SIZE(watched); i++) {
         struct informer_spec spec = {watched[i].kind, watched[i].api_version,
                                      watched[i].kind_name, NULL, watched[i].selector, NULL,
-                                     o->ns_blacklist.v};
+                                     o->ns_blacklist.v, watch_s};
         char *path;
 
         if (!watched[i].namespaced || !o->ns_whitelist.n) {
@@ -742,7 +759,8 @@ static int start_cluster(struct ctl *c, const struct opts *o)
     }
     if (o->configmap) {
         const char *slash = strchr(o->configmap, '/');
-        struct informer_spec cm = {K8S_CONFIGMAP, "v1", "ConfigMap", NULL, NULL, NULL, NULL};
+        struct informer_spec cm = {K8S_CONFIGMAP, "v1", "ConfigMap", NULL, NULL, NULL, NULL,
+                                   watch_s};
         char *ns = xstrndup(o->configmap, (size_t)(slash - o->configmap));
 
         cm.path = xasprintf("/api/v1/namespaces/%s/configmaps", ns);

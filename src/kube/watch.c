@@ -26,7 +26,7 @@
 #define BACKOFF_MAX_MS 30000
 #define BACKOFF_RESET_MS 120000
 #define WATCH_MIN_S 300
-#define STALL_GRACE_MS 30000
+#define STALL_GRACE_MAX_MS 30000
 
 struct informer {
     uv_loop_t *loop;
@@ -262,12 +262,21 @@ static void start_list(struct informer *inf)
 
 /* ====== WATCH ====== */
 
+/* Silence that means the stream is dead: the server ends a watch at its
+ * timeout, and sends bookmarks before that; allow some slack past it. */
+static uint64_t stall_ms(const struct informer *inf)
+{
+    uint64_t ms = inf->watch_s * 1000ull;
+
+    return ms + (ms < STALL_GRACE_MAX_MS ? ms : STALL_GRACE_MAX_MS);
+}
+
 static void on_stall(uv_timer_t *t)
 {
     struct informer *inf = t->data;
 
-    log_warn("kube", "watch %s: no data for %u s; restarting it", inf->spec.path,
-             inf->watch_s + STALL_GRACE_MS / 1000);
+    log_warn("kube", "watch %s: no data for %llu s; restarting it", inf->spec.path,
+             (unsigned long long)(stall_ms(inf) / 1000));
     kube_req_cancel(inf->req);
     inf->req = NULL;
     buf_free(&inf->body);
@@ -416,7 +425,8 @@ static void start_watch(struct informer *inf)
 
     inf->watch_start = uv_now(inf->loop);
     /* 5 to 10 minutes, randomised to spread the load on the API server */
-    inf->watch_s = WATCH_MIN_S + (unsigned)(random() % (WATCH_MIN_S + 1));
+    inf->watch_s = inf->spec.watch_timeout_s ? inf->spec.watch_timeout_s
+                                             : WATCH_MIN_S + (unsigned)(random() % (WATCH_MIN_S + 1));
     buf_init(&inf->body, EVENT_MAX);
     snprintf(path, sizeof(path),
              "%s?watch=1&allowWatchBookmarks=true&timeoutSeconds=%u&resourceVersion=%s%s%s",
@@ -424,8 +434,7 @@ static void start_watch(struct informer *inf)
              inf->spec.selector ? "&fieldSelector=" : "",
              inf->spec.selector ? inf->spec.selector : "");
     inf->req = kube_get(inf->c, path, true, on_watch_data, on_watch_done, inf);
-    uv_timer_start(&inf->timer, on_stall, inf->watch_s * 1000ull + STALL_GRACE_MS,
-                   inf->watch_s * 1000ull + STALL_GRACE_MS);
+    uv_timer_start(&inf->timer, on_stall, stall_ms(inf), stall_ms(inf));
 }
 
 /* ====== Lifecycle ====== */

@@ -22,6 +22,7 @@ struct informer_spec {
     const char *selector;     /* fieldSelector value (URL-encoded), or NULL */
     const char *ns;           /* the namespace <path> is limited to, or NULL for all */
     char *const *exclude;     /* namespaces whose objects are dropped, NULL-terminated, or NULL */
+    unsigned watch_timeout_s; /* timeoutSeconds of every watch; 0: 300 to 600 at random */
 };
 
 /* Starts listing then watching. <changed> runs after each batch that changed

@@ -1,8 +1,8 @@
 """Cluster mode against a scripted fake API server (tests/kubefake), for the
 faults a real kube-apiserver cannot produce on demand (issue 3 §4): 410 Gone
 on a watch and on a list continuation, an event cut in the middle, an
-oversized event, an unknown event type, and deletes missed while a watch was
-down. Every assertion is made through real HTTP requests to HAProxy."""
+oversized event, an unknown event type, a watch that stalls, and deletes
+missed while a watch was down. Every assertion is made through real HTTP requests to HAProxy."""
 
 import json
 import os
@@ -178,6 +178,38 @@ def test_410_on_list_continue_restarts_the_list(tmp_path_factory, portico_bin):
             px.wait_service("h1199.kube.test", "/", "one")
             px.wait_service("h0.kube.test", "/", "one")
             assert "continue token expired" in px.log_text()
+        finally:
+            px.proc.terminate()
+            assert px.proc.wait(20) == 0
+    finally:
+        echo.stop()
+        api.stop()
+
+
+def test_stalled_watch_is_restarted(tmp_path_factory, portico_bin):
+    """A watch that stays open but sends nothing (no event, no bookmark) past its
+    timeout is given up and opened again; the change it held back arrives."""
+    work = tmp_path_factory.mktemp("kubefake-stall")
+    api = FakeAPI(work)
+    echo = Echo({"one": ["127.0.0.2"]}, work)
+    try:
+        api.put(ingress_class("portico"))
+        for obj in echo.objects("one"):
+            api.put(obj)
+        api.put(ingress("a", [rule("a.kube.test", path("/", "one"))]))
+        # watches of 2 s instead of 5-10 min: silence is a stall after 4 s
+        px = Portico(portico_bin, None, tmp_path_factory.mktemp("kubefake-stall-px"),
+                     extra_args=[f"--kubeconfig={api.kubeconfig}"],
+                     env={"PORTICO_WATCH_TIMEOUT": "2"})
+        try:
+            px.wait_ready(timeout=30)
+            api.fault("stall:" + PATHS["Ingress"])
+            wait_for(lambda: api.stats()["stalled"] == 1, timeout=10, what="the Ingress watch stalled")
+            api.put(ingress("b", [rule("b.kube.test", path("/", "one"))]))
+            px.wait_service("b.kube.test", "/", "one", timeout=30)
+            assert "watch /apis/networking.k8s.io/v1/ingresses: no data for 4 s; restarting it" \
+                in px.log_text()
+            assert px.get("/", host="a.kube.test").service == "one"
         finally:
             px.proc.terminate()
             assert px.proc.wait(20) == 0

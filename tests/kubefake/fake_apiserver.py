@@ -17,7 +17,9 @@ Arming a fault closes the open watches, so that the watches opened next meet
 it. Faults: watch-410 (the next watches answer an ERROR event with code 410),
 list-410 (continuation requests answer 410), truncate (the next watch sends
 half an event and closes), oversize (the next watch sends a 17 MiB event),
-unknown (the next watch sends an event of type "SURPRISE" first), drop (the
+unknown (the next watch sends an event of type "SURPRISE" first),
+stall:COLLECTION (the next watch of COLLECTION sends its headers, then
+nothing, until the client goes away; counted in stats["stalled"]), drop (the
 next change is never sent and the history before it is compacted away, as
 after an etcd compaction: watches from an older resourceVersion get 410).
 
@@ -26,6 +28,7 @@ after an etcd compaction: watches from an older resourceVersion get 410).
 
 import argparse
 import json
+import select
 import ssl
 import threading
 import time
@@ -38,7 +41,7 @@ STATE = {
     "objects": {},   # path -> {"ns/name": object}
     "events": {},    # path -> [(rv, type, object)]
     "faults": {},    # name -> remaining count
-    "stats": {"list": 0, "watch": 0, "continue": 0},
+    "stats": {"list": 0, "watch": 0, "continue": 0, "stalled": 0},
     "generation": 0, # bumped to end the open watches
     "compacted": 0,  # watches from an older resourceVersion get 410
 }
@@ -154,6 +157,15 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
+    def hold_silent(self, limit=120):
+        """Send nothing until the client closes the connection (or limit s)."""
+        self.close_connection = True
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.connection], [], [], 0.5)
+            if ready and not self.connection.recv(4096):
+                return
+
     def watch(self, path, q):
         since = int(q.get("resourceVersion") or 0)
         with LOCK:
@@ -163,6 +175,9 @@ class Handler(BaseHTTPRequestHandler):
             truncate = take_fault("truncate")
             oversize = take_fault("oversize")
             unknown = take_fault("unknown")
+            stall = take_fault("stall:" + path)
+            if stall:
+                STATE["stats"]["stalled"] += 1
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -182,6 +197,9 @@ class Handler(BaseHTTPRequestHandler):
                 self.chunk(b'{"type":"ADDED","object":{"metadata":{"name":"' +
                            b"x" * (17 << 20) + b'"}}}\n')
                 self.chunk(b"")
+                return
+            if stall:
+                self.hold_silent()
                 return
             if unknown:
                 self.chunk(b'{"type":"SURPRISE","object":{"metadata":{"name":"x"}}}\n')
