@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Parsed-Secret cache and certificate host coverage. */
+/* Certificate parsing, parsed-Secret cache and certificate host coverage. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -16,9 +17,9 @@
 
 /* Self-signed certificate for CN <cn> with the SANs in <san> ("DNS:a,DNS:b",
  * or NULL); key and certificate PEM returned in *key and *crt (caller frees). */
-static void make(const char *cn, const char *san, char **crt, char **key)
+static void make_with(EVP_PKEY *pk, bool traditional, const char *cn, const char *san,
+                      char **crt, char **key)
 {
-    EVP_PKEY *pk = EVP_EC_gen("P-256");
     X509 *x = X509_new();
     X509V3_CTX ctx;
     BIO *b;
@@ -47,12 +48,63 @@ static void make(const char *cn, const char *san, char **crt, char **key)
     *crt = strndup(p, (size_t)n);
     BIO_free(b);
     b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL);
+    if (traditional)
+        PEM_write_bio_PrivateKey_traditional(b, pk, NULL, NULL, 0, NULL, NULL);
+    else
+        PEM_write_bio_PrivateKey(b, pk, NULL, NULL, 0, NULL, NULL);
     n = BIO_get_mem_data(b, &p);
     *key = strndup(p, (size_t)n);
     BIO_free(b);
     X509_free(x);
     EVP_PKEY_free(pk);
+}
+
+static void make(const char *cn, const char *san, char **crt, char **key)
+{
+    make_with(EVP_EC_gen("P-256"), false, cn, san, crt, key);
+}
+
+/* <crt> with <key>: NULL when it parses, else the error (caller frees). */
+static char *parse_error(const char *crt, const char *key)
+{
+    char *err = NULL;
+    struct tls_cert *c = tls_cert_parse((const unsigned char *)crt, strlen(crt),
+                                        (const unsigned char *)key, strlen(key), &err);
+
+    tls_cert_free(c);
+    assert_true((c == NULL) == (err != NULL));
+    return err;
+}
+
+/* Keys of every type and PEM form parse (the decoder is picked by the
+ * certificate's key type, with a generic fallback); a key of another type or
+ * another pair is refused as not matching. */
+static void test_key_forms(void **state)
+{
+    char *crt[4], *key[4], *err;
+
+    (void)state;
+    make_with(EVP_EC_gen("P-256"), false, "ec8", NULL, &crt[0], &key[0]);
+    make_with(EVP_EC_gen("P-384"), true, "ec", NULL, &crt[1], &key[1]);
+    make_with(EVP_RSA_gen(2048), false, "rsa8", NULL, &crt[2], &key[2]);
+    make_with(EVP_RSA_gen(2048), true, "rsa", NULL, &crt[3], &key[3]);
+    assert_non_null(strstr(key[1], "BEGIN EC PRIVATE KEY"));
+    assert_non_null(strstr(key[3], "BEGIN RSA PRIVATE KEY"));
+    for (int i = 0; i < 4; i++)
+        assert_null(parse_error(crt[i], key[i]));
+    err = parse_error(crt[0], key[2]);
+    assert_non_null(strstr(err, "does not match"));
+    free(err);
+    err = parse_error(crt[0], key[1]);
+    assert_non_null(strstr(err, "does not match"));
+    free(err);
+    err = parse_error(crt[2], "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n");
+    assert_non_null(strstr(err, "tls.key"));
+    free(err);
+    for (int i = 0; i < 4; i++) {
+        free(crt[i]);
+        free(key[i]);
+    }
 }
 
 static const struct tls_entry *get(struct tls_cache *c, const char *id, const char *crt,
@@ -122,6 +174,7 @@ static void test_covers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_key_forms),
         cmocka_unit_test(test_cache_reuses_and_sweeps),
         cmocka_unit_test(test_covers),
     };
