@@ -90,11 +90,12 @@ static void on_haproxy_exit(uv_process_t *p, int64_t status, int sig)
         h->backoff_ms = HAP_BACKOFF_MIN_MS;
     log_err("haproxy", "haproxy exited unexpectedly (status %lld, signal %d); restarting in %u ms",
             (long long)status, sig, h->backoff_ms);
-    if (h->op != HAP_OP_NONE)
-        complete(h, false, "haproxy exited");
     schedule_restart(h);
     if (h->on_restart)
         h->on_restart(h, h->restart_arg);
+    /* last: the caller may cancel the restart (hap_cancel_restart) */
+    if (h->op != HAP_OP_NONE)
+        complete(h, false, "haproxy exited");
 }
 
 static void spawn(struct hap *h)
@@ -188,6 +189,23 @@ static void on_proc(int status, const char *reply, void *arg)
 static void poll_proc(struct hap *h)
 {
     mcli_send(h->loop, h->master_sock, "show proc", 2000, on_proc, h);
+}
+
+void hap_cancel_restart(struct hap *h)
+{
+    if (!h->running && h->op == HAP_OP_NONE && uv_is_active((uv_handle_t *)&h->timer)) {
+        uv_timer_stop(&h->timer);
+        log_info("haproxy", "restart cancelled");
+    }
+}
+
+void hap_schedule_restart(struct hap *h, hap_done_fn *done, void *arg)
+{
+    if (h->running || h->stopping)
+        return;
+    h->pending = done;
+    h->pending_arg = arg;
+    schedule_restart(h);
 }
 
 void hap_start(struct hap *h, hap_done_fn *done, void *arg)

@@ -45,6 +45,10 @@ void hap_start(struct hap *h, hap_done_fn *done, void *arg);
 void hap_reload(struct hap *h, hap_done_fn *done, void *arg);
 /* Soft-stops HAProxy, hard-stops after <grace_ms>; <done> runs once it exited. */
 void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg);
+/* Forgets the restart scheduled after an exit (its configuration is bad),
+ * or schedules one again (it was not), <done> running once it serves. */
+void hap_cancel_restart(struct hap *h);
+void hap_schedule_restart(struct hap *h, hap_done_fn *done, void *arg);
 void hap_close(struct hap *h);
 
 /* Checks and CLI requests not finished yet (they free themselves when done). */

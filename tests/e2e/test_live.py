@@ -221,6 +221,11 @@ def alerts(px):
     return sum(1 for ln in px.log_text().splitlines() if ALERT_RE.search(ln))
 
 
+def metrics(px):
+    """Portico's own /metrics (controller port)."""
+    return request(px.controller, "/metrics", host="127.0.0.1").body.decode()
+
+
 def test_rejected_configuration_keeps_previous_serving(launcher):
     echo, m = small_stack(launcher)
     px = launcher.portico(m, env={"PORTICO_FAULT_AT": "render:2"})
@@ -247,10 +252,37 @@ def test_first_configuration_rejected_then_recovered(launcher):
     assert px.proc.poll() is None, "portico must survive a rejected first configuration"
     assert http_get_status(px.controller, "/healthz") == 200
     assert px.readyz() == 503, "/readyz must be 503 until a complete configuration runs"
+    # refused like any configuration haproxy -c refuses: counted, never made current
+    wait_for(lambda: "haproxy -c refused generation 1" in px.log_text(), what="the refusal")
+    assert not (px.config_dir / "current").exists(), "a refused generation must not stay current"
+    assert "portico_config_rejected_total 1" in metrics(px)
     m.write("two.yaml", echo.objects("two") + [ingress("two", [rule("two.live.test", path("/", "two"))])])
     px.wait_ready()
     px.wait_service("one.live.test", "/", "one")
     px.wait_service("two.live.test", "/", "two")
+
+
+def test_first_start_on_a_busy_port_is_retried(launcher):
+    """HAProxy's first start fails for a reason that is not the configuration (its
+    port is taken): the configuration is not refused, and the start is retried
+    until the port is free."""
+    echo, m = small_stack(launcher)
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    try:
+        px = launcher.portico(m, args=[f"--http-bind-port={port}"], wait=False)
+        wait_for(lambda: "haproxy exited at start" in px.log_text(), timeout=10,
+                 what="the failed start logged")
+        assert px.readyz() == 503
+        assert "refused" not in px.log_text()
+    finally:
+        blocker.close()
+    px.wait_ready(timeout=15)
+    assert request(port, "/", host="one.live.test").service == "one"
+    assert "portico_config_rejected_total 0" in metrics(px)
 
 
 def test_haproxy_killed_is_restarted(launcher):
