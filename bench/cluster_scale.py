@@ -2,8 +2,9 @@
 """Cluster mode at scale, against the real test kube-apiserver + etcd.
 
 Loads N Ingresses into a fresh test cluster, each with its own Service and
-one-endpoint EndpointSlice, and one in ten with its own TLS Secret. Then
-starts Portico with the portico ServiceAccount and reports:
+one-endpoint EndpointSlice, and one in ten with its own TLS Secret (its own
+key and certificate). Then starts Portico with the portico ServiceAccount and
+reports:
 - start -> initial list complete, and list complete -> /readyz 200;
 - controller peak RSS (VmHWM) once ready;
 - API write -> route served, over CHANGES new Ingresses on existing Services
@@ -11,6 +12,12 @@ starts Portico with the portico ServiceAccount and reports:
   outside the tests' network namespace, which this benchmark does not need).
 
     python3 bench/cluster_scale.py --ingresses 1000 [--changes 100]
+    python3 bench/cluster_scale.py --ingresses 10000 --runs 3 \
+        --portico /tmp/portico-before --portico ./portico
+
+Loading takes minutes at 10k, so one loaded cluster serves every run: with
+several --portico binaries the runs alternate between them (a baseline and
+a change measured side by side on the same machine, in the same minutes).
 
 It runs itself inside a private network namespace (unshare -n, loopback
 only), so that no request ever leaves the machine: the endpoints' 198.18.x.y
@@ -44,16 +51,35 @@ def free_port():
         return s.getsockname()[1]
 
 
-def make_cert(d):
-    key, crt = d / "k.pem", d / "c.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
-                    "ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj",
-                    "/CN=bench.test", "-addext", "subjectAltName=DNS:*.bench.test",
-                    "-keyout", str(key), "-out", str(crt)], check=True, capture_output=True)
-    return crt.read_text(), key.read_text()
+def make_certs(n):
+    """n distinct (certificate, key) PEM pairs, ECDSA P-256, for h<i>.bench.test."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    out = {}
+    for i in range(0, n, 10):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"h{i}.bench.test")])
+        crt = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+               .public_key(key.public_key()).serial_number(i + 1)
+               .not_valid_before(now - dt.timedelta(hours=1))
+               .not_valid_after(now + dt.timedelta(days=30))
+               .add_extension(x509.SubjectAlternativeName([x509.DNSName(f"h{i}.bench.test")]),
+                              critical=False)
+               .sign(key, hashes.SHA256()))
+        out[i] = (crt.public_bytes(serialization.Encoding.PEM).decode(),
+                  key.private_bytes(serialization.Encoding.PEM,
+                                    serialization.PrivateFormat.PKCS8,
+                                    serialization.NoEncryption()).decode())
+    return out
 
 
-def objects(i, crt, key):
+def objects(i, certs):
     ns = "bench"
     objs = [
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"s{i}", "namespace": ns},
@@ -74,7 +100,7 @@ def objects(i, crt, key):
     if i % 10 == 0:
         objs.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
                      "metadata": {"name": f"t{i}", "namespace": ns},
-                     "stringData": {"tls.crt": crt, "tls.key": key}})
+                     "stringData": {"tls.crt": certs[i][0], "tls.key": certs[i][1]}})
         ing["spec"]["tls"] = [{"hosts": [f"h{i}.bench.test"], "secretName": f"t{i}"}]
     objs.append(ing)
     return objs
@@ -101,45 +127,23 @@ def pct(v, p):
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
 
 
-def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--ingresses", type=int, default=1000)
-    ap.add_argument("--changes", type=int, default=100)
-    ap.add_argument("--portico", default=str(ROOT / "portico"))
-    args = ap.parse_args()
-    if not os.environ.get("PORTICO_BENCH_NETNS"):
-        subprocess.run([str(CLUSTER), "build"], check=True, stdout=subprocess.DEVNULL)
-        os.execvp("unshare", ["unshare", "-n", "sh", "-c",
-                              'ip link set lo up && PORTICO_BENCH_NETNS=1 exec "$0" "$@"',
-                              sys.executable, *sys.argv])
-    tmp = Path(tempfile.mkdtemp(prefix="portico-scale-"))
-    subprocess.run([str(CLUSTER), "start", str(tmp / "c")], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc = None
+def run_once(binary, tmp, admin, certs, n_changes, tag):
+    """Starts <binary> against the loaded cluster, measures, stops it.
+    The new Ingresses are named after <tag> and deleted afterwards."""
+    ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
+    log = work / "portico.log"
+    start = time.time()
+    proc = subprocess.Popen(
+        [binary, f"--kubeconfig={tmp / 'c' / 'portico.kubeconfig'}", "--disable-ipv6",
+         "--ipv4-bind-address=127.0.0.1", f"--http-bind-port={ports['http']}",
+         f"--https-bind-port={ports['https']}", f"--stats-bind-port={ports['stats']}",
+         f"--healthz-bind-port={ports['healthz']}", f"--controller-port={ports['ctl']}",
+         f"--config-dir={work / 'config'}", f"--runtime-dir={work / 'run'}",
+         "--log-level=debug"],
+        stderr=open(log, "w"))
+    created = []
     try:
-        admin = Client.from_kubeconfig(str(tmp / "c" / "admin.kubeconfig"))
-        admin.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
-                     {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-                      "metadata": {"name": "portico"},
-                      "spec": {"controller": "portico.dev/ingress-controller"}}])
-        crt, key = make_cert(tmp)
-        t0 = time.monotonic()
-        with concurrent.futures.ThreadPoolExecutor(8) as ex:
-            list(ex.map(lambda i: Client.from_kubeconfig(
-                str(tmp / "c" / "admin.kubeconfig")).create(objects(i, crt, key)),
-                range(args.ingresses)))
-        load_s = time.monotonic() - t0
-        ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
-        log = tmp / "portico.log"
-        start = time.time()
-        proc = subprocess.Popen(
-            [args.portico, f"--kubeconfig={tmp / 'c' / 'portico.kubeconfig'}", "--disable-ipv6",
-             "--ipv4-bind-address=127.0.0.1", f"--http-bind-port={ports['http']}",
-             f"--https-bind-port={ports['https']}", f"--stats-bind-port={ports['stats']}",
-             f"--healthz-bind-port={ports['healthz']}", f"--controller-port={ports['ctl']}",
-             f"--config-dir={tmp / 'config'}", f"--runtime-dir={tmp / 'run'}",
-             "--log-level=debug"],
-            stderr=open(log, "w"))
         while True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{ports['ctl']}/readyz",
@@ -156,15 +160,17 @@ def main():
             hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
         listed = next(ts(l) for l in log.read_text().splitlines() if "every resource listed" in l)
         lat, writes = [], []
-        for i in range(args.changes):
-            ing = objects(i + 1, crt, key)[-1]
-            ing["metadata"]["name"] = f"new{i}"
-            ing["spec"]["rules"][0]["host"] = f"new{i}.bench.test"
+        for i in range(n_changes):
+            name = f"new-{tag}-{i}"
+            ing = objects(i + 1, certs)[-1]
+            ing["metadata"]["name"] = name
+            ing["spec"]["rules"][0]["host"] = f"{name}.bench.test"
             ing["spec"].pop("tls", None)
             t = time.monotonic()
-            writes.append((f"new{i}", time.time()))
+            writes.append((name, time.time()))
             admin.create([ing])
-            while status(ports["http"], f"new{i}.bench.test") == 404:
+            created.append(ing)
+            while status(ports["http"], f"{name}.bench.test") == 404:
                 if time.monotonic() - t > 30:
                     raise SystemExit("change not served in 30 s")
             lat.append((time.monotonic() - t) * 1000)
@@ -172,26 +178,81 @@ def main():
             hwm2 = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
         applied = {}
         for line in log.read_text().splitlines():
-            m = re.search(r'obj="ingress/bench/(new\d+)" msg="watch event ADDED applied"', line)
+            m = re.search(r'obj="ingress/bench/(new-[^"]+)" msg="watch event ADDED applied"', line)
             if m:
                 applied[m.group(1)] = ts(line)
         store_lat = [(applied[n] - w) * 1000 for n, w in writes if n in applied]
     finally:
-        if proc:
-            proc.send_signal(signal.SIGTERM)
-            proc.wait(30)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        admin.delete_object(created)
+    return {"list": (listed - start) * 1000, "ready": (ready - listed) * 1000,
+            "hwm": hwm, "hwm2": hwm2, "store": store_lat, "served": lat}
+
+
+def report(binary, r):
+    st, lat = r["store"], r["served"]
+    print(f"{binary}:")
+    print(f"  start -> initial list complete: {r['list']:.0f} ms")
+    print(f"  list complete -> /readyz 200: {r['ready']:.0f} ms")
+    print(f"  controller peak RSS: {r['hwm']:.1f} MiB when ready, {r['hwm2']:.1f} MiB after the changes")
+    print(f"  API write (request sent) -> store update, {len(st)} new Ingresses (ms): "
+          f"min {min(st):.1f} p50 {pct(st, 50):.1f} p99 {pct(st, 99):.1f} max {max(st):.1f}")
+    print(f"  API write -> served, {len(lat)} new Ingresses (ms): min {min(lat):.1f} "
+          f"p50 {pct(lat, 50):.1f} p99 {pct(lat, 99):.1f} max {max(lat):.1f}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingresses", type=int, default=1000)
+    ap.add_argument("--changes", type=int, default=100)
+    ap.add_argument("--runs", type=int, default=1, help="runs per binary")
+    ap.add_argument("--portico", action="append",
+                    help="binary to measure (repeatable; default ./portico)")
+    args = ap.parse_args()
+    binaries = args.portico or [str(ROOT / "portico")]
+    if not os.environ.get("PORTICO_BENCH_NETNS"):
+        subprocess.run([str(CLUSTER), "build"], check=True, stdout=subprocess.DEVNULL)
+        os.execvp("unshare", ["unshare", "-n", "sh", "-c",
+                              'ip link set lo up && PORTICO_BENCH_NETNS=1 exec "$0" "$@"',
+                              sys.executable, *sys.argv])
+    tmp = Path(tempfile.mkdtemp(prefix="portico-scale-"))
+    subprocess.run([str(CLUSTER), "start", str(tmp / "c")], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        admin = Client.from_kubeconfig(str(tmp / "c" / "admin.kubeconfig"))
+        admin.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
+                     {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                      "metadata": {"name": "portico"},
+                      "spec": {"controller": "portico.dev/ingress-controller"}}])
+        certs = make_certs(args.ingresses + args.changes + 10)
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda i: Client.from_kubeconfig(
+                str(tmp / "c" / "admin.kubeconfig")).create(objects(i, certs)),
+                range(args.ingresses)))
+        print(f"Ingresses: {args.ingresses} (+ Services, EndpointSlices, "
+              f"{(args.ingresses + 9) // 10} TLS Secrets), loaded in "
+              f"{time.monotonic() - t0:.0f} s", flush=True)
+        results = {b: [] for b in binaries}
+        for run in range(args.runs):
+            for k, b in enumerate(binaries):
+                r = run_once(b, tmp, admin, certs, args.changes, f"{run}-{k}")
+                results[b].append(r)
+                print(f"run {run + 1}, ", end="")
+                report(b, r)
+    finally:
         subprocess.run([str(CLUSTER), "stop", str(tmp / "c")], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
-    print(f"Ingresses: {args.ingresses} (+ Services, EndpointSlices, "
-          f"{args.ingresses // 10} TLS Secrets), loaded in {load_s:.0f} s")
-    print(f"start -> initial list complete: {(listed - start) * 1000:.0f} ms")
-    print(f"list complete -> /readyz 200: {(ready - listed) * 1000:.0f} ms")
-    print(f"controller peak RSS: {hwm:.1f} MiB when ready, {hwm2:.1f} MiB after the changes")
-    print(f"API write (request sent) -> store update, {len(store_lat)} new Ingresses (ms): "
-          f"min {min(store_lat):.1f} p50 {pct(store_lat, 50):.1f} p99 {pct(store_lat, 99):.1f} "
-          f"max {max(store_lat):.1f}")
-    print(f"API write -> served, {args.changes} new Ingresses (ms): min {min(lat):.1f} "
-          f"p50 {pct(lat, 50):.1f} p99 {pct(lat, 99):.1f} max {max(lat):.1f}")
+    if args.runs > 1 or len(binaries) > 1:
+        print("medians over the runs:")
+        for b in binaries:
+            rs = results[b]
+            print(f"  {b}: list {pct([r['list'] for r in rs], 50):.0f} ms, "
+                  f"ready after list {pct([r['ready'] for r in rs], 50):.0f} ms, "
+                  f"peak RSS {pct([r['hwm'] for r in rs], 50):.1f} MiB, "
+                  f"write->store p50 {pct([pct(r['store'], 50) for r in rs], 50):.1f} ms, "
+                  f"write->served p50 {pct([pct(r['served'], 50) for r in rs], 50):.1f} ms")
 
 
 if __name__ == "__main__":
