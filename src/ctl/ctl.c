@@ -193,8 +193,9 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
             }
         }
         if (ret == 0)
-            /* no fsync: a generation is rebuilt from the objects after a crash */
-            ret = file_replace(path, f->data, f->len, f->mode, 0, err);
+            /* a fresh directory, not current yet: no temporary file; no
+             * fsync: a generation is rebuilt from the objects after a crash */
+            ret = file_create(path, f->data, f->len, f->mode, err);
         free(path);
     }
     free(made);

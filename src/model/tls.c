@@ -47,9 +47,9 @@ static const char *ssl_reason(void)
 }
 
 /* The private key in <key>, decoded as the type of <pub> when possible.
- * OpenSSL 3.0 sets up every key decoder it has for a generic PEM read, which
- * costs four times the decoding itself: 0.3 ms per key, 300 ms for 1,000
- * Secrets. A key of another type falls back to the generic read. */
+ * OpenSSL 3.0 sets up every key decoder it has for a generic PEM read: 0.3 ms
+ * per key against 0.08 ms for a typed one, 300 ms for 1,000 Secrets. A key of
+ * another type falls back to the generic read. */
 static EVP_PKEY *read_key(const unsigned char *key, size_t key_len, EVP_PKEY *pub)
 {
     const char *type = pub ? EVP_PKEY_get0_type_name(pub) : NULL;

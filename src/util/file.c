@@ -62,6 +62,26 @@ int file_replace(const char *path, const void *data, size_t len, mode_t mode, un
     return 0;
 }
 
+int file_create(const char *path, const void *data, size_t len, mode_t mode, char **err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), ret;
+
+    if (fd == -1) {
+        ret = -errno;
+        errmsg_set(err, "create %s: %s", path, strerror(-ret));
+        return ret;
+    }
+    /* exactly <mode>, whatever the umask */
+    ret = fchmod(fd, mode) == -1 ? -errno : write_all(fd, data, len);
+    if (close(fd) == -1 && ret == 0)
+        ret = -errno;
+    if (ret != 0) {
+        errmsg_set(err, "write %s: %s", path, strerror(-ret));
+        unlink(path);
+    }
+    return ret;
+}
+
 int file_mkdirs(const char *path, mode_t mode, char **err)
 {
     char tmp[PATH_MAX];

@@ -12,6 +12,10 @@
  * says why. */
 int file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
                  char **err);
+/* Creates the new file <path> (it must not exist) with <len> bytes of <data>
+ * and <mode>, without the temporary file: for directories nothing reads
+ * until they are complete. Returns 0 or a negative errno; *err says why. */
+int file_create(const char *path, const void *data, size_t len, mode_t mode, char **err);
 /* Creates <path> and its parents with <mode>. Returns 0 or a negative errno. */
 int file_mkdirs(const char *path, mode_t mode, char **err);
 /* Removes <path> recursively. Returns 0 or a negative errno. */
