@@ -167,8 +167,6 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
     }
     if (get_str(md, "name", "metadata.", &m->name, err) ||
         get_str(md, "namespace", "metadata.", &m->ns, err) ||
-        get_str(md, "uid", "metadata.", &m->uid, err) ||
-        get_str(md, "resourceVersion", "metadata.", &m->resource_version, err) ||
         get_str(md, "creationTimestamp", "metadata.", &ts, err) ||
         get_kv(md, "annotations", "metadata.", &m->annotations, &m->n_annotations, err) ||
         get_kv(md, "labels", "metadata.", &m->labels, &m->n_labels, err))
@@ -184,10 +182,6 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
         free(m->ns);
         m->ns = xstrdup("default"); /* what kubectl assumes for a manifest without one */
     }
-    if (!m->uid)
-        m->uid = xstrdup("");
-    if (!m->resource_version)
-        m->resource_version = xstrdup("");
     if (ts && parse_time(ts, &m->created)) {
         errmsg_set(err, "metadata.creationTimestamp: not an RFC 3339 time");
         goto fail;

@@ -25,8 +25,6 @@ struct k8s_kv {
 struct k8s_meta {
     char *ns;                     /* "" for cluster-scoped objects */
     char *name;
-    char *uid;                    /* may be "" */
-    char *resource_version;       /* may be "" (file mode) */
     int64_t created;              /* creationTimestamp, unix seconds; 0 when absent */
     struct k8s_kv *annotations;   /* sorted by key */
     size_t n_annotations;

@@ -112,8 +112,6 @@ void k8s_obj_free(struct k8s_obj *obj)
     }
     free(obj->meta.ns);
     free(obj->meta.name);
-    free(obj->meta.uid);
-    free(obj->meta.resource_version);
     kv_free(obj->meta.annotations, obj->meta.n_annotations);
     kv_free(obj->meta.labels, obj->meta.n_labels);
     free(obj->origin);
