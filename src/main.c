@@ -32,8 +32,8 @@ static void key_doc(const struct key_def *k)
     printf("```\n");
     if (k->scopes & KEY_S_ANNOT) {
         printf("\nThe annotation is also accepted with the prefixes");
-        for (size_t i = 1; i < key_prefixes_len; i++)
-            printf(" `%s`%s", key_prefixes[i], i + 1 < key_prefixes_len ? "," : ".");
+        for (size_t i = 1; i < k8s_key_prefixes_len; i++)
+            printf(" `%s`%s", k8s_key_prefixes[i], i + 1 < k8s_key_prefixes_len ? "," : ".");
         printf(" The ConfigMap value is the default for Ingresses without the annotation.\n");
     }
 }

@@ -102,9 +102,10 @@ static int cmp_kv(const void *a, const void *b)
     return strcmp(((const struct k8s_kv *)a)->key, ((const struct k8s_kv *)b)->key);
 }
 
-/* String map (labels, annotations, ConfigMap data) -> sorted array. */
-static int get_kv(json_t *o, const char *key, const char *path, struct k8s_kv **out, size_t *n,
-                  char **err)
+/* String map (labels, annotations, ConfigMap data) -> sorted array of the
+ * keys <keep> accepts (all without it); every value is checked. */
+static int get_kv(json_t *o, const char *key, const char *path, bool (*keep)(const char *),
+                  struct k8s_kv **out, size_t *n, char **err)
 {
     json_t *m, *v;
     const char *k;
@@ -123,10 +124,14 @@ static int get_kv(json_t *o, const char *key, const char *path, struct k8s_kv **
             errmsg_set(err, "%s%s[\"%s\"]: must be a string without NUL bytes", path, key, k);
             goto fail;
         }
+        if (keep && !keep(k))
+            continue;
         (*out)[i].key = xstrdup(k);
         (*out)[i].val = xstrdup(json_string_value(v));
         *n = ++i;
     }
+    if (!i)
+        FREE_NULL(*out);
     qsort(*out, *n, sizeof(**out), cmp_kv);
     return 0;
 fail:
@@ -168,8 +173,9 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
     if (get_str(md, "name", "metadata.", &m->name, err) ||
         get_str(md, "namespace", "metadata.", &m->ns, err) ||
         get_str(md, "creationTimestamp", "metadata.", &ts, err) ||
-        get_kv(md, "annotations", "metadata.", &m->annotations, &m->n_annotations, err) ||
-        get_kv(md, "labels", "metadata.", &m->labels, &m->n_labels, err))
+        get_kv(md, "annotations", "metadata.", k8s_annotation_read, &m->annotations,
+               &m->n_annotations, err) ||
+        get_kv(md, "labels", "metadata.", k8s_label_read, &m->labels, &m->n_labels, err))
         goto fail;
     if (!m->name || !*m->name) {
         errmsg_set(err, "metadata.name: missing");
@@ -597,7 +603,7 @@ static int decode_secret(json_t *obj, struct k8s_secret *s, char **err)
 
 static int decode_configmap(json_t *obj, struct k8s_configmap *cm, char **err)
 {
-    return get_kv(obj, "data", "", &cm->data, &cm->n_data, err);
+    return get_kv(obj, "data", "", NULL, &cm->data, &cm->n_data, err);
 }
 
 /* ====== Entry point ====== */

@@ -105,9 +105,6 @@ const struct key_def key_table[] = {
 };
 const size_t key_table_len = sizeof(key_table) / sizeof(key_table[0]);
 
-const char *const key_prefixes[] = {"portico.dev/", "haproxy.org/", "haproxy.com/",
-                                    "ingress.kubernetes.io/"};
-const size_t key_prefixes_len = sizeof(key_prefixes) / sizeof(key_prefixes[0]);
 
 const char *key_type_name(enum key_type t)
 {
@@ -190,14 +187,14 @@ void keys_apply_annotations(struct key_values *kv, const struct k8s_kv *ann, siz
                             keys_issue_fn *fn, void *arg)
 {
     /* Later prefixes first, so that the canonical prefix wins when both are set. */
-    for (size_t p = key_prefixes_len; p-- > 0;) {
+    for (size_t p = k8s_key_prefixes_len; p-- > 0;) {
         for (size_t i = 0; i < n; i++) {
             char field[300];
 
-            if (!str_has_prefix(ann[i].key, key_prefixes[p]))
+            if (!str_has_prefix(ann[i].key, k8s_key_prefixes[p]))
                 continue;
             snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", ann[i].key);
-            apply(kv, field, ann[i].key + strlen(key_prefixes[p]), ann[i].val, KEY_S_ANNOT, fn,
+            apply(kv, field, ann[i].key + strlen(k8s_key_prefixes[p]), ann[i].val, KEY_S_ANNOT, fn,
                   arg);
         }
     }

@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 #include "model/keys-t.h"
-#include "store/objects-t.h"
+#include "store/objects.h"
 
 enum key_type {
     KEY_BOOL = 0,
@@ -37,8 +37,6 @@ typedef void keys_issue_fn(void *arg, const char *field, const char *msg);
 extern const struct key_def key_table[];
 extern const size_t key_table_len;
 /* Annotation prefixes accepted, canonical first. */
-extern const char *const key_prefixes[];
-extern const size_t key_prefixes_len;
 
 void keys_defaults(struct key_values *kv);
 /* Applies the keys of a ConfigMap's data. Bad values keep the previous value. */

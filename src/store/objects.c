@@ -151,3 +151,22 @@ void k8s_obj_ref(const struct k8s_obj *obj, char *out, size_t size)
     else
         snprintf(out, size, "%s/%s", k8s_kind_name(obj->kind), obj->meta.name);
 }
+
+const char *const k8s_key_prefixes[] = {"portico.dev/", "haproxy.org/", "haproxy.com/",
+                                        "ingress.kubernetes.io/"};
+const size_t k8s_key_prefixes_len = sizeof(k8s_key_prefixes) / sizeof(k8s_key_prefixes[0]);
+
+bool k8s_annotation_read(const char *key)
+{
+    for (size_t i = 0; i < k8s_key_prefixes_len; i++) {
+        if (!strncmp(key, k8s_key_prefixes[i], strlen(k8s_key_prefixes[i])))
+            return true;
+    }
+    return !strcmp(key, "kubernetes.io/ingress.class") ||
+           !strcmp(key, "ingressclass.kubernetes.io/is-default-class");
+}
+
+bool k8s_label_read(const char *key)
+{
+    return !strcmp(key, "kubernetes.io/service-name");
+}

@@ -2,7 +2,19 @@
 /* Helpers on decoded Kubernetes objects. */
 #ifndef SRC_STORE_OBJECTS_H
 #define SRC_STORE_OBJECTS_H
+#include <stdbool.h>
+
 #include "store/objects-t.h"
+
+/* Prefixes of the annotation keys Portico reads (model/keys.c), the
+ * canonical one first. */
+extern const char *const k8s_key_prefixes[];
+extern const size_t k8s_key_prefixes_len;
+/* True for the annotations Portico reads: the others (last-applied-configuration
+ * copies of whole objects, tooling notes) are not kept in the store. */
+bool k8s_annotation_read(const char *key);
+/* True for the labels Portico reads. */
+bool k8s_label_read(const char *key);
 
 /* Frees an object of any kind; NULL is a no-op. */
 void k8s_obj_free(struct k8s_obj *obj);

@@ -64,9 +64,10 @@ static void test_ingress_full(void **state)
         "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\","
         " \"metadata\": {\"name\": \"web\", \"namespace\": \"shop\", \"uid\": \"u-1\","
         "  \"resourceVersion\": \"77\", \"creationTimestamp\": \"2024-03-01T10:20:30Z\","
-        "  \"annotations\": {\"z\": \"last\", \"a\": \"first\", \"kubernetes.io/ingress.class\": "
-        "\"portico\"},"
-        "  \"labels\": {\"app\": \"web\"}},"
+        "  \"annotations\": {\"z\": \"last\", \"portico.dev/ssl-redirect\": \"false\","
+        "   \"kubectl.kubernetes.io/last-applied-configuration\": \"{}\","
+        "   \"kubernetes.io/ingress.class\": \"portico\"},"
+        "  \"labels\": {\"app\": \"web\", \"kubernetes.io/service-name\": \"x\"}},"
         " \"spec\": {\"ingressClassName\": \"portico\","
         "  \"defaultBackend\": {\"service\": {\"name\": \"fallback\", \"port\": {\"name\": "
         "\"http\"}}},"
@@ -91,14 +92,18 @@ static void test_ingress_full(void **state)
     assert_string_equal(o->meta.ns, "shop");
     assert_string_equal(o->meta.name, "web");
     assert_int_equal(o->meta.created, 1709288430);
-    /* annotations sorted by key */
-    assert_int_equal(o->meta.n_annotations, 3);
-    assert_string_equal(o->meta.annotations[0].key, "a");
-    assert_string_equal(o->meta.annotations[1].key, "kubernetes.io/ingress.class");
-    assert_string_equal(o->meta.annotations[2].key, "z");
-    assert_string_equal(k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "z"), "last");
-    assert_null(k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "zz"));
-    assert_string_equal(k8s_kv_get(o->meta.labels, o->meta.n_labels, "app"), "web");
+    /* only the annotations and labels Portico reads are kept, sorted by key */
+    assert_int_equal(o->meta.n_annotations, 2);
+    assert_string_equal(o->meta.annotations[0].key, "kubernetes.io/ingress.class");
+    assert_string_equal(o->meta.annotations[1].key, "portico.dev/ssl-redirect");
+    assert_string_equal(
+        k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "portico.dev/ssl-redirect"),
+        "false");
+    assert_null(k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "z"));
+    assert_int_equal(o->meta.n_labels, 1);
+    assert_null(k8s_kv_get(o->meta.labels, o->meta.n_labels, "app"));
+    assert_string_equal(k8s_kv_get(o->meta.labels, o->meta.n_labels, "kubernetes.io/service-name"),
+                        "x");
     assert_string_equal(ing->class_name, "portico");
 
     assert_true(ing->default_backend.present);

@@ -102,10 +102,10 @@ static void test_table(void **state)
         assert_non_null(err);
         free(err);
     }
-    assert_string_equal(key_prefixes[0], "portico.dev/");
-    assert_true(key_prefixes_len >= 2);
-    for (size_t i = 0; i < key_prefixes_len; i++)
-        assert_int_equal(key_prefixes[i][strlen(key_prefixes[i]) - 1], '/');
+    assert_string_equal(k8s_key_prefixes[0], "portico.dev/");
+    assert_true(k8s_key_prefixes_len >= 2);
+    for (size_t i = 0; i < k8s_key_prefixes_len; i++)
+        assert_int_equal(k8s_key_prefixes[i][strlen(k8s_key_prefixes[i]) - 1], '/');
 }
 
 static void test_configmap(void **state)
@@ -233,18 +233,18 @@ static void test_annotations_each_prefix(void **state)
     struct issues is = {0};
 
     (void)state;
-    for (size_t p = 0; p < key_prefixes_len; p++) {
+    for (size_t p = 0; p < k8s_key_prefixes_len; p++) {
         char key[128];
         struct k8s_kv ann[1];
 
-        snprintf(key, sizeof(key), "%sssl-redirect", key_prefixes[p]);
+        snprintf(key, sizeof(key), "%sssl-redirect", k8s_key_prefixes[p]);
         ann[0].key = key;
         ann[0].val = "false";
         keys_defaults(&kv);
         keys_apply_annotations(&kv, ann, 1, on_issue, &is);
         assert_int_equal(is.n, 0);
         assert_false(kv.ssl_redirect);
-        snprintf(key, sizeof(key), "%sssl-redirect-code", key_prefixes[p]);
+        snprintf(key, sizeof(key), "%sssl-redirect-code", k8s_key_prefixes[p]);
         ann[0].val = "302";
         keys_apply_annotations(&kv, ann, 1, on_issue, &is);
         assert_int_equal(kv.ssl_redirect_code, 302);
