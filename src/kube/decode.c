@@ -711,6 +711,6 @@ enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, 
         return DECODE_ERROR;
     }
     o->hash = content_hash(obj);
-    *out = o;
+    *out = k8s_obj_pack(o);
     return DECODE_OK;
 }

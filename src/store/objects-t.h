@@ -35,6 +35,7 @@ struct k8s_meta {
 /* Common head of every object; must be the first member. */
 struct k8s_obj {
     enum k8s_kind kind;
+    bool packed;                  /* one allocation with all it points to (k8s_obj_pack) */
     struct k8s_meta meta;
     uint64_t hash;                /* content hash, without volatile metadata */
     char *origin;                 /* where it came from ("file.yaml#2"), or NULL */

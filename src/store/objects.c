@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 static void kv_free(struct k8s_kv *kv, size_t n)
@@ -81,6 +82,15 @@ void k8s_obj_free(struct k8s_obj *obj)
 {
     if (!obj)
         return;
+    if (obj->packed) {
+        struct k8s_secret *s = (struct k8s_secret *)obj;
+
+        if (obj->kind == K8S_SECRET && s->key)
+            memset(s->key, 0, s->key_len);
+        free(obj->origin);
+        free(obj);
+        return;
+    }
     switch (obj->kind) {
     case K8S_INGRESS:
         ingress_free((struct k8s_ingress *)obj);
@@ -116,6 +126,207 @@ void k8s_obj_free(struct k8s_obj *obj)
     kv_free(obj->meta.labels, obj->meta.n_labels);
     free(obj->origin);
     free(obj);
+}
+
+/* ====== Packing ======
+ *
+ * A walk visits every pointer an object holds. Measuring, it adds up the
+ * sizes of what they point to; copying, it moves that into the block and
+ * points there instead. Arrays come first in the block (aligned), strings
+ * after them. Each array is moved before its elements are walked, so the
+ * copying walk always repoints pointers inside the block. */
+
+struct pack {
+    bool copy;
+    size_t arr_size, str_size;
+    unsigned char *arr, *str; /* next free byte of each area, when copying */
+};
+
+#define PACK_ALIGN(n) (((n) + 7) & ~(size_t)7)
+
+static void pack_array(struct pack *pk, void *field, size_t bytes)
+{
+    void **a = field;
+
+    if (!*a)
+        return;
+    if (!pk->copy) {
+        pk->arr_size += PACK_ALIGN(bytes);
+        return;
+    }
+    /* an empty but present array stays non-NULL */
+    memcpy(pk->arr, *a, bytes);
+    *a = pk->arr;
+    pk->arr += PACK_ALIGN(bytes);
+}
+
+static void pack_bytes(struct pack *pk, void *field, size_t len)
+{
+    unsigned char **b = field;
+
+    if (!*b)
+        return;
+    if (!pk->copy) {
+        pk->str_size += len;
+        return;
+    }
+    memcpy(pk->str, *b, len);
+    *b = pk->str;
+    pk->str += len;
+}
+
+static void pack_str(struct pack *pk, char **s)
+{
+    if (*s)
+        pack_bytes(pk, s, strlen(*s) + 1);
+}
+
+static void pack_kv(struct pack *pk, struct k8s_kv **kv, size_t n)
+{
+    pack_array(pk, kv, n * sizeof(**kv));
+    for (size_t i = 0; i < n; i++) {
+        pack_str(pk, &(*kv)[i].key);
+        pack_str(pk, &(*kv)[i].val);
+    }
+}
+
+static void pack_strv(struct pack *pk, char ***v, size_t n)
+{
+    pack_array(pk, v, n * sizeof(**v));
+    for (size_t i = 0; i < n; i++)
+        pack_str(pk, &(*v)[i]);
+}
+
+static void pack_backend(struct pack *pk, struct k8s_ingress_backend *be)
+{
+    pack_str(pk, &be->svc);
+    pack_str(pk, &be->port_name);
+}
+
+static void pack_ingress(struct pack *pk, struct k8s_ingress *ing)
+{
+    pack_str(pk, &ing->class_name);
+    pack_backend(pk, &ing->default_backend);
+    pack_array(pk, &ing->rules, ing->n_rules * sizeof(*ing->rules));
+    for (size_t i = 0; i < ing->n_rules; i++) {
+        struct k8s_ingress_rule *r = &ing->rules[i];
+
+        pack_str(pk, &r->host);
+        pack_array(pk, &r->paths, r->n_paths * sizeof(*r->paths));
+        for (size_t j = 0; j < r->n_paths; j++) {
+            pack_str(pk, &r->paths[j].path);
+            pack_backend(pk, &r->paths[j].backend);
+        }
+    }
+    pack_array(pk, &ing->tls, ing->n_tls * sizeof(*ing->tls));
+    for (size_t i = 0; i < ing->n_tls; i++) {
+        pack_strv(pk, &ing->tls[i].hosts, ing->tls[i].n_hosts);
+        pack_str(pk, &ing->tls[i].secret);
+    }
+}
+
+static void pack_service(struct pack *pk, struct k8s_service *svc)
+{
+    pack_str(pk, &svc->type);
+    pack_str(pk, &svc->external_name);
+    pack_array(pk, &svc->ports, svc->n_ports * sizeof(*svc->ports));
+    for (size_t i = 0; i < svc->n_ports; i++) {
+        pack_str(pk, &svc->ports[i].name);
+        pack_str(pk, &svc->ports[i].target_name);
+        pack_str(pk, &svc->ports[i].protocol);
+    }
+}
+
+static void pack_slice(struct pack *pk, struct k8s_endpoint_slice *es)
+{
+    pack_str(pk, &es->service);
+    pack_array(pk, &es->ports, es->n_ports * sizeof(*es->ports));
+    for (size_t i = 0; i < es->n_ports; i++) {
+        pack_str(pk, &es->ports[i].name);
+        pack_str(pk, &es->ports[i].protocol);
+    }
+    pack_array(pk, &es->endpoints, es->n_endpoints * sizeof(*es->endpoints));
+    for (size_t i = 0; i < es->n_endpoints; i++)
+        pack_strv(pk, &es->endpoints[i].addresses, es->endpoints[i].n_addresses);
+}
+
+static void pack_walk(struct pack *pk, struct k8s_obj *obj)
+{
+    switch (obj->kind) {
+    case K8S_INGRESS:
+        pack_ingress(pk, (struct k8s_ingress *)obj);
+        break;
+    case K8S_INGRESS_CLASS:
+        pack_str(pk, &((struct k8s_ingress_class *)obj)->controller);
+        break;
+    case K8S_SERVICE:
+        pack_service(pk, (struct k8s_service *)obj);
+        break;
+    case K8S_ENDPOINT_SLICE:
+        pack_slice(pk, (struct k8s_endpoint_slice *)obj);
+        break;
+    case K8S_SECRET: {
+        struct k8s_secret *s = (struct k8s_secret *)obj;
+
+        pack_str(pk, &s->type);
+        pack_bytes(pk, &s->crt, s->crt_len);
+        pack_bytes(pk, &s->key, s->key_len);
+        break;
+    }
+    case K8S_CONFIGMAP:
+        pack_kv(pk, &((struct k8s_configmap *)obj)->data, ((struct k8s_configmap *)obj)->n_data);
+        break;
+    case K8S_KIND_COUNT:
+        break;
+    }
+    pack_str(pk, &obj->meta.ns);
+    pack_str(pk, &obj->meta.name);
+    pack_kv(pk, &obj->meta.annotations, obj->meta.n_annotations);
+    pack_kv(pk, &obj->meta.labels, obj->meta.n_labels);
+}
+
+static size_t obj_size(enum k8s_kind kind)
+{
+    switch (kind) {
+    case K8S_INGRESS:
+        return sizeof(struct k8s_ingress);
+    case K8S_INGRESS_CLASS:
+        return sizeof(struct k8s_ingress_class);
+    case K8S_SERVICE:
+        return sizeof(struct k8s_service);
+    case K8S_ENDPOINT_SLICE:
+        return sizeof(struct k8s_endpoint_slice);
+    case K8S_SECRET:
+        return sizeof(struct k8s_secret);
+    case K8S_CONFIGMAP:
+        return sizeof(struct k8s_configmap);
+    case K8S_KIND_COUNT:
+        break;
+    }
+    return sizeof(struct k8s_obj);
+}
+
+struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
+{
+    struct pack pk = {0};
+    size_t head = PACK_ALIGN(obj_size(obj->kind));
+    unsigned char *block;
+    struct k8s_obj *packed;
+
+    if (obj->packed)
+        return obj;
+    pack_walk(&pk, obj);
+    block = xmalloc(head + pk.arr_size + pk.str_size);
+    memcpy(block, obj, obj_size(obj->kind));
+    packed = (struct k8s_obj *)block;
+    pk.copy = true;
+    pk.arr = block + head;
+    pk.str = pk.arr + pk.arr_size;
+    pack_walk(&pk, packed);
+    packed->packed = true;
+    obj->origin = NULL; /* the packed object has it now */
+    k8s_obj_free(obj);
+    return packed;
 }
 
 const char *k8s_kv_get(const struct k8s_kv *kv, size_t n, const char *key)

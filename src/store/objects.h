@@ -18,6 +18,11 @@ bool k8s_label_read(const char *key);
 
 /* Frees an object of any kind; NULL is a no-op. */
 void k8s_obj_free(struct k8s_obj *obj);
+/* Moves <obj> and everything it points to (but its origin) into a single
+ * allocation and returns it; <obj> is freed. A store of 10,000 objects made
+ * of a dozen small allocations each spent a third of its heap on malloc's
+ * own headers. */
+struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj);
 /* Looks up <key> in a sorted key/value array; borrowed result or NULL. */
 const char *k8s_kv_get(const struct k8s_kv *kv, size_t n, const char *key);
 /* Returns the singular kind name ("ingress", "service", ...). */

@@ -88,6 +88,8 @@ static void test_ingress_full(void **state)
         "   {\"host\": \"empty.com\"}]},"
         " \"status\": {\"loadBalancer\": {}}}");
     assert_int_equal(o->kind, K8S_INGRESS);
+    /* what follows reads the object after it was packed into one block */
+    assert_true(o->packed);
     ing = (struct k8s_ingress *)o;
     assert_string_equal(o->meta.ns, "shop");
     assert_string_equal(o->meta.name, "web");
