@@ -36,18 +36,19 @@ void arena_deinit(struct arena *a)
     a->total = 0;
 }
 
-void *arena_alloc(struct arena *a, size_t n)
+/* <n> bytes at a multiple of <align> (a power of two, at most 16). */
+static void *take(struct arena *a, size_t n, size_t align)
 {
     struct arena_chunk *c = a->head;
-    void *p;
+    size_t at = c ? (c->used + align - 1) & ~(align - 1) : 0;
 
-    n = (n + 15) & ~(size_t)15;
-    if (!c || c->size - c->used < n) {
+    if (!c || at > c->size || c->size - at < n) {
         size_t size = n > ARENA_CHUNK / 4 ? n : ARENA_CHUNK;
 
         c = xmalloc(sizeof(*c) + size);
         c->size = size;
         c->used = 0;
+        at = 0;
         if (n > ARENA_CHUNK / 4 && a->head) {
             /* big blocks go behind the current chunk to keep its free tail */
             c->next = a->head->next;
@@ -57,16 +58,22 @@ void *arena_alloc(struct arena *a, size_t n)
             a->head = c;
         }
     }
-    p = c->data + c->used;
-    c->used += n;
+    c->used = at + n;
     a->total += n;
+    return c->data + at;
+}
+
+void *arena_alloc(struct arena *a, size_t n)
+{
+    void *p = take(a, n, 16);
+
     memset(p, 0, n);
     return p;
 }
 
 char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
-    char *p = arena_alloc(a, n + 1);
+    char *p = take(a, n + 1, 1); /* strings need no alignment: no padding */
 
     memcpy(p, s, n);
     p[n] = '\0';
