@@ -50,6 +50,7 @@ struct parts {
     char **names;
     uint64_t *hashes;
     size_t n;
+    char *crt_list;  /* the crt-list file, compared line by line */
 };
 
 struct ctl {
@@ -221,6 +222,7 @@ static void parts_free(struct parts *p)
         free(p->names[i]);
     free(p->names);
     free(p->hashes);
+    free(p->crt_list);
     memset(p, 0, sizeof(*p));
 }
 
@@ -231,8 +233,15 @@ static void parts_move(struct parts *dst, struct parts *src)
     memset(src, 0, sizeof(*src));
 }
 
-/* Hashes the structure (every file but maps and certificate contents, which
- * the runtime API can replace; certificate names count) and each part. */
+/* True for the certificate files the crt-list names (not the default one). */
+static bool is_listed_cert(const char *name)
+{
+    return str_has_prefix(name, "certs/") && is_part(name) && strcmp(name, "certs/default.pem");
+}
+
+/* Hashes the structure (every file but what the runtime API can change: the
+ * maps' and certificates' contents, and which certificates the crt-list
+ * holds) and each part. */
 static void hash_parts(const struct rendered *r, uint64_t *structure, struct parts *p)
 {
     uint64_t h = 0xcbf29ce484222325ULL;
@@ -243,8 +252,14 @@ static void hash_parts(const struct rendered *r, uint64_t *structure, struct par
     for (size_t i = 0; i < r->n_files; i++) {
         const struct render_file *f = &r->files[i];
 
-        h ^= hash_fnv1a(f->name, strlen(f->name));
-        h *= 0x100000001b3ULL;
+        if (!strcmp(f->name, RENDER_CRT_LIST)) {
+            p->crt_list = xstrndup(f->data, f->len);
+            continue;
+        }
+        if (!is_listed_cert(f->name)) {
+            h ^= hash_fnv1a(f->name, strlen(f->name));
+            h *= 0x100000001b3ULL;
+        }
         if (is_part(f->name)) {
             p->names[p->n] = xstrdup(f->name);
             p->hashes[p->n++] = hash_fnv1a(f->data, f->len);
@@ -427,24 +442,100 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
     return true;
 }
 
+/* Indexes the lines of crt-list <text> by certificate file (first word). */
+static void index_crt_list(struct hmap *idx, char *text)
+{
+    for (char *l = text; l && *l;) {
+        char *eol = strchr(l, '\n'), *sp;
+
+        if (eol)
+            *eol = '\0';
+        sp = strchr(l, ' ');
+        if (sp)
+            *sp = '\0';
+        hmap_put(idx, l, sp ? sp + 1 : (char *)"");
+        l = eol ? eol + 1 : NULL;
+    }
+}
+
+/* The crt-list lines that differ between the running and the pending
+ * generation: certificates added (each with its line in *<lines>, arena
+ * strings of the pending model) and removed (in *<gone>). Returns false when
+ * the difference needs a reload: a certificate whose SNI filters changed, or
+ * a new one without filters (which would serve every name it holds, and a
+ * line appended at run time would not keep the file's order). */
+static bool crt_list_diff(struct ctl *c, struct hmap *lines, struct rt_update **gone,
+                          size_t *n_gone)
+{
+    char *a = xstrdup(c->running_parts.crt_list ? c->running_parts.crt_list : "");
+    char *b = xstrdup(c->pending_parts.crt_list ? c->pending_parts.crt_list : "");
+    struct hmap ia, ib;
+    const char *file;
+    void *v;
+    bool ok = true;
+
+    hmap_init(&ia);
+    hmap_init(&ib);
+    index_crt_list(&ia, a);
+    index_crt_list(&ib, b);
+    for (size_t i = 0; ok && hmap_next(&ib, &i, &file, &v);) {
+        const char *was = hmap_get(&ia, file);
+
+        if (was)
+            ok = !strcmp(was, v);
+        else if (!*(const char *)v)
+            ok = false;
+        else
+            hmap_put(lines, file,
+                     arena_printf(&c->pending_model->arena, "%s %s", file, (const char *)v));
+    }
+    for (size_t i = 0; ok && hmap_next(&ia, &i, &file, &v);) {
+        if (hmap_get(&ib, file))
+            continue;
+        *gone = xrealloc(*gone, (*n_gone + 1) * sizeof(**gone));
+        memset(&(*gone)[*n_gone], 0, sizeof(**gone));
+        (*gone)[*n_gone].kind = RT_CERT_DEL;
+        (*gone)[(*n_gone)++].name = arena_strdup(&c->pending_model->arena, file);
+    }
+    hmap_deinit(&ia);
+    hmap_deinit(&ib);
+    free(a);
+    free(b);
+    return ok;
+}
+
 /* Starts the runtime update of the maps and certificates that changed;
  * returns false when the change needs a reload instead. */
 static bool try_runtime(struct ctl *c, const struct rendered *r)
 {
-    struct rt_update *u;
-    size_t n = 0;
+    struct rt_update *u, *gone = NULL;
+    struct hmap running, added; /* part name -> index + 1; new certificate -> line */
+    size_t n = 0, n_gone = 0, n_new = 0;
+    bool ok;
 
-    if (!c->ready || !c->hap.serving || c->pending_struct != c->running_struct ||
-        c->pending_parts.n != c->running_parts.n)
+    if (!c->ready || !c->hap.serving || c->pending_struct != c->running_struct)
         return false;
+    hmap_init(&running);
+    hmap_init(&added);
+    for (size_t i = 0; i < c->running_parts.n; i++)
+        hmap_put(&running, c->running_parts.names[i], (void *)(uintptr_t)(i + 1));
+    ok = crt_list_diff(c, &added, &gone, &n_gone);
     u = xcalloc(r->n_files + 1, sizeof(*u));
-    for (size_t i = 0, k = 0; i < r->n_files; i++) {
+    for (size_t i = 0, k = 0; ok && i < r->n_files; i++) {
         const struct render_file *f = &r->files[i];
+        uintptr_t was;
 
         if (!is_part(f->name))
             continue;
-        /* same structure, so the parts come in the same order */
-        if (c->pending_parts.hashes[k] != c->running_parts.hashes[k]) {
+        was = (uintptr_t)hmap_get(&running, f->name);
+        if (!was) {
+            /* a new certificate file: loaded, then listed */
+            u[n].line = hmap_get(&added, f->name);
+            ok = u[n].line != NULL;
+            u[n].kind = RT_CERT_ADD;
+            u[n].name = f->name;
+            u[n++].content = f->data;
+        } else if (c->pending_parts.hashes[k] != c->running_parts.hashes[was - 1]) {
             u[n].name = f->name;
             u[n].content = f->data;
             u[n].kind = str_has_prefix(f->name, "certs/") ? RT_CERT : RT_MAP;
@@ -469,10 +560,23 @@ static bool try_runtime(struct ctl *c, const struct rendered *r)
         }
         k++;
     }
-    if (!server_updates(c, &u, &n)) {
+    /* every line the crt-list gains belongs to a certificate file just added */
+    for (size_t i = 0; i < n; i++)
+        n_new += u[i].kind == RT_CERT_ADD;
+    ok = ok && added.used == n_new;
+    hmap_deinit(&running);
+    hmap_deinit(&added);
+    if (!ok || !server_updates(c, &u, &n)) {
         free(u);
+        free(gone);
         return false;
     }
+    /* removals last: a name that moves to another certificate is never without one */
+    u = xrealloc(u, (n + n_gone + 1) * sizeof(*u));
+    if (n_gone)
+        memcpy(&u[n], gone, n_gone * sizeof(*u));
+    n += n_gone;
+    free(gone);
     if (n) {
         log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", n);
         rt_apply(c->loop, c->admin_sock, u, n, on_runtime_done, c);

@@ -144,7 +144,7 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
         ret |= add_binds(b, o, o->http_port, "http", "");
     if (o->https_port)
         ret |= add_binds(b, o, o->https_port, "https",
-                         " ssl crt certs/default.pem crt-list certs/crt-list.txt"
+                         " ssl crt certs/default.pem crt-list " RENDER_CRT_LIST
                          " alpn h2,http/1.1");
     ret |= buf_adds(
         b,
@@ -283,7 +283,7 @@ static int render_certs(struct rendered *r, const struct model *m)
         snprintf(name, sizeof(name), "certs/%s", c->file);
         add_blob(r, name, c->pem, c->pem_len, 0600);
     }
-    add_file(r, "certs/crt-list.txt", &list, 0644);
+    add_file(r, RENDER_CRT_LIST, &list, 0644);
     return 0;
 }
 

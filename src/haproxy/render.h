@@ -9,6 +9,9 @@
 
 #include "model/model-t.h"
 
+/* The certificate list every HTTPS bind line loads, as HAProxy names it. */
+#define RENDER_CRT_LIST "certs/crt-list.txt"
+
 struct render_opts {
     const char *runtime_dir;   /* admin socket lives here */
     const char *ipv4_addr;     /* NULL: no IPv4 binds */

@@ -13,6 +13,7 @@
 
 #include "haproxy/escape.h"
 #include "haproxy/mcli.h"
+#include "haproxy/render.h"
 #include "model/model.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -28,13 +29,15 @@ struct rt_job {
     char *sock;
     char **names;
     char **contents;
+    char **lines;        /* crt-list lines of RT_CERT_ADD updates */
     enum rt_kind *kinds;
     size_t n;
     size_t map;          /* update being applied */
     const char *pos;     /* next entry of contents[map] to send */
     unsigned version;    /* version opened by "prepare map" */
     enum { RT_PREPARE = 0, RT_ADD, RT_COMMIT, RT_CERT_SET, RT_CERT_COMMIT, RT_SRV_ADD,
-           RT_SRV_DEL, RT_CMDS } step;
+           RT_SRV_DEL, RT_CMDS, RT_CERT_NEW, RT_CRTLIST_ADD, RT_CRTLIST_DEL,
+           RT_CERT_REMOVE } step;
     rt_done_fn *done;
     void *arg;
 };
@@ -44,7 +47,9 @@ static void job_free(struct rt_job *j)
     for (size_t i = 0; i < j->n; i++) {
         free(j->names[i]);
         free(j->contents[i]);
+        free(j->lines[i]);
     }
+    free(j->lines);
     free(j->names);
     free(j->contents);
     free(j->kinds);
@@ -65,6 +70,10 @@ static int first_step(enum rt_kind kind)
     switch (kind) {
     case RT_CERT:
         return RT_CERT_SET;
+    case RT_CERT_ADD:
+        return RT_CERT_NEW;
+    case RT_CERT_DEL:
+        return RT_CRTLIST_DEL;
     case RT_SERVER_ADD:
         return RT_SRV_ADD;
     case RT_SERVER_DEL:
@@ -105,7 +114,15 @@ static void on_reply(int status, const char *reply, void *arg)
         ok = strstr(reply, "Transaction ") != NULL;
         break;
     case RT_CERT_COMMIT:
+    case RT_CRTLIST_ADD:
         ok = strstr(reply, "Success!") != NULL;
+        break;
+    case RT_CERT_NEW:
+        ok = strstr(reply, "New empty certificate store") != NULL;
+        break;
+    case RT_CRTLIST_DEL:
+    case RT_CERT_REMOVE:
+        ok = strstr(reply, "deleted") != NULL;
         break;
     case RT_SRV_ADD:
         /* a server kept in maintenance since its removal is simply enabled again */
@@ -121,9 +138,10 @@ static void on_reply(int status, const char *reply, void *arg)
         break;
     }
     if (!ok) {
-        static const char *const what[] = {"prepare map",  "add map",         "commit map",
-                                           "set ssl cert", "commit ssl cert", "add server",
-                                           "del server",   "update"};
+        static const char *const what[] = {
+            "prepare map",     "add map",      "commit map",       "set ssl cert",
+            "commit ssl cert", "add server",   "del server",       "update",
+            "new ssl cert",    "add ssl crt-list", "del ssl crt-list", "del ssl cert"};
 
         snprintf(msg, sizeof(msg), "%s %s: %.200s", what[j->step], j->names[j->map], reply);
         finish(j, false, msg);
@@ -134,8 +152,12 @@ static void on_reply(int status, const char *reply, void *arg)
         j->step = RT_ADD;
         j->pos = j->contents[j->map];
         break;
+    case RT_CERT_NEW:
     case RT_CERT_SET:
-        j->step = RT_CERT_COMMIT;
+        j->step = j->step == RT_CERT_NEW ? RT_CERT_SET : RT_CERT_COMMIT;
+        break;
+    case RT_CRTLIST_DEL:
+        j->step = RT_CERT_REMOVE;
         break;
     case RT_ADD:
         break;
@@ -143,8 +165,16 @@ static void on_reply(int status, const char *reply, void *arg)
         if (*j->pos)
             break; /* more lines to send */
         /* fall through */
-    case RT_COMMIT:
     case RT_CERT_COMMIT:
+        if (j->kinds[j->map] == RT_CERT_ADD) {
+            /* loaded: now SNI can find it */
+            j->step = RT_CRTLIST_ADD;
+            break;
+        }
+        /* fall through */
+    case RT_COMMIT:
+    case RT_CRTLIST_ADD:
+    case RT_CERT_REMOVE:
     case RT_SRV_ADD:
     case RT_SRV_DEL:
         if (++j->map == j->n) {
@@ -251,6 +281,28 @@ static void next(struct rt_job *j)
     case RT_CERT_COMMIT:
         buf_addf(&line, "commit ssl cert %s", j->names[j->map]);
         break;
+    case RT_CERT_NEW:
+    case RT_CRTLIST_DEL:
+    case RT_CERT_REMOVE:
+        buf_adds(&line, j->step == RT_CERT_NEW      ? "new ssl cert "
+                        : j->step == RT_CERT_REMOVE ? "del ssl cert "
+                                                    : "del ssl crt-list " RENDER_CRT_LIST " ");
+        if (rt_api_arg(&line, j->names[j->map])) {
+            buf_free(&line);
+            finish(j, false, "a certificate name cannot be sent over the Runtime API");
+            return;
+        }
+        break;
+    case RT_CRTLIST_ADD:
+        /* the payload is the line as the crt-list file has it (rendered and
+         * escaped there); it ends at the first empty line */
+        if (!j->lines[j->map][0] || strchr(j->lines[j->map], '\n')) {
+            buf_free(&line);
+            finish(j, false, "a crt-list line cannot be sent over the Runtime API");
+            return;
+        }
+        buf_addf(&line, "add ssl crt-list %s <<\n%s\n", RENDER_CRT_LIST, j->lines[j->map]);
+        break;
     case RT_PREPARE:
         buf_addf(&line, "prepare map %s", j->names[j->map]);
         break;
@@ -287,10 +339,12 @@ void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size
     j->sock = xstrdup(sock);
     j->names = xcalloc(n + 1, sizeof(*j->names));
     j->contents = xcalloc(n + 1, sizeof(*j->contents));
+    j->lines = xcalloc(n + 1, sizeof(*j->lines));
     j->kinds = xcalloc(n + 1, sizeof(*j->kinds));
     for (size_t i = 0; i < n; i++) {
         j->names[i] = xstrdup(u[i].name);
         j->contents[i] = xstrdup(u[i].content ? u[i].content : "");
+        j->lines[i] = xstrdup(u[i].line ? u[i].line : "");
         j->kinds[i] = u[i].kind;
     }
     j->n = n;

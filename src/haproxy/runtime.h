@@ -16,6 +16,8 @@ typedef void rt_done_fn(bool ok, const char *msg, void *arg);
 enum rt_kind {
     RT_MAP = 0,    /* replace a map's entries */
     RT_CERT,       /* replace a certificate's key and chain */
+    RT_CERT_ADD,   /* load a new certificate and add its line to the crt-list */
+    RT_CERT_DEL,   /* remove a certificate's line from the crt-list, then the certificate */
     RT_SERVER_ADD, /* add a server and enable it */
     RT_SERVER_DEL, /* put a server in maintenance and delete it once idle */
     RT_COMMANDS,   /* commands, one a line, each answered with nothing on success */
@@ -25,12 +27,15 @@ struct rt_update {
     enum rt_kind kind;
     const char *name;    /* "maps/hosts.map", "certs/x.pem", or "backend/server" */
     const char *content; /* map file ("key value" lines), PEM, "addr:port", or commands */
+    const char *line;    /* RT_CERT_ADD: the certificate's crt-list line */
 };
 
 /* Applies <n> updates in order through the admin socket <sock>. A map is
  * replaced atomically (prepare map, add map @ver in chunks that fit HAProxy's
  * CLI buffer, commit map), every key and value escaped with rt_api_arg(). A
- * certificate is replaced with set ssl cert + commit ssl cert. A server is
+ * certificate is replaced with set ssl cert + commit ssl cert; a new one is
+ * loaded with new ssl cert first and then added to the crt-list, a removed
+ * one leaves the crt-list and is deleted. A server is
  * added with add server + enable server (one that still exists is enabled
  * again); a removed one is disabled, which lets its requests finish, and
  * deleted when it has no connection left (otherwise at the next reload). The

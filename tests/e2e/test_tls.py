@@ -214,6 +214,44 @@ def test_secret_rotation_without_reload(stack, certs):
         f"a Secret update must not reload HAProxy (new worker pids {new_workers})"
 
 
+def test_new_certificate_added_and_removed_without_reload(stack, certs):
+    """design.md section 4: a certificate added or removed goes through the Runtime API
+    (new/set/commit ssl cert, add/del ssl crt-list), like the host it comes with."""
+    px, m = stack
+    host = "added.tls.test"
+    objs = [tls_secret("added-secret", certs.get(host)),
+            ingress("tls-added", [rule(host, path("/", "a"))],
+                    tls=[{"hosts": [host], "secretName": "added-secret"}])]
+    assert cn(px, host) == DEFAULT_CN
+    before = px.settle()
+    workers = px.worker_pids()
+    m.write("added.yaml", objs)
+    try:
+        wait_for(lambda: cn(px, host) == host, what="the new certificate served")
+        assert px.get_tls("/", host=host).service == "a"
+        assert px.get("/x", host=host).status == 308, "its host redirects to HTTPS"
+        assert cn(px, "a.tls.test") == "a.tls.test"
+        new_workers = px.worker_pids() - workers
+        assert not new_workers and px.reload_count() == before, \
+            f"a new certificate must not reload HAProxy (new worker pids {new_workers})"
+    finally:
+        m.delete("added.yaml")
+    wait_for(lambda: cn(px, host) == DEFAULT_CN, what="the removed certificate no longer served")
+    assert px.reload_count() == before and not px.worker_pids() - workers
+    # what went in at run time is in the files too: a reload keeps serving it
+    m.write("added.yaml", objs)
+    try:
+        wait_for(lambda: cn(px, host) == host, what="the certificate added again")
+        m.write("configmap.yaml", config_map("portico-config", {"timeout-client": "31s"}))
+        wait_for(lambda: px.reload_count() > before, what="a reload (ConfigMap timeout)")
+        px.settle()
+        assert cn(px, host) == host and cn(px, "a.tls.test") == "a.tls.test"
+    finally:
+        m.write("configmap.yaml", config_map("portico-config", {}))
+        m.delete("added.yaml")
+    wait_for(lambda: cn(px, host) == DEFAULT_CN, what="the certificate removed again")
+
+
 def test_broken_secret_fixed_at_run_time(stack, certs):
     px, m = stack
     m.write("broken-secret.yaml", tls_secret("broken-secret", certs.get("broken.tls.test")))
