@@ -429,6 +429,7 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
                 if ((cmp > 0) != (pass == 0))
                     continue;
                 *u = xgrow(*u, &cap, *n + 1, sizeof(**u));
+                memset(&(*u)[*n], 0, sizeof(**u));
                 (*u)[*n].kind = cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL;
                 (*u)[*n].name = arena_printf(&c->pending_model->arena, "%s/%s", bb->name,
                                              sv->name);
@@ -458,17 +459,30 @@ static void index_crt_list(struct hmap *idx, char *text)
     }
 }
 
+static void push_update(struct rt_update **u, size_t *n, enum rt_kind kind, const char *name,
+                        const char *line)
+{
+    *u = xrealloc(*u, (*n + 1) * sizeof(**u));
+    memset(&(*u)[*n], 0, sizeof(**u));
+    (*u)[*n].kind = kind;
+    (*u)[*n].name = name;
+    (*u)[(*n)++].line = line;
+}
+
 /* The crt-list lines that differ between the running and the pending
- * generation: certificates added (each with its line in *<lines>, arena
- * strings of the pending model) and removed (in *<gone>). Returns false when
- * the difference needs a reload: a certificate whose SNI filters changed, or
- * a new one without filters (which would serve every name it holds, and a
- * line appended at run time would not keep the file's order). */
-static bool crt_list_diff(struct ctl *c, struct hmap *lines, struct rt_update **gone,
-                          size_t *n_gone)
+ * generation, as arena strings of the pending model: certificates added
+ * (their lines in <added>, for their files' updates), certificates whose
+ * host names changed (a new line in *<relist>, the old one removed in
+ * *<late>) and certificates removed (in *<late>, after the line removals).
+ * Returns false when the difference needs a reload: a certificate listed
+ * without host names of its own now or before (it would serve every name it
+ * holds, and a line added at run time would not keep the file's order). */
+static bool crt_list_diff(struct ctl *c, struct hmap *added, struct rt_update **relist,
+                          size_t *n_relist, struct rt_update **late, size_t *n_late)
 {
     char *a = xstrdup(c->running_parts.crt_list ? c->running_parts.crt_list : "");
     char *b = xstrdup(c->pending_parts.crt_list ? c->pending_parts.crt_list : "");
+    struct arena *ar = &c->pending_model->arena;
     struct hmap ia, ib;
     const char *file;
     void *v;
@@ -479,23 +493,22 @@ static bool crt_list_diff(struct ctl *c, struct hmap *lines, struct rt_update **
     index_crt_list(&ia, a);
     index_crt_list(&ib, b);
     for (size_t i = 0; ok && hmap_next(&ib, &i, &file, &v);) {
-        const char *was = hmap_get(&ia, file);
+        const char *was = hmap_get(&ia, file), *line;
 
-        if (was)
-            ok = !strcmp(was, v);
-        else if (!*(const char *)v)
-            ok = false;
-        else
-            hmap_put(lines, file,
-                     arena_printf(&c->pending_model->arena, "%s %s", file, (const char *)v));
+        if (was && !strcmp(was, v))
+            continue;
+        ok = *(const char *)v && (!was || *was);
+        line = arena_printf(ar, "%s %s", file, (const char *)v);
+        if (!was) {
+            hmap_put(added, file, (void *)line);
+        } else {
+            push_update(relist, n_relist, RT_CERT_RELIST, arena_strdup(ar, file), line);
+            push_update(late, n_late, RT_CERT_UNLIST, arena_strdup(ar, file), NULL);
+        }
     }
     for (size_t i = 0; ok && hmap_next(&ia, &i, &file, &v);) {
-        if (hmap_get(&ib, file))
-            continue;
-        *gone = xrealloc(*gone, (*n_gone + 1) * sizeof(**gone));
-        memset(&(*gone)[*n_gone], 0, sizeof(**gone));
-        (*gone)[*n_gone].kind = RT_CERT_DEL;
-        (*gone)[(*n_gone)++].name = arena_strdup(&c->pending_model->arena, file);
+        if (!hmap_get(&ib, file))
+            push_update(late, n_late, RT_CERT_DEL, arena_strdup(ar, file), NULL);
     }
     hmap_deinit(&ia);
     hmap_deinit(&ib);
@@ -508,9 +521,9 @@ static bool crt_list_diff(struct ctl *c, struct hmap *lines, struct rt_update **
  * returns false when the change needs a reload instead. */
 static bool try_runtime(struct ctl *c, const struct rendered *r)
 {
-    struct rt_update *u, *gone = NULL;
+    struct rt_update *u, *relist = NULL, *late = NULL;
     struct hmap running, added; /* part name -> index + 1; new certificate -> line */
-    size_t n = 0, n_gone = 0, n_new = 0;
+    size_t n = 0, n_relist = 0, n_late = 0, n_new = 0;
     bool ok;
 
     if (!c->ready || !c->hap.serving || c->pending_struct != c->running_struct)
@@ -519,7 +532,7 @@ static bool try_runtime(struct ctl *c, const struct rendered *r)
     hmap_init(&added);
     for (size_t i = 0; i < c->running_parts.n; i++)
         hmap_put(&running, c->running_parts.names[i], (void *)(uintptr_t)(i + 1));
-    ok = crt_list_diff(c, &added, &gone, &n_gone);
+    ok = crt_list_diff(c, &added, &relist, &n_relist, &late, &n_late);
     u = xcalloc(r->n_files + 1, sizeof(*u));
     for (size_t i = 0, k = 0; ok && i < r->n_files; i++) {
         const struct render_file *f = &r->files[i];
@@ -566,17 +579,25 @@ static bool try_runtime(struct ctl *c, const struct rendered *r)
     ok = ok && added.used == n_new;
     hmap_deinit(&running);
     hmap_deinit(&added);
+    if (ok) {
+        u = xrealloc(u, (n + n_relist + 1) * sizeof(*u));
+        if (n_relist)
+            memcpy(&u[n], relist, n_relist * sizeof(*u));
+        n += n_relist;
+    }
+    free(relist);
     if (!ok || !server_updates(c, &u, &n)) {
         free(u);
-        free(gone);
+        free(late);
         return false;
     }
-    /* removals last: a name that moves to another certificate is never without one */
-    u = xrealloc(u, (n + n_gone + 1) * sizeof(*u));
-    if (n_gone)
-        memcpy(&u[n], gone, n_gone * sizeof(*u));
-    n += n_gone;
-    free(gone);
+    /* crt-list removals last: a host moving to another certificate (or to a
+     * new line of its certificate) is never without one */
+    u = xrealloc(u, (n + n_late + 1) * sizeof(*u));
+    if (n_late)
+        memcpy(&u[n], late, n_late * sizeof(*u));
+    n += n_late;
+    free(late);
     if (n) {
         log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", n);
         rt_apply(c->loop, c->admin_sock, u, n, on_runtime_done, c);

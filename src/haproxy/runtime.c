@@ -16,6 +16,7 @@
 #include "haproxy/render.h"
 #include "model/model.h"
 #include "util/buf.h"
+#include "util/hmap.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -29,7 +30,8 @@ struct rt_job {
     char *sock;
     char **names;
     char **contents;
-    char **lines;        /* crt-list lines of RT_CERT_ADD updates */
+    char **lines;        /* crt-list lines of RT_CERT_ADD and RT_CERT_RELIST updates */
+    struct hmap old_lines; /* certificate -> its crt-list line number, before any update */
     enum rt_kind *kinds;
     size_t n;
     size_t map;          /* update being applied */
@@ -37,19 +39,24 @@ struct rt_job {
     unsigned version;    /* version opened by "prepare map" */
     enum { RT_PREPARE = 0, RT_ADD, RT_COMMIT, RT_CERT_SET, RT_CERT_COMMIT, RT_SRV_ADD,
            RT_SRV_DEL, RT_CMDS, RT_CERT_NEW, RT_CRTLIST_ADD, RT_CRTLIST_DEL,
-           RT_CERT_REMOVE } step;
+           RT_CERT_REMOVE, RT_CRTLIST_SHOW } step;
     rt_done_fn *done;
     void *arg;
 };
 
 static void job_free(struct rt_job *j)
 {
+    void *v;
+
     for (size_t i = 0; i < j->n; i++) {
         free(j->names[i]);
         free(j->contents[i]);
         free(j->lines[i]);
     }
     free(j->lines);
+    for (size_t i = 0; hmap_next(&j->old_lines, &i, NULL, &v);)
+        free(v);
+    hmap_deinit(&j->old_lines);
     free(j->names);
     free(j->contents);
     free(j->kinds);
@@ -73,7 +80,10 @@ static int first_step(enum rt_kind kind)
     case RT_CERT_ADD:
         return RT_CERT_NEW;
     case RT_CERT_DEL:
+    case RT_CERT_UNLIST:
         return RT_CRTLIST_DEL;
+    case RT_CERT_RELIST:
+        return RT_CRTLIST_ADD;
     case RT_SERVER_ADD:
         return RT_SRV_ADD;
     case RT_SERVER_DEL:
@@ -84,6 +94,32 @@ static int first_step(enum rt_kind kind)
         break;
     }
     return RT_PREPARE;
+}
+
+/* Records from a "show ssl crt-list -n" reply ("# list", then lines like
+ * "certs/x.pem:3 host ...") each certificate's "file:N"; a certificate
+ * listed twice is left out, so that its line cannot be guessed wrong. */
+static bool parse_crt_list(struct rt_job *j, const char *reply)
+{
+    if (strncmp(reply, "# ", 2))
+        return false;
+    for (const char *l = reply; *l;) {
+        size_t len = strcspn(l, "\n"), word = strcspn(l, " \n");
+        const char *colon = memrchr(l, ':', word);
+
+        if (*l != '#' && colon) {
+            char *file = xstrndup(l, (size_t)(colon - l));
+            char *prev = hmap_put(&j->old_lines, file, xstrndup(l, word));
+
+            if (prev) {
+                free(prev);
+                free(hmap_del(&j->old_lines, file));
+            }
+            free(file);
+        }
+        l += len + (l[len] == '\n');
+    }
+    return true;
 }
 
 /* A CLI reply is empty or a success message; anything else names an error. */
@@ -124,6 +160,9 @@ static void on_reply(int status, const char *reply, void *arg)
     case RT_CERT_REMOVE:
         ok = strstr(reply, "deleted") != NULL;
         break;
+    case RT_CRTLIST_SHOW:
+        ok = parse_crt_list(j, reply);
+        break;
     case RT_SRV_ADD:
         /* a server kept in maintenance since its removal is simply enabled again */
         ok = (strstr(reply, "New server registered") || strstr(reply, "Already exists")) &&
@@ -141,7 +180,8 @@ static void on_reply(int status, const char *reply, void *arg)
         static const char *const what[] = {
             "prepare map",     "add map",      "commit map",       "set ssl cert",
             "commit ssl cert", "add server",   "del server",       "update",
-            "new ssl cert",    "add ssl crt-list", "del ssl crt-list", "del ssl cert"};
+            "new ssl cert",    "add ssl crt-list", "del ssl crt-list", "del ssl cert",
+            "show ssl crt-list"};
 
         snprintf(msg, sizeof(msg), "%s %s: %.200s", what[j->step], j->names[j->map], reply);
         finish(j, false, msg);
@@ -156,8 +196,8 @@ static void on_reply(int status, const char *reply, void *arg)
     case RT_CERT_SET:
         j->step = j->step == RT_CERT_NEW ? RT_CERT_SET : RT_CERT_COMMIT;
         break;
-    case RT_CRTLIST_DEL:
-        j->step = RT_CERT_REMOVE;
+    case RT_CRTLIST_SHOW:
+        j->step = first_step(j->kinds[j->map]);
         break;
     case RT_ADD:
         break;
@@ -172,6 +212,12 @@ static void on_reply(int status, const char *reply, void *arg)
             break;
         }
         /* fall through */
+    case RT_CRTLIST_DEL:
+        if (j->step == RT_CRTLIST_DEL && j->kinds[j->map] == RT_CERT_DEL) {
+            j->step = RT_CERT_REMOVE;
+            break;
+        }
+        /* fall through - RT_CERT_UNLIST only removes the line */
     case RT_COMMIT:
     case RT_CRTLIST_ADD:
     case RT_CERT_REMOVE:
@@ -281,18 +327,34 @@ static void next(struct rt_job *j)
     case RT_CERT_COMMIT:
         buf_addf(&line, "commit ssl cert %s", j->names[j->map]);
         break;
+    case RT_CRTLIST_SHOW:
+        buf_adds(&line, "show ssl crt-list -n " RENDER_CRT_LIST);
+        break;
     case RT_CERT_NEW:
     case RT_CRTLIST_DEL:
-    case RT_CERT_REMOVE:
+    case RT_CERT_REMOVE: {
+        const char *nr = j->kinds[j->map] == RT_CERT_UNLIST
+                             ? hmap_get(&j->old_lines, j->names[j->map])
+                             : NULL;
+        int bad;
+
         buf_adds(&line, j->step == RT_CERT_NEW      ? "new ssl cert "
                         : j->step == RT_CERT_REMOVE ? "del ssl cert "
                                                     : "del ssl crt-list " RENDER_CRT_LIST " ");
-        if (rt_api_arg(&line, j->names[j->map])) {
+        if (j->kinds[j->map] == RT_CERT_UNLIST && !nr) {
+            buf_free(&line);
+            finish(j, false, "the certificate's crt-list line was not found");
+            return;
+        }
+        /* "file:N" names one line of a certificate listed twice for a moment */
+        bad = nr ? rt_api_arg(&line, nr) : rt_api_arg(&line, j->names[j->map]);
+        if (bad) {
             buf_free(&line);
             finish(j, false, "a certificate name cannot be sent over the Runtime API");
             return;
         }
         break;
+    }
     case RT_CRTLIST_ADD:
         /* the payload is the line as the crt-list file has it (rendered and
          * escaped there); it ends at the first empty line */
@@ -336,6 +398,7 @@ void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size
     struct rt_job *j = xcalloc(1, sizeof(*j));
 
     j->loop = loop;
+    hmap_init(&j->old_lines);
     j->sock = xstrdup(sock);
     j->names = xcalloc(n + 1, sizeof(*j->names));
     j->contents = xcalloc(n + 1, sizeof(*j->contents));
@@ -355,6 +418,11 @@ void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size
         return;
     }
     j->step = first_step(j->kinds[0]);
+    for (size_t i = 0; i < n; i++) {
+        /* the line numbers of certificates about to change lines, first */
+        if (j->kinds[i] == RT_CERT_UNLIST)
+            j->step = RT_CRTLIST_SHOW;
+    }
     j->pos = NULL;
     next(j);
 }

@@ -18,6 +18,8 @@ enum rt_kind {
     RT_CERT,       /* replace a certificate's key and chain */
     RT_CERT_ADD,   /* load a new certificate and add its line to the crt-list */
     RT_CERT_DEL,   /* remove a certificate's line from the crt-list, then the certificate */
+    RT_CERT_RELIST,/* add a certificate's new crt-list line (its host names changed)... */
+    RT_CERT_UNLIST,/* ...and, later, remove the line it had when the updates started */
     RT_SERVER_ADD, /* add a server and enable it */
     RT_SERVER_DEL, /* put a server in maintenance and delete it once idle */
     RT_COMMANDS,   /* commands, one a line, each answered with nothing on success */
@@ -27,7 +29,7 @@ struct rt_update {
     enum rt_kind kind;
     const char *name;    /* "maps/hosts.map", "certs/x.pem", or "backend/server" */
     const char *content; /* map file ("key value" lines), PEM, "addr:port", or commands */
-    const char *line;    /* RT_CERT_ADD: the certificate's crt-list line */
+    const char *line;    /* RT_CERT_ADD, RT_CERT_RELIST: the certificate's crt-list line */
 };
 
 /* Applies <n> updates in order through the admin socket <sock>. A map is
@@ -35,7 +37,9 @@ struct rt_update {
  * CLI buffer, commit map), every key and value escaped with rt_api_arg(). A
  * certificate is replaced with set ssl cert + commit ssl cert; a new one is
  * loaded with new ssl cert first and then added to the crt-list, a removed
- * one leaves the crt-list and is deleted. A server is
+ * one leaves the crt-list and is deleted; one whose host names change gets
+ * its new line, and loses the old one (numbered as "show ssl crt-list -n"
+ * showed it before the first update) with its RT_CERT_UNLIST. A server is
  * added with add server + enable server (one that still exists is enabled
  * again); a removed one is disabled, which lets its requests finish, and
  * deleted when it has no connection left (otherwise at the next reload). The

@@ -252,6 +252,38 @@ def test_new_certificate_added_and_removed_without_reload(stack, certs):
     wait_for(lambda: cn(px, host) == DEFAULT_CN, what="the certificate removed again")
 
 
+def test_certificate_host_names_change_without_reload(stack, certs):
+    """design.md section 4: a certificate that gains or loses a host name gets its new
+    crt-list line before its old one goes, through the Runtime API."""
+    px, m = stack
+    cert = certs.get("multi", "m1.tls.test", ["m1.tls.test", "m2.tls.test"])
+
+    def ing(name, host):
+        return ingress(name, [rule(host, path("/", "a"))],
+                       tls=[{"hosts": [host], "secretName": "multi-secret"}])
+
+    m.write("multi.yaml", [tls_secret("multi-secret", cert), ing("tls-m1", "m1.tls.test")])
+    try:
+        wait_for(lambda: cn(px, "m1.tls.test") == "m1.tls.test", what="first host's certificate")
+        assert cn(px, "m2.tls.test") == DEFAULT_CN
+        before = px.settle()
+        workers = px.worker_pids()
+        m.write("multi-2.yaml", ing("tls-m2", "m2.tls.test"))
+        wait_for(lambda: cn(px, "m2.tls.test") == "m1.tls.test", what="second host gets the certificate")
+        assert cn(px, "m1.tls.test") == "m1.tls.test"
+        m.delete("multi-2.yaml")
+        wait_for(lambda: cn(px, "m2.tls.test") == DEFAULT_CN, what="second host loses it again")
+        assert cn(px, "m1.tls.test") == "m1.tls.test"
+        new_workers = px.worker_pids() - workers
+        assert not new_workers and px.reload_count() == before, \
+            f"host names of a certificate must change without a reload (new worker pids {new_workers})"
+    finally:
+        if m.exists("multi-2.yaml"):
+            m.delete("multi-2.yaml")
+        m.delete("multi.yaml")
+    wait_for(lambda: cn(px, "m1.tls.test") == DEFAULT_CN, what="certificate removed")
+
+
 def test_broken_secret_fixed_at_run_time(stack, certs):
     px, m = stack
     m.write("broken-secret.yaml", tls_secret("broken-secret", certs.get("broken.tls.test")))
