@@ -98,7 +98,7 @@ static int first_step(enum rt_kind kind)
 
 /* Records from a "show ssl crt-list -n" reply ("# list", then lines like
  * "certs/x.pem:3 host ...") each certificate's "file:N"; a certificate
- * listed twice is left out, so that its line cannot be guessed wrong. */
+ * listed more than once gets "", so that no line is guessed for it. */
 static bool parse_crt_list(struct rt_job *j, const char *reply)
 {
     if (strncmp(reply, "# ", 2))
@@ -108,12 +108,12 @@ static bool parse_crt_list(struct rt_job *j, const char *reply)
         const char *colon = memrchr(l, ':', word);
 
         if (*l != '#' && colon) {
-            char *file = xstrndup(l, (size_t)(colon - l));
-            char *prev = hmap_put(&j->old_lines, file, xstrndup(l, word));
+            char *file = xstrndup(l, (size_t)(colon - l)), *nr = xstrndup(l, word);
+            char *prev = hmap_put(&j->old_lines, file, nr);
 
             if (prev) {
+                nr[0] = '\0';
                 free(prev);
-                free(hmap_del(&j->old_lines, file));
             }
             free(file);
         }
@@ -341,7 +341,7 @@ static void next(struct rt_job *j)
         buf_adds(&line, j->step == RT_CERT_NEW      ? "new ssl cert "
                         : j->step == RT_CERT_REMOVE ? "del ssl cert "
                                                     : "del ssl crt-list " RENDER_CRT_LIST " ");
-        if (j->kinds[j->map] == RT_CERT_UNLIST && !nr) {
+        if (j->kinds[j->map] == RT_CERT_UNLIST && (!nr || !*nr)) {
             buf_free(&line);
             finish(j, false, "the certificate's crt-list line was not found");
             return;
