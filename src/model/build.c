@@ -542,8 +542,14 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
 static const char *secret_pem(struct builder *b, struct secret_state *st, size_t *len)
 {
     if (!st->pem) {
+        struct model *m = b->m;
+
+        /* borrowed from the parsed Secret, which the model holds: no copy */
+        tls_entry_hold(st->cert);
+        m->held = xrealloc(m->held, (m->n_held + 1) * sizeof(*m->held));
+        m->held[m->n_held++] = st->cert;
         st->pem_len = st->cert->pem_len;
-        st->pem = arena_strndup(&b->m->arena, st->cert->pem, st->pem_len);
+        st->pem = st->cert->pem;
     }
     *len = st->pem_len;
     return st->pem;
@@ -933,6 +939,9 @@ void model_unref(struct model *m)
 {
     if (!m || --m->refs > 0)
         return;
+    for (size_t i = 0; i < m->n_held; i++)
+        tls_entry_release(m->held[i]);
+    free(m->held);
     arena_deinit(&m->arena);
     free(m);
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The routing model: what HAProxy must do, derived purely from a store
- * snapshot and the options. Every node and string lives in the arena. */
+ * snapshot and the options. Every node and string lives in the arena, but
+ * the certificates' PEM, borrowed from the parsed Secrets the model holds. */
 #ifndef SRC_MODEL_MODEL_T_H
 #define SRC_MODEL_MODEL_T_H
 #include <stdbool.h>
@@ -63,9 +64,13 @@ struct model_issue {
     const char *msg;
 };
 
+struct tls_entry;
+
 struct model {
     struct arena arena;
     int refs;
+    const struct tls_entry **held;  /* parsed Secrets whose PEM the certificates borrow */
+    size_t n_held;
     struct key_values global;       /* ConfigMap keys over the defaults */
     struct model_backend *backends; /* sorted by name */
     size_t n_backends;

@@ -199,6 +199,19 @@ static void entry_free(struct tls_entry *e)
     free(e);
 }
 
+void tls_entry_hold(const struct tls_entry *e)
+{
+    ((struct tls_entry *)e)->refs++;
+}
+
+void tls_entry_release(const struct tls_entry *e)
+{
+    struct tls_entry *w = (struct tls_entry *)e;
+
+    if (w && --w->refs == 0)
+        entry_free(w);
+}
+
 struct tls_cache *tls_cache_new(void)
 {
     struct tls_cache *c = xcalloc(1, sizeof(*c));
@@ -214,7 +227,7 @@ void tls_cache_free(struct tls_cache *c)
     if (!c)
         return;
     for (size_t i = 0; hmap_next(&c->entries, &i, NULL, &v);)
-        entry_free(v);
+        tls_entry_release(v);
     hmap_deinit(&c->entries);
     free(c);
 }
@@ -233,7 +246,7 @@ void tls_cache_sweep(struct tls_cache *c)
         }
     }
     for (size_t i = 0; i < n; i++) {
-        entry_free(hmap_del(&c->entries, gone[i]));
+        tls_entry_release(hmap_del(&c->entries, gone[i]));
         free(gone[i]);
     }
     free(gone);
@@ -282,6 +295,7 @@ const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
     }
     e = xcalloc(1, sizeof(*e));
     e->used = c->build;
+    e->refs = 1;
     cert = tls_cert_parse(crt, crt_len, key, key_len, &e->err);
     if (cert) {
         e->pem = tls_cert_pem(cert, &e->pem_len);

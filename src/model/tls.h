@@ -28,6 +28,7 @@ struct tls_entry {
     char **names;       /* DNS names the certificate is valid for (SAN, else CN) */
     size_t n_names;
     unsigned used;      /* last build that used it */
+    unsigned refs;      /* the cache's, and one per model holding its PEM */
 };
 
 struct tls_cache;
@@ -40,8 +41,13 @@ void tls_cache_free(struct tls_cache *c);
 const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
                                       const unsigned char *crt, size_t crt_len,
                                       const unsigned char *key, size_t key_len);
-/* Starts a build: entries not used since the previous one are dropped. */
+/* Starts a build: entries not used since the previous one leave the cache
+ * (and are freed once no model holds them). */
 void tls_cache_sweep(struct tls_cache *c);
+/* A model keeps an entry's PEM instead of a copy of it: it holds the entry
+ * until it is freed. */
+void tls_entry_hold(const struct tls_entry *e);
+void tls_entry_release(const struct tls_entry *e);
 /* True when the entry's certificate is valid for <host> (exact or "*.x"). */
 bool tls_entry_covers(const struct tls_entry *e, const char *host);
 

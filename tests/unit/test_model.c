@@ -956,6 +956,48 @@ static void test_tls_secret(void **state)
     store_deinit(&s);
 }
 
+/* A model borrows its certificates' PEM from the parsed-Secret cache and
+ * holds it: the running model stays readable after later builds dropped the
+ * Secret from the cache (valgrind and ASan check the reads). */
+static void test_tls_pem_outlives_the_cache_entry(void **state)
+{
+    struct tls_cache *cache = tls_cache_new();
+    struct store s;
+    struct model_opts o = opts();
+    struct model *old, *m;
+    char *crt[2], *key[2], *pem;
+
+    (void)state;
+    o.tls_cache = cache;
+    base_store(&s);
+    make_cert("secure.com", &crt[0], &key[0]);
+    make_cert("secure.com", &crt[1], &key[1]);
+    put_tls_secret(&s, "shop", "secure-tls", crt[0], key[0]);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['secure.com'],'secretName':'secure-tls'}],"
+                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    old = build(&s, &o);
+    assert_int_equal(old->n_certs, 1);
+    pem = xstrdup(old->certs[0].pem);
+    /* rotated: the next build parses the new content, the one after drops the old */
+    put_tls_secret(&s, "shop", "secure-tls", crt[1], key[1]);
+    for (int i = 0; i < 2; i++) {
+        m = build(&s, &o);
+        assert_string_not_equal(m->certs[0].pem, pem);
+        model_unref(m);
+    }
+    assert_string_equal(old->certs[0].pem, pem);
+    assert_int_equal(strlen(old->certs[0].pem), old->certs[0].pem_len);
+    model_unref(old);
+    tls_cache_free(cache);
+    free(pem);
+    for (int i = 0; i < 2; i++) {
+        free(crt[i]);
+        free(key[i]);
+    }
+    store_deinit(&s);
+}
+
 static void test_tls_redirect_annotations(void **state)
 {
     struct store s;
@@ -1210,6 +1252,7 @@ int main(void)
         cmocka_unit_test(test_annotation_issue_on_ingress),
         cmocka_unit_test(test_default_cert_fallback),
         cmocka_unit_test(test_tls_secret),
+        cmocka_unit_test(test_tls_pem_outlives_the_cache_entry),
         cmocka_unit_test(test_tls_redirect_annotations),
         cmocka_unit_test(test_tls_without_hosts),
         cmocka_unit_test(test_tls_key_mismatch),
