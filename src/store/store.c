@@ -116,7 +116,8 @@ static int cmp_obj(const void *a, const void *b)
     return c ? c : strcmp(x->meta.name, y->meta.name);
 }
 
-size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_obj ***out)
+size_t store_list_unsorted(const struct store *s, enum k8s_kind kind,
+                           const struct k8s_obj ***out)
 {
     const struct hmap *m = &s->kinds[kind];
     const struct k8s_obj **arr = xmalloc((m->used + 1) * sizeof(*arr));
@@ -125,8 +126,15 @@ size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_ob
 
     for (size_t i = 0; hmap_next(m, &i, NULL, &val);)
         arr[n++] = val;
-    qsort(arr, n, sizeof(*arr), cmp_obj);
     *out = arr;
+    return n;
+}
+
+size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_obj ***out)
+{
+    size_t n = store_list_unsorted(s, kind, out);
+
+    qsort(*out, n, sizeof(**out), cmp_obj);
     return n;
 }
 

@@ -34,5 +34,8 @@ const struct k8s_obj *store_get(const struct store *s, enum k8s_kind kind, const
 /* Fills a new array (caller frees the array, not the objects) with every
  * object of <kind>, sorted by namespace then name. */
 size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_obj ***out);
+/* The same in no particular order, for callers that sort by other keys. */
+size_t store_list_unsorted(const struct store *s, enum k8s_kind kind,
+                           const struct k8s_obj ***out);
 size_t store_count(const struct store *s, enum k8s_kind kind);
 #endif
