@@ -1,6 +1,7 @@
 """routing.md, "TLS": SNI certificate selection, default certificate, broken
 Secrets, tls entries without hosts, HTTP->HTTPS redirects and their knobs,
-Host-based routing regardless of SNI, Secret rotation without reload."""
+Host-based routing regardless of SNI; Secret rotation, certificates added or
+removed, and a certificate's host names changed, all without reload."""
 
 import base64
 import json
