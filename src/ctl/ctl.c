@@ -26,6 +26,7 @@
 #include "haproxy/runtime.h"
 #include "kube/client.h"
 #include "kube/config.h"
+#include "kube/fetch.h"
 #include "kube/watch.h"
 #include "model/model.h"
 #include "model/tls.h"
@@ -65,6 +66,8 @@ struct ctl {
     struct informer **informers;
     struct informer_spec **specs;
     size_t n_informers, n_synced;
+    struct hmap fetching;    /* "ns/name" -> struct kube_fetch: Secret data being read again */
+    struct hmap fetch_retry; /* "ns/name" -> loop time before which it is not waited for */
     uv_timer_t token_timer;  /* re-reads a rotating service account token */
     bool synced;             /* every source has delivered its first complete state */
     struct hap hap;
@@ -95,6 +98,7 @@ struct ctl {
     unsigned validations;    /* for PORTICO_FAULT_AT=render:N */
     unsigned fault_at;
     uint64_t m_reloads_ok, m_reloads_failed, m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
+    uint64_t m_secret_fetches;
     size_t last_issues;
     int exit_code;
 };
@@ -517,6 +521,47 @@ static bool crt_list_diff(struct ctl *c, struct hmap *added, struct rt_update **
     return ok;
 }
 
+/* Appends to <u> the update part <f> (the <k>-th part of the pending
+ * generation) needs, if any; false when it needs a reload. */
+static bool part_update(struct ctl *c, const struct render_file *f, size_t k,
+                        const struct hmap *running, const struct hmap *added,
+                        struct rt_update *u, size_t *n)
+{
+    uintptr_t was = (uintptr_t)hmap_get(running, f->name);
+
+    if (!was) {
+        /* a new certificate file: loaded, then listed */
+        u[*n].line = hmap_get(added, f->name);
+        u[*n].kind = RT_CERT_ADD;
+        u[*n].name = f->name;
+        u[(*n)++].content = f->data;
+        return u[*n - 1].line != NULL;
+    }
+    if (c->pending_parts.hashes[k] == c->running_parts.hashes[was - 1])
+        return true;
+    u[*n].name = f->name;
+    u[*n].content = f->data;
+    u[*n].kind = str_has_prefix(f->name, "certs/") ? RT_CERT : RT_MAP;
+    for (int m = 0; m < MODEL_MAP_COUNT && u[*n].kind == RT_MAP; m++) {
+        char file[64];
+        struct buf cmds;
+
+        snprintf(file, sizeof(file), "maps/%s.map", model_map_name((enum model_map)m));
+        if (strcmp(file, f->name))
+            continue;
+        /* a few entries changed: send those, not the whole map */
+        buf_init(&cmds, 1u << 20);
+        if (rt_map_diff(c->running_model, c->pending_model, (enum model_map)m, file, &cmds) &&
+            cmds.len) {
+            u[*n].kind = RT_COMMANDS;
+            u[*n].content = arena_strndup(&c->pending_model->arena, cmds.ptr, cmds.len);
+        }
+        buf_free(&cmds);
+    }
+    (*n)++;
+    return true;
+}
+
 /* Starts the runtime update of the maps and certificates that changed;
  * returns false when the change needs a reload instead. */
 static bool try_runtime(struct ctl *c, const struct rendered *r)
@@ -533,59 +578,31 @@ static bool try_runtime(struct ctl *c, const struct rendered *r)
     for (size_t i = 0; i < c->running_parts.n; i++)
         hmap_put(&running, c->running_parts.names[i], (void *)(uintptr_t)(i + 1));
     ok = crt_list_diff(c, &added, &relist, &n_relist, &late, &n_late);
-    u = xcalloc(r->n_files + 1, sizeof(*u));
-    for (size_t i = 0, k = 0; ok && i < r->n_files; i++) {
-        const struct render_file *f = &r->files[i];
-        uintptr_t was;
+    u = xcalloc(r->n_files + n_relist + 1, sizeof(*u));
+    /* certificates and their host names first, then the maps: a host that
+     * becomes reachable over HTTPS finds its certificate there */
+    for (int pass = 0; ok && pass < 2; pass++) {
+        for (size_t i = 0, k = 0; ok && i < r->n_files; i++) {
+            const struct render_file *f = &r->files[i];
 
-        if (!is_part(f->name))
-            continue;
-        was = (uintptr_t)hmap_get(&running, f->name);
-        if (!was) {
-            /* a new certificate file: loaded, then listed */
-            u[n].line = hmap_get(&added, f->name);
-            ok = u[n].line != NULL;
-            u[n].kind = RT_CERT_ADD;
-            u[n].name = f->name;
-            u[n++].content = f->data;
-        } else if (c->pending_parts.hashes[k] != c->running_parts.hashes[was - 1]) {
-            u[n].name = f->name;
-            u[n].content = f->data;
-            u[n].kind = str_has_prefix(f->name, "certs/") ? RT_CERT : RT_MAP;
-            for (int m = 0; m < MODEL_MAP_COUNT && u[n].kind == RT_MAP; m++) {
-                char file[64];
-                struct buf cmds;
-
-                snprintf(file, sizeof(file), "maps/%s.map", model_map_name((enum model_map)m));
-                if (strcmp(file, f->name))
-                    continue;
-                /* a few entries changed: send those, not the whole map */
-                buf_init(&cmds, 1u << 20);
-                if (rt_map_diff(c->running_model, c->pending_model, (enum model_map)m, file,
-                                &cmds) &&
-                    cmds.len) {
-                    u[n].kind = RT_COMMANDS;
-                    u[n].content = arena_strndup(&c->pending_model->arena, cmds.ptr, cmds.len);
-                }
-                buf_free(&cmds);
-            }
-            n++;
+            if (!is_part(f->name))
+                continue;
+            if (str_has_prefix(f->name, "certs/") == (pass == 0))
+                ok = part_update(c, f, k, &running, &added, u, &n);
+            k++;
         }
-        k++;
+        if (pass == 0 && n_relist) {
+            memcpy(&u[n], relist, n_relist * sizeof(*u));
+            n += n_relist;
+        }
     }
+    free(relist);
     /* every line the crt-list gains belongs to a certificate file just added */
     for (size_t i = 0; i < n; i++)
         n_new += u[i].kind == RT_CERT_ADD;
     ok = ok && added.used == n_new;
     hmap_deinit(&running);
     hmap_deinit(&added);
-    if (ok) {
-        u = xrealloc(u, (n + n_relist + 1) * sizeof(*u));
-        if (n_relist)
-            memcpy(&u[n], relist, n_relist * sizeof(*u));
-        n += n_relist;
-    }
-    free(relist);
     if (!ok || !server_updates(c, &u, &n)) {
         free(u);
         free(late);
@@ -642,6 +659,81 @@ static void on_checked(bool ok, const char *output, void *arg)
         hap_start(&c->hap, on_loaded, c);
 }
 
+/* ====== Secret data ======
+ *
+ * In cluster mode only the Secrets a build looked up keep their certificate
+ * and key; the others are kept without them. When a later build needs one of
+ * those, its data is read again by GET and the build waits for it (a new
+ * Ingress naming a Secret that was there before). */
+
+#define FETCH_RETRY_MS 30000
+
+static void on_secret_fetched(struct kube_fetch *f, struct k8s_obj *obj, long http,
+                              const char *msg, void *arg)
+{
+    struct ctl *c = arg;
+    const char *key;
+    void *v;
+
+    for (size_t i = 0; hmap_next(&c->fetching, &i, &key, &v);) {
+        if (v != f)
+            continue;
+        if (obj && obj->kind == K8S_SECRET) {
+            log_debug("kube", "Secret %s read again", key);
+            store_put(&c->store, obj);
+        } else {
+            log_warn("kube", "cannot read Secret %s (HTTP %ld: %s); its Ingresses get the default "
+                             "certificate until it changes or 30 s pass",
+                     key, http, msg ? msg : "not a Secret");
+            hmap_put(&c->fetch_retry, key, (void *)(uintptr_t)(uv_now(c->loop) + FETCH_RETRY_MS));
+            k8s_obj_free(obj);
+        }
+        hmap_del(&c->fetching, key);
+        break;
+    }
+    schedule(c);
+}
+
+/* Starts reading the data the build <m> missed; true when the pass must
+ * wait for it. A Secret whose read failed recently is not waited for. */
+static bool fetch_wanted_secrets(struct ctl *c, const struct model *m)
+{
+    bool wait = false;
+
+    for (size_t i = 0; i < m->n_wanted; i++) {
+        const char *key = m->wanted[i], *slash = strchr(key, '/');
+        uintptr_t retry = (uintptr_t)hmap_get(&c->fetch_retry, key);
+        char *path;
+
+        if (retry && uv_now(c->loop) < retry)
+            continue;
+        wait = true;
+        if (hmap_get(&c->fetching, key) || !slash)
+            continue;
+        path = xasprintf("/api/v1/namespaces/%.*s/secrets/%s", (int)(slash - key), key,
+                         slash + 1);
+        hmap_put(&c->fetching, key, kube_fetch(c->kube, path, on_secret_fetched, c));
+        c->m_secret_fetches++;
+        free(path);
+    }
+    return wait;
+}
+
+/* Drops the data of every Secret the build <m> did not look up. */
+static void drop_unused_secret_data(struct ctl *c, const struct model *m)
+{
+    struct hmap keep;
+    size_t n;
+
+    hmap_init(&keep);
+    for (size_t i = 0; i < m->n_secrets; i++)
+        hmap_put(&keep, m->secrets[i], (void *)1);
+    n = store_drop_secret_data(&c->store, &keep);
+    hmap_deinit(&keep);
+    if (n)
+        log_debug("ctl", "dropped the data of %zu Secrets no Ingress or flag names", n);
+}
+
 static void run_pass(struct ctl *c)
 {
     uint64_t t0, t1, t2;
@@ -657,6 +749,15 @@ static void run_pass(struct ctl *c)
     t0 = uv_hrtime();
     m = model_build(&c->store, &c->mopts);
     t1 = uv_hrtime();
+    if (c->kube) {
+        if (fetch_wanted_secrets(c, m)) {
+            /* built again once the data is back */
+            model_unref(m);
+            pass_done(c);
+            return;
+        }
+        drop_unused_secret_data(c, m);
+    }
     log_issues(c, m);
     ret = render(m, &c->ropts, &r, &err);
     t2 = uv_hrtime();
@@ -976,6 +1077,12 @@ static int start_cluster(struct ctl *c, const struct opts *o)
 
 static void stop_cluster(struct ctl *c)
 {
+    void *v;
+
+    for (size_t i = 0; hmap_next(&c->fetching, &i, NULL, &v);)
+        kube_fetch_cancel(v);
+    hmap_deinit(&c->fetching);
+    hmap_deinit(&c->fetch_retry);
     for (size_t i = 0; i < c->n_informers; i++) {
         informer_stop(c->informers[i]);
         free((char *)c->specs[i]->path);
@@ -1049,6 +1156,12 @@ static int on_http(const char *path, struct buf *body, const char **ctype, void 
         for (int k = 0; k < K8S_KIND_COUNT; k++)
             buf_addf(body, "portico_store_objects{kind=\"%s\"} %zu\n",
                      k8s_kind_name((enum k8s_kind)k), store_count(&c->store, (enum k8s_kind)k));
+        buf_addf(body,
+                 "# HELP portico_secret_fetches_total Secrets read again by GET: their data had "
+                 "been dropped while nothing named them.\n"
+                 "# TYPE portico_secret_fetches_total counter\n"
+                 "portico_secret_fetches_total %llu\n",
+                 (unsigned long long)c->m_secret_fetches);
         return 200;
     }
     buf_adds(body, "not found\n");
@@ -1177,6 +1290,8 @@ int ctl_run(const struct opts *o)
     srandom((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
     store_init(&c->store);
     hmap_init(&c->issues_seen);
+    hmap_init(&c->fetching);
+    hmap_init(&c->fetch_retry);
     signal(SIGPIPE, SIG_IGN);
     if (file_mkdirs(o->config_dir, 0700, &err) || file_mkdirs(o->runtime_dir, 0700, &err)) {
         log_err("ctl", "%s", err);

@@ -539,6 +539,13 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
     } else if (strcmp(s->type, "kubernetes.io/tls")) {
         st->err = xasprintf("secret \"%s/%s\" has type \"%s\", not kubernetes.io/tls", ns, name,
                             s->type);
+    } else if (s->data_dropped) {
+        /* nothing used it until now: the caller fetches it and builds again */
+        struct model *m = b->m;
+
+        st->err = xasprintf("secret \"%s/%s\": its data is being fetched", ns, name);
+        m->wanted = xrealloc(m->wanted, (m->n_wanted + 1) * sizeof(*m->wanted));
+        m->wanted[m->n_wanted++] = arena_strdup(&m->arena, key);
     } else {
         char id[600];
         const struct tls_entry *e;
@@ -882,6 +889,7 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     const struct k8s_obj **objs, **ours;
     size_t n, n_ours = 0;
     int defclass;
+    const char *key;
     void *val;
 
     memset(&b, 0, sizeof(b));
@@ -921,9 +929,11 @@ struct model *model_build(const struct store *store, const struct model_opts *op
 
     free(objs);
     free(ours);
-    for (size_t i = 0; hmap_next(&b.secrets, &i, NULL, &val);) {
+    b.m->secrets = xcalloc(b.secrets.used + 1, sizeof(*b.m->secrets));
+    for (size_t i = 0; hmap_next(&b.secrets, &i, &key, &val);) {
         struct secret_state *st = val;
 
+        b.m->secrets[b.m->n_secrets++] = arena_strdup(&b.m->arena, key);
         free(st->err);
         free(st);
     }
@@ -958,6 +968,8 @@ void model_unref(struct model *m)
     for (size_t i = 0; i < m->n_held; i++)
         tls_entry_release(m->held[i]);
     free(m->held);
+    free(m->secrets);
+    free(m->wanted);
     arena_deinit(&m->arena);
     free(m);
 }

@@ -83,5 +83,9 @@ struct model {
     struct model_issue *issues;
     size_t n_issues;
     size_t n_ingresses;             /* Ingresses served */
+    const char **secrets;           /* "ns/name" of every Secret the build looked up */
+    size_t n_secrets;
+    const char **wanted;            /* those of them whose data was dropped (see store.h) */
+    size_t n_wanted;
 };
 #endif

@@ -141,6 +141,7 @@ struct k8s_secret {
     size_t crt_len;
     unsigned char *key;           /* tls.key bytes, or NULL */
     size_t key_len;
+    bool data_dropped;            /* crt and key left out: nothing referenced it */
 };
 
 struct k8s_configmap {

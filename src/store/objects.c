@@ -306,16 +306,15 @@ static size_t obj_size(enum k8s_kind kind)
     return sizeof(struct k8s_obj);
 }
 
-struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
+/* A packed copy of <obj> (packed or not), sharing nothing with it. */
+static struct k8s_obj *packed_copy(const struct k8s_obj *obj)
 {
     struct pack pk = {0};
     size_t head = PACK_ALIGN(obj_size(obj->kind));
     unsigned char *block;
     struct k8s_obj *packed;
 
-    if (obj->packed)
-        return obj;
-    pack_walk(&pk, obj);
+    pack_walk(&pk, (struct k8s_obj *)obj);
     block = xmalloc(head + pk.arr_size + pk.str_size);
     memcpy(block, obj, obj_size(obj->kind));
     packed = (struct k8s_obj *)block;
@@ -324,9 +323,32 @@ struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
     pk.str = pk.arr + pk.arr_size;
     pack_walk(&pk, packed);
     packed->packed = true;
+    return packed;
+}
+
+struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
+{
+    struct k8s_obj *packed;
+
+    if (obj->packed)
+        return obj;
+    packed = packed_copy(obj);
     obj->origin = NULL; /* the packed object has it now */
     k8s_obj_free(obj);
     return packed;
+}
+
+struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s)
+{
+    struct k8s_secret bare = *s;
+    struct k8s_obj *o;
+
+    bare.crt = bare.key = NULL;
+    bare.crt_len = bare.key_len = 0;
+    bare.data_dropped = true;
+    o = packed_copy(&bare.obj);
+    o->origin = s->obj.origin ? xstrdup(s->obj.origin) : NULL;
+    return o;
 }
 
 const char *k8s_kv_get(const struct k8s_kv *kv, size_t n, const char *key)

@@ -23,6 +23,9 @@ void k8s_obj_free(struct k8s_obj *obj);
  * of a dozen small allocations each spent a third of its heap on malloc's
  * own headers. */
 struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj);
+/* A packed copy of Secret <s> without its certificate and key (data_dropped
+ * set), for Secrets nothing references. */
+struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s);
 /* Looks up <key> in a sorted key/value array; borrowed result or NULL. */
 const char *k8s_kv_get(const struct k8s_kv *kv, size_t n, const char *key);
 /* Returns the singular kind name ("ingress", "service", ...). */

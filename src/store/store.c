@@ -142,3 +142,22 @@ size_t store_count(const struct store *s, enum k8s_kind kind)
 {
     return s->kinds[kind].used;
 }
+
+size_t store_drop_secret_data(struct store *s, const struct hmap *keep)
+{
+    struct hmap *m = &s->kinds[K8S_SECRET];
+    const char *key;
+    void *val;
+    size_t n = 0;
+
+    for (size_t i = 0; hmap_next(m, &i, &key, &val);) {
+        const struct k8s_secret *sec = val;
+
+        if (sec->data_dropped || (!sec->crt && !sec->key) || hmap_get(keep, key))
+            continue;
+        /* same key: the slot is replaced in place, the iteration goes on */
+        k8s_obj_free(hmap_put(m, key, k8s_secret_without_data(sec)));
+        n++;
+    }
+    return n;
+}

@@ -71,6 +71,39 @@ def test_tls_secret_and_configmap(cluster, pods, base, certs, start_portico):
     delete(cluster, [ingress("secure", []), tls_secret("secure", cert), cm])
 
 
+def metric(px, name):
+    for line in request(px.controller, "/metrics", host="127.0.0.1").body.decode().splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"no metric {name}")
+
+
+def test_secret_named_later_is_read_again(cluster, pods, base, certs, start_portico):
+    """issue 3: only Secrets an Ingress or a flag names keep their data; one named
+    later is read again by GET, and its certificate is served, never the default."""
+    cert = certs.get("later.cluster.test")
+    apply(cluster, [tls_secret("later", cert)])
+    px = start_portico()
+    assert metric(px, "portico_secret_fetches_total") == 0
+    apply(cluster, [ingress("later", [rule("later.cluster.test", path("/", "one"))],
+                            tls=[{"hosts": ["later.cluster.test"], "secretName": "later"}])])
+    # the host is routed only together with its own certificate, never the default one
+    wait_for(lambda: px.get_tls("/", host="later.cluster.test").service == "one", interval=0.002,
+             what="the new host routed over HTTPS")
+    assert cert_cn(tls_peer_cert(px.https, "later.cluster.test")) == "later.cluster.test"
+    assert metric(px, "portico_secret_fetches_total") == 1
+    assert "its data is being fetched" not in px.log_text()
+    # named no more, then again: read again once more
+    delete(cluster, [ingress("later", [])])
+    px.wait_service("later.cluster.test", "/", None, scheme="https")
+    apply(cluster, [ingress("later", [rule("later.cluster.test", path("/", "one"))],
+                            tls=[{"hosts": ["later.cluster.test"], "secretName": "later"}])])
+    px.wait_service("later.cluster.test", "/", "one", scheme="https")
+    assert cert_cn(tls_peer_cert(px.https, "later.cluster.test")) == "later.cluster.test"
+    assert metric(px, "portico_secret_fetches_total") == 2
+    delete(cluster, [ingress("later", []), tls_secret("later", cert)])
+
+
 def test_apiserver_restart_under_traffic(cluster, pods, base, start_portico):
     px = start_portico()
     apply(cluster, [ingress("steady", [rule("steady.cluster.test", path("/", "one"))])])

@@ -998,6 +998,65 @@ static void test_tls_pem_outlives_the_cache_entry(void **state)
     store_deinit(&s);
 }
 
+/* The data of Secrets no build looked up is dropped from the store; a build
+ * that needs it again says so (wanted) and serves the default certificate
+ * for it until the data is back. */
+static void test_secret_data_dropped_and_wanted(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    struct hmap keep;
+    const struct k8s_secret *sec;
+    char *crt, *key;
+
+    (void)state;
+    base_store(&s);
+    make_cert("secure.com", &crt, &key);
+    put_tls_secret(&s, "shop", "unused-tls", crt, key);
+    put_tls_secret(&s, "shop", "secure-tls", crt, key);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['secure.com'],'secretName':'secure-tls'}],"
+                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_secrets, 1);
+    assert_string_equal(m->secrets[0], "shop/secure-tls");
+    assert_int_equal(m->n_wanted, 0);
+    hmap_init(&keep);
+    for (size_t i = 0; i < m->n_secrets; i++)
+        hmap_put(&keep, m->secrets[i], (void *)1);
+    assert_int_equal(store_drop_secret_data(&s, &keep), 1);
+    assert_int_equal(store_drop_secret_data(&s, &keep), 0);
+    hmap_deinit(&keep);
+    model_unref(m);
+    sec = (const struct k8s_secret *)store_get(&s, K8S_SECRET, "shop", "unused-tls");
+    assert_true(sec->data_dropped);
+    assert_null(sec->crt);
+    assert_null(sec->key);
+    sec = (const struct k8s_secret *)store_get(&s, K8S_SECRET, "shop", "secure-tls");
+    assert_false(sec->data_dropped);
+    assert_non_null(sec->crt);
+    /* an Ingress names the dropped one: wanted, default certificate meanwhile */
+    put_ingress(&s, "shop", "later", T_NEW, "portico", "",
+                "'tls':[{'hosts':['later.com'],'secretName':'unused-tls'}],"
+                "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_wanted, 1);
+    assert_string_equal(m->wanted[0], "shop/unused-tls");
+    assert_int_equal(m->n_certs, 1);
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/later", "spec.tls[0]", "being fetched");
+    model_unref(m);
+    /* its data back (as a GET brings it): served */
+    put_tls_secret(&s, "shop", "unused-tls", crt, key);
+    m = build(&s, &o);
+    assert_int_equal(m->n_wanted, 0);
+    assert_int_equal(m->n_certs, 2);
+    model_unref(m);
+    free(crt);
+    free(key);
+    store_deinit(&s);
+}
+
 static void test_tls_redirect_annotations(void **state)
 {
     struct store s;
@@ -1253,6 +1312,7 @@ int main(void)
         cmocka_unit_test(test_default_cert_fallback),
         cmocka_unit_test(test_tls_secret),
         cmocka_unit_test(test_tls_pem_outlives_the_cache_entry),
+        cmocka_unit_test(test_secret_data_dropped_and_wanted),
         cmocka_unit_test(test_tls_redirect_annotations),
         cmocka_unit_test(test_tls_without_hosts),
         cmocka_unit_test(test_tls_key_mismatch),
