@@ -325,7 +325,7 @@ static long read_into(const char *dir, struct store *store, struct scan *sc,
         return ret;
     for (int k = 0; k < K8S_KIND_COUNT; k++) {
         const struct k8s_obj **objs;
-        size_t n = store_list(store, (enum k8s_kind)k, &objs);
+        size_t n = store_list_unsorted(store, (enum k8s_kind)k, &objs);
 
         for (size_t i = 0; i < n; i++) {
             char key[600];
