@@ -130,8 +130,10 @@ static int get_kv(json_t *o, const char *key, const char *path, bool (*keep)(con
         (*out)[i].val = xstrdup(json_string_value(v));
         *n = ++i;
     }
-    if (!i)
+    if (!i) {
         FREE_NULL(*out);
+        return 0;
+    }
     qsort(*out, *n, sizeof(**out), cmp_kv);
     return 0;
 fail:
