@@ -171,6 +171,16 @@ static void test_ingress_minimal(void **state)
     assert_int_equal(ing->n_rules, 0);
     assert_int_equal(ing->n_tls, 0);
     k8s_obj_free(o);
+    /* annotations and labels, none of them read: nothing kept */
+    o = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", "
+                  "\"metadata\": {\"name\": \"x\", \"annotations\": "
+                  "{\"kubectl.kubernetes.io/last-applied-configuration\": \"{}\"}, "
+                  "\"labels\": {\"app\": \"x\"}}}");
+    assert_int_equal(o->meta.n_annotations, 0);
+    assert_null(o->meta.annotations);
+    assert_int_equal(o->meta.n_labels, 0);
+    assert_null(o->meta.labels);
+    k8s_obj_free(o);
 }
 
 static void test_ingress_path_errors(void **state)
