@@ -705,10 +705,10 @@ static bool fetch_wanted_secrets(struct ctl *c, const struct model *m)
         uintptr_t retry = (uintptr_t)hmap_get(&c->fetch_retry, key);
         char *path;
 
-        if (retry && uv_now(c->loop) < retry)
+        if (!slash || (retry && uv_now(c->loop) < retry))
             continue;
         wait = true;
-        if (hmap_get(&c->fetching, key) || !slash)
+        if (hmap_get(&c->fetching, key))
             continue;
         path = xasprintf("/api/v1/namespaces/%.*s/secrets/%s", (int)(slash - key), key,
                          slash + 1);
