@@ -3,7 +3,6 @@ session (tests/cluster/cluster.sh), echo "pods" on 198.18.0.x, and Portico
 with the portico ServiceAccount's kubeconfig, so RBAC applies to it."""
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -13,10 +12,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 
+from cluster_source import ApiCluster  # noqa: E402
 from helpers import Echo, Portico  # noqa: E402
-from kapi import Client  # noqa: E402
-
-CLUSTER = REPO / "tests" / "cluster" / "cluster.sh"
 
 
 def _binary():
@@ -26,28 +23,9 @@ def _binary():
     return p
 
 
-class Cluster:
-    def __init__(self, directory):
-        self.dir = Path(directory)
-        subprocess.run([str(CLUSTER), "start", str(self.dir)], check=True, timeout=180,
-                       stdout=subprocess.DEVNULL)
-        self.admin = Client.from_kubeconfig(str(self.dir / "admin.kubeconfig"))
-        self.kubeconfig = self.dir / "portico.kubeconfig"
-
-    def sh(self, *args, timeout=120):
-        subprocess.run([str(CLUSTER), *args, str(self.dir)], check=True, timeout=timeout,
-                       stdout=subprocess.DEVNULL)
-
-    def apiserver_pid(self):
-        return int((self.dir / "kube-apiserver.pid").read_text())
-
-    def stop(self):
-        self.sh("stop")
-
-
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
-    c = Cluster(tmp_path_factory.mktemp("cluster"))
+    c = ApiCluster(tmp_path_factory.mktemp("cluster"))
     yield c
     c.stop()
 

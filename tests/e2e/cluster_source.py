@@ -44,19 +44,26 @@ KIND_ORDER = {"Namespace": 0, "IngressClass": 1, "ConfigMap": 2, "Secret": 3,
 
 
 class ApiCluster:
-    """etcd + kube-apiserver from tests/cluster/cluster.sh, in directory."""
+    """etcd + kube-apiserver from tests/cluster/cluster.sh, in directory (also
+    the cluster of tests/cluster_e2e)."""
 
     def __init__(self, directory):
         self.dir = Path(directory)
-        subprocess.run([str(CLUSTER_SH), "start", str(self.dir)], check=True, timeout=180,
-                       stdout=subprocess.DEVNULL)
+        self.sh("start", timeout=180)
         self.admin = Client.from_kubeconfig(str(self.dir / "admin.kubeconfig"))
         # Portico runs as the portico ServiceAccount, so RBAC applies to it.
         self.kubeconfig = self.dir / "portico.kubeconfig"
 
+    def sh(self, command, timeout=120):
+        """cluster.sh COMMAND DIR: restart-apiserver, compact, stop..."""
+        subprocess.run([str(CLUSTER_SH), command, str(self.dir)], check=True, timeout=timeout,
+                       stdout=subprocess.DEVNULL)
+
+    def apiserver_pid(self):
+        return int((self.dir / "kube-apiserver.pid").read_text())
+
     def stop(self):
-        subprocess.run([str(CLUSTER_SH), "stop", str(self.dir)], check=True, timeout=60,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.sh("stop")
 
 
 def _flatten(objs):

@@ -4,6 +4,7 @@ on a watch and on a list continuation, an event cut in the middle, an
 oversized event, an unknown event type, a watch that stalls, and deletes
 missed while a watch was down. Every assertion is made through real HTTP requests to HAProxy."""
 
+import contextlib
 import json
 import os
 import ssl
@@ -80,23 +81,43 @@ class FakeAPI:
         self.log.close()
 
 
+@contextlib.contextmanager
+def fake_api(tmp_path_factory, name, services=("one",)):
+    """A fake API server holding IngressClass "portico" and, for each of
+    <services>, an echo backend (127.0.0.2, .3, ...) with its Service and slice."""
+    work = tmp_path_factory.mktemp(name)
+    api = FakeAPI(work)
+    echo = Echo({s: [f"127.0.0.{2 + i}"] for i, s in enumerate(services)}, work)
+    try:
+        api.put(ingress_class("portico"))
+        for s in services:
+            for obj in echo.objects(s):
+                api.put(obj)
+        yield api
+    finally:
+        echo.stop()
+        api.stop()
+
+
+@contextlib.contextmanager
+def portico_on(api, portico_bin, tmp_path_factory, name, env=None):
+    """Portico in cluster mode on <api>; it must exit 0 on SIGTERM at the end."""
+    px = Portico(portico_bin, None, tmp_path_factory.mktemp(name),
+                 extra_args=[f"--kubeconfig={api.kubeconfig}"], env=env)
+    try:
+        yield px
+    finally:
+        px.proc.terminate()
+        assert px.proc.wait(20) == 0
+
+
 @pytest.fixture(scope="module")
 def kube(tmp_path_factory, portico_bin):
-    work = tmp_path_factory.mktemp("kubefake")
-    api = FakeAPI(work)
-    echo = Echo({"one": ["127.0.0.2"], "two": ["127.0.0.3"]}, work)
-    api.put(ingress_class("portico"))
-    for obj in echo.objects("one") + echo.objects("two"):
-        api.put(obj)
-    api.put(ingress("a", [rule("a.kube.test", path("/", "one"))]))
-    px = Portico(portico_bin, None, tmp_path_factory.mktemp("kubefake-px"),
-                 extra_args=[f"--kubeconfig={api.kubeconfig}"])
-    px.wait_ready()
-    yield api, px
-    px.proc.terminate()
-    assert px.proc.wait(20) == 0
-    echo.stop()
-    api.stop()
+    with fake_api(tmp_path_factory, "kubefake", ("one", "two")) as api:
+        api.put(ingress("a", [rule("a.kube.test", path("/", "one"))]))
+        with portico_on(api, portico_bin, tmp_path_factory, "kubefake-px") as px:
+            px.wait_ready()
+            yield api, px
 
 
 def test_cluster_mode_serves_after_initial_list(kube):
@@ -160,48 +181,26 @@ def test_oversized_and_unknown_events(kube):
 
 
 def test_410_on_list_continue_restarts_the_list(tmp_path_factory, portico_bin):
-    work = tmp_path_factory.mktemp("kubefake-list")
-    api = FakeAPI(work)
-    echo = Echo({"one": ["127.0.0.2"]}, work)
-    try:
-        api.put(ingress_class("portico"))
-        for obj in echo.objects("one"):
-            api.put(obj)
+    with fake_api(tmp_path_factory, "kubefake-list") as api:
         for i in range(1200):  # three pages of 500
             api.put(ingress(f"i{i}", [rule(f"h{i}.kube.test", path("/", "one"))]))
         api.fault("list-410")
-        px = Portico(portico_bin, None, tmp_path_factory.mktemp("kubefake-list-px"),
-                     extra_args=[f"--kubeconfig={api.kubeconfig}"])
-        try:
+        with portico_on(api, portico_bin, tmp_path_factory, "kubefake-list-px") as px:
             px.wait_ready(timeout=30)
             assert api.stats()["continue"] >= 3, api.stats()
             px.wait_service("h1199.kube.test", "/", "one")
             px.wait_service("h0.kube.test", "/", "one")
             assert "continue token expired" in px.log_text()
-        finally:
-            px.proc.terminate()
-            assert px.proc.wait(20) == 0
-    finally:
-        echo.stop()
-        api.stop()
 
 
 def test_stalled_watch_is_restarted(tmp_path_factory, portico_bin):
     """A watch that stays open but sends nothing (no event, no bookmark) past its
     timeout is given up and opened again; the change it held back arrives."""
-    work = tmp_path_factory.mktemp("kubefake-stall")
-    api = FakeAPI(work)
-    echo = Echo({"one": ["127.0.0.2"]}, work)
-    try:
-        api.put(ingress_class("portico"))
-        for obj in echo.objects("one"):
-            api.put(obj)
+    with fake_api(tmp_path_factory, "kubefake-stall") as api:
         api.put(ingress("a", [rule("a.kube.test", path("/", "one"))]))
         # watches of 2 s instead of 5-10 min: silence is a stall after 4 s
-        px = Portico(portico_bin, None, tmp_path_factory.mktemp("kubefake-stall-px"),
-                     extra_args=[f"--kubeconfig={api.kubeconfig}"],
-                     env={"PORTICO_WATCH_TIMEOUT": "2"})
-        try:
+        with portico_on(api, portico_bin, tmp_path_factory, "kubefake-stall-px",
+                        env={"PORTICO_WATCH_TIMEOUT": "2"}) as px:
             px.wait_ready(timeout=30)
             api.fault("stall:" + PATHS["Ingress"])
             wait_for(lambda: api.stats()["stalled"] == 1, timeout=10, what="the Ingress watch stalled")
@@ -210,9 +209,3 @@ def test_stalled_watch_is_restarted(tmp_path_factory, portico_bin):
             assert "watch /apis/networking.k8s.io/v1/ingresses: no data for 4 s; restarting it" \
                 in px.log_text()
             assert px.get("/", host="a.kube.test").service == "one"
-        finally:
-            px.proc.terminate()
-            assert px.proc.wait(20) == 0
-    finally:
-        echo.stop()
-        api.stop()
