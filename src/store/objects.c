@@ -9,137 +9,21 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static void kv_free(struct k8s_kv *kv, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(kv[i].key);
-        free(kv[i].val);
-    }
-    free(kv);
-}
-
-static void strv_free(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void backend_free(struct k8s_ingress_backend *be)
-{
-    free(be->svc);
-    free(be->port_name);
-}
-
-static void ingress_free(struct k8s_ingress *ing)
-{
-    free(ing->class_name);
-    backend_free(&ing->default_backend);
-    for (size_t i = 0; i < ing->n_rules; i++) {
-        struct k8s_ingress_rule *r = &ing->rules[i];
-
-        free(r->host);
-        for (size_t j = 0; j < r->n_paths; j++) {
-            free(r->paths[j].path);
-            backend_free(&r->paths[j].backend);
-        }
-        free(r->paths);
-    }
-    free(ing->rules);
-    for (size_t i = 0; i < ing->n_tls; i++) {
-        strv_free(ing->tls[i].hosts, ing->tls[i].n_hosts);
-        free(ing->tls[i].secret);
-    }
-    free(ing->tls);
-}
-
-static void service_free(struct k8s_service *svc)
-{
-    free(svc->type);
-    free(svc->external_name);
-    for (size_t i = 0; i < svc->n_ports; i++) {
-        free(svc->ports[i].name);
-        free(svc->ports[i].target_name);
-        free(svc->ports[i].protocol);
-    }
-    free(svc->ports);
-}
-
-static void slice_free(struct k8s_endpoint_slice *es)
-{
-    free(es->service);
-    for (size_t i = 0; i < es->n_ports; i++) {
-        free(es->ports[i].name);
-        free(es->ports[i].protocol);
-    }
-    free(es->ports);
-    for (size_t i = 0; i < es->n_endpoints; i++)
-        strv_free(es->endpoints[i].addresses, es->endpoints[i].n_addresses);
-    free(es->endpoints);
-}
-
-void k8s_obj_free(struct k8s_obj *obj)
-{
-    if (!obj)
-        return;
-    if (obj->packed) {
-        struct k8s_secret *s = (struct k8s_secret *)obj;
-
-        if (obj->kind == K8S_SECRET && s->key)
-            memset(s->key, 0, s->key_len);
-        free(obj->origin);
-        free(obj);
-        return;
-    }
-    switch (obj->kind) {
-    case K8S_INGRESS:
-        ingress_free((struct k8s_ingress *)obj);
-        break;
-    case K8S_INGRESS_CLASS:
-        free(((struct k8s_ingress_class *)obj)->controller);
-        break;
-    case K8S_SERVICE:
-        service_free((struct k8s_service *)obj);
-        break;
-    case K8S_ENDPOINT_SLICE:
-        slice_free((struct k8s_endpoint_slice *)obj);
-        break;
-    case K8S_SECRET: {
-        struct k8s_secret *s = (struct k8s_secret *)obj;
-
-        free(s->type);
-        if (s->key)
-            memset(s->key, 0, s->key_len); /* private key bytes do not linger */
-        free(s->key);
-        free(s->crt);
-        break;
-    }
-    case K8S_CONFIGMAP:
-        kv_free(((struct k8s_configmap *)obj)->data, ((struct k8s_configmap *)obj)->n_data);
-        break;
-    case K8S_KIND_COUNT:
-        break;
-    }
-    free(obj->meta.ns);
-    free(obj->meta.name);
-    kv_free(obj->meta.annotations, obj->meta.n_annotations);
-    kv_free(obj->meta.labels, obj->meta.n_labels);
-    free(obj->origin);
-    free(obj);
-}
-
-/* ====== Packing ======
+/* ====== Walking an object ======
  *
  * A walk visits every pointer an object holds. Measuring, it adds up the
- * sizes of what they point to; copying, it moves that into the block and
- * points there instead. Arrays come first in the block (aligned), strings
- * after them. Each array is moved before its elements are walked, so the
- * copying walk always repoints pointers inside the block. */
+ * sizes of what they point to; copying, it moves that into a packed block
+ * and points there instead (arrays first in the block, aligned, strings after
+ * them); freeing, it frees them. Each array is visited before its elements
+ * are walked, so the copying walk always repoints pointers inside the block
+ * and the freeing walk frees the arrays last. */
 
 struct pack {
-    bool copy;
+    enum { PACK_MEASURE, PACK_COPY, PACK_FREE } mode;
     size_t arr_size, str_size;
     unsigned char *arr, *str; /* next free byte of each area, when copying */
+    void **arrays;            /* arrays to free once their elements are, when freeing */
+    size_t n_arrays, cap_arrays;
 };
 
 #define PACK_ALIGN(n) (((n) + 7) & ~(size_t)7)
@@ -150,7 +34,12 @@ static void pack_array(struct pack *pk, void *field, size_t bytes)
 
     if (!*a)
         return;
-    if (!pk->copy) {
+    if (pk->mode == PACK_FREE) {
+        pk->arrays = xgrow(pk->arrays, &pk->cap_arrays, pk->n_arrays + 1, sizeof(*pk->arrays));
+        pk->arrays[pk->n_arrays++] = *a;
+        return;
+    }
+    if (pk->mode == PACK_MEASURE) {
         pk->arr_size += PACK_ALIGN(bytes);
         return;
     }
@@ -166,7 +55,11 @@ static void pack_bytes(struct pack *pk, void *field, size_t len)
 
     if (!*b)
         return;
-    if (!pk->copy) {
+    if (pk->mode == PACK_FREE) {
+        free(*b);
+        return;
+    }
+    if (pk->mode == PACK_MEASURE) {
         pk->str_size += len;
         return;
     }
@@ -285,6 +178,25 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
     pack_kv(pk, &obj->meta.labels, obj->meta.n_labels);
 }
 
+void k8s_obj_free(struct k8s_obj *obj)
+{
+    struct k8s_secret *s = (struct k8s_secret *)obj;
+    struct pack pk = {.mode = PACK_FREE};
+
+    if (!obj)
+        return;
+    if (obj->kind == K8S_SECRET && s->key)
+        memset(s->key, 0, s->key_len); /* private key bytes do not linger */
+    if (!obj->packed) {
+        pack_walk(&pk, obj);
+        for (size_t i = 0; i < pk.n_arrays; i++)
+            free(pk.arrays[i]);
+        free(pk.arrays);
+    }
+    free(obj->origin);
+    free(obj);
+}
+
 static size_t obj_size(enum k8s_kind kind)
 {
     switch (kind) {
@@ -318,7 +230,7 @@ static struct k8s_obj *packed_copy(const struct k8s_obj *obj)
     block = xmalloc(head + pk.arr_size + pk.str_size);
     memcpy(block, obj, obj_size(obj->kind));
     packed = (struct k8s_obj *)block;
-    pk.copy = true;
+    pk.mode = PACK_COPY;
     pk.arr = block + head;
     pk.str = pk.arr + pk.arr_size;
     pack_walk(&pk, packed);
