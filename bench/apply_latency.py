@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,13 +26,9 @@ import tempfile
 import time
 import urllib.request
 
+from benchlib import free_port, http_status, pct
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def service_docs(i, port):
@@ -96,23 +91,6 @@ def metric(port, name):
     return 0.0
 
 
-def get(port, host, timeout=1.0):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return 0
-
-
-def pct(values, p):
-    values = sorted(values)
-    k = min(len(values) - 1, max(0, int(round(p / 100.0 * (len(values) - 1)))))
-    return values[k]
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", type=int, default=1000)
@@ -151,7 +129,7 @@ def main():
                              f"--config-dir={cfg}", f"--runtime-dir={os.path.join(tmp, 'run')}"],
                             stderr=log)
     try:
-        while get(ports["ctl"], "x", 0.2) != 200 or True:
+        while http_status(ports["ctl"], "x", 0.2) != 200 or True:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{ports['ctl']}/readyz",
                                             timeout=0.5) as r:
@@ -161,7 +139,7 @@ def main():
                 pass
             time.sleep(0.01)
         ready_s = time.monotonic() - t0
-        assert get(ports["http"], "h0.bench.test") == 200, "base route not served"
+        assert http_status(ports["http"], "h0.bench.test", 1.0) == 200, "base route not served"
 
         lat = []
         for i in range(args.changes):
@@ -170,7 +148,7 @@ def main():
                 f.write(ingress_doc(f"new{i}", f"new{i}.bench.test", "svc0"))
             start = time.monotonic()
             os.rename(path + ".tmp", path)
-            while get(ports["http"], f"new{i}.bench.test") != 200:
+            while http_status(ports["http"], f"new{i}.bench.test", 1.0) != 200:
                 if time.monotonic() - start > 30:
                     raise SystemExit(f"change {i} not served after 30 s")
             lat.append((time.monotonic() - start) * 1000)
@@ -188,7 +166,7 @@ def main():
                     f.write("---\n" + ingress_doc("epx", "epx.bench.test", "svcx"))
                 with open(slice_path, "w") as f:
                     f.write(slice_doc("x", eport, ["127.0.0.2"]))
-                while get(ports["http"], "epx.bench.test") != 200:
+                while http_status(ports["http"], "epx.bench.test", 1.0) != 200:
                     time.sleep(0.01)
                 time.sleep(0.5)  # let the new backend's reload settle
                 reloads0 = metric(ports["ctl"], 'portico_reloads_total{result="success"}')

@@ -29,7 +29,6 @@ import concurrent.futures
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,15 +39,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
+from benchlib import free_port, http_status, pct  # noqa: E402
 from kapi import Client  # noqa: E402
 
 CLUSTER = ROOT / "tests" / "cluster" / "cluster.sh"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_certs(n):
@@ -111,22 +105,6 @@ def ts(line):
     return datetime.fromisoformat(m.group(1)).timestamp() if m else None
 
 
-def status(port, host):
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
-    try:
-        with urllib.request.urlopen(req, timeout=2) as r:
-            return r.status
-    except urllib.error.HTTPError as e:
-        return e.code
-    except OSError:
-        return 0
-
-
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
-
-
 def run_once(binary, tmp, admin, certs, n_changes, tag):
     """Starts <binary> against the loaded cluster, measures, stops it.
     The new Ingresses are named after <tag> and deleted afterwards."""
@@ -170,7 +148,7 @@ def run_once(binary, tmp, admin, certs, n_changes, tag):
             writes.append((name, time.time()))
             admin.create([ing])
             created.append(ing)
-            while status(ports["http"], f"{name}.bench.test") == 404:
+            while http_status(ports["http"], f"{name}.bench.test") == 404:
                 if time.monotonic() - t > 30:
                     raise SystemExit("change not served in 30 s")
             lat.append((time.monotonic() - t) * 1000)
