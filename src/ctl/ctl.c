@@ -266,7 +266,7 @@ static void hash_parts(const struct rendered *r, uint64_t *structure, struct par
         }
         if (is_part(f->name)) {
             p->names[p->n] = xstrdup(f->name);
-            p->hashes[p->n++] = hash_fnv1a(f->data, f->len);
+            p->hashes[p->n++] = f->hash;
             continue;
         }
         if (!strcmp(f->name, "haproxy.cfg")) {
@@ -283,7 +283,7 @@ static void hash_parts(const struct rendered *r, uint64_t *structure, struct par
             }
             continue;
         }
-        h ^= hash_fnv1a(f->data, f->len);
+        h ^= f->hash;
         h *= 0x100000001b3ULL;
     }
     *structure = h;

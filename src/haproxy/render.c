@@ -315,11 +315,12 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         return -E2BIG;
     }
     for (size_t i = 0; i < out->n_files; i++) {
-        const struct render_file *f = &out->files[i];
+        struct render_file *f = &out->files[i];
 
+        f->hash = hash_fnv1a(f->data, f->len);
         h ^= hash_fnv1a(f->name, strlen(f->name));
         h *= 0x100000001b3ULL;
-        h ^= hash_fnv1a(f->data, f->len);
+        h ^= f->hash;
         h *= 0x100000001b3ULL;
     }
     out->hash = h;

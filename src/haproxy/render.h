@@ -28,6 +28,7 @@ struct render_file {
     char *data;
     size_t len;
     mode_t mode;
+    uint64_t hash;             /* of data */
 };
 
 /* A complete rendering: every file HAProxy needs, in a fixed order. */
