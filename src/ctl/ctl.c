@@ -401,6 +401,18 @@ static void on_runtime_done(bool ok, const char *msg, void *arg)
     pass_done(c);
 }
 
+/* Appends an update to *<u> (<cap> elements allocated). */
+static void push_update(struct rt_update **u, size_t *n, size_t *cap, enum rt_kind kind,
+                        const char *name, const char *content, const char *line)
+{
+    *u = xgrow(*u, cap, *n + 1, sizeof(**u));
+    memset(&(*u)[*n], 0, sizeof(**u));
+    (*u)[*n].kind = kind;
+    (*u)[*n].name = name;
+    (*u)[*n].content = content;
+    (*u)[(*n)++].line = line;
+}
+
 /* Appends the server additions (first, so a backend never runs empty while
  * endpoints are replaced) and removals that turn the running model's servers
  * into the pending model's. Returns false when the backends differ. */
@@ -432,15 +444,12 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
                 cmp < 0 ? x++ : y++;
                 if ((cmp > 0) != (pass == 0))
                     continue;
-                *u = xgrow(*u, &cap, *n + 1, sizeof(**u));
-                memset(&(*u)[*n], 0, sizeof(**u));
-                (*u)[*n].kind = cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL;
-                (*u)[*n].name = arena_printf(&c->pending_model->arena, "%s/%s", bb->name,
-                                             sv->name);
-                (*u)[*n].content = arena_printf(&c->pending_model->arena,
-                                                strchr(sv->addr, ':') ? "[%s]:%u" : "%s:%u",
-                                                sv->addr, sv->port);
-                (*n)++;
+                push_update(u, n, &cap, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
+                            arena_printf(&c->pending_model->arena, "%s/%s", bb->name, sv->name),
+                            arena_printf(&c->pending_model->arena,
+                                         strchr(sv->addr, ':') ? "[%s]:%u" : "%s:%u", sv->addr,
+                                         sv->port),
+                            NULL);
             }
         }
     }
@@ -463,16 +472,6 @@ static void index_crt_list(struct hmap *idx, char *text)
     }
 }
 
-static void push_update(struct rt_update **u, size_t *n, enum rt_kind kind, const char *name,
-                        const char *line)
-{
-    *u = xrealloc(*u, (*n + 1) * sizeof(**u));
-    memset(&(*u)[*n], 0, sizeof(**u));
-    (*u)[*n].kind = kind;
-    (*u)[*n].name = name;
-    (*u)[(*n)++].line = line;
-}
-
 /* The crt-list lines that differ between the running and the pending
  * generation, as arena strings of the pending model: certificates added
  * (their lines in <added>, for their files' updates), certificates whose
@@ -484,6 +483,7 @@ static void push_update(struct rt_update **u, size_t *n, enum rt_kind kind, cons
 static bool crt_list_diff(struct ctl *c, struct hmap *added, struct rt_update **relist,
                           size_t *n_relist, struct rt_update **late, size_t *n_late)
 {
+    size_t cap_relist = 0, cap_late = 0;
     char *a = xstrdup(c->running_parts.crt_list ? c->running_parts.crt_list : "");
     char *b = xstrdup(c->pending_parts.crt_list ? c->pending_parts.crt_list : "");
     struct arena *ar = &c->pending_model->arena;
@@ -506,13 +506,15 @@ static bool crt_list_diff(struct ctl *c, struct hmap *added, struct rt_update **
         if (!was) {
             hmap_put(added, file, (void *)line);
         } else {
-            push_update(relist, n_relist, RT_CERT_RELIST, arena_strdup(ar, file), line);
-            push_update(late, n_late, RT_CERT_UNLIST, arena_strdup(ar, file), NULL);
+            push_update(relist, n_relist, &cap_relist, RT_CERT_RELIST, arena_strdup(ar, file),
+                        NULL, line);
+            push_update(late, n_late, &cap_late, RT_CERT_UNLIST, arena_strdup(ar, file), NULL,
+                        NULL);
         }
     }
     for (size_t i = 0; ok && hmap_next(&ia, &i, &file, &v);) {
         if (!hmap_get(&ib, file))
-            push_update(late, n_late, RT_CERT_DEL, arena_strdup(ar, file), NULL);
+            push_update(late, n_late, &cap_late, RT_CERT_DEL, arena_strdup(ar, file), NULL, NULL);
     }
     hmap_deinit(&ia);
     hmap_deinit(&ib);
