@@ -87,6 +87,13 @@ def cn(px, sni):
     return cert_cn(tls_peer_cert(px.https, sni))
 
 
+def assert_no_reload(px, before, workers, what):
+    """No reload logged since <before> and no HAProxy worker beside <workers>."""
+    new_workers = px.worker_pids() - workers
+    assert not new_workers and px.reload_count() == before, \
+        f"{what} must not reload HAProxy (new worker pids {new_workers})"
+
+
 @pytest.mark.parametrize("sni,expected", [
     ("a.tls.test", "a.tls.test"),
     ("b.tls.test", "b.tls.test"),                  # Secret given with stringData
@@ -210,9 +217,7 @@ def test_secret_rotation_without_reload(stack, certs):
     m.write("rot-secret.yaml", tls_secret("rot-secret", certs.get("rot-v2", "rot-v2", ["rot.tls.test"])))
     wait_for(lambda: cn(px, "rot.tls.test") == "rot-v2", what="rotated certificate served")
     assert px.get_tls("/", host="rot.tls.test").service == "rot"
-    new_workers = px.worker_pids() - workers
-    assert not new_workers and px.reload_count() == before, \
-        f"a Secret update must not reload HAProxy (new worker pids {new_workers})"
+    assert_no_reload(px, before, workers, "a Secret update")
 
 
 def test_new_certificate_added_and_removed_without_reload(stack, certs):
@@ -232,13 +237,11 @@ def test_new_certificate_added_and_removed_without_reload(stack, certs):
         assert px.get_tls("/", host=host).service == "a"
         assert px.get("/x", host=host).status == 308, "its host redirects to HTTPS"
         assert cn(px, "a.tls.test") == "a.tls.test"
-        new_workers = px.worker_pids() - workers
-        assert not new_workers and px.reload_count() == before, \
-            f"a new certificate must not reload HAProxy (new worker pids {new_workers})"
+        assert_no_reload(px, before, workers, "a new certificate")
     finally:
         m.delete("added.yaml")
     wait_for(lambda: cn(px, host) == DEFAULT_CN, what="the removed certificate no longer served")
-    assert px.reload_count() == before and not px.worker_pids() - workers
+    assert_no_reload(px, before, workers, "a certificate no longer used")
     # what went in at run time is in the files too: a reload keeps serving it
     m.write("added.yaml", objs)
     try:
@@ -275,9 +278,7 @@ def test_certificate_host_names_change_without_reload(stack, certs):
         m.delete("multi-2.yaml")
         wait_for(lambda: cn(px, "m2.tls.test") == DEFAULT_CN, what="second host loses it again")
         assert cn(px, "m1.tls.test") == "m1.tls.test"
-        new_workers = px.worker_pids() - workers
-        assert not new_workers and px.reload_count() == before, \
-            f"host names of a certificate must change without a reload (new worker pids {new_workers})"
+        assert_no_reload(px, before, workers, "a change of a certificate's host names")
     finally:
         if m.exists("multi-2.yaml"):
             m.delete("multi-2.yaml")
