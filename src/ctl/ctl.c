@@ -877,7 +877,7 @@ static void check_and_load(struct ctl *c)
 {
     char *cfg;
 
-    if (!c->hap.running && !c->ready && !uv_is_active((uv_handle_t *)&c->hap.timer)) {
+    if (!c->hap.running && !c->ready && !hap_restart_pending(&c->hap)) {
         ssize_t n = readlink(c->current_link, c->prev_current, sizeof(c->prev_current) - 1);
 
         c->prev_current[n > 0 ? n : 0] = '\0';

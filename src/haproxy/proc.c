@@ -191,9 +191,15 @@ static void poll_proc(struct hap *h)
     mcli_send(h->loop, h->master_sock, "show proc", 2000, on_proc, h);
 }
 
+bool hap_restart_pending(const struct hap *h)
+{
+    /* without a process the timer only ever waits for a restart */
+    return !h->running && uv_is_active((const uv_handle_t *)&h->timer);
+}
+
 void hap_cancel_restart(struct hap *h)
 {
-    if (!h->running && h->op == HAP_OP_NONE && uv_is_active((uv_handle_t *)&h->timer)) {
+    if (h->op == HAP_OP_NONE && hap_restart_pending(h)) {
         uv_timer_stop(&h->timer);
         log_info("haproxy", "restart cancelled");
     }

@@ -48,6 +48,7 @@ void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg);
 /* Forgets the restart scheduled after an exit (its configuration is bad),
  * or schedules one again (it was not), <done> running once it serves. */
 void hap_cancel_restart(struct hap *h);
+bool hap_restart_pending(const struct hap *h);
 void hap_schedule_restart(struct hap *h, hap_done_fn *done, void *arg);
 void hap_close(struct hap *h);
 
