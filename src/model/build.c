@@ -18,8 +18,8 @@
 
 /* A map entry while building, with the Ingress that claimed the key. */
 struct claim {
-    const char *value;
-    const char *owner;    /* "ingress/ns/name" */
+    const char *value;    /* in the model's arena */
+    const char *owner;    /* "ingress/ns/name", in the builder's */
     size_t rank;          /* length of the rule's own path: the longer path wins */
 };
 
@@ -28,31 +28,36 @@ struct cert_acc {
     const char *file;
     const char *pem;
     size_t pem_len;
-    struct hmap snis; /* host -> (void *)1 */
+    const void **snis; /* host names, tmp (push()); sni_owner keeps them unique */
+    size_t n_snis;
 };
 
 /* A Secret as this build uses it. */
 struct secret_state {
     const struct tls_entry *cert; /* from the cache; NULL when unusable */
-    char *err;
+    const char *err;
     const char *file;      /* arena */
-    const char *pem;       /* arena, set on first use */
+    const char *pem;       /* borrowed from cert, set on first use */
     size_t pem_len;
 };
 
+/* Every map of the builder borrows its keys: strings of the model's arena
+ * when the model keeps them, of the builder's own arena or of the store's
+ * objects otherwise, which all outlive the build. */
 struct builder {
     const struct store *store;
     const struct model_opts *opts;
     struct model *m;
+    struct arena tmp;                /* what only the build needs */
     struct key_values global;
-    struct hmap backends;            /* name -> struct model_backend (arena) */
-    struct hmap backend_err;         /* name -> static/arena message, for warnings */
-    struct hmap entries[MODEL_MAP_COUNT];
-    struct hmap secrets;             /* "ns/name" -> struct secret_state */
+    struct hmap backends;            /* name -> struct model_backend (tmp) */
+    struct hmap backend_err;         /* name -> message (arena), for warnings */
+    struct hmap entries[MODEL_MAP_COUNT]; /* key -> struct claim (tmp) */
+    struct hmap secrets;             /* "ns/name" -> struct secret_state (tmp) */
     struct tls_cache *tls;           /* the caller's, or one for this build */
-    struct hmap certs;               /* file -> struct cert_acc */
+    struct hmap certs;               /* file -> struct cert_acc (tmp) */
     struct hmap sni_owner;           /* host -> cert file */
-    struct hmap slices;              /* "ns/service" -> struct slice_list */
+    struct hmap slices;              /* "ns/service" -> struct slice_list (tmp) */
     struct model_issue *issues;
     size_t n_issues, cap_issues;
     const char *catchall;            /* backend of the oldest rule-less defaultBackend */
@@ -62,9 +67,23 @@ struct builder {
 };
 
 struct slice_list {
-    const struct k8s_endpoint_slice **v;
-    size_t n, cap;
+    const void **v; /* struct k8s_endpoint_slice, tmp (push()) */
+    size_t n;
 };
+
+/* Appends <p> to the array <*v> of <*n> pointers in <a>. It doubles at each
+ * power of two, which most lists, of one item, never reach. */
+static void push(struct arena *a, const void ***v, size_t *n, const void *p)
+{
+    if (!(*n & (*n - 1))) {
+        const void **nv = arena_alloc(a, (*n ? 2 * *n : 1) * sizeof(*nv));
+
+        if (*n)
+            memcpy(nv, *v, *n * sizeof(*nv));
+        *v = nv;
+    }
+    (*v)[(*n)++] = p;
+}
 
 /* ====== Issues ====== */
 
@@ -108,8 +127,10 @@ static void key_issue(void *arg, const char *field, const char *msg)
 
 static int cmp_slice(const void *a, const void *b)
 {
-    return strcmp((*(const struct k8s_endpoint_slice *const *)a)->obj.meta.name,
-                  (*(const struct k8s_endpoint_slice *const *)b)->obj.meta.name);
+    const struct k8s_endpoint_slice *x = *(const void *const *)a;
+    const struct k8s_endpoint_slice *y = *(const void *const *)b;
+
+    return strcmp(x->obj.meta.name, y->obj.meta.name);
 }
 
 /* Groups the EndpointSlices by Service, each group in name order (sorting
@@ -130,11 +151,10 @@ static void index_slices(struct builder *b)
         snprintf(key, sizeof(key), "%s/%s", es->obj.meta.ns, es->service);
         l = hmap_get(&b->slices, key);
         if (!l) {
-            l = xcalloc(1, sizeof(*l));
-            hmap_put(&b->slices, key, l);
+            l = arena_alloc(&b->tmp, sizeof(*l));
+            hmap_put(&b->slices, arena_strdup(&b->tmp, key), l);
         }
-        l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
-        l->v[l->n++] = es;
+        push(&b->tmp, &l->v, &l->n, es);
     }
     free(objs);
     for (size_t i = 0; hmap_next(&b->slices, &i, NULL, &val);) {
@@ -163,7 +183,7 @@ static void resolve_servers(struct builder *b, struct model_backend *be,
     l = hmap_get(&b->slices, key);
     if (!l)
         return;
-    hmap_init(&seen);
+    hmap_init_borrowing(&seen);
     for (size_t i = 0; i < l->n; i++) {
         const struct k8s_endpoint_slice *es = l->v[i];
         int32_t port = 0;
@@ -192,12 +212,12 @@ static void resolve_servers(struct builder *b, struct model_backend *be,
                 snprintf(name, sizeof(name), "%s:%d", addr, port);
                 if (hmap_get(&seen, name))
                     continue;
-                hmap_put(&seen, name, (void *)1);
                 be->servers = xgrow(be->servers, &cap, be->n_servers + 1, sizeof(*be->servers));
                 s = &be->servers[be->n_servers++];
                 s->name = arena_strdup(&b->m->arena, name);
                 s->addr = arena_strdup(&b->m->arena, addr);
                 s->port = (uint16_t)port;
+                hmap_put(&seen, s->name, (void *)1);
             }
         }
     }
@@ -245,12 +265,13 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
         problem = hmap_get(&b->backend_err, name);
         goto out;
     }
-    be = arena_alloc(&b->m->arena, sizeof(*be));
+    /* the model keeps a copy of it (finish()) */
+    be = arena_alloc(&b->tmp, sizeof(*be));
     be->name = arena_strdup(&b->m->arena, name);
     be->ns = arena_strdup(&b->m->arena, ns);
     be->svc = arena_strdup(&b->m->arena, svc_name);
     be->port = arena_strdup(&b->m->arena, port);
-    hmap_put(&b->backends, name, be);
+    hmap_put(&b->backends, be->name, be);
     if (!svc)
         problem = arena_printf(&b->m->arena, "service \"%s/%s\" not found; requests get 503",
                                ns, svc_name);
@@ -269,7 +290,7 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
     else
         resolve_servers(b, be, sp);
     if (problem)
-        hmap_put(&b->backend_err, name, (void *)problem);
+        hmap_put(&b->backend_err, be->name, (void *)problem);
 out:
     if (problem && obj)
         add_issue(b, MODEL_SEV_WARN, obj, field, "%s", problem);
@@ -410,7 +431,19 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
  * own paths differ in length (Prefix "/foo" and ImplementationSpecific
  * "/foo/" both own "host/foo/"): the longer path matches more precisely and
  * wins. Otherwise the first claim, from the oldest Ingress, wins and the
- * loser is warned unless <quiet> (the second key of one Prefix path). */
+ * loser is warned unless <quiet> (the second key of one Prefix path).
+ * <value> must be in the model's arena; <owner> must outlive the build. */
+static void put_claim(struct builder *b, enum model_map map, const char *key,
+                      const char *value, size_t rank, const char *owner)
+{
+    struct claim *c = arena_alloc(&b->tmp, sizeof(*c));
+
+    c->value = value;
+    c->owner = owner;
+    c->rank = rank;
+    hmap_put(&b->entries[map], key, c);
+}
+
 static void claim(struct builder *b, enum model_map map, const char *key, const char *value,
                   size_t rank, const char *owner, const char *field, const char *what,
                   bool quiet)
@@ -418,8 +451,8 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
     struct claim *c = hmap_get(&b->entries[map], key);
 
     if (c && rank > c->rank) {
-        c->value = arena_strdup(&b->m->arena, value);
-        c->owner = arena_strdup(&b->m->arena, owner);
+        c->value = value;
+        c->owner = owner;
         c->rank = rank;
         return;
     }
@@ -440,11 +473,8 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
         }
         return;
     }
-    c = arena_alloc(&b->m->arena, sizeof(*c));
-    c->value = arena_strdup(&b->m->arena, value);
-    c->owner = arena_strdup(&b->m->arena, owner);
-    c->rank = rank;
-    hmap_put(&b->entries[map], key, c);
+    /* the model keeps the key: finish() */
+    put_claim(b, map, arena_strdup(&b->m->arena, key), value, rank, owner);
 }
 
 static const char *path_backend(struct builder *b, const struct k8s_ingress *ing,
@@ -510,12 +540,15 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
 
 static void add_host(struct builder *b, const char *host)
 {
-    if (!strncmp(host, "*.", 2)) {
-        if (!hmap_get(&b->entries[MODEL_MAP_WILDCARDS], host + 1))
-            claim(b, MODEL_MAP_WILDCARDS, host + 1, host, 0, "", "", "", true);
-    } else if (!hmap_get(&b->entries[MODEL_MAP_HOSTS], host)) {
-        claim(b, MODEL_MAP_HOSTS, host, host, 0, "", "", "", true);
-    }
+    bool wildcard = !strncmp(host, "*.", 2);
+    enum model_map map = wildcard ? MODEL_MAP_WILDCARDS : MODEL_MAP_HOSTS;
+    const char *h;
+
+    if (hmap_get(&b->entries[map], wildcard ? host + 1 : host))
+        return;
+    /* key and value share one copy: ".suffix" -> "*.suffix", "host" -> "host" */
+    h = arena_strdup(&b->m->arena, host);
+    put_claim(b, map, wildcard ? h + 1 : h, h, 0, "");
 }
 
 /* ====== TLS ====== */
@@ -524,28 +557,31 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
 {
     struct secret_state *st;
     const struct k8s_secret *s;
+    const char *ref;
     char key[512];
 
     snprintf(key, sizeof(key), "%s/%s", ns, name);
     st = hmap_get(&b->secrets, key);
     if (st)
         return st;
-    st = xcalloc(1, sizeof(*st));
-    hmap_put(&b->secrets, key, st);
+    st = arena_alloc(&b->tmp, sizeof(*st));
+    /* the model lists it: model.secrets */
+    ref = arena_strdup(&b->m->arena, key);
+    hmap_put(&b->secrets, ref, st);
     st->file = arena_printf(&b->m->arena, "%s_%s.pem", ns, name);
     s = (const struct k8s_secret *)store_get(b->store, K8S_SECRET, ns, name);
     if (!s) {
-        st->err = xasprintf("secret \"%s/%s\" not found", ns, name);
+        st->err = arena_printf(&b->tmp, "secret \"%s/%s\" not found", ns, name);
     } else if (strcmp(s->type, "kubernetes.io/tls")) {
-        st->err = xasprintf("secret \"%s/%s\" has type \"%s\", not kubernetes.io/tls", ns, name,
-                            s->type);
+        st->err = arena_printf(&b->tmp, "secret \"%s/%s\" has type \"%s\", not kubernetes.io/tls",
+                               ns, name, s->type);
     } else if (s->data_dropped) {
         /* nothing used it until now: the caller fetches it and builds again */
         struct model *m = b->m;
 
-        st->err = xasprintf("secret \"%s/%s\": its data is being fetched", ns, name);
+        st->err = arena_printf(&b->tmp, "secret \"%s/%s\": its data is being fetched", ns, name);
         m->wanted = xrealloc(m->wanted, (m->n_wanted + 1) * sizeof(*m->wanted));
-        m->wanted[m->n_wanted++] = arena_strdup(&m->arena, key);
+        m->wanted[m->n_wanted++] = ref;
     } else {
         char id[600];
         const struct tls_entry *e;
@@ -556,7 +592,7 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
         if (e->pem)
             st->cert = e;
         else
-            st->err = xasprintf("secret \"%s/%s\": %s", ns, name, e->err);
+            st->err = arena_printf(&b->tmp, "secret \"%s/%s\": %s", ns, name, e->err);
     }
     return st;
 }
@@ -584,10 +620,9 @@ static void add_sni(struct builder *b, struct secret_state *st, const char *host
     const char *owner;
 
     if (!c) {
-        c = arena_alloc(&b->m->arena, sizeof(*c));
+        c = arena_alloc(&b->tmp, sizeof(*c));
         c->file = st->file;
         c->pem = secret_pem(b, st, &c->pem_len);
-        hmap_init(&c->snis);
         hmap_put(&b->certs, st->file, c);
     }
     if (!host)
@@ -600,16 +635,20 @@ static void add_sni(struct builder *b, struct secret_state *st, const char *host
                   host, owner);
         return;
     }
+    if (owner)
+        return; /* listed already */
     hmap_put(&b->sni_owner, host, (void *)st->file);
-    hmap_put(&c->snis, host, (void *)1);
+    push(&b->tmp, &c->snis, &c->n_snis, host);
 }
 
 static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char *obj,
                     const struct key_values *kv)
 {
-    char code[8];
+    const char *code;
 
-    snprintf(code, sizeof(code), "%u", kv->ssl_redirect_code);
+    if (!ing->n_tls)
+        return;
+    code = arena_printf(&b->m->arena, "%u", kv->ssl_redirect_code);
     for (size_t i = 0; i < ing->n_tls; i++) {
         const struct k8s_ingress_tls *t = &ing->tls[i];
         struct secret_state *st = NULL;
@@ -672,9 +711,12 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
 {
     struct key_values kv = b->global;
     struct issue_ctx ictx;
-    char obj[600];
+    const char *obj;
+    char ref[600];
 
-    k8s_obj_ref(&ing->obj, obj, sizeof(obj));
+    k8s_obj_ref(&ing->obj, ref, sizeof(ref));
+    /* the owner of its claims until the build ends */
+    obj = arena_strdup(&b->tmp, ref);
     b->cur_ref = obj;
     b->cur_origin = ing->obj.origin;
     if (!ingress_is_valid(b, ing, obj)) {
@@ -692,7 +734,7 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
         if (ing->n_rules == 0) {
             if (!b->catchall) {
                 b->catchall = be;
-                b->catchall_owner = arena_strdup(&b->m->arena, obj);
+                b->catchall_owner = obj;
             } else {
                 add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
                           "the older %s already sets the catch-all default backend; ignored "
@@ -754,7 +796,7 @@ static void finish(struct builder *b)
         m->maps[map] = arena_alloc(&m->arena, (h->used + 1) * sizeof(struct model_entry));
         n = 0;
         for (size_t i = 0; hmap_next(h, &i, &key, &val);) {
-            m->maps[map][n].key = arena_strdup(&m->arena, key);
+            m->maps[map][n].key = key;
             m->maps[map][n].value = ((struct claim *)val)->value;
             n++;
         }
@@ -772,17 +814,15 @@ static void finish(struct builder *b)
     for (size_t i = 0; hmap_next(&b->certs, &i, NULL, &val);) {
         struct cert_acc *c = val;
         struct model_cert *mc = &m->certs[n++];
-        size_t k = 0;
 
         mc->file = c->file;
         mc->pem = c->pem;
         mc->pem_len = c->pem_len;
-        mc->snis = arena_alloc(&m->arena, (c->snis.used + 1) * sizeof(*mc->snis));
-        for (size_t j = 0; hmap_next(&c->snis, &j, &key, NULL);)
-            mc->snis[k++] = arena_strdup(&m->arena, key);
-        mc->n_snis = k;
-        qsort(mc->snis, k, sizeof(*mc->snis), cmp_cstr);
-        hmap_deinit(&c->snis);
+        mc->snis = arena_alloc(&m->arena, (c->n_snis + 1) * sizeof(*mc->snis));
+        for (size_t j = 0; j < c->n_snis; j++)
+            mc->snis[j] = arena_strdup(&m->arena, c->snis[j]);
+        mc->n_snis = c->n_snis;
+        qsort(mc->snis, mc->n_snis, sizeof(*mc->snis), cmp_cstr);
     }
     m->n_certs = n;
     qsort(m->certs, n, sizeof(*m->certs), cmp_cert);
@@ -890,7 +930,6 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     size_t n, n_ours = 0;
     int defclass;
     const char *key;
-    void *val;
 
     memset(&b, 0, sizeof(b));
     b.store = store;
@@ -898,16 +937,17 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     b.m = xcalloc(1, sizeof(*b.m));
     arena_init(&b.m->arena);
     b.m->refs = 1;
+    arena_init(&b.tmp);
     b.tls = opts->tls_cache ? opts->tls_cache : tls_cache_new();
     tls_cache_sweep(b.tls);
-    hmap_init(&b.backends);
-    hmap_init(&b.backend_err);
+    hmap_init_borrowing(&b.backends);
+    hmap_init_borrowing(&b.backend_err);
     for (int i = 0; i < MODEL_MAP_COUNT; i++)
-        hmap_init(&b.entries[i]);
-    hmap_init(&b.secrets);
-    hmap_init(&b.certs);
-    hmap_init(&b.sni_owner);
-    hmap_init(&b.slices);
+        hmap_init_borrowing(&b.entries[i]);
+    hmap_init_borrowing(&b.secrets);
+    hmap_init_borrowing(&b.certs);
+    hmap_init_borrowing(&b.sni_owner);
+    hmap_init_borrowing(&b.slices);
 
     set_global(&b);
     index_slices(&b);
@@ -930,17 +970,8 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     free(objs);
     free(ours);
     b.m->secrets = xcalloc(b.secrets.used + 1, sizeof(*b.m->secrets));
-    for (size_t i = 0; hmap_next(&b.secrets, &i, &key, &val);) {
-        struct secret_state *st = val;
-
-        b.m->secrets[b.m->n_secrets++] = arena_strdup(&b.m->arena, key);
-        free(st->err);
-        free(st);
-    }
-    for (size_t i = 0; hmap_next(&b.slices, &i, NULL, &val);) {
-        free(((struct slice_list *)val)->v);
-        free(val);
-    }
+    for (size_t i = 0; hmap_next(&b.secrets, &i, &key, NULL);)
+        b.m->secrets[b.m->n_secrets++] = key;
     hmap_deinit(&b.backends);
     hmap_deinit(&b.backend_err);
     for (int i = 0; i < MODEL_MAP_COUNT; i++)
@@ -950,6 +981,7 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     hmap_deinit(&b.sni_owner);
     hmap_deinit(&b.slices);
     free(b.issues);
+    arena_deinit(&b.tmp);
     if (!opts->tls_cache)
         tls_cache_free(b.tls);
     return b.m;

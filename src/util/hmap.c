@@ -28,14 +28,23 @@ void hmap_init(struct hmap *m)
     memset(m, 0, sizeof(*m));
 }
 
+void hmap_init_borrowing(struct hmap *m)
+{
+    memset(m, 0, sizeof(*m));
+    m->borrow = true;
+}
+
 void hmap_deinit(struct hmap *m)
 {
-    for (size_t i = 0; i < m->cap; i++) {
+    bool borrow = m->borrow;
+
+    for (size_t i = 0; i < m->cap && !borrow; i++) {
         if (m->slots[i].key && m->slots[i].key != HMAP_TOMB)
             free(m->slots[i].key);
     }
     free(m->slots);
     memset(m, 0, sizeof(*m));
+    m->borrow = borrow;
 }
 
 static struct hmap_slot *find(const struct hmap *m, const char *key, uint64_t h)
@@ -100,7 +109,7 @@ void *hmap_put(struct hmap *m, const char *key, void *val)
         ;
     if (m->slots[j].key == HMAP_TOMB)
         m->tomb--;
-    m->slots[j].key = xstrdup(key);
+    m->slots[j].key = m->borrow ? (char *)key : xstrdup(key);
     m->slots[j].val = val;
     m->slots[j].hash = h;
     m->used++;
@@ -115,7 +124,8 @@ void *hmap_del(struct hmap *m, const char *key)
     if (!s)
         return NULL;
     val = s->val;
-    free(s->key);
+    if (!m->borrow)
+        free(s->key);
     s->key = HMAP_TOMB;
     s->val = NULL;
     m->used--;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* String-keyed hash map (open addressing, linear probing). Keys are copied;
- * values are borrowed pointers whose lifetime the caller manages. */
+/* String-keyed hash map (open addressing, linear probing). Keys are copied,
+ * unless the map was made with hmap_init_borrowing(); values are borrowed
+ * pointers whose lifetime the caller manages. */
 #ifndef SRC_UTIL_HMAP_H
 #define SRC_UTIL_HMAP_H
 #include <stdbool.h>
@@ -18,10 +19,14 @@ struct hmap {
     size_t cap;  /* power of two or 0 */
     size_t used; /* live entries */
     size_t tomb; /* deleted slots */
+    bool borrow; /* keys are the caller's, not copies */
 };
 
 uint64_t hash_fnv1a(const void *data, size_t len);
 void hmap_init(struct hmap *m);
+/* A map that keeps the caller's key pointers instead of copies: each key
+ * must stay unchanged while it is in the map. */
+void hmap_init_borrowing(struct hmap *m);
 void hmap_deinit(struct hmap *m);
 /* Returns the value stored under <key>, or NULL. */
 void *hmap_get(const struct hmap *m, const char *key);

@@ -185,6 +185,30 @@ static void test_hmap_keys_copied(void **state)
     hmap_deinit(&m);
 }
 
+static void test_hmap_keys_borrowed(void **state)
+{
+    struct hmap m;
+    char a[] = "first", b[] = "second";
+    const char *k;
+    int v = 7, w = 8;
+    size_t i = 0;
+
+    (void)state;
+    hmap_init_borrowing(&m);
+    hmap_put(&m, a, &v);
+    hmap_put(&m, b, &w);
+    /* the map holds the caller's pointer: nothing copied, nothing freed */
+    assert_true(hmap_next(&m, &i, &k, NULL));
+    assert_true(k == a || k == b);
+    assert_ptr_equal(hmap_del(&m, "second"), &w);
+    assert_ptr_equal(hmap_get(&m, "first"), &v);
+    hmap_deinit(&m);
+    assert_true(m.borrow);
+    hmap_put(&m, a, &v);
+    assert_ptr_equal(hmap_get(&m, "first"), &v);
+    hmap_deinit(&m);
+}
+
 #define N_KEYS 5000
 
 static void test_hmap_many(void **state)
@@ -436,6 +460,7 @@ int main(void)
         cmocka_unit_test(test_buf_growth),
         cmocka_unit_test(test_hmap_basic),
         cmocka_unit_test(test_hmap_keys_copied),
+        cmocka_unit_test(test_hmap_keys_borrowed),
         cmocka_unit_test(test_hmap_many),
         cmocka_unit_test(test_hmap_churn),
         cmocka_unit_test(test_hash_fnv1a),
