@@ -161,9 +161,17 @@ static int parse_time(const char *s, int64_t *out)
 
 /* ====== Metadata ====== */
 
+static bool keep_none(const char *key)
+{
+    (void)key;
+    return false;
+}
+
 static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **err)
 {
     json_t *md;
+    struct k8s_kv *labels;
+    size_t n_labels;
     char *ts = NULL;
 
     if (get_typed(obj, "metadata", "", false, &md, err))
@@ -177,7 +185,8 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
         get_str(md, "creationTimestamp", "metadata.", &ts, err) ||
         get_kv(md, "annotations", "metadata.", k8s_annotation_read, &m->annotations,
                &m->n_annotations, err) ||
-        get_kv(md, "labels", "metadata.", k8s_label_read, &m->labels, &m->n_labels, err))
+        /* checked, not kept: an EndpointSlice reads its one label itself */
+        get_kv(md, "labels", "metadata.", keep_none, &labels, &n_labels, err))
         goto fail;
     if (!m->name || !*m->name) {
         errmsg_set(err, "metadata.name: missing");
@@ -423,11 +432,11 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
     char *at = NULL;
     size_t i;
     char p[128];
-    const char *svc = k8s_kv_get(es->obj.meta.labels, es->obj.meta.n_labels,
-                                 "kubernetes.io/service-name");
 
-    es->service = svc ? xstrdup(svc) : NULL;
-    if (get_str(obj, "addressType", "", &at, err) ||
+    /* decode_meta() checked that labels is an object of strings */
+    if (get_str(json_object_get(json_object_get(obj, "metadata"), "labels"),
+                "kubernetes.io/service-name", "metadata.labels.", &es->service, err) ||
+        get_str(obj, "addressType", "", &at, err) ||
         get_typed(obj, "ports", "", true, &ports, err) ||
         get_typed(obj, "endpoints", "", true, &eps, err)) {
         free(at);

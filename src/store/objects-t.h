@@ -28,8 +28,6 @@ struct k8s_meta {
     int64_t created;              /* creationTimestamp, unix seconds; 0 when absent */
     struct k8s_kv *annotations;   /* sorted by key */
     size_t n_annotations;
-    struct k8s_kv *labels;        /* sorted by key */
-    size_t n_labels;
 };
 
 /* Common head of every object; must be the first member. */
@@ -126,7 +124,8 @@ enum k8s_addr_type {
 
 struct k8s_endpoint_slice {
     struct k8s_obj obj;
-    char *service;                /* label kubernetes.io/service-name, or NULL */
+    char *service;                /* label kubernetes.io/service-name, or NULL (the only
+                                   * label Portico reads: labels are not kept) */
     enum k8s_addr_type addr_type;
     struct k8s_slice_port *ports;
     size_t n_ports;

@@ -175,7 +175,6 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
     pack_str(pk, &obj->meta.ns);
     pack_str(pk, &obj->meta.name);
     pack_kv(pk, &obj->meta.annotations, obj->meta.n_annotations);
-    pack_kv(pk, &obj->meta.labels, obj->meta.n_labels);
 }
 
 void k8s_obj_free(struct k8s_obj *obj)
@@ -311,7 +310,3 @@ bool k8s_annotation_read(const char *key)
            !strcmp(key, "ingressclass.kubernetes.io/is-default-class");
 }
 
-bool k8s_label_read(const char *key)
-{
-    return !strcmp(key, "kubernetes.io/service-name");
-}

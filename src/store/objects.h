@@ -13,8 +13,6 @@ extern const size_t k8s_key_prefixes_len;
 /* True for the annotations Portico reads: the others (last-applied-configuration
  * copies of whole objects, tooling notes) are not kept in the store. */
 bool k8s_annotation_read(const char *key);
-/* True for the labels Portico reads. */
-bool k8s_label_read(const char *key);
 
 /* Frees an object of any kind; NULL is a no-op. */
 void k8s_obj_free(struct k8s_obj *obj);

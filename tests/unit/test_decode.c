@@ -94,7 +94,7 @@ static void test_ingress_full(void **state)
     assert_string_equal(o->meta.ns, "shop");
     assert_string_equal(o->meta.name, "web");
     assert_int_equal(o->meta.created, 1709288430);
-    /* only the annotations and labels Portico reads are kept, sorted by key */
+    /* only the annotations Portico reads are kept, sorted by key; no labels */
     assert_int_equal(o->meta.n_annotations, 2);
     assert_string_equal(o->meta.annotations[0].key, "kubernetes.io/ingress.class");
     assert_string_equal(o->meta.annotations[1].key, "portico.dev/ssl-redirect");
@@ -102,10 +102,6 @@ static void test_ingress_full(void **state)
         k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "portico.dev/ssl-redirect"),
         "false");
     assert_null(k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "z"));
-    assert_int_equal(o->meta.n_labels, 1);
-    assert_null(k8s_kv_get(o->meta.labels, o->meta.n_labels, "app"));
-    assert_string_equal(k8s_kv_get(o->meta.labels, o->meta.n_labels, "kubernetes.io/service-name"),
-                        "x");
     assert_string_equal(ing->class_name, "portico");
 
     assert_true(ing->default_backend.present);
@@ -178,8 +174,6 @@ static void test_ingress_minimal(void **state)
                   "\"labels\": {\"app\": \"x\"}}}");
     assert_int_equal(o->meta.n_annotations, 0);
     assert_null(o->meta.annotations);
-    assert_int_equal(o->meta.n_labels, 0);
-    assert_null(o->meta.labels);
     k8s_obj_free(o);
 }
 
@@ -283,6 +277,10 @@ static void test_metadata_errors(void **state)
     expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
                  "\"namespace\": \"n\", \"labels\": []}}",
                  "metadata.labels", NULL);
+    /* labels are not kept, but still checked */
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
+                 "\"namespace\": \"n\", \"labels\": {\"app\": 1}}}",
+                 "metadata.labels", "service/n/s");
     expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
                  "\"creationTimestamp\": \"yesterday\"}}",
                  "metadata.creationTimestamp", NULL);
