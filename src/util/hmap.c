@@ -58,7 +58,7 @@ static struct hmap_slot *find(const struct hmap *m, const char *key, uint64_t h)
 
         if (!s->key)
             return NULL;
-        if (s->key != HMAP_TOMB && s->hash == h && !strcmp(s->key, key))
+        if (s->key != HMAP_TOMB && !strcmp(s->key, key))
             return s;
     }
 }
@@ -76,7 +76,8 @@ static void rehash(struct hmap *m, size_t ncap)
 
         if (!old[i].key || old[i].key == HMAP_TOMB)
             continue;
-        for (j = old[i].hash & (ncap - 1); m->slots[j].key; j = (j + 1) & (ncap - 1))
+        j = hash_fnv1a(old[i].key, strlen(old[i].key)) & (ncap - 1);
+        for (; m->slots[j].key; j = (j + 1) & (ncap - 1))
             ;
         m->slots[j] = old[i];
     }
@@ -111,7 +112,6 @@ void *hmap_put(struct hmap *m, const char *key, void *val)
         m->tomb--;
     m->slots[j].key = m->borrow ? (char *)key : xstrdup(key);
     m->slots[j].val = val;
-    m->slots[j].hash = h;
     m->used++;
     return NULL;
 }

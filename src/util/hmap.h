@@ -8,10 +8,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Slots hold no hash, only two pointers: the big tables (the store's, the
+ * builder's) take a third less memory; a rehash hashes the keys again. */
 struct hmap_slot {
     char *key; /* NULL: empty; HMAP_TOMB: deleted */
     void *val;
-    uint64_t hash;
 };
 
 struct hmap {
