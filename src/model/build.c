@@ -170,16 +170,16 @@ static int cmp_server(const void *a, const void *b)
     return strcmp(((const struct model_server *)a)->name, ((const struct model_server *)b)->name);
 }
 
-/* Fills <be> with the ready endpoints of <sp>. */
-static void resolve_servers(struct builder *b, struct model_backend *be,
-                                   const struct k8s_service_port *sp)
+/* Fills <be> with the ready endpoints of port <sp> of Service <ns>/<svc>. */
+static void resolve_servers(struct builder *b, struct model_backend *be, const char *ns,
+                            const char *svc, const struct k8s_service_port *sp)
 {
     struct slice_list *l;
     struct hmap seen;
     size_t cap = 0;
     char key[512];
 
-    snprintf(key, sizeof(key), "%s/%s", be->ns, be->svc);
+    snprintf(key, sizeof(key), "%s/%s", ns, svc);
     l = hmap_get(&b->slices, key);
     if (!l)
         return;
@@ -268,9 +268,6 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
     /* the model keeps a copy of it (finish()) */
     be = arena_alloc(&b->tmp, sizeof(*be));
     be->name = arena_strdup(&b->m->arena, name);
-    be->ns = arena_strdup(&b->m->arena, ns);
-    be->svc = arena_strdup(&b->m->arena, svc_name);
-    be->port = arena_strdup(&b->m->arena, port);
     hmap_put(&b->backends, be->name, be);
     if (!svc)
         problem = arena_printf(&b->m->arena, "service \"%s/%s\" not found; requests get 503",
@@ -288,7 +285,7 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
                                "supported; requests get 503",
                                ns, svc_name);
     else
-        resolve_servers(b, be, sp);
+        resolve_servers(b, be, ns, svc_name, sp);
     if (problem)
         hmap_put(&b->backend_err, be->name, (void *)problem);
 out:

@@ -18,10 +18,8 @@ struct model_server {
 };
 
 struct model_backend {
-    const char *name;      /* "<ns>_<svc>_<port>", safe characters only */
-    const char *ns;
-    const char *svc;
-    const char *port;      /* port as the Ingress names it */
+    const char *name;      /* "<ns>_<svc>_<port>", safe characters only; the port as
+                            * the Service names it, else as the Ingress does */
     struct model_server *servers; /* sorted by name */
     size_t n_servers;
 };
