@@ -790,9 +790,7 @@ static void run_pass(struct ctl *c)
         /* fault injection: the same rendering with an invalid line */
         rendered_free(&r);
         c->ropts.fault = true;
-        m = model_build(&c->store, &c->mopts);
         render(m, &c->ropts, &r, NULL);
-        model_unref(m);
     }
     c->pending_gen = c->gen + 1;
     c->pending_hash = r.hash;
@@ -1408,8 +1406,6 @@ int ctl_render(const struct opts *o)
         free(pem);
         goto out;
     }
-    model_unref(m);
-    free(pem);
     ret = 0;
     for (size_t i = 0; i < r.n_files; i++) {
         const struct render_file *f = &r.files[i];
@@ -1438,6 +1434,8 @@ int ctl_render(const struct opts *o)
             fwrite(f->data, 1, f->len, stdout);
     }
     rendered_free(&r);
+    model_unref(m);
+    free(pem);
 out:
     free(err);
     store_deinit(&store);

@@ -22,26 +22,35 @@
 
 static const unsigned redirect_codes[] = {301, 302, 303, 307, 308};
 
-static void add_file(struct rendered *r, const char *name, struct buf *b, mode_t mode)
+static struct render_file *new_file(struct rendered *r, const char *name, mode_t mode)
 {
     struct render_file *f;
 
     r->files = xrealloc(r->files, (r->n_files + 1) * sizeof(*r->files));
     f = &r->files[r->n_files++];
     f->name = xstrdup(name);
-    f->len = b->len;
-    f->data = buf_take(b);
     f->mode = mode;
+    return f;
 }
 
+static void add_file(struct rendered *r, const char *name, struct buf *b, mode_t mode)
+{
+    struct render_file *f = new_file(r, name, mode);
+
+    f->len = b->len;
+    f->own = buf_take(b);
+    f->data = f->own;
+}
+
+/* A file of <m>'s bytes, not copied. */
 static void add_blob(struct rendered *r, const char *name, const char *data, size_t len,
                      mode_t mode)
 {
-    struct buf b;
+    struct render_file *f = new_file(r, name, mode);
 
-    buf_init(&b, len + 1);
-    buf_add(&b, data, len);
-    add_file(r, name, &b, mode);
+    f->data = data;
+    f->own = NULL;
+    f->len = len;
 }
 
 /* "bind" lines for one listener on every enabled address family. */
@@ -330,10 +339,10 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
 void rendered_free(struct rendered *r)
 {
     for (size_t i = 0; i < r->n_files; i++) {
-        if (r->files[i].mode == 0600)
-            memset(r->files[i].data, 0, r->files[i].len); /* key material */
+        if (r->files[i].own && r->files[i].mode == 0600)
+            memset(r->files[i].own, 0, r->files[i].len); /* key material */
         free(r->files[i].name);
-        free(r->files[i].data);
+        free(r->files[i].own);
     }
     free(r->files);
     memset(r, 0, sizeof(*r));

@@ -25,7 +25,8 @@ struct render_opts {
 
 struct render_file {
     char *name;                /* relative to the configuration directory */
-    char *data;
+    const char *data;          /* own, or a certificate's PEM borrowed from the model */
+    char *own;                 /* data when the rendering allocated it, else NULL */
     size_t len;
     mode_t mode;
     uint64_t hash;             /* of data */
@@ -41,7 +42,8 @@ struct rendered {
 
 /* Renders <m>. Returns 0, or -E2BIG when a file would exceed its limit. Map
  * entries an escaping function refuses are dropped and counted (the model
- * validates them first, so this is a second line of defence). */
+ * validates them first, so this is a second line of defence). The rendering
+ * borrows from <m>: free it before the model. */
 int render(const struct model *m, const struct render_opts *o, struct rendered *out,
            char **err);
 void rendered_free(struct rendered *r);
