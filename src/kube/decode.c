@@ -199,6 +199,7 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
         free(m->ns);
         m->ns = xstrdup("default"); /* what kubectl assumes for a manifest without one */
     }
+    m->key = xasprintf("%s/%s", m->ns, m->name);
     if (ts && parse_time(ts, &m->created)) {
         errmsg_set(err, "metadata.creationTimestamp: not an RFC 3339 time");
         goto fail;

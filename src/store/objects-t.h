@@ -25,6 +25,7 @@ struct k8s_kv {
 struct k8s_meta {
     char *ns;                     /* "" for cluster-scoped objects */
     char *name;
+    char *key;                    /* "ns/name" ("/name" cluster-scoped): the store's key */
     int64_t created;              /* creationTimestamp, unix seconds; 0 when absent */
     struct k8s_kv *annotations;   /* sorted by key */
     size_t n_annotations;

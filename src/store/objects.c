@@ -174,6 +174,7 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
     }
     pack_str(pk, &obj->meta.ns);
     pack_str(pk, &obj->meta.name);
+    pack_str(pk, &obj->meta.key);
     pack_kv(pk, &obj->meta.annotations, obj->meta.n_annotations);
 }
 

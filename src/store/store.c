@@ -17,8 +17,9 @@ static void make_key(char *out, size_t size, const char *ns, const char *name)
 
 void store_init(struct store *s)
 {
+    /* each object holds its own key */
     for (int k = 0; k < K8S_KIND_COUNT; k++)
-        hmap_init(&s->kinds[k]);
+        hmap_init_borrowing(&s->kinds[k]);
     s->changes = 0;
 }
 
@@ -35,12 +36,10 @@ void store_deinit(struct store *s)
 
 bool store_put(struct store *s, struct k8s_obj *obj)
 {
-    char key[512];
     struct k8s_obj *prev;
     bool changed;
 
-    make_key(key, sizeof(key), obj->meta.ns, obj->meta.name);
-    prev = hmap_put(&s->kinds[obj->kind], key, obj);
+    prev = hmap_put(&s->kinds[obj->kind], obj->meta.key, obj);
     changed = !prev || prev->hash != obj->hash;
     k8s_obj_free(prev);
     if (changed)
@@ -70,13 +69,9 @@ size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, struct
     size_t changes = 0, ndel = 0, cap = 0, nslen = ns ? strlen(ns) : 0;
     char **del = NULL;
 
-    hmap_init(&keep);
-    for (size_t i = 0; i < n; i++) {
-        char k[512];
-
-        make_key(k, sizeof(k), objs[i]->meta.ns, objs[i]->meta.name);
-        hmap_put(&keep, k, objs[i]);
-    }
+    hmap_init_borrowing(&keep);
+    for (size_t i = 0; i < n; i++)
+        hmap_put(&keep, objs[i]->meta.key, objs[i]);
     for (size_t i = 0; hmap_next(&s->kinds[kind], &i, &key, NULL);) {
         if (ns && (strncmp(key, ns, nslen) || key[nslen] != '/'))
             continue; /* another namespace's list owns it */
@@ -152,11 +147,13 @@ size_t store_drop_secret_data(struct store *s, const struct hmap *keep)
 
     for (size_t i = 0; hmap_next(m, &i, &key, &val);) {
         const struct k8s_secret *sec = val;
+        struct k8s_obj *bare;
 
         if (sec->data_dropped || (!sec->crt && !sec->key) || hmap_get(keep, key))
             continue;
         /* same key: the slot is replaced in place, the iteration goes on */
-        k8s_obj_free(hmap_put(m, key, k8s_secret_without_data(sec)));
+        bare = k8s_secret_without_data(sec);
+        k8s_obj_free(hmap_put(m, bare->meta.key, bare));
         n++;
     }
     return n;

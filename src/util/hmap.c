@@ -101,6 +101,8 @@ void *hmap_put(struct hmap *m, const char *key, void *val)
     if (s) {
         prev = s->val;
         s->val = val;
+        if (m->borrow)
+            s->key = (char *)key;
         return prev;
     }
     if ((m->used + m->tomb + 1) * 4 >= m->cap * 3)

@@ -26,7 +26,8 @@ struct hmap {
 uint64_t hash_fnv1a(const void *data, size_t len);
 void hmap_init(struct hmap *m);
 /* A map that keeps the caller's key pointers instead of copies: each key
- * must stay unchanged while it is in the map. */
+ * must stay unchanged while it is in the map. Replacing a value stores the
+ * new key pointer too, so a key may live in the value it indexes. */
 void hmap_init_borrowing(struct hmap *m);
 void hmap_deinit(struct hmap *m);
 /* Returns the value stored under <key>, or NULL. */

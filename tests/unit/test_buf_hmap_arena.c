@@ -188,7 +188,7 @@ static void test_hmap_keys_copied(void **state)
 static void test_hmap_keys_borrowed(void **state)
 {
     struct hmap m;
-    char a[] = "first", b[] = "second";
+    char a[] = "first", b[] = "second", again[] = "first";
     const char *k;
     int v = 7, w = 8;
     size_t i = 0;
@@ -202,6 +202,11 @@ static void test_hmap_keys_borrowed(void **state)
     assert_true(k == a || k == b);
     assert_ptr_equal(hmap_del(&m, "second"), &w);
     assert_ptr_equal(hmap_get(&m, "first"), &v);
+    /* a replaced value brings its own key: the old one may be freed */
+    assert_ptr_equal(hmap_put(&m, again, &w), &v);
+    i = 0;
+    assert_true(hmap_next(&m, &i, &k, NULL));
+    assert_ptr_equal(k, again);
     hmap_deinit(&m);
     assert_true(m.borrow);
     hmap_put(&m, a, &v);

@@ -93,6 +93,7 @@ static void test_ingress_full(void **state)
     ing = (struct k8s_ingress *)o;
     assert_string_equal(o->meta.ns, "shop");
     assert_string_equal(o->meta.name, "web");
+    assert_string_equal(o->meta.key, "shop/web");
     assert_int_equal(o->meta.created, 1709288430);
     /* only the annotations Portico reads are kept, sorted by key; no labels */
     assert_int_equal(o->meta.n_annotations, 2);
@@ -343,6 +344,7 @@ static void test_ingress_class(void **state)
     assert_int_equal(o->kind, K8S_INGRESS_CLASS);
     assert_string_equal(o->meta.ns, ""); /* cluster-scoped */
     assert_string_equal(o->meta.name, "portico");
+    assert_string_equal(o->meta.key, "/portico");
     assert_string_equal(((struct k8s_ingress_class *)o)->controller,
                         "portico.dev/ingress-controller");
     k8s_obj_free(o);
