@@ -2,7 +2,7 @@
 # need and runs every test; `make run` starts the demo. See README.md.
 
 CC       ?= cc
-PKGS     := libcurl jansson yaml-0.1 libuv openssl
+PKGS     := jansson yaml-0.1 libuv openssl
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla \
             -Werror
@@ -14,8 +14,21 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# libcurl: CURL=static (default) links one built without the protocol
+# libraries Debian's shared libcurl loads; CURL=system links the shared one.
+# scripts/curl.sh writes the choice to $(CURL_MK); build/curl.mode changes
+# with CURL, so that the binaries link again. The targets that install the
+# dependencies first leave both to their own 'make all'.
+CURL     ?= static
+CURL_MK  := build/curl-$(CURL).mk
+ifeq ($(filter clean deps test-deps test run,$(MAKECMDGOALS)),)
+-include $(CURL_MK)
+$(shell mkdir -p build && { [ "$$(cat build/curl.mode 2>/dev/null)" = $(CURL) ] || \
+	echo $(CURL) > build/curl.mode; })
+endif
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CURL_CFLAGS)
+PKG_LIBS   = $(CURL_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 BUILD    := build$(if $(SANITIZE),-san)
 SRCS     := $(sort $(wildcard src/*/*.c))
@@ -30,14 +43,17 @@ all: portico
 portico: $(BUILD)/portico
 	cp $< $@.tmp && mv -f $@.tmp $@
 
-$(BUILD)/portico: $(OBJS) $(BUILD)/main.o
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+$(CURL_MK):
+	scripts/curl.sh $(CURL) $@
+
+$(BUILD)/portico: $(OBJS) $(BUILD)/main.o $(CURL_MK) build/curl.mode
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(PKG_LIBS) $(LDLIBS)
 
 $(BUILD)/%.o: src/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
-$(BUILD)/tests/%: tests/unit/%.c $(OBJS)
+$(BUILD)/tests/%: tests/unit/%.c $(OBJS) $(CURL_MK) build/curl.mode
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -Wno-missing-prototypes -o $@ $< \
 		$(OBJS) $(PKG_LIBS) $$(pkg-config --cflags --libs cmocka) $(LDLIBS)

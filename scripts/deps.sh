@@ -4,8 +4,9 @@
 set -eu
 
 # python3 runs the demo's echo backends
+# dpkg-dev, libnghttp2-dev and zlib1g-dev build the static libcurl (scripts/curl.sh)
 build_pkgs="gcc make pkg-config haproxy openssl python3 libcurl4-openssl-dev libjansson-dev \
-libyaml-dev libuv1-dev libssl-dev"
+libyaml-dev libuv1-dev libssl-dev dpkg-dev libnghttp2-dev zlib1g-dev"
 # iproute2 and util-linux (unshare) build the cluster tests' network namespace
 test_pkgs="$build_pkgs libcmocka-dev valgrind curl iproute2 util-linux"
 
