@@ -70,6 +70,8 @@ static void drop_list(struct informer *inf)
     for (size_t i = 0; i < inf->n_objs; i++)
         k8s_obj_free(inf->objs[i]);
     inf->n_objs = 0;
+    FREE_NULL(inf->objs);
+    inf->cap_objs = 0;
     FREE_NULL(inf->cont);
 }
 
@@ -232,7 +234,10 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
     }
     /* a complete list replaces the store, so deletes missed meanwhile apply */
     changes = store_replace(inf->store, inf->spec.kind, inf->spec.ns, inf->objs, inf->n_objs);
+    /* the store owns them now; the array is only needed by the next relist */
     inf->n_objs = 0;
+    FREE_NULL(inf->objs);
+    inf->cap_objs = 0;
     inf->relist = false;
     succeeded(inf);
     log_debug("kube", "listed %s: %zu objects, %zu changes, resourceVersion %s",
