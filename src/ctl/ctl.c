@@ -721,19 +721,15 @@ static bool fetch_wanted_secrets(struct ctl *c, const struct model *m)
     return wait;
 }
 
-/* Drops the data of every Secret the build <m> did not look up. */
-static void drop_unused_secret_data(struct ctl *c, const struct model *m)
+/* Drops the data of every Secret once a build is complete: those it looked
+ * up are parsed, and the parsed form stays in the certificate cache while
+ * builds use it; the others are read again if a later build names them. */
+static void drop_secret_data(struct ctl *c)
 {
-    struct hmap keep;
-    size_t n;
+    size_t n = store_drop_secret_data(&c->store);
 
-    hmap_init(&keep);
-    for (size_t i = 0; i < m->n_secrets; i++)
-        hmap_put(&keep, m->secrets[i], (void *)1);
-    n = store_drop_secret_data(&c->store, &keep);
-    hmap_deinit(&keep);
     if (n)
-        log_debug("ctl", "dropped the data of %zu Secrets no Ingress or flag names", n);
+        log_debug("ctl", "dropped the data of %zu Secrets", n);
 }
 
 static void run_pass(struct ctl *c)
@@ -758,7 +754,7 @@ static void run_pass(struct ctl *c)
             pass_done(c);
             return;
         }
-        drop_unused_secret_data(c, m);
+        drop_secret_data(c);
     }
     log_issues(c, m);
     ret = render(m, &c->ropts, &r, &err);

@@ -562,8 +562,7 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
     if (st)
         return st;
     st = arena_alloc(&b->tmp, sizeof(*st));
-    /* the model lists it: model.secrets */
-    ref = arena_strdup(&b->m->arena, key);
+    ref = arena_strdup(&b->tmp, key);
     hmap_put(&b->secrets, ref, st);
     st->file = arena_printf(&b->m->arena, "%s_%s.pem", ns, name);
     s = (const struct k8s_secret *)store_get(b->store, K8S_SECRET, ns, name);
@@ -572,24 +571,28 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
     } else if (strcmp(s->type, "kubernetes.io/tls")) {
         st->err = arena_printf(&b->tmp, "secret \"%s/%s\" has type \"%s\", not kubernetes.io/tls",
                                ns, name, s->type);
-    } else if (s->data_dropped) {
-        /* nothing used it until now: the caller fetches it and builds again */
-        struct model *m = b->m;
-
-        st->err = arena_printf(&b->tmp, "secret \"%s/%s\": its data is being fetched", ns, name);
-        m->wanted = xrealloc(m->wanted, (m->n_wanted + 1) * sizeof(*m->wanted));
-        m->wanted[m->n_wanted++] = ref;
     } else {
         char id[600];
         const struct tls_entry *e;
 
         /* the content hash in the id: a rotated Secret is parsed again */
         snprintf(id, sizeof(id), "%s#%016llx", key, (unsigned long long)s->obj.hash);
-        e = tls_cache_get(b->tls, id, s->crt, s->crt_len, s->key, s->key_len);
-        if (e->pem)
+        /* without its data, only the form parsed before it was dropped */
+        e = s->data_dropped ? tls_cache_find(b->tls, id)
+                            : tls_cache_get(b->tls, id, s->crt, s->crt_len, s->key, s->key_len);
+        if (!e) {
+            /* dropped before a build parsed it: the caller fetches it and builds again */
+            struct model *m = b->m;
+
+            st->err = arena_printf(&b->tmp, "secret \"%s/%s\": its data is being fetched", ns,
+                                   name);
+            m->wanted = xrealloc(m->wanted, (m->n_wanted + 1) * sizeof(*m->wanted));
+            m->wanted[m->n_wanted++] = arena_strdup(&m->arena, ref);
+        } else if (e->pem) {
             st->cert = e;
-        else
+        } else {
             st->err = arena_printf(&b->tmp, "secret \"%s/%s\": %s", ns, name, e->err);
+        }
     }
     return st;
 }
@@ -926,7 +929,6 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     const struct k8s_obj **objs, **ours;
     size_t n, n_ours = 0;
     int defclass;
-    const char *key;
 
     memset(&b, 0, sizeof(b));
     b.store = store;
@@ -966,9 +968,6 @@ struct model *model_build(const struct store *store, const struct model_opts *op
 
     free(objs);
     free(ours);
-    b.m->secrets = xcalloc(b.secrets.used + 1, sizeof(*b.m->secrets));
-    for (size_t i = 0; hmap_next(&b.secrets, &i, &key, NULL);)
-        b.m->secrets[b.m->n_secrets++] = key;
     hmap_deinit(&b.backends);
     hmap_deinit(&b.backend_err);
     for (int i = 0; i < MODEL_MAP_COUNT; i++)
@@ -997,7 +996,6 @@ void model_unref(struct model *m)
     for (size_t i = 0; i < m->n_held; i++)
         tls_entry_release(m->held[i]);
     free(m->held);
-    free(m->secrets);
     free(m->wanted);
     arena_deinit(&m->arena);
     free(m);

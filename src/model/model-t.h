@@ -81,9 +81,8 @@ struct model {
     struct model_issue *issues;
     size_t n_issues;
     size_t n_ingresses;             /* Ingresses served */
-    const char **secrets;           /* "ns/name" of every Secret the build looked up */
-    size_t n_secrets;
-    const char **wanted;            /* those of them whose data was dropped (see store.h) */
+    const char **wanted;            /* "ns/name" of the Secrets the build needs whose data
+                                     * was dropped before it was parsed (see store.h) */
     size_t n_wanted;
 };
 #endif

@@ -282,17 +282,24 @@ static void collect_names(struct tls_entry *e, X509 *x)
     }
 }
 
+const struct tls_entry *tls_cache_find(struct tls_cache *c, const char *id)
+{
+    struct tls_entry *e = hmap_get(&c->entries, id);
+
+    if (e)
+        e->used = c->build;
+    return e;
+}
+
 const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
                                       const unsigned char *crt, size_t crt_len,
                                       const unsigned char *key, size_t key_len)
 {
-    struct tls_entry *e = hmap_get(&c->entries, id);
+    struct tls_entry *e = (struct tls_entry *)tls_cache_find(c, id);
     struct tls_cert *cert;
 
-    if (e) {
-        e->used = c->build;
+    if (e)
         return e;
-    }
     e = xcalloc(1, sizeof(*e));
     e->used = c->build;
     e->refs = 1;

@@ -41,6 +41,9 @@ void tls_cache_free(struct tls_cache *c);
 const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
                                       const unsigned char *crt, size_t crt_len,
                                       const unsigned char *key, size_t key_len);
+/* The entry for <id> if the cache has it (a Secret whose data the store no
+ * longer keeps), else NULL. Borrowed, as above. */
+const struct tls_entry *tls_cache_find(struct tls_cache *c, const char *id);
 /* Starts a build: entries not used since the previous one leave the cache
  * (and are freed once no model holds them). */
 void tls_cache_sweep(struct tls_cache *c);

@@ -138,18 +138,17 @@ size_t store_count(const struct store *s, enum k8s_kind kind)
     return s->kinds[kind].used;
 }
 
-size_t store_drop_secret_data(struct store *s, const struct hmap *keep)
+size_t store_drop_secret_data(struct store *s)
 {
     struct hmap *m = &s->kinds[K8S_SECRET];
-    const char *key;
     void *val;
     size_t n = 0;
 
-    for (size_t i = 0; hmap_next(m, &i, &key, &val);) {
+    for (size_t i = 0; hmap_next(m, &i, NULL, &val);) {
         const struct k8s_secret *sec = val;
         struct k8s_obj *bare;
 
-        if (sec->data_dropped || (!sec->crt && !sec->key) || hmap_get(keep, key))
+        if (sec->data_dropped || (!sec->crt && !sec->key))
             continue;
         /* same key: the slot is replaced in place, the iteration goes on */
         bare = k8s_secret_without_data(sec);

@@ -38,8 +38,7 @@ size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_ob
 size_t store_list_unsorted(const struct store *s, enum k8s_kind kind,
                            const struct k8s_obj ***out);
 size_t store_count(const struct store *s, enum k8s_kind kind);
-/* Drops the certificate and key of every Secret whose "ns/name" is not in
- * <keep> (the objects stay, with data_dropped set; not counted as a change).
- * Returns how many it dropped. */
-size_t store_drop_secret_data(struct store *s, const struct hmap *keep);
+/* Drops the certificate and key of every Secret (the objects stay, with
+ * data_dropped set; not counted as a change). Returns how many it dropped. */
+size_t store_drop_secret_data(struct store *s);
 #endif

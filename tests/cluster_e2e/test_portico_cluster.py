@@ -79,8 +79,9 @@ def metric(px, name):
 
 
 def test_secret_named_later_is_read_again(cluster, pods, base, certs, start_portico):
-    """issue 3: only Secrets an Ingress or a flag names keep their data; one named
-    later is read again by GET, and its certificate is served, never the default."""
+    """issue 3: Secret data is not kept once built (the parsed certificate serves while
+    an Ingress names the Secret); a Secret named later, or named again after a build
+    without it, is read again by GET, and its certificate is served, never the default."""
     cert = certs.get("later.cluster.test")
     apply(cluster, [tls_secret("later", cert)])
     px = start_portico()

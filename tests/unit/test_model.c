@@ -995,19 +995,21 @@ static void test_tls_pem_outlives_the_cache_entry(void **state)
     store_deinit(&s);
 }
 
-/* The data of Secrets no build looked up is dropped from the store; a build
- * that needs it again says so (wanted) and serves the default certificate
- * for it until the data is back. */
+/* Secret data is dropped from the store once a build is done; later builds
+ * use the certificates it parsed, from the cache. A Secret dropped before any
+ * build parsed it is wanted (read again), with the default certificate served
+ * for it until its data is back. */
 static void test_secret_data_dropped_and_wanted(void **state)
 {
     struct store s;
     struct model_opts o = opts();
+    struct tls_cache *cache = tls_cache_new();
     struct model *m;
-    struct hmap keep;
     const struct k8s_secret *sec;
     char *crt, *key;
 
     (void)state;
+    o.tls_cache = cache;
     base_store(&s);
     make_cert("secure.com", &crt, &key);
     put_tls_secret(&s, "shop", "unused-tls", crt, key);
@@ -1016,24 +1018,23 @@ static void test_secret_data_dropped_and_wanted(void **state)
                 "'tls':[{'hosts':['secure.com'],'secretName':'secure-tls'}],"
                 "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
     m = build(&s, &o);
-    assert_int_equal(m->n_secrets, 1);
-    assert_string_equal(m->secrets[0], "shop/secure-tls");
+    assert_int_equal(m->n_certs, 1);
     assert_int_equal(m->n_wanted, 0);
-    hmap_init(&keep);
-    for (size_t i = 0; i < m->n_secrets; i++)
-        hmap_put(&keep, m->secrets[i], (void *)1);
-    assert_int_equal(store_drop_secret_data(&s, &keep), 1);
-    assert_int_equal(store_drop_secret_data(&s, &keep), 0);
-    hmap_deinit(&keep);
     model_unref(m);
+    assert_int_equal(store_drop_secret_data(&s), 2);
+    assert_int_equal(store_drop_secret_data(&s), 0);
     sec = (const struct k8s_secret *)store_get(&s, K8S_SECRET, "shop", "unused-tls");
     assert_true(sec->data_dropped);
     assert_null(sec->crt);
     assert_null(sec->key);
-    sec = (const struct k8s_secret *)store_get(&s, K8S_SECRET, "shop", "secure-tls");
-    assert_false(sec->data_dropped);
-    assert_non_null(sec->crt);
-    /* an Ingress names the dropped one: wanted, default certificate meanwhile */
+    /* the parsed certificate serves without the data */
+    m = build(&s, &o);
+    assert_int_equal(m->n_certs, 1);
+    assert_string_equal(m->certs[0].file, "shop_secure-tls.pem");
+    assert_non_null(m->certs[0].pem);
+    assert_int_equal(m->n_wanted, 0);
+    model_unref(m);
+    /* an Ingress names the one no build parsed: wanted, default certificate meanwhile */
     put_ingress(&s, "shop", "later", T_NEW, "portico", "",
                 "'tls':[{'hosts':['later.com'],'secretName':'unused-tls'}],"
                 "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
@@ -1049,6 +1050,18 @@ static void test_secret_data_dropped_and_wanted(void **state)
     assert_int_equal(m->n_wanted, 0);
     assert_int_equal(m->n_certs, 2);
     model_unref(m);
+    /* a certificate no build used in the meantime leaves the cache: wanted again */
+    assert_int_equal(store_drop_secret_data(&s), 1);
+    store_del(&s, K8S_INGRESS, "shop", "later");
+    model_unref(build(&s, &o));
+    model_unref(build(&s, &o));
+    put_ingress(&s, "shop", "later", T_NEW, "portico", "",
+                "'tls':[{'hosts':['later.com'],'secretName':'unused-tls'}],"
+                "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_wanted, 1);
+    model_unref(m);
+    tls_cache_free(cache);
     free(crt);
     free(key);
     store_deinit(&s);
