@@ -310,4 +310,3 @@ bool k8s_annotation_read(const char *key)
     return !strcmp(key, "kubernetes.io/ingress.class") ||
            !strcmp(key, "ingressclass.kubernetes.io/is-default-class");
 }
-
