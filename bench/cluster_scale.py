@@ -6,7 +6,7 @@ one-endpoint EndpointSlice, and one in ten with its own TLS Secret (its own
 key and certificate). Then starts Portico with the portico ServiceAccount and
 reports:
 - start -> initial list complete, and list complete -> /readyz 200;
-- controller peak RSS (VmHWM) once ready;
+- controller peak RSS (VmHWM) once ready and after the changes, and its RSS then;
 - API write -> route served, over CHANGES new Ingresses on existing Services
   (a route becomes visible as 503: its backend address is not reachable
   outside the tests' network namespace, which this benchmark does not need).
@@ -153,7 +153,8 @@ def run_once(binary, tmp, admin, certs, n_changes, tag):
                     raise SystemExit("change not served in 30 s")
             lat.append((time.monotonic() - t) * 1000)
         with open(f"/proc/{proc.pid}/status") as f:
-            hwm2 = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+            status = {l.split(":")[0]: int(l.split()[1]) / 1024 for l in f if l.startswith("Vm")}
+        hwm2, rss2 = status["VmHWM"], status["VmRSS"]
         applied = {}
         for line in log.read_text().splitlines():
             m = re.search(r'obj="ingress/bench/(new-[^"]+)" msg="watch event ADDED applied"', line)
@@ -165,7 +166,7 @@ def run_once(binary, tmp, admin, certs, n_changes, tag):
         proc.wait(30)
         admin.delete_object(created)
     return {"list": (listed - start) * 1000, "ready": (ready - listed) * 1000,
-            "hwm": hwm, "hwm2": hwm2, "store": store_lat, "served": lat}
+            "hwm": hwm, "hwm2": hwm2, "rss2": rss2, "store": store_lat, "served": lat}
 
 
 def report(binary, r):
@@ -173,7 +174,8 @@ def report(binary, r):
     print(f"{binary}:")
     print(f"  start -> initial list complete: {r['list']:.0f} ms")
     print(f"  list complete -> /readyz 200: {r['ready']:.0f} ms")
-    print(f"  controller peak RSS: {r['hwm']:.1f} MiB when ready, {r['hwm2']:.1f} MiB after the changes")
+    print(f"  controller peak RSS: {r['hwm']:.1f} MiB when ready, {r['hwm2']:.1f} MiB after the "
+          f"changes; RSS then {r['rss2']:.1f} MiB")
     print(f"  API write (request sent) -> store update, {len(st)} new Ingresses (ms): "
           f"min {min(st):.1f} p50 {pct(st, 50):.1f} p99 {pct(st, 99):.1f} max {max(st):.1f}")
     print(f"  API write -> served, {len(lat)} new Ingresses (ms): min {min(lat):.1f} "
@@ -229,6 +231,8 @@ def main():
             print(f"  {b}: list {pct([r['list'] for r in rs], 50):.0f} ms, "
                   f"ready after list {pct([r['ready'] for r in rs], 50):.0f} ms, "
                   f"peak RSS {pct([r['hwm'] for r in rs], 50):.1f} MiB, "
+                  f"after the changes {pct([r['hwm2'] for r in rs], 50):.1f} MiB "
+                  f"(RSS then {pct([r['rss2'] for r in rs], 50):.1f}), "
                   f"write->store p50 {pct([pct(r['store'], 50) for r in rs], 50):.1f} ms, "
                   f"write->served p50 {pct([pct(r['served'], 50) for r in rs], 50):.1f} ms")
 

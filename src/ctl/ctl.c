@@ -315,6 +315,8 @@ static void log_issues(struct ctl *c, const struct model *m)
 static void pass_done(struct ctl *c)
 {
     c->busy = false;
+    /* what the build and the rendering held until now */
+    xtrim();
     if (c->dirty && !c->stopping) {
         c->dirty = false;
         schedule(c);

@@ -5,6 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "util/banned.h"
 
@@ -79,4 +82,11 @@ char *xasprintf(const char *fmt, ...)
     if (n < 0)
         oom(0);
     return p;
+}
+
+void xtrim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
