@@ -17,13 +17,17 @@
 
 #define KUBE_CONNECT_TIMEOUT_MS 10000L
 #define KUBE_REQUEST_TIMEOUT_MS 60000L
+#define KUBE_NUDGE_MS 1000
 
 struct kube_client {
     uv_loop_t *loop;
     CURLM *multi;
     uv_timer_t timer;
+    uv_timer_t nudge;
+    int open_timers;       /* the client is freed when both are closed */
     struct kube_config *kc;
     struct kube_req *reqs; /* in flight, for kube_client_free() */
+    struct sock_ctx *socks;
     bool closing;
 };
 
@@ -44,6 +48,7 @@ struct sock_ctx {
     uv_poll_t poll;
     curl_socket_t fd;
     struct kube_client *c;
+    struct sock_ctx *next;
 };
 
 static void req_free(struct kube_req *r)
@@ -126,6 +131,11 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
     (void)easy;
     if (what == CURL_POLL_REMOVE) {
         if (s) {
+            struct sock_ctx **pp;
+
+            for (pp = &c->socks; *pp != s; pp = &(*pp)->next)
+                ;
+            *pp = s->next;
             uv_poll_stop(&s->poll);
             uv_close((uv_handle_t *)&s->poll, on_sock_closed);
             curl_multi_assign(c->multi, fd, NULL);
@@ -136,6 +146,8 @@ static int sock_cb(CURL *easy, curl_socket_t fd, int what, void *userp, void *so
         s = xcalloc(1, sizeof(*s));
         s->fd = fd;
         s->c = c;
+        s->next = c->socks;
+        c->socks = s;
         uv_poll_init_socket(c->loop, &s->poll, fd);
         s->poll.data = s;
         curl_multi_assign(c->multi, fd, s);
@@ -154,6 +166,26 @@ static void on_timeout(uv_timer_t *t)
     int running;
 
     curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    check_done(c);
+}
+
+/* libcurl 7.88 (Debian 12's) can keep HTTP/2 frames it has already read for
+ * one stream while it serves another, until the socket is next readable: a
+ * list page the API server sent at once arrived 59 s late, with the next
+ * watch bookmark. Telling curl every second that its sockets are readable
+ * makes it look; when nothing is there, its read finds nothing. */
+static void on_nudge(uv_timer_t *t)
+{
+    struct kube_client *c = t->data;
+    curl_socket_t fds[16];
+    size_t n = 0;
+    int running;
+
+    /* socket_action may remove sockets: the list is copied first */
+    for (struct sock_ctx *s = c->socks; s && n < ARRAY_SIZE(fds); s = s->next)
+        fds[n++] = s->fd;
+    for (size_t i = 0; i < n; i++)
+        curl_multi_socket_action(c->multi, fds[i], CURL_CSELECT_IN, &running);
     check_done(c);
 }
 
@@ -194,6 +226,10 @@ struct kube_client *kube_client_new(uv_loop_t *loop, struct kube_config *kc, cha
     curl_multi_setopt(c->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
     uv_timer_init(loop, &c->timer);
     c->timer.data = c;
+    uv_timer_init(loop, &c->nudge);
+    c->nudge.data = c;
+    uv_timer_start(&c->nudge, on_nudge, KUBE_NUDGE_MS, KUBE_NUDGE_MS);
+    c->open_timers = 2;
     return c;
 }
 
@@ -201,6 +237,8 @@ static void on_client_timer_closed(uv_handle_t *h)
 {
     struct kube_client *c = h->data;
 
+    if (--c->open_timers)
+        return;
     curl_multi_cleanup(c->multi);
     free(c);
 }
@@ -213,6 +251,7 @@ void kube_client_free(struct kube_client *c)
         req_free(c->reqs);
     c->closing = true;
     uv_close((uv_handle_t *)&c->timer, on_client_timer_closed);
+    uv_close((uv_handle_t *)&c->nudge, on_client_timer_closed);
 }
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
