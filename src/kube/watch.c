@@ -228,8 +228,6 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
     free(inf->cont);
     inf->cont = cont && *cont ? xstrdup(cont) : NULL;
     json_decref(doc);
-    /* the page's parse tree was the size of the objects it held */
-    xtrim();
     if (inf->cont) {
         start_list(inf);
         return;

@@ -16,8 +16,8 @@ char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Gives the pages of freed memory back to the system (glibc's malloc keeps
- * them otherwise): after a burst of short-lived allocations, such as a parsed
- * list page, so that they do not stay resident between the long-lived ones. */
+ * them otherwise): after a burst of short-lived allocations, such as a
+ * build's, so that they do not stay resident between the long-lived ones. */
 void xtrim(void);
 
 #define FREE_NULL(p) do { free(p); (p) = NULL; } while (0)
