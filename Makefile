@@ -43,7 +43,7 @@ all: portico
 portico: $(BUILD)/portico
 	cp $< $@.tmp && mv -f $@.tmp $@
 
-$(CURL_MK):
+$(CURL_MK): scripts/curl.sh
 	scripts/curl.sh $(CURL) $@
 
 $(BUILD)/portico: $(OBJS) $(BUILD)/main.o $(CURL_MK) build/curl.mode

@@ -17,7 +17,19 @@ mode=$1
 out=$2
 cache=${PORTICO_CACHE:-${HOME:-/root}/.cache/portico}
 version=$(dpkg-query -W -f='${Version}' libcurl4-openssl-dev 2>/dev/null || true)
-dir=$cache/curl-$version
+# everything off but what the API client uses: HTTPS (HTTP/2, proxies, gzip)
+# with OpenSSL; the threaded resolver keeps name lookups async. Without a CA
+# from the kubeconfig, OpenSSL's default store (the system's CAs) is used.
+flags="--disable-shared --enable-static --with-openssl --with-nghttp2 --with-zlib
+    --without-libidn2 --without-libpsl --without-brotli --without-zstd --without-librtmp
+    --without-libssh2 --without-libssh --without-gssapi --without-ca-bundle --without-ca-path
+    --with-ca-fallback --disable-ldap --disable-ldaps --disable-rtsp --disable-dict
+    --disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb --disable-smtp
+    --disable-gopher --disable-mqtt --disable-ftp --disable-file --disable-ntlm
+    --disable-tls-srp --disable-manual --disable-cookies --disable-alt-svc --disable-hsts
+    --disable-netrc --disable-progress-meter"
+# a build per version and configuration
+dir=$cache/curl-$version-$(echo "$flags" | cksum | cut -d' ' -f1)
 
 warn() { echo "curl.sh: $*" >&2; }
 
@@ -59,16 +71,8 @@ build_static() {
     cd "$work"
     fetch_source || { warn "cannot fetch Debian's source of curl $version"; return 1; }
     cd curl-*/ || return 1
-    # everything off but what the API client uses: HTTPS (HTTP/2, proxies,
-    # gzip) with OpenSSL; the threaded resolver keeps name lookups async
-    if ! ./configure -q --disable-shared --enable-static --with-openssl --with-nghttp2 \
-        --with-zlib --without-libidn2 --without-libpsl --without-brotli --without-zstd \
-        --without-librtmp --without-libssh2 --without-libssh --without-gssapi \
-        --without-ca-bundle --without-ca-path --disable-ldap --disable-ldaps --disable-rtsp \
-        --disable-dict --disable-telnet --disable-tftp --disable-pop3 --disable-imap \
-        --disable-smb --disable-smtp --disable-gopher --disable-mqtt --disable-ftp \
-        --disable-file --disable-ntlm --disable-tls-srp --disable-manual --disable-cookies \
-        --disable-alt-svc --disable-hsts --disable-netrc --disable-progress-meter >/dev/null 2>&1; then
+    # shellcheck disable=SC2086 # one word per flag
+    if ! ./configure -q $flags >/dev/null 2>&1; then
         cp config.log "$cache/curl-config.log"
         warn "curl's configure failed (log: $cache/curl-config.log)"
         return 1

@@ -303,3 +303,36 @@ def test_routing_rules_in_cluster_mode(cluster, pods, base, start_portico):
     wait_for(lambda: px.get("/nothing", host="other.cluster.test").status == 404,
              what="the controller's 404 once the catch-all is gone")
     delete(cluster, [ingress("r1", []), ingress("r2", [])])
+
+
+def test_kubeconfig_without_ca_uses_the_system_store(cluster, pods, base, tmp_path):
+    """A kubeconfig without certificate-authority(-data), as for an API server
+    with a publicly trusted certificate: the system's CAs decide (OpenSSL's
+    default store, which SSL_CERT_FILE stands in for here); with the API
+    server's CA not among them, the error says why and Portico stays not ready."""
+    import subprocess
+
+    from helpers import Portico
+    import conftest
+
+    binary = conftest._binary()
+    if "libcurl" in subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout:
+        pytest.skip("linked with Debian's shared libcurl, whose CA bundle path is fixed")
+    kc = tmp_path / "noca.kubeconfig"
+    kc.write_text("".join(line for line in cluster.kubeconfig.read_text().splitlines(True)
+                          if "certificate-authority" not in line))
+    ca = cluster.dir / "pki" / "ca.crt"
+    for env, ready in (({"SSL_CERT_FILE": str(ca)}, True),
+                       ({"SSL_CERT_FILE": str(tmp_path / "none.pem")}, False)):
+        px = Portico(binary, None, tmp_path / f"px-{ready}", extra_args=[f"--kubeconfig={kc}"],
+                     env=env)
+        try:
+            if ready:
+                px.wait_ready(timeout=30)
+            else:
+                wait_for(lambda: "SSL certificate problem" in px.log_text(), timeout=20,
+                         what="the TLS verification error")
+                assert px.readyz() != 200
+        finally:
+            px.proc.terminate()
+            assert px.proc.wait(20) == 0
