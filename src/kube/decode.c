@@ -624,17 +624,14 @@ static const struct {
     const char *api; /* apiVersion */
     const char *kind;
     enum k8s_kind k;
-    size_t size;
     bool namespaced;
 } kinds[] = {
-    {"networking.k8s.io/v1", "Ingress", K8S_INGRESS, sizeof(struct k8s_ingress), true},
-    {"networking.k8s.io/v1", "IngressClass", K8S_INGRESS_CLASS,
-     sizeof(struct k8s_ingress_class), false},
-    {"v1", "Service", K8S_SERVICE, sizeof(struct k8s_service), true},
-    {"discovery.k8s.io/v1", "EndpointSlice", K8S_ENDPOINT_SLICE,
-     sizeof(struct k8s_endpoint_slice), true},
-    {"v1", "Secret", K8S_SECRET, sizeof(struct k8s_secret), true},
-    {"v1", "ConfigMap", K8S_CONFIGMAP, sizeof(struct k8s_configmap), true},
+    {"networking.k8s.io/v1", "Ingress", K8S_INGRESS, true},
+    {"networking.k8s.io/v1", "IngressClass", K8S_INGRESS_CLASS, false},
+    {"v1", "Service", K8S_SERVICE, true},
+    {"discovery.k8s.io/v1", "EndpointSlice", K8S_ENDPOINT_SLICE, true},
+    {"v1", "Secret", K8S_SECRET, true},
+    {"v1", "ConfigMap", K8S_CONFIGMAP, true},
 };
 
 /* Content hash without the fields that change on every write. */
@@ -680,7 +677,7 @@ enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, 
     }
     if (i == ARRAY_SIZE(kinds))
         return DECODE_IGNORED;
-    o = xcalloc(1, kinds[i].size);
+    o = xcalloc(1, k8s_obj_size(kinds[i].k));
     o->kind = kinds[i].k;
     ret = decode_meta(obj, &o->meta, kinds[i].namespaced, err);
     if (ret == 0) {

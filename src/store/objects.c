@@ -197,7 +197,7 @@ void k8s_obj_free(struct k8s_obj *obj)
     free(obj);
 }
 
-static size_t obj_size(enum k8s_kind kind)
+size_t k8s_obj_size(enum k8s_kind kind)
 {
     switch (kind) {
     case K8S_INGRESS:
@@ -222,13 +222,13 @@ static size_t obj_size(enum k8s_kind kind)
 static struct k8s_obj *packed_copy(const struct k8s_obj *obj)
 {
     struct pack pk = {0};
-    size_t head = PACK_ALIGN(obj_size(obj->kind));
+    size_t head = PACK_ALIGN(k8s_obj_size(obj->kind));
     unsigned char *block;
     struct k8s_obj *packed;
 
     pack_walk(&pk, (struct k8s_obj *)obj);
     block = xmalloc(head + pk.arr_size + pk.str_size);
-    memcpy(block, obj, obj_size(obj->kind));
+    memcpy(block, obj, k8s_obj_size(obj->kind));
     packed = (struct k8s_obj *)block;
     pk.mode = PACK_COPY;
     pk.arr = block + head;

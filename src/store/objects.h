@@ -14,6 +14,8 @@ extern const size_t k8s_key_prefixes_len;
  * copies of whole objects, tooling notes) are not kept in the store. */
 bool k8s_annotation_read(const char *key);
 
+/* Size of the struct that holds an object of <kind> (struct k8s_ingress...). */
+size_t k8s_obj_size(enum k8s_kind kind);
 /* Frees an object of any kind; NULL is a no-op. */
 void k8s_obj_free(struct k8s_obj *obj);
 /* Moves <obj> and everything it points to (but its origin) into a single
