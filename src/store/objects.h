@@ -24,7 +24,7 @@ void k8s_obj_free(struct k8s_obj *obj);
  * own headers. */
 struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj);
 /* A packed copy of Secret <s> without its certificate and key (data_dropped
- * set), for Secrets nothing references. */
+ * set), for the store once a build has parsed them or nothing names it. */
 struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s);
 /* Looks up <key> in a sorted key/value array; borrowed result or NULL. */
 const char *k8s_kv_get(const struct k8s_kv *kv, size_t n, const char *key);
