@@ -665,10 +665,11 @@ static void on_checked(bool ok, const char *output, void *arg)
 
 /* ====== Secret data ======
  *
- * In cluster mode only the Secrets a build looked up keep their certificate
- * and key; the others are kept without them. When a later build needs one of
- * those, its data is read again by GET and the build waits for it (a new
- * Ingress naming a Secret that was there before). */
+ * In cluster mode Secrets are kept without their certificate and key once a
+ * build is done; later builds use what it parsed, from the certificate cache.
+ * When a build needs a Secret the cache does not have, its data is read again
+ * by GET and the build waits for it (a new Ingress naming a Secret that was
+ * there before). */
 
 #define FETCH_RETRY_MS 30000
 
