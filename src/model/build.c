@@ -942,7 +942,7 @@ static void set_global(struct builder *b)
 struct model *model_build(const struct store *store, const struct model_opts *opts)
 {
     struct builder b;
-    const struct k8s_obj **objs, **ours;
+    const struct k8s_obj **ours;
     size_t n, n_ours = 0;
     int defclass;
 
@@ -967,18 +967,16 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     set_global(&b);
     index_slices(&b);
     defclass = default_class(&b);
-    /* sorted below, by age */
-    n = store_list_unsorted(store, K8S_INGRESS, &objs);
-    ours = xmalloc((n + 1) * sizeof(*ours));
+    /* filtered in place, then sorted by age */
+    n = store_list_unsorted(store, K8S_INGRESS, &ours);
     for (size_t i = 0; i < n; i++) {
-        if (ingress_is_ours(&b, (const struct k8s_ingress *)objs[i], defclass))
-            ours[n_ours++] = objs[i];
+        if (ingress_is_ours(&b, (const struct k8s_ingress *)ours[i], defclass))
+            ours[n_ours++] = ours[i];
     }
     /* oldest first: the first claim on a host, path or certificate wins */
     qsort(ours, n_ours, sizeof(*ours), cmp_age);
     for (size_t i = 0; i < n_ours; i++)
         add_ingress(&b, (const struct k8s_ingress *)ours[i]);
-    free(objs);
     free(ours);
     set_default_backend(&b);
     set_default_cert(&b);
