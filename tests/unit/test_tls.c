@@ -10,6 +10,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +42,8 @@ static void make_with(EVP_PKEY *pk, bool traditional, const char *cn, const char
         X509_add_ext(x, ext, -1);
         X509_EXTENSION_free(ext);
     }
-    X509_sign(x, pk, EVP_sha256());
+    /* Ed25519 signs without a separate digest */
+    X509_sign(x, pk, EVP_PKEY_get_id(pk) == EVP_PKEY_ED25519 ? NULL : EVP_sha256());
     b = BIO_new(BIO_s_mem());
     PEM_write_bio_X509(b, x);
     n = BIO_get_mem_data(b, &p);
@@ -114,6 +116,41 @@ static const struct tls_entry *get(struct tls_cache *c, const char *id, const ch
                          (const unsigned char *)key, strlen(key));
 }
 
+/* The cache decodes keys with one decoder per key type, made once: each key
+ * still comes out as its own, whatever was decoded before it, a key that
+ * failed included. */
+static void test_cache_decoders_serve_each_key(void **state)
+{
+    struct tls_cache *c = tls_cache_new();
+    char *crt[5], *key[5], id[32];
+    const struct tls_entry *e;
+
+    (void)state;
+    make_with(EVP_EC_gen("P-256"), false, "ec8", NULL, &crt[0], &key[0]);
+    make_with(EVP_RSA_gen(2048), true, "rsa", NULL, &crt[1], &key[1]);
+    make_with(EVP_EC_gen("P-256"), true, "ec", NULL, &crt[2], &key[2]);
+    make_with(EVP_RSA_gen(2048), false, "rsa8", NULL, &crt[3], &key[3]);
+    make_with(EVP_PKEY_Q_keygen(NULL, NULL, "ED25519"), false, "ed", NULL, &crt[4], &key[4]);
+    tls_cache_sweep(c);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5; i++) {
+            snprintf(id, sizeof(id), "ns/ok%d#%d", i, round);
+            e = get(c, id, crt[i], key[i]);
+            assert_non_null(e->pem);
+            /* the pair of the next one: same type or not, it fails */
+            snprintf(id, sizeof(id), "ns/bad%d#%d", i, round);
+            e = get(c, id, crt[i], key[(i + 2) % 5]);
+            assert_null(e->pem);
+            assert_non_null(strstr(e->err, "does not match"));
+        }
+    }
+    tls_cache_free(c);
+    for (int i = 0; i < 5; i++) {
+        free(crt[i]);
+        free(key[i]);
+    }
+}
+
 static void test_cache_reuses_and_sweeps(void **state)
 {
     struct tls_cache *c = tls_cache_new();
@@ -175,6 +212,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_forms),
+        cmocka_unit_test(test_cache_decoders_serve_each_key),
         cmocka_unit_test(test_cache_reuses_and_sweeps),
         cmocka_unit_test(test_covers),
     };
