@@ -601,7 +601,7 @@ static uint64_t hash_of(const char *json)
 
 static void test_content_hash(void **state)
 {
-    uint64_t a, b, c, d;
+    uint64_t a, b, c, d, e;
 
     (void)state;
     a = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
@@ -617,6 +617,21 @@ static void test_content_hash(void **state)
     assert_true(a == b);
     assert_true(a != c);
     assert_true(a != d);
+    /* values that trade places, array order, types and nesting all count */
+    a = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                "\"c\"}, \"data\": {\"a\": \"1\", \"b\": \"2\"}, \"x\": [1, 2]}");
+    b = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                "\"c\"}, \"data\": {\"a\": \"2\", \"b\": \"1\"}, \"x\": [1, 2]}");
+    c = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                "\"c\"}, \"data\": {\"a\": \"1\", \"b\": \"2\"}, \"x\": [2, 1]}");
+    d = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                "\"c\"}, \"data\": {\"a\": \"1\", \"b\": \"2\"}, \"x\": [\"1\", 2]}");
+    e = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
+                "\"c\"}, \"data\": {\"a\": \"1\", \"b\": \"2\"}, \"x\": [[1], 2]}");
+    assert_true(a != b);
+    assert_true(a != c);
+    assert_true(a != d);
+    assert_true(a != e);
 }
 
 /* ====== base64 ====== */
