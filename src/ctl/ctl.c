@@ -437,6 +437,7 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
                           : y == bb->n_servers ? -1
                                                : strcmp(ba->servers[x].name, bb->servers[y].name);
                 const struct model_server *sv = cmp < 0 ? &ba->servers[x] : &bb->servers[y];
+                char addr[64];
 
                 if (cmp == 0) {
                     x++;
@@ -449,8 +450,8 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
                 push_update(u, n, &cap, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
                             arena_printf(&c->pending_model->arena, "%s/%s", bb->name, sv->name),
                             arena_printf(&c->pending_model->arena,
-                                         strchr(sv->addr, ':') ? "[%s]:%u" : "%s:%u", sv->addr,
-                                         sv->port),
+                                         memchr(sv->name, ':', sv->addr_len) ? "[%s]:%u" : "%s:%u",
+                                         model_server_addr(sv, addr, sizeof(addr)), sv->port),
                             NULL);
             }
         }

@@ -215,7 +215,7 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
                 be->servers = xgrow(be->servers, &cap, be->n_servers + 1, sizeof(*be->servers));
                 s = &be->servers[be->n_servers++];
                 s->name = arena_strdup(&b->m->arena, name);
-                s->addr = arena_strdup(&b->m->arena, addr);
+                s->addr_len = (uint8_t)strlen(addr); /* valid_ip(): at most 45 */
                 s->port = (uint16_t)port;
                 hmap_put(&seen, s->name, (void *)1);
             }
@@ -984,6 +984,12 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     if (!opts->tls_cache)
         tls_cache_free(b.tls);
     return b.m;
+}
+
+const char *model_server_addr(const struct model_server *s, char *buf, size_t size)
+{
+    snprintf(buf, size, "%.*s", (int)s->addr_len, s->name);
+    return buf;
 }
 
 struct model *model_ref(struct model *m)

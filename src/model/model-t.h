@@ -11,10 +11,11 @@
 #include "model/keys-t.h"
 #include "util/arena.h"
 
+/* 50,000 endpoints make as many servers in each model: one string each. */
 struct model_server {
-    const char *name;      /* "addr:port", unique in its backend */
-    const char *addr;      /* literal IPv4 or IPv6 address */
+    const char *name;      /* "<addr>:<port>", unique in its backend */
     uint16_t port;
+    uint8_t addr_len;      /* the literal IPv4 or IPv6 address: name's first bytes */
 };
 
 struct model_backend {

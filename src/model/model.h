@@ -28,4 +28,6 @@ struct model *model_ref(struct model *m);
 void model_unref(struct model *m);
 /* Name of a map for files and logs ("hosts", "exact", ...). */
 const char *model_map_name(enum model_map map);
+/* The address of server <s> in <buf> (at least 64 bytes), which it returns. */
+const char *model_server_addr(const struct model_server *s, char *buf, size_t size);
 #endif

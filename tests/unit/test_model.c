@@ -586,6 +586,7 @@ static void test_servers_from_ready_endpoints(void **state)
     struct model_opts o = opts();
     struct model *m;
     const struct model_backend *be;
+    char addr[64];
 
     (void)state;
     store_init(&s);
@@ -644,8 +645,8 @@ static void test_servers_from_ready_endpoints(void **state)
     assert_string_equal(be->servers[1].name, "10.0.0.1:8080");
     assert_string_equal(be->servers[2].name, "10.0.0.3:8080");
     assert_string_equal(be->servers[3].name, "fd00::7:8080");
-    assert_string_equal(be->servers[0].addr, "10.0.0.10");
-    assert_string_equal(be->servers[3].addr, "fd00::7");
+    assert_string_equal(model_server_addr(&be->servers[0], addr, sizeof(addr)), "10.0.0.10");
+    assert_string_equal(model_server_addr(&be->servers[3], addr, sizeof(addr)), "fd00::7");
     for (size_t i = 0; i < be->n_servers; i++)
         assert_int_equal(be->servers[i].port, 8080);
     be = find_backend(m, "shop_api_grpc");

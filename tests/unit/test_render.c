@@ -298,8 +298,8 @@ static void test_render_drops_refused(void **state)
     m->backends[0].name = "be ok"; /* refused name: the whole backend is dropped */
     m->backends[1].name = "be_ok";
     srv = arena_alloc(&m->arena, 2 * sizeof(*srv));
-    srv[0] = (struct model_server){"10.0.0.1:80", "10.0.0.1", 80};
-    srv[1] = (struct model_server){"x'y", "x'y", 80};
+    srv[0] = (struct model_server){"10.0.0.1:80", 80, 8};
+    srv[1] = (struct model_server){"x'y:80", 80, 3};
     m->backends[1].servers = srv;
     m->backends[1].n_servers = 2;
     m->n_backends = 2;
