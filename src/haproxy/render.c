@@ -218,12 +218,12 @@ static int render_backends(struct buf *b, const struct model *m, size_t *dropped
         buf_free(&name);
         for (size_t j = 0; j < be->n_servers; j++) {
             const struct model_server *s = &be->servers[j];
-            bool v6 = strchr(s->addr, ':') != NULL;
+            char addr[64];
+            bool v6 = strchr(model_server_addr(s, addr, sizeof(addr)), ':') != NULL;
             size_t mark = b->len;
 
             ret |= buf_adds(b, "    server ");
-            if (cfg_name(b, s->name) || buf_adds(b, v6 ? " [" : " ") ||
-                cfg_name(b, s->addr)) {
+            if (cfg_name(b, s->name) || buf_adds(b, v6 ? " [" : " ") || cfg_name(b, addr)) {
                 /* refused: cut the partial line */
                 b->len = mark;
                 b->ptr[mark] = '\0';
@@ -238,10 +238,14 @@ static int render_backends(struct buf *b, const struct model *m, size_t *dropped
 
 static int render_map(struct rendered *r, const struct model *m, enum model_map map)
 {
+    size_t size = 0;
     struct buf b;
     char name[64];
 
     buf_init(&b, RENDER_MAX_MAP);
+    for (size_t i = 0; i < m->n_maps[map]; i++)
+        size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
+    buf_reserve(&b, size);
     buf_adds(&b, "");
     for (size_t i = 0; i < m->n_maps[map]; i++) {
         size_t mark = b.len;
@@ -296,6 +300,19 @@ static int render_certs(struct rendered *r, const struct model *m)
     return 0;
 }
 
+/* About the size of the configuration: its backends are most of it. */
+static size_t cfg_size(const struct model *m)
+{
+    size_t size = 16384; /* global, defaults, frontends */
+
+    for (size_t i = 0; i < m->n_backends; i++) {
+        size += strlen(m->backends[i].name) + 40;
+        for (size_t j = 0; j < m->backends[i].n_servers; j++)
+            size += 2 * strlen(m->backends[i].servers[j].name) + 20;
+    }
+    return size;
+}
+
 int render(const struct model *m, const struct render_opts *o, struct rendered *out, char **err)
 {
     struct buf cfg;
@@ -303,6 +320,7 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
 
     memset(out, 0, sizeof(*out));
     buf_init(&cfg, RENDER_MAX_CFG);
+    buf_reserve(&cfg, cfg_size(m));
     if (render_global(&cfg, m, o) || render_aux_frontends(&cfg, o) ||
         render_frontend(&cfg, m, o) || render_backends(&cfg, m, &out->n_dropped)) {
         buf_free(&cfg);

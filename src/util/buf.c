@@ -53,6 +53,17 @@ int buf_add(struct buf *b, const void *data, size_t len)
     return 0;
 }
 
+void buf_reserve(struct buf *b, size_t n)
+{
+    if (n > b->limit - b->len)
+        n = b->limit - b->len;
+    if (b->len + n + 1 <= b->cap)
+        return;
+    b->ptr = xrealloc(b->ptr, b->len + n + 1);
+    b->cap = b->len + n + 1;
+    b->ptr[b->len] = '\0';
+}
+
 int buf_adds(struct buf *b, const char *s)
 {
     return buf_add(b, s, strlen(s));

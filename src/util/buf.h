@@ -17,6 +17,9 @@ void buf_reset(struct buf *b);
 /* Appends bytes. Returns 0, or -E2BIG past the limit, in which case the buffer
  * is freed and left empty so that a truncated result is never used. */
 int buf_add(struct buf *b, const void *data, size_t len);
+/* Makes room for <n> more bytes (up to the limit) in one allocation: at a few
+ * megabytes, doubling copies the buffer and holds both copies for a moment. */
+void buf_reserve(struct buf *b, size_t n);
 int buf_adds(struct buf *b, const char *s);
 int buf_addc(struct buf *b, char c);
 int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -135,6 +135,42 @@ static void test_buf_growth(void **state)
     buf_free(&b); /* twice is harmless */
 }
 
+/* Reserved room is used without growing again, is capped by the limit, and
+ * a taken buffer keeps only what was written. */
+static void test_buf_reserve_and_take(void **state)
+{
+    struct buf b;
+    size_t cap;
+    char *s;
+
+    (void)state;
+    buf_init(&b, 1 << 20);
+    buf_reserve(&b, 50000);
+    cap = b.cap;
+    assert_true(cap >= 50001);
+    assert_string_equal(b.ptr, "");
+    buf_reserve(&b, 10); /* room enough: unchanged */
+    assert_int_equal(b.cap, cap);
+    for (int i = 0; i < 10000; i++)
+        assert_int_equal(buf_addf(&b, "%04d\n", i), 0);
+    assert_int_equal(b.cap, cap);
+    s = buf_take(&b);
+    assert_int_equal(strlen(s), 50000);
+    assert_memory_equal(s + 5 * 9999, "9999\n", 5);
+    free(s);
+    /* reserved but never written: an empty string */
+    buf_reserve(&b, 100000);
+    s = buf_take(&b);
+    assert_string_equal(s, "");
+    free(s);
+    /* never past the limit */
+    buf_init(&b, 100);
+    buf_reserve(&b, 1 << 20);
+    assert_true(b.cap <= 101);
+    assert_int_equal(buf_add(&b, "x", 1), 0);
+    buf_free(&b);
+}
+
 /* ====== hmap ====== */
 
 static void test_hmap_basic(void **state)
@@ -462,6 +498,7 @@ int main(void)
         cmocka_unit_test(test_buf_binary),
         cmocka_unit_test(test_buf_limit),
         cmocka_unit_test(test_buf_addf_limit_and_large),
+        cmocka_unit_test(test_buf_reserve_and_take),
         cmocka_unit_test(test_buf_growth),
         cmocka_unit_test(test_hmap_basic),
         cmocka_unit_test(test_hmap_keys_copied),
