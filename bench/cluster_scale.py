@@ -2,7 +2,7 @@
 """Cluster mode at scale, against the real test kube-apiserver + etcd.
 
 Loads N Ingresses into a fresh test cluster, each with its own Service and
-one-endpoint EndpointSlice, and one in ten with its own TLS Secret (its own
+EndpointSlice (one endpoint, or --endpoints), and one in ten with its own TLS Secret (its own
 key and certificate). Then starts Portico with the portico ServiceAccount and
 reports:
 - start -> initial list complete, and list complete -> /readyz 200;
@@ -14,6 +14,7 @@ reports:
     python3 bench/cluster_scale.py --ingresses 1000 [--changes 100]
     python3 bench/cluster_scale.py --ingresses 10000 --runs 3 \
         --portico /tmp/portico-before --portico ./portico
+    python3 bench/cluster_scale.py --ingresses 10000 --endpoints 5   # 50k endpoints
 
 Loading takes minutes at 10k, so one loaded cluster serves every run: with
 several --portico binaries the runs alternate between them (a baseline and
@@ -73,7 +74,12 @@ def make_certs(n):
     return out
 
 
-def objects(i, certs):
+def address(n):
+    """The n-th address of 198.18.0.0/15, the range set aside for benchmarks."""
+    return f"198.{18 + ((n >> 16) & 1)}.{(n >> 8) & 255}.{n & 255}"
+
+
+def objects(i, certs, endpoints=1):
     ns = "bench"
     objs = [
         {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"s{i}", "namespace": ns},
@@ -82,8 +88,8 @@ def objects(i, certs):
          "metadata": {"name": f"s{i}-1", "namespace": ns,
                       "labels": {"kubernetes.io/service-name": f"s{i}"}},
          "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
-         "endpoints": [{"addresses": [f"198.18.{(i >> 8) & 255}.{i & 255}"],
-                        "conditions": {"ready": True}}]},
+         "endpoints": [{"addresses": [address(i * endpoints + j)],
+                        "conditions": {"ready": True}} for j in range(endpoints)]},
     ]
     ing = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
            "metadata": {"name": f"i{i}", "namespace": ns},
@@ -186,6 +192,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ingresses", type=int, default=1000)
     ap.add_argument("--changes", type=int, default=100)
+    ap.add_argument("--endpoints", type=int, default=1,
+                    help="ready endpoints in each Service's EndpointSlice")
     ap.add_argument("--runs", type=int, default=1, help="runs per binary")
     ap.add_argument("--portico", action="append",
                     help="binary to measure (repeatable; default ./portico)")
@@ -209,9 +217,10 @@ def main():
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             list(ex.map(lambda i: Client.from_kubeconfig(
-                str(tmp / "c" / "admin.kubeconfig")).create(objects(i, certs)),
+                str(tmp / "c" / "admin.kubeconfig")).create(objects(i, certs, args.endpoints)),
                 range(args.ingresses)))
-        print(f"Ingresses: {args.ingresses} (+ Services, EndpointSlices, "
+        print(f"Ingresses: {args.ingresses} (+ Services, EndpointSlices with "
+              f"{args.ingresses * args.endpoints} endpoints, "
               f"{(args.ingresses + 9) // 10} TLS Secrets), loaded in "
               f"{time.monotonic() - t0:.0f} s", flush=True)
         results = {b: [] for b in binaries}
