@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Start-up time and peak memory in file mode, at scale.
+
+Writes the objects of bench/cluster_scale.py (N Ingresses, each with its own
+Service and EndpointSlice, one in ten with its own TLS Secret) as 100
+manifest files, or takes a directory as it is (--manifests, e.g. the bundled
+examples), starts each Portico binary on it in turn and reports the time to
+/readyz 200 and the controller's peak RSS (VmHWM) then, over --runs runs.
+
+    python3 bench/file_scale.py --ingresses 10000 --endpoints 5 \\
+        --portico /tmp/portico-before --portico ./portico
+    python3 bench/file_scale.py --manifests examples --runs 5
+
+No cluster is needed; HAProxy runs as in production, on loopback ports.
+"""
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchlib import free_port, pct
+from cluster_scale import ROOT, make_certs, objects
+
+
+def write_manifests(out, n, endpoints):
+    certs = make_certs(n)
+    (out / "000-class.json").write_text(json.dumps({
+        "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+        "metadata": {"name": "portico"}, "spec": {"controller": "portico.dev/ingress-controller"}}))
+    per_file = max(1, n // 100)
+    for start in range(0, n, per_file):
+        items = [o for i in range(start, min(n, start + per_file))
+                 for o in objects(i, certs, endpoints)]
+        (out / f"{start // per_file + 1:03d}.json").write_text(
+            json.dumps({"apiVersion": "v1", "kind": "List", "items": items}))
+
+
+def run_once(binary, manifests, work):
+    ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
+    shutil.rmtree(work, ignore_errors=True)
+    start = time.time()
+    proc = subprocess.Popen(
+        [binary, f"--manifests={manifests}", "--disable-ipv6", "--ipv4-bind-address=127.0.0.1",
+         f"--http-bind-port={ports['http']}", f"--https-bind-port={ports['https']}",
+         f"--stats-bind-port={ports['stats']}", f"--healthz-bind-port={ports['healthz']}",
+         f"--controller-port={ports['ctl']}", f"--config-dir={work / 'config'}",
+         f"--runtime-dir={work / 'run'}"],
+        stderr=subprocess.DEVNULL)
+    try:
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{ports['ctl']}/readyz",
+                                            timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None:
+                raise SystemExit(f"{binary} exited with {proc.returncode} before ready")
+            time.sleep(0.01)
+        ready = time.time() - start
+        with open(f"/proc/{proc.pid}/status") as f:
+            hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    return ready * 1000, hwm
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--ingresses", type=int, default=1000)
+    ap.add_argument("--endpoints", type=int, default=1,
+                    help="ready endpoints in each Service's EndpointSlice")
+    ap.add_argument("--manifests", help="measure this directory instead of generated objects")
+    ap.add_argument("--runs", type=int, default=3, help="runs per binary")
+    ap.add_argument("--portico", action="append",
+                    help="binary to measure (repeatable; default ./portico)")
+    args = ap.parse_args()
+    binaries = args.portico or [str(ROOT / "portico")]
+    tmp = Path(tempfile.mkdtemp(prefix="portico-file-scale-"))
+    try:
+        if args.manifests:
+            manifests = Path(args.manifests).resolve()
+            print(f"manifests: {manifests}")
+        else:
+            manifests = tmp / "manifests"
+            manifests.mkdir()
+            write_manifests(manifests, args.ingresses, args.endpoints)
+            print(f"Ingresses: {args.ingresses} (+ Services, EndpointSlices with "
+                  f"{args.ingresses * args.endpoints} endpoints, "
+                  f"{(args.ingresses + 9) // 10} TLS Secrets) in 100 files")
+        results = {b: [] for b in binaries}
+        for run in range(args.runs):
+            for b in binaries:
+                ready, hwm = run_once(b, manifests, tmp / "work")
+                results[b].append((ready, hwm))
+                print(f"run {run + 1}, {b}: start -> /readyz 200 {ready:.0f} ms, "
+                      f"peak RSS {hwm:.1f} MiB", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    print("medians over the runs:")
+    for b in binaries:
+        rs = results[b]
+        print(f"  {b}: ready {pct([r[0] for r in rs], 50):.0f} ms, "
+              f"peak RSS {pct([r[1] for r in rs], 50):.1f} MiB "
+              f"[{min(r[1] for r in rs):.1f}-{max(r[1] for r in rs):.1f}]")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
