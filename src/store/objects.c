@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -292,9 +293,10 @@ const char *k8s_kind_name(enum k8s_kind kind)
 void k8s_obj_ref(const struct k8s_obj *obj, char *out, size_t size)
 {
     if (obj->meta.ns && *obj->meta.ns)
-        snprintf(out, size, "%s/%s/%s", k8s_kind_name(obj->kind), obj->meta.ns, obj->meta.name);
+        str_concat(out, size, k8s_kind_name(obj->kind), "/", obj->meta.ns, "/", obj->meta.name,
+                   NULL);
     else
-        snprintf(out, size, "%s/%s", k8s_kind_name(obj->kind), obj->meta.name);
+        str_concat(out, size, k8s_kind_name(obj->kind), "/", obj->meta.name, NULL);
 }
 
 const char *const k8s_key_prefixes[] = {"portico.dev/", "haproxy.org/", "haproxy.com/",

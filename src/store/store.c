@@ -7,12 +7,13 @@
 #include <string.h>
 
 #include "store/objects.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
 static void make_key(char *out, size_t size, const char *ns, const char *name)
 {
-    snprintf(out, size, "%s/%s", ns ? ns : "", name);
+    str_concat(out, size, ns ? ns : "", "/", name, NULL);
 }
 
 void store_init(struct store *s)

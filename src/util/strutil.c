@@ -3,6 +3,7 @@
 #include "util/strutil.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <string.h>
 
 #include "util/banned.h"
@@ -99,4 +100,24 @@ int str_to_duration_ms(const char *s, uint32_t *out)
         }
     }
     return -EINVAL;
+}
+
+char *str_concat(char *buf, size_t size, ...)
+{
+    size_t at = 0;
+    const char *p;
+    va_list ap;
+
+    va_start(ap, size);
+    while ((p = va_arg(ap, const char *))) {
+        size_t n = strlen(p);
+
+        if (n > size - 1 - at)
+            n = size - 1 - at;
+        memcpy(buf + at, p, n);
+        at += n;
+    }
+    va_end(ap);
+    buf[at] = '\0';
+    return buf;
 }

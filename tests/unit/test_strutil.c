@@ -110,6 +110,20 @@ static void u32_bad(const char *s, uint32_t lo, uint32_t hi)
     assert_int_equal(v, 12345); /* untouched on failure */
 }
 
+static void test_concat(void **state)
+{
+    char buf[8];
+
+    (void)state;
+    assert_string_equal(str_concat(buf, sizeof(buf), "ns", "/", "name", NULL), "ns/name");
+    assert_string_equal(str_concat(buf, sizeof(buf), NULL), "");
+    assert_string_equal(str_concat(buf, sizeof(buf), "", "a", "", NULL), "a");
+    /* cut to fit, always terminated */
+    assert_string_equal(str_concat(buf, sizeof(buf), "namespace", "/", "x", NULL), "namespa");
+    assert_string_equal(str_concat(buf, sizeof(buf), "abcd", "efgh", NULL), "abcdefg");
+    assert_string_equal(str_concat(buf, 1, "abc", NULL), "");
+}
+
 static void test_u32(void **state)
 {
     (void)state;
@@ -197,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_distance),  cmocka_unit_test(test_distance_bounded),
         cmocka_unit_test(test_closest),   cmocka_unit_test(test_has_prefix),
         cmocka_unit_test(test_u32),       cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_concat),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
