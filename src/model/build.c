@@ -13,6 +13,7 @@
 #include "model/validate.h"
 #include "store/objects.h"
 #include "util/hmap.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -123,6 +124,42 @@ static void key_issue(void *arg, const char *field, const char *msg)
     add_issue(c->b, MODEL_SEV_WARN, c->obj, field, "%s", msg);
 }
 
+/* Where a claim or a backend comes from, for the issue it may raise: a path
+ * is named only then (formatting it for every path of every Ingress cost a
+ * third of a build at 10,000 Ingresses). */
+struct where {
+    const char *field;  /* or NULL: spec.rules[<rule>].http.paths[<path>] */
+    const char *what;   /* what is claimed, or NULL: the path <p> on <host> */
+    size_t rule, path;
+    const struct k8s_ingress_path *p;
+    const char *host;
+};
+
+static const char *where_field(const struct where *w, char *buf, size_t size)
+{
+    if (!w)
+        return "";
+    if (w->field)
+        return w->field;
+    snprintf(buf, size, "spec.rules[%zu].http.paths[%zu]", w->rule, w->path);
+    return buf;
+}
+
+static const char *where_what(const struct where *w, char *buf, size_t size)
+{
+    static const char *const types[] = {
+        [K8S_PATH_EXACT] = "Exact",
+        [K8S_PATH_PREFIX] = "Prefix",
+        [K8S_PATH_IMPL] = "ImplementationSpecific",
+    };
+
+    if (w->what)
+        return w->what;
+    snprintf(buf, size, "%s path \"%s\" on host \"%s\"", types[w->p->type], w->p->path,
+             w->host);
+    return buf;
+}
+
 /* ====== Backends ====== */
 
 static int cmp_slice(const void *a, const void *b)
@@ -148,7 +185,7 @@ static void index_slices(struct builder *b)
 
         if (!es->service)
             continue;
-        snprintf(key, sizeof(key), "%s/%s", es->obj.meta.ns, es->service);
+        str_concat(key, sizeof(key), es->obj.meta.ns, "/", es->service, NULL);
         l = hmap_get(&b->slices, key);
         if (!l) {
             l = arena_alloc(&b->tmp, sizeof(*l));
@@ -179,7 +216,7 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
     size_t cap = 0;
     char key[512];
 
-    snprintf(key, sizeof(key), "%s/%s", ns, svc);
+    str_concat(key, sizeof(key), ns, "/", svc, NULL);
     l = hmap_get(&b->slices, key);
     if (!l)
         return;
@@ -235,7 +272,7 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
 /* Returns the backend for a Service port, creating it on first use. A
  * missing Service or port still gets a backend: it has no servers, so HAProxy
  * answers 503, and the Ingress gets a warning. */
-static const char *ensure_backend(struct builder *b, const char *obj, const char *field,
+static const char *ensure_backend(struct builder *b, const char *obj, const struct where *w,
                                   const char *ns, const char *svc_name, const char *port_name,
                                   int32_t port_num)
 {
@@ -252,14 +289,14 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
     }
     /* one backend per Service port, however the Ingresses name it */
     if (sp && valid_port_name(sp->name))
-        snprintf(port, sizeof(port), "%s", sp->name);
+        str_concat(port, sizeof(port), sp->name, NULL);
     else if (sp)
         snprintf(port, sizeof(port), "%d", sp->port);
     else if (port_name)
-        snprintf(port, sizeof(port), "%s", port_name);
+        str_concat(port, sizeof(port), port_name, NULL);
     else
         snprintf(port, sizeof(port), "%d", port_num);
-    snprintf(name, sizeof(name), "%s_%s_%s", ns, svc_name, port);
+    str_concat(name, sizeof(name), ns, "_", svc_name, "_", port, NULL);
     be = hmap_get(&b->backends, name);
     if (be) {
         problem = hmap_get(&b->backend_err, name);
@@ -289,8 +326,11 @@ static const char *ensure_backend(struct builder *b, const char *obj, const char
     if (problem)
         hmap_put(&b->backend_err, be->name, (void *)problem);
 out:
-    if (problem && obj)
-        add_issue(b, MODEL_SEV_WARN, obj, field, "%s", problem);
+    if (problem && obj) {
+        char field[160];
+
+        add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)), "%s", problem);
+    }
     return be->name;
 }
 
@@ -344,38 +384,37 @@ static bool ingress_is_ours(struct builder *b, const struct k8s_ingress *ing, in
 
 /* ====== Validation ====== */
 
-static bool check_backend(struct builder *b, const char *obj, const char *field,
-                          const struct k8s_ingress_backend *be)
+/* Why <be> cannot be served, in <msg>, or NULL when it can. */
+static const char *backend_problem(const struct k8s_ingress_backend *be, char *msg, size_t size)
 {
     if (be->resource)
-        return true; /* reported when used */
+        return NULL; /* reported when used */
     if (!valid_dns_label(be->svc)) {
-        add_issue(b, MODEL_SEV_ERROR, obj, field,
-                  "service name \"%s\" is not a valid DNS label; ingress skipped", be->svc);
-        return false;
+        snprintf(msg, size, "service name \"%s\" is not a valid DNS label", be->svc);
+        return msg;
     }
     if (be->port_name && !valid_port_name(be->port_name)) {
-        add_issue(b, MODEL_SEV_ERROR, obj, field,
-                  "port name \"%s\" is not a valid port name; ingress skipped", be->port_name);
-        return false;
+        snprintf(msg, size, "port name \"%s\" is not a valid port name", be->port_name);
+        return msg;
     }
-    return true;
+    return NULL;
 }
 
 /* Rejects the whole Ingress when a field cannot be represented safely or
  * breaks the API's validation, as the API server would have. */
 static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, const char *obj)
 {
-    char field[160];
+    char field[160], msg[1024];
 
     if (!valid_dns_label(ing->obj.meta.ns) || !valid_dns_subdomain(ing->obj.meta.name)) {
         add_issue(b, MODEL_SEV_ERROR, obj, "metadata",
                   "namespace or name is not a valid DNS name; ingress skipped");
         return false;
     }
-    if (ing->default_backend.present &&
-        !check_backend(b, obj, "spec.defaultBackend", &ing->default_backend))
+    if (ing->default_backend.present && backend_problem(&ing->default_backend, msg, sizeof(msg))) {
+        add_issue(b, MODEL_SEV_ERROR, obj, "spec.defaultBackend", "%s; ingress skipped", msg);
         return false;
+    }
     for (size_t i = 0; i < ing->n_rules; i++) {
         const struct k8s_ingress_rule *r = &ing->rules[i];
 
@@ -387,18 +426,22 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
                       r->host);
             return false;
         }
+        /* fields are named only for an issue: formatting them for every
+         * path cost a tenth of a build */
         for (size_t j = 0; j < r->n_paths; j++) {
             const char *why = validate_path(r->paths[j].path, r->paths[j].type);
 
-            snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].path", i, j);
             if (why) {
+                snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].path", i, j);
                 add_issue(b, MODEL_SEV_ERROR, obj, field, "\"%.100s\" %s; ingress skipped",
                           r->paths[j].path, why);
                 return false;
             }
-            snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].backend", i, j);
-            if (!check_backend(b, obj, field, &r->paths[j].backend))
+            if (backend_problem(&r->paths[j].backend, msg, sizeof(msg))) {
+                snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].backend", i, j);
+                add_issue(b, MODEL_SEV_ERROR, obj, field, "%s; ingress skipped", msg);
                 return false;
+            }
         }
     }
     for (size_t i = 0; i < ing->n_tls; i++) {
@@ -442,8 +485,7 @@ static void put_claim(struct builder *b, enum model_map map, const char *key,
 }
 
 static void claim(struct builder *b, enum model_map map, const char *key, const char *value,
-                  size_t rank, const char *owner, const char *field, const char *what,
-                  bool quiet)
+                  size_t rank, const char *owner, const struct where *w, bool quiet)
 {
     struct claim *c = hmap_get(&b->entries[map], key);
 
@@ -460,6 +502,10 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
                         map == MODEL_MAP_PREFIX;
 
         if (rank == c->rank && !quiet && (path_map || strcmp(c->value, value))) {
+            char fbuf[160], wbuf[2400];
+            const char *field = where_field(w, fbuf, sizeof(fbuf));
+            const char *what = where_what(w, wbuf, sizeof(wbuf));
+
             if (!strcmp(c->owner, owner))
                 add_issue(b, MODEL_SEV_WARN, owner, field,
                           "%s is declared twice in this Ingress; the first declaration wins",
@@ -475,17 +521,36 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
 }
 
 static const char *path_backend(struct builder *b, const struct k8s_ingress *ing,
-                                const char *obj, const char *field,
+                                const char *obj, const struct where *w,
                                 const struct k8s_ingress_backend *be)
 {
     if (be->resource) {
-        add_issue(b, MODEL_SEV_WARN, obj, field,
+        char field[160];
+
+        add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)),
                   "backend.resource is not supported; treated as a missing service (503)");
         return ensure_backend(b, NULL, NULL, ing->obj.meta.ns, "portico-unsupported-resource",
                               NULL, 1);
     }
-    return ensure_backend(b, obj, field, ing->obj.meta.ns, be->svc, be->port_name,
-                          be->port_num);
+    return ensure_backend(b, obj, w, ing->obj.meta.ns, be->svc, be->port_name, be->port_num);
+}
+
+/* <host>, the first <len> bytes of <path>, then <tail>, cut to the <size>
+ * bytes of <buf> (valid hosts and paths always fit). */
+static const char *path_key(char *buf, size_t size, const char *host, const char *path,
+                            size_t len, const char *tail)
+{
+    const char *parts[3] = {host, path, tail};
+    size_t lens[3] = {strlen(host), len, strlen(tail)}, at = 0;
+
+    for (int i = 0; i < 3; i++) {
+        size_t n = lens[i] < size - 1 - at ? lens[i] : size - 1 - at;
+
+        memcpy(buf + at, parts[i], n);
+        at += n;
+    }
+    buf[at] = '\0';
+    return buf;
 }
 
 static void add_paths(struct builder *b, const struct k8s_ingress *ing, const char *obj,
@@ -496,40 +561,35 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
 
     for (size_t j = 0; j < r->n_paths; j++) {
         const struct k8s_ingress_path *p = &r->paths[j];
-        char field[160], key[2400], what[2400];
+        struct where w = {.rule = ri, .path = j, .p = p, .host = hk};
+        size_t len = strlen(p->path);
         const char *be;
-        size_t len;
+        char key[2400];
 
-        snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu]", ri, j);
-        be = path_backend(b, ing, obj, field, &p->backend);
+        be = path_backend(b, ing, obj, &w, &p->backend);
         switch (p->type) {
         case K8S_PATH_EXACT:
-            snprintf(key, sizeof(key), "%s%s", hk, p->path);
-            snprintf(what, sizeof(what), "Exact path \"%s\" on host \"%s\"", p->path, hk);
-            claim(b, MODEL_MAP_EXACT, key, be, 0, obj, field, what, false);
+            path_key(key, sizeof(key), hk, p->path, len, "");
+            claim(b, MODEL_MAP_EXACT, key, be, 0, obj, &w, false);
             break;
         case K8S_PATH_PREFIX:
             /* element-wise: "/foo" and "/foo/" both mean "/foo" and "/foo/..." */
-            len = strlen(p->path);
             while (len > 1 && p->path[len - 1] == '/')
                 len--;
-            snprintf(what, sizeof(what), "Prefix path \"%s\" on host \"%s\"", p->path, hk);
             if (len == 1) {
-                snprintf(key, sizeof(key), "%s/", hk);
-                claim(b, MODEL_MAP_PREFIX, key, be, 1, obj, field, what, false);
+                path_key(key, sizeof(key), hk, "", 0, "/");
+                claim(b, MODEL_MAP_PREFIX, key, be, 1, obj, &w, false);
                 break;
             }
-            snprintf(key, sizeof(key), "%s%.*s", hk, (int)len, p->path);
-            claim(b, MODEL_MAP_PREFIX_EXACT, key, be, len, obj, field, what, false);
-            snprintf(key, sizeof(key), "%s%.*s/", hk, (int)len, p->path);
-            claim(b, MODEL_MAP_PREFIX, key, be, len, obj, field, what, true);
+            path_key(key, sizeof(key), hk, p->path, len, "");
+            claim(b, MODEL_MAP_PREFIX_EXACT, key, be, len, obj, &w, false);
+            path_key(key, sizeof(key), hk, p->path, len, "/");
+            claim(b, MODEL_MAP_PREFIX, key, be, len, obj, &w, true);
             break;
         case K8S_PATH_IMPL:
             /* plain string prefix; an empty path matches everything */
-            snprintf(key, sizeof(key), "%s%s", hk, *p->path ? p->path : "/");
-            snprintf(what, sizeof(what), "ImplementationSpecific path \"%s\" on host \"%s\"",
-                     p->path, hk);
-            claim(b, MODEL_MAP_PREFIX, key, be, strlen(p->path), obj, field, what, false);
+            path_key(key, sizeof(key), hk, len ? p->path : "/", len ? len : 1, "");
+            claim(b, MODEL_MAP_PREFIX, key, be, len, obj, &w, false);
             break;
         }
     }
@@ -557,7 +617,7 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
     const char *ref;
     char key[512];
 
-    snprintf(key, sizeof(key), "%s/%s", ns, name);
+    str_concat(key, sizeof(key), ns, "/", name, NULL);
     st = hmap_get(&b->secrets, key);
     if (st)
         return st;
@@ -653,6 +713,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
         const struct k8s_ingress_tls *t = &ing->tls[i];
         struct secret_state *st = NULL;
         char field[64];
+        struct where redirect = {.field = field, .what = "the HTTPS redirect of this host"};
 
         snprintf(field, sizeof(field), "spec.tls[%zu]", i);
         if (t->secret) {
@@ -671,8 +732,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
                 if (st)
                     add_sni(b, st, t->hosts[j], obj, field);
                 if (kv->ssl_redirect)
-                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], code, 0, obj, field,
-                          "the HTTPS redirect of this host", false);
+                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], code, 0, obj, &redirect, false);
             }
             continue;
         }
@@ -687,8 +747,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
             if (st)
                 add_sni(b, st, h, obj, field);
             if (kv->ssl_redirect)
-                claim(b, MODEL_MAP_REDIRECT, h, code, 0, obj, field,
-                      "the HTTPS redirect of this host", false);
+                claim(b, MODEL_MAP_REDIRECT, h, code, 0, obj, &redirect, false);
         }
     }
 }
@@ -729,7 +788,8 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
     keys_apply_annotations(&kv, ing->obj.meta.annotations, ing->obj.meta.n_annotations,
                            key_issue, &ictx);
     if (ing->default_backend.present) {
-        const char *be = path_backend(b, ing, obj, "spec.defaultBackend", &ing->default_backend);
+        struct where w = {.field = "spec.defaultBackend", .what = "the default backend of this host"};
+        const char *be = path_backend(b, ing, obj, &w, &ing->default_backend);
 
         if (ing->n_rules == 0) {
             if (!b->catchall) {
@@ -746,8 +806,7 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
                 char key[300];
 
                 snprintf(key, sizeof(key), "%s/", ing->rules[i].host ? ing->rules[i].host : "");
-                claim(b, MODEL_MAP_HOST_DEFAULT, key, be, 0, obj, "spec.defaultBackend",
-                      "the default backend of this host", false);
+                claim(b, MODEL_MAP_HOST_DEFAULT, key, be, 0, obj, &w, false);
             }
         }
     }
@@ -908,7 +967,7 @@ static void set_default_backend(struct builder *b)
         return;
     }
     b->m->default_backend =
-        ensure_backend(b, "flag/default-backend-service", "", ns, name,
+        ensure_backend(b, "flag/default-backend-service", NULL, ns, name,
                        *svc->ports[0].name ? svc->ports[0].name : NULL, svc->ports[0].port);
 }
 
