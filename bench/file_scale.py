@@ -10,6 +10,7 @@ examples), starts each Portico binary on it in turn and reports the time to
     python3 bench/file_scale.py --ingresses 10000 --endpoints 5 \\
         --portico /tmp/portico-before --portico ./portico
     python3 bench/file_scale.py --manifests examples --runs 5
+    python3 bench/file_scale.py --ingresses 10000 --write /tmp/m10k   # only write them
 
 No cluster is needed; HAProxy runs as in production, on loopback ports.
 """
@@ -80,11 +81,18 @@ def main():
     ap.add_argument("--endpoints", type=int, default=1,
                     help="ready endpoints in each Service's EndpointSlice")
     ap.add_argument("--manifests", help="measure this directory instead of generated objects")
+    ap.add_argument("--write", metavar="DIR",
+                    help="only write the generated manifests into DIR (for callgrind or massif "
+                         "on `portico render --manifests=DIR`)")
     ap.add_argument("--runs", type=int, default=3, help="runs per binary")
     ap.add_argument("--portico", action="append",
                     help="binary to measure (repeatable; default ./portico)")
     args = ap.parse_args()
     binaries = args.portico or [str(ROOT / "portico")]
+    if args.write:
+        Path(args.write).mkdir(parents=True)
+        write_manifests(Path(args.write), args.ingresses, args.endpoints)
+        return 0
     tmp = Path(tempfile.mkdtemp(prefix="portico-file-scale-"))
     try:
         if args.manifests:
