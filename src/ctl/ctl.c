@@ -450,8 +450,10 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
                 push_update(u, n, &cap, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
                             arena_printf(&c->pending_model->arena, "%s/%s", bb->name, sv->name),
                             arena_printf(&c->pending_model->arena,
-                                         memchr(sv->name, ':', sv->addr_len) ? "[%s]:%u" : "%s:%u",
-                                         model_server_addr(sv, addr, sizeof(addr)), sv->port),
+                                         strchr(model_server_addr(sv, addr, sizeof(addr)), ':')
+                                             ? "[%s]:%u"
+                                             : "%s:%u",
+                                         addr, sv->port),
                             NULL);
             }
         }

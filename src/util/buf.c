@@ -102,8 +102,8 @@ char *buf_take(struct buf *b)
 {
     char *p = b->ptr ? b->ptr : xstrdup("");
 
-    /* a taken buffer is kept: up to half of it is the doubling's spare room,
-     * 0.4 MB of the rendering at 10,000 Ingresses */
+    /* a taken buffer is kept: its spare room (up to half of it after
+     * doubling) was 0.4 MB of the rendering at 10,000 Ingresses */
     if (b->ptr && b->cap - b->len > 4096)
         p = xrealloc(p, b->len + 1);
 
