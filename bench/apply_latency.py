@@ -26,7 +26,7 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import free_port, http_status, pct
+from benchlib import free_port, http_status, memory_mib, pct, wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -129,15 +129,7 @@ def main():
                              f"--config-dir={cfg}", f"--runtime-dir={os.path.join(tmp, 'run')}"],
                             stderr=log)
     try:
-        while http_status(ports["ctl"], "x", 0.2) != 200 or True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{ports['ctl']}/readyz",
-                                            timeout=0.5) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            time.sleep(0.01)
+        wait_ready(ports["ctl"], proc, lambda: "portico exited before ready; see its log")
         ready_s = time.monotonic() - t0
         assert http_status(ports["http"], "h0.bench.test", 1.0) == 200, "base route not served"
 
@@ -193,11 +185,7 @@ def main():
             subprocess.run(["haproxy", "-c", "-q", "-f",
                             os.path.join(cfg, "current", "haproxy.cfg")], check=True)
             checks.append((time.monotonic() - s) * 1000)
-        rss = 0
-        with open(f"/proc/{proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    rss = int(line.split()[1]) / 1024
+        rss = memory_mib(proc.pid)["VmHWM"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=30)

@@ -1,6 +1,8 @@
-"""Helpers the benchmarks share: ports, one HTTP status through HAProxy, percentiles."""
+"""Helpers the benchmarks share: ports, one HTTP status through HAProxy, percentiles,
+waiting for Portico to be ready, its memory."""
 
 import socket
+import time
 import urllib.error
 import urllib.request
 
@@ -27,3 +29,24 @@ def pct(values, p):
     """The p-th percentile (nearest rank) of <values>."""
     values = sorted(values)
     return values[min(len(values) - 1, max(0, int(round(p / 100.0 * (len(values) - 1)))))]
+
+
+def wait_ready(ctl_port, proc, why):
+    """Polls Portico's /readyz on <ctl_port> until it answers 200; if <proc>
+    exits first, stops the benchmark with why()."""
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{ctl_port}/readyz", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None:
+            raise SystemExit(why())
+        time.sleep(0.01)
+
+
+def memory_mib(pid):
+    """The Vm* lines of /proc/<pid>/status (VmHWM, VmRSS, ...) in MiB."""
+    with open(f"/proc/{pid}/status") as f:
+        return {l.split(":")[0]: int(l.split()[1]) / 1024 for l in f if l.startswith("Vm")}

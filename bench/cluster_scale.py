@@ -34,13 +34,12 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
-from benchlib import free_port, http_status, pct  # noqa: E402
+from benchlib import free_port, http_status, memory_mib, pct, wait_ready  # noqa: E402
 from kapi import Client  # noqa: E402
 
 CLUSTER = ROOT / "tests" / "cluster" / "cluster.sh"
@@ -128,20 +127,9 @@ def run_once(binary, tmp, admin, certs, n_changes, tag):
         stderr=open(log, "w"))
     created = []
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{ports['ctl']}/readyz",
-                                            timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None:
-                raise SystemExit(log.read_text()[-3000:])
-            time.sleep(0.01)
+        wait_ready(ports["ctl"], proc, lambda: log.read_text()[-3000:])
         ready = time.time()
-        with open(f"/proc/{proc.pid}/status") as f:
-            hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+        hwm = memory_mib(proc.pid)["VmHWM"]
         listed = next(ts(l) for l in log.read_text().splitlines() if "every resource listed" in l)
         lat, writes = [], []
         for i in range(n_changes):
@@ -158,8 +146,7 @@ def run_once(binary, tmp, admin, certs, n_changes, tag):
                 if time.monotonic() - t > 30:
                     raise SystemExit("change not served in 30 s")
             lat.append((time.monotonic() - t) * 1000)
-        with open(f"/proc/{proc.pid}/status") as f:
-            status = {l.split(":")[0]: int(l.split()[1]) / 1024 for l in f if l.startswith("Vm")}
+        status = memory_mib(proc.pid)
         hwm2, rss2 = status["VmHWM"], status["VmRSS"]
         applied = {}
         for line in log.read_text().splitlines():

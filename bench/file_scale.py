@@ -23,10 +23,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from benchlib import free_port, pct
+from benchlib import free_port, memory_mib, pct, wait_ready
 from cluster_scale import ROOT, make_certs, objects
 
 
@@ -55,20 +54,10 @@ def run_once(binary, manifests, work):
          f"--runtime-dir={work / 'run'}"],
         stderr=subprocess.DEVNULL)
     try:
-        while True:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{ports['ctl']}/readyz",
-                                            timeout=1) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None:
-                raise SystemExit(f"{binary} exited with {proc.returncode} before ready")
-            time.sleep(0.01)
+        wait_ready(ports["ctl"], proc,
+                   lambda: f"{binary} exited with {proc.returncode} before ready")
         ready = time.time() - start
-        with open(f"/proc/{proc.pid}/status") as f:
-            hwm = next(int(l.split()[1]) for l in f if l.startswith("VmHWM")) / 1024
+        hwm = memory_mib(proc.pid)["VmHWM"]
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
