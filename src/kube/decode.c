@@ -171,7 +171,7 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
 {
     json_t *md;
     struct k8s_kv *labels;
-    size_t n_labels;
+    size_t n_labels, key_size;
     char *ts = NULL;
 
     if (get_typed(obj, "metadata", "", false, &md, err))
@@ -199,7 +199,8 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
         free(m->ns);
         m->ns = xstrdup("default"); /* what kubectl assumes for a manifest without one */
     }
-    m->key = xasprintf("%s/%s", m->ns, m->name);
+    key_size = strlen(m->ns) + strlen(m->name) + 2;
+    m->key = k8s_key(xmalloc(key_size), key_size, m->ns, m->name);
     if (ts && parse_time(ts, &m->created)) {
         errmsg_set(err, "metadata.creationTimestamp: not an RFC 3339 time");
         goto fail;

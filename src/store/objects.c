@@ -299,6 +299,11 @@ void k8s_obj_ref(const struct k8s_obj *obj, char *out, size_t size)
         str_concat(out, size, k8s_kind_name(obj->kind), "/", obj->meta.name, NULL);
 }
 
+char *k8s_key(char *buf, size_t size, const char *ns, const char *name)
+{
+    return str_concat(buf, size, ns ? ns : "", "/", name, NULL);
+}
+
 const char *const k8s_key_prefixes[] = {"portico.dev/", "haproxy.org/", "haproxy.com/",
                                         "ingress.kubernetes.io/"};
 const size_t k8s_key_prefixes_len = sizeof(k8s_key_prefixes) / sizeof(k8s_key_prefixes[0]);

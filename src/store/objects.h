@@ -32,4 +32,7 @@ const char *k8s_kv_get(const struct k8s_kv *kv, size_t n, const char *key);
 const char *k8s_kind_name(enum k8s_kind kind);
 /* Writes "kind/ns/name" (or "kind/name") into <out>. */
 void k8s_obj_ref(const struct k8s_obj *obj, char *out, size_t size);
+/* The store's key of an object in <buf> of <size> bytes, which it returns:
+ * "ns/name", or "/name" for a cluster-scoped one (<ns> "" or NULL). */
+char *k8s_key(char *buf, size_t size, const char *ns, const char *name);
 #endif

@@ -7,14 +7,8 @@
 #include <string.h>
 
 #include "store/objects.h"
-#include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
-
-static void make_key(char *out, size_t size, const char *ns, const char *name)
-{
-    str_concat(out, size, ns ? ns : "", "/", name, NULL);
-}
 
 void store_init(struct store *s)
 {
@@ -53,7 +47,7 @@ bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *
     char key[512];
     struct k8s_obj *prev;
 
-    make_key(key, sizeof(key), ns, name);
+    k8s_key(key, sizeof(key), ns, name);
     prev = hmap_del(&s->kinds[kind], key);
     if (!prev)
         return false;
@@ -99,7 +93,7 @@ const struct k8s_obj *store_get(const struct store *s, enum k8s_kind kind, const
 {
     char key[512];
 
-    make_key(key, sizeof(key), ns, name);
+    k8s_key(key, sizeof(key), ns, name);
     return hmap_get(&s->kinds[kind], key);
 }
 
