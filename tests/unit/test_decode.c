@@ -472,6 +472,61 @@ static void test_endpoint_slice(void **state)
     k8s_obj_free(o);
 }
 
+/* A packed object stores each string once: names inside their key, common
+ * values in one static copy for all objects, a TLS host inside its rule's.
+ * Objects too big for the packer's scratch block keep their contents. */
+static void test_packed_strings(void **state)
+{
+    struct k8s_obj *a, *b, *big;
+    struct k8s_ingress *ing;
+    struct k8s_endpoint_slice *es;
+    char *json, *eps = xstrdup("");
+
+    (void)state;
+    a = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\","
+                  " \"metadata\": {\"name\": \"web\"},"
+                  " \"spec\": {\"tls\": [{\"hosts\": [\"www.shop.example\", \"shop.example\"]}],"
+                  "  \"rules\": [{\"host\": \"www.shop.example\"}]}}");
+    b = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Service\","
+                  " \"metadata\": {\"name\": \"api\", \"namespace\": \"default\"},"
+                  " \"spec\": {\"ports\": [{\"port\": 80, \"protocol\": \"TCP\"}]}}");
+    ing = (struct k8s_ingress *)a;
+    assert_string_equal(a->meta.key, "default/web");
+    assert_string_equal(a->meta.name, "web");
+    assert_ptr_equal(a->meta.name, a->meta.key + strlen("default/"));
+    assert_string_equal(a->meta.ns, "default");
+    assert_ptr_equal(a->meta.ns, b->meta.ns);
+    assert_string_equal(ing->tls[0].hosts[0], "www.shop.example");
+    assert_string_equal(ing->tls[0].hosts[1], "shop.example");
+    assert_ptr_equal(ing->tls[0].hosts[1], ing->tls[0].hosts[0] + strlen("www."));
+    assert_string_equal(ing->rules[0].host, "www.shop.example");
+    assert_string_equal(((struct k8s_service *)b)->ports[0].protocol, "TCP");
+    k8s_obj_free(a);
+    k8s_obj_free(b);
+
+    for (int i = 0; i < 300; i++) {
+        char *more = xasprintf("%s%s{\"addresses\": [\"10.1.%d.%d\"]}", eps, i ? ", " : "",
+                               i / 250, i % 250);
+
+        free(eps);
+        eps = more;
+    }
+    json = xasprintf("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\","
+                     " \"metadata\": {\"name\": \"web-big\", \"namespace\": \"shop\"},"
+                     " \"addressType\": \"IPv4\", \"endpoints\": [%s]}",
+                     eps);
+    big = tu_decode(json);
+    es = (struct k8s_endpoint_slice *)big;
+    assert_int_equal(es->n_endpoints, 300);
+    assert_string_equal(es->endpoints[0].addresses[0], "10.1.0.0");
+    assert_string_equal(es->endpoints[1].addresses[0], "10.1.0.1");
+    assert_string_equal(es->endpoints[299].addresses[0], "10.1.1.49");
+    assert_string_equal(big->meta.name, "web-big");
+    k8s_obj_free(big);
+    free(json);
+    free(eps);
+}
+
 static void test_endpoint_slice_types(void **state)
 {
     struct k8s_obj *o;
@@ -734,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_service),
         cmocka_unit_test(test_endpoint_slice),
         cmocka_unit_test(test_endpoint_slice_types),
+        cmocka_unit_test(test_packed_strings),
         cmocka_unit_test(test_secret),
         cmocka_unit_test(test_configmap),
         cmocka_unit_test(test_content_hash),
