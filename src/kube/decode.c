@@ -105,7 +105,7 @@ static int cmp_kv(const void *a, const void *b)
 /* String map (labels, annotations, ConfigMap data) -> sorted array of the
  * keys <keep> accepts (all without it); every value is checked. */
 static int get_kv(json_t *o, const char *key, const char *path, bool (*keep)(const char *),
-                  struct k8s_kv **out, size_t *n, char **err)
+                  struct k8s_kv **out, uint32_t *n, char **err)
 {
     json_t *m, *v;
     const char *k;
@@ -128,7 +128,7 @@ static int get_kv(json_t *o, const char *key, const char *path, bool (*keep)(con
             continue;
         (*out)[i].key = xstrdup(k);
         (*out)[i].val = xstrdup(json_string_value(v));
-        *n = ++i;
+        *n = (uint32_t)++i;
     }
     if (!i) {
         FREE_NULL(*out);
@@ -171,7 +171,9 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
 {
     json_t *md;
     struct k8s_kv *labels;
-    size_t n_labels, key_size;
+    uint32_t n_labels;
+    size_t key_size;
+    int64_t created = 0;
     char *ts = NULL;
 
     if (get_typed(obj, "metadata", "", false, &md, err))
@@ -201,10 +203,12 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
     }
     key_size = strlen(m->ns) + strlen(m->name) + 2;
     m->key = k8s_key(xmalloc(key_size), key_size, m->ns, m->name);
-    if (ts && parse_time(ts, &m->created)) {
+    if (ts && parse_time(ts, &created)) {
         errmsg_set(err, "metadata.creationTimestamp: not an RFC 3339 time");
         goto fail;
     }
+    /* only an order between objects: earlier than 1970 counts as absent */
+    m->created = created < 0 ? 0 : created > UINT32_MAX ? UINT32_MAX : (uint32_t)created;
     free(ts);
     return 0;
 fail:
@@ -220,7 +224,6 @@ static int decode_ing_backend(json_t *be, const char *path, struct k8s_ingress_b
     json_t *svc, *port, *res;
     char p[256];
 
-    out->present = true;
     if (get_typed(be, "resource", path, false, &res, err) ||
         get_typed(be, "service", path, false, &svc, err))
         return -EINVAL;
@@ -271,8 +274,11 @@ static int decode_ingress(json_t *obj, struct k8s_ingress *ing, char **err)
         get_typed(spec, "rules", "spec.", true, &rules, err) ||
         get_typed(spec, "tls", "spec.", true, &tls, err))
         return -EINVAL;
-    if (defbe && decode_ing_backend(defbe, "spec.defaultBackend.", &ing->default_backend, err))
-        return -EINVAL;
+    if (defbe) {
+        ing->default_backend = xcalloc(1, sizeof(*ing->default_backend));
+        if (decode_ing_backend(defbe, "spec.defaultBackend.", ing->default_backend, err))
+            return -EINVAL;
+    }
     if (rules) {
         ing->rules = xcalloc(json_array_size(rules) + 1, sizeof(*ing->rules));
         json_array_foreach(rules, i, v)

@@ -411,7 +411,7 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
                   "namespace or name is not a valid DNS name; ingress skipped");
         return false;
     }
-    if (ing->default_backend.present && backend_problem(&ing->default_backend, msg, sizeof(msg))) {
+    if (ing->default_backend && backend_problem(ing->default_backend, msg, sizeof(msg))) {
         add_issue(b, MODEL_SEV_ERROR, obj, "spec.defaultBackend", "%s; ingress skipped", msg);
         return false;
     }
@@ -786,9 +786,9 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
     ictx.obj = obj;
     keys_apply_annotations(&kv, ing->obj.meta.annotations, ing->obj.meta.n_annotations,
                            key_issue, &ictx);
-    if (ing->default_backend.present) {
+    if (ing->default_backend) {
         struct where w = {.field = "spec.defaultBackend", .what = "the default backend of this host"};
-        const char *be = path_backend(b, ing, obj, &w, &ing->default_backend);
+        const char *be = path_backend(b, ing, obj, &w, ing->default_backend);
 
         if (ing->n_rules == 0) {
             if (!b->catchall) {

@@ -22,13 +22,15 @@ struct k8s_kv {
     char *val;
 };
 
+/* Counts are 32 bits and fields ordered to leave no padding: a store holds
+ * tens of thousands of these, and every 8 bytes is a quarter MiB at 30,000. */
 struct k8s_meta {
     char *ns;                     /* "" for cluster-scoped objects */
     char *name;
     char *key;                    /* "ns/name" ("/name" cluster-scoped): the store's key */
-    int64_t created;              /* creationTimestamp, unix seconds; 0 when absent */
     struct k8s_kv *annotations;   /* sorted by key */
-    size_t n_annotations;
+    uint32_t created;             /* creationTimestamp, unix seconds (to 2106); 0 when absent */
+    uint32_t n_annotations;
 };
 
 /* Common head of every object; must be the first member. */
@@ -47,39 +49,38 @@ enum k8s_path_type {
 };
 
 struct k8s_ingress_backend {
-    bool present;                 /* the backend field exists */
-    bool resource;                /* backend.resource: unsupported */
-    char *svc;                    /* service.name */
+    char *svc;                    /* service.name; NULL with resource */
     char *port_name;              /* service.port.name, or NULL */
     int32_t port_num;             /* service.port.number, or 0 */
+    bool resource;                /* backend.resource: unsupported */
 };
 
 struct k8s_ingress_path {
+    struct k8s_ingress_backend backend;
     char *path;                   /* "" when absent */
     enum k8s_path_type type;
-    struct k8s_ingress_backend backend;
 };
 
 struct k8s_ingress_rule {
     char *host;                   /* NULL: rule without host */
     struct k8s_ingress_path *paths;
-    size_t n_paths;
+    uint32_t n_paths;
 };
 
 struct k8s_ingress_tls {
     char **hosts;
-    size_t n_hosts;
     char *secret;                 /* NULL when absent */
+    uint32_t n_hosts;
 };
 
 struct k8s_ingress {
     struct k8s_obj obj;
     char *class_name;             /* spec.ingressClassName, or NULL */
-    struct k8s_ingress_backend default_backend;
+    struct k8s_ingress_backend *default_backend; /* spec.defaultBackend, or NULL */
     struct k8s_ingress_rule *rules;
-    size_t n_rules;
     struct k8s_ingress_tls *tls;
-    size_t n_tls;
+    uint32_t n_rules;
+    uint32_t n_tls;
 };
 
 struct k8s_ingress_class {
@@ -100,7 +101,7 @@ struct k8s_service {
     char *type;                   /* ClusterIP, ExternalName, ... */
     char *external_name;
     struct k8s_service_port *ports;
-    size_t n_ports;
+    uint32_t n_ports;
 };
 
 struct k8s_slice_port {
@@ -128,11 +129,11 @@ struct k8s_endpoint_slice {
     struct k8s_obj obj;
     char *service;                /* label kubernetes.io/service-name, or NULL (the only
                                    * label Portico reads: labels are not kept) */
-    enum k8s_addr_type addr_type;
     struct k8s_slice_port *ports;
-    size_t n_ports;
     struct k8s_endpoint *endpoints;
-    size_t n_endpoints;
+    uint32_t n_ports;
+    uint32_t n_endpoints;
+    enum k8s_addr_type addr_type;
 };
 
 struct k8s_secret {
@@ -148,6 +149,6 @@ struct k8s_secret {
 struct k8s_configmap {
     struct k8s_obj obj;
     struct k8s_kv *data;          /* sorted by key */
-    size_t n_data;
+    uint32_t n_data;
 };
 #endif

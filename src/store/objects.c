@@ -153,7 +153,9 @@ static void pack_backend(struct pack *pk, struct k8s_ingress_backend *be)
 static void pack_ingress(struct pack *pk, struct k8s_ingress *ing)
 {
     pack_str(pk, &ing->class_name);
-    pack_backend(pk, &ing->default_backend);
+    pack_array(pk, &ing->default_backend, sizeof(*ing->default_backend));
+    if (ing->default_backend)
+        pack_backend(pk, ing->default_backend);
     pack_array(pk, &ing->rules, ing->n_rules * sizeof(*ing->rules));
     for (size_t i = 0; i < ing->n_rules; i++) {
         struct k8s_ingress_rule *r = &ing->rules[i];

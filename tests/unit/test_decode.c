@@ -105,11 +105,11 @@ static void test_ingress_full(void **state)
     assert_null(k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "z"));
     assert_string_equal(ing->class_name, "portico");
 
-    assert_true(ing->default_backend.present);
-    assert_false(ing->default_backend.resource);
-    assert_string_equal(ing->default_backend.svc, "fallback");
-    assert_string_equal(ing->default_backend.port_name, "http");
-    assert_int_equal(ing->default_backend.port_num, 0);
+    assert_non_null(ing->default_backend);
+    assert_false(ing->default_backend->resource);
+    assert_string_equal(ing->default_backend->svc, "fallback");
+    assert_string_equal(ing->default_backend->port_name, "http");
+    assert_int_equal(ing->default_backend->port_num, 0);
 
     assert_int_equal(ing->n_rules, 4);
     assert_string_equal(ing->rules[0].host, "foo.com");
@@ -131,7 +131,7 @@ static void test_ingress_full(void **state)
     /* rule without host; resource backend */
     assert_null(ing->rules[1].host);
     assert_int_equal(ing->rules[1].n_paths, 1);
-    assert_true(ing->rules[1].paths[0].backend.present);
+    assert_null(ing->rules[1].paths[0].backend.svc);
     assert_true(ing->rules[1].paths[0].backend.resource);
     /* empty host is no host; rule without http has no paths */
     assert_null(ing->rules[2].host);
@@ -164,7 +164,7 @@ static void test_ingress_minimal(void **state)
     assert_int_equal(o->meta.created, 0);
     assert_int_equal(o->meta.n_annotations, 0);
     assert_null(ing->class_name);
-    assert_false(ing->default_backend.present);
+    assert_null(ing->default_backend);
     assert_int_equal(ing->n_rules, 0);
     assert_int_equal(ing->n_tls, 0);
     k8s_obj_free(o);
@@ -175,6 +175,17 @@ static void test_ingress_minimal(void **state)
                   "\"labels\": {\"app\": \"x\"}}}");
     assert_int_equal(o->meta.n_annotations, 0);
     assert_null(o->meta.annotations);
+    k8s_obj_free(o);
+    /* the creation time only orders objects: before 1970 is as old as absent */
+    o = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", "
+                  "\"metadata\": {\"name\": \"x\", \"creationTimestamp\": "
+                  "\"1969-12-31T23:59:59Z\"}}");
+    assert_int_equal(o->meta.created, 0);
+    k8s_obj_free(o);
+    o = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", "
+                  "\"metadata\": {\"name\": \"x\", \"creationTimestamp\": "
+                  "\"2106-02-07T06:28:15Z\"}}");
+    assert_int_equal(o->meta.created, UINT32_MAX);
     k8s_obj_free(o);
 }
 
