@@ -776,7 +776,7 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
     /* the owner of its claims until the build ends */
     obj = arena_strdup(&b->tmp, ref);
     b->cur_ref = obj;
-    b->cur_origin = ing->obj.origin;
+    b->cur_origin = store_origin(b->store, &ing->obj);
     if (!ingress_is_valid(b, ing, obj)) {
         b->cur_ref = NULL;
         return;
@@ -990,7 +990,7 @@ static void set_global(struct builder *b)
         ictx.b = b;
         ictx.obj = obj;
         b->cur_ref = obj;
-        b->cur_origin = cm->obj.origin;
+        b->cur_origin = store_origin(b->store, &cm->obj);
         keys_apply_configmap(&b->global, cm->data, cm->n_data, key_issue, &ictx);
         b->cur_ref = NULL;
     }

@@ -33,16 +33,23 @@ struct file_state {
     size_t n_keys;
 };
 
+/* An object read from a file, and where ("file.yaml: document 2"). */
+struct decoded {
+    struct k8s_obj *obj;
+    char *origin;
+};
+
 struct scan {
+    struct store *store;
     struct hmap *cache;     /* path -> struct file_state of the previous scan, or NULL */
     struct hmap next;       /* path -> struct file_state, for the next scan */
     struct hmap existing;   /* "kind/ns/name" -> object in the store before this scan */
     struct hmap live;       /* "kind/ns/name" -> origin: objects the store keeps or gets */
-    struct k8s_obj **fresh; /* decoded objects to put into the store */
+    struct decoded *fresh;  /* decoded objects to put into the store */
     size_t n_fresh, cap_fresh;
     /* the file being parsed */
     const char *file;
-    struct k8s_obj **objs;  /* its decoded objects */
+    struct decoded *objs;   /* its decoded objects */
     size_t n_objs, cap_objs;
     char **kept;            /* its objects that failed to decode but stay as they were */
     size_t n_kept, cap_kept;
@@ -101,9 +108,9 @@ static void scan_add(struct scan *sc, json_t *doc, size_t index, long item)
     case DECODE_OK:
         break;
     }
-    obj->origin = xstrdup(origin);
     sc->objs = xgrow(sc->objs, &sc->cap_objs, sc->n_objs + 1, sizeof(*sc->objs));
-    sc->objs[sc->n_objs++] = obj;
+    sc->objs[sc->n_objs].obj = obj;
+    sc->objs[sc->n_objs++].origin = xstrdup(origin);
 }
 
 static void on_doc(size_t index, json_t *doc, void *arg)
@@ -141,6 +148,14 @@ static bool claim_key(struct scan *sc, const char *key, const char *origin)
     return true;
 }
 
+/* Where a file read <o> that the store kept from an earlier scan, or <path>. */
+static const char *kept_origin(const struct scan *sc, const struct k8s_obj *o, const char *path)
+{
+    const char *origin = store_origin(sc->store, o);
+
+    return origin ? origin : path;
+}
+
 static void keep_file(struct scan *sc, const char *path, const struct file_state *prev)
 {
     struct file_state *fs = xcalloc(1, sizeof(*fs));
@@ -150,7 +165,7 @@ static void keep_file(struct scan *sc, const char *path, const struct file_state
     for (size_t i = 0; i < prev->n_keys; i++) {
         const struct k8s_obj *o = hmap_get(&sc->existing, prev->keys[i]);
 
-        if (!o || !claim_key(sc, prev->keys[i], o->origin ? o->origin : path))
+        if (!o || !claim_key(sc, prev->keys[i], kept_origin(sc, o, path)))
             fs->hash = 0;
         else
             fs->keys[fs->n_keys++] = xstrdup(prev->keys[i]);
@@ -199,8 +214,10 @@ static void scan_file(struct scan *sc, const char *path)
         /* most often a save in progress: the last good content stays */
         log_warn("source", "%s: %s; keeping the last good version of this file", path, err);
         free(err);
-        for (size_t i = 0; i < sc->n_objs; i++)
-            k8s_obj_free(sc->objs[i]);
+        for (size_t i = 0; i < sc->n_objs; i++) {
+            k8s_obj_free(sc->objs[i].obj);
+            free(sc->objs[i].origin);
+        }
         for (size_t i = 0; i < sc->n_kept; i++)
             free(sc->kept[i]);
         keep_file(sc, path, prev);
@@ -214,23 +231,24 @@ static void scan_file(struct scan *sc, const char *path)
     fs->hash = ret ? 0 : hash;
     fs->keys = xcalloc(sc->n_objs + sc->n_kept + 1, sizeof(*fs->keys));
     for (size_t i = 0; i < sc->n_objs; i++) {
-        struct k8s_obj *o = sc->objs[i];
+        struct k8s_obj *o = sc->objs[i].obj;
         char key[600];
 
         k8s_obj_ref(o, key, sizeof(key));
-        if (!claim_key(sc, key, o->origin)) {
+        if (!claim_key(sc, key, sc->objs[i].origin)) {
             fs->hash = 0; /* parse again once the other file lets go of it */
             k8s_obj_free(o);
+            free(sc->objs[i].origin);
             continue;
         }
         fs->keys[fs->n_keys++] = xstrdup(key);
         sc->fresh = xgrow(sc->fresh, &sc->cap_fresh, sc->n_fresh + 1, sizeof(*sc->fresh));
-        sc->fresh[sc->n_fresh++] = o;
+        sc->fresh[sc->n_fresh++] = sc->objs[i];
     }
     for (size_t i = 0; i < sc->n_kept; i++) {
         const struct k8s_obj *o = hmap_get(&sc->existing, sc->kept[i]);
 
-        if (claim_key(sc, sc->kept[i], o->origin ? o->origin : path))
+        if (claim_key(sc, sc->kept[i], kept_origin(sc, o, path)))
             fs->keys[fs->n_keys++] = sc->kept[i];
         else
             free(sc->kept[i]);
@@ -281,8 +299,10 @@ static int scan_dir(struct scan *sc, const char *dir, int depth, char **err)
 
 static void scan_free(struct scan *sc)
 {
-    for (size_t i = 0; i < sc->n_fresh; i++)
-        k8s_obj_free(sc->fresh[i]);
+    for (size_t i = 0; i < sc->n_fresh; i++) {
+        k8s_obj_free(sc->fresh[i].obj);
+        free(sc->fresh[i].origin);
+    }
     free(sc->fresh);
     free(sc->objs);
     free(sc->kept);
@@ -306,6 +326,7 @@ static long read_into(const char *dir, struct store *store, struct scan *sc,
     int ret;
 
     memset(sc, 0, sizeof(*sc));
+    sc->store = store;
     sc->cache = cache;
     hmap_init(&sc->next);
     hmap_init(&sc->existing);
@@ -337,11 +358,14 @@ static long read_into(const char *dir, struct store *store, struct scan *sc,
         }
         free(objs);
     }
-    /* the live map borrows origins from the objects: drop it before they move */
+    /* the live map borrows origins from the store: drop it before they change */
     hmap_deinit(&sc->live);
     hmap_init(&sc->live);
-    for (size_t i = 0; i < sc->n_fresh; i++)
-        changes += store_put(store, sc->fresh[i]);
+    for (size_t i = 0; i < sc->n_fresh; i++) {
+        changes += store_put(store, sc->fresh[i].obj);
+        store_set_origin(store, sc->fresh[i].obj, sc->fresh[i].origin);
+        free(sc->fresh[i].origin);
+    }
     sc->n_fresh = 0;
     if (cache) {
         cache_clear(cache);

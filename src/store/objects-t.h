@@ -39,7 +39,6 @@ struct k8s_obj {
     bool packed;                  /* one allocation with all it points to (k8s_obj_pack) */
     struct k8s_meta meta;
     uint64_t hash;                /* content hash, without volatile metadata */
-    char *origin;                 /* where it came from ("file.yaml#2"), or NULL */
 };
 
 enum k8s_path_type {

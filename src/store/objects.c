@@ -249,7 +249,6 @@ void k8s_obj_free(struct k8s_obj *obj)
             free(pk.arrays[i]);
         free(pk.arrays);
     }
-    free(obj->origin);
     free(obj);
 }
 
@@ -322,7 +321,6 @@ struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
     if (obj->packed)
         return obj;
     packed = packed_copy(obj);
-    obj->origin = NULL; /* the packed object has it now */
     k8s_obj_free(obj);
     return packed;
 }
@@ -330,14 +328,11 @@ struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
 struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s)
 {
     struct k8s_secret bare = *s;
-    struct k8s_obj *o;
 
     bare.crt = bare.key = NULL;
     bare.crt_len = bare.key_len = 0;
     bare.data_dropped = true;
-    o = packed_copy(&bare.obj);
-    o->origin = s->obj.origin ? xstrdup(s->obj.origin) : NULL;
-    return o;
+    return packed_copy(&bare.obj);
 }
 
 const char *k8s_kv_get(const struct k8s_kv *kv, size_t n, const char *key)

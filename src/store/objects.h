@@ -18,10 +18,9 @@ bool k8s_annotation_read(const char *key);
 size_t k8s_obj_size(enum k8s_kind kind);
 /* Frees an object of any kind; NULL is a no-op. */
 void k8s_obj_free(struct k8s_obj *obj);
-/* Moves <obj> and everything it points to (but its origin) into a single
- * allocation and returns it; <obj> is freed. A store of 10,000 objects made
- * of a dozen small allocations each spent a third of its heap on malloc's
- * own headers. */
+/* Moves <obj> and everything it points to into a single allocation and
+ * returns it; <obj> is freed. A store of 10,000 objects made of a dozen
+ * small allocations each spent a third of its heap on malloc's own headers. */
 struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj);
 /* A packed copy of Secret <s> without its certificate and key (data_dropped
  * set), for the store once a build has parsed them or nothing names it. */

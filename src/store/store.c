@@ -12,9 +12,11 @@
 
 void store_init(struct store *s)
 {
-    /* each object holds its own key */
-    for (int k = 0; k < K8S_KIND_COUNT; k++)
+    /* each object holds its own key, for both maps */
+    for (int k = 0; k < K8S_KIND_COUNT; k++) {
         hmap_init_borrowing(&s->kinds[k]);
+        hmap_init_borrowing(&s->origins[k]);
+    }
     s->changes = 0;
 }
 
@@ -23,10 +25,33 @@ void store_deinit(struct store *s)
     for (int k = 0; k < K8S_KIND_COUNT; k++) {
         void *val;
 
+        for (size_t i = 0; hmap_next(&s->origins[k], &i, NULL, &val);)
+            free(val);
+        hmap_deinit(&s->origins[k]);
         for (size_t i = 0; hmap_next(&s->kinds[k], &i, NULL, &val);)
             k8s_obj_free(val);
         hmap_deinit(&s->kinds[k]);
     }
+}
+
+/* Stores <obj> in place of the object of its key, which it returns: an
+ * origin recorded for the key moves to <obj>'s copy of it. */
+static struct k8s_obj *replace(struct store *s, struct k8s_obj *obj)
+{
+    struct hmap *origins = &s->origins[obj->kind];
+    void *origin = origins->used ? hmap_get(origins, obj->meta.key) : NULL;
+
+    if (origin)
+        hmap_put(origins, obj->meta.key, origin);
+    return hmap_put(&s->kinds[obj->kind], obj->meta.key, obj);
+}
+
+/* Removes the object under <key>, and its origin; returns it or NULL. */
+static struct k8s_obj *remove_key(struct store *s, enum k8s_kind kind, const char *key)
+{
+    if (s->origins[kind].used)
+        free(hmap_del(&s->origins[kind], key));
+    return hmap_del(&s->kinds[kind], key);
 }
 
 bool store_put(struct store *s, struct k8s_obj *obj)
@@ -34,7 +59,7 @@ bool store_put(struct store *s, struct k8s_obj *obj)
     struct k8s_obj *prev;
     bool changed;
 
-    prev = hmap_put(&s->kinds[obj->kind], obj->meta.key, obj);
+    prev = replace(s, obj);
     changed = !prev || prev->hash != obj->hash;
     k8s_obj_free(prev);
     if (changed)
@@ -48,7 +73,7 @@ bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *
     struct k8s_obj *prev;
 
     k8s_key(key, sizeof(key), ns, name);
-    prev = hmap_del(&s->kinds[kind], key);
+    prev = remove_key(s, kind, key);
     if (!prev)
         return false;
     k8s_obj_free(prev);
@@ -76,7 +101,7 @@ size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, struct
         }
     }
     for (size_t i = 0; i < ndel; i++) {
-        k8s_obj_free(hmap_del(&s->kinds[kind], del[i]));
+        k8s_obj_free(remove_key(s, kind, del[i]));
         s->changes++;
         changes++;
         free(del[i]);
@@ -133,6 +158,21 @@ size_t store_count(const struct store *s, enum k8s_kind kind)
     return s->kinds[kind].used;
 }
 
+void store_set_origin(struct store *s, const struct k8s_obj *obj, const char *origin)
+{
+    struct hmap *m = &s->origins[obj->kind];
+
+    /* the key must be the stored object's own copy: the map borrows it */
+    obj = hmap_get(&s->kinds[obj->kind], obj->meta.key);
+    if (obj)
+        free(origin ? hmap_put(m, obj->meta.key, xstrdup(origin)) : hmap_del(m, obj->meta.key));
+}
+
+const char *store_origin(const struct store *s, const struct k8s_obj *obj)
+{
+    return s->origins[obj->kind].used ? hmap_get(&s->origins[obj->kind], obj->meta.key) : NULL;
+}
+
 size_t store_drop_secret_data(struct store *s)
 {
     struct hmap *m = &s->kinds[K8S_SECRET];
@@ -147,7 +187,7 @@ size_t store_drop_secret_data(struct store *s)
             continue;
         /* same key: the slot is replaced in place, the iteration goes on */
         bare = k8s_secret_without_data(sec);
-        k8s_obj_free(hmap_put(m, bare->meta.key, bare));
+        k8s_obj_free(replace(s, bare));
         n++;
     }
     return n;

@@ -12,6 +12,9 @@
 
 struct store {
     struct hmap kinds[K8S_KIND_COUNT]; /* "ns/name" -> owned struct k8s_obj */
+    /* "ns/name" (the object's own copy) -> where a file source read it, for
+     * messages: a table apart, as the API server's objects have none */
+    struct hmap origins[K8S_KIND_COUNT];
     uint64_t changes;                  /* bumped on every effective change */
 };
 
@@ -38,6 +41,12 @@ size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_ob
 size_t store_list_unsorted(const struct store *s, enum k8s_kind kind,
                            const struct k8s_obj ***out);
 size_t store_count(const struct store *s, enum k8s_kind kind);
+/* Records where the source read the stored object under <obj>'s key
+ * ("file.yaml: document 2"; copied). Deleting the object forgets it. */
+void store_set_origin(struct store *s, const struct k8s_obj *obj, const char *origin);
+/* Where the object under <obj>'s key was read, or NULL when its source did
+ * not say (the API server). */
+const char *store_origin(const struct store *s, const struct k8s_obj *obj);
 /* Drops the certificate and key of every Secret (the objects stay, with
  * data_dropped set; not counted as a change). Returns how many it dropped. */
 size_t store_drop_secret_data(struct store *s);

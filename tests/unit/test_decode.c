@@ -146,7 +146,6 @@ static void test_ingress_full(void **state)
     assert_string_equal(ing->tls[0].secret, "foo-tls");
     assert_int_equal(ing->tls[1].n_hosts, 0);
     assert_string_equal(ing->tls[1].secret, "other");
-    assert_null(o->origin);
     k8s_obj_free(o);
 }
 

@@ -100,6 +100,43 @@ static bool is_ours(const char *cls, const char *ann, bool watch_without_class,
 
 #define CLASS_ANN(v) "'kubernetes.io/ingress.class':'" v "'"
 
+/* An issue names where the object was read when its source told the store;
+ * deleting the object forgets it, so a new one of that name has no origin. */
+static void test_issue_origin(void **state)
+{
+    struct store s;
+    struct model *m;
+    const struct model_issue *is;
+    const struct k8s_obj *o;
+    struct model_opts o_ = opts();
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "bad", T_OLD, "portico", "",
+                "'rules':[" RULE("shop.example", PATH("/", "Prefix", BE_NUM("web", 81))) "]");
+    o = store_get(&s, K8S_INGRESS, "shop", "bad");
+    assert_null(store_origin(&s, o));
+    store_set_origin(&s, o, "shop.yaml: document 2");
+    assert_string_equal(store_origin(&s, o), "shop.yaml: document 2");
+    m = build(&s, &o_);
+    is = find_issue(m, MODEL_SEV_WARN, "ingress/shop/bad", NULL, "port 81");
+    assert_non_null(is);
+    assert_string_equal(is->origin, "shop.yaml: document 2");
+    model_unref(m);
+
+    assert_true(store_del(&s, K8S_INGRESS, "shop", "bad"));
+    put_ingress(&s, "shop", "bad", T_OLD, "portico", "",
+                "'rules':[" RULE("shop.example", PATH("/", "Prefix", BE_NUM("web", 81))) "]");
+    o = store_get(&s, K8S_INGRESS, "shop", "bad");
+    assert_null(store_origin(&s, o));
+    m = build(&s, &o_);
+    is = find_issue(m, MODEL_SEV_WARN, "ingress/shop/bad", NULL, "port 81");
+    assert_non_null(is);
+    assert_string_equal(is->origin, "");
+    model_unref(m);
+    store_deinit(&s);
+}
+
 static void test_class_selection(void **state)
 {
     (void)state;
@@ -1295,6 +1332,7 @@ static void test_deterministic(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_issue_origin),
         cmocka_unit_test(test_class_selection),
         cmocka_unit_test(test_default_class_value_must_be_true),
         cmocka_unit_test(test_class_change),
