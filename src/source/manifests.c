@@ -334,7 +334,7 @@ static long read_into(const char *dir, struct store *store, struct scan *sc,
     for (int k = 0; k < K8S_KIND_COUNT; k++) {
         void *v;
 
-        for (size_t i = 0; hmap_next(&store->kinds[k], &i, NULL, &v);) {
+        for (size_t i = 0; hset_next(&store->kinds[k], &i, &v);) {
             char key[600];
 
             k8s_obj_ref(v, key, sizeof(key));

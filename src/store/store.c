@@ -2,6 +2,7 @@
 /* Object cache keyed "ns/name" per kind. */
 #include "store/store.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ void store_init(struct store *s)
 {
     /* each object holds its own key, for both maps */
     for (int k = 0; k < K8S_KIND_COUNT; k++) {
-        hmap_init_borrowing(&s->kinds[k]);
+        hset_init(&s->kinds[k], offsetof(struct k8s_obj, meta.key));
         hmap_init_borrowing(&s->origins[k]);
     }
     s->changes = 0;
@@ -28,9 +29,9 @@ void store_deinit(struct store *s)
         for (size_t i = 0; hmap_next(&s->origins[k], &i, NULL, &val);)
             free(val);
         hmap_deinit(&s->origins[k]);
-        for (size_t i = 0; hmap_next(&s->kinds[k], &i, NULL, &val);)
+        for (size_t i = 0; hset_next(&s->kinds[k], &i, &val);)
             k8s_obj_free(val);
-        hmap_deinit(&s->kinds[k]);
+        hset_deinit(&s->kinds[k]);
     }
 }
 
@@ -43,7 +44,7 @@ static struct k8s_obj *replace(struct store *s, struct k8s_obj *obj)
 
     if (origin)
         hmap_put(origins, obj->meta.key, origin);
-    return hmap_put(&s->kinds[obj->kind], obj->meta.key, obj);
+    return hset_put(&s->kinds[obj->kind], obj);
 }
 
 /* Removes the object under <key>, and its origin; returns it or NULL. */
@@ -51,7 +52,7 @@ static struct k8s_obj *remove_key(struct store *s, enum k8s_kind kind, const cha
 {
     if (s->origins[kind].used)
         free(hmap_del(&s->origins[kind], key));
-    return hmap_del(&s->kinds[kind], key);
+    return hset_del(&s->kinds[kind], key);
 }
 
 bool store_put(struct store *s, struct k8s_obj *obj)
@@ -84,18 +85,20 @@ bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *
 size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, struct k8s_obj **objs,
                      size_t n)
 {
-    struct hmap keep;
+    struct hset keep;
     const char *key;
     size_t changes = 0, ndel = 0, cap = 0, nslen = ns ? strlen(ns) : 0;
     char **del = NULL;
+    void *val;
 
-    hmap_init_borrowing(&keep);
+    hset_init(&keep, offsetof(struct k8s_obj, meta.key));
     for (size_t i = 0; i < n; i++)
-        hmap_put(&keep, objs[i]->meta.key, objs[i]);
-    for (size_t i = 0; hmap_next(&s->kinds[kind], &i, &key, NULL);) {
+        hset_put(&keep, objs[i]);
+    for (size_t i = 0; hset_next(&s->kinds[kind], &i, &val);) {
+        key = ((const struct k8s_obj *)val)->meta.key;
         if (ns && (strncmp(key, ns, nslen) || key[nslen] != '/'))
             continue; /* another namespace's list owns it */
-        if (!hmap_get(&keep, key)) {
+        if (!hset_get(&keep, key)) {
             del = xgrow(del, &cap, ndel + 1, sizeof(*del));
             del[ndel++] = xstrdup(key);
         }
@@ -107,7 +110,7 @@ size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, struct
         free(del[i]);
     }
     free(del);
-    hmap_deinit(&keep);
+    hset_deinit(&keep);
     for (size_t i = 0; i < n; i++)
         changes += store_put(s, objs[i]);
     return changes;
@@ -119,7 +122,7 @@ const struct k8s_obj *store_get(const struct store *s, enum k8s_kind kind, const
     char key[512];
 
     k8s_key(key, sizeof(key), ns, name);
-    return hmap_get(&s->kinds[kind], key);
+    return hset_get(&s->kinds[kind], key);
 }
 
 static int cmp_obj(const void *a, const void *b)
@@ -134,12 +137,12 @@ static int cmp_obj(const void *a, const void *b)
 size_t store_list_unsorted(const struct store *s, enum k8s_kind kind,
                            const struct k8s_obj ***out)
 {
-    const struct hmap *m = &s->kinds[kind];
+    const struct hset *m = &s->kinds[kind];
     const struct k8s_obj **arr = xmalloc((m->used + 1) * sizeof(*arr));
     size_t n = 0;
     void *val;
 
-    for (size_t i = 0; hmap_next(m, &i, NULL, &val);)
+    for (size_t i = 0; hset_next(m, &i, &val);)
         arr[n++] = val;
     *out = arr;
     return n;
@@ -163,7 +166,7 @@ void store_set_origin(struct store *s, const struct k8s_obj *obj, const char *or
     struct hmap *m = &s->origins[obj->kind];
 
     /* the key must be the stored object's own copy: the map borrows it */
-    obj = hmap_get(&s->kinds[obj->kind], obj->meta.key);
+    obj = hset_get(&s->kinds[obj->kind], obj->meta.key);
     if (obj)
         free(origin ? hmap_put(m, obj->meta.key, xstrdup(origin)) : hmap_del(m, obj->meta.key));
 }
@@ -175,11 +178,11 @@ const char *store_origin(const struct store *s, const struct k8s_obj *obj)
 
 size_t store_drop_secret_data(struct store *s)
 {
-    struct hmap *m = &s->kinds[K8S_SECRET];
+    struct hset *m = &s->kinds[K8S_SECRET];
     void *val;
     size_t n = 0;
 
-    for (size_t i = 0; hmap_next(m, &i, NULL, &val);) {
+    for (size_t i = 0; hset_next(m, &i, &val);) {
         const struct k8s_secret *sec = val;
         struct k8s_obj *bare;
 

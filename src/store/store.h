@@ -9,9 +9,10 @@
 
 #include "store/objects-t.h"
 #include "util/hmap.h"
+#include "util/hset.h"
 
 struct store {
-    struct hmap kinds[K8S_KIND_COUNT]; /* "ns/name" -> owned struct k8s_obj */
+    struct hset kinds[K8S_KIND_COUNT]; /* owned objects, by their "ns/name" key */
     /* "ns/name" (the object's own copy) -> where a file source read it, for
      * messages: a table apart, as the API server's objects have none */
     struct hmap origins[K8S_KIND_COUNT];

@@ -15,6 +15,7 @@
 #include "util/buf.h"
 #include "util/err.h"
 #include "util/hmap.h"
+#include "util/hset.h"
 #include "util/xalloc.h"
 
 /* ====== buf ====== */
@@ -348,6 +349,123 @@ static void test_hmap_churn(void **state)
     hmap_deinit(&m);
 }
 
+/* ====== hset ====== */
+
+struct rec {
+    int id;
+    const char *name; /* the key: not at offset 0 */
+    char buf[32];
+};
+
+static struct rec *rec_new(int id)
+{
+    struct rec *r = xcalloc(1, sizeof(*r));
+
+    r->id = id;
+    snprintf(r->buf, sizeof(r->buf), "ns/name-%d", id);
+    r->name = r->buf;
+    return r;
+}
+
+static void test_hset_basic(void **state)
+{
+    struct hset s;
+    struct rec a = {1, "a", ""}, b = {2, "b", ""}, a2 = {3, "a", ""}, e = {4, "", ""};
+    void *r;
+    size_t i = 0;
+
+    (void)state;
+    hset_init(&s, offsetof(struct rec, name));
+    assert_null(hset_get(&s, "a"));
+    assert_null(hset_del(&s, "a"));
+    assert_false(hset_next(&s, &i, &r));
+    assert_null(hset_put(&s, &a));
+    assert_null(hset_put(&s, &b));
+    assert_ptr_equal(hset_get(&s, "a"), &a);
+    assert_ptr_equal(hset_get(&s, "b"), &b);
+    assert_null(hset_get(&s, "c"));
+    /* a record of the same key replaces the stored one, which is returned */
+    assert_ptr_equal(hset_put(&s, &a2), &a);
+    assert_ptr_equal(hset_get(&s, "a"), &a2);
+    assert_int_equal(s.used, 2);
+    assert_null(hset_put(&s, &e));
+    assert_ptr_equal(hset_get(&s, ""), &e);
+    assert_ptr_equal(hset_del(&s, ""), &e);
+    assert_ptr_equal(hset_del(&s, "a"), &a2);
+    assert_null(hset_get(&s, "a"));
+    assert_int_equal(s.used, 1);
+    hset_deinit(&s);
+    assert_int_equal(s.cap, 0);
+    /* the key offset survives deinit */
+    assert_null(hset_put(&s, &b));
+    assert_ptr_equal(hset_get(&s, "b"), &b);
+    hset_deinit(&s);
+}
+
+static void test_hset_many(void **state)
+{
+    struct hset s;
+    struct rec **recs = xcalloc(N_KEYS, sizeof(*recs));
+    unsigned char *seen = xcalloc(N_KEYS, 1);
+    char key[32];
+    void *r;
+    size_t n = 0;
+
+    (void)state;
+    hset_init(&s, offsetof(struct rec, name));
+    for (int i = 0; i < N_KEYS; i++) {
+        recs[i] = rec_new(i);
+        assert_null(hset_put(&s, recs[i]));
+    }
+    assert_int_equal(s.used, N_KEYS);
+    assert_true(N_KEYS * 4 < s.cap * 3); /* under three quarters full */
+    for (int i = 0; i < N_KEYS; i += 2) {
+        snprintf(key, sizeof(key), "ns/name-%d", i);
+        assert_ptr_equal(hset_del(&s, key), recs[i]);
+    }
+    for (int i = 0; i < N_KEYS; i++) {
+        snprintf(key, sizeof(key), "ns/name-%d", i);
+        assert_ptr_equal(hset_get(&s, key), i % 2 ? recs[i] : NULL);
+    }
+    for (size_t it = 0; hset_next(&s, &it, &r);) {
+        const struct rec *x = r;
+
+        assert_true(x->id % 2 == 1);
+        assert_int_equal(seen[x->id], 0);
+        seen[x->id] = 1;
+        n++;
+    }
+    assert_int_equal(n, N_KEYS / 2);
+    /* churn with a small live set: tombstones do not fill the table */
+    for (int i = 0; i < N_KEYS; i += 2)
+        assert_null(hset_put(&s, recs[i]));
+    for (int i = 0; i < N_KEYS; i++) {
+        snprintf(key, sizeof(key), "ns/name-%d", i);
+        assert_ptr_equal(hset_del(&s, key), recs[i]);
+    }
+    for (int round = 0; round < 20; round++) {
+        for (int i = 0; i < N_KEYS; i++) {
+            assert_null(hset_put(&s, recs[i]));
+            if (i >= 3) {
+                snprintf(key, sizeof(key), "ns/name-%d", i - 3);
+                assert_ptr_equal(hset_del(&s, key), recs[i - 3]);
+            }
+        }
+        for (int i = N_KEYS - 3; i < N_KEYS; i++) {
+            snprintf(key, sizeof(key), "ns/name-%d", i);
+            assert_ptr_equal(hset_del(&s, key), recs[i]);
+        }
+    }
+    assert_int_equal(s.used, 0);
+    assert_true(s.cap <= 8192);
+    assert_null(hset_get(&s, "absent"));
+    hset_deinit(&s);
+    for (int i = 0; i < N_KEYS; i++)
+        free(recs[i]);
+    free(recs);
+    free(seen);
+}
+
 static void test_hash_fnv1a(void **state)
 {
     (void)state;
@@ -500,6 +618,8 @@ int main(void)
         cmocka_unit_test(test_buf_addf_limit_and_large),
         cmocka_unit_test(test_buf_reserve_and_take),
         cmocka_unit_test(test_buf_growth),
+        cmocka_unit_test(test_hset_basic),
+        cmocka_unit_test(test_hset_many),
         cmocka_unit_test(test_hmap_basic),
         cmocka_unit_test(test_hmap_keys_copied),
         cmocka_unit_test(test_hmap_keys_borrowed),
