@@ -762,6 +762,9 @@ static void run_pass(struct ctl *c)
         }
         drop_secret_data(c);
     }
+    /* the builder's tables and the Secrets' data are gone: their pages go
+     * back before the rendering takes its own */
+    xtrim();
     log_issues(c, m);
     ret = render(m, &c->ropts, &r, &err);
     t2 = uv_hrtime();
