@@ -435,9 +435,9 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
             while (x < ba->n_servers || y < bb->n_servers) {
                 int cmp = x == ba->n_servers   ? 1
                           : y == bb->n_servers ? -1
-                                               : strcmp(ba->servers[x].name, bb->servers[y].name);
+                                               : model_server_cmp(&ba->servers[x], &bb->servers[y]);
                 const struct model_server *sv = cmp < 0 ? &ba->servers[x] : &bb->servers[y];
-                char addr[64];
+                char name[MODEL_SERVER_NAME_MAX], addr[MODEL_SERVER_NAME_MAX];
 
                 if (cmp == 0) {
                     x++;
@@ -447,13 +447,12 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
                 cmp < 0 ? x++ : y++;
                 if ((cmp > 0) != (pass == 0))
                     continue;
+                model_server_name(sv, name, sizeof(name));
+                model_server_addr(sv, addr, sizeof(addr));
                 push_update(u, n, &cap, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
-                            arena_printf(&c->pending_model->arena, "%s/%s", bb->name, sv->name),
+                            arena_printf(&c->pending_model->arena, "%s/%s", bb->name, name),
                             arena_printf(&c->pending_model->arena,
-                                         strchr(model_server_addr(sv, addr, sizeof(addr)), ':')
-                                             ? "[%s]:%u"
-                                             : "%s:%u",
-                                         addr, sv->port),
+                                         sv->v6 ? "[%s]:%u" : "%s:%u", addr, sv->port),
                             NULL);
             }
         }

@@ -218,19 +218,20 @@ static int render_backends(struct buf *b, const struct model *m, size_t *dropped
         buf_free(&name);
         for (size_t j = 0; j < be->n_servers; j++) {
             const struct model_server *s = &be->servers[j];
-            char addr[64];
-            bool v6 = strchr(model_server_addr(s, addr, sizeof(addr)), ':') != NULL;
+            char sname[MODEL_SERVER_NAME_MAX], addr[MODEL_SERVER_NAME_MAX];
             size_t mark = b->len;
 
+            model_server_name(s, sname, sizeof(sname));
+            model_server_addr(s, addr, sizeof(addr));
             ret |= buf_adds(b, "    server ");
-            if (cfg_name(b, s->name) || buf_adds(b, v6 ? " [" : " ") || cfg_name(b, addr)) {
+            if (cfg_name(b, sname) || buf_adds(b, s->v6 ? " [" : " ") || cfg_name(b, addr)) {
                 /* refused: cut the partial line */
                 b->len = mark;
                 b->ptr[mark] = '\0';
                 (*dropped)++;
                 continue;
             }
-            ret |= buf_addf(b, "%s:%u\n", v6 ? "]" : "", s->port);
+            ret |= buf_addf(b, "%s:%u\n", s->v6 ? "]" : "", s->port);
         }
     }
     return ret;
@@ -307,8 +308,7 @@ static size_t cfg_size(const struct model *m)
 
     for (size_t i = 0; i < m->n_backends; i++) {
         size += strlen(m->backends[i].name) + 40;
-        for (size_t j = 0; j < m->backends[i].n_servers; j++)
-            size += 2 * strlen(m->backends[i].servers[j].name) + 20;
+        size += m->backends[i].n_servers * 60; /* two IPv4 names and the rest */
     }
     return size;
 }

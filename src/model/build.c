@@ -3,6 +3,7 @@
  * those of doc/routing.md; the HAProxy shape they map to is in render.c. */
 #include "model/model.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,7 +205,7 @@ static void index_slices(struct builder *b)
 
 static int cmp_server(const void *a, const void *b)
 {
-    return strcmp(((const struct model_server *)a)->name, ((const struct model_server *)b)->name);
+    return model_server_cmp(a, b);
 }
 
 /* Fills <be> with the ready endpoints of port <sp> of Service <ns>/<svc>. */
@@ -212,15 +213,14 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
                             const char *svc, const struct k8s_service_port *sp)
 {
     struct slice_list *l;
-    struct hmap seen;
-    size_t cap = 0;
+    struct model_server *copy;
+    size_t cap = 0, n = 0;
     char key[512];
 
     str_concat(key, sizeof(key), ns, "/", svc, NULL);
     l = hmap_get(&b->slices, key);
     if (!l)
         return;
-    hmap_init_borrowing(&seen);
     for (size_t i = 0; i < l->n; i++) {
         const struct k8s_endpoint_slice *es = l->v[i];
         int32_t port = 0;
@@ -240,33 +240,28 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
             if (!ep->ready || ep->terminating)
                 continue;
             for (size_t k = 0; k < ep->n_addresses; k++) {
-                const char *addr = ep->addresses[k];
-                struct model_server *s;
-                char name[300];
+                struct model_server s = {.port = (uint16_t)port,
+                                         .v6 = es->addr_type == K8S_ADDR_IPV6};
 
-                if (!valid_ip(addr, es->addr_type == K8S_ADDR_IPV6))
+                /* a name or an address HAProxy would not take is no server */
+                if (!parse_ip(ep->addresses[k], s.v6, s.addr))
                     continue;
-                snprintf(name, sizeof(name), "%s:%d", addr, port);
-                if (hmap_get(&seen, name))
-                    continue;
-                be->servers = xgrow(be->servers, &cap, be->n_servers + 1, sizeof(*be->servers));
-                s = &be->servers[be->n_servers++];
-                s->name = arena_strdup(&b->m->arena, name);
-                s->addr_len = (uint8_t)strlen(addr); /* valid_ip(): at most 45 */
-                s->port = (uint16_t)port;
-                hmap_put(&seen, s->name, (void *)1);
+                be->servers = xgrow(be->servers, &cap, n + 1, sizeof(*be->servers));
+                be->servers[n++] = s;
             }
         }
     }
-    hmap_deinit(&seen);
-    if (be->n_servers) {
-        struct model_server *copy = arena_memdup(&b->m->arena, be->servers,
-                                                 be->n_servers * sizeof(*copy));
-
-        free(be->servers);
-        be->servers = copy;
-        qsort(be->servers, be->n_servers, sizeof(*be->servers), cmp_server);
+    if (!n)
+        return;
+    /* sorted, so that an address in two slices is served once */
+    qsort(be->servers, n, sizeof(*be->servers), cmp_server);
+    for (size_t i = 0; i < n; i++) {
+        if (!be->n_servers || cmp_server(&be->servers[be->n_servers - 1], &be->servers[i]))
+            be->servers[be->n_servers++] = be->servers[i];
     }
+    copy = arena_memdup(&b->m->arena, be->servers, be->n_servers * sizeof(*copy));
+    free(be->servers);
+    be->servers = copy;
 }
 
 /* Returns the backend for a Service port, creating it on first use. A
@@ -1046,8 +1041,26 @@ struct model *model_build(const struct store *store, const struct model_opts *op
 
 const char *model_server_addr(const struct model_server *s, char *buf, size_t size)
 {
-    snprintf(buf, size, "%.*s", (int)s->addr_len, s->name);
+    if (!inet_ntop(s->v6 ? AF_INET6 : AF_INET, s->addr, buf, (socklen_t)size))
+        snprintf(buf, size, "%s", ""); /* <size> too small: a caller's bug */
     return buf;
+}
+
+const char *model_server_name(const struct model_server *s, char *buf, size_t size)
+{
+    size_t len = strlen(model_server_addr(s, buf, size));
+
+    snprintf(buf + len, size - len, ":%u", s->port);
+    return buf;
+}
+
+int model_server_cmp(const struct model_server *a, const struct model_server *b)
+{
+    int c = a->v6 - b->v6;
+
+    if (!c)
+        c = memcmp(a->addr, b->addr, sizeof(a->addr));
+    return c ? c : a->port - b->port;
 }
 
 struct model *model_ref(struct model *m)

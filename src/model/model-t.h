@@ -11,17 +11,19 @@
 #include "model/keys-t.h"
 #include "util/arena.h"
 
-/* 50,000 endpoints make as many servers in each model: one string each. */
+/* 50,000 endpoints make as many servers in each model: 20 bytes each, the
+ * address in binary; its text and the server's name are made when needed
+ * (model_server_name()). */
 struct model_server {
-    const char *name;      /* "<addr>:<port>", unique in its backend */
+    uint8_t addr[16];      /* network order; IPv4 in the first 4 bytes */
     uint16_t port;
-    uint8_t addr_len;      /* the literal IPv4 or IPv6 address: name's first bytes */
+    bool v6;
 };
 
 struct model_backend {
     const char *name;      /* "<ns>_<svc>_<port>", safe characters only; the port as
                             * the Service names it, else as the Ingress does */
-    struct model_server *servers; /* sorted by name */
+    struct model_server *servers; /* unique, in model_server_cmp() order */
     size_t n_servers;
 };
 

@@ -28,6 +28,15 @@ struct model *model_ref(struct model *m);
 void model_unref(struct model *m);
 /* Name of a map for files and logs ("hosts", "exact", ...). */
 const char *model_map_name(enum model_map map);
-/* The address of server <s> in <buf> (at least 64 bytes), which it returns. */
+/* Room for a server's name and the NUL: an IPv6 address, ':' and a port. */
+#define MODEL_SERVER_NAME_MAX 54
+/* The address of server <s> as text ("10.0.0.1", "fd00::7") in <buf> (at
+ * least MODEL_SERVER_NAME_MAX bytes), which it returns. */
 const char *model_server_addr(const struct model_server *s, char *buf, size_t size);
+/* The name of server <s>, "<addr>:<port>", in <buf> (at least
+ * MODEL_SERVER_NAME_MAX bytes), which it returns: its name in HAProxy's
+ * configuration and for the Runtime API. */
+const char *model_server_name(const struct model_server *s, char *buf, size_t size);
+/* The order of a backend's servers: IPv4 first, then by address, then port. */
+int model_server_cmp(const struct model_server *a, const struct model_server *b);
 #endif

@@ -91,9 +91,7 @@ const char *validate_path(const char *path, enum k8s_path_type type)
     return NULL;
 }
 
-bool valid_ip(const char *s, bool v6)
+bool parse_ip(const char *s, bool v6, unsigned char out[16])
 {
-    unsigned char buf[16];
-
-    return inet_pton(v6 ? AF_INET6 : AF_INET, s, buf) == 1;
+    return inet_pton(v6 ? AF_INET6 : AF_INET, s, out) == 1;
 }

@@ -147,6 +147,14 @@ static inline size_t total_entries(const struct model *m)
     return n;
 }
 
+/* The name of server <s> ("10.0.0.1:8080"), valid until the next call. */
+static inline const char *server_name(const struct model_server *s)
+{
+    static char name[MODEL_SERVER_NAME_MAX];
+
+    return model_server_name(s, name, sizeof(name));
+}
+
 /* Finds an issue on <obj> whose field contains <field> and message contains
  * <msg> (NULL: any). */
 static inline const struct model_issue *find_issue(const struct model *m, enum model_sev sev,

@@ -676,21 +676,21 @@ static void test_servers_from_ready_endpoints(void **state)
     assert_int_equal(m->n_backends, 2);
     be = find_backend(m, "shop_api_http");
     assert_non_null(be);
-    /* ready and not terminating only; deduplicated; sorted by name */
+    /* ready and not terminating only; deduplicated; IPv4 first, by address */
     assert_int_equal(be->n_servers, 4);
-    assert_string_equal(be->servers[0].name, "10.0.0.10:8080");
-    assert_string_equal(be->servers[1].name, "10.0.0.1:8080");
-    assert_string_equal(be->servers[2].name, "10.0.0.3:8080");
-    assert_string_equal(be->servers[3].name, "fd00::7:8080");
-    assert_string_equal(model_server_addr(&be->servers[0], addr, sizeof(addr)), "10.0.0.10");
+    assert_string_equal(server_name(&be->servers[0]), "10.0.0.1:8080");
+    assert_string_equal(server_name(&be->servers[1]), "10.0.0.3:8080");
+    assert_string_equal(server_name(&be->servers[2]), "10.0.0.10:8080");
+    assert_string_equal(server_name(&be->servers[3]), "fd00::7:8080");
+    assert_string_equal(model_server_addr(&be->servers[2], addr, sizeof(addr)), "10.0.0.10");
     assert_string_equal(model_server_addr(&be->servers[3], addr, sizeof(addr)), "fd00::7");
     for (size_t i = 0; i < be->n_servers; i++)
         assert_int_equal(be->servers[i].port, 8080);
     be = find_backend(m, "shop_api_grpc");
     assert_non_null(be);
     assert_int_equal(be->n_servers, 2);
-    assert_string_equal(be->servers[0].name, "10.0.0.1:9001");
-    assert_string_equal(be->servers[1].name, "10.0.0.3:9001");
+    assert_string_equal(server_name(&be->servers[0]), "10.0.0.1:9001");
+    assert_string_equal(server_name(&be->servers[1]), "10.0.0.3:9001");
     model_unref(m);
     store_deinit(&s);
 }
@@ -717,7 +717,7 @@ static void test_unnamed_port(void **state)
     be = find_backend(m, "shop_one_80");
     assert_non_null(be);
     assert_int_equal(be->n_servers, 1);
-    assert_string_equal(be->servers[0].name, "10.2.0.1:3000");
+    assert_string_equal(server_name(&be->servers[0]), "10.2.0.1:3000");
     assert_int_equal(be->servers[0].port, 3000);
     model_unref(m);
     store_deinit(&s);
@@ -857,7 +857,7 @@ static void test_default_backend_flag(void **state)
     be = find_backend(m, m->default_backend);
     assert_non_null(be);
     assert_int_equal(be->n_servers, 1);
-    assert_string_equal(be->servers[0].name, "10.4.0.1:8080");
+    assert_string_equal(server_name(&be->servers[0]), "10.4.0.1:8080");
     model_unref(m);
     /* a rule-less defaultBackend takes precedence over the flag */
     put_ingress(&s, "shop", "catch", T_OLD, "portico", "",

@@ -297,11 +297,11 @@ static void test_render_drops_refused(void **state)
     m->backends = arena_alloc(&m->arena, 2 * sizeof(*m->backends));
     m->backends[0].name = "be ok"; /* refused name: the whole backend is dropped */
     m->backends[1].name = "be_ok";
-    srv = arena_alloc(&m->arena, 2 * sizeof(*srv));
-    srv[0] = (struct model_server){"10.0.0.1:80", 80, 8};
-    srv[1] = (struct model_server){"x'y:80", 80, 3};
+    /* servers are binary addresses and ports: nothing in them to refuse */
+    srv = arena_alloc(&m->arena, sizeof(*srv));
+    srv[0] = (struct model_server){{10, 0, 0, 1}, 80, false};
     m->backends[1].servers = srv;
-    m->backends[1].n_servers = 2;
+    m->backends[1].n_servers = 1;
     m->n_backends = 2;
     cert = arena_alloc(&m->arena, sizeof(*cert));
     cert->file = "bad file.pem";
@@ -318,15 +318,14 @@ static void test_render_drops_refused(void **state)
     cfg = r.files[0].data;
     assert_contains(cfg, "\nbackend be_ok\n    balance roundrobin\n"
                          "    server 10.0.0.1:80 10.0.0.1:80\n");
-    assert_null(strstr(cfg, "x'y"));
     assert_null(strstr(cfg, "be ok"));
     /* nothing half-written: every server line is complete */
     assert_null(strstr(cfg, "    server \n"));
     assert_null(strstr(cfg, "    server    "));
     assert_string_equal(file(&r, "certs/crt-list.txt")->data, "");
     assert_string_equal(file(&r, "certs/default.pem")->data, "");
-    /* 5 map entries + 1 host + 1 backend + 1 server + 1 certificate */
-    assert_int_equal(r.n_dropped, 9);
+    /* 5 map entries + 1 host + 1 backend + 1 certificate */
+    assert_int_equal(r.n_dropped, 8);
     rendered_free(&r);
     model_unref(m);
 }

@@ -255,37 +255,43 @@ static void test_path_length(void **state)
     path_bad(p, K8S_PATH_IMPL);
 }
 
+static unsigned char ip_buf[16];
+
 static bool ip4(const char *s)
 {
-    return valid_ip(s, false);
+    return parse_ip(s, false, ip_buf);
 }
 
 static bool ip6(const char *s)
 {
-    return valid_ip(s, true);
+    return parse_ip(s, true, ip_buf);
 }
 
 static void test_ip(void **state)
 {
     (void)state;
-    assert_true(valid_ip("10.0.0.1", false));
-    assert_true(valid_ip("0.0.0.0", false));
-    assert_true(valid_ip("255.255.255.255", false));
-    assert_false(valid_ip("256.0.0.1", false));
-    assert_false(valid_ip("10.0.0", false));
-    assert_false(valid_ip("10.0.0.1.2", false));
-    assert_false(valid_ip("::1", false));
-    assert_false(valid_ip("example.com", false));
-    assert_false(valid_ip("", false));
-    assert_true(valid_ip("::1", true));
-    assert_true(valid_ip("fd00::1", true));
-    assert_true(valid_ip("2001:db8::8a2e:370:7334", true));
-    assert_true(valid_ip("::ffff:10.0.0.1", true));
-    assert_false(valid_ip("10.0.0.1", true));
-    assert_false(valid_ip("[::1]", true));
-    assert_false(valid_ip("fd00::1%eth0", true));
-    assert_false(valid_ip("1:2:3:4:5:6:7:8:9", true));
-    assert_false(valid_ip("", true));
+    assert_true(ip4("10.1.2.3"));
+    assert_memory_equal(ip_buf, "\x0a\x01\x02\x03", 4);
+    assert_true(ip6("fd00::2"));
+    assert_memory_equal(ip_buf, "\xfd\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
+    assert_true(ip4("10.0.0.1"));
+    assert_true(ip4("0.0.0.0"));
+    assert_true(ip4("255.255.255.255"));
+    assert_false(ip4("256.0.0.1"));
+    assert_false(ip4("10.0.0"));
+    assert_false(ip4("10.0.0.1.2"));
+    assert_false(ip4("::1"));
+    assert_false(ip4("example.com"));
+    assert_false(ip4(""));
+    assert_true(ip6("::1"));
+    assert_true(ip6("fd00::1"));
+    assert_true(ip6("2001:db8::8a2e:370:7334"));
+    assert_true(ip6("::ffff:10.0.0.1"));
+    assert_false(ip6("10.0.0.1"));
+    assert_false(ip6("[::1]"));
+    assert_false(ip6("fd00::1%eth0"));
+    assert_false(ip6("1:2:3:4:5:6:7:8:9"));
+    assert_false(ip6(""));
     assert_anchored(ip4, "10.1.2.3");
     assert_anchored(ip6, "fd00::2");
 }
