@@ -3,6 +3,7 @@
  * user reading the log knows which line of which manifest to fix. */
 #include "kube/decode.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -438,7 +439,7 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
 {
     json_t *ports, *eps, *v;
     char *at = NULL;
-    size_t i;
+    size_t i, len;
     char p[128];
 
     /* decode_meta() checked that labels is an object of strings */
@@ -462,6 +463,7 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
         return -EINVAL;
     }
     free(at);
+    len = K8S_ADDR_LEN(es->addr_type);
     if (ports) {
         es->ports = xcalloc(json_array_size(ports) + 1, sizeof(*es->ports));
         json_array_foreach(ports, i, v)
@@ -516,7 +518,8 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
         }
         if (!addrs)
             continue;
-        ep->addresses = xcalloc(json_array_size(addrs) + 1, sizeof(*ep->addresses));
+        if (len)
+            ep->addrs = xcalloc(json_array_size(addrs) + 1, len);
         json_array_foreach(addrs, j, a)
         {
             if (!json_is_string(a) || json_string_length(a) > 255 ||
@@ -525,7 +528,10 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
                            j);
                 return -EINVAL;
             }
-            ep->addresses[ep->n_addresses++] = xstrdup(json_string_value(a));
+            /* what HAProxy could not connect to is no endpoint of Portico's */
+            if (len && inet_pton(len == 16 ? AF_INET6 : AF_INET, json_string_value(a),
+                                 ep->addrs + ep->n_addresses * len) == 1)
+                ep->n_addresses++;
         }
     }
     return 0;

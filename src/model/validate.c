@@ -2,7 +2,6 @@
 /* Field validators. Every check is anchored on the whole string. */
 #include "model/validate.h"
 
-#include <arpa/inet.h>
 #include <string.h>
 
 #include "util/banned.h"
@@ -91,7 +90,3 @@ const char *validate_path(const char *path, enum k8s_path_type type)
     return NULL;
 }
 
-bool parse_ip(const char *s, bool v6, unsigned char out[16])
-{
-    return inet_pton(v6 ? AF_INET6 : AF_INET, s, out) == 1;
-}

@@ -17,7 +17,4 @@ bool valid_host(const char *s);
 bool valid_port_name(const char *s);
 /* Checks a path for its type; returns NULL or a static reason. */
 const char *validate_path(const char *path, enum k8s_path_type type);
-/* Literal IPv4 or IPv6 address: true and its bytes in <out> (network order,
- * IPv4 in the first 4), or false. */
-bool parse_ip(const char *s, bool v6, unsigned char out[16]);
 #endif

@@ -109,19 +109,26 @@ struct k8s_slice_port {
     char *protocol;
 };
 
-/* 16 bytes: 50,000 of them at the scale Portico is measured at */
-struct k8s_endpoint {
-    char **addresses;
-    uint32_t n_addresses;
-    bool ready;                   /* nil is true */
-    bool serving;                 /* nil follows ready */
-    bool terminating;             /* nil is false */
-};
-
 enum k8s_addr_type {
     K8S_ADDR_IPV4 = 0,
     K8S_ADDR_IPV6,
     K8S_ADDR_FQDN,
+};
+
+/* Bytes of an address of the type in binary: 4, 16, or none for names. */
+#define K8S_ADDR_LEN(t) ((t) == K8S_ADDR_IPV4 ? 4 : (t) == K8S_ADDR_IPV6 ? 16 : 0)
+
+/* 20 bytes with an IPv4 address: 50,000 of them at the scale Portico is
+ * measured at. */
+struct k8s_endpoint {
+    unsigned char *addrs;         /* n_addresses addresses of the slice's type, in
+                                   * binary (K8S_ADDR_LEN() bytes each, network order);
+                                   * text that is no such address is left out, as are
+                                   * the names of an FQDN slice */
+    uint32_t n_addresses;
+    bool ready;                   /* nil is true */
+    bool serving;                 /* nil follows ready */
+    bool terminating;             /* nil is false */
 };
 
 struct k8s_endpoint_slice {

@@ -196,7 +196,8 @@ static void pack_slice(struct pack *pk, struct k8s_endpoint_slice *es)
     }
     pack_array(pk, &es->endpoints, es->n_endpoints * sizeof(*es->endpoints));
     for (size_t i = 0; i < es->n_endpoints; i++)
-        pack_strv(pk, &es->endpoints[i].addresses, es->endpoints[i].n_addresses);
+        pack_bytes(pk, &es->endpoints[i].addrs,
+                   es->endpoints[i].n_addresses * K8S_ADDR_LEN(es->addr_type));
 }
 
 static void pack_walk(struct pack *pk, struct k8s_obj *obj)

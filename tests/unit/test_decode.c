@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,18 @@ static char *ingress_with_path(const char *path_json)
     return xasprintf(ING_HEAD "\"spec\": {\"rules\": [{\"host\": \"foo.com\", \"http\": "
                               "{\"paths\": [%s]}}]}}",
                      path_json);
+}
+
+/* Address <k> of endpoint <e> of <es> as text, valid until the next call. */
+static const char *addr_text(const struct k8s_endpoint_slice *es, size_t e, size_t k)
+{
+    static char text[64];
+    size_t len = K8S_ADDR_LEN(es->addr_type);
+
+    assert_true(k < es->endpoints[e].n_addresses);
+    assert_non_null(inet_ntop(len == 16 ? AF_INET6 : AF_INET, es->endpoints[e].addrs + k * len,
+                              text, sizeof(text)));
+    return text;
 }
 
 /* ====== Ingress ====== */
@@ -454,7 +467,7 @@ static void test_endpoint_slice(void **state)
     assert_int_equal(es->ports[1].port, 9);
     assert_int_equal(es->n_endpoints, 7);
     /* no conditions at all */
-    assert_string_equal(es->endpoints[0].addresses[0], "10.0.0.1");
+    assert_string_equal(addr_text(es, 0, 0), "10.0.0.1");
     assert_true(es->endpoints[0].ready);
     assert_true(es->endpoints[0].serving);
     assert_false(es->endpoints[0].terminating);
@@ -472,7 +485,8 @@ static void test_endpoint_slice(void **state)
     assert_true(es->endpoints[3].terminating);
     /* explicit nulls are nil */
     assert_int_equal(es->endpoints[4].n_addresses, 2);
-    assert_string_equal(es->endpoints[4].addresses[1], "10.0.0.6");
+    assert_string_equal(addr_text(es, 4, 0), "10.0.0.5");
+    assert_string_equal(addr_text(es, 4, 1), "10.0.0.6");
     assert_true(es->endpoints[4].ready);
     assert_true(es->endpoints[4].serving);
     assert_false(es->endpoints[4].terminating);
@@ -528,9 +542,9 @@ static void test_packed_strings(void **state)
     big = tu_decode(json);
     es = (struct k8s_endpoint_slice *)big;
     assert_int_equal(es->n_endpoints, 300);
-    assert_string_equal(es->endpoints[0].addresses[0], "10.1.0.0");
-    assert_string_equal(es->endpoints[1].addresses[0], "10.1.0.1");
-    assert_string_equal(es->endpoints[299].addresses[0], "10.1.1.49");
+    assert_string_equal(addr_text(es, 0, 0), "10.1.0.0");
+    assert_string_equal(addr_text(es, 1, 0), "10.1.0.1");
+    assert_string_equal(addr_text(es, 299, 0), "10.1.1.49");
     assert_string_equal(big->meta.name, "web-big");
     k8s_obj_free(big);
     free(json);
@@ -540,18 +554,40 @@ static void test_packed_strings(void **state)
 static void test_endpoint_slice_types(void **state)
 {
     struct k8s_obj *o;
+    struct k8s_endpoint_slice *es;
 
     (void)state;
     o = tu_decode("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
                   "\"metadata\": {\"name\": \"s6\"}, \"addressType\": \"IPv6\", \"endpoints\": "
-                  "[{\"addresses\": [\"fd00::1\"]}]}");
-    assert_int_equal(((struct k8s_endpoint_slice *)o)->addr_type, K8S_ADDR_IPV6);
-    assert_null(((struct k8s_endpoint_slice *)o)->service); /* no label */
+                  "[{\"addresses\": [\"fd00::1\", \"10.0.0.1\", \"2001:DB8::8\"]}]}");
+    es = (struct k8s_endpoint_slice *)o;
+    assert_int_equal(es->addr_type, K8S_ADDR_IPV6);
+    assert_null(es->service); /* no label */
+    /* an IPv4 address in an IPv6 slice is no address of it */
+    assert_int_equal(es->endpoints[0].n_addresses, 2);
+    assert_string_equal(addr_text(es, 0, 0), "fd00::1");
+    assert_string_equal(addr_text(es, 0, 1), "2001:db8::8");
+    k8s_obj_free(o);
+    o = tu_decode("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+                  "\"metadata\": {\"name\": \"s4\"}, \"endpoints\": [{\"addresses\": "
+                  "[\"010.0.0.1\", \"10.0.0.256\", \"fd00::1\", \"db.example.com\", \"\", "
+                  "\"10.0.0.7\"]}]}");
+    es = (struct k8s_endpoint_slice *)o;
+    assert_int_equal(es->endpoints[0].n_addresses, 1);
+    assert_string_equal(addr_text(es, 0, 0), "10.0.0.7");
     k8s_obj_free(o);
     o = tu_decode("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
                   "\"metadata\": {\"name\": \"sf\"}, \"addressType\": \"FQDN\"}");
     assert_int_equal(((struct k8s_endpoint_slice *)o)->addr_type, K8S_ADDR_FQDN);
     assert_int_equal(((struct k8s_endpoint_slice *)o)->n_endpoints, 0);
+    k8s_obj_free(o);
+    /* names are not kept: an FQDN slice has no server for Portico */
+    o = tu_decode("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
+                  "\"metadata\": {\"name\": \"sf\"}, \"addressType\": \"FQDN\", "
+                  "\"endpoints\": [{\"addresses\": [\"db.example.com\"]}]}");
+    es = (struct k8s_endpoint_slice *)o;
+    assert_int_equal(es->n_endpoints, 1);
+    assert_int_equal(es->endpoints[0].n_addresses, 0);
     k8s_obj_free(o);
     expect_error("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
                  "\"metadata\": {\"name\": \"x\"}, \"addressType\": \"IPX\"}",

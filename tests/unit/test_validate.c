@@ -255,47 +255,6 @@ static void test_path_length(void **state)
     path_bad(p, K8S_PATH_IMPL);
 }
 
-static unsigned char ip_buf[16];
-
-static bool ip4(const char *s)
-{
-    return parse_ip(s, false, ip_buf);
-}
-
-static bool ip6(const char *s)
-{
-    return parse_ip(s, true, ip_buf);
-}
-
-static void test_ip(void **state)
-{
-    (void)state;
-    assert_true(ip4("10.1.2.3"));
-    assert_memory_equal(ip_buf, "\x0a\x01\x02\x03", 4);
-    assert_true(ip6("fd00::2"));
-    assert_memory_equal(ip_buf, "\xfd\0\0\0\0\0\0\0\0\0\0\0\0\0\0\x02", 16);
-    assert_true(ip4("10.0.0.1"));
-    assert_true(ip4("0.0.0.0"));
-    assert_true(ip4("255.255.255.255"));
-    assert_false(ip4("256.0.0.1"));
-    assert_false(ip4("10.0.0"));
-    assert_false(ip4("10.0.0.1.2"));
-    assert_false(ip4("::1"));
-    assert_false(ip4("example.com"));
-    assert_false(ip4(""));
-    assert_true(ip6("::1"));
-    assert_true(ip6("fd00::1"));
-    assert_true(ip6("2001:db8::8a2e:370:7334"));
-    assert_true(ip6("::ffff:10.0.0.1"));
-    assert_false(ip6("10.0.0.1"));
-    assert_false(ip6("[::1]"));
-    assert_false(ip6("fd00::1%eth0"));
-    assert_false(ip6("1:2:3:4:5:6:7:8:9"));
-    assert_false(ip6(""));
-    assert_anchored(ip4, "10.1.2.3");
-    assert_anchored(ip6, "fd00::2");
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -303,7 +262,6 @@ int main(void)
         cmocka_unit_test(test_host),              cmocka_unit_test(test_port_name),
         cmocka_unit_test(test_path_exact_prefix), cmocka_unit_test(test_path_impl),
         cmocka_unit_test(test_path_anchoring),    cmocka_unit_test(test_path_length),
-        cmocka_unit_test(test_ip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
