@@ -76,6 +76,8 @@ struct ctl {
     uv_signal_t sigterm, sigint;
     char *fallback_pem;
     char *current_link;      /* <config-dir>/current */
+    char *next_cfg;          /* <config-dir>/haproxy.cfg.next: the rendering's, until
+                              * it moves into its generation */
     struct hmap issues_seen; /* issue text -> 1, of the last generation */
     bool busy;               /* a validation or reload is in flight */
     bool dirty;              /* changes arrived since the pass started */
@@ -197,10 +199,17 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
                 continue;
             }
         }
-        if (ret == 0)
+        if (ret == 0 && !f->data) {
+            /* the configuration, written while it was rendered */
+            if (rename(c->next_cfg, path) == -1) {
+                ret = -errno;
+                errmsg_set(err, "rename %s to %s: %s", c->next_cfg, path, strerror(errno));
+            }
+        } else if (ret == 0) {
             /* a fresh directory, not current yet: no temporary file; no
              * fsync: a generation is rebuilt from the objects after a crash */
             ret = file_create(path, f->data, f->len, f->mode, err);
+        }
         free(path);
     }
     free(made);
@@ -271,16 +280,8 @@ static void hash_parts(const struct rendered *r, uint64_t *structure, struct par
         }
         if (!strcmp(f->name, "haproxy.cfg")) {
             /* server lines are compared on the models, and changed at run time */
-            for (const char *l = f->data; *l;) {
-                const char *eol = strchr(l, '\n');
-                size_t len = eol ? (size_t)(eol - l) + 1 : strlen(l);
-
-                if (strncmp(l, "    server ", 11)) {
-                    h ^= hash_fnv1a(l, len);
-                    h *= 0x100000001b3ULL;
-                }
-                l += len;
-            }
+            h ^= f->shape;
+            h *= 0x100000001b3ULL;
             continue;
         }
         h ^= f->hash;
@@ -743,6 +744,7 @@ static void run_pass(struct ctl *c)
     struct model *m;
     struct rendered r;
     char *err = NULL;
+    bool unchanged;
     int ret;
 
     c->busy = true;
@@ -772,19 +774,18 @@ static void run_pass(struct ctl *c)
     if (ret) {
         log_err("render", "%s", err);
         free(err);
+        unlink(c->next_cfg);
         pass_done(c);
         return;
     }
     if (r.n_dropped)
         log_warn("render", "%zu entries refused by the escaping functions were left out",
                  r.n_dropped);
-    if ((c->ready || c->hap.running) && r.hash == c->running_hash) {
-        log_debug("ctl", "configuration unchanged; nothing to do");
-        rendered_free(&r);
-        pass_done(c);
-        return;
-    }
-    if (r.hash == c->rejected_hash) {
+    unchanged = (c->ready || c->hap.running) && r.hash == c->running_hash;
+    if (unchanged || r.hash == c->rejected_hash) {
+        if (unchanged)
+            log_debug("ctl", "configuration unchanged; nothing to do");
+        unlink(c->next_cfg);
         rendered_free(&r);
         pass_done(c);
         return;
@@ -804,6 +805,7 @@ static void run_pass(struct ctl *c)
               c->pending_gen, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
               (double)(uv_hrtime() - t2) / 1e6);
     if (ret) {
+        unlink(c->next_cfg); /* when it did not move into the generation */
         rendered_free(&r);
         log_err("ctl", "cannot write generation %u: %s", c->pending_gen, err);
         free(err);
@@ -1310,6 +1312,8 @@ int ctl_run(const struct opts *o)
     c->mopts.tls_cache = tls_cache_new();
     c->gen = scan_generations(o->config_dir);
     c->current_link = xasprintf("%s/current", o->config_dir);
+    c->next_cfg = xasprintf("%s/haproxy.cfg.next", o->config_dir);
+    c->ropts.cfg_path = c->next_cfg;
     c->admin_sock = xasprintf("%s/admin.sock", o->runtime_dir);
     cfg = xasprintf("%s/haproxy.cfg", c->current_link);
     hap_init(&c->hap, c->loop, o->haproxy_bin, cfg, o->runtime_dir);
@@ -1365,6 +1369,7 @@ out:
     free(c->fallback_pem);
     tls_cache_free(c->mopts.tls_cache);
     free(c->current_link);
+    free(c->next_cfg);
     free(c->admin_sock);
     kube_config_free(&c->kc);
     parts_free(&c->running_parts);

@@ -5,14 +5,18 @@
 #include "haproxy/render.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "haproxy/escape.h"
 #include "model/model.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/file.h"
 #include "util/hmap.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -21,6 +25,51 @@
 #define RENDER_MAX_MAP (256u << 20)
 
 static const unsigned redirect_codes[] = {301, 302, 303, 307, 308};
+
+/* haproxy.cfg as it is made: in memory, or written out a piece at a time
+ * when render_opts.cfg_path says where (at 50,000 endpoints it is 3 MB,
+ * held beside the model otherwise). Pieces end at a line's end. */
+struct cfg_out {
+    struct buf b;
+    int fd;         /* -1: in memory */
+    size_t written;
+    uint64_t hash;  /* of the pieces passed to cfg_flush() */
+    uint64_t shape; /* of their lines but the servers' */
+};
+
+#define CFG_PIECE 65536
+
+/* Hashes the piece in <c>'s buffer and, when writing out, writes it once it
+ * is big enough or <last>. Returns 0 or a negative errno. */
+static int cfg_flush(struct cfg_out *c, bool last)
+{
+    const char *p = c->b.ptr, *end = p + c->b.len;
+    int ret;
+
+    if (!p)
+        return -E2BIG; /* the buffer overflowed: buf_add() freed it */
+    if (!last && (c->fd == -1 || c->b.len < CFG_PIECE))
+        return 0;
+    c->hash = hash_fnv1a_more(c->hash, p, c->b.len);
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t len = eol ? (size_t)(eol - p) + 1 : (size_t)(end - p);
+
+        if (strncmp(p, "    server ", 11)) {
+            c->shape ^= hash_fnv1a(p, len);
+            c->shape *= 0x100000001b3ULL;
+        }
+        p += len;
+    }
+    if (c->fd == -1)
+        return 0;
+    if (c->written + c->b.len > RENDER_MAX_CFG)
+        return -E2BIG;
+    ret = file_write_all(c->fd, c->b.ptr, c->b.len);
+    c->written += c->b.len;
+    buf_reset(&c->b);
+    return ret;
+}
 
 static struct render_file *new_file(struct rendered *r, const char *name, mode_t mode)
 {
@@ -197,8 +246,9 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
     return ret;
 }
 
-static int render_backends(struct buf *b, const struct model *m, size_t *dropped)
+static int render_backends(struct cfg_out *c, const struct model *m, size_t *dropped)
 {
+    struct buf *b = &c->b;
     int ret = 0;
 
     ret |= buf_adds(b, "backend portico_default_404\n"
@@ -233,8 +283,10 @@ static int render_backends(struct buf *b, const struct model *m, size_t *dropped
             }
             ret |= buf_addf(b, "%s:%u\n", s->v6 ? "]" : "", s->port);
         }
+        if (ret || (ret = cfg_flush(c, false)))
+            return ret;
     }
-    return ret;
+    return 0;
 }
 
 static int render_map(struct rendered *r, const struct model *m, enum model_map map)
@@ -313,22 +365,67 @@ static size_t cfg_size(const struct model *m)
     return size;
 }
 
+/* Renders haproxy.cfg as <out>'s first file, in memory or into o->cfg_path. */
+static int render_cfg(const struct model *m, const struct render_opts *o, struct rendered *out,
+                      char **err)
+{
+    struct cfg_out c = {.fd = -1, .hash = HASH_FNV1A_INIT, .shape = HASH_FNV1A_INIT};
+    struct render_file *f;
+    int ret;
+
+    buf_init(&c.b, RENDER_MAX_CFG);
+    if (o->cfg_path) {
+        c.fd = open(o->cfg_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (c.fd == -1) {
+            ret = -errno;
+            errmsg_set(err, "create %s: %s", o->cfg_path, strerror(-ret));
+            return ret;
+        }
+    }
+    buf_reserve(&c.b, o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m));
+    ret = render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) ||
+                  render_frontend(&c.b, m, o)
+              ? -E2BIG
+              : render_backends(&c, m, &out->n_dropped);
+    if (!ret)
+        ret = cfg_flush(&c, true);
+    if (c.fd != -1 && close(c.fd) == -1 && !ret)
+        ret = -errno;
+    if (ret) {
+        buf_free(&c.b);
+        if (o->cfg_path)
+            unlink(o->cfg_path);
+        if (ret == -E2BIG)
+            errmsg_set(err, "haproxy.cfg: larger than %u bytes or a flag value cannot be "
+                            "written", RENDER_MAX_CFG);
+        else
+            errmsg_set(err, "write %s: %s", o->cfg_path, strerror(-ret));
+        return ret;
+    }
+    if (o->cfg_path) {
+        f = new_file(out, "haproxy.cfg", 0644);
+        f->data = NULL;
+        f->own = NULL;
+        f->len = c.written;
+        buf_free(&c.b);
+    } else {
+        add_file(out, "haproxy.cfg", &c.b, 0644);
+        f = &out->files[out->n_files - 1];
+    }
+    f->hash = c.hash;
+    f->shape = c.shape;
+    return 0;
+}
+
 int render(const struct model *m, const struct render_opts *o, struct rendered *out, char **err)
 {
-    struct buf cfg;
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = HASH_FNV1A_INIT;
+    int ret;
 
     memset(out, 0, sizeof(*out));
-    buf_init(&cfg, RENDER_MAX_CFG);
-    buf_reserve(&cfg, cfg_size(m));
-    if (render_global(&cfg, m, o) || render_aux_frontends(&cfg, o) ||
-        render_frontend(&cfg, m, o) || render_backends(&cfg, m, &out->n_dropped)) {
-        buf_free(&cfg);
-        errmsg_set(err, "haproxy.cfg: larger than %u bytes or a flag value cannot be written",
-                   RENDER_MAX_CFG);
-        return -E2BIG;
-    }
-    add_file(out, "haproxy.cfg", &cfg, 0644);
+    ret = render_cfg(m, o, out, err);
+    if (ret)
+        return ret;
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
         if (render_map(out, m, (enum model_map)map)) {
             rendered_free(out);
@@ -344,7 +441,8 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
     for (size_t i = 0; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];
 
-        f->hash = hash_fnv1a(f->data, f->len);
+        if (i > 0) /* haproxy.cfg was hashed as it was made */
+            f->hash = hash_fnv1a(f->data, f->len);
         h ^= hash_fnv1a(f->name, strlen(f->name));
         h *= 0x100000001b3ULL;
         h ^= f->hash;

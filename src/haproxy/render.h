@@ -21,6 +21,9 @@ struct render_opts {
     int stats_port;
     int healthz_port;
     bool fault;                /* append an invalid line (fault injection) */
+    const char *cfg_path;      /* NULL: haproxy.cfg is kept in memory; else it is
+                                * written to this new file as it is made, and its
+                                * render_file has no data */
 };
 
 struct render_file {
@@ -30,6 +33,8 @@ struct render_file {
     size_t len;
     mode_t mode;
     uint64_t hash;             /* of data */
+    uint64_t shape;            /* haproxy.cfg: of its lines but the servers', which
+                                * the Runtime API changes */
 };
 
 /* A complete rendering: every file HAProxy needs, in a fixed order. */
@@ -40,7 +45,9 @@ struct rendered {
     size_t n_dropped;          /* entries refused by an escaping function */
 };
 
-/* Renders <m>. Returns 0, or -E2BIG when a file would exceed its limit. Map
+/* Renders <m>. Returns 0, -E2BIG when a file would exceed its limit, or
+ * another negative errno when o->cfg_path cannot be written (the file is
+ * removed then; *err says why). Map
  * entries an escaping function refuses are dropped and counted (the model
  * validates them first, so this is a second line of defence). The rendering
  * borrows from <m>: free it before the model. */

@@ -17,8 +17,10 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static int write_all(int fd, const char *data, size_t len)
+int file_write_all(int fd, const void *buf, size_t len)
 {
+    const char *data = buf;
+
     while (len) {
         ssize_t n = write(fd, data, len);
 
@@ -49,7 +51,7 @@ int file_replace(const char *path, const void *data, size_t len, mode_t mode, un
     }
     ret = fchmod(fd, mode) == -1 ? -errno : 0;
     if (ret == 0)
-        ret = write_all(fd, data, len);
+        ret = file_write_all(fd, data, len);
     if (ret == 0 && (((flags & FILE_F_SYNC) && fsync(fd) == -1) || rename(tmp, path) == -1))
         ret = -errno;
     if (ret != 0) {
@@ -72,7 +74,7 @@ int file_create(const char *path, const void *data, size_t len, mode_t mode, cha
         return ret;
     }
     /* exactly <mode>, whatever the umask */
-    ret = fchmod(fd, mode) == -1 ? -errno : write_all(fd, data, len);
+    ret = fchmod(fd, mode) == -1 ? -errno : file_write_all(fd, data, len);
     if (close(fd) == -1 && ret == 0)
         ret = -errno;
     if (ret != 0) {

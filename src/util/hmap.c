@@ -13,8 +13,12 @@ static char tomb_marker;
 
 uint64_t hash_fnv1a(const void *data, size_t len)
 {
+    return hash_fnv1a_more(HASH_FNV1A_INIT, data, len);
+}
+
+uint64_t hash_fnv1a_more(uint64_t h, const void *data, size_t len)
+{
     const unsigned char *p = data;
-    uint64_t h = 0xcbf29ce484222325ULL;
 
     while (len--) {
         h ^= *p++;

@@ -23,7 +23,10 @@ struct hmap {
     bool borrow; /* keys are the caller's, not copies */
 };
 
+#define HASH_FNV1A_INIT 0xcbf29ce484222325ULL
 uint64_t hash_fnv1a(const void *data, size_t len);
+/* Goes on hashing after <h>: the hash of a whole made of pieces. */
+uint64_t hash_fnv1a_more(uint64_t h, const void *data, size_t len);
 void hmap_init(struct hmap *m);
 /* A map that keeps the caller's key pointers instead of copies: each key
  * must stay unchanged while it is in the map. Replacing a value stores the

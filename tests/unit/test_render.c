@@ -10,12 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "haproxy/render.h"
 #include "model/model.h"
 #include "model/tls.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/file.h"
 #include "modelutil.h"
 
 #define T_OLD "2024-01-01T00:00:00Z"
@@ -404,6 +406,73 @@ static void test_render_hash(void **state)
     free(key_b);
 }
 
+/* A configuration written out as it is made (many pieces: 3,000 backends)
+ * is the one kept in memory, with the same hashes; its shape ignores
+ * server lines, which the Runtime API changes, and nothing else. */
+static void test_render_cfg_to_file(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts(), rf = ropts();
+    struct model *m, *m2;
+    struct rendered mem, disk, other;
+    char *err = NULL, *data = NULL, path[] = "/tmp/portico-test-cfg-XXXXXX";
+    size_t len = 0;
+    int fd = mkstemp(path);
+
+    (void)state;
+    assert_true(fd >= 0);
+    close(fd);
+    store_init(&s);
+    put_class(&s, "portico", CONTROLLER, false);
+    for (int i = 0; i < 3000; i++) {
+        char name[32], host[64], spec[512];
+
+        snprintf(name, sizeof(name), "s%d", i);
+        snprintf(host, sizeof(host), "h%d.example.com", i);
+        snprintf(spec, sizeof(spec), "'rules':[{'host':'%s','http':{'paths':[" PATH(
+                     "/", "Prefix", "'backend':{'service':{'name':'%s','port':{'number':80}}}")
+                     "]}}]", host, name);
+        put_ingress(&s, "shop", name, T_OLD, "portico", "", spec);
+        put_service(&s, "shop", name, "http", 80, 8080, "10.0.0.1,10.0.0.2");
+    }
+    m = model_build(&s, &mo);
+    rf.cfg_path = path;
+    assert_int_equal(render(m, &ro, &mem, &err), 0);
+    assert_int_equal(render(m, &rf, &disk, &err), 0);
+    assert_true(mem.files[0].len > 4 * 65536);
+    assert_null(disk.files[0].data);
+    assert_int_equal(file_read(path, 64u << 20, &data, &len), 0);
+    assert_int_equal(len, mem.files[0].len);
+    assert_int_equal(disk.files[0].len, len);
+    assert_memory_equal(data, mem.files[0].data, len);
+    assert_true(disk.files[0].hash == mem.files[0].hash);
+    assert_true(disk.files[0].shape == mem.files[0].shape);
+    assert_true(disk.hash == mem.hash);
+    /* other endpoints: other bytes, the same shape */
+    put_service(&s, "shop", "s7", "http", 80, 8080, "10.0.0.3");
+    m2 = model_build(&s, &mo);
+    assert_int_equal(render(m2, &rf, &other, &err), 0);
+    assert_true(other.files[0].hash != mem.files[0].hash);
+    assert_true(other.files[0].shape == mem.files[0].shape);
+    rendered_free(&other);
+    model_unref(m2);
+    /* another backend: another shape */
+    put_ingress(&s, "shop", "new", T_OLD, "portico", "",
+                "'rules':[" RULE("new.example.com", PATH("/", "Prefix", BE_NUM("new", 80))) "]");
+    m2 = model_build(&s, &mo);
+    assert_int_equal(render(m2, &rf, &other, &err), 0);
+    assert_true(other.files[0].shape != mem.files[0].shape);
+    rendered_free(&other);
+    model_unref(m2);
+    free(data);
+    unlink(path);
+    rendered_free(&mem);
+    rendered_free(&disk);
+    model_unref(m);
+    store_deinit(&s);
+}
+
 static void test_render_empty_model(void **state)
 {
     struct store s;
@@ -435,6 +504,7 @@ int main(void)
         cmocka_unit_test(test_render_refuses_bad_flag),
         cmocka_unit_test(test_render_drops_refused),
         cmocka_unit_test(test_render_hash),
+        cmocka_unit_test(test_render_cfg_to_file),
         cmocka_unit_test(test_render_empty_model),
     };
 
