@@ -23,9 +23,9 @@
  * A copying walk stores each string once: values every cluster repeats
  * ("TCP", "ClusterIP", "default") point to one static copy, and a string
  * that ends another one packed shortly before (a name in its "ns/name" key,
- * the host of a TLS entry after the same rule's host) points into it. At
- * 30,000 objects that is about a tenth of the store. Measuring counts every
- * string in full, so the copy may use less than measured. */
+ * the host of a TLS entry after the same rule's host) points into it: 20
+ * bytes or more an object. Measuring makes the same choices on the source
+ * strings, so the block is made at the size the copy fills. */
 
 #define PACK_RECENT 16 /* strings a copy looks back at for a shared ending */
 
@@ -41,9 +41,15 @@ struct pack {
 };
 
 /* Values repeated across most objects of a cluster, stored by none of them. */
-static const char *const common_strings[] = {
-    "", "TCP", "UDP", "SCTP", "http", "https", "/", "default", "ClusterIP", "NodePort",
-    "LoadBalancer", "ExternalName", "Opaque", "kubernetes.io/tls",
+#define COMMON(s) {s, sizeof(s) - 1}
+static const struct {
+    const char *s;
+    size_t len;
+} common_strings[] = {
+    COMMON(""),          COMMON("TCP"),          COMMON("UDP"),          COMMON("SCTP"),
+    COMMON("http"),      COMMON("https"),        COMMON("/"),            COMMON("default"),
+    COMMON("ClusterIP"), COMMON("NodePort"),     COMMON("LoadBalancer"), COMMON("ExternalName"),
+    COMMON("Opaque"),    COMMON("kubernetes.io/tls"),
 };
 
 #define PACK_ALIGN(n) (((n) + 7) & ~(size_t)7)
@@ -91,16 +97,20 @@ static void pack_bytes(struct pack *pk, void *field, size_t len)
 /* A string equal to <s> or ending with it that needs no new bytes, or NULL. */
 static const char *shared_str(const struct pack *pk, const char *s, size_t len)
 {
+    /* every object packs a dozen strings or more, twice: lengths and first
+     * bytes are compared before the rest */
     for (size_t i = 0; i < sizeof(common_strings) / sizeof(common_strings[0]); i++) {
-        if (!strcmp(common_strings[i], s))
-            return common_strings[i];
+        if (common_strings[i].len == len && !memcmp(common_strings[i].s, s, len))
+            return common_strings[i].s;
     }
     for (unsigned i = 0; i < pk->n_recent && i < PACK_RECENT; i++) {
-        const char *t = pk->recent[i];
-        size_t tlen = pk->recent_len[i];
+        const char *t;
 
-        if (tlen >= len && !memcmp(t + tlen - len, s, len))
-            return t + tlen - len;
+        if (pk->recent_len[i] < len)
+            continue;
+        t = pk->recent[i] + pk->recent_len[i] - len;
+        if (*t == *s && !memcmp(t, s, len))
+            return t;
     }
     return NULL;
 }
@@ -113,13 +123,15 @@ static void pack_str(struct pack *pk, char **s)
     if (!*s)
         return;
     len = strlen(*s);
-    if (pk->mode != PACK_COPY) {
+    if (pk->mode == PACK_FREE) {
         pack_bytes(pk, s, len + 1);
         return;
     }
+    /* measuring decides as copying will, on the source strings */
     shared = shared_str(pk, *s, len);
     if (shared) {
-        *s = (char *)shared; /* packed objects are never written to */
+        if (pk->mode == PACK_COPY)
+            *s = (char *)shared; /* packed objects are never written to */
         return;
     }
     pack_bytes(pk, s, len + 1);
@@ -275,44 +287,26 @@ size_t k8s_obj_size(enum k8s_kind kind)
 }
 
 /* Copies <obj> into <block> laid out by measuring <pk>; returns the bytes used. */
-static size_t copy_into(struct pack pk, const struct k8s_obj *obj, unsigned char *block)
+/* A packed copy of <obj> (packed or not), sharing nothing with it but static
+ * strings. */
+static struct k8s_obj *packed_copy(const struct k8s_obj *obj)
 {
     size_t head = PACK_ALIGN(k8s_obj_size(obj->kind));
-    struct k8s_obj *packed = (struct k8s_obj *)block;
+    struct pack pk = {.mode = PACK_MEASURE};
+    unsigned char *block;
+    struct k8s_obj *packed;
 
+    pack_walk(&pk, (struct k8s_obj *)obj);
+    block = xmalloc(head + pk.arr_size + pk.str_size);
     memcpy(block, obj, k8s_obj_size(obj->kind));
+    packed = (struct k8s_obj *)block;
     pk.mode = PACK_COPY;
     pk.arr = block + head;
     pk.str = pk.arr + pk.arr_size;
+    pk.n_recent = 0;
     pack_walk(&pk, packed);
     packed->packed = true;
-    return (size_t)(pk.str - block);
-}
-
-/* A packed copy of <obj> (packed or not), sharing nothing with it but static
- * strings. Shared strings make the copy smaller than measured: it is made
- * in a scratch block first to learn its size, then where it stays. */
-static struct k8s_obj *packed_copy(const struct k8s_obj *obj)
-{
-    _Alignas(max_align_t) unsigned char small[4096];
-    struct pack pk = {0};
-    unsigned char *block;
-    size_t bound, used;
-
-    pack_walk(&pk, (struct k8s_obj *)obj);
-    bound = PACK_ALIGN(k8s_obj_size(obj->kind)) + pk.arr_size + pk.str_size;
-    if (bound <= sizeof(small)) {
-        used = copy_into(pk, obj, small);
-    } else {
-        block = xmalloc(bound);
-        used = copy_into(pk, obj, block);
-        if (used == bound)
-            return (struct k8s_obj *)block;
-        free(block);
-    }
-    block = xmalloc(used);
-    copy_into(pk, obj, block);
-    return (struct k8s_obj *)block;
+    return packed;
 }
 
 struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
