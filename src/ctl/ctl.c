@@ -200,7 +200,7 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
             }
         }
         if (ret == 0 && !f->data) {
-            /* the configuration, written while it was rendered */
+            /* no data: the configuration, written while it was rendered */
             if (rename(c->next_cfg, path) == -1) {
                 ret = -errno;
                 errmsg_set(err, "rename %s to %s: %s", c->next_cfg, path, strerror(errno));

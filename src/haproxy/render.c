@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "haproxy/escape.h"
@@ -376,17 +377,22 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
     buf_init(&c.b, RENDER_MAX_CFG);
     if (o->cfg_path) {
         c.fd = open(o->cfg_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (c.fd == -1) {
+        /* exactly 0644, whatever the umask, as the other files */
+        if (c.fd == -1 || fchmod(c.fd, 0644) == -1) {
             ret = -errno;
             errmsg_set(err, "create %s: %s", o->cfg_path, strerror(-ret));
+            if (c.fd != -1) {
+                close(c.fd);
+                unlink(o->cfg_path);
+            }
             return ret;
         }
     }
     buf_reserve(&c.b, o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m));
-    ret = render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) ||
-                  render_frontend(&c.b, m, o)
-              ? -E2BIG
-              : render_backends(&c, m, &out->n_dropped);
+    if (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) || render_frontend(&c.b, m, o))
+        ret = -E2BIG;
+    else
+        ret = render_backends(&c, m, &out->n_dropped);
     if (!ret)
         ret = cfg_flush(&c, true);
     if (c.fd != -1 && close(c.fd) == -1 && !ret)

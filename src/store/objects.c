@@ -2,7 +2,6 @@
 /* Helpers on decoded Kubernetes objects. */
 #include "store/objects.h"
 
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +34,7 @@ struct pack {
     unsigned char *arr, *str; /* next free byte of each area, when copying */
     void **arrays;            /* arrays to free once their elements are, when freeing */
     size_t n_arrays, cap_arrays;
-    const char *recent[PACK_RECENT]; /* strings copied last, when copying */
+    const char *recent[PACK_RECENT]; /* strings packed last (the source's when measuring) */
     size_t recent_len[PACK_RECENT];
     unsigned n_recent;
 };
@@ -286,7 +285,6 @@ size_t k8s_obj_size(enum k8s_kind kind)
     return sizeof(struct k8s_obj);
 }
 
-/* Copies <obj> into <block> laid out by measuring <pk>; returns the bytes used. */
 /* A packed copy of <obj> (packed or not), sharing nothing with it but static
  * strings. */
 static struct k8s_obj *packed_copy(const struct k8s_obj *obj)
