@@ -537,6 +537,147 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
     return 0;
 }
 
+/* ====== Lists ====== */
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* <p> at a string's opening quote: the byte after its closing one, or NULL. */
+static const char *skip_string(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        if (*p == '\\')
+            p++;
+        else if (*p == '"')
+            return p + 1;
+    }
+    return NULL;
+}
+
+/* <p> at a value: the byte after it, or NULL. Only its extent is checked
+ * (strings, and brackets closed in order up to 64 deep): the values this
+ * skips are not read. */
+static const char *skip_value(const char *p, const char *end)
+{
+    uint64_t objects = 0; /* a bit a level: 1 in an object, 0 in an array */
+    int depth = 0;
+
+    do {
+        if (p >= end)
+            return NULL;
+        if (*p == '"') {
+            p = skip_string(p, end);
+            if (!p)
+                return NULL;
+            continue;
+        }
+        if (*p == '{' || *p == '[') {
+            if (depth++ == 64)
+                return NULL;
+            objects = objects << 1 | (*p == '{');
+        } else if (*p == '}' || *p == ']') {
+            if (!depth-- || (*p == '}') != (objects & 1))
+                return NULL;
+            objects >>= 1;
+        } else if (!depth) {
+            /* a number or a literal ends where a delimiter starts */
+            while (p < end && !strchr(",}] \t\r\n", *p))
+                p++;
+            return p;
+        }
+        p++;
+    } while (depth);
+    return p;
+}
+
+/* Parses the object or array at <p> into *<out>; returns the byte after it. */
+static const char *load_value(const char *p, const char *end, json_t **out)
+{
+    json_error_t e;
+
+    if (p >= end || (*p != '{' && *p != '['))
+        return NULL;
+    *out = json_loadb(p, (size_t)(end - p), JSON_DISABLE_EOF_CHECK, &e);
+    /* without the EOF check, the position is where the value ended */
+    return *out ? p + e.position : NULL;
+}
+
+static const char *read_items(const char *p, const char *end, decode_item_fn *fn, void *arg)
+{
+    p = skip_ws(p, end);
+    if (p >= end || *p++ != '[')
+        return NULL;
+    p = skip_ws(p, end);
+    if (p < end && *p == ']')
+        return p + 1;
+    for (;;) {
+        json_t *item;
+
+        p = load_value(skip_ws(p, end), end, &item);
+        if (!p)
+            return NULL;
+        fn(item, arg);
+        json_decref(item);
+        p = skip_ws(p, end);
+        if (p >= end)
+            return NULL;
+        if (*p == ']')
+            return p + 1;
+        if (*p++ != ',')
+            return NULL;
+    }
+}
+
+/* The list's own JSON is only walked; its metadata and each item are parsed
+ * one at a time. */
+int decode_list(const char *text, size_t len, decode_item_fn *fn, void *arg, json_t **metadata)
+{
+    const char *p = skip_ws(text, text + len), *end = text + len;
+    bool items = false;
+
+    *metadata = NULL;
+    if (p >= end || *p++ != '{')
+        return -EINVAL;
+    for (p = skip_ws(p, end);;) {
+        const char *key = p, *key_end;
+
+        if (p >= end || *p != '"' || !(key_end = skip_string(p, end)))
+            goto bad;
+        p = skip_ws(key_end, end);
+        if (p >= end || *p++ != ':')
+            goto bad;
+        p = skip_ws(p, end);
+        if (key_end - key == 7 && !memcmp(key, "\"items\"", 7) && !items) {
+            p = read_items(p, end, fn, arg);
+            items = true;
+        } else if (key_end - key == 10 && !memcmp(key, "\"metadata\"", 10) && !*metadata) {
+            p = load_value(p, end, metadata);
+        } else {
+            p = skip_value(p, end);
+        }
+        if (!p)
+            goto bad;
+        p = skip_ws(p, end);
+        if (p < end && *p == '}') {
+            /* a list without items is no list: it must not empty the store */
+            if (!items || skip_ws(p + 1, end) != end)
+                goto bad;
+            return 0;
+        }
+        if (p >= end || *p++ != ',')
+            goto bad;
+        p = skip_ws(p, end);
+    }
+bad:
+    json_decref(*metadata);
+    *metadata = NULL;
+    return -EINVAL;
+}
+
 /* ====== Secret, ConfigMap ====== */
 
 int decode_base64(const char *in, size_t len, unsigned char **out, size_t *outlen)

@@ -173,8 +173,9 @@ static struct k8s_obj *decode_own(struct informer *inf, json_t *obj, const char 
     return NULL;
 }
 
-static void decode_item(struct informer *inf, json_t *item)
+static void decode_item(json_t *item, void *arg)
 {
+    struct informer *inf = arg;
     struct k8s_obj *obj = decode_own(inf, item, "object skipped");
 
     if (!obj)
@@ -190,10 +191,10 @@ static void decode_item(struct informer *inf, json_t *item)
 static void on_list_done(long http, int err, const char *msg, void *arg)
 {
     struct informer *inf = arg;
-    json_t *doc, *items, *item;
-    json_error_t jerr;
+    json_t *md;
     const char *cont;
-    size_t i, changes;
+    size_t changes;
+    int ret;
 
     inf->req = NULL;
     if (err || http != 200) {
@@ -213,21 +214,18 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
         fail(inf, "list", http, err ? msg : reason);
         return;
     }
-    doc = json_loadb(inf->body.ptr ? inf->body.ptr : "", inf->body.len, 0, &jerr);
+    ret = decode_list(inf->body.ptr ? inf->body.ptr : "", inf->body.len, decode_item, inf, &md);
     buf_free(&inf->body);
-    if (!json_is_object(doc) || !json_is_array(items = json_object_get(doc, "items"))) {
-        json_decref(doc);
+    if (ret) {
         drop_list(inf);
         fail(inf, "list", 0, "malformed JSON from the API server");
         return;
     }
-    json_array_foreach(items, i, item) decode_item(inf, item);
-    set_rv(inf, json_string_value(json_object_get(json_object_get(doc, "metadata"),
-                                                  "resourceVersion")));
-    cont = json_string_value(json_object_get(json_object_get(doc, "metadata"), "continue"));
+    set_rv(inf, json_string_value(json_object_get(md, "resourceVersion")));
+    cont = json_string_value(json_object_get(md, "continue"));
     free(inf->cont);
     inf->cont = cont && *cont ? xstrdup(cont) : NULL;
-    json_decref(doc);
+    json_decref(md);
     if (inf->cont) {
         start_list(inf);
         return;

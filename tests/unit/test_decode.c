@@ -605,6 +605,84 @@ static void test_endpoint_slice_types(void **state)
                  "ports[0].port", NULL);
 }
 
+/* ====== Lists ====== */
+
+struct seen_items {
+    char names[8][32];
+    int n;
+};
+
+static void collect(json_t *item, void *arg)
+{
+    struct seen_items *s = arg;
+    const char *name = json_string_value(json_object_get(json_object_get(item, "metadata"),
+                                                         "name"));
+
+    assert_true(s->n < 8);
+    snprintf(s->names[s->n++], sizeof(s->names[0]), "%s", name ? name : "?");
+}
+
+static int list(const char *text, struct seen_items *s, json_t **md)
+{
+    memset(s, 0, sizeof(*s));
+    return decode_list(text, strlen(text), collect, s, md);
+}
+
+static void test_list(void **state)
+{
+    static const char *const bad[] = {
+        "",
+        "[]",
+        "{}",
+        "{\"kind\": \"IngressList\"}",                                  /* no items */
+        "{\"items\": {}}",                                               /* not an array */
+        "{\"items\": [1]}",                                              /* not an object */
+        "{\"items\": [{\"metadata\": {\"name\": \"a\"}}",              /* cut */
+        "{\"items\": [{\"metadata\": {\"name\": \"a\"}},]}",           /* trailing comma */
+        "{\"items\": [], \"kind\": \"x}",                                /* open string */
+        "{\"items\": []} x",                                             /* trailing bytes */
+        "{\"items\": [] \"kind\": 1}",                                   /* no comma */
+        "{\"x\": [1, 2}, \"items\": []}",                                 /* unbalanced */
+    };
+    struct seen_items s;
+    json_t *md;
+
+    (void)state;
+    /* metadata anywhere; other members skipped whatever they hold */
+    assert_int_equal(list(" {\"kind\" : \"IngressList\", \"apiVersion\": \"v1\",\n"
+                          "  \"x\": [{\"a\": \"]}\\\"[\"}, -1.5e3, true, null, {}],\n"
+                          "  \"items\": [ {\"metadata\": {\"name\": \"a\"}},\n"
+                          "    {\"metadata\": {\"name\": \"b\", \"labels\": {\"k\": \"[{\"}}},"
+                          "{\"metadata\": {\"name\": \"c\"}, \"spec\": [[], [[]]]} ],\n"
+                          "  \"metadata\": {\"resourceVersion\": \"42\", \"continue\": \"t\"}, "
+                          "\"n\": 7 }\n",
+                          &s, &md),
+                     0);
+    assert_int_equal(s.n, 3);
+    assert_string_equal(s.names[0], "a");
+    assert_string_equal(s.names[1], "b");
+    assert_string_equal(s.names[2], "c");
+    assert_string_equal(json_string_value(json_object_get(md, "resourceVersion")), "42");
+    assert_string_equal(json_string_value(json_object_get(md, "continue")), "t");
+    json_decref(md);
+    /* an empty list, without metadata */
+    assert_int_equal(list("{\"items\":[]}", &s, &md), 0);
+    assert_int_equal(s.n, 0);
+    assert_null(md);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (list(bad[i], &s, &md) != -EINVAL)
+            fail_msg("accepted: %s", bad[i]);
+        assert_null(md);
+    }
+    /* the items before the fault were passed on; the metadata is dropped */
+    assert_int_equal(list("{\"metadata\": {}, \"items\": [{\"metadata\": {\"name\": \"a\"}}, "
+                          "{\"metadata\": ",
+                          &s, &md),
+                     -EINVAL);
+    assert_int_equal(s.n, 1);
+    assert_null(md);
+}
+
 /* ====== Secret, ConfigMap ====== */
 
 static void test_secret(void **state)
@@ -836,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_slice),
         cmocka_unit_test(test_endpoint_slice_types),
         cmocka_unit_test(test_packed_strings),
+        cmocka_unit_test(test_list),
         cmocka_unit_test(test_secret),
         cmocka_unit_test(test_configmap),
         cmocka_unit_test(test_content_hash),
