@@ -186,7 +186,7 @@ static void index_slices(struct builder *b)
 
         if (!es->service)
             continue;
-        str_concat(key, sizeof(key), es->obj.meta.ns, "/", es->service, NULL);
+        k8s_key(key, sizeof(key), es->obj.meta.ns, es->service);
         l = hmap_get(&b->slices, key);
         if (!l) {
             l = arena_alloc(&b->tmp, sizeof(*l));
@@ -217,7 +217,7 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
     size_t cap = 0, n = 0;
     char key[512];
 
-    str_concat(key, sizeof(key), ns, "/", svc, NULL);
+    k8s_key(key, sizeof(key), ns, svc);
     l = hmap_get(&b->slices, key);
     if (!l)
         return;
@@ -610,7 +610,7 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
     const char *ref;
     char key[512];
 
-    str_concat(key, sizeof(key), ns, "/", name, NULL);
+    k8s_key(key, sizeof(key), ns, name);
     st = hmap_get(&b->secrets, key);
     if (st)
         return st;
