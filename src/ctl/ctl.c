@@ -257,7 +257,7 @@ static bool is_listed_cert(const char *name)
  * holds) and each part. */
 static void hash_parts(const struct rendered *r, uint64_t *structure, struct parts *p)
 {
-    uint64_t h = 0xcbf29ce484222325ULL;
+    uint64_t h = HASH_FNV1A_INIT;
 
     parts_free(p);
     p->names = xcalloc(r->n_files + 1, sizeof(*p->names));
@@ -269,10 +269,8 @@ static void hash_parts(const struct rendered *r, uint64_t *structure, struct par
             p->crt_list = xstrndup(f->data, f->len);
             continue;
         }
-        if (!is_listed_cert(f->name)) {
-            h ^= hash_fnv1a(f->name, strlen(f->name));
-            h *= 0x100000001b3ULL;
-        }
+        if (!is_listed_cert(f->name))
+            h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
         if (is_part(f->name)) {
             p->names[p->n] = xstrdup(f->name);
             p->hashes[p->n++] = f->hash;
@@ -280,12 +278,10 @@ static void hash_parts(const struct rendered *r, uint64_t *structure, struct par
         }
         if (!strcmp(f->name, "haproxy.cfg")) {
             /* server lines are compared on the models, and changed at run time */
-            h ^= f->shape;
-            h *= 0x100000001b3ULL;
+            h = hash_fold(h, f->shape);
             continue;
         }
-        h ^= f->hash;
-        h *= 0x100000001b3ULL;
+        h = hash_fold(h, f->hash);
     }
     *structure = h;
 }

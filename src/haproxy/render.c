@@ -56,10 +56,8 @@ static int cfg_flush(struct cfg_out *c, bool last)
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         size_t len = eol ? (size_t)(eol - p) + 1 : (size_t)(end - p);
 
-        if (strncmp(p, "    server ", 11)) {
-            c->shape ^= hash_fnv1a(p, len);
-            c->shape *= 0x100000001b3ULL;
-        }
+        if (strncmp(p, "    server ", 11))
+            c->shape = hash_fold(c->shape, hash_fnv1a(p, len));
         p += len;
     }
     if (c->fd == -1)
@@ -449,10 +447,8 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
 
         if (i > 0) /* haproxy.cfg was hashed as it was made */
             f->hash = hash_fnv1a(f->data, f->len);
-        h ^= hash_fnv1a(f->name, strlen(f->name));
-        h *= 0x100000001b3ULL;
-        h ^= f->hash;
-        h *= 0x100000001b3ULL;
+        h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
+        h = hash_fold(h, f->hash);
     }
     out->hash = h;
     return 0;

@@ -22,7 +22,7 @@ uint64_t hash_fnv1a_more(uint64_t h, const void *data, size_t len)
 
     while (len--) {
         h ^= *p++;
-        h *= 0x100000001b3ULL;
+        h *= HASH_FNV1A_PRIME;
     }
     return h;
 }

@@ -24,9 +24,16 @@ struct hmap {
 };
 
 #define HASH_FNV1A_INIT 0xcbf29ce484222325ULL
+#define HASH_FNV1A_PRIME 0x100000001b3ULL
 uint64_t hash_fnv1a(const void *data, size_t len);
 /* Goes on hashing after <h>: the hash of a whole made of pieces. */
 uint64_t hash_fnv1a_more(uint64_t h, const void *data, size_t len);
+/* Folds the 64-bit value <v> into <h> as FNV-1a folds a byte: a hash of a
+ * sequence of hashes. */
+static inline uint64_t hash_fold(uint64_t h, uint64_t v)
+{
+    return (h ^ v) * HASH_FNV1A_PRIME;
+}
 void hmap_init(struct hmap *m);
 /* A map that keeps the caller's key pointers instead of copies: each key
  * must stay unchanged while it is in the map. Replacing a value stores the
