@@ -77,7 +77,7 @@ struct ctl {
     char *fallback_pem;
     char *current_link;      /* <config-dir>/current */
     char *next_cfg;          /* <config-dir>/haproxy.cfg.next: the rendering's, until
-                              * it moves into its generation */
+                              * it moves into its generation (render_opts.cfg_path) */
     struct hmap issues_seen; /* issue text -> 1, of the last generation */
     bool busy;               /* a validation or reload is in flight */
     bool dirty;              /* changes arrived since the pass started */
@@ -200,10 +200,10 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
             }
         }
         if (ret == 0 && !f->data) {
-            /* no data: the configuration, written while it was rendered */
-            if (rename(c->next_cfg, path) == -1) {
+            /* the configuration, written while it was rendered */
+            if (rename(f->path, path) == -1) {
                 ret = -errno;
-                errmsg_set(err, "rename %s to %s: %s", c->next_cfg, path, strerror(errno));
+                errmsg_set(err, "rename %s to %s: %s", f->path, path, strerror(errno));
             }
         } else if (ret == 0) {
             /* a fresh directory, not current yet: no temporary file; no
@@ -770,7 +770,6 @@ static void run_pass(struct ctl *c)
     if (ret) {
         log_err("render", "%s", err);
         free(err);
-        unlink(c->next_cfg);
         pass_done(c);
         return;
     }
@@ -781,7 +780,6 @@ static void run_pass(struct ctl *c)
     if (unchanged || r.hash == c->rejected_hash) {
         if (unchanged)
             log_debug("ctl", "configuration unchanged; nothing to do");
-        unlink(c->next_cfg);
         rendered_free(&r);
         pass_done(c);
         return;
@@ -801,7 +799,6 @@ static void run_pass(struct ctl *c)
               c->pending_gen, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
               (double)(uv_hrtime() - t2) / 1e6);
     if (ret) {
-        unlink(c->next_cfg); /* when it did not move into the generation */
         rendered_free(&r);
         log_err("ctl", "cannot write generation %u: %s", c->pending_gen, err);
         free(err);

@@ -76,6 +76,7 @@ static struct render_file *new_file(struct rendered *r, const char *name, mode_t
 
     r->files = xrealloc(r->files, (r->n_files + 1) * sizeof(*r->files));
     f = &r->files[r->n_files++];
+    memset(f, 0, sizeof(*f));
     f->name = xstrdup(name);
     f->mode = mode;
     return f;
@@ -409,6 +410,7 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
     if (o->cfg_path) {
         f = new_file(out, "haproxy.cfg", 0644);
         f->data = NULL;
+        f->path = o->cfg_path;
         f->own = NULL;
         f->len = c.written;
         buf_free(&c.b);
@@ -459,6 +461,8 @@ void rendered_free(struct rendered *r)
     for (size_t i = 0; i < r->n_files; i++) {
         if (r->files[i].own && r->files[i].mode == 0600)
             memset(r->files[i].own, 0, r->files[i].len); /* key material */
+        if (r->files[i].path)
+            unlink(r->files[i].path);
         free(r->files[i].name);
         free(r->files[i].own);
     }

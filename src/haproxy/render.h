@@ -28,7 +28,10 @@ struct render_opts {
 
 struct render_file {
     char *name;                /* relative to the configuration directory */
-    const char *data;          /* own, or a certificate's PEM borrowed from the model */
+    const char *data;          /* own, or a certificate's PEM borrowed from the model;
+                                * NULL: written to <path> as it was rendered */
+    const char *path;          /* render_opts.cfg_path, which rendered_free() removes
+                                * unless it was moved away, or NULL */
     char *own;                 /* data when the rendering allocated it, else NULL */
     size_t len;
     mode_t mode;
@@ -53,5 +56,7 @@ struct rendered {
  * borrows from <m>: free it before the model. */
 int render(const struct model *m, const struct render_opts *o, struct rendered *out,
            char **err);
+/* Frees <r> and removes the file it wrote at render_opts.cfg_path, if it is
+ * still there. */
 void rendered_free(struct rendered *r);
 #endif

@@ -455,7 +455,9 @@ static void test_render_cfg_to_file(void **state)
     assert_int_equal(render(m2, &rf, &other, &err), 0);
     assert_true(other.files[0].hash != mem.files[0].hash);
     assert_true(other.files[0].shape == mem.files[0].shape);
+    /* freeing the rendering removes the file it wrote */
     rendered_free(&other);
+    assert_int_equal(access(path, F_OK), -1);
     model_unref(m2);
     /* another backend: another shape */
     put_ingress(&s, "shop", "new", T_OLD, "portico", "",
