@@ -21,7 +21,7 @@
 /* A map entry while building, with the Ingress that claimed the key. */
 struct claim {
     const char *value;    /* in the model's arena */
-    const char *owner;    /* "ingress/ns/name", in the builder's */
+    const struct k8s_obj *owner; /* the Ingress, or NULL for a host */
     size_t rank;          /* length of the rule's own path: the longer path wins */
 };
 
@@ -59,18 +59,16 @@ struct builder {
     struct tls_cache *tls;           /* the caller's, or one for this build */
     struct hmap certs;               /* file -> struct cert_acc (tmp) */
     struct hmap sni_owner;           /* host -> cert file */
-    struct hmap slices;              /* "ns/service" -> struct slice_list (tmp) */
+    const struct k8s_obj **slices;   /* EndpointSlices with a Service, by namespace,
+                                      * Service and name (index_slices()) */
+    size_t n_slices;
     struct model_issue *issues;
     size_t n_issues, cap_issues;
     const char *catchall;            /* backend of the oldest rule-less defaultBackend */
-    const char *catchall_owner;
+    const struct k8s_obj *catchall_owner;
+    const struct k8s_obj *cur;       /* Ingress being added: the owner of its claims */
     const char *cur_ref;             /* object being processed, for issue origins */
     const char *cur_origin;
-};
-
-struct slice_list {
-    const void **v; /* struct k8s_endpoint_slice, tmp (push()) */
-    size_t n;
 };
 
 /* Appends <p> to the array <*v> of <*n> pointers in <a>. It doubles at each
@@ -163,44 +161,50 @@ static const char *where_what(const struct where *w, char *buf, size_t size)
 
 /* ====== Backends ====== */
 
+/* Orders EndpointSlices by namespace and Service, which resolve_servers()
+ * looks up, then by name. */
 static int cmp_slice(const void *a, const void *b)
 {
     const struct k8s_endpoint_slice *x = *(const void *const *)a;
     const struct k8s_endpoint_slice *y = *(const void *const *)b;
+    int c = strcmp(x->obj.meta.ns, y->obj.meta.ns);
 
-    return strcmp(x->obj.meta.name, y->obj.meta.name);
+    if (!c)
+        c = strcmp(x->service, y->service);
+    return c ? c : strcmp(x->obj.meta.name, y->obj.meta.name);
 }
 
-/* Groups the EndpointSlices by Service, each group in name order (sorting
- * 10,000 slices as a whole on every build cost more than the rest of it). */
+/* Sorts the EndpointSlices of a Service together. One sorted array of
+ * pointers: a table of Services with a list each was 0.7 MB more at the peak
+ * of a build at 10,000 Services. */
 static void index_slices(struct builder *b)
 {
-    const struct k8s_obj **objs;
-    size_t n = store_list_unsorted(b->store, K8S_ENDPOINT_SLICE, &objs);
-    void *val;
+    size_t n = store_list_unsorted(b->store, K8S_ENDPOINT_SLICE, &b->slices);
 
     for (size_t i = 0; i < n; i++) {
-        const struct k8s_endpoint_slice *es = (const struct k8s_endpoint_slice *)objs[i];
-        struct slice_list *l;
-        char key[512];
-
-        if (!es->service)
-            continue;
-        k8s_key(key, sizeof(key), es->obj.meta.ns, es->service);
-        l = hmap_get(&b->slices, key);
-        if (!l) {
-            l = arena_alloc(&b->tmp, sizeof(*l));
-            hmap_put(&b->slices, arena_strdup(&b->tmp, key), l);
-        }
-        push(&b->tmp, &l->v, &l->n, es);
+        if (((const struct k8s_endpoint_slice *)b->slices[i])->service)
+            b->slices[b->n_slices++] = b->slices[i];
     }
-    free(objs);
-    for (size_t i = 0; hmap_next(&b->slices, &i, NULL, &val);) {
-        struct slice_list *l = val;
+    qsort(b->slices, b->n_slices, sizeof(*b->slices), cmp_slice);
+}
 
-        if (l->n > 1)
-            qsort(l->v, l->n, sizeof(*l->v), cmp_slice);
+/* Index of the first EndpointSlice of Service <ns>/<svc>, or of the first
+ * after where it would be. */
+static size_t first_slice(const struct builder *b, const char *ns, const char *svc)
+{
+    size_t lo = 0, hi = b->n_slices;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct k8s_endpoint_slice *es = (const void *)b->slices[mid];
+        int c = strcmp(es->obj.meta.ns, ns);
+
+        if (c < 0 || (!c && strcmp(es->service, svc) < 0))
+            lo = mid + 1;
+        else
+            hi = mid;
     }
+    return lo;
 }
 
 static int cmp_server(const void *a, const void *b)
@@ -212,18 +216,15 @@ static int cmp_server(const void *a, const void *b)
 static void resolve_servers(struct builder *b, struct model_backend *be, const char *ns,
                             const char *svc, const struct k8s_service_port *sp)
 {
-    struct slice_list *l;
     struct model_server *copy;
     size_t cap = 0, n = 0;
-    char key[512];
 
-    k8s_key(key, sizeof(key), ns, svc);
-    l = hmap_get(&b->slices, key);
-    if (!l)
-        return;
-    for (size_t i = 0; i < l->n; i++) {
-        const struct k8s_endpoint_slice *es = l->v[i];
+    for (size_t i = first_slice(b, ns, svc); i < b->n_slices; i++) {
+        const struct k8s_endpoint_slice *es = (const void *)b->slices[i];
         int32_t port = 0;
+
+        if (strcmp(es->service, svc) || strcmp(es->obj.meta.ns, ns))
+            break;
 
         if (es->addr_type == K8S_ADDR_FQDN)
             continue;
@@ -460,14 +461,8 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
 
 /* ====== Routes ====== */
 
-/* Claims <key> in <map> for <owner>. Two rules can share a key while their
- * own paths differ in length (Prefix "/foo" and ImplementationSpecific
- * "/foo/" both own "host/foo/"): the longer path matches more precisely and
- * wins. Otherwise the first claim, from the oldest Ingress, wins and the
- * loser is warned unless <quiet> (the second key of one Prefix path).
- * <value> must be in the model's arena; <owner> must outlive the build. */
 static void put_claim(struct builder *b, enum model_map map, const char *key,
-                      const char *value, size_t rank, const char *owner)
+                      const char *value, size_t rank, const struct k8s_obj *owner)
 {
     struct claim *c = arena_alloc(&b->tmp, sizeof(*c));
 
@@ -477,10 +472,18 @@ static void put_claim(struct builder *b, enum model_map map, const char *key,
     hmap_put(&b->entries[map], key, c);
 }
 
+/* Claims <key> in <map> for the Ingress being added. Two rules can share a
+ * key while their own paths differ in length (Prefix "/foo" and
+ * ImplementationSpecific "/foo/" both own "host/foo/"): the longer path
+ * matches more precisely and wins. Otherwise the first claim, from the oldest
+ * Ingress, wins and the loser is warned unless <quiet> (the second key of one
+ * Prefix path). <value> must be in the model's arena. */
 static void claim(struct builder *b, enum model_map map, const char *key, const char *value,
-                  size_t rank, const char *owner, const struct where *w, bool quiet)
+                  size_t rank, const struct where *w, bool quiet)
 {
     struct claim *c = hmap_get(&b->entries[map], key);
+    const struct k8s_obj *owner = b->cur;
+    const char *obj = b->cur_ref;
 
     if (c && rank > c->rank) {
         c->value = value;
@@ -495,17 +498,19 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
                         map == MODEL_MAP_PREFIX;
 
         if (rank == c->rank && !quiet && (path_map || strcmp(c->value, value))) {
-            char fbuf[160], wbuf[2400];
+            char fbuf[160], wbuf[2400], older[600];
             const char *field = where_field(w, fbuf, sizeof(fbuf));
             const char *what = where_what(w, wbuf, sizeof(wbuf));
 
-            if (!strcmp(c->owner, owner))
-                add_issue(b, MODEL_SEV_WARN, owner, field,
+            if (c->owner == owner) {
+                add_issue(b, MODEL_SEV_WARN, obj, field,
                           "%s is declared twice in this Ingress; the first declaration wins",
                           what);
-            else
-                add_issue(b, MODEL_SEV_WARN, owner, field,
-                          "%s is already defined by the older %s; ignored here", what, c->owner);
+            } else {
+                k8s_obj_ref(c->owner, older, sizeof(older));
+                add_issue(b, MODEL_SEV_WARN, obj, field,
+                          "%s is already defined by the older %s; ignored here", what, older);
+            }
         }
         return;
     }
@@ -563,7 +568,7 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
         switch (p->type) {
         case K8S_PATH_EXACT:
             path_key(key, sizeof(key), hk, p->path, len, "");
-            claim(b, MODEL_MAP_EXACT, key, be, 0, obj, &w, false);
+            claim(b, MODEL_MAP_EXACT, key, be, 0, &w, false);
             break;
         case K8S_PATH_PREFIX:
             /* element-wise: "/foo" and "/foo/" both mean "/foo" and "/foo/..." */
@@ -571,18 +576,18 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
                 len--;
             if (len == 1) {
                 path_key(key, sizeof(key), hk, "", 0, "/");
-                claim(b, MODEL_MAP_PREFIX, key, be, 1, obj, &w, false);
+                claim(b, MODEL_MAP_PREFIX, key, be, 1, &w, false);
                 break;
             }
             path_key(key, sizeof(key), hk, p->path, len, "");
-            claim(b, MODEL_MAP_PREFIX_EXACT, key, be, len, obj, &w, false);
+            claim(b, MODEL_MAP_PREFIX_EXACT, key, be, len, &w, false);
             path_key(key, sizeof(key), hk, p->path, len, "/");
-            claim(b, MODEL_MAP_PREFIX, key, be, len, obj, &w, true);
+            claim(b, MODEL_MAP_PREFIX, key, be, len, &w, true);
             break;
         case K8S_PATH_IMPL:
             /* plain string prefix; an empty path matches everything */
             path_key(key, sizeof(key), hk, len ? p->path : "/", len ? len : 1, "");
-            claim(b, MODEL_MAP_PREFIX, key, be, len, obj, &w, false);
+            claim(b, MODEL_MAP_PREFIX, key, be, len, &w, false);
             break;
         }
     }
@@ -598,7 +603,7 @@ static void add_host(struct builder *b, const char *host)
         return;
     /* key and value share one copy: ".suffix" -> "*.suffix", "host" -> "host" */
     h = arena_strdup(&b->m->arena, host);
-    put_claim(b, map, wildcard ? h + 1 : h, h, 0, "");
+    put_claim(b, map, wildcard ? h + 1 : h, h, 0, NULL);
 }
 
 /* ====== TLS ====== */
@@ -725,7 +730,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
                 if (st)
                     add_sni(b, st, t->hosts[j], obj, field);
                 if (kv->ssl_redirect)
-                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], code, 0, obj, &redirect, false);
+                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], code, 0, &redirect, false);
             }
             continue;
         }
@@ -740,7 +745,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
             if (st)
                 add_sni(b, st, h, obj, field);
             if (kv->ssl_redirect)
-                claim(b, MODEL_MAP_REDIRECT, h, code, 0, obj, &redirect, false);
+                claim(b, MODEL_MAP_REDIRECT, h, code, 0, &redirect, false);
         }
     }
 }
@@ -763,15 +768,14 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
 {
     struct key_values kv = b->global;
     struct issue_ctx ictx;
-    const char *obj;
-    char ref[600];
+    char obj[600];
 
-    k8s_obj_ref(&ing->obj, ref, sizeof(ref));
-    /* the owner of its claims until the build ends */
-    obj = arena_strdup(&b->tmp, ref);
+    k8s_obj_ref(&ing->obj, obj, sizeof(obj));
+    b->cur = &ing->obj;
     b->cur_ref = obj;
     b->cur_origin = store_origin(b->store, &ing->obj);
     if (!ingress_is_valid(b, ing, obj)) {
+        b->cur = NULL;
         b->cur_ref = NULL;
         return;
     }
@@ -787,19 +791,22 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
         if (ing->n_rules == 0) {
             if (!b->catchall) {
                 b->catchall = be;
-                b->catchall_owner = obj;
+                b->catchall_owner = &ing->obj;
             } else {
+                char older[600];
+
+                k8s_obj_ref(b->catchall_owner, older, sizeof(older));
                 add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
                           "the older %s already sets the catch-all default backend; ignored "
                           "here",
-                          b->catchall_owner);
+                          older);
             }
         } else {
             for (size_t i = 0; i < ing->n_rules; i++) {
                 char key[300];
 
                 snprintf(key, sizeof(key), "%s/", ing->rules[i].host ? ing->rules[i].host : "");
-                claim(b, MODEL_MAP_HOST_DEFAULT, key, be, 0, obj, &w, false);
+                claim(b, MODEL_MAP_HOST_DEFAULT, key, be, 0, &w, false);
             }
         }
     }
@@ -809,6 +816,7 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
         add_paths(b, ing, obj, i);
     }
     add_tls(b, ing, obj, &kv);
+    b->cur = NULL;
     b->cur_ref = NULL;
 }
 
@@ -848,7 +856,7 @@ static void finish(struct builder *b)
     hmap_deinit(&b->backend_err);
     hmap_deinit(&b->secrets);
     hmap_deinit(&b->sni_owner);
-    hmap_deinit(&b->slices);
+    free(b->slices);
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
         struct hmap *h = &b->entries[map];
 
@@ -1014,7 +1022,6 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     hmap_init_borrowing(&b.secrets);
     hmap_init_borrowing(&b.certs);
     hmap_init_borrowing(&b.sni_owner);
-    hmap_init_borrowing(&b.slices);
 
     set_global(&b);
     index_slices(&b);
