@@ -608,6 +608,45 @@ static void add_host(struct builder *b, const char *host)
 
 /* ====== TLS ====== */
 
+/* The id of Secret <s> in the certificate cache: the content hash in it, a
+ * rotated Secret is parsed again. */
+static void secret_id(const struct k8s_secret *s, char *id, size_t size)
+{
+    snprintf(id, size, "%s#%016llx", s->obj.meta.key, (unsigned long long)s->obj.hash);
+}
+
+void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *s)
+{
+    char id[600];
+
+    if (s->data_dropped || strcmp(s->type, "kubernetes.io/tls"))
+        return;
+    secret_id(s, id, sizeof(id));
+    tls_cache_get(opts->tls_cache, id, s->crt, s->crt_len, s->key, s->key_len);
+}
+
+void model_secret_refs(const struct store *store, const struct model_opts *opts,
+                       struct hmap *refs)
+{
+    const struct k8s_obj **objs;
+    size_t n = store_list_unsorted(store, K8S_INGRESS, &objs);
+    char key[512];
+
+    for (size_t i = 0; i < n; i++) {
+        const struct k8s_ingress *ing = (const struct k8s_ingress *)objs[i];
+
+        for (size_t j = 0; j < ing->n_tls; j++) {
+            if (ing->tls[j].secret) {
+                k8s_key(key, sizeof(key), ing->obj.meta.ns, ing->tls[j].secret);
+                hmap_put(refs, key, (void *)1);
+            }
+        }
+    }
+    free(objs);
+    if (opts->default_ssl_cert)
+        hmap_put(refs, opts->default_ssl_cert, (void *)1);
+}
+
 static struct secret_state *get_secret(struct builder *b, const char *ns, const char *name)
 {
     struct secret_state *st;
@@ -633,8 +672,7 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
         char id[600];
         const struct tls_entry *e;
 
-        /* the content hash in the id: a rotated Secret is parsed again */
-        snprintf(id, sizeof(id), "%s#%016llx", key, (unsigned long long)s->obj.hash);
+        secret_id(s, id, sizeof(id));
         /* without its data, only the form parsed before it was dropped */
         e = s->data_dropped ? tls_cache_find(b->tls, id)
                             : tls_cache_get(b->tls, id, s->crt, s->crt_len, s->key, s->key_len);

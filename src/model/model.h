@@ -23,6 +23,13 @@ struct model_opts {
  * (refs 1, the caller owns it). Per-object problems never fail the build:
  * they are attached as issues. */
 struct model *model_build(const struct store *store, const struct model_opts *opts);
+/* Adds to <refs> the "ns/name" of each Secret an Ingress of <store>, of any
+ * class, or --default-ssl-certificate names: the Secrets a build may parse. */
+void model_secret_refs(const struct store *store, const struct model_opts *opts,
+                       struct hmap *refs);
+/* Parses Secret <s> into opts->tls_cache, where the next build finds it
+ * once the store no longer keeps its data. */
+void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *s);
 struct model *model_ref(struct model *m);
 /* Drops a reference; the last one frees the arena. NULL is a no-op. */
 void model_unref(struct model *m);

@@ -176,22 +176,21 @@ const char *store_origin(const struct store *s, const struct k8s_obj *obj)
     return s->origins[obj->kind].used ? hmap_get(&s->origins[obj->kind], obj->meta.key) : NULL;
 }
 
+bool store_drop_data(struct store *s, const struct k8s_secret *sec)
+{
+    if (sec->data_dropped || (!sec->crt && !sec->key))
+        return false;
+    /* same key: the slot is replaced in place, an iteration goes on */
+    k8s_obj_free(replace(s, k8s_secret_without_data(sec)));
+    return true;
+}
+
 size_t store_drop_secret_data(struct store *s)
 {
-    struct hset *m = &s->kinds[K8S_SECRET];
     void *val;
     size_t n = 0;
 
-    for (size_t i = 0; hset_next(m, &i, &val);) {
-        const struct k8s_secret *sec = val;
-        struct k8s_obj *bare;
-
-        if (sec->data_dropped || (!sec->crt && !sec->key))
-            continue;
-        /* same key: the slot is replaced in place, the iteration goes on */
-        bare = k8s_secret_without_data(sec);
-        k8s_obj_free(replace(s, bare));
-        n++;
-    }
+    for (size_t i = 0; hset_next(&s->kinds[K8S_SECRET], &i, &val);)
+        n += store_drop_data(s, val);
     return n;
 }

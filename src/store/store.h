@@ -48,7 +48,10 @@ void store_set_origin(struct store *s, const struct k8s_obj *obj, const char *or
 /* Where the object under <obj>'s key was read, or NULL when its source did
  * not say (the API server). */
 const char *store_origin(const struct store *s, const struct k8s_obj *obj);
-/* Drops the certificate and key of every Secret (the objects stay, with
- * data_dropped set; not counted as a change). Returns how many it dropped. */
+/* Replaces Secret <sec> of the store by a copy without its certificate and
+ * key (data_dropped set; not counted as a change): <sec> is freed. Returns
+ * false when it had none. */
+bool store_drop_data(struct store *s, const struct k8s_secret *sec);
+/* The same for every Secret. Returns how many it dropped. */
 size_t store_drop_secret_data(struct store *s);
 #endif

@@ -1105,6 +1105,75 @@ static void test_secret_data_dropped_and_wanted(void **state)
     store_deinit(&s);
 }
 
+/* Cluster mode parses the Secrets Ingresses (of any class) and the default
+ * certificate flag name before a build, then drops every Secret's data: the
+ * build serves the parsed certificates, and wants the ones nobody named. */
+static void test_secrets_parsed_before_build(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct tls_cache *cache = tls_cache_new();
+    const struct k8s_obj **secrets;
+    struct hmap refs;
+    struct model *m;
+    size_t n;
+    char *crt, *key;
+
+    (void)state;
+    o.tls_cache = cache;
+    o.default_ssl_cert = "shop/default-tls";
+    base_store(&s);
+    make_cert("secure.com", &crt, &key);
+    put_tls_secret(&s, "shop", "secure-tls", crt, key);
+    put_tls_secret(&s, "shop", "other-tls", crt, key);
+    put_tls_secret(&s, "shop", "default-tls", crt, key);
+    put_tls_secret(&s, "shop", "unnamed-tls", crt, key);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['secure.com'],'secretName':'secure-tls'}],"
+                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_ingress(&s, "shop", "theirs", T_OLD, "other", "",
+                "'tls':[{'hosts':['secure.com'],'secretName':'other-tls'}],"
+                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    hmap_init(&refs);
+    model_secret_refs(&s, &o, &refs);
+    assert_int_equal(refs.used, 3);
+    assert_non_null(hmap_get(&refs, "shop/secure-tls"));
+    assert_non_null(hmap_get(&refs, "shop/other-tls"));
+    assert_non_null(hmap_get(&refs, "shop/default-tls"));
+    assert_null(hmap_get(&refs, "shop/unnamed-tls"));
+    n = store_list_unsorted(&s, K8S_SECRET, &secrets);
+    for (size_t i = 0; i < n; i++) {
+        const struct k8s_secret *sec = (const struct k8s_secret *)secrets[i];
+
+        if (hmap_get(&refs, sec->obj.meta.key))
+            model_parse_secret(&o, sec);
+        assert_true(store_drop_data(&s, sec));
+    }
+    free(secrets);
+    hmap_deinit(&refs);
+    assert_int_equal(store_drop_secret_data(&s), 0);
+    m = build(&s, &o);
+    assert_int_equal(m->n_wanted, 0);
+    assert_int_equal(m->n_certs, 1);
+    assert_string_equal(m->certs[0].file, "shop_secure-tls.pem");
+    assert_non_null(m->certs[0].pem);
+    assert_non_null(m->default_cert.pem);
+    assert_memory_equal(m->default_cert.pem, m->certs[0].pem, m->certs[0].pem_len);
+    model_unref(m);
+    /* the Secret nobody named, named now: its data is read again */
+    put_ingress(&s, "shop", "later", T_NEW, "portico", "",
+                "'tls':[{'hosts':['later.com'],'secretName':'unnamed-tls'}],"
+                "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_wanted, 1);
+    assert_string_equal(m->wanted[0], "shop/unnamed-tls");
+    model_unref(m);
+    tls_cache_free(cache);
+    free(crt);
+    free(key);
+    store_deinit(&s);
+}
+
 static void test_tls_redirect_annotations(void **state)
 {
     struct store s;
@@ -1362,6 +1431,7 @@ int main(void)
         cmocka_unit_test(test_tls_secret),
         cmocka_unit_test(test_tls_pem_outlives_the_cache_entry),
         cmocka_unit_test(test_secret_data_dropped_and_wanted),
+        cmocka_unit_test(test_secrets_parsed_before_build),
         cmocka_unit_test(test_tls_redirect_annotations),
         cmocka_unit_test(test_tls_without_hosts),
         cmocka_unit_test(test_tls_key_mismatch),
