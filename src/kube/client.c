@@ -310,6 +310,9 @@ struct kube_req *kube_get(struct kube_client *c, const char *path, bool stream,
     curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, KUBE_CONNECT_TIMEOUT_MS);
     curl_easy_setopt(r->easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(r->easy, CURLOPT_ACCEPT_ENCODING, "");
+    /* curl sends the request through a buffer of this size, 64 KiB by
+     * default, that every handle keeps: a GET needs the smallest */
+    curl_easy_setopt(r->easy, CURLOPT_UPLOAD_BUFFERSIZE, 16384L);
     curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "https");
     if (!stream)
         curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, KUBE_REQUEST_TIMEOUT_MS);
