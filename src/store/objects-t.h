@@ -87,18 +87,17 @@ struct k8s_ingress_class {
     char *controller;             /* spec.controller */
 };
 
+/* A Service and an EndpointSlice keep only what a build reads: the
+ * EndpointSlices carry where a port leads (targetPort), and routing does not
+ * depend on a port's protocol. */
 struct k8s_service_port {
     char *name;                   /* "" when unnamed */
     int32_t port;
-    int32_t target_num;           /* targetPort as number, or 0 */
-    char *target_name;            /* targetPort as name, or NULL */
-    char *protocol;
 };
 
 struct k8s_service {
     struct k8s_obj obj;
     char *type;                   /* ClusterIP, ExternalName, ... */
-    char *external_name;
     struct k8s_service_port *ports;
     uint32_t n_ports;
 };
@@ -106,7 +105,6 @@ struct k8s_service {
 struct k8s_slice_port {
     char *name;                   /* "" when unnamed */
     int32_t port;                 /* 0 when absent */
-    char *protocol;
 };
 
 enum k8s_addr_type {

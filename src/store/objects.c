@@ -188,23 +188,17 @@ static void pack_ingress(struct pack *pk, struct k8s_ingress *ing)
 static void pack_service(struct pack *pk, struct k8s_service *svc)
 {
     pack_str(pk, &svc->type);
-    pack_str(pk, &svc->external_name);
     pack_array(pk, &svc->ports, svc->n_ports * sizeof(*svc->ports));
-    for (size_t i = 0; i < svc->n_ports; i++) {
+    for (size_t i = 0; i < svc->n_ports; i++)
         pack_str(pk, &svc->ports[i].name);
-        pack_str(pk, &svc->ports[i].target_name);
-        pack_str(pk, &svc->ports[i].protocol);
-    }
 }
 
 static void pack_slice(struct pack *pk, struct k8s_endpoint_slice *es)
 {
     pack_str(pk, &es->service);
     pack_array(pk, &es->ports, es->n_ports * sizeof(*es->ports));
-    for (size_t i = 0; i < es->n_ports; i++) {
+    for (size_t i = 0; i < es->n_ports; i++)
         pack_str(pk, &es->ports[i].name);
-        pack_str(pk, &es->ports[i].protocol);
-    }
     pack_array(pk, &es->endpoints, es->n_endpoints * sizeof(*es->endpoints));
     for (size_t i = 0; i < es->n_endpoints; i++)
         pack_bytes(pk, &es->endpoints[i].addrs,

@@ -392,25 +392,20 @@ static void test_service(void **state)
     assert_int_equal(o->kind, K8S_SERVICE);
     svc = (struct k8s_service *)o;
     assert_string_equal(svc->type, "ClusterIP");
-    assert_null(svc->external_name);
     assert_int_equal(svc->n_ports, 3);
     assert_string_equal(svc->ports[0].name, "http");
     assert_int_equal(svc->ports[0].port, 80);
-    assert_int_equal(svc->ports[0].target_num, 8080);
-    assert_null(svc->ports[0].target_name);
-    assert_string_equal(svc->ports[0].protocol, "TCP");
-    assert_string_equal(svc->ports[1].target_name, "admin-port");
-    assert_int_equal(svc->ports[1].target_num, 0);
+    assert_string_equal(svc->ports[1].name, "admin");
+    assert_int_equal(svc->ports[1].port, 9000);
     assert_string_equal(svc->ports[2].name, "");
-    assert_int_equal(svc->ports[2].target_num, 0);
-    assert_null(svc->ports[2].target_name);
+    assert_int_equal(svc->ports[2].port, 443);
     k8s_obj_free(o);
 
     o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
                   "\"ext\"}, \"spec\": {\"type\": \"ExternalName\", \"externalName\": "
                   "\"db.example.com\"}}");
     svc = (struct k8s_service *)o;
-    assert_string_equal(svc->external_name, "db.example.com");
+    assert_string_equal(svc->type, "ExternalName");
     assert_int_equal(svc->n_ports, 0);
     k8s_obj_free(o);
 
@@ -430,6 +425,13 @@ static void test_service(void **state)
     expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
                  "\"s\"}, \"spec\": {\"ports\": [3]}}",
                  "spec.ports[0]", NULL);
+    /* checked though not kept */
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                 "\"s\"}, \"spec\": {\"ports\": [{\"port\": 80, \"protocol\": 6}]}}",
+                 "spec.ports[0].protocol", NULL);
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
+                 "\"s\"}, \"spec\": {\"externalName\": [\"db\"]}}",
+                 "spec.externalName", NULL);
 }
 
 /* ====== EndpointSlice ====== */
@@ -513,7 +515,7 @@ static void test_packed_strings(void **state)
                   "  \"rules\": [{\"host\": \"www.shop.example\"}]}}");
     b = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Service\","
                   " \"metadata\": {\"name\": \"api\", \"namespace\": \"default\"},"
-                  " \"spec\": {\"ports\": [{\"port\": 80, \"protocol\": \"TCP\"}]}}");
+                  " \"spec\": {\"type\": \"ClusterIP\", \"ports\": [{\"port\": 80}]}}");
     ing = (struct k8s_ingress *)a;
     assert_string_equal(a->meta.key, "default/web");
     assert_string_equal(a->meta.name, "web");
@@ -524,7 +526,7 @@ static void test_packed_strings(void **state)
     assert_string_equal(ing->tls[0].hosts[1], "shop.example");
     assert_ptr_equal(ing->tls[0].hosts[1], ing->tls[0].hosts[0] + strlen("www."));
     assert_string_equal(ing->rules[0].host, "www.shop.example");
-    assert_string_equal(((struct k8s_service *)b)->ports[0].protocol, "TCP");
+    assert_string_equal(((struct k8s_service *)b)->type, "ClusterIP");
     k8s_obj_free(a);
     k8s_obj_free(b);
 
