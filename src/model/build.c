@@ -54,7 +54,8 @@ struct builder {
     struct key_values global;
     struct hmap backends;            /* name -> struct model_backend (tmp) */
     struct hmap backend_err;         /* name -> message (arena), for warnings */
-    struct hmap entries[MODEL_MAP_COUNT]; /* key -> struct claim (tmp) */
+    struct hmap entries[MODEL_MAP_COUNT]; /* key -> struct claim (tmp); for the
+                                           * hosts maps, key -> value (is_host_map()) */
     struct hmap secrets;             /* "ns/name" -> struct secret_state (tmp) */
     struct tls_cache *tls;           /* the caller's, or one for this build */
     struct hmap certs;               /* file -> struct cert_acc (tmp) */
@@ -461,6 +462,12 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
 
 /* ====== Routes ====== */
 
+/* The maps of hosts, which hold their values, not claims. */
+static bool is_host_map(enum model_map map)
+{
+    return map == MODEL_MAP_HOSTS || map == MODEL_MAP_WILDCARDS;
+}
+
 static void put_claim(struct builder *b, enum model_map map, const char *key,
                       const char *value, size_t rank, const struct k8s_obj *owner)
 {
@@ -601,9 +608,10 @@ static void add_host(struct builder *b, const char *host)
 
     if (hmap_get(&b->entries[map], wildcard ? host + 1 : host))
         return;
-    /* key and value share one copy: ".suffix" -> "*.suffix", "host" -> "host" */
+    /* key and value share one copy: ".suffix" -> "*.suffix", "host" -> "host";
+     * no claim: every Ingress may name a host */
     h = arena_strdup(&b->m->arena, host);
-    put_claim(b, map, wildcard ? h + 1 : h, h, 0, NULL);
+    hmap_put(&b->entries[map], wildcard ? h + 1 : h, (void *)h);
 }
 
 /* ====== TLS ====== */
@@ -902,7 +910,8 @@ static void finish(struct builder *b)
         n = 0;
         for (size_t i = 0; hmap_next(h, &i, &key, &val);) {
             m->maps[map][n].key = key;
-            m->maps[map][n].value = ((struct claim *)val)->value;
+            m->maps[map][n].value =
+                is_host_map((enum model_map)map) ? val : ((struct claim *)val)->value;
             n++;
         }
         m->n_maps[map] = n;
