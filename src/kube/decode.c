@@ -180,7 +180,7 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
     uint32_t n_labels;
     size_t key_size;
     int64_t created = 0;
-    char *ts = NULL;
+    char *name = NULL, *ts = NULL;
 
     if (get_typed(obj, "metadata", "", false, &md, err))
         return -EINVAL;
@@ -188,15 +188,10 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
         errmsg_set(err, "metadata: missing");
         return -EINVAL;
     }
-    if (get_str(md, "name", "metadata.", &m->name, err) ||
-        get_str(md, "namespace", "metadata.", &m->ns, err) ||
-        get_str(md, "creationTimestamp", "metadata.", &ts, err) ||
-        get_kv(md, "annotations", "metadata.", k8s_annotation_read, &m->annotations,
-               &m->n_annotations, err) ||
-        /* checked, not kept: an EndpointSlice reads its one label itself */
-        get_kv(md, "labels", "metadata.", keep_none, &labels, &n_labels, err))
+    if (get_str(md, "name", "metadata.", &name, err) ||
+        get_str(md, "namespace", "metadata.", &m->ns, err))
         goto fail;
-    if (!m->name || !*m->name) {
+    if (!name || !*name) {
         errmsg_set(err, "metadata.name: missing");
         goto fail;
     }
@@ -207,17 +202,26 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
         free(m->ns);
         m->ns = xstrdup("default"); /* what kubectl assumes for a manifest without one */
     }
-    key_size = strlen(m->ns) + strlen(m->name) + 2;
-    m->key = k8s_key(xmalloc(key_size), key_size, m->ns, m->name);
+    /* the name is kept as the end of the key only */
+    key_size = strlen(m->ns) + strlen(name) + 2;
+    m->key = k8s_key(xmalloc(key_size), key_size, m->ns, name);
+    if (get_str(md, "creationTimestamp", "metadata.", &ts, err) ||
+        get_kv(md, "annotations", "metadata.", k8s_annotation_read, &m->annotations,
+               &m->n_annotations, err) ||
+        /* checked, not kept: an EndpointSlice reads its one label itself */
+        get_kv(md, "labels", "metadata.", keep_none, &labels, &n_labels, err))
+        goto fail;
     if (ts && parse_time(ts, &created)) {
         errmsg_set(err, "metadata.creationTimestamp: not an RFC 3339 time");
         goto fail;
     }
     /* only an order between objects: earlier than 1970 counts as absent */
     m->created = created < 0 ? 0 : created > UINT32_MAX ? UINT32_MAX : (uint32_t)created;
+    free(name);
     free(ts);
     return 0;
 fail:
+    free(name);
     free(ts);
     return -EINVAL;
 }
@@ -909,13 +913,10 @@ enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, 
         }
     }
     if (ret != 0) {
-        if (ref && o->meta.name) {
-            if (kinds[i].namespaced)
-                *ref = xasprintf("%s/%s/%s", k8s_kind_name(o->kind),
-                                 o->meta.ns && *o->meta.ns ? o->meta.ns : "default", o->meta.name);
-            else
-                *ref = xasprintf("%s/%s", k8s_kind_name(o->kind), o->meta.name);
-        }
+        /* "kind/ns/name", or "kind/name" cluster-scoped */
+        if (ref && o->meta.key)
+            *ref = xasprintf("%s/%s", k8s_kind_name(o->kind),
+                             kinds[i].namespaced ? o->meta.key : k8s_name(&o->meta));
         k8s_obj_free(o);
         return DECODE_ERROR;
     }

@@ -348,7 +348,7 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
     if (excluded(inf, o)) {
         k8s_obj_free(o);
     } else if (!strcmp(type, "DELETED")) {
-        changed = store_del(inf->store, o->kind, o->meta.ns, o->meta.name);
+        changed = store_del(inf->store, o->kind, o->meta.ns, k8s_name(&o->meta));
         k8s_obj_free(o);
     } else {
         changed = store_put(inf->store, o);

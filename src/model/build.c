@@ -172,7 +172,7 @@ static int cmp_slice(const void *a, const void *b)
 
     if (!c)
         c = strcmp(x->service, y->service);
-    return c ? c : strcmp(x->obj.meta.name, y->obj.meta.name);
+    return c ? c : strcmp(k8s_name(&x->obj.meta), k8s_name(&y->obj.meta));
 }
 
 /* Sorts the EndpointSlices of a Service together. One sorted array of
@@ -402,7 +402,7 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
 {
     char field[160], msg[1024];
 
-    if (!valid_dns_label(ing->obj.meta.ns) || !valid_dns_subdomain(ing->obj.meta.name)) {
+    if (!valid_dns_label(ing->obj.meta.ns) || !valid_dns_subdomain(k8s_name(&ing->obj.meta))) {
         add_issue(b, MODEL_SEV_ERROR, obj, "metadata",
                   "namespace or name is not a valid DNS name; ingress skipped");
         return false;
@@ -807,7 +807,7 @@ static int cmp_age(const void *a, const void *b)
     if (x->meta.created != y->meta.created)
         return x->meta.created < y->meta.created ? -1 : 1;
     c = strcmp(x->meta.ns, y->meta.ns);
-    return c ? c : strcmp(x->meta.name, y->meta.name);
+    return c ? c : strcmp(k8s_name(&x->meta), k8s_name(&y->meta));
 }
 
 static void add_ingress(struct builder *b, const struct k8s_ingress *ing)

@@ -354,7 +354,7 @@ static long read_into(const char *dir, struct store *store, struct scan *sc,
             k8s_obj_ref(objs[i], key, sizeof(key));
             if (!hmap_get(&sc->live, key))
                 changes += store_del(store, (enum k8s_kind)k, objs[i]->meta.ns,
-                                     objs[i]->meta.name);
+                                     k8s_name(&objs[i]->meta));
         }
         free(objs);
     }

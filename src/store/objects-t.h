@@ -26,8 +26,8 @@ struct k8s_kv {
  * tens of thousands of these, and every 8 bytes is a quarter MiB at 30,000. */
 struct k8s_meta {
     char *ns;                     /* "" for cluster-scoped objects */
-    char *name;
-    char *key;                    /* "ns/name" ("/name" cluster-scoped): the store's key */
+    char *key;                    /* "ns/name" ("/name" cluster-scoped): the store's key;
+                                   * the name is its end (k8s_name()) */
     struct k8s_kv *annotations;   /* sorted by key */
     uint32_t created;             /* creationTimestamp, unix seconds (to 2106); 0 when absent */
     uint32_t n_annotations;

@@ -236,7 +236,6 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
     }
     pack_str(pk, &obj->meta.key);
     pack_str(pk, &obj->meta.ns);
-    pack_str(pk, &obj->meta.name); /* the end of the key */
     pack_kv(pk, &obj->meta.annotations, obj->meta.n_annotations);
 }
 
@@ -351,10 +350,10 @@ const char *k8s_kind_name(enum k8s_kind kind)
 void k8s_obj_ref(const struct k8s_obj *obj, char *out, size_t size)
 {
     if (obj->meta.ns && *obj->meta.ns)
-        str_concat(out, size, k8s_kind_name(obj->kind), "/", obj->meta.ns, "/", obj->meta.name,
+        str_concat(out, size, k8s_kind_name(obj->kind), "/", obj->meta.ns, "/", k8s_name(&obj->meta),
                    NULL);
     else
-        str_concat(out, size, k8s_kind_name(obj->kind), "/", obj->meta.name, NULL);
+        str_concat(out, size, k8s_kind_name(obj->kind), "/", k8s_name(&obj->meta), NULL);
 }
 
 char *k8s_key(char *buf, size_t size, const char *ns, const char *name)

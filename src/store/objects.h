@@ -3,8 +3,15 @@
 #ifndef SRC_STORE_OBJECTS_H
 #define SRC_STORE_OBJECTS_H
 #include <stdbool.h>
+#include <string.h>
 
 #include "store/objects-t.h"
+
+/* The name of an object, the end of its key. */
+static inline const char *k8s_name(const struct k8s_meta *m)
+{
+    return m->key + strlen(m->ns) + 1;
+}
 
 /* Prefixes of the annotation keys Portico reads (model/keys.c), the
  * canonical one first. */

@@ -131,7 +131,7 @@ static int cmp_obj(const void *a, const void *b)
     const struct k8s_obj *y = *(const struct k8s_obj *const *)b;
     int c = strcmp(x->meta.ns, y->meta.ns);
 
-    return c ? c : strcmp(x->meta.name, y->meta.name);
+    return c ? c : strcmp(k8s_name(&x->meta), k8s_name(&y->meta));
 }
 
 size_t store_list_unsorted(const struct store *s, enum k8s_kind kind,
