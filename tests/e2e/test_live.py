@@ -320,6 +320,34 @@ def test_sigterm_stops_everything_and_exits_zero(launcher):
             assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still accepting after shutdown"
 
 
+@pytest.mark.file_only("one manifest of 2,100 Ingresses changed at once")
+def test_many_route_changes_replace_whole_maps(stack):
+    """More changed entries than the Runtime API is sent one by one (2,000):
+    the maps are replaced whole, read back from the generation they were
+    written into, still without a reload."""
+    px, m, _ = stack
+    n = 2100
+
+    def many(tag):
+        return [ingress(f"many-{i}", [rule(f"{tag}-{i}.many.test", path("/", "one"))])
+                for i in range(n)]
+
+    m.write("many.yaml", many("a"))
+    px.wait_service(f"a-{n - 1}.many.test", "/", "one")
+    before = px.settle()
+    workers = px.worker_pids()
+    try:
+        m.write("many.yaml", many("b"))
+        px.wait_service(f"b-{n - 1}.many.test", "/", "one")
+        assert px.get("/", host="b-0.many.test").service == "one"
+        px.wait_service("a-0.many.test", "/", None)
+        assert not px.worker_pids() - workers and px.reload_count() == before, \
+            "host changes on existing backends must not reload HAProxy"
+    finally:
+        m.delete("many.yaml")
+    px.wait_service(f"b-{n - 1}.many.test", "/", None)
+
+
 def test_endpoint_changes_do_not_reload(stack):
     """design.md section 4: endpoint changes go through the Runtime API, never a reload."""
     px, m, echo = stack
