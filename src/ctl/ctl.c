@@ -681,9 +681,10 @@ static void on_checked(bool ok, const char *output, void *arg)
  *
  * In cluster mode Secrets are kept without their certificate and key: before
  * each build, those Ingresses name are parsed into the certificate cache and
- * the data dropped (drop_secret_data()); builds use the cache. When a build needs a Secret the cache does not have, its data is read again
- * by GET and the build waits for it (a new Ingress naming a Secret that was
- * there before). */
+ * the data of all dropped (drop_secret_data()); builds use the cache. When a
+ * build needs a Secret the cache does not have, its data is read again by GET
+ * and the build waits for it (a new Ingress naming a Secret that was there
+ * before). */
 
 #define FETCH_RETRY_MS 30000
 

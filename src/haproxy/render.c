@@ -26,6 +26,29 @@
 
 static const unsigned redirect_codes[] = {301, 302, 303, 307, 308};
 
+static struct render_file *new_file(struct rendered *r, const char *name, mode_t mode)
+{
+    struct render_file *f;
+
+    r->files = xrealloc(r->files, (r->n_files + 1) * sizeof(*r->files));
+    f = &r->files[r->n_files++];
+    memset(f, 0, sizeof(*f));
+    f->name = xstrdup(name);
+    f->mode = mode;
+    return f;
+}
+
+static struct render_file *add_file(struct rendered *r, const char *name, struct buf *b,
+                                    mode_t mode)
+{
+    struct render_file *f = new_file(r, name, mode);
+
+    f->len = b->len;
+    f->own = buf_take(b);
+    f->data = f->own;
+    return f;
+}
+
 /* A file as it is made: in memory, or written out a piece at a time under
  * render_opts.out_dir (haproxy.cfg is 3 MB at 50,000 endpoints and the maps
  * 0.7 MB at 10,000 Ingresses, held beside the model otherwise). Pieces end
@@ -105,9 +128,6 @@ static int out_flush(struct out *w, bool last)
     return ret;
 }
 
-static struct render_file *add_file(struct rendered *r, const char *name, struct buf *b,
-                                    mode_t mode);
-
 /* Ends <w> as file <name> of <r>, or after the error <ret> (0: none yet)
  * removes what it wrote. Returns 0 or a negative errno, with *<err> set. */
 static int out_close(struct out *w, struct rendered *r, const char *name, int ret, char **err)
@@ -130,40 +150,18 @@ static int out_close(struct out *w, struct rendered *r, const char *name, int re
         free(w->path);
         return ret;
     }
-    f = add_file(r, name, &w->b, 0644);
     if (w->path) {
         /* written out: no data, its path */
-        FREE_NULL(f->own);
-        f->data = NULL;
+        f = new_file(r, name, 0644);
         f->path = w->path;
         f->len = w->written;
+        buf_free(&w->b);
+    } else {
+        f = add_file(r, name, &w->b, 0644);
     }
     f->hash = w->hash;
     f->shape = w->shape;
     return 0;
-}
-
-static struct render_file *new_file(struct rendered *r, const char *name, mode_t mode)
-{
-    struct render_file *f;
-
-    r->files = xrealloc(r->files, (r->n_files + 1) * sizeof(*r->files));
-    f = &r->files[r->n_files++];
-    memset(f, 0, sizeof(*f));
-    f->name = xstrdup(name);
-    f->mode = mode;
-    return f;
-}
-
-static struct render_file *add_file(struct rendered *r, const char *name, struct buf *b,
-                                    mode_t mode)
-{
-    struct render_file *f = new_file(r, name, mode);
-
-    f->len = b->len;
-    f->own = buf_take(b);
-    f->data = f->own;
-    return f;
 }
 
 /* A file of <m>'s bytes, not copied. */
@@ -374,12 +372,14 @@ static int render_map(struct rendered *r, const struct model *m, const struct re
     int ret;
 
     snprintf(name, sizeof(name), "maps/%s.map", model_map_name(map));
-    for (size_t i = 0; !o->out_dir && i < m->n_maps[map]; i++)
-        size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
+    if (!o->out_dir) {
+        for (size_t i = 0; i < m->n_maps[map]; i++)
+            size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
+    }
     ret = out_open(&w, o, name, RENDER_MAX_MAP, size, err);
     if (ret)
         return ret;
-    buf_adds(&w.b, "");
+    buf_adds(&w.b, ""); /* an empty map is an empty file, not a buffer never made */
     for (size_t i = 0; !ret && i < m->n_maps[map]; i++) {
         struct buf *b = &w.b;
         size_t mark = b->len;
@@ -455,7 +455,7 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
                       char **err)
 {
     struct out c;
-    int ret = out_open(&c, o, "haproxy.cfg", RENDER_MAX_CFG, cfg_size(m), err);
+    int ret = out_open(&c, o, "haproxy.cfg", RENDER_MAX_CFG, o->out_dir ? 0 : cfg_size(m), err);
 
     if (ret)
         return ret;

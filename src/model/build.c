@@ -21,7 +21,7 @@
 /* A map entry while building, with the Ingress that claimed the key. */
 struct claim {
     const char *value;    /* in the model's arena */
-    const struct k8s_obj *owner; /* the Ingress, or NULL for a host */
+    const struct k8s_obj *owner; /* the Ingress that claimed the key */
     size_t rank;          /* length of the rule's own path: the longer path wins */
 };
 
