@@ -1033,10 +1033,23 @@ static void test_tls_pem_outlives_the_cache_entry(void **state)
     store_deinit(&s);
 }
 
-/* Secret data is dropped from the store once a build is done; later builds
- * use the certificates it parsed, from the cache. A Secret dropped before any
- * build parsed it is wanted (read again), with the default certificate served
- * for it until its data is back. */
+/* A newer Ingress "shop/later" serving later.com with the certificate of
+ * Secret <secret>. */
+static void put_later_ingress(struct store *s, const char *secret)
+{
+    char spec[512];
+
+    snprintf(spec, sizeof(spec),
+             "'tls':[{'hosts':['later.com'],'secretName':'%s'}],"
+             "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]",
+             secret);
+    put_ingress(s, "shop", "later", T_NEW, "portico", "", spec);
+}
+
+/* Secret data dropped from the store after a build: later builds use the
+ * certificates it parsed, from the cache. A Secret dropped before any build
+ * parsed it is wanted (read again), with the default certificate served for
+ * it until its data is back. */
 static void test_secret_data_dropped_and_wanted(void **state)
 {
     struct store s;
@@ -1073,9 +1086,7 @@ static void test_secret_data_dropped_and_wanted(void **state)
     assert_int_equal(m->n_wanted, 0);
     model_unref(m);
     /* an Ingress names the one no build parsed: wanted, default certificate meanwhile */
-    put_ingress(&s, "shop", "later", T_NEW, "portico", "",
-                "'tls':[{'hosts':['later.com'],'secretName':'unused-tls'}],"
-                "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_later_ingress(&s, "unused-tls");
     m = build(&s, &o);
     assert_int_equal(m->n_wanted, 1);
     assert_string_equal(m->wanted[0], "shop/unused-tls");
@@ -1093,9 +1104,7 @@ static void test_secret_data_dropped_and_wanted(void **state)
     store_del(&s, K8S_INGRESS, "shop", "later");
     model_unref(build(&s, &o));
     model_unref(build(&s, &o));
-    put_ingress(&s, "shop", "later", T_NEW, "portico", "",
-                "'tls':[{'hosts':['later.com'],'secretName':'unused-tls'}],"
-                "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_later_ingress(&s, "unused-tls");
     m = build(&s, &o);
     assert_int_equal(m->n_wanted, 1);
     model_unref(m);
@@ -1161,9 +1170,7 @@ static void test_secrets_parsed_before_build(void **state)
     assert_memory_equal(m->default_cert.pem, m->certs[0].pem, m->certs[0].pem_len);
     model_unref(m);
     /* the Secret nobody named, named now: its data is read again */
-    put_ingress(&s, "shop", "later", T_NEW, "portico", "",
-                "'tls':[{'hosts':['later.com'],'secretName':'unnamed-tls'}],"
-                "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_later_ingress(&s, "unnamed-tls");
     m = build(&s, &o);
     assert_int_equal(m->n_wanted, 1);
     assert_string_equal(m->wanted[0], "shop/unnamed-tls");
