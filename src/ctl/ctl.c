@@ -76,9 +76,8 @@ struct ctl {
     uv_signal_t sigterm, sigint;
     char *fallback_pem;
     char *current_link;      /* <config-dir>/current */
-    char *next_dir;          /* <config-dir>/next: haproxy.cfg and the maps a rendering
-                              * writes, until they move into their generation
-                              * (render_opts.out_dir) */
+    char *next_cfg;          /* <config-dir>/haproxy.cfg.next: the rendering's, until
+                              * it moves into its generation (render_opts.cfg_path) */
     struct hmap issues_seen; /* issue text -> 1, of the last generation */
     bool busy;               /* a validation or reload is in flight */
     bool dirty;              /* changes arrived since the pass started */
@@ -201,7 +200,7 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
             }
         }
         if (ret == 0 && !f->data) {
-            /* written while it was rendered */
+            /* the configuration, written while it was rendered */
             if (rename(f->path, path) == -1) {
                 ret = -errno;
                 errmsg_set(err, "rename %s to %s: %s", f->path, path, strerror(errno));
@@ -561,20 +560,6 @@ static bool part_update(struct ctl *c, const struct render_file *f, size_t k,
             u[*n].content = arena_strndup(&c->pending_model->arena, cmds.ptr, cmds.len);
         }
         buf_free(&cmds);
-    }
-    if (u[*n].kind == RT_MAP && !u[*n].content) {
-        /* written out as it was rendered: read back from its generation */
-        char *dir = gen_dir(c, c->pending_gen), *path = xasprintf("%s/%s", dir, f->name);
-        char *data;
-        size_t len;
-        int ret = file_read(path, RENDER_MAX_MAP, &data, &len);
-
-        free(dir);
-        free(path);
-        if (ret)
-            return false; /* a reload reads it */
-        u[*n].content = arena_strndup(&c->pending_model->arena, data, len);
-        free(data);
     }
     (*n)++;
     return true;
@@ -1320,7 +1305,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 int ctl_run(const struct opts *o)
 {
     struct ctl *c = xcalloc(1, sizeof(*c));
-    char *err = NULL, *cfg, *maps;
+    char *err = NULL, *cfg;
     int ret = 1;
 
     c->loop = uv_default_loop();
@@ -1332,15 +1317,10 @@ int ctl_run(const struct opts *o)
     hmap_init(&c->fetching);
     hmap_init(&c->fetch_retry);
     signal(SIGPIPE, SIG_IGN);
-    c->next_dir = xasprintf("%s/next", o->config_dir);
-    maps = xasprintf("%s/maps", c->next_dir);
-    if (file_mkdirs(o->config_dir, 0700, &err) || file_mkdirs(maps, 0700, &err) ||
-        file_mkdirs(o->runtime_dir, 0700, &err)) {
-        free(maps);
+    if (file_mkdirs(o->config_dir, 0700, &err) || file_mkdirs(o->runtime_dir, 0700, &err)) {
         log_err("ctl", "%s", err);
         goto out;
     }
-    free(maps);
     c->fallback_pem = tls_selfsigned_pem("portico-default");
     if (!c->fallback_pem) {
         log_err("ctl", "cannot generate the self-signed default certificate");
@@ -1350,7 +1330,8 @@ int ctl_run(const struct opts *o)
     c->mopts.tls_cache = tls_cache_new();
     c->gen = scan_generations(o->config_dir);
     c->current_link = xasprintf("%s/current", o->config_dir);
-    c->ropts.out_dir = c->next_dir;
+    c->next_cfg = xasprintf("%s/haproxy.cfg.next", o->config_dir);
+    c->ropts.cfg_path = c->next_cfg;
     c->admin_sock = xasprintf("%s/admin.sock", o->runtime_dir);
     cfg = xasprintf("%s/haproxy.cfg", c->current_link);
     hap_init(&c->hap, c->loop, o->haproxy_bin, cfg, o->runtime_dir);
@@ -1406,7 +1387,7 @@ out:
     free(c->fallback_pem);
     tls_cache_free(c->mopts.tls_cache);
     free(c->current_link);
-    free(c->next_dir);
+    free(c->next_cfg);
     free(c->admin_sock);
     kube_config_free(&c->kc);
     parts_free(&c->running_parts);

@@ -23,8 +23,52 @@
 #include "util/banned.h"
 
 #define RENDER_MAX_CFG (256u << 20)
+#define RENDER_MAX_MAP (256u << 20)
 
 static const unsigned redirect_codes[] = {301, 302, 303, 307, 308};
+
+/* haproxy.cfg as it is made: in memory, or written out a piece at a time
+ * when render_opts.cfg_path says where (at 50,000 endpoints it is 3 MB,
+ * held beside the model otherwise). Pieces end at a line's end. */
+struct cfg_out {
+    struct buf b;
+    int fd;         /* -1: in memory */
+    size_t written;
+    uint64_t hash;  /* of the pieces passed to cfg_flush() */
+    uint64_t shape; /* of their lines but the servers' */
+};
+
+#define CFG_PIECE 65536
+
+/* Hashes the piece in <c>'s buffer and, when writing out, writes it once it
+ * is big enough or <last>. Returns 0 or a negative errno. */
+static int cfg_flush(struct cfg_out *c, bool last)
+{
+    const char *p = c->b.ptr, *end = p + c->b.len;
+    int ret;
+
+    if (!p)
+        return -E2BIG; /* the buffer overflowed: buf_add() freed it */
+    if (!last && (c->fd == -1 || c->b.len < CFG_PIECE))
+        return 0;
+    c->hash = hash_fnv1a_more(c->hash, p, c->b.len);
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        size_t len = eol ? (size_t)(eol - p) + 1 : (size_t)(end - p);
+
+        if (strncmp(p, "    server ", 11))
+            c->shape = hash_fold(c->shape, hash_fnv1a(p, len));
+        p += len;
+    }
+    if (c->fd == -1)
+        return 0;
+    if (c->written + c->b.len > RENDER_MAX_CFG)
+        return -E2BIG;
+    ret = file_write_all(c->fd, c->b.ptr, c->b.len);
+    c->written += c->b.len;
+    buf_reset(&c->b);
+    return ret;
+}
 
 static struct render_file *new_file(struct rendered *r, const char *name, mode_t mode)
 {
@@ -38,130 +82,13 @@ static struct render_file *new_file(struct rendered *r, const char *name, mode_t
     return f;
 }
 
-static struct render_file *add_file(struct rendered *r, const char *name, struct buf *b,
-                                    mode_t mode)
+static void add_file(struct rendered *r, const char *name, struct buf *b, mode_t mode)
 {
     struct render_file *f = new_file(r, name, mode);
 
     f->len = b->len;
     f->own = buf_take(b);
     f->data = f->own;
-    return f;
-}
-
-/* A file as it is made: in memory, or written out a piece at a time under
- * render_opts.out_dir (haproxy.cfg is 3 MB at 50,000 endpoints and the maps
- * 0.7 MB at 10,000 Ingresses, held beside the model otherwise). Pieces end
- * at a line's end. */
-struct out {
-    struct buf b;
-    int fd;         /* -1: in memory */
-    char *path;     /* the file written, or NULL */
-    size_t max;     /* the file's size limit */
-    size_t written;
-    bool cfg;       /* haproxy.cfg: its shape is computed */
-    uint64_t hash;  /* of the pieces passed to out_flush() */
-    uint64_t shape; /* haproxy.cfg: of its lines but the servers' */
-};
-
-#define OUT_PIECE 65536
-
-/* Starts file <name> of at most <max> bytes; <size> is what it will be
- * about, for the buffer of a file made in memory. */
-static int out_open(struct out *w, const struct render_opts *o, const char *name, size_t max,
-                    size_t size, char **err)
-{
-    int ret;
-
-    memset(w, 0, sizeof(*w));
-    w->fd = -1;
-    w->max = max;
-    w->cfg = !strcmp(name, "haproxy.cfg");
-    w->hash = w->shape = HASH_FNV1A_INIT;
-    buf_init(&w->b, max);
-    if (o->out_dir) {
-        w->path = xasprintf("%s/%s", o->out_dir, name);
-        w->fd = open(w->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        /* exactly 0644, whatever the umask, as the other files */
-        if (w->fd == -1 || fchmod(w->fd, 0644) == -1) {
-            ret = -errno;
-            errmsg_set(err, "create %s: %s", w->path, strerror(-ret));
-            if (w->fd != -1) {
-                close(w->fd);
-                unlink(w->path);
-            }
-            FREE_NULL(w->path);
-            return ret;
-        }
-    }
-    buf_reserve(&w->b, w->fd != -1 ? OUT_PIECE + 4096 : size);
-    return 0;
-}
-
-/* Hashes the piece in <w>'s buffer and, when writing out, writes it once it
- * is big enough or <last>. Returns 0 or a negative errno. */
-static int out_flush(struct out *w, bool last)
-{
-    const char *p = w->b.ptr, *end = p + w->b.len;
-    int ret;
-
-    if (!p)
-        return -E2BIG; /* the buffer overflowed: buf_add() freed it */
-    if (!last && (w->fd == -1 || w->b.len < OUT_PIECE))
-        return 0;
-    w->hash = hash_fnv1a_more(w->hash, p, w->b.len);
-    while (w->cfg && p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        size_t len = eol ? (size_t)(eol - p) + 1 : (size_t)(end - p);
-
-        if (strncmp(p, "    server ", 11))
-            w->shape = hash_fold(w->shape, hash_fnv1a(p, len));
-        p += len;
-    }
-    if (w->fd == -1)
-        return 0;
-    if (w->written + w->b.len > w->max)
-        return -E2BIG;
-    ret = file_write_all(w->fd, w->b.ptr, w->b.len);
-    w->written += w->b.len;
-    buf_reset(&w->b);
-    return ret;
-}
-
-/* Ends <w> as file <name> of <r>, or after the error <ret> (0: none yet)
- * removes what it wrote. Returns 0 or a negative errno, with *<err> set. */
-static int out_close(struct out *w, struct rendered *r, const char *name, int ret, char **err)
-{
-    struct render_file *f;
-
-    if (!ret)
-        ret = out_flush(w, true);
-    if (w->fd != -1 && close(w->fd) == -1 && !ret)
-        ret = -errno;
-    if (ret) {
-        if (ret == -E2BIG)
-            errmsg_set(err, "%s: larger than %zu bytes%s", name, w->max,
-                       w->cfg ? " or a flag value cannot be written" : "");
-        else
-            errmsg_set(err, "write %s: %s", w->path, strerror(-ret));
-        buf_free(&w->b);
-        if (w->path)
-            unlink(w->path);
-        free(w->path);
-        return ret;
-    }
-    if (w->path) {
-        /* written out: no data, its path */
-        f = new_file(r, name, 0644);
-        f->path = w->path;
-        f->len = w->written;
-        buf_free(&w->b);
-    } else {
-        f = add_file(r, name, &w->b, 0644);
-    }
-    f->hash = w->hash;
-    f->shape = w->shape;
-    return 0;
 }
 
 /* A file of <m>'s bytes, not copied. */
@@ -173,7 +100,6 @@ static void add_blob(struct rendered *r, const char *name, const char *data, siz
     f->data = data;
     f->own = NULL;
     f->len = len;
-    f->hash = hash_fnv1a(data, len);
 }
 
 /* "bind" lines for one listener on every enabled address family. */
@@ -320,7 +246,7 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
     return ret;
 }
 
-static int render_backends(struct out *c, const struct model *m, size_t *dropped)
+static int render_backends(struct cfg_out *c, const struct model *m, size_t *dropped)
 {
     struct buf *b = &c->b;
     int ret = 0;
@@ -357,52 +283,42 @@ static int render_backends(struct out *c, const struct model *m, size_t *dropped
             }
             ret |= buf_addf(b, "%s:%u\n", s->v6 ? "]" : "", s->port);
         }
-        if (ret || (ret = out_flush(c, false)))
+        if (ret || (ret = cfg_flush(c, false)))
             return ret;
     }
     return 0;
 }
 
-static int render_map(struct rendered *r, const struct model *m, const struct render_opts *o,
-                      enum model_map map, char **err)
+static int render_map(struct rendered *r, const struct model *m, enum model_map map)
 {
     size_t size = 0;
-    struct out w;
+    struct buf b;
     char name[64];
-    int ret;
 
-    snprintf(name, sizeof(name), "maps/%s.map", model_map_name(map));
-    if (!o->out_dir) {
-        for (size_t i = 0; i < m->n_maps[map]; i++)
-            size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
-    }
-    ret = out_open(&w, o, name, RENDER_MAX_MAP, size, err);
-    if (ret)
-        return ret;
-    buf_adds(&w.b, ""); /* an empty map is an empty file, not a buffer never made */
-    for (size_t i = 0; !ret && i < m->n_maps[map]; i++) {
-        struct buf *b = &w.b;
-        size_t mark = b->len;
+    buf_init(&b, RENDER_MAX_MAP);
+    for (size_t i = 0; i < m->n_maps[map]; i++)
+        size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
+    buf_reserve(&b, size);
+    buf_adds(&b, "");
+    for (size_t i = 0; i < m->n_maps[map]; i++) {
+        size_t mark = b.len;
 
-        if (map_key(b, m->maps[map][i].key) || buf_addc(b, ' ') ||
-            map_key(b, m->maps[map][i].value) || buf_addc(b, '\n')) {
-            if (!b->ptr) {
-                ret = -E2BIG;
-                break;
-            }
-            b->len = mark;
-            b->ptr[mark] = '\0';
+        if (map_key(&b, m->maps[map][i].key) || buf_addc(&b, ' ') ||
+            map_key(&b, m->maps[map][i].value) || buf_addc(&b, '\n')) {
+            if (!b.ptr)
+                return -E2BIG;
+            b.len = mark;
+            b.ptr[mark] = '\0';
             r->n_dropped++;
-            continue;
         }
-        ret = out_flush(&w, false);
     }
-    return out_close(&w, r, name, ret, err);
+    snprintf(name, sizeof(name), "maps/%s.map", model_map_name(map));
+    add_file(r, name, &b, 0644);
+    return 0;
 }
 
 static int render_certs(struct rendered *r, const struct model *m)
 {
-    struct render_file *f;
     struct buf list;
     char name[300];
 
@@ -433,8 +349,7 @@ static int render_certs(struct rendered *r, const struct model *m)
         snprintf(name, sizeof(name), "certs/%s", c->file);
         add_blob(r, name, c->pem, c->pem_len, 0600);
     }
-    f = add_file(r, RENDER_CRT_LIST, &list, 0644);
-    f->hash = hash_fnv1a(f->data, f->len);
+    add_file(r, RENDER_CRT_LIST, &list, 0644);
     return 0;
 }
 
@@ -450,20 +365,62 @@ static size_t cfg_size(const struct model *m)
     return size;
 }
 
-/* Renders haproxy.cfg as <out>'s first file. */
+/* Renders haproxy.cfg as <out>'s first file, in memory or into o->cfg_path. */
 static int render_cfg(const struct model *m, const struct render_opts *o, struct rendered *out,
                       char **err)
 {
-    struct out c;
-    int ret = out_open(&c, o, "haproxy.cfg", RENDER_MAX_CFG, o->out_dir ? 0 : cfg_size(m), err);
+    struct cfg_out c = {.fd = -1, .hash = HASH_FNV1A_INIT, .shape = HASH_FNV1A_INIT};
+    struct render_file *f;
+    int ret;
 
-    if (ret)
-        return ret;
+    buf_init(&c.b, RENDER_MAX_CFG);
+    if (o->cfg_path) {
+        c.fd = open(o->cfg_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        /* exactly 0644, whatever the umask, as the other files */
+        if (c.fd == -1 || fchmod(c.fd, 0644) == -1) {
+            ret = -errno;
+            errmsg_set(err, "create %s: %s", o->cfg_path, strerror(-ret));
+            if (c.fd != -1) {
+                close(c.fd);
+                unlink(o->cfg_path);
+            }
+            return ret;
+        }
+    }
+    buf_reserve(&c.b, o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m));
     if (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) || render_frontend(&c.b, m, o))
         ret = -E2BIG;
     else
         ret = render_backends(&c, m, &out->n_dropped);
-    return out_close(&c, out, "haproxy.cfg", ret, err);
+    if (!ret)
+        ret = cfg_flush(&c, true);
+    if (c.fd != -1 && close(c.fd) == -1 && !ret)
+        ret = -errno;
+    if (ret) {
+        buf_free(&c.b);
+        if (o->cfg_path)
+            unlink(o->cfg_path);
+        if (ret == -E2BIG)
+            errmsg_set(err, "haproxy.cfg: larger than %u bytes or a flag value cannot be "
+                            "written", RENDER_MAX_CFG);
+        else
+            errmsg_set(err, "write %s: %s", o->cfg_path, strerror(-ret));
+        return ret;
+    }
+    if (o->cfg_path) {
+        f = new_file(out, "haproxy.cfg", 0644);
+        f->data = NULL;
+        f->path = o->cfg_path;
+        f->own = NULL;
+        f->len = c.written;
+        buf_free(&c.b);
+    } else {
+        add_file(out, "haproxy.cfg", &c.b, 0644);
+        f = &out->files[out->n_files - 1];
+    }
+    f->hash = c.hash;
+    f->shape = c.shape;
+    return 0;
 }
 
 int render(const struct model *m, const struct render_opts *o, struct rendered *out, char **err)
@@ -476,10 +433,10 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
     if (ret)
         return ret;
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
-        ret = render_map(out, m, o, (enum model_map)map, err);
-        if (ret) {
+        if (render_map(out, m, (enum model_map)map)) {
             rendered_free(out);
-            return ret;
+            errmsg_set(err, "maps: larger than %u bytes", RENDER_MAX_MAP);
+            return -E2BIG;
         }
     }
     if (render_certs(out, m)) {
@@ -490,6 +447,8 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
     for (size_t i = 0; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];
 
+        if (i > 0) /* haproxy.cfg was hashed as it was made */
+            f->hash = hash_fnv1a(f->data, f->len);
         h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
         h = hash_fold(h, f->hash);
     }
@@ -504,7 +463,6 @@ void rendered_free(struct rendered *r)
             memset(r->files[i].own, 0, r->files[i].len); /* key material */
         if (r->files[i].path)
             unlink(r->files[i].path);
-        free(r->files[i].path);
         free(r->files[i].name);
         free(r->files[i].own);
     }

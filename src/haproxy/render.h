@@ -11,8 +11,6 @@
 
 /* The certificate list every HTTPS bind line loads, as HAProxy names it. */
 #define RENDER_CRT_LIST "certs/crt-list.txt"
-/* The largest map file. */
-#define RENDER_MAX_MAP (256u << 20)
 
 struct render_opts {
     const char *runtime_dir;   /* admin socket lives here */
@@ -23,19 +21,17 @@ struct render_opts {
     int stats_port;
     int healthz_port;
     bool fault;                /* append an invalid line (fault injection) */
-    const char *out_dir;       /* NULL: every file is kept in memory; else haproxy.cfg
-                                * and the maps are written under this directory as
-                                * they are made, named as in a generation (its maps/
-                                * must exist), and their render_file has no data */
+    const char *cfg_path;      /* NULL: haproxy.cfg is kept in memory; else it is
+                                * written to this new file as it is made, and its
+                                * render_file has no data */
 };
 
 struct render_file {
     char *name;                /* relative to the configuration directory */
     const char *data;          /* own, or a certificate's PEM borrowed from the model;
                                 * NULL: written to <path> as it was rendered */
-    char *path;                /* the file under render_opts.out_dir, which
-                                * rendered_free() removes unless it was moved
-                                * away, or NULL */
+    const char *path;          /* render_opts.cfg_path, which rendered_free() removes
+                                * unless it was moved away, or NULL */
     char *own;                 /* data when the rendering allocated it, else NULL */
     size_t len;
     mode_t mode;
@@ -53,14 +49,14 @@ struct rendered {
 };
 
 /* Renders <m>. Returns 0, -E2BIG when a file would exceed its limit, or
- * another negative errno when a file cannot be written under o->out_dir
- * (those written are removed then; *err says why). Map entries an escaping
- * function refuses are dropped and counted (the model validates them first,
- * so this is a second line of defence). The rendering borrows from <m>: free
- * it before the model. */
+ * another negative errno when o->cfg_path cannot be written (the file is
+ * removed then; *err says why). Map
+ * entries an escaping function refuses are dropped and counted (the model
+ * validates them first, so this is a second line of defence). The rendering
+ * borrows from <m>: free it before the model. */
 int render(const struct model *m, const struct render_opts *o, struct rendered *out,
            char **err);
-/* Frees <r> and removes the files it wrote under render_opts.out_dir that
- * are still there. */
+/* Frees <r> and removes the file it wrote at render_opts.cfg_path, if it is
+ * still there. */
 void rendered_free(struct rendered *r);
 #endif

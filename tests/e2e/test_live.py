@@ -323,8 +323,7 @@ def test_sigterm_stops_everything_and_exits_zero(launcher):
 @pytest.mark.file_only("one manifest of 2,100 Ingresses changed at once")
 def test_many_route_changes_replace_whole_maps(stack):
     """More changed entries than the Runtime API is sent one by one (2,000):
-    the maps are replaced whole, read back from the generation they were
-    written into, still without a reload."""
+    the maps are replaced whole, still without a reload."""
     px, m, _ = stack
     n = 2100
 
