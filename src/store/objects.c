@@ -350,8 +350,8 @@ const char *k8s_kind_name(enum k8s_kind kind)
 void k8s_obj_ref(const struct k8s_obj *obj, char *out, size_t size)
 {
     if (obj->meta.ns && *obj->meta.ns)
-        str_concat(out, size, k8s_kind_name(obj->kind), "/", obj->meta.ns, "/", k8s_name(&obj->meta),
-                   NULL);
+        str_concat(out, size, k8s_kind_name(obj->kind), "/", obj->meta.ns, "/",
+                   k8s_name(&obj->meta), NULL);
     else
         str_concat(out, size, k8s_kind_name(obj->kind), "/", k8s_name(&obj->meta), NULL);
 }

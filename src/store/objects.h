@@ -10,7 +10,7 @@
 /* The name of an object, the end of its key. */
 static inline const char *k8s_name(const struct k8s_meta *m)
 {
-    return m->key + strlen(m->ns) + 1;
+    return m->key + (m->ns ? strlen(m->ns) : 0) + 1;
 }
 
 /* Prefixes of the annotation keys Portico reads (model/keys.c), the
