@@ -108,6 +108,15 @@ static int cmp_kv(const void *a, const void *b)
     return strcmp(((const struct k8s_kv *)a)->key, ((const struct k8s_kv *)b)->key);
 }
 
+static void kv_free(struct k8s_kv *kv, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(kv[i].key);
+        free(kv[i].val);
+    }
+    free(kv);
+}
+
 /* String map (labels, annotations, ConfigMap data) -> sorted array of the
  * keys <keep> accepts (all without it); every value is checked. */
 static int get_kv(json_t *o, const char *key, const char *path, bool (*keep)(const char *),
@@ -143,11 +152,8 @@ static int get_kv(json_t *o, const char *key, const char *path, bool (*keep)(con
     qsort(*out, *n, sizeof(**out), cmp_kv);
     return 0;
 fail:
-    for (size_t j = 0; j < i; j++) {
-        free((*out)[j].key);
-        free((*out)[j].val);
-    }
-    FREE_NULL(*out);
+    kv_free(*out, i);
+    *out = NULL;
     *n = 0;
     return -EINVAL;
 }
@@ -173,11 +179,12 @@ static bool keep_none(const char *key)
     return false;
 }
 
-static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **err)
+static int decode_meta(json_t *obj, struct k8s_obj *o, bool namespaced, char **err)
 {
+    struct k8s_meta *m = &o->meta;
     json_t *md;
     struct k8s_kv *labels;
-    uint32_t n_labels;
+    uint32_t n_labels, n_annotations;
     size_t key_size;
     int64_t created = 0;
     char *name = NULL, *ts = NULL;
@@ -207,16 +214,25 @@ static int decode_meta(json_t *obj, struct k8s_meta *m, bool namespaced, char **
     m->key = k8s_key(xmalloc(key_size), key_size, m->ns, name);
     if (get_str(md, "creationTimestamp", "metadata.", &ts, err) ||
         get_kv(md, "annotations", "metadata.", k8s_annotation_read, &m->annotations,
-               &m->n_annotations, err) ||
-        /* checked, not kept: an EndpointSlice reads its one label itself */
-        get_kv(md, "labels", "metadata.", keep_none, &labels, &n_labels, err))
+               &n_annotations, err))
+        goto fail;
+    /* the API server allows 256 KiB of annotations: far fewer than this */
+    if (n_annotations > UINT16_MAX) {
+        kv_free(m->annotations, n_annotations);
+        m->annotations = NULL;
+        errmsg_set(err, "metadata.annotations: more than %u that Portico reads", UINT16_MAX);
+        goto fail;
+    }
+    o->n_annotations = (uint16_t)n_annotations;
+    /* checked, not kept: an EndpointSlice reads its one label itself */
+    if (get_kv(md, "labels", "metadata.", keep_none, &labels, &n_labels, err))
         goto fail;
     if (ts && parse_time(ts, &created)) {
         errmsg_set(err, "metadata.creationTimestamp: not an RFC 3339 time");
         goto fail;
     }
     /* only an order between objects: earlier than 1970 counts as absent */
-    m->created = created < 0 ? 0 : created > UINT32_MAX ? UINT32_MAX : (uint32_t)created;
+    o->created = created < 0 ? 0 : created > UINT32_MAX ? UINT32_MAX : (uint32_t)created;
     free(name);
     free(ts);
     return 0;
@@ -883,7 +899,7 @@ enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, 
         return DECODE_IGNORED;
     o = xcalloc(1, k8s_obj_size(kinds[i].k));
     o->kind = kinds[i].k;
-    ret = decode_meta(obj, &o->meta, kinds[i].namespaced, err);
+    ret = decode_meta(obj, o, kinds[i].namespaced, err);
     if (ret == 0) {
         switch (o->kind) {
         case K8S_INGRESS:

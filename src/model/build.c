@@ -349,7 +349,7 @@ static int default_class(struct builder *b)
 
     for (size_t i = 0; i < n; i++) {
         const struct k8s_ingress_class *ic = (const struct k8s_ingress_class *)objs[i];
-        const char *v = k8s_kv_get(ic->obj.meta.annotations, ic->obj.meta.n_annotations,
+        const char *v = k8s_kv_get(ic->obj.meta.annotations, ic->obj.n_annotations,
                                    "ingressclass.kubernetes.io/is-default-class");
 
         if (!v || strcmp(v, "true"))
@@ -365,7 +365,7 @@ static int default_class(struct builder *b)
 
 static bool ingress_is_ours(struct builder *b, const struct k8s_ingress *ing, int defclass)
 {
-    const char *ann = k8s_kv_get(ing->obj.meta.annotations, ing->obj.meta.n_annotations,
+    const char *ann = k8s_kv_get(ing->obj.meta.annotations, ing->obj.n_annotations,
                                  "kubernetes.io/ingress.class");
 
     /* the deprecated annotation wins over the field */
@@ -804,8 +804,8 @@ static int cmp_age(const void *a, const void *b)
     const struct k8s_obj *y = *(const struct k8s_obj *const *)b;
     int c;
 
-    if (x->meta.created != y->meta.created)
-        return x->meta.created < y->meta.created ? -1 : 1;
+    if (x->created != y->created)
+        return x->created < y->created ? -1 : 1;
     c = strcmp(x->meta.ns, y->meta.ns);
     return c ? c : strcmp(k8s_name(&x->meta), k8s_name(&y->meta));
 }
@@ -828,7 +828,7 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
     b->m->n_ingresses++;
     ictx.b = b;
     ictx.obj = obj;
-    keys_apply_annotations(&kv, ing->obj.meta.annotations, ing->obj.meta.n_annotations,
+    keys_apply_annotations(&kv, ing->obj.meta.annotations, ing->obj.n_annotations,
                            key_issue, &ictx);
     if (ing->default_backend) {
         struct where w = {.field = "spec.defaultBackend", .what = "the default backend of this host"};

@@ -22,21 +22,23 @@ struct k8s_kv {
     char *val;
 };
 
-/* Counts are 32 bits and fields ordered to leave no padding: a store holds
- * tens of thousands of these, and every 8 bytes is a quarter MiB at 30,000. */
+/* Counts are 32 bits or less and fields ordered to leave no padding: a
+ * store holds tens of thousands of these, and every 8 bytes is a quarter MiB
+ * at 30,000. */
 struct k8s_meta {
     char *ns;                     /* "" for cluster-scoped objects */
     char *key;                    /* "ns/name" ("/name" cluster-scoped): the store's key;
                                    * the name is its end (k8s_name()) */
-    struct k8s_kv *annotations;   /* sorted by key */
-    uint32_t created;             /* creationTimestamp, unix seconds (to 2106); 0 when absent */
-    uint32_t n_annotations;
+    struct k8s_kv *annotations;   /* sorted by key, n_annotations of them */
 };
 
-/* Common head of every object; must be the first member. */
+/* Common head of every object; must be the first member. Its small fields
+ * share its first 8 bytes. */
 struct k8s_obj {
-    enum k8s_kind kind;
+    uint8_t kind;                 /* enum k8s_kind */
     bool packed;                  /* one allocation with all it points to (k8s_obj_pack) */
+    uint16_t n_annotations;       /* of meta.annotations */
+    uint32_t created;             /* creationTimestamp, unix seconds (to 2106); 0 when absent */
     struct k8s_meta meta;
     uint64_t hash;                /* content hash, without volatile metadata */
 };

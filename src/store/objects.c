@@ -236,7 +236,7 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
     }
     pack_str(pk, &obj->meta.key);
     pack_str(pk, &obj->meta.ns);
-    pack_kv(pk, &obj->meta.annotations, obj->meta.n_annotations);
+    pack_kv(pk, &obj->meta.annotations, obj->n_annotations);
 }
 
 void k8s_obj_free(struct k8s_obj *obj)

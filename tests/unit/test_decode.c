@@ -107,15 +107,15 @@ static void test_ingress_full(void **state)
     assert_string_equal(o->meta.ns, "shop");
     assert_string_equal(k8s_name(&o->meta), "web");
     assert_string_equal(o->meta.key, "shop/web");
-    assert_int_equal(o->meta.created, 1709288430);
+    assert_int_equal(o->created, 1709288430);
     /* only the annotations Portico reads are kept, sorted by key; no labels */
-    assert_int_equal(o->meta.n_annotations, 2);
+    assert_int_equal(o->n_annotations, 2);
     assert_string_equal(o->meta.annotations[0].key, "kubernetes.io/ingress.class");
     assert_string_equal(o->meta.annotations[1].key, "portico.dev/ssl-redirect");
     assert_string_equal(
-        k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "portico.dev/ssl-redirect"),
+        k8s_kv_get(o->meta.annotations, o->n_annotations, "portico.dev/ssl-redirect"),
         "false");
-    assert_null(k8s_kv_get(o->meta.annotations, o->meta.n_annotations, "z"));
+    assert_null(k8s_kv_get(o->meta.annotations, o->n_annotations, "z"));
     assert_string_equal(ing->class_name, "portico");
 
     assert_non_null(ing->default_backend);
@@ -173,8 +173,8 @@ static void test_ingress_minimal(void **state)
                   "\"metadata\": {\"name\": \"x\"}}");
     ing = (struct k8s_ingress *)o;
     assert_string_equal(o->meta.ns, "default");
-    assert_int_equal(o->meta.created, 0);
-    assert_int_equal(o->meta.n_annotations, 0);
+    assert_int_equal(o->created, 0);
+    assert_int_equal(o->n_annotations, 0);
     assert_null(ing->class_name);
     assert_null(ing->default_backend);
     assert_int_equal(ing->n_rules, 0);
@@ -185,19 +185,19 @@ static void test_ingress_minimal(void **state)
                   "\"metadata\": {\"name\": \"x\", \"annotations\": "
                   "{\"kubectl.kubernetes.io/last-applied-configuration\": \"{}\"}, "
                   "\"labels\": {\"app\": \"x\"}}}");
-    assert_int_equal(o->meta.n_annotations, 0);
+    assert_int_equal(o->n_annotations, 0);
     assert_null(o->meta.annotations);
     k8s_obj_free(o);
     /* the creation time only orders objects: before 1970 is as old as absent */
     o = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", "
                   "\"metadata\": {\"name\": \"x\", \"creationTimestamp\": "
                   "\"1969-12-31T23:59:59Z\"}}");
-    assert_int_equal(o->meta.created, 0);
+    assert_int_equal(o->created, 0);
     k8s_obj_free(o);
     o = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", "
                   "\"metadata\": {\"name\": \"x\", \"creationTimestamp\": "
                   "\"2106-02-07T06:28:15Z\"}}");
-    assert_int_equal(o->meta.created, UINT32_MAX);
+    assert_int_equal(o->created, UINT32_MAX);
     k8s_obj_free(o);
 }
 
@@ -305,11 +305,55 @@ static void test_metadata_errors(void **state)
     expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
                  "\"namespace\": \"n\", \"labels\": {\"app\": 1}}}",
                  "metadata.labels", "service/n/s");
+    /* after annotations were read (nothing leaks: valgrind) */
+    expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
+                 "\"namespace\": \"n\", \"annotations\": {\"portico.dev/x\": \"1\"}, "
+                 "\"labels\": {\"app\": 1}}}",
+                 "metadata.labels", "service/n/s");
     expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": \"s\", "
                  "\"creationTimestamp\": \"yesterday\"}}",
                  "metadata.creationTimestamp", NULL);
     expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": []}", "metadata",
                  NULL);
+}
+
+/* A Service with <n> annotations under <prefix>, as JSON (caller frees). */
+static char *many_annotations(const char *prefix, int n)
+{
+    size_t size = 256 + (size_t)n * (strlen(prefix) + 24), len;
+    char *json = xmalloc(size);
+
+    len = (size_t)snprintf(json, size, "{\"apiVersion\": \"v1\", \"kind\": \"Service\", "
+                                       "\"metadata\": {\"name\": \"s\", \"annotations\": {");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(json + len, size - len, "%s\"%s%d\": \"v\"", i ? ", " : "",
+                                prefix, i);
+    snprintf(json + len, size - len, "}}}");
+    return json;
+}
+
+/* An object keeps at most 65,535 of the annotations Portico reads; the
+ * others are not counted. */
+static void test_annotation_count(void **state)
+{
+    char *json = many_annotations("portico.dev/a", 65536);
+    struct k8s_obj *o;
+
+    (void)state;
+    expect_error(json, "metadata.annotations: more than 65535", "service/default/s");
+    free(json);
+    json = many_annotations("example.com/a", 65536);
+    o = tu_decode(json);
+    assert_int_equal(o->n_annotations, 0);
+    k8s_obj_free(o);
+    free(json);
+    json = many_annotations("portico.dev/a", 65535);
+    o = tu_decode(json);
+    assert_int_equal(o->n_annotations, 65535);
+    assert_string_equal(k8s_kv_get(o->meta.annotations, o->n_annotations, "portico.dev/a65534"),
+                        "v");
+    k8s_obj_free(o);
+    free(json);
 }
 
 static void test_envelope(void **state)
@@ -909,6 +953,7 @@ int main(void)
         cmocka_unit_test(test_ingress_path_errors),
         cmocka_unit_test(test_ingress_other_errors),
         cmocka_unit_test(test_metadata_errors),
+        cmocka_unit_test(test_annotation_count),
         cmocka_unit_test(test_envelope),
         cmocka_unit_test(test_ingress_class),
         cmocka_unit_test(test_service),
