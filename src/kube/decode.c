@@ -413,16 +413,19 @@ static int decode_ingress(json_t *obj, struct k8s_ingress *ing, char **err)
 static int decode_service(json_t *obj, struct k8s_service *svc, char **err)
 {
     json_t *spec, *ports, *v;
+    char p[128], *type;
     size_t i;
-    char p[128];
 
     if (get_typed(obj, "spec", "", false, &spec, err))
         return -EINVAL;
     if (!spec)
         return 0;
     /* fields no build reads are checked, not kept: 30,000 objects at scale */
-    if (get_str(spec, "type", "spec.", &svc->type, err) ||
-        get_str(spec, "externalName", "spec.", NULL, err) ||
+    if (get_str(spec, "type", "spec.", &type, err))
+        return -EINVAL;
+    svc->external_name = type && !strcmp(type, "ExternalName");
+    free(type);
+    if (get_str(spec, "externalName", "spec.", NULL, err) ||
         get_typed(spec, "ports", "spec.", true, &ports, err))
         return -EINVAL;
     if (!ports)

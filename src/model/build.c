@@ -312,7 +312,7 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
         problem = arena_printf(&b->m->arena,
                                "service \"%s/%s\" port %s has an invalid name; requests get 503",
                                ns, svc_name, port);
-    else if (svc->type && !strcmp(svc->type, "ExternalName"))
+    else if (svc->external_name)
         problem = arena_printf(&b->m->arena,
                                "service \"%s/%s\" is of type ExternalName, which is not "
                                "supported; requests get 503",

@@ -99,9 +99,9 @@ struct k8s_service_port {
 
 struct k8s_service {
     struct k8s_obj obj;
-    char *type;                   /* ClusterIP, ExternalName, ... */
     struct k8s_service_port *ports;
     uint32_t n_ports;
+    bool external_name;           /* spec.type ExternalName: a name, no endpoints */
 };
 
 struct k8s_slice_port {

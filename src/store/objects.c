@@ -187,7 +187,6 @@ static void pack_ingress(struct pack *pk, struct k8s_ingress *ing)
 
 static void pack_service(struct pack *pk, struct k8s_service *svc)
 {
-    pack_str(pk, &svc->type);
     pack_array(pk, &svc->ports, svc->n_ports * sizeof(*svc->ports));
     for (size_t i = 0; i < svc->n_ports; i++)
         pack_str(pk, &svc->ports[i].name);

@@ -435,7 +435,7 @@ static void test_service(void **state)
                   "\"admin-port\"}, {\"port\": 443}]}}");
     assert_int_equal(o->kind, K8S_SERVICE);
     svc = (struct k8s_service *)o;
-    assert_string_equal(svc->type, "ClusterIP");
+    assert_false(svc->external_name);
     assert_int_equal(svc->n_ports, 3);
     assert_string_equal(svc->ports[0].name, "http");
     assert_int_equal(svc->ports[0].port, 80);
@@ -449,7 +449,7 @@ static void test_service(void **state)
                   "\"ext\"}, \"spec\": {\"type\": \"ExternalName\", \"externalName\": "
                   "\"db.example.com\"}}");
     svc = (struct k8s_service *)o;
-    assert_string_equal(svc->type, "ExternalName");
+    assert_true(svc->external_name);
     assert_int_equal(svc->n_ports, 0);
     k8s_obj_free(o);
 
@@ -474,7 +474,7 @@ static void test_service(void **state)
                  "\"s\"}, \"spec\": {\"ports\": [{\"port\": 80, \"protocol\": 6}]}}",
                  "spec.ports[0].protocol", NULL);
     expect_error("{\"apiVersion\": \"v1\", \"kind\": \"Service\", \"metadata\": {\"name\": "
-                 "\"s\"}, \"spec\": {\"externalName\": [\"db\"]}}",
+                 "\"s\"}, \"spec\": {\"type\": \"ExternalName\", \"externalName\": [\"db\"]}}",
                  "spec.externalName", NULL);
 }
 
@@ -569,7 +569,7 @@ static void test_packed_strings(void **state)
     assert_string_equal(ing->tls[0].hosts[1], "shop.example");
     assert_ptr_equal(ing->tls[0].hosts[1], ing->tls[0].hosts[0] + strlen("www."));
     assert_string_equal(ing->rules[0].host, "www.shop.example");
-    assert_string_equal(((struct k8s_service *)b)->type, "ClusterIP");
+    assert_false(((struct k8s_service *)b)->external_name);
     k8s_obj_free(a);
     k8s_obj_free(b);
 
