@@ -2,10 +2,12 @@
 /* Helpers on decoded Kubernetes objects. */
 #include "store/objects.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hset.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -139,6 +141,61 @@ static void pack_str(struct pack *pk, char **s)
     pk->n_recent++;
 }
 
+/* ====== Strings many objects name ======
+ *
+ * A namespace or an IngressClass name is repeated by every object that
+ * names it: each distinct one is stored once, for the life of the process
+ * (a cluster has few), up to INTERN_MAX of them; past that, objects keep
+ * their own copies. */
+
+#define INTERN_MAX 16384
+
+struct interned {
+    const char *s;
+    char text[];
+};
+
+/* of struct interned, by s; what hset_init() makes */
+static struct hset interned = {.key_off = offsetof(struct interned, s)};
+
+/* The stored copy of <s>, made on first use, or NULL when the table is full. */
+static const char *intern(const char *s, size_t len)
+{
+    struct interned *in;
+
+    in = hset_get(&interned, s);
+    if (in)
+        return in->s;
+    if (interned.used >= INTERN_MAX)
+        return NULL;
+    in = xmalloc(sizeof(*in) + len + 1);
+    memcpy(in->text, s, len + 1);
+    in->s = in->text;
+    hset_put(&interned, in);
+    return in->s;
+}
+
+/* pack_str() for a string many objects share: the common or stored copy. */
+static void pack_shared_str(struct pack *pk, char **s)
+{
+    const char *shared;
+
+    if (!*s || pk->mode == PACK_FREE) {
+        pack_str(pk, s);
+        return;
+    }
+    /* measuring interns it, copying finds it: both choose alike */
+    shared = shared_str(pk, *s, strlen(*s));
+    if (!shared)
+        shared = intern(*s, strlen(*s));
+    if (!shared) {
+        pack_str(pk, s);
+        return;
+    }
+    if (pk->mode == PACK_COPY)
+        *s = (char *)shared;
+}
+
 static void pack_kv(struct pack *pk, struct k8s_kv **kv, size_t n)
 {
     pack_array(pk, kv, n * sizeof(**kv));
@@ -163,7 +220,7 @@ static void pack_backend(struct pack *pk, struct k8s_ingress_backend *be)
 
 static void pack_ingress(struct pack *pk, struct k8s_ingress *ing)
 {
-    pack_str(pk, &ing->class_name);
+    pack_shared_str(pk, &ing->class_name);
     pack_array(pk, &ing->default_backend, sizeof(*ing->default_backend));
     if (ing->default_backend)
         pack_backend(pk, ing->default_backend);
@@ -234,7 +291,7 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
         break;
     }
     pack_str(pk, &obj->meta.key);
-    pack_str(pk, &obj->meta.ns);
+    pack_shared_str(pk, &obj->meta.ns);
     pack_kv(pk, &obj->meta.annotations, obj->n_annotations);
 }
 

@@ -543,7 +543,8 @@ static void test_endpoint_slice(void **state)
 }
 
 /* A packed object stores each string once: names inside their key, common
- * values in one static copy for all objects, a TLS host inside its rule's;
+ * values in one static copy for all objects, namespaces and class names in
+ * one copy for the process, a TLS host inside its rule's;
  * a big object (300 endpoints, 10 KB) keeps all its contents. */
 static void test_packed_strings(void **state)
 {
@@ -570,6 +571,20 @@ static void test_packed_strings(void **state)
     assert_ptr_equal(ing->tls[0].hosts[1], ing->tls[0].hosts[0] + strlen("www."));
     assert_string_equal(ing->rules[0].host, "www.shop.example");
     assert_false(((struct k8s_service *)b)->external_name);
+    k8s_obj_free(a);
+    k8s_obj_free(b);
+
+    /* namespaces and class names: one copy for every object that names them */
+    a = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\","
+                  " \"metadata\": {\"name\": \"web\", \"namespace\": \"shop-eu\"},"
+                  " \"spec\": {\"ingressClassName\": \"internal-lb\"}}");
+    b = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\","
+                  " \"metadata\": {\"name\": \"api\", \"namespace\": \"shop-eu\"},"
+                  " \"spec\": {\"ingressClassName\": \"internal-lb\"}}");
+    assert_string_equal(a->meta.ns, "shop-eu");
+    assert_ptr_equal(a->meta.ns, b->meta.ns);
+    assert_string_equal(((struct k8s_ingress *)a)->class_name, "internal-lb");
+    assert_ptr_equal(((struct k8s_ingress *)a)->class_name, ((struct k8s_ingress *)b)->class_name);
     k8s_obj_free(a);
     k8s_obj_free(b);
 
