@@ -144,35 +144,51 @@ static void pack_str(struct pack *pk, char **s)
 /* ====== Strings many objects name ======
  *
  * A namespace or an IngressClass name is repeated by every object that
- * names it: each distinct one is stored once, for the life of the process
- * (a cluster has few), up to INTERN_MAX of them; past that, objects keep
- * their own copies. */
+ * names it: each distinct one is stored once, counted, and freed with the
+ * last object that names it (namespaces come and go), up to INTERN_MAX of
+ * them at a time; past that, objects keep their own copies. */
 
 #define INTERN_MAX 16384
 
 struct interned {
     const char *s;
+    size_t refs;    /* packed objects pointing to it */
     char text[];
 };
 
 /* of struct interned, by s; what hset_init() makes */
 static struct hset interned = {.key_off = offsetof(struct interned, s)};
 
-/* The stored copy of <s>, made on first use, or NULL when the table is full. */
-static const char *intern(const char *s, size_t len)
+/* The stored copy of <s>, made on first use, or NULL when the table is full.
+ * A copy that measuring makes has no reference until copying takes one. */
+static struct interned *intern(const char *s, size_t len)
 {
-    struct interned *in;
+    struct interned *in = hset_get(&interned, s);
 
-    in = hset_get(&interned, s);
-    if (in)
-        return in->s;
-    if (interned.used >= INTERN_MAX)
-        return NULL;
+    if (in || interned.used >= INTERN_MAX)
+        return in;
     in = xmalloc(sizeof(*in) + len + 1);
     memcpy(in->text, s, len + 1);
     in->s = in->text;
+    in->refs = 0;
     hset_put(&interned, in);
-    return in->s;
+    return in;
+}
+
+/* Drops a packed object's reference to <s>, if <s> is a stored copy. */
+static void unintern(const char *s)
+{
+    struct interned *in = s ? hset_get(&interned, s) : NULL;
+
+    if (in && in->s == s && --in->refs == 0) {
+        hset_del(&interned, s);
+        free(in);
+    }
+}
+
+size_t k8s_shared_strings(void)
+{
+    return interned.used;
 }
 
 /* pack_str() for a string many objects share: the common or stored copy. */
@@ -186,11 +202,16 @@ static void pack_shared_str(struct pack *pk, char **s)
     }
     /* measuring interns it, copying finds it: both choose alike */
     shared = shared_str(pk, *s, strlen(*s));
-    if (!shared)
-        shared = intern(*s, strlen(*s));
     if (!shared) {
-        pack_str(pk, s);
-        return;
+        struct interned *in = intern(*s, strlen(*s));
+
+        if (!in) {
+            pack_str(pk, s);
+            return;
+        }
+        if (pk->mode == PACK_COPY)
+            in->refs++;
+        shared = in->s;
     }
     if (pk->mode == PACK_COPY)
         *s = (char *)shared;
@@ -309,6 +330,11 @@ void k8s_obj_free(struct k8s_obj *obj)
         for (size_t i = 0; i < pk.n_arrays; i++)
             free(pk.arrays[i]);
         free(pk.arrays);
+    } else {
+        /* the strings pack_shared_str() may have stored */
+        unintern(obj->meta.ns);
+        if (obj->kind == K8S_INGRESS)
+            unintern(((struct k8s_ingress *)obj)->class_name);
     }
     free(obj);
 }

@@ -21,6 +21,8 @@ extern const size_t k8s_key_prefixes_len;
  * copies of whole objects, tooling notes) are not kept in the store. */
 bool k8s_annotation_read(const char *key);
 
+/* How many namespaces and class names packed objects share a copy of. */
+size_t k8s_shared_strings(void);
 /* Size of the struct that holds an object of <kind> (struct k8s_ingress...). */
 size_t k8s_obj_size(enum k8s_kind kind);
 /* Frees an object of any kind; NULL is a no-op. */

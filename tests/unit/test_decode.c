@@ -552,6 +552,7 @@ static void test_packed_strings(void **state)
     struct k8s_ingress *ing;
     struct k8s_endpoint_slice *es;
     char *json, *eps = xstrdup("");
+    size_t shared;
 
     (void)state;
     a = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\","
@@ -574,7 +575,9 @@ static void test_packed_strings(void **state)
     k8s_obj_free(a);
     k8s_obj_free(b);
 
-    /* namespaces and class names: one copy for every object that names them */
+    /* namespaces and class names: one copy for every object that names them,
+     * freed with the last of them */
+    shared = k8s_shared_strings();
     a = tu_decode("{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\","
                   " \"metadata\": {\"name\": \"web\", \"namespace\": \"shop-eu\"},"
                   " \"spec\": {\"ingressClassName\": \"internal-lb\"}}");
@@ -585,8 +588,11 @@ static void test_packed_strings(void **state)
     assert_ptr_equal(a->meta.ns, b->meta.ns);
     assert_string_equal(((struct k8s_ingress *)a)->class_name, "internal-lb");
     assert_ptr_equal(((struct k8s_ingress *)a)->class_name, ((struct k8s_ingress *)b)->class_name);
+    assert_int_equal(k8s_shared_strings(), shared + 2);
     k8s_obj_free(a);
+    assert_int_equal(k8s_shared_strings(), shared + 2);
     k8s_obj_free(b);
+    assert_int_equal(k8s_shared_strings(), shared);
 
     for (int i = 0; i < 300; i++) {
         char *more = xasprintf("%s%s{\"addresses\": [\"10.1.%d.%d\"]}", eps, i ? ", " : "",
