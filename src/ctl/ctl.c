@@ -732,22 +732,19 @@ static bool fetch_wanted_secrets(struct ctl *c, const struct model *m)
 static void drop_secret_data(struct ctl *c)
 {
     const struct k8s_obj **secrets;
-    size_t n = store_list_unsorted(&c->store, K8S_SECRET, &secrets), dropped = 0, held = 0;
+    size_t n = store_list_unsorted(&c->store, K8S_SECRET, &secrets), dropped = 0, i = 0;
     struct hmap refs;
 
     /* most passes find no data: they need not look at the Ingresses */
-    for (size_t i = 0; i < n; i++) {
-        const struct k8s_secret *s = (const struct k8s_secret *)secrets[i];
-
-        held += !s->data_dropped && (s->crt || s->key);
-    }
-    if (!held) {
+    while (i < n && !k8s_secret_holds_data((const struct k8s_secret *)secrets[i]))
+        i++;
+    if (i == n) {
         free(secrets);
         return;
     }
     hmap_init(&refs);
     model_secret_refs(&c->store, &c->mopts, &refs);
-    for (size_t i = 0; i < n; i++) {
+    for (i = 0; i < n; i++) {
         const struct k8s_secret *s = (const struct k8s_secret *)secrets[i];
 
         if (hmap_get(&refs, s->obj.meta.key))

@@ -7,6 +7,12 @@
 
 #include "store/objects-t.h"
 
+/* True when Secret <s> still holds a certificate or key (store_drop_data()). */
+static inline bool k8s_secret_holds_data(const struct k8s_secret *s)
+{
+    return !s->data_dropped && (s->crt || s->key);
+}
+
 /* The name of an object, the end of its key. */
 static inline const char *k8s_name(const struct k8s_meta *m)
 {

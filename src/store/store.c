@@ -178,7 +178,7 @@ const char *store_origin(const struct store *s, const struct k8s_obj *obj)
 
 bool store_drop_data(struct store *s, const struct k8s_secret *sec)
 {
-    if (sec->data_dropped || (!sec->crt && !sec->key))
+    if (!k8s_secret_holds_data(sec))
         return false;
     /* same key: the slot is replaced in place, an iteration goes on */
     k8s_obj_free(replace(s, k8s_secret_without_data(sec)));
