@@ -195,15 +195,17 @@ size_t k8s_shared_strings(void)
 static void pack_shared_str(struct pack *pk, char **s)
 {
     const char *shared;
+    size_t len;
 
     if (!*s || pk->mode == PACK_FREE) {
         pack_str(pk, s);
         return;
     }
     /* measuring interns it, copying finds it: both choose alike */
-    shared = shared_str(pk, *s, strlen(*s));
+    len = strlen(*s);
+    shared = shared_str(pk, *s, len);
     if (!shared) {
-        struct interned *in = intern(*s, strlen(*s));
+        struct interned *in = intern(*s, len);
 
         if (!in) {
             pack_str(pk, s);
