@@ -26,7 +26,7 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import free_port, http_status, memory_mib, pct, wait_ready
+from benchlib import free_port, portico_command, http_status, memory_mib, pct, wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -115,19 +115,11 @@ def main():
         for i in range(args.base):
             f.write(service_docs(i, eport))
             f.write(ingress_doc(f"ing{i}", f"h{i}.bench.test", f"svc{i}") + "---\n")
-    ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
+    cmd, ports = portico_command(args.portico, f"--manifests={mdir}", tmp)
     cfg = os.path.join(tmp, "config")
     log = open(os.path.join(tmp, "portico.log"), "w")
     t0 = time.monotonic()
-    proc = subprocess.Popen([args.portico, f"--manifests={mdir}", "--disable-ipv6",
-                             "--ipv4-bind-address=127.0.0.1",
-                             f"--http-bind-port={ports['http']}",
-                             f"--https-bind-port={ports['https']}",
-                             f"--stats-bind-port={ports['stats']}",
-                             f"--healthz-bind-port={ports['healthz']}",
-                             f"--controller-port={ports['ctl']}",
-                             f"--config-dir={cfg}", f"--runtime-dir={os.path.join(tmp, 'run')}"],
-                            stderr=log)
+    proc = subprocess.Popen(cmd, stderr=log)
     try:
         wait_ready(ports["ctl"], proc, lambda: "portico exited before ready; see its log")
         ready_s = time.monotonic() - t0

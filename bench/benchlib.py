@@ -1,16 +1,30 @@
-"""Helpers the benchmarks share: ports, one HTTP status through HAProxy, percentiles,
-waiting for Portico to be ready, its memory."""
+"""Helpers the benchmarks share: ports, Portico's command line, one HTTP status
+through HAProxy, percentiles, waiting for Portico to be ready, its memory."""
 
 import socket
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def portico_command(binary, source, work):
+    """Portico's command line with <source> ("--manifests=DIR" or
+    "--kubeconfig=PATH") on loopback ports of its own, its files under <work>
+    (config/, run/); and those ports, by name: http, https, stats, healthz, ctl."""
+    ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
+    work = Path(work)
+    return [binary, source, "--disable-ipv6", "--ipv4-bind-address=127.0.0.1",
+            f"--http-bind-port={ports['http']}", f"--https-bind-port={ports['https']}",
+            f"--stats-bind-port={ports['stats']}", f"--healthz-bind-port={ports['healthz']}",
+            f"--controller-port={ports['ctl']}", f"--config-dir={work / 'config'}",
+            f"--runtime-dir={work / 'run'}"], ports
 
 
 def http_status(port, host, timeout=2.0):

@@ -40,7 +40,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
-from benchlib import free_port, http_status, memory_mib, pct, wait_ready  # noqa: E402
+from benchlib import portico_command, http_status, memory_mib, pct, wait_ready  # noqa: E402
 from kapi import Client  # noqa: E402
 
 CLUSTER = ROOT / "tests" / "cluster" / "cluster.sh"
@@ -114,18 +114,11 @@ def ts(line):
 def run_once(binary, tmp, admin, certs, n_changes, tag):
     """Starts <binary> against the loaded cluster, measures, stops it.
     The new Ingresses are named after <tag> and deleted afterwards."""
-    ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
     work = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
+    cmd, ports = portico_command(binary, f"--kubeconfig={tmp / 'c' / 'portico.kubeconfig'}", work)
     log = work / "portico.log"
     start = time.time()
-    proc = subprocess.Popen(
-        [binary, f"--kubeconfig={tmp / 'c' / 'portico.kubeconfig'}", "--disable-ipv6",
-         "--ipv4-bind-address=127.0.0.1", f"--http-bind-port={ports['http']}",
-         f"--https-bind-port={ports['https']}", f"--stats-bind-port={ports['stats']}",
-         f"--healthz-bind-port={ports['healthz']}", f"--controller-port={ports['ctl']}",
-         f"--config-dir={work / 'config'}", f"--runtime-dir={work / 'run'}",
-         "--log-level=debug"],
-        stderr=open(log, "w"))
+    proc = subprocess.Popen(cmd + ["--log-level=debug"], stderr=open(log, "w"))
     created = []
     try:
         wait_ready(ports["ctl"], proc, lambda: log.read_text()[-3000:])

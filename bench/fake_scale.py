@@ -25,11 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import free_port, memory_mib, pct, wait_ready
+from benchlib import portico_command, memory_mib, pct, wait_ready
 from cluster_scale import ROOT, make_certs, objects
 
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
-from test_kube_faults import PATHS, FakeAPI  # noqa: E402
+from test_kube_faults import FakeAPI  # noqa: E402
 
 CLASS = {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
          "metadata": {"name": "portico"}, "spec": {"controller": "portico.dev/ingress-controller"}}
@@ -48,14 +48,8 @@ def load(api, n, endpoints):
 
 
 def run_once(binary, api, work, ingress, n_changes, tag):
-    ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
-    proc = subprocess.Popen(
-        [binary, f"--kubeconfig={api.kubeconfig}", "--disable-ipv6",
-         "--ipv4-bind-address=127.0.0.1", f"--http-bind-port={ports['http']}",
-         f"--https-bind-port={ports['https']}", f"--stats-bind-port={ports['stats']}",
-         f"--healthz-bind-port={ports['healthz']}", f"--controller-port={ports['ctl']}",
-         f"--config-dir={work / 'config'}", f"--runtime-dir={work / 'run'}"],
-        stderr=subprocess.DEVNULL)
+    cmd, ports = portico_command(binary, f"--kubeconfig={api.kubeconfig}", work)
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
         wait_ready(ports["ctl"], proc, lambda: f"{binary} exited with {proc.returncode}")
         hwm = memory_mib(proc.pid)["VmHWM"]

@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import free_port, memory_mib, pct, wait_ready
+from benchlib import portico_command, memory_mib, pct, wait_ready
 from cluster_scale import ROOT, make_certs, objects
 
 
@@ -43,16 +43,10 @@ def write_manifests(out, n, endpoints):
 
 
 def run_once(binary, manifests, work):
-    ports = {k: free_port() for k in ("http", "https", "stats", "healthz", "ctl")}
+    cmd, ports = portico_command(binary, f"--manifests={manifests}", work)
     shutil.rmtree(work, ignore_errors=True)
     start = time.time()
-    proc = subprocess.Popen(
-        [binary, f"--manifests={manifests}", "--disable-ipv6", "--ipv4-bind-address=127.0.0.1",
-         f"--http-bind-port={ports['http']}", f"--https-bind-port={ports['https']}",
-         f"--stats-bind-port={ports['stats']}", f"--healthz-bind-port={ports['healthz']}",
-         f"--controller-port={ports['ctl']}", f"--config-dir={work / 'config'}",
-         f"--runtime-dir={work / 'run'}"],
-        stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
     try:
         wait_ready(ports["ctl"], proc,
                    lambda: f"{binary} exited with {proc.returncode} before ready")
