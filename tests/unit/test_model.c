@@ -991,6 +991,28 @@ static void test_tls_secret(void **state)
     store_deinit(&s);
 }
 
+/* Ingress "shop/<name>" of class <cls>, with annotations <ann>, routing
+ * <host>/ to web:80 over TLS with the certificate of Secret <secret>. */
+static void put_tls_ingress(struct store *s, const char *name, const char *created,
+                            const char *cls, const char *ann, const char *host,
+                            const char *secret)
+{
+    char spec[512];
+
+    snprintf(spec, sizeof(spec),
+             "'tls':[{'hosts':['%s'],'secretName':'%s'}],"
+             "'rules':[{'host':'%s','http':{'paths':[" PATH("/", "Prefix", BE_NUM("web", 80))
+             "]}}]",
+             host, secret, host);
+    put_ingress(s, "shop", name, created, cls, ann, spec);
+}
+
+/* A newer Ingress "shop/later" serving later.com with Secret <secret>. */
+static void put_later_ingress(struct store *s, const char *secret)
+{
+    put_tls_ingress(s, "later", T_NEW, "portico", "", "later.com", secret);
+}
+
 /* A model borrows its certificates' PEM from the parsed-Secret cache and
  * holds it: the running model stays readable after later builds dropped the
  * Secret from the cache (valgrind and ASan check the reads). */
@@ -1008,9 +1030,7 @@ static void test_tls_pem_outlives_the_cache_entry(void **state)
     make_cert("secure.com", &crt[0], &key[0]);
     make_cert("secure.com", &crt[1], &key[1]);
     put_tls_secret(&s, "shop", "secure-tls", crt[0], key[0]);
-    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
-                "'tls':[{'hosts':['secure.com'],'secretName':'secure-tls'}],"
-                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_tls_ingress(&s, "web", T_OLD, "portico", "", "secure.com", "secure-tls");
     old = build(&s, &o);
     assert_int_equal(old->n_certs, 1);
     pem = xstrdup(old->certs[0].pem);
@@ -1031,19 +1051,6 @@ static void test_tls_pem_outlives_the_cache_entry(void **state)
         free(key[i]);
     }
     store_deinit(&s);
-}
-
-/* A newer Ingress "shop/later" serving later.com with the certificate of
- * Secret <secret>. */
-static void put_later_ingress(struct store *s, const char *secret)
-{
-    char spec[512];
-
-    snprintf(spec, sizeof(spec),
-             "'tls':[{'hosts':['later.com'],'secretName':'%s'}],"
-             "'rules':[" RULE("later.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]",
-             secret);
-    put_ingress(s, "shop", "later", T_NEW, "portico", "", spec);
 }
 
 /* Secret data dropped from the store after a build: later builds use the
@@ -1067,9 +1074,7 @@ static void test_secret_data_dropped_and_wanted(void **state)
     make_cert("secure.com", &crt, &key);
     put_tls_secret(&s, "shop", "unused-tls", crt, key);
     put_tls_secret(&s, "shop", "secure-tls", crt, key);
-    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
-                "'tls':[{'hosts':['secure.com'],'secretName':'secure-tls'}],"
-                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_tls_ingress(&s, "web", T_OLD, "portico", "", "secure.com", "secure-tls");
     m = build(&s, &o);
     assert_int_equal(m->n_certs, 1);
     assert_int_equal(m->n_wanted, 0);
@@ -1141,12 +1146,8 @@ static void test_secrets_parsed_before_build(void **state)
     put_tls_secret(&s, "shop", "other-tls", crt, key);
     put_tls_secret(&s, "shop", "default-tls", crt, key);
     put_tls_secret(&s, "shop", "unnamed-tls", crt, key);
-    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
-                "'tls':[{'hosts':['secure.com'],'secretName':'secure-tls'}],"
-                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
-    put_ingress(&s, "shop", "theirs", T_OLD, "other", "",
-                "'tls':[{'hosts':['secure.com'],'secretName':'other-tls'}],"
-                "'rules':[" RULE("secure.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_tls_ingress(&s, "web", T_OLD, "portico", "", "secure.com", "secure-tls");
+    put_tls_ingress(&s, "theirs", T_OLD, "other", "", "secure.com", "other-tls");
     hmap_init(&refs);
     model_secret_refs(&s, &o, &refs);
     assert_int_equal(refs.used, 3);
@@ -1196,12 +1197,10 @@ static void test_tls_redirect_annotations(void **state)
     base_store(&s);
     make_cert("a.com,b.com", &crt, &key);
     put_tls_secret(&s, "shop", "ab", crt, key);
-    put_ingress(&s, "shop", "a", T_OLD, "portico", "'portico.dev/ssl-redirect':'false'",
-                "'tls':[{'hosts':['a.com'],'secretName':'ab'}],"
-                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
-    put_ingress(&s, "shop", "b", T_OLD, "portico", "'haproxy.org/ssl-redirect-code':'301'",
-                "'tls':[{'hosts':['b.com'],'secretName':'ab'}],"
-                "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    put_tls_ingress(&s, "a", T_OLD, "portico", "'portico.dev/ssl-redirect':'false'", "a.com",
+                    "ab");
+    put_tls_ingress(&s, "b", T_OLD, "portico", "'haproxy.org/ssl-redirect-code':'301'", "b.com",
+                    "ab");
     m = build(&s, &o);
     assert_no_entry(m, MODEL_MAP_REDIRECT, "a.com");
     assert_entry(m, MODEL_MAP_REDIRECT, "b.com", "301");
