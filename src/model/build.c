@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +15,24 @@
 #include "model/validate.h"
 #include "store/objects.h"
 #include "util/hmap.h"
+#include "util/itab.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-/* A map entry while building, with the Ingress that claimed the key. */
+/* Who claimed an entry of a map of paths. */
 struct claim {
-    const char *value;    /* in the model's arena */
-    const struct k8s_obj *owner; /* the Ingress that claimed the key */
-    size_t rank;          /* length of the rule's own path: the longer path wins */
+    uint32_t owner;       /* the Ingress, by its place in builder.ours */
+    uint32_t rank;        /* length of the rule's own path: the longer path wins */
+};
+
+/* A map while building. Its array of entries, sized once for the most that
+ * the Ingresses can add (size_tables()), becomes the model's. */
+struct map_build {
+    struct model_entry *entries;
+    struct claim *claims; /* of each entry; NULL for the hosts maps (is_host_map()) */
+    size_t n, max;
+    struct itab index;    /* by key */
 };
 
 /* A certificate while building: one per Secret, SNI filters merged. */
@@ -52,10 +62,10 @@ struct builder {
     struct model *m;
     struct arena tmp;                /* what only the build needs */
     struct key_values global;
-    struct hmap backends;            /* name -> struct model_backend (tmp) */
+    size_t max_backends;             /* room in m->backends (size_tables()) */
+    struct itab backend_index;       /* m->backends by name */
     struct hmap backend_err;         /* name -> message (arena), for warnings */
-    struct hmap entries[MODEL_MAP_COUNT]; /* key -> struct claim (tmp); for the
-                                           * hosts maps, key -> value (is_host_map()) */
+    struct map_build maps[MODEL_MAP_COUNT];
     struct hmap secrets;             /* "ns/name" -> struct secret_state (tmp) */
     struct tls_cache *tls;           /* the caller's, or one for this build */
     struct hmap certs;               /* file -> struct cert_acc (tmp) */
@@ -65,9 +75,11 @@ struct builder {
     size_t n_slices;
     struct model_issue *issues;
     size_t n_issues, cap_issues;
+    const struct k8s_obj **ours;     /* the Ingresses of our class, oldest first */
     const char *catchall;            /* backend of the oldest rule-less defaultBackend */
     const struct k8s_obj *catchall_owner;
-    const struct k8s_obj *cur;       /* Ingress being added: the owner of its claims */
+    uint32_t cur;                    /* place in ours of the Ingress being added: the
+                                      * owner of its claims */
     const char *cur_ref;             /* object being processed, for issue origins */
     const char *cur_origin;
 };
@@ -272,11 +284,13 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
                                   const char *ns, const char *svc_name, const char *port_name,
                                   int32_t port_num)
 {
+    struct model *m = b->m;
     struct model_backend *be;
     const struct k8s_service *svc;
     const struct k8s_service_port *sp = NULL;
     const char *problem = NULL;
     char name[300], port[64];
+    uint32_t *slot;
 
     svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
     for (size_t i = 0; svc && i < svc->n_ports && !sp; i++) {
@@ -293,15 +307,18 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
     else
         snprintf(port, sizeof(port), "%d", port_num);
     str_concat(name, sizeof(name), ns, "_", svc_name, "_", port, NULL);
-    be = hmap_get(&b->backends, name);
-    if (be) {
+    slot = itab_slot(&b->backend_index, name);
+    if (*slot) {
+        be = &m->backends[*slot - 1];
         problem = hmap_get(&b->backend_err, name);
         goto out;
     }
-    /* the model keeps a copy of it (finish()) */
-    be = arena_alloc(&b->tmp, sizeof(*be));
-    be->name = arena_strdup(&b->m->arena, name);
-    hmap_put(&b->backends, be->name, be);
+    if (m->n_backends == b->max_backends)
+        abort(); /* size_tables() counted too few: a bug */
+    be = &m->backends[m->n_backends];
+    memset(be, 0, sizeof(*be));
+    be->name = arena_strdup(&m->arena, name);
+    *slot = (uint32_t)++m->n_backends;
     if (!svc)
         problem = arena_printf(&b->m->arena, "service \"%s/%s\" not found; requests get 503",
                                ns, svc_name);
@@ -468,15 +485,16 @@ static bool is_host_map(enum model_map map)
     return map == MODEL_MAP_HOSTS || map == MODEL_MAP_WILDCARDS;
 }
 
-static void put_claim(struct builder *b, enum model_map map, const char *key,
-                      const char *value, size_t rank, const struct k8s_obj *owner)
+/* Adds the entry <key> (in the model's arena) -> <value> to <mb>, in the
+ * empty <slot> of its index; returns its place. */
+static size_t add_entry(struct map_build *mb, uint32_t *slot, const char *key, const char *value)
 {
-    struct claim *c = arena_alloc(&b->tmp, sizeof(*c));
-
-    c->value = value;
-    c->owner = owner;
-    c->rank = rank;
-    hmap_put(&b->entries[map], key, c);
+    if (mb->n == mb->max)
+        abort(); /* size_tables() counted too few: a bug */
+    mb->entries[mb->n].key = key;
+    mb->entries[mb->n].value = value;
+    *slot = (uint32_t)++mb->n;
+    return mb->n - 1;
 }
 
 /* Claims <key> in <map> for the Ingress being added. Two rules can share a
@@ -488,41 +506,45 @@ static void put_claim(struct builder *b, enum model_map map, const char *key,
 static void claim(struct builder *b, enum model_map map, const char *key, const char *value,
                   size_t rank, const struct where *w, bool quiet)
 {
-    struct claim *c = hmap_get(&b->entries[map], key);
-    const struct k8s_obj *owner = b->cur;
+    struct map_build *mb = &b->maps[map];
+    uint32_t *slot = itab_slot(&mb->index, key);
     const char *obj = b->cur_ref;
+    struct model_entry *e;
+    struct claim *c;
+    bool path_map;
 
-    if (c && rank > c->rank) {
-        c->value = value;
-        c->owner = owner;
-        c->rank = rank;
+    if (!*slot) {
+        /* the model keeps the key */
+        c = &mb->claims[add_entry(mb, slot, arena_strdup(&b->m->arena, key), value)];
+        c->owner = b->cur;
+        c->rank = (uint32_t)rank; /* paths are far shorter than 4 GiB */
         return;
     }
-    if (c) {
-        /* a repeated path is reported even with the same backend; a repeated
-         * host in a TLS or default entry is a normal merge */
-        bool path_map = map == MODEL_MAP_EXACT || map == MODEL_MAP_PREFIX_EXACT ||
-                        map == MODEL_MAP_PREFIX;
+    e = &mb->entries[*slot - 1];
+    c = &mb->claims[*slot - 1];
+    if (rank > c->rank) {
+        e->value = value;
+        c->owner = b->cur;
+        c->rank = (uint32_t)rank;
+        return;
+    }
+    /* a repeated path is reported even with the same backend; a repeated
+     * host in a TLS or default entry is a normal merge */
+    path_map = map == MODEL_MAP_EXACT || map == MODEL_MAP_PREFIX_EXACT || map == MODEL_MAP_PREFIX;
+    if (rank == c->rank && !quiet && (path_map || strcmp(e->value, value))) {
+        char fbuf[160], wbuf[2400], older[600];
+        const char *field = where_field(w, fbuf, sizeof(fbuf));
+        const char *what = where_what(w, wbuf, sizeof(wbuf));
 
-        if (rank == c->rank && !quiet && (path_map || strcmp(c->value, value))) {
-            char fbuf[160], wbuf[2400], older[600];
-            const char *field = where_field(w, fbuf, sizeof(fbuf));
-            const char *what = where_what(w, wbuf, sizeof(wbuf));
-
-            if (c->owner == owner) {
-                add_issue(b, MODEL_SEV_WARN, obj, field,
-                          "%s is declared twice in this Ingress; the first declaration wins",
-                          what);
-            } else {
-                k8s_obj_ref(c->owner, older, sizeof(older));
-                add_issue(b, MODEL_SEV_WARN, obj, field,
-                          "%s is already defined by the older %s; ignored here", what, older);
-            }
+        if (c->owner == b->cur) {
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "%s is declared twice in this Ingress; the first declaration wins", what);
+        } else {
+            k8s_obj_ref(b->ours[c->owner], older, sizeof(older));
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "%s is already defined by the older %s; ignored here", what, older);
         }
-        return;
     }
-    /* the model keeps the key: finish() */
-    put_claim(b, map, arena_strdup(&b->m->arena, key), value, rank, owner);
 }
 
 static const char *path_backend(struct builder *b, const struct k8s_ingress *ing,
@@ -558,6 +580,16 @@ static const char *path_key(char *buf, size_t size, const char *host, const char
     return buf;
 }
 
+/* The length of Prefix path <path>, of <len> bytes, without the slashes that
+ * end it: matching is element-wise, "/foo" and "/foo/" both mean "/foo" and
+ * "/foo/...". 1 for "/", which takes one key, where the others take two. */
+static size_t prefix_len(const char *path, size_t len)
+{
+    while (len > 1 && path[len - 1] == '/')
+        len--;
+    return len;
+}
+
 static void add_paths(struct builder *b, const struct k8s_ingress *ing, const char *obj,
                       size_t ri)
 {
@@ -578,9 +610,7 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
             claim(b, MODEL_MAP_EXACT, key, be, 0, &w, false);
             break;
         case K8S_PATH_PREFIX:
-            /* element-wise: "/foo" and "/foo/" both mean "/foo" and "/foo/..." */
-            while (len > 1 && p->path[len - 1] == '/')
-                len--;
+            len = prefix_len(p->path, len);
             if (len == 1) {
                 path_key(key, sizeof(key), hk, "", 0, "/");
                 claim(b, MODEL_MAP_PREFIX, key, be, 1, &w, false);
@@ -600,18 +630,24 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
     }
 }
 
+static bool is_wildcard(const char *host)
+{
+    return !strncmp(host, "*.", 2);
+}
+
 static void add_host(struct builder *b, const char *host)
 {
-    bool wildcard = !strncmp(host, "*.", 2);
-    enum model_map map = wildcard ? MODEL_MAP_WILDCARDS : MODEL_MAP_HOSTS;
+    bool wildcard = is_wildcard(host);
+    struct map_build *mb = &b->maps[wildcard ? MODEL_MAP_WILDCARDS : MODEL_MAP_HOSTS];
+    uint32_t *slot = itab_slot(&mb->index, wildcard ? host + 1 : host);
     const char *h;
 
-    if (hmap_get(&b->entries[map], wildcard ? host + 1 : host))
+    if (*slot)
         return;
     /* key and value share one copy: ".suffix" -> "*.suffix", "host" -> "host";
      * no claim: every Ingress may name a host */
     h = arena_strdup(&b->m->arena, host);
-    hmap_put(&b->entries[map], wildcard ? h + 1 : h, (void *)h);
+    add_entry(mb, slot, wildcard ? h + 1 : h, h);
 }
 
 /* ====== TLS ====== */
@@ -810,18 +846,19 @@ static int cmp_age(const void *a, const void *b)
     return c ? c : strcmp(k8s_name(&x->meta), k8s_name(&y->meta));
 }
 
-static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
+/* Adds b->ours[<pos>]. */
+static void add_ingress(struct builder *b, uint32_t pos)
 {
+    const struct k8s_ingress *ing = (const struct k8s_ingress *)b->ours[pos];
     struct key_values kv = b->global;
     struct issue_ctx ictx;
     char obj[600];
 
     k8s_obj_ref(&ing->obj, obj, sizeof(obj));
-    b->cur = &ing->obj;
+    b->cur = pos;
     b->cur_ref = obj;
     b->cur_origin = store_origin(b->store, &ing->obj);
     if (!ingress_is_valid(b, ing, obj)) {
-        b->cur = NULL;
         b->cur_ref = NULL;
         return;
     }
@@ -862,11 +899,63 @@ static void add_ingress(struct builder *b, const struct k8s_ingress *ing)
         add_paths(b, ing, obj, i);
     }
     add_tls(b, ing, obj, &kv);
-    b->cur = NULL;
     b->cur_ref = NULL;
 }
 
 /* ====== Assembly ====== */
+
+/* Sizes the maps and the backends for the most that the Ingresses of
+ * b->ours can add: no table grows or moves during the build, and the model
+ * takes the arrays over (finish()). */
+static void size_tables(struct builder *b, size_t n_ours)
+{
+    size_t max[MODEL_MAP_COUNT] = {0};
+
+    b->max_backends = 1; /* --default-backend-service's */
+    for (size_t i = 0; i < n_ours; i++) {
+        const struct k8s_ingress *ing = (const struct k8s_ingress *)b->ours[i];
+
+        if (ing->default_backend) {
+            b->max_backends++;
+            max[MODEL_MAP_HOST_DEFAULT] += ing->n_rules;
+        }
+        for (size_t r = 0; r < ing->n_rules; r++) {
+            const struct k8s_ingress_rule *rule = &ing->rules[r];
+
+            if (rule->host)
+                max[is_wildcard(rule->host) ? MODEL_MAP_WILDCARDS : MODEL_MAP_HOSTS]++;
+            /* a backend for each path (add_paths()), and a key or two */
+            b->max_backends += rule->n_paths;
+            for (size_t j = 0; j < rule->n_paths; j++) {
+                const struct k8s_ingress_path *p = &rule->paths[j];
+
+                if (p->type == K8S_PATH_EXACT) {
+                    max[MODEL_MAP_EXACT]++;
+                    continue;
+                }
+                max[MODEL_MAP_PREFIX]++;
+                if (p->type == K8S_PATH_PREFIX && prefix_len(p->path, strlen(p->path)) > 1)
+                    max[MODEL_MAP_PREFIX_EXACT]++;
+            }
+        }
+        /* a redirect for each host of a TLS entry, else for each rule's */
+        for (size_t t = 0; t < ing->n_tls; t++)
+            max[MODEL_MAP_REDIRECT] += ing->tls[t].n_hosts ? ing->tls[t].n_hosts : ing->n_rules;
+    }
+    b->m->backends = xmalloc(b->max_backends * sizeof(*b->m->backends));
+    itab_init(&b->backend_index, b->max_backends, b->m->backends, sizeof(*b->m->backends),
+              offsetof(struct model_backend, name));
+    for (int map = 0; map < MODEL_MAP_COUNT; map++) {
+        struct map_build *mb = &b->maps[map];
+
+        mb->max = max[map];
+        mb->entries = xmalloc((mb->max + 1) * sizeof(*mb->entries));
+        if (!is_host_map((enum model_map)map))
+            mb->claims = xmalloc((mb->max + 1) * sizeof(*mb->claims));
+        itab_init(&mb->index, mb->max, mb->entries, sizeof(*mb->entries),
+                  offsetof(struct model_entry, key));
+    }
+}
 
 static int cmp_entry(const void *a, const void *b)
 {
@@ -889,13 +978,10 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Moves what the builder gathered into the model. Each table is released
- * as soon as it is copied: at 10,000 Ingresses they weigh about as much as
- * the model itself, and this is when the build needs the most memory. */
+/* Moves what the builder gathered into the model, and frees the rest. */
 static void finish(struct builder *b)
 {
     struct model *m = b->m;
-    const char *key;
     void *val;
     size_t n;
 
@@ -904,25 +990,16 @@ static void finish(struct builder *b)
     hmap_deinit(&b->sni_owner);
     free(b->slices);
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
-        struct hmap *h = &b->entries[map];
+        struct map_build *mb = &b->maps[map];
 
-        m->maps[map] = arena_alloc(&m->arena, (h->used + 1) * sizeof(struct model_entry));
-        n = 0;
-        for (size_t i = 0; hmap_next(h, &i, &key, &val);) {
-            m->maps[map][n].key = key;
-            m->maps[map][n].value =
-                is_host_map((enum model_map)map) ? val : ((struct claim *)val)->value;
-            n++;
-        }
-        m->n_maps[map] = n;
-        hmap_deinit(h);
+        itab_deinit(&mb->index);
+        free(mb->claims);
+        /* the room of keys taken twice, or of Ingresses refused, goes back */
+        m->maps[map] = xrealloc(mb->entries, (mb->n + 1) * sizeof(*mb->entries));
+        m->n_maps[map] = mb->n;
     }
-    m->backends = arena_alloc(&m->arena, (b->backends.used + 1) * sizeof(*m->backends));
-    n = 0;
-    for (size_t i = 0; hmap_next(&b->backends, &i, NULL, &val);)
-        m->backends[n++] = *(struct model_backend *)val;
-    m->n_backends = n;
-    hmap_deinit(&b->backends);
+    itab_deinit(&b->backend_index);
+    m->backends = xrealloc(m->backends, (m->n_backends + 1) * sizeof(*m->backends));
     m->certs = arena_alloc(&m->arena, (b->certs.used + 1) * sizeof(*m->certs));
     n = 0;
     for (size_t i = 0; hmap_next(&b->certs, &i, NULL, &val);) {
@@ -1062,10 +1139,7 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     arena_init(&b.tmp);
     b.tls = opts->tls_cache ? opts->tls_cache : tls_cache_new();
     tls_cache_sweep(b.tls);
-    hmap_init_borrowing(&b.backends);
     hmap_init_borrowing(&b.backend_err);
-    for (int i = 0; i < MODEL_MAP_COUNT; i++)
-        hmap_init_borrowing(&b.entries[i]);
     hmap_init_borrowing(&b.secrets);
     hmap_init_borrowing(&b.certs);
     hmap_init_borrowing(&b.sni_owner);
@@ -1081,9 +1155,12 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     }
     /* oldest first: the first claim on a host, path or certificate wins */
     qsort(ours, n_ours, sizeof(*ours), cmp_age);
+    b.ours = ours;
+    size_tables(&b, n_ours);
     for (size_t i = 0; i < n_ours; i++)
-        add_ingress(&b, (const struct k8s_ingress *)ours[i]);
+        add_ingress(&b, (uint32_t)i);
     free(ours);
+    b.ours = NULL;
     set_default_backend(&b);
     set_default_cert(&b);
     finish(&b);
@@ -1130,6 +1207,9 @@ void model_unref(struct model *m)
         tls_entry_release(m->held[i]);
     free(m->held);
     free(m->wanted);
+    free(m->backends);
+    for (int map = 0; map < MODEL_MAP_COUNT; map++)
+        free(m->maps[map]);
     arena_deinit(&m->arena);
     free(m);
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The routing model: what HAProxy must do, derived purely from a store
  * snapshot and the options. Every node and string lives in the arena, but
- * the certificates' PEM, borrowed from the parsed Secrets the model holds. */
+ * the arrays of backends and of each map's entries, which the build fills in
+ * place and the model frees, and the certificates' PEM, borrowed from the
+ * parsed Secrets the model holds. */
 #ifndef SRC_MODEL_MODEL_T_H
 #define SRC_MODEL_MODEL_T_H
 #include <stdbool.h>
@@ -73,9 +75,9 @@ struct model {
     const struct tls_entry **held;  /* parsed Secrets whose PEM the certificates borrow */
     size_t n_held;
     struct key_values global;       /* ConfigMap keys over the defaults */
-    struct model_backend *backends; /* sorted by name */
+    struct model_backend *backends; /* sorted by name; malloc'd */
     size_t n_backends;
-    struct model_entry *maps[MODEL_MAP_COUNT]; /* each sorted by key */
+    struct model_entry *maps[MODEL_MAP_COUNT]; /* each sorted by key; malloc'd */
     size_t n_maps[MODEL_MAP_COUNT];
     const char *default_backend;    /* backend for requests nothing matched, or NULL: 404 */
     struct model_cert default_cert; /* served for unknown or absent SNI */

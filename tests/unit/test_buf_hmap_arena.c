@@ -16,6 +16,7 @@
 #include "util/err.h"
 #include "util/hmap.h"
 #include "util/hset.h"
+#include "util/itab.h"
 #include "util/xalloc.h"
 
 /* ====== buf ====== */
@@ -466,6 +467,55 @@ static void test_hset_many(void **state)
     free(seen);
 }
 
+/* ====== itab ====== */
+
+/* Records found by key at their positions, every key once, in a table sized
+ * for exactly as many as were added. */
+static void test_itab(void **state)
+{
+    struct rec *recs = xcalloc(N_KEYS, sizeof(*recs));
+    struct itab t;
+    uint32_t *slot;
+    size_t n = 0;
+
+    (void)state;
+    itab_init(&t, N_KEYS, recs, sizeof(*recs), offsetof(struct rec, name));
+    assert_true(N_KEYS * 4 <= (t.mask + 1) * 3);
+    for (int i = 0; i < N_KEYS; i++) {
+        /* half the keys come twice: the second finds the first's record */
+        snprintf(recs[n].buf, sizeof(recs[n].buf), "ns/name-%d", i / 2);
+        slot = itab_slot(&t, recs[n].buf);
+        if (*slot) {
+            assert_int_equal(i % 2, 1);
+            assert_int_equal(recs[*slot - 1].id, i / 2);
+            continue;
+        }
+        assert_int_equal(i % 2, 0);
+        recs[n].id = i / 2;
+        recs[n].name = recs[n].buf;
+        *slot = (uint32_t)++n;
+    }
+    assert_int_equal(n, N_KEYS / 2);
+    for (int i = 0; i < N_KEYS / 2; i++) {
+        char key[32];
+
+        snprintf(key, sizeof(key), "ns/name-%d", i);
+        slot = itab_slot(&t, key);
+        assert_int_not_equal(*slot, 0);
+        assert_int_equal(recs[*slot - 1].id, i);
+        assert_string_equal(recs[*slot - 1].name, key);
+    }
+    assert_int_equal(*itab_slot(&t, "ns/name-absent"), 0);
+    assert_int_equal(*itab_slot(&t, ""), 0);
+    itab_deinit(&t);
+    assert_null(t.slots);
+    /* a table for none still answers */
+    itab_init(&t, 0, recs, sizeof(*recs), offsetof(struct rec, name));
+    assert_int_equal(*itab_slot(&t, "a"), 0);
+    itab_deinit(&t);
+    free(recs);
+}
+
 static void test_hash_fnv1a(void **state)
 {
     (void)state;
@@ -625,6 +675,7 @@ int main(void)
         cmocka_unit_test(test_hmap_keys_borrowed),
         cmocka_unit_test(test_hmap_many),
         cmocka_unit_test(test_hmap_churn),
+        cmocka_unit_test(test_itab),
         cmocka_unit_test(test_hash_fnv1a),
         cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_arena_alloc),

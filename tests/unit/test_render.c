@@ -282,7 +282,7 @@ static void test_render_drops_refused(void **state)
     (void)state;
     arena_init(&m->arena);
     m->refs = 1;
-    exact = arena_alloc(&m->arena, 6 * sizeof(*exact));
+    exact = xmalloc(6 * sizeof(*exact));
     exact[0] = (struct model_entry){"#comment/x", "be_ok"};
     exact[1] = (struct model_entry){"a.com/ok", "be_ok"};
     exact[2] = (struct model_entry){"a.com/sp ace", "be_ok"};
@@ -291,12 +291,12 @@ static void test_render_drops_refused(void **state)
     exact[5] = (struct model_entry){"b.com/\xc3\xa9", "be_ok"};
     m->maps[MODEL_MAP_EXACT] = exact;
     m->n_maps[MODEL_MAP_EXACT] = 6;
-    hosts = arena_alloc(&m->arena, 2 * sizeof(*hosts));
+    hosts = xmalloc(2 * sizeof(*hosts));
     hosts[0] = (struct model_entry){"a.com", "a.com"};
     hosts[1] = (struct model_entry){"", ""};
     m->maps[MODEL_MAP_HOSTS] = hosts;
     m->n_maps[MODEL_MAP_HOSTS] = 2;
-    m->backends = arena_alloc(&m->arena, 2 * sizeof(*m->backends));
+    m->backends = xcalloc(2, sizeof(*m->backends));
     m->backends[0].name = "be ok"; /* refused name: the whole backend is dropped */
     m->backends[1].name = "be_ok";
     /* servers are binary addresses and ports: nothing in them to refuse */
