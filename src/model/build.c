@@ -16,6 +16,7 @@
 #include "store/objects.h"
 #include "util/hmap.h"
 #include "util/itab.h"
+#include "util/sort.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -198,7 +199,7 @@ static void index_slices(struct builder *b)
         if (((const struct k8s_endpoint_slice *)b->slices[i])->service)
             b->slices[b->n_slices++] = b->slices[i];
     }
-    qsort(b->slices, b->n_slices, sizeof(*b->slices), cmp_slice);
+    sort_in_place(b->slices, b->n_slices, sizeof(*b->slices), cmp_slice);
 }
 
 /* Index of the first EndpointSlice of Service <ns>/<svc>, or of the first
@@ -1021,13 +1022,12 @@ static void finish(struct builder *b)
     free(b->issues);
     arena_deinit(&b->tmp);
 
-    /* sorting takes memory of its own: only now */
     for (int map = 0; map < MODEL_MAP_COUNT; map++)
-        qsort(m->maps[map], m->n_maps[map], sizeof(struct model_entry), cmp_entry);
-    qsort(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend);
+        sort_in_place(m->maps[map], m->n_maps[map], sizeof(struct model_entry), cmp_entry);
+    sort_in_place(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend);
     for (size_t i = 0; i < m->n_certs; i++)
         qsort(m->certs[i].snis, m->certs[i].n_snis, sizeof(*m->certs[i].snis), cmp_cstr);
-    qsort(m->certs, m->n_certs, sizeof(*m->certs), cmp_cert);
+    sort_in_place(m->certs, m->n_certs, sizeof(*m->certs), cmp_cert);
 }
 
 /* Splits a "namespace/name" flag value: the namespace is copied into <ns>
@@ -1154,7 +1154,7 @@ struct model *model_build(const struct store *store, const struct model_opts *op
             ours[n_ours++] = ours[i];
     }
     /* oldest first: the first claim on a host, path or certificate wins */
-    qsort(ours, n_ours, sizeof(*ours), cmp_age);
+    sort_in_place(ours, n_ours, sizeof(*ours), cmp_age);
     b.ours = ours;
     size_tables(&b, n_ours);
     for (size_t i = 0; i < n_ours; i++)

@@ -17,6 +17,7 @@
 #include "util/hmap.h"
 #include "util/hset.h"
 #include "util/itab.h"
+#include "util/sort.h"
 #include "util/xalloc.h"
 
 /* ====== buf ====== */
@@ -516,6 +517,51 @@ static void test_itab(void **state)
     free(recs);
 }
 
+/* ====== sort_in_place ====== */
+
+struct triple {
+    uint32_t key;
+    char pad[20]; /* an element wider than a word, as the model's are */
+};
+
+static int cmp_triple(const void *a, const void *b)
+{
+    uint32_t x = ((const struct triple *)a)->key, y = ((const struct triple *)b)->key;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Every length up to a few hundred, with repeated keys, in the order
+ * qsort() gives. */
+static void test_sort_in_place(void **state)
+{
+    struct triple *v = xcalloc(600, sizeof(*v)), *w = xcalloc(600, sizeof(*w));
+    uint32_t seed = 12345;
+
+    (void)state;
+    sort_in_place(NULL, 0, sizeof(*v), cmp_triple);
+    for (size_t n = 1; n <= 600; n += n < 20 ? 1 : 37) {
+        for (size_t i = 0; i < n; i++) {
+            seed = seed * 1103515245u + 12345u;
+            v[i].key = (seed >> 16) % (n / 2 + 1);
+            snprintf(v[i].pad, sizeof(v[i].pad), "%u", v[i].key);
+        }
+        memcpy(w, v, n * sizeof(*v));
+        qsort(w, n, sizeof(*w), cmp_triple);
+        sort_in_place(v, n, sizeof(*v), cmp_triple);
+        for (size_t i = 0; i < n; i++) {
+            char pad[20];
+
+            assert_int_equal(v[i].key, w[i].key);
+            /* elements moved whole */
+            snprintf(pad, sizeof(pad), "%u", v[i].key);
+            assert_string_equal(v[i].pad, pad);
+        }
+    }
+    free(v);
+    free(w);
+}
+
 static void test_hash_fnv1a(void **state)
 {
     (void)state;
@@ -676,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_hmap_many),
         cmocka_unit_test(test_hmap_churn),
         cmocka_unit_test(test_itab),
+        cmocka_unit_test(test_sort_in_place),
         cmocka_unit_test(test_hash_fnv1a),
         cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_arena_alloc),

@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Heapsort: in place, O(n log n) at worst. */
+#include "util/sort.h"
+
+#include "util/banned.h"
+
+static void swap(unsigned char *a, unsigned char *b, size_t size)
+{
+    while (size--) {
+        unsigned char t = *a;
+
+        *a++ = *b;
+        *b++ = t;
+    }
+}
+
+/* Moves element <i> down the heap of the first <n> elements until neither
+ * child is greater. */
+static void sift_down(unsigned char *base, size_t i, size_t n, size_t size,
+                      int (*cmp)(const void *, const void *))
+{
+    for (;;) {
+        size_t top = i, left = 2 * i + 1, right = left + 1;
+
+        if (left < n && cmp(base + left * size, base + top * size) > 0)
+            top = left;
+        if (right < n && cmp(base + right * size, base + top * size) > 0)
+            top = right;
+        if (top == i)
+            return;
+        swap(base + i * size, base + top * size, size);
+        i = top;
+    }
+}
+
+void sort_in_place(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    unsigned char *b = base;
+
+    if (n < 2)
+        return;
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(b, i, n, size, cmp);
+    for (size_t end = n - 1; end > 0; end--) {
+        swap(b, b + end * size, size);
+        sift_down(b, 0, end, size, cmp);
+    }
+}
