@@ -159,6 +159,18 @@ static void prune_generations(struct ctl *c)
 
 static bool is_part(const char *name);
 
+struct file_of_model {
+    const struct render_file *f;
+    const struct model *m;
+};
+
+static int write_file_of_model(int fd, void *arg)
+{
+    const struct file_of_model *fm = arg;
+
+    return render_file_write(fm->f, fm->m, fd);
+}
+
 /* Writes generation <gen>, whose part hashes are in pending_parts (in file
  * order, from hash_parts()). A map or certificate identical to the one of the
  * running generation is hard-linked from it instead of written again: with a
@@ -199,16 +211,18 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
                 continue;
             }
         }
-        if (ret == 0 && !f->data) {
+        if (ret == 0 && f->path) {
             /* the configuration, written while it was rendered */
             if (rename(f->path, path) == -1) {
                 ret = -errno;
                 errmsg_set(err, "rename %s to %s: %s", f->path, path, strerror(errno));
             }
         } else if (ret == 0) {
+            struct file_of_model fm = {f, c->pending_model};
+
             /* a fresh directory, not current yet: no temporary file; no
              * fsync: a generation is rebuilt from the objects after a crash */
-            ret = file_create(path, f->data, f->len, f->mode, err);
+            ret = file_create_with(path, f->mode, write_file_of_model, &fm, err);
         }
         free(path);
     }
@@ -526,7 +540,7 @@ static bool crt_list_diff(struct ctl *c, struct hmap *added, struct rt_update **
 
 /* Appends to <u> the update part <f> (the <k>-th part of the pending
  * generation) needs, if any; false when it needs a reload. */
-static bool part_update(struct ctl *c, const struct render_file *f, size_t k,
+static bool part_update(struct ctl *c, struct render_file *f, size_t k,
                         const struct hmap *running, const struct hmap *added,
                         struct rt_update *u, size_t *n)
 {
@@ -561,13 +575,15 @@ static bool part_update(struct ctl *c, const struct render_file *f, size_t k,
         }
         buf_free(&cmds);
     }
+    if (u[*n].kind == RT_MAP) /* the whole map, made only now */
+        u[*n].content = render_file_data(f, c->pending_model);
     (*n)++;
     return true;
 }
 
 /* Starts the runtime update of the maps and certificates that changed;
  * returns false when the change needs a reload instead. */
-static bool try_runtime(struct ctl *c, const struct rendered *r)
+static bool try_runtime(struct ctl *c, struct rendered *r)
 {
     struct rt_update *u, *relist = NULL, *late = NULL;
     struct hmap running, added; /* part name -> index + 1; new certificate -> line */
@@ -586,7 +602,7 @@ static bool try_runtime(struct ctl *c, const struct rendered *r)
      * becomes reachable over HTTPS finds its certificate there */
     for (int pass = 0; ok && pass < 2; pass++) {
         for (size_t i = 0, k = 0; ok && i < r->n_files; i++) {
-            const struct render_file *f = &r->files[i];
+            struct render_file *f = &r->files[i];
 
             if (!is_part(f->name))
                 continue;
@@ -1329,6 +1345,7 @@ int ctl_run(const struct opts *o)
     c->current_link = xasprintf("%s/current", o->config_dir);
     c->next_cfg = xasprintf("%s/haproxy.cfg.next", o->config_dir);
     c->ropts.cfg_path = c->next_cfg;
+    c->ropts.maps_from_model = true;
     c->admin_sock = xasprintf("%s/admin.sock", o->runtime_dir);
     cfg = xasprintf("%s/haproxy.cfg", c->current_link);
     hap_init(&c->hap, c->loop, o->haproxy_bin, cfg, o->runtime_dir);

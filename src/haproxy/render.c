@@ -79,6 +79,7 @@ static struct render_file *new_file(struct rendered *r, const char *name, mode_t
     memset(f, 0, sizeof(*f));
     f->name = xstrdup(name);
     f->mode = mode;
+    f->map = -1;
     return f;
 }
 
@@ -289,32 +290,135 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
     return 0;
 }
 
-static int render_map(struct rendered *r, const struct model *m, enum model_map map)
-{
-    size_t size = 0;
+/* Where the lines of a map go: into a buffer that holds them all, or a
+ * piece at a time to <flush>, which empties the buffer. */
+struct map_out {
     struct buf b;
-    char name[64];
+    int (*flush)(struct map_out *o); /* NULL: all in b; else returns 0 or a negative errno */
+    size_t len;                      /* bytes flushed */
+    uint64_t hash;                   /* of them, for hash_piece() */
+    int fd;                          /* for write_piece() */
+};
 
-    buf_init(&b, RENDER_MAX_MAP);
-    for (size_t i = 0; i < m->n_maps[map]; i++)
-        size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
-    buf_reserve(&b, size);
-    buf_adds(&b, "");
-    for (size_t i = 0; i < m->n_maps[map]; i++) {
-        size_t mark = b.len;
-
-        if (map_key(&b, m->maps[map][i].key) || buf_addc(&b, ' ') ||
-            map_key(&b, m->maps[map][i].value) || buf_addc(&b, '\n')) {
-            if (!b.ptr)
-                return -E2BIG;
-            b.len = mark;
-            b.ptr[mark] = '\0';
-            r->n_dropped++;
-        }
-    }
-    snprintf(name, sizeof(name), "maps/%s.map", model_map_name(map));
-    add_file(r, name, &b, 0644);
+static int hash_piece(struct map_out *o)
+{
+    o->hash = hash_fnv1a_more(o->hash, o->b.ptr, o->b.len);
+    buf_reset(&o->b);
     return 0;
+}
+
+static int write_piece(struct map_out *o)
+{
+    int ret = file_write_all(o->fd, o->b.ptr, o->b.len);
+
+    buf_reset(&o->b);
+    return ret;
+}
+
+/* Passes the piece <o> holds to o->flush. */
+static int flush_piece(struct map_out *o)
+{
+    if (o->len + o->b.len > RENDER_MAX_MAP)
+        return -E2BIG;
+    o->len += o->b.len;
+    return o->flush(o);
+}
+
+/* Puts the lines of map <map> of <m> out to <o>, counting those an escaping
+ * function refuses, which are left out, in *<dropped> (or not, NULL). Returns
+ * 0, -E2BIG when the map would exceed RENDER_MAX_MAP, or what o->flush
+ * returned. */
+static int map_lines(const struct model *m, enum model_map map, struct map_out *o,
+                     size_t *dropped)
+{
+    int ret = 0;
+
+    buf_adds(&o->b, "");
+    for (size_t i = 0; i < m->n_maps[map]; i++) {
+        size_t mark = o->b.len;
+
+        if (map_key(&o->b, m->maps[map][i].key) || buf_addc(&o->b, ' ') ||
+            map_key(&o->b, m->maps[map][i].value) || buf_addc(&o->b, '\n')) {
+            if (!o->b.ptr)
+                return -E2BIG;
+            o->b.len = mark;
+            o->b.ptr[mark] = '\0';
+            if (dropped)
+                (*dropped)++;
+        }
+        if (o->flush && o->b.len >= CFG_PIECE)
+            ret = flush_piece(o);
+        if (ret)
+            return ret;
+    }
+    return o->flush ? flush_piece(o) : 0;
+}
+
+/* A map's file: its content in memory, or, with o->maps_from_model, only
+ * its length and hash (render_file_write() and render_file_data() make it
+ * again from the model). At 10,000 Ingresses the maps weigh a megabyte. */
+static int render_map(struct rendered *r, const struct model *m, const struct render_opts *o,
+                      enum model_map map)
+{
+    struct map_out out = {.hash = HASH_FNV1A_INIT, .flush = o->maps_from_model ? hash_piece : NULL};
+    struct render_file *f;
+    char name[64];
+    int ret;
+
+    snprintf(name, sizeof(name), "maps/%s.map", model_map_name(map));
+    buf_init(&out.b, RENDER_MAX_MAP);
+    if (!o->maps_from_model) {
+        size_t size = 0;
+
+        for (size_t i = 0; i < m->n_maps[map]; i++)
+            size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
+        buf_reserve(&out.b, size);
+    }
+    ret = map_lines(m, map, &out, &r->n_dropped);
+    if (ret) {
+        buf_free(&out.b);
+        return ret;
+    }
+    if (!o->maps_from_model) {
+        add_file(r, name, &out.b, 0644);
+        r->files[r->n_files - 1].map = (int)map;
+        return 0;
+    }
+    buf_free(&out.b);
+    f = new_file(r, name, 0644);
+    f->map = (int)map;
+    f->len = out.len;
+    f->hash = out.hash;
+    return 0;
+}
+
+int render_file_write(const struct render_file *f, const struct model *m, int fd)
+{
+    struct map_out out = {.flush = write_piece, .fd = fd};
+    int ret;
+
+    if (f->data || f->map < 0)
+        return file_write_all(fd, f->data, f->len);
+    buf_init(&out.b, RENDER_MAX_MAP);
+    ret = map_lines(m, (enum model_map)f->map, &out, NULL);
+    buf_free(&out.b);
+    return ret;
+}
+
+const char *render_file_data(struct render_file *f, const struct model *m)
+{
+    struct map_out out = {0};
+
+    if (f->data || f->map < 0)
+        return f->data;
+    buf_init(&out.b, RENDER_MAX_MAP);
+    buf_reserve(&out.b, f->len);
+    /* the same model made it once already: it fits */
+    map_lines(m, (enum model_map)f->map, &out, NULL);
+    f->len = out.b.len;
+    f->own = buf_take(&out.b);
+    f->data = f->own;
+    return f->data;
 }
 
 static int render_certs(struct rendered *r, const struct model *m)
@@ -433,7 +537,7 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
     if (ret)
         return ret;
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
-        if (render_map(out, m, (enum model_map)map)) {
+        if (render_map(out, m, o, (enum model_map)map)) {
             rendered_free(out);
             errmsg_set(err, "maps: larger than %u bytes", RENDER_MAX_MAP);
             return -E2BIG;
@@ -447,7 +551,7 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
     for (size_t i = 0; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];
 
-        if (i > 0) /* haproxy.cfg was hashed as it was made */
+        if (f->data && i > 0) /* haproxy.cfg and maps kept out were hashed as they were made */
             f->hash = hash_fnv1a(f->data, f->len);
         h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
         h = hash_fold(h, f->hash);

@@ -64,7 +64,27 @@ int file_replace(const char *path, const void *data, size_t len, mode_t mode, un
     return 0;
 }
 
+struct bytes {
+    const void *data;
+    size_t len;
+};
+
+static int write_bytes(int fd, void *arg)
+{
+    const struct bytes *b = arg;
+
+    return file_write_all(fd, b->data, b->len);
+}
+
 int file_create(const char *path, const void *data, size_t len, mode_t mode, char **err)
+{
+    struct bytes b = {data, len};
+
+    return file_create_with(path, mode, write_bytes, &b, err);
+}
+
+int file_create_with(const char *path, mode_t mode, int (*fill)(int fd, void *arg), void *arg,
+                     char **err)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode), ret;
 
@@ -74,7 +94,7 @@ int file_create(const char *path, const void *data, size_t len, mode_t mode, cha
         return ret;
     }
     /* exactly <mode>, whatever the umask */
-    ret = fchmod(fd, mode) == -1 ? -errno : file_write_all(fd, data, len);
+    ret = fchmod(fd, mode) == -1 ? -errno : fill(fd, arg);
     if (close(fd) == -1 && ret == 0)
         ret = -errno;
     if (ret != 0) {

@@ -16,6 +16,10 @@ int file_replace(const char *path, const void *data, size_t len, mode_t mode, un
  * and <mode>, without the temporary file: for directories nothing reads
  * until they are complete. Returns 0 or a negative errno; *err says why. */
 int file_create(const char *path, const void *data, size_t len, mode_t mode, char **err);
+/* file_create() of the content <fill> writes to the file's descriptor,
+ * returning 0 or a negative errno: a file made a piece at a time. */
+int file_create_with(const char *path, mode_t mode, int (*fill)(int fd, void *arg), void *arg,
+                     char **err);
 /* Writes all <len> bytes of <buf> to <fd>. Returns 0 or a negative errno. */
 int file_write_all(int fd, const void *buf, size_t len);
 /* Creates <path> and its parents with <mode>. Returns 0 or a negative errno. */

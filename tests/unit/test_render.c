@@ -63,7 +63,7 @@ static struct render_opts ropts(void)
     return o;
 }
 
-static const struct render_file *file(const struct rendered *r, const char *name)
+static struct render_file *file(const struct rendered *r, const char *name)
 {
     for (size_t i = 0; i < r->n_files; i++) {
         if (!strcmp(r->files[i].name, name))
@@ -329,6 +329,13 @@ static void test_render_drops_refused(void **state)
     /* 5 map entries + 1 host + 1 backend + 1 certificate */
     assert_int_equal(r.n_dropped, 8);
     rendered_free(&r);
+    /* maps made from the model leave out and count the same entries */
+    ro.maps_from_model = true;
+    assert_int_equal(render(m, &ro, &r, &err), 0);
+    assert_int_equal(r.n_dropped, 8);
+    assert_string_equal(render_file_data(file(&r, "maps/exact.map"), m), "a.com/ok be_ok\n");
+    assert_string_equal(render_file_data(file(&r, "maps/hosts.map"), m), "a.com a.com\n");
+    rendered_free(&r);
     model_unref(m);
 }
 
@@ -475,6 +482,75 @@ static void test_render_cfg_to_file(void **state)
     store_deinit(&s);
 }
 
+/* Maps kept out of memory have the length and hash of the ones kept in it
+ * (several pieces: 3,000 hosts), and are written or made again from the
+ * model with the same bytes. */
+static void test_render_maps_from_model(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts(), rm = ropts();
+    struct model *m;
+    struct rendered mem, lean;
+    char *err = NULL, path[] = "/tmp/portico-test-map-XXXXXX";
+    int fd = mkstemp(path);
+
+    (void)state;
+    assert_true(fd >= 0);
+    store_init(&s);
+    put_class(&s, "portico", CONTROLLER, false);
+    for (int i = 0; i < 3000; i++) {
+        char name[32], host[64], spec[512];
+
+        snprintf(name, sizeof(name), "s%d", i);
+        snprintf(host, sizeof(host), "h%d.example.com", i);
+        snprintf(spec, sizeof(spec), "'rules':[{'host':'%s','http':{'paths':[" PATH(
+                     "/api", "Prefix", "'backend':{'service':{'name':'%s','port':{'number':80}}}")
+                     "]}}]", host, name);
+        put_ingress(&s, "shop", name, T_OLD, "portico", "", spec);
+    }
+    m = model_build(&s, &mo);
+    rm.maps_from_model = true;
+    assert_int_equal(render(m, &ro, &mem, &err), 0);
+    assert_int_equal(render(m, &rm, &lean, &err), 0);
+    assert_int_equal(lean.n_files, mem.n_files);
+    assert_true(lean.hash == mem.hash);
+    assert_int_equal(lean.n_dropped, mem.n_dropped);
+    assert_true(file(&mem, "maps/hosts.map")->len > 65536); /* two pieces or more */
+    for (size_t i = 0; i < mem.n_files; i++) {
+        struct render_file *f = &lean.files[i];
+        const struct render_file *g = &mem.files[i];
+        char *data = NULL;
+        size_t len = 0;
+
+        assert_string_equal(f->name, g->name);
+        assert_int_equal(f->map, g->map);
+        assert_int_equal(f->len, g->len);
+        assert_true(f->hash == g->hash);
+        if (f->map < 0) {
+            assert_non_null(f->data);
+            continue;
+        }
+        assert_null(f->data);
+        assert_int_equal(ftruncate(fd, 0), 0);
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        assert_int_equal(render_file_write(f, m, fd), 0);
+        assert_int_equal(file_read(path, 64u << 20, &data, &len), 0);
+        assert_int_equal(len, g->len);
+        assert_memory_equal(data, g->data, len);
+        free(data);
+        /* made once, then kept */
+        assert_string_equal(render_file_data(f, m), g->data);
+        assert_ptr_equal(render_file_data(f, m), f->data);
+    }
+    close(fd);
+    unlink(path);
+    rendered_free(&mem);
+    rendered_free(&lean);
+    model_unref(m);
+    store_deinit(&s);
+}
+
 static void test_render_empty_model(void **state)
 {
     struct store s;
@@ -507,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_render_drops_refused),
         cmocka_unit_test(test_render_hash),
         cmocka_unit_test(test_render_cfg_to_file),
+        cmocka_unit_test(test_render_maps_from_model),
         cmocka_unit_test(test_render_empty_model),
     };
 
