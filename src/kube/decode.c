@@ -788,6 +788,8 @@ static int decode_secret(json_t *obj, struct k8s_secret *s, char **err)
     if (secret_field(data, sdata, "tls.crt", &s->crt, &s->crt_len, err) ||
         secret_field(data, sdata, "tls.key", &s->key, &s->key_len, err))
         return -EINVAL;
+    s->data_hash = hash_fnv1a_more(hash_fnv1a(s->crt ? s->crt : (const void *)"", s->crt_len),
+                                   s->key ? s->key : (const void *)"", s->key_len);
     return 0;
 }
 
@@ -811,70 +813,6 @@ static const struct {
     {"v1", "Secret", K8S_SECRET, true},
     {"v1", "ConfigMap", K8S_CONFIGMAP, true},
 };
-
-/* splitmix64's finalizer: every input bit reaches every output bit */
-static uint64_t mix(uint64_t h)
-{
-    h ^= h >> 30;
-    h *= 0xbf58476d1ce4e5b9ULL;
-    h ^= h >> 27;
-    h *= 0x94d049bb133111ebULL;
-    return h ^ (h >> 31);
-}
-
-/* Hash of a JSON value, computed in place: serializing each object with
- * sorted keys to hash the text cost an eighth of the decoding. The members
- * of an object are summed, so their order does not count; the type of each
- * value does. */
-static uint64_t json_hash(json_t *v)
-{
-    uint64_t h = (uint64_t)json_typeof(v) + 1;
-    const char *key;
-    json_t *it;
-    size_t i;
-
-    switch (json_typeof(v)) {
-    case JSON_OBJECT:
-        json_object_foreach(v, key, it) h += mix(hash_fnv1a(key, strlen(key)) ^ json_hash(it));
-        break;
-    case JSON_ARRAY:
-        json_array_foreach(v, i, it) h = mix(h ^ json_hash(it));
-        break;
-    case JSON_STRING:
-        h ^= hash_fnv1a(json_string_value(v), json_string_length(v));
-        break;
-    case JSON_INTEGER:
-        h ^= (uint64_t)json_integer_value(v);
-        break;
-    case JSON_REAL: {
-        double d = json_real_value(v);
-        uint64_t bits;
-
-        memcpy(&bits, &d, sizeof(bits));
-        h ^= bits;
-        break;
-    }
-    case JSON_TRUE:
-    case JSON_FALSE:
-    case JSON_NULL:
-        break;
-    }
-    return mix(h);
-}
-
-/* Content hash without the fields that change on every write. */
-static uint64_t content_hash(json_t *obj)
-{
-    json_t *md = json_object_get(obj, "metadata");
-
-    if (json_is_object(md)) {
-        json_object_del(md, "resourceVersion");
-        json_object_del(md, "managedFields");
-        json_object_del(md, "generation");
-    }
-    json_object_del(obj, "status");
-    return json_hash(obj);
-}
 
 enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, char **err)
 {
@@ -939,7 +877,6 @@ enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, 
         k8s_obj_free(o);
         return DECODE_ERROR;
     }
-    o->hash = content_hash(obj);
     *out = k8s_obj_pack(o);
     return DECODE_OK;
 }

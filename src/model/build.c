@@ -653,11 +653,11 @@ static void add_host(struct builder *b, const char *host)
 
 /* ====== TLS ====== */
 
-/* The id of Secret <s> in the certificate cache: the content hash in it, a
- * rotated Secret is parsed again. */
+/* The id of Secret <s> in the certificate cache: the hash of its data in
+ * it, a rotated Secret is parsed again. */
 static void secret_id(const struct k8s_secret *s, char *id, size_t size)
 {
-    snprintf(id, size, "%s#%016llx", s->obj.meta.key, (unsigned long long)s->obj.hash);
+    snprintf(id, size, "%s#%016llx", s->obj.meta.key, (unsigned long long)s->data_hash);
 }
 
 void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *s)

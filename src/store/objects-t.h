@@ -33,14 +33,14 @@ struct k8s_meta {
 };
 
 /* Common head of every object; must be the first member. Its small fields
- * share its first 8 bytes. */
+ * share its first 8 bytes. No content hash: whether an update changes
+ * anything is found by comparing the objects (k8s_obj_same()). */
 struct k8s_obj {
     uint8_t kind;                 /* enum k8s_kind */
     bool packed;                  /* one allocation with all it points to (k8s_obj_pack) */
     uint16_t n_annotations;       /* of meta.annotations */
     uint32_t created;             /* creationTimestamp, unix seconds (to 2106); 0 when absent */
     struct k8s_meta meta;
-    uint64_t hash;                /* content hash, without volatile metadata */
 };
 
 enum k8s_path_type {
@@ -149,6 +149,8 @@ struct k8s_secret {
     size_t crt_len;
     unsigned char *key;           /* tls.key bytes, or NULL */
     size_t key_len;
+    uint64_t data_hash;           /* of tls.crt and tls.key, kept when they are dropped:
+                                   * the parsed form's id (a rotation changes it) */
     bool data_dropped;            /* crt and key left out: nothing referenced it */
 };
 

@@ -26,14 +26,22 @@
  * that ends another one packed shortly before (a name in its "ns/name" key,
  * the host of a TLS entry after the same rule's host) points into it: 20
  * bytes or more an object. Measuring makes the same choices on the source
- * strings, so the block is made at the size the copy fills. */
+ * strings, so the block is made at the size the copy fills.
+ *
+ * Comparing, it writes into a copy of a packed block each pointer the block
+ * holds as the offset of what it points to in the block, or as is when it
+ * points outside (a common or stored string): two objects of the same
+ * content make the same bytes (k8s_obj_same()). */
 
 #define PACK_RECENT 16 /* strings a copy looks back at for a shared ending */
 
 struct pack {
-    enum { PACK_MEASURE, PACK_COPY, PACK_FREE } mode;
+    enum { PACK_MEASURE, PACK_COPY, PACK_FREE, PACK_COMPARE } mode;
     size_t arr_size, str_size;
     unsigned char *arr, *str; /* next free byte of each area, when copying */
+    const unsigned char *block; /* the packed object, when comparing */
+    unsigned char *canon;     /* the copy of it its pointers are written to */
+    size_t size;              /* of both */
     void **arrays;            /* arrays to free once their elements are, when freeing */
     size_t n_arrays, cap_arrays;
     const char *recent[PACK_RECENT]; /* strings packed last (the source's when measuring) */
@@ -55,12 +63,28 @@ static const struct {
 
 #define PACK_ALIGN(n) (((n) + 7) & ~(size_t)7)
 
+/* Writes the pointer at <field> of the block, in its canonical form, at the
+ * same place of the copy. */
+static void pack_compare(struct pack *pk, const void *field)
+{
+    const unsigned char *p;
+    uintptr_t v;
+
+    memcpy(&p, field, sizeof(p));
+    v = p >= pk->block && p < pk->block + pk->size ? (uintptr_t)(p - pk->block) : (uintptr_t)p;
+    memcpy(pk->canon + ((const unsigned char *)field - pk->block), &v, sizeof(v));
+}
+
 static void pack_array(struct pack *pk, void *field, size_t bytes)
 {
     void **a = field;
 
     if (!*a)
         return;
+    if (pk->mode == PACK_COMPARE) {
+        pack_compare(pk, field);
+        return;
+    }
     if (pk->mode == PACK_FREE) {
         pk->arrays = xgrow(pk->arrays, &pk->cap_arrays, pk->n_arrays + 1, sizeof(*pk->arrays));
         pk->arrays[pk->n_arrays++] = *a;
@@ -82,6 +106,10 @@ static void pack_bytes(struct pack *pk, void *field, size_t len)
 
     if (!*b)
         return;
+    if (pk->mode == PACK_COMPARE) {
+        pack_compare(pk, field);
+        return;
+    }
     if (pk->mode == PACK_FREE) {
         free(*b);
         return;
@@ -123,6 +151,10 @@ static void pack_str(struct pack *pk, char **s)
 
     if (!*s)
         return;
+    if (pk->mode == PACK_COMPARE) {
+        pack_compare(pk, s);
+        return;
+    }
     len = strlen(*s);
     if (pk->mode == PACK_FREE) {
         pack_bytes(pk, s, len + 1);
@@ -197,7 +229,7 @@ static void pack_shared_str(struct pack *pk, char **s)
     const char *shared;
     size_t len;
 
-    if (!*s || pk->mode == PACK_FREE) {
+    if (!*s || pk->mode == PACK_FREE || pk->mode == PACK_COMPARE) {
         pack_str(pk, s);
         return;
     }
@@ -372,7 +404,8 @@ static struct k8s_obj *packed_copy(const struct k8s_obj *obj)
     struct k8s_obj *packed;
 
     pack_walk(&pk, (struct k8s_obj *)obj);
-    block = xmalloc(head + pk.arr_size + pk.str_size);
+    /* zeroed: the padding between arrays compares equal (k8s_obj_same()) */
+    block = xcalloc(1, head + pk.arr_size + pk.str_size);
     memcpy(block, obj, k8s_obj_size(obj->kind));
     packed = (struct k8s_obj *)block;
     pk.mode = PACK_COPY;
@@ -393,6 +426,43 @@ struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
     packed = packed_copy(obj);
     k8s_obj_free(obj);
     return packed;
+}
+
+/* The size of packed object <obj>, measured again. */
+static size_t packed_size(const struct k8s_obj *obj)
+{
+    struct pack pk = {.mode = PACK_MEASURE};
+
+    pack_walk(&pk, (struct k8s_obj *)obj);
+    return PACK_ALIGN(k8s_obj_size(obj->kind)) + pk.arr_size + pk.str_size;
+}
+
+/* A copy of packed object <obj> of <size> bytes with its pointers made
+ * canonical. */
+static unsigned char *canonical(const struct k8s_obj *obj, size_t size)
+{
+    struct pack pk = {.mode = PACK_COMPARE, .block = (const void *)obj, .size = size};
+
+    pk.canon = xmalloc(size);
+    memcpy(pk.canon, obj, size);
+    pack_walk(&pk, (struct k8s_obj *)obj);
+    return pk.canon;
+}
+
+bool k8s_obj_same(const struct k8s_obj *a, const struct k8s_obj *b)
+{
+    size_t size = a->packed && b->packed && a->kind == b->kind ? packed_size(a) : 0;
+    unsigned char *ca, *cb;
+    bool same;
+
+    if (!size || packed_size(b) != size)
+        return false;
+    ca = canonical(a, size);
+    cb = canonical(b, size);
+    same = !memcmp(ca, cb, size);
+    free(ca);
+    free(cb);
+    return same;
 }
 
 struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s)

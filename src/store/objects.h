@@ -37,6 +37,10 @@ void k8s_obj_free(struct k8s_obj *obj);
  * returns it; <obj> is freed. A store of 10,000 objects made of a dozen
  * small allocations each spent a third of its heap on malloc's own headers. */
 struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj);
+/* True when packed objects <a> and <b> hold the same fields: a change
+ * Portico does not keep (labels, status, an annotation it does not read) is
+ * none. False for an object that is not packed. */
+bool k8s_obj_same(const struct k8s_obj *a, const struct k8s_obj *b);
 /* A packed copy of Secret <s> without its certificate and key (data_dropped
  * set), for the store once a build has parsed them or nothing names it. */
 struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s);

@@ -61,7 +61,7 @@ bool store_put(struct store *s, struct k8s_obj *obj)
     bool changed;
 
     prev = replace(s, obj);
-    changed = !prev || prev->hash != obj->hash;
+    changed = !prev || !k8s_obj_same(prev, obj);
     k8s_obj_free(prev);
     if (changed)
         s->changes++;

@@ -22,7 +22,7 @@ struct store {
 void store_init(struct store *s);
 void store_deinit(struct store *s);
 /* Inserts or replaces <obj>; the store takes ownership. Returns true when
- * the content changed (an identical hash only refreshes metadata). */
+ * it is new or differs from the one it replaces in a field Portico keeps. */
 bool store_put(struct store *s, struct k8s_obj *obj);
 /* Removes an object; returns true if it existed. */
 bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *name);

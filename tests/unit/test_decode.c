@@ -14,6 +14,7 @@
 
 #include "kube/decode.h"
 #include "store/objects.h"
+#include "store/store.h"
 #include "util/xalloc.h"
 #include "testutil.h"
 
@@ -833,50 +834,91 @@ static void test_configmap(void **state)
                  "data[\"maxconn\"]", "configmap/default/c");
 }
 
-/* ====== Hash ====== */
+/* ====== Change detection ====== */
 
-static uint64_t hash_of(const char *json)
+static bool same(const char *a, const char *b)
 {
-    struct k8s_obj *o = tu_decode(json);
-    uint64_t h = o->hash;
+    struct k8s_obj *x = tu_decode(a), *y = tu_decode(b);
+    bool ret = k8s_obj_same(x, y);
 
-    k8s_obj_free(o);
-    return h;
+    assert_true(k8s_obj_same(x, x));
+    k8s_obj_free(x);
+    k8s_obj_free(y);
+    return ret;
 }
 
-static void test_content_hash(void **state)
+#define CM(meta, rest) \
+    "{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": \"c\"" meta "}" rest "}"
+#define SLICE(ready, port) \
+    "{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", \"metadata\": " \
+    "{\"name\": \"s-1\", \"namespace\": \"shop\", \"labels\": {\"kubernetes.io/service-name\": " \
+    "\"s\"}}, \"addressType\": \"IPv4\", \"ports\": [{\"name\": \"http\", \"port\": " port "}], " \
+    "\"endpoints\": [{\"addresses\": [\"10.0.0.1\"], \"conditions\": {\"ready\": " ready "}}]}"
+
+/* Only what Portico keeps counts: volatile metadata, key order, status,
+ * labels and annotations it does not read make no change; any kept field,
+ * a string or a number, does. */
+static void test_obj_same(void **state)
 {
-    uint64_t a, b, c, d, e;
+    (void)state;
+    assert_true(same(CM(", \"resourceVersion\": \"1\"", ", \"data\": {\"a\": \"1\"}"),
+                     "{\"kind\": \"ConfigMap\", \"apiVersion\": \"v1\", \"metadata\": {\"name\": "
+                     "\"c\", \"resourceVersion\": \"2\", \"managedFields\": [{}], \"generation\": 7, "
+                     "\"labels\": {\"x\": \"y\"}, \"annotations\": {\"x\": \"y\"}}, "
+                     "\"data\": {\"a\": \"1\"}, \"status\": {\"x\": 1}}"));
+    assert_false(same(CM("", ", \"data\": {\"a\": \"1\"}"), CM("", ", \"data\": {\"a\": \"2\"}")));
+    assert_false(same(CM("", ", \"data\": {\"a\": \"1\", \"b\": \"2\"}"),
+                      CM("", ", \"data\": {\"a\": \"2\", \"b\": \"1\"}")));
+    assert_false(same(CM("", ""), CM(", \"namespace\": \"other\"", "")));
+    assert_false(same(CM("", ""), CM(", \"annotations\": {\"haproxy.org/timeout-server\": \"5s\"}", "")));
+    assert_false(same(CM("", ""), CM(", \"creationTimestamp\": \"2026-01-02T03:04:05Z\"", "")));
+    /* numbers and flags inside arrays */
+    assert_true(same(SLICE("true", "8080"), SLICE("true", "8080")));
+    assert_false(same(SLICE("true", "8080"), SLICE("false", "8080")));
+    assert_false(same(SLICE("true", "8080"), SLICE("true", "8081")));
+    /* the store counts a change only then */
+    {
+        struct store st;
+
+        store_init(&st);
+        assert_true(store_put(&st, tu_decode(SLICE("true", "8080"))));
+        assert_false(store_put(&st, tu_decode(SLICE("true", "8080"))));
+        assert_true(store_put(&st, tu_decode(SLICE("false", "8080"))));
+        assert_int_equal(st.changes, 2);
+        store_deinit(&st);
+    }
+    /* another kind of the same name */
+    assert_false(same(CM("", ""), "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", "
+                                  "\"metadata\": {\"name\": \"c\"}}"));
+}
+
+/* A Secret's data hash names its certificate in the parsed cache: it follows
+ * the data, and stays once the data is dropped. */
+static void test_secret_data_hash(void **state)
+{
+#define SECRET(crt) \
+    "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"type\": \"kubernetes.io/tls\", " \
+    "\"metadata\": {\"name\": \"t\", \"namespace\": \"shop\"}, \"data\": {\"tls.crt\": \"" crt "\", " \
+    "\"tls.key\": \"a2V5\"}}"
+    struct k8s_secret *a = (struct k8s_secret *)tu_decode(SECRET("Y3J0")),
+                      *b = (struct k8s_secret *)tu_decode(SECRET("Y3J0Mg==")),
+                      *c = (struct k8s_secret *)tu_decode(SECRET("Y3J0"));
+    struct k8s_secret *bare;
 
     (void)state;
-    a = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
-                "\"c\", \"resourceVersion\": \"1\"}, \"data\": {\"a\": \"1\"}}");
-    /* volatile fields and key order do not count */
-    b = hash_of("{\"kind\": \"ConfigMap\", \"apiVersion\": \"v1\", \"metadata\": {\"name\": "
-                "\"c\", \"resourceVersion\": \"2\", \"managedFields\": [{}], \"generation\": 7}, "
-                "\"data\": {\"a\": \"1\"}, \"status\": {\"x\": 1}}");
-    c = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
-                "\"c\"}, \"data\": {\"a\": \"2\"}}");
-    d = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
-                "\"c\", \"annotations\": {\"x\": \"y\"}}, \"data\": {\"a\": \"1\"}}");
-    assert_true(a == b);
-    assert_true(a != c);
-    assert_true(a != d);
-    /* values that trade places, array order, types and nesting all count */
-    a = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
-                "\"c\"}, \"data\": {\"a\": \"1\", \"b\": \"2\"}, \"x\": [1, 2]}");
-    b = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
-                "\"c\"}, \"data\": {\"a\": \"2\", \"b\": \"1\"}, \"x\": [1, 2]}");
-    c = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
-                "\"c\"}, \"data\": {\"a\": \"1\", \"b\": \"2\"}, \"x\": [2, 1]}");
-    d = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
-                "\"c\"}, \"data\": {\"a\": \"1\", \"b\": \"2\"}, \"x\": [\"1\", 2]}");
-    e = hash_of("{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\", \"metadata\": {\"name\": "
-                "\"c\"}, \"data\": {\"a\": \"1\", \"b\": \"2\"}, \"x\": [[1], 2]}");
-    assert_true(a != b);
-    assert_true(a != c);
-    assert_true(a != d);
-    assert_true(a != e);
+    assert_true(a->data_hash == c->data_hash);
+    assert_true(a->data_hash != b->data_hash);
+    bare = (struct k8s_secret *)k8s_secret_without_data(a);
+    assert_true(bare->data_dropped);
+    assert_null(bare->crt);
+    assert_true(bare->data_hash == a->data_hash);
+    /* without its data it is another object for the store */
+    assert_false(k8s_obj_same(&a->obj, &bare->obj));
+    k8s_obj_free(&a->obj);
+    k8s_obj_free(&b->obj);
+    k8s_obj_free(&c->obj);
+    k8s_obj_free(&bare->obj);
+#undef SECRET
 }
 
 /* ====== base64 ====== */
@@ -984,7 +1026,8 @@ int main(void)
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_secret),
         cmocka_unit_test(test_configmap),
-        cmocka_unit_test(test_content_hash),
+        cmocka_unit_test(test_obj_same),
+        cmocka_unit_test(test_secret_data_hash),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_base64_roundtrip),
     };
