@@ -253,10 +253,8 @@ static int decode_ing_backend(json_t *be, const char *path, struct k8s_ingress_b
     if (get_typed(be, "resource", path, false, &res, err) ||
         get_typed(be, "service", path, false, &svc, err))
         return -EINVAL;
-    if (res) {
-        out->resource = true;
-        return 0;
-    }
+    if (res)
+        return 0; /* no service name says it */
     if (!svc) {
         errmsg_set(err, "%sservice: missing", path);
         return -EINVAL;
@@ -335,8 +333,10 @@ static int decode_ingress(json_t *obj, struct k8s_ingress *ing, char **err)
             json_array_foreach(paths, j, pv)
             {
                 struct k8s_ingress_path *ip = &r->paths[j];
+                struct k8s_ingress_backend ib = {0};
                 json_t *be;
                 char *type = NULL;
+                int bad;
 
                 r->n_paths = j + 1;
                 snprintf(p, sizeof(p), "spec.rules[%zu].http.paths[%zu].", i, j);
@@ -370,7 +370,12 @@ static int decode_ingress(json_t *obj, struct k8s_ingress *ing, char **err)
                     return -EINVAL;
                 }
                 snprintf(p, sizeof(p), "spec.rules[%zu].http.paths[%zu].backend.", i, j);
-                if (decode_ing_backend(be, p, &ip->backend, err))
+                bad = decode_ing_backend(be, p, &ib, err);
+                /* the path owns what was read, even on error */
+                ip->svc = ib.svc;
+                ip->port_name = ib.port_name;
+                ip->port_num = ib.port_num;
+                if (bad)
                     return -EINVAL;
             }
         }
@@ -489,13 +494,17 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
     }
     free(at);
     len = K8S_ADDR_LEN(es->addr_type);
+    if (ports && json_array_size(ports) > UINT16_MAX) {
+        errmsg_set(err, "ports: more than %u", UINT16_MAX);
+        return -EINVAL;
+    }
     if (ports) {
         es->ports = xcalloc(json_array_size(ports) + 1, sizeof(*es->ports));
         json_array_foreach(ports, i, v)
         {
             struct k8s_slice_port *sp = &es->ports[i];
 
-            es->n_ports = i + 1;
+            es->n_ports = (uint16_t)(i + 1);
             snprintf(p, sizeof(p), "ports[%zu].", i);
             if (!json_is_object(v)) {
                 errmsg_set(err, "ports[%zu]: must be an object", i);

@@ -401,8 +401,8 @@ static bool ingress_is_ours(struct builder *b, const struct k8s_ingress *ing, in
 /* Why <be> cannot be served, in <msg>, or NULL when it can. */
 static const char *backend_problem(const struct k8s_ingress_backend *be, char *msg, size_t size)
 {
-    if (be->resource)
-        return NULL; /* reported when used */
+    if (!be->svc)
+        return NULL; /* a backend.resource: reported when used */
     if (!valid_dns_label(be->svc)) {
         snprintf(msg, size, "service name \"%s\" is not a valid DNS label", be->svc);
         return msg;
@@ -450,7 +450,9 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
                           r->paths[j].path, why);
                 return false;
             }
-            if (backend_problem(&r->paths[j].backend, msg, sizeof(msg))) {
+            struct k8s_ingress_backend be = k8s_path_backend(&r->paths[j]);
+
+            if (backend_problem(&be, msg, sizeof(msg))) {
                 snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].backend", i, j);
                 add_issue(b, MODEL_SEV_ERROR, obj, field, "%s; ingress skipped", msg);
                 return false;
@@ -552,7 +554,7 @@ static const char *path_backend(struct builder *b, const struct k8s_ingress *ing
                                 const char *obj, const struct where *w,
                                 const struct k8s_ingress_backend *be)
 {
-    if (be->resource) {
+    if (!be->svc) {
         char field[160];
 
         add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)),
@@ -600,11 +602,12 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
     for (size_t j = 0; j < r->n_paths; j++) {
         const struct k8s_ingress_path *p = &r->paths[j];
         struct where w = {.rule = ri, .path = j, .p = p, .host = hk};
+        struct k8s_ingress_backend pb = k8s_path_backend(p);
         size_t len = strlen(p->path);
         const char *be;
         char key[2400];
 
-        be = path_backend(b, ing, obj, &w, &p->backend);
+        be = path_backend(b, ing, obj, &w, &pb);
         switch (p->type) {
         case K8S_PATH_EXACT:
             path_key(key, sizeof(key), hk, p->path, len, "");

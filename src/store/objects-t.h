@@ -50,16 +50,19 @@ enum k8s_path_type {
 };
 
 struct k8s_ingress_backend {
-    char *svc;                    /* service.name; NULL with resource */
+    char *svc;                    /* service.name; NULL: a backend.resource (unsupported) */
     char *port_name;              /* service.port.name, or NULL */
     int32_t port_num;             /* service.port.number, or 0 */
-    bool resource;                /* backend.resource: unsupported */
 };
 
+/* The fields of its backend in line, the type where the backend's padding
+ * would be: 32 bytes, not 40 (k8s_path_backend() gives the backend). */
 struct k8s_ingress_path {
-    struct k8s_ingress_backend backend;
     char *path;                   /* "" when absent */
-    enum k8s_path_type type;
+    char *svc;                    /* as in struct k8s_ingress_backend */
+    char *port_name;
+    int32_t port_num;
+    uint8_t type;                 /* enum k8s_path_type */
 };
 
 struct k8s_ingress_rule {
@@ -137,9 +140,9 @@ struct k8s_endpoint_slice {
                                    * label Portico reads: labels are not kept) */
     struct k8s_slice_port *ports;
     struct k8s_endpoint *endpoints;
-    uint32_t n_ports;
     uint32_t n_endpoints;
-    enum k8s_addr_type addr_type;
+    uint16_t n_ports;             /* the API allows 100 */
+    uint8_t addr_type;            /* enum k8s_addr_type */
 };
 
 struct k8s_secret {

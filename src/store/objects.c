@@ -287,7 +287,8 @@ static void pack_ingress(struct pack *pk, struct k8s_ingress *ing)
         pack_array(pk, &r->paths, r->n_paths * sizeof(*r->paths));
         for (size_t j = 0; j < r->n_paths; j++) {
             pack_str(pk, &r->paths[j].path);
-            pack_backend(pk, &r->paths[j].backend);
+            pack_str(pk, &r->paths[j].svc);
+            pack_str(pk, &r->paths[j].port_name);
         }
     }
     pack_array(pk, &ing->tls, ing->n_tls * sizeof(*ing->tls));

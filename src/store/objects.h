@@ -13,6 +13,12 @@ static inline bool k8s_secret_holds_data(const struct k8s_secret *s)
     return !s->data_dropped && (s->crt || s->key);
 }
 
+/* The backend of path <p>. */
+static inline struct k8s_ingress_backend k8s_path_backend(const struct k8s_ingress_path *p)
+{
+    return (struct k8s_ingress_backend){p->svc, p->port_name, p->port_num};
+}
+
 /* The name of an object, the end of its key. */
 static inline const char *k8s_name(const struct k8s_meta *m)
 {

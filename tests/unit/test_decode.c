@@ -120,7 +120,7 @@ static void test_ingress_full(void **state)
     assert_string_equal(ing->class_name, "portico");
 
     assert_non_null(ing->default_backend);
-    assert_false(ing->default_backend->resource);
+    assert_non_null(ing->default_backend->svc);
     assert_string_equal(ing->default_backend->svc, "fallback");
     assert_string_equal(ing->default_backend->port_name, "http");
     assert_int_equal(ing->default_backend->port_num, 0);
@@ -130,23 +130,22 @@ static void test_ingress_full(void **state)
     assert_int_equal(ing->rules[0].n_paths, 4);
     assert_string_equal(ing->rules[0].paths[0].path, "/exact");
     assert_int_equal(ing->rules[0].paths[0].type, K8S_PATH_EXACT);
-    assert_string_equal(ing->rules[0].paths[0].backend.svc, "a");
-    assert_int_equal(ing->rules[0].paths[0].backend.port_num, 80);
-    assert_null(ing->rules[0].paths[0].backend.port_name);
+    assert_string_equal(ing->rules[0].paths[0].svc, "a");
+    assert_int_equal(ing->rules[0].paths[0].port_num, 80);
+    assert_null(ing->rules[0].paths[0].port_name);
     assert_int_equal(ing->rules[0].paths[1].type, K8S_PATH_PREFIX);
-    assert_string_equal(ing->rules[0].paths[1].backend.port_name, "web");
-    assert_int_equal(ing->rules[0].paths[1].backend.port_num, 0);
+    assert_string_equal(ing->rules[0].paths[1].port_name, "web");
+    assert_int_equal(ing->rules[0].paths[1].port_num, 0);
     assert_int_equal(ing->rules[0].paths[2].type, K8S_PATH_IMPL);
-    assert_int_equal(ing->rules[0].paths[2].backend.port_num, 8080);
+    assert_int_equal(ing->rules[0].paths[2].port_num, 8080);
     /* missing path is "", missing pathType is ImplementationSpecific */
     assert_string_equal(ing->rules[0].paths[3].path, "");
     assert_int_equal(ing->rules[0].paths[3].type, K8S_PATH_IMPL);
-    assert_int_equal(ing->rules[0].paths[3].backend.port_num, 1);
+    assert_int_equal(ing->rules[0].paths[3].port_num, 1);
     /* rule without host; resource backend */
     assert_null(ing->rules[1].host);
     assert_int_equal(ing->rules[1].n_paths, 1);
-    assert_null(ing->rules[1].paths[0].backend.svc);
-    assert_true(ing->rules[1].paths[0].backend.resource);
+    assert_null(ing->rules[1].paths[0].svc); /* a backend.resource */
     /* empty host is no host; rule without http has no paths */
     assert_null(ing->rules[2].host);
     assert_int_equal(ing->rules[2].n_paths, 0);
@@ -670,6 +669,19 @@ static void test_endpoint_slice_types(void **state)
     expect_error("{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": \"EndpointSlice\", "
                  "\"metadata\": {\"name\": \"x\"}, \"ports\": [{\"port\": 99999}]}",
                  "ports[0].port", NULL);
+    /* the count is kept in 16 bits (the API allows 100 ports) */
+    {
+        size_t n = UINT16_MAX + 1, size = n * 3 + 256, at;
+        char *json = xmalloc(size);
+
+        at = (size_t)snprintf(json, size, "{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": "
+                              "\"EndpointSlice\", \"metadata\": {\"name\": \"x\"}, \"ports\": [");
+        for (size_t i = 0; i < n; i++)
+            at += (size_t)snprintf(json + at, size - at, "%s{}", i ? "," : "");
+        snprintf(json + at, size - at, "]}");
+        expect_error(json, "ports: more than 65535", "endpointslice/default/x");
+        free(json);
+    }
 }
 
 /* ====== Lists ====== */
