@@ -413,6 +413,24 @@ static void test_render_hash(void **state)
     free(key_b);
 }
 
+/* Ingresses s0 to s<n - 1>, each for host h<i>.example.com and Prefix path
+ * <path> to its own Service, which exists when <services>. */
+static void put_many(struct store *s, int n, const char *path, bool services)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32], host[64], spec[512];
+
+        snprintf(name, sizeof(name), "s%d", i);
+        snprintf(host, sizeof(host), "h%d.example.com", i);
+        snprintf(spec, sizeof(spec), "'rules':[{'host':'%s','http':{'paths':[" PATH(
+                     "%s", "Prefix", "'backend':{'service':{'name':'%s','port':{'number':80}}}")
+                     "]}}]", host, path, name);
+        put_ingress(s, "shop", name, T_OLD, "portico", "", spec);
+        if (services)
+            put_service(s, "shop", name, "http", 80, 8080, "10.0.0.1,10.0.0.2");
+    }
+}
+
 /* A configuration written out as it is made (many pieces: 3,000 backends)
  * is the one kept in memory, with the same hashes; its shape ignores
  * server lines, which the Runtime API changes, and nothing else. */
@@ -432,17 +450,7 @@ static void test_render_cfg_to_file(void **state)
     close(fd);
     store_init(&s);
     put_class(&s, "portico", CONTROLLER, false);
-    for (int i = 0; i < 3000; i++) {
-        char name[32], host[64], spec[512];
-
-        snprintf(name, sizeof(name), "s%d", i);
-        snprintf(host, sizeof(host), "h%d.example.com", i);
-        snprintf(spec, sizeof(spec), "'rules':[{'host':'%s','http':{'paths':[" PATH(
-                     "/", "Prefix", "'backend':{'service':{'name':'%s','port':{'number':80}}}")
-                     "]}}]", host, name);
-        put_ingress(&s, "shop", name, T_OLD, "portico", "", spec);
-        put_service(&s, "shop", name, "http", 80, 8080, "10.0.0.1,10.0.0.2");
-    }
+    put_many(&s, 3000, "/", true);
     m = model_build(&s, &mo);
     rf.cfg_path = path;
     assert_int_equal(render(m, &ro, &mem, &err), 0);
@@ -499,16 +507,7 @@ static void test_render_maps_from_model(void **state)
     assert_true(fd >= 0);
     store_init(&s);
     put_class(&s, "portico", CONTROLLER, false);
-    for (int i = 0; i < 3000; i++) {
-        char name[32], host[64], spec[512];
-
-        snprintf(name, sizeof(name), "s%d", i);
-        snprintf(host, sizeof(host), "h%d.example.com", i);
-        snprintf(spec, sizeof(spec), "'rules':[{'host':'%s','http':{'paths':[" PATH(
-                     "/api", "Prefix", "'backend':{'service':{'name':'%s','port':{'number':80}}}")
-                     "]}}]", host, name);
-        put_ingress(&s, "shop", name, T_OLD, "portico", "", spec);
-    }
+    put_many(&s, 3000, "/api", false);
     m = model_build(&s, &mo);
     rm.maps_from_model = true;
     assert_int_equal(render(m, &ro, &mem, &err), 0);
