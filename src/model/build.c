@@ -444,6 +444,7 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
         /* fields are named only for an issue, as in struct where */
         for (size_t j = 0; j < r->n_paths; j++) {
             const char *why = validate_path(r->paths[j].path, r->paths[j].type);
+            struct k8s_ingress_backend be = k8s_path_backend(&r->paths[j]);
 
             if (why) {
                 snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].path", i, j);
@@ -451,8 +452,6 @@ static bool ingress_is_valid(struct builder *b, const struct k8s_ingress *ing, c
                           r->paths[j].path, why);
                 return false;
             }
-            struct k8s_ingress_backend be = k8s_path_backend(&r->paths[j]);
-
             if (backend_problem(&be, msg, sizeof(msg))) {
                 snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[%zu].backend", i, j);
                 add_issue(b, MODEL_SEV_ERROR, obj, field, "%s; ingress skipped", msg);
