@@ -469,7 +469,7 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
 {
     json_t *ports, *eps, *v;
     char *at = NULL;
-    size_t i, len;
+    size_t i, len, n_addrs = 0;
     char p[128];
 
     /* decode_meta() checked that labels is an object of strings */
@@ -520,6 +520,12 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
     if (!eps)
         return 0;
     es->endpoints = xcalloc(json_array_size(eps) + 1, sizeof(*es->endpoints));
+    /* room for every address of every endpoint, in one array */
+    json_array_foreach(eps, i, v)
+        n_addrs += json_array_size(json_object_get(v, "addresses"));
+    if (len)
+        es->addrs = xcalloc(n_addrs + 1, len);
+    n_addrs = 0;
     json_array_foreach(eps, i, v)
     {
         struct k8s_endpoint *ep = &es->endpoints[i];
@@ -527,6 +533,7 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
         size_t j;
 
         es->n_endpoints = i + 1;
+        ep->addr_at = (uint32_t)n_addrs;
         snprintf(p, sizeof(p), "endpoints[%zu].", i);
         if (!json_is_object(v)) {
             errmsg_set(err, "endpoints[%zu]: must be an object", i);
@@ -551,8 +558,10 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
         }
         if (!addrs)
             continue;
-        if (len)
-            ep->addrs = xcalloc(json_array_size(addrs) + 1, len);
+        if (json_array_size(addrs) > UINT8_MAX) {
+            errmsg_set(err, "endpoints[%zu].addresses: more than %u", i, UINT8_MAX);
+            return -EINVAL;
+        }
         json_array_foreach(addrs, j, a)
         {
             if (!json_is_string(a) || json_string_length(a) > 255 ||
@@ -563,8 +572,10 @@ static int decode_slice(json_t *obj, struct k8s_endpoint_slice *es, char **err)
             }
             /* what HAProxy could not connect to is no endpoint of Portico's */
             if (len && inet_pton(len == 16 ? AF_INET6 : AF_INET, json_string_value(a),
-                                 ep->addrs + ep->n_addresses * len) == 1)
+                                 es->addrs + n_addrs * len) == 1) {
                 ep->n_addresses++;
+                n_addrs++;
+            }
         }
     }
     return 0;

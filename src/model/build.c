@@ -259,7 +259,7 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
                 struct model_server s = {.port = (uint16_t)port,
                                          .v6 = es->addr_type == K8S_ADDR_IPV6};
 
-                memcpy(s.addr, ep->addrs + k * K8S_ADDR_LEN(es->addr_type),
+                memcpy(s.addr, es->addrs + (ep->addr_at + k) * K8S_ADDR_LEN(es->addr_type),
                        K8S_ADDR_LEN(es->addr_type));
                 be->servers = xgrow(be->servers, &cap, n + 1, sizeof(*be->servers));
                 be->servers[n++] = s;

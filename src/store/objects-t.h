@@ -121,14 +121,12 @@ enum k8s_addr_type {
 /* Bytes of an address of the type in binary: 4, 16, or none for names. */
 #define K8S_ADDR_LEN(t) ((t) == K8S_ADDR_IPV4 ? 4 : (t) == K8S_ADDR_IPV6 ? 16 : 0)
 
-/* 20 bytes with an IPv4 address: 50,000 of them at the scale Portico is
- * measured at. */
+/* 8 bytes, its addresses in the slice's array: 50,000 of them at the
+ * scale Portico is measured at, where a pointer each to its own was 20 bytes
+ * an IPv4 endpoint, not 12. */
 struct k8s_endpoint {
-    unsigned char *addrs;         /* n_addresses addresses of the slice's type, in
-                                   * binary (K8S_ADDR_LEN() bytes each, network order);
-                                   * text that is no such address is left out, as are
-                                   * the names of an FQDN slice */
-    uint32_t n_addresses;
+    uint32_t addr_at;             /* its first address in the slice's addrs */
+    uint8_t n_addresses;          /* the API allows 100 */
     bool ready;                   /* nil is true */
     bool serving;                 /* nil follows ready */
     bool terminating;             /* nil is false */
@@ -140,6 +138,10 @@ struct k8s_endpoint_slice {
                                    * label Portico reads: labels are not kept) */
     struct k8s_slice_port *ports;
     struct k8s_endpoint *endpoints;
+    unsigned char *addrs;         /* the endpoints' addresses, one after the other, in
+                                   * binary (K8S_ADDR_LEN() bytes each, network order);
+                                   * text that is no such address is left out, as are
+                                   * the names of an FQDN slice (NULL) */
     uint32_t n_endpoints;
     uint16_t n_ports;             /* the API allows 100 */
     uint8_t addr_type;            /* enum k8s_addr_type */

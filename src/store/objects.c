@@ -307,14 +307,16 @@ static void pack_service(struct pack *pk, struct k8s_service *svc)
 
 static void pack_slice(struct pack *pk, struct k8s_endpoint_slice *es)
 {
+    size_t n = 0;
+
     pack_str(pk, &es->service);
     pack_array(pk, &es->ports, es->n_ports * sizeof(*es->ports));
     for (size_t i = 0; i < es->n_ports; i++)
         pack_str(pk, &es->ports[i].name);
     pack_array(pk, &es->endpoints, es->n_endpoints * sizeof(*es->endpoints));
     for (size_t i = 0; i < es->n_endpoints; i++)
-        pack_bytes(pk, &es->endpoints[i].addrs,
-                   es->endpoints[i].n_addresses * K8S_ADDR_LEN(es->addr_type));
+        n += es->endpoints[i].n_addresses;
+    pack_bytes(pk, &es->addrs, n * K8S_ADDR_LEN(es->addr_type));
 }
 
 static void pack_walk(struct pack *pk, struct k8s_obj *obj)

@@ -61,8 +61,9 @@ static const char *addr_text(const struct k8s_endpoint_slice *es, size_t e, size
     size_t len = K8S_ADDR_LEN(es->addr_type);
 
     assert_true(k < es->endpoints[e].n_addresses);
-    assert_non_null(inet_ntop(len == 16 ? AF_INET6 : AF_INET, es->endpoints[e].addrs + k * len,
-                              text, sizeof(text)));
+    assert_non_null(inet_ntop(len == 16 ? AF_INET6 : AF_INET,
+                              es->addrs + (es->endpoints[e].addr_at + k) * len, text,
+                              sizeof(text)));
     return text;
 }
 
@@ -680,6 +681,21 @@ static void test_endpoint_slice_types(void **state)
             at += (size_t)snprintf(json + at, size - at, "%s{}", i ? "," : "");
         snprintf(json + at, size - at, "]}");
         expect_error(json, "ports: more than 65535", "endpointslice/default/x");
+        free(json);
+    }
+    /* and an endpoint's address count in 8 bits (the API allows 100) */
+    {
+        size_t n = UINT8_MAX + 1, size = n * 16 + 256, at; /* "10.0.1.5", */
+        char *json = xmalloc(size);
+
+        at = (size_t)snprintf(json, size, "{\"apiVersion\": \"discovery.k8s.io/v1\", \"kind\": "
+                              "\"EndpointSlice\", \"metadata\": {\"name\": \"x\"}, "
+                              "\"endpoints\": [{\"addresses\": []}, {\"addresses\": [");
+        for (size_t i = 0; i < n; i++)
+            at += (size_t)snprintf(json + at, size - at, "%s\"10.0.%zu.%zu\"", i ? "," : "",
+                                   i / 250, i % 250);
+        snprintf(json + at, size - at, "]}]}");
+        expect_error(json, "endpoints[1].addresses: more than 255", "endpointslice/default/x");
         free(json);
     }
 }
