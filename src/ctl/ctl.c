@@ -444,11 +444,17 @@ static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
             if (strcmp(ba->name, bb->name))
                 return false;
             while (x < ba->n_servers || y < bb->n_servers) {
-                int cmp = x == ba->n_servers   ? 1
-                          : y == bb->n_servers ? -1
-                                               : model_server_cmp(&ba->servers[x], &bb->servers[y]);
-                const struct model_server *sv = cmp < 0 ? &ba->servers[x] : &bb->servers[y];
+                struct model_server sa = {0}, sb = {0};
+                const struct model_server *sv;
                 char name[MODEL_SERVER_NAME_MAX], addr[MODEL_SERVER_NAME_MAX];
+                int cmp;
+
+                if (x < ba->n_servers)
+                    sa = model_backend_server(ba, x);
+                if (y < bb->n_servers)
+                    sb = model_backend_server(bb, y);
+                cmp = x == ba->n_servers ? 1 : y == bb->n_servers ? -1 : model_server_cmp(&sa, &sb);
+                sv = cmp < 0 ? &sa : &sb;
 
                 if (cmp == 0) {
                     x++;

@@ -268,7 +268,8 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
         ret |= buf_addf(b, "\nbackend %s\n    balance roundrobin\n", name.ptr);
         buf_free(&name);
         for (size_t j = 0; j < be->n_servers; j++) {
-            const struct model_server *s = &be->servers[j];
+            struct model_server sv = model_backend_server(be, j);
+            const struct model_server *s = &sv;
             char sname[MODEL_SERVER_NAME_MAX], addr[MODEL_SERVER_NAME_MAX];
             size_t mark = b->len;
 

@@ -231,8 +231,8 @@ static int cmp_server(const void *a, const void *b)
 static void resolve_servers(struct builder *b, struct model_backend *be, const char *ns,
                             const char *svc, const struct k8s_service_port *sp)
 {
-    struct model_server *copy;
-    size_t cap = 0, n = 0;
+    struct model_server *servers = NULL;
+    size_t cap = 0, n = 0, unique = 0;
 
     for (size_t i = first_slice(b, ns, svc); i < b->n_slices; i++) {
         const struct k8s_endpoint_slice *es = (const void *)b->slices[i];
@@ -261,22 +261,22 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
 
                 memcpy(s.addr, es->addrs + (ep->addr_at + k) * K8S_ADDR_LEN(es->addr_type),
                        K8S_ADDR_LEN(es->addr_type));
-                be->servers = xgrow(be->servers, &cap, n + 1, sizeof(*be->servers));
-                be->servers[n++] = s;
+                servers = xgrow(servers, &cap, n + 1, sizeof(*servers));
+                servers[n++] = s;
             }
         }
     }
     if (!n)
         return;
     /* sorted, so that an address in two slices is served once */
-    qsort(be->servers, n, sizeof(*be->servers), cmp_server);
+    qsort(servers, n, sizeof(*servers), cmp_server);
     for (size_t i = 0; i < n; i++) {
-        if (!be->n_servers || cmp_server(&be->servers[be->n_servers - 1], &be->servers[i]))
-            be->servers[be->n_servers++] = be->servers[i];
+        if (!unique || cmp_server(&servers[unique - 1], &servers[i]))
+            servers[unique++] = servers[i];
     }
-    copy = arena_memdup(&b->m->arena, be->servers, be->n_servers * sizeof(*copy));
-    free(be->servers);
-    be->servers = copy;
+    be->servers = model_pack_servers(&b->m->arena, servers, unique, &be->n_v4);
+    be->n_servers = (uint32_t)unique;
+    free(servers);
 }
 
 /* Returns the backend for a Service port, creating it on first use. A
@@ -1185,6 +1185,40 @@ const char *model_server_name(const struct model_server *s, char *buf, size_t si
 
     snprintf(buf + len, size - len, ":%u", s->port);
     return buf;
+}
+
+const unsigned char *model_pack_servers(struct arena *a, const struct model_server *s, size_t n,
+                                        uint32_t *n_v4)
+{
+    size_t v4 = 0, size = 2 * n;
+    unsigned char *p, *at;
+
+    while (v4 < n && !s[v4].v6)
+        v4++;
+    size += 4 * v4 + 16 * (n - v4);
+    p = arena_alloc(a, size);
+    for (size_t i = 0; i < n; i++)
+        memcpy(p + 2 * i, &s[i].port, 2);
+    at = p + 2 * n;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(at, s[i].addr, i < v4 ? 4 : 16);
+        at += i < v4 ? 4 : 16;
+    }
+    *n_v4 = (uint32_t)v4;
+    return p;
+}
+
+struct model_server model_backend_server(const struct model_backend *be, size_t i)
+{
+    const unsigned char *addrs = be->servers + 2 * (size_t)be->n_servers;
+    struct model_server s = {.v6 = i >= be->n_v4};
+
+    memcpy(&s.port, be->servers + 2 * i, 2);
+    if (s.v6)
+        memcpy(s.addr, addrs + 4 * (size_t)be->n_v4 + 16 * (i - be->n_v4), 16);
+    else
+        memcpy(s.addr, addrs + 4 * i, 4);
+    return s;
 }
 
 int model_server_cmp(const struct model_server *a, const struct model_server *b)

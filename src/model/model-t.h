@@ -13,20 +13,25 @@
 #include "model/keys-t.h"
 #include "util/arena.h"
 
-/* 50,000 endpoints make as many servers in each model: 20 bytes each, the
- * address in binary; its text and the server's name are made when needed
- * (model_server_name()). */
+/* A server, the address in binary; its text and the server's name are made
+ * when needed (model_server_name()). */
 struct model_server {
     uint8_t addr[16];      /* network order; IPv4 in the first 4 bytes */
     uint16_t port;
     bool v6;
 };
 
+/* 50,000 endpoints make as many servers in each model: a backend keeps its
+ * servers packed, 6 bytes an IPv4 one, not the 20 of a struct model_server
+ * (model_backend_server() gives each). */
 struct model_backend {
     const char *name;      /* "<ns>_<svc>_<port>", safe characters only; the port as
                             * the Service names it, else as the Ingress does */
-    struct model_server *servers; /* unique, in model_server_cmp() order */
-    size_t n_servers;
+    const unsigned char *servers; /* unique, in model_server_cmp() order: the ports
+                                   * (2 bytes each, host order), then the addresses,
+                                   * 4 bytes each for the first n_v4, then 16 */
+    uint32_t n_servers;
+    uint32_t n_v4;
 };
 
 /* One map entry: lookup key -> value (a backend name or a redirect code). */

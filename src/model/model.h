@@ -46,4 +46,10 @@ const char *model_server_addr(const struct model_server *s, char *buf, size_t si
 const char *model_server_name(const struct model_server *s, char *buf, size_t size);
 /* The order of a backend's servers: IPv4 first, then by address, then port. */
 int model_server_cmp(const struct model_server *a, const struct model_server *b);
+/* The <n> servers <s>, in model_server_cmp() order, packed in <a> as a
+ * backend keeps them; how many are IPv4 in *<n_v4>. */
+const unsigned char *model_pack_servers(struct arena *a, const struct model_server *s, size_t n,
+                                        uint32_t *n_v4);
+/* Server <i> of <be>. */
+struct model_server model_backend_server(const struct model_backend *be, size_t i);
 #endif

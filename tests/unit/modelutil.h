@@ -147,12 +147,14 @@ static inline size_t total_entries(const struct model *m)
     return n;
 }
 
-/* The name of server <s> ("10.0.0.1:8080"), valid until the next call. */
-static inline const char *server_name(const struct model_server *s)
+/* The name of server <i> of <be> ("10.0.0.1:8080"), valid until the next
+ * call. */
+static inline const char *server_name(const struct model_backend *be, size_t i)
 {
     static char name[MODEL_SERVER_NAME_MAX];
+    struct model_server s = model_backend_server(be, i);
 
-    return model_server_name(s, name, sizeof(name));
+    return model_server_name(&s, name, sizeof(name));
 }
 
 /* Finds an issue on <obj> whose field contains <field> and message contains

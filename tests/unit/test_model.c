@@ -617,12 +617,42 @@ static void test_invalid_backend_and_tls_reject_ingress(void **state)
 
 /* ====== Backends ====== */
 
+/* A backend's packed servers give back each server whole, IPv4 and IPv6. */
+static void test_pack_servers(void **state)
+{
+    struct model_server in[] = {
+        {{10, 0, 0, 1}, 80, false},
+        {{10, 0, 0, 2}, 65535, false},
+        {{0xfd, 0, [15] = 7}, 8080, true},
+        {{0xfd, 0, [15] = 8}, 1, true},
+    };
+    struct model_backend be = {.name = "b"};
+    struct arena a;
+
+    (void)state;
+    arena_init(&a);
+    for (size_t from = 0; from <= 4; from += 2) {
+        /* IPv4 and IPv6, IPv6 only, none */
+        be.n_servers = (uint32_t)(4 - from);
+        be.servers = model_pack_servers(&a, in + from, 4 - from, &be.n_v4);
+        assert_int_equal(be.n_v4, from ? 0 : 2);
+        for (size_t i = 0; i < be.n_servers; i++) {
+            struct model_server out = model_backend_server(&be, i);
+
+            assert_int_equal(model_server_cmp(&out, &in[from + i]), 0);
+            assert_int_equal(out.v6, in[from + i].v6);
+        }
+    }
+    arena_deinit(&a);
+}
+
 static void test_servers_from_ready_endpoints(void **state)
 {
     struct store s;
     struct model_opts o = opts();
     struct model *m;
     const struct model_backend *be;
+    struct model_server sv;
     char addr[64];
 
     (void)state;
@@ -678,19 +708,24 @@ static void test_servers_from_ready_endpoints(void **state)
     assert_non_null(be);
     /* ready and not terminating only; deduplicated; IPv4 first, by address */
     assert_int_equal(be->n_servers, 4);
-    assert_string_equal(server_name(&be->servers[0]), "10.0.0.1:8080");
-    assert_string_equal(server_name(&be->servers[1]), "10.0.0.3:8080");
-    assert_string_equal(server_name(&be->servers[2]), "10.0.0.10:8080");
-    assert_string_equal(server_name(&be->servers[3]), "fd00::7:8080");
-    assert_string_equal(model_server_addr(&be->servers[2], addr, sizeof(addr)), "10.0.0.10");
-    assert_string_equal(model_server_addr(&be->servers[3], addr, sizeof(addr)), "fd00::7");
+    assert_string_equal(server_name(be, 0), "10.0.0.1:8080");
+    assert_string_equal(server_name(be, 1), "10.0.0.3:8080");
+    assert_string_equal(server_name(be, 2), "10.0.0.10:8080");
+    assert_string_equal(server_name(be, 3), "fd00::7:8080");
+    sv = model_backend_server(be, 2);
+    assert_string_equal(model_server_addr(&sv, addr, sizeof(addr)), "10.0.0.10");
+    assert_false(sv.v6);
+    sv = model_backend_server(be, 3);
+    assert_string_equal(model_server_addr(&sv, addr, sizeof(addr)), "fd00::7");
+    assert_true(sv.v6);
+    assert_int_equal(be->n_v4, 3);
     for (size_t i = 0; i < be->n_servers; i++)
-        assert_int_equal(be->servers[i].port, 8080);
+        assert_int_equal(model_backend_server(be, i).port, 8080);
     be = find_backend(m, "shop_api_grpc");
     assert_non_null(be);
     assert_int_equal(be->n_servers, 2);
-    assert_string_equal(server_name(&be->servers[0]), "10.0.0.1:9001");
-    assert_string_equal(server_name(&be->servers[1]), "10.0.0.3:9001");
+    assert_string_equal(server_name(be, 0), "10.0.0.1:9001");
+    assert_string_equal(server_name(be, 1), "10.0.0.3:9001");
     model_unref(m);
     store_deinit(&s);
 }
@@ -717,8 +752,8 @@ static void test_unnamed_port(void **state)
     be = find_backend(m, "shop_one_80");
     assert_non_null(be);
     assert_int_equal(be->n_servers, 1);
-    assert_string_equal(server_name(&be->servers[0]), "10.2.0.1:3000");
-    assert_int_equal(be->servers[0].port, 3000);
+    assert_string_equal(server_name(be, 0), "10.2.0.1:3000");
+    assert_int_equal(model_backend_server(be, 0).port, 3000);
     model_unref(m);
     store_deinit(&s);
 }
@@ -857,7 +892,7 @@ static void test_default_backend_flag(void **state)
     be = find_backend(m, m->default_backend);
     assert_non_null(be);
     assert_int_equal(be->n_servers, 1);
-    assert_string_equal(server_name(&be->servers[0]), "10.4.0.1:8080");
+    assert_string_equal(server_name(be, 0), "10.4.0.1:8080");
     model_unref(m);
     /* a rule-less defaultBackend takes precedence over the flag */
     put_ingress(&s, "shop", "catch", T_OLD, "portico", "",
@@ -1428,6 +1463,7 @@ int main(void)
         cmocka_unit_test(test_invalid_host_rejects_ingress),
         cmocka_unit_test(test_invalid_path_rejects_ingress),
         cmocka_unit_test(test_invalid_backend_and_tls_reject_ingress),
+        cmocka_unit_test(test_pack_servers),
         cmocka_unit_test(test_servers_from_ready_endpoints),
         cmocka_unit_test(test_unnamed_port),
         cmocka_unit_test(test_missing_service_and_port),

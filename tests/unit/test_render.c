@@ -275,7 +275,7 @@ static void test_render_drops_refused(void **state)
     struct rendered r;
     char *err = NULL;
     struct model_entry *exact, *hosts;
-    struct model_server *srv;
+    struct model_server srv;
     struct model_cert *cert;
     const char *cfg;
 
@@ -300,9 +300,8 @@ static void test_render_drops_refused(void **state)
     m->backends[0].name = "be ok"; /* refused name: the whole backend is dropped */
     m->backends[1].name = "be_ok";
     /* servers are binary addresses and ports: nothing in them to refuse */
-    srv = arena_alloc(&m->arena, sizeof(*srv));
-    srv[0] = (struct model_server){{10, 0, 0, 1}, 80, false};
-    m->backends[1].servers = srv;
+    srv = (struct model_server){{10, 0, 0, 1}, 80, false};
+    m->backends[1].servers = model_pack_servers(&m->arena, &srv, 1, &m->backends[1].n_v4);
     m->backends[1].n_servers = 1;
     m->n_backends = 2;
     cert = arena_alloc(&m->arena, sizeof(*cert));
