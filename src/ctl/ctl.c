@@ -557,13 +557,12 @@ static bool part_update(struct ctl *c, struct render_file *f, size_t k,
         u[*n].line = hmap_get(added, f->name);
         u[*n].kind = RT_CERT_ADD;
         u[*n].name = f->name;
-        u[(*n)++].content = f->data;
+        u[(*n)++].content = render_file_data(f, c->pending_model);
         return u[*n - 1].line != NULL;
     }
     if (c->pending_parts.hashes[k] == c->running_parts.hashes[was - 1])
         return true;
     u[*n].name = f->name;
-    u[*n].content = f->data;
     u[*n].kind = str_has_prefix(f->name, "certs/") ? RT_CERT : RT_MAP;
     for (int m = 0; m < MODEL_MAP_COUNT && u[*n].kind == RT_MAP; m++) {
         char file[64];
@@ -581,7 +580,7 @@ static bool part_update(struct ctl *c, struct render_file *f, size_t k,
         }
         buf_free(&cmds);
     }
-    if (u[*n].kind == RT_MAP) /* the whole map, made only now */
+    if (u[*n].kind != RT_COMMANDS) /* the whole file, made only now */
         u[*n].content = render_file_data(f, c->pending_model);
     (*n)++;
     return true;
@@ -1351,7 +1350,7 @@ int ctl_run(const struct opts *o)
     c->current_link = xasprintf("%s/current", o->config_dir);
     c->next_cfg = xasprintf("%s/haproxy.cfg.next", o->config_dir);
     c->ropts.cfg_path = c->next_cfg;
-    c->ropts.maps_from_model = true;
+    c->ropts.from_model = true;
     c->admin_sock = xasprintf("%s/admin.sock", o->runtime_dir);
     cfg = xasprintf("%s/haproxy.cfg", c->current_link);
     hap_init(&c->hap, c->loop, o->haproxy_bin, cfg, o->runtime_dir);

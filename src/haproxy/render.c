@@ -92,16 +92,6 @@ static void add_file(struct rendered *r, const char *name, struct buf *b, mode_t
     f->data = f->own;
 }
 
-/* A file of <m>'s bytes, not copied. */
-static void add_blob(struct rendered *r, const char *name, const char *data, size_t len,
-                     mode_t mode)
-{
-    struct render_file *f = new_file(r, name, mode);
-
-    f->data = data;
-    f->own = NULL;
-    f->len = len;
-}
 
 /* "bind" lines for one listener on every enabled address family. */
 static int add_binds(struct buf *b, const struct render_opts *o, int port, const char *name,
@@ -355,20 +345,20 @@ static int map_lines(const struct model *m, enum model_map map, struct map_out *
     return o->flush ? flush_piece(o) : 0;
 }
 
-/* A map's file: its content in memory, or, with o->maps_from_model, only
+/* A map's file: its content in memory, or, with o->from_model, only
  * its length and hash (render_file_write() and render_file_data() make it
  * again from the model). At 10,000 Ingresses the maps weigh a megabyte. */
 static int render_map(struct rendered *r, const struct model *m, const struct render_opts *o,
                       enum model_map map)
 {
-    struct map_out out = {.hash = HASH_FNV1A_INIT, .flush = o->maps_from_model ? hash_piece : NULL};
+    struct map_out out = {.hash = HASH_FNV1A_INIT, .flush = o->from_model ? hash_piece : NULL};
     struct render_file *f;
     char name[64];
     int ret;
 
     snprintf(name, sizeof(name), "maps/%s.map", model_map_name(map));
     buf_init(&out.b, RENDER_MAX_MAP);
-    if (!o->maps_from_model) {
+    if (!o->from_model) {
         size_t size = 0;
 
         for (size_t i = 0; i < m->n_maps[map]; i++)
@@ -380,7 +370,7 @@ static int render_map(struct rendered *r, const struct model *m, const struct re
         buf_free(&out.b);
         return ret;
     }
-    if (!o->maps_from_model) {
+    if (!o->from_model) {
         add_file(r, name, &out.b, 0644);
         r->files[r->n_files - 1].map = (int)map;
         return 0;
@@ -398,8 +388,17 @@ int render_file_write(const struct render_file *f, const struct model *m, int fd
     struct map_out out = {.flush = write_piece, .fd = fd};
     int ret;
 
-    if (f->data || f->map < 0)
+    if (f->data || (f->map < 0 && !f->cert))
         return file_write_all(fd, f->data, f->len);
+    if (f->cert) {
+        char *pem = xmalloc(f->len + 1);
+
+        model_cert_pem(f->cert, pem);
+        ret = file_write_all(fd, pem, f->len);
+        memset(pem, 0, f->len); /* key material */
+        free(pem);
+        return ret;
+    }
     buf_init(&out.b, RENDER_MAX_MAP);
     ret = map_lines(m, (enum model_map)f->map, &out, NULL);
     buf_free(&out.b);
@@ -410,8 +409,14 @@ const char *render_file_data(struct render_file *f, const struct model *m)
 {
     struct map_out out = {0};
 
-    if (f->data || f->map < 0)
+    if (f->data || (f->map < 0 && !f->cert))
         return f->data;
+    if (f->cert) {
+        f->own = xmalloc(f->len + 1);
+        model_cert_pem(f->cert, f->own);
+        f->data = f->own;
+        return f->data;
+    }
     buf_init(&out.b, RENDER_MAX_MAP);
     buf_reserve(&out.b, f->len);
     /* the same model made it once already: it fits */
@@ -422,15 +427,33 @@ const char *render_file_data(struct render_file *f, const struct model *m)
     return f->data;
 }
 
-static int render_certs(struct rendered *r, const struct model *m)
+/* A certificate's file: its PEM in memory, or, with o->from_model, only
+ * the hash of what it is made from (the DER of a parsed Secret), as in
+ * memory too: 1,000 certificates made again for every rendering would cost
+ * more than the rendering. */
+static void add_cert(struct rendered *r, const struct render_opts *o, const char *name,
+                     const struct model_cert *c)
+{
+    struct render_file *f = new_file(r, name, 0600);
+
+    f->cert = c;
+    f->len = c->pem_len;
+    if (c->tls)
+        f->hash = hash_fnv1a(c->tls->der, c->tls->der_len);
+    else
+        f->hash = hash_fnv1a(c->pem ? c->pem : "", c->pem_len);
+    if (!o->from_model)
+        render_file_data(f, NULL);
+}
+
+static int render_certs(struct rendered *r, const struct model *m, const struct render_opts *o)
 {
     struct buf list;
     char name[300];
 
     buf_init(&list, RENDER_MAX_MAP);
     buf_adds(&list, "");
-    add_blob(r, "certs/default.pem", m->default_cert.pem ? m->default_cert.pem : "",
-             m->default_cert.pem_len, 0600);
+    add_cert(r, o, "certs/default.pem", &m->default_cert);
     for (size_t i = 0; i < m->n_certs; i++) {
         const struct model_cert *c = &m->certs[i];
         size_t mark = list.len;
@@ -452,7 +475,7 @@ static int render_certs(struct rendered *r, const struct model *m)
             continue;
         }
         snprintf(name, sizeof(name), "certs/%s", c->file);
-        add_blob(r, name, c->pem, c->pem_len, 0600);
+        add_cert(r, o, name, c);
     }
     add_file(r, RENDER_CRT_LIST, &list, 0644);
     return 0;
@@ -544,7 +567,7 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
             return -E2BIG;
         }
     }
-    if (render_certs(out, m)) {
+    if (render_certs(out, m, o)) {
         rendered_free(out);
         errmsg_set(err, "crt-list: too large");
         return -E2BIG;
@@ -552,7 +575,8 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
     for (size_t i = 0; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];
 
-        if (f->data && i > 0) /* haproxy.cfg and maps kept out were hashed as they were made */
+        /* haproxy.cfg, maps kept out and certificates were hashed as they were made */
+        if (f->data && i > 0 && !f->cert)
             f->hash = hash_fnv1a(f->data, f->len);
         h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
         h = hash_fold(h, f->hash);

@@ -24,16 +24,17 @@ struct render_opts {
     const char *cfg_path;      /* NULL: haproxy.cfg is kept in memory; else it is
                                 * written to this new file as it is made, and its
                                 * render_file has no data */
-    bool maps_from_model;      /* the maps' render_files have no data: their content
-                                * is made again from the model when it is needed
-                                * (render_file_write(), render_file_data()) */
+    bool from_model;           /* the maps' and certificates' render_files have no
+                                * data: their content is made from the model when
+                                * it is needed (render_file_write(),
+                                * render_file_data()) */
 };
 
 struct render_file {
     char *name;                /* relative to the configuration directory */
-    const char *data;          /* own, or a certificate's PEM borrowed from the model;
-                                * NULL: written to <path> as it was rendered, or a
-                                * map made from the model when needed */
+    const char *data;          /* own; NULL: written to <path> as it was rendered, or
+                                * a map or certificate made from the model when
+                                * needed */
     const char *path;          /* render_opts.cfg_path, which rendered_free() removes
                                 * unless it was moved away, or NULL */
     char *own;                 /* data when the rendering allocated it, else NULL */
@@ -43,6 +44,8 @@ struct render_file {
     uint64_t shape;            /* haproxy.cfg: of its lines but the servers', which
                                 * the Runtime API changes */
     int map;                   /* the enum model_map a map's file holds, else -1 */
+    const struct model_cert *cert; /* the certificate a certificate's file holds (its
+                                * hash is of what its PEM is made from), or NULL */
 };
 
 /* A complete rendering: every file HAProxy needs, in a fixed order. */
@@ -65,8 +68,9 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
  * again from <m>, the model it was rendered from. Returns 0 or a negative
  * errno. */
 int render_file_write(const struct render_file *f, const struct model *m, int fd);
-/* The content of <f>, <len> bytes: a map without data is made from <m>, the
- * model it was rendered from, and kept in <f> until rendered_free(). */
+/* The content of <f>, <len> bytes: a map or certificate without data is
+ * made from <m>, the model it was rendered from, and kept in <f> until
+ * rendered_free(). */
 const char *render_file_data(struct render_file *f, const struct model *m);
 /* Frees <r> and removes the file it wrote at render_opts.cfg_path, if it is
  * still there. */

@@ -39,8 +39,7 @@ struct map_build {
 /* A certificate while building: one per Secret, SNI filters merged. */
 struct cert_acc {
     const char *file;
-    const char *pem;
-    size_t pem_len;
+    const struct tls_entry *tls;
     const void **snis; /* host names, tmp (push()); sni_owner keeps them unique */
     size_t n_snis;
 };
@@ -50,8 +49,7 @@ struct secret_state {
     const struct tls_entry *cert; /* from the cache; NULL when unusable */
     const char *err;
     const char *file;      /* arena */
-    const char *pem;       /* borrowed from cert, set on first use */
-    size_t pem_len;
+    bool held;             /* by the model (secret_tls()) */
 };
 
 /* Every map of the builder borrows its keys: strings of the model's arena
@@ -732,7 +730,7 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
                                    name);
             m->wanted = xrealloc(m->wanted, (m->n_wanted + 1) * sizeof(*m->wanted));
             m->wanted[m->n_wanted++] = arena_strdup(&m->arena, ref);
-        } else if (e->pem) {
+        } else if (e->der) {
             st->cert = e;
         } else {
             st->err = arena_printf(&b->tmp, "secret \"%s/%s\": %s", ns, name, e->err);
@@ -741,20 +739,19 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
     return st;
 }
 
-static const char *secret_pem(struct builder *b, struct secret_state *st, size_t *len)
+/* The parsed Secret of <st>, which the model holds from its first use: its
+ * certificates name it, no copy. */
+static const struct tls_entry *secret_tls(struct builder *b, struct secret_state *st)
 {
-    if (!st->pem) {
+    if (!st->held) {
         struct model *m = b->m;
 
-        /* borrowed from the parsed Secret, which the model holds: no copy */
         tls_entry_hold(st->cert);
         m->held = xrealloc(m->held, (m->n_held + 1) * sizeof(*m->held));
         m->held[m->n_held++] = st->cert;
-        st->pem_len = st->cert->pem_len;
-        st->pem = st->cert->pem;
+        st->held = true;
     }
-    *len = st->pem_len;
-    return st->pem;
+    return st->cert;
 }
 
 static void add_sni(struct builder *b, struct secret_state *st, const char *host,
@@ -766,7 +763,7 @@ static void add_sni(struct builder *b, struct secret_state *st, const char *host
     if (!c) {
         c = arena_alloc(&b->tmp, sizeof(*c));
         c->file = st->file;
-        c->pem = secret_pem(b, st, &c->pem_len);
+        c->tls = secret_tls(b, st);
         hmap_put(&b->certs, st->file, c);
     }
     if (!host)
@@ -1011,8 +1008,8 @@ static void finish(struct builder *b)
         struct model_cert *mc = &m->certs[n++];
 
         mc->file = c->file;
-        mc->pem = c->pem;
-        mc->pem_len = c->pem_len;
+        mc->tls = c->tls;
+        mc->pem_len = c->tls->pem_len;
         mc->snis = arena_alloc(&m->arena, (c->n_snis + 1) * sizeof(*mc->snis));
         for (size_t j = 0; j < c->n_snis; j++)
             mc->snis[j] = arena_strdup(&m->arena, c->snis[j]);
@@ -1060,7 +1057,8 @@ static void set_default_cert(struct builder *b)
         if (name) {
             st = get_secret(b, ns, name);
             if (st->cert) {
-                dc->pem = secret_pem(b, st, &dc->pem_len);
+                dc->tls = secret_tls(b, st);
+                dc->pem_len = dc->tls->pem_len;
                 return;
             }
             add_issue(b, MODEL_SEV_WARN, "flag/default-ssl-certificate", "",
@@ -1185,6 +1183,16 @@ const char *model_server_name(const struct model_server *s, char *buf, size_t si
 
     snprintf(buf + len, size - len, ":%u", s->port);
     return buf;
+}
+
+void model_cert_pem(const struct model_cert *c, char *out)
+{
+    if (c->tls)
+        tls_entry_pem(c->tls, out);
+    else if (c->pem)
+        memcpy(out, c->pem, c->pem_len + 1);
+    else
+        *out = '\0';
 }
 
 const unsigned char *model_pack_servers(struct arena *a, const struct model_server *s, size_t n,

@@ -2,8 +2,8 @@
 /* The routing model: what HAProxy must do, derived purely from a store
  * snapshot and the options. Every node and string lives in the arena, but
  * the arrays of backends and of each map's entries, which the build fills in
- * place and the model frees, and the certificates' PEM, borrowed from the
- * parsed Secrets the model holds. */
+ * place and the model frees, and the parsed Secrets its certificates name,
+ * which it holds. */
 #ifndef SRC_MODEL_MODEL_T_H
 #define SRC_MODEL_MODEL_T_H
 #include <stdbool.h>
@@ -12,6 +12,8 @@
 
 #include "model/keys-t.h"
 #include "util/arena.h"
+
+struct tls_entry;
 
 /* A server, the address in binary; its text and the server's name are made
  * when needed (model_server_name()). */
@@ -53,8 +55,10 @@ enum model_map {
 
 struct model_cert {
     const char *file;      /* file name, "<ns>_<name>.pem" */
-    const char *pem;       /* private key then certificate chain, re-encoded */
-    size_t pem_len;
+    const struct tls_entry *tls; /* a parsed Secret, whose PEM is made when needed
+                                  * (model_cert_pem()), or NULL */
+    const char *pem;       /* else the private key then certificate chain, or NULL */
+    size_t pem_len;        /* of either's PEM */
     const char **snis;     /* SNI filters, sorted; none: the names in the cert */
     size_t n_snis;
 };
@@ -72,12 +76,10 @@ struct model_issue {
     const char *msg;
 };
 
-struct tls_entry;
-
 struct model {
     struct arena arena;
     int refs;
-    const struct tls_entry **held;  /* parsed Secrets whose PEM the certificates borrow */
+    const struct tls_entry **held;  /* parsed Secrets its certificates are made from */
     size_t n_held;
     struct key_values global;       /* ConfigMap keys over the defaults */
     struct model_backend *backends; /* sorted by name; malloc'd */

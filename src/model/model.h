@@ -50,6 +50,8 @@ int model_server_cmp(const struct model_server *a, const struct model_server *b)
  * backend keeps them; how many are IPv4 in *<n_v4>. */
 const unsigned char *model_pack_servers(struct arena *a, const struct model_server *s, size_t n,
                                         uint32_t *n_v4);
+/* The PEM of <c>, its pem_len bytes and a NUL, to <out>. */
+void model_cert_pem(const struct model_cert *c, char *out);
 /* Server <i> of <be>. */
 struct model_server model_backend_server(const struct model_backend *be, size_t i);
 #endif

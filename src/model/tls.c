@@ -242,9 +242,9 @@ static void entry_free(struct tls_entry *e)
 {
     if (!e)
         return;
-    if (e->pem)
-        memset(e->pem, 0, e->pem_len);
-    free(e->pem);
+    if (e->der)
+        memset(e->der, 0, e->der_len); /* private key bytes do not linger */
+    free(e->der);
     free(e->err);
     for (size_t i = 0; i < e->n_names; i++)
         free(e->names[i]);
@@ -337,6 +337,85 @@ static void collect_names(struct tls_entry *e, X509 *x)
     }
 }
 
+/* ====== DER and PEM ====== */
+
+#define PEM_KEY "PRIVATE KEY"
+#define PEM_CERT "CERTIFICATE"
+#define PEM_LINE 48 /* bytes a line of base64 says */
+
+/* The size of the DER element at <p>, made by OpenSSL: tag, length, content. */
+static size_t der_size(const unsigned char *p)
+{
+    size_t n = p[1], len = 0;
+
+    if (n < 0x80)
+        return 2 + n;
+    n &= 0x7f;
+    for (size_t i = 0; i < n; i++)
+        len = len << 8 | p[2 + i];
+    return 2 + n + len;
+}
+
+/* Bytes of the PEM block of <label> holding <n> bytes, as OpenSSL writes it:
+ * lines of 64 characters. */
+static size_t pem_size(const char *label, size_t n)
+{
+    return 2 * strlen(label) + strlen("-----BEGIN -----\n-----END -----\n") +
+           (n + 2) / 3 * 4 + (n + PEM_LINE - 1) / PEM_LINE;
+}
+
+static void set_der(struct tls_entry *e, const struct tls_cert *c)
+{
+    PKCS8_PRIV_KEY_INFO *p8 = EVP_PKEY2PKCS8(c->key);
+    int n = p8 ? i2d_PKCS8_PRIV_KEY_INFO(p8, NULL) : -1;
+    unsigned char *at;
+
+    if (n <= 0)
+        abort(); /* a key OpenSSL just parsed */
+    e->der_len = (size_t)n;
+    e->pem_len = pem_size(PEM_KEY, (size_t)n);
+    for (int i = 0; i < c->n; i++) {
+        n = i2d_X509(c->chain[i], NULL);
+        if (n <= 0)
+            abort();
+        e->der_len += (size_t)n;
+        e->pem_len += pem_size(PEM_CERT, (size_t)n);
+    }
+    e->der = xmalloc(e->der_len);
+    at = e->der;
+    i2d_PKCS8_PRIV_KEY_INFO(p8, &at);
+    for (int i = 0; i < c->n; i++)
+        i2d_X509(c->chain[i], &at);
+    PKCS8_PRIV_KEY_INFO_free(p8);
+}
+
+/* Writes the PEM block of <label> for the <n> bytes at <p> to <out>; returns
+ * the end of what it wrote. */
+static char *pem_block(char *out, const char *label, const unsigned char *p, size_t n)
+{
+    out += snprintf(out, 64, "-----BEGIN %s-----\n", label);
+    for (size_t at = 0; at < n; at += PEM_LINE) {
+        size_t len = n - at < PEM_LINE ? n - at : PEM_LINE;
+
+        out += EVP_EncodeBlock((unsigned char *)out, p + at, (int)len);
+        *out++ = '\n';
+    }
+    return out + snprintf(out, 64, "-----END %s-----\n", label);
+}
+
+void tls_entry_pem(const struct tls_entry *e, char *out)
+{
+    const unsigned char *p = e->der, *end = e->der + e->der_len;
+
+    for (const char *label = PEM_KEY; p < end; label = PEM_CERT) {
+        size_t n = der_size(p);
+
+        out = pem_block(out, label, p, n);
+        p += n;
+    }
+    *out = '\0';
+}
+
 const struct tls_entry *tls_cache_find(struct tls_cache *c, const char *id)
 {
     struct tls_entry *e = hmap_get(&c->entries, id);
@@ -360,7 +439,7 @@ const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
     e->refs = 1;
     cert = parse(c->decoders, TLS_KEY_DECODERS, crt, crt_len, key, key_len, &e->err);
     if (cert) {
-        e->pem = tls_cert_pem(cert, &e->pem_len);
+        set_der(e, cert);
         collect_names(e, cert->chain[0]);
         tls_cert_free(cert);
     }

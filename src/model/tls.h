@@ -20,10 +20,13 @@ void tls_cert_free(struct tls_cert *c);
 /* Key then chain as PEM; caller owns the string, length in *<len>. */
 char *tls_cert_pem(const struct tls_cert *c, size_t *len);
 /* A parsed Secret as the model uses it, remembered across model builds so
- * that a change elsewhere does not parse every certificate again. */
+ * that a change elsewhere does not parse every certificate again. It keeps
+ * the key and chain as DER, a third smaller than PEM: the PEM HAProxy reads
+ * is made when it is written (tls_entry_pem()). */
 struct tls_entry {
-    char *pem;          /* key then chain, re-encoded; NULL when unusable */
-    size_t pem_len;
+    unsigned char *der; /* key (PKCS#8) then chain, re-encoded; NULL when unusable */
+    size_t der_len;
+    size_t pem_len;     /* of their PEM */
     char *err;          /* why it is unusable, or NULL */
     char **names;       /* DNS names the certificate is valid for (SAN, else CN) */
     size_t n_names;
@@ -51,6 +54,9 @@ void tls_cache_sweep(struct tls_cache *c);
  * until it is freed. */
 void tls_entry_hold(const struct tls_entry *e);
 void tls_entry_release(const struct tls_entry *e);
+/* Writes the PEM of usable entry <e>, key then chain, its pem_len bytes
+ * and a NUL, to <out>. */
+void tls_entry_pem(const struct tls_entry *e, char *out);
 /* True when the entry's certificate is valid for <host> (exact or "*.x"). */
 bool tls_entry_covers(const struct tls_entry *e, const char *host);
 

@@ -147,6 +147,19 @@ static inline size_t total_entries(const struct model *m)
     return n;
 }
 
+/* The PEM of certificate <c>, valid for the next three calls (an
+ * assertion may compare two). */
+static inline const char *cert_pem(const struct model_cert *c)
+{
+    static char bufs[4][65536];
+    static unsigned next;
+    char *buf = bufs[next++ % 4];
+
+    assert_true(c->pem_len < sizeof(bufs[0]));
+    model_cert_pem(c, buf);
+    return buf;
+}
+
 /* The name of server <i> of <be> ("10.0.0.1:8080"), valid until the next
  * call. */
 static inline const char *server_name(const struct model_backend *be, size_t i)

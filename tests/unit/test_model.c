@@ -1008,11 +1008,11 @@ static void test_tls_secret(void **state)
     assert_string_equal(m->certs[0].snis[0], "secure.com");
     assert_string_equal(m->certs[0].snis[1], "www.secure.com");
     /* key then certificate, re-encoded */
-    assert_non_null(m->certs[0].pem);
-    assert_int_equal(strlen(m->certs[0].pem), m->certs[0].pem_len);
-    assert_non_null(strstr(m->certs[0].pem, "PRIVATE KEY"));
-    assert_true(strstr(m->certs[0].pem, "PRIVATE KEY") < strstr(m->certs[0].pem, "CERTIFICATE"));
-    assert_non_null(strstr(m->certs[0].pem, crt + strlen("-----BEGIN CERTIFICATE-----\n")));
+    assert_non_null(m->certs[0].tls);
+    assert_int_equal(strlen(cert_pem(&m->certs[0])), m->certs[0].pem_len);
+    assert_non_null(strstr(cert_pem(&m->certs[0]), "PRIVATE KEY"));
+    assert_true(strstr(cert_pem(&m->certs[0]), "PRIVATE KEY") < strstr(cert_pem(&m->certs[0]), "CERTIFICATE"));
+    assert_non_null(strstr(cert_pem(&m->certs[0]), crt + strlen("-----BEGIN CERTIFICATE-----\n")));
     /* redirect map: TLS hosts only, default 308 */
     assert_entry(m, MODEL_MAP_REDIRECT, "secure.com", "308");
     assert_entry(m, MODEL_MAP_REDIRECT, "www.secure.com", "308");
@@ -1068,16 +1068,16 @@ static void test_tls_pem_outlives_the_cache_entry(void **state)
     put_tls_ingress(&s, "web", T_OLD, "portico", "", "secure.com", "secure-tls");
     old = build(&s, &o);
     assert_int_equal(old->n_certs, 1);
-    pem = xstrdup(old->certs[0].pem);
+    pem = xstrdup(cert_pem(&old->certs[0]));
     /* rotated: the next build parses the new content, the one after drops the old */
     put_tls_secret(&s, "shop", "secure-tls", crt[1], key[1]);
     for (int i = 0; i < 2; i++) {
         m = build(&s, &o);
-        assert_string_not_equal(m->certs[0].pem, pem);
+        assert_string_not_equal(cert_pem(&m->certs[0]), pem);
         model_unref(m);
     }
-    assert_string_equal(old->certs[0].pem, pem);
-    assert_int_equal(strlen(old->certs[0].pem), old->certs[0].pem_len);
+    assert_string_equal(cert_pem(&old->certs[0]), pem);
+    assert_int_equal(strlen(cert_pem(&old->certs[0])), old->certs[0].pem_len);
     model_unref(old);
     tls_cache_free(cache);
     free(pem);
@@ -1124,7 +1124,7 @@ static void test_secret_data_dropped_and_wanted(void **state)
     m = build(&s, &o);
     assert_int_equal(m->n_certs, 1);
     assert_string_equal(m->certs[0].file, "shop_secure-tls.pem");
-    assert_non_null(m->certs[0].pem);
+    assert_non_null(m->certs[0].tls);
     assert_int_equal(m->n_wanted, 0);
     model_unref(m);
     /* an Ingress names the one no build parsed: wanted, default certificate meanwhile */
@@ -1205,9 +1205,9 @@ static void test_secrets_parsed_before_build(void **state)
     assert_int_equal(m->n_wanted, 0);
     assert_int_equal(m->n_certs, 1);
     assert_string_equal(m->certs[0].file, "shop_secure-tls.pem");
-    assert_non_null(m->certs[0].pem);
-    assert_non_null(m->default_cert.pem);
-    assert_memory_equal(m->default_cert.pem, m->certs[0].pem, m->certs[0].pem_len);
+    assert_non_null(m->certs[0].tls);
+    assert_non_null(m->default_cert.tls);
+    assert_memory_equal(cert_pem(&m->default_cert), cert_pem(&m->certs[0]), m->certs[0].pem_len);
     model_unref(m);
     /* the Secret nobody named, named now: its data is read again */
     put_later_ingress(&s, "unnamed-tls");
@@ -1362,10 +1362,10 @@ static void test_default_ssl_certificate_flag(void **state)
     o.default_ssl_cert = "kube-system/default-cert";
     m = build(&s, &o);
     assert_string_equal(m->default_cert.file, "default.pem");
-    assert_non_null(m->default_cert.pem);
+    assert_non_null(m->default_cert.tls);
     assert_true(m->default_cert.pem_len != strlen(fallback_pem) ||
-                memcmp(m->default_cert.pem, fallback_pem, strlen(fallback_pem)) != 0);
-    assert_non_null(strstr(m->default_cert.pem, crt + strlen("-----BEGIN CERTIFICATE-----\n")));
+                memcmp(cert_pem(&m->default_cert), fallback_pem, strlen(fallback_pem)) != 0);
+    assert_non_null(strstr(cert_pem(&m->default_cert), crt + strlen("-----BEGIN CERTIFICATE-----\n")));
     assert_int_equal(m->n_issues, 0);
     model_unref(m);
     /* missing: warning and the fallback */

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "model/tls.h"
+#include "util/xalloc.h"
 
 /* Self-signed certificate for CN <cn> with the SANs in <san> ("DNS:a,DNS:b",
  * or NULL); key and certificate PEM returned in *key and *crt (caller frees). */
@@ -116,6 +117,45 @@ static const struct tls_entry *get(struct tls_cache *c, const char *id, const ch
                          (const unsigned char *)key, strlen(key));
 }
 
+/* The PEM an entry makes from its DER is OpenSSL's own for the key and
+ * chain: the same bytes, as long as it says. A chain of two certificates
+ * (the leaf twice) checks the blocks after the first. */
+static void assert_pem_is_openssls(const struct tls_entry *e, const char *crt, const char *key)
+{
+    char *chain = xasprintf("%s%s", crt, crt), *want, *got;
+    struct tls_cert *tc;
+    struct tls_cache *c2 = tls_cache_new();
+    const struct tls_entry *e2;
+    size_t len;
+
+    tc = tls_cert_parse((const unsigned char *)crt, strlen(crt), (const unsigned char *)key,
+                        strlen(key), NULL);
+    assert_non_null(tc);
+    want = tls_cert_pem(tc, &len);
+    assert_int_equal(e->pem_len, len);
+    got = xmalloc(e->pem_len + 1);
+    tls_entry_pem(e, got);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    tls_cert_free(tc);
+    tls_cache_sweep(c2);
+    e2 = get(c2, "ns/chain#1", chain, key);
+    tc = tls_cert_parse((const unsigned char *)chain, strlen(chain), (const unsigned char *)key,
+                        strlen(key), NULL);
+    assert_non_null(tc);
+    want = tls_cert_pem(tc, &len);
+    assert_int_equal(e2->pem_len, len);
+    got = xmalloc(e2->pem_len + 1);
+    tls_entry_pem(e2, got);
+    assert_string_equal(got, want);
+    free(got);
+    free(want);
+    tls_cert_free(tc);
+    tls_cache_free(c2);
+    free(chain);
+}
+
 /* The cache decodes keys with one decoder per key type, made once: each key
  * still comes out as its own, whatever was decoded before it, a key that
  * failed included. */
@@ -136,11 +176,12 @@ static void test_cache_decoders_serve_each_key(void **state)
         for (int i = 0; i < 5; i++) {
             snprintf(id, sizeof(id), "ns/ok%d#%d", i, round);
             e = get(c, id, crt[i], key[i]);
-            assert_non_null(e->pem);
+            assert_non_null(e->der);
+            assert_pem_is_openssls(e, crt[i], key[i]);
             /* the pair of the next one: same type or not, it fails */
             snprintf(id, sizeof(id), "ns/bad%d#%d", i, round);
             e = get(c, id, crt[i], key[(i + 2) % 5]);
-            assert_null(e->pem);
+            assert_null(e->der);
             assert_non_null(strstr(e->err, "does not match"));
         }
     }
@@ -161,7 +202,7 @@ static void test_cache_reuses_and_sweeps(void **state)
     make("a.test", "DNS:a.test", &crt, &key);
     tls_cache_sweep(c);
     a = get(c, "ns/a#1", crt, key);
-    assert_non_null(a->pem);
+    assert_non_null(a->der);
     assert_null(a->err);
     tls_cache_sweep(c);
     b = get(c, "ns/a#1", crt, key);
@@ -169,10 +210,10 @@ static void test_cache_reuses_and_sweeps(void **state)
     tls_cache_sweep(c);     /* used in the last build: kept */
     tls_cache_sweep(c);     /* not used in the last build: dropped */
     b = get(c, "ns/a#1", crt, key);
-    assert_non_null(b->pem);
+    assert_non_null(b->der);
     /* an unusable Secret is remembered with its reason */
     b = get(c, "ns/bad#2", "garbage", key);
-    assert_null(b->pem);
+    assert_null(b->der);
     assert_non_null(strstr(b->err, "tls.crt"));
     tls_cache_free(c);
     free(crt);
