@@ -92,7 +92,6 @@ static void add_file(struct rendered *r, const char *name, struct buf *b, mode_t
     f->data = f->own;
 }
 
-
 /* "bind" lines for one listener on every enabled address family. */
 static int add_binds(struct buf *b, const struct render_opts *o, int port, const char *name,
                      const char *extra)
@@ -427,10 +426,10 @@ const char *render_file_data(struct render_file *f, const struct model *m)
     return f->data;
 }
 
-/* A certificate's file: its PEM in memory, or, with o->from_model, only
- * the hash of what it is made from (the DER of a parsed Secret), as in
- * memory too: 1,000 certificates made again for every rendering would cost
- * more than the rendering. */
+/* A certificate's file: its PEM in memory, or, with o->from_model, none.
+ * Either way its hash is of what the PEM is made from (a parsed Secret's
+ * DER): making the PEM of 1,000 certificates to hash it on every rendering
+ * would cost more than the rendering. */
 static void add_cert(struct rendered *r, const struct render_opts *o, const char *name,
                      const struct model_cert *c)
 {
