@@ -117,19 +117,15 @@ static const struct tls_entry *get(struct tls_cache *c, const char *id, const ch
                          (const unsigned char *)key, strlen(key));
 }
 
-/* The PEM an entry makes from its DER is OpenSSL's own for the key and
- * chain: the same bytes, as long as it says. A chain of two certificates
- * (the leaf twice) checks the blocks after the first. */
-static void assert_pem_is_openssls(const struct tls_entry *e, const char *crt, const char *key)
+/* The PEM entry <e> makes from its DER is the one OpenSSL writes for <crt>
+ * and <key>: the same bytes, as long as it says. */
+static void assert_same_pem(const struct tls_entry *e, const char *crt, const char *key)
 {
-    char *chain = xasprintf("%s%s", crt, crt), *want, *got;
-    struct tls_cert *tc;
-    struct tls_cache *c2 = tls_cache_new();
-    const struct tls_entry *e2;
+    struct tls_cert *tc = tls_cert_parse((const unsigned char *)crt, strlen(crt),
+                                         (const unsigned char *)key, strlen(key), NULL);
+    char *want, *got;
     size_t len;
 
-    tc = tls_cert_parse((const unsigned char *)crt, strlen(crt), (const unsigned char *)key,
-                        strlen(key), NULL);
     assert_non_null(tc);
     want = tls_cert_pem(tc, &len);
     assert_int_equal(e->pem_len, len);
@@ -139,19 +135,18 @@ static void assert_pem_is_openssls(const struct tls_entry *e, const char *crt, c
     free(got);
     free(want);
     tls_cert_free(tc);
+}
+
+/* assert_same_pem() for <e> and for a chain of two certificates (the leaf
+ * twice), which checks the blocks after the first. */
+static void assert_pem_is_openssls(const struct tls_entry *e, const char *crt, const char *key)
+{
+    char *chain = xasprintf("%s%s", crt, crt);
+    struct tls_cache *c2 = tls_cache_new();
+
+    assert_same_pem(e, crt, key);
     tls_cache_sweep(c2);
-    e2 = get(c2, "ns/chain#1", chain, key);
-    tc = tls_cert_parse((const unsigned char *)chain, strlen(chain), (const unsigned char *)key,
-                        strlen(key), NULL);
-    assert_non_null(tc);
-    want = tls_cert_pem(tc, &len);
-    assert_int_equal(e2->pem_len, len);
-    got = xmalloc(e2->pem_len + 1);
-    tls_entry_pem(e2, got);
-    assert_string_equal(got, want);
-    free(got);
-    free(want);
-    tls_cert_free(tc);
+    assert_same_pem(get(c2, "ns/chain#1", chain, key), chain, key);
     tls_cache_free(c2);
     free(chain);
 }
