@@ -50,8 +50,8 @@ const struct tls_entry *tls_cache_find(struct tls_cache *c, const char *id);
 /* Starts a build: entries not used since the previous one leave the cache
  * (and are freed once no model holds them). */
 void tls_cache_sweep(struct tls_cache *c);
-/* A model keeps an entry's PEM instead of a copy of it: it holds the entry
- * until it is freed. */
+/* A model's certificates are made from entries, not copies of them: it
+ * holds each until it is freed. */
 void tls_entry_hold(const struct tls_entry *e);
 void tls_entry_release(const struct tls_entry *e);
 /* Writes the PEM of usable entry <e>, key then chain, its pem_len bytes
