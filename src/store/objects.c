@@ -39,6 +39,8 @@ struct pack {
     enum { PACK_MEASURE, PACK_COPY, PACK_FREE, PACK_COMPARE } mode;
     size_t arr_size, str_size;
     unsigned char *arr, *str; /* next free byte of each area, when copying */
+    bool packed_source;       /* measuring a packed object: shared strings are only
+                                * found, never stored (packed_size()) */
     const unsigned char *block; /* the packed object, when comparing */
     unsigned char *canon;     /* the copy of it its pointers are written to */
     size_t size;              /* of both */
@@ -237,8 +239,11 @@ static void pack_shared_str(struct pack *pk, char **s)
     len = strlen(*s);
     shared = shared_str(pk, *s, len);
     if (!shared) {
-        struct interned *in = intern(*s, len);
+        struct interned *in = pk->packed_source ? hset_get(&interned, *s) : intern(*s, len);
 
+        /* a packed object kept its own copy when the table was full */
+        if (in && pk->packed_source && in->s != *s)
+            in = NULL;
         if (!in) {
             pack_str(pk, s);
             return;
@@ -434,7 +439,7 @@ struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
 /* The size of packed object <obj>, measured again. */
 static size_t packed_size(const struct k8s_obj *obj)
 {
-    struct pack pk = {.mode = PACK_MEASURE};
+    struct pack pk = {.mode = PACK_MEASURE, .packed_source = true};
 
     pack_walk(&pk, (struct k8s_obj *)obj);
     return PACK_ALIGN(k8s_obj_size(obj->kind)) + pk.arr_size + pk.str_size;

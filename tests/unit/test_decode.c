@@ -889,6 +889,29 @@ static bool same(const char *a, const char *b)
 static void test_obj_same(void **state)
 {
     (void)state;
+    /* a namespace packed as the object's own copy, the table of shared ones
+     * full then, is still its own when compared once the table has room: the
+     * comparison shares nothing new */
+    {
+        size_t room = 16384 - k8s_shared_strings(), shared;
+        struct k8s_obj **fill = xcalloc(room, sizeof(*fill)), *own;
+
+        for (size_t i = 0; i < room; i++) {
+            char *json = xasprintf(CM(", \"namespace\": \"fill-%zu\"", ""), i);
+
+            fill[i] = tu_decode(json);
+            free(json);
+        }
+        own = tu_decode(CM(", \"namespace\": \"own\"", ""));
+        k8s_obj_free(fill[0]);
+        shared = k8s_shared_strings();
+        assert_true(k8s_obj_same(own, own));
+        assert_int_equal(k8s_shared_strings(), shared);
+        k8s_obj_free(own);
+        for (size_t i = 1; i < room; i++)
+            k8s_obj_free(fill[i]);
+        free(fill);
+    }
     assert_true(same(CM(", \"resourceVersion\": \"1\"", ", \"data\": {\"a\": \"1\"}"),
                      "{\"kind\": \"ConfigMap\", \"apiVersion\": \"v1\", \"metadata\": {\"name\": "
                      "\"c\", \"resourceVersion\": \"2\", \"managedFields\": [{}], \"generation\": 7, "
