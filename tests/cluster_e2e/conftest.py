@@ -1,6 +1,7 @@
 """Fixtures for the cluster-mode tests: one real kube-apiserver + etcd per
 session (tests/cluster/cluster.sh), echo "pods" on 198.18.0.x, and Portico
-with the portico ServiceAccount's kubeconfig, so RBAC applies to it."""
+with the portico ServiceAccount's kubeconfig, so RBAC applies to it. A
+skipped test fails the run unless PORTICO_ALLOW_SKIP=1 (tests/skip_policy.py)."""
 
 import os
 import sys
@@ -11,9 +12,15 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
+sys.path.insert(0, str(REPO / "tests"))
 
+import skip_policy  # noqa: E402
 from cluster_source import ApiCluster  # noqa: E402
 from helpers import Echo, Portico  # noqa: E402
+
+
+def pytest_configure(config):
+    skip_policy.register(config)
 
 
 def _binary():

@@ -2,7 +2,8 @@
 
 Run: make -C <repo> && python3 -m pytest -q tests/e2e
 The binary is taken from $PORTICO_BIN, else <repo>/portico. A missing binary
-is an error, never a skip.
+is an error, never a skip; a skipped or xfail test fails the run unless
+PORTICO_ALLOW_SKIP=1 (tests/skip_policy.py).
 
 With PORTICO_E2E_SOURCE=cluster each stack gets a real API server instead of a
 manifests directory (cluster_source.py); tests marked `file_only` (they test
@@ -11,11 +12,15 @@ the directory itself) are then deselected, and the count is printed.
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
 from helpers import REPO, SOURCE, Echo, Manifests, Portico, ingress_class, make_cert
+
+sys.path.insert(0, str(REPO / "tests"))
+import skip_policy  # noqa: E402
 
 _RUNNING = []  # porticos alive right now, for failure reports
 
@@ -29,6 +34,7 @@ def _binary():
 
 
 def pytest_configure(config):
+    skip_policy.register(config)
     config.addinivalue_line("markers", "file_only(reason): tests the manifests directory "
                             "itself; not run with PORTICO_E2E_SOURCE=cluster")
 
