@@ -16,13 +16,21 @@ void buf_init(struct buf *b, size_t limit)
     b->len = 0;
     b->cap = 0;
     b->limit = limit;
+    b->err = 0;
 }
 
-void buf_free(struct buf *b)
+/* Frees the storage and keeps the limit and the error, if any. */
+static void release(struct buf *b)
 {
     FREE_NULL(b->ptr);
     b->len = 0;
     b->cap = 0;
+}
+
+void buf_free(struct buf *b)
+{
+    release(b);
+    b->err = 0;
 }
 
 void buf_reset(struct buf *b)
@@ -34,8 +42,9 @@ void buf_reset(struct buf *b)
 
 int buf_add(struct buf *b, const void *data, size_t len)
 {
-    if (len > b->limit || b->len > b->limit - len) {
-        buf_free(b);
+    if (b->err || len > b->limit || b->len > b->limit - len) {
+        release(b);
+        b->err = -E2BIG;
         return -E2BIG;
     }
     if (b->len + len + 1 > b->cap) {
@@ -43,6 +52,9 @@ int buf_add(struct buf *b, const void *data, size_t len)
 
         while (ncap < b->len + len + 1)
             ncap *= 2;
+        /* doubling stops at the limit: a buffer never holds more than it may use */
+        if (ncap > b->limit + 1)
+            ncap = b->limit + 1;
         b->ptr = xrealloc(b->ptr, ncap);
         b->cap = ncap;
     }
@@ -55,6 +67,8 @@ int buf_add(struct buf *b, const void *data, size_t len)
 
 void buf_reserve(struct buf *b, size_t n)
 {
+    if (b->err)
+        return;
     if (n > b->limit - b->len)
         n = b->limit - b->len;
     if (b->len + n + 1 <= b->cap)

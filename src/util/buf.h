@@ -9,13 +9,20 @@ struct buf {
     size_t len;   /* bytes used, without the NUL */
     size_t cap;   /* bytes allocated */
     size_t limit; /* adding past this fails with -E2BIG */
+    int err;      /* -E2BIG once an add went past the limit: every later add
+                   * fails too, so that what follows a
+                   * failure is never appended to a fresh buffer;
+                   * buf_free() clears it */
 };
 
 void buf_init(struct buf *b, size_t limit);
+/* Frees the content; the buffer is empty and usable again, even after a
+ * failed add. */
 void buf_free(struct buf *b);
 void buf_reset(struct buf *b);
 /* Appends bytes. Returns 0, or -E2BIG past the limit, in which case the buffer
- * is freed and left empty so that a truncated result is never used. */
+ * is freed and left empty (ptr NULL) so that a truncated result is never used,
+ * and refuses every later add. */
 int buf_add(struct buf *b, const void *data, size_t len);
 /* Makes room for <n> more bytes (up to the limit) in one allocation: at a few
  * megabytes, doubling copies the buffer and holds both copies for a moment. */

@@ -83,15 +83,25 @@ static void test_buf_limit(void **state)
     /* emptied: a truncated result is never used */
     assert_null(b.ptr);
     assert_int_equal(b.len, 0);
-    /* usable again afterwards */
+    /* every later add fails too: nothing is appended to a fresh buffer */
+    assert_int_equal(buf_adds(&b, "abc"), -E2BIG);
+    assert_int_equal(buf_add(&b, "", 0), -E2BIG);
+    buf_reserve(&b, 5);
+    assert_null(b.ptr);
+    buf_reset(&b);
+    assert_int_equal(buf_adds(&b, "abc"), -E2BIG);
+    /* usable again once freed */
+    buf_free(&b);
     assert_int_equal(buf_adds(&b, "abc"), 0);
     assert_string_equal(b.ptr, "abc");
     assert_int_equal(buf_adds(&b, "12345678"), -E2BIG);
     assert_null(b.ptr);
     assert_int_equal(b.len, 0);
     /* a single add larger than the limit */
+    buf_free(&b);
     assert_int_equal(buf_add(&b, "0123456789A", 11), -E2BIG);
     assert_null(b.ptr);
+    buf_free(&b);
     /* huge lengths do not wrap around */
     assert_int_equal(buf_adds(&b, "ab"), 0);
     assert_int_equal(buf_add(&b, "x", SIZE_MAX), -E2BIG);
@@ -117,6 +127,7 @@ static void test_buf_addf_limit_and_large(void **state)
     buf_init(&b, 100);
     assert_int_equal(buf_addf(&b, "%s", big), -E2BIG);
     assert_null(b.ptr);
+    buf_free(&b);
     assert_int_equal(buf_addf(&b, "%05d", 42), 0);
     assert_string_equal(b.ptr, "00042");
     buf_free(&b);
@@ -136,6 +147,27 @@ static void test_buf_growth(void **state)
     buf_free(&b);
     assert_null(b.ptr);
     buf_free(&b); /* twice is harmless */
+}
+
+/* Growing by doubling never allocates past the limit: a buffer limited to
+ * 1,000 bytes once grew to 2,048 on its way to 1,000. */
+static void test_buf_growth_capped_by_limit(void **state)
+{
+    char chunk[300];
+    struct buf b;
+
+    (void)state;
+    memset(chunk, 'x', sizeof(chunk));
+    buf_init(&b, 1000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(buf_add(&b, chunk, sizeof(chunk)), 0);
+    assert_int_equal(buf_add(&b, chunk, 100), 0);
+    assert_int_equal(b.len, 1000);
+    assert_true(b.cap <= 1001);
+    assert_int_equal(b.ptr[1000], '\0');
+    assert_int_equal(buf_add(&b, "x", 1), -E2BIG);
+    assert_null(b.ptr);
+    buf_free(&b);
 }
 
 /* Reserved room is used without growing again, is capped by the limit, and
@@ -714,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_buf_addf_limit_and_large),
         cmocka_unit_test(test_buf_reserve_and_take),
         cmocka_unit_test(test_buf_growth),
+        cmocka_unit_test(test_buf_growth_capped_by_limit),
         cmocka_unit_test(test_hset_basic),
         cmocka_unit_test(test_hset_many),
         cmocka_unit_test(test_hmap_basic),
