@@ -32,6 +32,7 @@ static const unsigned redirect_codes[] = {301, 302, 303, 307, 308};
  * held beside the model otherwise). Pieces end at a line's end. */
 struct cfg_out {
     struct buf b;
+    size_t limit;
     int fd;         /* -1: in memory */
     size_t written;
     uint64_t hash;  /* of the pieces passed to cfg_flush() */
@@ -62,7 +63,7 @@ static int cfg_flush(struct cfg_out *c, bool last)
     }
     if (c->fd == -1)
         return 0;
-    if (c->written + c->b.len > RENDER_MAX_CFG)
+    if (c->written + c->b.len > c->limit)
         return -E2BIG;
     ret = file_write_all(c->fd, c->b.ptr, c->b.len);
     c->written += c->b.len;
@@ -266,6 +267,8 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
             model_server_addr(s, addr, sizeof(addr));
             ret |= buf_adds(b, "    server ");
             if (cfg_name(b, sname) || buf_adds(b, s->v6 ? " [" : " ") || cfg_name(b, addr)) {
+                if (!b->ptr)
+                    return -E2BIG; /* the buffer overflowed: buf_add() freed it */
                 /* refused: cut the partial line */
                 b->len = mark;
                 b->ptr[mark] = '\0';
@@ -500,7 +503,8 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
     struct render_file *f;
     int ret;
 
-    buf_init(&c.b, RENDER_MAX_CFG);
+    c.limit = o->cfg_limit ? o->cfg_limit : RENDER_MAX_CFG;
+    buf_init(&c.b, c.limit);
     if (o->cfg_path) {
         c.fd = open(o->cfg_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         /* exactly 0644, whatever the umask, as the other files */
@@ -528,8 +532,8 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
         if (o->cfg_path)
             unlink(o->cfg_path);
         if (ret == -E2BIG)
-            errmsg_set(err, "haproxy.cfg: larger than %u bytes or a flag value cannot be "
-                            "written", RENDER_MAX_CFG);
+            errmsg_set(err, "haproxy.cfg: larger than %zu bytes or a flag value cannot be "
+                            "written", c.limit);
         else
             errmsg_set(err, "write %s: %s", o->cfg_path, strerror(-ret));
         return ret;

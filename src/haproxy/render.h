@@ -24,6 +24,7 @@ struct render_opts {
     const char *cfg_path;      /* NULL: haproxy.cfg is kept in memory; else it is
                                 * written to this new file as it is made, and its
                                 * render_file has no data */
+    size_t cfg_limit;          /* bytes haproxy.cfg may take; 0: 256 MiB */
     bool from_model;           /* the maps' and certificates' render_files have no
                                 * data: their content is made from the model when
                                 * it is needed (render_file_write(),

@@ -338,6 +338,42 @@ static void test_render_drops_refused(void **state)
     model_unref(m);
 }
 
+/* A configuration that does not fit its limit fails the rendering with
+ * -E2BIG, whatever byte the limit falls on: an overflow inside a server line
+ * once wrote through the buffer that buf_add() had freed. */
+static void test_render_cfg_limit_every_byte(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts();
+    struct model *m;
+    struct rendered r;
+    char *err = NULL, *crt, *key;
+    size_t full, from;
+
+    (void)state;
+    sample_store(&s, "10.0.0.2,10.0.0.1,10.0.0.3", &crt, &key);
+    m = model_build(&s, &mo);
+    assert_int_equal(render(m, &ro, &r, &err), 0);
+    full = r.files[0].len;
+    from = (size_t)(strstr(r.files[0].data, "\nbackend ") - r.files[0].data);
+    rendered_free(&r);
+    ro.cfg_limit = full;
+    assert_int_equal(render(m, &ro, &r, &err), 0);
+    rendered_free(&r);
+    for (size_t limit = from; limit < full; limit++) {
+        ro.cfg_limit = limit;
+        assert_int_equal(render(m, &ro, &r, &err), -E2BIG);
+        assert_non_null(strstr(err, "haproxy.cfg: larger than"));
+        free(err);
+        err = NULL;
+    }
+    model_unref(m);
+    store_deinit(&s);
+    free(crt);
+    free(key);
+}
+
 static uint64_t render_hash(const struct model *m, const struct render_opts *ro, char **cfg)
 {
     struct rendered r;
@@ -578,6 +614,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_files),
+        cmocka_unit_test(test_render_cfg_limit_every_byte),
         cmocka_unit_test(test_render_options),
         cmocka_unit_test(test_render_refuses_bad_flag),
         cmocka_unit_test(test_render_drops_refused),
