@@ -59,17 +59,21 @@ static void respond(struct conn *c)
 {
     struct buf body, out;
     const char *ctype = "text/plain; charset=utf-8";
-    char method[16], path[1024];
+    char method[16] = "", path[1024] = "";
+    bool head = false;
     int status;
     uv_buf_t b;
 
     c->answered = true;
     buf_init(&body, 16 << 20);
     buf_init(&out, 17 << 20);
-    if (sscanf(c->req, "%15s %1023s", method, path) != 2) {
+    /* a blank or one-word request fills neither or only the method */
+    if (sscanf(c->req, "%15s %1023s", method, path) == 2)
+        head = !strcmp(method, "HEAD");
+    if (!path[0]) {
         status = 400;
         buf_adds(&body, "bad request\n");
-    } else if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+    } else if (!head && strcmp(method, "GET")) {
         status = 405;
         buf_adds(&body, "method not allowed\n");
     } else {
@@ -83,7 +87,7 @@ static void respond(struct conn *c)
              "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
              "Connection: close\r\n\r\n",
              status, reason(status), ctype, body.len);
-    if (strcmp(method, "HEAD") && body.len)
+    if (!head && body.len)
         buf_add(&out, body.ptr, body.len);
     buf_free(&body);
     c->resp = buf_take(&out);
