@@ -169,8 +169,10 @@ static void on_reply(int status, const char *reply, void *arg)
              !strstr(reply, "No such");
         break;
     case RT_SRV_DEL:
-        /* deleted, or disabled and still finishing requests: both are fine */
-        ok = true;
+        /* deleted, or disabled and still finishing requests (deleted at the
+         * next reload): both are fine; "No such server" is not */
+        ok = strstr(reply, "Server deleted.") ||
+             strstr(reply, "Server still has connections attached to it");
         break;
     default:
         ok = reply_ok(reply);

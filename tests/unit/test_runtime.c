@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "haproxy/runtime.h"
 #include "model/model.h"
@@ -111,9 +112,200 @@ static void test_too_many_changes_replace_the_map(void **state)
     store_deinit(&s);
 }
 
+/* ====== rt_apply() against a scripted admin socket ======
+ *
+ * The socket answers the n-th command it receives with replies[n], as
+ * HAProxy 2.6 does (the replies below were taken from it). */
+
+struct fake_cli {
+    uv_pipe_t srv;
+    const char *const *replies;
+    size_t n_replies, n_cmds;
+    char cmds[8][4096];
+};
+
+struct fake_conn {
+    uv_pipe_t pipe;
+    uv_write_t wr;
+    struct fake_cli *cli;
+    char buf[4096];
+    size_t len;
+};
+
+static void fake_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void fake_written(uv_write_t *w, int status)
+{
+    struct fake_conn *c = w->data;
+
+    (void)status;
+    uv_close((uv_handle_t *)&c->pipe, fake_closed);
+}
+
+static void fake_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+    struct fake_conn *c = h->data;
+
+    (void)hint;
+    b->base = c->buf + c->len;
+    b->len = sizeof(c->buf) - 1 - c->len;
+}
+
+static void fake_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct fake_conn *c = s->data;
+    struct fake_cli *cli = c->cli;
+    const char *reply;
+    uv_buf_t out;
+
+    (void)b;
+    if (n > 0) {
+        c->len += (size_t)n;
+        return;
+    }
+    if (n == 0)
+        return;
+    /* the client half-closed: answer */
+    uv_read_stop(s);
+    c->buf[c->len] = '\0';
+    assert_true(cli->n_cmds < 8);
+    snprintf(cli->cmds[cli->n_cmds], sizeof(cli->cmds[0]), "%s", c->buf);
+    reply = cli->n_cmds < cli->n_replies ? cli->replies[cli->n_cmds] : "Unknown command.\n";
+    cli->n_cmds++;
+    out = uv_buf_init((char *)reply, (unsigned)strlen(reply));
+    c->wr.data = c;
+    assert_int_equal(uv_write(&c->wr, s, &out, 1, fake_written), 0);
+}
+
+static void fake_conn(uv_stream_t *srv, int status)
+{
+    struct fake_conn *c = xcalloc(1, sizeof(*c));
+
+    assert_int_equal(status, 0);
+    c->cli = srv->data;
+    uv_pipe_init(srv->loop, &c->pipe, 0);
+    c->pipe.data = c;
+    assert_int_equal(uv_accept(srv, (uv_stream_t *)&c->pipe), 0);
+    uv_read_start((uv_stream_t *)&c->pipe, fake_alloc, fake_read);
+}
+
+struct result {
+    int calls;
+    bool ok;
+    char msg[300];
+};
+
+static void on_done(bool ok, const char *msg, void *arg)
+{
+    struct result *r = arg;
+
+    r->calls++;
+    r->ok = ok;
+    snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
+}
+
+/* Applies <u> against a socket answering <replies>; returns the result and
+ * leaves the commands received in <cli>. */
+static struct result apply_scripted(const struct rt_update *u, size_t n,
+                                    const char *const *replies, size_t n_replies,
+                                    struct fake_cli *cli)
+{
+    char path[] = "/tmp/portico-rt-test.XXXXXX", sock[64];
+    struct result r = {0};
+    uv_loop_t loop;
+
+    assert_non_null(mkdtemp(path));
+    snprintf(sock, sizeof(sock), "%s/admin.sock", path);
+    memset(cli, 0, sizeof(*cli));
+    cli->replies = replies;
+    cli->n_replies = n_replies;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uv_pipe_init(&loop, &cli->srv, 0);
+    cli->srv.data = cli;
+    assert_int_equal(uv_pipe_bind(&cli->srv, sock), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&cli->srv, 8, fake_conn), 0);
+    rt_apply(&loop, sock, u, n, on_done, &r);
+    while (r.calls == 0 && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    uv_close((uv_handle_t *)&cli->srv, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(sock);
+    rmdir(path);
+    assert_int_equal(r.calls, 1);
+    return r;
+}
+
+/* A removed server is disabled, then deleted: "Server deleted." and "still
+ * has connections" (deleted at the next reload) are both done; any other
+ * answer, such as a server HAProxy does not have, fails the update, so that
+ * the caller reloads instead of believing the two agree. */
+static void test_server_removal_replies(void **state)
+{
+    static const struct {
+        const char *reply;
+        bool ok;
+    } cases[] = {
+        {"\nServer deleted.\n", true},
+        {"\nServer still has connections attached to it, cannot remove it.\n", true},
+        {"No such server.\n\nNo such server.\n", false},
+        {"No such backend.\n\nNo such backend.\n", false},
+        {"Only servers in maintenance mode can be deleted.\n", false},
+        {"", false},
+    };
+    const struct rt_update u = {RT_SERVER_DEL, "be_shop_web_80/10.0.0.1:8080", "10.0.0.1:8080",
+                                NULL};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fake_cli cli;
+        struct result r = apply_scripted(&u, 1, &cases[i].reply, 1, &cli);
+
+        assert_int_equal(cli.n_cmds, 1);
+        assert_string_equal(cli.cmds[0], "disable server be_shop_web_80/10.0.0.1:8080;"
+                                         "del server be_shop_web_80/10.0.0.1:8080\n");
+        if (r.ok != cases[i].ok)
+            fail_msg("reply \"%s\": ok %d, want %d", cases[i].reply, r.ok, cases[i].ok);
+        if (!r.ok)
+            assert_non_null(strstr(r.msg, "del server be_shop_web_80/10.0.0.1:8080"));
+    }
+}
+
+static void test_server_addition_replies(void **state)
+{
+    static const struct {
+        const char *reply;
+        bool ok;
+    } cases[] = {
+        {"New server registered.\n\n", true},
+        /* kept in maintenance since its removal: enabled again */
+        {"Already exists a server with the same name in backend.\n\n\n", true},
+        {"No such backend.\n\nNo such backend.\n", false},
+    };
+    const struct rt_update u = {RT_SERVER_ADD, "be_shop_web_80/10.0.0.1:8080", "10.0.0.1:8080",
+                                NULL};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fake_cli cli;
+        struct result r = apply_scripted(&u, 1, &cases[i].reply, 1, &cli);
+
+        assert_int_equal(cli.n_cmds, 1);
+        assert_non_null(strstr(cli.cmds[0], "add server be_shop_web_80/10.0.0.1:8080 "
+                                            "10.0.0.1:8080"));
+        if (r.ok != cases[i].ok)
+            fail_msg("reply \"%s\": ok %d, want %d", cases[i].reply, r.ok, cases[i].ok);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_server_removal_replies),
+        cmocka_unit_test(test_server_addition_replies),
         cmocka_unit_test(test_add_set_del),
         cmocka_unit_test(test_too_many_changes_replace_the_map),
     };
