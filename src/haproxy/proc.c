@@ -343,8 +343,9 @@ static void check_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 
     if (n > 0) {
         /* past the limit the output is cut, never the check */
-        if (c->output.ptr || c->output.len == 0)
-            buf_add(&c->output, b->base, (size_t)n);
+        size_t room = c->output.limit - c->output.len;
+
+        buf_add(&c->output, b->base, (size_t)n < room ? (size_t)n : room);
     } else if (n < 0) {
         uv_close((uv_handle_t *)s, check_closed);
     }
