@@ -85,7 +85,7 @@ struct ctl {
     bool stopping;
     unsigned gen;            /* last generation directory number */
     unsigned pending_gen;
-    unsigned prev_gen;       /* gen and "current" before an unchecked first start */
+    unsigned prev_gen;       /* gen and "current" before the pending generation */
     char prev_current[64];
     uint64_t running_hash;   /* rendering HAProxy runs */
     uint64_t pending_hash;
@@ -155,6 +155,47 @@ static void prune_generations(struct ctl *c)
         free(dir);
     }
     closedir(d);
+}
+
+/* Points <config-dir>/current at the pending generation, so a restarted
+ * HAProxy loads it; where it pointed before is kept for revert_current().
+ * Returns 0, or logs why not and returns a negative errno. */
+static int make_current(struct ctl *c)
+{
+    char *err = NULL, target[64];
+    ssize_t n;
+    int ret;
+
+    n = readlink(c->current_link, c->prev_current, sizeof(c->prev_current) - 1);
+    c->prev_current[n > 0 ? n : 0] = '\0';
+    c->prev_gen = c->gen;
+    snprintf(target, sizeof(target), "gen-%u", c->pending_gen);
+    ret = file_symlink_replace(target, c->current_link, &err);
+    if (ret) {
+        log_err("ctl", "%s", err);
+        free(err);
+        return ret;
+    }
+    c->gen = c->pending_gen;
+    return 0;
+}
+
+/* The pending generation did not load: "current" points where it did before
+ * (or nowhere), so that a restarted HAProxy never tries a configuration that
+ * never ran, and the next generation is made from the running one. */
+static void revert_current(struct ctl *c)
+{
+    char *err = NULL;
+
+    c->gen = c->prev_gen;
+    if (c->prev_current[0]) {
+        if (file_symlink_replace(c->prev_current, c->current_link, &err)) {
+            log_err("ctl", "%s", err);
+            free(err);
+        }
+    } else if (unlink(c->current_link) && errno != ENOENT) {
+        log_err("ctl", "cannot remove %s: %s", c->current_link, strerror(errno));
+    }
 }
 
 static bool is_part(const char *name);
@@ -344,6 +385,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     if (!ok) {
         c->m_reloads_failed++;
         log_err("haproxy", "configuration generation %u not loaded: %s", c->pending_gen, msg);
+        revert_current(c);
         pass_done(c);
         return;
     }
@@ -366,24 +408,6 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 /* ====== Runtime API path ====== */
 
 static void check_and_load(struct ctl *c);
-
-/* Points <config-dir>/current at the pending generation, so a restarted
- * HAProxy loads it. Returns 0, or logs why not and returns a negative errno. */
-static int make_current(struct ctl *c)
-{
-    char *err = NULL, target[64];
-    int ret;
-
-    snprintf(target, sizeof(target), "gen-%u", c->pending_gen);
-    ret = file_symlink_replace(target, c->current_link, &err);
-    if (ret) {
-        log_err("ctl", "%s", err);
-        free(err);
-        return ret;
-    }
-    c->gen = c->pending_gen;
-    return 0;
-}
 
 static void on_runtime_done(bool ok, const char *msg, void *arg)
 {
@@ -863,7 +887,6 @@ static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg);
 static void on_start_checked(bool ok, const char *output, void *arg)
 {
     struct ctl *c = arg;
-    char *err = NULL;
 
     if (c->stopping)
         return;
@@ -876,16 +899,8 @@ static void on_start_checked(bool ok, const char *output, void *arg)
         pass_done(c);
         return;
     }
-    /* put "current" back, as if haproxy -c had refused the generation first */
-    c->gen = c->prev_gen;
-    if (c->prev_current[0]) {
-        if (file_symlink_replace(c->prev_current, c->current_link, &err)) {
-            log_err("ctl", "%s", err);
-            free(err);
-        }
-    } else if (unlink(c->current_link) && errno != ENOENT) {
-        log_err("ctl", "cannot remove %s: %s", c->current_link, strerror(errno));
-    }
+    /* as if haproxy -c had refused the generation first */
+    revert_current(c);
     on_checked(false, output, c);
 }
 
@@ -918,10 +933,6 @@ static void check_and_load(struct ctl *c)
     char *cfg;
 
     if (!c->hap.running && !c->ready && !hap_restart_pending(&c->hap)) {
-        ssize_t n = readlink(c->current_link, c->prev_current, sizeof(c->prev_current) - 1);
-
-        c->prev_current[n > 0 ? n : 0] = '\0';
-        c->prev_gen = c->gen;
         if (make_current(c)) {
             pass_done(c);
             return;
