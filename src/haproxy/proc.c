@@ -5,10 +5,14 @@
 #include "haproxy/proc.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 
 #include "haproxy/mcli.h"
 #include "util/buf.h"
@@ -21,8 +25,364 @@
 #define HAP_BACKOFF_MIN_MS 100
 #define HAP_BACKOFF_MAX_MS 3200
 #define HAP_HEALTHY_MS 30000
+#define HAP_LINE_MAX 4096
+#define HAP_LEFTOVER_WAIT_MS 3000
 
 static void poll_proc(struct hap *h);
+
+/* ====== HAProxy's output ======
+ *
+ * The master and its workers write to one pipe. A reload makes the old
+ * worker print "Proxy x stopped" for every proxy, a thousand lines at a
+ * thousand backends: such lifecycle lines are counted and logged at debug
+ * level; warnings and alerts are logged, a bounded number between two
+ * hap_output_take(), so that one reload never floods the log. */
+
+struct hap_pipe {
+    uv_pipe_t pipe;
+    struct hap *h;
+    struct hap_pipe *next;  /* h's other pipes: each master started gets its own */
+    char line[HAP_LINE_MAX];
+    size_t len;
+};
+
+/* What HAProxy prints on every reload and stop, and in answer to the
+ * Runtime API commands Portico sends: nothing in it calls for action. A
+ * message is routine when it starts with <start> and contains <has>. */
+static const struct {
+    const char *start;
+    const char *has;
+} routine[] = {
+    {"Proxy ", " stopped (cumulated conns: "},
+    {"Stopping proxy ", ""},
+    {"Stopping frontend ", ""},
+    {"Stopping backend ", ""},
+    {"Former worker (", ""},
+    {"Current worker (", " exited with code 0 "},
+    {"Exiting Master process", ""},
+    {"All workers exited", ""},
+    {"Reexecuting Master process", ""},
+    /* a server removed ("disable server"), or enabled again ("add server" of
+     * one kept in maintenance since its removal) */
+    {"Server ", " is going DOWN for maintenance"},
+    {"CLI : Server ", " is UP/READY (leaving forced maintenance)"},
+    {"CLI : 'server ", "' : Already exists a server with the same name in backend"},
+};
+
+enum hap_line hap_line_kind(const char *line, size_t len)
+{
+    enum hap_line kind;
+    const char *msg;
+    size_t rest;
+
+    while (len && (line[len - 1] == ' ' || line[len - 1] == '\r'))
+        len--;
+    if (!len || (len >= 8 && !memcmp(line, "[NOTICE]", 8)))
+        return HAP_LINE_ROUTINE;
+    if (len >= 9 && !memcmp(line, "[WARNING]", 9))
+        kind = HAP_LINE_WARNING;
+    else if (len >= 7 && !memcmp(line, "[ALERT]", 7))
+        kind = HAP_LINE_ALERT;
+    else
+        return HAP_LINE_WARNING; /* not HAProxy's format: shown */
+    /* "[WARNING]  (pid) : message" */
+    msg = memmem(line, len, " : ", 3);
+    if (!msg)
+        return kind;
+    msg += 3;
+    rest = len - (size_t)(msg - line);
+    for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++) {
+        size_t n = strlen(routine[i].start);
+
+        if (rest >= n && !memcmp(msg, routine[i].start, n) &&
+            (!*routine[i].has || memmem(msg + n, rest - n, routine[i].has, strlen(routine[i].has))))
+            return HAP_LINE_ROUTINE;
+    }
+    return kind;
+}
+
+static void said_line(struct hap *h, const char *line, size_t len)
+{
+    enum hap_line kind = hap_line_kind(line, len);
+    struct hap_output *o = &h->said;
+
+    if (kind == HAP_LINE_ROUTINE) {
+        o->routine++;
+        if (len)
+            log_debug("haproxy", "%.*s", (int)len, line);
+        return;
+    }
+    kind == HAP_LINE_ALERT ? o->alerts++ : o->warnings++;
+    if (o->warnings + o->alerts > HAP_OUTPUT_SHOWN) {
+        o->unshown++;
+        return;
+    }
+    if (kind == HAP_LINE_ALERT)
+        log_err("haproxy", "%.*s", (int)len, line);
+    else
+        log_warn("haproxy", "%.*s", (int)len, line);
+}
+
+void hap_output_take(struct hap *h, struct hap_output *out)
+{
+    *out = h->said;
+    memset(&h->said, 0, sizeof(h->said));
+}
+
+static void pipe_closed(uv_handle_t *hd)
+{
+    struct hap_pipe *p = hd->data, **pp;
+
+    for (pp = &p->h->pipes; *pp; pp = &(*pp)->next) {
+        if (*pp == p) {
+            *pp = p->next;
+            break;
+        }
+    }
+    free(p);
+}
+
+static void pipe_alloc(uv_handle_t *hd, size_t hint, uv_buf_t *b)
+{
+    static char slab[16384];
+
+    (void)hd;
+    (void)hint;
+    b->base = slab;
+    b->len = sizeof(slab);
+}
+
+static void pipe_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct hap_pipe *p = s->data;
+    const char *at = b->base, *end = b->base + (n > 0 ? n : 0);
+
+    if (n < 0) {
+        /* the master and every worker are gone */
+        if (p->len)
+            said_line(p->h, p->line, p->len);
+        uv_close((uv_handle_t *)s, pipe_closed);
+        return;
+    }
+    while (at < end) {
+        const char *eol = memchr(at, '\n', (size_t)(end - at));
+        size_t len = (size_t)((eol ? eol : end) - at);
+        size_t room = sizeof(p->line) - p->len;
+
+        /* a line longer than line[] is cut, never split */
+        memcpy(p->line + p->len, at, len < room ? len : room);
+        p->len += len < room ? len : room;
+        at += len;
+        if (!eol)
+            break;
+        said_line(p->h, p->line, p->len);
+        p->len = 0;
+        at++;
+    }
+}
+
+/* A pipe for HAProxy's output, read on the loop; *<wfd> is its write end,
+ * for the child. Returns NULL when one cannot be made (then HAProxy writes
+ * to our stderr, as before). */
+static struct hap_pipe *pipe_new(struct hap *h, int *wfd)
+{
+    struct hap_pipe *p;
+    int fds[2];
+
+    if (pipe2(fds, O_CLOEXEC) == -1)
+        return NULL;
+    p = xcalloc(1, sizeof(*p));
+    p->h = h;
+    uv_pipe_init(h->loop, &p->pipe, 0);
+    p->pipe.data = p;
+    if (uv_pipe_open(&p->pipe, fds[0])) {
+        close(fds[0]);
+        close(fds[1]);
+        uv_close((uv_handle_t *)&p->pipe, pipe_closed);
+        return NULL;
+    }
+    if (uv_read_start((uv_stream_t *)&p->pipe, pipe_alloc, pipe_read)) {
+        close(fds[1]);
+        uv_close((uv_handle_t *)&p->pipe, pipe_closed);
+        return NULL;
+    }
+    p->next = h->pipes;
+    h->pipes = p;
+    *wfd = fds[1];
+    return p;
+}
+
+/* ====== The master process ======
+ *
+ * HAProxy is forked here rather than with uv_spawn(): libuv cannot set
+ * PR_SET_PDEATHSIG, and without it a Portico killed with SIGKILL left an
+ * HAProxy holding the ports that its replacement then could not bind. */
+
+/* In the child: becomes <args>, or writes errno to <errfd> and exits. */
+static void __attribute__((noreturn)) child_exec(char *const args[], pid_t parent, int nullfd,
+                                                 int outfd, int errfd)
+{
+    struct sigaction dfl;
+    sigset_t none;
+    int err;
+
+    /* SIGTERM is HAProxy's hard stop: master and workers exit at once */
+    if (prctl(PR_SET_PDEATHSIG, SIGTERM) == -1)
+        goto fail;
+    if (getppid() != parent)
+        _exit(1); /* Portico died before prctl() */
+    if (dup2(nullfd, 0) == -1 || dup2(outfd, 1) == -1 || dup2(outfd, 2) == -1)
+        goto fail;
+    /* Portico ignores SIGPIPE and blocks signals around fork(): not HAProxy */
+    memset(&dfl, 0, sizeof(dfl));
+    dfl.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++)
+        sigaction(sig, &dfl, NULL);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    execv(args[0], args);
+fail:
+    err = errno;
+    if (write(errfd, &err, sizeof(err)) < 0)
+        _exit(127);
+    _exit(127);
+}
+
+/* Forks and execs <args> with PR_SET_PDEATHSIG, stdin from /dev/null and
+ * stdout and stderr to <outfd>. Returns the child's pid, or a negative
+ * errno (also when exec failed). */
+static int fork_exec(char *const args[], int outfd)
+{
+    int errpipe[2], nullfd, err = 0, saved;
+    pid_t parent = getpid(), pid;
+    sigset_t all, old;
+    ssize_t n;
+
+    nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (nullfd == -1)
+        return -errno;
+    if (pipe2(errpipe, O_CLOEXEC) == -1) {
+        saved = -errno;
+        close(nullfd);
+        return saved;
+    }
+    /* no handler of ours may run in the child */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    if (pid == 0)
+        child_exec(args, parent, nullfd, outfd, errpipe[1]);
+    saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(errpipe[1]);
+    close(nullfd);
+    if (pid == -1) {
+        close(errpipe[0]);
+        return -saved;
+    }
+    /* exec closes the pipe; a failed exec writes its errno first */
+    do
+        n = read(errpipe[0], &err, sizeof(err));
+    while (n == -1 && errno == EINTR);
+    close(errpipe[0]);
+    if (n == sizeof(err)) {
+        while (waitpid(pid, NULL, 0) == -1 && errno == EINTR)
+            ;
+        return -err;
+    }
+    return pid;
+}
+
+/* True when <pid> runs and its command line uses <sock> as master socket. */
+static bool is_our_master(int pid, const char *sock)
+{
+    char path[64], args[8192];
+    size_t n, socklen = strlen(sock);
+    bool prev_s = false, found = false;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", pid);
+    f = fopen(path, "re");
+    if (!f)
+        return false;
+    n = fread(args, 1, sizeof(args) - 1, f);
+    fclose(f);
+    args[n] = '\0';
+    for (size_t i = 0; i < n && !found; i += strlen(args + i) + 1) {
+        const char *a = args + i;
+
+        found = prev_s && !strncmp(a, sock, socklen) && (a[socklen] == '\0' || a[socklen] == ',');
+        prev_s = !strcmp(a, "-S");
+    }
+    return found;
+}
+
+static bool pid_alive(int pid)
+{
+    char path[64], buf[512], *paren;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+    f = fopen(path, "re");
+    if (!f)
+        return false;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "pid (comm) S ...": a zombie no longer holds anything */
+    paren = strrchr(buf, ')');
+    return paren && paren[1] == ' ' && paren[2] != 'Z' && paren[2] != 'X';
+}
+
+/* Stops the master an earlier run left behind (its pid file names a live
+ * HAProxy on our master socket), waiting a few seconds for it to exit. */
+static void stop_leftover(struct hap *h)
+{
+    FILE *f = fopen(h->pidfile, "re");
+    int pid = 0;
+
+    if (!f)
+        return;
+    if (fscanf(f, "%d", &pid) != 1)
+        pid = 0;
+    fclose(f);
+    if (pid <= 1 || !pid_alive(pid) || !is_our_master(pid, h->master_sock))
+        return;
+    log_warn("haproxy", "stopping haproxy (pid %d) left running by an earlier run on %s", pid,
+             h->master_sock);
+    for (int waited = 0, sig = SIGTERM; pid_alive(pid); waited += 10) {
+        if (waited == 0 || (waited == HAP_LEFTOVER_WAIT_MS && (sig = SIGKILL)))
+            kill(pid, sig);
+        if (waited > 2 * HAP_LEFTOVER_WAIT_MS) {
+            log_err("haproxy", "haproxy (pid %d) did not exit; its ports may stay taken", pid);
+            return;
+        }
+        usleep(10000);
+    }
+}
+
+static void on_haproxy_exit(struct hap *h, int64_t status, int sig);
+
+static void on_sigchld(uv_signal_t *s, int signum)
+{
+    struct hap *h = s->data;
+    int status;
+    pid_t pid;
+
+    (void)signum;
+    if (!h->running)
+        return;
+    do
+        pid = waitpid(h->pid, &status, WNOHANG);
+    while (pid == -1 && errno == EINTR);
+    if (pid != h->pid)
+        return;
+    if (WIFSIGNALED(status))
+        on_haproxy_exit(h, 0, WTERMSIG(status));
+    else
+        on_haproxy_exit(h, WEXITSTATUS(status), 0);
+}
 
 void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *cfg,
               const char *runtime_dir)
@@ -36,6 +396,10 @@ void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *cfg,
     h->backoff_ms = HAP_BACKOFF_MIN_MS;
     uv_timer_init(loop, &h->timer);
     h->timer.data = h;
+    uv_signal_init(loop, &h->sigchld);
+    h->sigchld.data = h;
+    uv_signal_start(&h->sigchld, on_sigchld, SIGCHLD);
+    stop_leftover(h);
 }
 
 static void complete(struct hap *h, bool ok, const char *msg)
@@ -72,14 +436,13 @@ static void on_restart_timer(uv_timer_t *t)
     spawn(h);
 }
 
-static void on_haproxy_exit(uv_process_t *p, int64_t status, int sig)
+static void on_haproxy_exit(struct hap *h, int64_t status, int sig)
 {
-    struct hap *h = p->data;
     uint64_t lived = uv_now(h->loop) - h->started_ms;
 
     h->running = false;
     h->serving = false;
-    uv_close((uv_handle_t *)p, NULL);
+    h->pid = 0;
     if (h->stopping) {
         log_info("haproxy", "haproxy stopped (status %lld, signal %d)", (long long)status, sig);
         uv_timer_stop(&h->timer);
@@ -101,10 +464,8 @@ static void on_haproxy_exit(uv_process_t *p, int64_t status, int sig)
 static void spawn(struct hap *h)
 {
     char *args[12];
-    uv_process_options_t po;
-    uv_stdio_container_t stdio[3];
     char *sock = xasprintf("%s,mode,600", h->master_sock);
-    int ret;
+    int outfd = 2, pid;
 
     /* -W: master-worker; -S: master CLI; listeners move to new workers on reload */
     args[0] = (char *)h->bin;
@@ -117,30 +478,22 @@ static void spawn(struct hap *h)
     args[7] = "-f";
     args[8] = h->cfg;
     args[9] = NULL;
-    memset(&po, 0, sizeof(po));
-    stdio[0].flags = UV_IGNORE;
-    stdio[1].flags = UV_INHERIT_FD;
-    stdio[1].data.fd = 2; /* HAProxy's notices go to our log stream */
-    stdio[2].flags = UV_INHERIT_FD;
-    stdio[2].data.fd = 2;
-    po.file = h->bin;
-    po.args = args;
-    po.stdio = stdio;
-    po.stdio_count = 3;
-    po.exit_cb = on_haproxy_exit;
-    h->proc.data = h;
     unlink(h->master_sock);
-    ret = uv_spawn(h->loop, &h->proc, &po);
+    if (!pipe_new(h, &outfd))
+        log_warn("haproxy", "no pipe for haproxy's output: %s; it goes to stderr as it is",
+                 strerror(errno));
+    pid = fork_exec(args, outfd);
+    if (outfd != 2)
+        close(outfd);
     free(sock);
-    if (ret) {
-        log_err("haproxy", "cannot start %s: %s", h->bin, uv_strerror(ret));
-        uv_close((uv_handle_t *)&h->proc, NULL);
+    if (pid < 0) {
+        log_err("haproxy", "cannot start %s: %s", h->bin, strerror(-pid));
         schedule_restart(h);
-        complete(h, false, uv_strerror(ret));
+        complete(h, false, strerror(-pid));
         return;
     }
     h->running = true;
-    h->pid = h->proc.pid;
+    h->pid = pid;
     h->started_ms = uv_now(h->loop);
     h->polls = 0;
     h->reloads_seen = 0;
@@ -262,11 +615,11 @@ static void on_stop_tick(uv_timer_t *t)
         return;
     if (uv_now(h->loop) >= h->stop_deadline) {
         log_warn("haproxy", "haproxy still running after the grace period; stopping it now");
-        uv_process_kill(&h->proc, SIGTERM);
+        kill(h->pid, SIGTERM);
         uv_timer_stop(t);
         return;
     }
-    uv_process_kill(&h->proc, SIGUSR1);
+    kill(h->pid, SIGUSR1);
 }
 
 void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg)
@@ -283,7 +636,7 @@ void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg)
         return;
     }
     /* SIGUSR1: soft stop, workers finish their connections */
-    uv_process_kill(&h->proc, SIGUSR1);
+    kill(h->pid, SIGUSR1);
     h->stop_deadline = uv_now(h->loop) + grace_ms;
     uv_timer_start(&h->timer, on_stop_tick, 250, 250);
 }
@@ -291,6 +644,11 @@ void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg)
 void hap_close(struct hap *h)
 {
     uv_close((uv_handle_t *)&h->timer, NULL);
+    uv_close((uv_handle_t *)&h->sigchld, NULL);
+    for (struct hap_pipe *p = h->pipes; p; p = p->next) {
+        if (!uv_is_closing((uv_handle_t *)&p->pipe))
+            uv_close((uv_handle_t *)&p->pipe, pipe_closed);
+    }
     FREE_NULL(h->cfg);
     FREE_NULL(h->master_sock);
     FREE_NULL(h->pidfile);

@@ -11,14 +11,34 @@ struct hap;
 /* Result of an operation; <ok> false comes with a message (borrowed). */
 typedef void hap_done_fn(struct hap *h, bool ok, const char *msg, void *arg);
 
+/* What HAProxy printed, by kind (hap_line_kind()). */
+struct hap_output {
+    uint64_t routine;    /* notices and lifecycle warnings: logged at debug level */
+    uint64_t warnings;   /* logged as warnings */
+    uint64_t alerts;     /* logged as errors */
+    uint64_t unshown;    /* warnings and alerts past the per-reload limit */
+};
+
+enum hap_line {
+    HAP_LINE_ROUTINE = 0, /* "Proxy x stopped", "New worker forked", notices */
+    HAP_LINE_WARNING,
+    HAP_LINE_ALERT,
+    /* HAP_LINE_COUNT */
+};
+
+struct hap_pipe;
+
 struct hap {
     uv_loop_t *loop;
     const char *bin;        /* borrowed: haproxy binary */
     char *cfg;              /* configuration path HAProxy is started with */
     char *master_sock;
     char *pidfile;
-    uv_process_t proc;
+    uv_signal_t sigchld;    /* the master is our child, not libuv's: reaped here */
     uv_timer_t timer;       /* restart backoff, readiness polls, stop deadline */
+    struct hap_pipe *pipes; /* HAProxy's stdout and stderr, one pipe for each master
+                             * started, until all its processes are gone */
+    struct hap_output said; /* what HAProxy printed since hap_output_take() */
     bool running;           /* master process alive */
     bool serving;           /* a worker runs a configuration */
     bool stopping;
@@ -37,9 +57,14 @@ struct hap {
     uint64_t restarts;      /* unexpected exits */
 };
 
+/* Prepares <h>; HAProxy is started with hap_start(). A master that an
+ * earlier run left on the same runtime directory (its pid file names a live
+ * haproxy using our master socket) is stopped first: it would hold the
+ * ports. */
 void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *cfg,
               const char *runtime_dir);
-/* Starts HAProxy; <done> runs once a worker serves (or on failure). */
+/* Starts HAProxy; <done> runs once a worker serves (or on failure). HAProxy
+ * is started with PR_SET_PDEATHSIG: it never outlives Portico. */
 void hap_start(struct hap *h, hap_done_fn *done, void *arg);
 /* Reloads through the master CLI and confirms with "show proc". */
 void hap_reload(struct hap *h, hap_done_fn *done, void *arg);
@@ -51,6 +76,15 @@ void hap_cancel_restart(struct hap *h);
 bool hap_restart_pending(const struct hap *h);
 void hap_schedule_restart(struct hap *h, hap_done_fn *done, void *arg);
 void hap_close(struct hap *h);
+
+/* Moves what HAProxy printed since the last call into <out> and starts
+ * counting again. At most HAP_OUTPUT_SHOWN warnings and alerts are logged
+ * between two calls; the others are counted in <out>->unshown. */
+#define HAP_OUTPUT_SHOWN 20
+void hap_output_take(struct hap *h, struct hap_output *out);
+
+/* The kind of one line of HAProxy's output (without its newline). */
+enum hap_line hap_line_kind(const char *line, size_t len);
 
 /* Checks and CLI requests not finished yet (they free themselves when done). */
 unsigned hap_in_flight(void);
