@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "ctl/httpd.h"
+#include "haproxy/plan.h"
 #include "haproxy/proc.h"
 #include "haproxy/render.h"
 #include "haproxy/runtime.h"
@@ -45,14 +46,6 @@
 #define CTL_DEBOUNCE_MS 1
 #define CTL_STOP_GRACE_MS 10000
 #define CTL_KEEP_GENERATIONS 2
-
-/* Content hashes of the files the runtime API can replace: maps, certificates. */
-struct parts {
-    char **names;
-    uint64_t *hashes;
-    size_t n;
-    char *crt_list;  /* the crt-list file, compared line by line */
-};
 
 struct ctl {
     uv_loop_t *loop;
@@ -87,15 +80,12 @@ struct ctl {
     unsigned pending_gen;
     unsigned prev_gen;       /* gen and "current" before the pending generation */
     char prev_current[64];
-    uint64_t running_hash;   /* rendering HAProxy runs */
-    uint64_t pending_hash;
-    uint64_t rejected_hash;  /* last rendering haproxy -c refused */
-    uint64_t running_struct; /* hash of all but the updatable parts, as HAProxy runs it */
-    uint64_t pending_struct;
-    struct parts running_parts; /* maps and certificates HAProxy runs */
-    struct parts pending_parts;
-    struct model *running_model;  /* its servers are what HAProxy runs */
-    struct model *pending_model;
+    uint64_t rejected_hash;  /* last rendering HAProxy refused */
+    struct plan_gen running; /* what HAProxy runs */
+    struct plan_gen pending; /* the generation being validated or applied */
+    const char *reload_reason; /* why the pending generation reloads (static or in
+                                * its model's arena) */
+    uint64_t reload_start;   /* uv_hrtime() when it was validated or loaded */
     char *admin_sock;
     unsigned validations;    /* for PORTICO_FAULT_AT=render:N */
     unsigned fault_at;
@@ -198,7 +188,6 @@ static void revert_current(struct ctl *c)
     }
 }
 
-static bool is_part(const char *name);
 
 struct file_of_model {
     const struct render_file *f;
@@ -212,20 +201,19 @@ static int write_file_of_model(int fd, void *arg)
     return render_file_write(fm->f, fm->m, fd);
 }
 
-/* Writes generation <gen>, whose part hashes are in pending_parts (in file
- * order, from hash_parts()). A map or certificate identical to the one of the
+/* Writes generation <gen>, rendered as <r>, which c->pending describes. A map or certificate identical to the one of the
  * running generation is hard-linked from it instead of written again: with a
  * thousand Secrets, rewriting them all made every change slow. */
 static int write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err)
 {
     char *dir = gen_dir(c, gen), *prev = gen_dir(c, c->gen), *made = NULL;
-    struct hmap old; /* name -> index + 1 in running_parts */
+    struct hmap old; /* name -> index + 1 in c->running's parts */
     size_t part = 0;
     int ret;
 
     hmap_init(&old);
-    for (size_t i = 0; c->gen && i < c->running_parts.n; i++)
-        hmap_put(&old, c->running_parts.names[i], (void *)(uintptr_t)(i + 1));
+    for (size_t i = 0; c->gen && i < c->running.n; i++)
+        hmap_put(&old, c->running.names[i], (void *)(uintptr_t)(i + 1));
     file_rmtree(dir);
     ret = file_mkdirs(dir, 0700, err);
     for (size_t i = 0; ret == 0 && i < r->n_files; i++) {
@@ -233,7 +221,7 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
         char *path = xasprintf("%s/%s", dir, f->name);
         char *slash = strrchr(path, '/');
         uintptr_t k = (uintptr_t)hmap_get(&old, f->name);
-        uint64_t hash = is_part(f->name) ? c->pending_parts.hashes[part++] : 0;
+        uint64_t hash = plan_is_part(f->name) ? c->pending.hashes[part++] : 0;
 
         *slash = '\0';
         if (!made || strcmp(made, path)) {
@@ -242,7 +230,7 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
             made = xstrdup(path);
         }
         *slash = '/';
-        if (ret == 0 && k && c->running_parts.hashes[k - 1] == hash) {
+        if (ret == 0 && k && c->running.hashes[k - 1] == hash) {
             char *from = xasprintf("%s/%s", prev, f->name);
             bool linked = link(from, path) == 0;
 
@@ -259,7 +247,7 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
                 errmsg_set(err, "rename %s to %s: %s", f->path, path, strerror(errno));
             }
         } else if (ret == 0) {
-            struct file_of_model fm = {f, c->pending_model};
+            struct file_of_model fm = {f, c->pending.model};
 
             /* a fresh directory, not current yet: no temporary file; no
              * fsync: a generation is rebuilt from the objects after a crash */
@@ -272,73 +260,6 @@ static int write_generation(struct ctl *c, const struct rendered *r, unsigned ge
     free(prev);
     free(dir);
     return ret;
-}
-
-/* ====== Parts the runtime API can replace ====== */
-
-static bool is_part(const char *name)
-{
-    size_t len = strlen(name);
-
-    return (str_has_prefix(name, "maps/") && len > 4 && !strcmp(name + len - 4, ".map")) ||
-           (str_has_prefix(name, "certs/") && len > 4 && !strcmp(name + len - 4, ".pem"));
-}
-
-static void parts_free(struct parts *p)
-{
-    for (size_t i = 0; i < p->n; i++)
-        free(p->names[i]);
-    free(p->names);
-    free(p->hashes);
-    free(p->crt_list);
-    memset(p, 0, sizeof(*p));
-}
-
-static void parts_move(struct parts *dst, struct parts *src)
-{
-    parts_free(dst);
-    *dst = *src;
-    memset(src, 0, sizeof(*src));
-}
-
-/* True for the certificate files the crt-list names (not the default one). */
-static bool is_listed_cert(const char *name)
-{
-    return str_has_prefix(name, "certs/") && is_part(name) && strcmp(name, "certs/default.pem");
-}
-
-/* Hashes the structure (every file but what the runtime API can change: the
- * maps' and certificates' contents, and which certificates the crt-list
- * holds) and each part. */
-static void hash_parts(const struct rendered *r, uint64_t *structure, struct parts *p)
-{
-    uint64_t h = HASH_FNV1A_INIT;
-
-    parts_free(p);
-    p->names = xcalloc(r->n_files + 1, sizeof(*p->names));
-    p->hashes = xcalloc(r->n_files + 1, sizeof(*p->hashes));
-    for (size_t i = 0; i < r->n_files; i++) {
-        const struct render_file *f = &r->files[i];
-
-        if (!strcmp(f->name, RENDER_CRT_LIST)) {
-            p->crt_list = xstrndup(f->data, f->len);
-            continue;
-        }
-        if (!is_listed_cert(f->name))
-            h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
-        if (is_part(f->name)) {
-            p->names[p->n] = xstrdup(f->name);
-            p->hashes[p->n++] = f->hash;
-            continue;
-        }
-        if (!strcmp(f->name, "haproxy.cfg")) {
-            /* server lines are compared on the models, and changed at run time */
-            h = hash_fold(h, f->shape);
-            continue;
-        }
-        h = hash_fold(h, f->hash);
-    }
-    *structure = h;
 }
 
 /* ====== Passes ====== */
@@ -375,31 +296,52 @@ static void pass_done(struct ctl *c)
     }
 }
 
+/* What HAProxy printed since the last reload, for that reload's log line. */
+static const char *said_summary(struct ctl *c, char *buf, size_t size)
+{
+    struct hap_output o;
+    int n;
+
+    hap_output_take(&c->hap, &o);
+    n = snprintf(buf, size, "haproxy printed %llu routine lines, %llu warnings, %llu alerts",
+                 (unsigned long long)o.routine, (unsigned long long)o.warnings,
+                 (unsigned long long)o.alerts);
+    if (o.unshown && n > 0 && (size_t)n < size)
+        snprintf(buf + n, size - (size_t)n, " (%llu of them not shown)",
+                 (unsigned long long)o.unshown);
+    return buf;
+}
+
 static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
+    double ms = (double)(uv_hrtime() - c->reload_start) / 1e6;
+    char said[200];
 
     (void)h;
     if (c->stopping)
         return;
     if (!ok) {
         c->m_reloads_failed++;
-        log_err("haproxy", "configuration generation %u not loaded: %s", c->pending_gen, msg);
+        log_err("haproxy", "configuration generation %u not loaded (%s): %s; %s", c->pending_gen,
+                c->reload_reason, msg, said_summary(c, said, sizeof(said)));
         revert_current(c);
+        if (c->hap.running)
+            c->rejected_hash = c->pending.hash; /* refused: not again until objects change */
+        else
+            c->dirty = true; /* exited meanwhile: again, once the last good one serves */
         pass_done(c);
         return;
     }
     if (c->ready) {
         c->m_reloads_ok++;
-        log_info("haproxy", "haproxy reloaded (generation %u)", c->pending_gen);
+        log_info("haproxy", "haproxy reloaded (generation %u): %s; %.0f ms; %s", c->pending_gen,
+                 c->reload_reason, ms, said_summary(c, said, sizeof(said)));
     } else {
-        log_info("haproxy", "haproxy serves generation %u; ready", c->pending_gen);
+        log_info("haproxy", "haproxy serves generation %u; ready; %.0f ms; %s", c->pending_gen, ms,
+                 said_summary(c, said, sizeof(said)));
     }
-    c->running_hash = c->pending_hash;
-    c->running_struct = c->pending_struct;
-    parts_move(&c->running_parts, &c->pending_parts);
-    model_unref(c->running_model);
-    c->running_model = model_ref(c->pending_model);
+    plan_gen_move(&c->running, &c->pending);
     c->ready = true;
     prune_generations(c);
     pass_done(c);
@@ -407,7 +349,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 
 /* ====== Runtime API path ====== */
 
-static void check_and_load(struct ctl *c);
+static void check_and_load(struct ctl *c, const char *reason);
 
 static void on_runtime_done(bool ok, const char *msg, void *arg)
 {
@@ -418,257 +360,21 @@ static void on_runtime_done(bool ok, const char *msg, void *arg)
     if (!ok) {
         c->m_runtime_failed++;
         log_warn("haproxy", "runtime update failed: %s; reloading instead", msg);
-        check_and_load(c);
+        check_and_load(c, "a runtime update failed");
         return;
     }
     if (make_current(c)) {
         /* HAProxy runs the new maps but a restart would not: reload to converge */
-        check_and_load(c);
+        check_and_load(c, "the generation could not be made current");
         return;
     }
     c->m_runtime_ok++;
-    c->running_hash = c->pending_hash;
-    parts_move(&c->running_parts, &c->pending_parts);
-    model_unref(c->running_model);
-    c->running_model = model_ref(c->pending_model);
+    plan_gen_move(&c->running, &c->pending);
     log_info("haproxy", "routes, certificates or endpoints updated through the runtime API, no reload "
                         "(generation %u)",
              c->gen);
     prune_generations(c);
     pass_done(c);
-}
-
-/* Appends an update to *<u> (<cap> elements allocated). */
-static void push_update(struct rt_update **u, size_t *n, size_t *cap, enum rt_kind kind,
-                        const char *name, const char *content, const char *line)
-{
-    *u = xgrow(*u, cap, *n + 1, sizeof(**u));
-    memset(&(*u)[*n], 0, sizeof(**u));
-    (*u)[*n].kind = kind;
-    (*u)[*n].name = name;
-    (*u)[*n].content = content;
-    (*u)[(*n)++].line = line;
-}
-
-/* Appends the server additions (first, so a backend never runs empty while
- * endpoints are replaced) and removals that turn the running model's servers
- * into the pending model's. Returns false when the backends differ. */
-static bool server_updates(struct ctl *c, struct rt_update **u, size_t *n)
-{
-    const struct model *a = c->running_model, *b = c->pending_model;
-    size_t cap = *n + 1;
-
-    if (!a || !b || a->n_backends != b->n_backends)
-        return false;
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = 0; i < a->n_backends; i++) {
-            const struct model_backend *ba = &a->backends[i], *bb = &b->backends[i];
-            size_t x = 0, y = 0;
-
-            if (strcmp(ba->name, bb->name))
-                return false;
-            while (x < ba->n_servers || y < bb->n_servers) {
-                struct model_server sa = {0}, sb = {0};
-                const struct model_server *sv;
-                char name[MODEL_SERVER_NAME_MAX], addr[MODEL_SERVER_NAME_MAX];
-                int cmp;
-
-                if (x < ba->n_servers)
-                    sa = model_backend_server(ba, x);
-                if (y < bb->n_servers)
-                    sb = model_backend_server(bb, y);
-                cmp = x == ba->n_servers ? 1 : y == bb->n_servers ? -1 : model_server_cmp(&sa, &sb);
-                sv = cmp < 0 ? &sa : &sb;
-
-                if (cmp == 0) {
-                    x++;
-                    y++;
-                    continue;
-                }
-                cmp < 0 ? x++ : y++;
-                if ((cmp > 0) != (pass == 0))
-                    continue;
-                model_server_name(sv, name, sizeof(name));
-                model_server_addr(sv, addr, sizeof(addr));
-                push_update(u, n, &cap, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
-                            arena_printf(&c->pending_model->arena, "%s/%s", bb->name, name),
-                            arena_printf(&c->pending_model->arena,
-                                         sv->v6 ? "[%s]:%u" : "%s:%u", addr, sv->port),
-                            NULL);
-            }
-        }
-    }
-    return true;
-}
-
-/* Indexes the lines of crt-list <text> by certificate file (first word). */
-static void index_crt_list(struct hmap *idx, char *text)
-{
-    for (char *l = text; l && *l;) {
-        char *eol = strchr(l, '\n'), *sp;
-
-        if (eol)
-            *eol = '\0';
-        sp = strchr(l, ' ');
-        if (sp)
-            *sp = '\0';
-        hmap_put(idx, l, sp ? sp + 1 : (char *)"");
-        l = eol ? eol + 1 : NULL;
-    }
-}
-
-/* The crt-list lines that differ between the running and the pending
- * generation, as arena strings of the pending model: certificates added
- * (their lines in <added>, for their files' updates), certificates whose
- * host names changed (a new line in *<relist>, the old one removed in
- * *<late>) and certificates removed (in *<late>, after the line removals).
- * Returns false when the difference needs a reload: a certificate listed
- * without host names of its own now or before (it would serve every name it
- * holds, and a line added at run time would not keep the file's order). */
-static bool crt_list_diff(struct ctl *c, struct hmap *added, struct rt_update **relist,
-                          size_t *n_relist, struct rt_update **late, size_t *n_late)
-{
-    size_t cap_relist = 0, cap_late = 0;
-    char *a = xstrdup(c->running_parts.crt_list ? c->running_parts.crt_list : "");
-    char *b = xstrdup(c->pending_parts.crt_list ? c->pending_parts.crt_list : "");
-    struct arena *ar = &c->pending_model->arena;
-    struct hmap ia, ib;
-    const char *file;
-    void *v;
-    bool ok = true;
-
-    hmap_init(&ia);
-    hmap_init(&ib);
-    index_crt_list(&ia, a);
-    index_crt_list(&ib, b);
-    for (size_t i = 0; ok && hmap_next(&ib, &i, &file, &v);) {
-        const char *was = hmap_get(&ia, file), *line;
-
-        if (was && !strcmp(was, v))
-            continue;
-        ok = *(const char *)v && (!was || *was);
-        line = arena_printf(ar, "%s %s", file, (const char *)v);
-        if (!was) {
-            hmap_put(added, file, (void *)line);
-        } else {
-            push_update(relist, n_relist, &cap_relist, RT_CERT_RELIST, arena_strdup(ar, file),
-                        NULL, line);
-            push_update(late, n_late, &cap_late, RT_CERT_UNLIST, arena_strdup(ar, file), NULL,
-                        NULL);
-        }
-    }
-    for (size_t i = 0; ok && hmap_next(&ia, &i, &file, &v);) {
-        if (!hmap_get(&ib, file))
-            push_update(late, n_late, &cap_late, RT_CERT_DEL, arena_strdup(ar, file), NULL, NULL);
-    }
-    hmap_deinit(&ia);
-    hmap_deinit(&ib);
-    free(a);
-    free(b);
-    return ok;
-}
-
-/* Appends to <u> the update part <f> (the <k>-th part of the pending
- * generation) needs, if any; false when it needs a reload. */
-static bool part_update(struct ctl *c, struct render_file *f, size_t k,
-                        const struct hmap *running, const struct hmap *added,
-                        struct rt_update *u, size_t *n)
-{
-    uintptr_t was = (uintptr_t)hmap_get(running, f->name);
-
-    if (!was) {
-        /* a new certificate file: loaded, then listed */
-        u[*n].line = hmap_get(added, f->name);
-        u[*n].kind = RT_CERT_ADD;
-        u[*n].name = f->name;
-        u[(*n)++].content = render_file_data(f, c->pending_model);
-        return u[*n - 1].line != NULL;
-    }
-    if (c->pending_parts.hashes[k] == c->running_parts.hashes[was - 1])
-        return true;
-    u[*n].name = f->name;
-    u[*n].kind = str_has_prefix(f->name, "certs/") ? RT_CERT : RT_MAP;
-    for (int m = 0; m < MODEL_MAP_COUNT && u[*n].kind == RT_MAP; m++) {
-        char file[64];
-        struct buf cmds;
-
-        snprintf(file, sizeof(file), "maps/%s.map", model_map_name((enum model_map)m));
-        if (strcmp(file, f->name))
-            continue;
-        /* a few entries changed: send those, not the whole map */
-        buf_init(&cmds, 1u << 20);
-        if (rt_map_diff(c->running_model, c->pending_model, (enum model_map)m, file, &cmds) &&
-            cmds.len) {
-            u[*n].kind = RT_COMMANDS;
-            u[*n].content = arena_strndup(&c->pending_model->arena, cmds.ptr, cmds.len);
-        }
-        buf_free(&cmds);
-    }
-    if (u[*n].kind != RT_COMMANDS) /* the whole file, made only now */
-        u[*n].content = render_file_data(f, c->pending_model);
-    (*n)++;
-    return true;
-}
-
-/* Starts the runtime update of the maps and certificates that changed;
- * returns false when the change needs a reload instead. */
-static bool try_runtime(struct ctl *c, struct rendered *r)
-{
-    struct rt_update *u, *relist = NULL, *late = NULL;
-    struct hmap running, added; /* part name -> index + 1; new certificate -> line */
-    size_t n = 0, n_relist = 0, n_late = 0, n_new = 0;
-    bool ok;
-
-    if (!c->ready || !c->hap.serving || c->pending_struct != c->running_struct)
-        return false;
-    hmap_init(&running);
-    hmap_init(&added);
-    for (size_t i = 0; i < c->running_parts.n; i++)
-        hmap_put(&running, c->running_parts.names[i], (void *)(uintptr_t)(i + 1));
-    ok = crt_list_diff(c, &added, &relist, &n_relist, &late, &n_late);
-    u = xcalloc(r->n_files + n_relist + 1, sizeof(*u));
-    /* certificates and their host names first, then the maps: a host that
-     * becomes reachable over HTTPS finds its certificate there */
-    for (int pass = 0; ok && pass < 2; pass++) {
-        for (size_t i = 0, k = 0; ok && i < r->n_files; i++) {
-            struct render_file *f = &r->files[i];
-
-            if (!is_part(f->name))
-                continue;
-            if (str_has_prefix(f->name, "certs/") == (pass == 0))
-                ok = part_update(c, f, k, &running, &added, u, &n);
-            k++;
-        }
-        if (pass == 0 && n_relist) {
-            memcpy(&u[n], relist, n_relist * sizeof(*u));
-            n += n_relist;
-        }
-    }
-    free(relist);
-    /* every line the crt-list gains belongs to a certificate file just added */
-    for (size_t i = 0; i < n; i++)
-        n_new += u[i].kind == RT_CERT_ADD;
-    ok = ok && added.used == n_new;
-    hmap_deinit(&running);
-    hmap_deinit(&added);
-    if (!ok || !server_updates(c, &u, &n)) {
-        free(u);
-        free(late);
-        return false;
-    }
-    /* crt-list removals last: a host moving to another certificate (or to a
-     * new line of its certificate) is never without one */
-    u = xrealloc(u, (n + n_late + 1) * sizeof(*u));
-    if (n_late)
-        memcpy(&u[n], late, n_late * sizeof(*u));
-    n += n_late;
-    free(late);
-    if (n) {
-        log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", n);
-        rt_apply(c->loop, c->admin_sock, u, n, on_runtime_done, c);
-    }
-    free(u);
-    return n > 0;
 }
 
 static void on_checked(bool ok, const char *output, void *arg)
@@ -679,20 +385,25 @@ static void on_checked(bool ok, const char *output, void *arg)
         return;
     if (!ok) {
         const char *line = output;
+        unsigned shown = 0, more = 0;
 
         c->m_rejected++;
-        c->rejected_hash = c->pending_hash;
-        log_err("haproxy", "haproxy -c refused generation %u; the running configuration stays",
-                c->pending_gen);
-        /* HAProxy's own words, one log line each */
+        c->rejected_hash = c->pending.hash;
+        log_err("haproxy", "haproxy -c refused generation %u (%s); the running configuration stays",
+                c->pending_gen, c->reload_reason);
+        /* HAProxy's own words, one log line each, the first ones */
         while (*line) {
             const char *eol = strchr(line, '\n');
             int len = eol ? (int)(eol - line) : (int)strlen(line);
 
-            if (len > 0)
+            if (len > 0 && shown++ < HAP_OUTPUT_SHOWN)
                 log_err("haproxy", "%.*s", len, line);
+            else if (len > 0)
+                more++;
             line += len + (eol ? 1 : 0);
         }
+        if (more)
+            log_err("haproxy", "haproxy -c printed %u more lines", more);
         pass_done(c);
         return;
     }
@@ -807,6 +518,7 @@ static void run_pass(struct ctl *c)
     uint64_t t0, t1, t2;
     struct model *m;
     struct rendered r;
+    struct plan plan;
     char *err = NULL;
     bool unchanged;
     int ret;
@@ -832,22 +544,22 @@ static void run_pass(struct ctl *c)
     log_issues(c, m);
     ret = render(m, &c->ropts, &r, &err);
     t2 = uv_hrtime();
-    model_unref(c->pending_model);
-    c->pending_model = m;
     if (ret) {
         log_err("render", "%s", err);
         free(err);
+        model_unref(m);
         pass_done(c);
         return;
     }
     if (r.n_dropped)
         log_warn("render", "%zu entries refused by the escaping functions were left out",
                  r.n_dropped);
-    unchanged = (c->ready || c->hap.running) && r.hash == c->running_hash;
+    unchanged = (c->ready || c->hap.running) && r.hash == c->running.hash;
     if (unchanged || r.hash == c->rejected_hash) {
         if (unchanged)
             log_debug("ctl", "configuration unchanged; nothing to do");
         rendered_free(&r);
+        model_unref(m);
         pass_done(c);
         return;
     }
@@ -859,8 +571,8 @@ static void run_pass(struct ctl *c)
         render(m, &c->ropts, &r, NULL);
     }
     c->pending_gen = c->gen + 1;
-    c->pending_hash = r.hash;
-    hash_parts(&r, &c->pending_struct, &c->pending_parts);
+    plan_gen_set(&c->pending, m, &r);
+    model_unref(m);
     ret = write_generation(c, &r, c->pending_gen, &err);
     log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms",
               c->pending_gen, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
@@ -872,14 +584,20 @@ static void run_pass(struct ctl *c)
         pass_done(c);
         return;
     }
-    /* host and path changes on existing backends: maps only, no reload */
-    if (!c->ropts.fault && try_runtime(c, &r)) {
+    plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
+    if (c->ropts.fault)
+        plan.reload = "fault injection";
+    if (!plan.reload) {
+        log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan.n);
+        rt_apply(c->loop, c->admin_sock, plan.u, plan.n, on_runtime_done, c);
+        plan_free(&plan);
         rendered_free(&r);
         return;
     }
     rendered_free(&r);
-    log_debug("ctl", "generation %u written", c->pending_gen);
-    check_and_load(c);
+    log_debug("ctl", "generation %u written; reloading: %s", c->pending_gen, plan.reload);
+    check_and_load(c, plan.reload);
+    plan_free(&plan);
 }
 
 static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg);
@@ -924,14 +642,17 @@ static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg)
     free(cfg);
 }
 
-/* Validates the pending generation with haproxy -c, then loads it. The first
+/* Validates the pending generation with haproxy -c, then loads it; <reason>
+ * (static, or in the pending model's arena) says why. The first
  * start skips the check: nothing serves yet, and HAProxy checks the
  * configuration as it starts. Checking first would parse every certificate
  * twice, 0.8 s more with 1,000 of them before the first request is served. */
-static void check_and_load(struct ctl *c)
+static void check_and_load(struct ctl *c, const char *reason)
 {
     char *cfg;
 
+    c->reload_reason = reason;
+    c->reload_start = uv_hrtime();
     if (!c->hap.running && !c->ready && !hap_restart_pending(&c->hap)) {
         if (make_current(c)) {
             pass_done(c);
@@ -956,7 +677,7 @@ static void on_debounce(uv_timer_t *t)
         c->dirty = true;
         return;
     }
-    if (c->hap.op != HAP_OP_NONE) {
+    if (c->hap.op != HAP_OP_NONE || hap_restart_pending(&c->hap)) {
         /* HAProxy is (re)starting from the last good configuration: let it */
         uv_timer_start(&c->debounce, on_debounce, 20, 0);
         return;
@@ -1420,10 +1141,8 @@ out:
     free(c->next_cfg);
     free(c->admin_sock);
     kube_config_free(&c->kc);
-    parts_free(&c->running_parts);
-    parts_free(&c->pending_parts);
-    model_unref(c->running_model);
-    model_unref(c->pending_model);
+    plan_gen_free(&c->running);
+    plan_gen_free(&c->pending);
     free(c);
     return ret;
 }

@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The plan. HAProxy 2.6 can change at run time the contents of maps
+ * (prepare/add/commit map, or single entries), certificates (new/set/commit
+ * ssl cert), crt-list lines and servers (add/del server); everything else in
+ * haproxy.cfg needs a reload. So a generation is compared as its
+ * "structure" (haproxy.cfg without its server lines, and every file that is
+ * not a part) plus its parts, its crt-list lines and its models' servers. */
+#include "haproxy/plan.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "util/arena.h"
+#include "util/buf.h"
+#include "util/hmap.h"
+#include "util/strutil.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define PLAN_DEFAULT_CERT "certs/default.pem"
+
+bool plan_is_part(const char *name)
+{
+    size_t len = strlen(name);
+
+    return (str_has_prefix(name, "maps/") && len > 4 && !strcmp(name + len - 4, ".map")) ||
+           (str_has_prefix(name, "certs/") && len > 4 && !strcmp(name + len - 4, ".pem"));
+}
+
+/* True for the certificate files the crt-list names (not the default one):
+ * which of them exist is part of the crt-list, not of the structure. */
+static bool is_listed_cert(const char *name)
+{
+    return str_has_prefix(name, "certs/") && plan_is_part(name) && strcmp(name, PLAN_DEFAULT_CERT);
+}
+
+void plan_gen_free(struct plan_gen *g)
+{
+    model_unref(g->model);
+    for (size_t i = 0; i < g->n; i++)
+        free(g->names[i]);
+    free(g->names);
+    free(g->hashes);
+    free(g->crt_list);
+    memset(g, 0, sizeof(*g));
+}
+
+void plan_gen_move(struct plan_gen *dst, struct plan_gen *src)
+{
+    plan_gen_free(dst);
+    *dst = *src;
+    memset(src, 0, sizeof(*src));
+}
+
+void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r)
+{
+    uint64_t h = HASH_FNV1A_INIT;
+
+    plan_gen_free(g);
+    g->model = model_ref(m);
+    g->hash = r->hash;
+    g->names = xcalloc(r->n_files + 1, sizeof(*g->names));
+    g->hashes = xcalloc(r->n_files + 1, sizeof(*g->hashes));
+    for (size_t i = 0; i < r->n_files; i++) {
+        const struct render_file *f = &r->files[i];
+
+        if (!strcmp(f->name, RENDER_CRT_LIST)) {
+            g->crt_list = xstrndup(f->data, f->len);
+            continue;
+        }
+        if (!is_listed_cert(f->name))
+            h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
+        if (plan_is_part(f->name)) {
+            g->names[g->n] = xstrdup(f->name);
+            g->hashes[g->n++] = f->hash;
+            continue;
+        }
+        if (!strcmp(f->name, "haproxy.cfg")) {
+            /* server lines are compared on the models, and changed at run time */
+            h = hash_fold(h, f->shape);
+            continue;
+        }
+        h = hash_fold(h, f->hash);
+    }
+    g->structure = h;
+}
+
+/* ====== Building the plan ====== */
+
+/* The plan being made: the updates in their groups, applied in this order. */
+struct planner {
+    const struct plan_gen *a, *b; /* running, pending */
+    struct arena *ar;             /* the pending model's */
+    struct rendered *r;
+    struct updates {
+        struct rt_update *v;
+        size_t n, cap;
+    } certs, relist, maps, servers, late;
+    struct hmap added;            /* new certificate file -> its crt-list line */
+    const char *reload;
+};
+
+static void push(struct updates *l, enum rt_kind kind, const char *name, const char *content,
+                 const char *line)
+{
+    l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
+    l->v[l->n++] = (struct rt_update){kind, name, content, line};
+}
+
+/* A reload is needed: the first reason found is kept. */
+static void need_reload(struct planner *p, const char *why)
+{
+    if (!p->reload)
+        p->reload = why;
+}
+
+/* Why the structures differ, as far as the backends tell: one added or
+ * removed, named; else settings outside the backends. */
+static const char *structure_reason(struct planner *p)
+{
+    const struct model *a = p->a->model, *b = p->b->model;
+    size_t i = 0, j = 0;
+
+    while (i < a->n_backends || j < b->n_backends) {
+        int cmp = i == a->n_backends   ? 1
+                  : j == b->n_backends ? -1
+                                       : strcmp(a->backends[i].name, b->backends[j].name);
+
+        if (cmp < 0)
+            return arena_printf(p->ar, "backend %s removed", a->backends[i].name);
+        if (cmp > 0)
+            return arena_printf(p->ar, "backend %s added", b->backends[j].name);
+        i++;
+        j++;
+    }
+    return "global, defaults, frontend or backend settings changed";
+}
+
+/* The server additions (first, so a backend never runs empty while
+ * endpoints are replaced) and removals that turn the running model's
+ * servers into the pending model's. */
+static void server_updates(struct planner *p)
+{
+    const struct model *a = p->a->model, *b = p->b->model;
+
+    if (a->n_backends != b->n_backends) {
+        need_reload(p, structure_reason(p));
+        return;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < a->n_backends; i++) {
+            const struct model_backend *ba = &a->backends[i], *bb = &b->backends[i];
+            size_t x = 0, y = 0;
+
+            if (strcmp(ba->name, bb->name)) {
+                need_reload(p, structure_reason(p));
+                return;
+            }
+            while (x < ba->n_servers || y < bb->n_servers) {
+                struct model_server sa = {0}, sb = {0};
+                const struct model_server *sv;
+                char name[MODEL_SERVER_NAME_MAX], addr[MODEL_SERVER_NAME_MAX];
+                int cmp;
+
+                if (x < ba->n_servers)
+                    sa = model_backend_server(ba, x);
+                if (y < bb->n_servers)
+                    sb = model_backend_server(bb, y);
+                cmp = x == ba->n_servers ? 1 : y == bb->n_servers ? -1 : model_server_cmp(&sa, &sb);
+                sv = cmp < 0 ? &sa : &sb;
+                if (cmp == 0) {
+                    x++;
+                    y++;
+                    continue;
+                }
+                cmp < 0 ? x++ : y++;
+                if ((cmp > 0) != (pass == 0))
+                    continue;
+                model_server_name(sv, name, sizeof(name));
+                model_server_addr(sv, addr, sizeof(addr));
+                push(&p->servers, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
+                     arena_printf(p->ar, "%s/%s", bb->name, name),
+                     arena_printf(p->ar, sv->v6 ? "[%s]:%u" : "%s:%u", addr, sv->port), NULL);
+            }
+        }
+    }
+}
+
+/* Indexes the lines of crt-list <text> by certificate file (first word). */
+static void index_crt_list(struct hmap *idx, char *text)
+{
+    for (char *l = text; l && *l;) {
+        char *eol = strchr(l, '\n'), *sp;
+
+        if (eol)
+            *eol = '\0';
+        sp = strchr(l, ' ');
+        if (sp)
+            *sp = '\0';
+        hmap_put(idx, l, sp ? sp + 1 : (char *)"");
+        l = eol ? eol + 1 : NULL;
+    }
+}
+
+/* The crt-list lines that differ: certificates added (their lines in
+ * p->added, for their files' updates), certificates whose host names
+ * changed (a new line after the certificates' updates, the old one removed
+ * late) and certificates
+ * removed (late, after the line removals). A certificate listed without
+ * host names of its own, now or before, needs a reload: it would serve
+ * every name it holds, and a line added at run time would not keep the
+ * file's order. */
+static void crt_list_updates(struct planner *p)
+{
+    char *a = xstrdup(p->a->crt_list ? p->a->crt_list : "");
+    char *b = xstrdup(p->b->crt_list ? p->b->crt_list : "");
+    struct hmap ia, ib;
+    const char *file;
+    void *v;
+
+    hmap_init(&ia);
+    hmap_init(&ib);
+    index_crt_list(&ia, a);
+    index_crt_list(&ib, b);
+    for (size_t i = 0; hmap_next(&ib, &i, &file, &v);) {
+        const char *was = hmap_get(&ia, file), *line;
+
+        if (was && !strcmp(was, v))
+            continue;
+        if (!*(const char *)v || (was && !*was)) {
+            need_reload(p, arena_printf(p->ar, "%s is listed without host names", file));
+            break;
+        }
+        line = arena_printf(p->ar, "%s %s", file, (const char *)v);
+        if (!was) {
+            hmap_put(&p->added, file, (void *)line);
+        } else {
+            push(&p->relist, RT_CERT_RELIST, arena_strdup(p->ar, file), NULL, line);
+            push(&p->late, RT_CERT_UNLIST, arena_strdup(p->ar, file), NULL, NULL);
+        }
+    }
+    for (size_t i = 0; !p->reload && hmap_next(&ia, &i, &file, &v);) {
+        if (!hmap_get(&ib, file))
+            push(&p->late, RT_CERT_DEL, arena_strdup(p->ar, file), NULL, NULL);
+    }
+    hmap_deinit(&ia);
+    hmap_deinit(&ib);
+    free(a);
+    free(b);
+}
+
+/* The update that part <f>, the <k>-th of the pending generation, needs,
+ * if any; <running> maps the running parts' names to their index + 1. */
+static void part_update(struct planner *p, struct render_file *f, size_t k,
+                        const struct hmap *running)
+{
+    uintptr_t was = (uintptr_t)hmap_get(running, f->name);
+    struct buf cmds;
+
+    if (!was) {
+        /* a new certificate file: loaded, then listed */
+        const char *line = hmap_get(&p->added, f->name);
+
+        if (!line) {
+            need_reload(p, arena_printf(p->ar, "%s is not in the crt-list", f->name));
+            return;
+        }
+        push(&p->certs, RT_CERT_ADD, f->name, render_file_data(f, p->b->model), line);
+        return;
+    }
+    if (p->b->hashes[k] == p->a->hashes[was - 1])
+        return;
+    if (str_has_prefix(f->name, "certs/")) {
+        push(&p->certs, RT_CERT, f->name, render_file_data(f, p->b->model), NULL);
+        return;
+    }
+    /* a few entries changed: send those, not the whole map */
+    buf_init(&cmds, 1u << 20);
+    if (f->map >= 0 &&
+        rt_map_diff(p->a->model, p->b->model, (enum model_map)f->map, f->name, &cmds) &&
+        cmds.len)
+        push(&p->maps, RT_COMMANDS, f->name, arena_strndup(p->ar, cmds.ptr, cmds.len), NULL);
+    else /* the whole file, made only now */
+        push(&p->maps, RT_MAP, f->name, render_file_data(f, p->b->model), NULL);
+    buf_free(&cmds);
+}
+
+static void append(struct plan *out, const struct updates *l)
+{
+    if (l->n)
+        memcpy(&out->u[out->n], l->v, l->n * sizeof(*l->v));
+    out->n += l->n;
+}
+
+void plan_make(const struct plan_gen *running, const struct plan_gen *pending, bool serving,
+               struct rendered *r, struct plan *out)
+{
+    struct planner p = {.a = running, .b = pending, .r = r};
+    struct hmap parts; /* running part name -> index + 1 */
+    size_t n_new = 0;
+
+    memset(out, 0, sizeof(*out));
+    if (!running->model || !serving) {
+        out->reload = "haproxy does not serve a configuration";
+        return;
+    }
+    p.ar = &pending->model->arena;
+    if (running->structure != pending->structure) {
+        out->reload = structure_reason(&p);
+        return;
+    }
+    hmap_init(&parts);
+    hmap_init(&p.added);
+    for (size_t i = 0; i < running->n; i++)
+        hmap_put(&parts, running->names[i], (void *)(uintptr_t)(i + 1));
+    crt_list_updates(&p);
+    for (size_t i = 0, k = 0; !p.reload && i < r->n_files; i++) {
+        if (plan_is_part(r->files[i].name))
+            part_update(&p, &r->files[i], k++, &parts);
+    }
+    /* every line the crt-list gains belongs to a certificate file just added */
+    for (size_t i = 0; i < p.certs.n; i++)
+        n_new += p.certs.v[i].kind == RT_CERT_ADD;
+    if (!p.reload && p.added.used != n_new)
+        need_reload(&p, "a crt-list line names no certificate file");
+    if (!p.reload)
+        server_updates(&p);
+    if (!p.reload) {
+        out->u = xcalloc(p.certs.n + p.relist.n + p.maps.n + p.servers.n + p.late.n + 1,
+                         sizeof(*out->u));
+        append(out, &p.certs);
+        append(out, &p.relist);
+        append(out, &p.maps);
+        append(out, &p.servers);
+        append(out, &p.late);
+        if (!out->n) /* the renderings differ, yet no part does */
+            need_reload(&p, "the configuration changed outside what the Runtime API updates");
+    }
+    out->reload = p.reload;
+    hmap_deinit(&parts);
+    hmap_deinit(&p.added);
+    free(p.certs.v);
+    free(p.relist.v);
+    free(p.maps.v);
+    free(p.servers.v);
+    free(p.late.v);
+}
+
+void plan_free(struct plan *p)
+{
+    free(p->u);
+    memset(p, 0, sizeof(*p));
+}

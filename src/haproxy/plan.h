@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The plan: what turns the generation HAProxy runs into the next one,
+ * Runtime API updates or, with its reason, a reload. No I/O. */
+#ifndef SRC_HAPROXY_PLAN_H
+#define SRC_HAPROXY_PLAN_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "haproxy/render.h"
+#include "haproxy/runtime.h"
+
+struct model;
+
+/* A generation as the plan compares it: its model and the hashes of its
+ * rendered files. */
+struct plan_gen {
+    struct model *model;  /* one reference, owned; NULL before the first */
+    uint64_t hash;        /* of the whole rendering (rendered.hash) */
+    uint64_t structure;   /* of all but what the Runtime API can change: map and
+                           * certificate contents, servers, crt-list lines */
+    char **names;         /* the parts (maps, certificates), in file order */
+    uint64_t *hashes;     /* their contents' hashes */
+    size_t n;
+    char *crt_list;       /* the crt-list file, compared line by line */
+};
+
+/* True for the files the Runtime API can replace: maps and certificates. */
+bool plan_is_part(const char *name);
+/* Makes <g> describe rendering <r> of model <m>, taking a reference to <m>;
+ * what <g> held before is freed. */
+void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r);
+/* Moves <src> into <dst> (whose content is freed); <src> is left empty. */
+void plan_gen_move(struct plan_gen *dst, struct plan_gen *src);
+void plan_gen_free(struct plan_gen *g);
+
+struct plan {
+    struct rt_update *u;  /* the updates, in the order they must be applied; their
+                           * strings belong to the pending model's arena or to
+                           * the rendering */
+    size_t n;
+    const char *reload;   /* NULL, or why a reload is needed instead (static, or in
+                           * the pending model's arena) */
+};
+
+/* Plans the change from <running> (what HAProxy runs; <serving> false when
+ * no worker runs it) to <pending>, rendered as <r>. Certificates and their
+ * crt-list lines come first, then the maps (a host newly reachable over
+ * HTTPS finds its certificate), then servers (additions before removals,
+ * so a backend never runs empty), then crt-list removals (a host moving to
+ * another certificate is never without one). <r> keeps the contents it
+ * makes for the updates. Free <out> with plan_free(), before <r> and the
+ * pending model. */
+void plan_make(const struct plan_gen *running, const struct plan_gen *pending, bool serving,
+               struct rendered *r, struct plan *out);
+void plan_free(struct plan *p);
+#endif

@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Runtime API updates or a reload: src/haproxy/plan.h, on models built from
+ * objects and rendered as the controller renders them. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "haproxy/plan.h"
+#include "haproxy/render.h"
+#include "model/model.h"
+#include "model/tls.h"
+#include "store/store.h"
+#include "modelutil.h"
+
+#define T_OLD "2024-01-01T00:00:00Z"
+#define T_NEW "2025-01-01T00:00:00Z"
+
+static char *fallback_pem;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    fallback_pem = tls_selfsigned_pem("portico-fallback");
+    return fallback_pem ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    free(fallback_pem);
+    return 0;
+}
+
+/* One generation: the objects in <s> built and rendered as the controller
+ * does (maps and certificates made from the model when needed). */
+struct gen {
+    struct plan_gen g;
+    struct rendered r;
+};
+
+static void gen_make(struct gen *out, struct store *s)
+{
+    struct model_opts mo;
+    struct render_opts ro;
+    struct model *m;
+    char *err = NULL;
+
+    memset(&mo, 0, sizeof(mo));
+    mo.ingress_class = "portico";
+    mo.controller_name = CONTROLLER;
+    mo.fallback_cert_pem = fallback_pem;
+    mo.configmap = "kube-system/portico";
+    memset(&ro, 0, sizeof(ro));
+    ro.runtime_dir = "/run/portico";
+    ro.ipv4_addr = "0.0.0.0";
+    ro.http_port = 80;
+    ro.https_port = 443;
+    ro.stats_port = 1024;
+    ro.healthz_port = 1042;
+    ro.from_model = true;
+    memset(out, 0, sizeof(*out));
+    m = model_build(s, &mo);
+    assert_int_equal(render(m, &ro, &out->r, &err), 0);
+    plan_gen_set(&out->g, m, &out->r);
+    model_unref(m);
+}
+
+static void gen_free(struct gen *g)
+{
+    rendered_free(&g->r);
+    plan_gen_free(&g->g);
+}
+
+static void base_store(struct store *s, const char *endpoints)
+{
+    store_init(s);
+    put_class(s, "portico", CONTROLLER, false);
+    put_service(s, "shop", "web", "http", 80, 8080, endpoints);
+    put_ingress(s, "shop", "web", T_OLD, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+}
+
+/* The plan from the objects of <a> to those of <b>, with HAProxy serving. */
+static void plan_between(struct store *a, struct store *b, struct gen *ga, struct gen *gb,
+                         struct plan *p)
+{
+    gen_make(ga, a);
+    gen_make(gb, b);
+    plan_make(&ga->g, &gb->g, true, &gb->r, p);
+}
+
+static void done(struct store *a, struct store *b, struct gen *ga, struct gen *gb, struct plan *p)
+{
+    plan_free(p);
+    gen_free(ga);
+    gen_free(gb);
+    store_deinit(a);
+    store_deinit(b);
+}
+
+/* Endpoints replaced: servers added first, then removed, no reload. */
+static void test_endpoints_change_servers(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1,10.0.0.2");
+    base_store(&b, "10.0.0.2,10.0.0.3");
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_null(p.reload);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.u[0].kind, RT_SERVER_ADD);
+    assert_string_equal(p.u[0].name, "shop_web_http/10.0.0.3:8080");
+    assert_string_equal(p.u[0].content, "10.0.0.3:8080");
+    assert_int_equal(p.u[1].kind, RT_SERVER_DEL);
+    assert_string_equal(p.u[1].name, "shop_web_http/10.0.0.1:8080");
+    done(&a, &b, &ga, &gb, &p);
+}
+
+/* A host and a path on an existing backend: the maps' changed entries only. */
+static void test_route_on_existing_backend(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    put_ingress(&b, "shop", "more", T_NEW, "portico", "",
+                "'rules':[" RULE("bar.com", PATH("/x", "Exact", BE_NUM("web", 80))) "]");
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_null(p.reload);
+    assert_true(p.n >= 2);
+    for (size_t i = 0; i < p.n; i++) {
+        assert_int_equal(p.u[i].kind, RT_COMMANDS);
+        assert_true(!strncmp(p.u[i].name, "maps/", 5));
+        assert_non_null(strstr(p.u[i].content, "bar.com"));
+    }
+    done(&a, &b, &ga, &gb, &p);
+}
+
+/* A backend added or removed changes the configuration: a reload, naming it. */
+static void test_backend_added_or_removed_reloads(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    put_service(&b, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    put_ingress(&b, "shop", "api", T_NEW, "portico", "",
+                "'rules':[" RULE("api.com", PATH("/", "Prefix", BE_NUM("api", 9000))) "]");
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_string_equal(p.reload, "backend shop_api_grpc added");
+    assert_int_equal(p.n, 0);
+    plan_free(&p);
+    plan_make(&gb.g, &ga.g, true, &ga.r, &p);
+    assert_string_equal(p.reload, "backend shop_api_grpc removed");
+    done(&a, &b, &ga, &gb, &p);
+}
+
+static void test_global_settings_reload(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    put(&b, "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'portico','namespace':"
+            "'kube-system'},'data':{'maxconn':'1000'}}");
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_string_equal(p.reload, "global, defaults, frontend or backend settings changed");
+    done(&a, &b, &ga, &gb, &p);
+}
+
+/* Nothing runs, or nothing serves: only a start or reload can help. */
+static void test_not_serving_reloads(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan_gen none = {0};
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.2");
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_null(p.reload);
+    plan_free(&p);
+    plan_make(&ga.g, &gb.g, false, &gb.r, &p);
+    assert_string_equal(p.reload, "haproxy does not serve a configuration");
+    plan_free(&p);
+    plan_make(&none, &gb.g, true, &gb.r, &p);
+    assert_string_equal(p.reload, "haproxy does not serve a configuration");
+    done(&a, &b, &ga, &gb, &p);
+}
+
+/* A new TLS host: its certificate is loaded and listed before the maps
+ * make the host reachable. */
+static void test_certificate_added_before_maps(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+    char *crt, *key;
+    size_t cert = SIZE_MAX, first_map = SIZE_MAX;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    make_cert("tls.com", &crt, &key);
+    put_tls_secret(&b, "shop", "tls", crt, key);
+    put_ingress(&b, "shop", "tls", T_NEW, "portico", "",
+                "'tls':[{'hosts':['tls.com'],'secretName':'tls'}],"
+                "'rules':[" RULE("tls.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_null(p.reload);
+    for (size_t i = 0; i < p.n; i++) {
+        if (p.u[i].kind == RT_CERT_ADD && cert == SIZE_MAX)
+            cert = i;
+        if ((p.u[i].kind == RT_COMMANDS || p.u[i].kind == RT_MAP) && first_map == SIZE_MAX)
+            first_map = i;
+    }
+    assert_int_equal(cert, 0);
+    assert_string_equal(p.u[0].name, "certs/shop_tls.pem");
+    assert_string_equal(p.u[0].line, "certs/shop_tls.pem tls.com");
+    assert_non_null(strstr(p.u[0].content, "-----BEGIN CERTIFICATE-----"));
+    assert_true(first_map != SIZE_MAX && first_map > cert);
+    /* and removed again: its crt-list line goes last */
+    plan_free(&p);
+    plan_make(&gb.g, &ga.g, true, &ga.r, &p);
+    assert_null(p.reload);
+    assert_int_equal(p.u[p.n - 1].kind, RT_CERT_DEL);
+    assert_string_equal(p.u[p.n - 1].name, "certs/shop_tls.pem");
+    done(&a, &b, &ga, &gb, &p);
+    free(crt);
+    free(key);
+}
+
+/* plan_gen_set() hashes what the Runtime API cannot change into the
+ * structure: servers and map contents are not in it, backends are. */
+static void test_structure_hash(void **state)
+{
+    struct store a, b, c;
+    struct gen ga, gb, gc;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.9,10.0.0.8");
+    put_ingress(&b, "shop", "more", T_NEW, "portico", "",
+                "'rules':[" RULE("bar.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    base_store(&c, "10.0.0.1");
+    put_service(&c, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    gen_make(&ga, &a);
+    gen_make(&gb, &b);
+    gen_make(&gc, &c);
+    assert_int_equal(ga.g.structure, gb.g.structure);
+    assert_int_not_equal(ga.g.hash, gb.g.hash);
+    /* a Service without an Ingress makes no backend: same structure */
+    assert_int_equal(ga.g.structure, gc.g.structure);
+    assert_true(ga.g.n > 0);
+    for (size_t i = 0; i < ga.g.n; i++)
+        assert_true(plan_is_part(ga.g.names[i]));
+    assert_non_null(ga.g.crt_list);
+    gen_free(&ga);
+    gen_free(&gb);
+    gen_free(&gc);
+    store_deinit(&a);
+    store_deinit(&b);
+    store_deinit(&c);
+}
+
+static void test_is_part(void **state)
+{
+    (void)state;
+    assert_true(plan_is_part("maps/hosts.map"));
+    assert_true(plan_is_part("certs/default.pem"));
+    assert_true(plan_is_part("certs/shop_tls.pem"));
+    assert_false(plan_is_part("haproxy.cfg"));
+    assert_false(plan_is_part("certs/crt-list.txt"));
+    assert_false(plan_is_part("maps/x.mapx"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_endpoints_change_servers),
+        cmocka_unit_test(test_route_on_existing_backend),
+        cmocka_unit_test(test_backend_added_or_removed_reloads),
+        cmocka_unit_test(test_global_settings_reload),
+        cmocka_unit_test(test_not_serving_reloads),
+        cmocka_unit_test(test_certificate_added_before_maps),
+        cmocka_unit_test(test_structure_hash),
+        cmocka_unit_test(test_is_part),
+    };
+
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
