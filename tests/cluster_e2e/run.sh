@@ -9,18 +9,50 @@
 # (tests/cluster_e2e), and the end-to-end routing tests of tests/e2e again,
 # each stack fed by its own API server instead of a directory
 # (PORTICO_E2E_SOURCE=cluster; tests/e2e/cluster_source.py).
+#
+#   tests/cluster_e2e/run.sh [PYTEST-ARGS...]   e.g. -k last_good
+#
+# The arguments go to each of the three runs. pytest exits 5 when a run
+# collects no test: that passes only when the arguments select tests (-k, -m,
+# --deselect) and at least one of the runs selected one; otherwise the run
+# fails. A skipped test fails too, unless PORTICO_ALLOW_SKIP=1
+# (tests/skip_policy.py).
 set -eu
 cd "$(dirname "$0")/../.."
+selection=0
+for arg in "$@"; do
+    case $arg in
+    -k* | -m* | --keyword* | --deselect*) selection=1 ;;
+    esac
+done
+export PORTICO_SELECTION=$selection
 tests/cluster/cluster.sh build >&2
 exec unshare -n sh -c '
     ip link set lo up
     for i in $(seq 1 16); do ip addr add 198.18.0.$i/32 dev lo; done
-    # 5: a -k filter selected nothing in that run
-    run() { python3 -m pytest -q -p no:cacheprovider "$@"; rc=$?; [ $rc = 0 ] || [ $rc = 5 ] || exit $rc; }
+    selected=0
+    run() {
+        python3 -m pytest -q -p no:cacheprovider "$@"
+        rc=$?
+        case $rc in
+        0) selected=1 ;;
+        5) if [ "$PORTICO_SELECTION" = 1 ]; then
+               echo "run.sh: the selection matched no test in this run"
+           else
+               echo "run.sh: no test collected (pytest exit 5)" >&2
+               exit 5
+           fi ;;
+        *) exit $rc ;;
+        esac
+    }
     run tests/cluster "$@"
     run tests/cluster_e2e "$@"
     export PORTICO_E2E_SOURCE=cluster
     run tests/e2e/test_paths.py tests/e2e/test_hosts.py \
         tests/e2e/test_class.py tests/e2e/test_backends.py tests/e2e/test_tls.py \
         tests/e2e/test_live.py "$@"
+    if [ "$selected" = 0 ]; then
+        echo "run.sh: the selection ($*) matched no test in any run" >&2
+        exit 5
+    fi
 ' sh "$@"
