@@ -389,10 +389,10 @@ def test_burst_of_changes_all_applied(launcher):
         m.write("moving.yaml", ingress("moving", [rule("moving.live.test", path("/", n))]))
     px.wait_service("moving.live.test", "/", names[-1], timeout=10)
     assert px.get("/", host="base.live.test").service == "burst0"
-    px.settle()  # let queued reloads finish (see test_sigterm_during_reload_stops_promptly)
+    px.settle()  # let queued reloads finish (see test_sigterm_during_reload_stops_haproxy_softly)
 
 
-def test_sigterm_during_reload_stops_promptly(launcher):
+def test_sigterm_during_reload_stops_haproxy_softly(launcher):
     """SIGTERM while HAProxy is re-executing for a reload must still stop it gracefully
     (not wait out the grace period and kill the worker)."""
     echo, m = small_stack(launcher)
@@ -401,11 +401,12 @@ def test_sigterm_during_reload_stops_promptly(launcher):
     m.write("two.yaml", echo.objects("two") + [ingress("two", [rule("two.live.test", path("/", "two"))])])
     wait_for(lambda: px.log_text().count("Reloading HAProxy") > n, interval=0.002,
              what="HAProxy master starting a reload")
-    t0 = time.monotonic()
-    rc = launcher.stop_portico(px, settle=False)  # asserts exit 0 and master gone
-    took = time.monotonic() - t0
+    # asserts exit 0 and the master gone; its timeout (longer than the grace
+    # period) only guards against a hang
+    rc = launcher.stop_portico(px, settle=False)
     assert rc == 0
-    assert took < 5, f"portico took {took:.1f}s to stop after SIGTERM during a reload:\n{px.log_tail(12)}"
+    assert "after the grace period" not in px.log_text(), \
+        f"the soft stop was lost and HAProxy was stopped hard:\n{px.log_tail(12)}"
 
 
 def test_path_changes_on_existing_backend_do_not_reload_and_survive_reload(launcher):
