@@ -14,6 +14,10 @@ CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 
+# FAULTS=1: a test build, with PORTICO_FAULT_AT (src/util/fault.h); the
+# sanitizer builds the tests run are test builds. A release build has none.
+FAULTS   ?= $(if $(SANITIZE),1,)
+
 # libcurl: CURL=static (default) links one built without the protocol
 # libraries Debian's shared libcurl loads; CURL=system links the shared one.
 # scripts/curl.sh writes the choice to $(CURL_MK); build/curl.mode changes
@@ -32,6 +36,11 @@ PKG_LIBS   = $(CURL_LIBS) $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 BUILD    := build$(if $(SANITIZE),-san)
 SRCS     := $(sort $(wildcard src/*/*.c))
+ifeq ($(FAULTS),)
+SRCS     := $(filter-out src/util/fault.c,$(SRCS))
+else
+CPPFLAGS += -DPORTICO_FAULTS
+endif
 OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)

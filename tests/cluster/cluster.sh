@@ -144,17 +144,10 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 # Single-quote a value for a shell-sourceable file.
 shq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
-# N free TCP ports on 127.0.0.1, distinct, space separated.
+# N free TCP ports, distinct, space separated: below the ephemeral range, as
+# kube-apiserver binds its port again on every restart (tests/e2e/ports.py).
 free_ports() {
-	python3 - "$1" <<'EOF'
-import socket, sys
-socks = []
-for _ in range(int(sys.argv[1])):
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    socks.append(s)
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-EOF
+	python3 "$HERE/../e2e/ports.py" "$1"
 }
 
 # ossl ARGS...: openssl, its chatter kept out of sight unless it fails.
@@ -345,10 +338,13 @@ start_apiserver() {
 }
 
 # load_config: ports (chosen once, kept across stop/start) and derived names.
+# CLUSTER_PORTS="ETCD-CLIENT ETCD-PEER APISERVER" gives them, so that a test
+# process hands out every port it uses itself.
 load_config() {
 	if [ ! -f "$DIR/ports" ]; then
 		# shellcheck disable=SC2046
-		set -- $(free_ports 3)
+		set -- ${CLUSTER_PORTS:-$(free_ports 3)}
+		[ $# = 3 ] || die "want three ports (CLUSTER_PORTS or tests/e2e/ports.py), got '$*'"
 		printf 'ETCD_CLIENT_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\n' "$1" "$2" "$3" \
 			>"$DIR/ports"
 	fi

@@ -24,6 +24,7 @@ What the API server does differently from a directory, and how it is bridged:
 
 import datetime
 import json
+import os
 import subprocess
 import sys
 import time
@@ -31,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from helpers import OLD, REPO, pod_addr
+from helpers import OLD, REPO, free_port, pod_addr
 
 sys.path.insert(0, str(REPO / "tests" / "cluster"))
 from kapi import ApiError, Client  # noqa: E402
@@ -49,15 +50,16 @@ class ApiCluster:
 
     def __init__(self, directory):
         self.dir = Path(directory)
-        self.sh("start", timeout=180)
+        ports = " ".join(str(free_port()) for _ in range(3))
+        self.sh("start", timeout=180, env={"CLUSTER_PORTS": ports})
         self.admin = Client.from_kubeconfig(str(self.dir / "admin.kubeconfig"))
         # Portico runs as the portico ServiceAccount, so RBAC applies to it.
         self.kubeconfig = self.dir / "portico.kubeconfig"
 
-    def sh(self, command, timeout=120):
+    def sh(self, command, timeout=120, env=None):
         """cluster.sh COMMAND DIR: restart-apiserver, compact, stop..."""
         subprocess.run([str(CLUSTER_SH), command, str(self.dir)], check=True, timeout=timeout,
-                       stdout=subprocess.DEVNULL)
+                       stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
 
     def apiserver_pid(self):
         return int((self.dir / "kube-apiserver.pid").read_text())

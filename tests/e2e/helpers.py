@@ -21,6 +21,8 @@ from pathlib import Path
 
 import yaml
 
+from ports import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 ECHO = REPO / "tests" / "echo" / "echo.py"
 LOOPBACK = "127.0.0.1"
@@ -74,12 +76,6 @@ def wait_for(check, timeout=POLL_TIMEOUT, interval=POLL_INTERVAL, what=None):
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or check}: last={last!r}")
         time.sleep(interval)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
 
 
 # --------------------------------------------------------------------------- HTTP client

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The controller's state and what its files share: ctl.c runs the passes
+ * and HAProxy's lifecycle, gen.c the generations on disk, cluster.c the
+ * Kubernetes API side, metrics.c the controller's HTTP endpoint. */
+#ifndef SRC_CTL_CTL_INT_H
+#define SRC_CTL_CTL_INT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "ctl/httpd.h"
+#include "ctl/opts.h"
+#include "haproxy/plan.h"
+#include "haproxy/proc.h"
+#include "haproxy/render.h"
+#include "kube/config.h"
+#include "model/model.h"
+#include "store/store.h"
+#include "util/buf.h"
+#include "util/hmap.h"
+
+#define CTL_DEBOUNCE_MS 1
+#define CTL_STOP_GRACE_MS 10000
+#define CTL_KEEP_GENERATIONS 2
+
+struct manifests;
+struct kube_client;
+struct informer;
+struct informer_spec;
+
+struct ctl {
+    uv_loop_t *loop;
+    const struct opts *opts;
+    struct model_opts mopts;
+    struct render_opts ropts;
+    struct store store;
+    struct manifests *src;   /* file mode */
+    struct kube_config kc;   /* cluster mode */
+    struct kube_client *kube;
+    struct informer **informers;
+    struct informer_spec **specs;
+    size_t n_informers, n_synced;
+    struct hmap fetching;    /* "ns/name" -> struct kube_fetch: Secret data being read again */
+    struct hmap fetch_retry; /* "ns/name" -> loop time before which it is not waited for */
+    uv_timer_t token_timer;  /* re-reads a rotating service account token */
+    bool synced;             /* every source has delivered its first complete state */
+    struct hap hap;
+    struct httpd http;
+    uv_timer_t debounce;
+    uv_signal_t sigterm, sigint;
+    char *fallback_pem;
+    char *current_link;      /* <config-dir>/current */
+    char *next_cfg;          /* <config-dir>/haproxy.cfg.next: the rendering's, until
+                              * it moves into its generation (render_opts.cfg_path) */
+    struct hmap issues_seen; /* issue text -> 1, of the last generation */
+    bool busy;               /* a validation or reload is in flight */
+    bool dirty;              /* changes arrived since the pass started */
+    bool ready;              /* HAProxy runs a complete configuration */
+    bool stopping;
+    unsigned gen;            /* last generation directory number */
+    unsigned pending_gen;
+    unsigned prev_gen;       /* gen and "current" before the pending generation */
+    char prev_current[64];
+    uint64_t rejected_hash;  /* last rendering HAProxy refused */
+    struct plan_gen running; /* what HAProxy runs */
+    struct plan_gen pending; /* the generation being validated or applied */
+    const char *reload_reason; /* why the pending generation reloads (static or in
+                                * its model's arena) */
+    uint64_t reload_start;   /* uv_hrtime() when it was validated or loaded */
+    char *admin_sock;
+    uint64_t m_reloads_ok, m_reloads_failed, m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
+    uint64_t m_secret_fetches;
+    size_t last_issues;
+    int exit_code;
+};
+
+
+/* ctl.c */
+
+/* Marks the controller dirty: a pass runs soon (or after the one running). */
+void ctl_schedule(struct ctl *c);
+
+/* gen.c: generations on disk, <config-dir>/gen-N, and the "current" link */
+
+/* The highest generation an earlier run left in <config_dir>, or 0. */
+unsigned ctl_scan_generations(const char *config_dir);
+/* Removes generations older than the last CTL_KEEP_GENERATIONS. */
+void ctl_prune_generations(struct ctl *c);
+/* Writes generation <gen>, rendered as <r>, which c->pending describes.
+ * Returns 0 or a negative errno with *<err> set. */
+int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err);
+/* Points "current" at the pending generation, so a restarted HAProxy loads
+ * it; where it pointed before is kept for ctl_revert_current(). Returns 0,
+ * or logs why not and returns a negative errno. */
+int ctl_make_current(struct ctl *c);
+/* The pending generation did not load: "current" points where it did
+ * before (or nowhere), so that a restarted HAProxy never tries a
+ * configuration that never ran, and the next generation is made from the
+ * running one. */
+void ctl_revert_current(struct ctl *c);
+
+/* cluster.c: cluster mode */
+
+/* Lists and watches the API server named by <o>. Returns 0 or -EINVAL
+ * (logged). */
+int ctl_cluster_start(struct ctl *c, const struct opts *o);
+/* Stops every watch and request; a no-op in file mode. */
+void ctl_cluster_stop(struct ctl *c);
+/* Before a build: parses the Secrets that Ingresses or flags name into the
+ * certificate cache and drops the data of every Secret. */
+void ctl_drop_secret_data(struct ctl *c);
+/* Starts reading again the Secrets that build <m> missed; true when the
+ * pass must wait for them. */
+bool ctl_fetch_wanted_secrets(struct ctl *c, const struct model *m);
+
+/* metrics.c */
+
+/* Answers /healthz, /readyz and /metrics (httpd_handler_fn; <arg> is the
+ * controller). */
+int ctl_http(const char *path, struct buf *body, const char **ctype, void *arg);
+#endif
