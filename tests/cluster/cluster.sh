@@ -226,11 +226,18 @@ EOF
 	mv -f "$1.tmp" "$1"
 }
 
-# alive PID: the process exists and is not a zombie.
+# alive PID: some thread of PID still runs. A killed Go program's main thread
+# can be a zombie while its other threads still exit and hold its files, the
+# listening socket among them: a new process on the same port fails to bind.
 alive() {
-	[ -r "/proc/$1/status" ] || return 1
-	state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "/proc/$1/status" 2>/dev/null || true)
-	[ -n "$state" ] && [ "$state" != Z ]
+	for status in /proc/"$1"/task/*/status; do
+		state=$(sed -n 's/^State:[[:space:]]*\(.\).*/\1/p' "$status" 2>/dev/null || true)
+		case $state in
+		'' | Z | X) ;;
+		*) return 0 ;;
+		esac
+	done
+	return 1
 }
 
 # marker NAME: an argument only this DIR's process of that name has.

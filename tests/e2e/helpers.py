@@ -467,7 +467,9 @@ class Echo:
 
 
 def pid_alive(pid):
-    """True when pid exists and is not a zombie."""
+    """True when some thread of pid still runs. A killed multi-threaded process
+    (an HAProxy worker) can have a zombie main thread while its other threads
+    still exit and hold its files, listening sockets among them."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -475,11 +477,18 @@ def pid_alive(pid):
     except PermissionError:
         return True
     try:
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-        return state not in ("Z", "X")
-    except (FileNotFoundError, IndexError):
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
         return False
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
 
 
 def http_get_status(port, path):
