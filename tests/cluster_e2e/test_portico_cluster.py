@@ -251,20 +251,31 @@ def test_last_good_configuration_served_while_apiserver_down(cluster, pods, base
     import os
     import signal
 
-    from helpers import http_get_status
+    from helpers import http_get_status, pid_alive
 
     px1 = start_portico()
     apply(cluster, [ingress("lg", [rule("lg.cluster.test", path("/", "one"))])])
     px1.wait_service("lg.cluster.test", "/", "one")
+    # the second Portico binds the same ports: the first one's HAProxy must be gone
+    px1.remember_haproxy()
+    haproxies = px1.haproxy_pids_seen | px1.worker_pids()
     px1.proc.terminate()
-    assert px1.proc.wait(20) == 0
+    assert px1.proc.wait(60) == 0, px1.log_tail()
+    try:
+        wait_for(lambda: not any(pid_alive(p) for p in haproxies), timeout=60,
+                 what="the first Portico's HAProxy processes gone")
+    except AssertionError:
+        alive = sorted(p for p in haproxies if pid_alive(p))
+        raise AssertionError(f"HAProxy processes {alive} of the first Portico still run 60 s "
+                             f"after it exited, holding its ports:\n{px1.log_tail()}") from None
     os.kill(cluster.apiserver_pid(), signal.SIGKILL)
     same = [f"--config-dir={px1.config_dir}", f"--http-bind-port={px1.http}",
             f"--https-bind-port={px1.https}", f"--stats-bind-port={px1.stats}",
             f"--healthz-bind-port={px1.healthz}", f"--controller-port={px1.controller}"]
     px2 = start_portico(ready=False, extra=same)
-    wait_for(lambda: px1.get("/", host="lg.cluster.test").service == "one", timeout=15,
+    wait_for(lambda: px1.get("/", host="lg.cluster.test").service == "one", timeout=60,
              what="the last good configuration served without the API server")
+    assert "Address already in use" not in px2.log_text(), px2.log_tail()
     assert http_get_status(px1.controller, "/readyz") != 200
     wait_for(lambda: "serving the last good configuration" in px2.log_text(), what="logged")
     cluster.sh("restart-apiserver", timeout=120)
