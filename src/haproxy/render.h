@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Pure: routing model -> haproxy.cfg, map files and certificates. */
+/* Routing model -> haproxy.cfg, map files and certificates: in memory, or
+ * haproxy.cfg written to render_opts.cfg_path as it is made. */
 #ifndef SRC_HAPROXY_RENDER_H
 #define SRC_HAPROXY_RENDER_H
 #include <stdbool.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Runtime API updates: replace the content of maps and certificates in the
- * running HAProxy without a reload. */
+/* Runtime API updates: maps, certificates, crt-list lines and servers
+ * changed in the running HAProxy without a reload. */
 #ifndef SRC_HAPROXY_RUNTIME_H
 #define SRC_HAPROXY_RUNTIME_H
 #include <stdbool.h>
@@ -42,8 +42,9 @@ struct rt_update {
  * showed it before the first update) with its RT_CERT_UNLIST. A server is
  * added with add server + enable server (one that still exists is enabled
  * again); a removed one is disabled, which lets its requests finish, and
- * deleted when it has no connection left (otherwise at the next reload). The
- * updates are copied; <done> is called once. */
+ * deleted when it has no connection left (otherwise at the next reload). An
+ * answer other than the command's success fails the job, which stops there:
+ * the caller reloads instead. The updates are copied; <done> is called once. */
 void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size_t n,
               rt_done_fn *done, void *arg);
 struct buf;

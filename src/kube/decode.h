@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The only user of the JSON library: Kubernetes JSON objects -> struct k8s_*. */
+/* Kubernetes objects, as jansson trees, -> struct k8s_*: the one decoder for
+ * both sources (API responses and watch events, manifests read as YAML). */
 #ifndef SRC_KUBE_DECODE_H
 #define SRC_KUBE_DECODE_H
 #include <jansson.h>

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Pure: store snapshot + options -> routing model + issues. The rules are
- * those of doc/routing.md; the HAProxy shape they map to is in render.c. */
+/* Store snapshot + options -> routing model + issues, with no I/O: the
+ * only state it changes is the certificate cache of the options, where the
+ * Secrets it parses are kept for the next build. The rules are those of
+ * doc/routing.md; the HAProxy shape they map to is in render.c. */
 #include "model/model.h"
 
 #include <arpa/inet.h>

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The configuration key table and its parsers. doc/config/ is generated from
- * it (portico keys --markdown) and a unit test keeps the two in step. */
+ * it (portico docs key NAME, through scripts/gen-docs.sh), and the docs
+ * suite of make test (gen-docs.sh --check) fails when the two differ. */
 #include "model/keys.h"
 
 #include <errno.h>

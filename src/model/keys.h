@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Configuration keys: one table drives ConfigMap parsing, annotation parsing,
- * the documentation and its test. */
+/* Configuration keys: one table drives ConfigMap parsing, annotation parsing
+ * and the documentation (doc/config/, checked by scripts/gen-docs.sh). */
 #ifndef SRC_MODEL_KEYS_H
 #define SRC_MODEL_KEYS_H
 #include <stdbool.h>
@@ -36,7 +36,6 @@ typedef void keys_issue_fn(void *arg, const char *field, const char *msg);
 
 extern const struct key_def key_table[];
 extern const size_t key_table_len;
-/* Annotation prefixes accepted, canonical first. */
 
 void keys_defaults(struct key_values *kv);
 /* Applies the keys of a ConfigMap's data. Bad values keep the previous value. */

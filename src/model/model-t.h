@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The routing model: what HAProxy must do, derived purely from a store
- * snapshot and the options. Every node and string lives in the arena, but
+/* The routing model: what HAProxy must do, derived from a store snapshot
+ * and the options alone. Every node and string lives in the arena, but
  * the arrays of backends and of each map's entries, which the build fills in
  * place and the model frees, and the parsed Secrets its certificates name,
  * which it holds. */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Store snapshot + options -> routing model (pure). */
+/* Store snapshot + options -> routing model, with no I/O (the options'
+ * certificate cache is the only state a build changes). */
 #ifndef SRC_MODEL_MODEL_H
 #define SRC_MODEL_MODEL_H
 #include <stdbool.h>
