@@ -396,7 +396,7 @@ def test_sigterm_during_reload_stops_haproxy_softly(launcher):
     """SIGTERM while HAProxy is re-executing for a reload must still stop it gracefully
     (not wait out the grace period and kill the worker)."""
     echo, m = small_stack(launcher)
-    px = launcher.portico(m)
+    px = launcher.portico(m, args=["--log-level=debug"])  # HAProxy's notices in the log
     n = px.log_text().count("Reloading HAProxy")
     m.write("two.yaml", echo.objects("two") + [ingress("two", [rule("two.live.test", path("/", "two"))])])
     wait_for(lambda: px.log_text().count("Reloading HAProxy") > n, interval=0.002,
