@@ -140,15 +140,18 @@ static const char *structure_reason(struct planner *p)
 
 /* The server additions (first, so a backend never runs empty while
  * endpoints are replaced) and removals that turn the running model's
- * servers into the pending model's. */
+ * servers into the pending model's; an update's content is what follows
+ * the server's name on its line in haproxy.cfg. */
 static void server_updates(struct planner *p)
 {
     const struct model *a = p->a->model, *b = p->b->model;
+    struct buf words; /* a server's address and keywords */
 
     if (a->n_backends != b->n_backends) {
         need_reload(p, structure_reason(p));
         return;
     }
+    buf_init(&words, 4096);
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < a->n_backends; i++) {
             const struct model_backend *ba = &a->backends[i], *bb = &b->backends[i];
@@ -156,12 +159,13 @@ static void server_updates(struct planner *p)
 
             if (strcmp(ba->name, bb->name)) {
                 need_reload(p, structure_reason(p));
+                buf_free(&words);
                 return;
             }
             while (x < ba->n_servers || y < bb->n_servers) {
                 struct model_server sa = {0}, sb = {0};
                 const struct model_server *sv;
-                char name[MODEL_SERVER_NAME_MAX], addr[MODEL_SERVER_NAME_MAX];
+                char name[MODEL_SERVER_NAME_MAX];
                 int cmp;
 
                 if (x < ba->n_servers)
@@ -179,13 +183,19 @@ static void server_updates(struct planner *p)
                 if ((cmp > 0) != (pass == 0))
                     continue;
                 model_server_name(sv, name, sizeof(name));
-                model_server_addr(sv, addr, sizeof(addr));
+                buf_reset(&words);
+                if (render_server_words(&words, sv)) {
+                    need_reload(p, "a server's keywords do not fit a Runtime API command");
+                    buf_free(&words);
+                    return;
+                }
                 push(&p->servers, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
                      arena_printf(p->ar, "%s/%s", bb->name, name),
-                     arena_printf(p->ar, sv->v6 ? "[%s]:%u" : "%s:%u", addr, sv->port), NULL);
+                     arena_strndup(p->ar, words.ptr, words.len), NULL);
             }
         }
     }
+    buf_free(&words);
 }
 
 /* Indexes the lines of crt-list <text> by certificate file (first word). */

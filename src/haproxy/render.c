@@ -259,14 +259,13 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
         buf_free(&name);
         for (size_t j = 0; j < be->n_servers; j++) {
             struct model_server sv = model_backend_server(be, j);
-            const struct model_server *s = &sv;
-            char sname[MODEL_SERVER_NAME_MAX], addr[MODEL_SERVER_NAME_MAX];
+            char sname[MODEL_SERVER_NAME_MAX];
             size_t mark = b->len;
 
-            model_server_name(s, sname, sizeof(sname));
-            model_server_addr(s, addr, sizeof(addr));
+            model_server_name(&sv, sname, sizeof(sname));
             ret |= buf_adds(b, "    server ");
-            if (cfg_name(b, sname) || buf_adds(b, s->v6 ? " [" : " ") || cfg_name(b, addr)) {
+            if (cfg_name(b, sname) || buf_addc(b, ' ') || render_server_words(b, &sv) ||
+                buf_addc(b, '\n')) {
                 if (!b->ptr)
                     return -E2BIG; /* the buffer overflowed: buf_add() freed it */
                 /* refused: cut the partial line */
@@ -275,12 +274,27 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
                 (*dropped)++;
                 continue;
             }
-            ret |= buf_addf(b, "%s:%u\n", s->v6 ? "]" : "", s->port);
         }
         if (ret || (ret = cfg_flush(c, false)))
             return ret;
     }
     return 0;
+}
+
+/* The connection pool of a server read from haproxy.cfg, which "add server"
+ * in HAProxy 2.6 does not give one it creates: idle connections kept 5 s
+ * (pool-purge-delay) and no limit on them (pool-max-conn -1). Without them a
+ * server added at run time reuses no connection: a third of the throughput
+ * after endpoint changes. */
+#define SERVER_KEYWORDS "pool-purge-delay 5s pool-max-conn -1"
+
+int render_server_words(struct buf *b, const struct model_server *s)
+{
+    char addr[MODEL_SERVER_NAME_MAX];
+
+    model_server_addr(s, addr, sizeof(addr));
+    return buf_addf(b, s->v6 ? "[%s]:%u " SERVER_KEYWORDS : "%s:%u " SERVER_KEYWORDS, addr,
+                    s->port);
 }
 
 /* Where the lines of a map go: into a buffer that holds them all, or a

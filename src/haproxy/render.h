@@ -10,6 +10,8 @@
 
 #include "model/model-t.h"
 
+struct buf;
+
 /* The certificate list every HTTPS bind line loads, as HAProxy names it. */
 #define RENDER_CRT_LIST "certs/crt-list.txt"
 
@@ -74,6 +76,13 @@ int render_file_write(const struct render_file *f, const struct model *m, int fd
  * made from <m>, the model it was rendered from, and kept in <f> until
  * rendered_free(). */
 const char *render_file_data(struct render_file *f, const struct model *m);
+/* Appends what follows server <s>'s name on its "server" line in
+ * haproxy.cfg, and in the "add server" command that creates it at run time:
+ * its address, then its keywords, words separated by one space, none of
+ * which needs escaping. One function for both, so that a server added at
+ * run time is configured exactly as one HAProxy read from the file. Returns
+ * 0 or -E2BIG. */
+int render_server_words(struct buf *b, const struct model_server *s);
 /* Frees <r> and removes the file it wrote at render_opts.cfg_path, if it is
  * still there. */
 void rendered_free(struct rendered *r);

@@ -301,9 +301,20 @@ static void next(struct rt_job *j)
 
         bad |= buf_adds(&line, add ? "add server " : "disable server ");
         bad |= rt_api_arg(&line, name);
-        if (add) {
+        /* the address and keywords, as the server's line in haproxy.cfg has them */
+        for (const char *w = j->contents[j->map]; add && *w;) {
+            size_t len = strcspn(w, " ");
+            char word[256];
+
+            if (len == 0 || len >= sizeof(word)) {
+                bad = 1;
+                break;
+            }
+            memcpy(word, w, len);
+            word[len] = '\0';
             bad |= buf_addc(&line, ' ');
-            bad |= rt_api_arg(&line, j->contents[j->map]);
+            bad |= rt_api_arg(&line, word);
+            w += len + (w[len] == ' ');
         }
         bad |= buf_adds(&line, add ? ";enable server " : ";del server ");
         bad |= rt_api_arg(&line, name);

@@ -28,7 +28,8 @@ enum rt_kind {
 struct rt_update {
     enum rt_kind kind;
     const char *name;    /* "maps/hosts.map", "certs/x.pem", or "backend/server" */
-    const char *content; /* map file ("key value" lines), PEM, "addr:port", or commands */
+    const char *content; /* map file ("key value" lines), PEM, commands, or a server's
+                          * address and keywords (render_server_words()) */
     const char *line;    /* RT_CERT_ADD, RT_CERT_RELIST: the certificate's crt-list line */
 };
 

@@ -119,9 +119,48 @@ static void test_endpoints_change_servers(void **state)
     assert_int_equal(p.n, 2);
     assert_int_equal(p.u[0].kind, RT_SERVER_ADD);
     assert_string_equal(p.u[0].name, "shop_web_http/10.0.0.3:8080");
-    assert_string_equal(p.u[0].content, "10.0.0.3:8080");
+    assert_string_equal(p.u[0].content, "10.0.0.3:8080 pool-purge-delay 5s pool-max-conn -1");
     assert_int_equal(p.u[1].kind, RT_SERVER_DEL);
     assert_string_equal(p.u[1].name, "shop_web_http/10.0.0.1:8080");
+    done(&a, &b, &ga, &gb, &p);
+}
+
+/* A server added through the Runtime API gets exactly the words its line in
+ * haproxy.cfg has after its name, IPv4 and IPv6 alike: HAProxy 2.6's "add
+ * server" applies no defaults, and a server without the file's connection
+ * pool settings reuses no connection. */
+static void test_runtime_servers_match_configuration(void **state)
+{
+    static const char slice6[] =
+        "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+        "'web-6','namespace':'shop','labels':{'kubernetes.io/service-name':'web'}},"
+        "'addressType':'IPv6','ports':[{'name':'http','port':8080}],"
+        "'endpoints':[{'addresses':['fd00::9']},{'addresses':['fd00::a']}]}";
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+    const char *cfg;
+    size_t v6 = 0;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1,10.0.0.2,10.0.0.3");
+    put(&b, slice6);
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_null(p.reload);
+    assert_int_equal(p.n, 4);
+    cfg = render_file_data(&gb.r.files[0], gb.g.model);
+    for (size_t i = 0; i < p.n; i++) {
+        char *line = xasprintf("    server %s %s\n", strchr(p.u[i].name, '/') + 1, p.u[i].content);
+
+        assert_int_equal(p.u[i].kind, RT_SERVER_ADD);
+        if (!strstr(cfg, line))
+            fail_msg("\"%s\" not in haproxy.cfg:\n%s", line, cfg);
+        v6 += strchr(p.u[i].content, '[') != NULL;
+        free(line);
+    }
+    assert_int_equal(v6, 2);
+    assert_string_equal(p.u[3].content, "[fd00::a]:8080 pool-purge-delay 5s pool-max-conn -1");
     done(&a, &b, &ga, &gb, &p);
 }
 
@@ -298,6 +337,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_endpoints_change_servers),
+        cmocka_unit_test(test_runtime_servers_match_configuration),
         cmocka_unit_test(test_route_on_existing_backend),
         cmocka_unit_test(test_backend_added_or_removed_reloads),
         cmocka_unit_test(test_global_settings_reload),

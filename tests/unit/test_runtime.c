@@ -285,8 +285,8 @@ static void test_server_addition_replies(void **state)
         {"Already exists a server with the same name in backend.\n\n\n", true},
         {"No such backend.\n\nNo such backend.\n", false},
     };
-    const struct rt_update u = {RT_SERVER_ADD, "be_shop_web_80/10.0.0.1:8080", "10.0.0.1:8080",
-                                NULL};
+    const struct rt_update u = {RT_SERVER_ADD, "be_shop_web_80/10.0.0.1:8080",
+                                "10.0.0.1:8080 pool-purge-delay 5s pool-max-conn -1", NULL};
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -294,8 +294,10 @@ static void test_server_addition_replies(void **state)
         struct result r = apply_scripted(&u, 1, &cases[i].reply, 1, &cli);
 
         assert_int_equal(cli.n_cmds, 1);
-        assert_non_null(strstr(cli.cmds[0], "add server be_shop_web_80/10.0.0.1:8080 "
-                                            "10.0.0.1:8080"));
+        /* each word of the server's line is an argument of its own */
+        assert_string_equal(cli.cmds[0], "add server be_shop_web_80/10.0.0.1:8080 10.0.0.1:8080 "
+                                         "pool-purge-delay 5s pool-max-conn -1;"
+                                         "enable server be_shop_web_80/10.0.0.1:8080\n");
         if (r.ok != cases[i].ok)
             fail_msg("reply \"%s\": ok %d, want %d", cases[i].reply, r.ok, cases[i].ok);
     }
