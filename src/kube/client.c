@@ -18,6 +18,7 @@
 #define KUBE_CONNECT_TIMEOUT_MS 10000L
 #define KUBE_REQUEST_TIMEOUT_MS 60000L
 #define KUBE_NUDGE_MS 1000
+#define KUBE_PROBE_MS 1000
 
 struct kube_client {
     uv_loop_t *loop;
@@ -28,6 +29,11 @@ struct kube_client {
     struct kube_config *kc;
     struct kube_req *reqs; /* in flight, for kube_client_free() */
     struct sock_ctx *socks;
+    uv_timer_t probe;            /* while the API server is unavailable */
+    struct kube_req *probe_req;  /* the probe in flight, or NULL */
+    struct kube_waiter *waiters; /* requests waiting for it */
+    uint64_t down_since;         /* loop time the outage began */
+    bool down;                   /* the API server is taken to be unavailable */
     bool closing;
 };
 
@@ -229,7 +235,9 @@ struct kube_client *kube_client_new(uv_loop_t *loop, struct kube_config *kc, cha
     uv_timer_init(loop, &c->nudge);
     c->nudge.data = c;
     uv_timer_start(&c->nudge, on_nudge, KUBE_NUDGE_MS, KUBE_NUDGE_MS);
-    c->open_timers = 2;
+    uv_timer_init(loop, &c->probe);
+    c->probe.data = c;
+    c->open_timers = 3;
     return c;
 }
 
@@ -249,9 +257,13 @@ void kube_client_free(struct kube_client *c)
         return;
     while (c->reqs)
         req_free(c->reqs);
+    c->probe_req = NULL;
+    while (c->waiters)
+        kube_waiter_cancel(c->waiters);
     c->closing = true;
     uv_close((uv_handle_t *)&c->timer, on_client_timer_closed);
     uv_close((uv_handle_t *)&c->nudge, on_client_timer_closed);
+    uv_close((uv_handle_t *)&c->probe, on_client_timer_closed);
 }
 
 static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
@@ -338,4 +350,84 @@ void kube_req_cancel(struct kube_req *r)
 {
     if (r)
         req_free(r);
+}
+
+/* ====== Outages ======
+ *
+ * Every informer used to back off on its own (client-go's 800 ms doubling
+ * to 30 s): the API server back, each waited out its own backoff, up to
+ * 20 s for the last change to be served. Now they wait together, and one
+ * probe a second tells when to resume. */
+
+bool kube_unavailable(long http, int err)
+{
+    return err == -EIO || err == -ETIMEDOUT || http == 429 || http >= 500;
+}
+
+static int probe_data(const char *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    (void)arg;
+    return 0;
+}
+
+static void on_probe_done(long http, int err, const char *msg, void *arg)
+{
+    struct kube_client *c = arg;
+    struct kube_waiter *w;
+    size_t n = 0;
+
+    c->probe_req = NULL;
+    if (kube_unavailable(http, err) || http == 0) {
+        log_debug("kube", "API server probe: %s", err ? msg : "not ready");
+        return;
+    }
+    uv_timer_stop(&c->probe);
+    for (w = c->waiters; w; w = w->next)
+        n++;
+    log_info("kube", "API server answers again after %.1f s; %zu requests resume",
+             (double)(uv_now(c->loop) - c->down_since) / 1000.0, n);
+    c->down = false;
+    /* each waiter may wait again at once: take them off the list first */
+    while ((w = c->waiters)) {
+        kube_waiter_cancel(w);
+        w->fn(w);
+    }
+}
+
+static void on_probe_tick(uv_timer_t *t)
+{
+    struct kube_client *c = t->data;
+
+    /* a probe that takes long (a connect timeout) is not doubled */
+    if (!c->probe_req)
+        c->probe_req = kube_get(c, "/readyz", false, probe_data, on_probe_done, c);
+}
+
+void kube_client_wait(struct kube_client *c, struct kube_waiter *w, const char *why)
+{
+    kube_waiter_cancel(w);
+    w->next = c->waiters;
+    if (w->next)
+        w->next->pprev = &w->next;
+    w->pprev = &c->waiters;
+    c->waiters = w;
+    if (c->down)
+        return;
+    c->down = true;
+    c->down_since = uv_now(c->loop);
+    log_warn("kube", "API server unavailable (%s); probing it once a second", why);
+    uv_timer_start(&c->probe, on_probe_tick, KUBE_PROBE_MS, KUBE_PROBE_MS);
+}
+
+void kube_waiter_cancel(struct kube_waiter *w)
+{
+    if (!w->pprev)
+        return;
+    *w->pprev = w->next;
+    if (w->next)
+        w->next->pprev = w->pprev;
+    w->next = NULL;
+    w->pprev = NULL;
 }

@@ -31,4 +31,26 @@ struct kube_req *kube_get(struct kube_client *c, const char *path, bool stream,
 /* Stops a request without calling its <done>. Must not be called from the
  * request's own callbacks (return non-zero from <data> instead). */
 void kube_req_cancel(struct kube_req *r);
+
+/* True when a request ended so (no answer, a timeout, 429 or 5xx) that the
+ * API server is taken to be unavailable, rather than refusing the request. */
+bool kube_unavailable(long http, int err);
+
+struct kube_waiter;
+typedef void kube_up_fn(struct kube_waiter *w);
+
+/* A caller waiting for the API server to answer again. */
+struct kube_waiter {
+    struct kube_waiter *next, **pprev; /* in the client's list while waiting */
+    kube_up_fn *fn;
+    void *arg;
+};
+
+/* The API server did not answer a request of <w>'s owner (<why> says how):
+ * w->fn runs once it answers again. Meanwhile the client alone probes it,
+ * one GET /readyz a second whatever the number of waiters, and logs the
+ * outage once when it begins and once when it ends. */
+void kube_client_wait(struct kube_client *c, struct kube_waiter *w, const char *why);
+/* Forgets <w>; a no-op when it does not wait. */
+void kube_waiter_cancel(struct kube_waiter *w);
 #endif

@@ -2,8 +2,9 @@
 /* List + watch state machine for one resource. API server failures are
  * handled here and only here: 410 Gone relists and replaces the store
  * (delivering the deletes missed meanwhile), 401/403 are errors that back
- * off, 429/5xx/network errors back off exponentially with jitter, and a
- * stream that stays silent past its timeout is restarted. */
+ * off exponentially with jitter, 429/5xx/network errors wait, with every
+ * other informer, for the API server to answer again (kube_client_wait()),
+ * and a stream that stays silent past its timeout is restarted. */
 #include "kube/watch.h"
 
 #include <errno.h>
@@ -37,6 +38,7 @@ struct informer {
     void *arg;
     struct kube_req *req;
     uv_timer_t timer;          /* backoff, stall detection */
+    struct kube_waiter wait;   /* for the API server to answer again */
     struct buf body;           /* list page, or the partial watch line */
     char *rv;                  /* resourceVersion to watch from */
     char *cont;                /* continue token of the list in progress */
@@ -109,6 +111,28 @@ static void fail(struct informer *inf, const char *what, long http, const char *
     inf->backoff_ms = inf->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : inf->backoff_ms * 2;
     inf->req = NULL;
     uv_timer_start(&inf->timer, on_backoff, delay, 0);
+}
+
+static void on_api_up(struct kube_waiter *w)
+{
+    struct informer *inf = w->arg;
+
+    inf->backoff_ms = BACKOFF_MIN_MS;
+    on_backoff(&inf->timer);
+}
+
+/* The API server did not answer: wait with every other informer until it
+ * does (kube_client_wait()), rather than each backing off on its own. */
+static void unavailable(struct informer *inf, const char *what, const char *msg)
+{
+    char why[512];
+
+    log_debug("kube", "%s %s: %s; waiting for the API server", what, inf->spec.path, msg);
+    snprintf(why, sizeof(why), "%s %s: %s", what, inf->spec.path, msg);
+    inf->req = NULL;
+    inf->healthy_since = 0;
+    uv_timer_stop(&inf->timer);
+    kube_client_wait(inf->c, &inf->wait, why);
 }
 
 static void succeeded(struct informer *inf)
@@ -209,6 +233,10 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
             /* the continue token expired: the list restarts from scratch */
             log_info("kube", "list %s: continue token expired; listing again", inf->spec.path);
             start_list(inf);
+            return;
+        }
+        if (kube_unavailable(http, err)) {
+            unavailable(inf, "list", err ? msg : reason);
             return;
         }
         fail(inf, "list", http, err ? msg : reason);
@@ -409,6 +437,10 @@ static void on_watch_done(long http, int err, const char *msg, void *arg)
         free(e);
         return;
     }
+    if (kube_unavailable(http, err)) {
+        unavailable(inf, "watch", err ? msg : "unexpected status");
+        return;
+    }
     if (err || http != 200) {
         fail(inf, "watch", http, err ? msg : "unexpected status");
         return;
@@ -458,6 +490,8 @@ struct informer *informer_start(uv_loop_t *loop, struct kube_client *c, struct s
     inf->backoff_ms = BACKOFF_MIN_MS;
     uv_timer_init(loop, &inf->timer);
     inf->timer.data = inf;
+    inf->wait.fn = on_api_up;
+    inf->wait.arg = inf;
     buf_init(&inf->body, LIST_MAX_BODY);
     start_list(inf);
     return inf;
@@ -481,5 +515,6 @@ void informer_stop(struct informer *inf)
         return;
     kube_req_cancel(inf->req);
     inf->req = NULL;
+    kube_waiter_cancel(&inf->wait);
     uv_close((uv_handle_t *)&inf->timer, on_inf_closed);
 }

@@ -127,6 +127,9 @@ class Handler(BaseHTTPRequestHandler):
             with LOCK:
                 self.send_json(200, STATE["stats"])
             return
+        if url.path == "/readyz":  # what Portico probes while the server is unavailable
+            self.send_json(200, {"ok": True})
+            return
         if url.path not in KINDS and not url.path.endswith("/configmaps"):
             self.send_json(404, {"kind": "Status", "code": 404})
             return
