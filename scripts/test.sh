@@ -44,7 +44,8 @@ suite unit-valgrind valgrind_unit
 suite unit-asan make -s SANITIZE=address,undefined unit
 suite asan-build make -s SANITIZE=address,undefined build-san/portico
 suite golden env PORTICO_BIN=build-san/portico tests/golden/run.sh
-suite e2e python3 -m pytest -q -p no:cacheprovider tests/e2e
+# the test build: ASan/UBSan, and PORTICO_FAULT_AT for the fault tests
+suite e2e env PORTICO_BIN="$PWD/build-san/portico" python3 -m pytest -q -p no:cacheprovider tests/e2e
 # a real kube-apiserver + etcd, built once into ~/.cache/portico (minutes the first time)
 suite cluster env PORTICO_BIN="$PWD/build-san/portico" tests/cluster_e2e/run.sh
 

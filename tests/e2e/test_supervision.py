@@ -135,6 +135,8 @@ def test_refused_reload_never_becomes_current(launcher, lenient_haproxy):
     echo, m = small_stack(launcher)
     px = launcher.portico(m, args=[f"--haproxy-binary={lenient_haproxy}"],
                           env={"PORTICO_FAULT_AT": "render:2"})
+    assert "fault injection" in px.log_text(), \
+        "PORTICO_FAULT_AT needs a test build (make FAULTS=1, or build-san/portico)"
     assert os.readlink(px.config_dir / "current") == "gen-1"
     add_route(m, echo, "two")  # a new backend: a reload, of an invalid configuration
     wait_for(lambda: "configuration generation 2 not loaded" in px.log_text(),
