@@ -259,6 +259,7 @@ int ctl_cluster_start(struct ctl *c, const struct opts *o)
         c->token_timer.data = c;
         uv_timer_start(&c->token_timer, on_token_timer, 60000, 60000);
     }
+    ctl_status_start(c);
     return 0;
 }
 
@@ -266,6 +267,7 @@ void ctl_cluster_stop(struct ctl *c)
 {
     void *v;
 
+    ctl_status_stop(c);
     for (size_t i = 0; hmap_next(&c->fetching, &i, NULL, &v);)
         kube_fetch_cancel(v);
     hmap_deinit(&c->fetching);

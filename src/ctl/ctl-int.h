@@ -25,6 +25,7 @@
 #define CTL_KEEP_GENERATIONS 2
 
 struct manifests;
+struct status;
 struct kube_client;
 struct informer;
 struct informer_spec;
@@ -45,6 +46,7 @@ struct ctl {
     struct hmap fetch_retry; /* "ns/name" -> loop time before which it is not waited for */
     uv_timer_t token_timer;  /* re-reads a rotating service account token */
     bool synced;             /* every source has delivered its first complete state */
+    struct status *status;   /* Ingress status publishing, or NULL */
     struct hap hap;
     struct httpd http;
     uv_timer_t debounce;
@@ -113,6 +115,15 @@ void ctl_drop_secret_data(struct ctl *c);
 /* Starts reading again the Secrets that build <m> missed; true when the
  * pass must wait for them. */
 bool ctl_fetch_wanted_secrets(struct ctl *c, const struct model *m);
+
+/* status.c: Ingress status (--publish-service, --publish-address) */
+
+/* Starts publishing, in cluster mode when a flag asks for it. */
+void ctl_status_start(struct ctl *c);
+/* Writes the status of the Ingresses whose status differs from what it
+ * should be, a few at a time (the others when those are done). */
+void ctl_status_sync(struct ctl *c);
+void ctl_status_stop(struct ctl *c);
 
 /* metrics.c */
 

@@ -54,6 +54,8 @@ static void log_issues(struct ctl *c, const struct model *m)
 static void pass_done(struct ctl *c)
 {
     c->busy = false;
+    /* what the pass read: who owns which Ingress */
+    ctl_status_sync(c);
     /* what the build and the rendering held until now */
     xtrim();
     if (c->dirty && !c->stopping) {

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,7 @@ enum opt_type {
     OPT_LEVEL,
     OPT_FORMAT,
     OPT_NS_LIST, /* repeatable namespace name */
+    OPT_ADDR,    /* an IP address or a DNS name */
 };
 
 struct opt_def {
@@ -96,6 +98,15 @@ static const struct opt_def opt_table[] = {
      O(disable_https), false},
     {"controller-port", NULL, OPT_PORT, "6060", "controller",
      "Port of Portico's own /healthz, /readyz and /metrics.", O(controller_port), false},
+    {"publish-service", NULL, OPT_NSNAME, NULL, "controller",
+     "Cluster mode: write the addresses of Service NS/NAME (its load-balancer addresses, "
+     "external IPs or cluster IP) into status.loadBalancer.ingress of the Ingresses Portico "
+     "serves, and clear them from those it stops serving.",
+     O(publish_service), false},
+    {"publish-address", NULL, OPT_ADDR, NULL, "controller",
+     "Cluster mode: write this IP address or host name into status.loadBalancer.ingress "
+     "instead of a Service's (--publish-service wins when both are set).",
+     O(publish_address), false},
     {"haproxy-binary", NULL, OPT_STR, "/usr/sbin/haproxy", "controller",
      "HAProxy executable to run (2.6 or later).", O(haproxy_bin), false},
     {"config-dir", NULL, OPT_STR, "/tmp/portico/config", "controller",
@@ -173,6 +184,17 @@ static int set_value(struct opts *o, const struct opt_def *d, const char *val, c
             return -EINVAL;
         }
         break;
+    case OPT_ADDR: {
+        unsigned char bin[16];
+
+        if (!val || (inet_pton(AF_INET, val, bin) != 1 && inet_pton(AF_INET6, val, bin) != 1 &&
+                     !valid_dns_subdomain(val))) {
+            errmsg_set(err, "--%s: \"%s\" is not an IP address or a DNS name", d->name,
+                       val ? val : "");
+            return -EINVAL;
+        }
+        break;
+    }
     case OPT_NS_LIST: {
         struct strlist *l = dst;
 
@@ -289,6 +311,8 @@ static const char *metavar(const struct opt_def *d)
         return "=FORMAT";
     case OPT_NS_LIST:
         return "=NS";
+    case OPT_ADDR:
+        return "=ADDR";
     case OPT_STR:
         break;
     }

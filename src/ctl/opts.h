@@ -35,6 +35,8 @@ struct opts {
     bool disable_http;
     bool disable_https;
     int controller_port;
+    char *publish_service;  /* NS/NAME */
+    char *publish_address;
     char *haproxy_bin;
     char *config_dir;
     char *runtime_dir;

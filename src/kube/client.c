@@ -288,8 +288,9 @@ static void set_blob(CURL *easy, CURLoption opt, const char *pem)
     curl_easy_setopt(easy, opt, &blob);
 }
 
-struct kube_req *kube_get(struct kube_client *c, const char *path, bool stream,
-                          kube_data_fn *data, kube_done_fn *done, void *arg)
+/* A request of <path>, set up but not started (req_start()). */
+static struct kube_req *req_new(struct kube_client *c, const char *path, bool stream,
+                                kube_data_fn *data, kube_done_fn *done, void *arg)
 {
     struct kube_req *r = xcalloc(1, sizeof(*r));
     struct kube_config *kc = c->kc;
@@ -340,10 +341,37 @@ struct kube_req *kube_get(struct kube_client *c, const char *path, bool stream,
         curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 0L);
         curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 0L);
     }
-    r->next = c->reqs;
-    c->reqs = r;
-    curl_multi_add_handle(c->multi, r->easy);
     return r;
+}
+
+static struct kube_req *req_start(struct kube_req *r)
+{
+    r->next = r->c->reqs;
+    r->c->reqs = r;
+    curl_multi_add_handle(r->c->multi, r->easy);
+    return r;
+}
+
+struct kube_req *kube_get(struct kube_client *c, const char *path, bool stream,
+                          kube_data_fn *data, kube_done_fn *done, void *arg)
+{
+    return req_start(req_new(c, path, stream, data, done, arg));
+}
+
+struct kube_req *kube_send(struct kube_client *c, const char *method, const char *path,
+                           const char *ctype, const char *body, kube_data_fn *data,
+                           kube_done_fn *done, void *arg)
+{
+    struct kube_req *r = req_new(c, path, false, data, done, arg);
+    char *type = xasprintf("Content-Type: %s", ctype);
+
+    r->headers = curl_slist_append(r->headers, type);
+    free(type);
+    curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
+    curl_easy_setopt(r->easy, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    curl_easy_setopt(r->easy, CURLOPT_COPYPOSTFIELDS, body);
+    return req_start(r);
 }
 
 void kube_req_cancel(struct kube_req *r)

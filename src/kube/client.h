@@ -28,6 +28,12 @@ void kube_client_free(struct kube_client *c);
  * kube_req_cancel(). */
 struct kube_req *kube_get(struct kube_client *c, const char *path, bool stream,
                           kube_data_fn *data, kube_done_fn *done, void *arg);
+/* Starts <method> (PATCH, PUT, POST) of <path> with the JSON <body> (copied)
+ * of type <ctype> ("application/merge-patch+json", ...); the answer's body
+ * goes to <data>. Returns the request, as kube_get(). */
+struct kube_req *kube_send(struct kube_client *c, const char *method, const char *path,
+                           const char *ctype, const char *body, kube_data_fn *data,
+                           kube_done_fn *done, void *arg);
 /* Stops a request without calling its <done>. Must not be called from the
  * request's own callbacks (return non-zero from <data> instead). */
 void kube_req_cancel(struct kube_req *r);

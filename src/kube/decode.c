@@ -283,12 +283,42 @@ static int decode_ing_backend(json_t *be, const char *path, struct k8s_ingress_b
     return 0;
 }
 
+/* status.loadBalancer.ingress of an Ingress, as k8s_lb_hash(): kept only
+ * to be compared with what Portico would publish there (--publish-service).
+ * Routing does not depend on it: what is not as the API defines it counts
+ * as an entry without address, never as an error. */
+static uint32_t decode_lb_status(json_t *obj)
+{
+    json_t *list = json_object_get(json_object_get(json_object_get(obj, "status"),
+                                                   "loadBalancer"),
+                                   "ingress"), *v;
+    size_t i, n = json_array_size(list);
+    struct k8s_lb_addr *a;
+    uint32_t h;
+
+    if (!n)
+        return 0;
+    a = xcalloc(n, sizeof(*a));
+    json_array_foreach(list, i, v)
+    {
+        const char *ip = json_string_value(json_object_get(v, "ip"));
+        const char *host = json_string_value(json_object_get(v, "hostname"));
+
+        a[i].ip = ip ? ip : "";
+        a[i].hostname = host ? host : "";
+    }
+    h = k8s_lb_hash(a, n);
+    free(a);
+    return h;
+}
+
 static int decode_ingress(json_t *obj, struct k8s_ingress *ing, char **err)
 {
     json_t *spec, *rules, *tls, *defbe, *v;
     size_t i;
     char p[256];
 
+    ing->lb_status = decode_lb_status(obj);
     if (get_typed(obj, "spec", "", false, &spec, err))
         return -EINVAL;
     if (!spec)

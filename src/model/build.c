@@ -397,6 +397,17 @@ static bool ingress_is_ours(struct builder *b, const struct k8s_ingress *ing, in
     return b->opts->watch_without_class;
 }
 
+bool model_owns_ingress(const struct store *store, const struct model_opts *opts,
+                        const struct k8s_ingress *ing)
+{
+    struct builder b;
+
+    memset(&b, 0, sizeof(b));
+    b.store = store;
+    b.opts = opts;
+    return ingress_is_ours(&b, ing, default_class(&b));
+}
+
 /* ====== Validation ====== */
 
 /* Why <be> cannot be served, in <msg>, or NULL when it can. */

@@ -31,6 +31,10 @@ void model_secret_refs(const struct store *store, const struct model_opts *opts,
 /* Parses Secret <s> into opts->tls_cache, where the next build finds it
  * once the store no longer keeps its data. */
 void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *s);
+/* True when <ing> is of our class (doc/routing.md, "Which Ingresses are
+ * ours"), as a build of <store> with <opts> decides. */
+bool model_owns_ingress(const struct store *store, const struct model_opts *opts,
+                        const struct k8s_ingress *ing);
 struct model *model_ref(struct model *m);
 /* Drops a reference; the last one frees the arena. NULL is a no-op. */
 void model_unref(struct model *m);

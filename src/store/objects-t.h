@@ -85,6 +85,15 @@ struct k8s_ingress {
     struct k8s_ingress_tls *tls;
     uint32_t n_rules;
     uint32_t n_tls;
+    uint32_t lb_status;           /* k8s_lb_hash() of status.loadBalancer.ingress: what
+                                   * Portico would write there is compared with it; not
+                                   * a change for a build (k8s_obj_same()) */
+};
+
+/* An entry of status.loadBalancer.ingress. */
+struct k8s_lb_addr {
+    const char *ip;               /* "" when absent */
+    const char *hostname;         /* "" when absent */
 };
 
 struct k8s_ingress_class {

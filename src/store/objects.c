@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hmap.h"
 #include "util/hset.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
@@ -454,7 +455,24 @@ static unsigned char *canonical(const struct k8s_obj *obj, size_t size)
     pk.canon = xmalloc(size);
     memcpy(pk.canon, obj, size);
     pack_walk(&pk, (struct k8s_obj *)obj);
+    /* a status Portico writes is no change for a build */
+    if (obj->kind == K8S_INGRESS)
+        ((struct k8s_ingress *)pk.canon)->lb_status = 0;
     return pk.canon;
+}
+
+uint32_t k8s_lb_hash(const struct k8s_lb_addr *a, size_t n)
+{
+    uint64_t h = HASH_FNV1A_INIT;
+
+    if (!n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        h = hash_fnv1a_more(h, a[i].ip, strlen(a[i].ip) + 1);
+        h = hash_fnv1a_more(h, a[i].hostname, strlen(a[i].hostname) + 1);
+    }
+    h ^= h >> 32;
+    return (uint32_t)h ? (uint32_t)h : 1;
 }
 
 bool k8s_obj_same(const struct k8s_obj *a, const struct k8s_obj *b)

@@ -47,6 +47,8 @@ struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj);
  * Portico does not keep (labels, status, an annotation it does not read) is
  * none. False for an object that is not packed. */
 bool k8s_obj_same(const struct k8s_obj *a, const struct k8s_obj *b);
+/* A hash of the load-balancer addresses <a>, in order; 0 only when <n> is 0. */
+uint32_t k8s_lb_hash(const struct k8s_lb_addr *a, size_t n);
 /* A packed copy of Secret <s> without its certificate and key (data_dropped
  * set), for the store once a build has parsed them or nothing names it. */
 struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s);

@@ -886,6 +886,44 @@ static bool same(const char *a, const char *b)
 /* Only what Portico keeps counts: volatile metadata, key order, status,
  * labels and annotations it does not read make no change; any kept field,
  * a string or a number, does. */
+#define ING_STATUS(lb)                                                                             \
+    "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", \"metadata\": "       \
+    "{\"name\": \"i\", \"namespace\": \"ns\"}, \"spec\": {\"ingressClassName\": \"c\"}, "    \
+    "\"status\": {\"loadBalancer\": " lb "}}"
+
+/* status.loadBalancer.ingress is kept as a hash, to compare with what
+ * --publish-service would write; a change of it alone builds nothing, and
+ * one that is not as the API defines it never refuses the Ingress. */
+static void test_ingress_lb_status(void **state)
+{
+    static const struct k8s_lb_addr ip = {"198.18.0.1", ""}, host = {"", "lb.example.com"};
+    const struct k8s_lb_addr both[] = {ip, host};
+    struct k8s_ingress *a, *b, *c, *d;
+
+    (void)state;
+    a = (struct k8s_ingress *)tu_decode(ING_STATUS("{\"ingress\": [{\"ip\": \"198.18.0.1\"}]}"));
+    b = (struct k8s_ingress *)tu_decode(ING_STATUS("{\"ingress\": [{\"ip\": \"198.18.0.1\"}, "
+                                                   "{\"hostname\": \"lb.example.com\", "
+                                                   "\"ports\": [{\"port\": 80}]}]}"));
+    c = (struct k8s_ingress *)tu_decode(ING_STATUS("{}"));
+    d = (struct k8s_ingress *)tu_decode(ING_STATUS("{\"ingress\": [7, {\"ip\": 3}]}"));
+    assert_int_equal(a->lb_status, k8s_lb_hash(&ip, 1));
+    assert_int_equal(b->lb_status, k8s_lb_hash(both, 2));
+    assert_int_not_equal(a->lb_status, b->lb_status);
+    assert_int_equal(c->lb_status, 0);
+    assert_int_equal(k8s_lb_hash(NULL, 0), 0);
+    assert_int_not_equal(k8s_lb_hash(&host, 1), 0);
+    assert_int_not_equal(k8s_lb_hash(&host, 1), k8s_lb_hash(&ip, 1));
+    /* two entries without an address: some hash, not an error */
+    assert_int_not_equal(d->lb_status, 0);
+    assert_true(k8s_obj_same(&a->obj, &b->obj));
+    assert_true(k8s_obj_same(&a->obj, &c->obj));
+    k8s_obj_free(&a->obj);
+    k8s_obj_free(&b->obj);
+    k8s_obj_free(&c->obj);
+    k8s_obj_free(&d->obj);
+}
+
 static void test_obj_same(void **state)
 {
     (void)state;
@@ -1078,6 +1116,7 @@ int main(void)
         cmocka_unit_test(test_secret),
         cmocka_unit_test(test_configmap),
         cmocka_unit_test(test_obj_same),
+        cmocka_unit_test(test_ingress_lb_status),
         cmocka_unit_test(test_secret_data_hash),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_base64_roundtrip),

@@ -39,18 +39,21 @@ static void test_values_and_booleans(void **state)
 {
     char *argv[] = {"--manifests=/m", "--http-bind-port", "81", "--watch-ingress-without-class",
                     "--disable-ipv6=false", "--ingress.class=other",
-                    "--default-backend-service=ns/svc"};
+                    "--default-backend-service=ns/svc", "--publish-address=fd00::1",
+                    "--publish-service=kube-system/lb"};
     struct opts o;
     char *err = NULL;
 
     (void)state;
-    assert_int_equal(parse(&o, &err, 7, argv), 0);
+    assert_int_equal(parse(&o, &err, 9, argv), 0);
     assert_string_equal(o.manifests, "/m");
     assert_int_equal(o.http_port, 81);
     assert_true(o.watch_without_class);
     assert_false(o.disable_ipv6);
     assert_string_equal(o.ingress_class, "other");
     assert_string_equal(o.default_backend_service, "ns/svc");
+    assert_string_equal(o.publish_address, "fd00::1");
+    assert_string_equal(o.publish_service, "kube-system/lb");
     opts_free(&o);
 }
 
@@ -79,6 +82,9 @@ static void test_errors(void **state)
     expect_error("--configmap=noslash", "NAMESPACE/NAME");
     expect_error("--configmap=Bad/Name", "not a valid NAMESPACE/NAME");
     expect_error("--log-level=loud", "error, warning, info or debug");
+    expect_error("--publish-address=not an address", "not an IP address or a DNS name");
+    expect_error("--publish-address=", "not an IP address or a DNS name");
+    expect_error("--publish-service=portico", "NAMESPACE/NAME");
     expect_error("--output-dir=/x", "unknown flag --output-dir"); /* render only */
     expect_error("positional", "unexpected argument");
 }
