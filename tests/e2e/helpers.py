@@ -583,6 +583,20 @@ class Portico:
                 break
         return last
 
+    def admin(self, command):
+        """One command on HAProxy's admin socket (the Runtime API); returns the reply."""
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.connect(str(self.runtime_dir / "admin.sock"))
+            s.sendall(command.encode() + b"\n")
+            s.shutdown(socket.SHUT_WR)
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+        finally:
+            s.close()
+        return out.decode()
+
     def readyz(self):
         return http_get_status(self.controller, "/readyz")
 

@@ -480,20 +480,6 @@ def test_hostile_values_are_rejected_not_rendered(stack):
     px.wait_service("ok.hostile.test", "/", None)
 
 
-def _admin(px, command):
-    """One command on HAProxy's admin socket; returns the reply."""
-    import socket as _socket
-    s = _socket.socket(_socket.AF_UNIX)
-    s.connect(str(px.runtime_dir / "admin.sock"))
-    s.sendall(command.encode() + b"\n")
-    s.shutdown(_socket.SHUT_WR)
-    out = b""
-    while chunk := s.recv(65536):
-        out += chunk
-    s.close()
-    return out.decode()
-
-
 def test_runtime_map_update_carries_separators_literally(launcher):
     """security.md H5: a path holding ';' and '\\' travels through a Runtime API map
     update as one literal key; no other command runs and nothing reloads."""
@@ -506,10 +492,10 @@ def test_runtime_map_update_carries_separators_literally(launcher):
                                                      "ImplementationSpecific"))]))
     px.wait_service("h5.live.test", "/", "one")
     key = "h5.live.test" + hostile.replace(" ", "")
-    assert key in _admin(px, "show map maps/prefix.map").split()
+    assert key in px.admin("show map maps/prefix.map").split()
     # the hosts map, updated before the prefix map, still holds the host: no injected
     # "clear map" ran
-    hosts = _admin(px, "show map maps/hosts.map")
+    hosts = px.admin("show map maps/hosts.map")
     assert "h5.live.test" in hosts.split(), hosts
     assert px.settle() == before, "a path change on an existing backend must not reload"
     m.delete("ing-h5.yaml")
@@ -531,7 +517,7 @@ def test_endpoint_scaling_uses_runtime_servers(launcher):
     m.write("one.yaml", objs)
     wait_for(lambda: px.get("/", host="one.live.test").status == 503, what="503 with no ready endpoint")
     # the server is deleted, or in maintenance while HAProxy still holds a connection to it
-    for line in _admin(px, "show servers state").splitlines():
+    for line in px.admin("show servers state").splitlines():
         fields = line.split()
         if len(fields) > 6 and fields[4] == ready["addresses"][0]:
             assert int(fields[6]) & 1, f"server of a not-ready endpoint still active: {line}"

@@ -14,19 +14,6 @@ BACKEND = "default_web_http"
 ADDRS = [f"127.0.0.{i}" for i in range(2, 14)]
 
 
-def admin(px, command):
-    import socket
-    s = socket.socket(socket.AF_UNIX)
-    s.connect(str(px.runtime_dir / "admin.sock"))
-    s.sendall(command.encode() + b"\n")
-    s.shutdown(socket.SHUT_WR)
-    out = b""
-    while chunk := s.recv(65536):
-        out += chunk
-    s.close()
-    return out.decode()
-
-
 def write_endpoints(m, port, addrs):
     m.write("web.yaml", [service("web"),
                          endpoint_slice("web", [endpoint(a) for a in addrs], [("http", port)])])
@@ -35,7 +22,7 @@ def write_endpoints(m, port, addrs):
 def servers_conn(px):
     """show servers conn: server name -> (purge_delay, idle_lim)."""
     rows = {}
-    lines = admin(px, f"show servers conn {BACKEND}").splitlines()
+    lines = px.admin(f"show servers conn {BACKEND}").splitlines()
     head = lines[0].lstrip("# ").split()
     for ln in lines[1:]:
         f = ln.split()
@@ -47,7 +34,7 @@ def servers_conn(px):
 
 def server_stats(px):
     """show stat for the backend's servers: name -> {column: value}."""
-    lines = [ln for ln in admin(px, "show stat").splitlines() if ln]
+    lines = [ln for ln in px.admin("show stat").splitlines() if ln]
     head = lines[0].lstrip("# ").split(",")
     out = {}
     for ln in lines[1:]:
