@@ -259,6 +259,8 @@ int ctl_cluster_start(struct ctl *c, const struct opts *o)
         c->token_timer.data = c;
         uv_timer_start(&c->token_timer, on_token_timer, 60000, 60000);
     }
+    if (ctl_leader_start(c))
+        return -EINVAL;
     ctl_status_start(c);
     return 0;
 }
@@ -268,6 +270,7 @@ void ctl_cluster_stop(struct ctl *c)
     void *v;
 
     ctl_status_stop(c);
+    ctl_leader_stop(c);
     for (size_t i = 0; hmap_next(&c->fetching, &i, NULL, &v);)
         kube_fetch_cancel(v);
     hmap_deinit(&c->fetching);
@@ -282,6 +285,11 @@ void ctl_cluster_stop(struct ctl *c)
     FREE_NULL(c->informers);
     FREE_NULL(c->specs);
     c->n_informers = 0;
+}
+
+void ctl_cluster_free(struct ctl *c)
+{
+    ctl_cluster_stop(c);
     kube_client_free(c->kube);
     c->kube = NULL;
 }

@@ -26,6 +26,7 @@
 
 struct manifests;
 struct status;
+struct leader;
 struct kube_client;
 struct informer;
 struct informer_spec;
@@ -47,6 +48,8 @@ struct ctl {
     uv_timer_t token_timer;  /* re-reads a rotating service account token */
     bool synced;             /* every source has delivered its first complete state */
     struct status *status;   /* Ingress status publishing, or NULL */
+    struct leader *leader;   /* --leader-elect, or NULL */
+    bool leading;            /* this replica writes Ingress status */
     struct hap hap;
     struct httpd http;
     uv_timer_t debounce;
@@ -107,8 +110,13 @@ void ctl_revert_current(struct ctl *c);
 /* Lists and watches the API server named by <o>. Returns 0 or -EINVAL
  * (logged). */
 int ctl_cluster_start(struct ctl *c, const struct opts *o);
-/* Stops every watch and request; a no-op in file mode. */
+/* Stops every watch and request, but for the Lease given up by
+ * ctl_leader_stop(), which the client, kept, sends meanwhile; a no-op in
+ * file mode. */
 void ctl_cluster_stop(struct ctl *c);
+/* Stops what is left and frees the API client: what ctl_cluster_stop()
+ * started (the Lease given up) is cancelled if it has not finished. */
+void ctl_cluster_free(struct ctl *c);
 /* Before a build: parses the Secrets that Ingresses or flags name into the
  * certificate cache and drops the data of every Secret. */
 void ctl_drop_secret_data(struct ctl *c);
@@ -124,6 +132,15 @@ void ctl_status_start(struct ctl *c);
  * should be, a few at a time (the others when those are done). */
 void ctl_status_sync(struct ctl *c);
 void ctl_status_stop(struct ctl *c);
+
+/* leader.c: --leader-elect */
+
+/* Starts taking part in the election; without --leader-elect this replica
+ * simply leads. Returns 0, or -EINVAL (logged) without POD_NAME and
+ * POD_NAMESPACE. */
+int ctl_leader_start(struct ctl *c);
+/* Stops, giving the Lease up if this replica holds it. */
+void ctl_leader_stop(struct ctl *c);
 
 /* metrics.c */
 

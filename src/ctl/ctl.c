@@ -559,7 +559,7 @@ out_loop:
     while (hap_in_flight() > 0 && uv_run(c->loop, UV_RUN_ONCE))
         ;
     manifests_close(c->src);
-    ctl_cluster_stop(c);
+    ctl_cluster_free(c);
     hap_close(&c->hap);
     uv_walk(c->loop, close_walk, NULL);
     uv_run(c->loop, UV_RUN_DEFAULT);

@@ -44,6 +44,9 @@ int ctl_http(const char *path, struct buf *body, const char **ctype, void *arg)
                  "# HELP portico_sync_passes_total Model builds.\n"
                  "# TYPE portico_sync_passes_total counter\n"
                  "portico_sync_passes_total %llu\n"
+                 "# HELP portico_leader Whether this replica writes Ingress status (it holds "
+                 "the --leader-elect Lease, or there is no election).\n"
+                 "# TYPE portico_leader gauge\nportico_leader %d\n"
                  "# HELP portico_object_issues Problems found on objects in the last pass.\n"
                  "# TYPE portico_object_issues gauge\nportico_object_issues %zu\n"
                  "# HELP portico_store_objects Objects in the store by kind.\n"
@@ -52,7 +55,7 @@ int ctl_http(const char *path, struct buf *body, const char **ctype, void *arg)
                  (unsigned long long)c->m_reloads_failed, (unsigned long long)c->m_runtime_ok,
                  (unsigned long long)c->m_runtime_failed, (unsigned long long)c->m_rejected,
                  (unsigned long long)c->hap.restarts, (unsigned long long)c->m_passes,
-                 c->last_issues);
+                 c->leading, c->last_issues);
         for (int k = 0; k < K8S_KIND_COUNT; k++)
             buf_addf(body, "portico_store_objects{kind=\"%s\"} %zu\n",
                      k8s_kind_name((enum k8s_kind)k), store_count(&c->store, (enum k8s_kind)k));

@@ -107,6 +107,13 @@ static const struct opt_def opt_table[] = {
      "Cluster mode: write this IP address or host name into status.loadBalancer.ingress "
      "instead of a Service's (--publish-service wins when both are set).",
      O(publish_address), false},
+    {"leader-elect", NULL, OPT_BOOL, "false", "controller",
+     "Cluster mode: only the replica holding the coordination.k8s.io Lease --election-id "
+     "in namespace $POD_NAMESPACE, as $POD_NAME, writes Ingress status; every replica "
+     "serves.",
+     O(leader_elect), false},
+    {"election-id", NULL, OPT_STR, "portico-leader", "controller",
+     "Name of the Lease of --leader-elect.", O(election_id), false},
     {"haproxy-binary", NULL, OPT_STR, "/usr/sbin/haproxy", "controller",
      "HAProxy executable to run (2.6 or later).", O(haproxy_bin), false},
     {"config-dir", NULL, OPT_STR, "/tmp/portico/config", "controller",

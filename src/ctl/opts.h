@@ -37,6 +37,8 @@ struct opts {
     int controller_port;
     char *publish_service;  /* NS/NAME */
     char *publish_address;
+    bool leader_elect;
+    char *election_id;
     char *haproxy_bin;
     char *config_dir;
     char *runtime_dir;

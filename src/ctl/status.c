@@ -99,7 +99,7 @@ void ctl_status_sync(struct ctl *c)
     const struct k8s_obj **all;
     size_t n;
 
-    if (!st || !st->want_hash || !c->synced || c->stopping)
+    if (!st || !st->want_hash || !c->synced || c->stopping || !c->leading)
         return;
     n = store_list_unsorted(&c->store, K8S_INGRESS, &all);
     for (size_t i = 0; i < n && st->writing.used < STATUS_MAX_WRITES; i++) {

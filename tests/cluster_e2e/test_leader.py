@@ -1,0 +1,92 @@
+"""Leader election against the real kube-apiserver: of three replicas with
+--leader-elect one holds the Lease and alone writes Ingress status; all three
+serve. A leader stopped with SIGTERM gives the Lease up and another takes it
+at once; one killed with SIGKILL is replaced once its Lease expires."""
+
+import signal
+
+from helpers import Portico, ingress, ingress_class, path, rule, wait_for
+
+NS = "default"
+LEASE_NS = "portico-system"
+ADDR = "198.18.0.202"
+
+
+def apply(cluster, objs):
+    cluster.admin.apply(objs)
+
+
+def delete(cluster, objs):
+    cluster.admin.delete_object(objs)
+
+
+def lb_status(cluster, name):
+    ing = cluster.admin.get(f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/{name}")
+    return (ing.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+
+
+def holder(cluster):
+    lease = cluster.admin.get(f"/apis/coordination.k8s.io/v1/namespaces/{LEASE_NS}/leases/"
+                              "portico-leader")
+    return lease["spec"].get("holderIdentity") or ""
+
+
+def leaders(replicas):
+    return [p for p in replicas if p.proc.poll() is None and "is the leader" in p.log_text()
+            and p.log_text().rfind("is the leader") > p.log_text().rfind("no longer the leader")]
+
+
+def test_one_leader_writes_status_and_hands_over(cluster, pods, portico_bin, tmp_path_factory):
+    apply(cluster, [ingress_class("portico")] + pods.objects("one"))
+    apply(cluster, [ingress("le-0", [rule("le-0.leader.test", path("/", "one"))])])
+    replicas = []
+    try:
+        for i in range(3):
+            px = Portico(portico_bin, None, tmp_path_factory.mktemp(f"le{i}"),
+                         extra_args=[f"--kubeconfig={cluster.kubeconfig}", "--leader-elect",
+                                     f"--publish-address={ADDR}", "--log-level=debug"],
+                         env={"POD_NAME": f"portico-{i}", "POD_NAMESPACE": LEASE_NS})
+            px.name = f"portico-{i}"
+            replicas.append(px)
+        for px in replicas:
+            px.wait_ready(timeout=60)
+        first = wait_for(lambda: len(leaders(replicas)) == 1 and leaders(replicas)[0],
+                         timeout=60, what="one leader")
+        assert holder(cluster) == first.name
+        wait_for(lambda: lb_status(cluster, "le-0") == [{"ip": ADDR}], timeout=30,
+                 what="the status written by the leader")
+        for px in replicas:
+            written = "status written" in px.log_text()
+            assert written == (px is first), f"{px.name} wrote status: {written}"
+            px.wait_service("le-0.leader.test", "/", "one")
+
+        # SIGTERM: the Lease is given up, another replica takes it at once
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.proc.wait(30) == 0
+        assert "lease released" in first.log_text()
+        rest = [p for p in replicas if p is not first]
+        second = wait_for(lambda: len(leaders(rest)) == 1 and leaders(rest)[0], timeout=30,
+                          what="a new leader after SIGTERM")
+        apply(cluster, [ingress("le-1", [rule("le-1.leader.test", path("/", "one"))])])
+        wait_for(lambda: lb_status(cluster, "le-1") == [{"ip": ADDR}], timeout=30,
+                 what="status written by the new leader")
+        for px in rest:
+            px.wait_service("le-1.leader.test", "/", "one")
+
+        # SIGKILL: nobody gives the Lease up; it is taken once it expires
+        second.proc.send_signal(signal.SIGKILL)
+        second.proc.wait(10)
+        last = [p for p in rest if p is not second]
+        wait_for(lambda: len(leaders(last)) == 1, timeout=60,
+                 what="the last replica leading once the Lease expired")
+        assert holder(cluster) == last[0].name
+        apply(cluster, [ingress("le-2", [rule("le-2.leader.test", path("/", "one"))])])
+        wait_for(lambda: lb_status(cluster, "le-2") == [{"ip": ADDR}], timeout=30,
+                 what="status written by the last leader")
+        last[0].wait_service("le-0.leader.test", "/", "one")
+    finally:
+        for px in replicas:
+            if px.proc.poll() is None:
+                px.proc.terminate()
+                px.proc.wait(20)
+        delete(cluster, [ingress("le-0", []), ingress("le-1", []), ingress("le-2", [])])
