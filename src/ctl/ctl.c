@@ -463,7 +463,7 @@ static void setup_opts(struct ctl *c, const struct opts *o, bool probe)
     c->mopts.configmap = o->configmap;
     c->mopts.fallback_cert_pem = c->fallback_pem;
     c->ropts.runtime_dir = o->runtime_dir;
-    c->ropts.ipv4_addr = o->ipv4_addr;
+    c->ropts.ipv4_addr = o->disable_ipv4 ? NULL : o->ipv4_addr;
     c->ropts.ipv6_addr = o->disable_ipv6 ? NULL : o->ipv6_addr;
     if (c->ropts.ipv6_addr && probe && !ipv6_usable(c->ropts.ipv6_addr)) {
         log_warn("ctl", "cannot listen on IPv6 address %s here; listening on IPv4 only "

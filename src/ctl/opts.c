@@ -2,6 +2,7 @@
 /* The flag table, its parser and its documentation. */
 #include "ctl/opts.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stddef.h>
 #include <arpa/inet.h>
@@ -24,6 +25,9 @@ enum opt_type {
     OPT_FORMAT,
     OPT_NS_LIST, /* repeatable namespace name */
     OPT_ADDR,    /* an IP address or a DNS name */
+    OPT_COMPAT,  /* a flag of the HAProxy Kubernetes Ingress Controller that means
+                  * nothing here: accepted with a warning, its help says why */
+    OPT_COMPAT_VALUE, /* the same, taking a value */
 };
 
 struct opt_def {
@@ -55,13 +59,13 @@ static const struct opt_def opt_table[] = {
     {"ingress-class", "ingress.class", OPT_STR, "portico", "scope",
      "Ingress class served: value of the kubernetes.io/ingress.class annotation we accept.",
      O(ingress_class), false},
-    {"controller-name", NULL, OPT_STR, "portico.dev/ingress-controller", "scope",
+    {"controller-name", "controller-class", OPT_STR, "portico.dev/ingress-controller", "scope",
      "IngressClass spec.controller value that marks a class as ours.", O(controller_name),
      false},
     {"watch-ingress-without-class", "empty-ingress-class", OPT_BOOL, "false", "scope",
      "Also serve Ingresses that name no class, when no default IngressClass says otherwise.",
      O(watch_without_class), false},
-    {"namespace-whitelist", NULL, OPT_NS_LIST, NULL, "scope",
+    {"namespace-whitelist", "watch-namespace", OPT_NS_LIST, NULL, "scope",
      "Watch only this namespace (repeatable); default: all namespaces.", O(ns_whitelist),
      false},
     {"namespace-blacklist", NULL, OPT_NS_LIST, NULL, "scope",
@@ -76,9 +80,9 @@ static const struct opt_def opt_table[] = {
      "TLS Secret NS/NAME served for unknown or absent SNI. Default: a self-signed "
      "certificate made at start.",
      O(default_ssl_certificate), false},
-    {"http-bind-port", NULL, OPT_PORT, "8080", "listeners", "Port of the plain HTTP listener.",
+    {"http-bind-port", "http-port", OPT_PORT, "8080", "listeners", "Port of the plain HTTP listener.",
      O(http_port), false},
-    {"https-bind-port", NULL, OPT_PORT, "8443", "listeners", "Port of the HTTPS listener.",
+    {"https-bind-port", "https-port", OPT_PORT, "8443", "listeners", "Port of the HTTPS listener.",
      O(https_port), false},
     {"stats-bind-port", NULL, OPT_PORT, "1024", "listeners",
      "Port of HAProxy's stats page (/) and Prometheus metrics (/metrics).", O(stats_port),
@@ -90,6 +94,8 @@ static const struct opt_def opt_table[] = {
      "IPv4 address HAProxy listens on.", O(ipv4_addr), false},
     {"ipv6-bind-address", NULL, OPT_STR, "::", "listeners", "IPv6 address HAProxy listens on.",
      O(ipv6_addr), false},
+    {"disable-ipv4", NULL, OPT_BOOL, "false", "listeners", "Do not listen on IPv4.",
+     O(disable_ipv4), false},
     {"disable-ipv6", NULL, OPT_BOOL, "false", "listeners", "Do not listen on IPv6.",
      O(disable_ipv6), false},
     {"disable-http", NULL, OPT_BOOL, "false", "listeners",
@@ -103,7 +109,7 @@ static const struct opt_def opt_table[] = {
      "external IPs or cluster IP) into status.loadBalancer.ingress of the Ingresses Portico "
      "serves, and clear them from those it stops serving.",
      O(publish_service), false},
-    {"publish-address", NULL, OPT_ADDR, NULL, "controller",
+    {"publish-address", "publish-status-address", OPT_ADDR, NULL, "controller",
      "Cluster mode: write this IP address or host name into status.loadBalancer.ingress "
      "instead of a Service's (--publish-service wins when both are set).",
      O(publish_address), false},
@@ -114,17 +120,53 @@ static const struct opt_def opt_table[] = {
      O(leader_elect), false},
     {"election-id", NULL, OPT_STR, "portico-leader", "controller",
      "Name of the Lease of --leader-elect.", O(election_id), false},
-    {"haproxy-binary", NULL, OPT_STR, "/usr/sbin/haproxy", "controller",
+    {"disable-ingress-status-update", NULL, OPT_BOOL, "false", "controller",
+     "Never write Ingress status, whatever --publish-service or --publish-address say.",
+     O(disable_status), false},
+    {"haproxy-binary", "program", OPT_STR, "/usr/sbin/haproxy", "controller",
      "HAProxy executable to run (2.6 or later).", O(haproxy_bin), false},
     {"config-dir", NULL, OPT_STR, "/tmp/portico/config", "controller",
      "Directory for the generated configuration, maps and certificates (mode 0700).",
      O(config_dir), false},
     {"runtime-dir", NULL, OPT_STR, "/tmp/portico/run", "controller",
      "Directory for HAProxy's sockets and PID file.", O(runtime_dir), false},
-    {"log-level", NULL, OPT_LEVEL, "info", "controller", "error, warning, info or debug.",
-     O(log_level), false},
+    {"log-level", "log", OPT_LEVEL, "info", "controller",
+     "error, warning, info or debug (trace: debug).", O(log_level), false},
     {"log-format", NULL, OPT_FORMAT, "logfmt", "controller", "logfmt or json.", O(log_format),
      false},
+#define COMPAT(name, why) {name, NULL, OPT_COMPAT, NULL, "compatibility", why, 0, false}
+#define COMPAT_VALUE(name, why) {name, NULL, OPT_COMPAT_VALUE, NULL, "compatibility", why, 0, false}
+    COMPAT("prometheus", "Portico's metrics are always served on /metrics of --controller-port."),
+    COMPAT("pprof", "No profiling endpoint."),
+    COMPAT_VALUE("sync-period", "Changes are applied as they arrive, not on a period."),
+    COMPAT_VALUE("initial-sync-period", "Portico serves once every resource is listed."),
+    COMPAT_VALUE("cache-resync-period", "No periodic resync: watches deliver every change."),
+    COMPAT_VALUE("channel-size", "No event channel to size."),
+    COMPAT_VALUE("disable-config-snippets", "Configuration snippets are not supported."),
+    COMPAT("disable-writing-only-if-reload", "Every generation is written to disk."),
+    COMPAT_VALUE("experimental", "No experimental features."),
+    COMPAT_VALUE("localpeer-port", "No peers section: nothing to keep across reloads."),
+    COMPAT_VALUE("http-bind-thread", "HAProxy's threads are not pinned to binds."),
+    COMPAT_VALUE("https-bind-thread", "HAProxy's threads are not pinned to binds."),
+    COMPAT_VALUE("stats-bind-thread", "HAProxy's threads are not pinned to binds."),
+    COMPAT_VALUE("healthz-bind-thread", "HAProxy's threads are not pinned to binds."),
+    COMPAT("disable-quic", "No QUIC: Debian's HAProxy 2.6 is built without it."),
+    COMPAT_VALUE("quic-bind-port", "No QUIC: Debian's HAProxy 2.6 is built without it."),
+    COMPAT_VALUE("quic-announce-port", "No QUIC: Debian's HAProxy 2.6 is built without it."),
+    COMPAT("external", "Portico runs out of cluster with --kubeconfig, in cluster without it."),
+    COMPAT("with-s6-overlay", "Portico supervises HAProxy itself."),
+    COMPAT("with-pebble", "Portico supervises HAProxy itself."),
+    COMPAT_VALUE("default-backend-port", "HAProxy answers 404 itself: no default backend "
+                                         "server to listen."),
+    COMPAT_VALUE("gateway-controller-name", "The Gateway API is not supported."),
+    COMPAT("disable-service-external-name", "ExternalName Services are not routed."),
+    COMPAT_VALUE("custom-validation-rules", "Custom annotations are not supported."),
+    COMPAT("enable-custom-annotations-on-ingress", "Custom annotations are not supported."),
+    COMPAT_VALUE("configmap-tcp-services", "TCP services are not supported yet."),
+    COMPAT_VALUE("configmap-errorfiles", "Error files are not supported yet."),
+    COMPAT_VALUE("configmap-patternfiles", "Pattern files are not supported yet."),
+#undef COMPAT
+#undef COMPAT_VALUE
     {"output-dir", NULL, OPT_STR, NULL, "render",
      "portico render only: write the files to DIR instead of printing them.", O(output_dir),
      true},
@@ -202,6 +244,14 @@ static int set_value(struct opts *o, const struct opt_def *d, const char *val, c
         }
         break;
     }
+    case OPT_COMPAT:
+    case OPT_COMPAT_VALUE:
+        /* a value or none: the HAProxy controller's charts pass both forms */
+        log_warn("opts", "--%s%s%s is a flag of the HAProxy Kubernetes Ingress Controller "
+                         "without effect in Portico: %c%s",
+                 d->name, val ? "=" : "", val ? val : "", tolower((unsigned char)d->help[0]),
+                 d->help + 1);
+        return 0;
     case OPT_NS_LIST: {
         struct strlist *l = dst;
 
@@ -243,7 +293,7 @@ void opts_free(struct opts *o)
                 free(l->v[j]);
             FREE_NULL(l->v);
             l->n = 0;
-        } else if (t != OPT_BOOL && t != OPT_PORT) {
+        } else if (t != OPT_BOOL && t != OPT_PORT && t != OPT_COMPAT && t != OPT_COMPAT_VALUE) {
             FREE_NULL(*(char **)((char *)o + opt_table[i].offset));
         }
     }
@@ -289,6 +339,8 @@ int opts_parse(struct opts *o, int argc, char **argv, int first, bool render, ch
         }
         if (eq) {
             val = eq + 1;
+        } else if (d->type == OPT_COMPAT) {
+            /* a flag without a value */
         } else if (d->type != OPT_BOOL) {
             /* "--flag value" is accepted too */
             if (i + 1 >= argc) {
@@ -320,6 +372,9 @@ static const char *metavar(const struct opt_def *d)
         return "=NS";
     case OPT_ADDR:
         return "=ADDR";
+    case OPT_COMPAT:
+        return "";
+    case OPT_COMPAT_VALUE:
     case OPT_STR:
         break;
     }

@@ -31,12 +31,14 @@ struct opts {
     int healthz_port;
     char *ipv4_addr;
     char *ipv6_addr;
+    bool disable_ipv4;
     bool disable_ipv6;
     bool disable_http;
     bool disable_https;
     int controller_port;
     char *publish_service;  /* NS/NAME */
     char *publish_address;
+    bool disable_status;
     bool leader_elect;
     char *election_id;
     char *haproxy_bin;

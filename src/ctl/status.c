@@ -180,7 +180,7 @@ void ctl_status_start(struct ctl *c)
     const struct opts *o = c->opts;
     struct status *st;
 
-    if (!c->kube || (!o->publish_service && !o->publish_address))
+    if (!c->kube || o->disable_status || (!o->publish_service && !o->publish_address))
         return;
     st = xcalloc(1, sizeof(*st));
     st->c = c;

@@ -25,7 +25,7 @@ int log_level_parse(const char *s, enum log_level *out)
         *out = LOG_WARN;
     else if (!strcmp(s, "info"))
         *out = LOG_INFO;
-    else if (!strcmp(s, "debug"))
+    else if (!strcmp(s, "debug") || !strcmp(s, "trace"))
         *out = LOG_DEBUG;
     else
         return -EINVAL;

@@ -57,6 +57,31 @@ static void test_values_and_booleans(void **state)
     opts_free(&o);
 }
 
+/* The HAProxy Kubernetes Ingress Controller's flags: those that mean
+ * something here are honoured, under their name or as aliases; the others
+ * are accepted with a warning, with or without a value, never refused. */
+static void test_haproxy_controller_flags(void **state)
+{
+    char *argv[] = {"--prometheus", "--sync-period", "5s", "--quic-bind-port=443",
+                    "--log=trace", "--program=/opt/haproxy", "--disable-ipv4",
+                    "--disable-ingress-status-update", "--configmap-tcp-services=ns/tcp",
+                    "--ingress.class=haproxy", "--empty-ingress-class", "--with-s6-overlay"};
+    struct opts o;
+    char *err = NULL;
+
+    (void)state;
+    assert_int_equal(parse(&o, &err, 12, argv), 0);
+    assert_null(err);
+    assert_string_equal(o.log_level, "trace");
+    assert_string_equal(o.haproxy_bin, "/opt/haproxy");
+    assert_true(o.disable_ipv4);
+    assert_true(o.disable_status);
+    assert_string_equal(o.ingress_class, "haproxy");
+    assert_true(o.watch_without_class);
+    /* "5s" was the value of --sync-period, not a stray argument */
+    opts_free(&o);
+}
+
 static void expect_error(const char *arg, const char *needle)
 {
     char *argv[] = {(char *)arg};
@@ -121,6 +146,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values_and_booleans),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_haproxy_controller_flags),
         cmocka_unit_test(test_help_lists_every_flag),
     };
 
