@@ -14,6 +14,7 @@
 #include "haproxy/plan.h"
 #include "haproxy/proc.h"
 #include "haproxy/render.h"
+#include "haproxy/runtime.h"
 #include "kube/config.h"
 #include "model/model.h"
 #include "store/store.h"
@@ -21,8 +22,13 @@
 #include "util/hmap.h"
 
 #define CTL_DEBOUNCE_MS 1
+#define CTL_RETRY_MS 1000 /* a reload HAProxy did not confirm is tried again after this */
 #define CTL_STOP_GRACE_MS 10000
 #define CTL_KEEP_GENERATIONS 2
+#define CTL_LATENCY_BUCKETS 13 /* ctl_latency_bounds[] */
+
+/* The upper bounds of the change -> applied histogram's buckets, seconds. */
+extern const double ctl_latency_bounds[CTL_LATENCY_BUCKETS];
 
 struct manifests;
 struct status;
@@ -72,9 +78,21 @@ struct ctl {
     struct plan_gen pending; /* the generation being validated or applied */
     const char *reload_reason; /* why the pending generation reloads (static or in
                                 * its model's arena) */
+    enum plan_why reload_why;  /* the same, as a kind */
     uint64_t reload_start;   /* uv_hrtime() when it was validated or loaded */
     char *admin_sock;
-    uint64_t m_reloads_ok, m_reloads_failed, m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
+    uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* by reason, [1] when confirmed */
+    uint64_t m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
+    uint64_t m_rt[RT_KIND_COUNT][2]; /* Runtime API updates by kind, [1] when done */
+    unsigned char *rt_kinds; /* the kinds of the updates in flight */
+    size_t rt_n;
+    uint64_t change_at;      /* uv_hrtime() of the first change no pass has taken yet */
+    uint64_t pass_change_at; /* the same, for the pass running */
+    struct ctl_histogram {
+        uint64_t buckets[CTL_LATENCY_BUCKETS + 1]; /* the last one: +Inf */
+        uint64_t count;
+        double sum;                              /* seconds */
+    } m_latency;             /* change -> applied */
     uint64_t m_secret_fetches;
     size_t last_issues;
     int exit_code;

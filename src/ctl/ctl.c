@@ -64,6 +64,29 @@ static void pass_done(struct ctl *c)
     }
 }
 
+const double ctl_latency_bounds[CTL_LATENCY_BUCKETS] = {
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+};
+
+/* The pass's change reached HAProxy: observed in the change -> applied
+ * histogram. */
+static void observe_applied(struct ctl *c)
+{
+    struct ctl_histogram *h = &c->m_latency;
+    double s;
+    size_t b = 0;
+
+    if (!c->pass_change_at)
+        return;
+    s = (double)(uv_hrtime() - c->pass_change_at) / 1e9;
+    c->pass_change_at = 0;
+    while (b < CTL_LATENCY_BUCKETS && s > ctl_latency_bounds[b])
+        b++;
+    h->buckets[b]++;
+    h->count++;
+    h->sum += s;
+}
+
 /* What HAProxy printed since the last reload, for that reload's log line. */
 static const char *said_summary(struct ctl *c, char *buf, size_t size)
 {
@@ -80,6 +103,8 @@ static const char *said_summary(struct ctl *c, char *buf, size_t size)
     return buf;
 }
 
+static void on_debounce(uv_timer_t *t);
+
 static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
@@ -90,19 +115,26 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     if (c->stopping)
         return;
     if (!ok) {
-        c->m_reloads_failed++;
+        c->m_reloads[c->reload_why][0]++;
         log_err("haproxy", "configuration generation %u not loaded (%s): %s; %s", c->pending_gen,
                 c->reload_reason, msg, said_summary(c, said, sizeof(said)));
         ctl_revert_current(c);
-        if (c->hap.running)
-            c->rejected_hash = c->pending.hash; /* refused: not again until objects change */
-        else
-            c->dirty = true; /* exited meanwhile: again, once the last good one serves */
+        if (c->hap.refused) {
+            c->rejected_hash = c->pending.hash; /* not again until objects change */
+        } else {
+            if (!c->change_at)
+                c->change_at = c->pass_change_at;
+            if (c->hap.running) /* it did not answer: again in a while */
+                uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
+            else /* it died: again once the last good one serves */
+                c->dirty = true;
+        }
         pass_done(c);
         return;
     }
     if (c->ready) {
-        c->m_reloads_ok++;
+        c->m_reloads[c->reload_why][1]++;
+        observe_applied(c);
         log_info("haproxy", "haproxy reloaded (generation %u): %s; %.0f ms; %s", c->pending_gen,
                  c->reload_reason, ms, said_summary(c, said, sizeof(said)));
     } else {
@@ -117,26 +149,35 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 
 /* ====== Runtime API path ====== */
 
-static void check_and_load(struct ctl *c, const char *reason);
+static void check_and_load(struct ctl *c, enum plan_why why, const char *reason);
 
-static void on_runtime_done(bool ok, const char *msg, void *arg)
+static void on_runtime_done(bool ok, size_t applied, const char *msg, void *arg)
 {
     struct ctl *c = arg;
 
+    for (size_t i = 0; i < c->rt_n && i <= applied; i++) {
+        if (i < applied)
+            c->m_rt[c->rt_kinds[i]][1]++;
+        else if (!ok)
+            c->m_rt[c->rt_kinds[i]][0]++;
+    }
+    FREE_NULL(c->rt_kinds);
+    c->rt_n = 0;
     if (c->stopping)
         return;
     if (!ok) {
         c->m_runtime_failed++;
         log_warn("haproxy", "runtime update failed: %s; reloading instead", msg);
-        check_and_load(c, "a runtime update failed");
+        check_and_load(c, PLAN_WHY_RUNTIME_FAILED, "a runtime update failed");
         return;
     }
     if (ctl_make_current(c)) {
         /* HAProxy runs the new maps but a restart would not: reload to converge */
-        check_and_load(c, "the generation could not be made current");
+        check_and_load(c, PLAN_WHY_OTHER, "the generation could not be made current");
         return;
     }
     c->m_runtime_ok++;
+    observe_applied(c);
     plan_gen_move(&c->running, &c->pending);
     log_info("haproxy", "routes, certificates or endpoints updated through the runtime API, no reload "
                         "(generation %u)",
@@ -199,6 +240,8 @@ static void run_pass(struct ctl *c)
     c->busy = true;
     c->dirty = false;
     c->m_passes++;
+    c->pass_change_at = c->change_at;
+    c->change_at = 0;
     c->ropts.fault = false;
     t0 = uv_hrtime();
     if (c->kube)
@@ -206,7 +249,9 @@ static void run_pass(struct ctl *c)
     m = model_build(&c->store, &c->mopts);
     t1 = uv_hrtime();
     if (c->kube && ctl_fetch_wanted_secrets(c, m)) {
-        /* built again once the data is back */
+        /* built again once the data is back: the change waits with it */
+        if (!c->change_at)
+            c->change_at = c->pass_change_at;
         model_unref(m);
         pass_done(c);
         return;
@@ -257,10 +302,16 @@ static void run_pass(struct ctl *c)
         return;
     }
     plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
-    if (c->ropts.fault)
+    if (c->ropts.fault) {
         plan.reload = "fault injection";
+        plan.why = PLAN_WHY_OTHER;
+    }
     if (!plan.reload) {
         log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan.n);
+        c->rt_kinds = xmalloc(plan.n);
+        c->rt_n = plan.n;
+        for (size_t i = 0; i < plan.n; i++)
+            c->rt_kinds[i] = (unsigned char)plan.u[i].kind;
         rt_apply(c->loop, c->admin_sock, plan.u, plan.n, on_runtime_done, c);
         plan_free(&plan);
         rendered_free(&r);
@@ -268,7 +319,7 @@ static void run_pass(struct ctl *c)
     }
     rendered_free(&r);
     log_debug("ctl", "generation %u written; reloading: %s", c->pending_gen, plan.reload);
-    check_and_load(c, plan.reload);
+    check_and_load(c, plan.why, plan.reload);
     plan_free(&plan);
 }
 
@@ -284,7 +335,7 @@ static void on_start_checked(bool ok, const char *output, void *arg)
         /* not the configuration (a port in use...): keep trying it */
         log_err("haproxy", "configuration generation %u not loaded: haproxy exited at start",
                 c->pending_gen);
-        c->m_reloads_failed++;
+        c->m_reloads[c->reload_why][0]++;
         hap_schedule_restart(&c->hap, on_first_start, c);
         pass_done(c);
         return;
@@ -314,16 +365,17 @@ static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg)
     free(cfg);
 }
 
-/* Validates the pending generation with haproxy -c, then loads it; <reason>
- * (static, or in the pending model's arena) says why. The first
+/* Validates the pending generation with haproxy -c, then loads it; <why>
+ * and <reason> (static, or in the pending model's arena) say why. The first
  * start skips the check: nothing serves yet, and HAProxy checks the
  * configuration as it starts. Checking first would parse every certificate
  * twice, 0.8 s more with 1,000 of them before the first request is served. */
-static void check_and_load(struct ctl *c, const char *reason)
+static void check_and_load(struct ctl *c, enum plan_why why, const char *reason)
 {
     char *cfg;
 
     c->reload_reason = reason;
+    c->reload_why = why;
     c->reload_start = uv_hrtime();
     if (!c->hap.running && !c->ready && !hap_restart_pending(&c->hap)) {
         if (ctl_make_current(c)) {
@@ -359,6 +411,8 @@ static void on_debounce(uv_timer_t *t)
 
 void ctl_schedule(struct ctl *c)
 {
+    if (!c->change_at)
+        c->change_at = uv_hrtime();
     if (c->busy) {
         c->dirty = true;
         return;
@@ -573,6 +627,7 @@ out:
     free(c->current_link);
     free(c->next_cfg);
     free(c->admin_sock);
+    free(c->rt_kinds);
     kube_config_free(&c->kc);
     plan_gen_free(&c->running);
     plan_gen_free(&c->pending);

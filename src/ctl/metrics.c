@@ -4,8 +4,103 @@
 
 #include <string.h>
 
+#include "kube/watch.h"
 #include "store/objects.h"
 #include "util/banned.h"
+
+static void head(struct buf *b, const char *name, const char *type, const char *help)
+{
+    buf_addf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void counter(struct buf *b, const char *name, const char *help, uint64_t v)
+{
+    head(b, name, "counter", help);
+    buf_addf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void gauge(struct buf *b, const char *name, const char *help, uint64_t v)
+{
+    head(b, name, "gauge", help);
+    buf_addf(b, "%s %llu\n", name, (unsigned long long)v);
+}
+
+static void metrics(struct ctl *c, struct buf *b)
+{
+    static const char *const result[2] = {"failure", "success"};
+    const struct ctl_histogram *h = &c->m_latency;
+    uint64_t cumulative = 0, reloads[2] = {0, 0};
+
+    gauge(b, "portico_ready", "Whether HAProxy runs a complete configuration.", c->ready);
+    for (int w = 0; w < PLAN_WHY_COUNT; w++) {
+        reloads[0] += c->m_reloads[w][0];
+        reloads[1] += c->m_reloads[w][1];
+    }
+    head(b, "portico_reloads_total", "counter", "HAProxy reloads by result (confirmed or not).");
+    for (int r = 1; r >= 0; r--)
+        buf_addf(b, "portico_reloads_total{result=\"%s\"} %llu\n", result[r],
+                 (unsigned long long)reloads[r]);
+    head(b, "portico_reloads_by_reason_total", "counter",
+         "HAProxy reloads by reason and result (confirmed or not).");
+    for (int w = 1; w < PLAN_WHY_COUNT; w++) {
+        for (int r = 1; r >= 0; r--)
+            buf_addf(b, "portico_reloads_by_reason_total{reason=\"%s\",result=\"%s\"} %llu\n",
+                     plan_why_name((enum plan_why)w), result[r],
+                     (unsigned long long)c->m_reloads[w][r]);
+    }
+    head(b, "portico_runtime_updates_total", "counter",
+         "Changes applied through the Runtime API, without reload, by result.");
+    buf_addf(b, "portico_runtime_updates_total{result=\"success\"} %llu\n",
+             (unsigned long long)c->m_runtime_ok);
+    buf_addf(b, "portico_runtime_updates_total{result=\"failure\"} %llu\n",
+             (unsigned long long)c->m_runtime_failed);
+    head(b, "portico_runtime_commands_total", "counter",
+         "Runtime API updates (a map, a certificate, a server...) by kind and result.");
+    for (int k = 0; k < RT_KIND_COUNT; k++) {
+        for (int r = 1; r >= 0; r--)
+            buf_addf(b, "portico_runtime_commands_total{kind=\"%s\",result=\"%s\"} %llu\n",
+                     rt_kind_name((enum rt_kind)k), result[r],
+                     (unsigned long long)c->m_rt[k][r]);
+    }
+    head(b, "portico_change_applied_seconds", "histogram",
+         "From a change of the objects to HAProxy serving it (Runtime API or reload).");
+    for (int i = 0; i < CTL_LATENCY_BUCKETS; i++) {
+        cumulative += h->buckets[i];
+        buf_addf(b, "portico_change_applied_seconds_bucket{le=\"%g\"} %llu\n",
+                 ctl_latency_bounds[i], (unsigned long long)cumulative);
+    }
+    buf_addf(b, "portico_change_applied_seconds_bucket{le=\"+Inf\"} %llu\n",
+             (unsigned long long)h->count);
+    buf_addf(b, "portico_change_applied_seconds_sum %.6f\n", h->sum);
+    buf_addf(b, "portico_change_applied_seconds_count %llu\n", (unsigned long long)h->count);
+    counter(b, "portico_config_rejected_total", "Configurations haproxy -c refused.",
+            c->m_rejected);
+    counter(b, "portico_haproxy_restarts_total", "Unexpected HAProxy exits.", c->hap.restarts);
+    counter(b, "portico_sync_passes_total", "Model builds.", c->m_passes);
+    gauge(b, "portico_leader",
+          "Whether this replica writes Ingress status (it holds the --leader-elect Lease, or "
+          "there is no election).",
+          c->leading);
+    gauge(b, "portico_object_issues", "Problems found on objects in the last pass.",
+          c->last_issues);
+    head(b, "portico_store_objects", "gauge", "Objects in the store by kind.");
+    for (int k = 0; k < K8S_KIND_COUNT; k++)
+        buf_addf(b, "portico_store_objects{kind=\"%s\"} %zu\n", k8s_kind_name((enum k8s_kind)k),
+                 store_count(&c->store, (enum k8s_kind)k));
+    head(b, "portico_watch_restarts_total", "counter",
+         "Lists and watches started again after a failure, a 410 Gone or a stalled stream, "
+         "by resource (cluster mode).");
+    for (size_t i = 0; i < c->n_informers; i++) {
+        const char *ns = c->specs[i]->ns;
+
+        buf_addf(b, "portico_watch_restarts_total{resource=\"%s\"%s%s%s} %llu\n",
+                 informer_name(c->informers[i]), ns ? ",namespace=\"" : "", ns ? ns : "",
+                 ns ? "\"" : "", (unsigned long long)informer_restarts(c->informers[i]));
+    }
+    counter(b, "portico_secret_fetches_total",
+            "Secrets read again by GET: their data had been dropped while nothing named them.",
+            c->m_secret_fetches);
+}
 
 int ctl_http(const char *path, struct buf *body, const char **ctype, void *arg)
 {
@@ -23,51 +118,9 @@ int ctl_http(const char *path, struct buf *body, const char **ctype, void *arg)
     }
     if (!strcmp(path, "/metrics")) {
         *ctype = "text/plain; version=0.0.4";
-        buf_addf(body,
-                 "# HELP portico_ready Whether HAProxy runs a complete configuration.\n"
-                 "# TYPE portico_ready gauge\nportico_ready %d\n"
-                 "# HELP portico_reloads_total HAProxy reloads by result.\n"
-                 "# TYPE portico_reloads_total counter\n"
-                 "portico_reloads_total{result=\"success\"} %llu\n"
-                 "portico_reloads_total{result=\"failure\"} %llu\n"
-                 "# HELP portico_runtime_updates_total Map, certificate and server updates through "
-                 "the Runtime API, without reload.\n"
-                 "# TYPE portico_runtime_updates_total counter\n"
-                 "portico_runtime_updates_total{result=\"success\"} %llu\n"
-                 "portico_runtime_updates_total{result=\"failure\"} %llu\n"
-                 "# HELP portico_config_rejected_total Configurations haproxy -c refused.\n"
-                 "# TYPE portico_config_rejected_total counter\n"
-                 "portico_config_rejected_total %llu\n"
-                 "# HELP portico_haproxy_restarts_total Unexpected HAProxy exits.\n"
-                 "# TYPE portico_haproxy_restarts_total counter\n"
-                 "portico_haproxy_restarts_total %llu\n"
-                 "# HELP portico_sync_passes_total Model builds.\n"
-                 "# TYPE portico_sync_passes_total counter\n"
-                 "portico_sync_passes_total %llu\n"
-                 "# HELP portico_leader Whether this replica writes Ingress status (it holds "
-                 "the --leader-elect Lease, or there is no election).\n"
-                 "# TYPE portico_leader gauge\nportico_leader %d\n"
-                 "# HELP portico_object_issues Problems found on objects in the last pass.\n"
-                 "# TYPE portico_object_issues gauge\nportico_object_issues %zu\n"
-                 "# HELP portico_store_objects Objects in the store by kind.\n"
-                 "# TYPE portico_store_objects gauge\n",
-                 c->ready, (unsigned long long)c->m_reloads_ok,
-                 (unsigned long long)c->m_reloads_failed, (unsigned long long)c->m_runtime_ok,
-                 (unsigned long long)c->m_runtime_failed, (unsigned long long)c->m_rejected,
-                 (unsigned long long)c->hap.restarts, (unsigned long long)c->m_passes,
-                 c->leading, c->last_issues);
-        for (int k = 0; k < K8S_KIND_COUNT; k++)
-            buf_addf(body, "portico_store_objects{kind=\"%s\"} %zu\n",
-                     k8s_kind_name((enum k8s_kind)k), store_count(&c->store, (enum k8s_kind)k));
-        buf_addf(body,
-                 "# HELP portico_secret_fetches_total Secrets read again by GET: their data had "
-                 "been dropped while nothing named them.\n"
-                 "# TYPE portico_secret_fetches_total counter\n"
-                 "portico_secret_fetches_total %llu\n",
-                 (unsigned long long)c->m_secret_fetches);
+        metrics(c, body);
         return 200;
     }
     buf_adds(body, "not found\n");
     return 404;
 }
-

@@ -100,6 +100,7 @@ struct planner {
     } certs, relist, maps, servers, late;
     struct hmap added;            /* new certificate file -> its crt-list line */
     const char *reload;
+    enum plan_why why;
 };
 
 static void push(struct updates *l, enum rt_kind kind, const char *name, const char *content,
@@ -109,16 +110,27 @@ static void push(struct updates *l, enum rt_kind kind, const char *name, const c
     l->v[l->n++] = (struct rt_update){kind, name, content, line};
 }
 
-/* A reload is needed: the first reason found is kept. */
-static void need_reload(struct planner *p, const char *why)
+const char *plan_why_name(enum plan_why w)
 {
-    if (!p->reload)
-        p->reload = why;
+    static const char *const names[PLAN_WHY_COUNT] = {
+        "none", "start", "backends", "settings", "certificates", "runtime_failed", "other",
+    };
+
+    return (unsigned)w < PLAN_WHY_COUNT ? names[w] : "other";
+}
+
+/* A reload is needed: the first reason found is kept. */
+static void need_reload(struct planner *p, enum plan_why why, const char *text)
+{
+    if (p->reload)
+        return;
+    p->reload = text;
+    p->why = why;
 }
 
 /* Why the structures differ, as far as the backends tell: one added or
  * removed, named; else settings outside the backends. */
-static const char *structure_reason(struct planner *p)
+static void structure_changed(struct planner *p)
 {
     const struct model *a = p->a->model, *b = p->b->model;
     size_t i = 0, j = 0;
@@ -128,14 +140,20 @@ static const char *structure_reason(struct planner *p)
                   : j == b->n_backends ? -1
                                        : strcmp(a->backends[i].name, b->backends[j].name);
 
-        if (cmp < 0)
-            return arena_printf(p->ar, "backend %s removed", a->backends[i].name);
-        if (cmp > 0)
-            return arena_printf(p->ar, "backend %s added", b->backends[j].name);
+        if (cmp < 0) {
+            need_reload(p, PLAN_WHY_BACKENDS,
+                        arena_printf(p->ar, "backend %s removed", a->backends[i].name));
+            return;
+        }
+        if (cmp > 0) {
+            need_reload(p, PLAN_WHY_BACKENDS,
+                        arena_printf(p->ar, "backend %s added", b->backends[j].name));
+            return;
+        }
         i++;
         j++;
     }
-    return "global, defaults, frontend or backend settings changed";
+    need_reload(p, PLAN_WHY_SETTINGS, "global, defaults, frontend or backend settings changed");
 }
 
 /* The server additions (first, so a backend never runs empty while
@@ -148,7 +166,7 @@ static void server_updates(struct planner *p)
     struct buf words; /* a server's address and keywords */
 
     if (a->n_backends != b->n_backends) {
-        need_reload(p, structure_reason(p));
+        structure_changed(p);
         return;
     }
     buf_init(&words, 4096);
@@ -158,7 +176,7 @@ static void server_updates(struct planner *p)
             size_t x = 0, y = 0;
 
             if (strcmp(ba->name, bb->name)) {
-                need_reload(p, structure_reason(p));
+                structure_changed(p);
                 buf_free(&words);
                 return;
             }
@@ -185,7 +203,8 @@ static void server_updates(struct planner *p)
                 model_server_name(sv, name, sizeof(name));
                 buf_reset(&words);
                 if (render_server_words(&words, sv)) {
-                    need_reload(p, "a server's keywords do not fit a Runtime API command");
+                    need_reload(p, PLAN_WHY_OTHER,
+                                "a server's keywords do not fit a Runtime API command");
                     buf_free(&words);
                     return;
                 }
@@ -240,7 +259,8 @@ static void crt_list_updates(struct planner *p)
         if (was && !strcmp(was, v))
             continue;
         if (!*(const char *)v || (was && !*was)) {
-            need_reload(p, arena_printf(p->ar, "%s is listed without host names", file));
+            need_reload(p, PLAN_WHY_CERTIFICATES,
+                        arena_printf(p->ar, "%s is listed without host names", file));
             break;
         }
         line = arena_printf(p->ar, "%s %s", file, (const char *)v);
@@ -274,7 +294,8 @@ static void part_update(struct planner *p, struct render_file *f, size_t k,
         const char *line = hmap_get(&p->added, f->name);
 
         if (!line) {
-            need_reload(p, arena_printf(p->ar, "%s is not in the crt-list", f->name));
+            need_reload(p, PLAN_WHY_CERTIFICATES,
+                        arena_printf(p->ar, "%s is not in the crt-list", f->name));
             return;
         }
         push(&p->certs, RT_CERT_ADD, f->name, render_file_data(f, p->b->model), line);
@@ -314,11 +335,14 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     memset(out, 0, sizeof(*out));
     if (!running->model || !serving) {
         out->reload = "haproxy does not serve a configuration";
+        out->why = PLAN_WHY_START;
         return;
     }
     p.ar = &pending->model->arena;
     if (running->structure != pending->structure) {
-        out->reload = structure_reason(&p);
+        structure_changed(&p);
+        out->reload = p.reload;
+        out->why = p.why;
         return;
     }
     hmap_init(&parts);
@@ -334,7 +358,7 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     for (size_t i = 0; i < p.certs.n; i++)
         n_new += p.certs.v[i].kind == RT_CERT_ADD;
     if (!p.reload && p.added.used != n_new)
-        need_reload(&p, "a crt-list line names no certificate file");
+        need_reload(&p, PLAN_WHY_CERTIFICATES, "a crt-list line names no certificate file");
     if (!p.reload)
         server_updates(&p);
     if (!p.reload) {
@@ -346,9 +370,11 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
         append(out, &p.servers);
         append(out, &p.late);
         if (!out->n) /* the renderings differ, yet no part does */
-            need_reload(&p, "the configuration changed outside what the Runtime API updates");
+            need_reload(&p, PLAN_WHY_OTHER,
+                        "the configuration changed outside what the Runtime API updates");
     }
     out->reload = p.reload;
+    out->why = p.why;
     hmap_deinit(&parts);
     hmap_deinit(&p.added);
     free(p.certs.v);

@@ -34,6 +34,21 @@ void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r)
 void plan_gen_move(struct plan_gen *dst, struct plan_gen *src);
 void plan_gen_free(struct plan_gen *g);
 
+/* Why a reload is needed, for metrics (the text says more). */
+enum plan_why {
+    PLAN_WHY_NONE = 0,       /* none: Runtime API updates */
+    PLAN_WHY_START,          /* HAProxy serves no configuration yet */
+    PLAN_WHY_BACKENDS,       /* a backend added or removed */
+    PLAN_WHY_SETTINGS,       /* global, defaults, frontend or backend settings */
+    PLAN_WHY_CERTIFICATES,   /* a certificate change the Runtime API cannot make */
+    PLAN_WHY_RUNTIME_FAILED, /* the Runtime API did not take the updates */
+    PLAN_WHY_OTHER,
+    PLAN_WHY_COUNT,          /* number of reasons */
+};
+
+/* The name of <w> for metrics labels: "backends", "settings", ... */
+const char *plan_why_name(enum plan_why w);
+
 struct plan {
     struct rt_update *u;  /* the updates, in the order they must be applied; their
                            * strings belong to the pending model's arena or to
@@ -41,6 +56,7 @@ struct plan {
     size_t n;
     const char *reload;   /* NULL, or why a reload is needed instead (static, or in
                            * the pending model's arena) */
+    enum plan_why why;    /* the same, as a kind */
 };
 
 /* Plans the change from <running> (what HAProxy runs; <serving> false when

@@ -410,6 +410,7 @@ static void complete(struct hap *h, bool ok, const char *msg)
     h->op = HAP_OP_NONE;
     if (done)
         done(h, ok, msg, h->pending_arg);
+    h->refused = false;
 }
 
 static void spawn(struct hap *h);
@@ -526,6 +527,7 @@ static void on_proc(int status, const char *reply, void *arg)
 
             h->reloads_seen = p.reloads;
             h->failed_seen = p.failed;
+            h->refused = failed;
             complete(h, !failed && p.worker_pid,
                      failed ? "haproxy refused the new configuration (see its messages above)"
                             : NULL);

@@ -42,6 +42,8 @@ struct hap {
     bool running;           /* master process alive */
     bool serving;           /* a worker runs a configuration */
     bool stopping;
+    bool refused;           /* in a reload's <done>: HAProxy refused the configuration
+                             * (rather than exiting, or not answering) */
     int pid;
     int reloads_seen;       /* master reload counter before our reload */
     int failed_seen;
@@ -66,7 +68,9 @@ void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *cfg,
 /* Starts HAProxy; <done> runs once a worker serves (or on failure). HAProxy
  * is started with PR_SET_PDEATHSIG: it never outlives Portico. */
 void hap_start(struct hap *h, hap_done_fn *done, void *arg);
-/* Reloads through the master CLI and confirms with "show proc". */
+/* Reloads through the master CLI and confirms with "show proc". When <done>
+ * gets a failure, h->refused says whether HAProxy refused the configuration;
+ * otherwise it died or did not answer, and the configuration may be fine. */
 void hap_reload(struct hap *h, hap_done_fn *done, void *arg);
 /* Soft-stops HAProxy, hard-stops after <grace_ms>; <done> runs once it exited. */
 void hap_stop(struct hap *h, unsigned grace_ms, hap_done_fn *done, void *arg);

@@ -64,9 +64,19 @@ static void job_free(struct rt_job *j)
     free(j);
 }
 
+const char *rt_kind_name(enum rt_kind k)
+{
+    static const char *const names[RT_KIND_COUNT] = {
+        "map",        "cert",       "cert_add",   "cert_del",    "cert_relist",
+        "cert_unlist", "server_add", "server_del", "map_entries",
+    };
+
+    return (unsigned)k < RT_KIND_COUNT ? names[k] : "other";
+}
+
 static void finish(struct rt_job *j, bool ok, const char *msg)
 {
-    j->done(ok, msg, j->arg);
+    j->done(ok, j->map, msg, j->arg);
     job_free(j);
 }
 
@@ -91,6 +101,7 @@ static int first_step(enum rt_kind kind)
     case RT_COMMANDS:
         return RT_CMDS;
     case RT_MAP:
+    case RT_KIND_COUNT:
         break;
     }
     return RT_PREPARE;

@@ -9,9 +9,10 @@
 
 #include "model/model-t.h"
 
-/* Called once; <ok> false means the caller must reload instead. <msg> is
+/* Called once; <ok> false means the caller must reload instead. <applied>
+ * updates, the first ones, were applied (all of them when <ok>). <msg> is
  * borrowed and explains a failure. */
-typedef void rt_done_fn(bool ok, const char *msg, void *arg);
+typedef void rt_done_fn(bool ok, size_t applied, const char *msg, void *arg);
 
 enum rt_kind {
     RT_MAP = 0,    /* replace a map's entries */
@@ -23,7 +24,11 @@ enum rt_kind {
     RT_SERVER_ADD, /* add a server and enable it */
     RT_SERVER_DEL, /* put a server in maintenance and delete it once idle */
     RT_COMMANDS,   /* commands, one a line, each answered with nothing on success */
+    RT_KIND_COUNT, /* number of kinds */
 };
+
+/* The name of <k> for metrics labels: "map", "server_add", ... */
+const char *rt_kind_name(enum rt_kind k);
 
 struct rt_update {
     enum rt_kind kind;

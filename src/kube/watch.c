@@ -45,6 +45,7 @@ struct informer {
     struct k8s_obj **objs;     /* objects of the list in progress */
     size_t n_objs, cap_objs;
     unsigned backoff_ms;
+    uint64_t restarts;         /* lists and watches started again after a failure */
     uint64_t healthy_since;    /* loop time of the last success after a failure */
     unsigned watch_s;          /* timeoutSeconds of the current watch */
     uint64_t watch_start;      /* loop time the current watch started */
@@ -60,6 +61,11 @@ static void start_watch(struct informer *inf);
 const char *informer_name(const struct informer *inf)
 {
     return inf->spec.kind_name;
+}
+
+uint64_t informer_restarts(const struct informer *inf)
+{
+    return inf->restarts;
 }
 
 bool informer_synced(const struct informer *inf)
@@ -110,6 +116,7 @@ static void fail(struct informer *inf, const char *what, long http, const char *
         log_warn("kube", "%s %s: %s; retrying in %u ms", what, inf->spec.path, msg, delay);
     inf->backoff_ms = inf->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : inf->backoff_ms * 2;
     inf->req = NULL;
+    inf->restarts++;
     uv_timer_start(&inf->timer, on_backoff, delay, 0);
 }
 
@@ -131,6 +138,7 @@ static void unavailable(struct informer *inf, const char *what, const char *msg)
     snprintf(why, sizeof(why), "%s %s: %s", what, inf->spec.path, msg);
     inf->req = NULL;
     inf->healthy_since = 0;
+    inf->restarts++;
     uv_timer_stop(&inf->timer);
     kube_client_wait(inf->c, &inf->wait, why);
 }
@@ -311,6 +319,7 @@ static void on_stall(uv_timer_t *t)
     kube_req_cancel(inf->req);
     inf->req = NULL;
     buf_free(&inf->body);
+    inf->restarts++;
     start_watch(inf);
 }
 
@@ -425,6 +434,7 @@ static void on_watch_done(long http, int err, const char *msg, void *arg)
         log_info("kube", "watch %s: resourceVersion too old (410 Gone); listing again",
                  inf->spec.path);
         inf->relist = true;
+        inf->restarts++;
         FREE_NULL(inf->error);
         start_list(inf);
         return;

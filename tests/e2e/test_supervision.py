@@ -206,3 +206,34 @@ def test_haproxy_lines_in_debug_log(launcher):
     px.wait_service("two.sup.test", "/", "two")
     wait_for(lambda: re.search(r'level=debug mod=haproxy msg="\[NOTICE\] +\(\d+\) : Loading success.',
                                px.log_text()), what="HAProxy's notice in the debug log")
+
+
+def metric(px, series):
+    for ln in metrics(px).splitlines():
+        if ln.startswith(series + " "):
+            return float(ln.split()[-1])
+    raise AssertionError(f"no {series} in /metrics")
+
+
+def test_metrics_count_reloads_by_reason_and_runtime_commands_by_kind(launcher):
+    """A new backend is one reload counted under its reason; an endpoint added
+    is a server added through the Runtime API, counted under its kind; both
+    are observed in the change -> applied histogram."""
+    echo, m = small_stack(launcher)
+    px = launcher.portico(m)
+    add_route(m, echo, "two")
+    px.wait_service("two.sup.test", "/", "two")
+    wait_for(lambda: metric(px, 'portico_reloads_by_reason_total{reason="backends",result="success"}')
+             == 1, what="the reload counted under its reason")
+    assert metric(px, 'portico_reloads_total{result="success"}') == 1
+    applied = metric(px, "portico_change_applied_seconds_count")
+    assert applied >= 1
+    objs = echo.objects("two")
+    objs[1]["endpoints"].append({"addresses": ["127.0.0.9"], "conditions": {"ready": True}})
+    m.write("two.yaml", objs + [ingress("two", [rule("two.sup.test", path("/", "two"))])])
+    wait_for(lambda: metric(px, 'portico_runtime_commands_total{kind="server_add",result="success"}')
+             == 1, what="the server added, counted under its kind")
+    wait_for(lambda: metric(px, "portico_change_applied_seconds_count") == applied + 1,
+             what="the endpoint change observed in the histogram")
+    assert metric(px, 'portico_change_applied_seconds_bucket{le="+Inf"}') == applied + 1
+    assert metric(px, 'portico_reloads_total{result="success"}') == 1

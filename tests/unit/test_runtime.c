@@ -195,14 +195,16 @@ static void fake_conn(uv_stream_t *srv, int status)
 struct result {
     int calls;
     bool ok;
+    size_t applied;
     char msg[300];
 };
 
-static void on_done(bool ok, const char *msg, void *arg)
+static void on_done(bool ok, size_t applied, const char *msg, void *arg)
 {
     struct result *r = arg;
 
     r->calls++;
+    r->applied = applied;
     r->ok = ok;
     snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
 }
@@ -269,6 +271,7 @@ static void test_server_removal_replies(void **state)
                                          "del server be_shop_web_80/10.0.0.1:8080\n");
         if (r.ok != cases[i].ok)
             fail_msg("reply \"%s\": ok %d, want %d", cases[i].reply, r.ok, cases[i].ok);
+        assert_int_equal(r.applied, r.ok ? 1 : 0);
         if (!r.ok)
             assert_non_null(strstr(r.msg, "del server be_shop_web_80/10.0.0.1:8080"));
     }
