@@ -262,6 +262,7 @@ int ctl_cluster_start(struct ctl *c, const struct opts *o)
     if (ctl_leader_start(c))
         return -EINVAL;
     ctl_status_start(c);
+    ctl_events_start(c);
     return 0;
 }
 
@@ -270,6 +271,7 @@ void ctl_cluster_stop(struct ctl *c)
     void *v;
 
     ctl_status_stop(c);
+    ctl_events_stop(c);
     ctl_leader_stop(c);
     for (size_t i = 0; hmap_next(&c->fetching, &i, NULL, &v);)
         kube_fetch_cancel(v);

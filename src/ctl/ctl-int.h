@@ -33,6 +33,7 @@ extern const double ctl_latency_bounds[CTL_LATENCY_BUCKETS];
 struct manifests;
 struct status;
 struct leader;
+struct events;
 struct kube_client;
 struct informer;
 struct informer_spec;
@@ -55,6 +56,7 @@ struct ctl {
     bool synced;             /* every source has delivered its first complete state */
     struct status *status;   /* Ingress status publishing, or NULL */
     struct leader *leader;   /* --leader-elect, or NULL */
+    struct events *events;   /* Events on objects (cluster mode), or NULL */
     bool leading;            /* this replica writes Ingress status */
     struct hap hap;
     struct httpd http;
@@ -84,6 +86,8 @@ struct ctl {
     uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* by reason, [1] when confirmed */
     uint64_t m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
     uint64_t m_rt[RT_KIND_COUNT][2]; /* Runtime API updates by kind, [1] when done */
+    uint64_t m_events[2];    /* Events recorded ([1]) or refused by the API server */
+    uint64_t m_events_dropped; /* problems not sent as Events: too many at once */
     unsigned char *rt_kinds; /* the kinds of the updates in flight */
     size_t rt_n;
     uint64_t change_at;      /* uv_hrtime() of the first change no pass has taken yet */
@@ -159,6 +163,14 @@ void ctl_status_stop(struct ctl *c);
 int ctl_leader_start(struct ctl *c);
 /* Stops, giving the Lease up if this replica holds it. */
 void ctl_leader_stop(struct ctl *c);
+
+/* events.c: Warning Events on objects (cluster mode) */
+
+void ctl_events_start(struct ctl *c);
+/* Queues an Event for issue <is>, which a pass found for the first time;
+ * only the replica that writes Ingress status sends it. */
+void ctl_event_add(struct ctl *c, const struct model_issue *is);
+void ctl_events_stop(struct ctl *c);
 
 /* metrics.c */
 

@@ -41,10 +41,13 @@ static void log_issues(struct ctl *c, const struct model *m)
 
         snprintf(key, sizeof(key), "%s|%s|%s", is->obj, is->field, is->msg);
         hmap_put(&now, key, (void *)1);
-        /* each problem is logged once, when it appears */
-        if (!hmap_get(&c->issues_seen, key) && log_on(LOG_WARN))
+        /* each problem is logged, and recorded as an Event, once, when it appears */
+        if (hmap_get(&c->issues_seen, key))
+            continue;
+        if (log_on(LOG_WARN))
             log_emit(LOG_WARN, "model", is->obj, "%s%s%s%s%s", is->origin,
                      *is->origin ? ": " : "", is->field, *is->field ? ": " : "", is->msg);
+        ctl_event_add(c, is);
     }
     hmap_deinit(&c->issues_seen);
     c->issues_seen = now;

@@ -97,6 +97,15 @@ static void metrics(struct ctl *c, struct buf *b)
                  informer_name(c->informers[i]), ns ? ",namespace=\"" : "", ns ? ns : "",
                  ns ? "\"" : "", (unsigned long long)informer_restarts(c->informers[i]));
     }
+    head(b, "portico_events_total", "counter",
+         "Warning Events on objects: recorded, refused by the API server, or not sent (too "
+         "many at once).");
+    buf_addf(b, "portico_events_total{result=\"success\"} %llu\n",
+             (unsigned long long)c->m_events[1]);
+    buf_addf(b, "portico_events_total{result=\"failure\"} %llu\n",
+             (unsigned long long)c->m_events[0]);
+    buf_addf(b, "portico_events_total{result=\"dropped\"} %llu\n",
+             (unsigned long long)c->m_events_dropped);
     counter(b, "portico_secret_fetches_total",
             "Secrets read again by GET: their data had been dropped while nothing named them.",
             c->m_secret_fetches);
