@@ -167,6 +167,8 @@ static const struct {
      "endpointslices", true, NULL},
     /* only TLS Secrets: the others are none of our business */
     {K8S_SECRET, "v1", "Secret", "/api/v1", "secrets", true, "type%3Dkubernetes.io%2Ftls"},
+    /* which are being deleted: their Ingresses win no conflict */
+    {K8S_NAMESPACE, "v1", "Namespace", "/api/v1", "namespaces", false, NULL},
 };
 
 static void add_informer(struct ctl *c, const struct informer_spec *spec)

@@ -212,6 +212,10 @@ static int decode_meta(json_t *obj, struct k8s_obj *o, bool namespaced, char **e
     /* the name is kept as the end of the key only */
     key_size = strlen(m->ns) + strlen(name) + 2;
     m->key = k8s_key(xmalloc(key_size), key_size, m->ns, name);
+    /* its value does not matter: that it is set does */
+    if (json_object_get(md, "deletionTimestamp") &&
+        !json_is_null(json_object_get(md, "deletionTimestamp")))
+        o->flags |= K8S_F_DELETING;
     if (get_str(md, "creationTimestamp", "metadata.", &ts, err) ||
         get_kv(md, "annotations", "metadata.", k8s_annotation_read, &m->annotations,
                &n_annotations, err))
@@ -862,6 +866,7 @@ static const struct {
     {"discovery.k8s.io/v1", "EndpointSlice", K8S_ENDPOINT_SLICE, true},
     {"v1", "Secret", K8S_SECRET, true},
     {"v1", "ConfigMap", K8S_CONFIGMAP, true},
+    {"v1", "Namespace", K8S_NAMESPACE, false},
 };
 
 enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, char **err)
@@ -915,6 +920,14 @@ enum decode_result decode_object(json_t *obj, struct k8s_obj **out, char **ref, 
         case K8S_CONFIGMAP:
             ret = decode_configmap(obj, (struct k8s_configmap *)o, err);
             break;
+        case K8S_NAMESPACE: {
+            const char *phase = json_string_value(
+                json_object_get(json_object_get(obj, "status"), "phase"));
+
+            ((struct k8s_namespace *)o)->terminating =
+                (o->flags & K8S_F_DELETING) || (phase && !strcmp(phase, "Terminating"));
+            break;
+        }
         case K8S_KIND_COUNT:
             break;
         }

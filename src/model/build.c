@@ -76,9 +76,12 @@ struct builder {
     size_t n_slices;
     struct model_issue *issues;
     size_t n_issues, cap_issues;
-    const struct k8s_obj **ours;     /* the Ingresses of our class, oldest first */
+    const struct k8s_obj **ours;     /* the Ingresses of our class, oldest first, those
+                                      * on their way out after the others */
+    uint32_t n_living;               /* ours[] before those on their way out */
     const char *catchall;            /* backend of the oldest rule-less defaultBackend */
     const struct k8s_obj *catchall_owner;
+    bool catchall_living;            /* its owner is not on its way out */
     uint32_t cur;                    /* place in ours of the Ingress being added: the
                                       * owner of its claims */
     const char *cur_ref;             /* object being processed, for issue origins */
@@ -555,8 +558,14 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
                       "%s is declared twice in this Ingress; the first declaration wins", what);
         } else {
             k8s_obj_ref(b->ours[c->owner], older, sizeof(older));
-            add_issue(b, MODEL_SEV_WARN, obj, field,
-                      "%s is already defined by the older %s; ignored here", what, older);
+            if (b->cur >= b->n_living && c->owner < b->n_living)
+                add_issue(b, MODEL_SEV_WARN, obj, field,
+                          "%s is also defined by %s, which takes it over: this Ingress is being "
+                          "deleted",
+                          what, older);
+            else
+                add_issue(b, MODEL_SEV_WARN, obj, field,
+                          "%s is already defined by the older %s; ignored here", what, older);
         }
     }
 }
@@ -848,6 +857,15 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
 
 /* ====== Ingresses ====== */
 
+/* True for an object being deleted, or in a namespace being deleted. */
+static bool leaving(const struct store *store, const struct k8s_obj *o)
+{
+    const struct k8s_namespace *ns =
+        (const struct k8s_namespace *)store_get(store, K8S_NAMESPACE, "", o->meta.ns);
+
+    return (o->flags & K8S_F_DELETING) || (ns && ns->terminating);
+}
+
 static int cmp_age(const void *a, const void *b)
 {
     const struct k8s_obj *x = *(const struct k8s_obj *const *)a;
@@ -889,14 +907,21 @@ static void add_ingress(struct builder *b, uint32_t pos)
             if (!b->catchall) {
                 b->catchall = be;
                 b->catchall_owner = &ing->obj;
+                b->catchall_living = b->cur < b->n_living;
             } else {
                 char older[600];
 
                 k8s_obj_ref(b->catchall_owner, older, sizeof(older));
-                add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
-                          "the older %s already sets the catch-all default backend; ignored "
-                          "here",
-                          older);
+                if (b->cur >= b->n_living && b->catchall_living)
+                    add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
+                              "%s sets the catch-all default backend too, and takes it over: "
+                              "this Ingress is being deleted",
+                              older);
+                else
+                    add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
+                              "the older %s already sets the catch-all default backend; "
+                              "ignored here",
+                              older);
             }
         } else {
             for (size_t i = 0; i < ing->n_rules; i++) {
@@ -1161,14 +1186,25 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     set_global(&b);
     index_slices(&b);
     defclass = default_class(&b);
-    /* filtered in place, then sorted by age */
+    /* filtered in place, those on their way out moved to the end, then each
+     * part sorted by age */
     n = store_list_unsorted(store, K8S_INGRESS, &ours);
     for (size_t i = 0; i < n; i++) {
         if (ingress_is_ours(&b, (const struct k8s_ingress *)ours[i], defclass))
             ours[n_ours++] = ours[i];
     }
-    /* oldest first: the first claim on a host, path or certificate wins */
-    qsort(ours, n_ours, sizeof(*ours), cmp_age);
+    for (size_t i = 0; i < n_ours; i++) {
+        if (!leaving(store, ours[i])) {
+            const struct k8s_obj *o = ours[i];
+
+            ours[i] = ours[b.n_living];
+            ours[b.n_living++] = o;
+        }
+    }
+    /* oldest first: the first claim on a host, path or certificate wins, and
+     * an Ingress on its way out wins none (its pods may be gone already) */
+    qsort(ours, b.n_living, sizeof(*ours), cmp_age);
+    qsort(ours + b.n_living, n_ours - b.n_living, sizeof(*ours), cmp_age);
     b.ours = ours;
     size_tables(&b, n_ours);
     for (size_t i = 0; i < n_ours; i++)

@@ -14,6 +14,7 @@ enum k8s_kind {
     K8S_ENDPOINT_SLICE,
     K8S_SECRET,
     K8S_CONFIGMAP,
+    K8S_NAMESPACE,
     K8S_KIND_COUNT, /* number of kinds */
 };
 
@@ -37,11 +38,14 @@ struct k8s_meta {
  * anything is found by comparing the objects (k8s_obj_same()). */
 struct k8s_obj {
     uint8_t kind;                 /* enum k8s_kind */
-    bool packed;                  /* one allocation with all it points to (k8s_obj_pack) */
+    uint8_t flags;                /* K8S_F_* */
     uint16_t n_annotations;       /* of meta.annotations */
     uint32_t created;             /* creationTimestamp, unix seconds (to 2106); 0 when absent */
     struct k8s_meta meta;
 };
+
+#define K8S_F_PACKED 0x1u   /* one allocation with all it points to (k8s_obj_pack) */
+#define K8S_F_DELETING 0x2u /* metadata.deletionTimestamp is set: on its way out */
 
 enum k8s_path_type {
     K8S_PATH_EXACT = 0,
@@ -172,5 +176,11 @@ struct k8s_configmap {
     struct k8s_obj obj;
     struct k8s_kv *data;          /* sorted by key */
     uint32_t n_data;
+};
+/* A Namespace: only whether it is being deleted (status.phase Terminating,
+ * or obj.flags K8S_F_DELETING). */
+struct k8s_namespace {
+    struct k8s_obj obj;
+    bool terminating;
 };
 #endif

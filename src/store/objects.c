@@ -351,6 +351,7 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
     case K8S_CONFIGMAP:
         pack_kv(pk, &((struct k8s_configmap *)obj)->data, ((struct k8s_configmap *)obj)->n_data);
         break;
+    case K8S_NAMESPACE:
     case K8S_KIND_COUNT:
         break;
     }
@@ -368,7 +369,7 @@ void k8s_obj_free(struct k8s_obj *obj)
         return;
     if (obj->kind == K8S_SECRET && s->key)
         memset(s->key, 0, s->key_len); /* private key bytes do not linger */
-    if (!obj->packed) {
+    if (!(obj->flags & K8S_F_PACKED)) {
         pack_walk(&pk, obj);
         for (size_t i = 0; i < pk.n_arrays; i++)
             free(pk.arrays[i]);
@@ -397,6 +398,8 @@ size_t k8s_obj_size(enum k8s_kind kind)
         return sizeof(struct k8s_secret);
     case K8S_CONFIGMAP:
         return sizeof(struct k8s_configmap);
+    case K8S_NAMESPACE:
+        return sizeof(struct k8s_namespace);
     case K8S_KIND_COUNT:
         break;
     }
@@ -422,7 +425,7 @@ static struct k8s_obj *packed_copy(const struct k8s_obj *obj)
     pk.str = pk.arr + pk.arr_size;
     pk.n_recent = 0;
     pack_walk(&pk, packed);
-    packed->packed = true;
+    packed->flags |= K8S_F_PACKED;
     return packed;
 }
 
@@ -430,7 +433,7 @@ struct k8s_obj *k8s_obj_pack(struct k8s_obj *obj)
 {
     struct k8s_obj *packed;
 
-    if (obj->packed)
+    if (obj->flags & K8S_F_PACKED)
         return obj;
     packed = packed_copy(obj);
     k8s_obj_free(obj);
@@ -477,7 +480,7 @@ uint32_t k8s_lb_hash(const struct k8s_lb_addr *a, size_t n)
 
 bool k8s_obj_same(const struct k8s_obj *a, const struct k8s_obj *b)
 {
-    size_t size = a->packed && b->packed && a->kind == b->kind ? packed_size(a) : 0;
+    size_t size = (a->flags & b->flags & K8S_F_PACKED) && a->kind == b->kind ? packed_size(a) : 0;
     unsigned char *ca, *cb;
     bool same;
 
@@ -522,7 +525,7 @@ const char *k8s_kv_get(const struct k8s_kv *kv, size_t n, const char *key)
 const char *k8s_kind_name(enum k8s_kind kind)
 {
     static const char *const names[] = {"ingress", "ingressclass", "service",
-                                        "endpointslice", "secret", "configmap"};
+                                        "endpointslice", "secret", "configmap", "namespace"};
 
     return kind < K8S_KIND_COUNT ? names[kind] : "unknown";
 }

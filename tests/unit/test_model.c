@@ -852,6 +852,54 @@ static void test_default_backend_catchall(void **state)
     store_deinit(&s);
 }
 
+/* An Ingress being deleted, or in a namespace being deleted, wins no
+ * conflict: its pods may be gone already. What it alone defines still
+ * serves. */
+static void test_leaving_objects_lose_conflicts(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "old", "fallback", "http", 80, 80, "10.3.0.1");
+    put_service(&s, "new", "fallback", "http", 80, 80, "10.3.0.2");
+    put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    put(&s, "{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'old'},"
+            "'status':{'phase':'Terminating'}}");
+    put(&s, "{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'new'},"
+            "'status':{'phase':'Active'}}");
+    put_ingress(&s, "old", "catch", T_OLD, "portico", "",
+                "'defaultBackend':{'service':{'name':'fallback','port':{'number':80}}}");
+    put_ingress(&s, "new", "catch", T_NEW, "portico", "",
+                "'defaultBackend':{'service':{'name':'fallback','port':{'number':80}}}");
+    /* the older claim of foo.com/a is being deleted (a finalizer holds it) */
+    put(&s, "{'apiVersion':'networking.k8s.io/v1','kind':'Ingress','metadata':{'name':'going',"
+            "'namespace':'shop','creationTimestamp':'" T_OLD "','deletionTimestamp':"
+            "'2025-01-01T00:00:00Z'},'spec':{'ingressClassName':'portico','rules':["
+            RULE("foo.com", PATH("/a", "Exact", BE_NUM("web", 80)) ","
+                            PATH("/only-mine", "Exact", BE_NUM("web", 80))) "]}}");
+    put_ingress(&s, "shop", "staying", T_NEW, "portico", "",
+                "'rules':[" RULE("foo.com", PATH("/a", "Exact", BE_NUM("api", 9000))) "]");
+    m = build(&s, &o);
+    assert_string_equal(m->default_backend, "new_fallback_http");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/old/catch", "spec.defaultBackend",
+                 "ingress/new/catch sets the catch-all default backend too, and takes it over");
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/a", "shop_api_grpc");
+    assert_entry(m, MODEL_MAP_EXACT, "foo.com/only-mine", "shop_web_http");
+    assert_issue(m, MODEL_SEV_WARN, "ingress/shop/going", "spec.rules[0].http.paths[0]",
+                 "also defined by ingress/shop/staying, which takes it over");
+    model_unref(m);
+    /* the namespace back to Active: the oldest wins again */
+    put(&s, "{'apiVersion':'v1','kind':'Namespace','metadata':{'name':'old'},"
+            "'status':{'phase':'Active'}}");
+    m = build(&s, &o);
+    assert_string_equal(m->default_backend, "old_fallback_http");
+    model_unref(m);
+    store_deinit(&s);
+}
+
 static void test_default_backend_with_rules(void **state)
 {
     struct store s;
@@ -1469,6 +1517,7 @@ int main(void)
         cmocka_unit_test(test_missing_service_and_port),
         cmocka_unit_test(test_resource_backend),
         cmocka_unit_test(test_default_backend_catchall),
+        cmocka_unit_test(test_leaving_objects_lose_conflicts),
         cmocka_unit_test(test_default_backend_with_rules),
         cmocka_unit_test(test_default_backend_flag),
         cmocka_unit_test(test_configmap_globals),
