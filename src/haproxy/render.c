@@ -244,7 +244,11 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
 
     ret |= buf_adds(b, "backend portico_default_404\n"
                        "    http-request return status 404 content-type text/plain "
-                       "string '404 page not found'\n");
+                       "string '404 page not found'\n"
+                       "\nbackend " MODEL_FORBIDDEN_BACKEND "\n"
+                       "    http-request return status 403 content-type text/plain "
+                       "string '403 forbidden: this route is closed until its access control "
+                       "can be enforced'\n");
     for (size_t i = 0; i < m->n_backends; i++) {
         const struct model_backend *be = &m->backends[i];
         struct buf name;

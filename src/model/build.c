@@ -85,6 +85,7 @@ struct builder {
     uint32_t cur;                    /* place in ours of the Ingress being added: the
                                       * owner of its claims */
     const char *cur_ref;             /* object being processed, for issue origins */
+    bool cur_closed;                 /* its routes all answer 403 (fails_closed()) */
     const char *cur_origin;
 };
 
@@ -574,6 +575,8 @@ static const char *path_backend(struct builder *b, const struct k8s_ingress *ing
                                 const char *obj, const struct where *w,
                                 const struct k8s_ingress_backend *be)
 {
+    if (b->cur_closed)
+        return MODEL_FORBIDDEN_BACKEND;
     if (!be->svc) {
         char field[160];
 
@@ -878,6 +881,46 @@ static int cmp_age(const void *a, const void *b)
     return c ? c : strcmp(k8s_name(&x->meta), k8s_name(&y->meta));
 }
 
+/* Annotations that protect what an Ingress serves (access lists,
+ * authentication, rate limits, client certificates) which Portico does not
+ * implement yet, under our prefixes; ingress-nginx's: k8s_nginx_guard(). */
+static const char *const guards[] = {
+    "allow-list", "whitelist", "deny-list", "blacklist", "auth-type", "auth-secret",
+    "auth-realm", "rate-limit-requests", "rate-limit-period", "rate-limit-size",
+    "rate-limit-status-code", "client-ca", "client-crt-optional",
+};
+
+/* An Ingress whose access control Portico cannot enforce fails closed: all
+ * its routes answer 403, rather than serve without the protection its
+ * owner asked for, and an error says why. True when <ing> must. */
+static bool fails_closed(struct builder *b, const struct k8s_ingress *ing, const char *obj)
+{
+    for (size_t i = 0; i < ing->obj.n_annotations; i++) {
+        const char *key = ing->obj.meta.annotations[i].key, *name = NULL;
+
+        for (size_t p = 0; !name && p < k8s_key_prefixes_len; p++) {
+            size_t n = strlen(k8s_key_prefixes[p]);
+
+            if (!strncmp(key, k8s_key_prefixes[p], n)) {
+                for (size_t g = 0; !name && g < ARRAY_SIZE(guards); g++)
+                    name = !strcmp(key + n, guards[g]) ? guards[g] : NULL;
+            }
+        }
+        if (!name && k8s_nginx_guard(key))
+            name = key;
+        if (name) {
+            char field[320];
+
+            snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", key);
+            add_issue(b, MODEL_SEV_ERROR, obj, field,
+                      "this access control is not supported yet: every route of this Ingress "
+                      "answers 403 until it is, rather than serve without it");
+            return true;
+        }
+    }
+    return false;
+}
+
 /* Adds b->ours[<pos>]. */
 static void add_ingress(struct builder *b, uint32_t pos)
 {
@@ -899,6 +942,7 @@ static void add_ingress(struct builder *b, uint32_t pos)
     ictx.obj = obj;
     keys_apply_annotations(&kv, ing->obj.meta.annotations, ing->obj.n_annotations,
                            key_issue, &ictx);
+    b->cur_closed = fails_closed(b, ing, obj);
     if (ing->default_backend) {
         struct where w = {.field = "spec.defaultBackend", .what = "the default backend of this host"};
         const char *be = path_backend(b, ing, obj, &w, ing->default_backend);
@@ -939,6 +983,7 @@ static void add_ingress(struct builder *b, uint32_t pos)
     }
     add_tls(b, ing, obj, &kv);
     b->cur_ref = NULL;
+    b->cur_closed = false;
 }
 
 /* ====== Assembly ====== */

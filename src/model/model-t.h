@@ -68,6 +68,10 @@ enum model_sev {
     MODEL_SEV_ERROR,       /* the object (or part of it) was rejected */
 };
 
+/* The backend that answers 403 for every route of an Ingress that fails
+ * closed (an access control annotation Portico does not implement). */
+#define MODEL_FORBIDDEN_BACKEND "portico_forbidden_403"
+
 struct model_issue {
     enum model_sev sev;
     const char *obj;       /* "ingress/ns/name" */

@@ -548,12 +548,32 @@ const char *const k8s_key_prefixes[] = {"portico.dev/", "haproxy.org/", "haproxy
                                         "ingress.kubernetes.io/"};
 const size_t k8s_key_prefixes_len = sizeof(k8s_key_prefixes) / sizeof(k8s_key_prefixes[0]);
 
+bool k8s_nginx_guard(const char *key)
+{
+    static const char *const guards[] = {
+        "whitelist-source-range", "allowlist-source-range", "denylist-source-range",
+        "auth-type", "auth-secret", "auth-url", "auth-signin", "auth-tls-secret",
+        "auth-tls-verify-client", "limit-rps", "limit-rpm", "limit-connections", "satisfy",
+        "enable-modsecurity", "enable-owasp-core-rules",
+    };
+
+    if (!str_has_prefix(key, K8S_NGINX_PREFIX))
+        return false;
+    for (size_t i = 0; i < sizeof(guards) / sizeof(guards[0]); i++) {
+        if (!strcmp(key + strlen(K8S_NGINX_PREFIX), guards[i]))
+            return true;
+    }
+    return false;
+}
+
 bool k8s_annotation_read(const char *key)
 {
     for (size_t i = 0; i < k8s_key_prefixes_len; i++) {
         if (!strncmp(key, k8s_key_prefixes[i], strlen(k8s_key_prefixes[i])))
             return true;
     }
+    if (k8s_nginx_guard(key))
+        return true;
     return !strcmp(key, "kubernetes.io/ingress.class") ||
            !strcmp(key, "ingressclass.kubernetes.io/is-default-class");
 }
