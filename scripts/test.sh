@@ -48,6 +48,8 @@ suite golden env PORTICO_BIN=build-san/portico tests/golden/run.sh
 suite e2e env PORTICO_BIN="$PWD/build-san/portico" python3 -m pytest -q -p no:cacheprovider tests/e2e
 # a real kube-apiserver + etcd, built once into ~/.cache/portico (minutes the first time)
 suite cluster env PORTICO_BIN="$PWD/build-san/portico" tests/cluster_e2e/run.sh
+# the image (release build), deploy/*.yaml and charts/portico against a real API server
+suite deploy env PORTICO_BIN="$PWD/build-san/portico" tests/deploy/run.sh
 
 echo
 [ -n "$failed_names" ] && echo "failed suites:$failed_names"
