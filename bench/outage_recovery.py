@@ -17,8 +17,8 @@ the portico ServiceAccount, then OUTAGES times in a row:
   HAProxy serves it (503: the endpoint's 198.18.x.y address is unreachable
   here; 404 while the host is unknown);
 - from Portico's debug log, between the kill and the API server answering
-  (or Portico's own first /readyz 200, when it comes sooner): its /readyz
-  probes (`msg="GET <url>/readyz: ...`) and every request it sent
+  (or Portico's own "API server answers again", when it comes sooner): its
+  /readyz probes (`msg="GET <url>/readyz: ...`) and every request it sent
   (`msg="GET ...`, the watches the kill broke left out); and, from this
   kill to the next, the lines "API server unavailable" and "API server
   answers again" (one each per outage), the 410 relists and the informers'
@@ -61,7 +61,6 @@ NS = "bench"
 GOAL_MS = 3000
 
 PROBE = re.compile(r'msg="GET [^ ]*/readyz: ')
-READY = re.compile(r'msg="GET [^ ]*/readyz: [^"]*status 200"')
 GET = re.compile(r'msg="GET ')
 REL410 = re.compile(r"410 Gone")
 BACKOFF = re.compile(r"retrying in \d+ ms")
@@ -197,9 +196,11 @@ def run_once(binary, cdir, admin, args, tag):
     data = log.read_bytes()
     for i, m in enumerate(marks):
         during = data[m["off_kill"]:m["off_up"]].decode(errors="replace").splitlines()
-        # Portico's own probe may see /readyz 200 a little before cluster.sh
-        # does: what it sends from then on is its recovery, not the outage's
-        first_ok = next((i for i, l in enumerate(during) if READY.search(l)), None)
+        # Portico's own probe may get an answer (a 200, or a 403 before
+        # RBAC is loaded) a little before cluster.sh sees /readyz 200: what
+        # it sends from then on is its recovery, not the outage's
+        first_ok = next((i for i, l in enumerate(during) if "API server answers again" in l),
+                        None)
         if first_ok is not None:
             during = during[:first_ok + 1]
             m["counted"] = min(m["up_wall"], ts(during[-1]) or m["up_wall"]) - m["kill_wall"]
@@ -306,7 +307,7 @@ def main():
                        stderr=subprocess.DEVNULL)
     print("\nper outage: down s = kill -> API server answers (restart-apiserver sees "
           "/readyz 200); probes = Portico's GET /readyz, requests = every GET it sent "
-          "meanwhile (up to its own first /readyz 200 if it saw one sooner; per second of that); "
+          "meanwhile (up to its own 'answers again' if that came sooner; per second of that); "
           "410s, backoffs (an informer's own 'retrying in'), unavail, again = lines "
           "of the log from this kill to the next; "
           "steady = an existing route's status at the end of the outage")
