@@ -8,8 +8,8 @@ set -eu
 build_pkgs="gcc make pkg-config haproxy openssl python3 libcurl4-openssl-dev libjansson-dev \
 libyaml-dev libuv1-dev libssl-dev dpkg-dev libnghttp2-dev zlib1g-dev"
 # iproute2 and util-linux (unshare) build the cluster tests' network namespace
-# mmdebstrap builds the image tests/deploy runs (scripts/image.sh)
-test_pkgs="$build_pkgs libcmocka-dev valgrind curl iproute2 util-linux mmdebstrap"
+# mmdebstrap builds the image tests/deploy runs (scripts/image.sh); containerd imports it
+test_pkgs="$build_pkgs libcmocka-dev valgrind curl iproute2 util-linux mmdebstrap containerd"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;

@@ -248,3 +248,38 @@ def test_portico_serves_examples_from_the_image(rootfs, oci, echo, tmp_path):
             proc.kill()
             proc.wait(10)
         log.close()
+
+
+def test_containerd_imports_the_archive(image_archive, tmp_path):
+    """What a node does with it: `ctr -n k8s.io images import` into a
+    containerd of its own (Debian's), under the name a pod's
+    `image: portico:latest` resolves to, unpacked into a snapshot."""
+    d = tmp_path / "containerd"
+    d.mkdir()
+    sock = d / "containerd.sock"
+    (d / "config.toml").write_text(
+        f'version = 2\nroot = "{d}/root"\nstate = "{d}/state"\n'
+        f'[grpc]\n  address = "{sock}"\n[ttrpc]\n  address = "{sock}.ttrpc"\n')
+    log = open(d / "containerd.log", "wb")
+    daemon = subprocess.Popen(["containerd", "--config", str(d / "config.toml")],
+                              stdout=log, stderr=subprocess.STDOUT)
+    ctr = ["ctr", "--address", str(sock), "-n", "k8s.io"]
+    try:
+        deadline = time.monotonic() + 30
+        while subprocess.run([*ctr, "version"], capture_output=True).returncode != 0:
+            assert daemon.poll() is None, (d / "containerd.log").read_text()[-2000:]
+            assert time.monotonic() < deadline, "containerd did not answer"
+            time.sleep(0.2)
+        r = subprocess.run([*ctr, "images", "import", str(image_archive)],
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        r = subprocess.run([*ctr, "images", "check", "name==docker.io/library/portico:latest"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        [line] = [ln for ln in r.stdout.splitlines()
+                  if ln.startswith("docker.io/library/portico:latest ")]
+        assert "complete" in line and line.split()[-1] == "true", r.stdout  # unpacked
+    finally:
+        daemon.terminate()
+        daemon.wait(20)
+        log.close()
