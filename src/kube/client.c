@@ -19,6 +19,7 @@
 #define KUBE_REQUEST_TIMEOUT_MS 60000L
 #define KUBE_NUDGE_MS 1000
 #define KUBE_PROBE_MS 1000
+#define KUBE_PROBE_REFUSALS 10 /* then resume: the refusal may be for good */
 
 struct kube_client {
     uv_loop_t *loop;
@@ -34,6 +35,7 @@ struct kube_client {
     struct kube_waiter *waiters; /* requests waiting for it */
     uint64_t down_since;         /* loop time the outage began */
     bool down;                   /* the API server is taken to be unavailable */
+    unsigned refused_probes;     /* probes answered 401 or 403 in a row */
     bool closing;
 };
 
@@ -411,12 +413,20 @@ static void on_probe_done(long http, int err, const char *msg, void *arg)
         log_debug("kube", "API server probe: %s", err ? msg : "not ready");
         return;
     }
+    /* a restarted API server refuses everything for a second or two, until
+     * its authorizer has loaded the roles: resuming then, every informer
+     * would back off on its own; a refusal that lasts is theirs to report */
+    if ((http == 401 || http == 403) && ++c->refused_probes <= KUBE_PROBE_REFUSALS) {
+        log_debug("kube", "API server probe: HTTP %ld", http);
+        return;
+    }
     uv_timer_stop(&c->probe);
     for (w = c->waiters; w; w = w->next)
         n++;
     log_info("kube", "API server answers again after %.1f s; %zu requests resume",
              (double)(uv_now(c->loop) - c->down_since) / 1000.0, n);
     c->down = false;
+    c->refused_probes = 0;
     /* each waiter may wait again at once: take them off the list first */
     while ((w = c->waiters)) {
         kube_waiter_cancel(w);
