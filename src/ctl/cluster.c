@@ -157,18 +157,20 @@ static const struct {
     const char *resource; /* plural */
     bool namespaced;
     const char *selector; /* fieldSelector, URL-encoded */
+    bool optional;        /* Portico serves without it, when refused */
 } watched[] = {
     {K8S_INGRESS_CLASS, "networking.k8s.io/v1", "IngressClass", "/apis/networking.k8s.io/v1",
-     "ingressclasses", false, NULL},
+     "ingressclasses", false, NULL, false},
     {K8S_INGRESS, "networking.k8s.io/v1", "Ingress", "/apis/networking.k8s.io/v1", "ingresses",
-     true, NULL},
-    {K8S_SERVICE, "v1", "Service", "/api/v1", "services", true, NULL},
+     true, NULL, false},
+    {K8S_SERVICE, "v1", "Service", "/api/v1", "services", true, NULL, false},
     {K8S_ENDPOINT_SLICE, "discovery.k8s.io/v1", "EndpointSlice", "/apis/discovery.k8s.io/v1",
-     "endpointslices", true, NULL},
+     "endpointslices", true, NULL, false},
     /* only TLS Secrets: the others are none of our business */
-    {K8S_SECRET, "v1", "Secret", "/api/v1", "secrets", true, "type%3Dkubernetes.io%2Ftls"},
-    /* which are being deleted: their Ingresses win no conflict */
-    {K8S_NAMESPACE, "v1", "Namespace", "/api/v1", "namespaces", false, NULL},
+    {K8S_SECRET, "v1", "Secret", "/api/v1", "secrets", true, "type%3Dkubernetes.io%2Ftls", false},
+    /* which are being deleted: their Ingresses win no conflict; a role of
+     * an older version, without this permission, still serves */
+    {K8S_NAMESPACE, "v1", "Namespace", "/api/v1", "namespaces", false, NULL, true},
 };
 
 static void add_informer(struct ctl *c, const struct informer_spec *spec)
@@ -223,7 +225,7 @@ int ctl_cluster_start(struct ctl *c, const struct opts *o)
     for (size_t i = 0; i < ARRAY_SIZE(watched); i++) {
         struct informer_spec spec = {watched[i].kind, watched[i].api_version,
                                      watched[i].kind_name, NULL, watched[i].selector, NULL,
-                                     o->ns_blacklist.v, watch_s};
+                                     o->ns_blacklist.v, watch_s, watched[i].optional};
         char *path;
 
         if (!watched[i].namespaced || !o->ns_whitelist.n) {
@@ -245,7 +247,7 @@ int ctl_cluster_start(struct ctl *c, const struct opts *o)
     if (o->configmap) {
         const char *slash = strchr(o->configmap, '/');
         struct informer_spec cm = {K8S_CONFIGMAP, "v1", "ConfigMap", NULL, NULL, NULL, NULL,
-                                   watch_s};
+                                   watch_s, false};
         char *ns = xstrndup(o->configmap, (size_t)(slash - o->configmap));
 
         cm.path = xasprintf("/api/v1/namespaces/%s/configmaps", ns);

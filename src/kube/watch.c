@@ -105,15 +105,22 @@ static void fail(struct informer *inf, const char *what, long http, const char *
     inf->healthy_since = 0;
     /* jitter 1.0, as client-go: between the backoff and twice it */
     delay = inf->backoff_ms + (unsigned)(random() % (inf->backoff_ms + 1));
-    if (http == 401 || http == 403)
+    if ((http == 401 || http == 403) && inf->spec.optional && !inf->synced) {
+        log_warn("kube", "%s %s: HTTP %ld: %s; serving without it meanwhile (Portico needs "
+                         "get, list and watch on this resource); retrying in %u ms",
+                 what, inf->spec.path, http, msg, delay);
+        inf->synced = true;
+        inf->synced_fn(inf, inf->arg);
+    } else if (http == 401 || http == 403) {
         log_err("kube", "%s %s: HTTP %ld: %s; Portico needs get, list and watch on this "
                         "resource; retrying in %u ms",
                 what, inf->spec.path, http, msg, delay);
-    else if (http)
+    } else if (http) {
         log_warn("kube", "%s %s: HTTP %ld: %s; retrying in %u ms", what, inf->spec.path, http,
                  msg, delay);
-    else
+    } else {
         log_warn("kube", "%s %s: %s; retrying in %u ms", what, inf->spec.path, msg, delay);
+    }
     inf->backoff_ms = inf->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : inf->backoff_ms * 2;
     inf->req = NULL;
     inf->restarts++;

@@ -24,6 +24,8 @@ struct informer_spec {
     const char *ns;           /* the namespace <path> is limited to, or NULL for all */
     char *const *exclude;     /* namespaces whose objects are dropped, NULL-terminated, or NULL */
     unsigned watch_timeout_s; /* timeoutSeconds of every watch; 0: 300 to 600 at random */
+    bool optional;            /* refused (401, 403): counted as synced, empty, so that
+                               * Portico serves without it; still retried */
 };
 
 /* Starts listing then watching. <changed> runs after each batch that changed

@@ -182,7 +182,8 @@ def test_started_while_apiserver_down(cluster, pods, base, start_portico):
 def test_missing_permission_is_named_and_retried(cluster, pods, base, start_portico, tmp_path):
     """A ServiceAccount that may not list Secrets: the error names the resource
     and the verb, Portico stays not ready and retries, and becomes ready once
-    the permission is granted."""
+    the permission is granted. Namespaces are not needed to serve: refused,
+    they only hold back what they are read for."""
     admin = cluster.admin
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
             "metadata": {"name": "portico-limited"},
@@ -219,6 +220,9 @@ def test_missing_permission_is_named_and_retried(cluster, pods, base, start_port
                               "verbs": ["get", "list", "watch"]})
         admin.apply([role])
         px.wait_ready(timeout=60)
+        # a role without namespaces (that of an older version) still serves
+        assert "list /api/v1/namespaces: HTTP 403" in px.log_text()
+        assert "serving without it meanwhile" in px.log_text()
     finally:
         px.proc.terminate()
         assert px.proc.wait(20) == 0

@@ -51,6 +51,7 @@ KINDS = {
     "/api/v1/services": ("v1", "Service"),
     "/apis/discovery.k8s.io/v1/endpointslices": ("discovery.k8s.io/v1", "EndpointSlice"),
     "/api/v1/secrets": ("v1", "Secret"),
+    "/api/v1/namespaces": ("v1", "Namespace"),
 }
 
 
