@@ -104,7 +104,7 @@ static void test_ingress_full(void **state)
         " \"status\": {\"loadBalancer\": {}}}");
     assert_int_equal(o->kind, K8S_INGRESS);
     /* what follows reads the object after it was packed into one block */
-    assert_true(o->packed);
+    assert_true(o->flags & K8S_F_PACKED);
     ing = (struct k8s_ingress *)o;
     assert_string_equal(o->meta.ns, "shop");
     assert_string_equal(k8s_name(&o->meta), "web");
