@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages Portico needs: "build" for building and running,
-# "test" for the whole test suite. Installs only what is missing.
+# "test" for the whole test suite, "bench" for the benchmarks in bench/ (wrk is
+# bench/throughput.py's load generator). Installs only what is missing.
 set -eu
 
 # python3 runs the demo's echo backends
@@ -10,11 +11,13 @@ libyaml-dev libuv1-dev libssl-dev dpkg-dev libnghttp2-dev zlib1g-dev"
 # iproute2 and util-linux (unshare) build the cluster tests' network namespace
 # mmdebstrap builds the image tests/deploy runs (scripts/image.sh); containerd imports it
 test_pkgs="$build_pkgs libcmocka-dev valgrind curl iproute2 util-linux mmdebstrap containerd"
+bench_pkgs="$build_pkgs wrk"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want=$test_pkgs ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+bench) want=$bench_pkgs ;;
+*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
 esac
 
 missing=""
