@@ -29,6 +29,7 @@ static const struct {
                             "endpointslices"},
     [K8S_SECRET] = {"v1", "Secret", "/api/v1", "secrets"},
     [K8S_CONFIGMAP] = {"v1", "ConfigMap", "/api/v1", "configmaps"},
+    [K8S_NAMESPACE] = {"v1", "Namespace", "/api/v1", "namespaces"},
 };
 
 struct kube_event {
