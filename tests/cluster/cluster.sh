@@ -29,21 +29,8 @@ SA=portico
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 log() { echo "cluster.sh: $*" >&2; }
 
-find_go() {
-	if [ -n "${GO:-}" ]; then echo "$GO"; return; fi
-	if [ -x /usr/local/go/bin/go ]; then echo /usr/local/go/bin/go; return; fi
-	command -v go || die "no go toolchain (set GO=/path/to/go)"
-}
-
-go_env() {
-	GOMODCACHE=$CACHE_ROOT/go/mod
-	GOCACHE=$CACHE_ROOT/go/build
-	GOPATH=$CACHE_ROOT/go/path
-	GOFLAGS=-buildvcs=false
-	CGO_ENABLED=0
-	GOTOOLCHAIN=local
-	export GOMODCACHE GOCACHE GOPATH GOFLAGS CGO_ENABLED GOTOOLCHAIN
-}
+# find_go, go_env
+. "$HERE/go.sh"
 
 now() { date +%s; }
 
