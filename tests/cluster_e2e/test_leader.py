@@ -7,7 +7,6 @@ import signal
 
 from helpers import Portico, ingress, ingress_class, path, rule, wait_for
 
-NS = "default"
 LEASE_NS = "portico-system"
 ADDR = "198.18.0.202"
 
@@ -18,11 +17,6 @@ def apply(cluster, objs):
 
 def delete(cluster, objs):
     cluster.admin.delete_object(objs)
-
-
-def lb_status(cluster, name):
-    ing = cluster.admin.get(f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/{name}")
-    return (ing.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
 
 
 def holder(cluster):
@@ -53,7 +47,7 @@ def test_one_leader_writes_status_and_hands_over(cluster, pods, portico_bin, tmp
         first = wait_for(lambda: len(leaders(replicas)) == 1 and leaders(replicas)[0],
                          timeout=60, what="one leader")
         assert holder(cluster) == first.name
-        wait_for(lambda: lb_status(cluster, "le-0") == [{"ip": ADDR}], timeout=30,
+        wait_for(lambda: cluster.lb_status("le-0") == [{"ip": ADDR}], timeout=30,
                  what="the status written by the leader")
         for px in replicas:
             written = "status written" in px.log_text()
@@ -68,7 +62,7 @@ def test_one_leader_writes_status_and_hands_over(cluster, pods, portico_bin, tmp
         second = wait_for(lambda: len(leaders(rest)) == 1 and leaders(rest)[0], timeout=30,
                           what="a new leader after SIGTERM")
         apply(cluster, [ingress("le-1", [rule("le-1.leader.test", path("/", "one"))])])
-        wait_for(lambda: lb_status(cluster, "le-1") == [{"ip": ADDR}], timeout=30,
+        wait_for(lambda: cluster.lb_status("le-1") == [{"ip": ADDR}], timeout=30,
                  what="status written by the new leader")
         for px in rest:
             px.wait_service("le-1.leader.test", "/", "one")
@@ -81,7 +75,7 @@ def test_one_leader_writes_status_and_hands_over(cluster, pods, portico_bin, tmp
                  what="the last replica leading once the Lease expired")
         assert holder(cluster) == last[0].name
         apply(cluster, [ingress("le-2", [rule("le-2.leader.test", path("/", "one"))])])
-        wait_for(lambda: lb_status(cluster, "le-2") == [{"ip": ADDR}], timeout=30,
+        wait_for(lambda: cluster.lb_status("le-2") == [{"ip": ADDR}], timeout=30,
                  what="status written by the last leader")
         last[0].wait_service("le-0.leader.test", "/", "one")
     finally:

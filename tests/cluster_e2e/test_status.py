@@ -16,11 +16,6 @@ def delete(cluster, objs):
     cluster.admin.delete_object(objs)
 
 
-def lb_status(cluster, name):
-    ing = cluster.admin.get(f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/{name}")
-    return (ing.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-
-
 def test_publish_address_written_and_cleared(cluster, pods, start_portico):
     apply(cluster, [ingress_class("portico"), ingress_class("other", controller="example.com/other")]
           + pods.objects("one"))
@@ -28,23 +23,23 @@ def test_publish_address_written_and_cleared(cluster, pods, start_portico):
     theirs = ingress("st-theirs", [rule("st-theirs.status.test", path("/", "one"))], cls="other")
     apply(cluster, [ours, theirs])
     px = start_portico(extra=["--publish-address=198.18.0.200"])
-    wait_for(lambda: lb_status(cluster, "st-ours") == [{"ip": "198.18.0.200"}], timeout=30,
+    wait_for(lambda: cluster.lb_status("st-ours") == [{"ip": "198.18.0.200"}], timeout=30,
              what="the published address in the status of an Ingress Portico serves")
     # another controller's status is left alone
     cluster.admin.patch(f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/st-theirs/status",
                         {"status": {"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}})
     # no longer ours: cleared
     apply(cluster, [ingress("st-ours", [rule("st-ours.status.test", path("/", "one"))], cls="other")])
-    wait_for(lambda: lb_status(cluster, "st-ours") == [], timeout=30,
+    wait_for(lambda: cluster.lb_status("st-ours") == [], timeout=30,
              what="the status cleared once the Ingress is another class's")
-    assert lb_status(cluster, "st-theirs") == [{"hostname": "lb.example.com"}]
+    assert cluster.lb_status("st-theirs") == [{"hostname": "lb.example.com"}]
     # ours again; a status someone else overwrote is put back
     apply(cluster, [ours])
-    wait_for(lambda: lb_status(cluster, "st-ours") == [{"ip": "198.18.0.200"}], timeout=30,
+    wait_for(lambda: cluster.lb_status("st-ours") == [{"ip": "198.18.0.200"}], timeout=30,
              what="the status written again")
     cluster.admin.patch(f"/apis/networking.k8s.io/v1/namespaces/{NS}/ingresses/st-ours/status",
                         {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}})
-    wait_for(lambda: lb_status(cluster, "st-ours") == [{"ip": "198.18.0.200"}], timeout=30,
+    wait_for(lambda: cluster.lb_status("st-ours") == [{"ip": "198.18.0.200"}], timeout=30,
              what="an overwritten status repaired")
     assert "cannot write the status" not in px.log_text()
     delete(cluster, [ours, theirs])
@@ -58,7 +53,7 @@ def test_publish_service_cluster_ip_and_hostname(cluster, pods, start_portico):
     ours = ingress("st-svc", [rule("st-svc.status.test", path("/", "one"))])
     apply(cluster, [ours])
     start_portico(extra=[f"--publish-service={NS}/portico-lb"])
-    wait_for(lambda: lb_status(cluster, "st-svc") == [{"ip": cluster_ip}], timeout=30,
+    wait_for(lambda: cluster.lb_status("st-svc") == [{"ip": cluster_ip}], timeout=30,
              what="the Service's cluster IP in the Ingress status")
     delete(cluster, [ours, lb])
 
@@ -68,6 +63,6 @@ def test_publish_hostname(cluster, pods, start_portico):
     ours = ingress("st-host", [rule("st-host.status.test", path("/", "one"))])
     apply(cluster, [ours])
     start_portico(extra=["--publish-address=ingress.example.com"])
-    wait_for(lambda: lb_status(cluster, "st-host") == [{"hostname": "ingress.example.com"}],
+    wait_for(lambda: cluster.lb_status("st-host") == [{"hostname": "ingress.example.com"}],
              timeout=30, what="the published host name in the Ingress status")
     delete(cluster, [ours])

@@ -61,6 +61,11 @@ class ApiCluster:
         subprocess.run([str(CLUSTER_SH), command, str(self.dir)], check=True, timeout=timeout,
                        stdout=subprocess.DEVNULL, env={**os.environ, **(env or {})})
 
+    def lb_status(self, name, ns="default"):
+        """status.loadBalancer.ingress of Ingress ns/name ([] when none)."""
+        ing = self.admin.get(f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/{name}")
+        return (ing.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+
     def apiserver_pid(self):
         return int((self.dir / "kube-apiserver.pid").read_text())
 
