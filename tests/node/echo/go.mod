@@ -1,0 +1,3 @@
+module portico.test/echo
+
+go 1.24
