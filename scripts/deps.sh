@@ -10,7 +10,10 @@ build_pkgs="gcc make pkg-config haproxy openssl python3 libcurl4-openssl-dev lib
 libyaml-dev libuv1-dev libssl-dev dpkg-dev libnghttp2-dev zlib1g-dev"
 # iproute2 and util-linux (unshare) build the cluster tests' network namespace
 # mmdebstrap builds the image tests/deploy runs (scripts/image.sh); containerd imports it
-test_pkgs="$build_pkgs libcmocka-dev valgrind curl iproute2 util-linux mmdebstrap containerd"
+# containerd, runc, the CNI plugins and iptables (kube-proxy) run the one-node
+# cluster of tests/node
+test_pkgs="$build_pkgs libcmocka-dev valgrind curl iproute2 util-linux mmdebstrap containerd \
+runc containernetworking-plugins iptables"
 bench_pkgs="$build_pkgs wrk"
 
 case "${1:-build}" in

@@ -50,6 +50,9 @@ suite e2e env PORTICO_BIN="$PWD/build-san/portico" python3 -m pytest -q -p no:ca
 suite cluster env PORTICO_BIN="$PWD/build-san/portico" tests/cluster_e2e/run.sh
 # the image (release build), deploy/*.yaml and charts/portico against a real API server
 suite deploy env PORTICO_BIN="$PWD/build-san/portico" tests/deploy/run.sh
+# doc/install.md's walk-through on a real one-node cluster (kubelet, containerd,
+# kube-proxy): kubectl, Helm, traffic under load through the node ports
+suite node tests/node/run.sh
 
 echo
 [ -n "$failed_names" ] && echo "failed suites:$failed_names"
