@@ -170,6 +170,10 @@ void ctl_events_start(struct ctl *c);
 /* Queues an Event for issue <is>, which a pass found for the first time;
  * only the replica that writes Ingress status sends it. */
 void ctl_event_add(struct ctl *c, const struct model_issue *is);
+/* Queues an Event for every problem of the running generation: a replica
+ * that becomes the leader records them again, as the replica that saw them
+ * appear may have been a follower, or have stopped before sending them. */
+void ctl_events_replay(struct ctl *c);
 void ctl_events_stop(struct ctl *c);
 
 /* metrics.c */

@@ -10,6 +10,8 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,7 +42,8 @@ static void log_issues(struct ctl *c, const struct model *m)
         char key[2048];
 
         snprintf(key, sizeof(key), "%s|%s|%s", is->obj, is->field, is->msg);
-        hmap_put(&now, key, (void *)1);
+        /* the severity, for ctl_events_replay() (+1: never NULL) */
+        hmap_put(&now, key, (void *)(uintptr_t)(is->sev + 1));
         /* each problem is logged, and recorded as an Event, once, when it appears */
         if (hmap_get(&c->issues_seen, key))
             continue;
@@ -52,6 +55,31 @@ static void log_issues(struct ctl *c, const struct model *m)
     hmap_deinit(&c->issues_seen);
     c->issues_seen = now;
     c->last_issues = m->n_issues;
+}
+
+void ctl_events_replay(struct ctl *c)
+{
+    size_t iter = 0;
+    const char *key;
+    void *val;
+
+    while (hmap_next(&c->issues_seen, &iter, &key, &val)) {
+        /* "obj|field|msg": object names and field paths have no '|' */
+        const char *f = strchr(key, '|'), *m = f ? strchr(f + 1, '|') : NULL;
+        char obj[512], field[512];
+        struct model_issue is = { 0 };
+
+        if (!m || f - key >= (ptrdiff_t)sizeof(obj) || m - f - 1 >= (ptrdiff_t)sizeof(field))
+            continue;
+        snprintf(obj, sizeof(obj), "%.*s", (int)(f - key), key);
+        snprintf(field, sizeof(field), "%.*s", (int)(m - f - 1), f + 1);
+        is.sev = (enum model_sev)((uintptr_t)val - 1);
+        is.obj = obj;
+        is.origin = "";
+        is.field = field;
+        is.msg = m + 1;
+        ctl_event_add(c, &is);
+    }
 }
 
 static void pass_done(struct ctl *c)

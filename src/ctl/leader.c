@@ -67,6 +67,7 @@ static void on_written(struct kube_lease_req *r, long http, const struct kube_le
         log_info("leader", "%s is the leader (lease %s/%s); it writes Ingress status", l->id,
                  l->ns, l->c->opts->election_id);
         ctl_status_sync(l->c);
+        ctl_events_replay(l->c);
     }
 }
 

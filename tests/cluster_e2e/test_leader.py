@@ -84,3 +84,46 @@ def test_one_leader_writes_status_and_hands_over(cluster, pods, portico_bin, tmp
                 px.proc.terminate()
                 px.proc.wait(20)
         delete(cluster, [ingress("le-0", []), ingress("le-1", []), ingress("le-2", [])])
+
+
+def test_new_leader_records_the_events_of_problems_already_there(cluster, pods, portico_bin,
+                                                                  tmp_path_factory):
+    """A problem that appeared while a replica followed is recorded as an Event
+    once that replica leads: the old leader may have stopped before sending it."""
+    broken = ingress("le-broken", [rule("le-broken.leader.test", path("/", "no-such-service"))])
+    apply(cluster, [ingress_class("portico")] + pods.objects("one"))
+    replicas = []
+
+    def events(instance):
+        sel = "involvedObject.name=le-broken,involvedObject.kind=Ingress"
+        return [e for e in cluster.admin.get(f"/api/v1/namespaces/default/events?fieldSelector={sel}")
+                ["items"] if e.get("reportingInstance") == instance]
+
+    try:
+        for i in range(2):
+            px = Portico(portico_bin, None, tmp_path_factory.mktemp(f"lev{i}"),
+                         extra_args=[f"--kubeconfig={cluster.kubeconfig}", "--leader-elect",
+                                     f"--publish-address={ADDR}"],
+                         env={"POD_NAME": f"portico-ev{i}", "POD_NAMESPACE": LEASE_NS})
+            px.name = f"portico-ev{i}"
+            replicas.append(px)
+            px.wait_ready(timeout=60)
+            if i == 0:
+                wait_for(lambda: leaders(replicas) == [px], timeout=30, what="the first leader")
+        first, second = replicas
+        apply(cluster, [broken])
+        wait_for(lambda: events("portico-ev0"), timeout=30, what="the leader's Event")
+        assert "no-such-service" in second.log_text()  # the follower saw it too
+        assert not events("portico-ev1")
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.proc.wait(30) == 0
+        wait_for(lambda: leaders([second]) == [second], timeout=30, what="the second leader")
+        (ev,) = wait_for(lambda: events("portico-ev1"), timeout=30,
+                         what="the new leader's Event for the problem it saw as a follower")
+        assert ev["type"] == "Warning" and "no-such-service" in ev["message"], ev
+    finally:
+        for px in replicas:
+            if px.proc.poll() is None:
+                px.proc.terminate()
+                px.proc.wait(20)
+        delete(cluster, [broken])
