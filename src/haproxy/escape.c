@@ -23,6 +23,22 @@ int cfg_word_strong(struct buf *b, const char *s)
     return 0;
 }
 
+int cfg_word_logfmt(struct buf *b, const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        if (*p == '\'' || is_ctl((unsigned char)*p) || (unsigned char)*p > 0x7e ||
+            (p[0] == ' ' && p[1] == ' '))
+            return -EINVAL;
+    }
+    if (buf_addc(b, '\''))
+        return -E2BIG;
+    for (const char *p = s; *p; p++) {
+        if ((*p == '%' && buf_addc(b, '%')) || buf_addc(b, *p))
+            return -E2BIG;
+    }
+    return buf_addc(b, '\'') ? -E2BIG : 0;
+}
+
 int cfg_name(struct buf *b, const char *s)
 {
     if (!*s)

@@ -12,6 +12,12 @@
  * HAProxy interprets nothing, so no environment expansion can happen; "'",
  * CR, LF and other control bytes have no representation and are refused. */
 int cfg_word_strong(struct buf *b, const char *s);
+/* Appends <s> as one single-quoted word that HAProxy parses as a log-format
+ * string (set-header values, replace-path replacements): as
+ * cfg_word_strong(), with '%' doubled so that no sample expression can be
+ * written; non-ASCII bytes and runs of spaces (which log-format merges) are
+ * refused too. */
+int cfg_word_logfmt(struct buf *b, const char *s);
 /* Appends <s> as a proxy, server or file name: [A-Za-z0-9_.:-] only. */
 int cfg_name(struct buf *b, const char *s);
 /* Appends <s> as a map or crt-list key: printable ASCII without spaces, not

@@ -104,6 +104,24 @@ static void test_cfg_word_strong_refuses(void **state)
     assert_refused_untouched(cfg_word_strong, "a\nb");
 }
 
+/* ====== cfg_word_logfmt ====== */
+
+static void test_cfg_word_logfmt(void **state)
+{
+    (void)state;
+    assert_out(cfg_word_logfmt, "staging", "'staging'");
+    assert_out(cfg_word_logfmt, "100%", "'100%%'");
+    assert_out(cfg_word_logfmt, "%[env(HOME)] %{+Q}r %%", "'%%[env(HOME)] %%{+Q}r %%%%'");
+    assert_out(cfg_word_logfmt, "/v2/\\1 ${X} # ;", "'/v2/\\1 ${X} # ;'");
+    assert_refused(cfg_word_logfmt, "it's");
+    assert_refused(cfg_word_logfmt, "a  b"); /* log-format would merge the spaces */
+    assert_refused(cfg_word_logfmt, "a\nb");
+    assert_refused(cfg_word_logfmt, "a\tb");
+    assert_refused(cfg_word_logfmt, "h\xc3\xa9");
+    assert_refused(cfg_word_logfmt, "x\x7f");
+    assert_refused_untouched(cfg_word_logfmt, "50% off it's");
+}
+
 static void test_cfg_word_strong_appends(void **state)
 {
     struct buf b;
@@ -389,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_cfg_word_strong_accepts),
         cmocka_unit_test(test_cfg_word_strong_refuses),
         cmocka_unit_test(test_cfg_word_strong_appends),
+        cmocka_unit_test(test_cfg_word_logfmt),
         cmocka_unit_test(test_cfg_word_strong_limit),
         cmocka_unit_test(test_cfg_name),
         cmocka_unit_test(test_map_key),
