@@ -2,7 +2,7 @@
 # need and runs every test; `make run` starts the demo. See README.md.
 
 CC       ?= cc
-PKGS     := jansson yaml-0.1 libuv openssl
+PKGS     := jansson yaml-0.1 libuv openssl libpcre2-8
 CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wvla \
             -Werror
@@ -45,7 +45,7 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps test unit golden e2e lint docs run clean check-docs portico
+.PHONY: all deps test-deps test unit golden e2e lint docs run clean check-docs portico conformance
 
 all: portico
 
@@ -83,6 +83,11 @@ golden: portico
 
 e2e: portico
 	python3 -m pytest -q tests/e2e
+
+# The official Ingress conformance suite on a one-node cluster (about 17 min);
+# see tests/conformance/README.md.
+conformance: portico
+	tests/conformance/run.sh
 
 lint:
 	scripts/checksrc.sh

@@ -6,8 +6,9 @@ set -eu
 
 # python3 runs the demo's echo backends
 # dpkg-dev, libnghttp2-dev and zlib1g-dev build the static libcurl (scripts/curl.sh)
+# libpcre2-dev: regexes in annotations are checked with the engine HAProxy uses
 build_pkgs="gcc make pkg-config haproxy openssl python3 libcurl4-openssl-dev libjansson-dev \
-libyaml-dev libuv1-dev libssl-dev dpkg-dev libnghttp2-dev zlib1g-dev"
+libyaml-dev libuv1-dev libssl-dev dpkg-dev libnghttp2-dev zlib1g-dev libpcre2-dev"
 # iproute2 and util-linux (unshare) build the cluster tests' network namespace
 # mmdebstrap builds the image tests/deploy runs (scripts/image.sh); containerd imports it
 # containerd, runc, the CNI plugins and iptables (kube-proxy) run the one-node

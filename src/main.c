@@ -22,7 +22,8 @@ static void key_doc(const struct key_def *k)
            (k->scopes & KEY_S_ANNOT) && (k->scopes & KEY_S_CMAP) ? "ConfigMap, Ingress annotation"
            : (k->scopes & KEY_S_CMAP)                           ? "ConfigMap"
                                                                 : "Ingress annotation",
-           key_type_name(k->type), k->def, k->doc);
+           key_type_name(k->type), *k->def ? k->def : "(none)", k->doc);
+    printf("# HAPROXY\n\n%s\n\n", k->haproxy);
     printf("# EXAMPLE\n\n```yaml\n");
     if (k->scopes & KEY_S_CMAP)
         printf("# ConfigMap named by --configmap\ndata:\n  %s: %s\n", k->name, k->example);
@@ -34,7 +35,14 @@ static void key_doc(const struct key_def *k)
         printf("\nThe annotation is also accepted with the prefixes");
         for (size_t i = 1; i < k8s_key_prefixes_len; i++)
             printf(" `%s`%s", k8s_key_prefixes[i], i + 1 < k8s_key_prefixes_len ? "," : ".");
-        printf(" The ConfigMap value is the default for Ingresses without the annotation.\n");
+        if (k->alias)
+            printf(" `%s` is another name for it.", k->alias);
+        if (k->scopes & KEY_S_CMAP)
+            printf(" The ConfigMap value is the default for Ingresses without the annotation.");
+        if (k->scopes & KEY_S_BACKEND)
+            printf(" It applies to every route of the Ingress it is set on: the Services those "
+                   "routes lead to get a backend of their own with it.");
+        printf("\n");
     }
 }
 

@@ -202,7 +202,7 @@ static void server_updates(struct planner *p)
                     continue;
                 model_server_name(sv, name, sizeof(name));
                 buf_reset(&words);
-                if (render_server_words(&words, sv)) {
+                if (render_server_words(&words, bb, sv)) {
                     need_reload(p, PLAN_WHY_OTHER,
                                 "a server's keywords do not fit a Runtime API command");
                     buf_free(&words);

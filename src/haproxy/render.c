@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "haproxy/escape.h"
+#include "model/keys.h"
 #include "model/model.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -237,6 +238,158 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
     return ret;
 }
 
+/* Lines "acl NAME src ..." for <list> (space separated, validated), at most
+ * 40 addresses a line: HAProxy reads no more than 64 words on one. */
+static int render_src_acl(struct buf *b, const char *name, const char *list)
+{
+    int ret = 0;
+
+    while (*list) {
+        ret |= buf_addf(b, "    acl %s src", name);
+        for (int i = 0; i < 40 && *list; i++) {
+            size_t len = strcspn(list, " ");
+
+            ret |= buf_addf(b, " %.*s", (int)len, list);
+            list += len;
+            list += *list == ' ';
+        }
+        ret |= buf_addc(b, '\n');
+    }
+    return ret;
+}
+
+/* "Name\nvalue\n" pairs as "    <directive> 'Name' 'value'" lines. */
+static int render_headers(struct buf *b, const char *directive, const char *pairs)
+{
+    char name[KEY_TEXT_MAX + 1], value[KEY_TEXT_MAX + 1];
+    int ret = 0;
+
+    while (*pairs) {
+        size_t nlen = strcspn(pairs, "\n"), vlen;
+
+        vlen = strcspn(pairs + nlen + 1, "\n");
+        snprintf(name, sizeof(name), "%.*s", (int)nlen, pairs);
+        snprintf(value, sizeof(value), "%.*s", (int)vlen, pairs + nlen + 1);
+        ret |= buf_addf(b, "    %s ", directive);
+        if (cfg_word_strong(b, name) || buf_addc(b, ' ') || cfg_word_logfmt(b, value) ||
+            buf_addc(b, '\n'))
+            return -EINVAL;
+        pairs += nlen + 1 + vlen + 1;
+    }
+    return ret;
+}
+
+/* The CORS lines: the preflight answer, or the headers of other responses. */
+static int render_cors(struct buf *b, const struct key_values *o, bool preflight)
+{
+    bool any = !strcmp(o->cors_allow_origin, "*");
+    int ret = 0;
+
+    if (preflight) {
+        ret |= buf_adds(b, "    http-request return status 204 hdr Access-Control-Allow-Origin ");
+        ret |= buf_adds(b, any && !o->cors_allow_credentials ? "'*'"
+                                                             : "'%[var(txn.cors_origin)]'");
+        ret |= buf_adds(b, " hdr Access-Control-Allow-Methods ");
+        ret |= cfg_word_strong(b, o->cors_allow_methods);
+        ret |= buf_adds(b, " hdr Access-Control-Allow-Headers ");
+        ret |= cfg_word_strong(b, o->cors_allow_headers);
+        ret |= buf_addf(b, " hdr Access-Control-Max-Age '%u'", o->cors_max_age);
+        if (o->cors_allow_credentials)
+            ret |= buf_adds(b, " hdr Access-Control-Allow-Credentials 'true'");
+        if (!any || o->cors_allow_credentials)
+            ret |= buf_adds(b, " hdr Vary 'Origin'");
+        ret |= buf_adds(b, " if METH_OPTIONS cors_origin_ok "
+                           "{ req.hdr(access-control-request-method) -m found }\n");
+        return ret;
+    }
+    ret |= buf_adds(b, "    http-response set-header Access-Control-Allow-Origin ");
+    ret |= buf_adds(b, any && !o->cors_allow_credentials ? "'*'" : "'%[var(txn.cors_origin)]'");
+    ret |= buf_adds(b, " if cors_origin_ok\n");
+    if (o->cors_allow_credentials)
+        ret |= buf_adds(b, "    http-response set-header Access-Control-Allow-Credentials "
+                           "'true' if cors_origin_ok\n");
+    if (!any || o->cors_allow_credentials)
+        ret |= buf_adds(b, "    http-response add-header Vary 'Origin' if cors_origin_ok\n");
+    return ret;
+}
+
+/* The lines a backend's keys add (doc/config/ names them), in the order
+ * HAProxy runs them: access first, then CORS preflights (answered without
+ * the endpoints), then the request's rewrites, then the response's.
+ * Nonzero when a value cannot be written (the caller drops them all). */
+static int render_backend_keys(struct buf *b, const struct key_values *o,
+                               const struct key_values *g)
+{
+    int ret = 0;
+
+    ret |= buf_addf(b, "    balance %s\n", o->load_balance);
+    if (!strcmp(o->load_balance, "source") || !strcmp(o->load_balance, "uri"))
+        ret |= buf_adds(b, "    hash-type consistent\n"); /* servers added at run time */
+    if (o->timeout_connect_ms != g->timeout_connect_ms)
+        ret |= buf_addf(b, "    timeout connect %ums\n", o->timeout_connect_ms);
+    if (o->timeout_server_ms != g->timeout_server_ms)
+        ret |= buf_addf(b, "    timeout server %ums\n", o->timeout_server_ms);
+    if (o->timeout_queue_ms != g->timeout_queue_ms)
+        ret |= buf_addf(b, "    timeout queue %ums\n", o->timeout_queue_ms);
+    if (o->timeout_tunnel_ms != g->timeout_tunnel_ms)
+        ret |= buf_addf(b, "    timeout tunnel %ums\n", o->timeout_tunnel_ms);
+    if (o->allow_list) {
+        ret |= render_src_acl(b, "allowed", o->allow_list);
+        ret |= buf_adds(b, "    http-request deny deny_status 403 if !allowed\n");
+    }
+    if (o->deny_list) {
+        ret |= render_src_acl(b, "denied", o->deny_list);
+        ret |= buf_adds(b, "    http-request deny deny_status 403 if denied\n");
+    }
+    if (o->cors_enable) {
+        ret |= buf_adds(b, "    http-request set-var(txn.cors_origin) req.hdr(origin)\n");
+        if (!strcmp(o->cors_allow_origin, "*")) {
+            ret |= buf_adds(b, "    acl cors_origin_ok var(txn.cors_origin) -m found\n");
+        } else {
+            const char *p = o->cors_allow_origin;
+
+            ret |= buf_adds(b, "    acl cors_origin_ok var(txn.cors_origin) -m str");
+            while (*p) {
+                size_t len = strcspn(p, " ");
+                char one[KEY_TEXT_MAX + 1];
+
+                snprintf(one, sizeof(one), "%.*s", (int)len, p);
+                ret |= buf_addc(b, ' ');
+                if (cfg_word_strong(b, one))
+                    return -EINVAL;
+                p += len;
+                p += *p == ' ';
+            }
+            ret |= buf_addc(b, '\n');
+        }
+        ret |= render_cors(b, o, true);
+    }
+    if (o->set_host) {
+        ret |= buf_adds(b, "    http-request set-header Host ");
+        if (cfg_word_strong(b, o->set_host) || buf_addc(b, '\n'))
+            return -EINVAL;
+    }
+    if (o->path_rewrite) {
+        const char *nl = strchr(o->path_rewrite, '\n');
+        char re[KEY_TEXT_MAX + 1];
+
+        snprintf(re, sizeof(re), "%.*s", (int)(nl - o->path_rewrite), o->path_rewrite);
+        ret |= buf_adds(b, "    http-request replace-path ");
+        if (cfg_word_strong(b, re) || buf_addc(b, ' ') || cfg_word_logfmt(b, nl + 1) ||
+            buf_addc(b, '\n'))
+            return -EINVAL;
+    }
+    if (o->request_set_header && render_headers(b, "http-request set-header",
+                                                o->request_set_header))
+        return -EINVAL;
+    if (o->response_set_header && render_headers(b, "http-response set-header",
+                                                 o->response_set_header))
+        return -EINVAL;
+    if (o->cors_enable)
+        ret |= render_cors(b, o, false);
+    return ret ? -E2BIG : 0;
+}
+
 static int render_backends(struct cfg_out *c, const struct model *m, size_t *dropped)
 {
     struct buf *b = &c->b;
@@ -259,8 +412,26 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
             buf_free(&name);
             continue;
         }
-        ret |= buf_addf(b, "\nbackend %s\n    balance roundrobin\n", name.ptr);
+        ret |= buf_addf(b, "\nbackend %s\n", name.ptr);
         buf_free(&name);
+        if (be->opts) {
+            size_t mark = b->len;
+
+            if (render_backend_keys(b, be->opts, &m->global)) {
+                if (!b->ptr)
+                    return -E2BIG;
+                /* a value that cannot be written: the backend refuses every
+                 * request rather than serve without what its keys ask */
+                b->len = mark;
+                b->ptr[mark] = '\0';
+                ret |= buf_adds(b, "    http-request return status 503 content-type text/plain "
+                                   "string '503 service unavailable: a key of this route "
+                                   "cannot be applied'\n");
+                (*dropped)++;
+            }
+        } else {
+            ret |= buf_adds(b, "    balance roundrobin\n");
+        }
         for (size_t j = 0; j < be->n_servers; j++) {
             struct model_server sv = model_backend_server(be, j);
             char sname[MODEL_SERVER_NAME_MAX];
@@ -268,7 +439,7 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
 
             model_server_name(&sv, sname, sizeof(sname));
             ret |= buf_adds(b, "    server ");
-            if (cfg_name(b, sname) || buf_addc(b, ' ') || render_server_words(b, &sv) ||
+            if (cfg_name(b, sname) || buf_addc(b, ' ') || render_server_words(b, be, &sv) ||
                 buf_addc(b, '\n')) {
                 if (!b->ptr)
                     return -E2BIG; /* the buffer overflowed: buf_add() freed it */
@@ -292,13 +463,21 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
  * after endpoint changes. */
 #define SERVER_KEYWORDS "pool-purge-delay 5s pool-max-conn -1"
 
-int render_server_words(struct buf *b, const struct model_server *s)
+int render_server_words(struct buf *b, const struct model_backend *be,
+                        const struct model_server *s)
 {
+    const struct key_values *o = be->opts;
     char addr[MODEL_SERVER_NAME_MAX];
+    int ret;
 
     model_server_addr(s, addr, sizeof(addr));
-    return buf_addf(b, s->v6 ? "[%s]:%u " SERVER_KEYWORDS : "%s:%u " SERVER_KEYWORDS, addr,
-                    s->port);
+    ret = buf_addf(b, s->v6 ? "[%s]:%u " SERVER_KEYWORDS : "%s:%u " SERVER_KEYWORDS, addr,
+                   s->port);
+    if (o && o->server_ssl)
+        ret |= buf_adds(b, o->server_proto ? " ssl verify none alpn h2" : " ssl verify none");
+    else if (o && o->server_proto)
+        ret |= buf_adds(b, " proto h2");
+    return ret;
 }
 
 /* Where the lines of a map go: into a buffer that holds them all, or a

@@ -82,7 +82,8 @@ const char *render_file_data(struct render_file *f, const struct model *m);
  * which needs escaping. One function for both, so that a server added at
  * run time is configured exactly as one HAProxy read from the file. Returns
  * 0 or -E2BIG. */
-int render_server_words(struct buf *b, const struct model_server *s);
+int render_server_words(struct buf *b, const struct model_backend *be,
+                        const struct model_server *s);
 /* Frees <r> and removes the file it wrote at render_opts.cfg_path, if it is
  * still there. */
 void rendered_free(struct rendered *r);

@@ -86,6 +86,7 @@ struct builder {
                                       * owner of its claims */
     const char *cur_ref;             /* object being processed, for issue origins */
     bool cur_closed;                 /* its routes all answer 403 (fails_closed()) */
+    const struct key_values *cur_kv; /* its keys: the ConfigMap's and its annotations */
     const char *cur_origin;
 };
 
@@ -288,15 +289,16 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
  * answers 503, and the Ingress gets a warning. */
 static const char *ensure_backend(struct builder *b, const char *obj, const struct where *w,
                                   const char *ns, const char *svc_name, const char *port_name,
-                                  int32_t port_num)
+                                  int32_t port_num, const struct key_values *kv)
 {
     struct model *m = b->m;
     struct model_backend *be;
     const struct k8s_service *svc;
     const struct k8s_service_port *sp = NULL;
     const char *problem = NULL;
-    char name[300], port[64];
+    char name[320], port[64];
     uint32_t *slot;
+    uint64_t hash;
 
     svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
     for (size_t i = 0; svc && i < svc->n_ports && !sp; i++) {
@@ -313,6 +315,16 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
     else
         snprintf(port, sizeof(port), "%d", port_num);
     str_concat(name, sizeof(name), ns, "_", svc_name, "_", port, NULL);
+    /* a Service port reached with other backend keys is another backend,
+     * named after the keys' hash: equal keys share it */
+    if (kv && keys_backend_differs(kv, &b->global, &hash)) {
+        size_t len = strlen(name);
+
+        snprintf(name + len, sizeof(name) - len, "_%012llx",
+                 (unsigned long long)(hash & 0xffffffffffffULL));
+    } else {
+        kv = NULL;
+    }
     slot = itab_slot(&b->backend_index, name);
     if (*slot) {
         be = &m->backends[*slot - 1];
@@ -324,6 +336,12 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
     be = &m->backends[m->n_backends];
     memset(be, 0, sizeof(*be));
     be->name = arena_strdup(&m->arena, name);
+    if (kv) {
+        struct key_values *opts = arena_alloc(&m->arena, sizeof(*opts));
+
+        *opts = *kv; /* its text values are in the model's arena already */
+        be->opts = opts;
+    }
     *slot = (uint32_t)++m->n_backends;
     if (!svc)
         problem = arena_printf(&b->m->arena, "service \"%s/%s\" not found; requests get 503",
@@ -583,9 +601,10 @@ static const char *path_backend(struct builder *b, const struct k8s_ingress *ing
         add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)),
                   "backend.resource is not supported; treated as a missing service (503)");
         return ensure_backend(b, NULL, NULL, ing->obj.meta.ns, "portico-unsupported-resource",
-                              NULL, 1);
+                              NULL, 1, NULL);
     }
-    return ensure_backend(b, obj, w, ing->obj.meta.ns, be->svc, be->port_name, be->port_num);
+    return ensure_backend(b, obj, w, ing->obj.meta.ns, be->svc, be->port_name, be->port_num,
+                          b->cur_kv);
 }
 
 /* <host>, the first <len> bytes of <path>, then <tail>, cut to the <size>
@@ -885,10 +904,13 @@ static int cmp_age(const void *a, const void *b)
  * authentication, rate limits, client certificates) which Portico does not
  * implement yet, under our prefixes; ingress-nginx's: k8s_nginx_guard(). */
 static const char *const guards[] = {
-    "allow-list", "whitelist", "deny-list", "blacklist", "auth-type", "auth-secret",
-    "auth-realm", "rate-limit-requests", "rate-limit-period", "rate-limit-size",
-    "rate-limit-status-code", "client-ca", "client-crt-optional",
+    "auth-type", "auth-secret", "auth-realm", "rate-limit-requests", "rate-limit-period",
+    "rate-limit-size", "rate-limit-status-code", "client-ca", "client-crt-optional",
 };
+
+/* Access control Portico implements: a value it must refuse closes the
+ * routes too, rather than serve them with no list at all. */
+static const char *const enforced[] = {"allow-list", "whitelist", "deny-list", "blacklist"};
 
 /* An Ingress whose access control Portico cannot enforce fails closed: all
  * its routes answer 403, rather than serve without the protection its
@@ -898,23 +920,32 @@ static bool fails_closed(struct builder *b, const struct k8s_ingress *ing, const
     for (size_t i = 0; i < ing->obj.n_annotations; i++) {
         const char *key = ing->obj.meta.annotations[i].key, *name = NULL;
 
+        const char *why = "this access control is not supported yet: every route of this "
+                          "Ingress answers 403 until it is, rather than serve without it";
+        char field[320];
+
         for (size_t p = 0; !name && p < k8s_key_prefixes_len; p++) {
             size_t n = strlen(k8s_key_prefixes[p]);
 
-            if (!strncmp(key, k8s_key_prefixes[p], n)) {
-                for (size_t g = 0; !name && g < ARRAY_SIZE(guards); g++)
-                    name = !strcmp(key + n, guards[g]) ? guards[g] : NULL;
+            if (strncmp(key, k8s_key_prefixes[p], n))
+                continue;
+            for (size_t g = 0; !name && g < ARRAY_SIZE(guards); g++)
+                name = !strcmp(key + n, guards[g]) ? guards[g] : NULL;
+            for (size_t g = 0; !name && g < ARRAY_SIZE(enforced); g++) {
+                if (!strcmp(key + n, enforced[g]) &&
+                    !keys_value_ok(enforced[g], ing->obj.meta.annotations[i].val)) {
+                    name = enforced[g];
+                    why = "this access list is refused (see the warning on it): every route "
+                          "of this Ingress answers 403 until it is valid, rather than serve "
+                          "without it";
+                }
             }
         }
         if (!name && k8s_nginx_guard(key))
             name = key;
         if (name) {
-            char field[320];
-
             snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", key);
-            add_issue(b, MODEL_SEV_ERROR, obj, field,
-                      "this access control is not supported yet: every route of this Ingress "
-                      "answers 403 until it is, rather than serve without it");
+            add_issue(b, MODEL_SEV_ERROR, obj, field, "%s", why);
             return true;
         }
     }
@@ -940,9 +971,10 @@ static void add_ingress(struct builder *b, uint32_t pos)
     b->m->n_ingresses++;
     ictx.b = b;
     ictx.obj = obj;
-    keys_apply_annotations(&kv, ing->obj.meta.annotations, ing->obj.n_annotations,
+    keys_apply_annotations(&b->m->arena, &kv, ing->obj.meta.annotations, ing->obj.n_annotations,
                            key_issue, &ictx);
     b->cur_closed = fails_closed(b, ing, obj);
+    b->cur_kv = &kv;
     if (ing->default_backend) {
         struct where w = {.field = "spec.defaultBackend", .what = "the default backend of this host"};
         const char *be = path_backend(b, ing, obj, &w, ing->default_backend);
@@ -984,6 +1016,7 @@ static void add_ingress(struct builder *b, uint32_t pos)
     add_tls(b, ing, obj, &kv);
     b->cur_ref = NULL;
     b->cur_closed = false;
+    b->cur_kv = NULL;
 }
 
 /* ====== Assembly ====== */
@@ -1172,12 +1205,12 @@ static void set_default_backend(struct builder *b)
         add_issue(b, MODEL_SEV_WARN, "flag/default-backend-service", "",
                   "service \"%s\" %s; unmatched requests get 503", ref,
                   svc ? "has no ports" : "not found");
-        b->m->default_backend = ensure_backend(b, NULL, NULL, ns, name, NULL, 1);
+        b->m->default_backend = ensure_backend(b, NULL, NULL, ns, name, NULL, 1, NULL);
         return;
     }
     b->m->default_backend =
         ensure_backend(b, "flag/default-backend-service", NULL, ns, name,
-                       *svc->ports[0].name ? svc->ports[0].name : NULL, svc->ports[0].port);
+                       *svc->ports[0].name ? svc->ports[0].name : NULL, svc->ports[0].port, NULL);
 }
 
 static void set_global(struct builder *b)
@@ -1201,7 +1234,7 @@ static void set_global(struct builder *b)
         ictx.obj = obj;
         b->cur_ref = obj;
         b->cur_origin = store_origin(b->store, &cm->obj);
-        keys_apply_configmap(&b->global, cm->data, cm->n_data, key_issue, &ictx);
+        keys_apply_configmap(&b->m->arena, &b->global, cm->data, cm->n_data, key_issue, &ictx);
         b->cur_ref = NULL;
     }
     b->m->global = b->global;

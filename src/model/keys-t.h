@@ -5,7 +5,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Resolved values of every key. */
+/* Resolved values of every key. Text values are validated and normalised by
+ * their parsers (keys.c) and live in the model's arena; NULL is unset. */
 struct key_values {
     bool ssl_redirect;
     uint32_t ssl_redirect_code;
@@ -18,5 +19,21 @@ struct key_values {
     uint32_t timeout_tunnel_ms;
     uint32_t maxconn;
     uint32_t nbthread;
+    /* per backend: the keys with KEY_S_BACKEND */
+    const char *load_balance;        /* an algorithm of balance_algos[] */
+    const char *set_host;            /* a host name, [port] */
+    const char *path_rewrite;        /* "REGEX\nREPLACEMENT", or NULL */
+    const char *request_set_header;  /* "Name\nvalue\n" pairs, or NULL */
+    const char *response_set_header; /* the same */
+    const char *allow_list;          /* addresses and networks, space separated */
+    const char *deny_list;           /* the same */
+    bool server_ssl;
+    const char *server_proto;        /* "h2", or NULL */
+    bool cors_enable;
+    const char *cors_allow_origin;   /* "*" or origins, space separated */
+    const char *cors_allow_methods;
+    const char *cors_allow_headers;
+    bool cors_allow_credentials;
+    uint32_t cors_max_age;           /* seconds */
 };
 #endif

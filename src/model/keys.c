@@ -4,18 +4,26 @@
  * suite of make test (gen-docs.sh --check) fails when the two differ. */
 #include "model/keys.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include "util/buf.h"
 #include "util/err.h"
+#include "util/hmap.h"
 #include "util/strutil.h"
 #include "util/banned.h"
 
-static int parse_bool(const char *val, void *dst, char **err)
+
+static int parse_bool(struct arena *a, const char *val, void *dst, char **err)
 {
+    (void)a;
     if (!strcmp(val, "true")) {
         *(bool *)dst = true;
     } else if (!strcmp(val, "false")) {
@@ -27,8 +35,9 @@ static int parse_bool(const char *val, void *dst, char **err)
     return 0;
 }
 
-static int parse_redirect_code(const char *val, void *dst, char **err)
+static int parse_redirect_code(struct arena *a, const char *val, void *dst, char **err)
 {
+    (void)a;
     uint32_t v;
 
     if (str_to_u32(val, 301, 308, &v) || v == 304 || v == 305 || v == 306) {
@@ -39,8 +48,9 @@ static int parse_redirect_code(const char *val, void *dst, char **err)
     return 0;
 }
 
-static int parse_duration(const char *val, void *dst, char **err)
+static int parse_duration(struct arena *a, const char *val, void *dst, char **err)
 {
+    (void)a;
     if (str_to_duration_ms(val, dst)) {
         errmsg_set(err, "must be a duration such as 500ms, 5s, 1m or 1h");
         return -EINVAL;
@@ -48,8 +58,9 @@ static int parse_duration(const char *val, void *dst, char **err)
     return 0;
 }
 
-static int parse_count(const char *val, void *dst, char **err)
+static int parse_count(struct arena *a, const char *val, void *dst, char **err)
 {
+    (void)a;
     if (str_to_u32(val, 0, 10000000, dst)) {
         errmsg_set(err, "must be a whole number from 0 to 10000000");
         return -EINVAL;
@@ -57,8 +68,9 @@ static int parse_count(const char *val, void *dst, char **err)
     return 0;
 }
 
-static int parse_threads(const char *val, void *dst, char **err)
+static int parse_threads(struct arena *a, const char *val, void *dst, char **err)
 {
+    (void)a;
     if (str_to_u32(val, 0, 64, dst)) {
         errmsg_set(err, "must be a whole number from 0 (HAProxy's default) to 64");
         return -EINVAL;
@@ -66,43 +78,508 @@ static int parse_threads(const char *val, void *dst, char **err)
     return 0;
 }
 
+/* Text values are copied into the model's arena; the defaults (a == NULL)
+ * are empty and stored as NULL. */
+static const char *keep(struct arena *a, const char *s, size_t len)
+{
+    return a ? arena_strndup(a, s, len) : NULL;
+}
+
+/* Bytes that cannot reach HAProxy's configuration at all: a value is written
+ * as one single-quoted word (security.md R1), which has no escape for "'" or
+ * control bytes; anything outside printable ASCII is refused as well. */
+static const char *bad_byte(const char *s)
+{
+    for (; *s; s++) {
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e || *s == '\'')
+            return s;
+    }
+    return NULL;
+}
+
+static int too_long(const char *val, char **err)
+{
+    if (strlen(val) <= KEY_TEXT_MAX)
+        return 0;
+    errmsg_set(err, "is longer than %d bytes", KEY_TEXT_MAX);
+    return -EINVAL;
+}
+
+static int refuse_byte(const char *val, const char *at, char **err)
+{
+    errmsg_set(err, "byte %zu (0x%02x) is not allowed here: printable ASCII without \"'\" only",
+               (size_t)(at - val), (unsigned char)*at);
+    return -EINVAL;
+}
+
+static bool host_label_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '-';
+}
+
+/* A DNS name (RFC 1123 labels), optionally ":port". */
+static int parse_host(struct arena *a, const char *val, void *dst, char **err)
+{
+    const char *p = val, *colon = strchr(val, ':');
+    size_t len = colon ? (size_t)(colon - val) : strlen(val);
+    uint32_t port;
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (len == 0 || len > 253)
+        goto bad;
+    while (p < val + len) {
+        const char *start = p;
+
+        while (p < val + len && host_label_char(*p))
+            p++;
+        if (p == start || p - start > 63 || *start == '-' || p[-1] == '-')
+            goto bad;
+        if (p < val + len && *p++ != '.')
+            goto bad;
+        if (p == val + len && p[-1] == '.')
+            goto bad;
+    }
+    if (colon && str_to_u32(colon + 1, 1, 65535, &port))
+        goto bad;
+    *(const char **)dst = keep(a, val, strlen(val));
+    return 0;
+bad:
+    errmsg_set(err, "must be a host name such as example.com, with an optional :port");
+    return -EINVAL;
+}
+
+static const char *const balance_algos[] = {"roundrobin", "leastconn", "first", "random",
+                                            "source", "uri"};
+
+static int parse_balance(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    for (size_t i = 0; i < sizeof(balance_algos) / sizeof(balance_algos[0]); i++) {
+        if (!strcmp(val, balance_algos[i])) {
+            *(const char **)dst = balance_algos[i];
+            return 0;
+        }
+    }
+    errmsg_set(err, "must be one of roundrobin, leastconn, first, random, source, uri");
+    return -EINVAL;
+}
+
+static int parse_proto(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    if (!*val || !strcmp(val, "h1")) {
+        *(const char **)dst = NULL;
+    } else if (!strcmp(val, "h2")) {
+        *(const char **)dst = "h2";
+    } else {
+        errmsg_set(err, "must be h1 or h2");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+static bool tchar(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&*+-.^_`|~", c));
+}
+
+/* Lines "Name value": an HTTP field name, spaces, then the value (printable
+ * ASCII without "'", possibly empty). Stored as "Name\nvalue\n" pairs. */
+static int parse_headers(struct arena *a, const char *val, void *dst, char **err)
+{
+    struct buf out;
+    const char *p = val, *bad;
+    size_t n = 0;
+
+    if (too_long(val, err))
+        return -EINVAL;
+    buf_init(&out, KEY_TEXT_MAX * 2 + 16);
+    while (*p) {
+        const char *eol = strchr(p, '\n'), *name = p, *v;
+        size_t len = eol ? (size_t)(eol - p) : strlen(p), nlen = 0;
+
+        while (nlen < len && tchar(name[nlen]))
+            nlen++;
+        v = name + nlen;
+        while (v < p + len && (*v == ' ' || *v == '\t'))
+            v++;
+        if (len && (!nlen || (v == name + nlen && nlen < len))) {
+            errmsg_set(err, "line %zu must be a header name then its value", n + 1);
+            goto fail;
+        }
+        if (len) {
+            size_t vlen = (size_t)(p + len - v);
+
+            while (vlen && (v[vlen - 1] == ' ' || v[vlen - 1] == '\t' || v[vlen - 1] == '\r'))
+                vlen--;
+            if (!vlen) {
+                errmsg_set(err, "line %zu has a header name but no value", n + 1);
+                goto fail;
+            }
+            for (size_t i = 0; i < vlen; i++) {
+                if (i && v[i] == ' ' && v[i - 1] == ' ') {
+                    errmsg_set(err, "line %zu: the value has a run of spaces, which HAProxy "
+                                    "would merge into one", n + 1);
+                    goto fail;
+                }
+                if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e || v[i] == '\'') {
+                    bad = v + i;
+                    refuse_byte(val, bad, err);
+                    goto fail;
+                }
+            }
+            if (++n > 64) {
+                errmsg_set(err, "has more than 64 headers");
+                goto fail;
+            }
+            buf_addf(&out, "%.*s\n%.*s\n", (int)nlen, name, (int)vlen, v);
+        }
+        p += len + (eol ? 1 : 0);
+    }
+    *(const char **)dst = n ? keep(a, out.ptr, out.len) : NULL;
+    buf_free(&out);
+    return 0;
+fail:
+    buf_free(&out);
+    return -EINVAL;
+}
+
+/* IPv4 and IPv6 addresses and networks, separated by commas, spaces or
+ * newlines; stored in the form inet_ntop() writes, space separated, so that
+ * HAProxy reads them exactly. */
+static int parse_addrs(struct arena *a, const char *val, void *dst, char **err)
+{
+    struct buf out;
+    const char *p = val;
+    size_t n = 0;
+
+    if (too_long(val, err))
+        return -EINVAL;
+    buf_init(&out, KEY_TEXT_MAX + 16);
+    while (*p) {
+        size_t len = strcspn(p, ", \t\r\n");
+        char tok[64], text[INET6_ADDRSTRLEN];
+        unsigned char addr[16];
+        const char *slash;
+        uint32_t bits = 0;
+        bool v6;
+
+        if (!len) {
+            p++;
+            continue;
+        }
+        if (len >= sizeof(tok))
+            goto bad;
+        memcpy(tok, p, len);
+        tok[len] = '\0';
+        slash = strchr(tok, '/');
+        if (slash)
+            tok[slash - tok] = '\0';
+        v6 = strchr(tok, ':') != NULL;
+        if (inet_pton(v6 ? AF_INET6 : AF_INET, tok, addr) != 1 ||
+            (slash && str_to_u32(slash + 1, 0, v6 ? 128 : 32, &bits)))
+            goto bad;
+        if (++n > KEY_LIST_MAX) {
+            errmsg_set(err, "has more than %d entries", KEY_LIST_MAX);
+            goto fail;
+        }
+        inet_ntop(v6 ? AF_INET6 : AF_INET, addr, text, sizeof(text));
+        if (out.len)
+            buf_addc(&out, ' ');
+        if (slash)
+            buf_addf(&out, "%s/%u", text, bits);
+        else
+            buf_adds(&out, text);
+        p += len;
+        continue;
+bad:
+        errmsg_set(err, "\"%.*s\" is not an IP address or network (such as 10.0.0.0/8)",
+                   (int)(len > 64 ? 64 : len), p);
+        goto fail;
+    }
+    *(const char **)dst = n ? keep(a, out.ptr, out.len) : NULL;
+    buf_free(&out);
+    return 0;
+fail:
+    buf_free(&out);
+    return -EINVAL;
+}
+
+/* "REGEX REPLACEMENT", or "REPLACEMENT" alone (the whole path is replaced).
+ * The regex must compile with PCRE2, HAProxy's engine; the replacement may
+ * use \0 to \9. Stored as "REGEX\nREPLACEMENT". */
+static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err)
+{
+    const char *bad, *sp, *re = "(.*)", *to = val;
+    size_t re_len = 4;
+    pcre2_code *code;
+    int ecode;
+    PCRE2_SIZE eoff;
+    char text[KEY_TEXT_MAX + 8];
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (too_long(val, err))
+        return -EINVAL;
+    if ((bad = bad_byte(val)))
+        return refuse_byte(val, bad, err);
+    sp = strchr(val, ' ');
+    if (sp) {
+        re = val;
+        re_len = (size_t)(sp - val);
+        to = sp;
+        while (*to == ' ')
+            to++;
+    }
+    if (!*to || strchr(to, ' ')) {
+        errmsg_set(err, "must be \"REGEX REPLACEMENT\" or a REPLACEMENT alone, with no space in "
+                        "either");
+        return -EINVAL;
+    }
+    code = pcre2_compile((PCRE2_SPTR)re, re_len, 0, &ecode, &eoff, NULL);
+    if (!code) {
+        PCRE2_UCHAR msg[160];
+
+        pcre2_get_error_message(ecode, msg, sizeof(msg));
+        errmsg_set(err, "the regex does not compile: %s (at offset %zu)", (char *)msg,
+                   (size_t)eoff);
+        return -EINVAL;
+    }
+    pcre2_code_free(code);
+    snprintf(text, sizeof(text), "%.*s\n%s", (int)re_len, re, to);
+    *(const char **)dst = keep(a, text, strlen(text));
+    return 0;
+}
+
+/* "*", or origins ("https://example.com", "http://a.example:8080") separated
+ * by commas or spaces; stored space separated. */
+static int parse_origins(struct arena *a, const char *val, void *dst, char **err)
+{
+    struct buf out;
+    const char *p = val;
+
+    if (!strcmp(val, "*")) {
+        *(const char **)dst = "*";
+        return 0;
+    }
+    if (too_long(val, err))
+        return -EINVAL;
+    buf_init(&out, KEY_TEXT_MAX + 16);
+    while (*p) {
+        size_t len = strcspn(p, ", \t\r\n"), scheme;
+        char host[300];
+        const char *h;
+
+        if (!len) {
+            p++;
+            continue;
+        }
+        scheme = !strncmp(p, "https://", 8) ? 8 : !strncmp(p, "http://", 7) ? 7 : 0;
+        if (!scheme || len - scheme >= sizeof(host))
+            goto bad;
+        memcpy(host, p + scheme, len - scheme);
+        host[len - scheme] = '\0';
+        if (parse_host(NULL, host, &h, err))
+            goto bad;
+        if (out.len)
+            buf_addc(&out, ' ');
+        buf_add(&out, p, len);
+        p += len;
+        continue;
+bad:
+        free(*err);
+        *err = NULL;
+        errmsg_set(err, "\"%.*s\" is not \"*\" or an origin such as https://example.com",
+                   (int)(len > 64 ? 64 : len), p);
+        buf_free(&out);
+        return -EINVAL;
+    }
+    *(const char **)dst = out.len ? keep(a, out.ptr, out.len) : NULL;
+    buf_free(&out);
+    return 0;
+}
+
+/* "*", or HTTP tokens (methods, header names) separated by commas and
+ * spaces; stored as "A, B, C". */
+static int parse_tokens(struct arena *a, const char *val, void *dst, char **err)
+{
+    struct buf out;
+    const char *p = val;
+
+    if (!strcmp(val, "*")) {
+        *(const char **)dst = "*";
+        return 0;
+    }
+    if (too_long(val, err))
+        return -EINVAL;
+    buf_init(&out, KEY_TEXT_MAX + 16);
+    while (*p) {
+        size_t len = strcspn(p, ", \t");
+
+        if (!len) {
+            p++;
+            continue;
+        }
+        for (size_t i = 0; i < len; i++) {
+            if (!tchar(p[i])) {
+                errmsg_set(err, "\"%.*s\" is not a method or header name",
+                           (int)(len > 64 ? 64 : len), p);
+                buf_free(&out);
+                return -EINVAL;
+            }
+        }
+        if (out.len)
+            buf_adds(&out, ", ");
+        buf_add(&out, p, len);
+        p += len;
+    }
+    *(const char **)dst = out.len ? keep(a, out.ptr, out.len) : NULL;
+    buf_free(&out);
+    return 0;
+}
+
+static int parse_seconds(struct arena *a, const char *val, void *dst, char **err)
+{
+    uint32_t ms;
+
+    (void)a;
+    if (str_to_duration_ms(val, &ms) || ms % 1000) {
+        errmsg_set(err, "must be a whole number of seconds such as 600s, 10m or 1h");
+        return -EINVAL;
+    }
+    *(uint32_t *)dst = ms / 1000;
+    return 0;
+}
+
 #define KV(f) offsetof(struct key_values, f)
 #define BOTH (KEY_S_ANNOT | KEY_S_CMAP)
+#define BE (KEY_S_ANNOT | KEY_S_BACKEND)
+#define BE_BOTH (KEY_S_ANNOT | KEY_S_CMAP | KEY_S_BACKEND)
 
+/* In the order HAProxy applies them in a backend (render.c follows it). */
 const struct key_def key_table[] = {
     {"ssl-redirect", KEY_BOOL, "true", BOTH, parse_bool, KV(ssl_redirect),
      "Redirects plain HTTP requests for a host that has TLS (a `spec.tls` entry) to HTTPS. "
      "The redirect keeps the path and the query string.",
-     "\"false\""},
+     "An entry of `maps/redirect.map` (host -> code) read by `http-request redirect scheme "
+     "https` in the frontend.",
+     "\"false\"", NULL},
     {"ssl-redirect-code", KEY_INT, "308", BOTH, parse_redirect_code, KV(ssl_redirect_code),
      "HTTP status code of the redirect to HTTPS: 301, 302, 303, 307 or 308. 308 keeps the "
      "method and body of the request.",
-     "\"301\""},
-    {"timeout-connect", KEY_DURATION, "5s", KEY_S_CMAP, parse_duration,
-     KV(timeout_connect_ms), "Maximum time to wait for a connection to a backend endpoint.",
-     "\"3s\""},
+     "The value of the host's entry in `maps/redirect.map`.", "\"301\"", NULL},
+    {"timeout-connect", KEY_DURATION, "5s", BE_BOTH, parse_duration, KV(timeout_connect_ms),
+     "Maximum time to wait for a connection to a backend endpoint.",
+     "`timeout connect` in `defaults` (ConfigMap) or in the backend (annotation).", "\"3s\"",
+     NULL},
     {"timeout-client", KEY_DURATION, "50s", KEY_S_CMAP, parse_duration, KV(timeout_client_ms),
-     "Maximum inactivity time on the client side.", "\"1m\""},
-    {"timeout-server", KEY_DURATION, "50s", KEY_S_CMAP, parse_duration, KV(timeout_server_ms),
-     "Maximum inactivity time on the backend side.", "\"1m\""},
+     "Maximum inactivity time on the client side.", "`timeout client` in `defaults`.",
+     "\"1m\"", NULL},
+    {"timeout-server", KEY_DURATION, "50s", BE_BOTH, parse_duration, KV(timeout_server_ms),
+     "Maximum inactivity time on the backend side.",
+     "`timeout server` in `defaults` (ConfigMap) or in the backend (annotation).", "\"1m\"",
+     NULL},
     {"timeout-http-request", KEY_DURATION, "5s", KEY_S_CMAP, parse_duration,
      KV(timeout_http_request_ms), "Maximum time to receive a complete HTTP request header.",
-     "\"10s\""},
+     "`timeout http-request` in `defaults`.", "\"10s\"", NULL},
     {"timeout-http-keep-alive", KEY_DURATION, "1m", KEY_S_CMAP, parse_duration,
      KV(timeout_http_keep_alive_ms),
      "Maximum time to wait for a new request on an idle keep-alive client connection.",
-     "\"30s\""},
-    {"timeout-queue", KEY_DURATION, "5s", KEY_S_CMAP, parse_duration, KV(timeout_queue_ms),
+     "`timeout http-keep-alive` in `defaults`.", "\"30s\"", NULL},
+    {"timeout-queue", KEY_DURATION, "5s", BE_BOTH, parse_duration, KV(timeout_queue_ms),
      "Maximum time a request may wait in a queue for a free backend connection slot.",
-     "\"10s\""},
-    {"timeout-tunnel", KEY_DURATION, "1h", KEY_S_CMAP, parse_duration, KV(timeout_tunnel_ms),
-     "Maximum inactivity time of tunnels such as WebSocket connections.", "\"2h\""},
+     "`timeout queue` in `defaults` (ConfigMap) or in the backend (annotation).", "\"10s\"",
+     NULL},
+    {"timeout-tunnel", KEY_DURATION, "1h", BE_BOTH, parse_duration, KV(timeout_tunnel_ms),
+     "Maximum inactivity time of tunnels such as WebSocket connections.",
+     "`timeout tunnel` in `defaults` (ConfigMap) or in the backend (annotation).", "\"2h\"",
+     NULL},
     {"maxconn", KEY_INT, "0", KEY_S_CMAP, parse_count, KV(maxconn),
      "Maximum number of concurrent connections HAProxy accepts; 0 keeps HAProxy's default, "
      "derived from the file descriptor limit.",
-     "\"50000\""},
+     "`maxconn` in `global`.", "\"50000\"", NULL},
     {"nbthread", KEY_INT, "0", KEY_S_CMAP, parse_threads, KV(nbthread),
-     "Number of HAProxy worker threads; 0 keeps HAProxy's default (one per CPU).", "\"1\""},
+     "Number of HAProxy worker threads; 0 keeps HAProxy's default (one per CPU).",
+     "`nbthread` in `global`.", "\"1\"", NULL},
+    {"load-balance", KEY_ENUM, "roundrobin", BE, parse_balance, KV(load_balance),
+     "How requests are spread over the Service's endpoints: `roundrobin`, `leastconn` (the "
+     "endpoint with the fewest connections), `first`, `random`, `source` (by client address) "
+     "or `uri` (by path). Endpoints still change at run time with every algorithm.",
+     "`balance ALGORITHM` in the backend; `source` and `uri` with `hash-type consistent`.",
+     "\"leastconn\"", NULL},
+    {"allow-list", KEY_ADDRS, "", BE, parse_addrs, KV(allow_list),
+     "Client addresses and networks (IPv4, IPv6, CIDR; separated by commas or spaces) allowed "
+     "to reach the Ingress's routes; others get 403. The address is the connection's source "
+     "address.",
+     "`acl allowed src ADDRESS...` lines and `http-request deny deny_status 403 if !allowed` "
+     "in the backend.",
+     "\"10.0.0.0/8, 192.168.1.7\"", "whitelist"},
+    {"deny-list", KEY_ADDRS, "", BE, parse_addrs, KV(deny_list),
+     "Client addresses and networks (IPv4, IPv6, CIDR) denied the Ingress's routes (403).",
+     "`acl denied src ADDRESS...` lines and `http-request deny deny_status 403 if denied` in "
+     "the backend.",
+     "\"203.0.113.0/24\"", "blacklist"},
+    {"cors-enable", KEY_BOOL, "false", BE, parse_bool, KV(cors_enable),
+     "Answers CORS preflight requests (OPTIONS with Origin and "
+     "Access-Control-Request-Method) itself with 204 and the `cors-*` headers, and adds "
+     "Access-Control-Allow-Origin (and -Credentials) to the other responses to requests "
+     "with an Origin it allows.",
+     "`http-request return status 204 hdr ...` for preflights and `http-response set-header "
+     "Access-Control-...` in the backend.",
+     "\"true\"", NULL},
+    {"cors-allow-origin", KEY_ORIGINS, "*", BE, parse_origins, KV(cors_allow_origin),
+     "`*`, or the origins allowed (such as `https://example.com`, separated by commas or "
+     "spaces); a request from another origin gets no CORS header.",
+     "The Access-Control-Allow-Origin header (the request's Origin when it is listed).",
+     "\"https://example.com, https://app.example.com\"", NULL},
+    {"cors-allow-methods", KEY_TOKENS, "*", BE, parse_tokens, KV(cors_allow_methods),
+     "Methods a preflight allows, comma separated, or `*`.",
+     "The Access-Control-Allow-Methods header of preflight answers.", "\"GET, POST\"", NULL},
+    {"cors-allow-headers", KEY_TOKENS, "*", BE, parse_tokens, KV(cors_allow_headers),
+     "Request headers a preflight allows, comma separated, or `*`.",
+     "The Access-Control-Allow-Headers header of preflight answers.",
+     "\"Authorization, Content-Type\"", NULL},
+    {"cors-allow-credentials", KEY_BOOL, "false", BE, parse_bool, KV(cors_allow_credentials),
+     "Tells browsers they may send credentials (cookies, authorization) cross-origin.",
+     "Access-Control-Allow-Credentials: true on preflight answers and responses.", "\"true\"",
+     NULL},
+    {"cors-max-age", KEY_DURATION, "5s", BE, parse_seconds, KV(cors_max_age),
+     "How long browsers may cache a preflight answer (whole seconds).",
+     "The Access-Control-Max-Age header of preflight answers.", "\"10m\"", NULL},
+    {"set-host", KEY_HOST, "", BE, parse_host, KV(set_host),
+     "Host header sent to the endpoints instead of the client's.",
+     "`http-request set-header Host VALUE` in the backend.", "\"internal.example.com\"",
+     NULL},
+    {"path-rewrite", KEY_REWRITE, "", BE, parse_rewrite, KV(path_rewrite),
+     "Rewrites the path sent to the endpoints: `REGEX REPLACEMENT` replaces the path when the "
+     "regex (PCRE) matches it, with `\\1` to `\\9` for its groups; a REPLACEMENT alone "
+     "replaces every path. The query string is kept.",
+     "`http-request replace-path REGEX REPLACEMENT` in the backend.", "\"/api/(.*) /\\1\"",
+     NULL},
+    {"request-set-header", KEY_HEADERS, "", BE, parse_headers, KV(request_set_header),
+     "Headers set on requests to the endpoints, one per line: the name, then the value "
+     "(replacing any the client sent).",
+     "`http-request set-header NAME VALUE` in the backend, one per header.",
+     "|\n      X-Env staging\n      X-Team payments", NULL},
+    {"response-set-header", KEY_HEADERS, "", BE, parse_headers, KV(response_set_header),
+     "Headers set on responses to the client, one per line: the name, then the value.",
+     "`http-response set-header NAME VALUE` in the backend, one per header.",
+     "|\n      Strict-Transport-Security max-age=31536000\n      X-Frame-Options DENY", NULL},
+    {"server-ssl", KEY_BOOL, "false", BE, parse_bool, KV(server_ssl),
+     "Connects to the endpoints with TLS (their certificate is not verified).",
+     "`ssl verify none` on every server of the backend.", "\"true\"", NULL},
+    {"server-proto", KEY_PROTO, "h1", BE, parse_proto, KV(server_proto),
+     "HTTP version spoken to the endpoints: `h1`, or `h2` (HTTP/2, for gRPC; over TLS with "
+     "server-ssl, else cleartext h2c).",
+     "`proto h2` on every server of the backend (`alpn h2` with server-ssl).", "\"h2\"",
+     NULL},
 };
 const size_t key_table_len = sizeof(key_table) / sizeof(key_table[0]);
 
@@ -116,6 +593,22 @@ const char *key_type_name(enum key_type t)
         return "integer";
     case KEY_DURATION:
         return "duration";
+    case KEY_HOST:
+        return "host name";
+    case KEY_ENUM:
+        return "one word of a list";
+    case KEY_HEADERS:
+        return "header lines";
+    case KEY_ADDRS:
+        return "addresses and networks";
+    case KEY_REWRITE:
+        return "regex and replacement";
+    case KEY_ORIGINS:
+        return "origins";
+    case KEY_TOKENS:
+        return "list of tokens";
+    case KEY_PROTO:
+        return "h1 or h2";
     }
     return "?";
 }
@@ -127,7 +620,7 @@ void keys_defaults(struct key_values *kv)
         char *err = NULL;
 
         /* defaults are constants checked by the unit tests */
-        if (key_table[i].parse(key_table[i].def, (char *)kv + key_table[i].offset, &err))
+        if (key_table[i].parse(NULL, key_table[i].def, (char *)kv + key_table[i].offset, &err))
             abort();
     }
 }
@@ -135,7 +628,8 @@ void keys_defaults(struct key_values *kv)
 static const struct key_def *find(const char *name)
 {
     for (size_t i = 0; i < key_table_len; i++) {
-        if (!strcmp(key_table[i].name, name))
+        if (!strcmp(key_table[i].name, name) ||
+            (key_table[i].alias && !strcmp(key_table[i].alias, name)))
             return &key_table[i];
     }
     return NULL;
@@ -147,8 +641,8 @@ static const char *next_key(void *arg, size_t i)
     return i < key_table_len ? key_table[i].name : NULL;
 }
 
-static void apply(struct key_values *kv, const char *field, const char *name, const char *val,
-                  unsigned scope, keys_issue_fn *fn, void *arg)
+static void apply(struct arena *a, struct key_values *kv, const char *field, const char *name,
+                  const char *val, unsigned scope, keys_issue_fn *fn, void *arg)
 {
     const struct key_def *k = find(name);
     char *err = NULL, msg[512];
@@ -166,26 +660,26 @@ static void apply(struct key_values *kv, const char *field, const char *name, co
         fn(arg, field, msg);
         return;
     }
-    if (k->parse(val, (char *)kv + k->offset, &err)) {
+    if (k->parse(a, val, (char *)kv + k->offset, &err)) {
         snprintf(msg, sizeof(msg), "%s; the value is ignored", err);
         fn(arg, field, msg);
         free(err);
     }
 }
 
-void keys_apply_configmap(struct key_values *kv, const struct k8s_kv *data, size_t n,
-                          keys_issue_fn *fn, void *arg)
+void keys_apply_configmap(struct arena *a, struct key_values *kv, const struct k8s_kv *data,
+                          size_t n, keys_issue_fn *fn, void *arg)
 {
     for (size_t i = 0; i < n; i++) {
         char field[300];
 
         snprintf(field, sizeof(field), "data[\"%.256s\"]", data[i].key);
-        apply(kv, field, data[i].key, data[i].val, KEY_S_CMAP, fn, arg);
+        apply(a, kv, field, data[i].key, data[i].val, KEY_S_CMAP, fn, arg);
     }
 }
 
-void keys_apply_annotations(struct key_values *kv, const struct k8s_kv *ann, size_t n,
-                            keys_issue_fn *fn, void *arg)
+void keys_apply_annotations(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
+                            size_t n, keys_issue_fn *fn, void *arg)
 {
     /* Later prefixes first, so that the canonical prefix wins when both are set. */
     for (size_t p = k8s_key_prefixes_len; p-- > 0;) {
@@ -195,8 +689,66 @@ void keys_apply_annotations(struct key_values *kv, const struct k8s_kv *ann, siz
             if (!str_has_prefix(ann[i].key, k8s_key_prefixes[p]))
                 continue;
             snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", ann[i].key);
-            apply(kv, field, ann[i].key + strlen(k8s_key_prefixes[p]), ann[i].val, KEY_S_ANNOT, fn,
-                  arg);
+            apply(a, kv, field, ann[i].key + strlen(k8s_key_prefixes[p]), ann[i].val,
+                  KEY_S_ANNOT, fn, arg);
         }
     }
+}
+
+bool keys_value_ok(const char *name, const char *val)
+{
+    const struct key_def *k = find(name);
+    struct key_values scratch;
+    char *err = NULL;
+
+    if (!k)
+        return false;
+    if (k->parse(NULL, val, (char *)&scratch + k->offset, &err)) {
+        free(err);
+        return false;
+    }
+    return true;
+}
+
+/* A key's value as text, for comparing and hashing. */
+static const char *value_text(const struct key_def *k, const struct key_values *kv, char *buf,
+                              size_t size)
+{
+    const void *v = (const char *)kv + k->offset;
+
+    switch (k->type) {
+    case KEY_BOOL:
+        return *(const bool *)v ? "true" : "false";
+    case KEY_INT:
+    case KEY_DURATION:
+        snprintf(buf, size, "%u", *(const uint32_t *)v);
+        return buf;
+    default:
+        return *(const char *const *)v ? *(const char *const *)v : "";
+    }
+}
+
+bool keys_backend_differs(const struct key_values *kv, const struct key_values *base,
+                          uint64_t *hash)
+{
+    uint64_t h = hash_fnv1a("", 0);
+    bool differs = false;
+
+    for (size_t i = 0; i < key_table_len; i++) {
+        const struct key_def *k = &key_table[i];
+        char b1[32], b2[32];
+        const char *v1, *v2;
+
+        if (!(k->scopes & KEY_S_BACKEND))
+            continue;
+        v1 = value_text(k, kv, b1, sizeof(b1));
+        v2 = value_text(k, base, b2, sizeof(b2));
+        if (!strcmp(v1, v2))
+            continue;
+        differs = true;
+        h = hash_fnv1a_more(h, k->name, strlen(k->name) + 1);
+        h = hash_fnv1a_more(h, v1, strlen(v1) + 1);
+    }
+    *hash = h;
+    return differs;
 }

@@ -9,26 +9,44 @@
 
 #include "model/keys-t.h"
 #include "store/objects.h"
+#include "util/arena.h"
+
+/* Longest text value, and most items of a list value: far above any real
+ * use, low enough that HAProxy's configuration stays small. */
+#define KEY_TEXT_MAX 4096
+#define KEY_LIST_MAX 1024
 
 enum key_type {
     KEY_BOOL = 0,
     KEY_INT,
     KEY_DURATION,
-    /* KEY_TYPE_COUNT */
+    KEY_HOST,      /* a host name, optionally :port */
+    KEY_ENUM,      /* one word of a fixed list (the key's doc names them) */
+    KEY_HEADERS,   /* lines "Name value" */
+    KEY_ADDRS,     /* IP addresses and CIDR networks */
+    KEY_REWRITE,   /* "REGEX REPLACEMENT", or "REPLACEMENT" alone */
+    KEY_ORIGINS,   /* "*", or origins such as https://example.com */
+    KEY_TOKENS,    /* HTTP tokens (methods, header names), comma separated */
+    KEY_PROTO,     /* "h1" or "h2" */
 };
 
-#define KEY_S_ANNOT 0x1u /* accepted as an Ingress annotation */
-#define KEY_S_CMAP 0x2u  /* accepted in the --configmap ConfigMap */
+#define KEY_S_ANNOT 0x1u   /* accepted as an Ingress annotation */
+#define KEY_S_CMAP 0x2u    /* accepted in the --configmap ConfigMap */
+#define KEY_S_BACKEND 0x4u /* applies to the backends of the Ingress it is set on */
 
 struct key_def {
     const char *name;
     enum key_type type;
     const char *def;        /* default, run through the same parser */
     unsigned scopes;        /* KEY_S_* */
-    int (*parse)(const char *val, void *dst, char **err);
+    /* Stores the value at <dst>; text goes into <a> (NULL only for the
+     * defaults, which allocate nothing). 0, or -EINVAL with *<err> set. */
+    int (*parse)(struct arena *a, const char *val, void *dst, char **err);
     size_t offset;          /* into struct key_values */
     const char *doc;        /* one paragraph for the reference */
+    const char *haproxy;    /* what it becomes in HAProxy's configuration */
     const char *example;    /* an example value */
+    const char *alias;      /* another name accepted for it, or NULL */
 };
 
 /* Called for a value that is rejected or a key that is unknown. */
@@ -39,10 +57,16 @@ extern const size_t key_table_len;
 
 void keys_defaults(struct key_values *kv);
 /* Applies the keys of a ConfigMap's data. Bad values keep the previous value. */
-void keys_apply_configmap(struct key_values *kv, const struct k8s_kv *data, size_t n,
-                          keys_issue_fn *fn, void *arg);
+void keys_apply_configmap(struct arena *a, struct key_values *kv, const struct k8s_kv *data,
+                          size_t n, keys_issue_fn *fn, void *arg);
 /* Applies annotations under our prefixes. Bad values keep the previous value. */
-void keys_apply_annotations(struct key_values *kv, const struct k8s_kv *ann, size_t n,
-                            keys_issue_fn *fn, void *arg);
+void keys_apply_annotations(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
+                            size_t n, keys_issue_fn *fn, void *arg);
+/* True when <val> is a valid value of the key <name> (or its alias). */
+bool keys_value_ok(const char *name, const char *val);
+/* True when a backend key of <kv> differs from <base>; <hash> is then of
+ * those keys and values: two backends with the same hash are the same. */
+bool keys_backend_differs(const struct key_values *kv, const struct key_values *base,
+                          uint64_t *hash);
 const char *key_type_name(enum key_type t);
 #endif

@@ -34,6 +34,8 @@ struct model_backend {
                                    * 4 bytes each for the first n_v4, then 16 */
     uint32_t n_servers;
     uint32_t n_v4;
+    const struct key_values *opts; /* its backend keys, when they differ from the
+                                    * ConfigMap's (and its name ends in their hash) */
 };
 
 /* One map entry: lookup key -> value (a backend name or a redirect code). */

@@ -11,7 +11,11 @@
 #include <string.h>
 
 #include "model/keys.h"
+#include "util/arena.h"
 #include "util/xalloc.h"
+
+/* text values of the keys live here, as in a model */
+static struct arena ar;
 
 #define MAX_ISSUES 16
 
@@ -71,7 +75,7 @@ static void test_table(void **state)
     for (size_t i = 0; i < key_table_len; i++) {
         const struct key_def *k = &key_table[i];
         struct key_values kv;
-        char *err = NULL, ex[128];
+        char *err = NULL, ex[512];
         size_t len;
 
         assert_non_null(k->name);
@@ -81,7 +85,9 @@ static void test_table(void **state)
         assert_true(strlen(k->doc) > 10);
         assert_non_null(k->example);
         assert_true(k->scopes != 0);
-        assert_true((k->scopes & ~(KEY_S_ANNOT | KEY_S_CMAP)) == 0);
+        assert_true((k->scopes & ~(KEY_S_ANNOT | KEY_S_CMAP | KEY_S_BACKEND)) == 0);
+        /* a backend key is set per Ingress */
+        assert_true(!(k->scopes & KEY_S_BACKEND) || (k->scopes & KEY_S_ANNOT));
         assert_true(k->offset + sizeof(uint32_t) <= sizeof(struct key_values) ||
                     k->type == KEY_BOOL);
         assert_string_not_equal(key_type_name(k->type), "?");
@@ -90,15 +96,32 @@ static void test_table(void **state)
         for (size_t j = 0; j < i; j++)
             assert_string_not_equal(k->name, key_table[j].name);
         keys_defaults(&kv);
-        assert_int_equal(k->parse(k->def, (char *)&kv + k->offset, &err), 0);
+        assert_int_equal(k->parse(NULL, k->def, (char *)&kv + k->offset, &err), 0);
         assert_null(err);
-        /* examples are written as YAML strings: "value" */
+        assert_non_null(k->haproxy);
+        /* examples are written as YAML strings, "value", or as a block of
+         * annotation lines, "|" then lines indented by 6 */
         len = strlen(k->example);
-        assert_true(len >= 2 && k->example[0] == '"' && k->example[len - 1] == '"');
-        snprintf(ex, sizeof(ex), "%.*s", (int)(len - 2), k->example + 1);
-        if (k->parse(ex, (char *)&kv + k->offset, &err) != 0)
+        if (k->example[0] == '|') {
+            const char *p = k->example + 1;
+            size_t n = 0;
+
+            while (*p == '\n' && !strncmp(p + 1, "      ", 6)) {
+                size_t l = strcspn(p + 7, "\n");
+
+                n += (size_t)snprintf(ex + n, sizeof(ex) - n, "%s%.*s", n ? "\n" : "", (int)l,
+                                      p + 7);
+                p += 7 + l;
+            }
+            assert_int_equal(*p, '\0');
+        } else {
+            assert_true(len >= 2 && k->example[0] == '"' && k->example[len - 1] == '"');
+            snprintf(ex, sizeof(ex), "%.*s", (int)(len - 2), k->example + 1);
+        }
+        if (k->parse(&ar, ex, (char *)&kv + k->offset, &err) != 0)
             fail_msg("example \"%s\" of %s does not parse: %s", ex, k->name, err);
-        assert_int_not_equal(k->parse("not a value", (char *)&kv + k->offset, &err), 0);
+        /* a control byte is no value of any key */
+        assert_int_not_equal(k->parse(&ar, "not a value\x01", (char *)&kv + k->offset, &err), 0);
         assert_non_null(err);
         free(err);
     }
@@ -124,7 +147,7 @@ static void test_configmap(void **state)
 
     (void)state;
     keys_defaults(&kv);
-    keys_apply_configmap(&kv, data, sizeof(data) / sizeof(data[0]), on_issue, &is);
+    keys_apply_configmap(&ar, &kv, data, sizeof(data) / sizeof(data[0]), on_issue, &is);
     assert_int_equal(is.n, 0);
     assert_int_equal(kv.maxconn, 50000);
     assert_int_equal(kv.nbthread, 4);
@@ -154,7 +177,7 @@ static void test_configmap_bad_values(void **state)
     (void)state;
     keys_defaults(&kv);
     kv.maxconn = 77;
-    keys_apply_configmap(&kv, data, sizeof(data) / sizeof(data[0]), on_issue, &is);
+    keys_apply_configmap(&ar, &kv, data, sizeof(data) / sizeof(data[0]), on_issue, &is);
     /* every bad value reported, naming its field; previous values kept */
     assert_int_equal(is.n, 5);
     assert_string_equal(is.field[0], "data[\"maxconn\"]");
@@ -185,7 +208,7 @@ static void test_redirect_codes(void **state)
         struct k8s_kv d = {"ssl-redirect-code", (char *)good[i]};
 
         keys_defaults(&kv);
-        keys_apply_configmap(&kv, &d, 1, on_issue, &is);
+        keys_apply_configmap(&ar, &kv, &d, 1, on_issue, &is);
         assert_int_equal(is.n, 0);
         assert_int_equal(kv.ssl_redirect_code, (uint32_t)strtoul(good[i], NULL, 10));
     }
@@ -193,7 +216,7 @@ static void test_redirect_codes(void **state)
         struct k8s_kv d = {"ssl-redirect-code", (char *)bad[i]};
 
         keys_defaults(&kv);
-        keys_apply_configmap(&kv, &d, 1, on_issue, &is);
+        keys_apply_configmap(&ar, &kv, &d, 1, on_issue, &is);
         assert_int_equal(is.n, 1);
         assert_int_equal(kv.ssl_redirect_code, 308);
         issues_free(&is);
@@ -210,7 +233,7 @@ static void test_unknown_key_suggestion(void **state)
     (void)state;
     keys_defaults(&kv);
     keys_defaults(&ref);
-    keys_apply_configmap(&kv, data, 2, on_issue, &is);
+    keys_apply_configmap(&ar, &kv, data, 2, on_issue, &is);
     assert_int_equal(is.n, 2);
     assert_string_equal(is.field[0], "data[\"ssl-redirekt\"]");
     assert_non_null(strstr(is.msg[0], "did you mean \"ssl-redirect\""));
@@ -220,7 +243,7 @@ static void test_unknown_key_suggestion(void **state)
     assert_memory_equal(&kv, &ref, sizeof(kv)); /* nothing applied */
     issues_free(&is);
 
-    keys_apply_annotations(&kv, ann, 1, on_issue, &is);
+    keys_apply_annotations(&ar, &kv, ann, 1, on_issue, &is);
     assert_int_equal(is.n, 1);
     assert_string_equal(is.field[0], "metadata.annotations[\"portico.dev/timeout-sever\"]");
     assert_non_null(strstr(is.msg[0], "did you mean \"timeout-server\""));
@@ -241,12 +264,12 @@ static void test_annotations_each_prefix(void **state)
         ann[0].key = key;
         ann[0].val = "false";
         keys_defaults(&kv);
-        keys_apply_annotations(&kv, ann, 1, on_issue, &is);
+        keys_apply_annotations(&ar, &kv, ann, 1, on_issue, &is);
         assert_int_equal(is.n, 0);
         assert_false(kv.ssl_redirect);
         snprintf(key, sizeof(key), "%sssl-redirect-code", k8s_key_prefixes[p]);
         ann[0].val = "302";
-        keys_apply_annotations(&kv, ann, 1, on_issue, &is);
+        keys_apply_annotations(&ar, &kv, ann, 1, on_issue, &is);
         assert_int_equal(kv.ssl_redirect_code, 302);
     }
 }
@@ -268,18 +291,18 @@ static void test_annotations_canonical_wins(void **state)
 
     (void)state;
     keys_defaults(&kv);
-    keys_apply_annotations(&kv, a1, 2, on_issue, &is);
+    keys_apply_annotations(&ar, &kv, a1, 2, on_issue, &is);
     assert_false(kv.ssl_redirect);
     keys_defaults(&kv);
-    keys_apply_annotations(&kv, a2, 2, on_issue, &is);
+    keys_apply_annotations(&ar, &kv, a2, 2, on_issue, &is);
     assert_true(kv.ssl_redirect);
     keys_defaults(&kv);
-    keys_apply_annotations(&kv, a3, 3, on_issue, &is);
+    keys_apply_annotations(&ar, &kv, a3, 3, on_issue, &is);
     assert_int_equal(kv.ssl_redirect_code, 307);
     assert_int_equal(is.n, 0);
     /* a bad canonical value is reported and the other prefix's value stays */
     keys_defaults(&kv);
-    keys_apply_annotations(&kv, a4, 2, on_issue, &is);
+    keys_apply_annotations(&ar, &kv, a4, 2, on_issue, &is);
     assert_int_equal(kv.ssl_redirect_code, 301);
     assert_int_equal(is.n, 1);
     assert_string_equal(is.field[0], "metadata.annotations[\"portico.dev/ssl-redirect-code\"]");
@@ -293,24 +316,24 @@ static void test_annotations_scope(void **state)
     struct k8s_kv ann[] = {
         {"example.com/whatever", "x"},          /* not ours: silently ignored */
         {"kubernetes.io/ingress.class", "portico"},
-        {"portico.dev/timeout-server", "1s"},   /* ConfigMap only */
+        {"portico.dev/timeout-client", "1s"},   /* ConfigMap only */
         {"portico.devx/ssl-redirect", "false"}, /* not our prefix */
     };
-    struct k8s_kv data[] = {{"timeout-server", "2s"}};
+    struct k8s_kv data[] = {{"timeout-client", "2s"}};
 
     (void)state;
     keys_defaults(&kv);
-    keys_apply_annotations(&kv, ann, 4, on_issue, &is);
+    keys_apply_annotations(&ar, &kv, ann, 4, on_issue, &is);
     assert_int_equal(is.n, 1);
-    assert_string_equal(is.field[0], "metadata.annotations[\"portico.dev/timeout-server\"]");
+    assert_string_equal(is.field[0], "metadata.annotations[\"portico.dev/timeout-client\"]");
     assert_non_null(strstr(is.msg[0], "ConfigMap"));
-    assert_int_equal(kv.timeout_server_ms, 50000);
+    assert_int_equal(kv.timeout_client_ms, 50000);
     assert_true(kv.ssl_redirect);
     issues_free(&is);
     /* and the ConfigMap accepts it */
-    keys_apply_configmap(&kv, data, 1, on_issue, &is);
+    keys_apply_configmap(&ar, &kv, data, 1, on_issue, &is);
     assert_int_equal(is.n, 0);
-    assert_int_equal(kv.timeout_server_ms, 2000);
+    assert_int_equal(kv.timeout_client_ms, 2000);
 }
 
 static void test_long_key_names(void **state)
@@ -326,14 +349,126 @@ static void test_long_key_names(void **state)
     data[0].key = key;
     data[0].val = "v";
     keys_defaults(&kv);
-    keys_apply_configmap(&kv, data, 1, on_issue, &is);
+    keys_apply_configmap(&ar, &kv, data, 1, on_issue, &is);
     assert_int_equal(is.n, 1);
     assert_true(strlen(is.field[0]) < 400);
     issues_free(&is);
 }
 
+
+/* Sets one annotation on defaults; returns the number of issues. */
+static size_t annotate(struct key_values *kv, const char *key, const char *val)
+{
+    struct issues is = {0};
+    char name[128];
+    struct k8s_kv a;
+    size_t n;
+
+    snprintf(name, sizeof(name), "portico.dev/%s", key);
+    a.key = name;
+    a.val = (char *)val;
+    keys_defaults(kv);
+    keys_apply_annotations(&ar, kv, &a, 1, on_issue, &is);
+    n = is.n;
+    issues_free(&is);
+    return n;
+}
+
+static void test_backend_values_normalised(void **state)
+{
+    struct key_values kv;
+
+    (void)state;
+    assert_int_equal(annotate(&kv, "allow-list", " 10.0.0.1, 2001:DB8::1/64 ,192.168.0.0/16\n"),
+                     0);
+    assert_string_equal(kv.allow_list, "10.0.0.1 2001:db8::1/64 192.168.0.0/16");
+    assert_int_equal(annotate(&kv, "whitelist", "203.0.113.9"), 0); /* the alias */
+    assert_string_equal(kv.allow_list, "203.0.113.9");
+    assert_int_equal(annotate(&kv, "request-set-header", "X-A  one two\r\n\nX-B %[env(HOME)]"),
+                     0);
+    assert_string_equal(kv.request_set_header, "X-A\none two\nX-B\n%[env(HOME)]\n");
+    assert_int_equal(annotate(&kv, "path-rewrite", "^/api/(.*)  /v2/\\1"), 0);
+    assert_string_equal(kv.path_rewrite, "^/api/(.*)\n/v2/\\1");
+    assert_int_equal(annotate(&kv, "path-rewrite", "/"), 0);
+    assert_string_equal(kv.path_rewrite, "(.*)\n/");
+    assert_int_equal(annotate(&kv, "set-host", "internal.example.com:8080"), 0);
+    assert_string_equal(kv.set_host, "internal.example.com:8080");
+    assert_int_equal(annotate(&kv, "load-balance", "leastconn"), 0);
+    assert_string_equal(kv.load_balance, "leastconn");
+    assert_int_equal(annotate(&kv, "cors-allow-origin", "https://a.example, http://b.example:81"),
+                     0);
+    assert_string_equal(kv.cors_allow_origin, "https://a.example http://b.example:81");
+    assert_int_equal(annotate(&kv, "cors-allow-methods", "GET,POST , PUT"), 0);
+    assert_string_equal(kv.cors_allow_methods, "GET, POST, PUT");
+    assert_int_equal(annotate(&kv, "cors-max-age", "10m"), 0);
+    assert_int_equal(kv.cors_max_age, 600);
+    assert_int_equal(annotate(&kv, "server-proto", "h2"), 0);
+    assert_string_equal(kv.server_proto, "h2");
+}
+
+/* Every value that could change HAProxy's configuration beyond the key is
+ * refused, with one issue, and the default kept. */
+static void test_backend_values_refused(void **state)
+{
+    static const struct {
+        const char *key, *val;
+    } bad[] = {
+        {"allow-list", "10.0.0.1\x01"},       {"allow-list", "10.0.0.1 or 1=1"},
+        {"allow-list", "10.0.0.0/33"},         {"allow-list", "::1/129"},
+        {"allow-list", "10.0.0.1/8/8"},        {"deny-list", "${IP}"},
+        {"request-set-header", "X-A it's"},    {"request-set-header", "X-A a  b"},
+        {"request-set-header", "X-A a\x7f"},   {"request-set-header", "X-A \xc3\xa9"},
+        {"request-set-header", "X:A b"},       {"request-set-header", "X-A"},
+        {"response-set-header", "X-A a\rb"},   {"path-rewrite", "/a( /b"},
+        {"path-rewrite", "/a /b /c"},          {"path-rewrite", "/a '/b'"},
+        {"path-rewrite", "/a\n/b"},            {"set-host", "a b"},
+        {"set-host", "-a.example"},            {"set-host", "a.example:0"},
+        {"set-host", "a..example"},            {"set-host", "a.example#x"},
+        {"load-balance", "static-rr"},         {"load-balance", "roundrobin\n"},
+        {"cors-allow-origin", "example.com"},  {"cors-allow-origin", "https://a b'"},
+        {"cors-allow-methods", "GET;POST"},    {"cors-max-age", "1500ms"},
+        {"server-proto", "h3"},                {"server-ssl", "yes"},
+    };
+    struct key_values kv, def;
+
+    (void)state;
+    keys_defaults(&def);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (annotate(&kv, bad[i].key, bad[i].val) != 1)
+            fail_msg("%s: \"%s\" was not refused", bad[i].key, bad[i].val);
+        assert_memory_equal(&kv, &def, sizeof(kv));
+    }
+}
+
+static void test_backend_differs(void **state)
+{
+    struct key_values base, kv;
+    uint64_t h1, h2, h3;
+
+    (void)state;
+    keys_defaults(&base);
+    keys_defaults(&kv);
+    assert_false(keys_backend_differs(&kv, &base, &h1));
+    /* a ConfigMap-only key is not a backend's */
+    kv.timeout_client_ms = 1;
+    assert_false(keys_backend_differs(&kv, &base, &h1));
+    assert_int_equal(annotate(&kv, "load-balance", "leastconn"), 0);
+    assert_true(keys_backend_differs(&kv, &base, &h1));
+    assert_int_equal(annotate(&kv, "load-balance", "leastconn"), 0);
+    assert_true(keys_backend_differs(&kv, &base, &h2));
+    assert_true(h1 == h2);
+    assert_int_equal(annotate(&kv, "load-balance", "first"), 0);
+    assert_true(keys_backend_differs(&kv, &base, &h3));
+    assert_true(h1 != h3);
+    /* the same value as the ConfigMap's is no difference */
+    assert_int_equal(annotate(&kv, "timeout-server", "50s"), 0);
+    assert_false(keys_backend_differs(&kv, &base, &h1));
+}
+
 int main(void)
 {
+    int failed;
+
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_table),
@@ -345,7 +480,13 @@ int main(void)
         cmocka_unit_test(test_annotations_canonical_wins),
         cmocka_unit_test(test_annotations_scope),
         cmocka_unit_test(test_long_key_names),
+        cmocka_unit_test(test_backend_values_normalised),
+        cmocka_unit_test(test_backend_values_refused),
+        cmocka_unit_test(test_backend_differs),
     };
 
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    arena_init(&ar);
+    failed = cmocka_run_group_tests(tests, NULL, NULL);
+    arena_deinit(&ar);
+    return failed;
 }

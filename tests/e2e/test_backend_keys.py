@@ -1,0 +1,122 @@
+"""The backend keys (doc/config/) through the real HAProxy: each annotation's
+effect seen by the client or by the echo backend, byte for byte, and an
+Ingress without keys on the same Service left as it was."""
+
+import subprocess
+import time
+
+import pytest
+
+from helpers import ingress, path, rule, service_with_endpoints, wait_for
+from ports import free_port
+
+
+def test_backend_keys_take_effect(launcher):
+    echo = launcher.echo({"web": ["127.0.0.1", "127.0.0.2"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+
+    def ing(name, **ann):
+        return ingress(name, [rule(f"{name}.keys.test", path("/", "web"))],
+                       annotations={f"portico.dev/{k.replace('_', '-')}": v
+                                    for k, v in ann.items()})
+
+    m.write("plain.yaml", ing("plain"))
+    m.write("allowed.yaml", ing("allowed", allow_list="10.0.0.0/8, 127.0.0.0/8"))
+    m.write("outside.yaml", ing("outside", allow_list="10.0.0.0/8"))
+    m.write("denied.yaml", ing("denied", deny_list="127.0.0.1"))
+    m.write("rewrite.yaml", ing("rewrite", path_rewrite=r"^/api/(.*) /v2/\1",
+                                set_host="internal.example:8080"))
+    m.write("headers.yaml", ing("headers",
+                                request_set_header="X-Env staging\nX-Raw 100% %[env(HOME)] \\n",
+                                response_set_header="X-Frame-Options DENY"))
+    m.write("cors.yaml", ing("cors", cors_enable="true",
+                             cors_allow_origin="https://a.example, https://b.example",
+                             cors_allow_methods="GET, POST", cors_allow_credentials="true",
+                             cors_max_age="10m"))
+    m.write("lc.yaml", ing("lc", load_balance="leastconn"))
+    px = launcher.portico(m)
+    for name in ("plain", "allowed", "rewrite", "headers", "cors", "lc"):
+        px.wait_service(f"{name}.keys.test", "/", "web")
+
+    # access lists: the client is 127.0.0.1
+    assert px.get("/", host="outside.keys.test").status == 403
+    assert px.get("/", host="denied.keys.test").status == 403
+    assert px.get_tls("/", host="outside.keys.test").status == 403
+
+    # the endpoints see the rewritten path (query kept) and Host
+    r = px.get("/api/users?id=7", host="rewrite.keys.test")
+    assert r.json["path"] == "/v2/users?id=7", r.json
+    assert r.json["host"] == "internal.example:8080"
+    assert px.get("/other", host="rewrite.keys.test").json["path"] == "/other"
+
+    # headers arrive exactly as written: '%' and backslashes are not HAProxy's
+    r = px.get("/", host="headers.keys.test", headers=[("X-Env", "client")])
+    raw = dict((k.lower(), v) for k, v in r.json["header_list"])
+    assert raw["x-env"] == "staging"
+    assert raw["x-raw"] == "100% %[env(HOME)] \\n"
+    assert r.header("X-Frame-Options") == "DENY"
+    assert px.get("/", host="plain.keys.test").header("X-Frame-Options") is None
+
+    # CORS: a preflight is answered by HAProxy; a listed origin is echoed
+    pre = px.get("/x", host="cors.keys.test", method="OPTIONS",
+                 headers=[("Origin", "https://b.example"),
+                          ("Access-Control-Request-Method", "POST")])
+    assert pre.status == 204 and pre.header("X-Echo-Service") is None, pre.status
+    assert pre.header("Access-Control-Allow-Origin") == "https://b.example"
+    assert pre.header("Access-Control-Allow-Methods") == "GET, POST"
+    assert pre.header("Access-Control-Max-Age") == "600"
+    assert pre.header("Access-Control-Allow-Credentials") == "true"
+    r = px.get("/x", host="cors.keys.test", headers=[("Origin", "https://a.example")])
+    assert r.service == "web" and r.header("Access-Control-Allow-Origin") == "https://a.example"
+    r = px.get("/x", host="cors.keys.test", headers=[("Origin", "https://evil.example")])
+    assert r.service == "web" and r.header("Access-Control-Allow-Origin") is None
+    evil = px.get("/x", host="cors.keys.test", method="OPTIONS",
+                  headers=[("Origin", "https://evil.example"),
+                           ("Access-Control-Request-Method", "POST")])
+    assert evil.service == "web"  # not a preflight Portico allows: the app decides
+
+    # a leastconn backend still gets its endpoints at run time, without a reload
+    reloads = px.settle()
+    m.write("svc.yaml", service_with_endpoints("web", ["127.0.0.1"], echo.port("web")))
+    wait_for(lambda: {px.get("/", host="lc.keys.test").json["endpoint"].split(":")[0]
+                      for _ in range(6)} == {"127.0.0.1"})
+    m.write("svc.yaml", echo.objects("web"))
+    wait_for(lambda: len({px.get("/", host="lc.keys.test").json["endpoint"]
+                          for _ in range(10)}) == 2)
+    assert px.settle() == reloads
+
+    # keys removed: the Ingress is back on the Service's plain backend
+    m.write("outside.yaml", ing("outside"))
+    px.wait_service("outside.keys.test", "/", "web")
+
+
+@pytest.fixture
+def tls_backend(tmp_path):
+    """`openssl s_server -www`: a TLS endpoint that answers any GET with 200."""
+    key, crt = tmp_path / "k.pem", tmp_path / "c.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "1", "-subj", "/CN=backend"], check=True, capture_output=True)
+    port = free_port()
+    proc = subprocess.Popen(["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-www",
+                             "-key", key, "-cert", crt, "-quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    yield port
+    proc.terminate()
+    proc.wait(5)
+
+
+def test_server_ssl(launcher, tls_backend):
+    m = launcher.manifests()
+    m.write("svc.yaml", service_with_endpoints("tls", ["127.0.0.1"], tls_backend))
+    m.write("ing.yaml", ingress("tls", [rule("tls.keys.test", path("/", "tls"))],
+                                annotations={"portico.dev/server-ssl": "true"}))
+    m.write("plain.yaml", ingress("plain", [rule("plain.keys.test", path("/", "tls"))]))
+    px = launcher.portico(m)
+    r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
+        px.get("/", host="tls.keys.test")))
+    assert b"s_server" in r.body
+    # without the key HAProxy speaks plain HTTP to the TLS port: no 200
+    assert px.get("/", host="plain.keys.test").status != 200
