@@ -911,6 +911,10 @@ static const char *const guards[] = {
 /* Access control Portico implements: a value it must refuse closes the
  * routes too, rather than serve them with no list at all. */
 static const char *const enforced[] = {"allow-list", "whitelist", "deny-list", "blacklist"};
+static const char *const enforced_nginx[] = {
+    K8S_NGINX_PREFIX "whitelist-source-range", K8S_NGINX_PREFIX "allowlist-source-range",
+    K8S_NGINX_PREFIX "denylist-source-range",
+};
 
 /* An Ingress whose access control Portico cannot enforce fails closed: all
  * its routes answer 403, rather than serve without the protection its
@@ -939,6 +943,14 @@ static bool fails_closed(struct builder *b, const struct k8s_ingress *ing, const
                           "of this Ingress answers 403 until it is valid, rather than serve "
                           "without it";
                 }
+            }
+        }
+        for (size_t g = 0; !name && g < ARRAY_SIZE(enforced_nginx); g++) {
+            if (!strcmp(key, enforced_nginx[g]) &&
+                !keys_nginx_value_ok(key, ing->obj.meta.annotations[i].val)) {
+                name = key;
+                why = "this access list is refused (see the warning on it): every route of "
+                      "this Ingress answers 403 until it is valid, rather than serve without it";
             }
         }
         if (!name && k8s_nginx_guard(key))
@@ -971,6 +983,9 @@ static void add_ingress(struct builder *b, uint32_t pos)
     b->m->n_ingresses++;
     ictx.b = b;
     ictx.obj = obj;
+    /* ingress-nginx's first: Portico's own win where both are set */
+    keys_apply_nginx(&b->m->arena, &kv, ing->obj.meta.annotations, ing->obj.n_annotations,
+                     key_issue, &ictx);
     keys_apply_annotations(&b->m->arena, &kv, ing->obj.meta.annotations, ing->obj.n_annotations,
                            key_issue, &ictx);
     b->cur_closed = fails_closed(b, ing, obj);

@@ -710,6 +710,143 @@ bool keys_value_ok(const char *name, const char *val)
     return true;
 }
 
+/* ====== ingress-nginx ====== */
+
+enum nginx_conv {
+    NX_SAME,      /* the value as it is */
+    NX_SECONDS,   /* a number of seconds: "60" -> "60s" */
+    NX_TRUE_ONLY, /* "true" sets the key to "true"; "false" leaves it */
+    NX_PROTOCOL,  /* backend-protocol: HTTP, HTTPS, GRPC, GRPCS, H2C */
+};
+
+/* What Portico makes of ingress-nginx's annotations (doc/migrate.md). */
+static const struct nginx_key {
+    const char *name;   /* after nginx.ingress.kubernetes.io/ */
+    const char *key;    /* ours */
+    enum nginx_conv conv;
+} nginx_keys[] = {
+    {"ssl-redirect", "ssl-redirect", NX_SAME},
+    {"force-ssl-redirect", "ssl-redirect", NX_TRUE_ONLY},
+    {"backend-protocol", NULL, NX_PROTOCOL},
+    {"whitelist-source-range", "allow-list", NX_SAME},
+    {"allowlist-source-range", "allow-list", NX_SAME},
+    {"denylist-source-range", "deny-list", NX_SAME},
+    {"proxy-connect-timeout", "timeout-connect", NX_SECONDS},
+    {"proxy-read-timeout", "timeout-server", NX_SECONDS},
+    {"proxy-send-timeout", "timeout-server", NX_SECONDS},
+    {"enable-cors", "cors-enable", NX_SAME},
+    {"cors-allow-origin", "cors-allow-origin", NX_SAME},
+    {"cors-allow-methods", "cors-allow-methods", NX_SAME},
+    {"cors-allow-headers", "cors-allow-headers", NX_SAME},
+    {"cors-allow-credentials", "cors-allow-credentials", NX_SAME},
+    {"cors-max-age", "cors-max-age", NX_SECONDS},
+    {"upstream-vhost", "set-host", NX_SAME},
+};
+
+static const struct nginx_key *nginx_find(const char *annotation)
+{
+    if (!str_has_prefix(annotation, K8S_NGINX_PREFIX))
+        return NULL;
+    for (size_t i = 0; i < sizeof(nginx_keys) / sizeof(nginx_keys[0]); i++) {
+        if (!strcmp(annotation + strlen(K8S_NGINX_PREFIX), nginx_keys[i].name))
+            return &nginx_keys[i];
+    }
+    return NULL;
+}
+
+/* Applies one translated annotation; 0, or -EINVAL with *<err> set. */
+static int nginx_apply(struct arena *a, struct key_values *kv, const struct nginx_key *nk,
+                       const char *val, char **err)
+{
+    char buf[32];
+
+    switch (nk->conv) {
+    case NX_SAME:
+        break;
+    case NX_SECONDS:
+        if (strspn(val, "0123456789") != strlen(val) || !*val || strlen(val) > 9) {
+            errmsg_set(err, "must be a whole number of seconds");
+            return -EINVAL;
+        }
+        snprintf(buf, sizeof(buf), "%ss", val);
+        val = buf;
+        break;
+    case NX_TRUE_ONLY:
+        if (strcmp(val, "true") && strcmp(val, "false")) {
+            errmsg_set(err, "must be \"true\" or \"false\"");
+            return -EINVAL;
+        }
+        if (!strcmp(val, "false"))
+            return 0;
+        break;
+    case NX_PROTOCOL:
+        /* HTTPS and GRPCS: TLS to the endpoints; GRPC, GRPCS, H2C: HTTP/2 */
+        if (!strcmp(val, "HTTP")) {
+            kv->server_ssl = false;
+            kv->server_proto = NULL;
+        } else if (!strcmp(val, "HTTPS") || !strcmp(val, "GRPCS")) {
+            kv->server_ssl = true;
+            kv->server_proto = val[0] == 'G' ? "h2" : NULL;
+        } else if (!strcmp(val, "GRPC") || !strcmp(val, "H2C")) {
+            kv->server_ssl = false;
+            kv->server_proto = "h2";
+        } else {
+            errmsg_set(err, "must be HTTP, HTTPS, GRPC, GRPCS or H2C (AUTO_HTTP, AJP and FCGI "
+                            "are not supported)");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    {
+        const struct key_def *k = find(nk->key);
+
+        return k->parse(a, val, (char *)kv + k->offset, err);
+    }
+}
+
+void keys_apply_nginx(struct arena *a, struct key_values *kv, const struct k8s_kv *ann, size_t n,
+                      keys_issue_fn *fn, void *arg)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct nginx_key *nk;
+        char field[300], msg[600];
+        char *err = NULL;
+
+        if (!str_has_prefix(ann[i].key, K8S_NGINX_PREFIX))
+            continue;
+        snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", ann[i].key);
+        nk = nginx_find(ann[i].key);
+        if (!nk) {
+            /* the access controls among them close the Ingress instead (build.c) */
+            if (!k8s_nginx_guard(ann[i].key))
+                fn(arg, field, "this ingress-nginx annotation is not supported; ignored "
+                               "(doc/migrate.md lists those Portico translates)");
+            continue;
+        }
+        if (nginx_apply(a, kv, nk, ann[i].val, &err)) {
+            snprintf(msg, sizeof(msg), "%s; the value is ignored", err);
+            fn(arg, field, msg);
+            free(err);
+        }
+    }
+}
+
+bool keys_nginx_value_ok(const char *annotation, const char *val)
+{
+    const struct nginx_key *nk = nginx_find(annotation);
+    struct key_values scratch;
+    char *err = NULL;
+
+    if (!nk)
+        return false;
+    keys_defaults(&scratch);
+    if (nginx_apply(NULL, &scratch, nk, val, &err)) {
+        free(err);
+        return false;
+    }
+    return true;
+}
+
 /* A key's value as text, for comparing and hashing. */
 static const char *value_text(const struct key_def *k, const struct key_values *kv, char *buf,
                               size_t size)

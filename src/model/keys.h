@@ -62,6 +62,14 @@ void keys_apply_configmap(struct arena *a, struct key_values *kv, const struct k
 /* Applies annotations under our prefixes. Bad values keep the previous value. */
 void keys_apply_annotations(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
                             size_t n, keys_issue_fn *fn, void *arg);
+/* Applies ingress-nginx's annotations (nginx.ingress.kubernetes.io/) that
+ * Portico translates into its keys; the others get an issue each, but for
+ * the access controls, which close the Ingress (k8s_nginx_guard()). */
+void keys_apply_nginx(struct arena *a, struct key_values *kv, const struct k8s_kv *ann, size_t n,
+                      keys_issue_fn *fn, void *arg);
+/* True when <annotation> is an ingress-nginx annotation Portico translates
+ * and <val> a valid value of it. */
+bool keys_nginx_value_ok(const char *annotation, const char *val);
 /* True when <val> is a valid value of the key <name> (or its alias). */
 bool keys_value_ok(const char *name, const char *val);
 /* True when a backend key of <kv> differs from <base>; <hash> is then of

@@ -551,7 +551,6 @@ const size_t k8s_key_prefixes_len = sizeof(k8s_key_prefixes) / sizeof(k8s_key_pr
 bool k8s_nginx_guard(const char *key)
 {
     static const char *const guards[] = {
-        "whitelist-source-range", "allowlist-source-range", "denylist-source-range",
         "auth-type", "auth-secret", "auth-url", "auth-signin", "auth-tls-secret",
         "auth-tls-verify-client", "limit-rps", "limit-rpm", "limit-connections", "satisfy",
         "enable-modsecurity", "enable-owasp-core-rules",
@@ -572,7 +571,8 @@ bool k8s_annotation_read(const char *key)
         if (!strncmp(key, k8s_key_prefixes[i], strlen(k8s_key_prefixes[i])))
             return true;
     }
-    if (k8s_nginx_guard(key))
+    /* ingress-nginx's are translated (keys_apply_nginx()) or refused */
+    if (str_has_prefix(key, K8S_NGINX_PREFIX))
         return true;
     return !strcmp(key, "kubernetes.io/ingress.class") ||
            !strcmp(key, "ingressclass.kubernetes.io/is-default-class");

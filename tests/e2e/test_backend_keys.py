@@ -35,14 +35,23 @@ def test_backend_keys_take_effect(launcher):
                              cors_allow_methods="GET, POST", cors_allow_credentials="true",
                              cors_max_age="10m"))
     m.write("lc.yaml", ing("lc", load_balance="leastconn"))
+    nginx = "nginx.ingress.kubernetes.io/"
+    m.write("nginx.yaml", ingress("nginx", [rule("nginx.keys.test", path("/", "web"))],
+                                  annotations={nginx + "whitelist-source-range": "127.0.0.1/32",
+                                               nginx + "upstream-vhost": "vhost.example"}))
+    m.write("nginx-out.yaml", ingress("nginx-out", [rule("nginx-out.keys.test", path("/", "web"))],
+                                      annotations={nginx + "denylist-source-range": "127.0.0.0/8"}))
     px = launcher.portico(m)
-    for name in ("plain", "allowed", "rewrite", "headers", "cors", "lc"):
+    for name in ("plain", "allowed", "rewrite", "headers", "cors", "lc", "nginx"):
         px.wait_service(f"{name}.keys.test", "/", "web")
 
     # access lists: the client is 127.0.0.1
     assert px.get("/", host="outside.keys.test").status == 403
     assert px.get("/", host="denied.keys.test").status == 403
     assert px.get_tls("/", host="outside.keys.test").status == 403
+    # ingress-nginx's, translated
+    assert px.get("/", host="nginx-out.keys.test").status == 403
+    assert px.get("/", host="nginx.keys.test").json["host"] == "vhost.example"
 
     # the endpoints see the rewritten path (query kept) and Host
     r = px.get("/api/users?id=7", host="rewrite.keys.test")
@@ -113,10 +122,14 @@ def test_server_ssl(launcher, tls_backend):
     m.write("svc.yaml", service_with_endpoints("tls", ["127.0.0.1"], tls_backend))
     m.write("ing.yaml", ingress("tls", [rule("tls.keys.test", path("/", "tls"))],
                                 annotations={"portico.dev/server-ssl": "true"}))
+    m.write("nginx.yaml", ingress("nginx", [rule("nginx-tls.keys.test", path("/", "tls"))],
+                                  annotations={"nginx.ingress.kubernetes.io/backend-protocol":
+                                               "HTTPS"}))
     m.write("plain.yaml", ingress("plain", [rule("plain.keys.test", path("/", "tls"))]))
     px = launcher.portico(m)
     r = wait_for(lambda: (lambda r: r if r.status == 200 else None)(
         px.get("/", host="tls.keys.test")))
     assert b"s_server" in r.body
+    assert b"s_server" in px.get("/", host="nginx-tls.keys.test").body
     # without the key HAProxy speaks plain HTTP to the TLS port: no 200
     assert px.get("/", host="plain.keys.test").status != 200

@@ -12,8 +12,7 @@ def test_unsupported_access_control_fails_closed(launcher):
     m.write("guarded.yaml", ingress("guarded", [rule("admin.closed.test", path("/", "web"))],
                                     annotations={"haproxy.org/rate-limit-requests": "10"}))
     m.write("nginx.yaml", ingress("nginx", [rule("private.closed.test", path("/", "web"))],
-                                  annotations={"nginx.ingress.kubernetes.io/whitelist-source-range":
-                                               "10.0.0.0/8"}))
+                                  annotations={"nginx.ingress.kubernetes.io/auth-type": "basic"}))
     m.write("open.yaml", ingress("open", [rule("www.closed.test", path("/", "web"))]))
     px = launcher.portico(m)
     px.wait_service("www.closed.test", "/", "web")
@@ -24,7 +23,7 @@ def test_unsupported_access_control_fails_closed(launcher):
     text = px.log_text()
     assert 'metadata.annotations[\\"haproxy.org/rate-limit-requests\\"]: this access control is not ' \
            'supported yet' in text
-    assert "nginx.ingress.kubernetes.io/whitelist-source-range" in text
+    assert "nginx.ingress.kubernetes.io/auth-type" in text
     reloads = px.settle()
     # the annotation gone, the Ingress opens, through the Runtime API
     m.write("guarded.yaml", ingress("guarded", [rule("admin.closed.test", path("/", "web"))]))
