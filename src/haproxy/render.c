@@ -325,6 +325,10 @@ static int render_backend_keys(struct buf *b, const struct key_values *o,
     ret |= buf_addf(b, "    balance %s\n", o->load_balance);
     if (!strcmp(o->load_balance, "source") || !strcmp(o->load_balance, "uri"))
         ret |= buf_adds(b, "    hash-type consistent\n"); /* servers added at run time */
+    if (o->abortonclose)
+        ret |= buf_adds(b, "    option abortonclose\n");
+    if (o->cookie_persistence)
+        ret |= buf_addf(b, "    cookie %s insert indirect nocache\n", o->cookie_persistence);
     if (o->timeout_connect_ms != g->timeout_connect_ms)
         ret |= buf_addf(b, "    timeout connect %ums\n", o->timeout_connect_ms);
     if (o->timeout_server_ms != g->timeout_server_ms)
@@ -340,6 +344,18 @@ static int render_backend_keys(struct buf *b, const struct key_values *o,
     if (o->deny_list) {
         ret |= render_src_acl(b, "denied", o->deny_list);
         ret |= buf_adds(b, "    http-request deny deny_status 403 if denied\n");
+    }
+    if (o->rate_limit_requests) {
+        ret |= buf_addf(b,
+                        "    stick-table type ip size %u expire %ums store http_req_rate(%ums)\n",
+                        o->rate_limit_size, o->rate_limit_period_ms, o->rate_limit_period_ms);
+        if (o->rate_limit_whitelist)
+            ret |= render_src_acl(b, "rate_exempt", o->rate_limit_whitelist);
+        ret |= buf_addf(b,
+                        "    http-request track-sc0 src\n"
+                        "    http-request deny deny_status %u if { sc_http_req_rate(0) gt %u }%s\n",
+                        o->rate_limit_status_code, o->rate_limit_requests,
+                        o->rate_limit_whitelist ? " !rate_exempt" : "");
     }
     if (o->cors_enable) {
         ret |= buf_adds(b, "    http-request set-var(txn.cors_origin) req.hdr(origin)\n");
@@ -473,6 +489,17 @@ int render_server_words(struct buf *b, const struct model_backend *be,
     model_server_addr(s, addr, sizeof(addr));
     ret = buf_addf(b, s->v6 ? "[%s]:%u " SERVER_KEYWORDS : "%s:%u " SERVER_KEYWORDS, addr,
                    s->port);
+    if (o && o->pod_maxconn)
+        ret |= buf_addf(b, " maxconn %u", o->pod_maxconn);
+    if (o && o->send_proxy_protocol)
+        ret |= buf_addf(b, " %s", o->send_proxy_protocol);
+    if (o && o->cookie_persistence) {
+        char name[MODEL_SERVER_NAME_MAX];
+
+        /* the server's own address: the same in every replica and generation */
+        model_server_name(s, name, sizeof(name));
+        ret |= buf_addf(b, " cookie %s", name);
+    }
     if (o && o->server_ssl)
         ret |= buf_adds(b, o->server_proto ? " ssl verify none alpn h2" : " ssl verify none");
     else if (o && o->server_proto)

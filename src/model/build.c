@@ -904,16 +904,19 @@ static int cmp_age(const void *a, const void *b)
  * authentication, rate limits, client certificates) which Portico does not
  * implement yet, under our prefixes; ingress-nginx's: k8s_nginx_guard(). */
 static const char *const guards[] = {
-    "auth-type", "auth-secret", "auth-realm", "rate-limit-requests", "rate-limit-period",
-    "rate-limit-size", "rate-limit-status-code", "client-ca", "client-crt-optional",
+    "auth-type", "auth-secret", "auth-realm", "client-ca", "client-crt-optional",
 };
 
 /* Access control Portico implements: a value it must refuse closes the
  * routes too, rather than serve them with no list at all. */
-static const char *const enforced[] = {"allow-list", "whitelist", "deny-list", "blacklist"};
+static const char *const enforced[] = {
+    "allow-list", "whitelist", "deny-list", "blacklist", "rate-limit-requests",
+    "rate-limit-period", "rate-limit-size", "rate-limit-status-code", "rate-limit-whitelist",
+};
 static const char *const enforced_nginx[] = {
     K8S_NGINX_PREFIX "whitelist-source-range", K8S_NGINX_PREFIX "allowlist-source-range",
-    K8S_NGINX_PREFIX "denylist-source-range",
+    K8S_NGINX_PREFIX "denylist-source-range", K8S_NGINX_PREFIX "limit-rps",
+    K8S_NGINX_PREFIX "limit-rpm", K8S_NGINX_PREFIX "limit-whitelist",
 };
 
 /* An Ingress whose access control Portico cannot enforce fails closed: all
@@ -939,9 +942,9 @@ static bool fails_closed(struct builder *b, const struct k8s_ingress *ing, const
                 if (!strcmp(key + n, enforced[g]) &&
                     !keys_value_ok(enforced[g], ing->obj.meta.annotations[i].val)) {
                     name = enforced[g];
-                    why = "this access list is refused (see the warning on it): every route "
-                          "of this Ingress answers 403 until it is valid, rather than serve "
-                          "without it";
+                    why = "this access control is refused (see the warning on it): every "
+                          "route of this Ingress answers 403 until it is valid, rather than "
+                          "serve without it";
                 }
             }
         }
@@ -949,8 +952,9 @@ static bool fails_closed(struct builder *b, const struct k8s_ingress *ing, const
             if (!strcmp(key, enforced_nginx[g]) &&
                 !keys_nginx_value_ok(key, ing->obj.meta.annotations[i].val)) {
                 name = key;
-                why = "this access list is refused (see the warning on it): every route of "
-                      "this Ingress answers 403 until it is valid, rather than serve without it";
+                why = "this access control is refused (see the warning on it): every route "
+                      "of this Ingress answers 403 until it is valid, rather than serve "
+                      "without it";
             }
         }
         if (!name && k8s_nginx_guard(key))

@@ -35,5 +35,14 @@ struct key_values {
     const char *cors_allow_headers;
     bool cors_allow_credentials;
     uint32_t cors_max_age;           /* seconds */
+    uint32_t rate_limit_requests;    /* per client address and period; 0: none */
+    uint32_t rate_limit_period_ms;
+    uint32_t rate_limit_size;        /* client addresses tracked */
+    uint32_t rate_limit_status_code;
+    const char *rate_limit_whitelist; /* addresses never limited */
+    const char *send_proxy_protocol; /* a server keyword of proxy_words[], or NULL */
+    uint32_t pod_maxconn;            /* per server; 0: none */
+    bool abortonclose;
+    const char *cookie_persistence;  /* a cookie name, or NULL */
 };
 #endif

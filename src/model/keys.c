@@ -445,6 +445,107 @@ static int parse_tokens(struct arena *a, const char *val, void *dst, char **err)
     return 0;
 }
 
+static int parse_rate(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    if (str_to_u32(val, 0, 1000000000, dst)) {
+        errmsg_set(err, "must be a whole number of requests (0: no limit)");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* A count with an optional k or m suffix, as HAProxy writes table sizes. */
+static int parse_size(struct arena *a, const char *val, void *dst, char **err)
+{
+    size_t len = strlen(val);
+    uint32_t mul = 1, v;
+    char num[16];
+
+    (void)a;
+    if (len && (val[len - 1] == 'k' || val[len - 1] == 'm')) {
+        mul = val[len - 1] == 'k' ? 1000 : 1000000;
+        len--;
+    }
+    if (!len || len >= sizeof(num))
+        goto bad;
+    memcpy(num, val, len);
+    num[len] = '\0';
+    if (str_to_u32(num, 1, 100000000 / mul, &v))
+        goto bad;
+    *(uint32_t *)dst = v * mul;
+    return 0;
+bad:
+    errmsg_set(err, "must be a number of entries from 1 to 100m, such as 100k");
+    return -EINVAL;
+}
+
+/* The error statuses HAProxy 2.6 has an answer for (deny_status). */
+static int parse_status(struct arena *a, const char *val, void *dst, char **err)
+{
+    static const uint32_t codes[] = {400, 401, 403, 404, 405, 407, 408, 410,
+                                     413, 425, 429, 500, 501, 502, 503, 504};
+    uint32_t v;
+
+    (void)a;
+    if (!str_to_u32(val, 400, 599, &v)) {
+        for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+            if (codes[i] == v) {
+                *(uint32_t *)dst = v;
+                return 0;
+            }
+        }
+    }
+    errmsg_set(err, "must be one of 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, "
+                    "501, 502, 503, 504");
+    return -EINVAL;
+}
+
+/* The PROXY protocol header sent to the endpoints: the value -> the server
+ * keyword. */
+static const char *const proxy_words[][2] = {
+    {"proxy", "send-proxy"},           {"proxy-v1", "send-proxy"},
+    {"proxy-v2", "send-proxy-v2"},     {"proxy-v2-ssl", "send-proxy-v2-ssl"},
+    {"proxy-v2-ssl-cn", "send-proxy-v2-ssl-cn"},
+};
+
+static int parse_proxy(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(proxy_words) / sizeof(proxy_words[0]); i++) {
+        if (!strcmp(val, proxy_words[i][0])) {
+            *(const char **)dst = proxy_words[i][1];
+            return 0;
+        }
+    }
+    errmsg_set(err, "must be proxy, proxy-v1, proxy-v2, proxy-v2-ssl or proxy-v2-ssl-cn");
+    return -EINVAL;
+}
+
+/* A cookie name, of the characters that need no quoting in HAProxy's
+ * configuration (it is written as a bare word). */
+static int parse_cookie(struct arena *a, const char *val, void *dst, char **err)
+{
+    size_t len = strlen(val);
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (len > 64 || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789_.-") != len) {
+        errmsg_set(err, "must be a cookie name of letters, digits, '_', '.' and '-' (at most "
+                        "64)");
+        return -EINVAL;
+    }
+    *(const char **)dst = keep(a, val, len);
+    return 0;
+}
+
 static int parse_seconds(struct arena *a, const char *val, void *dst, char **err)
 {
     uint32_t ms;
@@ -526,6 +627,26 @@ const struct key_def key_table[] = {
      "`acl denied src ADDRESS...` lines and `http-request deny deny_status 403 if denied` in "
      "the backend.",
      "\"203.0.113.0/24\"", "blacklist"},
+    {"rate-limit-requests", KEY_INT, "0", BE, parse_rate, KV(rate_limit_requests),
+     "Most requests a client address may send to the Ingress's routes in each "
+     "rate-limit-period; past it, requests get rate-limit-status-code. 0: no limit. The "
+     "count is per replica of Portico and per Service port of the Ingress.",
+     "A `stick-table type ip` in the backend storing `http_req_rate(PERIOD)`, `http-request "
+     "track-sc0 src` and `http-request deny deny_status CODE if { sc_http_req_rate(0) gt N }`.",
+     "\"100\"", NULL},
+    {"rate-limit-period", KEY_DURATION, "1s", BE, parse_duration, KV(rate_limit_period_ms),
+     "The period rate-limit-requests counts over.",
+     "The period of `http_req_rate()` and the table's `expire`.", "\"1m\"", NULL},
+    {"rate-limit-size", KEY_INT, "100k", BE, parse_size, KV(rate_limit_size),
+     "How many client addresses are tracked at once (the oldest are forgotten first).",
+     "The stick table's `size`.", "\"1m\"", NULL},
+    {"rate-limit-status-code", KEY_INT, "429", BE, parse_status, KV(rate_limit_status_code),
+     "Status of the answer to a request over the limit.", "`deny_status CODE`.", "\"503\"",
+     NULL},
+    {"rate-limit-whitelist", KEY_ADDRS, "", BE, parse_addrs, KV(rate_limit_whitelist),
+     "Client addresses and networks never limited.",
+     "`acl rate_exempt src ADDRESS...`, excluded from the deny rule.", "\"10.0.0.0/8\"",
+     NULL},
     {"cors-enable", KEY_BOOL, "false", BE, parse_bool, KV(cors_enable),
      "Answers CORS preflight requests (OPTIONS with Origin and "
      "Access-Control-Request-Method) itself with 204 and the `cors-*` headers, and adds "
@@ -572,6 +693,26 @@ const struct key_def key_table[] = {
      "Headers set on responses to the client, one per line: the name, then the value.",
      "`http-response set-header NAME VALUE` in the backend, one per header.",
      "|\n      Strict-Transport-Security max-age=31536000\n      X-Frame-Options DENY", NULL},
+    {"abortonclose", KEY_BOOL, "false", BE, parse_bool, KV(abortonclose),
+     "Drops a request still waiting for an endpoint when its client has closed the "
+     "connection.",
+     "`option abortonclose` in the backend.", "\"true\"", NULL},
+    {"cookie-persistence", KEY_NAME, "", BE, parse_cookie, KV(cookie_persistence),
+     "Name of a cookie that keeps a client on the endpoint that served it first (the cookie "
+     "is set by HAProxy, not sent to the endpoints).",
+     "`cookie NAME insert indirect nocache` in the backend and `cookie ADDRESS:PORT` on each "
+     "server.",
+     "\"SERVERID\"", NULL},
+    {"pod-maxconn", KEY_INT, "0", BE, parse_count, KV(pod_maxconn),
+     "Most concurrent connections to each endpoint (per replica of Portico); the others "
+     "wait in the queue (timeout-queue). 0: no limit.",
+     "`maxconn N` on every server of the backend.", "\"100\"", NULL},
+    {"send-proxy-protocol", KEY_ENUM, "", BE, parse_proxy, KV(send_proxy_protocol),
+     "Sends the PROXY protocol header to the endpoints: `proxy` (or `proxy-v1`), "
+     "`proxy-v2`, `proxy-v2-ssl`, `proxy-v2-ssl-cn`.",
+     "`send-proxy`, `send-proxy-v2`, `send-proxy-v2-ssl` or `send-proxy-v2-ssl-cn` on every "
+     "server of the backend.",
+     "\"proxy-v2\"", NULL},
     {"server-ssl", KEY_BOOL, "false", BE, parse_bool, KV(server_ssl),
      "Connects to the endpoints with TLS (their certificate is not verified).",
      "`ssl verify none` on every server of the backend.", "\"true\"", NULL},
@@ -609,6 +750,8 @@ const char *key_type_name(enum key_type t)
         return "list of tokens";
     case KEY_PROTO:
         return "h1 or h2";
+    case KEY_NAME:
+        return "name";
     }
     return "?";
 }
@@ -717,6 +860,8 @@ enum nginx_conv {
     NX_SECONDS,   /* a number of seconds: "60" -> "60s" */
     NX_TRUE_ONLY, /* "true" sets the key to "true"; "false" leaves it */
     NX_PROTOCOL,  /* backend-protocol: HTTP, HTTPS, GRPC, GRPCS, H2C */
+    NX_LIMIT_RPS, /* requests a second: rate-limit-requests, a period of 1s, 503 */
+    NX_LIMIT_RPM, /* the same a minute */
 };
 
 /* What Portico makes of ingress-nginx's annotations (doc/migrate.md). */
@@ -741,6 +886,9 @@ static const struct nginx_key {
     {"cors-allow-credentials", "cors-allow-credentials", NX_SAME},
     {"cors-max-age", "cors-max-age", NX_SECONDS},
     {"upstream-vhost", "set-host", NX_SAME},
+    {"limit-rps", NULL, NX_LIMIT_RPS},
+    {"limit-rpm", NULL, NX_LIMIT_RPM},
+    {"limit-whitelist", "rate-limit-whitelist", NX_SAME},
 };
 
 static const struct nginx_key *nginx_find(const char *annotation)
@@ -795,6 +943,17 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
                             "are not supported)");
             return -EINVAL;
         }
+        return 0;
+    case NX_LIMIT_RPS:
+    case NX_LIMIT_RPM:
+        /* ingress-nginx answers 503 past its limits */
+        if (parse_rate(NULL, val, &kv->rate_limit_requests, err) || !kv->rate_limit_requests) {
+            if (!*err)
+                errmsg_set(err, "must be a whole number of requests above 0");
+            return -EINVAL;
+        }
+        kv->rate_limit_period_ms = nk->conv == NX_LIMIT_RPS ? 1000 : 60000;
+        kv->rate_limit_status_code = 503;
         return 0;
     }
     {

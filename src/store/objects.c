@@ -552,7 +552,7 @@ bool k8s_nginx_guard(const char *key)
 {
     static const char *const guards[] = {
         "auth-type", "auth-secret", "auth-url", "auth-signin", "auth-tls-secret",
-        "auth-tls-verify-client", "limit-rps", "limit-rpm", "limit-connections", "satisfy",
+        "auth-tls-verify-client", "limit-connections", "satisfy",
         "enable-modsecurity", "enable-owasp-core-rules",
     };
 

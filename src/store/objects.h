@@ -29,8 +29,8 @@ static inline const char *k8s_name(const struct k8s_meta *m)
  * canonical one first. */
 #define K8S_NGINX_PREFIX "nginx.ingress.kubernetes.io/"
 /* True for the annotations of ingress-nginx that ask for an access control
- * (allow lists, authentication, rate limits, client certificates, a
- * firewall): kept, so that the model fails such an Ingress closed rather
+ * Portico does not translate (authentication, connection limits, client
+ * certificates, a firewall): the model fails such an Ingress closed rather
  * than serve it without. */
 bool k8s_nginx_guard(const char *key);
 extern const char *const k8s_key_prefixes[];

@@ -10,7 +10,7 @@ def test_unsupported_access_control_fails_closed(launcher):
     m = launcher.manifests()
     m.write("svc.yaml", echo.objects("web"))
     m.write("guarded.yaml", ingress("guarded", [rule("admin.closed.test", path("/", "web"))],
-                                    annotations={"haproxy.org/rate-limit-requests": "10"}))
+                                    annotations={"haproxy.org/auth-type": "basic-auth"}))
     m.write("nginx.yaml", ingress("nginx", [rule("private.closed.test", path("/", "web"))],
                                   annotations={"nginx.ingress.kubernetes.io/auth-type": "basic"}))
     m.write("open.yaml", ingress("open", [rule("www.closed.test", path("/", "web"))]))
@@ -21,7 +21,7 @@ def test_unsupported_access_control_fails_closed(launcher):
         assert r.status == 403 and r.header("X-Echo-Service") is None, (host, r.status)
         assert px.get_tls("/", host=host).status == 403
     text = px.log_text()
-    assert 'metadata.annotations[\\"haproxy.org/rate-limit-requests\\"]: this access control is not ' \
+    assert 'metadata.annotations[\\"haproxy.org/auth-type\\"]: this access control is not ' \
            'supported yet' in text
     assert "nginx.ingress.kubernetes.io/auth-type" in text
     reloads = px.settle()

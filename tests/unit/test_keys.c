@@ -402,6 +402,10 @@ static void test_backend_values_normalised(void **state)
     assert_string_equal(kv.cors_allow_methods, "GET, POST, PUT");
     assert_int_equal(annotate(&kv, "cors-max-age", "10m"), 0);
     assert_int_equal(kv.cors_max_age, 600);
+    assert_int_equal(annotate(&kv, "rate-limit-size", "250k"), 0);
+    assert_int_equal(kv.rate_limit_size, 250000);
+    assert_int_equal(annotate(&kv, "rate-limit-status-code", "503"), 0);
+    assert_int_equal(kv.rate_limit_status_code, 503);
     assert_int_equal(annotate(&kv, "server-proto", "h2"), 0);
     assert_string_equal(kv.server_proto, "h2");
 }
@@ -428,6 +432,14 @@ static void test_backend_values_refused(void **state)
         {"cors-allow-origin", "example.com"},  {"cors-allow-origin", "https://a b'"},
         {"cors-allow-methods", "GET;POST"},    {"cors-max-age", "1500ms"},
         {"server-proto", "h3"},                {"server-ssl", "yes"},
+        {"rate-limit-requests", "-1"},         {"rate-limit-requests", "1e3"},
+        {"rate-limit-status-code", "418"},     {"rate-limit-status-code", "200"},
+        {"rate-limit-size", "10g"},            {"rate-limit-size", "0"},
+        {"rate-limit-size", "200m"},           {"rate-limit-period", "1 s"},
+        {"rate-limit-whitelist", "any"},
+        {"cookie-persistence", "a#b"},         {"cookie-persistence", "$HOME"},
+        {"cookie-persistence", "a b"},         {"send-proxy-protocol", "v2"},
+        {"pod-maxconn", "-5"},                 {"abortonclose", "1"},
     };
     struct key_values kv, def;
 
