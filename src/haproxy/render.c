@@ -279,37 +279,93 @@ static int render_headers(struct buf *b, const char *directive, const char *pair
     return ret;
 }
 
-/* The CORS lines: the preflight answer, or the headers of other responses. */
-static int render_cors(struct buf *b, const struct key_values *o, bool preflight)
+/* The CORS headers of a preflight answer, as "hdr NAME VALUE" arguments
+ * (<hdr> "hdr") or as set-header lines (<hdr> NULL, for the endpoints'
+ * answers to preflights). */
+static int render_cors_preflight(struct buf *b, const struct key_values *o, const char *hdr)
 {
-    bool any = !strcmp(o->cors_allow_origin, "*");
+    const char *names[] = {"Access-Control-Allow-Methods", "Access-Control-Allow-Headers"};
+    const char *values[] = {o->cors_allow_methods, o->cors_allow_headers};
     int ret = 0;
 
-    if (preflight) {
-        ret |= buf_adds(b, "    http-request return status 204 hdr Access-Control-Allow-Origin ");
-        ret |= buf_adds(b, any && !o->cors_allow_credentials ? "'*'"
-                                                             : "'%[var(txn.cors_origin)]'");
-        ret |= buf_adds(b, " hdr Access-Control-Allow-Methods ");
-        ret |= cfg_word_strong(b, o->cors_allow_methods);
-        ret |= buf_adds(b, " hdr Access-Control-Allow-Headers ");
-        ret |= cfg_word_strong(b, o->cors_allow_headers);
-        ret |= buf_addf(b, " hdr Access-Control-Max-Age '%u'", o->cors_max_age);
+    for (int i = 0; i < 2; i++) {
+        ret |= hdr ? buf_addf(b, " hdr %s ", names[i])
+                   : buf_addf(b, "    http-response set-header %s ", names[i]);
+        if (cfg_word_strong(b, values[i]))
+            return -EINVAL;
+        if (!hdr)
+            ret |= buf_adds(b, " if cors_origin_ok cors_preflight\n");
+    }
+    ret |= hdr ? buf_addf(b, " hdr Access-Control-Max-Age '%u'", o->cors_max_age)
+               : buf_addf(b, "    http-response set-header Access-Control-Max-Age '%u' if "
+                             "cors_origin_ok cors_preflight\n",
+                          o->cors_max_age);
+    return ret;
+}
+
+/* CORS: the allowed origins, the preflight answer (cors-respond-to-options)
+ * and the headers of the endpoints' answers. */
+static int render_cors(struct buf *b, const struct key_values *o)
+{
+    const char *origin = o->cors_allow_origin;
+    bool any = !strcmp(origin, "*");
+    /* "*" cannot go with credentials: browsers want the origin echoed */
+    const char *allow = any && !o->cors_allow_credentials ? "'*'" : "'%[var(txn.cors_origin)]'";
+    int ret = 0;
+
+    ret |= buf_adds(b, "    http-request set-var(txn.cors_origin) req.hdr(origin)\n");
+    if (any) {
+        ret |= buf_adds(b, "    acl cors_origin_ok var(txn.cors_origin) -m found\n");
+    } else if (*origin == '^') {
+        ret |= buf_adds(b, "    acl cors_origin_ok var(txn.cors_origin) -m reg ");
+        if (cfg_word_strong(b, origin) || buf_addc(b, '\n'))
+            return -EINVAL;
+    } else {
+        ret |= buf_adds(b, "    acl cors_origin_ok var(txn.cors_origin) -m str");
+        while (*origin) {
+            size_t len = strcspn(origin, " ");
+            char one[KEY_TEXT_MAX + 1];
+
+            snprintf(one, sizeof(one), "%.*s", (int)len, origin);
+            if (buf_addc(b, ' ') || cfg_word_strong(b, one))
+                return -EINVAL;
+            origin += len;
+            origin += *origin == ' ';
+        }
+        ret |= buf_addc(b, '\n');
+    }
+    ret |= buf_adds(b, "    acl cors_preflight method OPTIONS\n"
+                       "    acl cors_preflight_req req.hdr(access-control-request-method) -m found\n");
+    if (o->cors_respond_to_options) {
+        ret |= buf_addf(b, "    http-request return status 204 hdr Access-Control-Allow-Origin %s",
+                        allow);
+        if (render_cors_preflight(b, o, "hdr"))
+            return -EINVAL;
         if (o->cors_allow_credentials)
             ret |= buf_adds(b, " hdr Access-Control-Allow-Credentials 'true'");
         if (!any || o->cors_allow_credentials)
             ret |= buf_adds(b, " hdr Vary 'Origin'");
-        ret |= buf_adds(b, " if METH_OPTIONS cors_origin_ok "
-                           "{ req.hdr(access-control-request-method) -m found }\n");
-        return ret;
+        ret |= buf_adds(b, " if cors_preflight cors_origin_ok cors_preflight_req\n");
     }
-    ret |= buf_adds(b, "    http-response set-header Access-Control-Allow-Origin ");
-    ret |= buf_adds(b, any && !o->cors_allow_credentials ? "'*'" : "'%[var(txn.cors_origin)]'");
-    ret |= buf_adds(b, " if cors_origin_ok\n");
+    return ret;
+}
+
+/* The CORS headers of the endpoints' answers. */
+static int render_cors_response(struct buf *b, const struct key_values *o)
+{
+    bool any = !strcmp(o->cors_allow_origin, "*");
+    int ret = 0;
+
+    ret |= buf_addf(b, "    http-response set-header Access-Control-Allow-Origin %s if "
+                       "cors_origin_ok\n",
+                    any && !o->cors_allow_credentials ? "'*'" : "'%[var(txn.cors_origin)]'");
     if (o->cors_allow_credentials)
         ret |= buf_adds(b, "    http-response set-header Access-Control-Allow-Credentials "
                            "'true' if cors_origin_ok\n");
     if (!any || o->cors_allow_credentials)
         ret |= buf_adds(b, "    http-response add-header Vary 'Origin' if cors_origin_ok\n");
+    if (render_cors_preflight(b, o, NULL))
+        return -EINVAL;
     return ret;
 }
 
@@ -357,43 +413,35 @@ static int render_backend_keys(struct buf *b, const struct key_values *o,
                         o->rate_limit_status_code, o->rate_limit_requests,
                         o->rate_limit_whitelist ? " !rate_exempt" : "");
     }
-    if (o->cors_enable) {
-        ret |= buf_adds(b, "    http-request set-var(txn.cors_origin) req.hdr(origin)\n");
-        if (!strcmp(o->cors_allow_origin, "*")) {
-            ret |= buf_adds(b, "    acl cors_origin_ok var(txn.cors_origin) -m found\n");
-        } else {
-            const char *p = o->cors_allow_origin;
+    if (o->request_redirect) {
+        const char *scheme[] = {"http", "https"};
 
-            ret |= buf_adds(b, "    acl cors_origin_ok var(txn.cors_origin) -m str");
-            while (*p) {
-                size_t len = strcspn(p, " ");
-                char one[KEY_TEXT_MAX + 1];
-
-                snprintf(one, sizeof(one), "%.*s", (int)len, p);
-                ret |= buf_addc(b, ' ');
-                if (cfg_word_strong(b, one))
-                    return -EINVAL;
-                p += len;
-                p += *p == ' ';
-            }
-            ret |= buf_addc(b, '\n');
+        for (int k = 0; k < 2; k++) {
+            ret |= buf_addf(b, "    http-request redirect location '%s://", scheme[k]);
+            /* a validated host name: nothing log-format reads */
+            ret |= buf_adds(b, o->request_redirect);
+            ret |= buf_addf(b, "%%[capture.req.uri]' code %u if %s{ ssl_fc }\n",
+                            o->request_redirect_code, k ? "" : "!");
         }
-        ret |= render_cors(b, o, true);
     }
+    if (o->cors_enable && render_cors(b, o))
+        return -EINVAL;
     if (o->set_host) {
         ret |= buf_adds(b, "    http-request set-header Host ");
         if (cfg_word_strong(b, o->set_host) || buf_addc(b, '\n'))
             return -EINVAL;
     }
-    if (o->path_rewrite) {
-        const char *nl = strchr(o->path_rewrite, '\n');
-        char re[KEY_TEXT_MAX + 1];
+    for (const char *p = o->path_rewrite; p && *p;) {
+        size_t re_len = strcspn(p, "\n"), to_len = strcspn(p + re_len + 1, "\n");
+        char re[KEY_TEXT_MAX + 1], to[KEY_TEXT_MAX + 1];
 
-        snprintf(re, sizeof(re), "%.*s", (int)(nl - o->path_rewrite), o->path_rewrite);
+        snprintf(re, sizeof(re), "%.*s", (int)re_len, p);
+        snprintf(to, sizeof(to), "%.*s", (int)to_len, p + re_len + 1);
         ret |= buf_adds(b, "    http-request replace-path ");
-        if (cfg_word_strong(b, re) || buf_addc(b, ' ') || cfg_word_logfmt(b, nl + 1) ||
+        if (cfg_word_strong(b, re) || buf_addc(b, ' ') || cfg_word_logfmt(b, to) ||
             buf_addc(b, '\n'))
             return -EINVAL;
+        p += re_len + 1 + to_len + 1;
     }
     if (o->request_set_header && render_headers(b, "http-request set-header",
                                                 o->request_set_header))
@@ -401,8 +449,8 @@ static int render_backend_keys(struct buf *b, const struct key_values *o,
     if (o->response_set_header && render_headers(b, "http-response set-header",
                                                  o->response_set_header))
         return -EINVAL;
-    if (o->cors_enable)
-        ret |= render_cors(b, o, false);
+    if (o->cors_enable && render_cors_response(b, o))
+        return -EINVAL;
     return ret ? -E2BIG : 0;
 }
 

@@ -22,7 +22,9 @@ struct key_values {
     /* per backend: the keys with KEY_S_BACKEND */
     const char *load_balance;        /* an algorithm of balance_algos[] */
     const char *set_host;            /* a host name, [port] */
-    const char *path_rewrite;        /* "REGEX\nREPLACEMENT", or NULL */
+    const char *path_rewrite;        /* "REGEX\nREPLACEMENT\n" pairs, or NULL */
+    const char *request_redirect;    /* a host name, [port] */
+    uint32_t request_redirect_code;
     const char *request_set_header;  /* "Name\nvalue\n" pairs, or NULL */
     const char *response_set_header; /* the same */
     const char *allow_list;          /* addresses and networks, space separated */
@@ -30,7 +32,8 @@ struct key_values {
     bool server_ssl;
     const char *server_proto;        /* "h2", or NULL */
     bool cors_enable;
-    const char *cors_allow_origin;   /* "*" or origins, space separated */
+    bool cors_respond_to_options;
+    const char *cors_allow_origin;   /* "*", origins space separated, or "^regex" */
     const char *cors_allow_methods;
     const char *cors_allow_headers;
     bool cors_allow_credentials;

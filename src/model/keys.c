@@ -310,40 +310,15 @@ fail:
     return -EINVAL;
 }
 
-/* "REGEX REPLACEMENT", or "REPLACEMENT" alone (the whole path is replaced).
- * The regex must compile with PCRE2, HAProxy's engine; the replacement may
- * use \0 to \9. Stored as "REGEX\nREPLACEMENT". */
-static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err)
+/* Compiles <re> with PCRE2, the engine HAProxy uses; 0, or -EINVAL with
+ * *<err> set. */
+static int check_regex(const char *re, size_t len, char **err)
 {
-    const char *bad, *sp, *re = "(.*)", *to = val;
-    size_t re_len = 4;
     pcre2_code *code;
     int ecode;
     PCRE2_SIZE eoff;
-    char text[KEY_TEXT_MAX + 8];
 
-    if (!*val) {
-        *(const char **)dst = NULL;
-        return 0;
-    }
-    if (too_long(val, err))
-        return -EINVAL;
-    if ((bad = bad_byte(val)))
-        return refuse_byte(val, bad, err);
-    sp = strchr(val, ' ');
-    if (sp) {
-        re = val;
-        re_len = (size_t)(sp - val);
-        to = sp;
-        while (*to == ' ')
-            to++;
-    }
-    if (!*to || strchr(to, ' ')) {
-        errmsg_set(err, "must be \"REGEX REPLACEMENT\" or a REPLACEMENT alone, with no space in "
-                        "either");
-        return -EINVAL;
-    }
-    code = pcre2_compile((PCRE2_SPTR)re, re_len, 0, &ecode, &eoff, NULL);
+    code = pcre2_compile((PCRE2_SPTR)re, len, 0, &ecode, &eoff, NULL);
     if (!code) {
         PCRE2_UCHAR msg[160];
 
@@ -353,9 +328,68 @@ static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err
         return -EINVAL;
     }
     pcre2_code_free(code);
-    snprintf(text, sizeof(text), "%.*s\n%s", (int)re_len, re, to);
-    *(const char **)dst = keep(a, text, strlen(text));
     return 0;
+}
+
+/* Lines "REGEX REPLACEMENT", or "REPLACEMENT" alone (the whole path is
+ * replaced), applied in turn. The regexes must compile with PCRE2; a
+ * replacement may use \0 to \9. Stored as "REGEX\nREPLACEMENT\n" pairs. */
+static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err)
+{
+    const char *bad, *p = val;
+    struct buf out;
+    size_t n = 0;
+
+    if (too_long(val, err))
+        return -EINVAL;
+    buf_init(&out, KEY_TEXT_MAX * 2 + 16);
+    while (*p) {
+        const char *eol = strchr(p, '\n'), *re = "(.*)", *to = p, *sp, *end;
+        size_t len = eol ? (size_t)(eol - p) : strlen(p), re_len = 4, to_len;
+
+        end = p + len;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\r'))
+            end--;
+        while (p < end && *p == ' ')
+            p++;
+        if (p < end) {
+            for (const char *c = p; c < end; c++) {
+                if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e || *c == '\'') {
+                    bad = c;
+                    refuse_byte(val, bad, err);
+                    goto fail;
+                }
+            }
+            sp = memchr(p, ' ', (size_t)(end - p));
+            to = p;
+            if (sp) {
+                re = p;
+                re_len = (size_t)(sp - p);
+                to = sp;
+                while (*to == ' ')
+                    to++;
+            }
+            to_len = (size_t)(end - to);
+            if (!to_len || memchr(to, ' ', to_len)) {
+                errmsg_set(err, "line %zu must be \"REGEX REPLACEMENT\" or a REPLACEMENT alone, "
+                                "with no space in either", n + 1);
+                goto fail;
+            }
+            if (check_regex(re, re_len, err) || ++n > 16) {
+                if (n > 16)
+                    errmsg_set(err, "has more than 16 rewrites");
+                goto fail;
+            }
+            buf_addf(&out, "%.*s\n%.*s\n", (int)re_len, re, (int)to_len, to);
+        }
+        p = eol ? eol + 1 : p + len;
+    }
+    *(const char **)dst = n ? keep(a, out.ptr, out.len) : NULL;
+    buf_free(&out);
+    return 0;
+fail:
+    buf_free(&out);
+    return -EINVAL;
 }
 
 /* "*", or origins ("https://example.com", "http://a.example:8080") separated
@@ -371,6 +405,21 @@ static int parse_origins(struct arena *a, const char *val, void *dst, char **err
     }
     if (too_long(val, err))
         return -EINVAL;
+    /* the HAProxy controller's form: a regex the Origin must match */
+    if (*val == '^') {
+        const char *bad = bad_byte(val);
+
+        if (bad)
+            return refuse_byte(val, bad, err);
+        if (strchr(val, ' ')) {
+            errmsg_set(err, "a regex of origins cannot hold a space");
+            return -EINVAL;
+        }
+        if (check_regex(val, strlen(val), err))
+            return -EINVAL;
+        *(const char **)dst = keep(a, val, strlen(val));
+        return 0;
+    }
     buf_init(&out, KEY_TEXT_MAX + 16);
     while (*p) {
         size_t len = strcspn(p, ", \t\r\n"), scheme;
@@ -396,7 +445,8 @@ static int parse_origins(struct arena *a, const char *val, void *dst, char **err
 bad:
         free(*err);
         *err = NULL;
-        errmsg_set(err, "\"%.*s\" is not \"*\" or an origin such as https://example.com",
+        errmsg_set(err, "\"%.*s\" is not \"*\", an origin such as https://example.com or a "
+                        "regex starting with ^",
                    (int)(len > 64 ? 64 : len), p);
         buf_free(&out);
         return -EINVAL;
@@ -640,7 +690,7 @@ const struct key_def key_table[] = {
     {"rate-limit-size", KEY_INT, "100k", BE, parse_size, KV(rate_limit_size),
      "How many client addresses are tracked at once (the oldest are forgotten first).",
      "The stick table's `size`.", "\"1m\"", NULL},
-    {"rate-limit-status-code", KEY_INT, "429", BE, parse_status, KV(rate_limit_status_code),
+    {"rate-limit-status-code", KEY_INT, "403", BE, parse_status, KV(rate_limit_status_code),
      "Status of the answer to a request over the limit.", "`deny_status CODE`.", "\"503\"",
      NULL},
     {"rate-limit-whitelist", KEY_ADDRS, "", BE, parse_addrs, KV(rate_limit_whitelist),
@@ -648,16 +698,21 @@ const struct key_def key_table[] = {
      "`acl rate_exempt src ADDRESS...`, excluded from the deny rule.", "\"10.0.0.0/8\"",
      NULL},
     {"cors-enable", KEY_BOOL, "false", BE, parse_bool, KV(cors_enable),
-     "Answers CORS preflight requests (OPTIONS with Origin and "
-     "Access-Control-Request-Method) itself with 204 and the `cors-*` headers, and adds "
-     "Access-Control-Allow-Origin (and -Credentials) to the other responses to requests "
-     "with an Origin it allows.",
-     "`http-request return status 204 hdr ...` for preflights and `http-response set-header "
-     "Access-Control-...` in the backend.",
+     "Adds the CORS headers (the other `cors-*` keys) to the responses to requests with an "
+     "Origin it allows: Access-Control-Allow-Origin (and -Credentials) to every one, "
+     "-Methods, -Headers and -Max-Age to preflights (see cors-respond-to-options).",
+     "`http-response set-header Access-Control-...` in the backend.",
      "\"true\"", NULL},
+    {"cors-respond-to-options", KEY_BOOL, "false", BE, parse_bool, KV(cors_respond_to_options),
+     "Answers CORS preflight requests (OPTIONS with an allowed Origin and "
+     "Access-Control-Request-Method) with 204 and the CORS headers, without the endpoints. "
+     "Otherwise the endpoints answer them and the headers are added to their answer.",
+     "`http-request return status 204 hdr Access-Control-...` in the backend.", "\"true\"",
+     NULL},
     {"cors-allow-origin", KEY_ORIGINS, "*", BE, parse_origins, KV(cors_allow_origin),
-     "`*`, or the origins allowed (such as `https://example.com`, separated by commas or "
-     "spaces); a request from another origin gets no CORS header.",
+     "`*`, the origins allowed (such as `https://example.com`, separated by commas or "
+     "spaces), or a regex (PCRE, starting with `^`) they must match; a request from another "
+     "origin gets no CORS header.",
      "The Access-Control-Allow-Origin header (the request's Origin when it is listed).",
      "\"https://example.com, https://app.example.com\"", NULL},
     {"cors-allow-methods", KEY_TOKENS, "*", BE, parse_tokens, KV(cors_allow_methods),
@@ -681,9 +736,18 @@ const struct key_def key_table[] = {
     {"path-rewrite", KEY_REWRITE, "", BE, parse_rewrite, KV(path_rewrite),
      "Rewrites the path sent to the endpoints: `REGEX REPLACEMENT` replaces the path when the "
      "regex (PCRE) matches it, with `\\1` to `\\9` for its groups; a REPLACEMENT alone "
-     "replaces every path. The query string is kept.",
-     "`http-request replace-path REGEX REPLACEMENT` in the backend.", "\"/api/(.*) /\\1\"",
-     NULL},
+     "replaces every path. Several lines are applied in turn. The query string is kept.",
+     "`http-request replace-path REGEX REPLACEMENT` in the backend, one per line.",
+     "\"/api/(.*) /\\1\"", NULL},
+    {"request-redirect", KEY_HOST, "", BE, parse_host, KV(request_redirect),
+     "Redirects every request of the Ingress's routes to this host (and port), keeping the "
+     "scheme, path and query string.",
+     "`http-request redirect location SCHEME://HOST%[capture.req.uri] code CODE` in the "
+     "backend.",
+     "\"www.example.com\"", NULL},
+    {"request-redirect-code", KEY_INT, "302", BE, parse_redirect_code, KV(request_redirect_code),
+     "Status of request-redirect's redirects: 301, 302, 303, 307 or 308.", "`code CODE`.",
+     "\"301\"", NULL},
     {"request-set-header", KEY_HEADERS, "", BE, parse_headers, KV(request_set_header),
      "Headers set on requests to the endpoints, one per line: the name, then the value "
      "(replacing any the client sent).",

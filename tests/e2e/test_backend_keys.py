@@ -25,16 +25,21 @@ def test_backend_keys_take_effect(launcher):
     m.write("allowed.yaml", ing("allowed", allow_list="10.0.0.0/8, 127.0.0.0/8"))
     m.write("outside.yaml", ing("outside", allow_list="10.0.0.0/8"))
     m.write("denied.yaml", ing("denied", deny_list="127.0.0.1"))
-    m.write("rewrite.yaml", ing("rewrite", path_rewrite=r"^/api/(.*) /v2/\1",
+    m.write("rewrite.yaml", ing("rewrite", path_rewrite="^/api/(.*) /v2/\\1\n^/v2/old/(.*) /v2/new/\\1",
                                 set_host="internal.example:8080"))
     m.write("headers.yaml", ing("headers",
                                 request_set_header="X-Env staging\nX-Raw 100% %[env(HOME)] \\n",
                                 response_set_header="X-Frame-Options DENY"))
-    m.write("cors.yaml", ing("cors", cors_enable="true",
+    m.write("cors.yaml", ing("cors", cors_enable="true", cors_respond_to_options="true",
                              cors_allow_origin="https://a.example, https://b.example",
                              cors_allow_methods="GET, POST", cors_allow_credentials="true",
                              cors_max_age="10m"))
     m.write("lc.yaml", ing("lc", load_balance="leastconn"))
+    m.write("cors-app.yaml", ing("cors-app", cors_enable="true", cors_allow_methods="GET, PUT"))
+    m.write("cors-re.yaml", ing("cors-re", cors_enable="true",
+                                cors_allow_origin=r"^https://([a-z]+\.)?example\.org$"))
+    m.write("moved.yaml", ing("moved", request_redirect="www.example.test:8080",
+                              request_redirect_code="301"))
     nginx = "nginx.ingress.kubernetes.io/"
     m.write("nginx.yaml", ingress("nginx", [rule("nginx.keys.test", path("/", "web"))],
                                   annotations={nginx + "whitelist-source-range": "127.0.0.1/32",
@@ -42,7 +47,8 @@ def test_backend_keys_take_effect(launcher):
     m.write("nginx-out.yaml", ingress("nginx-out", [rule("nginx-out.keys.test", path("/", "web"))],
                                       annotations={nginx + "denylist-source-range": "127.0.0.0/8"}))
     px = launcher.portico(m)
-    for name in ("plain", "allowed", "rewrite", "headers", "cors", "lc", "nginx"):
+    for name in ("plain", "allowed", "rewrite", "headers", "cors", "lc", "nginx", "cors-app",
+                 "cors-re"):
         px.wait_service(f"{name}.keys.test", "/", "web")
 
     # access lists: the client is 127.0.0.1
@@ -58,6 +64,8 @@ def test_backend_keys_take_effect(launcher):
     assert r.json["path"] == "/v2/users?id=7", r.json
     assert r.json["host"] == "internal.example:8080"
     assert px.get("/other", host="rewrite.keys.test").json["path"] == "/other"
+    # rewrites apply in turn
+    assert px.get("/api/old/x", host="rewrite.keys.test").json["path"] == "/v2/new/x"
 
     # headers arrive exactly as written: '%' and backslashes are not HAProxy's
     r = px.get("/", host="headers.keys.test", headers=[("X-Env", "client")])
@@ -84,6 +92,25 @@ def test_backend_keys_take_effect(launcher):
                   headers=[("Origin", "https://evil.example"),
                            ("Access-Control-Request-Method", "POST")])
     assert evil.service == "web"  # not a preflight Portico allows: the app decides
+    assert evil.header("Access-Control-Allow-Origin") is None
+    # without cors-respond-to-options the app answers preflights; headers added
+    app = px.get("/x", host="cors-app.keys.test", method="OPTIONS",
+                 headers=[("Origin", "https://sub.example.org"),
+                          ("Access-Control-Request-Method", "PUT")])
+    assert app.service == "web" and app.json["method"] == "OPTIONS"
+    assert app.header("Access-Control-Allow-Origin") == "*"
+    assert app.header("Access-Control-Allow-Methods") == "GET, PUT"
+    r = px.get("/x", host="cors-app.keys.test", headers=[("Origin", "https://sub.example.org")])
+    assert r.header("Access-Control-Allow-Origin") == "*"
+    assert r.header("Access-Control-Allow-Methods") is None
+    r = px.get("/x", host="cors-re.keys.test", headers=[("Origin", "https://a.example.org")])
+    assert r.header("Access-Control-Allow-Origin") == "https://a.example.org"
+    r = px.get("/x", host="cors-re.keys.test", headers=[("Origin", "https://example.org.evil")])
+    assert r.header("Access-Control-Allow-Origin") is None
+
+    # request-redirect keeps the path and query
+    r = px.get("/p/q?x=1", host="moved.keys.test")
+    assert r.status == 301 and r.header("Location") == "http://www.example.test:8080/p/q?x=1"
 
     # a leastconn backend still gets its endpoints at run time, without a reload
     reloads = px.settle()
@@ -156,7 +183,8 @@ def test_rate_limit(launcher):
     px.wait_service("exempt.keys.test", "/", "web")
     codes = [px.get("/", host="limited.keys.test").status for _ in range(8)]
     # the first five pass (one of them may have been wait_service's: none here)
-    assert codes[:5] == [200] * 5 and set(codes[5:]) == {429}, codes
+    # 403: the HAProxy controller's default status
+    assert codes[:5] == [200] * 5 and set(codes[5:]) == {403}, codes
     codes = [px.get("/", host="nginx-limit.keys.test").status for _ in range(5)]
     assert codes[:3] == [200] * 3 and set(codes[3:]) == {503}, codes
     assert {px.get("/", host="exempt.keys.test").status for _ in range(10)} == {200}

@@ -388,9 +388,13 @@ static void test_backend_values_normalised(void **state)
                      0);
     assert_string_equal(kv.request_set_header, "X-A\none two\nX-B\n%[env(HOME)]\n");
     assert_int_equal(annotate(&kv, "path-rewrite", "^/api/(.*)  /v2/\\1"), 0);
-    assert_string_equal(kv.path_rewrite, "^/api/(.*)\n/v2/\\1");
+    assert_string_equal(kv.path_rewrite, "^/api/(.*)\n/v2/\\1\n");
     assert_int_equal(annotate(&kv, "path-rewrite", "/"), 0);
-    assert_string_equal(kv.path_rewrite, "(.*)\n/");
+    assert_string_equal(kv.path_rewrite, "(.*)\n/\n");
+    assert_int_equal(annotate(&kv, "path-rewrite", " ^/a/(.*) /b/\\1 \r\n\n/c(.*) /d\\1"), 0);
+    assert_string_equal(kv.path_rewrite, "^/a/(.*)\n/b/\\1\n/c(.*)\n/d\\1\n");
+    assert_int_equal(annotate(&kv, "cors-allow-origin", "^https://(.+\\.)?example\\.com$"), 0);
+    assert_string_equal(kv.cors_allow_origin, "^https://(.+\\.)?example\\.com$");
     assert_int_equal(annotate(&kv, "set-host", "internal.example.com:8080"), 0);
     assert_string_equal(kv.set_host, "internal.example.com:8080");
     assert_int_equal(annotate(&kv, "load-balance", "leastconn"), 0);
@@ -425,7 +429,9 @@ static void test_backend_values_refused(void **state)
         {"request-set-header", "X:A b"},       {"request-set-header", "X-A"},
         {"response-set-header", "X-A a\rb"},   {"path-rewrite", "/a( /b"},
         {"path-rewrite", "/a /b /c"},          {"path-rewrite", "/a '/b'"},
-        {"path-rewrite", "/a\n/b"},            {"set-host", "a b"},
+        {"path-rewrite", "/c\n/a( /b"},        {"set-host", "a b"},
+        {"cors-allow-origin", "^(a"},          {"cors-allow-origin", "^a b"},
+        {"request-redirect", "x.example/path"}, {"request-redirect-code", "200"},
         {"set-host", "-a.example"},            {"set-host", "a.example:0"},
         {"set-host", "a..example"},            {"set-host", "a.example#x"},
         {"load-balance", "static-rr"},         {"load-balance", "roundrobin\n"},
