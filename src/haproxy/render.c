@@ -132,9 +132,15 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
         ret |= cfg_word_strong(b, path);
     }
     ret |= buf_adds(b, " mode 600 level admin expose-fd listeners\n"
-                       "    stats timeout 1m\n"
-                       "    hard-stop-after 30m\n"
-                       "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n"
+                       "    stats timeout 1m\n");
+    /* in the largest unit that divides it: 30m, not 1800000ms */
+    if (g->hard_stop_after_ms % 60000 == 0)
+        ret |= buf_addf(b, "    hard-stop-after %um\n", g->hard_stop_after_ms / 60000);
+    else if (g->hard_stop_after_ms % 1000 == 0)
+        ret |= buf_addf(b, "    hard-stop-after %us\n", g->hard_stop_after_ms / 1000);
+    else
+        ret |= buf_addf(b, "    hard-stop-after %ums\n", g->hard_stop_after_ms);
+    ret |= buf_adds(b, "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n"
                        "    tune.ssl.default-dh-param 2048\n");
     if (g->maxconn)
         ret |= buf_addf(b, "    maxconn %u\n", g->maxconn);
@@ -155,11 +161,17 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
                     "    timeout http-request %ums\n"
                     "    timeout http-keep-alive %ums\n"
                     "    timeout queue %ums\n"
-                    "    timeout tunnel %ums\n"
-                    "\n",
+                    "    timeout tunnel %ums\n",
                     g->timeout_connect_ms, g->timeout_client_ms, g->timeout_server_ms,
                     g->timeout_http_request_ms, g->timeout_http_keep_alive_ms,
                     g->timeout_queue_ms, g->timeout_tunnel_ms);
+    if (g->timeout_client_fin_ms)
+        ret |= buf_addf(b, "    timeout client-fin %ums\n", g->timeout_client_fin_ms);
+    if (g->timeout_server_fin_ms)
+        ret |= buf_addf(b, "    timeout server-fin %ums\n", g->timeout_server_fin_ms);
+    if (g->http_connection_mode)
+        ret |= buf_addf(b, "    option %s\n", g->http_connection_mode);
+    ret |= buf_addc(b, '\n');
     return ret ? -E2BIG : 0;
 }
 
@@ -192,10 +204,15 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
     ret |= buf_adds(b, "frontend portico\n");
     if (o->http_port)
         ret |= add_binds(b, o, o->http_port, "http", "");
-    if (o->https_port)
-        ret |= add_binds(b, o, o->https_port, "https",
-                         " ssl crt certs/default.pem crt-list " RENDER_CRT_LIST
-                         " alpn h2,http/1.1");
+    if (o->https_port) {
+        char extra[200];
+
+        /* tls_alpn: one of the protocol names parse_alpn() knows */
+        snprintf(extra, sizeof(extra),
+                 " ssl crt certs/default.pem crt-list " RENDER_CRT_LIST " alpn %s%s",
+                 m->global.tls_alpn, m->global.client_strict_sni ? " strict-sni" : "");
+        ret |= add_binds(b, o, o->https_port, "https", extra);
+    }
     ret |= buf_adds(
         b,
         "    http-request deny deny_status 400 if { req.ver 1.1 } !{ req.hdr(host) -m found }\n"

@@ -19,6 +19,12 @@ struct key_values {
     uint32_t timeout_tunnel_ms;
     uint32_t maxconn;
     uint32_t nbthread;
+    uint32_t hard_stop_after_ms;
+    uint32_t timeout_client_fin_ms;  /* 0: HAProxy's default */
+    uint32_t timeout_server_fin_ms;
+    const char *http_connection_mode; /* NULL (keep-alive), or an option name */
+    const char *tls_alpn;            /* "h2,http/1.1"-like, validated */
+    bool client_strict_sni;
     /* per backend: the keys with KEY_S_BACKEND */
     const char *load_balance;        /* an algorithm of balance_algos[] */
     const char *set_host;            /* a host name, [port] */

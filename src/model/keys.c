@@ -495,6 +495,70 @@ static int parse_tokens(struct arena *a, const char *val, void *dst, char **err)
     return 0;
 }
 
+/* A duration, or 0 for HAProxy's default. */
+static int parse_opt_duration(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    if (!*val || !strcmp(val, "0")) {
+        *(uint32_t *)dst = 0;
+        return 0;
+    }
+    return parse_duration(NULL, val, dst, err);
+}
+
+static int parse_conn_mode(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    if (!strcmp(val, "http-keep-alive")) {
+        *(const char **)dst = NULL;
+    } else if (!strcmp(val, "http-server-close")) {
+        *(const char **)dst = "http-server-close";
+    } else if (!strcmp(val, "httpclose")) {
+        *(const char **)dst = "httpclose";
+    } else {
+        errmsg_set(err, "must be http-keep-alive, http-server-close or httpclose");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* ALPN protocol names HAProxy knows, comma separated, in preference order. */
+static int parse_alpn(struct arena *a, const char *val, void *dst, char **err)
+{
+    static const char *const known[] = {"h2", "http/1.1", "http/1.0"};
+    bool seen[3] = {false, false, false};
+    const char *p = val;
+    char out[64];
+    size_t n = 0;
+
+    while (*p) {
+        size_t len = strcspn(p, ", "), i;
+
+        if (!len) {
+            p++;
+            continue;
+        }
+        for (i = 0; i < 3; i++) {
+            if (strlen(known[i]) == len && !strncmp(p, known[i], len))
+                break;
+        }
+        if (i == 3 || seen[i]) {
+            errmsg_set(err, "must be a list of h2, http/1.1, http/1.0 (each once)");
+            return -EINVAL;
+        }
+        seen[i] = true;
+        n += (size_t)snprintf(out + n, sizeof(out) - n, "%s%s", n ? "," : "", known[i]);
+        p += len;
+    }
+    if (!n) {
+        errmsg_set(err, "must name at least one of h2, http/1.1, http/1.0");
+        return -EINVAL;
+    }
+    /* the default needs no arena */
+    *(const char **)dst = a ? keep(a, out, n) : "h2,http/1.1";
+    return 0;
+}
+
 static int parse_rate(struct arena *a, const char *val, void *dst, char **err)
 {
     (void)a;
@@ -659,6 +723,33 @@ const struct key_def key_table[] = {
     {"nbthread", KEY_INT, "0", KEY_S_CMAP, parse_threads, KV(nbthread),
      "Number of HAProxy worker threads; 0 keeps HAProxy's default (one per CPU).",
      "`nbthread` in `global`.", "\"1\"", NULL},
+    {"hard-stop-after", KEY_DURATION, "30m", KEY_S_CMAP, parse_duration, KV(hard_stop_after_ms),
+     "After a reload, the longest an old HAProxy process keeps serving the connections it "
+     "had (long downloads, WebSockets) before it is stopped.",
+     "`hard-stop-after` in `global`.", "\"1h\"", NULL},
+    {"timeout-client-fin", KEY_DURATION, "0", KEY_S_CMAP, parse_opt_duration,
+     KV(timeout_client_fin_ms),
+     "Inactivity timeout on the client side once one direction is closed; 0: timeout-client.",
+     "`timeout client-fin` in `defaults`.", "\"5s\"", NULL},
+    {"timeout-server-fin", KEY_DURATION, "0", KEY_S_CMAP, parse_opt_duration,
+     KV(timeout_server_fin_ms),
+     "Inactivity timeout on the backend side once one direction is closed; 0: timeout-server.",
+     "`timeout server-fin` in `defaults`.", "\"5s\"", NULL},
+    {"http-connection-mode", KEY_ENUM, "http-keep-alive", KEY_S_CMAP, parse_conn_mode,
+     KV(http_connection_mode),
+     "How HAProxy handles connections: `http-keep-alive` (both sides kept open), "
+     "`http-server-close` (the connection to the endpoint closed after each response) or "
+     "`httpclose` (both closed after each response).",
+     "Nothing, `option http-server-close` or `option httpclose` in `defaults`.",
+     "\"http-server-close\"", NULL},
+    {"tls-alpn", KEY_TOKENS, "h2,http/1.1", KEY_S_CMAP, parse_alpn, KV(tls_alpn),
+     "Protocols offered to HTTPS clients by ALPN, in preference order: h2, http/1.1, "
+     "http/1.0.",
+     "`alpn` on the HTTPS bind lines.", "\"http/1.1\"", NULL},
+    {"client-strict-sni", KEY_BOOL, "false", KEY_S_CMAP, parse_bool, KV(client_strict_sni),
+     "Refuses TLS handshakes whose SNI names no host with a certificate (no default "
+     "certificate for them).",
+     "`strict-sni` on the HTTPS bind lines.", "\"true\"", NULL},
     {"load-balance", KEY_ENUM, "roundrobin", BE, parse_balance, KV(load_balance),
      "How requests are spread over the Service's endpoints: `roundrobin`, `leastconn` (the "
      "endpoint with the fewest connections), `first`, `random`, `source` (by client address) "
