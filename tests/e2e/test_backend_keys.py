@@ -2,12 +2,14 @@
 effect seen by the client or by the echo backend, byte for byte, and an
 Ingress without keys on the same Service left as it was."""
 
+import socket
+import ssl
 import subprocess
 import time
 
 import pytest
 
-from helpers import ingress, path, rule, service_with_endpoints, wait_for
+from helpers import LOOPBACK, config_map, ingress, path, rule, service_with_endpoints, wait_for
 from ports import free_port
 
 
@@ -209,3 +211,33 @@ def test_cookie_persistence(launcher):
         r = px.get("/", host="sticky.keys.test", headers=[("Cookie", value)])
         assert r.json["endpoint"] == endpoint
         assert "PORTICO" not in r.json["headers"].get("Cookie", "")
+
+
+def test_global_tls_keys(launcher):
+    """tls-alpn and client-strict-sni on the HTTPS port, and a ConfigMap change
+    of them applied."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    m.write("ing.yaml", ingress("web", [rule("web.keys.test", path("/", "web"))]))
+    m.write("cm.yaml", config_map("portico-config", {"tls-alpn": "http/1.1",
+                                                     "client-strict-sni": "true"}))
+    px = launcher.portico(m, args=["--configmap=default/portico-config"])
+    px.wait_service("web.keys.test", "/", "web")
+
+    def handshake(sni):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        with socket.create_connection((LOOPBACK, px.https), timeout=5) as sock:
+            with ctx.wrap_socket(sock, server_hostname=sni) as s:
+                return s.selected_alpn_protocol()
+
+    # no certificate names web.keys.test: with strict-sni no handshake at all
+    with pytest.raises(ssl.SSLError):
+        handshake("web.keys.test")
+    m.write("cm.yaml", config_map("portico-config", {"tls-alpn": "h2,http/1.1"}))
+    assert wait_for(lambda: handshake("web.keys.test") == "h2")
+    m.write("cm.yaml", config_map("portico-config", {"tls-alpn": "http/1.1"}))
+    assert wait_for(lambda: handshake("web.keys.test") == "http/1.1")
