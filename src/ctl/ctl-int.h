@@ -67,6 +67,7 @@ struct ctl {
     char *next_cfg;          /* <config-dir>/haproxy.cfg.next: the rendering's, until
                               * it moves into its generation (render_opts.cfg_path) */
     struct hmap issues_seen; /* issue text -> 1, of the last generation */
+    struct hmap refused_snippets; /* model_snippet_id() -> HAProxy's message (owned) */
     bool busy;               /* a validation or reload is in flight */
     bool dirty;              /* changes arrived since the pass started */
     bool ready;              /* HAProxy runs a complete configuration */
@@ -107,6 +108,10 @@ struct ctl {
 
 /* Marks the controller dirty: a pass runs soon (or after the one running). */
 void ctl_schedule(struct ctl *c);
+/* After haproxy -c refused the pending generation with <output>: the
+ * snippets its error lines point at are refused from then on (the next
+ * build leaves them out). True when one was. */
+bool ctl_blame_snippets(struct ctl *c, const char *output);
 
 /* gen.c: generations on disk, <config-dir>/gen-N, and the "current" link */
 

@@ -227,8 +227,12 @@ static void on_checked(bool ok, const char *output, void *arg)
         const char *line = output;
         unsigned shown = 0, more = 0;
 
+        bool blamed = ctl_blame_snippets(c, output);
+
         c->m_rejected++;
-        c->rejected_hash = c->pending.hash;
+        /* without the refused snippets, the next build may load */
+        if (!blamed)
+            c->rejected_hash = c->pending.hash;
         log_err("haproxy", "haproxy -c refused generation %u (%s); the running configuration stays",
                 c->pending_gen, c->reload_reason);
         /* HAProxy's own words, one log line each, the first ones */
@@ -245,6 +249,8 @@ static void on_checked(bool ok, const char *output, void *arg)
         if (more)
             log_err("haproxy", "haproxy -c printed %u more lines", more);
         pass_done(c);
+        if (blamed)
+            ctl_schedule(c);
         return;
     }
     log_debug("ctl", "haproxy -c accepted generation %u", c->pending_gen);
@@ -543,6 +549,8 @@ static void setup_opts(struct ctl *c, const struct opts *o, bool probe)
     c->mopts.ingress_class = o->ingress_class;
     c->mopts.controller_name = o->controller_name;
     c->mopts.watch_without_class = o->watch_without_class;
+    c->mopts.snippets = o->enable_snippets;
+    c->mopts.refused_snippets = &c->refused_snippets;
     c->mopts.default_backend_svc = o->default_backend_service;
     c->mopts.default_ssl_cert = o->default_ssl_certificate;
     c->mopts.configmap = o->configmap;
@@ -581,6 +589,7 @@ int ctl_run(const struct opts *o)
     srandom((unsigned)time(NULL) ^ ((unsigned)getpid() << 16));
     store_init(&c->store);
     hmap_init(&c->issues_seen);
+    hmap_init(&c->refused_snippets);
     hmap_init(&c->fetching);
     hmap_init(&c->fetch_retry);
     signal(SIGPIPE, SIG_IGN);
@@ -653,6 +662,15 @@ out:
     free(err);
     store_deinit(&c->store);
     hmap_deinit(&c->issues_seen);
+    {
+        size_t iter = 0;
+        const char *k;
+        void *v;
+
+        while (hmap_next(&c->refused_snippets, &iter, &k, &v))
+            free(v);
+        hmap_deinit(&c->refused_snippets);
+    }
     free(c->fallback_pem);
     tls_cache_free(c->mopts.tls_cache);
     free(c->current_link);

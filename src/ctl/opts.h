@@ -20,6 +20,7 @@ struct opts {
     char *ingress_class;
     char *controller_name;
     bool watch_without_class;
+    bool enable_snippets;
     struct strlist ns_whitelist;
     struct strlist ns_blacklist;
     char *configmap;

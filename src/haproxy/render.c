@@ -116,6 +116,21 @@ static int add_binds(struct buf *b, const struct render_opts *o, int port, const
     return ret ? -EINVAL : 0;
 }
 
+/* A snippet's lines (checked by keys.c: printable, no quotes, allowed
+ * keywords only), indented. */
+static int render_snippet(struct buf *b, const char *lines)
+{
+    int ret = 0;
+
+    while (lines && *lines) {
+        size_t len = strcspn(lines, "\n");
+
+        ret |= buf_addf(b, "    %.*s\n", (int)len, lines);
+        lines += len + (lines[len] == '\n');
+    }
+    return ret;
+}
+
 static int render_global(struct buf *b, const struct model *m, const struct render_opts *o)
 {
     const struct key_values *g = &m->global;
@@ -146,6 +161,7 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
         ret |= buf_addf(b, "    maxconn %u\n", g->maxconn);
     if (g->nbthread)
         ret |= buf_addf(b, "    nbthread %u\n", g->nbthread);
+    ret |= render_snippet(b, g->global_snippet);
     if (o->fault)
         ret |= buf_adds(b, "    portico-fault-injected\n");
     ret |= buf_addf(b,
@@ -237,11 +253,11 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
                         "    http-request redirect scheme https code %u "
                         "if { var(txn.redirect) -m str %u }\n",
                         redirect_codes[i], redirect_codes[i]);
-    ret |= buf_adds(
-        b, "    http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
-           "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }\n"
-           "    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }\n"
-           "    default_backend ");
+    ret |= buf_adds(b, "    http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
+                       "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }\n");
+    ret |= render_snippet(b, m->global.frontend_snippet);
+    ret |= buf_adds(b, "    use_backend %[var(txn.backend)] if { var(txn.backend) -m found }\n"
+                       "    default_backend ");
     if (m->default_backend)
         ret |= cfg_name(b, m->default_backend);
     else
@@ -468,6 +484,7 @@ static int render_backend_keys(struct buf *b, const struct key_values *o,
         return -EINVAL;
     if (o->cors_enable && render_cors_response(b, o))
         return -EINVAL;
+    ret |= render_snippet(b, o->backend_snippet);
     return ret ? -E2BIG : 0;
 }
 

@@ -968,6 +968,37 @@ static bool fails_closed(struct builder *b, const struct k8s_ingress *ing, const
     return false;
 }
 
+void model_snippet_id(const char *text, char id[17])
+{
+    snprintf(id, 17, "%016llx", (unsigned long long)hash_fnv1a(text, strlen(text)));
+}
+
+/* Leaves out the snippet at <*text> when snippets are off, or when HAProxy
+ * refused it (a configuration with it does not load: the other objects
+ * must not wait on it), with an issue saying which. */
+static void check_snippet(struct builder *b, const char *obj, const char *field,
+                          const char **text)
+{
+    const char *why;
+    char id[17];
+
+    if (!*text)
+        return;
+    if (!b->opts->snippets) {
+        add_issue(b, MODEL_SEV_WARN, obj, field,
+                  "configuration snippets are off (--enable-config-snippets); ignored");
+        *text = NULL;
+        return;
+    }
+    model_snippet_id(*text, id);
+    why = b->opts->refused_snippets ? hmap_get(b->opts->refused_snippets, id) : NULL;
+    if (why) {
+        add_issue(b, MODEL_SEV_ERROR, obj, field, "HAProxy refused this snippet (%s); left out",
+                  why);
+        *text = NULL;
+    }
+}
+
 /* Adds b->ours[<pos>]. */
 static void add_ingress(struct builder *b, uint32_t pos)
 {
@@ -992,6 +1023,18 @@ static void add_ingress(struct builder *b, uint32_t pos)
                      key_issue, &ictx);
     keys_apply_annotations(&b->m->arena, &kv, ing->obj.meta.annotations, ing->obj.n_annotations,
                            key_issue, &ictx);
+    if (kv.backend_snippet) {
+        char field[320] = "metadata.annotations";
+
+        /* the annotation that set it: the canonical prefix wins */
+        for (size_t i = ing->obj.n_annotations; i-- > 0;) {
+            const char *key = ing->obj.meta.annotations[i].key, *slash = strchr(key, '/');
+
+            if (slash && !strcmp(slash, "/backend-config-snippet"))
+                snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", key);
+        }
+        check_snippet(b, obj, field, &kv.backend_snippet);
+    }
     b->cur_closed = fails_closed(b, ing, obj);
     b->cur_kv = &kv;
     if (ing->default_backend) {
@@ -1254,6 +1297,8 @@ static void set_global(struct builder *b)
         b->cur_ref = obj;
         b->cur_origin = store_origin(b->store, &cm->obj);
         keys_apply_configmap(&b->m->arena, &b->global, cm->data, cm->n_data, key_issue, &ictx);
+        check_snippet(b, obj, "data[\"frontend-config-snippet\"]", &b->global.frontend_snippet);
+        check_snippet(b, obj, "data[\"global-config-snippet\"]", &b->global.global_snippet);
         b->cur_ref = NULL;
     }
     b->m->global = b->global;

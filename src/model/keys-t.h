@@ -53,5 +53,8 @@ struct key_values {
     uint32_t pod_maxconn;            /* per server; 0: none */
     bool abortonclose;
     const char *cookie_persistence;  /* a cookie name, or NULL */
+    const char *backend_snippet;     /* checked lines, '\n'-terminated, or NULL */
+    const char *frontend_snippet;
+    const char *global_snippet;
 };
 #endif

@@ -660,6 +660,135 @@ static int parse_cookie(struct arena *a, const char *val, void *dst, char **err)
     return 0;
 }
 
+/* ====== Snippets ====== */
+
+/* The keywords a snippet line may start with, by section: what shapes
+ * traffic, nothing that loads code, runs programs, reads files, opens
+ * sockets or changes the process. */
+static const char *const snippet_backend[] = {
+    "acl", "balance", "compression", "cookie", "fullconn", "hash-type", "http-check",
+    "http-request", "http-response", "http-after-response", "http-reuse", "option", "redirect",
+    "retries", "retry-on", "stick", "stick-table", "tcp-request", "tcp-response", "timeout", NULL,
+};
+static const char *const snippet_frontend[] = {
+    "acl", "capture", "compression", "declare", "http-request", "http-response",
+    "http-after-response", "option", "redirect", "tcp-request", "timeout", "unique-id-format",
+    "unique-id-header", NULL,
+};
+static const char *const snippet_global[] = {
+    "maxconnrate", "maxsessrate", "maxsslconn", "maxsslrate", "maxcompcpuusage", "maxcomprate",
+    "spread-checks", "ssl-default-bind-ciphers", "ssl-default-bind-ciphersuites",
+    "ssl-default-bind-options", "ssl-default-server-ciphers", "ssl-default-server-ciphersuites",
+    "ssl-default-server-options", "h1-case-adjust", NULL,
+};
+
+/* Words refused anywhere in a line: code, programs, files, the environment. */
+static const char *const snippet_banned[] = {
+    "lua", "external-check", "setenv", "presetenv", "resetenv", "unsetenv", "ssl-engine",
+    "insecure-fork-wanted", "insecure-setuid-wanted", "file", "lf-file", "errorfile",
+    "errorfiles", "-f", "env(", "getenv", "use-service", "stats", "set-dumpable", "ca-file",
+    "crt", "crl-file", NULL,
+};
+
+static bool in_list(const char *const *list, const char *word, size_t len)
+{
+    for (; *list; list++) {
+        if (strlen(*list) == len && !strncmp(*list, word, len))
+            return true;
+    }
+    return false;
+}
+
+/* Lines of HAProxy configuration for one section, each checked: printable
+ * ASCII, no quote of either kind or '$' (no environment expansion), no
+ * escape sequence that makes bytes, a first keyword of <allowed> (or
+ * "tune." in the global section), no word of snippet_banned. Stored as the
+ * lines, '\n'-terminated, without their indentation. */
+static int parse_snippet(struct arena *a, const char *val, void *dst, char **err,
+                         const char *const *allowed, bool global)
+{
+    struct buf out;
+    const char *p = val;
+    size_t n = 0;
+
+    if (too_long(val, err))
+        return -EINVAL;
+    buf_init(&out, KEY_TEXT_MAX + 16);
+    while (*p) {
+        const char *eol = strchr(p, '\n'), *end;
+        size_t len = eol ? (size_t)(eol - p) : strlen(p), kw;
+
+        end = p + len;
+        while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            end--;
+        while (p < end && (*p == ' ' || *p == '\t'))
+            p++;
+        n++;
+        if (p < end && *p != '#') {
+            for (const char *c = p; c < end; c++) {
+                if (((unsigned char)*c < 0x20 && *c != '\t') || (unsigned char)*c > 0x7e ||
+                    *c == '"' || *c == '\'' || *c == '$' ||
+                    (*c == '\\' && c + 1 < end && strchr("xnrt", c[1]))) {
+                    errmsg_set(err, "line %zu: byte %zu (0x%02x) is not allowed in a snippet", n,
+                               (size_t)(c - p), (unsigned char)*c);
+                    goto fail;
+                }
+            }
+            kw = strcspn(p, " \t");
+            if (kw > (size_t)(end - p))
+                kw = (size_t)(end - p);
+            if (!in_list(allowed, p, kw) && !(global && !strncmp(p, "tune.", 5))) {
+                errmsg_set(err, "line %zu: \"%.*s\" is not allowed in this snippet", n,
+                           (int)(kw > 64 ? 64 : kw), p);
+                goto fail;
+            }
+            for (const char *w = p; w < end;) {
+                size_t wl = strcspn(w, " \t");
+
+                if (wl > (size_t)(end - w))
+                    wl = (size_t)(end - w);
+                for (const char *const *b = snippet_banned; *b; b++) {
+                    size_t bl = strlen(*b);
+
+                    /* whole words, and "lua..."/"env(" inside words too */
+                    if ((wl == bl && !strncmp(w, *b, bl)) ||
+                        ((!strcmp(*b, "lua") || !strcmp(*b, "env(")) &&
+                         memmem(w, wl, *b, bl))) {
+                        errmsg_set(err, "line %zu: \"%s\" is not allowed in a snippet", n, *b);
+                        goto fail;
+                    }
+                }
+                w += wl;
+                while (w < end && (*w == ' ' || *w == '\t'))
+                    w++;
+            }
+            buf_addf(&out, "%.*s\n", (int)(end - p), p);
+        }
+        p = eol ? eol + 1 : p + len;
+    }
+    *(const char **)dst = out.len ? keep(a, out.ptr, out.len) : NULL;
+    buf_free(&out);
+    return 0;
+fail:
+    buf_free(&out);
+    return -EINVAL;
+}
+
+static int parse_snippet_backend(struct arena *a, const char *val, void *dst, char **err)
+{
+    return parse_snippet(a, val, dst, err, snippet_backend, false);
+}
+
+static int parse_snippet_frontend(struct arena *a, const char *val, void *dst, char **err)
+{
+    return parse_snippet(a, val, dst, err, snippet_frontend, false);
+}
+
+static int parse_snippet_global(struct arena *a, const char *val, void *dst, char **err)
+{
+    return parse_snippet(a, val, dst, err, snippet_global, true);
+}
+
 static int parse_seconds(struct arena *a, const char *val, void *dst, char **err)
 {
     uint32_t ms;
@@ -868,6 +997,31 @@ const struct key_def key_table[] = {
      "`send-proxy`, `send-proxy-v2`, `send-proxy-v2-ssl` or `send-proxy-v2-ssl-cn` on every "
      "server of the backend.",
      "\"proxy-v2\"", NULL},
+    {"backend-config-snippet", KEY_SNIPPET, "", BE, parse_snippet_backend, KV(backend_snippet),
+     "HAProxy lines added to the backends of the Ingress's routes, with "
+     "--enable-config-snippets only. Each line must start with acl, balance, compression, "
+     "cookie, fullconn, hash-type, http-check, http-request, http-response, "
+     "http-after-response, http-reuse, option, redirect, retries, retry-on, stick, "
+     "stick-table, tcp-request, tcp-response or timeout; quotes, `$`, and words that load "
+     "code, run programs or read files or the environment (lua, external-check, setenv, file, "
+     "-f, env(), stats...) are refused.",
+     "The lines, in the backend, before its servers.",
+     "|\n      http-request set-header X-Snippet on\n      option http-buffer-request", NULL},
+    {"frontend-config-snippet", KEY_SNIPPET, "", KEY_S_CMAP, parse_snippet_frontend,
+     KV(frontend_snippet),
+     "HAProxy lines added to the frontend that routes HTTP and HTTPS, with "
+     "--enable-config-snippets only. Each line must start with acl, capture, compression, "
+     "declare, http-request, http-response, http-after-response, option, redirect, "
+     "tcp-request, timeout, unique-id-format or unique-id-header; the same words as in "
+     "backend-config-snippet are refused.",
+     "The lines, in the frontend, before its use_backend rule.",
+     "|\n    http-request set-header X-Request-Start t=%[date()]", NULL},
+    {"global-config-snippet", KEY_SNIPPET, "", KEY_S_CMAP, parse_snippet_global,
+     KV(global_snippet),
+     "HAProxy lines added to the global section, with --enable-config-snippets only: tune.* "
+     "settings, ssl-default-* ciphers and options, rate limits of the process "
+     "(maxconnrate, maxsessrate, maxsslrate...), spread-checks, h1-case-adjust.",
+     "The lines, in `global`.", "|\n    tune.bufsize 32768", NULL},
     {"server-ssl", KEY_BOOL, "false", BE, parse_bool, KV(server_ssl),
      "Connects to the endpoints with TLS (their certificate is not verified).",
      "`ssl verify none` on every server of the backend.", "\"true\"", NULL},
@@ -907,6 +1061,8 @@ const char *key_type_name(enum key_type t)
         return "h1 or h2";
     case KEY_NAME:
         return "name";
+    case KEY_SNIPPET:
+        return "HAProxy lines";
     }
     return "?";
 }

@@ -29,6 +29,7 @@ enum key_type {
     KEY_TOKENS,    /* HTTP tokens (methods, header names), comma separated */
     KEY_PROTO,     /* "h1" or "h2" */
     KEY_NAME,      /* an HTTP token, such as a cookie name */
+    KEY_SNIPPET,   /* lines of HAProxy configuration, checked */
 };
 
 #define KEY_S_ANNOT 0x1u   /* accepted as an Ingress annotation */

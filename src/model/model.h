@@ -8,11 +8,14 @@
 #include "model/model-t.h"
 #include "model/tls.h"
 #include "store/store.h"
+#include "util/hmap.h"
 
 struct model_opts {
     const char *ingress_class;        /* --ingress-class */
     const char *controller_name;      /* --controller-name */
     bool watch_without_class;         /* --watch-ingress-without-class */
+    bool snippets;                    /* --enable-config-snippets */
+    const struct hmap *refused_snippets; /* model_snippet_id() -> HAProxy's message, or NULL */
     const char *default_backend_svc;  /* "ns/name" or NULL */
     const char *default_ssl_cert;     /* "ns/name" or NULL */
     const char *configmap;            /* "ns/name" or NULL */
@@ -20,6 +23,8 @@ struct model_opts {
     struct tls_cache *tls_cache;      /* parsed Secrets kept across builds, or NULL */
 };
 
+/* The id of a snippet's text, as refused_snippets keys it (17 bytes). */
+void model_snippet_id(const char *text, char id[17]);
 /* Builds a routing model from the objects in <store>. Returns a new model
  * (refs 1, the caller owns it). Per-object problems never fail the build:
  * they are attached as issues. */

@@ -241,3 +241,31 @@ def test_global_tls_keys(launcher):
     assert wait_for(lambda: handshake("web.keys.test") == "h2")
     m.write("cm.yaml", config_map("portico-config", {"tls-alpn": "http/1.1"}))
     assert wait_for(lambda: handshake("web.keys.test") == "http/1.1")
+
+
+def test_snippets(launcher):
+    """With --enable-config-snippets a backend snippet takes effect; one that
+    HAProxy refuses is left out (an error names it) instead of blocking the
+    other objects: a new route is served, the running routes stay."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    m.write("good.yaml", ingress("good", [rule("good.snip.test", path("/", "web"))],
+                                 annotations={"portico.dev/backend-config-snippet":
+                                              "http-request set-header X-Snippet on"}))
+    px = launcher.portico(m, args=["--enable-config-snippets"])
+    px.wait_service("good.snip.test", "/", "web")
+    raw = dict((k.lower(), v) for k, v in px.get("/", host="good.snip.test").json["header_list"])
+    assert raw["x-snippet"] == "on"
+
+    # passes Portico's checks, but HAProxy refuses it (no such option)
+    m.write("bad.yaml", ingress("bad", [rule("bad.snip.test", path("/", "web"))],
+                                annotations={"portico.dev/backend-config-snippet":
+                                             "option no-such-option"}))
+    m.write("new.yaml", ingress("new", [rule("new.snip.test", path("/", "web"))]))
+    px.wait_service("new.snip.test", "/", "web")
+    px.wait_service("bad.snip.test", "/", "web")  # served, without its snippet
+    text = px.log_text()
+    assert "is a configuration snippet's: it is left out" in text
+    assert "HAProxy refused this snippet" in text
+    assert px.get("/", host="good.snip.test").service == "web"

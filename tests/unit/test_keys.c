@@ -99,19 +99,20 @@ static void test_table(void **state)
         assert_int_equal(k->parse(NULL, k->def, (char *)&kv + k->offset, &err), 0);
         assert_null(err);
         assert_non_null(k->haproxy);
-        /* examples are written as YAML strings, "value", or as a block of
-         * annotation lines, "|" then lines indented by 6 */
+        /* examples are written as YAML strings, "value", or as a block,
+         * "|" then lines indented to sit under an annotation (6) or a
+         * ConfigMap key (4) */
         len = strlen(k->example);
         if (k->example[0] == '|') {
             const char *p = k->example + 1;
-            size_t n = 0;
+            size_t n = 0, ind = (k->scopes & KEY_S_ANNOT) ? 6 : 4;
 
-            while (*p == '\n' && !strncmp(p + 1, "      ", 6)) {
-                size_t l = strcspn(p + 7, "\n");
+            while (*p == '\n' && strspn(p + 1, " ") == ind) {
+                size_t l = strcspn(p + 1 + ind, "\n");
 
                 n += (size_t)snprintf(ex + n, sizeof(ex) - n, "%s%.*s", n ? "\n" : "", (int)l,
-                                      p + 7);
-                p += 7 + l;
+                                      p + 1 + ind);
+                p += 1 + ind + l;
             }
             assert_int_equal(*p, '\0');
         } else {
@@ -483,6 +484,46 @@ static void test_backend_differs(void **state)
     assert_false(keys_backend_differs(&kv, &base, &h1));
 }
 
+static void test_snippets(void **state)
+{
+    static const char *const refused[] = {
+        "lua-load /tmp/x.lua",
+        "http-request lua.foo",
+        "http-request set-header X %[env(PORTICO_TOKEN)]",
+        "http-request set-header X \"${HOME}\"",
+        "http-request set-header X $HOME",
+        "http-request return status 200 file /etc/passwd",
+        "http-request return status 200 lf-file /etc/passwd",
+        "acl bad src -f /etc/passwd",
+        "errorfile 503 /etc/shadow",
+        "external-check command /bin/sh",
+        "option external-check",
+        ".if defined(X)",
+        "backend other",
+        "server s1 10.0.0.1:80",
+        "default-server check",
+        "stats socket /tmp/s level admin",
+        "http-request set-header X 'quoted'",
+        "http-request set-header X a\\x0ab",
+        "http-request use-service prometheus-exporter",
+        "http-request set-header X \xc3\xa9",
+    };
+    struct key_values kv;
+
+    (void)state;
+    assert_int_equal(annotate(&kv, "backend-config-snippet",
+                              "  http-request set-header X-Snippet on\n\n# note\n"
+                              "option http-buffer-request\t\n"),
+                     0);
+    assert_string_equal(kv.backend_snippet,
+                        "http-request set-header X-Snippet on\noption http-buffer-request\n");
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        if (annotate(&kv, "backend-config-snippet", refused[i]) != 1)
+            fail_msg("snippet \"%s\" was not refused", refused[i]);
+        assert_null(kv.backend_snippet);
+    }
+}
+
 int main(void)
 {
     int failed;
@@ -501,6 +542,7 @@ int main(void)
         cmocka_unit_test(test_backend_values_normalised),
         cmocka_unit_test(test_backend_values_refused),
         cmocka_unit_test(test_backend_differs),
+        cmocka_unit_test(test_snippets),
     };
 
     arena_init(&ar);
