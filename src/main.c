@@ -17,12 +17,14 @@
 /* Markdown reference of one configuration key (doc/config/<key>.md). */
 static void key_doc(const struct key_def *k)
 {
+    char scope[128];
+
+    snprintf(scope, sizeof(scope), "%s%s%s%s", (k->scopes & KEY_S_CMAP) ? "ConfigMap" : "",
+             (k->scopes & KEY_S_CMAP) && (k->scopes & KEY_S_ANNOT) ? ", " : "",
+             (k->scopes & KEY_S_ANNOT) ? "Ingress annotation" : "",
+             (k->scopes & KEY_S_BACKEND) ? ", Service annotation" : "");
     printf("---\nKey: %s\nScope: %s\nType: %s\nDefault: %s\n---\n\n# DESCRIPTION\n\n%s\n\n",
-           k->name,
-           (k->scopes & KEY_S_ANNOT) && (k->scopes & KEY_S_CMAP) ? "ConfigMap, Ingress annotation"
-           : (k->scopes & KEY_S_CMAP)                           ? "ConfigMap"
-                                                                : "Ingress annotation",
-           key_type_name(k->type), *k->def ? k->def : "(none)", k->doc);
+           k->name, scope, key_type_name(k->type), *k->def ? k->def : "(none)", k->doc);
     printf("# HAPROXY\n\n%s\n\n", k->haproxy);
     printf("# EXAMPLE\n\n```yaml\n");
     if (k->scopes & KEY_S_CMAP)
@@ -41,7 +43,8 @@ static void key_doc(const struct key_def *k)
             printf(" The ConfigMap value is the default for Ingresses without the annotation.");
         if (k->scopes & KEY_S_BACKEND)
             printf(" It applies to every route of the Ingress it is set on: the Services those "
-                   "routes lead to get a backend of their own with it.");
+                   "routes lead to get a backend of their own with it. On a Service, it "
+                   "applies to every route to that Service and wins over the Ingress's.");
         printf("\n");
     }
 }

@@ -66,6 +66,7 @@ struct builder {
     size_t max_backends;             /* room in m->backends (size_tables()) */
     struct itab backend_index;       /* m->backends by name */
     struct hmap backend_err;         /* name -> message (arena), for warnings */
+    struct hmap svc_keys_seen;       /* Services whose keys were read, issues reported */
     struct map_build maps[MODEL_MAP_COUNT];
     struct hmap secrets;             /* "ns/name" -> struct secret_state (tmp) */
     struct tls_cache *tls;           /* the caller's, or one for this build */
@@ -140,6 +141,14 @@ static void key_issue(void *arg, const char *field, const char *msg)
     struct issue_ctx *c = arg;
 
     add_issue(c->b, MODEL_SEV_WARN, c->obj, field, "%s", msg);
+}
+
+/* For the keys of an object read again: reported the first time. */
+static void no_issue(void *arg, const char *field, const char *msg)
+{
+    (void)arg;
+    (void)field;
+    (void)msg;
 }
 
 /* Where a claim or a backend comes from, for the issue it may raise: a path
@@ -299,6 +308,7 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
     char name[320], port[64];
     uint32_t *slot;
     uint64_t hash;
+    struct key_values skv;
 
     svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
     for (size_t i = 0; svc && i < svc->n_ports && !sp; i++) {
@@ -315,6 +325,22 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
     else
         snprintf(port, sizeof(port), "%d", port_num);
     str_concat(name, sizeof(name), ns, "_", svc_name, "_", port, NULL);
+    /* the Service's backend keys win over the Ingress's */
+    if (svc && svc->obj.n_annotations) {
+        struct issue_ctx ictx;
+        char ref[600];
+        bool first = !hmap_get(&b->svc_keys_seen, svc->obj.meta.key);
+
+        k8s_obj_ref(&svc->obj, ref, sizeof(ref));
+        ictx.b = b;
+        ictx.obj = ref;
+        skv = kv ? *kv : b->global;
+        keys_apply_service(&b->m->arena, &skv, svc->obj.meta.annotations, svc->obj.n_annotations,
+                           first ? key_issue : no_issue, &ictx);
+        if (first)
+            hmap_put(&b->svc_keys_seen, svc->obj.meta.key, (void *)1);
+        kv = &skv;
+    }
     /* a Service port reached with other backend keys is another backend,
      * named after the keys' hash: equal keys share it */
     if (kv && keys_backend_differs(kv, &b->global, &hash)) {
@@ -1165,6 +1191,7 @@ static void finish(struct builder *b)
     size_t n;
 
     hmap_deinit(&b->backend_err);
+    hmap_deinit(&b->svc_keys_seen);
     hmap_deinit(&b->secrets);
     hmap_deinit(&b->sni_owner);
     free(b->slices);
@@ -1321,6 +1348,7 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     b.tls = opts->tls_cache ? opts->tls_cache : tls_cache_new();
     tls_cache_sweep(b.tls);
     hmap_init_borrowing(&b.backend_err);
+    hmap_init_borrowing(&b.svc_keys_seen);
     hmap_init_borrowing(&b.secrets);
     hmap_init_borrowing(&b.certs);
     hmap_init_borrowing(&b.sni_owner);

@@ -1106,7 +1106,10 @@ static void apply(struct arena *a, struct key_values *kv, const char *field, con
 
         if (k)
             snprintf(msg, sizeof(msg), "key \"%s\" is only accepted %s", name,
-                     scope == KEY_S_CMAP ? "as an annotation" : "in the ConfigMap");
+                     scope == KEY_S_CMAP            ? "as an annotation"
+                     : scope == KEY_S_BACKEND       ? "on Ingresses or in the ConfigMap"
+                     : (k->scopes & KEY_S_CMAP)     ? "in the ConfigMap"
+                                                    : "on Ingresses");
         else if (near)
             snprintf(msg, sizeof(msg), "unknown key \"%s\"; did you mean \"%s\"?", name, near);
         else
@@ -1132,8 +1135,23 @@ void keys_apply_configmap(struct arena *a, struct key_values *kv, const struct k
     }
 }
 
+static void apply_prefixed(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
+                           size_t n, unsigned scope, keys_issue_fn *fn, void *arg);
+
 void keys_apply_annotations(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
                             size_t n, keys_issue_fn *fn, void *arg)
+{
+    apply_prefixed(a, kv, ann, n, KEY_S_ANNOT, fn, arg);
+}
+
+void keys_apply_service(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
+                        size_t n, keys_issue_fn *fn, void *arg)
+{
+    apply_prefixed(a, kv, ann, n, KEY_S_BACKEND, fn, arg);
+}
+
+static void apply_prefixed(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
+                           size_t n, unsigned scope, keys_issue_fn *fn, void *arg)
 {
     /* Later prefixes first, so that the canonical prefix wins when both are set. */
     for (size_t p = k8s_key_prefixes_len; p-- > 0;) {
@@ -1143,8 +1161,8 @@ void keys_apply_annotations(struct arena *a, struct key_values *kv, const struct
             if (!str_has_prefix(ann[i].key, k8s_key_prefixes[p]))
                 continue;
             snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", ann[i].key);
-            apply(a, kv, field, ann[i].key + strlen(k8s_key_prefixes[p]), ann[i].val,
-                  KEY_S_ANNOT, fn, arg);
+            apply(a, kv, field, ann[i].key + strlen(k8s_key_prefixes[p]), ann[i].val, scope,
+                  fn, arg);
         }
     }
 }

@@ -34,7 +34,8 @@ enum key_type {
 
 #define KEY_S_ANNOT 0x1u   /* accepted as an Ingress annotation */
 #define KEY_S_CMAP 0x2u    /* accepted in the --configmap ConfigMap */
-#define KEY_S_BACKEND 0x4u /* applies to the backends of the Ingress it is set on */
+#define KEY_S_BACKEND 0x4u /* applies to the backends of the Ingress it is set on; also
+                            * accepted on Services, for all routes to them */
 
 struct key_def {
     const char *name;
@@ -64,6 +65,10 @@ void keys_apply_configmap(struct arena *a, struct key_values *kv, const struct k
 /* Applies annotations under our prefixes. Bad values keep the previous value. */
 void keys_apply_annotations(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
                             size_t n, keys_issue_fn *fn, void *arg);
+/* Applies the annotations of a Service under our prefixes: only its
+ * backend keys, which win over the Ingress's. */
+void keys_apply_service(struct arena *a, struct key_values *kv, const struct k8s_kv *ann,
+                        size_t n, keys_issue_fn *fn, void *arg);
 /* Applies ingress-nginx's annotations (nginx.ingress.kubernetes.io/) that
  * Portico translates into its keys; the others get an issue each, but for
  * the access controls, which close the Ingress (k8s_nginx_guard()). */

@@ -269,3 +269,23 @@ def test_snippets(launcher):
     assert "is a configuration snippet's: it is left out" in text
     assert "HAProxy refused this snippet" in text
     assert px.get("/", host="good.snip.test").service == "web"
+
+
+def test_service_annotations(launcher):
+    """A backend key on a Service applies to every route to it, over the
+    Ingress's; removing it applies at once."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    objs = echo.objects("web")
+    objs[0]["metadata"]["annotations"] = {"portico.dev/set-host": "from-service.example"}
+    m.write("svc.yaml", objs)
+    m.write("a.yaml", ingress("a", [rule("a.svc.test", path("/", "web"))]))
+    m.write("b.yaml", ingress("b", [rule("b.svc.test", path("/", "web"))],
+                              annotations={"portico.dev/set-host": "from-ingress.example"}))
+    px = launcher.portico(m)
+    px.wait_service("a.svc.test", "/", "web")
+    assert px.get("/", host="a.svc.test").json["host"] == "from-service.example"
+    assert px.get("/", host="b.svc.test").json["host"] == "from-service.example"
+    m.write("svc.yaml", echo.objects("web"))
+    wait_for(lambda: px.get("/", host="b.svc.test").json["host"] == "from-ingress.example")
+    assert px.get("/", host="a.svc.test").json["host"] == "a.svc.test"
