@@ -418,6 +418,9 @@ static int render_backend_keys(struct buf *b, const struct key_values *o,
         ret |= buf_adds(b, "    option abortonclose\n");
     if (o->cookie_persistence)
         ret |= buf_addf(b, "    cookie %s insert indirect nocache\n", o->cookie_persistence);
+    /* a validated method and path: no space, quote or '#' */
+    if (o->check && o->check_http)
+        ret |= buf_addf(b, "    option httpchk %s\n", o->check_http);
     if (o->timeout_connect_ms != g->timeout_connect_ms)
         ret |= buf_addf(b, "    timeout connect %ums\n", o->timeout_connect_ms);
     if (o->timeout_server_ms != g->timeout_server_ms)
@@ -571,6 +574,8 @@ int render_server_words(struct buf *b, const struct model_backend *be,
     model_server_addr(s, addr, sizeof(addr));
     ret = buf_addf(b, s->v6 ? "[%s]:%u " SERVER_KEYWORDS : "%s:%u " SERVER_KEYWORDS, addr,
                    s->port);
+    if (o && o->check)
+        ret |= buf_addf(b, " check inter %ums", o->check_interval_ms);
     if (o && o->pod_maxconn)
         ret |= buf_addf(b, " maxconn %u", o->pod_maxconn);
     if (o && o->send_proxy_protocol)

@@ -329,6 +329,11 @@ static void next(struct rt_job *j)
         }
         bad |= buf_adds(&line, add ? ";enable server " : ";del server ");
         bad |= rt_api_arg(&line, name);
+        /* a server added with "check" starts with its checks off */
+        if (add && strstr(j->contents[j->map], " check ")) {
+            bad |= buf_adds(&line, ";enable health ");
+            bad |= rt_api_arg(&line, name);
+        }
         if (bad) {
             buf_free(&line);
             finish(j, false, "a server name cannot be sent over the Runtime API");

@@ -53,6 +53,9 @@ struct key_values {
     uint32_t pod_maxconn;            /* per server; 0: none */
     bool abortonclose;
     const char *cookie_persistence;  /* a cookie name, or NULL */
+    bool check;                      /* health checks of the endpoints */
+    const char *check_http;          /* "METHOD /path", or NULL: TCP checks */
+    uint32_t check_interval_ms;
     const char *backend_snippet;     /* checked lines, '\n'-terminated, or NULL */
     const char *frontend_snippet;
     const char *global_snippet;

@@ -660,6 +660,34 @@ static int parse_cookie(struct arena *a, const char *val, void *dst, char **err)
     return 0;
 }
 
+/* An HTTP check: "/path", or "METHOD /path"; stored "METHOD /path". */
+static int parse_check_http(struct arena *a, const char *val, void *dst, char **err)
+{
+    const char *sp = strchr(val, ' '), *path = sp ? sp + 1 : val;
+    size_t mlen = sp ? (size_t)(sp - val) : 0;
+    char text[KEY_TEXT_MAX + 16];
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (too_long(val, err))
+        return -EINVAL;
+    for (size_t i = 0; i < mlen; i++) {
+        if (val[i] < 'A' || val[i] > 'Z')
+            goto bad;
+    }
+    if (*path != '/' || strspn(path, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                     "0123456789/-._~%!&()*+,;=:@?") != strlen(path))
+        goto bad;
+    snprintf(text, sizeof(text), "%.*s %s", (int)(mlen ? mlen : 3), mlen ? val : "GET", path);
+    *(const char **)dst = keep(a, text, strlen(text));
+    return 0;
+bad:
+    errmsg_set(err, "must be a path such as /healthz, or a method then a path (HEAD /healthz)");
+    return -EINVAL;
+}
+
 /* ====== Snippets ====== */
 
 /* The keywords a snippet line may start with, by section: what shapes
@@ -987,6 +1015,21 @@ const struct key_def key_table[] = {
      "`cookie NAME insert indirect nocache` in the backend and `cookie ADDRESS:PORT` on each "
      "server.",
      "\"SERVERID\"", NULL},
+    {"check", KEY_BOOL, "false", BE, parse_bool, KV(check),
+     "Health checks of the endpoints by HAProxy (a TCP connection, or check-http): one "
+     "failing them gets no request until it passes again. Kubernetes' readiness probes "
+     "already take unready pods out of the EndpointSlices; checks also catch an endpoint "
+     "unreachable from HAProxy.",
+     "`check` on every server of the backend (and `enable health` on those added at run "
+     "time).",
+     "\"true\"", NULL},
+    {"check-http", KEY_TOKENS, "", BE, parse_check_http, KV(check_http),
+     "With check, an HTTP request instead of a TCP connection: a path (GET), or a method and a "
+     "path; a 2xx or 3xx answer passes.",
+     "`option httpchk METHOD PATH` in the backend.", "\"/healthz\"", NULL},
+    {"check-interval", KEY_DURATION, "2s", BE, parse_duration, KV(check_interval_ms),
+     "Time between two checks of an endpoint.", "`inter` on every server of the backend.",
+     "\"10s\"", NULL},
     {"pod-maxconn", KEY_INT, "0", BE, parse_count, KV(pod_maxconn),
      "Most concurrent connections to each endpoint (per replica of Portico); the others "
      "wait in the queue (timeout-queue). 0: no limit.",

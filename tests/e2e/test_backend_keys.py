@@ -289,3 +289,39 @@ def test_service_annotations(launcher):
     m.write("svc.yaml", echo.objects("web"))
     wait_for(lambda: px.get("/", host="b.svc.test").json["host"] == "from-ingress.example")
     assert px.get("/", host="a.svc.test").json["host"] == "a.svc.test"
+
+
+def server_status(px, server):
+    """The status HAProxy's stats give <server> ("UP", "DOWN", ...), in the
+    backend the test made (its name ends in the keys' hash)."""
+    for line in px.admin("show stat").splitlines():
+        f = line.split(",")
+        if len(f) > 17 and f[0].startswith("default_web_http_") and f[1] == server:
+            return f[17]
+    return None
+
+
+def test_health_checks(launcher):
+    """An endpoint that fails its checks gets no request: every request
+    succeeds although one of the endpoints accepts no connection, also one
+    added at run time."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    port = echo.port("web")
+    m = launcher.manifests()
+    # the second endpoint: an address with nothing listening on the port
+    m.write("svc.yaml", service_with_endpoints("web", ["127.0.0.1", "127.0.0.9"], port))
+    m.write("ing.yaml", ingress("hc", [rule("hc.keys.test", path("/", "web"))],
+                                annotations={"portico.dev/check": "true",
+                                             "portico.dev/check-http": "/healthz",
+                                             "portico.dev/check-interval": "200ms"}))
+    px = launcher.portico(m)
+    px.wait_service("hc.keys.test", "/", "web")
+    wait_for(lambda: (server_status(px, f"127.0.0.9:{port}") or "").startswith("DOWN"))
+    assert server_status(px, f"127.0.0.1:{port}").startswith("UP")
+    assert {px.get("/", host="hc.keys.test").status for _ in range(20)} == {200}
+    reloads = px.settle()
+    m.write("svc.yaml", service_with_endpoints("web", ["127.0.0.1", "127.0.0.9", "127.0.0.10"],
+                                               port))
+    wait_for(lambda: (server_status(px, f"127.0.0.10:{port}") or "").startswith("DOWN"))
+    assert {px.get("/", host="hc.keys.test").status for _ in range(20)} == {200}
+    assert px.settle() == reloads

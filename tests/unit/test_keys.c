@@ -411,6 +411,10 @@ static void test_backend_values_normalised(void **state)
     assert_int_equal(kv.rate_limit_size, 250000);
     assert_int_equal(annotate(&kv, "rate-limit-status-code", "503"), 0);
     assert_int_equal(kv.rate_limit_status_code, 503);
+    assert_int_equal(annotate(&kv, "check-http", "/healthz"), 0);
+    assert_string_equal(kv.check_http, "GET /healthz");
+    assert_int_equal(annotate(&kv, "check-http", "HEAD /ready?x=1"), 0);
+    assert_string_equal(kv.check_http, "HEAD /ready?x=1");
     assert_int_equal(annotate(&kv, "server-proto", "h2"), 0);
     assert_string_equal(kv.server_proto, "h2");
 }
@@ -447,6 +451,9 @@ static void test_backend_values_refused(void **state)
         {"cookie-persistence", "a#b"},         {"cookie-persistence", "$HOME"},
         {"cookie-persistence", "a b"},         {"send-proxy-protocol", "v2"},
         {"pod-maxconn", "-5"},                 {"abortonclose", "1"},
+        {"check-http", "healthz"},             {"check-http", "get /healthz"},
+        {"check-http", "/a b"},                {"check-http", "/a#b"},
+        {"check-http", "GET /a'"},             {"check-interval", "often"},
     };
     struct key_values kv, def;
 
