@@ -5,15 +5,25 @@
 #
 #   docker build -t portico:latest .
 #
+# make test builds it with BuildKit (tests/deploy/dockerfile.sh) and runs the
+# result as it runs scripts/image.sh's (tests/deploy/test_image.py).
+#
 # Root filesystem read-only friendly: Portico writes only under /tmp
 # (--config-dir /tmp/portico/config, --runtime-dir /tmp/portico/run); mount
 # an emptyDir there (deploy/portico.yaml does).
 
 FROM debian:bookworm AS build
 WORKDIR /src
-COPY scripts/deps.sh scripts/deps.sh
+COPY scripts/deps.sh scripts/
 RUN scripts/deps.sh build && rm -rf /var/lib/apt/lists/*
-COPY . .
+# The static libcurl, built once from Debian's source into /root/.cache/portico
+# (what make would do first): a layer of its own, so that a change of the
+# sources rebuilds Portico only.
+COPY scripts/curl.sh scripts/
+RUN scripts/curl.sh static build/curl-static.mk
+# only what make reads (.dockerignore keeps the rest out of the context)
+COPY Makefile ./
+COPY src src/
 RUN make -j"$(nproc)" portico && strip portico
 # The Debian packages that own the libraries the binary links (as
 # scripts/image.sh finds them), for the runtime stage to install.

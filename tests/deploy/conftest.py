@@ -1,5 +1,5 @@
 """Fixtures for the install tests (tests/deploy/run.sh runs them inside a
-private network namespace): the image archive, helm, one real kube-apiserver
+private network namespace): the image archives, helm, one real kube-apiserver
 + etcd per session. A skipped test fails the run unless PORTICO_ALLOW_SKIP=1
 (tests/skip_policy.py)."""
 
@@ -32,11 +32,15 @@ def need_env(name):
     return value
 
 
-@pytest.fixture(scope="session")
-def image_archive():
-    p = Path(need_env("PORTICO_IMAGE"))
+# The image archives tests/deploy/run.sh builds, by what builds them, and the
+# variable that names each.
+IMAGES = {"image.sh": "PORTICO_IMAGE", "Dockerfile": "PORTICO_DOCKERFILE_IMAGE"}
+
+
+def image_archive(kind):
+    p = Path(need_env(IMAGES[kind]))
     if not p.is_file():
-        pytest.fail(f"image archive {p} not found", pytrace=False)
+        pytest.fail(f"image archive {p} ({kind}) not found", pytrace=False)
     return p
 
 

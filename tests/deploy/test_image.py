@@ -1,8 +1,10 @@
-"""The image of scripts/image.sh, for real: its OCI archive is checked blob by
-blob, then its layer is unpacked and Portico runs from it, as the image's
-user, on a read-only root with a tmpfs on /tmp (as deploy/portico.yaml runs
-it: readOnlyRootFilesystem and an emptyDir), in file mode on examples/. The
-echo backends the examples name and every server run here listen on the
+"""The images of scripts/image.sh and of the Dockerfile (built with BuildKit
+by tests/deploy/dockerfile.sh), for real, each the same way: its OCI archive
+is checked blob by blob, then its layers are unpacked and Portico runs from
+them, as the image's user, on a read-only root with a tmpfs on /tmp (as
+deploy/portico.yaml runs it: readOnlyRootFilesystem and an emptyDir), in file
+mode on examples/; containerd imports it. Then the two images are compared.
+The echo backends the examples name and every server run here listen on the
 loopback of the private network namespace tests/deploy/run.sh made."""
 
 import gzip
@@ -20,10 +22,11 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import IMAGES, REPO, image_archive
 
 ECHO = REPO / "tests" / "echo" / "echo.py"
 PORTS = {"http": 8080, "https": 8443, "stat": 1024, "healthz": 1042, "controller": 6060}
+GZIP_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 
 def sha256_file(path, opener=open):
@@ -34,55 +37,105 @@ def sha256_file(path, opener=open):
     return "sha256:" + h.hexdigest()
 
 
-@pytest.fixture(scope="module")
-def oci(image_archive, tmp_path_factory):
-    d = tmp_path_factory.mktemp("oci")
-    with tarfile.open(image_archive) as t:
-        t.extractall(d)
-    index = json.loads((d / "index.json").read_text())
-    [desc] = index["manifests"]
-    blob = lambda digest: d / "blobs" / "sha256" / digest.split(":", 1)[1]  # noqa: E731
-    manifest = json.loads(blob(desc["digest"]).read_text())
-    config = json.loads(blob(manifest["config"]["digest"]).read_text())
-    return {"dir": d, "index": index, "desc": desc, "manifest": manifest, "config": config,
-            "blob": blob}
+def remove(path):
+    if path.is_symlink() or not path.is_dir():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path)
 
 
-@pytest.fixture(scope="module")
-def rootfs(oci, tmp_path_factory):
-    root = tmp_path_factory.mktemp("rootfs")
-    [layer] = oci["manifest"]["layers"]
-    subprocess.run(["tar", "-xzf", str(oci["blob"](layer["digest"])), "-C", str(root)],
-                   check=True)
-    return root
+def unpack_layers(layers, root):
+    """Applies the layers in order, as a container runtime does: an entry
+    .wh.NAME deletes NAME of the layers below, .wh..wh..opq empties its
+    directory of them."""
+    for layer in layers:
+        with tarfile.open(layer) as t:
+            names = t.getnames()
+        for name in names:
+            parent, base = os.path.split(os.path.normpath(name))
+            if base == ".wh..wh..opq":
+                for p in (root / parent).iterdir():
+                    remove(p)
+            elif base.startswith(".wh."):
+                remove(root / parent / base[len(".wh."):])
+        subprocess.run(["tar", "-xzf", str(layer), "-C", str(root), "--exclude=.wh.*"],
+                       check=True)
 
 
-def test_archive_is_an_oci_layout_with_correct_digests(oci):
-    d, desc, manifest, config = oci["dir"], oci["desc"], oci["manifest"], oci["config"]
+class Image:
+    """An image archive, unpacked: its OCI layout, then (on first use) its
+    root filesystem."""
+
+    def __init__(self, kind, archive, tmp):
+        self.kind, self.archive, self.tmp = kind, archive, tmp
+        self.dir = tmp / "oci"
+        self.dir.mkdir()
+        with tarfile.open(archive) as t:
+            t.extractall(self.dir)
+        self.index = json.loads((self.dir / "index.json").read_text())
+        [self.desc] = self.index["manifests"]
+        self.manifest = json.loads(self.blob(self.desc["digest"]).read_text())
+        self.config = json.loads(self.blob(self.manifest["config"]["digest"]).read_text())
+        self._root = None
+
+    def blob(self, digest):
+        return self.dir / "blobs" / "sha256" / digest.split(":", 1)[1]
+
+    @property
+    def root(self):
+        if self._root is None:
+            root = self.tmp / "rootfs"
+            root.mkdir()
+            unpack_layers([self.blob(layer["digest"]) for layer in self.manifest["layers"]], root)
+            self._root = root
+        return self._root
+
+
+@pytest.fixture(scope="session")
+def images(tmp_path_factory):
+    """kind -> its Image, unpacked once for the session."""
+    cache = {}
+
+    def get(kind):
+        if kind not in cache:
+            cache[kind] = Image(kind, image_archive(kind), tmp_path_factory.mktemp(kind))
+        return cache[kind]
+
+    return get
+
+
+@pytest.fixture(scope="module", params=list(IMAGES))
+def image(request, images):
+    return images(request.param)
+
+
+def test_archive_is_an_oci_layout_with_correct_digests(image):
+    d, desc, manifest, config = image.dir, image.desc, image.manifest, image.config
     assert json.loads((d / "oci-layout").read_text()) == {"imageLayoutVersion": "1.0.0"}
     # the name ctr import gives the image, and the one kubelet asks for
     assert desc["annotations"]["io.containerd.image.name"] == "docker.io/library/portico:latest"
     assert desc["annotations"]["org.opencontainers.image.ref.name"] == "latest"
     for ref in [desc, manifest["config"], *manifest["layers"]]:
-        p = oci["blob"](ref["digest"])
+        p = image.blob(ref["digest"])
         assert p.stat().st_size == ref["size"], ref
         assert sha256_file(p) == ref["digest"], ref
-    [layer] = manifest["layers"]
-    assert layer["mediaType"] == "application/vnd.oci.image.layer.v1.tar+gzip"
+    assert all(layer["mediaType"] == GZIP_LAYER for layer in manifest["layers"])
     assert config["rootfs"] == {"type": "layers",
-                                "diff_ids": [sha256_file(oci["blob"](layer["digest"]),
-                                                         gzip.open)]}
-    # docker load reads manifest.json
-    [dm] = json.loads((d / "manifest.json").read_text())
-    assert dm["RepoTags"] == ["portico:latest"]
-    assert dm["Config"] == "blobs/sha256/" + manifest["config"]["digest"][7:]
-    assert dm["Layers"] == ["blobs/sha256/" + layer["digest"][7:]]
+                                "diff_ids": [sha256_file(image.blob(layer["digest"]), gzip.open)
+                                             for layer in manifest["layers"]]}
+    if image.kind == "image.sh":
+        # one layer, and a manifest.json for docker load
+        [layer] = manifest["layers"]
+        [dm] = json.loads((d / "manifest.json").read_text())
+        assert dm["RepoTags"] == ["portico:latest"]
+        assert dm["Config"] == "blobs/sha256/" + manifest["config"]["digest"][7:]
+        assert dm["Layers"] == ["blobs/sha256/" + layer["digest"][7:]]
 
 
-def test_image_config_matches_the_dockerfile(oci):
-    c = oci["config"]["config"]
+def test_image_config_matches_the_dockerfile(image):
+    c = image.config["config"]
     dockerfile = (REPO / "Dockerfile").read_text()
-    assert oci["config"]["architecture"] == "amd64" and oci["config"]["os"] == "linux"
+    assert image.config["architecture"] == "amd64" and image.config["os"] == "linux"
     assert f"USER {c['User']}\n" in dockerfile and c["User"] == "1000:1000"
     assert f"ENTRYPOINT {json.dumps(c['Entrypoint'])}\n" in dockerfile
     exposed = re.search(r"^EXPOSE (.*)$", dockerfile, re.M).group(1).split()
@@ -97,13 +150,18 @@ def test_image_config_matches_the_dockerfile(oci):
         assert re.search(rf"--{flag}=PORT .*\(default {port}\)", help_text), flag
 
 
-def test_layer_has_user_binary_and_no_device_nodes(rootfs):
+def test_layers_have_user_binary_and_no_device_nodes(image):
+    rootfs = image.root
     assert "portico:x:1000:1000:" in (rootfs / "etc" / "passwd").read_text()
     assert "portico:x:1000:" in (rootfs / "etc" / "group").read_text()
     assert os.access(rootfs / "usr" / "local" / "bin" / "portico", os.X_OK)
     assert os.access(rootfs / "usr" / "sbin" / "haproxy", os.X_OK)
     assert list((rootfs / "dev").iterdir()) == []
     assert (rootfs / "tmp").stat().st_mode & 0o7777 == 0o1777
+    # a runtime image: nothing of the Dockerfile's build stage
+    for p in ["usr/bin/gcc", "usr/bin/make", "usr/include/curl", "usr/include/jansson.h", "src"]:
+        assert not (rootfs / p).exists(), p
+    assert list((rootfs / "tmp").iterdir()) == []
 
 
 def chroot(rootfs, *argv):
@@ -112,7 +170,8 @@ def chroot(rootfs, *argv):
                           env={"PATH": "/usr/local/bin:/usr/bin:/bin"})
 
 
-def test_binaries_find_their_libraries(rootfs):
+def test_binaries_find_their_libraries(image):
+    rootfs = image.root
     r = chroot(rootfs, "/usr/local/bin/portico", "version")
     assert r.returncode == 0 and r.stdout.startswith("portico "), r.stderr
     r = chroot(rootfs, "/usr/sbin/haproxy", "-v")
@@ -169,10 +228,11 @@ def echo(tmp_path):
         log.close()
 
 
-def test_portico_serves_examples_from_the_image(rootfs, oci, echo, tmp_path):
+def test_portico_serves_examples_from_the_image(image, echo, tmp_path):
     """As a pod would run it: the image's entrypoint and user, a read-only root,
     a tmpfs on /tmp for --config-dir and --runtime-dir (their defaults)."""
-    config = oci["config"]["config"]
+    rootfs = image.root
+    config = image.config["config"]
     manifests = rootfs / "manifests"
     manifests.mkdir(exist_ok=True)
     for f in sorted((REPO / "examples").glob("*.yaml")):
@@ -250,7 +310,7 @@ def test_portico_serves_examples_from_the_image(rootfs, oci, echo, tmp_path):
         log.close()
 
 
-def test_containerd_imports_the_archive(image_archive, tmp_path):
+def test_containerd_imports_the_archive(image, tmp_path):
     """What a node does with it: `ctr -n k8s.io images import` into a
     containerd of its own (Debian's), under the name a pod's
     `image: portico:latest` resolves to, unpacked into a snapshot."""
@@ -270,7 +330,7 @@ def test_containerd_imports_the_archive(image_archive, tmp_path):
             assert daemon.poll() is None, (d / "containerd.log").read_text()[-2000:]
             assert time.monotonic() < deadline, "containerd did not answer"
             time.sleep(0.2)
-        r = subprocess.run([*ctr, "images", "import", str(image_archive)],
+        r = subprocess.run([*ctr, "images", "import", str(image.archive)],
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stderr
         r = subprocess.run([*ctr, "images", "check", "name==docker.io/library/portico:latest"],
@@ -283,3 +343,38 @@ def test_containerd_imports_the_archive(image_archive, tmp_path):
         daemon.terminate()
         daemon.wait(20)
         log.close()
+
+
+def dpkg_version(root, package):
+    status = (root / "var" / "lib" / "dpkg" / "status").read_text()
+    m = re.search(rf"^Package: {re.escape(package)}\n(?:[^\n]+\n)*?Version: (\S+)", status, re.M)
+    return m and m.group(1)
+
+
+def test_dockerfile_and_image_sh_make_the_same_image(images):
+    """What a pod sees of the image is the same whichever way it was built."""
+    script, dockerfile = images("image.sh"), images("Dockerfile")
+    for key in ["User", "Entrypoint", "ExposedPorts", "StopSignal", "Env", "WorkingDir"]:
+        assert script.config["config"].get(key) == dockerfile.config["config"].get(key), key
+    # the same libraries linked: the static libcurl in both (scripts/curl.sh
+    # falls back to the shared one when it cannot build it)
+    linked = []
+    for image in [script, dockerfile]:
+        r = chroot(image.root, "/usr/bin/ldd", "/usr/local/bin/portico")
+        assert r.returncode == 0, r.stderr
+        linked.append(sorted(line.split()[0] for line in r.stdout.splitlines()
+                             if "linux-vdso" not in line))
+    assert linked[0] == linked[1]
+    assert not any("libcurl" in lib for lib in linked[1]), linked[1]
+    # Debian's haproxy of bookworm in both. Each root filesystem is cached
+    # apart (scripts/image.sh's, BuildKit's), so a Debian update can reach one
+    # before the other: the upstream version must agree, the Debian revision
+    # may not.
+    versions = []
+    for image in [script, dockerfile]:
+        r = chroot(image.root, "/usr/sbin/haproxy", "-v")
+        m = re.search(r"HAProxy version (\S+)", r.stdout)
+        assert m, r.stdout + r.stderr
+        versions.append((m.group(1).split("-")[0], dpkg_version(image.root, "haproxy")))
+    assert versions[0][0] == versions[1][0], versions
+    assert all(v[1] and v[1].startswith(v[0] + "-") for v in versions), versions
