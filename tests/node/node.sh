@@ -19,7 +19,8 @@
 # HTTP echo server (portico-test/echo:1, tests/node/echo).
 # Nothing is written outside DIR except cgroups under /<cgroup>/portico-node-ID
 # and two empty mount points (/var/lib/cni, /var/log/containers) if missing,
-# all removed by `down`. See tests/node/README.md and design.md §8.
+# all removed by `down` (the mount points by the last node down: several
+# nodes may run at once). See tests/node/README.md and design.md §8.
 set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -222,15 +223,53 @@ conntrack: { maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeo
 EOF
 }
 
-# setup_ns: inside the namespaces: addresses, routes, private /run and
-# state directories, so that what the node mounts and writes stays there.
-setup_ns() {
+# The mount points /var/lib/cni and /var/log/containers are the machine's,
+# shared by every node running on it: removing one unmounts what the other
+# nodes' mount namespaces mounted there (host-local's leases: pod addresses
+# handed out twice). So each node registers under a lock, and the last one
+# down removes those the nodes made.
+MOUNT_USERS=$CACHE_ROOT/node-mount-points
+
+mount_points_take() {
+	mkdir -p "$MOUNT_USERS"
+	exec 8>"$MOUNT_USERS.lock"
+	flock 8
 	for d in /var/lib/cni /var/log/containers; do
 		if [ ! -d "$d" ]; then
 			mkdir -p "$d"
-			echo "$d" >>"$DIR/created-dirs"
+			echo "$d" >>"$MOUNT_USERS/created"
 		fi
 	done
+	echo "$DIR" >"$MOUNT_USERS/$(cgroup_name)"
+	exec 8>&-
+}
+
+mount_points_release() {
+	[ -d "$MOUNT_USERS" ] || return 0
+	exec 8>"$MOUNT_USERS.lock"
+	flock 8
+	rm -f "$MOUNT_USERS/$(cgroup_name)"
+	# a node whose directory is gone was never brought down: not a user
+	for u in "$MOUNT_USERS"/portico-node-*; do
+		[ -f "$u" ] || continue
+		if [ -d "$(cat "$u")" ]; then
+			exec 8>&-
+			return 0
+		fi
+		rm -f "$u"
+	done
+	if [ -f "$MOUNT_USERS/created" ]; then
+		while read -r d; do rmdir "$d" 2>/dev/null || log "$d is not empty: left in place"; done \
+			<"$MOUNT_USERS/created"
+		rm -f "$MOUNT_USERS/created"
+	fi
+	exec 8>&-
+}
+
+# setup_ns: inside the namespaces: addresses, routes, private /run and
+# state directories, so that what the node mounts and writes stays there.
+setup_ns() {
+	mount_points_take
 	# shellcheck disable=SC2016
 	in_ns sh -eu -c '
 		ip link set lo up
@@ -355,11 +394,7 @@ cmd_down_keep() {
 	for c in /sys/fs/cgroup/*/"$cg"; do
 		[ -d "$c" ] && die "cgroup $c cannot be removed"
 	done
-	if [ -f "$DIR/created-dirs" ]; then
-		while read -r d; do rmdir "$d" 2>/dev/null || log "$d is not empty: left in place"; done \
-			<"$DIR/created-dirs"
-		rm -f "$DIR/created-dirs"
-	fi
+	mount_points_release
 	return 0
 }
 
