@@ -210,7 +210,9 @@ static void server_updates(struct planner *p)
                 }
                 push(&p->servers, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
                      arena_printf(p->ar, "%s/%s", bb->name, name),
-                     arena_strndup(p->ar, words.ptr, words.len), NULL);
+                     arena_strndup(p->ar, words.ptr, words.len),
+                     cmp > 0 && bb->opts && bb->opts->cookie_persistence ? "dynamic-cookie"
+                                                                         : NULL);
             }
         }
     }

@@ -406,7 +406,7 @@ static int render_cors_response(struct buf *b, const struct key_values *o)
  * HAProxy runs them: access first, then CORS preflights (answered without
  * the endpoints), then the request's rewrites, then the response's.
  * Nonzero when a value cannot be written (the caller drops them all). */
-static int render_backend_keys(struct buf *b, const struct key_values *o,
+static int render_backend_keys(struct buf *b, const char *name, const struct key_values *o,
                                const struct key_values *g)
 {
     int ret = 0;
@@ -416,8 +416,13 @@ static int render_backend_keys(struct buf *b, const struct key_values *o,
         ret |= buf_adds(b, "    hash-type consistent\n"); /* servers added at run time */
     if (o->abortonclose)
         ret |= buf_adds(b, "    option abortonclose\n");
+    /* dynamic: each server's cookie a hash of its address and the key, as
+     * "add server" can give one (it refuses "cookie"); the backend's name
+     * as the key keeps the values across replicas and reloads */
     if (o->cookie_persistence)
-        ret |= buf_addf(b, "    cookie %s insert indirect nocache\n", o->cookie_persistence);
+        ret |= buf_addf(b, "    cookie %s insert indirect nocache dynamic\n"
+                           "    dynamic-cookie-key %s\n",
+                        o->cookie_persistence, name);
     /* a validated method and path: no space, quote or '#' */
     if (o->check && o->check_http)
         ret |= buf_addf(b, "    option httpchk %s\n", o->check_http);
@@ -518,7 +523,7 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
         if (be->opts) {
             size_t mark = b->len;
 
-            if (render_backend_keys(b, be->opts, &m->global)) {
+            if (render_backend_keys(b, be->name, be->opts, &m->global)) {
                 if (!b->ptr)
                     return -E2BIG;
                 /* a value that cannot be written: the backend refuses every
@@ -580,13 +585,6 @@ int render_server_words(struct buf *b, const struct model_backend *be,
         ret |= buf_addf(b, " maxconn %u", o->pod_maxconn);
     if (o && o->send_proxy_protocol)
         ret |= buf_addf(b, " %s", o->send_proxy_protocol);
-    if (o && o->cookie_persistence) {
-        char name[MODEL_SERVER_NAME_MAX];
-
-        /* the server's own address: the same in every replica and generation */
-        model_server_name(s, name, sizeof(name));
-        ret |= buf_addf(b, " cookie %s", name);
-    }
     if (o && o->server_ssl)
         ret |= buf_adds(b, o->server_proto ? " ssl verify none alpn h2" : " ssl verify none");
     else if (o && o->server_proto)

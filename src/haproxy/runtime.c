@@ -334,6 +334,14 @@ static void next(struct rt_job *j)
             bad |= buf_adds(&line, ";enable health ");
             bad |= rt_api_arg(&line, name);
         }
+        /* and without a dynamic cookie until the backend's are made again */
+        if (add && j->lines[j->map][0]) {
+            char backend[256];
+
+            snprintf(backend, sizeof(backend), "%.*s", (int)strcspn(name, "/"), name);
+            bad |= buf_adds(&line, ";enable dynamic-cookie backend ");
+            bad |= rt_api_arg(&line, backend);
+        }
         if (bad) {
             buf_free(&line);
             finish(j, false, "a server name cannot be sent over the Runtime API");

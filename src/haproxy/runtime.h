@@ -35,7 +35,10 @@ struct rt_update {
     const char *name;    /* "maps/hosts.map", "certs/x.pem", or "backend/server" */
     const char *content; /* map file ("key value" lines), PEM, commands, or a server's
                           * address and keywords (render_server_words()) */
-    const char *line;    /* RT_CERT_ADD, RT_CERT_RELIST: the certificate's crt-list line */
+    const char *line;    /* RT_CERT_ADD, RT_CERT_RELIST: the certificate's crt-list line;
+                          * RT_SERVER_ADD: non-empty when the backend's cookies are
+                          * dynamic (the server gets its cookie from "enable
+                          * dynamic-cookie backend", as at start) */
 };
 
 /* Applies <n> updates in order through the admin socket <sock>. A map is

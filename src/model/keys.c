@@ -1012,8 +1012,9 @@ const struct key_def key_table[] = {
     {"cookie-persistence", KEY_NAME, "", BE, parse_cookie, KV(cookie_persistence),
      "Name of a cookie that keeps a client on the endpoint that served it first (the cookie "
      "is set by HAProxy, not sent to the endpoints).",
-     "`cookie NAME insert indirect nocache` in the backend and `cookie ADDRESS:PORT` on each "
-     "server.",
+     "`cookie NAME insert indirect nocache dynamic` and `dynamic-cookie-key BACKEND` in the "
+     "backend: each endpoint's cookie is a hash of its address and port, the same in every "
+     "replica, also for endpoints added at run time.",
      "\"SERVERID\"", NULL},
     {"check", KEY_BOOL, "false", BE, parse_bool, KV(check),
      "Health checks of the endpoints by HAProxy (a TCP connection, or check-http): one "

@@ -212,6 +212,30 @@ def test_cookie_persistence(launcher):
         assert r.json["endpoint"] == endpoint
         assert "PORTICO" not in r.json["headers"].get("Cookie", "")
 
+    # an endpoint added at run time (no reload) gets its cookie as the
+    # others have theirs, and a fresh start gives each endpoint the same one
+    def cookies(px):
+        seen = {}
+        for _ in range(30):
+            r = px.get("/", host="sticky.keys.test")
+            seen[r.json["endpoint"]] = r.header("Set-Cookie").split(";")[0]
+        return seen
+
+    m.write("svc.yaml", service_with_endpoints("web", ["127.0.0.1", "127.0.0.2"],
+                                               echo.ports["web"]))
+    reloads = px.settle()
+    m.write("svc.yaml", echo.objects("web"))
+    wait_for(lambda: len(cookies(px)) == 3, what="the added endpoint served")
+    assert px.settle() == reloads
+    after_churn = cookies(px)
+    assert len(set(after_churn.values())) == 3, after_churn
+    for ep, c in after_churn.items():
+        assert px.get("/", host="sticky.keys.test", headers=[("Cookie", c)]).json["endpoint"] == ep
+    px.stop()
+    fresh = launcher.portico(m)
+    fresh.wait_service("sticky.keys.test", "/", "web")
+    assert cookies(fresh) == after_churn
+
 
 def test_global_tls_keys(launcher):
     """tls-alpn and client-strict-sni on the HTTPS port, and a ConfigMap change
