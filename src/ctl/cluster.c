@@ -25,7 +25,8 @@
  * the data of all dropped (ctl_drop_secret_data()); builds use the cache. When a
  * build needs a Secret the cache does not have, its data is read again by GET
  * and the build waits for it (a new Ingress naming a Secret that was there
- * before). */
+ * before). The Secrets an auth-secret annotation names keep their data:
+ * every build reads their users. */
 
 #define FETCH_RETRY_MS 30000
 
@@ -103,7 +104,12 @@ void ctl_drop_secret_data(struct ctl *c)
     for (i = 0; i < n; i++) {
         const struct k8s_secret *s = (const struct k8s_secret *)secrets[i];
 
-        if (hmap_get(&refs, s->obj.meta.key))
+        void *ref = hmap_get(&refs, s->obj.meta.key);
+
+        /* users are read by every build, from the Secret itself */
+        if (ref == MODEL_REF_USERS)
+            continue;
+        if (ref)
             model_parse_secret(&c->mopts, s);
         dropped += store_drop_data(&c->store, s);
     }
@@ -166,8 +172,10 @@ static const struct {
     {K8S_SERVICE, "v1", "Service", "/api/v1", "services", true, NULL, false},
     {K8S_ENDPOINT_SLICE, "discovery.k8s.io/v1", "EndpointSlice", "/apis/discovery.k8s.io/v1",
      "endpointslices", true, NULL, false},
-    /* only TLS Secrets: the others are none of our business */
-    {K8S_SECRET, "v1", "Secret", "/api/v1", "secrets", true, "type%3Dkubernetes.io%2Ftls", false},
+    /* every type: basic authentication reads Opaque ones; decoding keeps
+     * next to nothing of the others, and the data of those no Ingress
+     * names is dropped before each build */
+    {K8S_SECRET, "v1", "Secret", "/api/v1", "secrets", true, NULL, false},
     /* which are being deleted: their Ingresses win no conflict; a role of
      * an older version, without this permission, still serves */
     {K8S_NAMESPACE, "v1", "Namespace", "/api/v1", "namespaces", false, NULL, true},

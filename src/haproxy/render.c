@@ -406,8 +406,40 @@ static int render_cors_response(struct buf *b, const struct key_values *o)
  * HAProxy runs them: access first, then CORS preflights (answered without
  * the endpoints), then the request's rewrites, then the response's.
  * Nonzero when a value cannot be written (the caller drops them all). */
+/* Basic authentication: the users' list, or a 503 when there is none
+ * usable, rather than serve without it. */
+static int render_auth(struct buf *b, const struct key_values *o, const struct model_userlist *ul)
+{
+    if (!ul)
+        return buf_adds(b, "    http-request return status 503 content-type text/plain string "
+                           "'503 service unavailable: authentication cannot be checked'\n");
+    if (buf_adds(b, "    http-request auth realm ") || cfg_word_strong(b, o->auth_realm ? o->auth_realm : KEY_AUTH_REALM) ||
+        buf_adds(b, " unless { http_auth(") || cfg_name(b, ul->name) || buf_adds(b, ") }\n"))
+        return -EINVAL;
+    return 0;
+}
+
+static int render_userlists(struct buf *b, const struct model *m)
+{
+    for (size_t i = 0; i < m->n_userlists; i++) {
+        const struct model_userlist *ul = m->userlists[i];
+
+        if (buf_adds(b, "userlist ") || cfg_name(b, ul->name) || buf_addc(b, '\n'))
+            return -EINVAL;
+        for (size_t j = 0; j < ul->n_users; j++) {
+            if (buf_adds(b, "    user ") || cfg_word_strong(b, ul->users[j]) ||
+                buf_adds(b, " password ") || cfg_word_strong(b, ul->hashes[j]) ||
+                buf_addc(b, '\n'))
+                return -EINVAL;
+        }
+        if (buf_addc(b, '\n'))
+            return -EINVAL;
+    }
+    return 0;
+}
+
 static int render_backend_keys(struct buf *b, const char *name, const struct key_values *o,
-                               const struct key_values *g)
+                               const struct key_values *g, const struct model_userlist *ul)
 {
     int ret = 0;
 
@@ -454,6 +486,8 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
                         o->rate_limit_status_code, o->rate_limit_requests,
                         o->rate_limit_whitelist ? " !rate_exempt" : "");
     }
+    if (o->auth_type && render_auth(b, o, ul))
+        return -EINVAL;
     if (o->request_redirect) {
         const char *scheme[] = {"http", "https"};
 
@@ -501,6 +535,8 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
     struct buf *b = &c->b;
     int ret = 0;
 
+    if (render_userlists(b, m))
+        return b->ptr ? -EINVAL : -E2BIG;
     ret |= buf_adds(b, "backend portico_default_404\n"
                        "    http-request return status 404 content-type text/plain "
                        "string '404 page not found'\n"
@@ -523,7 +559,7 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
         if (be->opts) {
             size_t mark = b->len;
 
-            if (render_backend_keys(b, be->name, be->opts, &m->global)) {
+            if (render_backend_keys(b, be->name, be->opts, &m->global, be->userlist)) {
                 if (!b->ptr)
                     return -E2BIG;
                 /* a value that cannot be written: the backend refuses every

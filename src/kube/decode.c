@@ -829,6 +829,82 @@ static int secret_field(json_t *data, json_t *sdata, const char *key, unsigned c
     return 0;
 }
 
+/* What a Secret may hold for basic authentication (model/build.c reads it):
+ * an htpasswd file under "auth", or one crypt(3) hash per user. Only short
+ * text is kept, so that the many Secrets of other uses cost next to nothing
+ * until the data of those nothing names is dropped (store_drop_data()). */
+#define SECRET_AUTH_FILE_MAX (64 * 1024)
+#define SECRET_HASH_MAX 512
+#define SECRET_USERS_MAX 1000
+
+static bool keep_user_entry(const char *key, unsigned char *val, size_t *len)
+{
+    bool file = !strcmp(key, "auth");
+
+    if (!strcmp(key, "tls.crt") || !strcmp(key, "tls.key") || !strcmp(key, "ca.crt"))
+        return false;
+    /* the newline `echo HASH | base64` leaves */
+    if (!file && *len && val[*len - 1] == '\n')
+        (*len)--;
+    if (!file && *len && val[*len - 1] == '\r')
+        (*len)--;
+    if (*len > (file ? SECRET_AUTH_FILE_MAX : SECRET_HASH_MAX))
+        return false;
+    for (size_t i = 0; i < *len; i++) {
+        if (!val[i] || (!file && (val[i] < 0x20 || val[i] == 0x7f)))
+            return false;
+    }
+    return true;
+}
+
+/* Keeps the entries of <data> (base64) and <sdata> (text, wins) that
+ * keep_user_entry() accepts, into <s>'s users. */
+static void decode_secret_users(json_t *data, json_t *sdata, struct k8s_secret *s)
+{
+    json_t *maps[2] = {sdata, data}, *v;
+    size_t n = 0, max = (data ? json_object_size(data) : 0) + (sdata ? json_object_size(sdata) : 0);
+    struct k8s_kv *users;
+    const char *k;
+
+    if (!max)
+        return;
+    users = xcalloc(max, sizeof(*users));
+    for (int m = 0; m < 2; m++) {
+        json_object_foreach(maps[m], k, v)
+        {
+            unsigned char *val;
+            size_t len;
+            bool seen = false;
+
+            if (!json_is_string(v))
+                continue; /* secret_field() names it when it matters */
+            for (size_t i = 0; i < n && !seen; i++)
+                seen = !strcmp(users[i].key, k);
+            if (seen || n == SECRET_USERS_MAX)
+                continue;
+            if (m == 0) {
+                len = json_string_length(v);
+                val = (unsigned char *)xstrndup(json_string_value(v), len);
+            } else if (decode_base64(json_string_value(v), json_string_length(v), &val, &len)) {
+                continue;
+            }
+            if (keep_user_entry(k, val, &len)) {
+                users[n].key = xstrdup(k);
+                users[n].val = xstrndup((char *)val, len);
+                n++;
+            }
+            free(val);
+        }
+    }
+    if (!n) {
+        free(users);
+        return;
+    }
+    qsort(users, n, sizeof(*users), cmp_kv);
+    s->users = users;
+    s->n_users = (uint32_t)n;
+}
+
 static int decode_secret(json_t *obj, struct k8s_secret *s, char **err)
 {
     json_t *data, *sdata;
@@ -842,6 +918,7 @@ static int decode_secret(json_t *obj, struct k8s_secret *s, char **err)
     if (secret_field(data, sdata, "tls.crt", &s->crt, &s->crt_len, err) ||
         secret_field(data, sdata, "tls.key", &s->key, &s->key_len, err))
         return -EINVAL;
+    decode_secret_users(data, sdata, s);
     s->data_hash = hash_fnv1a_more(hash_fnv1a(s->crt ? s->crt : (const void *)"", s->crt_len),
                                    s->key ? s->key : (const void *)"", s->key_len);
     return 0;

@@ -69,6 +69,7 @@ struct builder {
     struct hmap svc_keys_seen;       /* Services whose keys were read, issues reported */
     struct map_build maps[MODEL_MAP_COUNT];
     struct hmap secrets;             /* "ns/name" -> struct secret_state (tmp) */
+    struct hmap userlists;           /* "ns/name" -> struct userlist_state (tmp) */
     struct tls_cache *tls;           /* the caller's, or one for this build */
     struct hmap certs;               /* file -> struct cert_acc (tmp) */
     struct hmap sni_owner;           /* host -> cert file */
@@ -293,6 +294,196 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
     free(servers);
 }
 
+/* ====== Basic authentication ====== */
+
+struct userlist_state {
+    const struct model_userlist *ul;
+    const char *err;                 /* why there is none (tmp) */
+};
+
+/* Why <hash> cannot be a password hash for HAProxy (crypt(3) of glibc),
+ * or NULL. Only characters crypt(3) writes: the hash is a bare word of the
+ * configuration. */
+static const char *hash_problem(const char *hash)
+{
+    static const char *const schemes[] = {"$1$", "$5$", "$6$", "$2a$", "$2b$",
+                                          "$2y$", "$y$", "$gy$", "$7$", "$sha1$"};
+    size_t len = strlen(hash);
+
+    if (str_has_prefix(hash, "$apr1$"))
+        return "an Apache MD5 ($apr1$) hash, which HAProxy cannot check: make one with "
+               "`htpasswd -nB USER` (bcrypt) or `mkpasswd -m sha-512`";
+    if (str_has_prefix(hash, "{SHA}"))
+        return "an Apache SHA-1 ({SHA}) hash, which HAProxy cannot check: make one with "
+               "`htpasswd -nB USER` (bcrypt) or `mkpasswd -m sha-512`";
+    if (len > 256 || strspn(hash, "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "abcdefghijklmnopqrstuvwxyz$=,") != len)
+        return "not a crypt(3) hash (a plain password is not accepted)";
+    for (size_t i = 0; i < ARRAY_SIZE(schemes); i++) {
+        if (str_has_prefix(hash, schemes[i]) && len > strlen(schemes[i]))
+            return NULL;
+    }
+    /* traditional DES: 13 characters, no '$' */
+    if (len == 13 && !strchr(hash, '$') && !strchr(hash, '=') && !strchr(hash, ','))
+        return NULL;
+    return "not a crypt(3) hash (a plain password is not accepted)";
+}
+
+static bool valid_user_name(const char *u, size_t len)
+{
+    return len && len <= 64 &&
+           strspn(u, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@+-") >=
+               len;
+}
+
+/* Adds user <u> (<ulen> bytes) with <hash> to <ul>; an error (tmp) or NULL. */
+static const char *add_user(struct builder *b, struct model_userlist *ul, size_t *cap,
+                            const char *ref, const char *u, size_t ulen, const char *hash)
+{
+    const char *why;
+
+    if (!valid_user_name(u, ulen))
+        return arena_printf(&b->tmp, "secret \"%s\": user \"%.*s\": a user name must be 1 to "
+                                     "64 letters, digits or '._@+-'",
+                            ref, (int)(ulen > 64 ? 64 : ulen), u);
+    why = hash_problem(hash);
+    if (why)
+        return arena_printf(&b->tmp, "secret \"%s\": user \"%.*s\": %s", ref, (int)ulen, u, why);
+    for (size_t i = 0; i < ul->n_users; i++) {
+        if (strlen(ul->users[i]) == ulen && !memcmp(ul->users[i], u, ulen))
+            return arena_printf(&b->tmp, "secret \"%s\": user \"%.*s\" is there twice", ref,
+                                (int)ulen, u);
+    }
+    if (ul->n_users == *cap) {
+        size_t ncap = *cap ? 2 * *cap : 8;
+        const char **nu = arena_alloc(&b->m->arena, ncap * sizeof(*nu));
+        const char **nh = arena_alloc(&b->m->arena, ncap * sizeof(*nh));
+
+        if (ul->n_users) {
+            memcpy(nu, ul->users, ul->n_users * sizeof(*nu));
+            memcpy(nh, ul->hashes, ul->n_users * sizeof(*nh));
+        }
+        ul->users = nu;
+        ul->hashes = nh;
+        *cap = ncap;
+    }
+    ul->users[ul->n_users] = arena_strndup(&b->m->arena, u, ulen);
+    ul->hashes[ul->n_users++] = arena_strdup(&b->m->arena, hash);
+    return NULL;
+}
+
+/* Reads the users of Secret <s> into <ul>: its key "auth" as an htpasswd
+ * file, else each key a user and its value the hash. An error or NULL. */
+static const char *read_users(struct builder *b, struct model_userlist *ul,
+                              const struct k8s_secret *s, const char *ref)
+{
+    const char *file = k8s_kv_get(s->users, s->n_users, "auth"), *err = NULL;
+    size_t cap = 0;
+
+    if (file) {
+        for (const char *p = file; *p && !err;) {
+            size_t len = strcspn(p, "\n"), ulen;
+            char line[600];
+
+            snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : 0), p);
+            p += len + (p[len] == '\n');
+            if (len && line[len - 1] == '\r')
+                line[--len] = '\0';
+            if (!len || line[0] == '#')
+                continue;
+            ulen = strcspn(line, ":");
+            if (!line[ulen] || len >= sizeof(line) - 1)
+                return arena_printf(&b->tmp, "secret \"%s\": auth: each line must be "
+                                             "\"user:hash\"",
+                                    ref);
+            err = add_user(b, ul, &cap, ref, line, ulen, line + ulen + 1);
+        }
+    } else {
+        for (size_t i = 0; i < s->n_users && !err; i++)
+            err = add_user(b, ul, &cap, ref, s->users[i].key, strlen(s->users[i].key),
+                           s->users[i].val);
+    }
+    if (!err && !ul->n_users)
+        err = arena_printf(&b->tmp, "secret \"%s\" has no users", ref);
+    return err;
+}
+
+static int cmp_user(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The users a backend of namespace <ns> with keys <kv> checks, or NULL with
+ * *<err> saying why there are none (its requests then get 503). */
+static const struct model_userlist *backend_userlist(struct builder *b, const char *ns,
+                                                     const struct key_values *kv,
+                                                     const char **err)
+{
+    struct userlist_state *st;
+    const struct k8s_secret *s;
+    struct model_userlist *ul;
+    char key[512], sns[64];
+    const char *slash, *name;
+
+    if (!kv->auth_secret) {
+        *err = "auth-type is set but auth-secret is not; requests get 503";
+        return NULL;
+    }
+    slash = strchr(kv->auth_secret, '/');
+    name = slash ? slash + 1 : kv->auth_secret;
+    snprintf(sns, sizeof(sns), "%.*s", slash ? (int)(slash - kv->auth_secret) : 63,
+             slash ? kv->auth_secret : ns);
+    k8s_key(key, sizeof(key), sns, name);
+    st = hmap_get(&b->userlists, key);
+    if (st) {
+        *err = st->err;
+        return st->ul;
+    }
+    st = arena_alloc(&b->tmp, sizeof(*st));
+    memset(st, 0, sizeof(*st));
+    hmap_put(&b->userlists, arena_strdup(&b->tmp, key), st);
+    s = (const struct k8s_secret *)store_get(b->store, K8S_SECRET, sns, name);
+    if (!s) {
+        st->err = arena_printf(&b->tmp, "auth-secret: secret \"%s\" not found; requests get 503",
+                               key);
+    } else if (s->data_dropped) {
+        /* the caller fetches it and builds again */
+        struct model *m = b->m;
+
+        st->err = arena_printf(&b->tmp, "auth-secret: secret \"%s\": its data is being fetched",
+                               key);
+        m->wanted = xrealloc(m->wanted, (m->n_wanted + 1) * sizeof(*m->wanted));
+        m->wanted[m->n_wanted++] = arena_strdup(&m->arena, key);
+    } else {
+        const char *why;
+
+        ul = arena_alloc(&b->m->arena, sizeof(*ul));
+        memset(ul, 0, sizeof(*ul));
+        why = read_users(b, ul, s, key);
+        if (why) {
+            st->err = arena_printf(&b->tmp, "auth-secret: %s; requests get 503", why);
+        } else {
+            const char **pairs = arena_alloc(&b->tmp, 2 * ul->n_users * sizeof(*pairs));
+
+            /* sorted by user, hashes alongside */
+            for (size_t i = 0; i < ul->n_users; i++) {
+                pairs[2 * i] = ul->users[i];
+                pairs[2 * i + 1] = ul->hashes[i];
+            }
+            qsort(pairs, ul->n_users, 2 * sizeof(*pairs), cmp_user);
+            for (size_t i = 0; i < ul->n_users; i++) {
+                ul->users[i] = pairs[2 * i];
+                ul->hashes[i] = pairs[2 * i + 1];
+            }
+            ul->name = arena_printf(&b->m->arena, "%s_%s", sns, name);
+            push(&b->m->arena, (const void ***)&b->m->userlists, &b->m->n_userlists, ul);
+            st->ul = ul;
+        }
+    }
+    *err = st->err;
+    return st->ul;
+}
+
 /* Returns the backend for a Service port, creating it on first use. A
  * missing Service or port still gets a backend: it has no servers, so HAProxy
  * answers 503, and the Ingress gets a warning. */
@@ -386,6 +577,13 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
                                ns, svc_name);
     else
         resolve_servers(b, be, ns, svc_name, sp);
+    if (kv && kv->auth_type) {
+        const char *why = NULL;
+
+        be->userlist = backend_userlist(b, ns, kv, &why);
+        if (why && !problem)
+            problem = arena_strdup(&b->m->arena, why);
+    }
     if (problem)
         hmap_put(&b->backend_err, be->name, (void *)problem);
 out:
@@ -741,6 +939,21 @@ void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *
     tls_cache_get(opts->tls_cache, id, s->crt, s->crt_len, s->key, s->key_len);
 }
 
+/* Adds the Secret an auth-secret annotation of <obj> names to <refs>. */
+static void add_users_ref(const struct k8s_obj *obj, struct hmap *refs)
+{
+    const char *ref = keys_auth_secret(obj->meta.annotations, obj->n_annotations);
+    char key[512];
+
+    if (!ref)
+        return;
+    if (strchr(ref, '/'))
+        snprintf(key, sizeof(key), "%s", ref);
+    else
+        k8s_key(key, sizeof(key), obj->meta.ns, ref);
+    hmap_put(refs, key, MODEL_REF_USERS);
+}
+
 void model_secret_refs(const struct store *store, const struct model_opts *opts,
                        struct hmap *refs)
 {
@@ -754,13 +967,19 @@ void model_secret_refs(const struct store *store, const struct model_opts *opts,
         for (size_t j = 0; j < ing->n_tls; j++) {
             if (ing->tls[j].secret) {
                 k8s_key(key, sizeof(key), ing->obj.meta.ns, ing->tls[j].secret);
-                hmap_put(refs, key, (void *)1);
+                if (!hmap_get(refs, key))
+                    hmap_put(refs, key, MODEL_REF_TLS);
             }
         }
+        add_users_ref(objs[i], refs);
     }
     free(objs);
-    if (opts->default_ssl_cert)
-        hmap_put(refs, opts->default_ssl_cert, (void *)1);
+    n = store_list_unsorted(store, K8S_SERVICE, &objs);
+    for (size_t i = 0; i < n; i++)
+        add_users_ref(objs[i], refs);
+    free(objs);
+    if (opts->default_ssl_cert && !hmap_get(refs, opts->default_ssl_cert))
+        hmap_put(refs, opts->default_ssl_cert, MODEL_REF_TLS);
 }
 
 static struct secret_state *get_secret(struct builder *b, const char *ns, const char *name)
@@ -930,7 +1149,7 @@ static int cmp_age(const void *a, const void *b)
  * authentication, rate limits, client certificates) which Portico does not
  * implement yet, under our prefixes; ingress-nginx's: k8s_nginx_guard(). */
 static const char *const guards[] = {
-    "auth-type", "auth-secret", "auth-realm", "client-ca", "client-crt-optional",
+    "client-ca", "client-crt-optional",
 };
 
 /* Access control Portico implements: a value it must refuse closes the
@@ -938,11 +1157,14 @@ static const char *const guards[] = {
 static const char *const enforced[] = {
     "allow-list", "whitelist", "deny-list", "blacklist", "rate-limit-requests",
     "rate-limit-period", "rate-limit-size", "rate-limit-status-code", "rate-limit-whitelist",
+    "auth-type", "auth-secret",
 };
 static const char *const enforced_nginx[] = {
     K8S_NGINX_PREFIX "whitelist-source-range", K8S_NGINX_PREFIX "allowlist-source-range",
     K8S_NGINX_PREFIX "denylist-source-range", K8S_NGINX_PREFIX "limit-rps",
     K8S_NGINX_PREFIX "limit-rpm", K8S_NGINX_PREFIX "limit-whitelist",
+    K8S_NGINX_PREFIX "auth-type", K8S_NGINX_PREFIX "auth-secret",
+    K8S_NGINX_PREFIX "auth-secret-type",
 };
 
 /* An Ingress whose access control Portico cannot enforce fails closed: all
@@ -1183,6 +1405,12 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int cmp_userlist(const void *a, const void *b)
+{
+    return strcmp((*(const struct model_userlist *const *)a)->name,
+                  (*(const struct model_userlist *const *)b)->name);
+}
+
 /* Moves what the builder gathered into the model, and frees the rest. */
 static void finish(struct builder *b)
 {
@@ -1193,6 +1421,9 @@ static void finish(struct builder *b)
     hmap_deinit(&b->backend_err);
     hmap_deinit(&b->svc_keys_seen);
     hmap_deinit(&b->secrets);
+    hmap_deinit(&b->userlists);
+    if (m->n_userlists)
+        qsort(m->userlists, m->n_userlists, sizeof(*m->userlists), cmp_userlist);
     hmap_deinit(&b->sni_owner);
     free(b->slices);
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
@@ -1350,6 +1581,7 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     hmap_init_borrowing(&b.backend_err);
     hmap_init_borrowing(&b.svc_keys_seen);
     hmap_init_borrowing(&b.secrets);
+    hmap_init_borrowing(&b.userlists);
     hmap_init_borrowing(&b.certs);
     hmap_init_borrowing(&b.sni_owner);
 

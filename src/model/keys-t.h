@@ -56,6 +56,10 @@ struct key_values {
     bool check;                      /* health checks of the endpoints */
     const char *check_http;          /* "METHOD /path", or NULL: TCP checks */
     uint32_t check_interval_ms;
+    const char *auth_type;           /* "basic-auth", or NULL */
+    const char *auth_secret;         /* "name" or "namespace/name", or NULL */
+    const char *auth_realm;          /* printable ASCII but quotes and '\\'; NULL: the
+                                      * default, KEY_AUTH_REALM */
     const char *backend_snippet;     /* checked lines, '\n'-terminated, or NULL */
     const char *frontend_snippet;
     const char *global_snippet;

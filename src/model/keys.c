@@ -3,6 +3,7 @@
  * it (portico docs key NAME, through scripts/gen-docs.sh), and the docs
  * suite of make test (gen-docs.sh --check) fails when the two differ. */
 #include "model/keys.h"
+#include "model/validate.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -660,6 +661,60 @@ static int parse_cookie(struct arena *a, const char *val, void *dst, char **err)
     return 0;
 }
 
+/* auth-type: basic-auth (ingress-nginx's "basic" is translated), or empty. */
+static int parse_auth_type(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    if (*val && strcmp(val, "basic-auth")) {
+        errmsg_set(err, "must be basic-auth (the only kind of authentication supported)");
+        return -EINVAL;
+    }
+    *(const char **)dst = *val ? "basic-auth" : NULL;
+    return 0;
+}
+
+/* A Secret's name, or namespace/name. */
+static int parse_secret_ref(struct arena *a, const char *val, void *dst, char **err)
+{
+    const char *slash = strchr(val, '/');
+    char ns[64];
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (slash && (size_t)(slash - val) < sizeof(ns))
+        snprintf(ns, sizeof(ns), "%.*s", (int)(slash - val), val);
+    if ((slash && ((size_t)(slash - val) >= sizeof(ns) || !valid_dns_label(ns))) ||
+        !valid_dns_subdomain(slash ? slash + 1 : val)) {
+        errmsg_set(err, "must be a Secret's name, or its namespace, '/' and its name");
+        return -EINVAL;
+    }
+    *(const char **)dst = keep(a, val, strlen(val));
+    return 0;
+}
+
+/* A realm: it ends up inside the quotes of WWW-Authenticate. The default
+ * is stored as NULL (KEY_AUTH_REALM). */
+static int parse_realm(struct arena *a, const char *val, void *dst, char **err)
+{
+    size_t len = strlen(val);
+
+    for (size_t i = 0; i < len; i++) {
+        if (val[i] < 0x20 || val[i] > 0x7e || val[i] == '"' || val[i] == '\\' ||
+            val[i] == '\'') {
+            errmsg_set(err, "must be printable ASCII without quotes or '\\'");
+            return -EINVAL;
+        }
+    }
+    if (!len || len > 128) {
+        errmsg_set(err, "must be 1 to 128 characters");
+        return -EINVAL;
+    }
+    *(const char **)dst = keep(a, val, len);
+    return 0;
+}
+
 /* An HTTP check: "/path", or "METHOD /path"; stored "METHOD /path". */
 static int parse_check_http(struct arena *a, const char *val, void *dst, char **err)
 {
@@ -1041,6 +1096,25 @@ const struct key_def key_table[] = {
      "`send-proxy`, `send-proxy-v2`, `send-proxy-v2-ssl` or `send-proxy-v2-ssl-cn` on every "
      "server of the backend.",
      "\"proxy-v2\"", NULL},
+    {"auth-type", KEY_ENUM, "", BE, parse_auth_type, KV(auth_type),
+     "`basic-auth`: requests need a user and password of auth-secret (HTTP basic "
+     "authentication); others get 401. A missing or unusable Secret closes the routes "
+     "(503) rather than serve them without it.",
+     "A `userlist` of the Secret's users and `http-request auth realm REALM unless "
+     "{ http_auth(USERLIST) }` in the backend.",
+     "\"basic-auth\"", NULL},
+    {"auth-secret", KEY_SECRET, "", BE, parse_secret_ref, KV(auth_secret),
+     "The Secret of the users, in the namespace of the Ingress (or Service) unless named "
+     "`namespace/name`: either one key per user whose value is the user's crypt(3) hash "
+     "(bcrypt `$2y$`, SHA-512 `$6$`, SHA-256 `$5$`, yescrypt `$y$`, MD5 `$1$`), or a key "
+     "`auth` holding an htpasswd file (`user:hash` lines, as ingress-nginx reads it). Apache's "
+     "`$apr1$` hashes (htpasswd's default) and plain passwords are refused: make hashes "
+     "with `htpasswd -nB user` or `mkpasswd -m sha-512`. A change of the Secret reloads "
+     "HAProxy.",
+     "`userlist NAMESPACE_NAME` with `user NAME password HASH` lines.", "\"admins\"", NULL},
+    {"auth-realm", KEY_TEXT, KEY_AUTH_REALM, BE, parse_realm, KV(auth_realm),
+     "The realm of basic authentication, shown by browsers.",
+     "`realm` of the `http-request auth` rule.", "\"Staff only\"", NULL},
     {"backend-config-snippet", KEY_SNIPPET, "", BE, parse_snippet_backend, KV(backend_snippet),
      "HAProxy lines added to the backends of the Ingress's routes, with "
      "--enable-config-snippets only. Each line must start with acl, balance, compression, "
@@ -1078,6 +1152,18 @@ const struct key_def key_table[] = {
 const size_t key_table_len = sizeof(key_table) / sizeof(key_table[0]);
 
 
+const char *keys_auth_secret(const struct k8s_kv *ann, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const char *slash = strrchr(ann[i].key, '/');
+
+        if (slash && !strcmp(slash, "/auth-secret") &&
+            (str_has_prefix(ann[i].key, K8S_NGINX_PREFIX) || k8s_annotation_read(ann[i].key)))
+            return ann[i].val;
+    }
+    return NULL;
+}
+
 const char *key_type_name(enum key_type t)
 {
     switch (t) {
@@ -1107,6 +1193,10 @@ const char *key_type_name(enum key_type t)
         return "name";
     case KEY_SNIPPET:
         return "HAProxy lines";
+    case KEY_SECRET:
+        return "Secret";
+    case KEY_TEXT:
+        return "text";
     }
     return "?";
 }
@@ -1235,6 +1325,8 @@ enum nginx_conv {
     NX_PROTOCOL,  /* backend-protocol: HTTP, HTTPS, GRPC, GRPCS, H2C */
     NX_LIMIT_RPS, /* requests a second: rate-limit-requests, a period of 1s, 503 */
     NX_LIMIT_RPM, /* the same a minute */
+    NX_AUTH_TYPE, /* auth-type: "basic" */
+    NX_AUTH_FORM, /* auth-secret-type: auth-file or auth-map, both read (auth-secret) */
 };
 
 /* What Portico makes of ingress-nginx's annotations (doc/migrate.md). */
@@ -1262,6 +1354,10 @@ static const struct nginx_key {
     {"limit-rps", NULL, NX_LIMIT_RPS},
     {"limit-rpm", NULL, NX_LIMIT_RPM},
     {"limit-whitelist", "rate-limit-whitelist", NX_SAME},
+    {"auth-type", NULL, NX_AUTH_TYPE},
+    {"auth-secret", "auth-secret", NX_SAME},
+    {"auth-secret-type", NULL, NX_AUTH_FORM},
+    {"auth-realm", "auth-realm", NX_SAME},
 };
 
 static const struct nginx_key *nginx_find(const char *annotation)
@@ -1327,6 +1423,19 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
         }
         kv->rate_limit_period_ms = nk->conv == NX_LIMIT_RPS ? 1000 : 60000;
         kv->rate_limit_status_code = 503;
+        return 0;
+    case NX_AUTH_TYPE:
+        if (strcmp(val, "basic")) {
+            errmsg_set(err, "must be basic (digest authentication is not supported)");
+            return -EINVAL;
+        }
+        kv->auth_type = "basic-auth";
+        return 0;
+    case NX_AUTH_FORM:
+        if (strcmp(val, "auth-file") && strcmp(val, "auth-map")) {
+            errmsg_set(err, "must be auth-file or auth-map");
+            return -EINVAL;
+        }
         return 0;
     }
     {

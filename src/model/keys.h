@@ -15,6 +15,8 @@
  * use, low enough that HAProxy's configuration stays small. */
 #define KEY_TEXT_MAX 4096
 #define KEY_LIST_MAX 1024
+/* auth-realm's default */
+#define KEY_AUTH_REALM "Protected Content"
 
 enum key_type {
     KEY_BOOL = 0,
@@ -30,6 +32,8 @@ enum key_type {
     KEY_PROTO,     /* "h1" or "h2" */
     KEY_NAME,      /* an HTTP token, such as a cookie name */
     KEY_SNIPPET,   /* lines of HAProxy configuration, checked */
+    KEY_SECRET,    /* a Secret: "name" (the object's namespace) or "namespace/name" */
+    KEY_TEXT,      /* printable ASCII text, such as a realm */
 };
 
 #define KEY_S_ANNOT 0x1u   /* accepted as an Ingress annotation */
@@ -83,5 +87,8 @@ bool keys_value_ok(const char *name, const char *val);
  * those keys and values: two backends with the same hash are the same. */
 bool keys_backend_differs(const struct key_values *kv, const struct key_values *base,
                           uint64_t *hash);
+/* The Secret an auth-secret annotation (ours or ingress-nginx's) of
+ * <ann> names, as written, or NULL. */
+const char *keys_auth_secret(const struct k8s_kv *ann, size_t n);
 const char *key_type_name(enum key_type t);
 #endif

@@ -36,6 +36,16 @@ struct model_backend {
     uint32_t n_v4;
     const struct key_values *opts; /* its backend keys, when they differ from the
                                     * ConfigMap's (and its name ends in their hash) */
+    const struct model_userlist *userlist; /* with opts->auth_type, its users; NULL:
+                                            * none usable, requests get 503 */
+};
+
+/* The users of basic authentication, from one Secret. */
+struct model_userlist {
+    const char *name;      /* "<ns>_<secret name>", safe characters only */
+    const char **users;    /* user names, sorted */
+    const char **hashes;   /* their crypt(3) hashes, validated */
+    size_t n_users;
 };
 
 /* One map entry: lookup key -> value (a backend name or a redirect code). */
@@ -96,6 +106,8 @@ struct model {
     struct model_cert default_cert; /* served for unknown or absent SNI */
     struct model_cert *certs;       /* sorted by file */
     size_t n_certs;
+    const struct model_userlist **userlists; /* sorted by name; in the arena */
+    size_t n_userlists;
     struct model_issue *issues;
     size_t n_issues;
     size_t n_ingresses;             /* Ingresses served */

@@ -346,6 +346,7 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
         pack_str(pk, &s->type);
         pack_bytes(pk, &s->crt, s->crt_len);
         pack_bytes(pk, &s->key, s->key_len);
+        pack_kv(pk, &s->users, s->n_users);
         break;
     }
     case K8S_CONFIGMAP:
@@ -500,6 +501,8 @@ struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s)
 
     bare.crt = bare.key = NULL;
     bare.crt_len = bare.key_len = 0;
+    bare.users = NULL;
+    bare.n_users = 0;
     bare.data_dropped = true;
     return packed_copy(&bare.obj);
 }
@@ -551,7 +554,7 @@ const size_t k8s_key_prefixes_len = sizeof(k8s_key_prefixes) / sizeof(k8s_key_pr
 bool k8s_nginx_guard(const char *key)
 {
     static const char *const guards[] = {
-        "auth-type", "auth-secret", "auth-url", "auth-signin", "auth-tls-secret",
+        "auth-url", "auth-signin", "auth-tls-secret",
         "auth-tls-verify-client", "limit-connections", "satisfy",
         "enable-modsecurity", "enable-owasp-core-rules",
     };

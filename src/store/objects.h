@@ -7,10 +7,11 @@
 
 #include "store/objects-t.h"
 
-/* True when Secret <s> still holds a certificate or key (store_drop_data()). */
+/* True when Secret <s> still holds a certificate, key or users
+ * (store_drop_data()). */
 static inline bool k8s_secret_holds_data(const struct k8s_secret *s)
 {
-    return !s->data_dropped && (s->crt || s->key);
+    return !s->data_dropped && (s->crt || s->key || s->n_users);
 }
 
 /* The backend of path <p>. */

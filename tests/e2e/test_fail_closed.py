@@ -10,9 +10,10 @@ def test_unsupported_access_control_fails_closed(launcher):
     m = launcher.manifests()
     m.write("svc.yaml", echo.objects("web"))
     m.write("guarded.yaml", ingress("guarded", [rule("admin.closed.test", path("/", "web"))],
-                                    annotations={"haproxy.org/auth-type": "basic-auth"}))
+                                    annotations={"haproxy.org/client-ca": "default/ca"}))
     m.write("nginx.yaml", ingress("nginx", [rule("private.closed.test", path("/", "web"))],
-                                  annotations={"nginx.ingress.kubernetes.io/auth-type": "basic"}))
+                                  annotations={"nginx.ingress.kubernetes.io/auth-url":
+                                               "https://auth.closed.test/check"}))
     m.write("open.yaml", ingress("open", [rule("www.closed.test", path("/", "web"))]))
     px = launcher.portico(m)
     px.wait_service("www.closed.test", "/", "web")
@@ -21,9 +22,9 @@ def test_unsupported_access_control_fails_closed(launcher):
         assert r.status == 403 and r.header("X-Echo-Service") is None, (host, r.status)
         assert px.get_tls("/", host=host).status == 403
     text = px.log_text()
-    assert 'metadata.annotations[\\"haproxy.org/auth-type\\"]: this access control is not ' \
+    assert 'metadata.annotations[\\"haproxy.org/client-ca\\"]: this access control is not ' \
            'supported yet' in text
-    assert "nginx.ingress.kubernetes.io/auth-type" in text
+    assert "nginx.ingress.kubernetes.io/auth-url" in text
     reloads = px.settle()
     # the annotation gone, the Ingress opens, through the Runtime API
     m.write("guarded.yaml", ingress("guarded", [rule("admin.closed.test", path("/", "web"))]))

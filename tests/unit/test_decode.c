@@ -983,6 +983,51 @@ static void test_obj_same(void **state)
 
 /* A Secret's data hash names its certificate in the parsed cache: it follows
  * the data, and stays once the data is dropped. */
+/* Basic authentication's users: short text only, stringData first, the
+ * newline `echo | base64` leaves dropped; a key "auth" may hold lines. */
+static void test_secret_users(void **state)
+{
+    struct k8s_obj *o;
+    struct k8s_secret *s, *bare;
+    char big[700], json[1200];
+
+    (void)state;
+    /* "JDYkYWJjJHh5ego=" = "$6$abc$xyz\n", "YWxpY2U6JDEkeCR5CmJvYjokMSR6JHcK" =
+     * "alice:$1$x$y\nbob:$1$z$w\n", "AAE=" = "\0\1" */
+    o = tu_decode("{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+                  "\"u\"}, \"data\": {\"zed\": \"JDYkYWJjJHh5ego=\", \"auth\": "
+                  "\"YWxpY2U6JDEkeCR5CmJvYjokMSR6JHcK\", \"bin\": \"AAE=\", \"tls.key\": \"a2V5\"}, "
+                  "\"stringData\": {\"amy\": \"$2y$05$h\", \"zed\": \"$5$s$h\"}}");
+    s = (struct k8s_secret *)o;
+    assert_int_equal(s->n_users, 3);
+    assert_string_equal(s->users[0].key, "amy");
+    assert_string_equal(s->users[0].val, "$2y$05$h");
+    assert_string_equal(s->users[1].key, "auth");
+    assert_string_equal(s->users[1].val, "alice:$1$x$y\nbob:$1$z$w\n");
+    assert_string_equal(s->users[2].key, "zed");
+    assert_string_equal(s->users[2].val, "$5$s$h"); /* stringData wins */
+    assert_true(k8s_secret_holds_data(s));
+    bare = (struct k8s_secret *)k8s_secret_without_data(s);
+    assert_int_equal(bare->n_users, 0);
+    assert_null(bare->users);
+    assert_false(k8s_secret_holds_data(bare));
+    k8s_obj_free(&bare->obj);
+    k8s_obj_free(o);
+
+    /* too long for a hash: not kept */
+    memset(big, 'a', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    snprintf(json, sizeof(json),
+             "{\"apiVersion\": \"v1\", \"kind\": \"Secret\", \"metadata\": {\"name\": "
+             "\"v\"}, \"stringData\": {\"long\": \"%s\", \"ctl\": \"a\\tb\"}}",
+             big);
+    o = tu_decode(json);
+    s = (struct k8s_secret *)o;
+    assert_int_equal(s->n_users, 0);
+    assert_false(k8s_secret_holds_data(s));
+    k8s_obj_free(o);
+}
+
 static void test_secret_data_hash(void **state)
 {
 #define SECRET(crt) \
@@ -1117,6 +1162,7 @@ int main(void)
         cmocka_unit_test(test_configmap),
         cmocka_unit_test(test_obj_same),
         cmocka_unit_test(test_ingress_lb_status),
+        cmocka_unit_test(test_secret_users),
         cmocka_unit_test(test_secret_data_hash),
         cmocka_unit_test(test_base64),
         cmocka_unit_test(test_base64_roundtrip),

@@ -417,6 +417,12 @@ static void test_backend_values_normalised(void **state)
     assert_string_equal(kv.check_http, "HEAD /ready?x=1");
     assert_int_equal(annotate(&kv, "server-proto", "h2"), 0);
     assert_string_equal(kv.server_proto, "h2");
+    assert_int_equal(annotate(&kv, "auth-type", "basic-auth"), 0);
+    assert_string_equal(kv.auth_type, "basic-auth");
+    assert_int_equal(annotate(&kv, "auth-secret", "team-a/users.v2"), 0);
+    assert_string_equal(kv.auth_secret, "team-a/users.v2");
+    assert_int_equal(annotate(&kv, "auth-realm", "Staff only (ask IT)"), 0);
+    assert_string_equal(kv.auth_realm, "Staff only (ask IT)");
 }
 
 /* Every value that could change HAProxy's configuration beyond the key is
@@ -454,6 +460,12 @@ static void test_backend_values_refused(void **state)
         {"check-http", "healthz"},             {"check-http", "get /healthz"},
         {"check-http", "/a b"},                {"check-http", "/a#b"},
         {"check-http", "GET /a'"},             {"check-interval", "often"},
+        {"auth-type", "basic"},                {"auth-type", "digest"},
+        {"auth-secret", "a/b/c"},              {"auth-secret", "Users"},
+        {"auth-secret", "../etc"},             {"auth-secret", "ns/"},
+        {"auth-realm", "a \"b\""},             {"auth-realm", "it's"},
+        {"auth-realm", "a\\b"},                {"auth-realm", "a\nb"},
+        {"auth-realm", "\xc3\xa9t\xc3\xa9"},
     };
     struct key_values kv, def;
 

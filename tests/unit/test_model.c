@@ -1074,6 +1074,65 @@ static void test_tls_secret(void **state)
     store_deinit(&s);
 }
 
+/* Basic authentication: the users of a Secret, validated one by one; any
+ * that HAProxy could not check leaves the backend without a userlist (503)
+ * and an issue naming the user. */
+static void test_basic_auth_users(void **state)
+{
+    static const struct {
+        const char *data; /* stringData members */
+        const char *problem; /* NULL: usable */
+    } cases[] = {
+        {"'bob':'$6$salt$hash','amy':'$2y$05$abc./def'", NULL},
+        {"'auth':'amy:$5$s$h\\n# note\\n\\nbob@x.example:$y$j9T$s$h\\n'", NULL},
+        {"'old':'ab01FGhij2./Z'", NULL}, /* DES */
+        {"'amy':'$apr1$x$y'", "user \"amy\": an Apache MD5 ($apr1$) hash"},
+        {"'amy':'{SHA}abc='", "user \"amy\": an Apache SHA-1"},
+        {"'amy':'hunter2'", "a plain password is not accepted"},
+        {"'amy':'$6$a b'", "a plain password is not accepted"},
+        {"'amy':'$6$'", "not a crypt(3) hash"},
+        {"'a b':'$6$s$h'", "a user name must be"},
+        {"'auth':'amy:$6$s$h\\namy:$6$t$h'", "user \"amy\" is there twice"},
+        {"'auth':'amy $6$s$h'", "each line must be \"user:hash\""},
+        {"'auth':'# nobody'", "has no users"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct store s;
+        struct model_opts o = opts();
+        struct model *m;
+        char *q;
+
+        store_init(&s);
+        put_class(&s, "portico", CONTROLLER, false);
+        put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.1");
+        q = xasprintf("{'apiVersion':'v1','kind':'Secret','metadata':{'name':'users',"
+                      "'namespace':'shop'},'stringData':{%s}}",
+                      cases[i].data);
+        put(&s, q);
+        free(q);
+        put_ingress(&s, "shop", "web", T_OLD, "portico",
+                    "'haproxy.org/auth-type':'basic-auth','haproxy.org/auth-secret':'users'",
+                    "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+        m = model_build(&s, &o);
+        assert_int_equal(m->n_backends, 1);
+        if (cases[i].problem) {
+            assert_null(m->backends[0].userlist);
+            assert_int_equal(m->n_userlists, 0);
+            assert_issue(m, MODEL_SEV_WARN, "ingress/shop/web", "spec.rules[0].http.paths[0]",
+                         cases[i].problem);
+        } else {
+            assert_non_null(m->backends[0].userlist);
+            assert_int_equal(m->n_userlists, 1);
+            assert_string_equal(m->userlists[0]->name, "shop_users");
+            assert_null(find_issue(m, MODEL_SEV_WARN, "ingress/shop/web", NULL, NULL));
+        }
+        model_unref(m);
+        store_deinit(&s);
+    }
+}
+
 /* Ingress "shop/<name>" of class <cls>, with annotations <ann>, routing
  * <host>/ to web:80 over TLS with the certificate of Secret <secret>. */
 static void put_tls_ingress(struct store *s, const char *name, const char *created,
@@ -1528,6 +1587,7 @@ int main(void)
         cmocka_unit_test(test_secret_data_dropped_and_wanted),
         cmocka_unit_test(test_secrets_parsed_before_build),
         cmocka_unit_test(test_tls_redirect_annotations),
+        cmocka_unit_test(test_basic_auth_users),
         cmocka_unit_test(test_tls_without_hosts),
         cmocka_unit_test(test_tls_key_mismatch),
         cmocka_unit_test(test_tls_wrong_type_and_garbage),
