@@ -231,7 +231,9 @@ static void __attribute__((noreturn)) child_exec(char *const args[], pid_t paren
         goto fail;
     if (getppid() != parent)
         _exit(1); /* Portico died before prctl() */
-    if (dup2(nullfd, 0) == -1 || dup2(outfd, 1) == -1 || dup2(outfd, 2) == -1)
+    /* HAProxy's messages go to stderr; its stdout stays Portico's, for the
+     * access log of "log stdout" (syslog-server) to reach the container's */
+    if (dup2(nullfd, 0) == -1 || dup2(outfd, 2) == -1)
         goto fail;
     /* Portico ignores SIGPIPE and blocks signals around fork(): not HAProxy */
     memset(&dfl, 0, sizeof(dfl));
@@ -248,8 +250,8 @@ fail:
     _exit(127);
 }
 
-/* Forks and execs <args> with PR_SET_PDEATHSIG, stdin from /dev/null and
- * stdout and stderr to <outfd>. Returns the child's pid, or a negative
+/* Forks and execs <args> with PR_SET_PDEATHSIG, stdin from /dev/null,
+ * stdout Portico's and stderr to <outfd>. Returns the child's pid, or a negative
  * errno (also when exec failed). */
 static int fork_exec(char *const args[], int outfd)
 {

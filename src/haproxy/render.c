@@ -161,6 +161,13 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
         ret |= buf_addf(b, "    maxconn %u\n", g->maxconn);
     if (g->nbthread)
         ret |= buf_addf(b, "    nbthread %u\n", g->nbthread);
+    /* validated arguments of "log", a target a line (keys.c) */
+    for (const char *t = g->log_targets; t && *t;) {
+        size_t len = strcspn(t, "\n");
+
+        ret |= buf_addf(b, "    log %.*s\n", (int)len, t);
+        t += len + (t[len] == '\n');
+    }
     ret |= render_snippet(b, g->global_snippet);
     if (o->fault)
         ret |= buf_adds(b, "    portico-fault-injected\n");
@@ -187,6 +194,23 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
         ret |= buf_addf(b, "    timeout server-fin %ums\n", g->timeout_server_fin_ms);
     if (g->http_connection_mode)
         ret |= buf_addf(b, "    option %s\n", g->http_connection_mode);
+    if (g->timeout_check_ms)
+        ret |= buf_addf(b, "    timeout check %ums\n", g->timeout_check_ms);
+    if (g->log_targets) {
+        ret |= buf_adds(b, "    log global\n");
+        if (g->log_format) {
+            ret |= buf_adds(b, "    log-format ");
+            if (cfg_word_strong(b, g->log_format))
+                return -EINVAL;
+            ret |= buf_addc(b, '\n');
+        } else {
+            ret |= buf_adds(b, "    option httplog\n");
+        }
+        if (g->dontlognull)
+            ret |= buf_adds(b, "    option dontlognull\n");
+        if (g->logasap)
+            ret |= buf_adds(b, "    option logasap\n");
+    }
     ret |= buf_addc(b, '\n');
     return ret ? -E2BIG : 0;
 }
@@ -229,6 +253,9 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
                  m->global.tls_alpn, m->global.client_strict_sni ? " strict-sni" : "");
         ret |= add_binds(b, o, o->https_port, "https", extra);
     }
+    if (m->global.proxy_protocol)
+        ret |= buf_addf(b, "    tcp-request connection expect-proxy layer4 if { src %s }\n",
+                        m->global.proxy_protocol);
     ret |= buf_adds(
         b,
         "    http-request deny deny_status 400 if { req.ver 1.1 } !{ req.hdr(host) -m found }\n"
@@ -466,6 +493,11 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
         ret |= buf_addf(b, "    timeout queue %ums\n", o->timeout_queue_ms);
     if (o->timeout_tunnel_ms != g->timeout_tunnel_ms)
         ret |= buf_addf(b, "    timeout tunnel %ums\n", o->timeout_tunnel_ms);
+    if (o->timeout_check_ms != g->timeout_check_ms)
+        ret |= buf_addf(b, "    timeout check %ums\n", o->timeout_check_ms);
+    /* a validated header name; before every rule that reads the address */
+    if (o->src_ip_header)
+        ret |= buf_addf(b, "    http-request set-src hdr(%s)\n", o->src_ip_header);
     if (o->allow_list) {
         ret |= render_src_acl(b, "allowed", o->allow_list);
         ret |= buf_adds(b, "    http-request deny deny_status 403 if !allowed\n");

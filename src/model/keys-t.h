@@ -25,6 +25,12 @@ struct key_values {
     const char *http_connection_mode; /* NULL (keep-alive), or an option name */
     const char *tls_alpn;            /* "h2,http/1.1"-like, validated */
     bool client_strict_sni;
+    const char *log_targets;         /* lines of "log" arguments, validated; NULL: none */
+    const char *log_format;          /* NULL: option httplog */
+    bool dontlognull;
+    bool logasap;
+    const char *proxy_protocol;      /* addresses and networks, space separated */
+    uint32_t timeout_check_ms;       /* 0: HAProxy's default */
     /* per backend: the keys with KEY_S_BACKEND */
     const char *load_balance;        /* an algorithm of balance_algos[] */
     const char *set_host;            /* a host name, [port] */
@@ -33,6 +39,7 @@ struct key_values {
     uint32_t request_redirect_code;
     const char *request_set_header;  /* "Name\nvalue\n" pairs, or NULL */
     const char *response_set_header; /* the same */
+    const char *src_ip_header;       /* a header name, or NULL */
     const char *allow_list;          /* addresses and networks, space separated */
     const char *deny_list;           /* the same */
     bool server_ssl;

@@ -641,6 +641,24 @@ static int parse_proxy(struct arena *a, const char *val, void *dst, char **err)
     return -EINVAL;
 }
 
+/* An HTTP header name (a token). */
+static int parse_header_name(struct arena *a, const char *val, void *dst, char **err)
+{
+    size_t len = strlen(val);
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (len > 64 || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                "0123456789-_") != len) {
+        errmsg_set(err, "must be a header name of letters, digits, '-' and '_' (at most 64)");
+        return -EINVAL;
+    }
+    *(const char **)dst = keep(a, val, len);
+    return 0;
+}
+
 /* A cookie name, of the characters that need no quoting in HAProxy's
  * configuration (it is written as a bare word). */
 static int parse_cookie(struct arena *a, const char *val, void *dst, char **err)
@@ -655,6 +673,189 @@ static int parse_cookie(struct arena *a, const char *val, void *dst, char **err)
                                 "0123456789_.-") != len) {
         errmsg_set(err, "must be a cookie name of letters, digits, '_', '.' and '-' (at most "
                         "64)");
+        return -EINVAL;
+    }
+    *(const char **)dst = keep(a, val, len);
+    return 0;
+}
+
+/* One word of <words> (NULL-terminated) equal to <val>, or NULL. */
+static const char *word_in(const char *val, size_t len, const char *const *words)
+{
+    for (; *words; words++) {
+        if (strlen(*words) == len && !memcmp(*words, val, len))
+            return *words;
+    }
+    return NULL;
+}
+
+/* syslog-server: one target a line, "name:value" fields separated by ',',
+ * as the HAProxy controller reads them: address (an IP address or stdout),
+ * port, facility, level, format, length. Stored as the arguments
+ * of HAProxy's "log", one target a line. */
+static int parse_log_targets(struct arena *a, const char *val, void *dst, char **err)
+{
+    static const char *const facilities[] = {
+        "kern",   "user",   "mail",   "daemon", "auth",   "syslog", "lpr",    "news",
+        "uucp",   "cron",   "auth2",  "ftp",    "ntp",    "audit",  "alert",  "cron2",
+        "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", NULL};
+    static const char *const levels[] = {"emerg", "alert", "crit",  "err",
+                                         "warning", "notice", "info", "debug", NULL};
+    static const char *const formats[] = {"rfc3164", "rfc5424", "short", "raw", "iso",
+                                          "timed",   "priority", "local", NULL};
+    struct buf out;
+    size_t n = 0;
+
+    if (too_long(val, err))
+        return -EINVAL;
+    buf_init(&out, KEY_TEXT_MAX + 64);
+    for (const char *line = val; *line;) {
+        size_t llen = strcspn(line, "\n");
+        char addr[INET6_ADDRSTRLEN + 2] = "";
+        const char *facility = "local0", *level = NULL, *format = NULL;
+        uint32_t port = 514, length = 0;
+        bool has_port = false, std = false, blank = true;
+
+        /* a blank line is no target */
+        for (size_t i = 0; i < llen; i++)
+            blank &= line[i] == ' ' || line[i] == '\t' || line[i] == '\r' || line[i] == ',';
+
+        for (const char *f = line; f < line + llen;) {
+            size_t flen = strcspn(f, ",\n"), nlen, vlen;
+            const char *colon, *v;
+            char field[80];
+
+            while (flen && (*f == ' ' || *f == '\t' || *f == '\r')) {
+                f++;
+                flen--;
+            }
+            snprintf(field, sizeof(field), "%.*s", (int)(flen < 79 ? flen : 79), f);
+            /* trailing blanks */
+            for (nlen = strlen(field); nlen && strchr(" \t\r", field[nlen - 1]); nlen--)
+                field[nlen - 1] = '\0';
+            if (!*field) {
+                f += flen + (f[flen] == ',');
+                continue;
+            }
+            colon = strchr(field, ':');
+            if (!colon || flen >= 79) {
+                errmsg_set(err, "\"%.40s\": each field must be name:value (address, port, "
+                                "facility, level, format, length)",
+                           field);
+                goto fail;
+            }
+            nlen = (size_t)(colon - field);
+            v = colon + 1;
+            while (*v == ' ')
+                v++;
+            vlen = strlen(v);
+            if (nlen == 7 && !memcmp(field, "address", 7)) {
+                unsigned char bin[16];
+                char ip[INET6_ADDRSTRLEN];
+
+                /* HAProxy's stderr is Portico's to read: its messages */
+                std = !strcmp(v, "stdout");
+                if (std) {
+                    snprintf(addr, sizeof(addr), "%s", v);
+                } else if (vlen < sizeof(ip) &&
+                           inet_pton(strchr(v, ':') ? AF_INET6 : AF_INET, v, bin) == 1) {
+                    inet_ntop(strchr(v, ':') ? AF_INET6 : AF_INET, bin, ip, sizeof(ip));
+                    snprintf(addr, sizeof(addr), strchr(v, ':') ? "[%s]" : "%s", ip);
+                } else {
+                    errmsg_set(err, "address \"%.40s\" must be an IP address or stdout", v);
+                    goto fail;
+                }
+            } else if (nlen == 4 && !memcmp(field, "port", 4)) {
+                if (str_to_u32(v, 1, 65535, &port)) {
+                    errmsg_set(err, "port \"%.20s\" must be 1 to 65535", v);
+                    goto fail;
+                }
+                has_port = true;
+            } else if (nlen == 8 && !memcmp(field, "facility", 8)) {
+                if (!(facility = word_in(v, vlen, facilities))) {
+                    errmsg_set(err, "facility \"%.20s\" is not a syslog facility (local0...)", v);
+                    goto fail;
+                }
+            } else if (nlen == 5 && !memcmp(field, "level", 5)) {
+                if (!(level = word_in(v, vlen, levels))) {
+                    errmsg_set(err, "level \"%.20s\" must be emerg, alert, crit, err, warning, "
+                                    "notice, info or debug",
+                               v);
+                    goto fail;
+                }
+            } else if (nlen == 6 && !memcmp(field, "format", 6)) {
+                if (!(format = word_in(v, vlen, formats))) {
+                    errmsg_set(err, "format \"%.20s\" must be rfc3164, rfc5424, short, raw, "
+                                    "iso, timed, priority or local",
+                               v);
+                    goto fail;
+                }
+            } else if (nlen == 6 && !memcmp(field, "length", 6)) {
+                if (str_to_u32(v, 80, 65535, &length)) {
+                    errmsg_set(err, "length \"%.20s\" must be 80 to 65535", v);
+                    goto fail;
+                }
+            } else {
+                errmsg_set(err, "\"%.*s\" is not a field of a log target (address, port, "
+                                "facility, level, format, length)",
+                           (int)nlen, field);
+                goto fail;
+            }
+            f += flen + (f[flen] == ',');
+        }
+        line += llen + (line[llen] == '\n');
+        if (!*addr && !blank) {
+            errmsg_set(err, "each target needs an address (an IP address or stdout)");
+            goto fail;
+        }
+        if (blank)
+            continue;
+        if (std && has_port) {
+            errmsg_set(err, "%s takes no port", addr);
+            goto fail;
+        }
+        if (++n > 8) {
+            errmsg_set(err, "has more than 8 targets");
+            goto fail;
+        }
+        buf_adds(&out, addr);
+        if (!std)
+            buf_addf(&out, ":%u", port);
+        if (length)
+            buf_addf(&out, " len %u", length);
+        /* HAProxy's default format for a stream is not meant for one */
+        if (format || std)
+            buf_addf(&out, " format %s", format ? format : "raw");
+        buf_addf(&out, " %s%s%s\n", facility, level ? " " : "", level ? level : "");
+    }
+    *(const char **)dst = n ? keep(a, out.ptr, out.len) : NULL;
+    buf_free(&out);
+    return 0;
+fail:
+    buf_free(&out);
+    return -EINVAL;
+}
+
+/* A log-format string: written inside single quotes, so printable ASCII
+ * without "'"; no environment variables (env() would put the pod's secrets
+ * in its logs). */
+static int parse_log_format(struct arena *a, const char *val, void *dst, char **err)
+{
+    size_t len = strlen(val);
+
+    if (!len) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    for (size_t i = 0; i < len; i++) {
+        if (val[i] < 0x20 || val[i] > 0x7e || val[i] == '\'') {
+            errmsg_set(err, "must be printable ASCII without \"'\"");
+            return -EINVAL;
+        }
+    }
+    if (len > 1024 || strstr(val, "env(")) {
+        errmsg_set(err, len > 1024 ? "is longer than 1024 characters"
+                                   : "must not read environment variables (env())");
         return -EINVAL;
     }
     *(const char **)dst = keep(a, val, len);
@@ -962,6 +1163,41 @@ const struct key_def key_table[] = {
      "Refuses TLS handshakes whose SNI names no host with a certificate (no default "
      "certificate for them).",
      "`strict-sni` on the HTTPS bind lines.", "\"true\"", NULL},
+    {"syslog-server", KEY_LOG_TARGETS, "", KEY_S_CMAP, parse_log_targets, KV(log_targets),
+     "Where HAProxy sends a line for each request (the access log), one target a line: "
+     "`address:` an IP address, or `stdout` (Portico's standard output: the container's log; "
+     "`stderr` is refused, Portico reads HAProxy's for its messages); then, all optional, "
+     "`port:` (514), `facility:` (local0), `level:`, `format:` (rfc3164, rfc5424, short, raw, "
+     "iso, timed, priority, local; raw for stdout), `length:`. None by default: no access "
+     "log.",
+     "`log ADDRESS:PORT [len N] [format F] FACILITY [LEVEL]` in global, `log global` and "
+     "`option httplog` (or log-format) in defaults.",
+     "|\n    address:stdout, format:raw, facility:daemon", NULL},
+    {"log-format", KEY_LOG_FORMAT, "", KEY_S_CMAP, parse_log_format, KV(log_format),
+     "The access log's line, in HAProxy's log-format syntax (`%ci`, `%ST`, `%[capture.req.hdr(0)]`...), "
+     "instead of HAProxy's HTTP log format. env() is refused.",
+     "`log-format '...'` in defaults.", "\"%ci:%cp [%tr] %ft %b/%s %ST %B %{+Q}r\"", NULL},
+    {"dontlognull", KEY_BOOL, "true", KEY_S_CMAP, parse_bool, KV(dontlognull),
+     "Leaves connections that sent no request out of the access log.",
+     "`option dontlognull` in defaults, with a log target.", "\"false\"", NULL},
+    {"logasap", KEY_BOOL, "false", KEY_S_CMAP, parse_bool, KV(logasap),
+     "Logs each request as soon as the response headers are sent, not at its end (long "
+     "downloads appear at once, without their final size).",
+     "`option logasap` in defaults, with a log target.", "\"true\"", NULL},
+    {"proxy-protocol", KEY_ADDRS, "", KEY_S_CMAP, parse_addrs, KV(proxy_protocol),
+     "Addresses and networks (load balancers) whose connections to ports 80 and 443 start "
+     "with a PROXY protocol header (v1 or v2), which then gives the client's address; others "
+     "connect as usual.",
+     "`tcp-request connection expect-proxy layer4 if { src ... }` in the frontend.",
+     "\"10.0.0.0/8, 192.168.1.1\"", NULL},
+    {"timeout-check", KEY_DURATION, "0", BE_BOTH, parse_opt_duration, KV(timeout_check_ms),
+     "Time a health check (check) may take once connected; 0: the check interval.",
+     "`timeout check` in defaults or the backend.", "\"3s\"", NULL},
+    {"src-ip-header", KEY_NAME, "", BE, parse_header_name, KV(src_ip_header),
+     "A request header holding the client's address (set by a trusted proxy in front of "
+     "Portico): the access lists, rate limits and logs then use it. A request without a "
+     "valid address in it keeps the connection's.",
+     "`http-request set-src hdr(NAME)` in the backend, first.", "\"True-Client-IP\"", NULL},
     {"load-balance", KEY_ENUM, "roundrobin", BE, parse_balance, KV(load_balance),
      "How requests are spread over the Service's endpoints: `roundrobin`, `leastconn` (the "
      "endpoint with the fewest connections), `first`, `random`, `source` (by client address) "
@@ -1197,6 +1433,10 @@ const char *key_type_name(enum key_type t)
         return "Secret";
     case KEY_TEXT:
         return "text";
+    case KEY_LOG_TARGETS:
+        return "log targets";
+    case KEY_LOG_FORMAT:
+        return "log-format string";
     }
     return "?";
 }

@@ -34,6 +34,8 @@ enum key_type {
     KEY_SNIPPET,   /* lines of HAProxy configuration, checked */
     KEY_SECRET,    /* a Secret: "name" (the object's namespace) or "namespace/name" */
     KEY_TEXT,      /* printable ASCII text, such as a realm */
+    KEY_LOG_TARGETS, /* lines "address:A, port:P, facility:F, ..." */
+    KEY_LOG_FORMAT,  /* an HAProxy log-format string */
 };
 
 #define KEY_S_ANNOT 0x1u   /* accepted as an Ingress annotation */

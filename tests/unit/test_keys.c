@@ -163,6 +163,59 @@ static void test_configmap(void **state)
     assert_int_equal(kv.timeout_tunnel_ms, 86400000);
 }
 
+/* syslog-server: each target becomes the arguments of one "log" line;
+ * anything else is refused with the field named. */
+static void test_log_targets(void **state)
+{
+    static const struct {
+        const char *val, *want; /* want NULL: refused, with this in the error */
+        const char *err;
+    } cases[] = {
+        {"address:stdout", "stdout format raw local0\n", NULL},
+        {" address: 10.0.0.1 , port: 5140,facility:daemon, level:info ,length:2048\n\n",
+         "10.0.0.1:5140 len 2048 daemon info\n", NULL},
+        {"address:2001:DB8::1, format:rfc5424\r\naddress:stdout, format:short",
+         "[2001:db8::1]:514 format rfc5424 local0\nstdout format short local0\n", NULL},
+        {"", NULL, NULL},
+        {"address:syslog.example", NULL, "must be an IP address or stdout"},
+        {"address:stderr", NULL, "must be an IP address or stdout"},
+        {"address:10.0.0.1, port:0", NULL, "port \"0\""},
+        {"address:stdout, port:514", NULL, "stdout takes no port"},
+        {"address:10.0.0.1, facility:local9", NULL, "not a syslog facility"},
+        {"address:10.0.0.1, level:loud", NULL, "level \"loud\""},
+        {"address:10.0.0.1, format:json", NULL, "format \"json\""},
+        {"address:10.0.0.1, length:10", NULL, "length \"10\""},
+        {"address:10.0.0.1, color:red", NULL, "\"color\" is not a field"},
+        {"port:514", NULL, "each target needs an address"},
+        {"address:10.0.0.1 daemon", NULL, "must be an IP address or stdout"},
+        {"address:10.0.0.1\n    http-request deny", NULL, "each field must be name:value"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct k8s_kv data = {(char *)"syslog-server", (char *)cases[i].val};
+        struct key_values kv;
+        struct issues is = {0};
+
+        keys_defaults(&kv);
+        keys_apply_configmap(&ar, &kv, &data, 1, on_issue, &is);
+        if (cases[i].err) {
+            assert_int_equal(is.n, 1);
+            if (!strstr(is.msg[0], cases[i].err))
+                fail_msg("%s: error \"%s\" lacks \"%s\"", cases[i].val, is.msg[0],
+                         cases[i].err);
+            assert_null(kv.log_targets);
+        } else {
+            assert_int_equal(is.n, 0);
+            if (cases[i].want)
+                assert_string_equal(kv.log_targets, cases[i].want);
+            else
+                assert_null(kv.log_targets);
+        }
+        issues_free(&is);
+    }
+}
+
 static void test_configmap_bad_values(void **state)
 {
     struct key_values kv;
@@ -466,6 +519,8 @@ static void test_backend_values_refused(void **state)
         {"auth-realm", "a \"b\""},             {"auth-realm", "it's"},
         {"auth-realm", "a\\b"},                {"auth-realm", "a\nb"},
         {"auth-realm", "\xc3\xa9t\xc3\xa9"},
+        {"src-ip-header", "X-Real-IP)"},       {"src-ip-header", "a b"},
+        {"timeout-check", "soon"},
     };
     struct key_values kv, def;
 
@@ -552,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_configmap),
         cmocka_unit_test(test_configmap_bad_values),
+        cmocka_unit_test(test_log_targets),
         cmocka_unit_test(test_redirect_codes),
         cmocka_unit_test(test_unknown_key_suggestion),
         cmocka_unit_test(test_annotations_each_prefix),
