@@ -351,7 +351,8 @@ static int render_cors_preflight(struct buf *b, const struct key_values *o, cons
     for (int i = 0; i < 2; i++) {
         ret |= hdr ? buf_addf(b, " hdr %s ", names[i])
                    : buf_addf(b, "    http-response set-header %s ", names[i]);
-        if (cfg_word_strong(b, values[i]))
+        /* a header value is a log-format string: '%' doubled */
+        if (cfg_word_logfmt(b, values[i]))
             return -EINVAL;
         if (!hdr)
             ret |= buf_adds(b, " if cors_origin_ok cors_preflight\n");
@@ -429,18 +430,16 @@ static int render_cors_response(struct buf *b, const struct key_values *o)
     return ret;
 }
 
-/* The lines a backend's keys add (doc/config/ names them), in the order
- * HAProxy runs them: access first, then CORS preflights (answered without
- * the endpoints), then the request's rewrites, then the response's.
- * Nonzero when a value cannot be written (the caller drops them all). */
 /* Basic authentication: the users' list, or a 503 when there is none
  * usable, rather than serve without it. */
 static int render_auth(struct buf *b, const struct key_values *o, const struct model_userlist *ul)
 {
+    const char *realm = o->auth_realm ? o->auth_realm : KEY_AUTH_REALM;
+
     if (!ul)
         return buf_adds(b, "    http-request return status 503 content-type text/plain string "
                            "'503 service unavailable: authentication cannot be checked'\n");
-    if (buf_adds(b, "    http-request auth realm ") || cfg_word_strong(b, o->auth_realm ? o->auth_realm : KEY_AUTH_REALM) ||
+    if (buf_adds(b, "    http-request auth realm ") || cfg_word_strong(b, realm) ||
         buf_adds(b, " unless { http_auth(") || cfg_name(b, ul->name) || buf_adds(b, ") }\n"))
         return -EINVAL;
     return 0;
@@ -465,6 +464,10 @@ static int render_userlists(struct buf *b, const struct model *m)
     return 0;
 }
 
+/* The lines a backend's keys add (doc/config/ names them), in the order
+ * HAProxy runs them: access first, then CORS preflights (answered without
+ * the endpoints), then the request's rewrites, then the response's.
+ * Nonzero when a value cannot be written (the caller drops them all). */
 static int render_backend_keys(struct buf *b, const char *name, const struct key_values *o,
                                const struct key_values *g, const struct model_userlist *ul)
 {
@@ -535,7 +538,7 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
         return -EINVAL;
     if (o->set_host) {
         ret |= buf_adds(b, "    http-request set-header Host ");
-        if (cfg_word_strong(b, o->set_host) || buf_addc(b, '\n'))
+        if (cfg_word_logfmt(b, o->set_host) || buf_addc(b, '\n'))
             return -EINVAL;
     }
     for (const char *p = o->path_rewrite; p && *p;) {

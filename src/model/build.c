@@ -484,6 +484,10 @@ static const struct model_userlist *backend_userlist(struct builder *b, const ch
     return st->ul;
 }
 
+static void check_snippet(struct builder *b, const char *obj, const char *field,
+                          const char **text);
+static const char *snippet_field(const struct k8s_obj *o, char *field, size_t size);
+
 /* Returns the backend for a Service port, creating it on first use. A
  * missing Service or port still gets a backend: it has no servers, so HAProxy
  * answers 503, and the Ingress gets a warning. */
@@ -528,6 +532,16 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
         skv = kv ? *kv : b->global;
         keys_apply_service(&b->m->arena, &skv, svc->obj.meta.annotations, svc->obj.n_annotations,
                            first ? key_issue : no_issue, &ictx);
+        /* a snippet of the Service's is checked as an Ingress's is; one
+         * left out leaves the Ingress's */
+        if (skv.backend_snippet != (kv ? kv : &b->global)->backend_snippet) {
+            char field[320];
+
+            check_snippet(b, first ? ref : NULL, snippet_field(&svc->obj, field, sizeof(field)),
+                          &skv.backend_snippet);
+            if (!skv.backend_snippet)
+                skv.backend_snippet = (kv ? kv : &b->global)->backend_snippet;
+        }
         if (first)
             hmap_put(&b->svc_keys_seen, svc->obj.meta.key, (void *)1);
         kv = &skv;
@@ -1233,18 +1247,34 @@ static void check_snippet(struct builder *b, const char *obj, const char *field,
     if (!*text)
         return;
     if (!b->opts->snippets) {
-        add_issue(b, MODEL_SEV_WARN, obj, field,
-                  "configuration snippets are off (--enable-config-snippets); ignored");
+        if (obj)
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "configuration snippets are off (--enable-config-snippets); ignored");
         *text = NULL;
         return;
     }
     model_snippet_id(*text, id);
     why = b->opts->refused_snippets ? hmap_get(b->opts->refused_snippets, id) : NULL;
     if (why) {
-        add_issue(b, MODEL_SEV_ERROR, obj, field, "HAProxy refused this snippet (%s); left out",
-                  why);
+        if (obj)
+            add_issue(b, MODEL_SEV_ERROR, obj, field,
+                      "HAProxy refused this snippet (%s); left out", why);
         *text = NULL;
     }
+}
+
+/* The field of the annotation that set <o>'s backend-config-snippet: the
+ * canonical prefix wins. */
+static const char *snippet_field(const struct k8s_obj *o, char *field, size_t size)
+{
+    snprintf(field, size, "metadata.annotations");
+    for (size_t i = o->n_annotations; i-- > 0;) {
+        const char *key = o->meta.annotations[i].key, *slash = strchr(key, '/');
+
+        if (slash && !strcmp(slash, "/backend-config-snippet"))
+            snprintf(field, size, "metadata.annotations[\"%.256s\"]", key);
+    }
+    return field;
 }
 
 /* Adds b->ours[<pos>]. */
@@ -1272,16 +1302,10 @@ static void add_ingress(struct builder *b, uint32_t pos)
     keys_apply_annotations(&b->m->arena, &kv, ing->obj.meta.annotations, ing->obj.n_annotations,
                            key_issue, &ictx);
     if (kv.backend_snippet) {
-        char field[320] = "metadata.annotations";
+        char field[320];
 
-        /* the annotation that set it: the canonical prefix wins */
-        for (size_t i = ing->obj.n_annotations; i-- > 0;) {
-            const char *key = ing->obj.meta.annotations[i].key, *slash = strchr(key, '/');
-
-            if (slash && !strcmp(slash, "/backend-config-snippet"))
-                snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", key);
-        }
-        check_snippet(b, obj, field, &kv.backend_snippet);
+        check_snippet(b, obj, snippet_field(&ing->obj, field, sizeof(field)),
+                      &kv.backend_snippet);
     }
     b->cur_closed = fails_closed(b, ing, obj);
     b->cur_kv = &kv;

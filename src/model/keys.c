@@ -337,7 +337,7 @@ static int check_regex(const char *re, size_t len, char **err)
  * replacement may use \0 to \9. Stored as "REGEX\nREPLACEMENT\n" pairs. */
 static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err)
 {
-    const char *bad, *p = val;
+    const char *bad, *p = val, *next;
     struct buf out;
     size_t n = 0;
 
@@ -349,6 +349,8 @@ static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err
         size_t len = eol ? (size_t)(eol - p) : strlen(p), re_len = 4, to_len;
 
         end = p + len;
+        /* the next line's start, before p skips this one's blanks */
+        next = eol ? eol + 1 : end;
         while (end > p && (end[-1] == ' ' || end[-1] == '\r'))
             end--;
         while (p < end && *p == ' ')
@@ -383,7 +385,7 @@ static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err
             }
             buf_addf(&out, "%.*s\n%.*s\n", (int)re_len, re, (int)to_len, to);
         }
-        p = eol ? eol + 1 : p + len;
+        p = next;
     }
     *(const char **)dst = n ? keep(a, out.ptr, out.len) : NULL;
     buf_free(&out);
@@ -836,6 +838,60 @@ fail:
     return -EINVAL;
 }
 
+/* What HAProxy's log-format parser refuses, which would make haproxy -c
+ * refuse every configuration: a '%' not followed by '%', flags in braces,
+ * a sample expression in brackets or a variable it knows (configuration
+ * manual 8.2.6; read as the longest run of letters and digits). */
+static int check_log_format(const char *val, char **err)
+{
+    static const char *const vars[] = {
+        "B",   "CC",  "CS",  "H",   "HM",  "HP",  "HPO", "HQ",  "HU",  "HV",  "ID",  "ST",
+        "T",   "Ta",  "Tc",  "Td",  "Th",  "Ti",  "Tq",  "Tr",  "Ts",  "Tt",  "Tu",  "Tw",
+        "U",   "ac",  "b",   "bc",  "bi",  "bp",  "bq",  "ci",  "cp",  "f",   "fc",  "fi",
+        "fp",  "ft",  "hr",  "hrl", "hs",  "hsl", "lc",  "ms",  "o",   "pid", "r",   "rc",
+        "rt",  "s",   "sc",  "si",  "sp",  "sq",  "sslc", "sslv", "t", "tr",  "trg", "trl",
+        "ts",  "tsc", NULL};
+
+    for (const char *p = strchr(val, '%'); p; p = strchr(p, '%')) {
+        size_t n;
+
+        p++;
+        if (*p == '%') {
+            p++;
+            continue;
+        }
+        if (*p == '{') {
+            n = strspn(p + 1, "+-ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz,");
+            if (p[1 + n] != '}')
+                goto bad;
+            p += n + 2;
+        }
+        if (*p == '[') {
+            int depth = 0;
+
+            for (; *p; p++) {
+                depth += *p == '[' ? 1 : *p == ']' ? -1 : 0;
+                if (!depth)
+                    break;
+            }
+            if (!*p)
+                goto bad;
+            continue;
+        }
+        n = strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789");
+        if (!n || !word_in(p, n, vars))
+            goto bad;
+        p += n;
+        continue;
+bad:
+        errmsg_set(err, "\"%%%.20s\": not a log-format variable, %%%%, %%{flags} or "
+                        "%%[sample]",
+                   p);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* A log-format string: written inside single quotes, so printable ASCII
  * without "'"; no environment variables (env() would put the pod's secrets
  * in its logs). */
@@ -858,6 +914,8 @@ static int parse_log_format(struct arena *a, const char *val, void *dst, char **
                                    : "must not read environment variables (env())");
         return -EINVAL;
     }
+    if (check_log_format(val, err))
+        return -EINVAL;
     *(const char **)dst = keep(a, val, len);
     return 0;
 }
@@ -999,10 +1057,12 @@ static int parse_snippet(struct arena *a, const char *val, void *dst, char **err
         return -EINVAL;
     buf_init(&out, KEY_TEXT_MAX + 16);
     while (*p) {
-        const char *eol = strchr(p, '\n'), *end;
+        const char *eol = strchr(p, '\n'), *end, *next;
         size_t len = eol ? (size_t)(eol - p) : strlen(p), kw;
 
         end = p + len;
+        /* the next line's start, before p skips this one's indentation */
+        next = eol ? eol + 1 : end;
         while (end > p && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
             end--;
         while (p < end && (*p == ' ' || *p == '\t'))
@@ -1048,7 +1108,7 @@ static int parse_snippet(struct arena *a, const char *val, void *dst, char **err
             }
             buf_addf(&out, "%.*s\n", (int)(end - p), p);
         }
-        p = eol ? eol + 1 : p + len;
+        p = next;
     }
     *(const char **)dst = out.len ? keep(a, out.ptr, out.len) : NULL;
     buf_free(&out);

@@ -128,10 +128,21 @@ static int parse_collection(struct yctx *y, yaml_event_t *start, int depth, json
             break;
         }
         if (map) {
+            size_t line = ev.start_mark.line + 1;
+
             ret = parse_node(y, &ev, depth + 1, &key);
             yaml_event_delete(&ev);
             if (ret)
                 break;
+            /* a key is a C string from here on: a NUL would cut it short */
+            if (json_is_string(key) &&
+                strlen(json_string_value(key)) != json_string_length(key)) {
+                errmsg_set(y->err, "document %zu: line %zu: a mapping key holds a NUL byte",
+                           y->doc, line);
+                json_decref(key);
+                ret = -EINVAL;
+                break;
+            }
             if (!json_is_string(key)) {
                 /* Kubernetes keys are strings; stringify plain scalars like 80 */
                 char *txt = json_dumps(key, JSON_ENCODE_ANY);

@@ -216,6 +216,27 @@ static void test_log_targets(void **state)
     }
 }
 
+/* log-format: what HAProxy's parser would refuse (and with it every
+ * configuration) is refused here. */
+static void test_log_format(void **state)
+{
+    static const char *const good[] = {"%ci:%cp [%tr] %ft %b/%s %ST %B %{+Q}r",
+                                       "%{+Q}o %t %s", "%ci%cp %[src,ipmask(24)] 100%%",
+                                       "%HPO %sslv %[req.hdr(host)]x"};
+    static const char *const bad[] = {"a%",    "%zz",   "%cix",  "%ci1", "%[src", "%{+Q",
+                                      "%{+Q}", "%[env(HOME)]", "it's", "a\tb"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        if (!keys_value_ok("log-format", good[i]))
+            fail_msg("\"%s\" was refused", good[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        if (keys_value_ok("log-format", bad[i]))
+            fail_msg("\"%s\" was accepted", bad[i]);
+    }
+}
+
 static void test_configmap_bad_values(void **state)
 {
     struct key_values kv;
@@ -447,6 +468,9 @@ static void test_backend_values_normalised(void **state)
     assert_string_equal(kv.path_rewrite, "(.*)\n/\n");
     assert_int_equal(annotate(&kv, "path-rewrite", " ^/a/(.*) /b/\\1 \r\n\n/c(.*) /d\\1"), 0);
     assert_string_equal(kv.path_rewrite, "^/a/(.*)\n/b/\\1\n/c(.*)\n/d\\1\n");
+    /* a last line with leading blanks: read to its end, not past it */
+    assert_int_equal(annotate(&kv, "path-rewrite", "/a /b\r\n    /c /d"), 0);
+    assert_string_equal(kv.path_rewrite, "/a\n/b\n/c\n/d\n");
     assert_int_equal(annotate(&kv, "cors-allow-origin", "^https://(.+\\.)?example\\.com$"), 0);
     assert_string_equal(kv.cors_allow_origin, "^https://(.+\\.)?example\\.com$");
     assert_int_equal(annotate(&kv, "set-host", "internal.example.com:8080"), 0);
@@ -591,6 +615,9 @@ static void test_snippets(void **state)
                      0);
     assert_string_equal(kv.backend_snippet,
                         "http-request set-header X-Snippet on\noption http-buffer-request\n");
+    /* a last line with indentation: read to its end, not past it */
+    assert_int_equal(annotate(&kv, "backend-config-snippet", "timeout check 1s\n    acl a src 1.2.3.4"), 0);
+    assert_string_equal(kv.backend_snippet, "timeout check 1s\nacl a src 1.2.3.4\n");
     for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
         if (annotate(&kv, "backend-config-snippet", refused[i]) != 1)
             fail_msg("snippet \"%s\" was not refused", refused[i]);
@@ -608,6 +635,7 @@ int main(void)
         cmocka_unit_test(test_configmap),
         cmocka_unit_test(test_configmap_bad_values),
         cmocka_unit_test(test_log_targets),
+        cmocka_unit_test(test_log_format),
         cmocka_unit_test(test_redirect_codes),
         cmocka_unit_test(test_unknown_key_suggestion),
         cmocka_unit_test(test_annotations_each_prefix),

@@ -177,6 +177,21 @@ static void test_unknown_alias(void **state)
     free(err);
 }
 
+/* A key with a NUL byte would be read cut short ("a\0x" as "a"): refused,
+ * as a value with one is kept whole. */
+static void test_nul_in_key_refused(void **state)
+{
+    json_t *arr;
+    char *err;
+
+    (void)state;
+    assert_int_equal(parse("a: 1\n\"timeout\\0x\": 2\n", &arr, &err), -EINVAL);
+    assert_non_null(strstr(err, "line 2"));
+    assert_non_null(strstr(err, "NUL"));
+    json_decref(arr);
+    free(err);
+}
+
 /* Classic "billion laughs": 9^9 nodes if expanded. Must fail, quickly. */
 static void test_billion_laughs(void **state)
 {
@@ -385,6 +400,7 @@ int main(void)
         cmocka_unit_test(test_anchors_aliases),
         cmocka_unit_test(test_alias_scope_is_one_document),
         cmocka_unit_test(test_unknown_alias),
+        cmocka_unit_test(test_nul_in_key_refused),
         cmocka_unit_test(test_billion_laughs),
         cmocka_unit_test(test_aliases_under_bound),
         cmocka_unit_test(test_syntax_error_reports_document_and_line),
