@@ -94,6 +94,9 @@ static void add_file(struct rendered *r, const char *name, struct buf *b, mode_t
     f->data = f->own;
 }
 
+/* The defaults of the TCP proxies of ssl-passthrough. */
+#define PASSTHROUGH_DEFAULTS "portico_tcp"
+
 /* "bind" lines for one listener on every enabled address family. */
 static int add_binds(struct buf *b, const struct render_opts *o, int port, const char *name,
                      const char *extra)
@@ -171,6 +174,16 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
     ret |= render_snippet(b, g->global_snippet);
     if (o->fault)
         ret |= buf_adds(b, "    portico-fault-injected\n");
+    /* the TCP proxies of ssl-passthrough: none of the HTTP options */
+    if (m->n_maps[MODEL_MAP_PASSTHROUGH])
+        ret |= buf_addf(b,
+                        "\n"
+                        "defaults " PASSTHROUGH_DEFAULTS "\n"
+                        "    mode tcp\n"
+                        "    timeout connect %ums\n"
+                        "    timeout client %ums\n"
+                        "    timeout server %ums\n",
+                        g->timeout_connect_ms, g->timeout_client_ms, g->timeout_server_ms);
     ret |= buf_addf(b,
                     "\n"
                     "defaults\n"
@@ -239,8 +252,30 @@ static int render_aux_frontends(struct buf *b, const struct render_opts *o)
  * stripped among wildcard suffixes. Path key: host key + path. */
 static int render_frontend(struct buf *b, const struct model *m, const struct render_opts *o)
 {
+    bool passthrough = o->https_port && m->n_maps[MODEL_MAP_PASSTHROUGH];
+    char offload[64];
     int ret = 0;
 
+    /* one abstract socket per Portico: its runtime directory names it */
+    snprintf(offload, sizeof(offload), "abns@portico-%016llx",
+             (unsigned long long)hash_fnv1a(o->runtime_dir, strlen(o->runtime_dir)));
+    if (passthrough) {
+        /* TLS hellos for a passed-through host go to its TCP backend as they
+         * are; the others to the HTTPS frontend, client address kept */
+        ret |= buf_adds(b, "frontend portico_tls from " PASSTHROUGH_DEFAULTS "\n");
+        ret |= add_binds(b, o, o->https_port, "https", "");
+        ret |= buf_addf(b,
+                        "    tcp-request inspect-delay 5s\n"
+                        "    tcp-request content accept if { req_ssl_hello_type 1 }\n"
+                        "    use_backend %%[req_ssl_sni,lower,map_str(maps/passthrough.map)] "
+                        "if { req_ssl_sni,lower,map_str(maps/passthrough.map) -m found }\n"
+                        "    default_backend portico_tls_offload\n"
+                        "\n"
+                        "backend portico_tls_offload from " PASSTHROUGH_DEFAULTS "\n"
+                        "    server https %s send-proxy-v2\n"
+                        "\n",
+                        offload);
+    }
     ret |= buf_adds(b, "frontend portico\n");
     if (o->http_port)
         ret |= add_binds(b, o, o->http_port, "http", "");
@@ -251,7 +286,10 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
         snprintf(extra, sizeof(extra),
                  " ssl crt certs/default.pem crt-list " RENDER_CRT_LIST " alpn %s%s",
                  m->global.tls_alpn, m->global.client_strict_sni ? " strict-sni" : "");
-        ret |= add_binds(b, o, o->https_port, "https", extra);
+        if (passthrough)
+            ret |= buf_addf(b, "    bind %s name https accept-proxy%s\n", offload, extra);
+        else
+            ret |= add_binds(b, o, o->https_port, "https", extra);
     }
     if (m->global.proxy_protocol)
         ret |= buf_addf(b, "    tcp-request connection expect-proxy layer4 if { src %s }\n",
@@ -476,6 +514,14 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     ret |= buf_addf(b, "    balance %s\n", o->load_balance);
     if (!strcmp(o->load_balance, "source") || !strcmp(o->load_balance, "uri"))
         ret |= buf_adds(b, "    hash-type consistent\n"); /* servers added at run time */
+    /* TLS passed through: bytes, no HTTP to act on */
+    if (o->ssl_passthrough) {
+        if (o->timeout_connect_ms != g->timeout_connect_ms)
+            ret |= buf_addf(b, "    timeout connect %ums\n", o->timeout_connect_ms);
+        if (o->timeout_server_ms != g->timeout_server_ms)
+            ret |= buf_addf(b, "    timeout server %ums\n", o->timeout_server_ms);
+        return ret ? -E2BIG : 0;
+    }
     if (o->abortonclose)
         ret |= buf_adds(b, "    option abortonclose\n");
     /* dynamic: each server's cookie a hash of its address and the key, as
@@ -589,7 +635,9 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
             buf_free(&name);
             continue;
         }
-        ret |= buf_addf(b, "\nbackend %s\n", name.ptr);
+        ret |= buf_addf(b, "\nbackend %s%s\n", name.ptr,
+                        be->opts && be->opts->ssl_passthrough ? " from " PASSTHROUGH_DEFAULTS
+                                                              : "");
         buf_free(&name);
         if (be->opts) {
             size_t mark = b->len;
@@ -656,6 +704,8 @@ int render_server_words(struct buf *b, const struct model_backend *be,
         ret |= buf_addf(b, " maxconn %u", o->pod_maxconn);
     if (o && o->send_proxy_protocol)
         ret |= buf_addf(b, " %s", o->send_proxy_protocol);
+    if (o && o->ssl_passthrough)
+        return ret; /* the client's TLS goes through as it is */
     if (o && o->server_ssl)
         ret |= buf_adds(b, o->server_proto ? " ssl verify none alpn h2" : " ssl verify none");
     else if (o && o->server_proto)

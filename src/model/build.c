@@ -532,6 +532,8 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
         skv = kv ? *kv : b->global;
         keys_apply_service(&b->m->arena, &skv, svc->obj.meta.annotations, svc->obj.n_annotations,
                            first ? key_issue : no_issue, &ictx);
+        /* the Ingress decides how its hosts are routed (by SNI or by HTTP) */
+        skv.ssl_passthrough = (kv ? kv : &b->global)->ssl_passthrough;
         /* a snippet of the Service's is checked as an Ingress's is; one
          * left out leaves the Ingress's */
         if (skv.backend_snippet != (kv ? kv : &b->global)->backend_snippet) {
@@ -1277,6 +1279,60 @@ static const char *snippet_field(const struct k8s_obj *o, char *field, size_t si
     return field;
 }
 
+/* An Ingress with ssl-passthrough: each rule's host, by SNI, to the backend
+ * of its first path, in TCP mode; port 80 redirects to HTTPS. */
+static void add_passthrough(struct builder *b, const struct k8s_ingress *ing, const char *obj,
+                            const struct key_values *kv)
+{
+    const char *code = arena_printf(&b->m->arena, "%u", kv->ssl_redirect_code);
+    char field[160];
+
+    /* its routes closed: none by SNI either, the issue says why */
+    if (b->cur_closed)
+        return;
+    if (ing->default_backend)
+        add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
+                  "not used with ssl-passthrough: connections are routed by host (SNI)");
+    if (ing->n_tls)
+        add_issue(b, MODEL_SEV_WARN, obj, "spec.tls",
+                  "not used with ssl-passthrough: the endpoints terminate TLS");
+    for (size_t i = 0; i < ing->n_rules; i++) {
+        const struct k8s_ingress_rule *r = &ing->rules[i];
+        struct where w = {.rule = i, .path = 0, .host = r->host};
+        struct where redirect = {.field = field, .what = "the HTTPS redirect of this host"};
+        struct k8s_ingress_backend pb;
+        const char *be, *h;
+
+        snprintf(field, sizeof(field), "spec.rules[%zu].host", i);
+        if (!r->host || is_wildcard(r->host)) {
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "ssl-passthrough routes by the exact host a client names (SNI): a rule "
+                      "%s is ignored",
+                      r->host ? "with a wildcard host" : "without a host");
+            continue;
+        }
+        if (!r->n_paths)
+            continue;
+        if (r->n_paths > 1) {
+            snprintf(field, sizeof(field), "spec.rules[%zu].http.paths[1]", i);
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "ssl-passthrough sends a host's connections to its first path's backend; "
+                      "the other paths are ignored");
+            snprintf(field, sizeof(field), "spec.rules[%zu].host", i);
+        }
+        w.p = &r->paths[0];
+        pb = k8s_path_backend(&r->paths[0]);
+        be = path_backend(b, ing, obj, &w, &pb);
+        h = arena_strdup(&b->m->arena, r->host);
+        w.field = field;
+        w.what = arena_printf(&b->tmp, "TLS passthrough of %s", r->host);
+        claim(b, MODEL_MAP_PASSTHROUGH, h, be, 0, &w, false);
+        add_host(b, r->host);
+        if (kv->ssl_redirect)
+            claim(b, MODEL_MAP_REDIRECT, h, code, 0, &redirect, false);
+    }
+}
+
 /* Adds b->ours[<pos>]. */
 static void add_ingress(struct builder *b, uint32_t pos)
 {
@@ -1309,6 +1365,13 @@ static void add_ingress(struct builder *b, uint32_t pos)
     }
     b->cur_closed = fails_closed(b, ing, obj);
     b->cur_kv = &kv;
+    if (kv.ssl_passthrough) {
+        add_passthrough(b, ing, obj, &kv);
+        b->cur_ref = NULL;
+        b->cur_closed = false;
+        b->cur_kv = NULL;
+        return;
+    }
     if (ing->default_backend) {
         struct where w = {.field = "spec.defaultBackend", .what = "the default backend of this host"};
         const char *be = path_backend(b, ing, obj, &w, ing->default_backend);
@@ -1392,6 +1455,9 @@ static void size_tables(struct builder *b, size_t n_ours)
         /* a redirect for each host of a TLS entry, else for each rule's */
         for (size_t t = 0; t < ing->n_tls; t++)
             max[MODEL_MAP_REDIRECT] += ing->tls[t].n_hosts ? ing->tls[t].n_hosts : ing->n_rules;
+        /* passed through: a host and its redirect a rule */
+        max[MODEL_MAP_PASSTHROUGH] += ing->n_rules;
+        max[MODEL_MAP_REDIRECT] += ing->n_rules;
     }
     b->m->backends = xmalloc(b->max_backends * sizeof(*b->m->backends));
     itab_init(&b->backend_index, b->max_backends, b->m->backends, sizeof(*b->m->backends),
@@ -1737,7 +1803,7 @@ void model_unref(struct model *m)
 const char *model_map_name(enum model_map map)
 {
     static const char *const names[] = {"hosts",  "wildcards",    "exact",    "prefix-exact",
-                                        "prefix", "host-default", "redirect"};
+                                        "prefix", "host-default", "redirect", "passthrough"};
 
     return map < MODEL_MAP_COUNT ? names[map] : "unknown";
 }

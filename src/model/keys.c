@@ -1436,6 +1436,18 @@ const struct key_def key_table[] = {
      "settings, ssl-default-* ciphers and options, rate limits of the process "
      "(maxconnrate, maxsessrate, maxsslrate...), spread-checks, h1-case-adjust.",
      "The lines, in `global`.", "|\n    tune.bufsize 32768", NULL},
+    {"ssl-passthrough", KEY_BOOL, "false", BE, parse_bool, KV(ssl_passthrough),
+     "Passes TLS connections for the Ingress's hosts to the endpoints as they are, chosen "
+     "by the SNI of the client's hello, so that the endpoints terminate TLS with their own "
+     "certificate (port 443 still terminates TLS for the other hosts). Each rule's host "
+     "goes to the backend of its first path; paths, spec.tls, the default backend and the "
+     "HTTP keys do not apply. Port 80 redirects to HTTPS (ssl-redirect). The first "
+     "Ingress with it, and the last one gone, reload HAProxy; hosts added or removed in "
+     "between do not.",
+     "A TCP frontend on the HTTPS port routing by `req_ssl_sni` through "
+     "`maps/passthrough.map` to `mode tcp` backends, the other connections to the HTTPS "
+     "frontend over an abstract socket with the PROXY protocol.",
+     "\"true\"", NULL},
     {"server-ssl", KEY_BOOL, "false", BE, parse_bool, KV(server_ssl),
      "Connects to the endpoints with TLS (their certificate is not verified).",
      "`ssl verify none` on every server of the backend.", "\"true\"", NULL},
@@ -1651,6 +1663,7 @@ static const struct nginx_key {
     {"cors-allow-credentials", "cors-allow-credentials", NX_SAME},
     {"cors-max-age", "cors-max-age", NX_SECONDS},
     {"upstream-vhost", "set-host", NX_SAME},
+    {"ssl-passthrough", "ssl-passthrough", NX_SAME},
     {"limit-rps", NULL, NX_LIMIT_RPS},
     {"limit-rpm", NULL, NX_LIMIT_RPM},
     {"limit-whitelist", "rate-limit-whitelist", NX_SAME},

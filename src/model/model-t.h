@@ -62,6 +62,7 @@ enum model_map {
     MODEL_MAP_PREFIX,      /* host key + path -> backend (map_beg) */
     MODEL_MAP_HOST_DEFAULT,/* host key + "/" -> backend (Ingress defaultBackend) */
     MODEL_MAP_REDIRECT,    /* host key -> redirect code */
+    MODEL_MAP_PASSTHROUGH, /* SNI -> TCP backend (ssl-passthrough) */
     MODEL_MAP_COUNT,       /* number of maps */
 };
 

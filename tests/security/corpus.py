@@ -235,6 +235,10 @@ def common_objects(cert, configmap=None):
         ingress("baseline-auth", "baseline-auth.test", created=OLD,
                 annotations={"portico.dev/auth-type": "basic-auth",
                              "portico.dev/auth-secret": USERS}),
+        # a passed-through host from the start: the TCP frontend is in
+        # every rendering, as is the userlist
+        ingress("baseline-pass", "baseline-pass.test", created=OLD,
+                annotations={"portico.dev/ssl-passthrough": "true"}),
         ingress("baseline", "baseline.test", created=OLD,
                 tls=[{"hosts": ["baseline.test"], "secretName": "baseline-tls"}],
                 paths=[{"path": "/", "pathType": "Prefix", "backend": backend()},

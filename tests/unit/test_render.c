@@ -113,7 +113,8 @@ static void test_render_files(void **state)
     static const char *const names[] = {
         "haproxy.cfg",          "maps/hosts.map",        "maps/wildcards.map",
         "maps/exact.map",       "maps/prefix-exact.map", "maps/prefix.map",
-        "maps/host-default.map", "maps/redirect.map",    "certs/default.pem",
+        "maps/host-default.map", "maps/redirect.map",    "maps/passthrough.map",
+        "certs/default.pem",
         "certs/shop_foo-tls.pem", "certs/crt-list.txt",
     };
 
@@ -603,8 +604,8 @@ static void test_render_empty_model(void **state)
     mo.fallback_cert_pem = NULL;
     m = model_build(&s, &mo);
     assert_int_equal(render(m, &ro, &r, &err), 0);
-    assert_int_equal(r.n_files, 10);
-    for (size_t i = 1; i < 8; i++)
+    assert_int_equal(r.n_files, 11);
+    for (size_t i = 1; i < 9; i++)
         assert_int_equal(r.files[i].len, 0);
     assert_contains(r.files[0].data, "default_backend portico_default_404");
     rendered_free(&r);

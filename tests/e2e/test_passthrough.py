@@ -1,0 +1,89 @@
+"""ssl-passthrough through the real HAProxy: the client's TLS reaches the
+endpoint as it is (the endpoint's own certificate answers), other hosts on
+the same port are still terminated by Portico with their client address
+kept, port 80 redirects, and hosts added or removed between the first and
+the last passed-through one need no reload."""
+
+import json
+import socket
+import ssl
+
+from helpers import (LOOPBACK, cert_names, ingress, make_cert, path, rule,
+                     service_with_endpoints, tls_peer_cert, tls_secret, wait_for)
+from protoservers import ProtoServer
+
+
+def pass_get(port, host, target="/"):
+    """A request over TLS with SNI <host>, the certificate not verified;
+    returns (the JSON the endpoint reported, the certificate's CN)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection((LOOPBACK, port), timeout=5) as sock:
+        with ctx.wrap_socket(sock, server_hostname=host) as s:
+            cn, _ = cert_names(s.getpeercert(binary_form=True))
+            s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                      .encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return json.loads(body), cn
+
+
+def test_ssl_passthrough(launcher, tmp_path):
+    make_cert(tmp_path, "endpoint", "endpoint.pass.test", ["endpoint.pass.test"])
+    backend = ProtoServer("secure", tls=(str(tmp_path / "endpoint.crt"),
+                                         str(tmp_path / "endpoint.key")))
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("web.yaml", echo.objects("web"))
+    m.write("secure.yaml", service_with_endpoints("secure", ["127.0.0.1"], backend.port))
+    cert = make_cert(tmp_path, "portico", "offloaded.pass.test", ["offloaded.pass.test"])
+    m.write("offloaded.yaml", [tls_secret("offloaded-tls", cert), ingress(
+        "offloaded", [rule("offloaded.pass.test", path("/", "web"))],
+        tls=[{"hosts": ["offloaded.pass.test"], "secretName": "offloaded-tls"}])])
+    px = launcher.portico(m)
+    px.wait_service("offloaded.pass.test", "/", "web", scheme="https")
+    reloads = px.settle()
+
+    # the first passed-through host: one reload (a new frontend)
+    m.write("pass.yaml", ingress("pass", [rule("one.pass.test", path("/", "secure"))],
+                                 annotations={"haproxy.org/ssl-passthrough": "true"}))
+    wait_for(lambda: cert_names(tls_peer_cert(px.https, "one.pass.test"))[0]
+             == "endpoint.pass.test", what="the endpoint's own certificate")
+    j, cn = pass_get(px.https, "one.pass.test", "/through")
+    assert cn == "endpoint.pass.test" and j["tls"] and j["path"] == "/through", j
+    # no X-Forwarded-For: HAProxy never saw the request
+    assert not any(k.lower() == "x-forwarded-for" for k, _ in j["headers"]), j["headers"]
+    assert px.settle() == reloads + 1
+    # the offloaded host on the same port: Portico's certificate, client address kept
+    assert cert_names(tls_peer_cert(px.https, "offloaded.pass.test"))[0] == "offloaded.pass.test"
+    r = px.get_tls("/", host="offloaded.pass.test")
+    assert r.service == "web" and r.json["headers"].get("x-forwarded-for") == "127.0.0.1", r.json
+    # an unknown name, and no name at all: Portico's default certificate
+    assert cert_names(tls_peer_cert(px.https, "nobody.pass.test"))[0] != "endpoint.pass.test"
+    assert cert_names(tls_peer_cert(px.https, None))[0] != "endpoint.pass.test"
+    # port 80 sends the passed-through host to HTTPS
+    r = px.get("/x", host="one.pass.test")
+    assert r.status == 308 and r.header("Location") == "https://one.pass.test/x", r
+
+    # a second host, through ingress-nginx's annotation: no reload
+    m.write("pass2.yaml", ingress("pass2", [rule("two.pass.test", path("/", "secure"))],
+                                  annotations={"nginx.ingress.kubernetes.io/ssl-passthrough":
+                                               "true"}))
+    wait_for(lambda: cert_names(tls_peer_cert(px.https, "two.pass.test"))[0]
+             == "endpoint.pass.test", what="the second host passed through")
+    assert pass_get(px.https, "TWO.pass.test")[1] == "endpoint.pass.test"
+    assert px.settle() == reloads + 1
+    # one removed: no reload; the last removed: the frontend goes, one reload
+    m.delete("pass2.yaml")
+    wait_for(lambda: cert_names(tls_peer_cert(px.https, "two.pass.test"))[0]
+             != "endpoint.pass.test", what="the second host no longer passed through")
+    assert px.settle() == reloads + 1
+    m.delete("pass.yaml")
+    wait_for(lambda: cert_names(tls_peer_cert(px.https, "one.pass.test"))[0]
+             != "endpoint.pass.test", what="no host passed through")
+    assert px.settle() == reloads + 2
+    assert px.get_tls("/", host="offloaded.pass.test").service == "web"
