@@ -875,6 +875,58 @@ static size_t prefix_len(const char *path, size_t len)
     return len;
 }
 
+/* The length of the literal start of regex <path>, before its first
+ * metacharacter. */
+static size_t regex_literal_len(const char *path)
+{
+    return strcspn(path, ".^$*+?()[]{}|\\");
+}
+
+/* The backend of a path of an Ingress with ingress-nginx's rewrite-target
+ * or use-regex, or NULL when it has neither. Such a path is a regex, as
+ * nginx reads it (location ~ "^PATH"); rewrite-target gets a backend of its
+ * own whose path-rewrite is this path's alone (nginx rewrites per location,
+ * and one rewrite must not meet another's result). An ImplementationSpecific
+ * path with regex characters is routed here, by its literal start, as a
+ * plain string prefix: *<routed> is then true. */
+static const char *nginx_path_backend(struct builder *b, const struct k8s_ingress *ing,
+                                      const char *obj, const struct where *w, const char *hk,
+                                      bool *routed)
+{
+    const struct key_values *kv = b->cur_kv;
+    const struct k8s_ingress_path *p = w->p;
+    struct k8s_ingress_backend pb = k8s_path_backend(p);
+    size_t lit = regex_literal_len(p->path);
+    struct key_values pkv;
+    const char *be;
+    char key[2400];
+
+    *routed = false;
+    if (!kv || (!kv->nginx_use_regex && !kv->nginx_rewrite_target))
+        return NULL;
+    pkv = *kv;
+    if (kv->nginx_rewrite_target) {
+        char *err = NULL, field[160];
+
+        if (keys_nginx_rewrite(&b->m->arena, &pkv, p->path, &err)) {
+            add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)),
+                      "rewrite-target cannot apply to this path: %s; not rewritten", err);
+            free(err);
+            pkv.path_rewrite = kv->path_rewrite;
+        }
+    }
+    b->cur_kv = &pkv;
+    be = path_backend(b, ing, obj, w, &pb);
+    b->cur_kv = kv;
+    if (p->type == K8S_PATH_IMPL && p->path[lit]) {
+        /* the literal start, "/" at least */
+        path_key(key, sizeof(key), hk, lit ? p->path : "/", lit ? lit : 1, "");
+        claim(b, MODEL_MAP_PREFIX, key, be, lit, w, false);
+        *routed = true;
+    }
+    return be;
+}
+
 static void add_paths(struct builder *b, const struct k8s_ingress *ing, const char *obj,
                       size_t ri)
 {
@@ -888,8 +940,13 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
         size_t len = strlen(p->path);
         const char *be;
         char key[2400];
+        bool routed;
 
-        be = path_backend(b, ing, obj, &w, &pb);
+        be = nginx_path_backend(b, ing, obj, &w, hk, &routed);
+        if (routed)
+            continue;
+        if (!be)
+            be = path_backend(b, ing, obj, &w, &pb);
         switch (p->type) {
         case K8S_PATH_EXACT:
             path_key(key, sizeof(key), hk, p->path, len, "");

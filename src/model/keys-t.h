@@ -68,6 +68,11 @@ struct key_values {
     const char *auth_secret;         /* "name" or "namespace/name", or NULL */
     const char *auth_realm;          /* printable ASCII but quotes and '\\'; NULL: the
                                       * default, KEY_AUTH_REALM */
+    /* ingress-nginx's, which build.c turns into the keys above per path */
+    const char *nginx_rewrite_target; /* rewrite-target, "$N" as "\N", or NULL */
+    bool nginx_use_regex;             /* use-regex: the paths are regexes */
+    bool nginx_affinity;              /* affinity: cookie */
+    const char *nginx_cookie_name;    /* session-cookie-name */
     const char *backend_snippet;     /* checked lines, '\n'-terminated, or NULL */
     const char *frontend_snippet;
     const char *global_snippet;

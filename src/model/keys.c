@@ -1639,6 +1639,10 @@ enum nginx_conv {
     NX_LIMIT_RPM, /* the same a minute */
     NX_AUTH_TYPE, /* auth-type: "basic" */
     NX_AUTH_FORM, /* auth-secret-type: auth-file or auth-map, both read (auth-secret) */
+    NX_REWRITE,   /* rewrite-target: per path (build.c) */
+    NX_USE_REGEX, /* use-regex */
+    NX_AFFINITY,  /* affinity: cookie */
+    NX_COOKIE,    /* session-cookie-name */
 };
 
 /* What Portico makes of ingress-nginx's annotations (doc/migrate.md). */
@@ -1664,6 +1668,10 @@ static const struct nginx_key {
     {"cors-max-age", "cors-max-age", NX_SECONDS},
     {"upstream-vhost", "set-host", NX_SAME},
     {"ssl-passthrough", "ssl-passthrough", NX_SAME},
+    {"rewrite-target", NULL, NX_REWRITE},
+    {"use-regex", NULL, NX_USE_REGEX},
+    {"affinity", NULL, NX_AFFINITY},
+    {"session-cookie-name", NULL, NX_COOKIE},
     {"limit-rps", NULL, NX_LIMIT_RPS},
     {"limit-rpm", NULL, NX_LIMIT_RPM},
     {"limit-whitelist", "rate-limit-whitelist", NX_SAME},
@@ -1750,6 +1758,57 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
             return -EINVAL;
         }
         return 0;
+    case NX_REWRITE: {
+        /* "$1" as PCRE's "\1"; nginx's other variables mean nothing here */
+        char out[KEY_TEXT_MAX + 1];
+        size_t n = 0, len = strlen(val);
+
+        if (!len || len > 1024 || val[0] != '/') {
+            errmsg_set(err, "must be a path starting with '/' (at most 1024 characters)");
+            return -EINVAL;
+        }
+        for (const char *c = val; *c; c++) {
+            if (*c <= ' ' || *c > '~' || *c == '\'' || *c == '"' || *c == '\\' || *c == '#') {
+                errmsg_set(err, "byte %zu (0x%02x) is not allowed in a path", (size_t)(c - val),
+                           (unsigned char)*c);
+                return -EINVAL;
+            }
+            if (*c == '$') {
+                if (c[1] < '0' || c[1] > '9') {
+                    errmsg_set(err, "only the path's groups ($1 to $9) can be used, not "
+                                    "nginx variables");
+                    return -EINVAL;
+                }
+                out[n++] = '\\';
+                continue;
+            }
+            out[n++] = *c;
+        }
+        out[n] = '\0';
+        kv->nginx_rewrite_target = keep(a, out, n);
+        return 0;
+    }
+    case NX_USE_REGEX:
+    case NX_AFFINITY:
+        if (nk->conv == NX_AFFINITY ? strcmp(val, "cookie")
+                                    : strcmp(val, "true") && strcmp(val, "false")) {
+            errmsg_set(err, nk->conv == NX_AFFINITY ? "must be cookie"
+                                                    : "must be \"true\" or \"false\"");
+            return -EINVAL;
+        }
+        if (nk->conv == NX_AFFINITY)
+            kv->nginx_affinity = true;
+        else
+            kv->nginx_use_regex = !strcmp(val, "true");
+        return 0;
+    case NX_COOKIE: {
+        const char *name = NULL;
+
+        if (parse_cookie(a, val, &name, err))
+            return -EINVAL;
+        kv->nginx_cookie_name = name;
+        return 0;
+    }
     }
     {
         const struct key_def *k = find(nk->key);
@@ -1783,6 +1842,18 @@ void keys_apply_nginx(struct arena *a, struct key_values *kv, const struct k8s_k
             free(err);
         }
     }
+    /* affinity: cookie keeps a client on its endpoint, in session-cookie-name */
+    if (kv->nginx_affinity)
+        kv->cookie_persistence = kv->nginx_cookie_name ? kv->nginx_cookie_name : "INGRESSCOOKIE";
+}
+
+int keys_nginx_rewrite(struct arena *a, struct key_values *kv, const char *path, char **err)
+{
+    char line[2 * KEY_TEXT_MAX + 4];
+
+    /* nginx's location ~* "^PATH", whose whole URI the target replaces */
+    snprintf(line, sizeof(line), "^%s %s", path, kv->nginx_rewrite_target);
+    return parse_rewrite(a, line, &kv->path_rewrite, err);
 }
 
 bool keys_nginx_value_ok(const char *annotation, const char *val)

@@ -80,6 +80,10 @@ void keys_apply_service(struct arena *a, struct key_values *kv, const struct k8s
  * the access controls, which close the Ingress (k8s_nginx_guard()). */
 void keys_apply_nginx(struct arena *a, struct key_values *kv, const struct k8s_kv *ann, size_t n,
                       keys_issue_fn *fn, void *arg);
+/* Sets <kv>'s path-rewrite to ingress-nginx's rewrite-target for one path
+ * <path> (a regex, as nginx reads it with rewrite-target or use-regex).
+ * 0, or -EINVAL with *<err> set (the path is no regex HAProxy takes). */
+int keys_nginx_rewrite(struct arena *a, struct key_values *kv, const char *path, char **err);
 /* True when <annotation> is an ingress-nginx annotation Portico translates
  * and <val> a valid value of it. */
 bool keys_nginx_value_ok(const char *annotation, const char *val);

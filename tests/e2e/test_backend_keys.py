@@ -349,3 +349,36 @@ def test_health_checks(launcher):
     wait_for(lambda: (server_status(px, f"127.0.0.10:{port}") or "").startswith("DOWN"))
     assert {px.get("/", host="hc.keys.test").status for _ in range(20)} == {200}
     assert px.settle() == reloads
+
+
+def test_nginx_rewrite_target_and_affinity(launcher):
+    """ingress-nginx's rewrite-target with the path's groups (use-regex), each
+    path rewritten by its own regex only, and affinity: cookie."""
+    echo = launcher.echo({"web": ["127.0.0.1", "127.0.0.2"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    nginx = "nginx.ingress.kubernetes.io/"
+    m.write("groups.yaml", ingress("groups", [rule(
+        "rw.keys.test", path("/something(/|$)(.*)", "web", "ImplementationSpecific"),
+        path("/other(/|$)(.*)", "web", "ImplementationSpecific"))],
+        annotations={nginx + "use-regex": "true", nginx + "rewrite-target": "/$2"}))
+    m.write("sticky.yaml", ingress("sticky", [rule("sticky.rw.keys.test", path("/app", "web"))],
+                                   annotations={nginx + "rewrite-target": "/",
+                                                nginx + "affinity": "cookie",
+                                                nginx + "session-cookie-name": "route"}))
+    px = launcher.portico(m)
+    px.wait_service("rw.keys.test", "/something/a", "web")
+    for sent, seen in (("/something/foo/bar?q=1", "/foo/bar"), ("/something", "/"),
+                       ("/other/something/x", "/something/x"), ("/other/", "/")):
+        r = px.get(sent, host="rw.keys.test")
+        assert r.service == "web" and r.json["path"].split("?")[0] == seen, (sent, r.json["path"])
+    # the literal start routes: neither regex matched nothing else
+    assert px.get("/none", host="rw.keys.test").status == 404
+    r = px.get("/app/deep/path", host="sticky.rw.keys.test")
+    assert r.json["path"] == "/", r.json
+    cookie = r.header("Set-Cookie")
+    assert cookie and cookie.startswith("route="), r.headers
+    endpoint = r.json["endpoint"]
+    for _ in range(6):
+        r = px.get("/app", host="sticky.rw.keys.test", headers=[("Cookie", cookie.split(";")[0])])
+        assert r.json["endpoint"] == endpoint

@@ -345,7 +345,12 @@ NGINX_BENIGN = {
     "cors-allow-origin": "https://a.example", "cors-allow-methods": "GET, POST",
     "cors-allow-headers": "X-Custom, Content-Type", "cors-allow-credentials": "true",
     "cors-max-age": "600", "upstream-vhost": "internal.example.com", "limit-rps": "10",
-    "limit-rpm": "100", "limit-whitelist": "10.0.0.0/8",
+    "limit-rpm": "100", "limit-whitelist": "10.0.0.0/8", "auth-type": "basic",
+    "auth-secret": USERS, "auth-secret-type": "auth-file", "auth-realm": "Members",
+    "ssl-passthrough": "true", "rewrite-target": "/$1", "use-regex": "true",
+    "affinity": "cookie",
+    # the name affinity falls back to when a hostile one is refused
+    "session-cookie-name": "INGRESSCOOKIE",
 }
 
 
@@ -362,6 +367,8 @@ def companions(prefix, key):
             return {NGINX + "auth-type": "basic"}
         if key == "auth-type":
             return {NGINX + "auth-secret": USERS}
+        if key == "session-cookie-name":
+            return {NGINX + "affinity": "cookie"}
         return {}
     if key.startswith("cors-") and key != "cors-enable":
         return {prefix + "cors-enable": "true"}

@@ -163,12 +163,15 @@ _NUM = re.compile(r"-?\d+(ms|s|m|h|k|d)?")
 def shape(words):
     """What a line does, without its values: the directive and its first
     keyword, and the word count (an injected word changes it). ACL and
-    server lines take lists of addresses and keywords: their count is free."""
+    server lines take lists of addresses and keywords: their count is free;
+    dynamic-cookie-key's word is the backend's name."""
     t = [w.text for w in words]
     if not t:
         return ()
     if t[0] in ("acl", "server"):
         return tuple(t[:2] if t[0] == "server" else t[:3]) + ("*",)
+    if t[0] == "dynamic-cookie-key":
+        return (t[0], len(t))  # its key is the backend's name, Portico's
     head = [w if not words[k].single and not _NUM.fullmatch(w) else "Q"
             for k, w in enumerate(t[:2])]
     return tuple(head) + (len(t),)
