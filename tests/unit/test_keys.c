@@ -237,6 +237,50 @@ static void test_log_format(void **state)
     }
 }
 
+/* ingress-nginx's annotations that build.c applies per path: the rewrite's
+ * groups in PCRE's form, nginx variables refused; affinity's cookie name. */
+static void test_nginx_rewrite_and_affinity(void **state)
+{
+    struct k8s_kv ann[] = {
+        {"nginx.ingress.kubernetes.io/affinity", "cookie"},
+        {"nginx.ingress.kubernetes.io/rewrite-target", "/api/$2/$1"},
+        {"nginx.ingress.kubernetes.io/use-regex", "true"},
+    };
+    struct k8s_kv bad[] = {
+        {"nginx.ingress.kubernetes.io/rewrite-target", "/$host/$1"},
+        {"nginx.ingress.kubernetes.io/affinity", "ip"},
+        {"nginx.ingress.kubernetes.io/rewrite-target", "relative"},
+    };
+    struct k8s_kv named = {"nginx.ingress.kubernetes.io/session-cookie-name", "route"};
+    struct key_values kv;
+    struct issues is = {0};
+    char *err = NULL;
+
+    (void)state;
+    keys_defaults(&kv);
+    keys_apply_nginx(&ar, &kv, ann, 3, on_issue, &is);
+    assert_int_equal(is.n, 0);
+    assert_string_equal(kv.nginx_rewrite_target, "/api/\\2/\\1");
+    assert_true(kv.nginx_use_regex);
+    assert_string_equal(kv.cookie_persistence, "INGRESSCOOKIE");
+    assert_int_equal(keys_nginx_rewrite(&ar, &kv, "/v1(/|$)(.*)", &err), 0);
+    assert_string_equal(kv.path_rewrite, "^/v1(/|$)(.*)\n/api/\\2/\\1\n");
+    /* a path that is no regex PCRE2 takes */
+    assert_int_not_equal(keys_nginx_rewrite(&ar, &kv, "/v1(", &err), 0);
+    assert_non_null(err);
+    free(err);
+    keys_apply_nginx(&ar, &kv, &named, 1, on_issue, &is);
+    assert_string_equal(kv.cookie_persistence, "route");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        keys_defaults(&kv);
+        keys_apply_nginx(&ar, &kv, &bad[i], 1, on_issue, &is);
+        assert_int_equal(is.n, 1);
+        assert_null(kv.nginx_rewrite_target);
+        assert_null(kv.cookie_persistence);
+        issues_free(&is);
+    }
+}
+
 static void test_configmap_bad_values(void **state)
 {
     struct key_values kv;
@@ -636,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_configmap_bad_values),
         cmocka_unit_test(test_log_targets),
         cmocka_unit_test(test_log_format),
+        cmocka_unit_test(test_nginx_rewrite_and_affinity),
         cmocka_unit_test(test_redirect_codes),
         cmocka_unit_test(test_unknown_key_suggestion),
         cmocka_unit_test(test_annotations_each_prefix),
