@@ -547,6 +547,27 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     /* a validated header name; before every rule that reads the address */
     if (o->src_ip_header)
         ret |= buf_addf(b, "    http-request set-src hdr(%s)\n", o->src_ip_header);
+    /* redirects and the body limit answer before access control, as nginx's
+     * rewrite phase comes before its access phase; a location is a
+     * log-format string */
+    if (o->permanent_redirect || o->temporal_redirect) {
+        ret |= buf_adds(b, "    http-request redirect location ");
+        if (cfg_word_logfmt(b, o->permanent_redirect ? o->permanent_redirect
+                                                     : o->temporal_redirect))
+            return -EINVAL;
+        ret |= buf_addf(b, " code %u\n",
+                        o->permanent_redirect ? o->permanent_redirect_code : 302);
+    }
+    if (o->app_root) {
+        ret |= buf_adds(b, "    http-request redirect location ");
+        if (cfg_word_logfmt(b, o->app_root))
+            return -EINVAL;
+        ret |= buf_adds(b, " code 302 if { path / }\n");
+    }
+    if (o->proxy_body_size)
+        ret |= buf_addf(b, "    http-request deny deny_status 413 if "
+                           "{ req.hdr_val(content-length) gt %u }\n",
+                        o->proxy_body_size);
     if (o->allow_list) {
         ret |= render_src_acl(b, "allowed", o->allow_list);
         ret |= buf_adds(b, "    http-request deny deny_status 403 if !allowed\n");

@@ -35,6 +35,11 @@ struct key_values {
     const char *load_balance;        /* an algorithm of balance_algos[] */
     const char *set_host;            /* a host name, [port] */
     const char *path_rewrite;        /* "REGEX\nREPLACEMENT\n" pairs, or NULL */
+    const char *permanent_redirect;  /* a URL: every request redirected there, or NULL */
+    uint32_t permanent_redirect_code;
+    const char *temporal_redirect;   /* the same, 302 */
+    const char *app_root;            /* a path "/" redirects to, or NULL */
+    uint32_t proxy_body_size;        /* largest Content-Length in bytes; 0: no limit */
     const char *request_redirect;    /* a host name, [port] */
     uint32_t request_redirect_code;
     const char *request_set_header;  /* "Name\nvalue\n" pairs, or NULL */

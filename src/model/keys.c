@@ -597,6 +597,84 @@ bad:
     return -EINVAL;
 }
 
+/* Printable ASCII but space, quotes, '\\' and '#': a URL or a path as a
+ * client sends it. */
+static bool url_chars(const char *s)
+{
+    for (; *s; s++) {
+        if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\'' || *s == '\\' || *s == '#')
+            return false;
+    }
+    return true;
+}
+
+/* An http:// or https:// URL with a host (a redirect's target). */
+static int parse_url(struct arena *a, const char *val, void *dst, char **err)
+{
+    const char *host = str_has_prefix(val, "https://") ? val + 8
+                       : str_has_prefix(val, "http://") ? val + 7 : NULL;
+    size_t len = strlen(val);
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (!host || !*host || *host == '/' || *host == ':' || len > 2048 || !url_chars(val)) {
+        errmsg_set(err, "must be an http:// or https:// URL with a host, without spaces, "
+                        "quotes, '\\' or '#' (at most 2048 characters)");
+        return -EINVAL;
+    }
+    *(const char **)dst = keep(a, val, len);
+    return 0;
+}
+
+/* A path starting with '/'. */
+static int parse_url_path(struct arena *a, const char *val, void *dst, char **err)
+{
+    size_t len = strlen(val);
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (val[0] != '/' || len > 1024 || !url_chars(val)) {
+        errmsg_set(err, "must be a path starting with '/', without spaces, quotes, '\\' or "
+                        "'#' (at most 1024 characters)");
+        return -EINVAL;
+    }
+    *(const char **)dst = keep(a, val, len);
+    return 0;
+}
+
+/* A size in bytes, "k", "m" or "g" for 1024, 1024^2, 1024^3, as nginx
+ * reads client_max_body_size; 0 is no limit. */
+static int parse_body_size(struct arena *a, const char *val, void *dst, char **err)
+{
+    size_t len = strlen(val);
+    uint64_t mul = 1;
+    uint32_t v;
+    char num[16];
+
+    (void)a;
+    if (len && strchr("kKmMgG", val[len - 1])) {
+        char u = (char)(val[len - 1] | 0x20);
+
+        mul = u == 'k' ? 1024 : u == 'm' ? 1024 * 1024 : 1024 * 1024 * 1024;
+        len--;
+    }
+    if (!len || len >= sizeof(num))
+        goto bad;
+    memcpy(num, val, len);
+    num[len] = '\0';
+    if (str_to_u32(num, 0, (uint32_t)(UINT32_MAX / mul), &v))
+        goto bad;
+    *(uint32_t *)dst = (uint32_t)(v * mul);
+    return 0;
+bad:
+    errmsg_set(err, "must be a size such as 1m, 512k or 0 (no limit), below 4g");
+    return -EINVAL;
+}
+
 /* The error statuses HAProxy 2.6 has an answer for (deny_status). */
 static int parse_status(struct arena *a, const char *val, void *dst, char **err)
 {
@@ -1338,6 +1416,30 @@ const struct key_def key_table[] = {
      "replaces every path. Several lines are applied in turn. The query string is kept.",
      "`http-request replace-path REGEX REPLACEMENT` in the backend, one per line.",
      "\"/api/(.*) /\\1\"", NULL},
+    {"permanent-redirect", KEY_URL, "", BE, parse_url, KV(permanent_redirect),
+     "Redirects every request of the Ingress's routes to this URL, as it is (the request's "
+     "path is not added), with permanent-redirect-code; the endpoints get nothing.",
+     "`http-request redirect location URL code CODE` in the backend, first.",
+     "\"https://www.example.com/moved\"", NULL},
+    {"permanent-redirect-code", KEY_INT, "301", BE, parse_redirect_code,
+     KV(permanent_redirect_code), "The status of permanent-redirect's answers: 301, 302, "
+     "303, 307 or 308.",
+     "`code` of the redirect.", "\"308\"", NULL},
+    {"temporal-redirect", KEY_URL, "", BE, parse_url, KV(temporal_redirect),
+     "Like permanent-redirect, with status 302; permanent-redirect wins when both are set.",
+     "`http-request redirect location URL code 302` in the backend, first.",
+     "\"https://status.example.com/\"", NULL},
+    {"app-root", KEY_PATH, "", BE, parse_url_path, KV(app_root),
+     "Redirects requests for `/` to this path (302), where the application lives.",
+     "`http-request redirect location PATH code 302 if { path / }` in the backend.",
+     "\"/app\"", NULL},
+    {"proxy-body-size", KEY_SIZE, "0", BE, parse_body_size, KV(proxy_body_size),
+     "Largest request body, from its Content-Length (k, m, g: 1024-based, as nginx reads "
+     "them); a larger one is answered 413. 0: no limit. A body sent in chunks, without "
+     "Content-Length, is not measured.",
+     "`http-request deny deny_status 413 if { req.hdr_val(content-length) gt N }` in the "
+     "backend.",
+     "\"8m\"", NULL},
     {"request-redirect", KEY_HOST, "", BE, parse_host, KV(request_redirect),
      "Redirects every request of the Ingress's routes to this host (and port), keeping the "
      "scheme, path and query string.",
@@ -1509,6 +1611,12 @@ const char *key_type_name(enum key_type t)
         return "log targets";
     case KEY_LOG_FORMAT:
         return "log-format string";
+    case KEY_URL:
+        return "URL";
+    case KEY_PATH:
+        return "path";
+    case KEY_SIZE:
+        return "size";
     }
     return "?";
 }
@@ -1668,6 +1776,11 @@ static const struct nginx_key {
     {"cors-max-age", "cors-max-age", NX_SECONDS},
     {"upstream-vhost", "set-host", NX_SAME},
     {"ssl-passthrough", "ssl-passthrough", NX_SAME},
+    {"permanent-redirect", "permanent-redirect", NX_SAME},
+    {"permanent-redirect-code", "permanent-redirect-code", NX_SAME},
+    {"temporal-redirect", "temporal-redirect", NX_SAME},
+    {"app-root", "app-root", NX_SAME},
+    {"proxy-body-size", "proxy-body-size", NX_SAME},
     {"rewrite-target", NULL, NX_REWRITE},
     {"use-regex", NULL, NX_USE_REGEX},
     {"affinity", NULL, NX_AFFINITY},
@@ -1883,6 +1996,7 @@ static const char *value_text(const struct key_def *k, const struct key_values *
         return *(const bool *)v ? "true" : "false";
     case KEY_INT:
     case KEY_DURATION:
+    case KEY_SIZE:
         snprintf(buf, size, "%u", *(const uint32_t *)v);
         return buf;
     default:

@@ -36,6 +36,9 @@ enum key_type {
     KEY_TEXT,      /* printable ASCII text, such as a realm */
     KEY_LOG_TARGETS, /* lines "address:A, port:P, facility:F, ..." */
     KEY_LOG_FORMAT,  /* an HAProxy log-format string */
+    KEY_URL,       /* an http:// or https:// URL */
+    KEY_PATH,      /* a URL path, starting with '/' */
+    KEY_SIZE,      /* a size in bytes, with k, m or g (1024-based) */
 };
 
 #define KEY_S_ANNOT 0x1u   /* accepted as an Ingress annotation */

@@ -382,3 +382,35 @@ def test_nginx_rewrite_target_and_affinity(launcher):
     for _ in range(6):
         r = px.get("/app", host="sticky.rw.keys.test", headers=[("Cookie", cookie.split(";")[0])])
         assert r.json["endpoint"] == endpoint
+
+
+def test_nginx_redirects_app_root_and_body_size(launcher):
+    """permanent-redirect (with its code), temporal-redirect, app-root and
+    proxy-body-size, as ingress-nginx's annotations, through HAProxy."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    nginx = "nginx.ingress.kubernetes.io/"
+    m.write("moved.yaml", ingress("moved", [rule("moved.keys.test", path("/", "web"))],
+                                  annotations={nginx + "permanent-redirect":
+                                               "https://new.keys.test/a%20b?x=1",
+                                               nginx + "permanent-redirect-code": "308"}))
+    m.write("away.yaml", ingress("away", [rule("away.keys.test", path("/", "web"))],
+                                 annotations={nginx + "temporal-redirect":
+                                              "https://status.keys.test/"}))
+    m.write("app.yaml", ingress("app", [rule("app.keys.test", path("/", "web"))],
+                                annotations={nginx + "app-root": "/app",
+                                             nginx + "proxy-body-size": "1k"}))
+    px = launcher.portico(m)
+    px.wait_status("moved.keys.test", "/anything", 308)
+    r = px.get("/anything?y=2", host="moved.keys.test")
+    assert r.header("Location") == "https://new.keys.test/a%20b?x=1", r.headers
+    r = px.get_tls("/x", host="away.keys.test")
+    assert r.status == 302 and r.header("Location") == "https://status.keys.test/"
+    r = px.get("/", host="app.keys.test")
+    assert r.status == 302 and r.header("Location") == "/app"
+    assert px.get("/app", host="app.keys.test").service == "web"
+    ok = px.get("/app", host="app.keys.test", method="POST", body=b"x" * 1024)
+    assert ok.status == 200 and ok.service == "web"
+    big = px.get("/app", host="app.keys.test", method="POST", body=b"x" * 1025)
+    assert big.status == 413 and big.header("X-Echo-Service") is None

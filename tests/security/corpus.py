@@ -348,7 +348,9 @@ NGINX_BENIGN = {
     "limit-rpm": "100", "limit-whitelist": "10.0.0.0/8", "auth-type": "basic",
     "auth-secret": USERS, "auth-secret-type": "auth-file", "auth-realm": "Members",
     "ssl-passthrough": "true", "rewrite-target": "/$1", "use-regex": "true",
-    "affinity": "cookie",
+    "affinity": "cookie", "permanent-redirect": "https://new.example/x",
+    "permanent-redirect-code": "308", "temporal-redirect": "https://tmp.example/",
+    "app-root": "/app", "proxy-body-size": "8m",
     # the name affinity falls back to when a hostile one is refused
     "session-cookie-name": "INGRESSCOOKIE",
 }
