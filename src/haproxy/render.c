@@ -576,17 +576,29 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
         ret |= render_src_acl(b, "denied", o->deny_list);
         ret |= buf_adds(b, "    http-request deny deny_status 403 if denied\n");
     }
-    if (o->rate_limit_requests) {
-        ret |= buf_addf(b,
-                        "    stick-table type ip size %u expire %ums store http_req_rate(%ums)\n",
-                        o->rate_limit_size, o->rate_limit_period_ms, o->rate_limit_period_ms);
+    /* one table per backend for both limits: its rate, its open connections */
+    if (o->rate_limit_requests || o->limit_connections) {
+        const char *exempt = o->rate_limit_whitelist ? " !rate_exempt" : "";
+
+        ret |= buf_addf(b, "    stick-table type ip size %u expire %ums store ",
+                        o->rate_limit_size, o->rate_limit_period_ms);
+        if (o->rate_limit_requests)
+            ret |= buf_addf(b, "http_req_rate(%ums)%s", o->rate_limit_period_ms,
+                            o->limit_connections ? "," : "");
+        if (o->limit_connections)
+            ret |= buf_adds(b, "conn_cur");
+        ret |= buf_addc(b, '\n');
         if (o->rate_limit_whitelist)
             ret |= render_src_acl(b, "rate_exempt", o->rate_limit_whitelist);
-        ret |= buf_addf(b,
-                        "    http-request track-sc0 src\n"
-                        "    http-request deny deny_status %u if { sc_http_req_rate(0) gt %u }%s\n",
-                        o->rate_limit_status_code, o->rate_limit_requests,
-                        o->rate_limit_whitelist ? " !rate_exempt" : "");
+        ret |= buf_adds(b, "    http-request track-sc0 src\n");
+        if (o->rate_limit_requests)
+            ret |= buf_addf(b, "    http-request deny deny_status %u if "
+                               "{ sc_http_req_rate(0) gt %u }%s\n",
+                            o->rate_limit_status_code, o->rate_limit_requests, exempt);
+        if (o->limit_connections)
+            ret |= buf_addf(b, "    http-request deny deny_status 503 if "
+                               "{ sc_conn_cur(0) gt %u }%s\n",
+                            o->limit_connections, exempt);
     }
     if (o->auth_type && render_auth(b, o, ul))
         return -EINVAL;

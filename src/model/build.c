@@ -1230,12 +1230,13 @@ static const char *const guards[] = {
 static const char *const enforced[] = {
     "allow-list", "whitelist", "deny-list", "blacklist", "rate-limit-requests",
     "rate-limit-period", "rate-limit-size", "rate-limit-status-code", "rate-limit-whitelist",
-    "auth-type", "auth-secret",
+    "auth-type", "auth-secret", "limit-connections",
 };
 static const char *const enforced_nginx[] = {
     K8S_NGINX_PREFIX "whitelist-source-range", K8S_NGINX_PREFIX "allowlist-source-range",
     K8S_NGINX_PREFIX "denylist-source-range", K8S_NGINX_PREFIX "limit-rps",
     K8S_NGINX_PREFIX "limit-rpm", K8S_NGINX_PREFIX "limit-whitelist",
+    K8S_NGINX_PREFIX "limit-connections",
     K8S_NGINX_PREFIX "auth-type", K8S_NGINX_PREFIX "auth-secret",
     K8S_NGINX_PREFIX "auth-secret-type",
 };

@@ -62,6 +62,7 @@ struct key_values {
     uint32_t rate_limit_size;        /* client addresses tracked */
     uint32_t rate_limit_status_code;
     const char *rate_limit_whitelist; /* addresses never limited */
+    uint32_t limit_connections;      /* concurrent connections per client address; 0: none */
     const char *send_proxy_protocol; /* a server keyword of proxy_words[], or NULL */
     uint32_t pod_maxconn;            /* per server; 0: none */
     bool abortonclose;

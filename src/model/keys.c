@@ -1354,6 +1354,13 @@ const struct key_def key_table[] = {
      "`acl denied src ADDRESS...` lines and `http-request deny deny_status 403 if denied` in "
      "the backend.",
      "\"203.0.113.0/24\"", "blacklist"},
+    {"limit-connections", KEY_INT, "0", BE, parse_count, KV(limit_connections),
+     "Most connections one client address may hold open at once to the Ingress's routes "
+     "(per replica of Portico); requests on more are answered 503, as ingress-nginx does. "
+     "Addresses of rate-limit-whitelist are not limited. 0: no limit.",
+     "A stick table storing `conn_cur`, `http-request track-sc0 src` and `http-request deny "
+     "deny_status 503 if { sc_conn_cur(0) gt N }` in the backend.",
+     "\"20\"", NULL},
     {"rate-limit-requests", KEY_INT, "0", BE, parse_rate, KV(rate_limit_requests),
      "Most requests a client address may send to the Ingress's routes in each "
      "rate-limit-period; past it, requests get rate-limit-status-code. 0: no limit. The "
@@ -1788,6 +1795,7 @@ static const struct nginx_key {
     {"limit-rps", NULL, NX_LIMIT_RPS},
     {"limit-rpm", NULL, NX_LIMIT_RPM},
     {"limit-whitelist", "rate-limit-whitelist", NX_SAME},
+    {"limit-connections", "limit-connections", NX_SAME},
     {"auth-type", NULL, NX_AUTH_TYPE},
     {"auth-secret", "auth-secret", NX_SAME},
     {"auth-secret-type", NULL, NX_AUTH_FORM},

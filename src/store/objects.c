@@ -555,7 +555,7 @@ bool k8s_nginx_guard(const char *key)
 {
     static const char *const guards[] = {
         "auth-url", "auth-signin", "auth-tls-secret",
-        "auth-tls-verify-client", "limit-connections", "satisfy",
+        "auth-tls-verify-client", "satisfy",
         "enable-modsecurity", "enable-owasp-core-rules",
     };
 

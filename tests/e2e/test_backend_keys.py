@@ -6,6 +6,7 @@ import socket
 import ssl
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -414,3 +415,25 @@ def test_nginx_redirects_app_root_and_body_size(launcher):
     assert ok.status == 200 and ok.service == "web"
     big = px.get("/app", host="app.keys.test", method="POST", body=b"x" * 1025)
     assert big.status == 413 and big.header("X-Echo-Service") is None
+
+
+def test_limit_connections(launcher):
+    """ingress-nginx's limit-connections: the requests a client has in flight
+    past the limit get 503; others, and the same client afterwards, are served."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    m.write("conns.yaml", ingress("conns", [rule("conns.keys.test", path("/", "web"))],
+                                  annotations={"nginx.ingress.kubernetes.io/limit-connections":
+                                               "2"}))
+    px = launcher.portico(m)
+    px.wait_service("conns.keys.test", "/", "web")
+    slow = [("X-Echo-Delay-Ms", "6000")]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        held = [pool.submit(px.get, "/", host="conns.keys.test", headers=slow, timeout=10)
+                for _ in range(2)]
+        # both held by the endpoint: a third from the same address is refused
+        wait_for(lambda: px.get("/", host="conns.keys.test").status == 503,
+                 what="the third connection refused", timeout=5)
+        assert [f.result().status for f in held] == [200, 200]
+    assert px.get("/", host="conns.keys.test").service == "web"

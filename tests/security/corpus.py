@@ -350,7 +350,7 @@ NGINX_BENIGN = {
     "ssl-passthrough": "true", "rewrite-target": "/$1", "use-regex": "true",
     "affinity": "cookie", "permanent-redirect": "https://new.example/x",
     "permanent-redirect-code": "308", "temporal-redirect": "https://tmp.example/",
-    "app-root": "/app", "proxy-body-size": "8m",
+    "app-root": "/app", "proxy-body-size": "8m", "limit-connections": "10",
     # the name affinity falls back to when a hostile one is refused
     "session-cookie-name": "INGRESSCOOKIE",
 }
