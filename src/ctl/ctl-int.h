@@ -24,6 +24,7 @@
 #define CTL_DEBOUNCE_MS 1
 #define CTL_RETRY_MS 1000 /* a reload HAProxy did not confirm is tried again after this */
 #define CTL_STOP_GRACE_MS 10000
+#define CTL_DEL_RETRY_MS 2000 /* removed servers HAProxy kept are asked to go again after this */
 #define CTL_KEEP_GENERATIONS 2
 #define CTL_LATENCY_BUCKETS 13 /* ctl_latency_bounds[] */
 
@@ -99,6 +100,12 @@ struct ctl {
         double sum;                              /* seconds */
     } m_latency;             /* change -> applied */
     uint64_t m_secret_fetches;
+    struct hmap del_wait;    /* "backend/server" -> (void *)1: removed servers HAProxy
+                              * kept disabled, as they had connections; not in the
+                              * written configuration, so gone at the next reload */
+    uv_timer_t del_timer;    /* asks HAProxy to delete them again, while any remain */
+    bool del_running;        /* that is in flight: no pass starts meanwhile */
+    uint64_t m_del[RT_DEL_COUNT]; /* those retries by result */
     size_t last_issues;
     int exit_code;
 };

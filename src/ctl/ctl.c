@@ -136,6 +136,94 @@ static const char *said_summary(struct ctl *c, char *buf, size_t size)
 
 static void on_debounce(uv_timer_t *t);
 
+/* ====== Servers deleted later ======
+ *
+ * HAProxy 2.6 refuses "del server" while the server has connections, idle
+ * ones in its pool included (pool-purge-delay), and leaves it disabled. The
+ * written configuration no longer has it, so a reload would remove it; until
+ * then, it is asked again every CTL_DEL_RETRY_MS. Retries and passes never
+ * overlap: a pass adding the same server back could otherwise see it
+ * deleted between its "add server" and its "enable server". */
+
+/* A reload or a restart loaded the written configuration: none is left. */
+static void del_wait_clear(struct ctl *c)
+{
+    if (c->del_wait.used)
+        log_debug("ctl", "%zu disabled servers left with the old configuration",
+                  c->del_wait.used);
+    hmap_deinit(&c->del_wait);
+    hmap_init(&c->del_wait);
+    uv_timer_stop(&c->del_timer);
+}
+
+static void on_del_timer(uv_timer_t *t);
+
+static void del_wait_add(struct ctl *c, char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        log_debug("ctl", "server %s still has connections: disabled, deleted later", names[i]);
+        hmap_put(&c->del_wait, names[i], (void *)1);
+    }
+    if (c->del_wait.used && !uv_is_active((uv_handle_t *)&c->del_timer))
+        uv_timer_start(&c->del_timer, on_del_timer, CTL_DEL_RETRY_MS, 0);
+}
+
+static void on_del_done(char *const *names, const enum rt_del *res, size_t n, void *arg)
+{
+    struct ctl *c = arg;
+    size_t deleted = 0;
+
+    c->del_running = false;
+    for (size_t i = 0; i < n; i++) {
+        c->m_del[res[i]]++;
+        deleted += res[i] == RT_DEL_DELETED;
+        if (res[i] == RT_DEL_BUSY || res[i] == RT_DEL_FAILED)
+            continue;
+        if (res[i] == RT_DEL_REFUSED)
+            log_warn("ctl", "haproxy refused to delete disabled server %s; left to the next "
+                            "reload",
+                     names[i]);
+        else
+            log_debug("ctl", "server %s %s", names[i],
+                      res[i] == RT_DEL_DELETED ? "deleted" : "already gone");
+        hmap_del(&c->del_wait, names[i]);
+    }
+    if (deleted)
+        log_info("haproxy", "%zu removed servers deleted once idle, %zu still wait", deleted,
+                 c->del_wait.used);
+    if (c->stopping)
+        return;
+    del_wait_add(c, NULL, 0);
+    /* a pass that waited for the retry */
+    if (c->dirty && !c->busy) {
+        c->dirty = false;
+        ctl_schedule(c);
+    }
+}
+
+static void on_del_timer(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+    size_t iter = 0, n = 0;
+    const char *name;
+    void *v;
+    char **names;
+
+    if (c->stopping || !c->del_wait.used)
+        return;
+    if (c->busy || c->hap.op != HAP_OP_NONE || !c->hap.serving) {
+        /* a pass or a reload is under way: after it */
+        uv_timer_start(&c->del_timer, on_del_timer, CTL_DEL_RETRY_MS, 0);
+        return;
+    }
+    names = xcalloc(c->del_wait.used + 1, sizeof(*names));
+    while (hmap_next(&c->del_wait, &iter, &name, &v))
+        names[n++] = (char *)name;
+    c->del_running = true;
+    rt_del_servers(c->loop, c->admin_sock, names, n, on_del_done, c);
+    free(names);
+}
+
 static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
@@ -173,6 +261,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
                  said_summary(c, said, sizeof(said)));
     }
     plan_gen_move(&c->running, &c->pending);
+    del_wait_clear(c);
     c->ready = true;
     ctl_prune_generations(c);
     pass_done(c);
@@ -182,23 +271,24 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 
 static void check_and_load(struct ctl *c, enum plan_why why, const char *reason);
 
-static void on_runtime_done(bool ok, size_t applied, const char *msg, void *arg)
+static void on_runtime_done(const struct rt_result *res, void *arg)
 {
     struct ctl *c = arg;
 
-    for (size_t i = 0; i < c->rt_n && i <= applied; i++) {
-        if (i < applied)
+    for (size_t i = 0; i < c->rt_n && i <= res->applied; i++) {
+        if (i < res->applied)
             c->m_rt[c->rt_kinds[i]][1]++;
-        else if (!ok)
+        else if (!res->ok)
             c->m_rt[c->rt_kinds[i]][0]++;
     }
     FREE_NULL(c->rt_kinds);
     c->rt_n = 0;
     if (c->stopping)
         return;
-    if (!ok) {
+    del_wait_add(c, res->busy, res->n_busy);
+    if (!res->ok) {
         c->m_runtime_failed++;
-        log_warn("haproxy", "runtime update failed: %s; reloading instead", msg);
+        log_warn("haproxy", "runtime update failed: %s; reloading instead", res->msg);
         check_and_load(c, PLAN_WHY_RUNTIME_FAILED, "a runtime update failed");
         return;
     }
@@ -347,8 +437,12 @@ static void run_pass(struct ctl *c)
         log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan.n);
         c->rt_kinds = xmalloc(plan.n);
         c->rt_n = plan.n;
-        for (size_t i = 0; i < plan.n; i++)
+        for (size_t i = 0; i < plan.n; i++) {
             c->rt_kinds[i] = (unsigned char)plan.u[i].kind;
+            /* a server waiting to be deleted is enabled again instead */
+            if (plan.u[i].kind == RT_SERVER_ADD)
+                hmap_del(&c->del_wait, plan.u[i].name);
+        }
         rt_apply(c->loop, c->admin_sock, plan.u, plan.n, on_runtime_done, c);
         plan_free(&plan);
         rendered_free(&r);
@@ -434,7 +528,7 @@ static void on_debounce(uv_timer_t *t)
     /* never render from a partial cache: an empty store is not an empty cluster */
     if (c->stopping || !c->synced)
         return;
-    if (c->busy) {
+    if (c->busy || c->del_running) {
         c->dirty = true;
         return;
     }
@@ -470,6 +564,7 @@ static void on_haproxy_restarted(struct hap *h, void *arg)
     (void)h;
     /* HAProxy restarts from the last good configuration: current/ */
     log_info("ctl", "haproxy will restart from generation %u", c->gen);
+    del_wait_clear(c);
 }
 
 /* ====== Start and stop ====== */
@@ -522,6 +617,7 @@ static void on_signal(uv_signal_t *s, int signum)
     c->src = NULL;
     ctl_cluster_stop(c);
     uv_timer_stop(&c->debounce);
+    uv_timer_stop(&c->del_timer);
     hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
 }
 
@@ -592,6 +688,7 @@ int ctl_run(const struct opts *o)
     hmap_init(&c->refused_snippets);
     hmap_init(&c->fetching);
     hmap_init(&c->fetch_retry);
+    hmap_init(&c->del_wait);
     signal(SIGPIPE, SIG_IGN);
     if (file_mkdirs(o->config_dir, 0700, &err) || file_mkdirs(o->runtime_dir, 0700, &err)) {
         log_err("ctl", "%s", err);
@@ -618,6 +715,8 @@ int ctl_run(const struct opts *o)
     c->hap.restart_arg = c;
     uv_timer_init(c->loop, &c->debounce);
     c->debounce.data = c;
+    uv_timer_init(c->loop, &c->del_timer);
+    c->del_timer.data = c;
     if (httpd_start(&c->http, c->loop, o->ipv4_addr, o->controller_port, ctl_http, c)) {
         log_err("ctl", "cannot listen on %s:%d for /healthz and /readyz", o->ipv4_addr,
                 o->controller_port);
@@ -662,6 +761,7 @@ out:
     free(err);
     store_deinit(&c->store);
     hmap_deinit(&c->issues_seen);
+    hmap_deinit(&c->del_wait);
     {
         size_t iter = 0;
         const char *k;

@@ -62,6 +62,15 @@ static void metrics(struct ctl *c, struct buf *b)
                      rt_kind_name((enum rt_kind)k), result[r],
                      (unsigned long long)c->m_rt[k][r]);
     }
+    gauge(b, "portico_servers_awaiting_delete",
+          "Removed servers HAProxy keeps disabled while they have connections; deleted by "
+          "retries or the next reload.",
+          c->del_wait.used);
+    head(b, "portico_server_delete_retries_total", "counter",
+         "Deletions of those servers tried again, by result.");
+    for (int r = 0; r < RT_DEL_COUNT; r++)
+        buf_addf(b, "portico_server_delete_retries_total{result=\"%s\"} %llu\n",
+                 rt_del_name((enum rt_del)r), (unsigned long long)c->m_del[r]);
     head(b, "portico_change_applied_seconds", "histogram",
          "From a change of the objects to HAProxy serving it (Runtime API or reload).");
     for (int i = 0; i < CTL_LATENCY_BUCKETS; i++) {
