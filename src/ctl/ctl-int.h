@@ -84,6 +84,10 @@ struct ctl {
                                 * its model's arena) */
     enum plan_why reload_why;  /* the same, as a kind */
     uint64_t reload_start;   /* uv_hrtime() when it was validated or loaded */
+    uint64_t last_reload_ms; /* uv_now() when the last reload was sent, 0: none yet */
+    uv_timer_t reload_timer; /* a reload waiting for --min-reload-interval, its
+                              * generation pending (no pass meanwhile) */
+    uint64_t m_reloads_delayed; /* reloads that waited for --min-reload-interval */
     char *admin_sock;
     uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* by reason, [1] when confirmed */
     uint64_t m_rejected, m_passes, m_runtime_ok, m_runtime_failed;

@@ -270,6 +270,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 /* ====== Runtime API path ====== */
 
 static void check_and_load(struct ctl *c, enum plan_why why, const char *reason);
+static void on_reload_due(uv_timer_t *t);
 
 static void on_runtime_done(const struct rt_result *res, void *arg)
 {
@@ -348,10 +349,34 @@ static void on_checked(bool ok, const char *output, void *arg)
         pass_done(c);
         return;
     }
-    if (c->hap.running)
+    if (c->hap.running) {
+        c->last_reload_ms = uv_now(c->loop);
         hap_reload(&c->hap, on_loaded, c);
-    else
+    } else {
         hap_start(&c->hap, on_loaded, c);
+    }
+}
+
+/* --min-reload-interval: a reload due too soon after the last one waits,
+ * and the pass is made again then, with every change that arrived meanwhile,
+ * so that a burst of changes is one reload. Until then no pass runs: a
+ * runtime change arriving meanwhile would be planned with the waiting reload
+ * anyway. True when the pass stops here. */
+static bool reload_waits(struct ctl *c, const struct plan *plan)
+{
+    uint64_t wait = plan_reload_wait(plan->why, uv_now(c->loop), c->last_reload_ms,
+                                     c->opts->min_reload_interval_ms);
+
+    if (!wait)
+        return false;
+    c->m_reloads_delayed++;
+    log_debug("ctl", "reload in %llu ms (--min-reload-interval): %s", (unsigned long long)wait,
+              plan->reload);
+    /* the wait counts in the change -> applied latency */
+    if (!c->change_at)
+        c->change_at = c->pass_change_at;
+    uv_timer_start(&c->debounce, on_debounce, wait, 0);
+    return true;
 }
 
 static void run_pass(struct ctl *c)
@@ -417,21 +442,31 @@ static void run_pass(struct ctl *c)
     c->pending_gen = c->gen + 1;
     plan_gen_set(&c->pending, m, &r);
     model_unref(m);
+    plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
+    if (c->ropts.fault) {
+        plan.reload = "fault injection";
+        plan.why = PLAN_WHY_OTHER;
+    }
+    /* a fault injected into this rendering would not be made again: this
+     * generation itself waits, in check_and_load() */
+    if (plan.reload && !c->ropts.fault && reload_waits(c, &plan)) {
+        plan_free(&plan);
+        rendered_free(&r);
+        plan_gen_free(&c->pending);
+        pass_done(c);
+        return;
+    }
     ret = ctl_write_generation(c, &r, c->pending_gen, &err);
     log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms",
               c->pending_gen, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
               (double)(uv_hrtime() - t2) / 1e6);
     if (ret) {
+        plan_free(&plan);
         rendered_free(&r);
         log_err("ctl", "cannot write generation %u: %s", c->pending_gen, err);
         free(err);
         pass_done(c);
         return;
-    }
-    plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
-    if (c->ropts.fault) {
-        plan.reload = "fault injection";
-        plan.why = PLAN_WHY_OTHER;
     }
     if (!plan.reload) {
         log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan.n);
@@ -503,6 +538,7 @@ static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg)
  * twice, 0.8 s more with 1,000 of them before the first request is served. */
 static void check_and_load(struct ctl *c, enum plan_why why, const char *reason)
 {
+    uint64_t wait;
     char *cfg;
 
     c->reload_reason = reason;
@@ -516,9 +552,28 @@ static void check_and_load(struct ctl *c, enum plan_why why, const char *reason)
         hap_start(&c->hap, on_first_start, c);
         return;
     }
+    /* a reload that no pass planned (a Runtime API update failed) waits
+     * too, with its generation: there is nothing to gather */
+    wait = plan_reload_wait(why, uv_now(c->loop), c->last_reload_ms,
+                            c->opts->min_reload_interval_ms);
+    if (wait) {
+        c->m_reloads_delayed++;
+        log_debug("ctl", "reload in %llu ms (--min-reload-interval): %s",
+                  (unsigned long long)wait, reason);
+        uv_timer_start(&c->reload_timer, on_reload_due, wait, 0);
+        return;
+    }
     cfg = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->pending_gen);
     hap_check(c->loop, c->opts->haproxy_bin, cfg, on_checked, c);
     free(cfg);
+}
+
+static void on_reload_due(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+
+    if (!c->stopping)
+        check_and_load(c, c->reload_why, c->reload_reason);
 }
 
 static void on_debounce(uv_timer_t *t)
@@ -618,6 +673,7 @@ static void on_signal(uv_signal_t *s, int signum)
     ctl_cluster_stop(c);
     uv_timer_stop(&c->debounce);
     uv_timer_stop(&c->del_timer);
+    uv_timer_stop(&c->reload_timer);
     hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
 }
 
@@ -717,6 +773,8 @@ int ctl_run(const struct opts *o)
     c->debounce.data = c;
     uv_timer_init(c->loop, &c->del_timer);
     c->del_timer.data = c;
+    uv_timer_init(c->loop, &c->reload_timer);
+    c->reload_timer.data = c;
     if (httpd_start(&c->http, c->loop, o->ipv4_addr, o->controller_port, ctl_http, c)) {
         log_err("ctl", "cannot listen on %s:%d for /healthz and /readyz", o->ipv4_addr,
                 o->controller_port);

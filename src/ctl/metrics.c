@@ -48,6 +48,9 @@ static void metrics(struct ctl *c, struct buf *b)
                      plan_why_name((enum plan_why)w), result[r],
                      (unsigned long long)c->m_reloads[w][r]);
     }
+    counter(b, "portico_reloads_delayed_total",
+            "Reloads that waited for --min-reload-interval after the previous one.",
+            c->m_reloads_delayed);
     head(b, "portico_runtime_updates_total", "counter",
          "Changes applied through the Runtime API, without reload, by result.");
     buf_addf(b, "portico_runtime_updates_total{result=\"success\"} %llu\n",
