@@ -24,6 +24,7 @@
 #define CTL_DEBOUNCE_MS 1
 #define CTL_RETRY_MS 1000 /* a reload HAProxy did not confirm is tried again after this */
 #define CTL_STOP_GRACE_MS 10000
+#define CTL_DEL_RETRY_MS 2000 /* removed servers HAProxy kept are asked to go again after this */
 #define CTL_KEEP_GENERATIONS 2
 #define CTL_LATENCY_BUCKETS 13 /* ctl_latency_bounds[] */
 
@@ -83,6 +84,10 @@ struct ctl {
                                 * its model's arena) */
     enum plan_why reload_why;  /* the same, as a kind */
     uint64_t reload_start;   /* uv_hrtime() when it was validated or loaded */
+    uint64_t last_reload_ms; /* uv_now() when the last reload was sent, 0: none yet */
+    uv_timer_t reload_timer; /* a reload waiting for --min-reload-interval, its
+                              * generation pending (no pass meanwhile) */
+    uint64_t m_reloads_delayed; /* reloads that waited for --min-reload-interval */
     char *admin_sock;
     uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* by reason, [1] when confirmed */
     uint64_t m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
@@ -99,6 +104,12 @@ struct ctl {
         double sum;                              /* seconds */
     } m_latency;             /* change -> applied */
     uint64_t m_secret_fetches;
+    struct hmap del_wait;    /* "backend/server" -> (void *)1: removed servers HAProxy
+                              * kept disabled, as they had connections; not in the
+                              * written configuration, so gone at the next reload */
+    uv_timer_t del_timer;    /* asks HAProxy to delete them again, while any remain */
+    bool del_running;        /* that is in flight: no pass starts meanwhile */
+    uint64_t m_del[RT_DEL_COUNT]; /* those retries by result */
     size_t last_issues;
     int exit_code;
 };

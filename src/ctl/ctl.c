@@ -136,6 +136,94 @@ static const char *said_summary(struct ctl *c, char *buf, size_t size)
 
 static void on_debounce(uv_timer_t *t);
 
+/* ====== Servers deleted later ======
+ *
+ * HAProxy 2.6 refuses "del server" while the server has connections, idle
+ * ones in its pool included (pool-purge-delay), and leaves it disabled. The
+ * written configuration no longer has it, so a reload would remove it; until
+ * then, it is asked again every CTL_DEL_RETRY_MS. Retries and passes never
+ * overlap: a pass adding the same server back could otherwise see it
+ * deleted between its "add server" and its "enable server". */
+
+/* A reload or a restart loaded the written configuration: none is left. */
+static void del_wait_clear(struct ctl *c)
+{
+    if (c->del_wait.used)
+        log_debug("ctl", "%zu disabled servers left with the old configuration",
+                  c->del_wait.used);
+    hmap_deinit(&c->del_wait);
+    hmap_init(&c->del_wait);
+    uv_timer_stop(&c->del_timer);
+}
+
+static void on_del_timer(uv_timer_t *t);
+
+static void del_wait_add(struct ctl *c, char *const *names, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        log_debug("ctl", "server %s still has connections: disabled, deleted later", names[i]);
+        hmap_put(&c->del_wait, names[i], (void *)1);
+    }
+    if (c->del_wait.used && !uv_is_active((uv_handle_t *)&c->del_timer))
+        uv_timer_start(&c->del_timer, on_del_timer, CTL_DEL_RETRY_MS, 0);
+}
+
+static void on_del_done(char *const *names, const enum rt_del *res, size_t n, void *arg)
+{
+    struct ctl *c = arg;
+    size_t deleted = 0;
+
+    c->del_running = false;
+    for (size_t i = 0; i < n; i++) {
+        c->m_del[res[i]]++;
+        deleted += res[i] == RT_DEL_DELETED;
+        if (res[i] == RT_DEL_BUSY || res[i] == RT_DEL_FAILED)
+            continue;
+        if (res[i] == RT_DEL_REFUSED)
+            log_warn("ctl", "haproxy refused to delete disabled server %s; left to the next "
+                            "reload",
+                     names[i]);
+        else
+            log_debug("ctl", "server %s %s", names[i],
+                      res[i] == RT_DEL_DELETED ? "deleted" : "already gone");
+        hmap_del(&c->del_wait, names[i]);
+    }
+    if (deleted)
+        log_info("haproxy", "%zu removed servers deleted once idle, %zu still wait", deleted,
+                 c->del_wait.used);
+    if (c->stopping)
+        return;
+    del_wait_add(c, NULL, 0);
+    /* a pass that waited for the retry */
+    if (c->dirty && !c->busy) {
+        c->dirty = false;
+        ctl_schedule(c);
+    }
+}
+
+static void on_del_timer(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+    size_t iter = 0, n = 0;
+    const char *name;
+    void *v;
+    char **names;
+
+    if (c->stopping || !c->del_wait.used)
+        return;
+    if (c->busy || c->hap.op != HAP_OP_NONE || !c->hap.serving) {
+        /* a pass or a reload is under way: after it */
+        uv_timer_start(&c->del_timer, on_del_timer, CTL_DEL_RETRY_MS, 0);
+        return;
+    }
+    names = xcalloc(c->del_wait.used + 1, sizeof(*names));
+    while (hmap_next(&c->del_wait, &iter, &name, &v))
+        names[n++] = (char *)name;
+    c->del_running = true;
+    rt_del_servers(c->loop, c->admin_sock, names, n, on_del_done, c);
+    free(names);
+}
+
 static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
@@ -173,6 +261,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
                  said_summary(c, said, sizeof(said)));
     }
     plan_gen_move(&c->running, &c->pending);
+    del_wait_clear(c);
     c->ready = true;
     ctl_prune_generations(c);
     pass_done(c);
@@ -181,24 +270,26 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 /* ====== Runtime API path ====== */
 
 static void check_and_load(struct ctl *c, enum plan_why why, const char *reason);
+static void on_reload_due(uv_timer_t *t);
 
-static void on_runtime_done(bool ok, size_t applied, const char *msg, void *arg)
+static void on_runtime_done(const struct rt_result *res, void *arg)
 {
     struct ctl *c = arg;
 
-    for (size_t i = 0; i < c->rt_n && i <= applied; i++) {
-        if (i < applied)
+    for (size_t i = 0; i < c->rt_n && i <= res->applied; i++) {
+        if (i < res->applied)
             c->m_rt[c->rt_kinds[i]][1]++;
-        else if (!ok)
+        else if (!res->ok)
             c->m_rt[c->rt_kinds[i]][0]++;
     }
     FREE_NULL(c->rt_kinds);
     c->rt_n = 0;
     if (c->stopping)
         return;
-    if (!ok) {
+    del_wait_add(c, res->busy, res->n_busy);
+    if (!res->ok) {
         c->m_runtime_failed++;
-        log_warn("haproxy", "runtime update failed: %s; reloading instead", msg);
+        log_warn("haproxy", "runtime update failed: %s; reloading instead", res->msg);
         check_and_load(c, PLAN_WHY_RUNTIME_FAILED, "a runtime update failed");
         return;
     }
@@ -258,10 +349,34 @@ static void on_checked(bool ok, const char *output, void *arg)
         pass_done(c);
         return;
     }
-    if (c->hap.running)
+    if (c->hap.running) {
+        c->last_reload_ms = uv_now(c->loop);
         hap_reload(&c->hap, on_loaded, c);
-    else
+    } else {
         hap_start(&c->hap, on_loaded, c);
+    }
+}
+
+/* --min-reload-interval: a reload due too soon after the last one waits,
+ * and the pass is made again then, with every change that arrived meanwhile,
+ * so that a burst of changes is one reload. Until then no pass runs: a
+ * runtime change arriving meanwhile would be planned with the waiting reload
+ * anyway. True when the pass stops here. */
+static bool reload_waits(struct ctl *c, const struct plan *plan)
+{
+    uint64_t wait = plan_reload_wait(plan->why, uv_now(c->loop), c->last_reload_ms,
+                                     c->opts->min_reload_interval_ms);
+
+    if (!wait)
+        return false;
+    c->m_reloads_delayed++;
+    log_debug("ctl", "reload in %llu ms (--min-reload-interval): %s", (unsigned long long)wait,
+              plan->reload);
+    /* the wait counts in the change -> applied latency */
+    if (!c->change_at)
+        c->change_at = c->pass_change_at;
+    uv_timer_start(&c->debounce, on_debounce, wait, 0);
+    return true;
 }
 
 static void run_pass(struct ctl *c)
@@ -327,28 +442,42 @@ static void run_pass(struct ctl *c)
     c->pending_gen = c->gen + 1;
     plan_gen_set(&c->pending, m, &r);
     model_unref(m);
+    plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
+    if (c->ropts.fault) {
+        plan.reload = "fault injection";
+        plan.why = PLAN_WHY_OTHER;
+    }
+    /* a fault injected into this rendering would not be made again: this
+     * generation itself waits, in check_and_load() */
+    if (plan.reload && !c->ropts.fault && reload_waits(c, &plan)) {
+        plan_free(&plan);
+        rendered_free(&r);
+        plan_gen_free(&c->pending);
+        pass_done(c);
+        return;
+    }
     ret = ctl_write_generation(c, &r, c->pending_gen, &err);
     log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms",
               c->pending_gen, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
               (double)(uv_hrtime() - t2) / 1e6);
     if (ret) {
+        plan_free(&plan);
         rendered_free(&r);
         log_err("ctl", "cannot write generation %u: %s", c->pending_gen, err);
         free(err);
         pass_done(c);
         return;
     }
-    plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
-    if (c->ropts.fault) {
-        plan.reload = "fault injection";
-        plan.why = PLAN_WHY_OTHER;
-    }
     if (!plan.reload) {
         log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan.n);
         c->rt_kinds = xmalloc(plan.n);
         c->rt_n = plan.n;
-        for (size_t i = 0; i < plan.n; i++)
+        for (size_t i = 0; i < plan.n; i++) {
             c->rt_kinds[i] = (unsigned char)plan.u[i].kind;
+            /* a server waiting to be deleted is enabled again instead */
+            if (plan.u[i].kind == RT_SERVER_ADD)
+                hmap_del(&c->del_wait, plan.u[i].name);
+        }
         rt_apply(c->loop, c->admin_sock, plan.u, plan.n, on_runtime_done, c);
         plan_free(&plan);
         rendered_free(&r);
@@ -409,6 +538,7 @@ static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg)
  * twice, 0.8 s more with 1,000 of them before the first request is served. */
 static void check_and_load(struct ctl *c, enum plan_why why, const char *reason)
 {
+    uint64_t wait;
     char *cfg;
 
     c->reload_reason = reason;
@@ -422,9 +552,28 @@ static void check_and_load(struct ctl *c, enum plan_why why, const char *reason)
         hap_start(&c->hap, on_first_start, c);
         return;
     }
+    /* a reload that no pass planned (a Runtime API update failed) waits
+     * too, with its generation: there is nothing to gather */
+    wait = plan_reload_wait(why, uv_now(c->loop), c->last_reload_ms,
+                            c->opts->min_reload_interval_ms);
+    if (wait) {
+        c->m_reloads_delayed++;
+        log_debug("ctl", "reload in %llu ms (--min-reload-interval): %s",
+                  (unsigned long long)wait, reason);
+        uv_timer_start(&c->reload_timer, on_reload_due, wait, 0);
+        return;
+    }
     cfg = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->pending_gen);
     hap_check(c->loop, c->opts->haproxy_bin, cfg, on_checked, c);
     free(cfg);
+}
+
+static void on_reload_due(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+
+    if (!c->stopping)
+        check_and_load(c, c->reload_why, c->reload_reason);
 }
 
 static void on_debounce(uv_timer_t *t)
@@ -434,7 +583,7 @@ static void on_debounce(uv_timer_t *t)
     /* never render from a partial cache: an empty store is not an empty cluster */
     if (c->stopping || !c->synced)
         return;
-    if (c->busy) {
+    if (c->busy || c->del_running) {
         c->dirty = true;
         return;
     }
@@ -470,6 +619,7 @@ static void on_haproxy_restarted(struct hap *h, void *arg)
     (void)h;
     /* HAProxy restarts from the last good configuration: current/ */
     log_info("ctl", "haproxy will restart from generation %u", c->gen);
+    del_wait_clear(c);
 }
 
 /* ====== Start and stop ====== */
@@ -522,6 +672,8 @@ static void on_signal(uv_signal_t *s, int signum)
     c->src = NULL;
     ctl_cluster_stop(c);
     uv_timer_stop(&c->debounce);
+    uv_timer_stop(&c->del_timer);
+    uv_timer_stop(&c->reload_timer);
     hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
 }
 
@@ -592,6 +744,7 @@ int ctl_run(const struct opts *o)
     hmap_init(&c->refused_snippets);
     hmap_init(&c->fetching);
     hmap_init(&c->fetch_retry);
+    hmap_init(&c->del_wait);
     signal(SIGPIPE, SIG_IGN);
     if (file_mkdirs(o->config_dir, 0700, &err) || file_mkdirs(o->runtime_dir, 0700, &err)) {
         log_err("ctl", "%s", err);
@@ -618,6 +771,10 @@ int ctl_run(const struct opts *o)
     c->hap.restart_arg = c;
     uv_timer_init(c->loop, &c->debounce);
     c->debounce.data = c;
+    uv_timer_init(c->loop, &c->del_timer);
+    c->del_timer.data = c;
+    uv_timer_init(c->loop, &c->reload_timer);
+    c->reload_timer.data = c;
     if (httpd_start(&c->http, c->loop, o->ipv4_addr, o->controller_port, ctl_http, c)) {
         log_err("ctl", "cannot listen on %s:%d for /healthz and /readyz", o->ipv4_addr,
                 o->controller_port);
@@ -662,6 +819,7 @@ out:
     free(err);
     store_deinit(&c->store);
     hmap_deinit(&c->issues_seen);
+    hmap_deinit(&c->del_wait);
     {
         size_t iter = 0;
         const char *k;

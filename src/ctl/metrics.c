@@ -48,6 +48,9 @@ static void metrics(struct ctl *c, struct buf *b)
                      plan_why_name((enum plan_why)w), result[r],
                      (unsigned long long)c->m_reloads[w][r]);
     }
+    counter(b, "portico_reloads_delayed_total",
+            "Reloads that waited for --min-reload-interval after the previous one.",
+            c->m_reloads_delayed);
     head(b, "portico_runtime_updates_total", "counter",
          "Changes applied through the Runtime API, without reload, by result.");
     buf_addf(b, "portico_runtime_updates_total{result=\"success\"} %llu\n",
@@ -62,6 +65,15 @@ static void metrics(struct ctl *c, struct buf *b)
                      rt_kind_name((enum rt_kind)k), result[r],
                      (unsigned long long)c->m_rt[k][r]);
     }
+    gauge(b, "portico_servers_awaiting_delete",
+          "Removed servers HAProxy keeps disabled while they have connections; deleted by "
+          "retries or the next reload.",
+          c->del_wait.used);
+    head(b, "portico_server_delete_retries_total", "counter",
+         "Deletions of those servers tried again, by result.");
+    for (int r = 0; r < RT_DEL_COUNT; r++)
+        buf_addf(b, "portico_server_delete_retries_total{result=\"%s\"} %llu\n",
+                 rt_del_name((enum rt_del)r), (unsigned long long)c->m_del[r]);
     head(b, "portico_change_applied_seconds", "histogram",
          "From a change of the objects to HAProxy serving it (Runtime API or reload).");
     for (int i = 0; i < CTL_LATENCY_BUCKETS; i++) {

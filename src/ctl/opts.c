@@ -25,6 +25,7 @@ enum opt_type {
     OPT_FORMAT,
     OPT_NS_LIST, /* repeatable namespace name */
     OPT_ADDR,    /* an IP address or a DNS name */
+    OPT_DURATION, /* "2s", "500ms", a bare number of milliseconds: uint32_t ms */
     OPT_COMPAT,  /* a flag of the HAProxy Kubernetes Ingress Controller that means
                   * nothing here: accepted with a warning, its help says why */
     OPT_COMPAT_VALUE, /* the same, taking a value */
@@ -134,6 +135,11 @@ static const struct opt_def opt_table[] = {
      O(config_dir), false},
     {"runtime-dir", NULL, OPT_STR, "/tmp/portico/run", "controller",
      "Directory for HAProxy's sockets and PID file.", O(runtime_dir), false},
+    {"min-reload-interval", NULL, OPT_DURATION, "2s", "controller",
+     "Reloads of HAProxy are at least this far apart (0: as soon as needed): changes that "
+     "need one within this time after the last reload wait, and are loaded together by the "
+     "next. Changes the Runtime API applies do not wait, unless a reload is waiting.",
+     O(min_reload_interval_ms), false},
     {"log-level", "log", OPT_LEVEL, "info", "controller",
      "error, warning, info or debug (trace: debug).", O(log_level), false},
     {"log-format", NULL, OPT_FORMAT, "logfmt", "controller", "logfmt or json.", O(log_format),
@@ -249,6 +255,13 @@ static int set_value(struct opts *o, const struct opt_def *d, const char *val, c
         }
         break;
     }
+    case OPT_DURATION:
+        if (!val || str_to_duration_ms(val, dst)) {
+            errmsg_set(err, "--%s: expects a duration such as 2s or 500ms, not \"%s\"",
+                       d->name, val ? val : "");
+            return -EINVAL;
+        }
+        return 0;
     case OPT_COMPAT:
     case OPT_COMPAT_VALUE:
         /* a value or none: the HAProxy controller's charts pass both forms */
@@ -298,7 +311,8 @@ void opts_free(struct opts *o)
                 free(l->v[j]);
             FREE_NULL(l->v);
             l->n = 0;
-        } else if (t != OPT_BOOL && t != OPT_PORT && t != OPT_COMPAT && t != OPT_COMPAT_VALUE) {
+        } else if (t != OPT_BOOL && t != OPT_PORT && t != OPT_DURATION && t != OPT_COMPAT &&
+                   t != OPT_COMPAT_VALUE) {
             FREE_NULL(*(char **)((char *)o + opt_table[i].offset));
         }
     }
@@ -377,6 +391,8 @@ static const char *metavar(const struct opt_def *d)
         return "=NS";
     case OPT_ADDR:
         return "=ADDR";
+    case OPT_DURATION:
+        return "=DURATION";
     case OPT_COMPAT:
         return "";
     case OPT_COMPAT_VALUE:

@@ -5,6 +5,7 @@
 #define SRC_CTL_OPTS_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* A repeatable flag's values, NULL-terminated. */
@@ -45,6 +46,7 @@ struct opts {
     char *haproxy_bin;
     char *config_dir;
     char *runtime_dir;
+    uint32_t min_reload_interval_ms; /* 0: reloads are not spaced */
     char *log_level;
     char *log_format;
     char *output_dir;       /* render only */

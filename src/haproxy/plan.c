@@ -119,6 +119,15 @@ const char *plan_why_name(enum plan_why w)
     return (unsigned)w < PLAN_WHY_COUNT ? names[w] : "other";
 }
 
+uint64_t plan_reload_wait(enum plan_why why, uint64_t now_ms, uint64_t last_ms,
+                          uint64_t interval_ms)
+{
+    if (why == PLAN_WHY_START || !last_ms || now_ms >= last_ms + interval_ms)
+        return 0;
+    /* never longer than the interval, even for a clock before the last reload */
+    return now_ms < last_ms ? interval_ms : last_ms + interval_ms - now_ms;
+}
+
 /* A reload is needed: the first reason found is kept. */
 static void need_reload(struct planner *p, enum plan_why why, const char *text)
 {

@@ -49,6 +49,14 @@ enum plan_why {
 /* The name of <w> for metrics labels: "backends", "settings", ... */
 const char *plan_why_name(enum plan_why w);
 
+/* How many milliseconds a reload for <why> waits at <now_ms>, when the last
+ * reload was started at <last_ms> (0: none since HAProxy started) and
+ * reloads must be <interval_ms> apart (--min-reload-interval; 0: never
+ * wait). Loading a first configuration (PLAN_WHY_START) never waits:
+ * nothing serves meanwhile. */
+uint64_t plan_reload_wait(enum plan_why why, uint64_t now_ms, uint64_t last_ms,
+                          uint64_t interval_ms);
+
 struct plan {
     struct rt_update *u;  /* the updates, in the order they must be applied; their
                            * strings belong to the pending model's arena or to

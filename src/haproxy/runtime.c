@@ -34,6 +34,8 @@ struct rt_job {
     struct hmap old_lines; /* certificate -> its crt-list line number, before any update */
     enum rt_kind *kinds;
     size_t n;
+    char **busy;         /* servers kept disabled: they still had connections */
+    size_t n_busy;
     size_t map;          /* update being applied */
     const char *pos;     /* next entry of contents[map] to send */
     unsigned version;    /* version opened by "prepare map" */
@@ -54,6 +56,9 @@ static void job_free(struct rt_job *j)
         free(j->lines[i]);
     }
     free(j->lines);
+    for (size_t i = 0; i < j->n_busy; i++)
+        free(j->busy[i]);
+    free(j->busy);
     for (size_t i = 0; hmap_next(&j->old_lines, &i, NULL, &v);)
         free(v);
     hmap_deinit(&j->old_lines);
@@ -76,7 +81,9 @@ const char *rt_kind_name(enum rt_kind k)
 
 static void finish(struct rt_job *j, bool ok, const char *msg)
 {
-    j->done(ok, j->map, msg, j->arg);
+    struct rt_result res = {ok, j->map, msg, j->busy, j->n_busy};
+
+    j->done(&res, j->arg);
     job_free(j);
 }
 
@@ -180,10 +187,20 @@ static void on_reply(int status, const char *reply, void *arg)
              !strstr(reply, "No such");
         break;
     case RT_SRV_DEL:
-        /* deleted, or disabled and still finishing requests (deleted at the
-         * next reload): both are fine; "No such server" is not */
-        ok = strstr(reply, "Server deleted.") ||
-             strstr(reply, "Server still has connections attached to it");
+        /* deleted, or disabled and still finishing requests (deleted later,
+         * by the caller's retries): both are fine; "No such server" is not */
+        ok = true;
+        switch (rt_del_reply(reply)) {
+        case RT_DEL_DELETED:
+            break;
+        case RT_DEL_BUSY:
+            j->busy = xrealloc(j->busy, (j->n_busy + 1) * sizeof(*j->busy));
+            j->busy[j->n_busy++] = xstrdup(j->names[j->map]);
+            break;
+        default:
+            ok = false;
+            break;
+        }
         break;
     default:
         ok = reply_ok(reply);
@@ -462,6 +479,95 @@ void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size
     }
     j->pos = NULL;
     next(j);
+}
+
+/* ====== Servers deleted later ====== */
+
+struct rt_del_job {
+    uv_loop_t *loop;
+    char *sock;
+    char **names;
+    enum rt_del *res;
+    size_t n, i; /* servers, the one asked */
+    rt_del_done_fn *done;
+    void *arg;
+};
+
+const char *rt_del_name(enum rt_del r)
+{
+    static const char *const names[RT_DEL_COUNT] = {
+        "deleted", "busy", "gone", "refused", "failure",
+    };
+
+    return (unsigned)r < RT_DEL_COUNT ? names[r] : "failure";
+}
+
+enum rt_del rt_del_reply(const char *reply)
+{
+    /* HAProxy 2.6's words (cli_parse_delete_server()) */
+    if (strstr(reply, "Server deleted."))
+        return RT_DEL_DELETED;
+    if (strstr(reply, "Server still has connections attached to it"))
+        return RT_DEL_BUSY;
+    if (strstr(reply, "No such server.") || strstr(reply, "No such backend."))
+        return RT_DEL_GONE;
+    return RT_DEL_REFUSED;
+}
+
+static void del_next(struct rt_del_job *j);
+
+static void on_del_reply(int status, const char *reply, void *arg)
+{
+    struct rt_del_job *j = arg;
+
+    if (status < 0) {
+        /* the socket is down: nothing left will get through now */
+        while (j->i < j->n)
+            j->res[j->i++] = RT_DEL_FAILED;
+    } else {
+        j->res[j->i++] = rt_del_reply(reply);
+    }
+    del_next(j);
+}
+
+static void del_next(struct rt_del_job *j)
+{
+    struct buf line;
+
+    while (j->i < j->n) {
+        buf_init(&line, 1024);
+        if (!buf_adds(&line, "del server ") && !rt_api_arg(&line, j->names[j->i])) {
+            mcli_send(j->loop, j->sock, line.ptr, RT_TIMEOUT_MS, on_del_reply, j);
+            buf_free(&line);
+            return;
+        }
+        buf_free(&line);
+        j->res[j->i++] = RT_DEL_REFUSED; /* a name the CLI cannot take: dropped */
+    }
+    j->done(j->names, j->res, j->n, j->arg);
+    for (size_t i = 0; i < j->n; i++)
+        free(j->names[i]);
+    free(j->names);
+    free(j->res);
+    free(j->sock);
+    free(j);
+}
+
+void rt_del_servers(uv_loop_t *loop, const char *sock, char *const *names, size_t n,
+                    rt_del_done_fn *done, void *arg)
+{
+    struct rt_del_job *j = xcalloc(1, sizeof(*j));
+
+    j->loop = loop;
+    j->sock = xstrdup(sock);
+    j->names = xcalloc(n + 1, sizeof(*j->names));
+    j->res = xcalloc(n + 1, sizeof(*j->res));
+    for (size_t i = 0; i < n; i++)
+        j->names[i] = xstrdup(names[i]);
+    j->n = n;
+    j->done = done;
+    j->arg = arg;
+    del_next(j);
 }
 
 /* ====== Map differences ====== */

@@ -9,10 +9,18 @@
 
 #include "model/model-t.h"
 
-/* Called once; <ok> false means the caller must reload instead. <applied>
- * updates, the first ones, were applied (all of them when <ok>). <msg> is
- * borrowed and explains a failure. */
-typedef void rt_done_fn(bool ok, size_t applied, const char *msg, void *arg);
+/* What rt_apply() did; borrowed for the callback. */
+struct rt_result {
+    bool ok;              /* false: the caller must reload instead */
+    size_t applied;       /* the first updates applied (all of them when ok) */
+    const char *msg;      /* why not, when !ok */
+    char *const *busy;    /* "backend/server" of removed servers HAProxy kept
+                           * (disabled) as they still had connections */
+    size_t n_busy;
+};
+
+/* Called once, with what the updates did. */
+typedef void rt_done_fn(const struct rt_result *res, void *arg);
 
 enum rt_kind {
     RT_MAP = 0,    /* replace a map's entries */
@@ -51,11 +59,39 @@ struct rt_update {
  * showed it before the first update) with its RT_CERT_UNLIST. A server is
  * added with add server + enable server (one that still exists is enabled
  * again); a removed one is disabled, which lets its requests finish, and
- * deleted when it has no connection left (otherwise at the next reload). An
- * answer other than the command's success fails the job, which stops there:
- * the caller reloads instead. The updates are copied; <done> is called once. */
+ * deleted when it has no connection left; if it has, it is named in the
+ * result's busy list, for rt_del_servers() later. An answer other than the
+ * command's success fails the job, which stops there: the caller reloads
+ * instead. The updates are copied; <done> is called once. */
 void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size_t n,
               rt_done_fn *done, void *arg);
+/* What "del server" did to a server that was disabled earlier. */
+enum rt_del {
+    RT_DEL_DELETED = 0, /* gone now */
+    RT_DEL_BUSY,        /* it still has connections: try again later */
+    RT_DEL_GONE,        /* HAProxy no longer has it (reloaded or restarted since) */
+    RT_DEL_REFUSED,     /* another answer: it is not in maintenance (enabled again) */
+    RT_DEL_FAILED,      /* no answer: the admin socket failed, try again later */
+    RT_DEL_COUNT,       /* number of results */
+};
+
+/* The name of <r> for metrics labels: "deleted", "busy", ... */
+const char *rt_del_name(enum rt_del r);
+/* Reads HAProxy's answer to "del server". */
+enum rt_del rt_del_reply(const char *reply);
+
+/* <res>[i] is what became of server <names>[i]; both borrowed for the call.
+ * After a socket failure the servers left are not tried: RT_DEL_FAILED too. */
+typedef void rt_del_done_fn(char *const *names, const enum rt_del *res, size_t n, void *arg);
+
+/* Sends "del server" for each of the <n> servers <names> ("backend/server",
+ * put in maintenance by an earlier RT_SERVER_DEL), one command at a time,
+ * so that each answer is known. Only "del": a server enabled again since is
+ * refused by HAProxy, not deleted. The names are copied; <done> is called
+ * once. */
+void rt_del_servers(uv_loop_t *loop, const char *sock, char *const *names, size_t n,
+                    rt_del_done_fn *done, void *arg);
+
 struct buf;
 struct model;
 

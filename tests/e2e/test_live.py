@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import (SOURCE, Exact, endpoint, endpoint_slice, http_get_status, ingress, path, pid_alive, request, rule,
+from helpers import (RELOAD_RE, SOURCE, Exact, endpoint, endpoint_slice, http_get_status, ingress, path, pid_alive, request, rule,
                      service, to_yaml, wait_for)
 
 SERVICES = ["one", "two", "three", "base"]
@@ -547,3 +547,27 @@ def test_route_moved_between_backends_without_reload(launcher):
     wait_for(lambda: px.reload_count() > before, what="a reload for the new backend")
     px.settle()
     assert px.get("/p", host="mv.live.test").service == "two"
+
+
+def test_burst_of_new_backends_is_one_or_two_reloads(launcher):
+    """--min-reload-interval (default 2 s): five new Services with their
+    Ingresses, written within a second, each need a new backend; reloads are
+    at least the interval apart and what waits is loaded together, so the
+    burst costs at most two reloads, each logged with its reason, and every
+    route is served."""
+    names = [f"burst{i}" for i in range(5)]
+    echo = launcher.echo({n: ["127.0.0.1"] for n in ["one", *names]})
+    m = launcher.manifests()
+    m.write("svc-one.yaml", echo.objects("one"))
+    m.write("ing-one.yaml", ingress("one", [rule("one.live.test", path("/", "one"))]))
+    px = launcher.portico(m)
+    before = px.settle()
+    for n in names:
+        m.write(f"{n}.yaml", echo.objects(n) + [ingress(n, [rule(f"{n}.burst.test", path("/", n))])])
+    for n in names:
+        px.wait_service(f"{n}.burst.test", "/", n)
+    reloads = px.settle() - before
+    assert 1 <= reloads <= 2, f"{reloads} reloads for a burst of five new backends"
+    lines = [ln for ln in px.log_text().splitlines() if RELOAD_RE.search(ln)][before:]
+    assert all(re.search(r"backend default_burst\d_http added", ln) for ln in lines), lines
+    assert px.get("/", host="one.live.test").service == "one"

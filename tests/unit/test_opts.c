@@ -32,7 +32,32 @@ static void test_defaults(void **state)
     assert_string_equal(o.controller_name, "portico.dev/ingress-controller");
     assert_false(o.watch_without_class);
     assert_null(o.manifests);
+    assert_int_equal(o.min_reload_interval_ms, 2000);
     opts_free(&o);
+}
+
+static void test_durations(void **state)
+{
+    static const struct {
+        const char *arg;
+        uint32_t ms;
+    } cases[] = {
+        {"--min-reload-interval=500ms", 500},
+        {"--min-reload-interval=0", 0},
+        {"--min-reload-interval=1m", 60000},
+        {"--min-reload-interval=1500", 1500},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *argv[] = {(char *)cases[i].arg};
+        struct opts o;
+        char *err = NULL;
+
+        assert_int_equal(parse(&o, &err, 1, argv), 0);
+        assert_int_equal(o.min_reload_interval_ms, cases[i].ms);
+        opts_free(&o);
+    }
 }
 
 static void test_values_and_booleans(void **state)
@@ -107,6 +132,8 @@ static void test_errors(void **state)
     expect_error("--configmap=noslash", "NAMESPACE/NAME");
     expect_error("--configmap=Bad/Name", "not a valid NAMESPACE/NAME");
     expect_error("--log-level=loud", "error, warning, info or debug");
+    expect_error("--min-reload-interval=2x", "--min-reload-interval: expects a duration");
+    expect_error("--min-reload-interval=-1s", "--min-reload-interval: expects a duration");
     expect_error("--publish-address=not an address", "not an IP address or a DNS name");
     expect_error("--publish-address=", "not an IP address or a DNS name");
     expect_error("--publish-service=portico", "NAMESPACE/NAME");
@@ -145,6 +172,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_values_and_booleans),
+        cmocka_unit_test(test_durations),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_haproxy_controller_flags),
         cmocka_unit_test(test_help_lists_every_flag),

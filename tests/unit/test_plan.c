@@ -322,6 +322,23 @@ static void test_structure_hash(void **state)
     store_deinit(&c);
 }
 
+/* --min-reload-interval: a reload waits for what is left of the interval
+ * since the last one; none waits without an earlier reload, with no
+ * interval, or to load a first configuration. */
+static void test_reload_wait(void **state)
+{
+    (void)state;
+    assert_int_equal(plan_reload_wait(PLAN_WHY_BACKENDS, 10000, 0, 2000), 0);
+    assert_int_equal(plan_reload_wait(PLAN_WHY_BACKENDS, 10000, 9000, 2000), 1000);
+    assert_int_equal(plan_reload_wait(PLAN_WHY_SETTINGS, 10000, 10000, 2000), 2000);
+    assert_int_equal(plan_reload_wait(PLAN_WHY_BACKENDS, 11000, 9000, 2000), 0);
+    assert_int_equal(plan_reload_wait(PLAN_WHY_BACKENDS, 15000, 9000, 2000), 0);
+    assert_int_equal(plan_reload_wait(PLAN_WHY_RUNTIME_FAILED, 9500, 9000, 2000), 1500);
+    assert_int_equal(plan_reload_wait(PLAN_WHY_START, 9500, 9000, 2000), 0);
+    assert_int_equal(plan_reload_wait(PLAN_WHY_BACKENDS, 9500, 9000, 0), 0);
+    assert_int_equal(plan_reload_wait(PLAN_WHY_BACKENDS, 8000, 9000, 2000), 2000);
+}
+
 static void test_is_part(void **state)
 {
     (void)state;
@@ -344,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_not_serving_reloads),
         cmocka_unit_test(test_certificate_added_before_maps),
         cmocka_unit_test(test_structure_hash),
+        cmocka_unit_test(test_reload_wait),
         cmocka_unit_test(test_is_part),
     };
 

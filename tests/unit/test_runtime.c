@@ -197,16 +197,20 @@ struct result {
     bool ok;
     size_t applied;
     char msg[300];
+    size_t n_busy;
+    char busy[300];
 };
 
-static void on_done(bool ok, size_t applied, const char *msg, void *arg)
+static void on_done(const struct rt_result *res, void *arg)
 {
     struct result *r = arg;
 
     r->calls++;
-    r->applied = applied;
-    r->ok = ok;
-    snprintf(r->msg, sizeof(r->msg), "%s", msg ? msg : "");
+    r->applied = res->applied;
+    r->ok = res->ok;
+    snprintf(r->msg, sizeof(r->msg), "%s", res->msg ? res->msg : "");
+    r->n_busy = res->n_busy;
+    snprintf(r->busy, sizeof(r->busy), "%s", res->n_busy ? res->busy[0] : "");
 }
 
 /* Applies <u> against a socket answering <replies>; returns the result and
@@ -242,21 +246,21 @@ static struct result apply_scripted(const struct rt_update *u, size_t n,
 }
 
 /* A removed server is disabled, then deleted: "Server deleted." and "still
- * has connections" (deleted at the next reload) are both done; any other
+ * has connections" (named in the result, to be deleted later) are both done; any other
  * answer, such as a server HAProxy does not have, fails the update, so that
  * the caller reloads instead of believing the two agree. */
 static void test_server_removal_replies(void **state)
 {
     static const struct {
         const char *reply;
-        bool ok;
+        bool ok, busy;
     } cases[] = {
-        {"\nServer deleted.\n", true},
-        {"\nServer still has connections attached to it, cannot remove it.\n", true},
-        {"No such server.\n\nNo such server.\n", false},
-        {"No such backend.\n\nNo such backend.\n", false},
-        {"Only servers in maintenance mode can be deleted.\n", false},
-        {"", false},
+        {"\nServer deleted.\n", true, false},
+        {"\nServer still has connections attached to it, cannot remove it.\n", true, true},
+        {"No such server.\n\nNo such server.\n", false, false},
+        {"No such backend.\n\nNo such backend.\n", false, false},
+        {"Only servers in maintenance mode can be deleted.\n", false, false},
+        {"", false, false},
     };
     const struct rt_update u = {RT_SERVER_DEL, "be_shop_web_80/10.0.0.1:8080", "10.0.0.1:8080",
                                 NULL};
@@ -274,7 +278,99 @@ static void test_server_removal_replies(void **state)
         assert_int_equal(r.applied, r.ok ? 1 : 0);
         if (!r.ok)
             assert_non_null(strstr(r.msg, "del server be_shop_web_80/10.0.0.1:8080"));
+        assert_int_equal(r.n_busy, cases[i].busy ? 1 : 0);
+        if (cases[i].busy)
+            assert_string_equal(r.busy, "be_shop_web_80/10.0.0.1:8080");
     }
+}
+
+struct del_result {
+    int calls;
+    size_t n;
+    enum rt_del res[4];
+    char names[4][64];
+};
+
+static void on_del_done(char *const *names, const enum rt_del *res, size_t n, void *arg)
+{
+    struct del_result *r = arg;
+
+    r->calls++;
+    r->n = n;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        r->res[i] = res[i];
+        snprintf(r->names[i], sizeof(r->names[i]), "%s", names[i]);
+    }
+}
+
+/* Servers kept disabled are asked again with "del server" alone, one
+ * command each, and each answer read on its own (HAProxy 2.6's replies). */
+static void test_server_deletion_retries(void **state)
+{
+    static const char *const replies[] = {
+        "Server deleted.\n",
+        "Server still has connections attached to it, cannot remove it.\n",
+        "No such server.\n",
+        "Only servers in maintenance mode can be deleted.\n",
+    };
+    char *names[] = {"be_a/10.0.0.1:80", "be_a/10.0.0.2:80", "be_b/10.0.0.3:80",
+                     "be_b/10.0.0.4:80"};
+    char path[] = "/tmp/portico-rt-test.XXXXXX", sock[64];
+    struct del_result r = {0};
+    struct fake_cli cli;
+    uv_loop_t loop;
+
+    (void)state;
+    assert_non_null(mkdtemp(path));
+    snprintf(sock, sizeof(sock), "%s/admin.sock", path);
+    memset(&cli, 0, sizeof(cli));
+    cli.replies = replies;
+    cli.n_replies = 4;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    uv_pipe_init(&loop, &cli.srv, 0);
+    cli.srv.data = &cli;
+    assert_int_equal(uv_pipe_bind(&cli.srv, sock), 0);
+    assert_int_equal(uv_listen((uv_stream_t *)&cli.srv, 8, fake_conn), 0);
+    rt_del_servers(&loop, sock, names, 4, on_del_done, &r);
+    while (r.calls == 0 && uv_run(&loop, UV_RUN_ONCE))
+        ;
+    uv_close((uv_handle_t *)&cli.srv, NULL);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    unlink(sock);
+    rmdir(path);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.n, 4);
+    assert_int_equal(cli.n_cmds, 4);
+    for (int i = 0; i < 4; i++) {
+        char want[96];
+
+        snprintf(want, sizeof(want), "del server %s\n", names[i]);
+        assert_string_equal(cli.cmds[i], want);
+        assert_string_equal(r.names[i], names[i]);
+    }
+    assert_int_equal(r.res[0], RT_DEL_DELETED);
+    assert_int_equal(r.res[1], RT_DEL_BUSY);
+    assert_int_equal(r.res[2], RT_DEL_GONE);
+    assert_int_equal(r.res[3], RT_DEL_REFUSED);
+}
+
+/* No admin socket: nothing is deleted and every server is tried again later. */
+static void test_server_deletion_retries_without_socket(void **state)
+{
+    char *names[] = {"be_a/10.0.0.1:80", "be_a/10.0.0.2:80"};
+    struct del_result r = {0};
+    uv_loop_t loop;
+
+    (void)state;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    rt_del_servers(&loop, "/nonexistent/portico/admin.sock", names, 2, on_del_done, &r);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(r.calls, 1);
+    assert_int_equal(r.n, 2);
+    assert_int_equal(r.res[0], RT_DEL_FAILED);
+    assert_int_equal(r.res[1], RT_DEL_FAILED);
 }
 
 static void test_server_addition_replies(void **state)
@@ -311,6 +407,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_removal_replies),
         cmocka_unit_test(test_server_addition_replies),
+        cmocka_unit_test(test_server_deletion_retries),
+        cmocka_unit_test(test_server_deletion_retries_without_socket),
         cmocka_unit_test(test_add_set_del),
         cmocka_unit_test(test_too_many_changes_replace_the_map),
     };
