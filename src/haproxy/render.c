@@ -284,8 +284,11 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
 
         /* tls_alpn: one of the protocol names parse_alpn() knows */
         snprintf(extra, sizeof(extra),
-                 " ssl crt certs/default.pem crt-list " RENDER_CRT_LIST " alpn %s%s",
-                 m->global.tls_alpn, m->global.client_strict_sni ? " strict-sni" : "");
+                 " ssl crt certs/default.pem crt-list " RENDER_CRT_LIST " alpn %s%s%s",
+                 m->global.tls_alpn, m->global.client_strict_sni ? " strict-sni" : "",
+                 !m->client_ca_pem                  ? ""
+                 : m->global.client_crt_optional ? " ca-file " RENDER_CLIENT_CA " verify optional"
+                                                 : " ca-file " RENDER_CLIENT_CA " verify required");
         if (passthrough)
             ret |= buf_addf(b, "    bind %s name https accept-proxy%s\n", offload, extra);
         else
@@ -294,6 +297,19 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
     if (m->global.proxy_protocol)
         ret |= buf_addf(b, "    tcp-request connection expect-proxy layer4 if { src %s }\n",
                         m->global.proxy_protocol);
+    /* client-ca unusable: no HTTPS request is served without the check */
+    if (m->client_ca_broken)
+        ret |= buf_adds(b, "    http-request deny deny_status 403 if { ssl_fc }\n");
+    /* what the endpoints learn of the client's certificate, never the client's say */
+    if (m->client_ca_pem)
+        ret |= buf_adds(b, "    http-request del-header X-SSL-Client-Verify\n"
+                           "    http-request del-header X-SSL-Client-DN\n"
+                           "    http-request set-header X-SSL-Client-Verify SUCCESS "
+                           "if { ssl_c_used }\n"
+                           "    http-request set-header X-SSL-Client-Verify NONE "
+                           "if { ssl_fc } !{ ssl_c_used }\n"
+                           "    http-request set-header X-SSL-Client-DN %[ssl_c_s_dn] "
+                           "if { ssl_c_used }\n");
     ret |= buf_adds(
         b,
         "    http-request deny deny_status 400 if { req.ver 1.1 } !{ req.hdr(host) -m found }\n"
@@ -1037,6 +1053,14 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         rendered_free(out);
         errmsg_set(err, "crt-list: too large");
         return -E2BIG;
+    }
+    if (m->client_ca_pem) {
+        /* not a part: a change of it changes the structure, a reload */
+        struct render_file *f = new_file(out, RENDER_CLIENT_CA, 0644);
+
+        f->own = xstrndup(m->client_ca_pem, m->client_ca_len);
+        f->data = f->own;
+        f->len = m->client_ca_len;
     }
     for (size_t i = 0; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];

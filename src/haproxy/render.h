@@ -14,6 +14,8 @@ struct buf;
 
 /* The certificate list every HTTPS bind line loads, as HAProxy names it. */
 #define RENDER_CRT_LIST "certs/crt-list.txt"
+/* client-ca's certificates, beside haproxy.cfg */
+#define RENDER_CLIENT_CA "client-ca.crt"
 
 struct render_opts {
     const char *runtime_dir;   /* admin socket lives here */

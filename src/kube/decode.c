@@ -918,6 +918,17 @@ static int decode_secret(json_t *obj, struct k8s_secret *s, char **err)
     if (secret_field(data, sdata, "tls.crt", &s->crt, &s->crt_len, err) ||
         secret_field(data, sdata, "tls.key", &s->key, &s->key_len, err))
         return -EINVAL;
+    {
+        /* ca.crt is read only for client-ca: a bad one is its problem there
+         * (not usable), not the Secret's */
+        char *ca_err = NULL;
+
+        if (secret_field(data, sdata, "ca.crt", &s->ca, &s->ca_len, &ca_err)) {
+            free(ca_err);
+            s->ca = NULL;
+            s->ca_len = 0;
+        }
+    }
     decode_secret_users(data, sdata, s);
     s->data_hash = hash_fnv1a_more(hash_fnv1a(s->crt ? s->crt : (const void *)"", s->crt_len),
                                    s->key ? s->key : (const void *)"", s->key_len);

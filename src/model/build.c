@@ -1012,6 +1012,8 @@ void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *
     tls_cache_get(opts->tls_cache, id, s->crt, s->crt_len, s->key, s->key_len);
 }
 
+static const char *split_ref(const char *ref, char *ns, size_t size);
+
 /* Adds the Secret an auth-secret annotation of <obj> names to <refs>. */
 static void add_users_ref(const struct k8s_obj *obj, struct hmap *refs)
 {
@@ -1053,6 +1055,24 @@ void model_secret_refs(const struct store *store, const struct model_opts *opts,
     free(objs);
     if (opts->default_ssl_cert && !hmap_get(refs, opts->default_ssl_cert))
         hmap_put(refs, opts->default_ssl_cert, MODEL_REF_TLS);
+    /* client-ca's Secret, read by every build */
+    if (opts->configmap) {
+        const struct k8s_configmap *cm;
+        const char *name, *ca;
+        char ns[256];
+
+        name = split_ref(opts->configmap, ns, sizeof(ns));
+        cm = name ? (const struct k8s_configmap *)store_get(store, K8S_CONFIGMAP, ns, name)
+                  : NULL;
+        ca = cm ? k8s_kv_get(cm->data, cm->n_data, "client-ca") : NULL;
+        if (ca) {
+            if (strchr(ca, '/'))
+                snprintf(key, sizeof(key), "%s", ca);
+            else
+                k8s_key(key, sizeof(key), ns, ca);
+            hmap_put(refs, key, MODEL_REF_USERS);
+        }
+    }
 }
 
 static struct secret_state *get_secret(struct builder *b, const char *ns, const char *name)
@@ -1681,6 +1701,50 @@ static void set_default_backend(struct builder *b)
                        *svc->ports[0].name ? svc->ports[0].name : NULL, svc->ports[0].port, NULL);
 }
 
+/* client-ca: the CA certificates of its Secret, re-encoded; unusable, the
+ * HTTPS port refuses every request (render.c) rather than serve without
+ * the check, and an issue on the ConfigMap says why. */
+static void set_client_ca(struct builder *b, const char *obj, const char *cm_ns)
+{
+    const char *ref = b->global.client_ca, *slash = strchr(ref, '/'), *why = NULL;
+    const struct k8s_secret *s;
+    char ns[64], key[512];
+
+    snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - ref) : 63, slash ? ref : cm_ns);
+    k8s_key(key, sizeof(key), ns, slash ? slash + 1 : ref);
+    s = (const struct k8s_secret *)store_get(b->store, K8S_SECRET, ns, slash ? slash + 1 : ref);
+    if (!s) {
+        why = "not found";
+    } else if (s->data_dropped) {
+        struct model *m = b->m;
+
+        why = "its data is being fetched";
+        m->wanted = xrealloc(m->wanted, (m->n_wanted + 1) * sizeof(*m->wanted));
+        m->wanted[m->n_wanted++] = arena_strdup(&m->arena, key);
+    } else if (!s->ca && !s->crt) {
+        why = "has neither ca.crt nor tls.crt";
+    } else {
+        char *err = NULL, *pem;
+        size_t len = 0;
+
+        pem = s->ca ? tls_ca_pem(s->ca, s->ca_len, &len, &err)
+                    : tls_ca_pem(s->crt, s->crt_len, &len, &err);
+        if (!pem) {
+            why = arena_printf(&b->tmp, "%s: %s", s->ca ? "ca.crt" : "tls.crt", err);
+            free(err);
+        } else {
+            b->m->client_ca_pem = arena_strndup(&b->m->arena, pem, len);
+            b->m->client_ca_len = len;
+            free(pem);
+            return;
+        }
+    }
+    b->m->client_ca_broken = true;
+    add_issue(b, MODEL_SEV_ERROR, obj, "data[\"client-ca\"]",
+              "secret \"%s\" %s: HTTPS requests are refused (403) until it is usable",
+              key, why);
+}
+
 static void set_global(struct builder *b)
 {
     const struct k8s_configmap *cm = NULL;
@@ -1705,6 +1769,8 @@ static void set_global(struct builder *b)
         keys_apply_configmap(&b->m->arena, &b->global, cm->data, cm->n_data, key_issue, &ictx);
         check_snippet(b, obj, "data[\"frontend-config-snippet\"]", &b->global.frontend_snippet);
         check_snippet(b, obj, "data[\"global-config-snippet\"]", &b->global.global_snippet);
+        if (b->global.client_ca)
+            set_client_ca(b, obj, cm->obj.meta.ns);
         b->cur_ref = NULL;
     }
     b->m->global = b->global;

@@ -25,6 +25,8 @@ struct key_values {
     const char *http_connection_mode; /* NULL (keep-alive), or an option name */
     const char *tls_alpn;            /* "h2,http/1.1"-like, validated */
     bool client_strict_sni;
+    const char *client_ca;           /* a Secret, "name" or "namespace/name", or NULL */
+    bool client_crt_optional;
     const char *log_targets;         /* lines of "log" arguments, validated; NULL: none */
     const char *log_format;          /* NULL: option httplog */
     bool dontlognull;

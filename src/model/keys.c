@@ -1301,6 +1301,18 @@ const struct key_def key_table[] = {
      "Refuses TLS handshakes whose SNI names no host with a certificate (no default "
      "certificate for them).",
      "`strict-sni` on the HTTPS bind lines.", "\"true\"", NULL},
+    {"client-ca", KEY_SECRET, "", KEY_S_CMAP, parse_secret_ref, KV(client_ca),
+     "A Secret holding the CA certificates (`ca.crt`, else `tls.crt`) that client "
+     "certificates must be signed by on the HTTPS port (mutual TLS); a name alone is in the "
+     "ConfigMap's namespace. Clients without a valid certificate fail the handshake (see "
+     "client-crt-optional). A missing or unusable Secret answers 403 on HTTPS rather than "
+     "serve without the check. A change of the Secret reloads HAProxy.",
+     "`ca-file` with the Secret's certificates and `verify required` on the HTTPS bind.",
+     "\"default/client-ca\"", NULL},
+    {"client-crt-optional", KEY_BOOL, "false", KEY_S_CMAP, parse_bool, KV(client_crt_optional),
+     "With client-ca, clients without a certificate are served too (one presented must "
+     "still be valid); the endpoints can tell by X-SSL-Client-Verify.",
+     "`verify optional` instead of `verify required`.", "\"true\"", NULL},
     {"syslog-server", KEY_LOG_TARGETS, "", KEY_S_CMAP, parse_log_targets, KV(log_targets),
      "Where HAProxy sends a line for each request (the access log), one target a line: "
      "`address:` an IP address, or `stdout` (Portico's standard output: the container's log; "

@@ -105,6 +105,10 @@ struct model {
     size_t n_maps[MODEL_MAP_COUNT];
     const char *default_backend;    /* backend for requests nothing matched, or NULL: 404 */
     struct model_cert default_cert; /* served for unknown or absent SNI */
+    const char *client_ca_pem;      /* client-ca's certificates (PEM, in the arena), or
+                                     * NULL: none, or unusable (client_ca_broken) */
+    size_t client_ca_len;
+    bool client_ca_broken;          /* client-ca set but unusable: HTTPS answers 403 */
     struct model_cert *certs;       /* sorted by file */
     size_t n_certs;
     const struct model_userlist **userlists; /* sorted by name; in the arena */

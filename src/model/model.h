@@ -32,7 +32,8 @@ struct model *model_build(const struct store *store, const struct model_opts *op
 /* Adds to <refs> the "ns/name" of each Secret an Ingress of <store>, of any
  * class, or --default-ssl-certificate names: the Secrets a build may parse.
  * The value is MODEL_REF_TLS, or MODEL_REF_USERS for those an auth-secret
- * annotation of an Ingress or Service names (read by every build). */
+ * annotation of an Ingress or Service, or the ConfigMap's client-ca, names
+ * (read by every build, their data kept). */
 #define MODEL_REF_TLS ((void *)1)
 #define MODEL_REF_USERS ((void *)2)
 void model_secret_refs(const struct store *store, const struct model_opts *opts,

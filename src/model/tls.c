@@ -463,3 +463,45 @@ bool tls_entry_covers(const struct tls_entry *e, const char *host)
     }
     return false;
 }
+
+char *tls_ca_pem(const unsigned char *data, size_t len, size_t *out_len, char **err)
+{
+    BIO *in, *out;
+    X509 *x;
+    char *pem = NULL, *p;
+    size_t n = 0;
+    long plen;
+
+    if (!len || len > TLS_MAX_PEM) {
+        errmsg_set(err, len ? "larger than 1 MiB" : "empty");
+        return NULL;
+    }
+    in = BIO_new_mem_buf(data, (int)len);
+    out = BIO_new(BIO_s_mem());
+    if (!in || !out)
+        goto done;
+    while ((x = PEM_read_bio_X509(in, NULL, NULL, NULL))) {
+        n++;
+        if (!PEM_write_bio_X509(out, x)) {
+            X509_free(x);
+            goto done;
+        }
+        X509_free(x);
+    }
+    ERR_clear_error();
+    if (!n) {
+        errmsg_set(err, "no PEM certificate in it");
+        goto done;
+    }
+    plen = BIO_get_mem_data(out, &p);
+    pem = xmalloc((size_t)plen + 1);
+    memcpy(pem, p, (size_t)plen);
+    pem[plen] = '\0';
+    *out_len = (size_t)plen;
+done:
+    if (!pem && !*err)
+        errmsg_set(err, "cannot be read");
+    BIO_free(in);
+    BIO_free(out);
+    return pem;
+}

@@ -60,6 +60,11 @@ void tls_entry_pem(const struct tls_entry *e, char *out);
 /* True when the entry's certificate is valid for <host> (exact or "*.x"). */
 bool tls_entry_covers(const struct tls_entry *e, const char *host);
 
+/* The certificates of a CA bundle (PEM, one or more), re-encoded: nothing
+ * but certificates reaches HAProxy. Returns the PEM (caller owns), its
+ * length in *<len>, or NULL with *<err> set. */
+char *tls_ca_pem(const unsigned char *data, size_t len, size_t *out_len, char **err);
+
 /* Generates a self-signed ECDSA P-256 certificate for <cn>, valid 10 years.
  * Returns key + certificate PEM (caller owns) or NULL. */
 char *tls_selfsigned_pem(const char *cn);

@@ -167,13 +167,15 @@ struct k8s_secret {
     size_t crt_len;
     unsigned char *key;           /* tls.key bytes, or NULL */
     size_t key_len;
+    unsigned char *ca;            /* ca.crt bytes, or NULL */
+    size_t ca_len;
     struct k8s_kv *users;         /* basic authentication entries, sorted by key: "auth"
                                    * (an htpasswd file), or user -> crypt(3) hash; only
                                    * short text values are kept (decode.c) */
     uint64_t data_hash;           /* of tls.crt and tls.key, kept when they are dropped:
                                    * the parsed form's id (a rotation changes it) */
     uint32_t n_users;
-    bool data_dropped;            /* crt, key and users left out: nothing referenced it */
+    bool data_dropped;            /* crt, key, ca and users left out: nothing referenced it */
 };
 
 struct k8s_configmap {

@@ -346,6 +346,7 @@ static void pack_walk(struct pack *pk, struct k8s_obj *obj)
         pack_str(pk, &s->type);
         pack_bytes(pk, &s->crt, s->crt_len);
         pack_bytes(pk, &s->key, s->key_len);
+        pack_bytes(pk, &s->ca, s->ca_len);
         pack_kv(pk, &s->users, s->n_users);
         break;
     }
@@ -499,8 +500,8 @@ struct k8s_obj *k8s_secret_without_data(const struct k8s_secret *s)
 {
     struct k8s_secret bare = *s;
 
-    bare.crt = bare.key = NULL;
-    bare.crt_len = bare.key_len = 0;
+    bare.crt = bare.key = bare.ca = NULL;
+    bare.crt_len = bare.key_len = bare.ca_len = 0;
     bare.users = NULL;
     bare.n_users = 0;
     bare.data_dropped = true;

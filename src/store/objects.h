@@ -11,7 +11,7 @@
  * (store_drop_data()). */
 static inline bool k8s_secret_holds_data(const struct k8s_secret *s)
 {
-    return !s->data_dropped && (s->crt || s->key || s->n_users);
+    return !s->data_dropped && (s->crt || s->key || s->ca || s->n_users);
 }
 
 /* The backend of path <p>. */

@@ -215,6 +215,41 @@ static void test_cache_reuses_and_sweeps(void **state)
     free(key);
 }
 
+/* client-ca: every certificate of a bundle, re-encoded; what is around
+ * them (text, a key) left out; no certificate at all is an error. */
+static void test_ca_pem(void **state)
+{
+    char *crt1, *key1, *crt2, *key2, *bundle, *pem, *err = NULL;
+    size_t len = 0;
+
+    (void)state;
+    make("ca one", NULL, &crt1, &key1);
+    make("ca two", NULL, &crt2, &key2);
+    bundle = xasprintf("# a comment\n%s\n%s%s", crt1, key1, crt2);
+    pem = tls_ca_pem((const unsigned char *)bundle, strlen(bundle), &len, &err);
+    assert_non_null(pem);
+    assert_null(err);
+    assert_int_equal(len, strlen(pem));
+    assert_non_null(strstr(pem, crt1));
+    assert_non_null(strstr(pem, crt2));
+    assert_null(strstr(pem, "PRIVATE KEY"));
+    assert_null(strstr(pem, "comment"));
+    free(pem);
+    pem = tls_ca_pem((const unsigned char *)key1, strlen(key1), &len, &err);
+    assert_null(pem);
+    assert_string_equal(err, "no PEM certificate in it");
+    free(err);
+    err = NULL;
+    assert_null(tls_ca_pem((const unsigned char *)"", 0, &len, &err));
+    assert_string_equal(err, "empty");
+    free(err);
+    free(bundle);
+    free(crt1);
+    free(key1);
+    free(crt2);
+    free(key2);
+}
+
 static void test_covers(void **state)
 {
     struct tls_cache *c = tls_cache_new();
@@ -251,6 +286,7 @@ int main(void)
         cmocka_unit_test(test_cache_decoders_serve_each_key),
         cmocka_unit_test(test_cache_reuses_and_sweeps),
         cmocka_unit_test(test_covers),
+        cmocka_unit_test(test_ca_pem),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
