@@ -385,8 +385,20 @@ def portico_rules(rendered):
     secs = sections(rendered)
     dflt = classify(section(secs, "defaults"), "a defaults")
     fe = classify(section(secs, "frontend portico"), "a frontend")
-    rules = sorted(((g, k, l) for k, (l, g) in enumerate(dflt + fe) if g is not None))
+    # the backend's own option forwardfor (its balance and servers are the
+    # hand-written configuration's too)
+    be = [(l, 0) for l in service_backend(secs)[1] if l.startswith("option forwardfor")]
+    rules = sorted(((g, k, l) for k, (l, g) in enumerate(dflt + fe + be) if g is not None))
     return [(g, l) for g, _, l in rules]
+
+
+def service_backend(secs):
+    """(header, lines) of the one backend with servers."""
+    backend = [(h, lines) for h, lines in secs
+               if h.startswith("backend ") and any(l.startswith("server ") for l in lines)]
+    if len(backend) != 1:
+        raise SystemExit(f"expected one Service backend in Portico's haproxy.cfg: {backend}")
+    return backend[0]
 
 
 def hand_cfg(rendered, port, sport, nbthread, include=(), sock=None):
@@ -396,10 +408,7 @@ def hand_cfg(rendered, port, sport, nbthread, include=(), sock=None):
     secs = sections(rendered)
     dflt = section(secs, "defaults")
     fe = section(secs, "frontend portico")
-    backend = [h for h, lines in secs
-               if h.startswith("backend ") and any(l.startswith("server ") for l in lines)]
-    if len(backend) != 1:
-        raise SystemExit(f"expected one Service backend in Portico's haproxy.cfg: {backend}")
+    header, be_lines = service_backend(secs)
     out = ["global"]
     if sock:
         out.append(f"    stats socket {sock} level admin")
@@ -409,7 +418,8 @@ def hand_cfg(rendered, port, sport, nbthread, include=(), sock=None):
     out += [f"    {l}" for l in dflt if l in include]
     out += ["frontend fe", f"    bind 127.0.0.1:{port}"]
     out += [f"    {l}" for l in fe if l in include]
-    out += [f"    default_backend {backend[0].split()[1]}", backend[0], "    balance roundrobin"]
+    out += [f"    default_backend {header.split()[1]}", header, "    balance roundrobin"]
+    out += [f"    {l}" for l in be_lines if l in include]
     out += [f"    server s{i} {a}:{sport}" for i, a in enumerate(FIRST, 1)]
     return "\n".join(out) + "\n"
 

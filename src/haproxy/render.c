@@ -188,7 +188,6 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
                     "\n"
                     "defaults\n"
                     "    mode http\n"
-                    "    option forwardfor\n"
                     "    option redispatch\n"
                     "    retries 3\n"
                     "    timeout connect %ums\n"
@@ -531,6 +530,8 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     if (!strcmp(o->load_balance, "source") || !strcmp(o->load_balance, "uri"))
         ret |= buf_adds(b, "    hash-type consistent\n"); /* servers added at run time */
     /* TLS passed through: bytes, no HTTP to act on */
+    if (!o->ssl_passthrough && o->forwarded_for)
+        ret |= buf_adds(b, "    option forwardfor\n");
     if (o->ssl_passthrough) {
         if (o->timeout_connect_ms != g->timeout_connect_ms)
             ret |= buf_addf(b, "    timeout connect %ums\n", o->timeout_connect_ms);
@@ -704,7 +705,8 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
                 (*dropped)++;
             }
         } else {
-            ret |= buf_adds(b, "    balance roundrobin\n");
+            ret |= buf_addf(b, "    balance roundrobin\n%s",
+                            m->global.forwarded_for ? "    option forwardfor\n" : "");
         }
         for (size_t j = 0; j < be->n_servers; j++) {
             struct model_server sv = model_backend_server(be, j);

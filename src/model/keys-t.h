@@ -49,6 +49,7 @@ struct key_values {
     const char *src_ip_header;       /* a header name, or NULL */
     const char *allow_list;          /* addresses and networks, space separated */
     const char *deny_list;           /* the same */
+    bool forwarded_for;              /* X-Forwarded-For added */
     bool ssl_passthrough;            /* TLS passed through to the endpoints by SNI */
     bool server_ssl;
     const char *server_proto;        /* "h2", or NULL */

@@ -1557,6 +1557,12 @@ const struct key_def key_table[] = {
      "settings, ssl-default-* ciphers and options, rate limits of the process "
      "(maxconnrate, maxsessrate, maxsslrate...), spread-checks, h1-case-adjust.",
      "The lines, in `global`.", "|\n    tune.bufsize 32768", NULL},
+    {"forwarded-for", KEY_BOOL, "true", BE_BOTH, parse_bool, KV(forwarded_for),
+     "Adds the client's address to the requests' X-Forwarded-For header (after any the "
+     "client sent).",
+     "`option forwardfor` in each backend (not in defaults, which the frontend would "
+     "inherit: HAProxy 2.6 has no `no option forwardfor`).",
+     "\"false\"", NULL},
     {"ssl-passthrough", KEY_BOOL, "false", BE, parse_bool, KV(ssl_passthrough),
      "Passes TLS connections for the Ingress's hosts to the endpoints as they are, chosen "
      "by the SNI of the client's hello, so that the endpoints terminate TLS with their own "

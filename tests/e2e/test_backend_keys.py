@@ -428,12 +428,42 @@ def test_limit_connections(launcher):
                                                "2"}))
     px = launcher.portico(m)
     px.wait_service("conns.keys.test", "/", "web")
-    slow = [("X-Echo-Delay-Ms", "6000")]
+    slow = [("X-Echo-Delay-Ms", "8000")]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        held = [pool.submit(px.get, "/", host="conns.keys.test", headers=slow, timeout=10)
+        held = [pool.submit(px.get, "/", host="conns.keys.test", headers=slow, timeout=15)
                 for _ in range(2)]
-        # both held by the endpoint: a third from the same address is refused
-        wait_for(lambda: px.get("/", host="conns.keys.test").status == 503,
-                 what="the third connection refused", timeout=5)
+        # both held by the endpoint (HAProxy counts them; a probe sent before
+        # they arrive could take a place and refuse one of them instead), a
+        # third from the same address is refused
+        table = px.admin("show table").split()[2].rstrip(",")
+        wait_for(lambda: "conn_cur=2" in px.admin(f"show table {table}"),
+                 what="both held connections counted")
+        assert px.get("/", host="conns.keys.test").status == 503
         assert [f.result().status for f in held] == [200, 200]
     assert px.get("/", host="conns.keys.test").service == "web"
+
+
+def test_forwarded_for(launcher):
+    """forwarded-for: "false" on an Ingress leaves X-Forwarded-For as the
+    client sent it; off in the ConfigMap, an Ingress turns it back on."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    m.write("off.yaml", ingress("off", [rule("off.xff.keys.test", path("/", "web"))],
+                                annotations={"haproxy.org/forwarded-for": "false"}))
+    m.write("on.yaml", ingress("on", [rule("on.xff.keys.test", path("/", "web"))]))
+    px = launcher.portico(m, args=["--configmap=default/portico-config"])
+    px.wait_service("off.xff.keys.test", "/", "web")
+    sent = [("X-Forwarded-For", "203.0.113.7")]
+
+    def xff(host):
+        return px.get("/", host=host, headers=sent).json["headers"].get("x-forwarded-for")
+    assert xff("off.xff.keys.test") == "203.0.113.7"
+    assert xff("on.xff.keys.test") == "203.0.113.7, 127.0.0.1"
+    # the ConfigMap's default turned off, an Ingress's "true" wins
+    m.write("cm.yaml", config_map("portico-config", {"forwarded-for": "false"}))
+    m.write("off.yaml", ingress("off", [rule("off.xff.keys.test", path("/", "web"))],
+                                annotations={"haproxy.org/forwarded-for": "true"}))
+    wait_for(lambda: xff("on.xff.keys.test") == "203.0.113.7", what="the ConfigMap's default")
+    wait_for(lambda: xff("off.xff.keys.test") == "203.0.113.7, 127.0.0.1",
+             what="the Ingress's own")

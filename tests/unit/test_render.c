@@ -164,7 +164,7 @@ static void test_render_files(void **state)
     /* backends with their servers, sorted */
     assert_contains(cfg, "\nbackend shop_api_grpc\n");
     assert_contains(cfg, "    server 10.0.1.1:9000 10.0.1.1:9000 " KW "\n");
-    assert_contains(cfg, "\nbackend shop_web_http\n    balance roundrobin\n"
+    assert_contains(cfg, "\nbackend shop_web_http\n    balance roundrobin\n    option forwardfor\n"
                          "    server 10.0.0.1:8080 10.0.0.1:8080 " KW "\n"
                          "    server 10.0.0.2:8080 10.0.0.2:8080 " KW "\n");
     assert_true(strstr(cfg, "backend shop_api_grpc") < strstr(cfg, "backend shop_web_http"));
