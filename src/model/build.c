@@ -50,6 +50,7 @@ struct cert_acc {
 struct secret_state {
     const struct tls_entry *cert; /* from the cache; NULL when unusable */
     const char *err;
+    const char *stale;     /* why <cert> is the one served before, or NULL */
     const char *file;      /* arena */
     bool held;             /* by the model (secret_tls()) */
 };
@@ -1115,7 +1116,15 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
         } else if (e->der) {
             st->cert = e;
         } else {
+            const struct tls_entry *last = tls_cache_last_good(b->tls, key);
+
             st->err = arena_printf(&b->tmp, "secret \"%s/%s\": %s", ns, name, e->err);
+            /* a rotation gone wrong: the certificate served until now stays */
+            if (last) {
+                st->cert = last;
+                st->stale = arena_printf(&b->tmp, "%s; the previous certificate keeps serving",
+                                         st->err);
+            }
         }
     }
     return st;
@@ -1185,6 +1194,8 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
                 add_issue(b, MODEL_SEV_WARN, obj, field,
                           "%s; the default certificate is served instead", st->err);
                 st = NULL;
+            } else if (st->stale) {
+                add_issue(b, MODEL_SEV_WARN, obj, field, "%s", st->stale);
             }
         } else {
             add_issue(b, MODEL_SEV_WARN, obj, field,
@@ -1661,6 +1672,9 @@ static void set_default_cert(struct builder *b)
         if (name) {
             st = get_secret(b, ns, name);
             if (st->cert) {
+                if (st->stale)
+                    add_issue(b, MODEL_SEV_WARN, "flag/default-ssl-certificate", "", "%s",
+                              st->stale);
                 dc->tls = secret_tls(b, st);
                 dc->pem_len = dc->tls->pem_len;
                 return;

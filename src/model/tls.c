@@ -425,6 +425,27 @@ const struct tls_entry *tls_cache_find(struct tls_cache *c, const char *id)
     return e;
 }
 
+const struct tls_entry *tls_cache_last_good(struct tls_cache *c, const char *name)
+{
+    size_t len = strlen(name);
+    struct tls_entry *best = NULL;
+    const char *id;
+    void *v;
+
+    /* only when a Secret turned unusable: a scan rather than an index that
+     * every Secret would pay for */
+    for (size_t i = 0; hmap_next(&c->entries, &i, &id, &v);) {
+        struct tls_entry *e = v;
+
+        if (e->der && !strncmp(id, name, len) && id[len] == '#' &&
+            (!best || e->used > best->used))
+            best = e;
+    }
+    if (best)
+        best->used = c->build;
+    return best;
+}
+
 const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
                                       const unsigned char *crt, size_t crt_len,
                                       const unsigned char *key, size_t key_len)

@@ -47,6 +47,11 @@ const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
 /* The entry for <id> if the cache has it (a Secret whose data the store no
  * longer keeps), else NULL. Borrowed, as above. */
 const struct tls_entry *tls_cache_find(struct tls_cache *c, const char *id);
+/* The usable entry of the Secret <name> ("ns/name": its ids' part before
+ * '#') that the latest build used, still in the cache, or NULL: what keeps
+ * serving while a rotation brought an unusable certificate. Marked used, as
+ * tls_cache_find(). */
+const struct tls_entry *tls_cache_last_good(struct tls_cache *c, const char *name);
 /* Starts a build: entries not used since the previous one leave the cache
  * (and are freed once no model holds them). */
 void tls_cache_sweep(struct tls_cache *c);

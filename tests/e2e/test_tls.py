@@ -292,9 +292,21 @@ def test_broken_secret_fixed_at_run_time(stack, certs):
     try:
         wait_for(lambda: cn(px, "broken.tls.test") == "broken.tls.test", what="fixed Secret served")
         assert cn(px, "a.tls.test") == "a.tls.test"
-    finally:
+        # broken again (a rotation gone wrong): the certificate served until
+        # now stays, and a warning says why
         m.write("broken-secret.yaml", broken_secret("broken-secret"))
-        wait_for(lambda: cn(px, "broken.tls.test") == DEFAULT_CN, what="broken Secret back to default cert")
+        wait_for(lambda: "broken-secret\\\": " in px.log_text() and
+                 "the previous certificate keeps serving" in px.log_text(),
+                 what="the broken rotation reported")
+        px.settle()
+        assert cn(px, "broken.tls.test") == "broken.tls.test"
+    finally:
+        # gone, then broken from the start: the default certificate again
+        m.delete("broken-secret.yaml")
+        wait_for(lambda: cn(px, "broken.tls.test") == DEFAULT_CN, what="Secret gone: default cert")
+        m.write("broken-secret.yaml", broken_secret("broken-secret"))
+        px.settle()
+        assert cn(px, "broken.tls.test") == DEFAULT_CN
 
 
 def test_default_ssl_certificate_flag(launcher, certs):

@@ -215,6 +215,35 @@ static void test_cache_reuses_and_sweeps(void **state)
     free(key);
 }
 
+/* A Secret rotated to an unusable certificate: the usable one the last
+ * build used is found (and kept by the next sweep); none for another
+ * Secret whose name starts alike, none once unused for a build. */
+static void test_cache_last_good(void **state)
+{
+    struct tls_cache *c = tls_cache_new();
+    char *crt, *key;
+    const struct tls_entry *good, *bad;
+
+    (void)state;
+    make("a.test", "DNS:a.test", &crt, &key);
+    tls_cache_sweep(c);
+    good = get(c, "ns/a#1", crt, key);
+    get(c, "ns/ab#7", crt, key);
+    tls_cache_sweep(c);
+    bad = get(c, "ns/a#2", "garbage", key);
+    assert_null(bad->der);
+    assert_ptr_equal(tls_cache_last_good(c, "ns/a"), good);
+    assert_null(tls_cache_last_good(c, "ns/abc"));
+    tls_cache_sweep(c); /* used in the last build, through last_good: kept */
+    assert_ptr_equal(tls_cache_last_good(c, "ns/a"), good);
+    tls_cache_sweep(c);
+    tls_cache_sweep(c); /* then a build without it: gone */
+    assert_null(tls_cache_last_good(c, "ns/a"));
+    tls_cache_free(c);
+    free(crt);
+    free(key);
+}
+
 /* client-ca: every certificate of a bundle, re-encoded; what is around
  * them (text, a key) left out; no certificate at all is an error. */
 static void test_ca_pem(void **state)
@@ -287,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_cache_reuses_and_sweeps),
         cmocka_unit_test(test_covers),
         cmocka_unit_test(test_ca_pem),
+        cmocka_unit_test(test_cache_last_good),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
