@@ -97,7 +97,7 @@ struct planner {
     struct updates {
         struct rt_update *v;
         size_t n, cap;
-    } certs, relist, maps, servers, late;
+    } certs, relist, hosts_first, maps, hosts_last, servers, late;
     struct hmap added;            /* new certificate file -> its crt-list line */
     const char *reload;
     enum plan_why why;
@@ -292,6 +292,34 @@ static void crt_list_updates(struct planner *p)
     free(b);
 }
 
+/* True when map <m> of <b> has a key <a> has not. */
+static bool map_gains(const struct model *a, const struct model *b, enum model_map m)
+{
+    size_t x = 0;
+
+    for (size_t y = 0; y < b->n_maps[m]; y++) {
+        int cmp = 1;
+
+        while (x < a->n_maps[m] && (cmp = strcmp(a->maps[m][x].key, b->maps[m][y].key)) < 0)
+            x++;
+        if (x == a->n_maps[m] || cmp > 0)
+            return true;
+    }
+    return false;
+}
+
+/* Where the update of map <f> goes. A host's paths are keyed by the host
+ * that hosts.map (or wildcards.map) gives: a host added last finds its
+ * paths there, one removed first sends its requests where they now belong
+ * at once; either way no request meets a host without its paths. */
+static struct updates *map_group(struct planner *p, const struct render_file *f)
+{
+    if (f->map != MODEL_MAP_HOSTS && f->map != MODEL_MAP_WILDCARDS)
+        return &p->maps;
+    return map_gains(p->a->model, p->b->model, (enum model_map)f->map) ? &p->hosts_last
+                                                                       : &p->hosts_first;
+}
+
 /* The update that part <f>, the <k>-th of the pending generation, needs,
  * if any; <running> maps the running parts' names to their index + 1. */
 static void part_update(struct planner *p, struct render_file *f, size_t k,
@@ -323,9 +351,11 @@ static void part_update(struct planner *p, struct render_file *f, size_t k,
     if (f->map >= 0 &&
         rt_map_diff(p->a->model, p->b->model, (enum model_map)f->map, f->name, &cmds) &&
         cmds.len)
-        push(&p->maps, RT_COMMANDS, f->name, arena_strndup(p->ar, cmds.ptr, cmds.len), NULL);
+        push(map_group(p, f), RT_COMMANDS, f->name, arena_strndup(p->ar, cmds.ptr, cmds.len),
+             NULL);
     else /* the whole file, made only now */
-        push(&p->maps, RT_MAP, f->name, render_file_data(f, p->b->model), NULL);
+        push(f->map >= 0 ? map_group(p, f) : &p->maps, RT_MAP, f->name,
+             render_file_data(f, p->b->model), NULL);
     buf_free(&cmds);
 }
 
@@ -373,11 +403,14 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     if (!p.reload)
         server_updates(&p);
     if (!p.reload) {
-        out->u = xcalloc(p.certs.n + p.relist.n + p.maps.n + p.servers.n + p.late.n + 1,
+        out->u = xcalloc(p.certs.n + p.relist.n + p.hosts_first.n + p.maps.n + p.hosts_last.n +
+                             p.servers.n + p.late.n + 1,
                          sizeof(*out->u));
         append(out, &p.certs);
         append(out, &p.relist);
+        append(out, &p.hosts_first);
         append(out, &p.maps);
+        append(out, &p.hosts_last);
         append(out, &p.servers);
         append(out, &p.late);
         if (!out->n) /* the renderings differ, yet no part does */
@@ -390,7 +423,9 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     hmap_deinit(&p.added);
     free(p.certs.v);
     free(p.relist.v);
+    free(p.hosts_first.v);
     free(p.maps.v);
+    free(p.hosts_last.v);
     free(p.servers.v);
     free(p.late.v);
 }

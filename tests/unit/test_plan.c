@@ -187,6 +187,29 @@ static void test_route_on_existing_backend(void **state)
     done(&a, &b, &ga, &gb, &p);
 }
 
+/* A host added: its paths first, hosts.map last; removed: hosts.map first.
+ * No request meets a host without its paths. */
+static void test_hosts_map_order(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    for (int removed = 0; removed < 2; removed++) {
+        base_store(&a, "10.0.0.1");
+        base_store(&b, "10.0.0.1");
+        put_ingress(removed ? &a : &b, "shop", "more", T_NEW, "portico", "",
+                    "'rules':[" RULE("bar.com", PATH("/x", "Exact", BE_NUM("web", 80))) "]");
+        plan_between(&a, &b, &ga, &gb, &p);
+        assert_null(p.reload);
+        assert_int_equal(p.n, 2);
+        assert_string_equal(p.u[removed ? 0 : 1].name, "maps/hosts.map");
+        assert_string_equal(p.u[removed ? 1 : 0].name, "maps/exact.map");
+        done(&a, &b, &ga, &gb, &p);
+    }
+}
+
 /* A backend added or removed changes the configuration: a reload, naming it. */
 static void test_backend_added_or_removed_reloads(void **state)
 {
@@ -356,6 +379,7 @@ int main(void)
         cmocka_unit_test(test_endpoints_change_servers),
         cmocka_unit_test(test_runtime_servers_match_configuration),
         cmocka_unit_test(test_route_on_existing_backend),
+        cmocka_unit_test(test_hosts_map_order),
         cmocka_unit_test(test_backend_added_or_removed_reloads),
         cmocka_unit_test(test_global_settings_reload),
         cmocka_unit_test(test_not_serving_reloads),
