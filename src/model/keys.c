@@ -721,42 +721,36 @@ static int parse_proxy(struct arena *a, const char *val, void *dst, char **err)
     return -EINVAL;
 }
 
-/* An HTTP header name (a token). */
-static int parse_header_name(struct arena *a, const char *val, void *dst, char **err)
+/* A name of at most 64 letters, digits and the characters of <more>, or
+ * empty (NULL): one HAProxy reads as a bare word. <what> says so on error. */
+static int parse_word(struct arena *a, const char *val, void *dst, char **err,
+                      const char *more, const char *what)
 {
+    char chars[80];
     size_t len = strlen(val);
 
-    if (!*val) {
-        *(const char **)dst = NULL;
-        return 0;
-    }
-    if (len > 64 || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                "0123456789-_") != len) {
-        errmsg_set(err, "must be a header name of letters, digits, '-' and '_' (at most 64)");
+    snprintf(chars, sizeof(chars), "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789%s", more);
+    if (len > 64 || strspn(val, chars) != len) {
+        errmsg_set(err, "must be %s (at most 64)", what);
         return -EINVAL;
     }
-    *(const char **)dst = keep(a, val, len);
+    *(const char **)dst = len ? keep(a, val, len) : NULL;
     return 0;
 }
 
-/* A cookie name, of the characters that need no quoting in HAProxy's
- * configuration (it is written as a bare word). */
+/* An HTTP header name (a token). */
+static int parse_header_name(struct arena *a, const char *val, void *dst, char **err)
+{
+    return parse_word(a, val, dst, err, "-_",
+                      "a header name of letters, digits, '-' and '_'");
+}
+
+/* A cookie name (written as a bare word). */
 static int parse_cookie(struct arena *a, const char *val, void *dst, char **err)
 {
-    size_t len = strlen(val);
-
-    if (!*val) {
-        *(const char **)dst = NULL;
-        return 0;
-    }
-    if (len > 64 || strspn(val, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                "0123456789_.-") != len) {
-        errmsg_set(err, "must be a cookie name of letters, digits, '_', '.' and '-' (at most "
-                        "64)");
-        return -EINVAL;
-    }
-    *(const char **)dst = keep(a, val, len);
-    return 0;
+    return parse_word(a, val, dst, err, "_.-",
+                      "a cookie name of letters, digits, '_', '.' and '-'");
 }
 
 /* One word of <words> (NULL-terminated) equal to <val>, or NULL. */

@@ -217,6 +217,33 @@ def tls_peer_cert(port, sni, timeout=5.0):
         sock.close()
 
 
+def tls_get(port, host, target="/", headers="", cert=None, tls12=False, timeout=5.0):
+    """One GET over TLS with SNI <host>, the server's certificate not
+    verified; <cert>: a client certificate (a path without its .crt/.key);
+    <tls12>: at most TLS 1.2, where a refused client certificate fails the
+    handshake itself. Returns (status, the JSON body of a 200 or None, the
+    server certificate's CN); raises ssl.SSLError or ConnectionError when
+    the handshake is refused."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if tls12:
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    if cert:
+        ctx.load_cert_chain(f"{cert}.crt", f"{cert}.key")
+    with socket.create_connection((LOOPBACK, port), timeout=timeout) as sock:
+        with ctx.wrap_socket(sock, server_hostname=host) as s:
+            cn, _ = cert_names(s.getpeercert(binary_form=True))
+            s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n{headers}"
+                      "Connection: close\r\n\r\n".encode())
+            data = b""
+            while chunk := s.recv(65536):
+                data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    return status, json.loads(body) if status == 200 else None, cn
+
+
 def cert_names(der):
     """(subject CN, [DNS SANs]) of a DER certificate."""
     from cryptography import x509
@@ -582,6 +609,17 @@ class Portico:
             elif time.monotonic() - since >= quiet:
                 break
         return last
+
+    def server_stats(self, backend):
+        """show stat for <backend>'s servers: name -> {column: value}."""
+        lines = [ln for ln in self.admin("show stat").splitlines() if ln]
+        head = lines[0].lstrip("# ").split(",")
+        out = {}
+        for ln in lines[1:]:
+            f = dict(zip(head, ln.split(",")))
+            if f.get("pxname") == backend and f.get("svname") not in ("FRONTEND", "BACKEND"):
+                out[f["svname"]] = f
+        return out
 
     def admin(self, command):
         """One command on HAProxy's admin socket (the Runtime API); returns the reply."""

@@ -6,14 +6,12 @@ holds no certificate refuses every HTTPS request rather than skip the
 check; plain HTTP is unaffected."""
 
 import base64
-import json
-import socket
 import ssl
 import subprocess
 
 import pytest
 
-from helpers import LOOPBACK, config_map, ingress, meta, path, rule, wait_for
+from helpers import config_map, ingress, meta, path, rule, tls_get, wait_for
 
 
 def openssl(*args):
@@ -38,26 +36,11 @@ def pki(tmp_path_factory):
 
 
 def https_get(port, host, cert=None, headers=""):
-    """(status, the endpoint's JSON) over TLS, with client certificate <cert>
-    (a path without extension) or none; raises ssl.SSLError or
-    ConnectionError when the server refuses the handshake."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    # TLS 1.2: a refused client certificate fails the handshake itself
-    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-    if cert:
-        ctx.load_cert_chain(f"{cert}.crt", f"{cert}.key")
-    with socket.create_connection((LOOPBACK, port), timeout=5) as sock:
-        with ctx.wrap_socket(sock, server_hostname=host) as s:
-            s.sendall(f"GET / HTTP/1.1\r\nHost: {host}\r\n{headers}Connection: close\r\n\r\n"
-                      .encode())
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    return status, json.loads(body) if status == 200 else None
+    """(status, the endpoint's JSON) over TLS 1.2 (a refused client
+    certificate fails the handshake itself), with client certificate <cert>
+    or none; raises ssl.SSLError or ConnectionError when refused."""
+    status, j, _ = tls_get(port, host, headers=headers, cert=cert, tls12=True)
+    return status, j
 
 
 def ca_secret(name, pem):

@@ -4,32 +4,16 @@ the same port are still terminated by Portico with their client address
 kept, port 80 redirects, and hosts added or removed between the first and
 the last passed-through one need no reload."""
 
-import json
-import socket
-import ssl
-
-from helpers import (LOOPBACK, cert_names, ingress, make_cert, path, rule,
-                     service_with_endpoints, tls_peer_cert, tls_secret, wait_for)
+from helpers import (cert_names, ingress, make_cert, path, rule, service_with_endpoints,
+                     tls_get, tls_peer_cert, tls_secret, wait_for)
 from protoservers import ProtoServer
 
 
 def pass_get(port, host, target="/"):
-    """A request over TLS with SNI <host>, the certificate not verified;
-    returns (the JSON the endpoint reported, the certificate's CN)."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    with socket.create_connection((LOOPBACK, port), timeout=5) as sock:
-        with ctx.wrap_socket(sock, server_hostname=host) as s:
-            cn, _ = cert_names(s.getpeercert(binary_form=True))
-            s.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-                      .encode())
-            data = b""
-            while chunk := s.recv(65536):
-                data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200"), head
-    return json.loads(body), cn
+    """(the endpoint's JSON, the certificate's CN) of a GET over TLS."""
+    status, j, cn = tls_get(port, host, target)
+    assert status == 200, status
+    return j, cn
 
 
 def test_ssl_passthrough(launcher, tmp_path):

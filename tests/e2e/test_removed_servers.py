@@ -46,15 +46,8 @@ def written_servers(px):
 
 
 def current_sessions(px):
-    """show stat: server name -> current sessions, for the backend's servers."""
-    lines = [ln for ln in px.admin("show stat").splitlines() if ln]
-    head = lines[0].lstrip("# ").split(",")
-    out = {}
-    for ln in lines[1:]:
-        f = dict(zip(head, ln.split(",")))
-        if f.get("pxname") == BACKEND and f.get("svname") not in ("FRONTEND", "BACKEND"):
-            out[f["svname"]] = int(f["scur"])
-    return out
+    """Server name -> current sessions, for the backend's servers."""
+    return {name: int(f["scur"]) for name, f in px.server_stats(BACKEND).items()}
 
 
 def metric(px, series):

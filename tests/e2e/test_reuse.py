@@ -33,15 +33,7 @@ def servers_conn(px):
 
 
 def server_stats(px):
-    """show stat for the backend's servers: name -> {column: value}."""
-    lines = [ln for ln in px.admin("show stat").splitlines() if ln]
-    head = lines[0].lstrip("# ").split(",")
-    out = {}
-    for ln in lines[1:]:
-        f = dict(zip(head, ln.split(",")))
-        if f.get("pxname") == BACKEND and f.get("svname") not in ("FRONTEND", "BACKEND"):
-            out[f["svname"]] = f
-    return out
+    return px.server_stats(BACKEND)
 
 
 def keepalive_requests(px, n_conns, per_conn):
