@@ -106,8 +106,8 @@ void ctl_drop_secret_data(struct ctl *c)
 
         void *ref = hmap_get(&refs, s->obj.meta.key);
 
-        /* users are read by every build, from the Secret itself */
-        if (ref == MODEL_REF_USERS)
+        /* users and client CAs are read by every build, from the Secret */
+        if (ref == MODEL_REF_DATA)
             continue;
         if (ref)
             model_parse_secret(&c->mopts, s);

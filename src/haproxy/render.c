@@ -529,9 +529,9 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     ret |= buf_addf(b, "    balance %s\n", o->load_balance);
     if (!strcmp(o->load_balance, "source") || !strcmp(o->load_balance, "uri"))
         ret |= buf_adds(b, "    hash-type consistent\n"); /* servers added at run time */
-    /* TLS passed through: bytes, no HTTP to act on */
     if (!o->ssl_passthrough && o->forwarded_for)
         ret |= buf_adds(b, "    option forwardfor\n");
+    /* TLS passed through: bytes, no HTTP to act on */
     if (o->ssl_passthrough) {
         if (o->timeout_connect_ms != g->timeout_connect_ms)
             ret |= buf_addf(b, "    timeout connect %ums\n", o->timeout_connect_ms);

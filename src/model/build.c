@@ -386,14 +386,19 @@ static const char *read_users(struct builder *b, struct model_userlist *ul,
             size_t len = strcspn(p, "\n"), ulen;
             char line[600];
 
-            snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : 0), p);
+            if (len >= sizeof(line))
+                return arena_printf(&b->tmp, "secret \"%s\": auth: a line is longer than %zu "
+                                             "bytes",
+                                    ref, sizeof(line) - 1);
+            memcpy(line, p, len);
+            line[len] = '\0';
             p += len + (p[len] == '\n');
             if (len && line[len - 1] == '\r')
                 line[--len] = '\0';
             if (!len || line[0] == '#')
                 continue;
             ulen = strcspn(line, ":");
-            if (!line[ulen] || len >= sizeof(line) - 1)
+            if (!line[ulen])
                 return arena_printf(&b->tmp, "secret \"%s\": auth: each line must be "
                                              "\"user:hash\"",
                                     ref);
@@ -1027,7 +1032,7 @@ static void add_users_ref(const struct k8s_obj *obj, struct hmap *refs)
         snprintf(key, sizeof(key), "%s", ref);
     else
         k8s_key(key, sizeof(key), obj->meta.ns, ref);
-    hmap_put(refs, key, MODEL_REF_USERS);
+    hmap_put(refs, key, MODEL_REF_DATA);
 }
 
 void model_secret_refs(const struct store *store, const struct model_opts *opts,
@@ -1071,7 +1076,7 @@ void model_secret_refs(const struct store *store, const struct model_opts *opts,
                 snprintf(key, sizeof(key), "%s", ca);
             else
                 k8s_key(key, sizeof(key), ns, ca);
-            hmap_put(refs, key, MODEL_REF_USERS);
+            hmap_put(refs, key, MODEL_REF_DATA);
         }
     }
 }

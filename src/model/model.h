@@ -31,11 +31,11 @@ void model_snippet_id(const char *text, char id[17]);
 struct model *model_build(const struct store *store, const struct model_opts *opts);
 /* Adds to <refs> the "ns/name" of each Secret an Ingress of <store>, of any
  * class, or --default-ssl-certificate names: the Secrets a build may parse.
- * The value is MODEL_REF_TLS, or MODEL_REF_USERS for those an auth-secret
- * annotation of an Ingress or Service, or the ConfigMap's client-ca, names
- * (read by every build, their data kept). */
+ * The value is MODEL_REF_TLS, or MODEL_REF_DATA for those an auth-secret
+ * annotation of an Ingress or Service, or the ConfigMap's client-ca, names:
+ * every build reads them, their data is kept. */
 #define MODEL_REF_TLS ((void *)1)
-#define MODEL_REF_USERS ((void *)2)
+#define MODEL_REF_DATA ((void *)2)
 void model_secret_refs(const struct store *store, const struct model_opts *opts,
                        struct hmap *refs);
 /* Parses Secret <s> into opts->tls_cache, where the next build finds it

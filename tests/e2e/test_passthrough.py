@@ -21,6 +21,7 @@ def test_ssl_passthrough(launcher, tmp_path):
     backend = ProtoServer("secure", tls=(str(tmp_path / "endpoint.crt"),
                                          str(tmp_path / "endpoint.key")))
     echo = launcher.echo({"web": ["127.0.0.1"]})
+    echo2 = launcher.echo({"other": ["127.0.0.1"]})
     m = launcher.manifests()
     m.write("web.yaml", echo.objects("web"))
     m.write("secure.yaml", service_with_endpoints("secure", ["127.0.0.1"], backend.port))
@@ -52,6 +53,17 @@ def test_ssl_passthrough(launcher, tmp_path):
     # port 80 sends the passed-through host to HTTPS
     r = px.get("/x", host="one.pass.test")
     assert r.status == 308 and r.header("Location") == "https://one.pass.test/x", r
+
+    # a reload with it (a new backend): the HTTPS frontend's abstract socket
+    # goes to the new HAProxy with the other listeners
+    m.write("other.yaml", echo2.objects("other") + [ingress(
+        "other", [rule("other.pass.test", path("/", "other"))])])
+    px.wait_service("other.pass.test", "/", "other", scheme="https")
+    assert px.settle() == reloads + 2
+    reloads += 1
+    assert pass_get(px.https, "one.pass.test")[1] == "endpoint.pass.test"
+    assert px.get_tls("/", host="offloaded.pass.test").service == "web"
+    assert "level=error mod=haproxy" not in px.log_text()
 
     # a second host, through ingress-nginx's annotation: no reload
     m.write("pass2.yaml", ingress("pass2", [rule("two.pass.test", path("/", "secure"))],

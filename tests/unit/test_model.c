@@ -1074,6 +1074,15 @@ static void test_tls_secret(void **state)
     store_deinit(&s);
 }
 
+/* 700 characters a crypt(3) hash could be made of */
+#define LONG_HASH_10 "abcdefghij"
+#define LONG_HASH_100                                                                      \
+    LONG_HASH_10 LONG_HASH_10 LONG_HASH_10 LONG_HASH_10 LONG_HASH_10 LONG_HASH_10           \
+        LONG_HASH_10 LONG_HASH_10 LONG_HASH_10 LONG_HASH_10
+#define LONG_HASH                                                                          \
+    LONG_HASH_100 LONG_HASH_100 LONG_HASH_100 LONG_HASH_100 LONG_HASH_100 LONG_HASH_100     \
+        LONG_HASH_100
+
 /* Basic authentication: the users of a Secret, validated one by one; any
  * that HAProxy could not check leaves the backend without a userlist (503)
  * and an issue naming the user. */
@@ -1095,6 +1104,7 @@ static void test_basic_auth_users(void **state)
         {"'auth':'amy:$6$s$h\\namy:$6$t$h'", "user \"amy\" is there twice"},
         {"'auth':'amy $6$s$h'", "each line must be \"user:hash\""},
         {"'auth':'# nobody'", "has no users"},
+        {"'auth':'amy:$6$" LONG_HASH "'", "a line is longer than 599 bytes"},
     };
 
     (void)state;
