@@ -25,8 +25,8 @@
  * the data of all dropped (ctl_drop_secret_data()); builds use the cache. When a
  * build needs a Secret the cache does not have, its data is read again by GET
  * and the build waits for it (a new Ingress naming a Secret that was there
- * before). The Secrets an auth-secret annotation names keep their data:
- * every build reads their users. */
+ * before). The Secrets an auth-secret annotation or client-ca names keep
+ * their data: every build reads their users or CA certificates. */
 
 #define FETCH_RETRY_MS 30000
 

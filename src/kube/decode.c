@@ -862,7 +862,8 @@ static bool keep_user_entry(const char *key, unsigned char *val, size_t *len)
 static void decode_secret_users(json_t *data, json_t *sdata, struct k8s_secret *s)
 {
     json_t *maps[2] = {sdata, data}, *v;
-    size_t n = 0, max = (data ? json_object_size(data) : 0) + (sdata ? json_object_size(sdata) : 0);
+    size_t n = 0, n_first = 0,
+           max = (data ? json_object_size(data) : 0) + (sdata ? json_object_size(sdata) : 0);
     struct k8s_kv *users;
     const char *k;
 
@@ -878,7 +879,9 @@ static void decode_secret_users(json_t *data, json_t *sdata, struct k8s_secret *
 
             if (!json_is_string(v))
                 continue; /* secret_field() names it when it matters */
-            for (size_t i = 0; i < n && !seen; i++)
+            /* a key of data also in stringData: the latter's (an object's
+             * own keys are unique) */
+            for (size_t i = 0; m == 1 && i < n_first && !seen; i++)
                 seen = !strcmp(users[i].key, k);
             if (seen || n == SECRET_USERS_MAX)
                 continue;
@@ -895,6 +898,7 @@ static void decode_secret_users(json_t *data, json_t *sdata, struct k8s_secret *
             }
             free(val);
         }
+        n_first = n;
     }
     if (!n) {
         free(users);
