@@ -25,6 +25,7 @@
 #define CTL_RETRY_MS 1000 /* a reload HAProxy did not confirm is tried again after this */
 #define CTL_STOP_GRACE_MS 10000
 #define CTL_DEL_RETRY_MS 2000 /* removed servers HAProxy kept are asked to go again after this */
+#define CTL_DRIFT_MS 30000    /* HAProxy's servers compared with the model's (drift.c) */
 #define CTL_KEEP_GENERATIONS 2
 #define CTL_LATENCY_BUCKETS 13 /* ctl_latency_bounds[] */
 
@@ -110,6 +111,10 @@ struct ctl {
     uv_timer_t del_timer;    /* asks HAProxy to delete them again, while any remain */
     bool del_running;        /* that is in flight: no pass starts meanwhile */
     uint64_t m_del[RT_DEL_COUNT]; /* those retries by result */
+    uv_timer_t drift_timer;  /* the next drift check (drift.c) */
+    uint32_t drift_interval_ms;
+    bool drift_running;      /* a check or its repair in flight: no pass starts meanwhile */
+    uint64_t m_drift[2];     /* servers repaired: added or enabled, removed */
     size_t last_issues;
     int exit_code;
 };
@@ -165,6 +170,13 @@ bool ctl_fetch_wanted_secrets(struct ctl *c, const struct model *m);
 /* status.c: Ingress status (--publish-service, --publish-address) */
 
 /* Starts publishing, in cluster mode when a flag asks for it. */
+/* Remembers servers HAProxy kept disabled (connections left), to delete
+ * them later. */
+void ctl_del_wait_add(struct ctl *c, char *const *names, size_t n);
+/* Drift repair (drift.c): a check every CTL_DRIFT_MS, or
+ * PORTICO_DRIFT_INTERVAL_MS. */
+void ctl_drift_start(struct ctl *c);
+void ctl_drift_stop(struct ctl *c);
 void ctl_status_start(struct ctl *c);
 /* Writes the status of the Ingresses whose status differs from what it
  * should be, a few at a time (the others when those are done). */

@@ -158,7 +158,7 @@ static void del_wait_clear(struct ctl *c)
 
 static void on_del_timer(uv_timer_t *t);
 
-static void del_wait_add(struct ctl *c, char *const *names, size_t n)
+void ctl_del_wait_add(struct ctl *c, char *const *names, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         log_debug("ctl", "server %s still has connections: disabled, deleted later", names[i]);
@@ -193,7 +193,7 @@ static void on_del_done(char *const *names, const enum rt_del *res, size_t n, vo
                  c->del_wait.used);
     if (c->stopping)
         return;
-    del_wait_add(c, NULL, 0);
+    ctl_del_wait_add(c, NULL, 0);
     /* a pass that waited for the retry */
     if (c->dirty && !c->busy) {
         c->dirty = false;
@@ -211,8 +211,8 @@ static void on_del_timer(uv_timer_t *t)
 
     if (c->stopping || !c->del_wait.used)
         return;
-    if (c->busy || c->hap.op != HAP_OP_NONE || !c->hap.serving) {
-        /* a pass or a reload is under way: after it */
+    if (c->busy || c->drift_running || c->hap.op != HAP_OP_NONE || !c->hap.serving) {
+        /* a pass, a reload or a drift check is under way: after it */
         uv_timer_start(&c->del_timer, on_del_timer, CTL_DEL_RETRY_MS, 0);
         return;
     }
@@ -286,7 +286,7 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
     c->rt_n = 0;
     if (c->stopping)
         return;
-    del_wait_add(c, res->busy, res->n_busy);
+    ctl_del_wait_add(c, res->busy, res->n_busy);
     if (!res->ok) {
         c->m_runtime_failed++;
         log_warn("haproxy", "runtime update failed: %s; reloading instead", res->msg);
@@ -583,7 +583,7 @@ static void on_debounce(uv_timer_t *t)
     /* never render from a partial cache: an empty store is not an empty cluster */
     if (c->stopping || !c->synced)
         return;
-    if (c->busy || c->del_running) {
+    if (c->busy || c->del_running || c->drift_running) {
         c->dirty = true;
         return;
     }
@@ -674,6 +674,7 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_stop(&c->debounce);
     uv_timer_stop(&c->del_timer);
     uv_timer_stop(&c->reload_timer);
+    ctl_drift_stop(c);
     hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
 }
 
@@ -775,6 +776,7 @@ int ctl_run(const struct opts *o)
     c->del_timer.data = c;
     uv_timer_init(c->loop, &c->reload_timer);
     c->reload_timer.data = c;
+    ctl_drift_start(c);
     if (httpd_start(&c->http, c->loop, o->ipv4_addr, o->controller_port, ctl_http, c)) {
         log_err("ctl", "cannot listen on %s:%d for /healthz and /readyz", o->ipv4_addr,
                 o->controller_port);

@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Drift repair: now and then, the servers HAProxy runs are compared with
+ * those of the running model, and any difference a Runtime API command made
+ * behind Portico's back (or a lost update) is undone, so that HAProxy serves
+ * what a fresh start on the written configuration would. Never at the same
+ * time as a pass, a reload or the deletion retries. */
+
+#include "ctl/ctl-int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "haproxy/mcli.h"
+#include "haproxy/render.h"
+#include "haproxy/runtime.h"
+#include "util/arena.h"
+#include "util/log.h"
+#include "util/strutil.h"
+#include "util/xalloc.h"
+#include "util/banned.h"
+
+#define DRIFT_TIMEOUT_MS 10000
+#define SRV_ADMIN_FMAINT 0x1 /* srv_admin_state: put in maintenance by a command */
+
+static void on_drift_timer(uv_timer_t *t);
+
+static void arm(struct ctl *c)
+{
+    if (!c->stopping && c->drift_interval_ms)
+        uv_timer_start(&c->drift_timer, on_drift_timer, c->drift_interval_ms, 0);
+}
+
+/* The end of a check, whatever it found: a pass that waited runs now. */
+static void check_done(struct ctl *c)
+{
+    c->drift_running = false;
+    arm(c);
+    if (c->dirty && !c->busy && !c->stopping) {
+        c->dirty = false;
+        ctl_schedule(c);
+    }
+}
+
+static void on_repaired(const struct rt_result *res, void *arg)
+{
+    struct ctl *c = arg;
+
+    if (!res->ok)
+        log_warn("haproxy", "drift repair failed: %s; checked again later", res->msg);
+    /* servers disabled with connections: deleted later, as a pass's are */
+    ctl_del_wait_add(c, res->busy, res->n_busy);
+    check_done(c);
+}
+
+/* One row of "show servers state": its backend, server and admin state. */
+struct srv_row {
+    char *backend, *server;
+    unsigned admin;
+};
+
+/* The rows of <reply> ("show servers state", format 1), in <rows>. */
+static size_t parse_state(char *reply, struct srv_row **rows)
+{
+    size_t n = 0, cap = 0;
+    char *save = NULL;
+
+    *rows = NULL;
+    for (char *l = strtok_r(reply, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *f[8], *w, *s2 = NULL;
+        int k = 0;
+
+        if (*l == '#' || !strchr(l, ' '))
+            continue;
+        for (w = strtok_r(l, " ", &s2); w && k < 8; w = strtok_r(NULL, " ", &s2))
+            f[k++] = w;
+        if (k < 7)
+            continue;
+        *rows = xgrow(*rows, &cap, n + 1, sizeof(**rows));
+        (*rows)[n].backend = f[1];
+        (*rows)[n].server = f[3];
+        (*rows)[n].admin = (unsigned)strtoul(f[6], NULL, 10);
+        n++;
+    }
+    return n;
+}
+
+static void on_state(int status, const char *reply, void *arg)
+{
+    struct ctl *c = arg;
+    const struct model *m = c->running.model;
+    struct hmap seen;     /* "backend/server" -> row */
+    struct hmap backends; /* the model's backends' names */
+    struct srv_row *rows;
+    struct rt_update *u = NULL;
+    size_t n_rows, n_u = 0, cap_u = 0, added = 0, removed = 0;
+    struct arena ar;
+    char *text;
+
+    /* a pass or reload started meanwhile: this state may already be old */
+    if (status < 0 || !m || c->busy || c->hap.op != HAP_OP_NONE || !c->hap.serving) {
+        check_done(c);
+        return;
+    }
+    arena_init(&ar);
+    text = xstrdup(reply);
+    n_rows = parse_state(text, &rows);
+    hmap_init_borrowing(&seen);
+    hmap_init_borrowing(&backends);
+    for (size_t i = 0; i < m->n_backends; i++)
+        hmap_put(&backends, m->backends[i].name, (void *)1);
+    for (size_t i = 0; i < n_rows; i++) {
+        char *key = arena_printf(&ar, "%s/%s", rows[i].backend, rows[i].server);
+
+        hmap_put(&seen, key, &rows[i]);
+    }
+    /* the model's servers: each there and enabled */
+    for (size_t i = 0; i < m->n_backends; i++) {
+        const struct model_backend *be = &m->backends[i];
+
+        for (size_t j = 0; j < be->n_servers; j++) {
+            struct model_server sv = model_backend_server(be, j);
+            char name[MODEL_SERVER_NAME_MAX], key[600];
+            struct srv_row *r;
+            struct buf words;
+
+            model_server_name(&sv, name, sizeof(name));
+            snprintf(key, sizeof(key), "%s/%s", be->name, name);
+            r = hmap_get(&seen, key);
+            if (r)
+                r->backend[0] = '\0'; /* accounted for */
+            if (r && !(r->admin & SRV_ADMIN_FMAINT))
+                continue;
+            buf_init(&words, 4096);
+            if (render_server_words(&words, be, &sv)) {
+                buf_free(&words);
+                continue;
+            }
+            u = xgrow(u, &cap_u, n_u + 1, sizeof(*u));
+            u[n_u++] = (struct rt_update){
+                RT_SERVER_ADD, arena_strdup(&ar, key), arena_strndup(&ar, words.ptr, words.len),
+                be->opts && be->opts->cookie_persistence ? "dynamic-cookie" : NULL};
+            buf_free(&words);
+            added++;
+        }
+    }
+    /* servers of the model's backends the model does not have, serving:
+     * those waiting to be deleted are already out of service */
+    for (size_t i = 0; i < n_rows; i++) {
+        const struct srv_row *r = &rows[i];
+        char *key;
+
+        if (!r->backend[0] || (r->admin & SRV_ADMIN_FMAINT))
+            continue;
+        key = arena_printf(&ar, "%s/%s", r->backend, r->server);
+        if (hmap_get(&c->del_wait, key) || !hmap_get(&backends, r->backend))
+            continue;
+        u = xgrow(u, &cap_u, n_u + 1, sizeof(*u));
+        u[n_u++] = (struct rt_update){RT_SERVER_DEL, key, "", NULL};
+        removed++;
+    }
+    if (n_u) {
+        c->m_drift[0] += added;
+        c->m_drift[1] += removed;
+        log_warn("haproxy", "drift: %zu servers missing or disabled, %zu serving that should "
+                            "not: repaired",
+                 added, removed);
+        /* rt_apply copies the updates */
+        rt_apply(c->loop, c->admin_sock, u, n_u, on_repaired, c);
+    }
+    free(u);
+    free(rows);
+    free(text);
+    hmap_deinit(&seen);
+    hmap_deinit(&backends);
+    arena_deinit(&ar);
+    if (!n_u)
+        check_done(c);
+}
+
+static void on_drift_timer(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+
+    if (c->stopping)
+        return;
+    if (c->busy || c->del_running || c->hap.op != HAP_OP_NONE || !c->hap.serving ||
+        !c->running.model) {
+        arm(c);
+        return;
+    }
+    c->drift_running = true;
+    mcli_send(c->loop, c->admin_sock, "show servers state", DRIFT_TIMEOUT_MS, on_state, c);
+}
+
+void ctl_drift_start(struct ctl *c)
+{
+    const char *env = getenv("PORTICO_DRIFT_INTERVAL_MS");
+    uint32_t ms = CTL_DRIFT_MS;
+
+    /* tests check in a second rather than half a minute */
+    if (env && str_to_u32(env, 100, 3600000, &ms))
+        ms = CTL_DRIFT_MS;
+    c->drift_interval_ms = ms;
+    uv_timer_init(c->loop, &c->drift_timer);
+    c->drift_timer.data = c;
+    arm(c);
+}
+
+void ctl_drift_stop(struct ctl *c)
+{
+    uv_timer_stop(&c->drift_timer);
+}
