@@ -158,6 +158,8 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
         ret |= buf_addf(b, "    hard-stop-after %us\n", g->hard_stop_after_ms / 1000);
     else
         ret |= buf_addf(b, "    hard-stop-after %ums\n", g->hard_stop_after_ms);
+    if (g->close_spread_time_ms)
+        ret |= buf_addf(b, "    close-spread-time %ums\n", g->close_spread_time_ms);
     ret |= buf_adds(b, "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets\n"
                        "    tune.ssl.default-dh-param 2048\n");
     if (g->maxconn)
@@ -328,11 +330,20 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
         "map_str(maps/host-default.map) if !{ var(txn.backend) -m found }\n"
         "    http-request set-var(txn.redirect) var(txn.hk),map_str(maps/redirect.map) "
         "if !{ ssl_fc }\n");
-    for (size_t i = 0; i < sizeof(redirect_codes) / sizeof(redirect_codes[0]); i++)
-        ret |= buf_addf(b,
-                        "    http-request redirect scheme https code %u "
-                        "if { var(txn.redirect) -m str %u }\n",
-                        redirect_codes[i], redirect_codes[i]);
+    for (size_t i = 0; i < sizeof(redirect_codes) / sizeof(redirect_codes[0]); i++) {
+        if (m->global.ssl_redirect_port)
+            /* the host without its port (txn.host), then the one asked for */
+            ret |= buf_addf(b,
+                            "    http-request redirect location "
+                            "https://%%[var(txn.host)]:%u%%[capture.req.uri] code %u "
+                            "if { var(txn.redirect) -m str %u }\n",
+                            m->global.ssl_redirect_port, redirect_codes[i], redirect_codes[i]);
+        else
+            ret |= buf_addf(b,
+                            "    http-request redirect scheme https code %u "
+                            "if { var(txn.redirect) -m str %u }\n",
+                            redirect_codes[i], redirect_codes[i]);
+    }
     ret |= buf_adds(b, "    http-request set-header X-Forwarded-Proto https if { ssl_fc }\n"
                        "    http-request set-header X-Forwarded-Proto http if !{ ssl_fc }\n");
     ret |= render_snippet(b, m->global.frontend_snippet);

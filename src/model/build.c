@@ -1457,6 +1457,8 @@ static void add_ingress(struct builder *b, uint32_t pos)
         check_snippet(b, obj, snippet_field(&ing->obj, field, sizeof(field)),
                       &kv.backend_snippet);
     }
+    if (kv.standalone_backend)
+        kv.standalone_owner = arena_strdup(&b->m->arena, ing->obj.meta.key);
     b->cur_closed = fails_closed(b, ing, obj);
     b->cur_kv = &kv;
     if (kv.ssl_passthrough) {

@@ -20,6 +20,8 @@ struct key_values {
     uint32_t maxconn;
     uint32_t nbthread;
     uint32_t hard_stop_after_ms;
+    uint32_t close_spread_time_ms;   /* 0: HAProxy's default (at once) */
+    uint32_t ssl_redirect_port;      /* 0: the HTTPS default port (none in the URL) */
     uint32_t timeout_client_fin_ms;  /* 0: HAProxy's default */
     uint32_t timeout_server_fin_ms;
     const char *http_connection_mode; /* NULL (keep-alive), or an option name */
@@ -50,6 +52,8 @@ struct key_values {
     const char *allow_list;          /* addresses and networks, space separated */
     const char *deny_list;           /* the same */
     bool forwarded_for;              /* X-Forwarded-For added */
+    bool standalone_backend;         /* backends of the Ingress's own */
+    const char *standalone_owner;    /* with it, "ns/name" of the Ingress (build.c) */
     bool ssl_passthrough;            /* TLS passed through to the endpoints by SNI */
     bool server_ssl;
     const char *server_proto;        /* "h2", or NULL */

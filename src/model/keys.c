@@ -59,6 +59,16 @@ static int parse_duration(struct arena *a, const char *val, void *dst, char **er
     return 0;
 }
 
+static int parse_port_or_zero(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    if (str_to_u32(val, 0, 65535, dst)) {
+        errmsg_set(err, "must be a port from 1 to 65535, or 0");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 static int parse_count(struct arena *a, const char *val, void *dst, char **err)
 {
     (void)a;
@@ -1231,6 +1241,12 @@ const struct key_def key_table[] = {
      "An entry of `maps/redirect.map` (host -> code) read by `http-request redirect scheme "
      "https` in the frontend.",
      "\"false\"", NULL},
+    {"ssl-redirect-port", KEY_INT, "0", KEY_S_CMAP, parse_port_or_zero, KV(ssl_redirect_port),
+     "The port the HTTPS redirect sends clients to, when HTTPS is not on 443 for them (a "
+     "load balancer's); 0: none in the URL (443).",
+     "`http-request redirect location https://HOST:PORT/...` instead of `redirect scheme "
+     "https` in the frontend.",
+     "\"8443\"", NULL},
     {"ssl-redirect-code", KEY_INT, "308", BOTH, parse_redirect_code, KV(ssl_redirect_code),
      "HTTP status code of the redirect to HTTPS: 301, 302, 303, 307 or 308. 308 keeps the "
      "method and body of the request.",
@@ -1272,6 +1288,12 @@ const struct key_def key_table[] = {
      "After a reload, the longest an old HAProxy process keeps serving the connections it "
      "had (long downloads, WebSockets) before it is stopped.",
      "`hard-stop-after` in `global`.", "\"1h\"", NULL},
+    {"close-spread-time", KEY_DURATION, "0", KEY_S_CMAP, parse_opt_duration,
+     KV(close_spread_time_ms),
+     "After a reload, the time over which the old HAProxy closes its idle keep-alive "
+     "connections, rather than all at once (clients reconnecting together); 0: at once. "
+     "Keep it below hard-stop-after.",
+     "`close-spread-time` in `global`.", "\"5s\"", NULL},
     {"timeout-client-fin", KEY_DURATION, "0", KEY_S_CMAP, parse_opt_duration,
      KV(timeout_client_fin_ms),
      "Inactivity timeout on the client side once one direction is closed; 0: timeout-client.",
@@ -1551,6 +1573,11 @@ const struct key_def key_table[] = {
      "settings, ssl-default-* ciphers and options, rate limits of the process "
      "(maxconnrate, maxsessrate, maxsslrate...), spread-checks, h1-case-adjust.",
      "The lines, in `global`.", "|\n    tune.bufsize 32768", NULL},
+    {"standalone-backend", KEY_BOOL, "false", BE, parse_bool, KV(standalone_backend),
+     "Gives the Ingress backends of its own, shared with no other Ingress even with the "
+     "same keys (their statistics and limits are its own).",
+     "A backend per Service port named after the hash of the Ingress and its keys.",
+     "\"true\"", NULL},
     {"forwarded-for", KEY_BOOL, "true", BE_BOTH, parse_bool, KV(forwarded_for),
      "Adds the client's address to the requests' X-Forwarded-For header (after any the "
      "client sent).",
@@ -2044,6 +2071,11 @@ bool keys_backend_differs(const struct key_values *kv, const struct key_values *
         differs = true;
         h = hash_fnv1a_more(h, k->name, strlen(k->name) + 1);
         h = hash_fnv1a_more(h, v1, strlen(v1) + 1);
+    }
+    /* standalone-backend: the Ingress itself is part of the backend's name */
+    if (kv->standalone_owner) {
+        differs = true;
+        h = hash_fnv1a_more(h, kv->standalone_owner, strlen(kv->standalone_owner) + 1);
     }
     *hash = h;
     return differs;

@@ -467,3 +467,27 @@ def test_forwarded_for(launcher):
     wait_for(lambda: xff("on.xff.keys.test") == "203.0.113.7", what="the ConfigMap's default")
     wait_for(lambda: xff("off.xff.keys.test") == "203.0.113.7, 127.0.0.1",
              what="the Ingress's own")
+
+
+def test_standalone_backend_and_redirect_port(launcher):
+    """standalone-backend: an Ingress's own backend where another with the
+    same keys shares one; ssl-redirect-port in the HTTPS redirect."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    lb = {"haproxy.org/load-balance": "leastconn"}
+    for name, ann in (("alone", {**lb, "haproxy.org/standalone-backend": "true"}),
+                      ("a", lb), ("b", lb)):
+        m.write(f"{name}.yaml", ingress(name, [rule(f"{name}.sa.keys.test", path("/", "web"))],
+                                        tls=[{"hosts": [f"{name}.sa.keys.test"]}],
+                                        annotations=ann))
+    m.write("cm.yaml", config_map("portico-config", {"ssl-redirect-port": "8443"}))
+    px = launcher.portico(m, args=["--configmap=default/portico-config"])
+    px.wait_status("a.sa.keys.test", "/", 308)
+    r = px.get("/x?y=1", host="A.sa.keys.test:80")
+    assert r.header("Location") == "https://a.sa.keys.test:8443/x?y=1", r.headers
+    backends = {f.split(",")[0] for f in px.admin("show stat").splitlines()
+                if f.startswith("default_web_http") and ",BACKEND," in f}
+    assert len(backends) == 2, backends
+    for host in ("alone", "a", "b"):
+        assert px.get_tls("/", host=f"{host}.sa.keys.test").service == "web"
