@@ -3,7 +3,6 @@ session (tests/cluster/cluster.sh), echo "pods" on 198.18.0.x, and Portico
 with the portico ServiceAccount's kubeconfig, so RBAC applies to it. A
 skipped test fails the run unless PORTICO_ALLOW_SKIP=1 (tests/skip_policy.py)."""
 
-import os
 import sys
 from pathlib import Path
 
@@ -15,19 +14,13 @@ sys.path.insert(0, str(REPO / "tests" / "cluster"))
 sys.path.insert(0, str(REPO / "tests"))
 
 import skip_policy  # noqa: E402
+from portico_bin import portico_binary  # noqa: E402
 from cluster_source import ApiCluster  # noqa: E402
 from helpers import Echo, Portico  # noqa: E402
 
 
 def pytest_configure(config):
     skip_policy.register(config)
-
-
-def _binary():
-    p = Path(os.environ.get("PORTICO_BIN") or REPO / "portico")
-    if not p.is_file():
-        pytest.fail(f"portico binary not found at {p}", pytrace=False)
-    return p
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +40,7 @@ def pods(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def portico_bin():
-    return _binary()
+    return portico_binary()
 
 
 @pytest.fixture

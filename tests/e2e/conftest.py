@@ -10,7 +10,6 @@ manifests directory (cluster_source.py); tests marked `file_only` (they test
 the directory itself) are then deselected, and the count is printed.
 """
 
-import os
 import shutil
 import sys
 from pathlib import Path
@@ -21,16 +20,9 @@ from helpers import REPO, SOURCE, Echo, Manifests, Portico, ingress_class, make_
 
 sys.path.insert(0, str(REPO / "tests"))
 import skip_policy  # noqa: E402
+from portico_bin import portico_binary  # noqa: E402
 
 _RUNNING = []  # porticos alive right now, for failure reports
-
-
-def _binary():
-    p = Path(os.environ.get("PORTICO_BIN") or REPO / "portico")
-    if not p.is_file() or not os.access(p, os.X_OK):
-        pytest.fail(f"portico binary not found or not executable at {p} "
-                    f"(build it with `make -C {REPO}` or set PORTICO_BIN)", pytrace=False)
-    return p
 
 
 def pytest_configure(config):
@@ -52,7 +44,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def portico_bin():
-    return _binary()
+    return portico_binary()
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -120,6 +120,31 @@ class Response:
                 f"location={self.header('Location')}, body={self.body[:120]!r})")
 
 
+def read_headers(f):
+    """The header fields of an HTTP/1 message from file <f>, up to the empty
+    line: [(name, value)] in order."""
+    headers = []
+    while True:
+        h = f.readline(65537)
+        if h in (b"\r\n", b"\n", b""):
+            return headers
+        n, _, v = h.decode("latin-1").partition(":")
+        headers.append((n.strip(), v.strip()))
+
+
+def read_chunked(f):
+    """A chunked body from file <f>, its trailers skipped."""
+    chunks = []
+    while True:
+        size = int(f.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            while f.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(chunks)
+        chunks.append(f.read(size))
+        f.readline()
+
+
 def _read_response(f, method):
     line = f.readline(65537)
     if not line:
@@ -127,27 +152,12 @@ def _read_response(f, method):
     parts = line.decode("latin-1").rstrip("\r\n").split(" ", 2)
     status = int(parts[1])
     reason = parts[2] if len(parts) > 2 else ""
-    headers = []
-    while True:
-        h = f.readline(65537)
-        if h in (b"\r\n", b"\n", b""):
-            break
-        n, _, v = h.decode("latin-1").partition(":")
-        headers.append((n.strip(), v.strip()))
+    headers = read_headers(f)
     lower = {n.lower(): v for n, v in headers}
     if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
         body = b""
     elif "chunked" in lower.get("transfer-encoding", "").lower():
-        chunks = []
-        while True:
-            size = int(f.readline().split(b";")[0].strip() or b"0", 16)
-            if size == 0:
-                while f.readline() not in (b"\r\n", b"\n", b""):
-                    pass
-                break
-            chunks.append(f.read(size))
-            f.readline()
-        body = b"".join(chunks)
+        body = read_chunked(f)
     elif "content-length" in lower:
         body = f.read(int(lower["content-length"]))
     else:

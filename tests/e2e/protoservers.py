@@ -35,7 +35,7 @@ import ssl
 import struct
 import threading
 
-from helpers import pod_addr, wait_for
+from helpers import pod_addr, read_chunked, read_headers, wait_for
 
 PROXY_V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
@@ -374,24 +374,10 @@ class ProtoServer:
                 continue
             method, target, version = line.decode("latin-1").rstrip("\r\n").split(" ")
             conn["http_version"] = version
-            headers = []
-            while True:
-                h = rfile.readline(65537)
-                if h in (b"\r\n", b"\n", b""):
-                    break
-                n, _, v = h.decode("latin-1").partition(":")
-                headers.append((n.strip(), v.strip()))
+            headers = read_headers(rfile)
             lower = {n.lower(): v for n, v in headers}
             if "chunked" in lower.get("transfer-encoding", "").lower():
-                body = b""
-                while True:
-                    size = int(rfile.readline().split(b";")[0].strip() or b"0", 16)
-                    if size == 0:
-                        while rfile.readline() not in (b"\r\n", b"\n", b""):
-                            pass
-                        break
-                    body += rfile.read(size)
-                    rfile.readline()
+                body = read_chunked(rfile)
             else:
                 body = rfile.read(int(lower.get("content-length", "0")))
             conn["requests"] += 1

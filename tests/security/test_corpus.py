@@ -18,7 +18,6 @@ and `haproxy -c` accepts every rendering.
 Run: tests/security/run.sh (PORTICO_BIN=/path/to/portico to override).
 """
 
-import hashlib
 import os
 import re
 import shutil
@@ -32,6 +31,7 @@ import pytest
 import conftest
 import corpus as C
 import hcfg as H
+from portico_bin import portico_binary
 
 REPO = Path(__file__).resolve().parents[2]
 BATCH = 1500            # Ingress fixtures per rendering: ~1 s of portico each
@@ -47,14 +47,6 @@ PEM_ONLY = re.compile(rb"(-----BEGIN ([A-Z ]+)-----\n([A-Za-z0-9+/=]{1,64}\n)+--
 
 
 # --------------------------------------------------------------------------- tools
-
-def _binary():
-    p = Path(os.environ.get("PORTICO_BIN") or REPO / "portico")
-    if not p.is_file() or not os.access(p, os.X_OK):
-        pytest.fail(f"portico binary not found or not executable at {p} "
-                    f"(build it with `make -C {REPO}` or set PORTICO_BIN)", pytrace=False)
-    return p
-
 
 def _haproxy():
     h = os.environ.get("HAPROXY_BIN") or shutil.which("haproxy") or "/usr/sbin/haproxy"
@@ -352,7 +344,7 @@ def haproxy_lines(hout, out):
 class Corpus:
     def __init__(self, tmp):
         self.tmp = tmp
-        self.binary, self.haproxy = _binary(), _haproxy()
+        self.binary, self.haproxy = portico_binary(), _haproxy()
         self.cert, self.cert2 = _cert(tmp, "one"), _cert(tmp, "two")
         self.docs = C.key_docs(str(self.binary))
         self.nginx = C.nginx_annotations(REPO)
