@@ -122,6 +122,9 @@ struct ctl {
 
 /* ctl.c */
 
+/* A pass that waited (for a pass, a deletion retry or a drift check to
+ * end) runs now, unless one is under way or Portico stops. */
+void ctl_resume(struct ctl *c);
 /* Marks the controller dirty: a pass runs soon (or after the one running). */
 void ctl_schedule(struct ctl *c);
 /* After haproxy -c refused the pending generation with <output>: the

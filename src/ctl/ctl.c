@@ -82,6 +82,14 @@ void ctl_events_replay(struct ctl *c)
     }
 }
 
+void ctl_resume(struct ctl *c)
+{
+    if (c->dirty && !c->busy && !c->stopping) {
+        c->dirty = false;
+        ctl_schedule(c);
+    }
+}
+
 static void pass_done(struct ctl *c)
 {
     c->busy = false;
@@ -89,10 +97,7 @@ static void pass_done(struct ctl *c)
     ctl_status_sync(c);
     /* what the build and the rendering held until now */
     xtrim();
-    if (c->dirty && !c->stopping) {
-        c->dirty = false;
-        ctl_schedule(c);
-    }
+    ctl_resume(c);
 }
 
 const double ctl_latency_bounds[CTL_LATENCY_BUCKETS] = {
@@ -195,10 +200,7 @@ static void on_del_done(char *const *names, const enum rt_del *res, size_t n, vo
         return;
     ctl_del_wait_add(c, NULL, 0);
     /* a pass that waited for the retry */
-    if (c->dirty && !c->busy) {
-        c->dirty = false;
-        ctl_schedule(c);
-    }
+    ctl_resume(c);
 }
 
 static void on_del_timer(uv_timer_t *t)

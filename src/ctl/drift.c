@@ -35,10 +35,7 @@ static void check_done(struct ctl *c)
 {
     c->drift_running = false;
     arm(c);
-    if (c->dirty && !c->busy && !c->stopping) {
-        c->dirty = false;
-        ctl_schedule(c);
-    }
+    ctl_resume(c);
 }
 
 static void on_repaired(const struct rt_result *res, void *arg)

@@ -1949,17 +1949,13 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
         return 0;
     }
     case NX_USE_REGEX:
+        return parse_bool(a, val, &kv->nginx_use_regex, err);
     case NX_AFFINITY:
-        if (nk->conv == NX_AFFINITY ? strcmp(val, "cookie")
-                                    : strcmp(val, "true") && strcmp(val, "false")) {
-            errmsg_set(err, nk->conv == NX_AFFINITY ? "must be cookie"
-                                                    : "must be \"true\" or \"false\"");
+        if (strcmp(val, "cookie")) {
+            errmsg_set(err, "must be cookie");
             return -EINVAL;
         }
-        if (nk->conv == NX_AFFINITY)
-            kv->nginx_affinity = true;
-        else
-            kv->nginx_use_regex = !strcmp(val, "true");
+        kv->nginx_affinity = true;
         return 0;
     case NX_COOKIE: {
         const char *name = NULL;
