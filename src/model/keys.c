@@ -611,11 +611,7 @@ bad:
  * client sends it. */
 static bool url_chars(const char *s)
 {
-    for (; *s; s++) {
-        if (*s <= ' ' || *s > '~' || *s == '"' || *s == '\'' || *s == '\\' || *s == '#')
-            return false;
-    }
-    return true;
+    return !bad_byte(s) && !strpbrk(s, " \"\\#");
 }
 
 /* An http:// or https:// URL with a host (a redirect's target). */
@@ -985,11 +981,9 @@ static int parse_log_format(struct arena *a, const char *val, void *dst, char **
         *(const char **)dst = NULL;
         return 0;
     }
-    for (size_t i = 0; i < len; i++) {
-        if (val[i] < 0x20 || val[i] > 0x7e || val[i] == '\'') {
-            errmsg_set(err, "must be printable ASCII without \"'\"");
-            return -EINVAL;
-        }
+    if (bad_byte(val)) {
+        errmsg_set(err, "must be printable ASCII without \"'\"");
+        return -EINVAL;
     }
     if (len > 1024 || strstr(val, "env(")) {
         errmsg_set(err, len > 1024 ? "is longer than 1024 characters"
@@ -1041,12 +1035,9 @@ static int parse_realm(struct arena *a, const char *val, void *dst, char **err)
 {
     size_t len = strlen(val);
 
-    for (size_t i = 0; i < len; i++) {
-        if (val[i] < 0x20 || val[i] > 0x7e || val[i] == '"' || val[i] == '\\' ||
-            val[i] == '\'') {
-            errmsg_set(err, "must be printable ASCII without quotes or '\\'");
-            return -EINVAL;
-        }
+    if (bad_byte(val) || strpbrk(val, "\"\\")) {
+        errmsg_set(err, "must be printable ASCII without quotes or '\\'");
+        return -EINVAL;
     }
     if (!len || len > 128) {
         errmsg_set(err, "must be 1 to 128 characters");
