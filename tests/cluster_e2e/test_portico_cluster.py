@@ -10,6 +10,7 @@ import pytest
 
 from helpers import (config_map, ingress, ingress_class, path, request, rule,
                      service_with_endpoints, tls_secret, tls_peer_cert, cert_cn, wait_for)
+from portico_bin import portico_binary
 
 NS = "default"
 
@@ -210,8 +211,7 @@ def test_missing_permission_is_named_and_retried(cluster, pods, base, start_port
     start = text.index("token: ") + len("token: ")
     kc.write_text(text[:start] + tok + "\n")
     from helpers import Portico
-    import conftest
-    px = Portico(conftest._binary(), None, tmp_path / "px", extra_args=[f"--kubeconfig={kc}"])
+    px = Portico(portico_binary(), None, tmp_path / "px", extra_args=[f"--kubeconfig={kc}"])
     try:
         wait_for(lambda: "secrets is forbidden" in px.log_text() and "cannot list resource" in
                  px.log_text(), timeout=20, what="an error naming the resource and the verb")
@@ -332,9 +332,8 @@ def test_kubeconfig_without_ca_uses_the_system_store(cluster, pods, base, tmp_pa
     import subprocess
 
     from helpers import Portico
-    import conftest
 
-    binary = conftest._binary()
+    binary = portico_binary()
     if "libcurl" in subprocess.run(["ldd", str(binary)], capture_output=True, text=True).stdout:
         # `make` links a static libcurl (scripts/curl.sh), so this runs unless
         # CURL=system or curl.sh fell back to the shared library; the skip then
