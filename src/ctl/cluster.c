@@ -190,11 +190,35 @@ static void add_informer(struct ctl *c, const struct informer_spec *spec)
     own->path = xstrdup(spec->path);
     own->selector = spec->selector ? xstrdup(spec->selector) : NULL;
     own->ns = spec->ns ? xstrdup(spec->ns) : NULL;
+    own->name = spec->name ? xstrdup(spec->name) : NULL;
     c->specs = xrealloc(c->specs, (c->n_informers + 1) * sizeof(*c->specs));
     c->specs[c->n_informers] = own;
     c->informers = xrealloc(c->informers, (c->n_informers + 1) * sizeof(*c->informers));
     c->informers[c->n_informers++] = informer_start(c->loop, c->kube, &c->store, own,
                                                     on_informer_changed, on_informer_synced, c);
+}
+
+/* One ConfigMap, <ref> "ns/name" (checked by the flag's parser), or none:
+ * a list and watch of its name alone, so that a relist replaces only it. */
+static void watch_configmap(struct ctl *c, const char *ref, unsigned watch_s)
+{
+    struct informer_spec cm = {K8S_CONFIGMAP, "v1", "ConfigMap", NULL, NULL, NULL, NULL, NULL,
+                               watch_s, false};
+    const char *slash;
+    char *ns;
+
+    if (!ref)
+        return;
+    slash = strchr(ref, '/');
+    ns = xstrndup(ref, (size_t)(slash - ref));
+    cm.path = xasprintf("/api/v1/namespaces/%s/configmaps", ns);
+    cm.selector = xasprintf("metadata.name%%3D%s", slash + 1);
+    cm.ns = ns;
+    cm.name = slash + 1;
+    add_informer(c, &cm);
+    free((char *)cm.path);
+    free((char *)cm.selector);
+    free(ns);
 }
 
 /* PORTICO_WATCH_TIMEOUT=SECONDS: every watch's timeout (normally 300 to 600 s
@@ -233,7 +257,7 @@ int ctl_cluster_start(struct ctl *c, const struct opts *o)
     for (size_t i = 0; i < ARRAY_SIZE(watched); i++) {
         struct informer_spec spec = {watched[i].kind, watched[i].api_version,
                                      watched[i].kind_name, NULL, watched[i].selector, NULL,
-                                     o->ns_blacklist.v, watch_s, watched[i].optional};
+                                     NULL, o->ns_blacklist.v, watch_s, watched[i].optional};
         char *path;
 
         if (!watched[i].namespaced || !o->ns_whitelist.n) {
@@ -252,20 +276,9 @@ int ctl_cluster_start(struct ctl *c, const struct opts *o)
             free(path);
         }
     }
-    if (o->configmap) {
-        const char *slash = strchr(o->configmap, '/');
-        struct informer_spec cm = {K8S_CONFIGMAP, "v1", "ConfigMap", NULL, NULL, NULL, NULL,
-                                   watch_s, false};
-        char *ns = xstrndup(o->configmap, (size_t)(slash - o->configmap));
-
-        cm.path = xasprintf("/api/v1/namespaces/%s/configmaps", ns);
-        cm.selector = xasprintf("metadata.name%%3D%s", slash + 1);
-        cm.ns = ns;
-        add_informer(c, &cm);
-        free((char *)cm.path);
-        free((char *)cm.selector);
-        free(ns);
-    }
+    watch_configmap(c, o->configmap, watch_s);
+    watch_configmap(c, o->configmap_tcp_services, watch_s);
+    watch_configmap(c, o->configmap_errorfiles, watch_s);
     if (c->kc.token_file) {
         uv_timer_init(c->loop, &c->token_timer);
         c->token_timer.data = c;
@@ -294,6 +307,7 @@ void ctl_cluster_stop(struct ctl *c)
         free((char *)c->specs[i]->path);
         free((char *)c->specs[i]->selector);
         free((char *)c->specs[i]->ns);
+        free((char *)c->specs[i]->name);
         free(c->specs[i]);
     }
     FREE_NULL(c->informers);

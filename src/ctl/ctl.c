@@ -709,6 +709,8 @@ static void setup_opts(struct ctl *c, const struct opts *o, bool probe)
     c->mopts.default_backend_svc = o->default_backend_service;
     c->mopts.default_ssl_cert = o->default_ssl_certificate;
     c->mopts.configmap = o->configmap;
+    c->mopts.configmap_errorfiles = o->configmap_errorfiles;
+    c->mopts.configmap_tcp_services = o->configmap_tcp_services;
     c->mopts.fallback_cert_pem = c->fallback_pem;
     c->ropts.runtime_dir = o->runtime_dir;
     c->ropts.ipv4_addr = o->disable_ipv4 ? NULL : o->ipv4_addr;

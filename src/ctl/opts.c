@@ -77,6 +77,11 @@ static const struct opt_def opt_table[] = {
      "Ignore this namespace (repeatable).", O(ns_blacklist), false},
     {"configmap", NULL, OPT_NSNAME, NULL, "configuration",
      "ConfigMap NS/NAME holding global keys (see doc/config/).", O(configmap), false},
+    {"configmap-errorfiles", NULL, OPT_NSNAME, NULL, "configuration",
+     "ConfigMap NS/NAME of error pages: each key a status code HAProxy answers itself "
+     "(200 400 401 403 404 405 407 408 410 413 421 422 425 429 500 501 502 503 504), each "
+     "value the whole HTTP response.",
+     O(configmap_errorfiles), false},
     {"default-backend-service", NULL, OPT_NSNAME, NULL, "configuration",
      "Service NS/NAME that receives requests no rule matches (its first port). Default: "
      "HAProxy answers 404 itself.",
@@ -174,7 +179,6 @@ static const struct opt_def opt_table[] = {
     COMPAT_VALUE("custom-validation-rules", "Custom annotations are not supported."),
     COMPAT("enable-custom-annotations-on-ingress", "Custom annotations are not supported."),
     COMPAT_VALUE("configmap-tcp-services", "TCP services are not supported yet."),
-    COMPAT_VALUE("configmap-errorfiles", "Error files are not supported yet."),
     COMPAT_VALUE("configmap-patternfiles", "Pattern files are not supported yet."),
 #undef COMPAT
 #undef COMPAT_VALUE

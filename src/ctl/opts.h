@@ -25,6 +25,8 @@ struct opts {
     struct strlist ns_whitelist;
     struct strlist ns_blacklist;
     char *configmap;
+    char *configmap_tcp_services;
+    char *configmap_errorfiles;
     char *default_backend_service;
     char *default_ssl_certificate;
     int http_port;

@@ -202,6 +202,9 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
                     g->timeout_connect_ms, g->timeout_client_ms, g->timeout_server_ms,
                     g->timeout_http_request_ms, g->timeout_http_keep_alive_ms,
                     g->timeout_queue_ms, g->timeout_tunnel_ms);
+    for (size_t i = 0; i < m->n_errorfiles; i++)
+        ret |= buf_addf(b, "    errorfile %u " RENDER_ERRORFILES "/%u.http\n",
+                        m->errorfiles[i].code, m->errorfiles[i].code);
     if (g->timeout_client_fin_ms)
         ret |= buf_addf(b, "    timeout client-fin %ums\n", g->timeout_client_fin_ms);
     if (g->timeout_server_fin_ms)
@@ -494,6 +497,16 @@ static int render_cors_response(struct buf *b, const struct key_values *o)
     return ret;
 }
 
+/* True when --configmap-errorfiles has a page for status <code>. */
+static bool has_errorfile(const struct model *m, unsigned code)
+{
+    for (size_t i = 0; i < m->n_errorfiles; i++) {
+        if (m->errorfiles[i].code == code)
+            return true;
+    }
+    return false;
+}
+
 /* Basic authentication: the users' list, or a 503 when there is none
  * usable, rather than serve without it. */
 static int render_auth(struct buf *b, const struct key_values *o, const struct model_userlist *ul)
@@ -679,10 +692,13 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
 
     if (render_userlists(b, m))
         return b->ptr ? -EINVAL : -E2BIG;
-    ret |= buf_adds(b, "backend portico_default_404\n"
-                       "    http-request return status 404 content-type text/plain "
-                       "string '404 page not found'\n"
-                       "\nbackend " MODEL_FORBIDDEN_BACKEND "\n"
+    ret |= buf_adds(b, "backend portico_default_404\n");
+    if (has_errorfile(m, 404))
+        ret |= buf_adds(b, "    http-request return status 404 default-errorfiles\n");
+    else
+        ret |= buf_adds(b, "    http-request return status 404 content-type text/plain "
+                           "string '404 page not found'\n");
+    ret |= buf_adds(b, "\nbackend " MODEL_FORBIDDEN_BACKEND "\n"
                        "    http-request return status 403 content-type text/plain "
                        "string '403 forbidden: this route is closed until its access control "
                        "can be enforced'\n");
@@ -1074,6 +1090,17 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         f->own = xstrndup(m->client_ca_pem, m->client_ca_len);
         f->data = f->own;
         f->len = m->client_ca_len;
+    }
+    for (size_t i = 0; i < m->n_errorfiles; i++) {
+        /* HAProxy reads them when it starts: a change of one is a reload */
+        char name[64];
+        struct render_file *f;
+
+        snprintf(name, sizeof(name), RENDER_ERRORFILES "/%u.http", m->errorfiles[i].code);
+        f = new_file(out, name, 0644);
+        f->own = xstrndup(m->errorfiles[i].data, m->errorfiles[i].len);
+        f->data = f->own;
+        f->len = m->errorfiles[i].len;
     }
     for (size_t i = 0; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];

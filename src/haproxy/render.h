@@ -16,6 +16,8 @@ struct buf;
 #define RENDER_CRT_LIST "certs/crt-list.txt"
 /* client-ca's certificates, beside haproxy.cfg */
 #define RENDER_CLIENT_CA "client-ca.crt"
+/* the directory of the error pages, "<code>.http" each */
+#define RENDER_ERRORFILES "errorfiles"
 
 struct render_opts {
     const char *runtime_dir;   /* admin socket lives here */

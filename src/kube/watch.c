@@ -274,7 +274,8 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
         return;
     }
     /* a complete list replaces the store, so deletes missed meanwhile apply */
-    changes = store_replace(inf->store, inf->spec.kind, inf->spec.ns, inf->objs, inf->n_objs);
+    changes = store_replace(inf->store, inf->spec.kind, inf->spec.ns, inf->spec.name, inf->objs,
+                            inf->n_objs);
     /* the store owns them now; the array is only needed by the next relist */
     inf->n_objs = 0;
     FREE_NULL(inf->objs);

@@ -22,6 +22,7 @@ struct informer_spec {
     const char *path;         /* collection path, e.g. "/apis/networking.k8s.io/v1/ingresses" */
     const char *selector;     /* fieldSelector value (URL-encoded), or NULL */
     const char *ns;           /* the namespace <path> is limited to, or NULL for all */
+    const char *name;         /* the one object <selector> is limited to, or NULL */
     char *const *exclude;     /* namespaces whose objects are dropped, NULL-terminated, or NULL */
     unsigned watch_timeout_s; /* timeoutSeconds of every watch; 0: 300 to 600 at random */
     bool optional;            /* refused (401, 403): counted as synced, empty, so that

@@ -1766,6 +1766,66 @@ static void set_client_ca(struct builder *b, const char *obj, const char *cm_ns)
               key, why);
 }
 
+/* The ConfigMap flag <flag> ("configmap-errorfiles") names with <ref>, or
+ * NULL with a warning when it is not there. */
+static const struct k8s_configmap *flag_configmap(struct builder *b, const char *flag,
+                                                  const char *ref)
+{
+    const struct k8s_configmap *cm = NULL;
+    const char *name;
+    char ns[256];
+
+    if ((name = split_ref(ref, ns, sizeof(ns))))
+        cm = (const struct k8s_configmap *)store_get(b->store, K8S_CONFIGMAP, ns, name);
+    if (!cm)
+        add_issue(b, MODEL_SEV_WARN, arena_printf(&b->tmp, "flag/%s", flag), "",
+                  "configmap \"%s\" not found", ref);
+    return cm;
+}
+
+/* --configmap-errorfiles: a page per status code; a key or page HAProxy
+ * would refuse is left out (HAProxy's own page stays), with an issue. */
+static void set_errorfiles(struct builder *b)
+{
+    const struct k8s_configmap *cm;
+    struct model *m = b->m;
+    char obj[600];
+
+    if (!b->opts->configmap_errorfiles)
+        return;
+    cm = flag_configmap(b, "configmap-errorfiles", b->opts->configmap_errorfiles);
+    if (!cm)
+        return;
+    k8s_obj_ref(&cm->obj, obj, sizeof(obj));
+    b->cur_ref = obj;
+    b->cur_origin = store_origin(b->store, &cm->obj);
+    m->errorfiles = arena_alloc(&m->arena, cm->n_data * sizeof(*m->errorfiles));
+    /* data is sorted by key, and codes are 3 digits: sorted by code too */
+    for (size_t i = 0; i < cm->n_data; i++) {
+        const char *key = cm->data[i].key, *val = cm->data[i].val, *why;
+        const char *field = arena_printf(&b->tmp, "data[\"%s\"]", key);
+        uint32_t code;
+
+        if (strlen(key) != 3 || str_to_u32(key, 100, 599, &code) || !valid_errorfile_code(code)) {
+            add_issue(b, MODEL_SEV_ERROR, obj, field,
+                      "not a status code HAProxy has an error page for (one of "
+                      ERRORFILE_CODES "); ignored");
+            continue;
+        }
+        why = validate_errorfile(val, strlen(val));
+        if (why) {
+            add_issue(b, MODEL_SEV_ERROR, obj, field,
+                      "not an HTTP response HAProxy can send: %s; HAProxy's own page is "
+                      "served instead", why);
+            continue;
+        }
+        m->errorfiles[m->n_errorfiles].code = code;
+        m->errorfiles[m->n_errorfiles].data = arena_strdup(&m->arena, val);
+        m->errorfiles[m->n_errorfiles++].len = strlen(val);
+    }
+    b->cur_ref = NULL;
+}
+
 static void set_global(struct builder *b)
 {
     const struct k8s_configmap *cm = NULL;
@@ -1821,6 +1881,7 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     hmap_init_borrowing(&b.sni_owner);
 
     set_global(&b);
+    set_errorfiles(&b);
     index_slices(&b);
     defclass = default_class(&b);
     /* filtered in place, those on their way out moved to the end, then each

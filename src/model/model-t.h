@@ -76,6 +76,14 @@ struct model_cert {
     size_t n_snis;
 };
 
+/* An error page of --configmap-errorfiles: the whole HTTP response HAProxy
+ * sends instead of its own for that status. */
+struct model_errorfile {
+    unsigned code;
+    const char *data;      /* validate_errorfile() accepted it */
+    size_t len;
+};
+
 enum model_sev {
     MODEL_SEV_WARN = 0,
     MODEL_SEV_ERROR,       /* the object (or part of it) was rejected */
@@ -111,6 +119,8 @@ struct model {
     bool client_ca_broken;          /* client-ca set but unusable: HTTPS answers 403 */
     struct model_cert *certs;       /* sorted by file */
     size_t n_certs;
+    struct model_errorfile *errorfiles; /* sorted by code; in the arena */
+    size_t n_errorfiles;
     const struct model_userlist **userlists; /* sorted by name; in the arena */
     size_t n_userlists;
     struct model_issue *issues;

@@ -19,6 +19,8 @@ struct model_opts {
     const char *default_backend_svc;  /* "ns/name" or NULL */
     const char *default_ssl_cert;     /* "ns/name" or NULL */
     const char *configmap;            /* "ns/name" or NULL */
+    const char *configmap_errorfiles; /* "ns/name" or NULL */
+    const char *configmap_tcp_services; /* "ns/name" or NULL */
     const char *fallback_cert_pem;    /* self-signed key + cert used when no default is set */
     struct tls_cache *tls_cache;      /* parsed Secrets kept across builds, or NULL */
 };

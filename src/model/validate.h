@@ -17,4 +17,14 @@ bool valid_host(const char *s);
 bool valid_port_name(const char *s);
 /* Checks a path for its type; returns NULL or a static reason. */
 const char *validate_path(const char *path, enum k8s_path_type type);
+/* True when HAProxy 2.6 takes an error page for status <code>. */
+bool valid_errorfile_code(unsigned code);
+/* The codes valid_errorfile_code() takes, as text for messages and docs. */
+#define ERRORFILE_CODES "200 400 401 403 404 405 407 408 410 413 421 422 425 429 500 501 502 503 504"
+/* Largest error page: far below the 16 kB buffer HAProxy reads one into. */
+#define ERRORFILE_MAX 8192
+/* Checks a whole HTTP/1 response of <len> bytes for an errorfile, as HAProxy
+ * will parse it; returns NULL or a static reason. Empty is valid: HAProxy
+ * then closes the connection without an answer. */
+const char *validate_errorfile(const char *resp, size_t len);
 #endif

@@ -82,8 +82,8 @@ bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *
     return true;
 }
 
-size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, struct k8s_obj **objs,
-                     size_t n)
+size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, const char *name,
+                     struct k8s_obj **objs, size_t n)
 {
     struct hset keep;
     const char *key;
@@ -98,6 +98,8 @@ size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, struct
         key = ((const struct k8s_obj *)val)->meta.key;
         if (ns && (strncmp(key, ns, nslen) || key[nslen] != '/'))
             continue; /* another namespace's list owns it */
+        if (name && strcmp(strchr(key, '/') + 1, name))
+            continue; /* another object's list owns it */
         if (!hset_get(&keep, key)) {
             del = xgrow(del, &cap, ndel + 1, sizeof(*del));
             del[ndel++] = xstrdup(key);

@@ -27,11 +27,12 @@ bool store_put(struct store *s, struct k8s_obj *obj);
 /* Removes an object; returns true if it existed. */
 bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *name);
 /* Replaces every object of <kind> (in namespace <ns>, or in all namespaces
- * when <ns> is NULL) with <objs> (ownership of each moves to the store; the
- * array stays the caller's). Objects absent from <objs> are deleted, as a
- * relist does. Returns the number of effective changes. */
-size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, struct k8s_obj **objs,
-                     size_t n);
+ * when <ns> is NULL; only the one called <name> unless it is NULL) with
+ * <objs> (ownership of each moves to the store; the array stays the
+ * caller's). Objects absent from <objs> are deleted, as a relist does.
+ * Returns the number of effective changes. */
+size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, const char *name,
+                     struct k8s_obj **objs, size_t n);
 /* Borrowed pointer valid until the object is replaced or deleted. */
 const struct k8s_obj *store_get(const struct store *s, enum k8s_kind kind, const char *ns,
                                 const char *name);

@@ -1560,9 +1560,50 @@ static void test_deterministic(void **state)
     store_deinit(&b);
 }
 
+static struct k8s_obj *configmap(const char *ns, const char *name)
+{
+    char *q = xasprintf("{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'%s',"
+                        "'namespace':'%s'},'data':{'k':'v'}}",
+                        name, ns);
+    char *j = q2j(q);
+    struct k8s_obj *o = tu_decode(j);
+
+    free(j);
+    free(q);
+    return o;
+}
+
+/* The list of one named ConfigMap (a flag's) replaces that ConfigMap only,
+ * not the others of its namespace (another flag's). */
+static void test_store_replace_by_name(void **state)
+{
+    struct store s;
+    struct k8s_obj *objs[1];
+
+    (void)state;
+    store_init(&s);
+    store_put(&s, configmap("ns", "global"));
+    store_put(&s, configmap("ns", "errors"));
+    store_put(&s, configmap("other", "errors"));
+    /* relisted empty: gone */
+    assert_int_equal(store_replace(&s, K8S_CONFIGMAP, "ns", "errors", objs, 0), 1);
+    assert_null(store_get(&s, K8S_CONFIGMAP, "ns", "errors"));
+    assert_non_null(store_get(&s, K8S_CONFIGMAP, "ns", "global"));
+    assert_non_null(store_get(&s, K8S_CONFIGMAP, "other", "errors"));
+    /* relisted with itself: the others untouched */
+    objs[0] = configmap("ns", "errors");
+    assert_int_equal(store_replace(&s, K8S_CONFIGMAP, "ns", "errors", objs, 1), 1);
+    assert_int_equal(store_count(&s, K8S_CONFIGMAP), 3);
+    /* the whole namespace */
+    assert_int_equal(store_replace(&s, K8S_CONFIGMAP, "ns", NULL, objs, 0), 2);
+    assert_int_equal(store_count(&s, K8S_CONFIGMAP), 1);
+    store_deinit(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_store_replace_by_name),
         cmocka_unit_test(test_issue_origin),
         cmocka_unit_test(test_class_selection),
         cmocka_unit_test(test_default_class_value_must_be_true),

@@ -255,6 +255,76 @@ static void test_path_length(void **state)
     path_bad(p, K8S_PATH_IMPL);
 }
 
+static void errorfile_ok(const char *resp)
+{
+    const char *why = validate_errorfile(resp, strlen(resp));
+
+    if (why)
+        fail_msg("refused \"%s\": %s", resp, why);
+}
+
+static void errorfile_bad(const char *resp, const char *reason)
+{
+    const char *why = validate_errorfile(resp, strlen(resp));
+
+    if (!why || !strstr(why, reason))
+        fail_msg("\"%s\": want a reason with \"%s\", got %s", resp, reason, why ? why : "none");
+}
+
+/* What HAProxy 2.6's errorfile parser takes, or a stricter subset of it:
+ * each refused case here is one HAProxy refuses too, or that would let a
+ * value decide more than the page (a bare CR splitting a header). */
+static void test_errorfile(void **state)
+{
+    char big[ERRORFILE_MAX + 64];
+
+    (void)state;
+    errorfile_ok("");
+    errorfile_ok("HTTP/1.1 503 Service Unavailable\r\n\r\n");
+    errorfile_ok("HTTP/1.0 404\n\nbody without length");
+    errorfile_ok("HTTP/1.1 200 OK\nContent-Type: text/html\ncontent-length: 2\n\nhi");
+    errorfile_ok("HTTP/1.1 503 X\r\nA:\r\nB: \t v\r\n\r\n\x01\xff binary body");
+    errorfile_bad("http/1.1 503 X\r\n\r\n", "status line");
+    errorfile_bad("HTTP/2 503 X\r\n\r\n", "status line");
+    errorfile_bad("HTTP/1.1 103 Early\r\n\r\n", "from 200 to 599");
+    errorfile_bad("HTTP/1.1 5033 X\r\n\r\n", "from 200 to 599");
+    errorfile_bad("HTTP/1.1 503 X\x7f\r\n\r\n", "status line has a control");
+    errorfile_bad("HTTP/1.1 503 X\r\nA: b", "empty line");
+    errorfile_bad("HTTP/1.1 503 X", "empty line");
+    errorfile_bad("HTTP/1.1 503 X\r\nBad Name: x\r\n\r\n", "header name");
+    errorfile_bad("HTTP/1.1 503 X\r\n: x\r\n\r\n", "Name: value");
+    errorfile_bad("HTTP/1.1 503 X\r\nnocolon\r\n\r\n", "Name: value");
+    errorfile_bad("HTTP/1.1 503 X\r\nA: 1\rSet-Cookie: x\r\n\r\n", "header value");
+    errorfile_bad("HTTP/1.1 503 X\r\nA: caf\xc3\xa9\r\n\r\n", "header value");
+    errorfile_bad("HTTP/1.1 503 X\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "chunked");
+    errorfile_bad("HTTP/1.1 503 X\r\nContent-Length: 9\r\n\r\nhello", "differs");
+    errorfile_bad("HTTP/1.1 503 X\r\nContent-Length: 1\r\n\r\nhello", "differs");
+    errorfile_bad("HTTP/1.1 503 X\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab", "twice");
+    errorfile_bad("HTTP/1.1 503 X\r\nContent-Length: -2\r\n\r\n", "not a number");
+    errorfile_bad("HTTP/1.1 503 X\r\nContent-Length:\r\n\r\n", "empty");
+    errorfile_bad("HTTP/1.1 503 X\r\nContent-Length: 99999999999999999999\r\n\r\n", "larger");
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "HTTP/1.1 503 X\r\n\r\n", 18);
+    big[ERRORFILE_MAX] = '\0';
+    errorfile_ok(big);
+    big[ERRORFILE_MAX] = 'a';
+    big[ERRORFILE_MAX + 1] = '\0';
+    errorfile_bad(big, "larger than 8192");
+    {
+        char many[51 * 6 + 32] = "HTTP/1.1 503 X\r\n";
+
+        for (int i = 0; i < 50; i++)
+            strcat(many, "A: b\r\n");
+        errorfile_ok(strcat(strcpy(big, many), "\r\n"));
+        strcat(many, "A: b\r\n\r\n");
+        errorfile_bad(many, "more than 50");
+    }
+    assert_true(valid_errorfile_code(503));
+    assert_true(valid_errorfile_code(421));
+    assert_false(valid_errorfile_code(415));
+    assert_false(valid_errorfile_code(301));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -262,6 +332,7 @@ int main(void)
         cmocka_unit_test(test_host),              cmocka_unit_test(test_port_name),
         cmocka_unit_test(test_path_exact_prefix), cmocka_unit_test(test_path_impl),
         cmocka_unit_test(test_path_anchoring),    cmocka_unit_test(test_path_length),
+        cmocka_unit_test(test_errorfile),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
