@@ -44,6 +44,7 @@ struct ctl {
     uv_loop_t *loop;
     const struct opts *opts;
     struct model_opts mopts;
+    uint16_t own_ports[5];    /* mopts.own_ports */
     struct render_opts ropts;
     struct store store;
     struct manifests *src;   /* file mode */

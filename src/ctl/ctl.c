@@ -698,6 +698,20 @@ static bool ipv6_usable(const char *addr)
     return ok;
 }
 
+/* The ports Portico and HAProxy listen on, which no TCP service may take. */
+static void set_own_ports(struct ctl *c, const struct opts *o)
+{
+    const int ports[] = {o->disable_http ? 0 : o->http_port, o->disable_https ? 0 : o->https_port,
+                         o->stats_port, o->healthz_port, o->controller_port};
+
+    c->mopts.n_own_ports = 0;
+    for (size_t i = 0; i < ARRAY_SIZE(ports); i++) {
+        if (ports[i] > 0)
+            c->own_ports[c->mopts.n_own_ports++] = (uint16_t)ports[i];
+    }
+    c->mopts.own_ports = c->own_ports;
+}
+
 /* <probe>: check the host can listen on IPv6 (not when only rendering). */
 static void setup_opts(struct ctl *c, const struct opts *o, bool probe)
 {
@@ -711,6 +725,7 @@ static void setup_opts(struct ctl *c, const struct opts *o, bool probe)
     c->mopts.configmap = o->configmap;
     c->mopts.configmap_errorfiles = o->configmap_errorfiles;
     c->mopts.configmap_tcp_services = o->configmap_tcp_services;
+    set_own_ports(c, o);
     c->mopts.fallback_cert_pem = c->fallback_pem;
     c->ropts.runtime_dir = o->runtime_dir;
     c->ropts.ipv4_addr = o->disable_ipv4 ? NULL : o->ipv4_addr;

@@ -77,6 +77,11 @@ static const struct opt_def opt_table[] = {
      "Ignore this namespace (repeatable).", O(ns_blacklist), false},
     {"configmap", NULL, OPT_NSNAME, NULL, "configuration",
      "ConfigMap NS/NAME holding global keys (see doc/config/).", O(configmap), false},
+    {"configmap-tcp-services", "tcp-services-configmap", OPT_NSNAME, NULL, "configuration",
+     "ConfigMap NS/NAME of TCP services: each key a port HAProxy listens on, each value "
+     "NS/SERVICE:PORT or NS/SERVICE:PORT:ssl (TLS ends in HAProxy, with the certificates of "
+     "HTTPS); PORT is the Service's port, by number or name.",
+     O(configmap_tcp_services), false},
     {"configmap-errorfiles", NULL, OPT_NSNAME, NULL, "configuration",
      "ConfigMap NS/NAME of error pages: each key a status code HAProxy answers itself "
      "(200 400 401 403 404 405 407 408 410 413 421 422 425 429 500 501 502 503 504), each "
@@ -178,7 +183,6 @@ static const struct opt_def opt_table[] = {
     COMPAT("disable-service-external-name", "ExternalName Services are not routed."),
     COMPAT_VALUE("custom-validation-rules", "Custom annotations are not supported."),
     COMPAT("enable-custom-annotations-on-ingress", "Custom annotations are not supported."),
-    COMPAT_VALUE("configmap-tcp-services", "TCP services are not supported yet."),
     COMPAT_VALUE("configmap-patternfiles", "Pattern files are not supported yet."),
 #undef COMPAT
 #undef COMPAT_VALUE

@@ -65,8 +65,8 @@ static const struct {
     /* a server removed ("disable server"), or enabled again ("add server" of
      * one kept in maintenance since its removal) */
     {"Server ", " is going DOWN for maintenance"},
-    {"CLI : Server ", " is UP/READY (leaving forced maintenance)"},
-    {"CLI : 'server ", "' : Already exists a server with the same name in backend"},
+    {"Server ", " is UP/READY (leaving forced maintenance)"},
+    {"'server ", "' : Already exists a server with the same name in backend"},
 };
 
 enum hap_line hap_line_kind(const char *line, size_t len)
@@ -91,6 +91,11 @@ enum hap_line hap_line_kind(const char *line, size_t len)
         return kind;
     msg += 3;
     rest = len - (size_t)(msg - line);
+    /* what a worker says in answer to a command, the old one's stop included */
+    if (rest >= 6 && !memcmp(msg, "CLI : ", 6)) {
+        msg += 6;
+        rest -= 6;
+    }
     for (size_t i = 0; i < sizeof(routine) / sizeof(routine[0]); i++) {
         size_t n = strlen(routine[i].start);
 

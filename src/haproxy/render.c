@@ -134,6 +134,15 @@ static int render_snippet(struct buf *b, const char *lines)
     return ret;
 }
 
+static bool has_tcp_services(const struct model *m)
+{
+    for (size_t i = 0; i < m->n_backends; i++) {
+        if (m->backends[i].listen_port)
+            return true;
+    }
+    return false;
+}
+
 static int render_global(struct buf *b, const struct model *m, const struct render_opts *o)
 {
     const struct key_values *g = &m->global;
@@ -176,8 +185,9 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
     ret |= render_snippet(b, g->global_snippet);
     if (o->fault)
         ret |= buf_adds(b, "    portico-fault-injected\n");
-    /* the TCP proxies of ssl-passthrough: none of the HTTP options */
-    if (m->n_maps[MODEL_MAP_PASSTHROUGH])
+    /* the TCP proxies of ssl-passthrough and of TCP services: none of the
+     * HTTP options */
+    if (m->n_maps[MODEL_MAP_PASSTHROUGH] || has_tcp_services(m))
         ret |= buf_addf(b,
                         "\n"
                         "defaults " PASSTHROUGH_DEFAULTS "\n"
@@ -685,7 +695,21 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     return ret ? -E2BIG : 0;
 }
 
-static int render_backends(struct cfg_out *c, const struct model *m, size_t *dropped)
+/* A TCP service's proxy: its listeners and balancing; the servers follow.
+ * Its name, "tcp-<port>", needs no quoting. */
+static int render_listen(struct buf *b, const struct model_backend *be,
+                         const struct render_opts *o)
+{
+    int ret = buf_addf(b, "\nlisten %s from " PASSTHROUGH_DEFAULTS "\n", be->name);
+
+    ret |= add_binds(b, o, be->listen_port, "tcp",
+                     be->listen_ssl ? " ssl crt certs/default.pem crt-list " RENDER_CRT_LIST : "");
+    ret |= buf_adds(b, "    balance roundrobin\n");
+    return ret;
+}
+
+static int render_backends(struct cfg_out *c, const struct model *m, const struct render_opts *o,
+                           size_t *dropped)
 {
     struct buf *b = &c->b;
     int ret = 0;
@@ -706,6 +730,10 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
         const struct model_backend *be = &m->backends[i];
         struct buf name;
 
+        if (be->listen_port) {
+            ret |= render_listen(b, be, o);
+            goto servers;
+        }
         buf_init(&name, 1024);
         if (cfg_name(&name, be->name)) {
             (*dropped)++;
@@ -735,6 +763,7 @@ static int render_backends(struct cfg_out *c, const struct model *m, size_t *dro
             ret |= buf_addf(b, "    balance roundrobin\n%s",
                             m->global.forwarded_for ? "    option forwardfor\n" : "");
         }
+servers:
         for (size_t j = 0; j < be->n_servers; j++) {
             struct model_server sv = model_backend_server(be, j);
             char sname[MODEL_SERVER_NAME_MAX];
@@ -1030,7 +1059,7 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
     if (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) || render_frontend(&c.b, m, o))
         ret = -E2BIG;
     else
-        ret = render_backends(&c, m, &out->n_dropped);
+        ret = render_backends(&c, m, o, &out->n_dropped);
     if (!ret)
         ret = cfg_flush(&c, true);
     if (c.fd != -1 && close(c.fd) == -1 && !ret)

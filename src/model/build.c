@@ -91,6 +91,7 @@ struct builder {
     bool cur_closed;                 /* its routes all answer 403 (fails_closed()) */
     const struct key_values *cur_kv; /* its keys: the ConfigMap's and its annotations */
     const char *cur_origin;
+    const struct k8s_configmap *tcp_services; /* --configmap-tcp-services's, or NULL */
 };
 
 /* Appends <p> to the array <*v> of <*n> pointers in <a>. It doubles at each
@@ -494,6 +495,24 @@ static void check_snippet(struct builder *b, const char *obj, const char *field,
                           const char **text);
 static const char *snippet_field(const struct k8s_obj *o, char *field, size_t size);
 
+/* Service <ns>/<name> or NULL, and in *<sp> its port named <port_name>, or
+ * numbered <port_num> without a name, or NULL. */
+static const struct k8s_service *find_service_port(struct builder *b, const char *ns,
+                                                   const char *name, const char *port_name,
+                                                   int32_t port_num,
+                                                   const struct k8s_service_port **sp)
+{
+    const struct k8s_service *svc;
+
+    *sp = NULL;
+    svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, name);
+    for (size_t i = 0; svc && i < svc->n_ports && !*sp; i++) {
+        if (port_name ? !strcmp(svc->ports[i].name, port_name) : svc->ports[i].port == port_num)
+            *sp = &svc->ports[i];
+    }
+    return svc;
+}
+
 /* Returns the backend for a Service port, creating it on first use. A
  * missing Service or port still gets a backend: it has no servers, so HAProxy
  * answers 503, and the Ingress gets a warning. */
@@ -511,11 +530,7 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
     uint64_t hash;
     struct key_values skv;
 
-    svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
-    for (size_t i = 0; svc && i < svc->n_ports && !sp; i++) {
-        if (port_name ? !strcmp(svc->ports[i].name, port_name) : svc->ports[i].port == port_num)
-            sp = &svc->ports[i];
-    }
+    svc = find_service_port(b, ns, svc_name, port_name, port_num, &sp);
     /* one backend per Service port, however the Ingresses name it */
     if (sp && valid_port_name(sp->name))
         str_concat(port, sizeof(port), sp->name, NULL);
@@ -1521,7 +1536,8 @@ static void size_tables(struct builder *b, size_t n_ours)
 {
     size_t max[MODEL_MAP_COUNT] = {0};
 
-    b->max_backends = 1; /* --default-backend-service's */
+    /* --default-backend-service's, and one a TCP service */
+    b->max_backends = 1 + (b->tcp_services ? b->tcp_services->n_data : 0);
     for (size_t i = 0; i < n_ours; i++) {
         const struct k8s_ingress *ing = (const struct k8s_ingress *)b->ours[i];
 
@@ -1857,6 +1873,122 @@ static void set_global(struct builder *b)
     b->m->global = b->global;
 }
 
+/* ====== TCP services ====== */
+
+/* Parses "ns/svc:port[:ssl]" of --configmap-tcp-services into <ns>, <svc>,
+ * <port> (a number or a port name) and *<ssl>; NULL or the reason. */
+static const char *parse_tcp_service(const char *v, char *ns, char *svc, char *port, bool *ssl)
+{
+    size_t n = strcspn(v, "/");
+    char *ssl_sep;
+
+    if (!v[n] || n > 63)
+        return "want NAMESPACE/SERVICE:PORT or NAMESPACE/SERVICE:PORT:ssl";
+    memcpy(ns, v, n);
+    ns[n] = '\0';
+    v += n + 1;
+    n = strcspn(v, ":");
+    if (!v[n] || n > 63)
+        return "want NAMESPACE/SERVICE:PORT or NAMESPACE/SERVICE:PORT:ssl";
+    memcpy(svc, v, n);
+    svc[n] = '\0';
+    v += n + 1;
+    if (strlen(v) > 63)
+        return "the port is longer than 63 bytes";
+    str_concat(port, 64, v, NULL);
+    ssl_sep = strchr(port, ':');
+    *ssl = ssl_sep && !strcmp(ssl_sep, ":ssl");
+    if (ssl_sep && !*ssl)
+        return "after the port, only \":ssl\" may follow";
+    if (ssl_sep)
+        *ssl_sep = '\0';
+    if (!valid_dns_label(ns))
+        return "the namespace is not a DNS label";
+    if (!valid_dns_label(svc))
+        return "the Service name is not a DNS label";
+    if (port[strspn(port, "0123456789")] == '\0') {
+        uint32_t num;
+
+        return port[0] == '0' || str_to_u32(port, 1, 65535, &num) ? "the port is not from 1 to 65535"
+                                                                  : NULL;
+    }
+    if (!valid_port_name(port))
+        return "the port is neither a number from 1 to 65535 nor a port name";
+    return NULL;
+}
+
+/* A port a key of --configmap-tcp-services names, or 0 with *<why>. */
+static uint16_t tcp_listen_port(const struct model_opts *o, const char *key, const char **why)
+{
+    uint32_t port;
+
+    *why = "not a port number from 1 to 65535";
+    if (key[0] == '0' || strlen(key) > 5 || str_to_u32(key, 1, 65535, &port))
+        return 0;
+    for (size_t i = 0; i < o->n_own_ports; i++) {
+        if (o->own_ports[i] == port) {
+            *why = "a port Portico or HAProxy listens on already (see the --*-port flags)";
+            return 0;
+        }
+    }
+    *why = NULL;
+    return (uint16_t)port;
+}
+
+/* --configmap-tcp-services: a TCP proxy for each key, listening on that
+ * port, its servers the Service port's endpoints as a backend's are, named
+ * "tcp-<port>", which no Ingress backend can be called (theirs hold '_'). */
+static void add_tcp_services(struct builder *b)
+{
+    const struct k8s_configmap *cm = b->tcp_services;
+    struct model *m = b->m;
+    char obj[600];
+
+    if (!cm)
+        return;
+    k8s_obj_ref(&cm->obj, obj, sizeof(obj));
+    b->cur_ref = obj;
+    b->cur_origin = store_origin(b->store, &cm->obj);
+    for (size_t i = 0; i < cm->n_data; i++) {
+        const char *key = cm->data[i].key, *why;
+        const char *field = arena_printf(&b->tmp, "data[\"%s\"]", key);
+        const struct k8s_service_port *sp;
+        const struct k8s_service *svc;
+        char ns[64], name[64], port[64];
+        struct model_backend *be;
+        bool ssl, numeric;
+        uint32_t *slot, num = 0;
+        uint16_t listen = tcp_listen_port(b->opts, key, &why);
+
+        if (!why)
+            why = parse_tcp_service(cm->data[i].val, ns, name, port, &ssl);
+        if (why) {
+            add_issue(b, MODEL_SEV_ERROR, obj, field, "%s; this TCP service is not served", why);
+            continue;
+        }
+        numeric = !str_to_u32(port, 1, 65535, &num);
+        svc = find_service_port(b, ns, name, numeric ? NULL : port, (int32_t)num, &sp);
+        be = &m->backends[m->n_backends];
+        memset(be, 0, sizeof(*be));
+        be->name = arena_printf(&m->arena, "tcp-%u", listen);
+        be->listen_port = listen;
+        be->listen_ssl = ssl;
+        slot = itab_slot(&b->backend_index, be->name);
+        *slot = (uint32_t)++m->n_backends;
+        if (!svc || !sp || svc->external_name) {
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      !svc ? "service \"%s/%s\" not found; connections are closed"
+                      : !sp ? "service \"%s/%s\" has no such port; connections are closed"
+                            : "service \"%s/%s\" is of type ExternalName, which is not "
+                              "supported; connections are closed",
+                      ns, name);
+            continue;
+        }
+        resolve_servers(b, be, ns, name, sp);
+    }
+    b->cur_ref = NULL;
+}
+
 struct model *model_build(const struct store *store, const struct model_opts *opts)
 {
     struct builder b;
@@ -1904,11 +2036,14 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     qsort(ours, b.n_living, sizeof(*ours), cmp_age);
     qsort(ours + b.n_living, n_ours - b.n_living, sizeof(*ours), cmp_age);
     b.ours = ours;
+    if (opts->configmap_tcp_services)
+        b.tcp_services = flag_configmap(&b, "configmap-tcp-services", opts->configmap_tcp_services);
     size_tables(&b, n_ours);
     for (size_t i = 0; i < n_ours; i++)
         add_ingress(&b, (uint32_t)i);
     free(ours);
     b.ours = NULL;
+    add_tcp_services(&b);
     set_default_backend(&b);
     set_default_cert(&b);
     finish(&b);

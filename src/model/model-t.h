@@ -38,6 +38,9 @@ struct model_backend {
                                     * ConfigMap's (and its name ends in their hash) */
     const struct model_userlist *userlist; /* with opts->auth_type, its users; NULL:
                                             * none usable, requests get 503 */
+    uint16_t listen_port;  /* a TCP service's (--configmap-tcp-services): a TCP proxy
+                            * listening there, named "tcp-<port>"; 0: an HTTP backend */
+    bool listen_ssl;       /* the TCP service ends TLS with the HTTPS certificates */
 };
 
 /* The users of basic authentication, from one Secret. */

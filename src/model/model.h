@@ -21,6 +21,9 @@ struct model_opts {
     const char *configmap;            /* "ns/name" or NULL */
     const char *configmap_errorfiles; /* "ns/name" or NULL */
     const char *configmap_tcp_services; /* "ns/name" or NULL */
+    const uint16_t *own_ports;        /* where Portico and HAProxy listen already: no
+                                       * TCP service may take them */
+    size_t n_own_ports;
     const char *fallback_cert_pem;    /* self-signed key + cert used when no default is set */
     struct tls_cache *tls_cache;      /* parsed Secrets kept across builds, or NULL */
 };

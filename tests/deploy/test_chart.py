@@ -135,3 +135,19 @@ def test_unknown_kind_is_refused():
     r = subprocess.run([os.environ["HELM"], "template", "x", str(CHART), "--set", "kind=Pod"],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "Deployment or DaemonSet" in r.stderr
+
+
+def test_tcp_services(helm, cluster, tmp_path):
+    values = tmp_path / "tcp.yaml"
+    values.write_text('tcpServices:\n  "5432": "db/postgres:5432"\n  "9443": "db/api:https:ssl"\n')
+    objs = render(helm, "-f", str(values))
+    [cm] = [o for o in by_kind(objs, "ConfigMap") if o["metadata"]["name"] == "portico-tcp"]
+    assert cm["data"] == {"5432": "db/postgres:5432", "9443": "db/api:https:ssl"}
+    [c] = workload(objs)["spec"]["template"]["spec"]["containers"]
+    assert "--configmap-tcp-services=portico/portico-tcp" in c["args"]
+    assert {"name": "tcp-5432", "containerPort": 5432} in c["ports"]
+    assert {"name": "tcp-9443", "containerPort": 9443} in c["ports"]
+    [svc] = by_kind(objs, "Service")
+    assert {"name": "tcp-9443", "port": 9443, "targetPort": "tcp-9443"} in svc["spec"]["ports"]
+    ensure_namespace(cluster.admin, "portico")
+    assert dry_run(cluster.admin, objs) == []

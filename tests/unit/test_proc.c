@@ -44,12 +44,15 @@ static void test_line_kinds(void **state)
         "[ALERT]    (30927) : CLI : 'server be/127.0.0.1:39067' : Already exists a server with "
         "the same name in backend.",
         "[WARNING]  (16714) : Proxy f stopped (cumulated conns: FE: 0, BE: 0).  \r",
+        /* the old worker stopped by a reload while it answered a command */
+        "[WARNING]  (4013) : CLI : Proxy tcp-25552 stopped (cumulated conns: FE: 12, BE: 12).",
     };
     static const char *const warnings[] = {
         "[WARNING]  (16531) : Loading failure!",
         "[WARNING]  (1) : config : missing timeouts for backend 'b'.",
         "[WARNING]  (1) : Proxy f started.",
         "[WARNING]  (1) : Server be/s1 is DOWN, reason: Layer4 connection problem.",
+        "[WARNING]  (1) : CLI : Server be/s1 is DOWN, reason: Layer4 connection problem.",
         "[WARNING] no separator",
         "a line not in HAProxy's format",
     };
