@@ -311,6 +311,14 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
     if (m->global.proxy_protocol)
         ret |= buf_addf(b, "    tcp-request connection expect-proxy layer4 if { src %s }\n",
                         m->global.proxy_protocol);
+    /* validated fetches (keys.c), a line each */
+    for (const char *t = m->global.request_capture; t && *t;) {
+        size_t len = strcspn(t, "\n");
+
+        ret |= buf_addf(b, "    http-request capture %.*s len %u\n", (int)len, t,
+                        m->global.request_capture_len);
+        t += len + (t[len] == '\n');
+    }
     /* client-ca unusable: no HTTPS request is served without the check */
     if (m->client_ca_broken)
         ret |= buf_adds(b, "    http-request deny deny_status 403 if { ssl_fc }\n");

@@ -92,6 +92,8 @@ struct builder {
     const struct key_values *cur_kv; /* its keys: the ConfigMap's and its annotations */
     const char *cur_origin;
     const struct k8s_configmap *tcp_services; /* --configmap-tcp-services's, or NULL */
+    const char *cm_ref;              /* "configmap/ns/name" of --configmap's, or "" */
+    const char *cm_ns;               /* its namespace, or "" */
 };
 
 /* Appends <p> to the array <*v> of <*n> pointers in <a>. It doubles at each
@@ -1076,22 +1078,31 @@ void model_secret_refs(const struct store *store, const struct model_opts *opts,
     free(objs);
     if (opts->default_ssl_cert && !hmap_get(refs, opts->default_ssl_cert))
         hmap_put(refs, opts->default_ssl_cert, MODEL_REF_TLS);
-    /* client-ca's Secret, read by every build */
+    /* the Secrets of the ConfigMap's client-ca and ssl-certificate */
     if (opts->configmap) {
         const struct k8s_configmap *cm;
-        const char *name, *ca;
+        const char *name, *ca, *crt;
         char ns[256];
 
         name = split_ref(opts->configmap, ns, sizeof(ns));
         cm = name ? (const struct k8s_configmap *)store_get(store, K8S_CONFIGMAP, ns, name)
                   : NULL;
         ca = cm ? k8s_kv_get(cm->data, cm->n_data, "client-ca") : NULL;
+        crt = cm ? k8s_kv_get(cm->data, cm->n_data, "ssl-certificate") : NULL;
         if (ca) {
             if (strchr(ca, '/'))
                 snprintf(key, sizeof(key), "%s", ca);
             else
                 k8s_key(key, sizeof(key), ns, ca);
             hmap_put(refs, key, MODEL_REF_DATA);
+        }
+        if (crt) {
+            if (strchr(crt, '/'))
+                snprintf(key, sizeof(key), "%s", crt);
+            else
+                k8s_key(key, sizeof(key), ns, crt);
+            if (!hmap_get(refs, key))
+                hmap_put(refs, key, MODEL_REF_TLS);
         }
     }
 }
@@ -1681,31 +1692,49 @@ static const char *split_ref(const char *ref, char *ns, size_t size)
     return name;
 }
 
+/* The default certificate from Secret <ref> ("ns/name", or "name" in
+ * <ns_default>); false, with an issue on <obj>, when it cannot serve. */
+static bool use_default_cert(struct builder *b, const char *ref, const char *ns_default,
+                             const char *obj, const char *field)
+{
+    struct model_cert *dc = &b->m->default_cert;
+    struct secret_state *st;
+    const char *name;
+    char ns[256];
+
+    name = split_ref(ref, ns, sizeof(ns));
+    if (!name) {
+        name = ref;
+        snprintf(ns, sizeof(ns), "%s", ns_default);
+    }
+    st = get_secret(b, ns, name);
+    if (!st->cert) {
+        add_issue(b, MODEL_SEV_WARN, obj, field, "%s; using %s", st->err,
+                  b->opts->default_ssl_cert && !strcmp(obj, b->cm_ref)
+                      ? "--default-ssl-certificate"
+                      : "the self-signed certificate");
+        return false;
+    }
+    if (st->stale)
+        add_issue(b, MODEL_SEV_WARN, obj, field, "%s", st->stale);
+    dc->tls = secret_tls(b, st);
+    dc->pem_len = dc->tls->pem_len;
+    return true;
+}
+
 static void set_default_cert(struct builder *b)
 {
     const struct model_opts *o = b->opts;
     struct model_cert *dc = &b->m->default_cert;
 
     dc->file = "default.pem";
-    if (o->default_ssl_cert) {
-        char ns[256];
-        const char *name = split_ref(o->default_ssl_cert, ns, sizeof(ns));
-        struct secret_state *st;
-
-        if (name) {
-            st = get_secret(b, ns, name);
-            if (st->cert) {
-                if (st->stale)
-                    add_issue(b, MODEL_SEV_WARN, "flag/default-ssl-certificate", "", "%s",
-                              st->stale);
-                dc->tls = secret_tls(b, st);
-                dc->pem_len = dc->tls->pem_len;
-                return;
-            }
-            add_issue(b, MODEL_SEV_WARN, "flag/default-ssl-certificate", "",
-                      "%s; using the self-signed certificate", st->err);
-        }
-    }
+    if (b->global.ssl_certificate &&
+        use_default_cert(b, b->global.ssl_certificate, b->cm_ns, b->cm_ref,
+                         "data[\"ssl-certificate\"]"))
+        return;
+    if (o->default_ssl_cert && strchr(o->default_ssl_cert, '/') &&
+        use_default_cert(b, o->default_ssl_cert, "", "flag/default-ssl-certificate", ""))
+        return;
     if (o->fallback_cert_pem) {
         dc->pem = arena_strdup(&b->m->arena, o->fallback_cert_pem);
         dc->pem_len = strlen(dc->pem);
@@ -1714,7 +1743,8 @@ static void set_default_cert(struct builder *b)
 
 static void set_default_backend(struct builder *b)
 {
-    const char *ref = b->opts->default_backend_svc;
+    const char *ref = b->opts->default_backend_svc, *obj = "flag/default-backend-service";
+    const char *field = "";
     const struct k8s_service *svc;
     const char *name;
     char ns[256];
@@ -1723,19 +1753,26 @@ static void set_default_backend(struct builder *b)
         b->m->default_backend = b->catchall;
         return;
     }
+    if (b->global.default_backend_service) {
+        /* the ConfigMap's key wins over the flag */
+        ref = b->global.default_backend_service;
+        obj = b->cm_ref;
+        field = "data[\"default-backend-service\"]";
+        if (!strchr(ref, '/'))
+            ref = arena_printf(&b->tmp, "%s/%s", b->cm_ns, ref);
+    }
     if (!ref || !(name = split_ref(ref, ns, sizeof(ns))))
         return;
     svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, name);
     if (!svc || svc->n_ports == 0) {
-        add_issue(b, MODEL_SEV_WARN, "flag/default-backend-service", "",
-                  "service \"%s\" %s; unmatched requests get 503", ref,
-                  svc ? "has no ports" : "not found");
+        add_issue(b, MODEL_SEV_WARN, obj, field, "service \"%s\" %s; unmatched requests get 503",
+                  ref, svc ? "has no ports" : "not found");
         b->m->default_backend = ensure_backend(b, NULL, NULL, ns, name, NULL, 1, NULL);
         return;
     }
     b->m->default_backend =
-        ensure_backend(b, "flag/default-backend-service", NULL, ns, name,
-                       *svc->ports[0].name ? svc->ports[0].name : NULL, svc->ports[0].port, NULL);
+        ensure_backend(b, obj, NULL, ns, name, *svc->ports[0].name ? svc->ports[0].name : NULL,
+                       svc->ports[0].port, NULL);
 }
 
 /* client-ca: the CA certificates of its Secret, re-encoded; unusable, the
@@ -1849,6 +1886,8 @@ static void set_global(struct builder *b)
     char ns[256];
 
     keys_defaults(&b->global);
+    b->cm_ref = "";
+    b->cm_ns = "";
     if (b->opts->configmap && (name = split_ref(b->opts->configmap, ns, sizeof(ns))))
         cm = (const struct k8s_configmap *)store_get(b->store, K8S_CONFIGMAP, ns, name);
     if (b->opts->configmap && !cm)
@@ -1859,6 +1898,8 @@ static void set_global(struct builder *b)
         char obj[600];
 
         k8s_obj_ref(&cm->obj, obj, sizeof(obj));
+        b->cm_ref = arena_strdup(&b->tmp, obj);
+        b->cm_ns = cm->obj.meta.ns;
         ictx.b = b;
         ictx.obj = obj;
         b->cur_ref = obj;

@@ -35,6 +35,11 @@ struct key_values {
     bool logasap;
     const char *proxy_protocol;      /* addresses and networks, space separated */
     uint32_t timeout_check_ms;       /* 0: HAProxy's default */
+    const char *default_backend_service; /* a Service, "name" or "namespace/name", or NULL:
+                                          * --default-backend-service */
+    const char *ssl_certificate;     /* a Secret, or NULL: --default-ssl-certificate */
+    const char *request_capture;     /* validated sample fetches, one a line, or NULL */
+    uint32_t request_capture_len;
     /* per backend: the keys with KEY_S_BACKEND */
     const char *load_balance;        /* an algorithm of balance_algos[] */
     const char *set_host;            /* a host name, [port] */

@@ -1029,6 +1029,116 @@ static int parse_secret_ref(struct arena *a, const char *val, void *dst, char **
     return 0;
 }
 
+/* A Service's name, or namespace/name. */
+static int parse_service_ref(struct arena *a, const char *val, void *dst, char **err)
+{
+    const char *slash = strchr(val, '/');
+    char ns[64];
+
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    if (slash && (size_t)(slash - val) < sizeof(ns))
+        snprintf(ns, sizeof(ns), "%.*s", (int)(slash - val), val);
+    if ((slash && ((size_t)(slash - val) >= sizeof(ns) || !valid_dns_label(ns))) ||
+        !valid_dns_label(slash ? slash + 1 : val)) {
+        errmsg_set(err, "must be a Service's name, or its namespace, '/' and its name");
+        return -EINVAL;
+    }
+    *(const char **)dst = keep(a, val, strlen(val));
+    return 0;
+}
+
+/* The sample fetches request-capture takes: what users log (headers,
+ * cookies, parameters, parts of the URL); none reads a file or the
+ * environment, and an argument is a bare name. */
+static const struct {
+    const char *name;
+    bool arg;
+} capture_fetches[] = {
+    {"req.hdr", true},   {"hdr", true},      {"req.fhdr", true}, {"req.cook", true},
+    {"cookie", true},    {"url_param", true}, {"urlp", true},    {"path", false},
+    {"url", false},      {"base", false},     {"query", false},  {"method", false},
+    {"src", false},      {"req.ver", false},  {"ssl_fc_sni", false},
+};
+
+/* One fetch of capture_fetches, "name" or "name(arg)", <len> bytes at <s>. */
+static bool capture_ok(const char *s, size_t len)
+{
+    for (size_t i = 0; i < sizeof(capture_fetches) / sizeof(capture_fetches[0]); i++) {
+        size_t n = strlen(capture_fetches[i].name);
+        size_t arg;
+
+        if (len < n || memcmp(s, capture_fetches[i].name, n))
+            continue;
+        if (len == n)
+            return !capture_fetches[i].arg;
+        if (!capture_fetches[i].arg || s[n] != '(' || s[len - 1] != ')')
+            continue;
+        arg = len - n - 2;
+        if (arg == 0 || arg > 64)
+            return false;
+        for (size_t j = n + 1; j < len - 1; j++) {
+            char c = s[j];
+
+            if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') &&
+                c != '-' && c != '_' && c != '.')
+                return false;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* request-capture: sample fetches separated by newlines (or commas). */
+static int parse_captures(struct arena *a, const char *val, void *dst, char **err)
+{
+    char *out = a ? arena_alloc(a, strlen(val) + 1) : NULL;
+    size_t n = 0;
+
+    for (const char *p = val; *p;) {
+        size_t len = strcspn(p, ",\n");
+        const char *t = p, *end = p + len;
+
+        p = *end ? end + 1 : end;
+        while (t < end && (*t == ' ' || *t == '\t' || *t == '\r'))
+            t++;
+        while (end > t && (end[-1] == ' ' || end[-1] == '\t' || end[-1] == '\r'))
+            end--;
+        if (t == end)
+            continue;
+        if (!capture_ok(t, (size_t)(end - t))) {
+            errmsg_set(err, "\"%.*s\" is not one of the sample fetches request-capture takes: "
+                            "req.hdr(NAME), hdr(NAME), req.fhdr(NAME), req.cook(NAME), "
+                            "cookie(NAME), url_param(NAME), urlp(NAME), path, url, base, "
+                            "query, method, src, req.ver, ssl_fc_sni",
+                       (int)(end - t > 80 ? 80 : end - t), t);
+            return -EINVAL;
+        }
+        if (out) {
+            if (n)
+                out[n++] = '\n';
+            memcpy(out + n, t, (size_t)(end - t));
+            n += (size_t)(end - t);
+        }
+    }
+    if (out)
+        out[n] = '\0';
+    *(const char **)dst = n ? out : NULL;
+    return 0;
+}
+
+static int parse_capture_len(struct arena *a, const char *val, void *dst, char **err)
+{
+    (void)a;
+    if (str_to_u32(val, 1, 1024, dst)) {
+        errmsg_set(err, "must be a whole number of bytes from 1 to 1024");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 /* A realm: it ends up inside the quotes of WWW-Authenticate. The default
  * is stored as NULL (KEY_AUTH_REALM). */
 static int parse_realm(struct arena *a, const char *val, void *dst, char **err)
@@ -1316,6 +1426,28 @@ const struct key_def key_table[] = {
      "serve without the check. A change of the Secret reloads HAProxy.",
      "`ca-file` with the Secret's certificates and `verify required` on the HTTPS bind.",
      "\"default/client-ca\"", NULL},
+    {"ssl-certificate", KEY_SECRET, "", KEY_S_CMAP, parse_secret_ref, KV(ssl_certificate),
+     "The TLS Secret served for unknown or absent SNI, instead of --default-ssl-certificate's; "
+     "a name alone is in the ConfigMap's namespace. Missing or unusable: the flag's "
+     "certificate (or the self-signed one), with a warning.",
+     "`certs/default.pem`, the first certificate of the HTTPS bind lines.",
+     "\"portico/default-cert\"", NULL},
+    {"default-backend-service", KEY_SERVICE, "", KEY_S_CMAP, parse_service_ref,
+     KV(default_backend_service),
+     "The Service (its first port) that receives requests no rule matches, instead of "
+     "--default-backend-service's; a name alone is in the ConfigMap's namespace. A catch-all "
+     "Ingress (spec.defaultBackend without rules) still comes first.",
+     "`default_backend` of the routing frontend.", "\"portico/fallback\"", NULL},
+    {"request-capture", KEY_CAPTURES, "", KEY_S_CMAP, parse_captures, KV(request_capture),
+     "Sample fetches whose values are captured for the access log (`%hr` in log-format, "
+     "in braces in the default HTTP log), one a line or comma separated: req.hdr(NAME), "
+     "hdr(NAME), req.fhdr(NAME), req.cook(NAME), cookie(NAME), url_param(NAME), urlp(NAME), "
+     "path, url, base, query, method, src, req.ver, ssl_fc_sni. Any other is refused.",
+     "`http-request capture FETCH len N` in the routing frontend, one a fetch.",
+     "|\n    req.fhdr(user-agent)\n    cookie(session)", NULL},
+    {"request-capture-len", KEY_INT, "128", KEY_S_CMAP, parse_capture_len,
+     KV(request_capture_len), "The bytes of each request-capture value kept (1 to 1024).",
+     "`len` of the `http-request capture` rules.", "\"256\"", NULL},
     {"client-crt-optional", KEY_BOOL, "false", KEY_S_CMAP, parse_bool, KV(client_crt_optional),
      "With client-ca, clients without a certificate are served too (one presented must "
      "still be valid); the endpoints can tell by X-SSL-Client-Verify.",
@@ -1642,6 +1774,10 @@ const char *key_type_name(enum key_type t)
         return "HAProxy lines";
     case KEY_SECRET:
         return "Secret";
+    case KEY_SERVICE:
+        return "Service";
+    case KEY_CAPTURES:
+        return "sample fetches";
     case KEY_TEXT:
         return "text";
     case KEY_LOG_TARGETS:

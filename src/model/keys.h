@@ -33,6 +33,8 @@ enum key_type {
     KEY_NAME,      /* an HTTP token, such as a cookie name */
     KEY_SNIPPET,   /* lines of HAProxy configuration, checked */
     KEY_SECRET,    /* a Secret: "name" (the object's namespace) or "namespace/name" */
+    KEY_SERVICE,   /* a Service: "name" (the object's namespace) or "namespace/name" */
+    KEY_CAPTURES,  /* sample fetches, one a line, such as req.fhdr(user-agent) */
     KEY_TEXT,      /* printable ASCII text, such as a realm */
     KEY_LOG_TARGETS, /* lines "address:A, port:P, facility:F, ..." */
     KEY_LOG_FORMAT,  /* an HAProxy log-format string */

@@ -78,3 +78,23 @@ def test_proxy_protocol_and_src_ip_header(launcher):
     m.write("cm.yaml", config_map("portico-config", {}))
     wait_for(lambda: px.get("/", host="pp.keys.test").service == "web", what="plain requests")
     assert proxied_get(px.http, "198.51.100.7", "pp.keys.test").status == 400
+
+
+def test_request_capture_in_the_access_log(launcher):
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    m.write("ing.yaml", ingress("web", [rule("capture.keys.test", path("/", "web"))]))
+    m.write("cm.yaml", config_map("portico-config", {
+        "syslog-server": "address:stdout, format:raw",
+        "log-format": "portico-capture %HP %hr",
+        "request-capture": "req.fhdr(user-agent)\ncookie(session)",
+        "request-capture-len": "8"}))
+    px = launcher.portico(m, args=["--configmap=default/portico-config"])
+    px.wait_service("capture.keys.test", "/", "web")
+    r = px.get("/captured", host="capture.keys.test",
+               headers=[("User-Agent", "probe/1.0"), ("Cookie", "session=0123456789abcdef")])
+    assert r.status == 200
+    # each value cut to request-capture-len bytes
+    wait_for(lambda: "portico-capture /captured {probe/1.|01234567}" in px.log_text(),
+             what="the captured header and cookie in the access log")

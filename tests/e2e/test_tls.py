@@ -347,3 +347,24 @@ def test_private_keys_written_0600_in_0700_directories(px):
             assert f.stat().st_mode & 0o077 == 0, f"{f} is mode {oct(f.stat().st_mode & 0o777)}"
             assert f.parent.stat().st_mode & 0o077 == 0, f"{f.parent} is mode {oct(f.parent.stat().st_mode & 0o777)}"
     assert found, f"no private key files found under {px.config_dir}"
+
+
+def test_configmap_default_certificate_and_backend(launcher, certs):
+    """ssl-certificate and default-backend-service in the ConfigMap win over
+    their flags; a change of them is served, removed the flags apply again."""
+    echo = launcher.echo({"flagged": ["127.0.0.1"], "keyed": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("flagged") + echo.objects("keyed"))
+    m.write("flag-cert.yaml", tls_secret("flag-cert", certs.get("flag.default.test")))
+    m.write("key-cert.yaml", tls_secret("key-cert", certs.get("key.default.test")))
+    m.write("cm.yaml", config_map("portico-config", {"ssl-certificate": "key-cert",
+                                                     "default-backend-service": "keyed"}))
+    px = launcher.portico(m, args=["--configmap=default/portico-config",
+                                   "--default-ssl-certificate=default/flag-cert",
+                                   "--default-backend-service=default/flagged"])
+    assert cert_cn(tls_peer_cert(px.https, "unknown.test")) == "key.default.test"
+    assert px.get("/", host="unknown.test").service == "keyed"
+    m.write("cm.yaml", config_map("portico-config", {}))
+    wait_for(lambda: px.get("/", host="unknown.test").service == "flagged",
+             what="--default-backend-service again")
+    assert cert_cn(tls_peer_cert(px.https, "unknown.test")) == "flag.default.test"
