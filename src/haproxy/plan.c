@@ -346,10 +346,11 @@ static void part_update(struct planner *p, struct render_file *f, size_t k,
         push(&p->certs, RT_CERT, f->name, render_file_data(f, p->b->model), NULL);
         return;
     }
-    /* a few entries changed: send those, not the whole map */
+    /* one entry changed: that command alone; more: a new version of the
+     * whole map, which alone switches atomically (runtime.h) */
     buf_init(&cmds, 1u << 20);
     if (f->map >= 0 &&
-        rt_map_diff(p->a->model, p->b->model, (enum model_map)f->map, f->name, &cmds) &&
+        rt_map_one_change(p->a->model, p->b->model, (enum model_map)f->map, f->name, &cmds) &&
         cmds.len)
         push(map_group(p, f), RT_COMMANDS, f->name, arena_strndup(p->ar, cmds.ptr, cmds.len),
              NULL);

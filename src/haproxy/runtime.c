@@ -572,45 +572,44 @@ void rt_del_servers(uv_loop_t *loop, const char *sock, char *const *names, size_
 
 /* ====== Map differences ====== */
 
-#define RT_MAP_DIFF_MAX 2000 /* more changed entries than this: replace the whole map */
-
-bool rt_map_diff(const struct model *a, const struct model *b, enum model_map m,
-                 const char *file, struct buf *out)
+bool rt_map_one_change(const struct model *a, const struct model *b, enum model_map m,
+                       const char *file, struct buf *out)
 {
+    const struct model_entry *ea = NULL, *eb = NULL; /* the one entry that differs */
     size_t x = 0, y = 0, n = 0;
+    int cmp = 0, bad = 0;
 
     if (!a || !b)
         return false;
     while (x < a->n_maps[m] || y < b->n_maps[m]) {
-        const struct model_entry *ea = x < a->n_maps[m] ? &a->maps[m][x] : NULL;
-        const struct model_entry *eb = y < b->n_maps[m] ? &b->maps[m][y] : NULL;
-        int cmp = !ea ? 1 : !eb ? -1 : strcmp(ea->key, eb->key);
-        int bad = 0;
+        const struct model_entry *pa = x < a->n_maps[m] ? &a->maps[m][x] : NULL;
+        const struct model_entry *pb = y < b->n_maps[m] ? &b->maps[m][y] : NULL;
+        int c = !pa ? 1 : !pb ? -1 : strcmp(pa->key, pb->key);
 
-        if (cmp == 0 && !strcmp(ea->value, eb->value)) {
+        if (c <= 0)
             x++;
+        if (c >= 0)
             y++;
+        if (c == 0 && !strcmp(pa->value, pb->value))
             continue;
-        }
-        if (++n > RT_MAP_DIFF_MAX)
+        /* a second entry: only a whole new version is atomic */
+        if (++n > 1)
             return false;
-        /* set map changes a value in place: no moment without the key */
-        bad |= buf_adds(out, cmp < 0 ? "del map " : cmp > 0 ? "add map " : "set map ");
-        bad |= buf_adds(out, file);
-        bad |= buf_addc(out, ' ');
-        bad |= rt_api_arg(out, cmp < 0 ? ea->key : eb->key);
-        if (cmp >= 0) {
-            bad |= buf_addc(out, ' ');
-            bad |= rt_api_arg(out, eb->value);
-        }
-        bad |= buf_addc(out, '\n');
-        if (bad)
-            return false;
-        if (cmp <= 0)
-            x++;
-        if (cmp >= 0)
-            y++;
+        ea = pa;
+        eb = pb;
+        cmp = c;
     }
-    return true;
+    if (n == 0)
+        return true;
+    /* set map changes a value in place: no moment without the key */
+    bad |= buf_adds(out, cmp < 0 ? "del map " : cmp > 0 ? "add map " : "set map ");
+    bad |= buf_adds(out, file);
+    bad |= buf_addc(out, ' ');
+    bad |= rt_api_arg(out, cmp < 0 ? ea->key : eb->key);
+    if (cmp >= 0) {
+        bad |= buf_addc(out, ' ');
+        bad |= rt_api_arg(out, eb->value);
+    }
+    bad |= buf_addc(out, '\n');
+    return !bad;
 }
-

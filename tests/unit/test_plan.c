@@ -187,6 +187,33 @@ static void test_route_on_existing_backend(void **state)
     done(&a, &b, &ga, &gb, &p);
 }
 
+/* A new host with two paths: hosts.map gains one entry (one command), the
+ * paths' map two, so that map is replaced as a whole version: no request
+ * sees one path of the host without the other. */
+static void test_two_entries_replace_the_map(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    put_ingress(&b, "shop", "more", T_NEW, "portico", "",
+                "'rules':[" RULE("bar.com", PATH("/x", "Exact", BE_NUM("web", 80)) ","
+                                                PATH("/y", "Exact", BE_NUM("web", 80))) "]");
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_null(p.reload);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.u[0].kind, RT_MAP);
+    assert_string_equal(p.u[0].name, "maps/exact.map");
+    assert_string_equal(p.u[0].content, "bar.com/x shop_web_http\nbar.com/y shop_web_http\n");
+    assert_int_equal(p.u[1].kind, RT_COMMANDS);
+    assert_string_equal(p.u[1].name, "maps/hosts.map");
+    assert_string_equal(p.u[1].content, "add map maps/hosts.map bar.com bar.com\n");
+    done(&a, &b, &ga, &gb, &p);
+}
+
 /* A host added: its paths first, hosts.map last; removed: hosts.map first.
  * No request meets a host without its paths. */
 static void test_hosts_map_order(void **state)
@@ -380,6 +407,7 @@ int main(void)
         cmocka_unit_test(test_runtime_servers_match_configuration),
         cmocka_unit_test(test_route_on_existing_backend),
         cmocka_unit_test(test_hosts_map_order),
+        cmocka_unit_test(test_two_entries_replace_the_map),
         cmocka_unit_test(test_backend_added_or_removed_reloads),
         cmocka_unit_test(test_global_settings_reload),
         cmocka_unit_test(test_not_serving_reloads),
