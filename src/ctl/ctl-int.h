@@ -21,7 +21,6 @@
 #include "util/buf.h"
 #include "util/hmap.h"
 
-#define CTL_DEBOUNCE_MS 1
 #define CTL_RETRY_MS 1000 /* a reload HAProxy did not confirm is tried again after this */
 #define CTL_STOP_GRACE_MS 10000
 #define CTL_DEL_RETRY_MS 2000 /* removed servers HAProxy kept are asked to go again after this */

@@ -606,7 +606,7 @@ void ctl_schedule(struct ctl *c)
         return;
     }
     if (!uv_is_active((uv_handle_t *)&c->debounce))
-        uv_timer_start(&c->debounce, on_debounce, CTL_DEBOUNCE_MS, 0);
+        uv_timer_start(&c->debounce, on_debounce, c->opts->debounce_ms, 0);
 }
 
 static void on_source_changed(void *arg)
