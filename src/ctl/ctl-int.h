@@ -82,14 +82,18 @@ struct ctl {
     struct plan_gen pending; /* the generation being validated or applied */
     const char *reload_reason; /* why the pending generation reloads (static or in
                                 * its model's arena) */
-    enum plan_why reload_why;  /* the same, as a kind */
+    enum plan_why reload_why;  /* the kind of its first reason */
+    uint32_t reload_n_why[PLAN_WHY_COUNT]; /* how many reasons of each kind it has */
     uint64_t reload_start;   /* uv_hrtime() when it was validated or loaded */
     uint64_t last_reload_ms; /* uv_now() when the last reload was sent, 0: none yet */
     uv_timer_t reload_timer; /* a reload waiting for --min-reload-interval, its
                               * generation pending (no pass meanwhile) */
     uint64_t m_reloads_delayed; /* reloads that waited for --min-reload-interval */
     char *admin_sock;
-    uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* by reason, [1] when confirmed */
+    uint64_t m_reloads_total[2];           /* reloads, [1] when confirmed */
+    uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* the same, once under each kind of
+                                            * reason a reload had */
+    uint64_t m_reload_changes[PLAN_WHY_COUNT]; /* every reason of the confirmed ones */
     uint64_t m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
     uint64_t m_rt[RT_KIND_COUNT][2]; /* Runtime API updates by kind, [1] when done */
     uint64_t m_events[2];    /* Events recorded ([1]) or refused by the API server */
