@@ -24,7 +24,7 @@
 #define CTL_RETRY_MS 1000 /* a reload HAProxy did not confirm is tried again after this */
 #define CTL_STOP_GRACE_MS 10000
 #define CTL_DEL_RETRY_MS 2000 /* removed servers HAProxy kept are asked to go again after this */
-#define CTL_DRIFT_MS 30000    /* HAProxy's servers compared with the model's (drift.c) */
+#define CTL_DRIFT_MS 30000    /* HAProxy's servers and maps compared with the model's (drift.c) */
 #define CTL_KEEP_GENERATIONS 2
 #define CTL_LATENCY_BUCKETS 13 /* ctl_latency_bounds[] */
 
@@ -117,7 +117,10 @@ struct ctl {
     uv_timer_t drift_timer;  /* the next drift check (drift.c) */
     uint32_t drift_interval_ms;
     bool drift_running;      /* a check or its repair in flight: no pass starts meanwhile */
-    uint64_t m_drift[2];     /* servers repaired: added or enabled, removed */
+    unsigned drift_map;      /* the map being compared (enum model_map) */
+    char *drift_fix[MODEL_MAP_COUNT]; /* the content of each map found to differ, or NULL */
+    uint64_t m_drift[3];     /* repaired: servers added or enabled, servers removed,
+                              * maps replaced */
     size_t last_issues;
     int exit_code;
 };
@@ -180,8 +183,11 @@ bool ctl_fetch_wanted_secrets(struct ctl *c, const struct model *m);
  * them later. */
 void ctl_del_wait_add(struct ctl *c, char *const *names, size_t n);
 /* Drift repair (drift.c): a check every CTL_DRIFT_MS, or
- * PORTICO_DRIFT_INTERVAL_MS. */
+ * PORTICO_DRIFT_INTERVAL_MS, and one after each reload. */
 void ctl_drift_start(struct ctl *c);
+/* A check as soon as nothing else runs: HAProxy has just loaded a
+ * configuration. */
+void ctl_drift_soon(struct ctl *c);
 void ctl_drift_stop(struct ctl *c);
 void ctl_status_start(struct ctl *c);
 /* Writes the status of the Ingresses whose status differs from what it

@@ -280,6 +280,8 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     del_wait_clear(c);
     c->ready = true;
     ctl_prune_generations(c);
+    /* its timer (0 ms) fires before the debounce of a pass that waited */
+    ctl_drift_soon(c);
     pass_done(c);
 }
 
@@ -863,6 +865,8 @@ out:
     free(c->next_cfg);
     free(c->admin_sock);
     free(c->rt_kinds);
+    for (int i = 0; i < MODEL_MAP_COUNT; i++)
+        free(c->drift_fix[i]);
     kube_config_free(&c->kc);
     plan_gen_free(&c->running);
     plan_gen_free(&c->pending);

@@ -78,11 +78,13 @@ static void metrics(struct ctl *c, struct buf *b)
         buf_addf(b, "portico_server_delete_retries_total{result=\"%s\"} %llu\n",
                  rt_del_name((enum rt_del)r), (unsigned long long)c->m_del[r]);
     head(b, "portico_drift_repairs_total", "counter",
-         "Servers found to differ from the running model, and repaired: added (or enabled "
-         "again) or removed.");
+         "Servers and maps found to differ from the running model, and repaired: servers "
+         "added (or enabled again) or removed, maps replaced.");
     buf_addf(b, "portico_drift_repairs_total{kind=\"server_added\"} %llu\n"
-                "portico_drift_repairs_total{kind=\"server_removed\"} %llu\n",
-             (unsigned long long)c->m_drift[0], (unsigned long long)c->m_drift[1]);
+                "portico_drift_repairs_total{kind=\"server_removed\"} %llu\n"
+                "portico_drift_repairs_total{kind=\"map\"} %llu\n",
+             (unsigned long long)c->m_drift[0], (unsigned long long)c->m_drift[1],
+             (unsigned long long)c->m_drift[2]);
     head(b, "portico_change_applied_seconds", "histogram",
          "From a change of the objects to HAProxy serving it (Runtime API or reload).");
     for (int i = 0; i < CTL_LATENCY_BUCKETS; i++) {

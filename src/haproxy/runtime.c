@@ -613,3 +613,46 @@ bool rt_map_one_change(const struct model *a, const struct model *b, enum model_
     bad |= buf_addc(out, '\n');
     return !bad;
 }
+
+int rt_map_compare(const char *content, const char *reply)
+{
+    struct hmap want; /* key -> value, both in <copy> */
+    char *copy = xstrdup(content), *save = NULL;
+    int diff = 0;
+
+    hmap_init_borrowing(&want);
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *sp = strchr(l, ' ');
+
+        if (!sp)
+            continue;
+        *sp = '\0';
+        hmap_put(&want, l, sp + 1);
+    }
+    for (const char *l = reply, *end; *l; l = *end ? end + 1 : end) {
+        const char *key, *val;
+        char *k, *v;
+
+        end = l + strcspn(l, "\n");
+        if (end == l)
+            continue; /* the empty line that ends every answer */
+        key = memchr(l, ' ', (size_t)(end - l));
+        val = key ? memchr(key + 1, ' ', (size_t)(end - key - 1)) : NULL;
+        if (strncmp(l, "0x", 2) || !val) {
+            diff = -EINVAL;
+            break;
+        }
+        /* each key found once: a second line with it is extra */
+        k = xstrndup(key + 1, (size_t)(val - key - 1));
+        v = hmap_del(&want, k);
+        free(k);
+        val++;
+        if (!v || strlen(v) != (size_t)(end - val) || memcmp(v, val, (size_t)(end - val)))
+            diff++;
+    }
+    if (diff >= 0)
+        diff += (int)want.used;
+    hmap_deinit(&want);
+    free(copy);
+    return diff;
+}

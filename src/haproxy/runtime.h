@@ -114,4 +114,11 @@ struct model;
  * (doc/internals/routing-maps.md). */
 bool rt_map_one_change(const struct model *a, const struct model *b, enum model_map m,
                        const char *file, struct buf *out);
+
+/* Compares the entries of map file <content> ("key value" lines) with
+ * HAProxy's answer to "show map" <reply> ("0xADDR key value" lines). Returns
+ * how many entries differ (missing, with another value, extra, or there
+ * twice), 0 when HAProxy holds exactly the file's entries, or -EINVAL when
+ * <reply> is not a map's listing (the map is unknown to HAProxy). */
+int rt_map_compare(const char *content, const char *reply);
 #endif

@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -475,6 +476,38 @@ static void test_map_replaced_as_one_version(void **state)
     }
 }
 
+/* A map's file against HAProxy's "show map" (the replies' shape is 2.6's):
+ * every entry missing, extra, changed or listed twice counts. */
+static void test_map_compare(void **state)
+{
+    static const char file[] = "a.test/x/ be1\nb.test/ be2\n";
+    static const struct {
+        const char *content, *reply;
+        int diff;
+    } cases[] = {
+        {file, "0x5579ae1f72d0 a.test/x/ be1\n0x5579ae1f7320 b.test/ be2\n\n", 0},
+        /* HAProxy lists in its own order */
+        {file, "0x5579ae1f7320 b.test/ be2\n0x5579ae1f72d0 a.test/x/ be1\n\n", 0},
+        {file, "0x5579ae1f72d0 a.test/x/ be1\n\n", 1},
+        {file, "0x5579ae1f72d0 a.test/x/ be1\n0x5579ae1f7320 b.test/ be3\n\n", 1},
+        {file, "0x1 a.test/x/ be1\n0x2 b.test/ be2\n0x3 c.test/ be2\n\n", 1},
+        {file, "0x1 a.test/x/ be1\n0x2 b.test/ be2\n0x3 b.test/ be2\n\n", 1},
+        {file, "0x1 a.test/x/ be1x\n0x2 b.test/ be\n\n", 2},
+        {file, "\n", 2},
+        {"", "\n", 0},
+        {"", "0x1 a.test/ be1\n\n", 1},
+        {file, "Unknown map identifier. Please use #<id> or <file>.\n\n", -EINVAL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int diff = rt_map_compare(cases[i].content, cases[i].reply);
+
+        if (diff != cases[i].diff)
+            fail_msg("case %zu: %d differences, want %d", i, diff, cases[i].diff);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_one_entry_is_one_command),
         cmocka_unit_test(test_several_entries_replace_the_map),
         cmocka_unit_test(test_map_replaced_as_one_version),
+        cmocka_unit_test(test_map_compare),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
