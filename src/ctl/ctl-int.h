@@ -21,11 +21,10 @@
 #include "util/buf.h"
 #include "util/hmap.h"
 
-#define CTL_DEBOUNCE_MS 1
 #define CTL_RETRY_MS 1000 /* a reload HAProxy did not confirm is tried again after this */
 #define CTL_STOP_GRACE_MS 10000
 #define CTL_DEL_RETRY_MS 2000 /* removed servers HAProxy kept are asked to go again after this */
-#define CTL_DRIFT_MS 30000    /* HAProxy's servers compared with the model's (drift.c) */
+#define CTL_DRIFT_MS 30000    /* HAProxy's servers and maps compared with the model's (drift.c) */
 #define CTL_KEEP_GENERATIONS 2
 #define CTL_LATENCY_BUCKETS 13 /* ctl_latency_bounds[] */
 
@@ -84,14 +83,18 @@ struct ctl {
     struct plan_gen pending; /* the generation being validated or applied */
     const char *reload_reason; /* why the pending generation reloads (static or in
                                 * its model's arena) */
-    enum plan_why reload_why;  /* the same, as a kind */
+    enum plan_why reload_why;  /* the kind of its first reason */
+    uint32_t reload_n_why[PLAN_WHY_COUNT]; /* how many reasons of each kind it has */
     uint64_t reload_start;   /* uv_hrtime() when it was validated or loaded */
     uint64_t last_reload_ms; /* uv_now() when the last reload was sent, 0: none yet */
     uv_timer_t reload_timer; /* a reload waiting for --min-reload-interval, its
                               * generation pending (no pass meanwhile) */
     uint64_t m_reloads_delayed; /* reloads that waited for --min-reload-interval */
     char *admin_sock;
-    uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* by reason, [1] when confirmed */
+    uint64_t m_reloads_total[2];           /* reloads, [1] when confirmed */
+    uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* the same, once under each kind of
+                                            * reason a reload had */
+    uint64_t m_reload_changes[PLAN_WHY_COUNT]; /* every reason of the confirmed ones */
     uint64_t m_rejected, m_passes, m_runtime_ok, m_runtime_failed;
     uint64_t m_rt[RT_KIND_COUNT][2]; /* Runtime API updates by kind, [1] when done */
     uint64_t m_events[2];    /* Events recorded ([1]) or refused by the API server */
@@ -115,7 +118,10 @@ struct ctl {
     uv_timer_t drift_timer;  /* the next drift check (drift.c) */
     uint32_t drift_interval_ms;
     bool drift_running;      /* a check or its repair in flight: no pass starts meanwhile */
-    uint64_t m_drift[2];     /* servers repaired: added or enabled, removed */
+    unsigned drift_map;      /* the map being compared (enum model_map) */
+    char *drift_fix[MODEL_MAP_COUNT]; /* the content of each map found to differ, or NULL */
+    uint64_t m_drift[3];     /* repaired: servers added or enabled, servers removed,
+                              * maps replaced */
     size_t last_issues;
     int exit_code;
 };
@@ -178,8 +184,11 @@ bool ctl_fetch_wanted_secrets(struct ctl *c, const struct model *m);
  * them later. */
 void ctl_del_wait_add(struct ctl *c, char *const *names, size_t n);
 /* Drift repair (drift.c): a check every CTL_DRIFT_MS, or
- * PORTICO_DRIFT_INTERVAL_MS. */
+ * PORTICO_DRIFT_INTERVAL_MS, and one after each reload. */
 void ctl_drift_start(struct ctl *c);
+/* A check as soon as nothing else runs: HAProxy has just loaded a
+ * configuration. */
+void ctl_drift_soon(struct ctl *c);
 void ctl_drift_stop(struct ctl *c);
 void ctl_status_start(struct ctl *c);
 /* Writes the status of the Ingresses whose status differs from what it

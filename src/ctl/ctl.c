@@ -226,6 +226,20 @@ static void on_del_timer(uv_timer_t *t)
     free(names);
 }
 
+/* The pending generation's reload ended, loaded (<ok>) or not: counted in
+ * total, once under each kind of reason it gathered and, when loaded, by
+ * each of its reasons. */
+static void count_reload(struct ctl *c, bool ok)
+{
+    c->m_reloads_total[ok]++;
+    for (int w = 0; w < PLAN_WHY_COUNT; w++) {
+        if (c->reload_n_why[w])
+            c->m_reloads[w][ok]++;
+        if (ok)
+            c->m_reload_changes[w] += c->reload_n_why[w];
+    }
+}
+
 static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
@@ -236,7 +250,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     if (c->stopping)
         return;
     if (!ok) {
-        c->m_reloads[c->reload_why][0]++;
+        count_reload(c, false);
         log_err("haproxy", "configuration generation %u not loaded (%s): %s; %s", c->pending_gen,
                 c->reload_reason, msg, said_summary(c, said, sizeof(said)));
         ctl_revert_current(c);
@@ -254,7 +268,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
         return;
     }
     if (c->ready) {
-        c->m_reloads[c->reload_why][1]++;
+        count_reload(c, true);
         observe_applied(c);
         log_info("haproxy", "haproxy reloaded (generation %u): %s; %.0f ms; %s", c->pending_gen,
                  c->reload_reason, ms, said_summary(c, said, sizeof(said)));
@@ -266,12 +280,15 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     del_wait_clear(c);
     c->ready = true;
     ctl_prune_generations(c);
+    /* its timer (0 ms) fires before the debounce of a pass that waited */
+    ctl_drift_soon(c);
     pass_done(c);
 }
 
 /* ====== Runtime API path ====== */
 
-static void check_and_load(struct ctl *c, enum plan_why why, const char *reason);
+static void check_and_load(struct ctl *c, enum plan_why why, const uint32_t *n_why,
+                           const char *reason);
 static void on_reload_due(uv_timer_t *t);
 
 static void on_runtime_done(const struct rt_result *res, void *arg)
@@ -292,12 +309,12 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
     if (!res->ok) {
         c->m_runtime_failed++;
         log_warn("haproxy", "runtime update failed: %s; reloading instead", res->msg);
-        check_and_load(c, PLAN_WHY_RUNTIME_FAILED, "a runtime update failed");
+        check_and_load(c, PLAN_WHY_RUNTIME_FAILED, NULL, "a runtime update failed");
         return;
     }
     if (ctl_make_current(c)) {
         /* HAProxy runs the new maps but a restart would not: reload to converge */
-        check_and_load(c, PLAN_WHY_OTHER, "the generation could not be made current");
+        check_and_load(c, PLAN_WHY_OTHER, NULL, "the generation could not be made current");
         return;
     }
     c->m_runtime_ok++;
@@ -487,7 +504,7 @@ static void run_pass(struct ctl *c)
     }
     rendered_free(&r);
     log_debug("ctl", "generation %u written; reloading: %s", c->pending_gen, plan.reload);
-    check_and_load(c, plan.why, plan.reload);
+    check_and_load(c, plan.why, plan.n_why, plan.reload);
     plan_free(&plan);
 }
 
@@ -503,7 +520,7 @@ static void on_start_checked(bool ok, const char *output, void *arg)
         /* not the configuration (a port in use...): keep trying it */
         log_err("haproxy", "configuration generation %u not loaded: haproxy exited at start",
                 c->pending_gen);
-        c->m_reloads[c->reload_why][0]++;
+        count_reload(c, false);
         hap_schedule_restart(&c->hap, on_first_start, c);
         pass_done(c);
         return;
@@ -533,18 +550,27 @@ static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg)
     free(cfg);
 }
 
-/* Validates the pending generation with haproxy -c, then loads it; <why>
- * and <reason> (static, or in the pending model's arena) say why. The first
+/* Validates the pending generation with haproxy -c, then loads it; <reason>
+ * (static, or in the pending model's arena) says why, <why> is the kind of
+ * its first reason and <n_why> counts its reasons by kind (NULL: one, of
+ * kind <why>). The first
  * start skips the check: nothing serves yet, and HAProxy checks the
  * configuration as it starts. Checking first would parse every certificate
  * twice, 0.8 s more with 1,000 of them before the first request is served. */
-static void check_and_load(struct ctl *c, enum plan_why why, const char *reason)
+static void check_and_load(struct ctl *c, enum plan_why why, const uint32_t *n_why,
+                           const char *reason)
 {
     uint64_t wait;
     char *cfg;
 
     c->reload_reason = reason;
     c->reload_why = why;
+    if (!n_why) {
+        memset(c->reload_n_why, 0, sizeof(c->reload_n_why));
+        c->reload_n_why[why] = 1;
+    } else if (n_why != c->reload_n_why) {
+        memcpy(c->reload_n_why, n_why, sizeof(c->reload_n_why));
+    }
     c->reload_start = uv_hrtime();
     if (!c->hap.running && !c->ready && !hap_restart_pending(&c->hap)) {
         if (ctl_make_current(c)) {
@@ -575,7 +601,7 @@ static void on_reload_due(uv_timer_t *t)
     struct ctl *c = t->data;
 
     if (!c->stopping)
-        check_and_load(c, c->reload_why, c->reload_reason);
+        check_and_load(c, c->reload_why, c->reload_n_why, c->reload_reason);
 }
 
 static void on_debounce(uv_timer_t *t)
@@ -606,7 +632,7 @@ void ctl_schedule(struct ctl *c)
         return;
     }
     if (!uv_is_active((uv_handle_t *)&c->debounce))
-        uv_timer_start(&c->debounce, on_debounce, CTL_DEBOUNCE_MS, 0);
+        uv_timer_start(&c->debounce, on_debounce, c->opts->debounce_ms, 0);
 }
 
 static void on_source_changed(void *arg)
@@ -856,6 +882,8 @@ out:
     free(c->next_cfg);
     free(c->admin_sock);
     free(c->rt_kinds);
+    for (int i = 0; i < MODEL_MAP_COUNT; i++)
+        free(c->drift_fix[i]);
     kube_config_free(&c->kc);
     plan_gen_free(&c->running);
     plan_gen_free(&c->pending);

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Drift repair: now and then, the servers HAProxy runs are compared with
- * those of the running model, and any difference a Runtime API command made
- * behind Portico's back (or a lost update) is undone, so that HAProxy serves
- * what a fresh start on the written configuration would. Never at the same
- * time as a pass, a reload or the deletion retries. */
+/* Drift repair: after each reload and now and then, the servers and the maps
+ * HAProxy runs are compared with those of the running model, and any
+ * difference a Runtime API command made behind Portico's back (or a lost
+ * update) is undone, so that HAProxy serves what a fresh start on the
+ * written configuration would. Never at the same time as a pass, a reload
+ * or the deletion retries. One step at a time: "show servers state" and the
+ * servers' repair, then "show map" of each map, then the maps' repair. */
 
 #include "ctl/ctl-int.h"
 
@@ -33,20 +35,125 @@ static void arm(struct ctl *c)
 /* The end of a check, whatever it found: a pass that waited runs now. */
 static void check_done(struct ctl *c)
 {
+    for (int i = 0; i < MODEL_MAP_COUNT; i++)
+        FREE_NULL(c->drift_fix[i]);
     c->drift_running = false;
     arm(c);
     ctl_resume(c);
 }
 
-static void on_repaired(const struct rt_result *res, void *arg)
+/* True when what the check read may be old already: a pass, a reload or a
+ * restart of HAProxy began, or Portico stops. */
+static bool interrupted(struct ctl *c)
+{
+    return c->stopping || !c->running.model || c->busy || c->hap.op != HAP_OP_NONE ||
+           !c->hap.serving;
+}
+
+/* ====== Maps ====== */
+
+static void next_map(struct ctl *c);
+
+static void on_maps_repaired(const struct rt_result *res, void *arg)
 {
     struct ctl *c = arg;
 
     if (!res->ok)
-        log_warn("haproxy", "drift repair failed: %s; checked again later", res->msg);
+        log_warn("haproxy", "drift repair of the maps failed: %s; checked again later",
+                 res->msg);
+    check_done(c);
+}
+
+static void on_map(int status, const char *reply, void *arg)
+{
+    struct ctl *c = arg;
+    const char *name = model_map_name((enum model_map)c->drift_map);
+    struct render_file f = {.map = (int)c->drift_map};
+    int diff;
+
+    if (interrupted(c)) {
+        check_done(c);
+        return;
+    }
+    if (status < 0) {
+        /* a map too large to list, or the socket: the next check sees */
+        log_debug("haproxy", "drift: show map maps/%s.map: %s", name, strerror(-status));
+        c->drift_map++;
+        next_map(c);
+        return;
+    }
+    /* the map as the written configuration has it */
+    render_file_data(&f, c->running.model);
+    diff = rt_map_compare(f.data ? f.data : "", reply);
+    if (diff > 0) {
+        log_warn("haproxy", "drift: map maps/%s.map differs from the running model (%d %s "
+                            "missing, extra or changed): replaced",
+                 name, diff, diff == 1 ? "entry" : "entries");
+        c->drift_fix[c->drift_map] = f.own;
+        f.own = NULL;
+    }
+    /* diff < 0: a map haproxy.cfg does not use (no such rule kind now) */
+    free(f.own);
+    c->drift_map++;
+    next_map(c);
+}
+
+/* Lists the next map, or, after the last one, replaces those that differ,
+ * each as one new version (prepare/add/commit map): requests never see a
+ * map half repaired. */
+static void next_map(struct ctl *c)
+{
+    struct rt_update u[MODEL_MAP_COUNT];
+    char names[MODEL_MAP_COUNT][64], cmd[96];
+    size_t n = 0;
+
+    if (c->drift_map < MODEL_MAP_COUNT) {
+        snprintf(cmd, sizeof(cmd), "show map maps/%s.map",
+                 model_map_name((enum model_map)c->drift_map));
+        mcli_send(c->loop, c->admin_sock, cmd, DRIFT_TIMEOUT_MS, on_map, c);
+        return;
+    }
+    for (int i = 0; i < MODEL_MAP_COUNT; i++) {
+        if (!c->drift_fix[i])
+            continue;
+        snprintf(names[n], sizeof(names[n]), "maps/%s.map", model_map_name((enum model_map)i));
+        u[n] = (struct rt_update){RT_MAP, names[n], c->drift_fix[i], NULL};
+        n++;
+    }
+    if (!n) {
+        log_debug("haproxy", "drift: the maps are as the running model has them");
+        check_done(c);
+        return;
+    }
+    c->m_drift[2] += n;
+    /* rt_apply copies the updates */
+    rt_apply(c->loop, c->admin_sock, u, n, on_maps_repaired, c);
+}
+
+static void check_maps(struct ctl *c)
+{
+    if (interrupted(c)) {
+        check_done(c);
+        return;
+    }
+    c->drift_map = 0;
+    next_map(c);
+}
+
+/* ====== Servers ====== */
+
+static void on_repaired(const struct rt_result *res, void *arg)
+{
+    struct ctl *c = arg;
+
     /* servers disabled with connections: deleted later, as a pass's are */
     ctl_del_wait_add(c, res->busy, res->n_busy);
-    check_done(c);
+    if (!res->ok) {
+        log_warn("haproxy", "drift repair failed: %s; checked again later", res->msg);
+        check_done(c);
+        return;
+    }
+    check_maps(c);
 }
 
 /* One row of "show servers state": its backend, server and admin state. */
@@ -94,7 +201,7 @@ static void on_state(int status, const char *reply, void *arg)
     char *text;
 
     /* a pass or reload started meanwhile: this state may already be old */
-    if (status < 0 || !m || c->busy || c->hap.op != HAP_OP_NONE || !c->hap.serving) {
+    if (status < 0 || interrupted(c)) {
         check_done(c);
         return;
     }
@@ -171,7 +278,7 @@ static void on_state(int status, const char *reply, void *arg)
     hmap_deinit(&backends);
     arena_deinit(&ar);
     if (!n_u)
-        check_done(c);
+        check_maps(c);
 }
 
 static void on_drift_timer(uv_timer_t *t)
@@ -201,6 +308,12 @@ void ctl_drift_start(struct ctl *c)
     uv_timer_init(c->loop, &c->drift_timer);
     c->drift_timer.data = c;
     arm(c);
+}
+
+void ctl_drift_soon(struct ctl *c)
+{
+    if (!c->stopping && c->drift_interval_ms && !c->drift_running)
+        uv_timer_start(&c->drift_timer, on_drift_timer, 0, 0);
 }
 
 void ctl_drift_stop(struct ctl *c)

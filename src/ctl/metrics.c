@@ -29,25 +29,28 @@ static void metrics(struct ctl *c, struct buf *b)
 {
     static const char *const result[2] = {"failure", "success"};
     const struct ctl_histogram *h = &c->m_latency;
-    uint64_t cumulative = 0, reloads[2] = {0, 0};
+    uint64_t cumulative = 0;
 
     gauge(b, "portico_ready", "Whether HAProxy runs a complete configuration.", c->ready);
-    for (int w = 0; w < PLAN_WHY_COUNT; w++) {
-        reloads[0] += c->m_reloads[w][0];
-        reloads[1] += c->m_reloads[w][1];
-    }
     head(b, "portico_reloads_total", "counter", "HAProxy reloads by result (confirmed or not).");
     for (int r = 1; r >= 0; r--)
         buf_addf(b, "portico_reloads_total{result=\"%s\"} %llu\n", result[r],
-                 (unsigned long long)reloads[r]);
+                 (unsigned long long)c->m_reloads_total[r]);
     head(b, "portico_reloads_by_reason_total", "counter",
-         "HAProxy reloads by reason and result (confirmed or not).");
+         "HAProxy reloads by reason and result (confirmed or not); a reload that gathered "
+         "changes of several kinds counts once under each.");
     for (int w = 1; w < PLAN_WHY_COUNT; w++) {
         for (int r = 1; r >= 0; r--)
             buf_addf(b, "portico_reloads_by_reason_total{reason=\"%s\",result=\"%s\"} %llu\n",
                      plan_why_name((enum plan_why)w), result[r],
                      (unsigned long long)c->m_reloads[w][r]);
     }
+    head(b, "portico_reload_changes_total", "counter",
+         "Changes that needed a reload (a backend added...), by reason, counted when a reload "
+         "that gathered them is confirmed.");
+    for (int w = 1; w < PLAN_WHY_COUNT; w++)
+        buf_addf(b, "portico_reload_changes_total{reason=\"%s\"} %llu\n",
+                 plan_why_name((enum plan_why)w), (unsigned long long)c->m_reload_changes[w]);
     counter(b, "portico_reloads_delayed_total",
             "Reloads that waited for --min-reload-interval after the previous one.",
             c->m_reloads_delayed);
@@ -75,11 +78,13 @@ static void metrics(struct ctl *c, struct buf *b)
         buf_addf(b, "portico_server_delete_retries_total{result=\"%s\"} %llu\n",
                  rt_del_name((enum rt_del)r), (unsigned long long)c->m_del[r]);
     head(b, "portico_drift_repairs_total", "counter",
-         "Servers found to differ from the running model, and repaired: added (or enabled "
-         "again) or removed.");
+         "Servers and maps found to differ from the running model, and repaired: servers "
+         "added (or enabled again) or removed, maps replaced.");
     buf_addf(b, "portico_drift_repairs_total{kind=\"server_added\"} %llu\n"
-                "portico_drift_repairs_total{kind=\"server_removed\"} %llu\n",
-             (unsigned long long)c->m_drift[0], (unsigned long long)c->m_drift[1]);
+                "portico_drift_repairs_total{kind=\"server_removed\"} %llu\n"
+                "portico_drift_repairs_total{kind=\"map\"} %llu\n",
+             (unsigned long long)c->m_drift[0], (unsigned long long)c->m_drift[1],
+             (unsigned long long)c->m_drift[2]);
     head(b, "portico_change_applied_seconds", "histogram",
          "From a change of the objects to HAProxy serving it (Runtime API or reload).");
     for (int i = 0; i < CTL_LATENCY_BUCKETS; i++) {

@@ -145,6 +145,11 @@ static const struct opt_def opt_table[] = {
      O(config_dir), false},
     {"runtime-dir", NULL, OPT_STR, "/tmp/portico/run", "controller",
      "Directory for HAProxy's sockets and PID file.", O(runtime_dir), false},
+    {"debounce", NULL, OPT_DURATION, "10ms", "controller",
+     "How long a change waits for others before one pass builds, renders and applies them "
+     "all (0: at the next turn of the event loop). A burst of changes within it costs one "
+     "pass; every change reaches HAProxy up to this much later.",
+     O(debounce_ms), false},
     {"min-reload-interval", NULL, OPT_DURATION, "2s", "controller",
      "Reloads of HAProxy are at least this far apart (0: as soon as needed): changes that "
      "need one within this time after the last reload wait, and are loaded together by the "

@@ -48,6 +48,7 @@ struct opts {
     char *haproxy_bin;
     char *config_dir;
     char *runtime_dir;
+    uint32_t debounce_ms;   /* a change waits this long for others before a pass */
     uint32_t min_reload_interval_ms; /* 0: reloads are not spaced */
     char *log_level;
     char *log_format;

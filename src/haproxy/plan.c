@@ -99,8 +99,11 @@ struct planner {
         size_t n, cap;
     } certs, relist, hosts_first, maps, hosts_last, servers, late;
     struct hmap added;            /* new certificate file -> its crt-list line */
-    const char *reload;
+    const char *reload;           /* the first reason, or NULL: no reload */
     enum plan_why why;
+    const char *shown[PLAN_REASONS_SHOWN]; /* the first reasons */
+    size_t n_reasons;
+    uint32_t n_why[PLAN_WHY_COUNT];
 };
 
 static void push(struct updates *l, enum rt_kind kind, const char *name, const char *content,
@@ -128,41 +131,70 @@ uint64_t plan_reload_wait(enum plan_why why, uint64_t now_ms, uint64_t last_ms,
     return now_ms < last_ms ? interval_ms : last_ms + interval_ms - now_ms;
 }
 
-/* A reload is needed: the first reason found is kept. */
+/* A reload is needed, for one more reason: every one is counted, the first
+ * ones kept for the log, so that a reload that gathers several changes
+ * names them (reasons()). */
 static void need_reload(struct planner *p, enum plan_why why, const char *text)
 {
+    if (p->n_reasons < PLAN_REASONS_SHOWN)
+        p->shown[p->n_reasons] = text;
+    p->n_reasons++;
+    p->n_why[why]++;
     if (p->reload)
         return;
     p->reload = text;
     p->why = why;
 }
 
-/* Why the structures differ, as far as the backends tell: one added or
+/* Fills <out>'s reload fields from the reasons found: one is its text, more
+ * are joined in the pending model's arena. */
+static void reasons(struct planner *p, struct plan *out)
+{
+    out->reload = p->reload;
+    out->why = p->why;
+    memcpy(out->n_why, p->n_why, sizeof(out->n_why));
+    if (p->n_reasons < 2)
+        return;
+    out->reload = p->shown[0];
+    for (size_t i = 1; i < p->n_reasons && i < PLAN_REASONS_SHOWN; i++)
+        out->reload = arena_printf(p->ar, "%s, %s", out->reload, p->shown[i]);
+    if (p->n_reasons > PLAN_REASONS_SHOWN)
+        out->reload = arena_printf(p->ar, "%s and %zu more", out->reload,
+                                   p->n_reasons - PLAN_REASONS_SHOWN);
+}
+
+/* Why the structures differ, as far as the backends tell: each one added or
  * removed, named; else settings outside the backends. */
 static void structure_changed(struct planner *p)
 {
     const struct model *a = p->a->model, *b = p->b->model;
-    size_t i = 0, j = 0;
+    size_t i = 0, j = 0, found = 0;
+    bool named;
 
     while (i < a->n_backends || j < b->n_backends) {
         int cmp = i == a->n_backends   ? 1
                   : j == b->n_backends ? -1
                                        : strcmp(a->backends[i].name, b->backends[j].name);
 
-        if (cmp < 0) {
+        /* named only while the log shows them: thousands are counted */
+        named = p->n_reasons < PLAN_REASONS_SHOWN;
+        if (cmp < 0)
             need_reload(p, PLAN_WHY_BACKENDS,
-                        arena_printf(p->ar, "backend %s removed", a->backends[i].name));
-            return;
-        }
-        if (cmp > 0) {
+                        named ? arena_printf(p->ar, "backend %s removed", a->backends[i].name)
+                              : NULL);
+        else if (cmp > 0)
             need_reload(p, PLAN_WHY_BACKENDS,
-                        arena_printf(p->ar, "backend %s added", b->backends[j].name));
-            return;
-        }
-        i++;
-        j++;
+                        named ? arena_printf(p->ar, "backend %s added", b->backends[j].name)
+                              : NULL);
+        found += cmp != 0;
+        if (cmp <= 0)
+            i++;
+        if (cmp >= 0)
+            j++;
     }
-    need_reload(p, PLAN_WHY_SETTINGS, "global, defaults, frontend or backend settings changed");
+    if (!found)
+        need_reload(p, PLAN_WHY_SETTINGS,
+                    "global, defaults, frontend or backend settings changed");
 }
 
 /* The server additions (first, so a backend never runs empty while
@@ -271,8 +303,10 @@ static void crt_list_updates(struct planner *p)
             continue;
         if (!*(const char *)v || (was && !*was)) {
             need_reload(p, PLAN_WHY_CERTIFICATES,
-                        arena_printf(p->ar, "%s is listed without host names", file));
-            break;
+                        p->n_reasons < PLAN_REASONS_SHOWN
+                            ? arena_printf(p->ar, "%s is listed without host names", file)
+                            : NULL);
+            continue;
         }
         line = arena_printf(p->ar, "%s %s", file, (const char *)v);
         if (!was) {
@@ -346,10 +380,11 @@ static void part_update(struct planner *p, struct render_file *f, size_t k,
         push(&p->certs, RT_CERT, f->name, render_file_data(f, p->b->model), NULL);
         return;
     }
-    /* a few entries changed: send those, not the whole map */
+    /* one entry changed: that command alone; more: a new version of the
+     * whole map, which alone switches atomically (runtime.h) */
     buf_init(&cmds, 1u << 20);
     if (f->map >= 0 &&
-        rt_map_diff(p->a->model, p->b->model, (enum model_map)f->map, f->name, &cmds) &&
+        rt_map_one_change(p->a->model, p->b->model, (enum model_map)f->map, f->name, &cmds) &&
         cmds.len)
         push(map_group(p, f), RT_COMMANDS, f->name, arena_strndup(p->ar, cmds.ptr, cmds.len),
              NULL);
@@ -377,13 +412,13 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     if (!running->model || !serving) {
         out->reload = "haproxy does not serve a configuration";
         out->why = PLAN_WHY_START;
+        out->n_why[PLAN_WHY_START] = 1;
         return;
     }
     p.ar = &pending->model->arena;
     if (running->structure != pending->structure) {
         structure_changed(&p);
-        out->reload = p.reload;
-        out->why = p.why;
+        reasons(&p, out);
         return;
     }
     hmap_init(&parts);
@@ -417,8 +452,7 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
             need_reload(&p, PLAN_WHY_OTHER,
                         "the configuration changed outside what the Runtime API updates");
     }
-    out->reload = p.reload;
-    out->why = p.why;
+    reasons(&p, out);
     hmap_deinit(&parts);
     hmap_deinit(&p.added);
     free(p.certs.v);

@@ -57,14 +57,20 @@ const char *plan_why_name(enum plan_why w);
 uint64_t plan_reload_wait(enum plan_why why, uint64_t now_ms, uint64_t last_ms,
                           uint64_t interval_ms);
 
+/* A reload's text names this many of its reasons, then how many more. */
+#define PLAN_REASONS_SHOWN 3
+
 struct plan {
     struct rt_update *u;  /* the updates, in the order they must be applied; their
                            * strings belong to the pending model's arena or to
                            * the rendering */
     size_t n;
-    const char *reload;   /* NULL, or why a reload is needed instead (static, or in
-                           * the pending model's arena) */
-    enum plan_why why;    /* the same, as a kind */
+    const char *reload;   /* NULL, or why a reload is needed instead: every reason
+                           * found, the first PLAN_REASONS_SHOWN named ("backend a
+                           * added, backend b added, backend c added and 2 more");
+                           * static, or in the pending model's arena */
+    enum plan_why why;    /* the first reason's kind */
+    uint32_t n_why[PLAN_WHY_COUNT]; /* how many reasons of each kind */
 };
 
 /* Plans the change from <running> (what HAProxy runs; <serving> false when

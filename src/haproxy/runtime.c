@@ -572,45 +572,87 @@ void rt_del_servers(uv_loop_t *loop, const char *sock, char *const *names, size_
 
 /* ====== Map differences ====== */
 
-#define RT_MAP_DIFF_MAX 2000 /* more changed entries than this: replace the whole map */
-
-bool rt_map_diff(const struct model *a, const struct model *b, enum model_map m,
-                 const char *file, struct buf *out)
+bool rt_map_one_change(const struct model *a, const struct model *b, enum model_map m,
+                       const char *file, struct buf *out)
 {
+    const struct model_entry *ea = NULL, *eb = NULL; /* the one entry that differs */
     size_t x = 0, y = 0, n = 0;
+    int cmp = 0, bad = 0;
 
     if (!a || !b)
         return false;
     while (x < a->n_maps[m] || y < b->n_maps[m]) {
-        const struct model_entry *ea = x < a->n_maps[m] ? &a->maps[m][x] : NULL;
-        const struct model_entry *eb = y < b->n_maps[m] ? &b->maps[m][y] : NULL;
-        int cmp = !ea ? 1 : !eb ? -1 : strcmp(ea->key, eb->key);
-        int bad = 0;
+        const struct model_entry *pa = x < a->n_maps[m] ? &a->maps[m][x] : NULL;
+        const struct model_entry *pb = y < b->n_maps[m] ? &b->maps[m][y] : NULL;
+        int c = !pa ? 1 : !pb ? -1 : strcmp(pa->key, pb->key);
 
-        if (cmp == 0 && !strcmp(ea->value, eb->value)) {
+        if (c <= 0)
             x++;
+        if (c >= 0)
             y++;
+        if (c == 0 && !strcmp(pa->value, pb->value))
             continue;
-        }
-        if (++n > RT_MAP_DIFF_MAX)
+        /* a second entry: only a whole new version is atomic */
+        if (++n > 1)
             return false;
-        /* set map changes a value in place: no moment without the key */
-        bad |= buf_adds(out, cmp < 0 ? "del map " : cmp > 0 ? "add map " : "set map ");
-        bad |= buf_adds(out, file);
-        bad |= buf_addc(out, ' ');
-        bad |= rt_api_arg(out, cmp < 0 ? ea->key : eb->key);
-        if (cmp >= 0) {
-            bad |= buf_addc(out, ' ');
-            bad |= rt_api_arg(out, eb->value);
-        }
-        bad |= buf_addc(out, '\n');
-        if (bad)
-            return false;
-        if (cmp <= 0)
-            x++;
-        if (cmp >= 0)
-            y++;
+        ea = pa;
+        eb = pb;
+        cmp = c;
     }
-    return true;
+    if (n == 0)
+        return true;
+    /* set map changes a value in place: no moment without the key */
+    bad |= buf_adds(out, cmp < 0 ? "del map " : cmp > 0 ? "add map " : "set map ");
+    bad |= buf_adds(out, file);
+    bad |= buf_addc(out, ' ');
+    bad |= rt_api_arg(out, cmp < 0 ? ea->key : eb->key);
+    if (cmp >= 0) {
+        bad |= buf_addc(out, ' ');
+        bad |= rt_api_arg(out, eb->value);
+    }
+    bad |= buf_addc(out, '\n');
+    return !bad;
 }
 
+int rt_map_compare(const char *content, const char *reply)
+{
+    struct hmap want; /* key -> value, both in <copy> */
+    char *copy = xstrdup(content), *save = NULL;
+    int diff = 0;
+
+    hmap_init_borrowing(&want);
+    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        char *sp = strchr(l, ' ');
+
+        if (!sp)
+            continue;
+        *sp = '\0';
+        hmap_put(&want, l, sp + 1);
+    }
+    for (const char *l = reply, *end; *l; l = *end ? end + 1 : end) {
+        const char *key, *val;
+        char *k, *v;
+
+        end = l + strcspn(l, "\n");
+        if (end == l)
+            continue; /* the empty line that ends every answer */
+        key = memchr(l, ' ', (size_t)(end - l));
+        val = key ? memchr(key + 1, ' ', (size_t)(end - key - 1)) : NULL;
+        if (strncmp(l, "0x", 2) || !val) {
+            diff = -EINVAL;
+            break;
+        }
+        /* each key found once: a second line with it is extra */
+        k = xstrndup(key + 1, (size_t)(val - key - 1));
+        v = hmap_del(&want, k);
+        free(k);
+        val++;
+        if (!v || strlen(v) != (size_t)(end - val) || memcmp(v, val, (size_t)(end - val)))
+            diff++;
+    }
+    if (diff >= 0)
+        diff += (int)want.used;
+    hmap_deinit(&want);
+    free(copy);
+    return diff;
+}

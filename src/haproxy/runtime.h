@@ -31,7 +31,8 @@ enum rt_kind {
     RT_CERT_UNLIST,/* ...and, later, remove the line it had when the updates started */
     RT_SERVER_ADD, /* add a server and enable it */
     RT_SERVER_DEL, /* put a server in maintenance and delete it once idle */
-    RT_COMMANDS,   /* commands, one a line, each answered with nothing on success */
+    RT_COMMANDS,   /* commands, one a line, each answered with nothing on success
+                    * (a map's one changed entry: rt_map_one_change()) */
     RT_KIND_COUNT, /* number of kinds */
 };
 
@@ -95,10 +96,29 @@ void rt_del_servers(uv_loop_t *loop, const char *sock, char *const *names, size_
 struct buf;
 struct model;
 
-/* Appends to <out> the "add map", "set map" and "del map" commands (one a
- * line, keys and values escaped) that turn map <m> of model <a> into that of
- * model <b>; <file> is the map's name in HAProxy. Returns false when there
- * are too many changes or an entry cannot be sent: replace the map instead. */
-bool rt_map_diff(const struct model *a, const struct model *b, enum model_map m,
-                 const char *file, struct buf *out);
+/* Appends to <out> the one "add map", "set map" or "del map" command (keys
+ * and values escaped, newline-terminated) that turns map <m> of model <a>
+ * into that of model <b>, or nothing when they are equal; <file> is the
+ * map's name in HAProxy. Returns false when more than one entry differs or
+ * the entry cannot be sent: replace the map instead (RT_MAP).
+ *
+ * The rule: one entry changed is one command, atomic by itself, and cheap
+ * (0.1 ms at any map size). Several entries changed are a new version of
+ * the whole map, swapped in by "commit map", because requests arriving
+ * between single commands would see a state that is neither the old nor
+ * the new one (a path renamed is a "del" and an "add": 404 in between; of
+ * two nested prefixes added, the shorter, first in key order, sends the
+ * longer one's requests to a backend that serves them in neither state).
+ * A whole version costs with the map's size: about 7 ms at 1,000 entries,
+ * 55 ms at 10,000, 0.7 s at 100,000 on HAProxy 2.6
+ * (doc/internals/routing-maps.md). */
+bool rt_map_one_change(const struct model *a, const struct model *b, enum model_map m,
+                       const char *file, struct buf *out);
+
+/* Compares the entries of map file <content> ("key value" lines) with
+ * HAProxy's answer to "show map" <reply> ("0xADDR key value" lines). Returns
+ * how many entries differ (missing, with another value, extra, or there
+ * twice), 0 when HAProxy holds exactly the file's entries, or -EINVAL when
+ * <reply> is not a map's listing (the map is unknown to HAProxy). */
+int rt_map_compare(const char *content, const char *reply);
 #endif

@@ -1,5 +1,6 @@
-"""Drift repair: servers changed behind Portico's back with raw Runtime API
-commands (one disabled, one added) are put back as the running model has
+"""Drift repair: servers and map entries changed behind Portico's back with
+raw Runtime API commands (a server disabled, one added; a map entry
+deleted, one added, one changed) are put back as the running model has
 them, without a reload, and counted."""
 
 import urllib.request
@@ -19,12 +20,22 @@ def servers(px):
     return out
 
 
-def repairs(px):
+def repairs(px, kinds=("server_added", "server_removed")):
     with urllib.request.urlopen(f"http://127.0.0.1:{px.controller}/metrics", timeout=5) as r:
         text = r.read().decode()
-    return {kind: int(float(ln.rsplit(" ", 1)[1])) for kind in ("server_added", "server_removed")
+    return {kind: int(float(ln.rsplit(" ", 1)[1])) for kind in kinds
             for ln in text.splitlines()
             if ln.startswith(f'portico_drift_repairs_total{{kind="{kind}"}}')}
+
+
+def map_entries(px, name):
+    """key -> value of a map in the running HAProxy (show map), duplicates kept."""
+    out = []
+    for ln in px.admin(f"show map maps/{name}.map").splitlines():
+        f = ln.split()
+        if len(f) == 3:
+            out.append((f[1], f[2]))
+    return sorted(out)
 
 
 def test_drift_repaired(launcher):
@@ -50,3 +61,58 @@ def test_drift_repaired(launcher):
     assert px.settle() == reloads
     seen = {px.get("/", host="drift.test").json["endpoint"].split(":")[0] for _ in range(10)}
     assert seen == {"127.0.0.1", "127.0.0.2"}
+
+
+def test_map_drift_repaired(launcher):
+    """An entry deleted, one added and one changed with raw "del map", "add
+    map" and "set map" are found by the periodic check and the maps put back
+    as the model has them, each replaced as one new version (prepare/commit),
+    counted, and logged; no reload."""
+    echo = launcher.echo({"web": ["127.0.0.1"], "api": ["127.0.0.2"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web") + echo.objects("api"))
+    m.write("ing.yaml", ingress("web", [rule("maps.drift.test", path("/", "web"), path("/api", "api")),
+                                        rule("other.drift.test", path("/", "web"))]))
+    px = launcher.portico(m, env={"PORTICO_DRIFT_INTERVAL_MS": "300"})
+    px.wait_service("maps.drift.test", "/api", "api")
+    px.wait_service("other.drift.test", "/", "web")
+    reloads = px.settle()
+    hosts, prefix = map_entries(px, "hosts"), map_entries(px, "prefix")
+    assert ("maps.drift.test", "maps.drift.test") in hosts, hosts
+    assert ("maps.drift.test/api/", "default_api_http") in prefix, prefix
+    before = repairs(px, ("map",))["map"]
+
+    # behind Portico's back: a host gone, a route sent elsewhere, one added
+    assert px.admin("del map maps/hosts.map other.drift.test").strip() == ""
+    assert px.admin("set map maps/prefix.map maps.drift.test/api/ default_web_http").strip() == ""
+    assert px.admin("add map maps/prefix.map maps.drift.test/x/ default_api_http").strip() == ""
+    wait_for(lambda: map_entries(px, "hosts") == hosts and map_entries(px, "prefix") == prefix,
+             what="the maps as the model has them")
+    assert repairs(px, ("map",))["map"] == before + 2
+    text = px.log_text()
+    assert "drift: map maps/hosts.map differs from the running model (1 entry missing, extra " \
+        "or changed): replaced" in text
+    assert "drift: map maps/prefix.map differs from the running model (2 entries" in text
+    assert px.get("/api", host="maps.drift.test").service == "api"
+    assert px.get("/x", host="maps.drift.test").service == "web"
+    assert px.get("/", host="other.drift.test").service == "web"
+    assert px.settle() == reloads
+
+
+def test_checked_after_each_reload(launcher):
+    """Without waiting for the periodic check (30 s here): a reload is
+    followed at once by a check of the servers and maps."""
+    echo = launcher.echo({"web": ["127.0.0.1"], "two": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("web"))
+    m.write("ing.yaml", ingress("web", [rule("after.drift.test", path("/", "web"))]))
+    px = launcher.portico(m, args=["--log-level=debug"])
+    px.wait_service("after.drift.test", "/", "web")
+    line = "drift: the maps are as the running model has them"
+    wait_for(lambda: line in px.log_text(), what="the check after the first start")
+    checks = px.log_text().count(line)
+    m.write("two.yaml", echo.objects("two") +
+            [ingress("two", [rule("two.drift.test", path("/", "two"))])])
+    px.wait_service("two.drift.test", "/", "two")
+    wait_for(lambda: px.log_text().count(line) == checks + 1, timeout=5,
+             what="a check after the reload")

@@ -33,6 +33,7 @@ static void test_defaults(void **state)
     assert_false(o.watch_without_class);
     assert_null(o.manifests);
     assert_int_equal(o.min_reload_interval_ms, 2000);
+    assert_int_equal(o.debounce_ms, 10);
     opts_free(&o);
 }
 
@@ -46,6 +47,9 @@ static void test_durations(void **state)
         {"--min-reload-interval=0", 0},
         {"--min-reload-interval=1m", 60000},
         {"--min-reload-interval=1500", 1500},
+        {"--debounce=50ms", 50},
+        {"--debounce=0", 0},
+        {"--debounce=1s", 1000},
     };
 
     (void)state;
@@ -55,7 +59,9 @@ static void test_durations(void **state)
         char *err = NULL;
 
         assert_int_equal(parse(&o, &err, 1, argv), 0);
-        assert_int_equal(o.min_reload_interval_ms, cases[i].ms);
+        assert_int_equal(strncmp(cases[i].arg, "--debounce", 10) ? o.min_reload_interval_ms
+                                                                 : o.debounce_ms,
+                         cases[i].ms);
         opts_free(&o);
     }
 }
@@ -134,6 +140,7 @@ static void test_errors(void **state)
     expect_error("--log-level=loud", "error, warning, info or debug");
     expect_error("--min-reload-interval=2x", "--min-reload-interval: expects a duration");
     expect_error("--min-reload-interval=-1s", "--min-reload-interval: expects a duration");
+    expect_error("--debounce=10 ms", "--debounce: expects a duration");
     expect_error("--publish-address=not an address", "not an IP address or a DNS name");
     expect_error("--publish-address=", "not an IP address or a DNS name");
     expect_error("--publish-service=portico", "NAMESPACE/NAME");

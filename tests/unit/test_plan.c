@@ -187,6 +187,33 @@ static void test_route_on_existing_backend(void **state)
     done(&a, &b, &ga, &gb, &p);
 }
 
+/* A new host with two paths: hosts.map gains one entry (one command), the
+ * paths' map two, so that map is replaced as a whole version: no request
+ * sees one path of the host without the other. */
+static void test_two_entries_replace_the_map(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    put_ingress(&b, "shop", "more", T_NEW, "portico", "",
+                "'rules':[" RULE("bar.com", PATH("/x", "Exact", BE_NUM("web", 80)) ","
+                                                PATH("/y", "Exact", BE_NUM("web", 80))) "]");
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_null(p.reload);
+    assert_int_equal(p.n, 2);
+    assert_int_equal(p.u[0].kind, RT_MAP);
+    assert_string_equal(p.u[0].name, "maps/exact.map");
+    assert_string_equal(p.u[0].content, "bar.com/x shop_web_http\nbar.com/y shop_web_http\n");
+    assert_int_equal(p.u[1].kind, RT_COMMANDS);
+    assert_string_equal(p.u[1].name, "maps/hosts.map");
+    assert_string_equal(p.u[1].content, "add map maps/hosts.map bar.com bar.com\n");
+    done(&a, &b, &ga, &gb, &p);
+}
+
 /* A host added: its paths first, hosts.map last; removed: hosts.map first.
  * No request meets a host without its paths. */
 static void test_hosts_map_order(void **state)
@@ -232,6 +259,53 @@ static void test_backend_added_or_removed_reloads(void **state)
     done(&a, &b, &ga, &gb, &p);
 }
 
+/* Several backends added and removed at once: one reload, naming the first
+ * PLAN_REASONS_SHOWN of them and how many more, each counted by kind. */
+static void test_reload_names_every_reason(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    put_service(&a, "shop", "old", "http", 80, 8080, "10.0.2.1");
+    put_ingress(&a, "shop", "old", T_OLD, "portico", "",
+                "'rules':[" RULE("old.com", PATH("/", "Prefix", BE_NUM("old", 80))) "]");
+    for (int i = 0; i < 5; i++) {
+        char name[16], *spec;
+
+        snprintf(name, sizeof(name), "new%d", i);
+        put_service(&b, "shop", name, "http", 80, 8080, "10.0.1.1");
+        spec = xasprintf("'rules':[{'host':'new%d.com','http':{'paths':[" PATH(
+                             "/", "Prefix", BE_NAME("new%d", "http")) "]}}]",
+                         i, i);
+        put_ingress(&b, "shop", name, T_NEW, "portico", "", spec);
+        free(spec);
+    }
+    plan_between(&a, &b, &ga, &gb, &p);
+    assert_string_equal(p.reload, "backend shop_new0_http added, backend shop_new1_http added, "
+                                  "backend shop_new2_http added and 3 more");
+    assert_int_equal(p.why, PLAN_WHY_BACKENDS);
+    assert_int_equal(p.n_why[PLAN_WHY_BACKENDS], 6);
+    assert_int_equal(p.n_why[PLAN_WHY_SETTINGS], 0);
+    assert_int_equal(p.n, 0);
+    plan_free(&p);
+    /* two: both named, nothing more */
+    gen_free(&gb);
+    store_deinit(&b);
+    base_store(&b, "10.0.0.1");
+    put_service(&b, "shop", "new0", "http", 80, 8080, "10.0.1.1");
+    put_ingress(&b, "shop", "new0", T_NEW, "portico", "",
+                "'rules':[" RULE("new0.com", PATH("/", "Prefix", BE_NAME("new0", "http"))) "]");
+    gen_make(&gb, &b);
+    plan_make(&ga.g, &gb.g, true, &gb.r, &p);
+    assert_string_equal(p.reload, "backend shop_new0_http added, backend shop_old_http removed");
+    assert_int_equal(p.n_why[PLAN_WHY_BACKENDS], 2);
+    done(&a, &b, &ga, &gb, &p);
+}
+
 static void test_global_settings_reload(void **state)
 {
     struct store a, b;
@@ -245,6 +319,7 @@ static void test_global_settings_reload(void **state)
             "'kube-system'},'data':{'maxconn':'1000'}}");
     plan_between(&a, &b, &ga, &gb, &p);
     assert_string_equal(p.reload, "global, defaults, frontend or backend settings changed");
+    assert_int_equal(p.n_why[PLAN_WHY_SETTINGS], 1);
     done(&a, &b, &ga, &gb, &p);
 }
 
@@ -380,7 +455,9 @@ int main(void)
         cmocka_unit_test(test_runtime_servers_match_configuration),
         cmocka_unit_test(test_route_on_existing_backend),
         cmocka_unit_test(test_hosts_map_order),
+        cmocka_unit_test(test_two_entries_replace_the_map),
         cmocka_unit_test(test_backend_added_or_removed_reloads),
+        cmocka_unit_test(test_reload_names_every_reason),
         cmocka_unit_test(test_global_settings_reload),
         cmocka_unit_test(test_not_serving_reloads),
         cmocka_unit_test(test_certificate_added_before_maps),

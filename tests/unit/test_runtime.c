@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,80 +36,102 @@ static char *diff(struct model *a, struct model *b, enum model_map m)
 
     buf_init(&out, 1 << 20);
     buf_adds(&out, "");
-    if (!rt_map_diff(a, b, m, "maps/prefix.map", &out)) {
+    if (!rt_map_one_change(a, b, m, "maps/prefix.map", &out)) {
         buf_free(&out);
         return NULL;
     }
     return buf_take(&out);
 }
 
-static void test_add_set_del(void **state)
+/* The model of an Ingress with paths <paths> ("path=service", comma
+ * separated) on host h.test. */
+static struct model *with_paths(struct store *s, const char *paths)
 {
+    struct buf spec;
+    struct model *m;
+    char *list = xstrdup(paths), *save = NULL;
+
+    buf_init(&spec, 1 << 16);
+    buf_adds(&spec, "'rules':[{'host':'h.test','http':{'paths':[");
+    for (char *p = strtok_r(list, ",", &save); p; p = strtok_r(NULL, ",", &save)) {
+        char *eq = strchr(p, '=');
+
+        *eq = '\0';
+        buf_addf(&spec,
+                 "%s{'path':'%s','pathType':'ImplementationSpecific','backend':{'service':"
+                 "{'name':'%s','port':{'name':'http'}}}}",
+                 spec.ptr[spec.len - 1] == '[' ? "" : ",", p, eq + 1);
+    }
+    buf_adds(&spec, "]}}]");
+    put_ingress(s, "default", "i", T_OLD, "portico", "", spec.ptr);
+    m = build(s);
+    buf_free(&spec);
+    free(list);
+    return m;
+}
+
+/* One entry added, removed or pointed elsewhere: that one command, which
+ * HAProxy applies atomically (keys and values escaped for the CLI). */
+static void test_one_entry_is_one_command(void **state)
+{
+    static const struct {
+        const char *before, *after, *cmd;
+    } cases[] = {
+        {"/a=one,/b=one", "/a=one", "del map maps/prefix.map h.test/b\n"},
+        {"/a=one", "/a=one,/b=two", "add map maps/prefix.map h.test/b default_two_http\n"},
+        {"/a=one,/b=one", "/a=one,/b=two", "set map maps/prefix.map h.test/b default_two_http\n"},
+        {"/a=one", "/a=one,/n;x\\\\y=two",
+         "add map maps/prefix.map h.test/n\\;x\\\\y default_two_http\n"},
+        {"/a=one", "/a=one", ""},
+    };
     struct store s;
-    struct model *a, *b;
-    char *cmds;
 
     (void)state;
     store_init(&s);
     put_class(&s, "portico", CONTROLLER, false);
     put_service(&s, "default", "one", "http", 80, 8080, "10.0.0.1");
     put_service(&s, "default", "two", "http", 80, 8080, "10.0.0.2");
-    put_ingress(&s, "default", "i", T_OLD, "portico", "",
-                "'rules':[" RULE("h.test", PATH("/gone", "ImplementationSpecific",
-                                                BE_NAME("one", "http")) ","
-                                           PATH("/moved", "ImplementationSpecific",
-                                                BE_NAME("one", "http")) ","
-                                           PATH("/same", "ImplementationSpecific",
-                                                BE_NAME("one", "http"))) "]");
-    a = build(&s);
-    put_ingress(&s, "default", "i", T_OLD, "portico", "",
-                "'rules':[" RULE("h.test", PATH("/moved", "ImplementationSpecific",
-                                                BE_NAME("two", "http")) ","
-                                           PATH("/same", "ImplementationSpecific",
-                                                BE_NAME("one", "http")) ","
-                                           PATH("/new;x\\\\y", "ImplementationSpecific",
-                                                BE_NAME("two", "http"))) "]");
-    b = build(&s);
-    cmds = diff(a, b, MODEL_MAP_PREFIX);
-    assert_non_null(cmds);
-    assert_string_equal(cmds, "del map maps/prefix.map h.test/gone\n"
-                              "set map maps/prefix.map h.test/moved default_two_http\n"
-                              "add map maps/prefix.map h.test/new\\;x\\\\y default_two_http\n");
-    free(cmds);
-    /* the same model: nothing to send */
-    cmds = diff(b, b, MODEL_MAP_PREFIX);
-    assert_string_equal(cmds, "");
-    free(cmds);
-    model_unref(a);
-    model_unref(b);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct model *a = with_paths(&s, cases[i].before), *b = with_paths(&s, cases[i].after);
+        char *cmds = diff(a, b, MODEL_MAP_PREFIX);
+
+        if (!cmds)
+            fail_msg("%s -> %s: no single command", cases[i].before, cases[i].after);
+        assert_string_equal(cmds, cases[i].cmd);
+        free(cmds);
+        model_unref(a);
+        model_unref(b);
+    }
     store_deinit(&s);
 }
 
-static void test_too_many_changes_replace_the_map(void **state)
+/* Two entries or more: no per-key commands, whatever the change; the caller
+ * replaces the whole map, atomically. A path renamed (a del and an add) and
+ * two paths added are the cases one command each would break. */
+static void test_several_entries_replace_the_map(void **state)
 {
+    static const char *const cases[][2] = {
+        {"/a=one,/old=one", "/a=one,/new=one"},     /* renamed: del + add */
+        {"/a=one", "/a=one,/b=two,/b/c=one"},       /* nested prefixes added */
+        {"/a=one,/b=one", "/a=two,/b=two"},         /* two moved */
+        {"/a=one,/b=one,/c=one", "/c=one"},         /* two removed */
+    };
     struct store s;
-    struct model *a, *b;
 
     (void)state;
     store_init(&s);
     put_class(&s, "portico", CONTROLLER, false);
     put_service(&s, "default", "one", "http", 80, 8080, "10.0.0.1");
-    a = build(&s);
-    for (int i = 0; i < 2100; i++) {
-        char name[32], *spec;
+    put_service(&s, "default", "two", "http", 80, 8080, "10.0.0.2");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct model *a = with_paths(&s, cases[i][0]), *b = with_paths(&s, cases[i][1]);
+        char *cmds = diff(a, b, MODEL_MAP_PREFIX);
 
-        snprintf(name, sizeof(name), "i%d", i);
-        spec = xasprintf("'rules':[{'host':'h%d.test','http':{'paths':[" PATH(
-                             "/", "Prefix", BE_NAME("one", "http")) "]}}]",
-                         i);
-        put_ingress(&s, "default", name, T_OLD, "portico", "", spec);
-        free(spec);
+        if (cmds)
+            fail_msg("%s -> %s: per-key commands \"%s\"", cases[i][0], cases[i][1], cmds);
+        model_unref(a);
+        model_unref(b);
     }
-    b = build(&s);
-    /* 2100 new keys: one prepare/add/commit of the whole map is cheaper */
-    assert_null(diff(a, b, MODEL_MAP_PREFIX));
-    model_unref(a);
-    model_unref(b);
     store_deinit(&s);
 }
 
@@ -121,14 +144,14 @@ struct fake_cli {
     uv_pipe_t srv;
     const char *const *replies;
     size_t n_replies, n_cmds;
-    char cmds[8][4096];
+    char cmds[8][16384];
 };
 
 struct fake_conn {
     uv_pipe_t pipe;
     uv_write_t wr;
     struct fake_cli *cli;
-    char buf[4096];
+    char buf[16384];
     size_t len;
 };
 
@@ -402,6 +425,89 @@ static void test_server_addition_replies(void **state)
     }
 }
 
+/* A map replaced: a new version opened, filled with "add map @ver" lines
+ * that fit HAProxy's CLI buffer, every entry escaped, then committed: the
+ * one moment requests switch from the old entries to the new ones. */
+static void test_map_replaced_as_one_version(void **state)
+{
+    static const char *const replies[] = {"New version created: 7\n", "\n", "\n", "\n"};
+    struct rt_update u = {RT_MAP, "maps/prefix.map", NULL, NULL};
+    struct fake_cli cli;
+    struct result r;
+    struct buf content;
+    size_t adds = 0;
+
+    (void)state;
+    buf_init(&content, 1 << 20);
+    /* about 19 kB of entries: two "add map" lines */
+    for (int i = 0; i < 400; i++)
+        buf_addf(&content, "h%03d.test/p%s default_web_http\n", i, i == 7 ? ";x" : "");
+    u.content = content.ptr;
+    r = apply_scripted(&u, 1, replies, 4, &cli);
+    assert_true(r.ok);
+    assert_int_equal(r.applied, 1);
+    assert_int_equal(cli.n_cmds, 4);
+    assert_string_equal(cli.cmds[0], "prepare map maps/prefix.map\n");
+    for (size_t i = 1; i < 3; i++) {
+        size_t len = strlen(cli.cmds[i]);
+
+        assert_true(len <= 12000 + 100);
+        assert_true(!strncmp(cli.cmds[i], "add map @7 maps/prefix.map h", 28));
+        assert_int_equal(cli.cmds[i][len - 1], '\n');
+        for (const char *p = cli.cmds[i]; (p = strstr(p, "add map @7 maps/prefix.map ")); p++)
+            adds++;
+    }
+    assert_int_equal(adds, 400);
+    assert_non_null(strstr(cli.cmds[1], ";add map @7 maps/prefix.map h007.test/p\\;x "
+                                        "default_web_http;"));
+    assert_string_equal(cli.cmds[3], "commit map @7 maps/prefix.map\n");
+    buf_free(&content);
+
+    /* a refused "add map": no commit, the running version stays; reload */
+    {
+        static const char *const refused[] = {"New version created: 8\n",
+                                              "Unknown map identifier.\n"};
+        struct rt_update v = {RT_MAP, "maps/prefix.map", "a/ b\n", NULL};
+
+        r = apply_scripted(&v, 1, refused, 2, &cli);
+        assert_false(r.ok);
+        assert_int_equal(cli.n_cmds, 2);
+        assert_non_null(strstr(r.msg, "add map maps/prefix.map"));
+    }
+}
+
+/* A map's file against HAProxy's "show map" (the replies' shape is 2.6's):
+ * every entry missing, extra, changed or listed twice counts. */
+static void test_map_compare(void **state)
+{
+    static const char file[] = "a.test/x/ be1\nb.test/ be2\n";
+    static const struct {
+        const char *content, *reply;
+        int diff;
+    } cases[] = {
+        {file, "0x5579ae1f72d0 a.test/x/ be1\n0x5579ae1f7320 b.test/ be2\n\n", 0},
+        /* HAProxy lists in its own order */
+        {file, "0x5579ae1f7320 b.test/ be2\n0x5579ae1f72d0 a.test/x/ be1\n\n", 0},
+        {file, "0x5579ae1f72d0 a.test/x/ be1\n\n", 1},
+        {file, "0x5579ae1f72d0 a.test/x/ be1\n0x5579ae1f7320 b.test/ be3\n\n", 1},
+        {file, "0x1 a.test/x/ be1\n0x2 b.test/ be2\n0x3 c.test/ be2\n\n", 1},
+        {file, "0x1 a.test/x/ be1\n0x2 b.test/ be2\n0x3 b.test/ be2\n\n", 1},
+        {file, "0x1 a.test/x/ be1x\n0x2 b.test/ be\n\n", 2},
+        {file, "\n", 2},
+        {"", "\n", 0},
+        {"", "0x1 a.test/ be1\n\n", 1},
+        {file, "Unknown map identifier. Please use #<id> or <file>.\n\n", -EINVAL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int diff = rt_map_compare(cases[i].content, cases[i].reply);
+
+        if (diff != cases[i].diff)
+            fail_msg("case %zu: %d differences, want %d", i, diff, cases[i].diff);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -409,8 +515,10 @@ int main(void)
         cmocka_unit_test(test_server_addition_replies),
         cmocka_unit_test(test_server_deletion_retries),
         cmocka_unit_test(test_server_deletion_retries_without_socket),
-        cmocka_unit_test(test_add_set_del),
-        cmocka_unit_test(test_too_many_changes_replace_the_map),
+        cmocka_unit_test(test_one_entry_is_one_command),
+        cmocka_unit_test(test_several_entries_replace_the_map),
+        cmocka_unit_test(test_map_replaced_as_one_version),
+        cmocka_unit_test(test_map_compare),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,68 @@
+"""Routes changed at run time: a change of one entry of a map is one command
+("add map", "set map", "del map"); a change of several entries of one map
+is a new version of that whole map (prepare map, add map @ver, commit map),
+so that no request sees it half applied. Neither reloads HAProxy."""
+
+from helpers import ingress, path, request, rule, wait_for
+
+HOST = "maps.test"
+
+
+def metric(px, series):
+    text = request(px.controller, "/metrics", host="127.0.0.1").body.decode()
+    for ln in text.splitlines():
+        if ln.startswith(series + " "):
+            return float(ln.split()[-1])
+    raise AssertionError(f"no {series} in /metrics")
+
+
+def applied(px, kind):
+    return metric(px, f'portico_runtime_commands_total{{kind="{kind}",result="success"}}')
+
+
+def exact_map(px):
+    """The keys and values of maps/exact.map in the running HAProxy."""
+    out = {}
+    for ln in px.admin("show map maps/exact.map").splitlines():
+        f = ln.split()
+        if len(f) == 3:
+            out[f[1]] = f[2]
+    return out
+
+
+def routes(*pairs):
+    return ingress("maps", [rule(HOST, *(path(p, svc, ptype="Exact") for p, svc in pairs))])
+
+
+def test_one_entry_one_command_several_entries_one_version(launcher):
+    echo = launcher.echo({"one": ["127.0.0.1"], "two": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("one") + echo.objects("two"))
+    m.write("ing.yaml", routes(("/a", "one"), ("/keep", "two")))
+    px = launcher.portico(m)
+    px.wait_service(HOST, "/a", "one")
+    reloads = px.settle()
+    entries, whole = applied(px, "map_entries"), applied(px, "map")
+
+    # one path added: one entry of exact.map, one "add map"
+    m.write("ing.yaml", routes(("/a", "one"), ("/keep", "two"), ("/b", "two")))
+    px.wait_service(HOST, "/b", "two")
+    wait_for(lambda: applied(px, "map_entries") == entries + 1, what="one add map")
+    assert applied(px, "map") == whole
+
+    # a path renamed: a "del" and an "add" in one map, one new version of it
+    m.write("ing.yaml", routes(("/c", "one"), ("/keep", "two"), ("/b", "two")))
+    px.wait_service(HOST, "/c", "one")
+    wait_for(lambda: applied(px, "map") == whole + 1, what="exact.map replaced as a whole")
+    assert applied(px, "map_entries") == entries + 1
+    assert exact_map(px) == {f"{HOST}/c": "default_one_http", f"{HOST}/keep": "default_two_http",
+                             f"{HOST}/b": "default_two_http"}
+    px.wait_service(HOST, "/a", None)
+
+    # two paths moved to the other backend: one version again
+    m.write("ing.yaml", routes(("/c", "two"), ("/keep", "one"), ("/b", "two")))
+    px.wait_service(HOST, "/keep", "one")
+    px.wait_service(HOST, "/c", "two")
+    wait_for(lambda: applied(px, "map") == whole + 2, what="exact.map replaced again")
+    assert applied(px, "map_entries") == entries + 1
+    assert px.settle() == reloads, "route changes on existing backends must not reload"
