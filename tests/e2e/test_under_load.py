@@ -1,0 +1,215 @@
+"""Changes under load (issue 20 item 6, design.md section 4): endpoints
+scaled and rolled, hundreds of routes added, and a new backend, while our own
+keep-alive client sends at least 200 requests a second through HAProxy to the
+echo backends. Every request is checked; endpoint and route changes must not
+reload HAProxy (counted from the log and from the master's own counter), a
+new backend reloads it exactly once, and a WebSocket and an idle keep-alive
+connection opened before that reload still work after it."""
+
+import select
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+from helpers import LOOPBACK, _read_response, endpoint, endpoint_slice, ingress, path, rule, service, wait_for
+
+RATE = 250        # requests a second, all connections together
+CONNS = 10        # keep-alive connections of the load
+HANG = 30.0       # hang guard for any wait below
+STEADY = 150      # requests checked after each change has converged
+
+
+@dataclass
+class Result:
+    phase0: str      # phase when the request was sent
+    phase1: str      # phase when its answer (or error) came
+    host: str
+    path: str
+    want: str        # the echo service that must answer
+    status: int = 0
+    service: str = None
+    endpoint: str = None
+    echoed_path: str = None
+    error: str = None
+    closed: bool = False  # the answer said "Connection: close"
+
+
+class Load:
+    """CONNS threads, each one keep-alive connection to HAProxy, paced to RATE
+    requests a second in all, round robin over <routes> [(host, path,
+    service)], which may grow while it runs. A connection the proxy closed
+    while idle is noticed before the next request (as curl does) and counted
+    in closed_idle; any other close, error or timeout is a failed request."""
+
+    def __init__(self, port, routes):
+        self.port = port
+        self.routes = list(routes)
+        self.phase = "start"
+        self.results = []
+        self.closed_idle = 0
+        self.stopping = threading.Event()
+        self.threads = [threading.Thread(target=self._run, args=(k,), daemon=True) for k in range(CONNS)]
+        self.started = None
+
+    def __enter__(self):
+        self.started = time.monotonic()
+        for t in self.threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def stop(self):
+        if not self.stopping.is_set():
+            self.stopping.set()
+            for t in self.threads:
+                t.join(HANG)
+            self.elapsed = time.monotonic() - self.started
+        return self
+
+    def rate(self):
+        return len(self.results) / self.elapsed
+
+    def _run(self, k):
+        interval = CONNS / RATE
+        next_at = time.monotonic() + k * interval / CONNS
+        sock = rfile = None
+        i = k
+        while not self.stopping.is_set():
+            now = time.monotonic()
+            if next_at > now:
+                time.sleep(next_at - now)
+            next_at = max(next_at + interval, time.monotonic() - 1.0)
+            host, p, want = self.routes[i % len(self.routes)]
+            i += CONNS
+            if sock is not None and select.select([sock], [], [], 0)[0]:
+                # readable while idle: the proxy closed it (an answer cannot be pending)
+                self.closed_idle += 1
+                rfile.close()
+                sock.close()
+                sock = None
+            r = Result(self.phase, None, host, p, want)
+            try:
+                if sock is None:
+                    sock = socket.create_connection((LOOPBACK, self.port), timeout=HANG)
+                    rfile = sock.makefile("rb")
+                sock.sendall(f"GET {p} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+                resp = _read_response(rfile, "GET")
+                r.status = resp.status
+                if resp.header("X-Echo-Service") is not None and resp.status == 200:
+                    body = resp.json
+                    r.service, r.endpoint, r.echoed_path = body["service"], resp.endpoint, body["path"]
+                r.closed = "close" in (resp.header("Connection") or "").lower()
+                if r.closed:
+                    rfile.close()
+                    sock.close()
+                    sock = None
+            except (OSError, ValueError, KeyError, IndexError) as e:
+                r.error = f"{type(e).__name__}: {e}"
+                if sock is not None:
+                    rfile.close()
+                    sock.close()
+                sock = None
+            r.phase1 = self.phase
+            self.results.append(r)
+        if sock is not None:
+            rfile.close()
+            sock.close()
+
+    # -- waiting on the traffic itself, never on the clock
+    def wait_count(self, n, what):
+        start = len(self.results)
+        wait_for(lambda: len(self.results) >= start + n, timeout=HANG, what=what)
+
+    def since(self, mark):
+        return self.results[mark:]
+
+
+def failures(results, ok=lambda r: False):
+    """Requests that failed: errors, or anything but a 200 from the wanted
+    service for the path asked, unless ok(r) allows it."""
+    return [r for r in results
+            if (r.error or r.status != 200 or r.service != r.want or r.echoed_path != r.path) and not ok(r)]
+
+
+def fmt(rs, n=10):
+    return f"{len(rs)}: {rs[:n]}"
+
+
+def no_reload_marks(px):
+    return px.reload_count(), px.master_reloads(), px.worker_pids()
+
+
+def assert_no_reload(px, marks):
+    log, master, workers = marks
+    assert px.settle() == log, f"{px.reload_count() - log} reload(s) logged"
+    assert px.master_reloads() == master, px.master("show proc")
+    assert px.worker_pids() == workers, "a new HAProxy worker: a reload"
+
+
+# --------------------------------------------------------------------------- endpoints
+
+def test_scale_and_roll_endpoints_under_load(launcher):
+    """1 -> 50 endpoints, all 50 replaced twice, 0, then 3 new ones: no
+    failed request (503 only while there is no endpoint), no reload, and
+    every endpoint of each step answers, no other once the step converged."""
+    addrs = [f"127.0.0.{i}" for i in range(2, 2 + 153)]
+    echo = launcher.echo({"load": addrs})
+    port = echo.port("load")
+    steps = [("one", addrs[:1]), ("fifty", addrs[:50]), ("roll1", addrs[50:100]),
+             ("roll2", addrs[100:150]), ("zero", []), ("three", addrs[150:153])]
+    m = launcher.manifests()
+
+    def write_endpoints(addrs):
+        m.write("load.yaml", [service("load"),
+                              endpoint_slice("load", [endpoint(a) for a in addrs], [("http", port)])])
+
+    write_endpoints(steps[0][1])
+    m.write("ing.yaml", ingress("load", [rule("load.test", path("/", "load"))]))
+    px = launcher.portico(m)
+    px.wait_service("load.test", "/", "load")
+    marks = no_reload_marks(px)
+    prev = {f"{addrs[0]}:{port}"}
+    allowed = {"start": prev}  # phase -> endpoints that may answer in it
+    with Load(px.http, [("load.test", "/", "load")]) as load:
+        for name, step in steps:
+            new = {f"{a}:{port}" for a in step}
+            mark = len(load.results)
+            load.phase = f"to-{name}"
+            allowed[load.phase] = prev | new
+            write_endpoints(step)
+            if new:
+                # converged: each new endpoint answered, and the last answers came from them only
+                def converged():
+                    rs = load.since(mark)
+                    seen = {r.endpoint for r in rs}
+                    return new <= seen and all(r.endpoint in new for r in rs[-2 * len(new) - 20:])
+            else:
+                def converged():
+                    rs = load.since(mark)
+                    return len(rs) > 20 and all(r.status == 503 for r in rs[-20:])
+            wait_for(converged, timeout=HANG, what=f"{name}: traffic on exactly {len(new)} endpoints")
+            load.phase = name
+            allowed[name] = new
+            # steady: every endpoint of the step keeps serving requests sent after convergence
+            mark = len(load.results)
+            wait_for(lambda: len(load.since(mark)) >= STEADY
+                     and new <= {r.endpoint for r in load.since(mark)},
+                     timeout=HANG, what=f"{name}: {STEADY} requests, on each of its endpoints")
+            prev = new
+    print(f"scale: {len(load.results)} requests at {load.rate():.0f}/s")
+
+    # a 503 only where no endpoint existed; an answer only from the endpoints of its phase
+    def no_endpoint(r):
+        # sent or answered between the write of 0 endpoints and the convergence on 3
+        window = ("to-zero", "zero", "to-three")
+        return r.status == 503 and not r.error and (r.phase0 in window or r.phase1 in window)
+    assert not failures(load.results, no_endpoint), fmt(failures(load.results, no_endpoint))
+    stray = [r for r in load.results if r.status == 200
+             and not (r.endpoint in allowed[r.phase0] or r.endpoint in allowed[r.phase1])]
+    assert not stray, f"answered by an endpoint outside its step: {fmt(stray)}"
+    assert load.closed_idle == 0, f"{load.closed_idle} keep-alive connections closed by the proxy"
+    assert_no_reload(px, marks)
+
