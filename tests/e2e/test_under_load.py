@@ -6,13 +6,15 @@ reload HAProxy (counted from the log and from the master's own counter), a
 new backend reloads it exactly once, and a WebSocket and an idle keep-alive
 connection opened before that reload still work after it."""
 
+import json
 import select
 import socket
 import threading
 import time
 from dataclasses import dataclass
 
-from helpers import LOOPBACK, _read_response, endpoint, endpoint_slice, ingress, path, rule, service, wait_for
+from helpers import (LOOPBACK, Manifests, _read_response, endpoint, endpoint_slice, ingress, path, rule,
+                     service, wait_for)
 
 RATE = 250        # requests a second, all connections together
 CONNS = 10        # keep-alive connections of the load
@@ -138,6 +140,16 @@ def fmt(rs, n=10):
     return f"{len(rs)}: {rs[:n]}"
 
 
+def write_json(m, name, objs):
+    """A manifest written as JSON text (YAML's superset: Portico reads it), far
+    faster than PyYAML for the big Ingresses of the route test; the API
+    server bridge gets the objects."""
+    if isinstance(m, Manifests):
+        m.write(name + ".json", json.dumps(objs))
+    else:
+        m.write(name + ".json", objs)
+
+
 def no_reload_marks(px):
     return px.reload_count(), px.master_reloads(), px.worker_pids()
 
@@ -210,6 +222,55 @@ def test_scale_and_roll_endpoints_under_load(launcher):
     stray = [r for r in load.results if r.status == 200
              and not (r.endpoint in allowed[r.phase0] or r.endpoint in allowed[r.phase1])]
     assert not stray, f"answered by an endpoint outside its step: {fmt(stray)}"
+    assert load.closed_idle == 0, f"{load.closed_idle} keep-alive connections closed by the proxy"
+    assert_no_reload(px, marks)
+
+
+# --------------------------------------------------------------------------- routes
+
+N_PATHS = 700
+N_HOSTS = 200
+
+
+def test_routes_added_one_by_one_under_load(launcher):
+    """700 paths added one at a time to one Ingress, then 200 hosts as 200
+    new Ingresses, all on the two existing backends: each new route is served
+    (and stays served: the load asks every route added so far), no request
+    fails, no reload."""
+    echo = launcher.echo({"web": ["127.0.0.2"], "api": ["127.0.0.3"]})
+    m = launcher.manifests()
+    m.write("services.yaml", echo.objects("web") + echo.objects("api"))
+    m.write("base.yaml", ingress("base", [rule("routes.test", path("/", "web")),
+                                          rule("api.routes.test", path("/", "api"))]))
+    px = launcher.portico(m)
+    px.wait_service("api.routes.test", "/", "api")
+    marks = no_reload_marks(px)
+
+    def served(host, p, svc):
+        # a fresh connection, so a route shows as soon as HAProxy has it
+        wait_for(lambda: (r := px.get(p, host=host)).service == svc and r.json["path"] == p,
+                 timeout=HANG, what=f"http://{host}{p} -> {svc}")
+
+    with Load(px.http, [("routes.test", "/", "web"), ("api.routes.test", "/", "api")]) as load:
+        paths = []
+        for i in range(N_PATHS):
+            # Exact, so that "/" (web) answers a path until it is routed to api
+            route = ("routes.test", f"/p/{i}", "api" if i % 2 else "web")
+            paths.append(path(route[1], route[2], "Exact"))
+            write_json(m, "paths", ingress("paths", [rule("routes.test", *paths)]))
+            served(*route)
+            load.routes.append(route)
+        for j in range(N_HOSTS):
+            route = (f"h{j}.routes.test", "/", "api" if j % 2 else "web")
+            write_json(m, f"host-{j}", ingress(f"host-{j}", [rule(route[0], path("/", route[2]))]))
+            served(*route)
+            load.routes.append(route)
+        load.wait_count(2 * len(load.routes), "every route asked again")
+    print(f"routes: {len(load.results)} requests at {load.rate():.0f}/s")
+
+    assert not failures(load.results), fmt(failures(load.results))
+    asked = {(r.host, r.path) for r in load.results}
+    assert asked == {(h, p) for h, p, _ in load.routes}, "a route the load never asked"
     assert load.closed_idle == 0, f"{load.closed_idle} keep-alive connections closed by the proxy"
     assert_no_reload(px, marks)
 
