@@ -318,10 +318,11 @@ def test_new_backend_under_load_one_reload(launcher):
         ws.send_text(text)
         assert ws.recv_text() == text
     ws.close()
-    # so does the idle keep-alive connection
+    # so does the idle keep-alive connection: the old worker answers once more, and closes it
     idle.sendall(b"GET /idle-after HTTP/1.1\r\nHost: reload.test\r\n\r\n")
     r = _read_response(idle_r, "GET")
     assert r.status == 200 and r.json["path"] == "/idle-after", r
+    assert r.header("Connection") == "close", "answered by the new worker: the connection did not span the reload"
     idle_r.close()
     idle.close()
 
