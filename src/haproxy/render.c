@@ -196,11 +196,16 @@ static int render_global(struct buf *b, const struct model *m, const struct rend
                         "    timeout client %ums\n"
                         "    timeout server %ums\n",
                         g->timeout_connect_ms, g->timeout_client_ms, g->timeout_server_ms);
+    /* idle-close-on-response: after a reload the old worker answers one more
+     * request on an idle keep-alive connection (with "Connection: close")
+     * instead of closing it, which races with a request the client is
+     * sending (HAProxy 2.6.12 has it; checked by the golden tests' haproxy -c) */
     ret |= buf_addf(b,
                     "\n"
                     "defaults\n"
                     "    mode http\n"
                     "    option redispatch\n"
+                    "    option idle-close-on-response\n"
                     "    retries 3\n"
                     "    timeout connect %ums\n"
                     "    timeout client %ums\n"

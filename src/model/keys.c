@@ -1391,9 +1391,9 @@ const struct key_def key_table[] = {
      "`hard-stop-after` in `global`.", "\"1h\"", NULL},
     {"close-spread-time", KEY_DURATION, "0", KEY_S_CMAP, parse_opt_duration,
      KV(close_spread_time_ms),
-     "After a reload, the time over which the old HAProxy closes its idle keep-alive "
-     "connections, rather than all at once (clients reconnecting together); 0: at once. "
-     "Keep it below hard-stop-after.",
+     "After a reload, the time over which the old HAProxy ends its keep-alive "
+     "connections (\"Connection: close\" on the next response of each), rather than all "
+     "at once (clients reconnecting together); 0: at once. Keep it below hard-stop-after.",
      "`close-spread-time` in `global`.", "\"5s\"", NULL},
     {"timeout-client-fin", KEY_DURATION, "0", KEY_S_CMAP, parse_opt_duration,
      KV(timeout_client_fin_ms),

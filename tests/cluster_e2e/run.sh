@@ -29,7 +29,8 @@ export PORTICO_SELECTION=$selection
 tests/cluster/cluster.sh build >&2
 exec unshare -n sh -c '
     ip link set lo up
-    for i in $(seq 1 16); do ip addr add 198.18.0.$i/32 dev lo; done
+    # pods 198.18.0.1-160 (test_under_load.py rolls 150 endpoints)
+    for i in $(seq 1 160); do echo "addr add 198.18.0.$i/32 dev lo"; done | ip -batch -
     selected=0
     run() {
         python3 -m pytest -q -p no:cacheprovider "$@"
@@ -51,7 +52,8 @@ exec unshare -n sh -c '
     run tests/e2e/test_paths.py tests/e2e/test_hosts.py \
         tests/e2e/test_class.py tests/e2e/test_backends.py tests/e2e/test_tls.py \
         tests/e2e/test_live.py tests/e2e/test_basic_auth.py tests/e2e/test_client_ca.py \
-        tests/e2e/test_error_pages.py tests/e2e/test_tcp_services.py "$@"
+        tests/e2e/test_error_pages.py tests/e2e/test_tcp_services.py \
+        tests/e2e/test_under_load.py "$@"
     if [ "$selected" = 0 ]; then
         echo "run.sh: the selection ($*) matched no test in any run" >&2
         exit 5

@@ -166,7 +166,7 @@ class ApiManifests:
             objs = _flatten(yaml.safe_load_all(text))
         else:
             objs = _flatten(objs_or_text if isinstance(objs_or_text, list) else [objs_or_text])
-            text = yaml.safe_dump_all(objs, sort_keys=False)
+            text = None  # made by read(): dumping big objects at every write is slow
         new = {_key(o): o for o in objs}
         old = self.files.get(name, {})
         self.files[name] = new
@@ -200,6 +200,8 @@ class ApiManifests:
             self._delete(gone)
 
     def read(self, name):
+        if self.texts[name] is None:
+            self.texts[name] = yaml.safe_dump_all(list(self.files[name].values()), sort_keys=False)
         return self.texts[name]
 
     def exists(self, name):

@@ -6,6 +6,7 @@ tests run against an API server (see pod_addr).
 """
 
 import base64
+import hashlib
 import json
 import os
 import re
@@ -214,6 +215,80 @@ def request(port, path="/", host=_DEFAULT, method="GET", headers=(), body=b"", t
     return raw_request(port, data, tls=tls, sni=sni, timeout=timeout, method=method)
 
 
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"  # RFC 6455 section 1.3
+
+
+class WebSocket:
+    """A minimal RFC 6455 client: handshake, masked text frames out, frames in
+    (unfragmented, as tests/echo/echo.py sends them)."""
+
+    def __init__(self, port, host, path="/", timeout=10.0, addr=LOOPBACK):
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock = socket.create_connection((addr, port), timeout=timeout)
+        self.sock.sendall((f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
+                           f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+        self.rfile = self.sock.makefile("rb")
+        line = self.rfile.readline(65537)
+        status = int(line.split(b" ", 2)[1]) if line.count(b" ") >= 1 else 0
+        self.headers = read_headers(self.rfile)
+        self.response = Response(status, "", self.headers, b"")
+        want = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        if status != 101 or self.response.header("Sec-WebSocket-Accept") != want:
+            self.sock.close()
+            raise ConnectionError(f"WebSocket handshake refused: {line!r} {self.headers}")
+
+    def send(self, opcode, payload):
+        mask = os.urandom(4)
+        n = len(payload)
+        head = bytes([0x80 | opcode])
+        if n < 126:
+            head += bytes([0x80 | n])
+        elif n < 65536:
+            head += bytes([0x80 | 126]) + n.to_bytes(2, "big")
+        else:
+            head += bytes([0x80 | 127]) + n.to_bytes(8, "big")
+        self.sock.sendall(head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(payload)))
+
+    def send_text(self, text):
+        self.send(0x1, text.encode())
+
+    def _read(self, n):
+        data = self.rfile.read(n)
+        if len(data) != n:
+            raise ConnectionError("WebSocket closed inside a frame")
+        return data
+
+    def recv(self):
+        """One frame: (opcode, payload). A server frame is never masked."""
+        b0, b1 = self._read(2)
+        if not b0 & 0x80 or b1 & 0x80:
+            raise ConnectionError(f"unexpected frame header {b0:#x} {b1:#x}")
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(self._read(2), "big")
+        elif n == 127:
+            n = int.from_bytes(self._read(8), "big")
+        return b0 & 0x0F, self._read(n)
+
+    def recv_text(self):
+        opcode, payload = self.recv()
+        if opcode != 0x1:
+            raise ConnectionError(f"opcode {opcode:#x} where a text frame was expected: {payload!r}")
+        return payload.decode()
+
+    def close(self):
+        """Close handshake (1000), then the socket."""
+        try:
+            self.send(0x8, (1000).to_bytes(2, "big"))
+            opcode, _ = self.recv()
+            if opcode != 0x8:
+                raise ConnectionError(f"opcode {opcode:#x} where a close was expected")
+        finally:
+            self.rfile.close()
+            self.sock.close()
+
+
 def tls_peer_cert(port, sni, timeout=5.0):
     """DER certificate the server presents for this SNI (None = no SNI)."""
     sock = socket.create_connection((LOOPBACK, port), timeout=timeout)
@@ -273,7 +348,6 @@ def cert_cn(der):
 
 
 def cert_fingerprint(der):
-    import hashlib
     return hashlib.sha256(der).hexdigest()
 
 
@@ -644,6 +718,30 @@ class Portico:
         finally:
             s.close()
         return out.decode()
+
+    def master(self, command):
+        """One command on the HAProxy master CLI; it answers once we half-close
+        (design.md section 6)."""
+        s = socket.socket(socket.AF_UNIX)
+        try:
+            s.settimeout(10)
+            s.connect(str(self.runtime_dir / "master.sock"))
+            s.sendall(command.encode() + b"\n")
+            s.shutdown(socket.SHUT_WR)
+            out = b""
+            while chunk := s.recv(65536):
+                out += chunk
+        finally:
+            s.close()
+        return out.decode()
+
+    def master_reloads(self):
+        """The master's own reload counter (`show proc`, the master's line)."""
+        for ln in self.master("show proc").splitlines():
+            f = ln.split()
+            if len(f) > 2 and f[1] == "master":
+                return int(f[2])
+        raise AssertionError("no master line in show proc")
 
     def readyz(self):
         return http_get_status(self.controller, "/readyz")

@@ -21,13 +21,20 @@ sent unless the request target contains ``/with-server-header`` (then
 ``Server: echo``). Request header ``X-Echo-Delay-Ms: N`` delays the answer
 by N milliseconds (at most 30 s), for in-flight request tests.
 
+A WebSocket handshake (RFC 6455: ``Upgrade: websocket``, version 13) is
+answered 101 with the same X-Echo-* headers; every data frame is then sent
+back unchanged (unmasked), a ping is answered with a pong and a close with a
+close.
+
 Only loopback addresses (127.0.0.0/8, ::1) and 198.18.0.0/15 (the addresses
 the cluster tests give their "pods" inside a private network namespace) are
 accepted.
 """
 
 import argparse
+import base64
 import email.utils
+import hashlib
 import ipaddress
 import json
 import socket
@@ -38,6 +45,7 @@ import time
 MAX_HEADER_BYTES = 64 * 1024
 MAX_BODY_BYTES = 4 * 1024 * 1024
 IDLE_TIMEOUT = 30.0
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"  # RFC 6455 section 1.3
 
 
 def parse_addr(text):
@@ -162,6 +170,68 @@ def wants_close(version, headers):
     return "close" in conn
 
 
+def header_value(headers, name):
+    return ",".join(v for n, v in headers if n.lower() == name).lower()
+
+
+def is_websocket(version, headers):
+    return (version == "HTTP/1.1" and "websocket" in header_value(headers, "upgrade")
+            and "upgrade" in header_value(headers, "connection")
+            and header_value(headers, "sec-websocket-version") == "13"
+            and any(n.lower() == "sec-websocket-key" for n, _ in headers))
+
+
+def read_exact(rfile, n):
+    data = rfile.read(n)
+    if len(data) != n:
+        raise EOFError("connection closed inside a frame")
+    return data
+
+
+def ws_frame(opcode, payload, fin=True):
+    """A server frame: never masked (RFC 6455 section 5.1)."""
+    head = bytes([(0x80 if fin else 0) | opcode])
+    n = len(payload)
+    if n < 126:
+        head += bytes([n])
+    elif n < 65536:
+        head += bytes([126]) + n.to_bytes(2, "big")
+    else:
+        head += bytes([127]) + n.to_bytes(8, "big")
+    return head + payload
+
+
+def ws_echo(sock, rfile, headers, service, endpoint):
+    """Completes the handshake, then echoes frames until a close or EOF."""
+    key = next(v for n, v in headers if n.lower() == "sec-websocket-key")
+    accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+    sock.sendall(("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                  f"Connection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n"
+                  f"X-Echo-Service: {service}\r\nX-Echo-Endpoint: {endpoint}\r\n\r\n").encode())
+    while True:
+        b0, b1 = read_exact(rfile, 2)
+        fin, opcode, n = b0 & 0x80, b0 & 0x0F, b1 & 0x7F
+        if not b1 & 0x80:  # a client frame must be masked: close with 1002
+            sock.sendall(ws_frame(0x8, (1002).to_bytes(2, "big")))
+            return
+        if n == 126:
+            n = int.from_bytes(read_exact(rfile, 2), "big")
+        elif n == 127:
+            n = int.from_bytes(read_exact(rfile, 8), "big")
+        if n > MAX_BODY_BYTES:
+            sock.sendall(ws_frame(0x8, (1009).to_bytes(2, "big")))
+            return
+        mask = read_exact(rfile, 4)
+        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(read_exact(rfile, n)))
+        if opcode == 0x8:
+            sock.sendall(ws_frame(0x8, payload[:2]))
+            return
+        if opcode == 0x9:
+            sock.sendall(ws_frame(0xA, payload))
+        elif opcode in (0x0, 0x1, 0x2):
+            sock.sendall(ws_frame(opcode, payload, fin=bool(fin)))
+
+
 def handle_conn(sock, service, endpoint):
     sock.settimeout(IDLE_TIMEOUT)
     try:
@@ -177,6 +247,10 @@ def handle_conn(sock, service, endpoint):
             if req is None:
                 return
             method, target, version, headers, _ = req
+            if is_websocket(version, headers):
+                sock.settimeout(None)  # a WebSocket may stay idle as long as the test likes
+                ws_echo(sock, rfile, headers, service, endpoint)
+                return
             delay = next((v for n, v in headers if n.lower() == "x-echo-delay-ms"), None)
             if delay and delay.isdigit():
                 time.sleep(min(int(delay), 30000) / 1000.0)
@@ -190,7 +264,7 @@ def handle_conn(sock, service, endpoint):
             sock.sendall(head + (b"" if method == "HEAD" else data))
             if close:
                 return
-    except (OSError, socket.timeout):
+    except (OSError, socket.timeout, EOFError):
         return
     finally:
         try:
