@@ -55,10 +55,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from benchlib import free_port, http_status, portico_command, wait_ready
+from benchlib import free_port, http_status, metrics, portico_command, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "web.bench.test"
@@ -118,16 +117,18 @@ exec {' '.join(VALGRIND)} {shutil.which('haproxy')} "$@"
     return path
 
 
-def backend_cfg(port, threads, headers=False):
-    """The endpoints: 3 frontends, each on a FIRST and a LAST address; with
-    <headers>, their answers carry Server and Date as most servers' do."""
+def backend_cfg(port, threads, headers=False, addrs=None, ident=False):
+    """The endpoints: 3 frontends, each on a FIRST and a LAST address (or
+    one frontend on each list of <addrs>); with <headers>, their answers
+    carry Server and Date as most servers' do; with <ident>, X-Endpoint: the
+    address the request came to."""
     hdrs = ' hdr Server endpoint hdr Date "Thu, 01 Jan 2026 00:00:00 GMT"' if headers else ""
+    hdrs += " hdr X-Endpoint %[dst]" if ident else ""
     fes = "".join(f"""
 frontend be{i}
-    bind {a}:{port}
-    bind {b}:{port}
+""" + "".join(f"    bind {a}:{port}\n" for a in group) + f"""\
     http-request return status 200 content-type text/plain string ok{hdrs}
-""" for i, (a, b) in enumerate(zip(FIRST, LAST)))
+""" for i, group in enumerate(addrs or zip(FIRST, LAST)))
     return f"""global
     nbthread {threads}
 defaults
@@ -156,23 +157,45 @@ def cli(sock, cmd, timeout=5):
 
 # ---------- wrk ----------
 
+MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def wrk_command(url, args, host=HOST, duration=None):
+    duration = duration or args.duration
+    return PIN["load"] + ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s",
+                          "--latency", "--timeout", "5s"] + \
+        (["-H", f"Host: {host}"] if host else []) + [url]
+
+
+def wrk_result(out, url, check=True):
+    """wrk's output read: requests/s, requests, latency percentiles and max
+    (ms), failed requests (socket errors and answers other than 2xx/3xx);
+    with <check>, stops the benchmark on any failed one."""
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        raise SystemExit(f"wrk printed no rate:\n{out}")
+    if check and re.search(r"Non-2xx or 3xx responses|Socket errors", out):
+        raise SystemExit(f"wrk saw failures on {url}:\n{out}")
+    lat = {int(p): float(v) * MS[unit]
+           for p, v, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)}
+    mx = re.search(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)", out, re.M)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": float(m.group(1)), "requests": n,
+            "p50": lat.get(50), "p90": lat.get(90), "p99": lat.get(99),
+            "max": float(mx.group(1)) * MS[mx.group(2)] if mx else None,
+            "socket_errors": tuple(int(x) for x in sock.groups()) if sock else (0, 0, 0, 0),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
 def wrk(url, args, host=HOST, duration=None):
     """Requests/s and latency percentiles (ms) of wrk on <url>; stops the
     benchmark on any failed request or answer other than 2xx/3xx."""
     duration = duration or args.duration
-    cmd = PIN["load"] + ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s",
-           "--latency", "--timeout", "5s"] + (["-H", f"Host: {host}"] if host else []) + [url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not m:
-        raise SystemExit(f"wrk printed no rate:\n{out}")
-    if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
-        raise SystemExit(f"wrk saw failures on {url}:\n{out}")
-    lat = {int(p): float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-           for p, v, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
-    n = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": float(m.group(1)), "requests": n,
-            "p50": lat.get(50), "p90": lat.get(90), "p99": lat.get(99)}
+    out = subprocess.run(wrk_command(url, args, host, duration), capture_output=True, text=True,
+                         timeout=duration + 30).stdout
+    return wrk_result(out, url)
 
 
 def cpu_ns(pid):
@@ -425,16 +448,6 @@ def hand_cfg(rendered, port, sport, nbthread, include=(), sock=None):
 
 
 # ---------- Portico ----------
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-        out = {}
-        for line in r.read().decode().splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
-
 
 def applied(m):
     """Passes that ended in HAProxy: runtime updates and reloads, any result."""
