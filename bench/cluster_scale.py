@@ -518,7 +518,7 @@ def summary(results, binaries):
         for b in binaries:
             try:
                 cells.append(spread([f(r) for r in results[b]], fmt))
-            except (KeyError, ValueError, TypeError):
+            except (KeyError, ValueError, TypeError, IndexError):
                 cells.append(None)
         if any(cells):
             print(f"| {label} | " + " | ".join(c or "-" for c in cells) + " |")
