@@ -31,9 +31,9 @@ def portico_command(binary, source, work):
             f"--runtime-dir={work / 'run'}"], ports
 
 
-def http_status(port, host, timeout=2.0):
-    """Status of GET / with Host <host> on 127.0.0.1:<port>; 0 without an answer."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
+def http_status(port, host, timeout=2.0, path="/"):
+    """Status of GET <path> with Host <host> on 127.0.0.1:<port>; 0 without an answer."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status

@@ -12,6 +12,7 @@ reports:
 - API write -> served, CHANGES times each (--kinds):
   host: a new Ingress on an existing Service (a route becomes visible as
   503: the loaded Services' addresses are unreachable in the namespace);
+  path: a path added to an Ingress (until it answers 200, 404 before);
   endpoint: an endpoint added to a Service (until it answers: the endpoints
   are an HAProxy answering X-Endpoint on 198.19.255.x, the namespace's own
   addresses) and removed (until 8 requests in a row avoid it);
@@ -149,7 +150,8 @@ def fixed_objects(port):
     """The Services with answering endpoints: "ep" (endpoint changes, one
     endpoint to start with) and "web" (the load, 3 endpoints)."""
     return (service_objects("ep", LIVE[:1], "ep.bench.test")
-            + service_objects("web", LIVE[:3], "web.bench.test"))
+            + service_objects("web", LIVE[:3], "web.bench.test")
+            + [ingress("paths", "paths.bench.test", "ep", ["/x"])])
 
 
 def ts(line):
@@ -208,6 +210,21 @@ def changes_host(admin, ports, certs, n, tag, created, writes):
         created.append(ing)
         until(lambda: http_status(ports["http"], f"{name}.bench.test") != 404, name)
         lat.append((time.monotonic() - t) * 1000)
+    return lat
+
+
+def changes_path(admin, ports, n):
+    """Paths added one by one to Ingress "paths" (Service "ep"): until the
+    new path answers 200 (404 before: its host has no other route there)."""
+    lat, paths = [], ["/x"]
+    for i in range(n):
+        paths.append(f"/p{i}")
+        t = time.monotonic()
+        admin.apply([ingress("paths", "paths.bench.test", "ep", paths)])
+        until(lambda: http_status(ports["http"], "paths.bench.test", path=f"/p{i}") == 200,
+              f"path /p{i}")
+        lat.append((time.monotonic() - t) * 1000)
+    admin.apply([ingress("paths", "paths.bench.test", "ep", ["/x"])])
     return lat
 
 
@@ -285,7 +302,7 @@ def under_load(admin, ports, args, tag, created):
     r = wrk_result(out, url, check=False)
     r["reloads"] = reloads(ports["ctl"]) - r0
     r["changes"] = done
-    admin.apply(fixed_objects(0)[3:])  # web as it was
+    admin.apply(fixed_objects(0)[3:6])  # web as it was
     return r
 
 
@@ -320,6 +337,10 @@ def run_once(binary, tmp, admin, certs, args, tag):
         hwm2, rss2 = status["VmHWM"], status["VmRSS"]
         time.sleep(2)
         rss3 = memory_mib(proc.pid)["VmRSS"]
+        if "path" in args.kinds:
+            r0 = reloads(ports["ctl"])
+            out["path"] = changes_path(admin, ports, n)
+            out["path_reloads"] = reloads(ports["ctl"]) - r0
         if "endpoint" in args.kinds:
             r0 = reloads(ports["ctl"])
             out["ep_add"], out["ep_del"] = changes_endpoint(admin, ports, n)
@@ -373,6 +394,9 @@ def report(binary, r):
               f"{dist(st)}")
         print(f"  new Ingress, existing Service: API write -> served, {len(lat)} (ms): "
               f"{dist(lat)}; reloads {r['host_reloads']:.0f}")
+    if "path" in r:
+        print(f"  path added to an Ingress: API write -> served, {len(r['path'])} (ms): "
+              f"{dist(r['path'])}; reloads {r['path_reloads']:.0f}")
     if "ep_add" in r:
         print(f"  endpoint added -> gets traffic, {len(r['ep_add'])} (ms): {dist(r['ep_add'])}")
         print(f"  endpoint removed -> 8 requests in a row avoid it, {len(r['ep_del'])} (ms): "
@@ -401,9 +425,9 @@ def main():
     ap.add_argument("--changes", type=int, default=100)
     ap.add_argument("--endpoints", type=int, default=1,
                     help="ready endpoints in each Service's EndpointSlice")
-    ap.add_argument("--kinds", default="host,endpoint,backend",
+    ap.add_argument("--kinds", default="host,path,endpoint,backend",
                     help="changes timed, comma-separated: host (new Ingress, existing "
-                         "Service), endpoint (added and removed), backend (new Service + "
+                         "Service), path (added to an Ingress), endpoint (added and removed), backend (new Service + "
                          "EndpointSlice + Ingress); '' for none")
     ap.add_argument("--reload-gap", type=float, default=2.2,
                     help="seconds between two new backends (Portico's --min-reload-interval "
@@ -490,6 +514,7 @@ def summary(results, binaries):
         ("API write -> store update p50 (ms)", lambda r: pct(r["store"], 50)),
     ]
     for key, label in (("served", "new Ingress, existing Service"),
+                       ("path", "path added to an Ingress"),
                        ("ep_add", "endpoint added -> gets traffic"),
                        ("ep_del", "endpoint removed -> avoided"),
                        ("backend", "new Ingress + new Service")):
@@ -497,6 +522,7 @@ def summary(results, binaries):
             rows.append((f"{label}: p{p} (ms)", lambda r, k=key, p=p: pct(r[k], p)))
     rows += [
         ("reloads: new Ingresses on existing Services", "{:.0f}", lambda r: r["host_reloads"]),
+        ("reloads: paths added", "{:.0f}", lambda r: r["path_reloads"]),
         ("reloads: endpoint changes", "{:.0f}", lambda r: r["ep_reloads"]),
         ("reloads: new Services", "{:.0f}", lambda r: r["backend_reloads"]),
         ("reload time p50 (ms, Portico's log)", lambda r: pct(r["reload_ms"], 50)),
