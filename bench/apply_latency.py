@@ -26,7 +26,7 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import free_port, portico_command, http_status, memory_mib, pct, wait_ready
+from benchlib import free_port, portico_command, http_status, memory_mib, metrics, pct, wait_ready
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -84,11 +84,7 @@ endpoints:
 
 
 def metric(port, name):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(name):
-                return float(line.split()[-1])
-    return 0.0
+    return metrics(port).get(name, 0.0)
 
 
 def main():

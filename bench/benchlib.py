@@ -1,6 +1,10 @@
 """Helpers the benchmarks share: ports, Portico's command line, one HTTP status
-through HAProxy, percentiles, waiting for Portico to be ready, its memory."""
+through HAProxy, percentiles, waiting for Portico to be ready, its memory and
+its HAProxy's, its metrics."""
 
+import http.client
+import os
+import re
 import socket
 import time
 import urllib.error
@@ -27,9 +31,9 @@ def portico_command(binary, source, work):
             f"--runtime-dir={work / 'run'}"], ports
 
 
-def http_status(port, host, timeout=2.0):
-    """Status of GET / with Host <host> on 127.0.0.1:<port>; 0 without an answer."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/", headers={"Host": host})
+def http_status(port, host, timeout=2.0, path="/"):
+    """Status of GET <path> with Host <host> on 127.0.0.1:<port>; 0 without an answer."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Host": host})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as r:
             return r.status
@@ -37,6 +41,21 @@ def http_status(port, host, timeout=2.0):
         return e.code
     except OSError:
         return 0
+
+
+def http_answer(port, host, timeout=2.0):
+    """(status, headers) of GET / with Host <host> on 127.0.0.1:<port>, the
+    header names in lower case; (0, {}) without an answer."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", "/", headers={"Host": host})
+        r = c.getresponse()
+        r.read()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}
+    except OSError:
+        return 0, {}
+    finally:
+        c.close()
 
 
 def pct(values, p):
@@ -64,3 +83,59 @@ def memory_mib(pid):
     """The Vm* lines of /proc/<pid>/status (VmHWM, VmRSS, ...) in MiB."""
     with open(f"/proc/{pid}/status") as f:
         return {l.split(":")[0]: int(l.split()[1]) / 1024 for l in f if l.startswith("Vm")}
+
+
+def metrics(port):
+    """Portico's /metrics on <port>: {"name{labels}": value}."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
+        out = {}
+        for line in r.read().decode().splitlines():
+            if line and not line.startswith("#"):
+                k, v = line.rsplit(" ", 1)
+                out[k] = float(v)
+        return out
+
+
+def reloads(port):
+    """HAProxy reloads Portico counted (any result), from its /metrics on <port>."""
+    return sum(v for k, v in metrics(port).items() if k.startswith("portico_reloads_total{"))
+
+
+def reload_times(log_text):
+    """The durations (ms) of the reloads in Portico's log, in order."""
+    return [float(m) for m in re.findall(r"haproxy reloaded \(generation \d+\): [^;]*; (\d+) ms",
+                                         log_text)]
+
+
+def children(pid):
+    """The pids whose parent is <pid>."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def haproxy_memory(portico_pid):
+    """Portico's HAProxy: {"master": {Vm*}, "workers": [{Vm*}, ...]} (MiB),
+    the master being Portico's child and the workers the master's."""
+    for p in children(portico_pid):
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() != "haproxy":
+                    continue
+            workers = []
+            for w in children(p):
+                try:
+                    workers.append(memory_mib(w))
+                except OSError:
+                    pass
+            return {"master": memory_mib(p), "workers": workers}
+        except OSError:
+            pass
+    return None

@@ -8,14 +8,29 @@ reports:
 - start -> initial list complete, and list complete -> /readyz 200;
 - controller peak RSS (VmHWM) once ready and after the changes, its RSS a
   second after ready, right after the changes and two seconds later (settled);
-- API write -> route served, over CHANGES new Ingresses on existing Services
-  (a route becomes visible as 503: its backend address is not reachable
-  outside the tests' network namespace, which this benchmark does not need).
+- HAProxy's RSS (master, worker) when ready, and the servers in haproxy.cfg;
+- API write -> served, CHANGES times each (--kinds):
+  host: a new Ingress on an existing Service (a route becomes visible as
+  503: the loaded Services' addresses are unreachable in the namespace);
+  path: a path added to an Ingress (until it answers 200, 404 before);
+  endpoint: an endpoint added to a Service (until it answers: the endpoints
+  are an HAProxy answering X-Endpoint on 198.19.255.x, the namespace's own
+  addresses) and removed (until 8 requests in a row avoid it);
+  backend: a new Service + EndpointSlice + Ingress, a new HAProxy backend,
+  i.e. a reload (spaced by --reload-gap, beyond --min-reload-interval): the
+  reloads, their time in Portico's log, HAProxy's peak RSS during them;
+  the reloads each kind caused;
+- with --load S: wrk (-t1 -c50) on a stable host for S seconds while
+  --load-changes changes are made (new host, path added to the loaded
+  Ingress, endpoint added to and removed from the loaded Service, and with
+  --load-backends new Services): requests, failed requests, latency, reloads.
 
     python3 bench/cluster_scale.py --ingresses 1000 [--changes 100]
     python3 bench/cluster_scale.py --ingresses 10000 --runs 3 \
         --portico /tmp/portico-before --portico ./portico
     python3 bench/cluster_scale.py --ingresses 10000 --endpoints 5   # 50k endpoints
+    python3 bench/cluster_scale.py --ingresses 1000 --changes 100 --load 60 --runs 3
+    python3 bench/cluster_scale.py --ingresses 1000 --kinds '' --load 60 --load-backends
 
 Loading takes minutes at 10k, so one loaded cluster serves every run: with
 several --portico binaries the runs alternate between them (a baseline and
@@ -28,20 +43,27 @@ addresses are unreachable there and HAProxy answers 503 at once.
 
 import argparse
 import concurrent.futures
+import itertools
 import os
 import re
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from types import SimpleNamespace
 from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
-from benchlib import portico_command, http_status, memory_mib, pct, wait_ready  # noqa: E402
+from benchlib import (free_port, haproxy_memory, http_answer, http_status,  # noqa: E402
+                      memory_mib, pct, portico_command, reload_times, reloads, wait_ready)
 from kapi import Client  # noqa: E402
+from throughput import (backend_cfg, pressure, stop, wait_listening, wrk_command,  # noqa: E402
+                        wrk_result)
 
 CLUSTER = ROOT / "tests" / "cluster" / "cluster.sh"
 
@@ -79,31 +101,57 @@ def address(n):
     return f"198.{18 + ((n >> 16) & 1)}.{(n >> 8) & 255}.{n & 255}"
 
 
-def objects(i, certs, endpoints=1):
-    ns = "bench"
-    objs = [
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": f"s{i}", "namespace": ns},
+# Answering endpoints: addresses of the namespace's loopback, one HAProxy
+# frontend each (X-Endpoint: the address), far from address()'s range.
+LIVE = [f"198.19.255.{i}" for i in range(1, 9)]
+
+
+def service_objects(name, addrs, host, paths=("/",), ns="bench"):
+    """Service <name>, its EndpointSlice with <addrs> ready, and Ingress
+    <name> routing <host> and <paths> (Prefix) to it."""
+    return [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
          "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}},
-        {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
-         "metadata": {"name": f"s{i}-1", "namespace": ns,
-                      "labels": {"kubernetes.io/service-name": f"s{i}"}},
-         "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
-         "endpoints": [{"addresses": [address(i * endpoints + j)],
-                        "conditions": {"ready": True}} for j in range(endpoints)]},
-    ]
-    ing = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-           "metadata": {"name": f"i{i}", "namespace": ns},
-           "spec": {"ingressClassName": "portico",
-                    "rules": [{"host": f"h{i}.bench.test", "http": {"paths": [
-                        {"path": "/", "pathType": "Prefix", "backend": {
-                            "service": {"name": f"s{i}", "port": {"name": "http"}}}}]}}]}}
+        endpoint_slice(name, addrs, ns=ns),
+        ingress(name, host, name, paths, ns=ns)]
+
+
+def endpoint_slice(service, addrs, port=8080, ns="bench"):
+    return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": f"{service}-1", "namespace": ns,
+                         "labels": {"kubernetes.io/service-name": service}},
+            "addressType": "IPv4", "ports": [{"name": "http", "port": port}],
+            "endpoints": [{"addresses": [a], "conditions": {"ready": True}} for a in addrs]}
+
+
+def ingress(name, host, service, paths=("/",), ns="bench"):
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {"ingressClassName": "portico",
+                     "rules": [{"host": host, "http": {"paths": [
+                         {"path": p, "pathType": "Prefix", "backend": {
+                             "service": {"name": service, "port": {"name": "http"}}}}
+                         for p in paths]}}]}}
+
+
+def objects(i, certs, endpoints=1):
+    objs = service_objects(f"s{i}", [address(i * endpoints + j) for j in range(endpoints)],
+                           f"h{i}.bench.test")
+    objs[2]["metadata"]["name"] = f"i{i}"
     if i % 10 == 0:
-        objs.append({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                     "metadata": {"name": f"t{i}", "namespace": ns},
-                     "stringData": {"tls.crt": certs[i][0], "tls.key": certs[i][1]}})
-        ing["spec"]["tls"] = [{"hosts": [f"h{i}.bench.test"], "secretName": f"t{i}"}]
-    objs.append(ing)
+        objs.insert(2, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+                        "metadata": {"name": f"t{i}", "namespace": "bench"},
+                        "stringData": {"tls.crt": certs[i][0], "tls.key": certs[i][1]}})
+        objs[3]["spec"]["tls"] = [{"hosts": [f"h{i}.bench.test"], "secretName": f"t{i}"}]
     return objs
+
+
+def fixed_objects(port):
+    """The Services with answering endpoints: "ep" (endpoint changes, one
+    endpoint to start with) and "web" (the load, 3 endpoints)."""
+    return (service_objects("ep", LIVE[:1], "ep.bench.test")
+            + service_objects("web", LIVE[:3], "web.bench.test")
+            + [ingress("paths", "paths.bench.test", "ep", ["/x"])])
 
 
 def ts(line):
@@ -111,41 +159,205 @@ def ts(line):
     return datetime.fromisoformat(m.group(1)).timestamp() if m else None
 
 
-def run_once(binary, tmp, admin, certs, n_changes, tag):
+class HAProxyMemory(threading.Thread):
+    """Samples the RSS of Portico's HAProxy (master + workers) every 10 ms
+    until stopped: the peak of the sum, of one worker, the most workers."""
+
+    def __init__(self, pid):
+        super().__init__(daemon=True)
+        self.pid, self.done = pid, threading.Event()
+        self.total = self.worker = 0.0
+        self.workers = 0
+
+    def run(self):
+        while not self.done.wait(0.01):
+            m = haproxy_memory(self.pid)
+            if m:
+                ws = [w["VmRSS"] for w in m["workers"] if "VmRSS" in w]
+                self.total = max(self.total, m["master"].get("VmRSS", 0) + sum(ws))
+                self.worker = max([self.worker] + ws)
+                self.workers = max(self.workers, len(ws))
+
+    def stop(self):
+        self.done.set()
+        self.join()
+
+
+def endpoint_of(port, host):
+    status, headers = http_answer(port, host, 1.0)
+    return headers.get("x-endpoint") if status == 200 else None
+
+
+def until(cond, what, limit=30):
+    """Milliseconds until cond() is true; stops the benchmark after <limit> s."""
+    t = time.monotonic()
+    while not cond():
+        if time.monotonic() - t > limit:
+            raise SystemExit(f"{what}: not served after {limit} s")
+    return (time.monotonic() - t) * 1000
+
+
+def changes_host(admin, ports, certs, n, tag, created, writes):
+    """New Ingresses on existing Services: until the host answers (503: the
+    Services' endpoints are unreachable)."""
+    lat = []
+    for i in range(n):
+        name = f"new-{tag}-{i}"
+        ing = ingress(name, f"{name}.bench.test", f"s{i + 1}")
+        t = time.monotonic()
+        writes.append((name, time.time()))
+        admin.create([ing])
+        created.append(ing)
+        until(lambda: http_status(ports["http"], f"{name}.bench.test") != 404, name)
+        lat.append((time.monotonic() - t) * 1000)
+    return lat
+
+
+def changes_path(admin, ports, n):
+    """Paths added one by one to Ingress "paths" (Service "ep"): until the
+    new path answers 200 (404 before: its host has no other route there)."""
+    lat, paths = [], ["/x"]
+    for i in range(n):
+        paths.append(f"/p{i}")
+        t = time.monotonic()
+        admin.apply([ingress("paths", "paths.bench.test", "ep", paths)])
+        until(lambda: http_status(ports["http"], "paths.bench.test", path=f"/p{i}") == 200,
+              f"path /p{i}")
+        lat.append((time.monotonic() - t) * 1000)
+    admin.apply([ingress("paths", "paths.bench.test", "ep", ["/x"])])
+    return lat
+
+
+def changes_backend(admin, ports, n, tag, created, gap):
+    """New Ingresses each with a new Service and EndpointSlice (a new HAProxy
+    backend): from the first write until the host answers 200, then <gap>
+    seconds so that the next one is not held back by --min-reload-interval."""
+    lat = []
+    for i in range(n):
+        name = f"nb-{tag}-{i}"
+        objs = service_objects(name, [LIVE[3]], f"{name}.bench.test")
+        t = time.monotonic()
+        admin.create(objs)
+        created.extend(objs)
+        until(lambda: http_status(ports["http"], f"{name}.bench.test") == 200, name)
+        lat.append((time.monotonic() - t) * 1000)
+        time.sleep(gap)
+    return lat
+
+
+def changes_endpoint(admin, ports, n):
+    """n times an endpoint added to Service "ep" (until it answers) and
+    removed (until 8 requests in a row avoid it)."""
+    add, rm = [], []
+    port = ports["http"]
+    for _ in range(n):
+        t = time.monotonic()
+        admin.apply([endpoint_slice("ep", LIVE[:2])])
+        until(lambda: endpoint_of(port, "ep.bench.test") == LIVE[1], "endpoint added")
+        add.append((time.monotonic() - t) * 1000)
+        t = time.monotonic()
+        admin.apply([endpoint_slice("ep", LIVE[:1])])
+        clean = 0
+        while clean < 8:
+            clean = clean + 1 if endpoint_of(port, "ep.bench.test") == LIVE[0] else 0
+            if time.monotonic() - t > 30:
+                raise SystemExit("endpoint removed: still served after 30 s")
+        rm.append((time.monotonic() - t) * 1000)
+    return add, rm
+
+
+def under_load(admin, ports, args, tag, created):
+    """wrk on web.bench.test for --load seconds while --load-changes changes
+    are made, evenly spread: in turn a new Ingress on an existing Service, a
+    path added to web's own Ingress, an endpoint added to web and removed
+    again (and, with --load-backends, a new Service + Ingress: a reload)."""
+    kinds = ["host", "path", "endpoint+", "endpoint-"] + (["backend"] if args.load_backends else [])
+    wargs = SimpleNamespace(threads=1, connections=args.connections, duration=args.load)
+    url = f"http://127.0.0.1:{ports['http']}/"
+    r0 = reloads(ports["ctl"])
+    wrk = subprocess.Popen(wrk_command(url, wargs, "web.bench.test"), stdout=subprocess.PIPE,
+                           text=True)
+    t0 = time.monotonic()
+    done, paths = {k: 0 for k in kinds}, ["/"]
+    for k in range(args.load_changes):
+        time.sleep(max(0, t0 + (k + 0.5) * args.load / args.load_changes - time.monotonic()))
+        kind = kinds[k % len(kinds)]
+        if kind == "host":
+            ing = ingress(f"load-{tag}-{k}", f"load-{tag}-{k}.bench.test", f"s{k + 1}")
+            admin.create([ing])
+            created.append(ing)
+        elif kind == "path":
+            paths.append(f"/p{k}")
+            admin.apply([ingress("web", "web.bench.test", "web", paths)])
+        elif kind == "endpoint+":
+            admin.apply([endpoint_slice("web", LIVE[:4])])
+        elif kind == "endpoint-":
+            admin.apply([endpoint_slice("web", LIVE[:3])])
+        else:
+            objs = service_objects(f"lb-{tag}-{k}", [LIVE[4]], f"lb-{tag}-{k}.bench.test")
+            admin.create(objs)
+            created.extend(objs)
+        done[kind] += 1
+    out = wrk.communicate(timeout=args.load + 60)[0]
+    r = wrk_result(out, url, check=False)
+    r["reloads"] = reloads(ports["ctl"]) - r0
+    r["changes"] = done
+    admin.apply(fixed_objects(0)[3:6])  # web as it was
+    return r
+
+
+def run_once(binary, tmp, admin, certs, args, tag):
     """Starts <binary> against the loaded cluster, measures, stops it.
-    The new Ingresses are named after <tag> and deleted afterwards."""
+    The objects it creates are named after <tag> and deleted afterwards."""
     work = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
     cmd, ports = portico_command(binary, f"--kubeconfig={tmp / 'c' / 'portico.kubeconfig'}", work)
     log = work / "portico.log"
     start = time.time()
     proc = subprocess.Popen(cmd + ["--log-level=debug"], stderr=open(log, "w"))
-    created = []
+    created, out = [], {}
+    n = args.changes
     try:
         wait_ready(ports["ctl"], proc, lambda: log.read_text()[-3000:])
         ready = time.time()
         hwm = memory_mib(proc.pid)["VmHWM"]
         time.sleep(1)
         rss = memory_mib(proc.pid)["VmRSS"]
+        hap = haproxy_memory(proc.pid)
+        out["hap_ready"] = (hap["master"]["VmRSS"], max(w["VmRSS"] for w in hap["workers"]))
+        cfg = (work / "config" / "current" / "haproxy.cfg").read_text()
+        out["servers"] = len(re.findall(r"^\s+server ", cfg, re.M))
+        out["backends"] = len(re.findall(r"^backend ", cfg, re.M))
         listed = next(ts(l) for l in log.read_text().splitlines() if "every resource listed" in l)
-        lat, writes = [], []
-        for i in range(n_changes):
-            name = f"new-{tag}-{i}"
-            ing = objects(i + 1, certs)[-1]
-            ing["metadata"]["name"] = name
-            ing["spec"]["rules"][0]["host"] = f"{name}.bench.test"
-            ing["spec"].pop("tls", None)
-            t = time.monotonic()
-            writes.append((name, time.time()))
-            admin.create([ing])
-            created.append(ing)
-            while http_status(ports["http"], f"{name}.bench.test") == 404:
-                if time.monotonic() - t > 30:
-                    raise SystemExit("change not served in 30 s")
-            lat.append((time.monotonic() - t) * 1000)
+        writes = []
+        if "host" in args.kinds:
+            r0 = reloads(ports["ctl"])
+            out["served"] = changes_host(admin, ports, certs, n, tag, created, writes)
+            out["host_reloads"] = reloads(ports["ctl"]) - r0
         status = memory_mib(proc.pid)
         hwm2, rss2 = status["VmHWM"], status["VmRSS"]
         time.sleep(2)
         rss3 = memory_mib(proc.pid)["VmRSS"]
+        if "path" in args.kinds:
+            r0 = reloads(ports["ctl"])
+            out["path"] = changes_path(admin, ports, n)
+            out["path_reloads"] = reloads(ports["ctl"]) - r0
+        if "endpoint" in args.kinds:
+            r0 = reloads(ports["ctl"])
+            out["ep_add"], out["ep_del"] = changes_endpoint(admin, ports, n)
+            out["ep_reloads"] = reloads(ports["ctl"]) - r0
+        if "backend" in args.kinds:
+            r0, k0 = reloads(ports["ctl"]), len(reload_times(log.read_text()))
+            sampler = HAProxyMemory(proc.pid)
+            sampler.start()
+            try:
+                out["backend"] = changes_backend(admin, ports, n, tag, created, args.reload_gap)
+            finally:
+                sampler.stop()
+            out["backend_reloads"] = reloads(ports["ctl"]) - r0
+            out["reload_ms"] = reload_times(log.read_text())[k0:]
+            out["hap_reload"] = (sampler.total, sampler.worker, sampler.workers)
+        if args.load:
+            out["load"] = under_load(admin, ports, args, tag, created)
         applied = {}
         for line in log.read_text().splitlines():
             m = re.search(r'obj="ingress/bench/(new-[^"]+)" msg="watch event ADDED applied"', line)
@@ -156,23 +368,55 @@ def run_once(binary, tmp, admin, certs, n_changes, tag):
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
         admin.delete_object(created)
-    return {"list": (listed - start) * 1000, "ready": (ready - listed) * 1000,
-            "hwm": hwm, "rss": rss, "hwm2": hwm2, "rss2": rss2, "rss3": rss3, "store": store_lat,
-            "served": lat}
+    out.update({"list": (listed - start) * 1000, "ready": (ready - listed) * 1000,
+                "hwm": hwm, "rss": rss, "hwm2": hwm2, "rss2": rss2, "rss3": rss3,
+                "store": store_lat})
+    return out
+
+
+def dist(v):
+    return (f"min {min(v):.1f} p50 {pct(v, 50):.1f} p90 {pct(v, 90):.1f} p99 {pct(v, 99):.1f} "
+            f"max {max(v):.1f}")
 
 
 def report(binary, r):
-    st, lat = r["store"], r["served"]
     print(f"{binary}:")
     print(f"  start -> initial list complete: {r['list']:.0f} ms")
     print(f"  list complete -> /readyz 200: {r['ready']:.0f} ms")
     print(f"  controller peak RSS: {r['hwm']:.1f} MiB when ready, {r['hwm2']:.1f} MiB after the "
-          f"changes; RSS 1 s after ready {r['rss']:.1f} MiB, right after the changes "
+          f"new Ingresses; RSS 1 s after ready {r['rss']:.1f} MiB, right after the changes "
           f"{r['rss2']:.1f} MiB, 2 s later {r['rss3']:.1f} MiB")
-    print(f"  API write (request sent) -> store update, {len(st)} new Ingresses (ms): "
-          f"min {min(st):.1f} p50 {pct(st, 50):.1f} p99 {pct(st, 99):.1f} max {max(st):.1f}")
-    print(f"  API write -> served, {len(lat)} new Ingresses (ms): min {min(lat):.1f} "
-          f"p50 {pct(lat, 50):.1f} p99 {pct(lat, 99):.1f} max {max(lat):.1f}", flush=True)
+    print(f"  HAProxy when ready: {r['backends']} backends, {r['servers']} servers in haproxy.cfg; "
+          f"RSS master {r['hap_ready'][0]:.1f} MiB, worker {r['hap_ready'][1]:.1f} MiB")
+    if "served" in r:
+        st, lat = r["store"], r["served"]
+        print(f"  API write (request sent) -> store update, {len(st)} new Ingresses (ms): "
+              f"{dist(st)}")
+        print(f"  new Ingress, existing Service: API write -> served, {len(lat)} (ms): "
+              f"{dist(lat)}; reloads {r['host_reloads']:.0f}")
+    if "path" in r:
+        print(f"  path added to an Ingress: API write -> served, {len(r['path'])} (ms): "
+              f"{dist(r['path'])}; reloads {r['path_reloads']:.0f}")
+    if "ep_add" in r:
+        print(f"  endpoint added -> gets traffic, {len(r['ep_add'])} (ms): {dist(r['ep_add'])}")
+        print(f"  endpoint removed -> 8 requests in a row avoid it, {len(r['ep_del'])} (ms): "
+              f"{dist(r['ep_del'])}; reloads in the {2 * len(r['ep_add'])} endpoint changes "
+              f"{r['ep_reloads']:.0f}")
+    if "backend" in r:
+        print(f"  new Ingress + new Service + EndpointSlice: first write -> served 200, "
+              f"{len(r['backend'])} (ms): {dist(r['backend'])}; reloads {r['backend_reloads']:.0f}; "
+              f"reload time in Portico's log (ms): {dist(r['reload_ms']) if r['reload_ms'] else '-'}")
+        print(f"  HAProxy during those reloads: peak RSS master + workers {r['hap_reload'][0]:.1f} "
+              f"MiB, one worker {r['hap_reload'][1]:.1f} MiB, up to {r['hap_reload'][2]} workers")
+    if "load" in r:
+        ld = r["load"]
+        c, rd, w, to = ld["socket_errors"]
+        print(f"  under load: {ld['requests']} requests ({ld['rps']:.0f}/s), failed "
+              f"{ld['non2xx'] + c + rd + w + to} (non-2xx/3xx {ld['non2xx']}, connect {c}, "
+              f"read {rd}, write {w}, timeout {to}); latency p50 {ld['p50']:.2f} p90 "
+              f"{ld['p90']:.2f} p99 {ld['p99']:.2f} max {ld['max']:.1f} ms; changes "
+              f"{ld['changes']}; reloads {ld['reloads']:.0f}")
+    sys.stdout.flush()
 
 
 def main():
@@ -181,25 +425,50 @@ def main():
     ap.add_argument("--changes", type=int, default=100)
     ap.add_argument("--endpoints", type=int, default=1,
                     help="ready endpoints in each Service's EndpointSlice")
+    ap.add_argument("--kinds", default="host,path,endpoint,backend",
+                    help="changes timed, comma-separated: host (new Ingress, existing "
+                         "Service), path (added to an Ingress), endpoint (added and removed), backend (new Service + "
+                         "EndpointSlice + Ingress); '' for none")
+    ap.add_argument("--reload-gap", type=float, default=2.2,
+                    help="seconds between two new backends (Portico's --min-reload-interval "
+                         "is 2 s)")
+    ap.add_argument("--load", type=int, default=0, metavar="SECONDS",
+                    help="then wrk on a stable host for SECONDS while routes and endpoints change")
+    ap.add_argument("--load-changes", type=int, default=60)
+    ap.add_argument("--load-backends", action="store_true",
+                    help="among the changes under load, new Services (reloads)")
+    ap.add_argument("--connections", type=int, default=50, help="wrk connections")
     ap.add_argument("--runs", type=int, default=1, help="runs per binary")
     ap.add_argument("--portico", action="append",
                     help="binary to measure (repeatable; default ./portico)")
     args = ap.parse_args()
     binaries = args.portico or [str(ROOT / "portico")]
+    args.kinds = set(k for k in args.kinds.split(",") if k)
     if not os.environ.get("PORTICO_BENCH_NETNS"):
         subprocess.run([str(CLUSTER), "build"], check=True, stdout=subprocess.DEVNULL)
         os.execvp("unshare", ["unshare", "-n", "sh", "-c",
-                              'ip link set lo up && PORTICO_BENCH_NETNS=1 exec "$0" "$@"',
+                              'ip link set lo up && for a in ' + " ".join(LIVE) +
+                              '; do ip addr add $a/32 dev lo; done && '
+                              'PORTICO_BENCH_NETNS=1 exec "$0" "$@"',
                               sys.executable, *sys.argv])
     tmp = Path(tempfile.mkdtemp(prefix="portico-scale-"))
     subprocess.run([str(CLUSTER), "start", str(tmp / "c")], check=True,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    bport = 8080
+    (tmp / "backends.cfg").write_text(backend_cfg(bport, 1, addrs=[[a] for a in LIVE],
+                                                  ident=True))
+    blog = open(tmp / "backends.log", "w")
+    backends = subprocess.Popen(["haproxy", "-db", "-f", str(tmp / "backends.cfg")],
+                                stdout=blog, stderr=blog)
     try:
+        for a in LIVE:
+            wait_listening(bport, "the endpoints' haproxy", backends, host=a, log=blog)
         admin = Client.from_kubeconfig(str(tmp / "c" / "admin.kubeconfig"))
         admin.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
                      {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
                       "metadata": {"name": "portico"},
                       "spec": {"controller": "portico.dev/ingress-controller"}}])
+        admin.create(fixed_objects(bport))
         certs = make_certs(args.ingresses + args.changes + 10)
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
@@ -213,26 +482,72 @@ def main():
         results = {b: [] for b in binaries}
         for run in range(args.runs):
             for k, b in enumerate(binaries):
-                r = run_once(b, tmp, admin, certs, args.changes, f"{run}-{k}")
+                print(f"run {run + 1}, {time.strftime('%H:%M:%S')}, {pressure()}", flush=True)
+                r = run_once(b, tmp, admin, certs, args, f"{run}-{k}")
                 results[b].append(r)
-                print(f"run {run + 1}, ", end="")
                 report(b, r)
+        print(f"at the end, {time.strftime('%H:%M:%S')}: {pressure()}")
     finally:
+        stop(backends)
         subprocess.run([str(CLUSTER), "stop", str(tmp / "c")], stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
     if args.runs > 1 or len(binaries) > 1:
-        print("medians over the runs:")
+        summary(results, binaries)
+
+
+def spread(values, fmt="{:.1f}"):
+    """median [min–max]"""
+    return (f"{fmt.format(statistics.median(values))} "
+            f"[{fmt.format(min(values))}–{fmt.format(max(values))}]")
+
+
+def summary(results, binaries):
+    def failed(ld):
+        return ld["non2xx"] + sum(ld["socket_errors"])
+
+    rows = [
+        ("start -> initial list complete (ms)", lambda r: r["list"]),
+        ("list complete -> /readyz 200 (ms)", lambda r: r["ready"]),
+        ("controller peak RSS when ready (MiB)", lambda r: r["hwm"]),
+        ("controller peak RSS after the new Ingresses (MiB)", lambda r: r["hwm2"]),
+        ("HAProxy worker RSS when ready (MiB)", lambda r: r["hap_ready"][1]),
+        ("API write -> store update p50 (ms)", lambda r: pct(r["store"], 50)),
+    ]
+    for key, label in (("served", "new Ingress, existing Service"),
+                       ("path", "path added to an Ingress"),
+                       ("ep_add", "endpoint added -> gets traffic"),
+                       ("ep_del", "endpoint removed -> avoided"),
+                       ("backend", "new Ingress + new Service")):
+        for p in (50, 99):
+            rows.append((f"{label}: p{p} (ms)", lambda r, k=key, p=p: pct(r[k], p)))
+    rows += [
+        ("reloads: new Ingresses on existing Services", "{:.0f}", lambda r: r["host_reloads"]),
+        ("reloads: paths added", "{:.0f}", lambda r: r["path_reloads"]),
+        ("reloads: endpoint changes", "{:.0f}", lambda r: r["ep_reloads"]),
+        ("reloads: new Services", "{:.0f}", lambda r: r["backend_reloads"]),
+        ("reload time p50 (ms, Portico's log)", lambda r: pct(r["reload_ms"], 50)),
+        ("reload time max (ms)", lambda r: max(r["reload_ms"])),
+        ("HAProxy peak RSS master + workers during reloads (MiB)", lambda r: r["hap_reload"][0]),
+        ("HAProxy peak RSS of one worker during reloads (MiB)", lambda r: r["hap_reload"][1]),
+        ("under load: requests", "{:.0f}", lambda r: r["load"]["requests"]),
+        ("under load: failed requests", "{:.0f}", lambda r: failed(r["load"])),
+        ("under load: latency p99 (ms)", lambda r: r["load"]["p99"]),
+        ("under load: latency max (ms)", lambda r: r["load"]["max"]),
+        ("under load: reloads", "{:.0f}", lambda r: r["load"]["reloads"]),
+    ]
+    print("medians [min–max] over the runs:")
+    print("| what | " + " | ".join(binaries) + " |")
+    print("|---|" + "---|" * len(binaries))
+    for row in rows:
+        label, fmt, f = row if len(row) == 3 else (row[0], "{:.1f}", row[1])
+        cells = []
         for b in binaries:
-            rs = results[b]
-            print(f"  {b}: list {pct([r['list'] for r in rs], 50):.0f} ms, "
-                  f"ready after list {pct([r['ready'] for r in rs], 50):.0f} ms, "
-                  f"peak RSS {pct([r['hwm'] for r in rs], 50):.1f} MiB "
-                  f"(RSS {pct([r['rss'] for r in rs], 50):.1f}), "
-                  f"after the changes {pct([r['hwm2'] for r in rs], 50):.1f} MiB "
-                  f"(RSS then {pct([r['rss2'] for r in rs], 50):.1f}, "
-                  f"2 s later {pct([r['rss3'] for r in rs], 50):.1f}), "
-                  f"write->store p50 {pct([pct(r['store'], 50) for r in rs], 50):.1f} ms, "
-                  f"write->served p50 {pct([pct(r['served'], 50) for r in rs], 50):.1f} ms")
+            try:
+                cells.append(spread([f(r) for r in results[b]], fmt))
+            except (KeyError, ValueError, TypeError, IndexError):
+                cells.append(None)
+        if any(cells):
+            print(f"| {label} | " + " | ".join(c or "-" for c in cells) + " |")
 
 
 if __name__ == "__main__":

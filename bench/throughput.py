@@ -25,6 +25,12 @@ run, then their median [min-max] over --runs runs is given. Beside the rate,
 the CPU time the proxy's HAProxy spent per request (all its threads), which
 the other work on a shared machine moves far less.
 
+--routes N adds N Ingresses, each its own host and path to its own Service
+(one endpoint, among the 3): 10,000 hosts, paths and backends with
+--routes 10000; wrk still loads the first host. The hand-written
+configuration then gets the same N backends and routes with one lookup of
+host + path in one map (map_beg).
+
 --callgrind N replaces wrk by HAProxy's instructions per request, under
 valgrind --tool=callgrind, over N requests in a row on one connection:
 deterministic, but user space only (a connection opened per request costs
@@ -39,6 +45,7 @@ haproxy.cfg itself: which rule costs what.
     python3 bench/throughput.py --portico /tmp/portico-before/portico --portico ./portico
     python3 bench/throughput.py --explain [--per-line] [--callgrind 2000]
     python3 bench/throughput.py --nbthread 1   # Portico's nbthread key, and the same by hand
+    python3 bench/throughput.py --routes 10000   # 10k more hosts, paths, backends
 
 wrk is Debian's package `wrk` (scripts/deps.sh bench), valgrind is in
 scripts/deps.sh test.
@@ -55,10 +62,9 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from benchlib import free_port, http_status, portico_command, wait_ready
+from benchlib import free_port, http_status, metrics, portico_command, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "web.bench.test"
@@ -118,16 +124,18 @@ exec {' '.join(VALGRIND)} {shutil.which('haproxy')} "$@"
     return path
 
 
-def backend_cfg(port, threads, headers=False):
-    """The endpoints: 3 frontends, each on a FIRST and a LAST address; with
-    <headers>, their answers carry Server and Date as most servers' do."""
+def backend_cfg(port, threads, headers=False, addrs=None, ident=False):
+    """The endpoints: 3 frontends, each on a FIRST and a LAST address (or
+    one frontend on each list of <addrs>); with <headers>, their answers
+    carry Server and Date as most servers' do; with <ident>, X-Endpoint: the
+    address the request came to."""
     hdrs = ' hdr Server endpoint hdr Date "Thu, 01 Jan 2026 00:00:00 GMT"' if headers else ""
+    hdrs += " hdr X-Endpoint %[dst]" if ident else ""
     fes = "".join(f"""
 frontend be{i}
-    bind {a}:{port}
-    bind {b}:{port}
+""" + "".join(f"    bind {a}:{port}\n" for a in group) + f"""\
     http-request return status 200 content-type text/plain string ok{hdrs}
-""" for i, (a, b) in enumerate(zip(FIRST, LAST)))
+""" for i, group in enumerate(addrs or zip(FIRST, LAST)))
     return f"""global
     nbthread {threads}
 defaults
@@ -156,23 +164,45 @@ def cli(sock, cmd, timeout=5):
 
 # ---------- wrk ----------
 
+MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+
+def wrk_command(url, args, host=HOST, duration=None):
+    duration = duration or args.duration
+    return PIN["load"] + ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s",
+                          "--latency", "--timeout", "5s"] + \
+        (["-H", f"Host: {host}"] if host else []) + [url]
+
+
+def wrk_result(out, url, check=True):
+    """wrk's output read: requests/s, requests, latency percentiles and max
+    (ms), failed requests (socket errors and answers other than 2xx/3xx);
+    with <check>, stops the benchmark on any failed one."""
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if not m:
+        raise SystemExit(f"wrk printed no rate:\n{out}")
+    if check and re.search(r"Non-2xx or 3xx responses|Socket errors", out):
+        raise SystemExit(f"wrk saw failures on {url}:\n{out}")
+    lat = {int(p): float(v) * MS[unit]
+           for p, v, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)}
+    mx = re.search(r"^\s+Latency\s+\S+\s+\S+\s+([\d.]+)(us|ms|s|m)", out, re.M)
+    sock = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    n = int(re.search(r"(\d+) requests in", out).group(1))
+    return {"rps": float(m.group(1)), "requests": n,
+            "p50": lat.get(50), "p90": lat.get(90), "p99": lat.get(99),
+            "max": float(mx.group(1)) * MS[mx.group(2)] if mx else None,
+            "socket_errors": tuple(int(x) for x in sock.groups()) if sock else (0, 0, 0, 0),
+            "non2xx": int(non2xx.group(1)) if non2xx else 0}
+
+
 def wrk(url, args, host=HOST, duration=None):
     """Requests/s and latency percentiles (ms) of wrk on <url>; stops the
     benchmark on any failed request or answer other than 2xx/3xx."""
     duration = duration or args.duration
-    cmd = PIN["load"] + ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{duration}s",
-           "--latency", "--timeout", "5s"] + (["-H", f"Host: {host}"] if host else []) + [url]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 30).stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if not m:
-        raise SystemExit(f"wrk printed no rate:\n{out}")
-    if re.search(r"Non-2xx or 3xx responses|Socket errors", out):
-        raise SystemExit(f"wrk saw failures on {url}:\n{out}")
-    lat = {int(p): float(v) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-           for p, v, unit in re.findall(r"^\s+(50|75|90|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
-    n = int(re.search(r"(\d+) requests in", out).group(1))
-    return {"rps": float(m.group(1)), "requests": n,
-            "p50": lat.get(50), "p90": lat.get(90), "p99": lat.get(99)}
+    out = subprocess.run(wrk_command(url, args, host, duration), capture_output=True, text=True,
+                         timeout=duration + 30).stdout
+    return wrk_result(out, url)
 
 
 def cpu_ns(pid):
@@ -275,8 +305,41 @@ endpoints:
 {eps}"""
 
 
-def write_manifests(mdir, port, nbthread):
+def route_docs(port, routes):
+    """<routes> more Ingresses, each its own host h<i>.bench.test and path
+    /p<i> to its own Service r<i>, whose one endpoint is one of FIRST's."""
+    return "".join(f"""apiVersion: v1
+kind: Service
+metadata: {{name: r{i}, namespace: bench}}
+spec:
+  ports: [{{name: http, port: 80}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {{name: r{i}-1, namespace: bench, labels: {{kubernetes.io/service-name: r{i}}}}}
+addressType: IPv4
+ports: [{{name: http, port: {port}}}]
+endpoints:
+- addresses: ["{FIRST[i % len(FIRST)]}"]
+---
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {{name: r{i}, namespace: bench}}
+spec:
+  ingressClassName: portico
+  rules:
+  - host: h{i}.bench.test
+    http:
+      paths:
+      - {{path: /p{i}, pathType: Prefix, backend: {{service: {{name: r{i}, port: {{name: http}}}}}}}}
+---
+""" for i in range(routes))
+
+
+def write_manifests(mdir, port, nbthread, routes=0):
     mdir.mkdir(parents=True)
+    if routes:
+        (mdir / "15-routes.yaml").write_text(route_docs(port, routes))
     (mdir / "00-class.yaml").write_text(
         "apiVersion: networking.k8s.io/v1\nkind: IngressClass\n"
         "metadata: {name: portico}\nspec: {controller: portico.dev/ingress-controller}\n")
@@ -393,18 +456,22 @@ def portico_rules(rendered):
 
 
 def service_backend(secs):
-    """(header, lines) of the one backend with servers."""
+    """(header, lines) of the one backend with servers, or of web's."""
     backend = [(h, lines) for h, lines in secs
                if h.startswith("backend ") and any(l.startswith("server ") for l in lines)]
+    if len(backend) > 1:
+        backend = [(h, lines) for h, lines in backend if "_web_" in h]
     if len(backend) != 1:
         raise SystemExit(f"expected one Service backend in Portico's haproxy.cfg: {backend}")
     return backend[0]
 
 
-def hand_cfg(rendered, port, sport, nbthread, include=(), sock=None):
+def hand_cfg(rendered, port, sport, nbthread, include=(), sock=None, routes_map=None, routes=0):
     """The hand-written configuration, with those of Portico's lines (from its
     rendered haproxy.cfg) that are in <include>, in their order; with <sock>,
-    a stats socket (which --callgrind needs)."""
+    a stats socket (which --callgrind needs); with <routes>, route_docs()'s
+    routes too: one backend each and one lookup of host + path in
+    <routes_map> (map_beg), which this writes."""
     secs = sections(rendered)
     dflt = section(secs, "defaults")
     fe = section(secs, "frontend portico")
@@ -418,23 +485,21 @@ def hand_cfg(rendered, port, sport, nbthread, include=(), sock=None):
     out += [f"    {l}" for l in dflt if l in include]
     out += ["frontend fe", f"    bind 127.0.0.1:{port}"]
     out += [f"    {l}" for l in fe if l in include]
-    out += [f"    default_backend {header.split()[1]}", header, "    balance roundrobin"]
+    web = header.split()[1]
+    if routes:
+        Path(routes_map).write_text(f"{HOST}/ {web}\n" + "".join(
+            f"h{i}.bench.test/p{i} r{i}\n" for i in range(routes)))
+        out += ["    http-request set-var(txn.path) path",
+                f"    use_backend %[req.hdr(host),lower,concat(,txn.path),map_beg({routes_map})]"]
+    out += [f"    default_backend {web}", header, "    balance roundrobin"]
     out += [f"    {l}" for l in be_lines if l in include]
     out += [f"    server s{i} {a}:{sport}" for i, a in enumerate(FIRST, 1)]
+    for i in range(routes):
+        out += [f"backend r{i}", f"    server s1 {FIRST[i % len(FIRST)]}:{sport}"]
     return "\n".join(out) + "\n"
 
 
 # ---------- Portico ----------
-
-def metrics(port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as r:
-        out = {}
-        for line in r.read().decode().splitlines():
-            if line and not line.startswith("#"):
-                k, v = line.rsplit(" ", 1)
-                out[k] = float(v)
-        return out
-
 
 def applied(m):
     """Passes that ended in HAProxy: runtime updates and reloads, any result."""
@@ -483,7 +548,7 @@ class Portico:
     def __init__(self, binary, work, sport, args):
         self.binary, self.work, self.sport = binary, Path(work), sport
         self.mdir = self.work / "manifests"
-        write_manifests(self.mdir, sport, args.nbthread)
+        write_manifests(self.mdir, sport, args.nbthread, args.routes)
         cmd, self.ports = portico_command(binary, f"--manifests={self.mdir}", self.work)
         cmd += configmap_flag(args)
         if VALGRIND:
@@ -504,9 +569,8 @@ class Portico:
                    lambda: f"{binary} exited before ready; see {self.log_path}")
         if http_status(self.ports["http"], HOST) != 200:
             raise SystemExit(f"{binary}: {HOST} not served")
-        self.backend = next(h.split()[1] for h, _ in sections(
-            (self.work / "config" / "current" / "haproxy.cfg").read_text())
-            if h.startswith("backend bench_"))
+        self.backend = service_backend(sections(
+            (self.work / "config" / "current" / "haproxy.cfg").read_text()))[0].split()[1]
         self.threads = re.search(r"Nbthread: (\d+)", cli(self.admin, "show info")).group(1)
         self.first = servers_state(self.admin, self.backend)
         conn = servers_conn(self.admin, self.backend)
@@ -604,7 +668,8 @@ class Hand:
         port = free_port()
         sock = Path(dir) / f"hand-{tag}.sock"
         cfg = Path(dir) / f"hand-{tag}.cfg"
-        cfg.write_text(hand_cfg(rendered, port, sport, args.nbthread, include, sock))
+        cfg.write_text(hand_cfg(rendered, port, sport, args.nbthread, include, sock,
+                                Path(dir) / f"hand-{tag}-routes.map", args.routes))
         return cls(cfg, port, sock)
 
     def pid(self):
@@ -619,7 +684,7 @@ def rendered_cfg(binary, tmp, sport, args):
     """`portico render` of the benchmark's manifests: haproxy.cfg's text,
     the directory it was written to, its HTTP port and its stats socket."""
     mdir = tmp / "render-manifests"
-    write_manifests(mdir, sport, args.nbthread)
+    write_manifests(mdir, sport, args.nbthread, args.routes)
     cmd, ports = portico_command(binary, f"--manifests={mdir}", tmp / "render")
     out = tmp / "render" / "out"
     subprocess.run([cmd[0], "render", *cmd[1:], *configmap_flag(args), f"--output-dir={out}"],
@@ -841,6 +906,10 @@ def main():
     ap.add_argument("--callgrind", type=int, default=0, metavar="N",
                     help="instead of wrk: the proxy HAProxy under valgrind --tool=callgrind, "
                          "its instructions per request over N requests in a row")
+    ap.add_argument("--routes", type=int, default=0, metavar="N",
+                    help="N more Ingresses, each a host and a path to its own Service (one "
+                         "endpoint); the hand-written configuration gets the same backends "
+                         "and one map_beg lookup of host + path")
     ap.add_argument("--explain", action="store_true",
                     help="add Portico's rules to the hand-written configuration group by group")
     ap.add_argument("--per-line", action="store_true",
@@ -848,6 +917,8 @@ def main():
     args = ap.parse_args()
     if not args.callgrind and not shutil.which("wrk"):
         raise SystemExit("wrk not found: run scripts/deps.sh bench (Debian's package wrk)")
+    if args.routes and args.explain:
+        raise SystemExit("--routes: not with --explain")
     if args.changes < 2 or args.changes % 2 or args.changes >= 127 * 256:
         raise SystemExit("--changes: an even number (3 -> 60 -> 3 endpoints), 2 to 32,510")
     if args.pin:
@@ -876,7 +947,8 @@ def main():
         load = f"callgrind, {args.callgrind} requests in a row on one connection" \
             if args.callgrind else f"wrk -t{args.threads} -c{args.connections} " \
             f"-d{args.duration}s after {args.warmup} s of warm-up"
-        print(f"{load}, Host: {HOST}; {args.runs} runs; {nbt}; backends: "
+        print(f"{load}, Host: {HOST}; {args.routes} more hosts and paths; {args.runs} runs; "
+              f"{nbt}; backends: "
               f"one haproxy, nbthread {args.backend_threads}"
               f"{', with Server and Date headers' if args.backend_headers else ''}; "
               f"pinned: {args.pin or 'no'}; {os.cpu_count()} CPUs; {pressure()}", flush=True)
