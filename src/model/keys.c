@@ -1008,8 +1008,10 @@ static int parse_auth_type(struct arena *a, const char *val, void *dst, char **e
     return 0;
 }
 
-/* A Secret's name, or namespace/name. */
-static int parse_secret_ref(struct arena *a, const char *val, void *dst, char **err)
+/* An object's name, or namespace/name; <name_ok> checks the name, <kind>
+ * names the object in the error. */
+static int parse_ref(struct arena *a, const char *val, void *dst, char **err,
+                     bool (*name_ok)(const char *), const char *kind)
 {
     const char *slash = strchr(val, '/');
     char ns[64];
@@ -1021,33 +1023,22 @@ static int parse_secret_ref(struct arena *a, const char *val, void *dst, char **
     if (slash && (size_t)(slash - val) < sizeof(ns))
         snprintf(ns, sizeof(ns), "%.*s", (int)(slash - val), val);
     if ((slash && ((size_t)(slash - val) >= sizeof(ns) || !valid_dns_label(ns))) ||
-        !valid_dns_subdomain(slash ? slash + 1 : val)) {
-        errmsg_set(err, "must be a Secret's name, or its namespace, '/' and its name");
+        !name_ok(slash ? slash + 1 : val)) {
+        errmsg_set(err, "must be a %s's name, or its namespace, '/' and its name", kind);
         return -EINVAL;
     }
     *(const char **)dst = keep(a, val, strlen(val));
     return 0;
 }
 
-/* A Service's name, or namespace/name. */
+static int parse_secret_ref(struct arena *a, const char *val, void *dst, char **err)
+{
+    return parse_ref(a, val, dst, err, valid_dns_subdomain, "Secret");
+}
+
 static int parse_service_ref(struct arena *a, const char *val, void *dst, char **err)
 {
-    const char *slash = strchr(val, '/');
-    char ns[64];
-
-    if (!*val) {
-        *(const char **)dst = NULL;
-        return 0;
-    }
-    if (slash && (size_t)(slash - val) < sizeof(ns))
-        snprintf(ns, sizeof(ns), "%.*s", (int)(slash - val), val);
-    if ((slash && ((size_t)(slash - val) >= sizeof(ns) || !valid_dns_label(ns))) ||
-        !valid_dns_label(slash ? slash + 1 : val)) {
-        errmsg_set(err, "must be a Service's name, or its namespace, '/' and its name");
-        return -EINVAL;
-    }
-    *(const char **)dst = keep(a, val, strlen(val));
-    return 0;
+    return parse_ref(a, val, dst, err, valid_dns_label, "Service");
 }
 
 /* The sample fetches request-capture takes: what users log (headers,

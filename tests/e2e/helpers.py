@@ -705,11 +705,11 @@ class Portico:
                 out[f["svname"]] = f
         return out
 
-    def admin(self, command):
-        """One command on HAProxy's admin socket (the Runtime API); returns the reply."""
+    def _command(self, socket_name, command):
         s = socket.socket(socket.AF_UNIX)
         try:
-            s.connect(str(self.runtime_dir / "admin.sock"))
+            s.settimeout(10)
+            s.connect(str(self.runtime_dir / socket_name))
             s.sendall(command.encode() + b"\n")
             s.shutdown(socket.SHUT_WR)
             out = b""
@@ -719,21 +719,14 @@ class Portico:
             s.close()
         return out.decode()
 
+    def admin(self, command):
+        """One command on HAProxy's admin socket (the Runtime API); returns the reply."""
+        return self._command("admin.sock", command)
+
     def master(self, command):
         """One command on the HAProxy master CLI; it answers once we half-close
         (design.md section 6)."""
-        s = socket.socket(socket.AF_UNIX)
-        try:
-            s.settimeout(10)
-            s.connect(str(self.runtime_dir / "master.sock"))
-            s.sendall(command.encode() + b"\n")
-            s.shutdown(socket.SHUT_WR)
-            out = b""
-            while chunk := s.recv(65536):
-                out += chunk
-        finally:
-            s.close()
-        return out.decode()
+        return self._command("master.sock", command)
 
     def master_reloads(self):
         """The master's own reload counter (`show proc`, the master's line)."""
