@@ -728,6 +728,14 @@ class Portico:
         (design.md section 6)."""
         return self._command("master.sock", command)
 
+    def metric(self, series):
+        """The value of <series> (name and labels) on the controller's /metrics."""
+        text = request(self.controller, "/metrics", host="127.0.0.1").body.decode()
+        for ln in text.splitlines():
+            if ln.startswith(series + " "):
+                return float(ln.split()[-1])
+        raise AssertionError(f"no {series} in /metrics")
+
     def master_reloads(self):
         """The master's own reload counter (`show proc`, the master's line)."""
         for ln in self.master("show proc").splitlines():

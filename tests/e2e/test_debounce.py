@@ -3,15 +3,11 @@ everything that arrived meanwhile."""
 
 import time
 
-from helpers import ingress, path, request, rule, wait_for
+from helpers import ingress, path, rule, wait_for
 
 
 def passes(px):
-    text = request(px.controller, "/metrics", host="127.0.0.1").body.decode()
-    for ln in text.splitlines():
-        if ln.startswith("portico_sync_passes_total "):
-            return int(float(ln.split()[-1]))
-    raise AssertionError("no portico_sync_passes_total in /metrics")
+    return int(px.metric("portico_sync_passes_total"))
 
 
 def test_changes_within_the_debounce_are_one_pass(launcher):

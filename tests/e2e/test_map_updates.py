@@ -3,21 +3,14 @@
 is a new version of that whole map (prepare map, add map @ver, commit map),
 so that no request sees it half applied. Neither reloads HAProxy."""
 
-from helpers import ingress, path, request, rule, wait_for
+from helpers import ingress, path, rule, wait_for
 
 HOST = "maps.test"
 
 
-def metric(px, series):
-    text = request(px.controller, "/metrics", host="127.0.0.1").body.decode()
-    for ln in text.splitlines():
-        if ln.startswith(series + " "):
-            return float(ln.split()[-1])
-    raise AssertionError(f"no {series} in /metrics")
-
 
 def applied(px, kind):
-    return metric(px, f'portico_runtime_commands_total{{kind="{kind}",result="success"}}')
+    return px.metric(f'portico_runtime_commands_total{{kind="{kind}",result="success"}}')
 
 
 def exact_map(px):

@@ -5,17 +5,10 @@ and each of its changes."""
 
 import re
 
-from helpers import RELOAD_RE, ingress, path, request, rule, wait_for
+from helpers import RELOAD_RE, ingress, path, rule, wait_for
 
 NAMES = [f"rr{i}" for i in range(5)]
 
-
-def metric(px, series):
-    text = request(px.controller, "/metrics", host="127.0.0.1").body.decode()
-    for ln in text.splitlines():
-        if ln.startswith(series + " "):
-            return float(ln.split()[-1])
-    raise AssertionError(f"no {series} in /metrics")
 
 
 def test_coalesced_reload_names_its_reasons(launcher):
@@ -39,6 +32,6 @@ def test_coalesced_reload_names_its_reasons(launcher):
                      r"backend default_rr1_http added, backend default_rr2_http added and 2 more; "
                      r"\d+ ms; ", line), line
     backends = 'portico_reloads_by_reason_total{reason="backends",result="success"}'
-    assert metric(px, backends) == 2
-    assert metric(px, 'portico_reloads_total{result="success"}') == 2
-    assert metric(px, 'portico_reload_changes_total{reason="backends"}') == 6
+    assert px.metric(backends) == 2
+    assert px.metric('portico_reloads_total{result="success"}') == 2
+    assert px.metric('portico_reload_changes_total{reason="backends"}') == 6

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from helpers import endpoint, endpoint_slice, ingress, path, request, rule, service, wait_for
+from helpers import endpoint, endpoint_slice, ingress, path, rule, service, wait_for
 
 pytestmark = pytest.mark.file_only("the Runtime API path does not depend on the source")
 
@@ -50,13 +50,6 @@ def current_sessions(px):
     return {name: int(f["scur"]) for name, f in px.server_stats(BACKEND).items()}
 
 
-def metric(px, series):
-    body = request(px.controller, "/metrics", host="127.0.0.1").body.decode()
-    for ln in body.splitlines():
-        if ln.startswith(series + " "):
-            return float(ln.split()[-1])
-    raise AssertionError(f"no {series} in /metrics")
-
 
 def slow_request(px, results):
     """A request the echo backend answers after SLOW_MS, over a keep-alive
@@ -95,14 +88,14 @@ def test_servers_removed_with_connections_are_deleted_later(launcher):
     gone = {(BACKEND, f"{a}:{port}") for a in ADDRS[1:]}
     wait_for(lambda: all(servers_state(px).get(s, 0) & 1 for s in gone),
              what="the removed servers disabled")
-    wait_for(lambda: metric(px, "portico_servers_awaiting_delete") == 3,
+    wait_for(lambda: px.metric("portico_servers_awaiting_delete") == 3,
              what="three servers waiting to be deleted")
     # one comes back before it could go: it is enabled again, and never deleted
     back = ADDRS[3]
     write_endpoints(m, port, [ADDRS[0], back])
     wait_for(lambda: servers_state(px).get((BACKEND, f"{back}:{port}")) == 0,
              what=f"the server of {back} enabled again")
-    assert metric(px, "portico_servers_awaiting_delete") == 2
+    assert px.metric("portico_servers_awaiting_delete") == 2
 
     # the requests on the disabled servers finish
     for t in threads:
@@ -114,10 +107,10 @@ def test_servers_removed_with_connections_are_deleted_later(launcher):
              what="show servers state == the written configuration's servers")
     assert {s for s in servers_state(px) if s[0] == BACKEND} == \
         {(BACKEND, f"{a}:{port}") for a in (ADDRS[0], back)}
-    assert metric(px, "portico_servers_awaiting_delete") == 0
-    assert metric(px, 'portico_server_delete_retries_total{result="deleted"}') == 2
+    assert px.metric("portico_servers_awaiting_delete") == 0
+    assert px.metric('portico_server_delete_retries_total{result="deleted"}') == 2
     for result in ("refused", "failure"):
-        assert metric(px, f'portico_server_delete_retries_total{{result="{result}"}}') == 0, result
+        assert px.metric(f'portico_server_delete_retries_total{{result="{result}"}}') == 0, result
     served = {px.get("/", host="web.del.test").endpoint for _ in range(4)}
     assert served == {f"{a}:{port}" for a in (ADDRS[0], back)}
     assert px.settle() == reloads and not px.worker_pids() - workers, \
