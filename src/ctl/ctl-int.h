@@ -123,6 +123,11 @@ struct ctl {
     uint64_t m_drift[3];     /* repaired: servers added or enabled, servers removed,
                               * maps replaced */
     size_t last_issues;
+    bool tidy;               /* passes put no backend in a spare: the next reload
+                              * gives each its own name (spare.c) */
+    uv_timer_t tidy_timer;   /* sets <tidy> a while after a backend went into one */
+    size_t spares_in_use;    /* backends running in spares */
+    uint64_t m_spare_uses;   /* backends put in spares, applied */
     int exit_code;
 };
 
@@ -177,19 +182,34 @@ void ctl_drop_secret_data(struct ctl *c);
  * pass must wait for them. */
 bool ctl_fetch_wanted_secrets(struct ctl *c, const struct model *m);
 
-/* status.c: Ingress status (--publish-service, --publish-address) */
+/* ctl.c: removed servers */
 
-/* Starts publishing, in cluster mode when a flag asks for it. */
 /* Remembers servers HAProxy kept disabled (connections left), to delete
  * them later. */
 void ctl_del_wait_add(struct ctl *c, char *const *names, size_t n);
-/* Drift repair (drift.c): a check every CTL_DRIFT_MS, or
- * PORTICO_DRIFT_INTERVAL_MS, and one after each reload. */
+
+/* drift.c: a check every CTL_DRIFT_MS, or PORTICO_DRIFT_INTERVAL_MS, and
+ * one after each reload. */
 void ctl_drift_start(struct ctl *c);
 /* A check as soon as nothing else runs: HAProxy has just loaded a
  * configuration. */
 void ctl_drift_soon(struct ctl *c);
 void ctl_drift_stop(struct ctl *c);
+
+/* spare.c: --spare-backends */
+
+/* Puts the backends of <m> that run in spares in the running generation in
+ * the same ones, and new backends that can in free ones, unless a tidy
+ * reload is due. Returns how many run in spares. */
+size_t ctl_use_spares(struct ctl *c, struct model *m);
+/* After a generation became the running one (<before>: the model it
+ * replaced, or NULL): counts the backends newly in spares, arms the tidy
+ * reload when any runs in one, forgets it when none does. */
+void ctl_spares_running(struct ctl *c, const struct model *before);
+
+/* status.c: Ingress status (--publish-service, --publish-address) */
+
+/* Starts publishing, in cluster mode when a flag asks for it. */
 void ctl_status_start(struct ctl *c);
 /* Writes the status of the Ingresses whose status differs from what it
  * should be, a few at a time (the others when those are done). */

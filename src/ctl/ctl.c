@@ -277,6 +277,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
                  said_summary(c, said, sizeof(said)));
     }
     plan_gen_move(&c->running, &c->pending);
+    ctl_spares_running(c, NULL);
     del_wait_clear(c);
     c->ready = true;
     ctl_prune_generations(c);
@@ -294,6 +295,7 @@ static void on_reload_due(uv_timer_t *t);
 static void on_runtime_done(const struct rt_result *res, void *arg)
 {
     struct ctl *c = arg;
+    struct model *before;
 
     for (size_t i = 0; i < c->rt_n && i <= res->applied; i++) {
         if (i < res->applied)
@@ -319,7 +321,10 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
     }
     c->m_runtime_ok++;
     observe_applied(c);
+    before = c->running.model ? model_ref(c->running.model) : NULL;
     plan_gen_move(&c->running, &c->pending);
+    ctl_spares_running(c, before);
+    model_unref(before);
     log_info("haproxy", "routes, certificates or endpoints updated through the runtime API, no reload "
                         "(generation %u)",
              c->gen);
@@ -405,7 +410,8 @@ static void run_pass(struct ctl *c)
     struct rendered r;
     struct plan plan;
     char *err = NULL;
-    bool unchanged;
+    size_t spared;
+    bool unchanged, retried = false;
     int ret;
 
     c->busy = true;
@@ -431,6 +437,8 @@ static void run_pass(struct ctl *c)
      * rendering takes its own */
     xtrim();
     log_issues(c, m);
+    spared = ctl_use_spares(c, m);
+again:
     ret = render(m, &c->ropts, &r, &err);
     t2 = uv_hrtime();
     if (ret) {
@@ -452,7 +460,7 @@ static void run_pass(struct ctl *c)
         pass_done(c);
         return;
     }
-    if (fault_hit("render")) {
+    if (!retried && fault_hit("render")) {
         /* the same rendering with an invalid line */
         rendered_free(&r);
         c->ropts.fault = true;
@@ -460,8 +468,20 @@ static void run_pass(struct ctl *c)
     }
     c->pending_gen = c->gen + 1;
     plan_gen_set(&c->pending, m, &r);
-    model_unref(m);
     plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
+    if (plan.reload && spared && !c->ropts.fault) {
+        /* a reload all the same: every backend under its own name, as a
+         * fresh start would have them */
+        log_debug("ctl", "spare backends save no reload: %s", plan.reload);
+        plan_free(&plan);
+        rendered_free(&r);
+        model_unref(m);
+        m = model_build(&c->store, &c->mopts);
+        spared = 0;
+        retried = true;
+        goto again;
+    }
+    model_unref(m);
     if (c->ropts.fault) {
         plan.reload = "fault injection";
         plan.why = PLAN_WHY_OTHER;
@@ -751,6 +771,7 @@ static void setup_opts(struct ctl *c, const struct opts *o, bool probe)
     c->mopts.configmap = o->configmap;
     c->mopts.configmap_errorfiles = o->configmap_errorfiles;
     c->mopts.configmap_tcp_services = o->configmap_tcp_services;
+    c->mopts.spare_backends = o->spare_backends;
     set_own_ports(c, o);
     c->mopts.fallback_cert_pem = c->fallback_pem;
     c->ropts.runtime_dir = o->runtime_dir;
@@ -817,6 +838,8 @@ int ctl_run(const struct opts *o)
     c->hap.restart_arg = c;
     uv_timer_init(c->loop, &c->debounce);
     c->debounce.data = c;
+    uv_timer_init(c->loop, &c->tidy_timer);
+    c->tidy_timer.data = c;
     uv_timer_init(c->loop, &c->del_timer);
     c->del_timer.data = c;
     uv_timer_init(c->loop, &c->reload_timer);

@@ -85,6 +85,19 @@ static void metrics(struct ctl *c, struct buf *b)
                 "portico_drift_repairs_total{kind=\"map\"} %llu\n",
              (unsigned long long)c->m_drift[0], (unsigned long long)c->m_drift[1],
              (unsigned long long)c->m_drift[2]);
+    head(b, "portico_spare_backends", "gauge",
+         "Spare backends (--spare-backends): free, or running a new backend until the next "
+         "reload gives it its own name.");
+    buf_addf(b, "portico_spare_backends{state=\"free\"} %llu\n"
+                "portico_spare_backends{state=\"in_use\"} %llu\n",
+             (unsigned long long)(c->opts->spare_backends > c->spares_in_use
+                                      ? c->opts->spare_backends - c->spares_in_use
+                                      : 0),
+             (unsigned long long)c->spares_in_use);
+    counter(b, "portico_spare_backend_uses_total",
+            "New backends served from a spare through the Runtime API, without waiting for "
+            "a reload.",
+            c->m_spare_uses);
     head(b, "portico_change_applied_seconds", "histogram",
          "From a change of the objects to HAProxy serving it (Runtime API or reload).");
     for (int i = 0; i < CTL_LATENCY_BUCKETS; i++) {

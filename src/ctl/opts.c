@@ -26,6 +26,7 @@ enum opt_type {
     OPT_NS_LIST, /* repeatable namespace name */
     OPT_ADDR,    /* an IP address or a DNS name */
     OPT_DURATION, /* "2s", "500ms", a bare number of milliseconds: uint32_t ms */
+    OPT_COUNT,   /* a number from 0 to 1000: unsigned */
     OPT_COMPAT,  /* a flag of the HAProxy Kubernetes Ingress Controller that means
                   * nothing here: accepted with a warning, its help says why */
     OPT_COMPAT_VALUE, /* the same, taking a value */
@@ -155,6 +156,13 @@ static const struct opt_def opt_table[] = {
      "need one within this time after the last reload wait, and are loaded together by the "
      "next. Changes the Runtime API applies do not wait, unless a reload is waiting.",
      O(min_reload_interval_ms), false},
+    {"spare-backends", NULL, OPT_COUNT, "8", "controller",
+     "Empty backends HAProxy keeps ready, with the ConfigMap's settings: a new backend "
+     "with no keys of its own (a new Service port an Ingress routes to) runs in one "
+     "through the Runtime API, served in milliseconds instead of after a reload; a "
+     "reload gives it its own name --min-reload-interval later (at least 1 s). More new "
+     "backends at once than free spares reload as before. 0: none.",
+     O(spare_backends), false},
     {"log-level", "log", OPT_LEVEL, "info", "controller",
      "error, warning, info or debug (trace: debug).", O(log_level), false},
     {"log-format", NULL, OPT_FORMAT, "logfmt", "controller", "logfmt or json.", O(log_format),
@@ -220,6 +228,13 @@ static int set_value(struct opts *o, const struct opt_def *d, const char *val, c
             return -EINVAL;
         }
         *(int *)dst = (int)port;
+        return 0;
+    case OPT_COUNT:
+        if (!val || str_to_u32(val, 0, 1000, &port)) {
+            errmsg_set(err, "--%s: expects a number from 0 to 1000", d->name);
+            return -EINVAL;
+        }
+        *(unsigned *)dst = port;
         return 0;
     case OPT_NSNAME: {
         const char *slash = val ? strchr(val, '/') : NULL;
@@ -324,7 +339,8 @@ void opts_free(struct opts *o)
                 free(l->v[j]);
             FREE_NULL(l->v);
             l->n = 0;
-        } else if (t != OPT_BOOL && t != OPT_PORT && t != OPT_DURATION && t != OPT_COMPAT &&
+        } else if (t != OPT_BOOL && t != OPT_PORT && t != OPT_DURATION && t != OPT_COUNT &&
+                   t != OPT_COMPAT &&
                    t != OPT_COMPAT_VALUE) {
             FREE_NULL(*(char **)((char *)o + opt_table[i].offset));
         }
@@ -406,6 +422,8 @@ static const char *metavar(const struct opt_def *d)
         return "=ADDR";
     case OPT_DURATION:
         return "=DURATION";
+    case OPT_COUNT:
+        return "=N";
     case OPT_COMPAT:
         return "";
     case OPT_COMPAT_VALUE:

@@ -50,6 +50,7 @@ struct opts {
     char *runtime_dir;
     uint32_t debounce_ms;   /* a change waits this long for others before a pass */
     uint32_t min_reload_interval_ms; /* 0: reloads are not spaced */
+    unsigned spare_backends; /* --spare-backends */
     char *log_level;
     char *log_format;
     char *output_dir;       /* render only */

@@ -163,6 +163,18 @@ static void reasons(struct planner *p, struct plan *out)
                                    p->n_reasons - PLAN_REASONS_SHOWN);
 }
 
+/* The text of backend <name> added: it may have run in a spare until now. */
+static const char *added(struct planner *p, const char *name)
+{
+    const struct model *a = p->a->model;
+
+    for (size_t i = 0; i < a->n_backends; i++) {
+        if (a->backends[i].origin && !strcmp(a->backends[i].origin, name))
+            return arena_printf(p->ar, "backend %s out of spare %s", name, a->backends[i].name);
+    }
+    return arena_printf(p->ar, "backend %s added", name);
+}
+
 /* Why the structures differ, as far as the backends tell: each one added or
  * removed, named; else settings outside the backends. */
 static void structure_changed(struct planner *p)
@@ -183,9 +195,7 @@ static void structure_changed(struct planner *p)
                         named ? arena_printf(p->ar, "backend %s removed", a->backends[i].name)
                               : NULL);
         else if (cmp > 0)
-            need_reload(p, PLAN_WHY_BACKENDS,
-                        named ? arena_printf(p->ar, "backend %s added", b->backends[j].name)
-                              : NULL);
+            need_reload(p, PLAN_WHY_BACKENDS, named ? added(p, b->backends[j].name) : NULL);
         found += cmp != 0;
         if (cmp <= 0)
             i++;

@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "haproxy/mcli.h"
+#include "model/model-t.h"
 #include "util/buf.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -67,6 +68,8 @@ static const struct {
     {"Server ", " is going DOWN for maintenance"},
     {"Server ", " is UP/READY (leaving forced maintenance)"},
     {"'server ", "' : Already exists a server with the same name in backend"},
+    /* a spare backend given back: its backend went */
+    {"backend '" MODEL_SPARE_PREFIX, "' has no server available!"},
 };
 
 enum hap_line hap_line_kind(const char *line, size_t len)

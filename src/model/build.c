@@ -6,6 +6,7 @@
 #include "model/model.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1649,7 +1650,17 @@ static void finish(struct builder *b)
         m->n_maps[map] = mb->n;
     }
     itab_deinit(&b->backend_index);
-    m->backends = xrealloc(m->backends, (m->n_backends + 1) * sizeof(*m->backends));
+    m->backends = xrealloc(m->backends, (m->n_backends + b->opts->spare_backends + 1) *
+                                            sizeof(*m->backends));
+    /* as a backend with no keys of its own and no server: a new one of
+     * those runs in one with no reload (model_run_in_spare()) */
+    for (unsigned i = 1; i <= b->opts->spare_backends; i++) {
+        struct model_backend *be = &m->backends[m->n_backends++];
+
+        memset(be, 0, sizeof(*be));
+        be->name = arena_printf(&m->arena, MODEL_SPARE_PREFIX "%u", i);
+        be->spare = true;
+    }
     m->certs = arena_alloc(&m->arena, (b->certs.used + 1) * sizeof(*m->certs));
     n = 0;
     for (size_t i = 0; hmap_next(&b->certs, &i, NULL, &val);) {
@@ -2091,6 +2102,48 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     if (!opts->tls_cache)
         tls_cache_free(b.tls);
     return b.m;
+}
+
+const struct model_backend *model_find_backend(const struct model *m, const char *name)
+{
+    struct model_backend key = {.name = name};
+
+    return m->n_backends ? bsearch(&key, m->backends, m->n_backends, sizeof(key), cmp_backend)
+                         : NULL;
+}
+
+int model_run_in_spare(struct model *m, const char *name, const char *spare)
+{
+    struct model_backend *be = (struct model_backend *)model_find_backend(m, name);
+    const struct model_backend *sp = model_find_backend(m, spare);
+    /* the maps whose values are HTTP backends */
+    static const enum model_map routes[] = {MODEL_MAP_EXACT, MODEL_MAP_PREFIX_EXACT,
+                                            MODEL_MAP_PREFIX, MODEL_MAP_HOST_DEFAULT};
+    const char *own;
+
+    if (!be || !sp || !sp->spare || sp->origin)
+        return -ENOENT;
+    if (be->spare || be->opts || be->userlist || be->listen_port)
+        return -EINVAL;
+    own = be->name;
+    be->origin = own;
+    be->name = sp->name;
+    be->spare = true;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        struct model_entry *e = m->maps[routes[i]];
+
+        for (size_t j = 0; j < m->n_maps[routes[i]]; j++) {
+            if (!strcmp(e[j].value, own))
+                e[j].value = be->name;
+        }
+    }
+    if (m->default_backend && !strcmp(m->default_backend, own))
+        m->default_backend = be->name;
+    /* the spare's slot goes, the backend moves to its name's place */
+    memmove((void *)sp, sp + 1, (size_t)(m->backends + m->n_backends - (sp + 1)) * sizeof(*sp));
+    m->n_backends--;
+    sort_in_place(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend);
+    return 0;
 }
 
 const char *model_server_addr(const struct model_server *s, char *buf, size_t size)

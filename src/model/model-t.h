@@ -41,7 +41,16 @@ struct model_backend {
     uint16_t listen_port;  /* a TCP service's (--configmap-tcp-services): a TCP proxy
                             * listening there, named "tcp-<port>"; 0: an HTTP backend */
     bool listen_ssl;       /* the TCP service ends TLS with the HTTPS certificates */
+    bool spare;            /* one of --spare-backends' (named MODEL_SPARE_PREFIX<n>):
+                            * free, or running <origin> */
+    const char *origin;    /* the name of the backend this spare runs since it was
+                            * put in it (model_run_in_spare()), or NULL */
 };
+
+/* A spare backend's name: a prefix no Kubernetes name starts with, then its
+ * number from 1. */
+#define MODEL_SPARE_PREFIX "_spare_"
+
 
 /* The users of basic authentication, from one Secret. */
 struct model_userlist {

@@ -26,6 +26,8 @@ struct model_opts {
     size_t n_own_ports;
     const char *fallback_cert_pem;    /* self-signed key + cert used when no default is set */
     struct tls_cache *tls_cache;      /* parsed Secrets kept across builds, or NULL */
+    unsigned spare_backends;          /* --spare-backends: free backends with default
+                                       * settings, for new ones to run in */
 };
 
 /* The id of a snippet's text, as refused_snippets keys it (17 bytes). */
@@ -50,6 +52,14 @@ void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *
  * ours"), as a build of <store> with <opts> decides. */
 bool model_owns_ingress(const struct store *store, const struct model_opts *opts,
                         const struct k8s_ingress *ing);
+/* Puts backend <name> of <m> in spare backend <spare>, a free one: it takes
+ * the spare's name (its own is kept in <origin>), and the routes to it follow.
+ * Only a backend with the settings of a spare can: the ConfigMap's, no keys of
+ * its own, HTTP. Returns 0, or -ENOENT (no such backend or free spare) or
+ * -EINVAL (a backend that cannot) leaving <m> as it was. */
+int model_run_in_spare(struct model *m, const char *name, const char *spare);
+/* The backend of <m> named <name>, or NULL. */
+const struct model_backend *model_find_backend(const struct model *m, const char *name);
 struct model *model_ref(struct model *m);
 /* Drops a reference; the last one frees the arena. NULL is a no-op. */
 void model_unref(struct model *m);

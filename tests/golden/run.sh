@@ -3,7 +3,7 @@
 # optional `flags` file (one extra portico flag per line; blank lines and
 # lines starting with '#' are ignored) and the expected output:
 #
-#   expected.txt         stdout of `portico render --manifests=<case> --disable-ipv6 <flags>`
+#   expected.txt         stdout of `portico render --manifests=<case> --disable-ipv6 --spare-backends=0 <flags>`
 #   expected-issues.txt  its stderr, `ts=` field removed, sorted (LC_ALL=C)
 #
 # For each case the runner renders, diffs against the expected files, renders
@@ -142,7 +142,7 @@ for arg in "$@"; do
     ok=1
     msgs=
 
-    "$bin" render --manifests="$dir" --disable-ipv6 "$@" >"$work/stdout.raw" 2>"$work/stderr.raw"
+    "$bin" render --manifests="$dir" --disable-ipv6 --spare-backends=0 "$@" >"$work/stdout.raw" 2>"$work/stderr.raw"
     rc=$?
     normalize_stdout "$work/stdout.raw" "$own_cert" >"$work/stdout"
     normalize_stderr "$work/stderr.raw" "$dir" >"$work/issues"
@@ -172,7 +172,7 @@ $(cat "$work/$got.diff")"
         done
     fi
 
-    if "$bin" render --manifests="$dir" --disable-ipv6 "$@" --output-dir="$work/out" \
+    if "$bin" render --manifests="$dir" --disable-ipv6 --spare-backends=0 "$@" --output-dir="$work/out" \
         >"$work/od.stdout" 2>"$work/od.stderr"; then
         reassemble "$work/stdout.raw" "$work/out" >"$work/reassembled.raw"
         normalize_stdout "$work/reassembled.raw" "$own_cert" >"$work/reassembled"

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,7 +45,18 @@ struct gen {
     struct rendered r;
 };
 
+/* Like gen_make(), with <spares> spare backends and backend <in_spare>, if
+ * not NULL, put in the first. */
+static void gen_make_spares(struct gen *out, struct store *s, unsigned spares,
+                            const char *in_spare);
+
 static void gen_make(struct gen *out, struct store *s)
+{
+    gen_make_spares(out, s, 0, NULL);
+}
+
+static void gen_make_spares(struct gen *out, struct store *s, unsigned spares,
+                            const char *in_spare)
 {
     struct model_opts mo;
     struct render_opts ro;
@@ -64,8 +76,11 @@ static void gen_make(struct gen *out, struct store *s)
     ro.stats_port = 1024;
     ro.healthz_port = 1042;
     ro.from_model = true;
+    mo.spare_backends = spares;
     memset(out, 0, sizeof(*out));
     m = model_build(s, &mo);
+    if (in_spare)
+        assert_int_equal(model_run_in_spare(m, in_spare, MODEL_SPARE_PREFIX "1"), 0);
     assert_int_equal(render(m, &ro, &out->r, &err), 0);
     plan_gen_set(&out->g, m, &out->r);
     model_unref(m);
@@ -257,6 +272,81 @@ static void test_backend_added_or_removed_reloads(void **state)
     plan_make(&gb.g, &ga.g, true, &ga.r, &p);
     assert_string_equal(p.reload, "backend shop_api_grpc removed");
     done(&a, &b, &ga, &gb, &p);
+}
+
+/* A new backend put in a spare: its routes and servers through the Runtime
+ * API, no reload; the reload that follows names it. */
+static void test_backend_in_spare(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb, gc;
+    struct plan p;
+    bool server = false;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    put_service(&b, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    put_ingress(&b, "shop", "api", T_NEW, "portico", "",
+                "'rules':[" RULE("api.com", PATH("/", "Prefix", BE_NUM("api", 9000))) "]");
+    gen_make_spares(&ga, &a, 2, NULL);
+    gen_make_spares(&gb, &b, 2, "shop_api_grpc");
+    plan_make(&ga.g, &gb.g, true, &gb.r, &p);
+    assert_null(p.reload);
+    for (size_t i = 0; i < p.n; i++) {
+        if (p.u[i].kind == RT_SERVER_ADD) {
+            assert_string_equal(p.u[i].name, "_spare_1/10.0.1.1:9000");
+            server = true;
+        } else {
+            assert_null(strstr(p.u[i].content, "shop_api_grpc"));
+        }
+    }
+    assert_true(server);
+    assert_non_null(model_find_backend(gb.g.model, "_spare_1"));
+    assert_string_equal(model_find_backend(gb.g.model, "_spare_1")->origin, "shop_api_grpc");
+    assert_null(model_find_backend(gb.g.model, "shop_api_grpc"));
+    plan_free(&p);
+    /* every backend under its own name again: a reload, which says why */
+    gen_make_spares(&gc, &b, 2, NULL);
+    plan_make(&gb.g, &gc.g, true, &gc.r, &p);
+    assert_string_equal(p.reload, "backend shop_api_grpc out of spare _spare_1");
+    gen_free(&gc);
+    done(&a, &b, &ga, &gb, &p);
+}
+
+/* Only a backend with a spare's settings goes in one, and only in a free one. */
+static void test_run_in_spare_refusals(void **state)
+{
+    struct model_opts mo;
+    struct store s;
+    struct model *m;
+
+    (void)state;
+    base_store(&s, "10.0.0.1");
+    put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    put_ingress(&s, "shop", "api", T_NEW, "portico",
+                "'haproxy.org/load-balance':'leastconn'",
+                "'rules':[" RULE("api.com", PATH("/", "Prefix", BE_NUM("api", 9000))) "]");
+    memset(&mo, 0, sizeof(mo));
+    mo.ingress_class = "portico";
+    mo.controller_name = CONTROLLER;
+    mo.fallback_cert_pem = fallback_pem;
+    mo.spare_backends = 1;
+    m = model_build(&s, &mo);
+    assert_int_equal(m->n_backends, 3);
+    for (size_t i = 0; i < m->n_backends; i++) {
+        if (strncmp(m->backends[i].name, "shop_api_grpc_", 14) == 0)
+            assert_int_equal(model_run_in_spare(m, m->backends[i].name, "_spare_1"), -EINVAL);
+    }
+    assert_int_equal(model_run_in_spare(m, "shop_web_http", "_spare_2"), -ENOENT);
+    assert_int_equal(model_run_in_spare(m, "shop_nothing_80", "_spare_1"), -ENOENT);
+    assert_int_equal(model_run_in_spare(m, "shop_web_http", "_spare_1"), 0);
+    assert_int_equal(m->n_backends, 2);
+    assert_int_equal(model_run_in_spare(m, "_spare_1", "_spare_1"), -ENOENT);
+    assert_string_equal(m->maps[MODEL_MAP_PREFIX][m->n_maps[MODEL_MAP_PREFIX] - 1].value,
+                        "_spare_1");
+    model_unref(m);
+    store_deinit(&s);
 }
 
 /* Several backends added and removed at once: one reload, naming the first
@@ -457,6 +547,8 @@ int main(void)
         cmocka_unit_test(test_hosts_map_order),
         cmocka_unit_test(test_two_entries_replace_the_map),
         cmocka_unit_test(test_backend_added_or_removed_reloads),
+        cmocka_unit_test(test_backend_in_spare),
+        cmocka_unit_test(test_run_in_spare_refusals),
         cmocka_unit_test(test_reload_names_every_reason),
         cmocka_unit_test(test_global_settings_reload),
         cmocka_unit_test(test_not_serving_reloads),

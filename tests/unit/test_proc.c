@@ -46,6 +46,8 @@ static void test_line_kinds(void **state)
         "[WARNING]  (16714) : Proxy f stopped (cumulated conns: FE: 0, BE: 0).  \r",
         /* the old worker stopped by a reload while it answered a command */
         "[WARNING]  (4013) : CLI : Proxy tcp-25552 stopped (cumulated conns: FE: 12, BE: 12).",
+        "[ALERT]    (28956) : CLI : backend '_spare_1' has no server available!",
+        "[ALERT]    (28956) : backend '_spare_12' has no server available!",
     };
     static const char *const warnings[] = {
         "[WARNING]  (16531) : Loading failure!",
