@@ -1742,9 +1742,12 @@ const struct key_def key_table[] = {
      "(as server-ssl). A missing or unusable Secret closes the routes (503, and a warning "
      "names the object and key). A rotated Secret is applied through the Runtime API "
      "(`set ssl cert` and `commit ssl cert`), with no reload; so are endpoint changes (the "
-     "certificate is loaded with `new ssl cert` first when HAProxy does not hold it).",
-     "`ssl crt server-tls/crt-HASH.pem` on every server of the backend; the file holds the "
-     "re-encoded key and chain.",
+     "certificate is loaded by a listener that refuses every connection, so that servers "
+     "added at run time find it); connections already open, and TLS sessions HAProxy "
+     "resumes, keep the previous certificate.",
+     "`ssl crt server-tls/crt-HASH.pem` on every server of the backend, and the file on the "
+     "`bind` of frontend `portico_server_crt` (an abstract socket, every connection "
+     "refused); the file holds the re-encoded key and chain.",
      "\"default/client-cert\"", NULL},
     {"cookie-persistence-no-dynamic", KEY_NAME, "", BE_BOTH, parse_cookie, KV(cookie_static),
      "Name of a cookie that keeps a client on the endpoint that served it first, as "
