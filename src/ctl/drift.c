@@ -242,7 +242,9 @@ static void on_state(int status, const char *reply, void *arg)
             u = xgrow(u, &cap_u, n_u + 1, sizeof(*u));
             u[n_u++] = (struct rt_update){
                 RT_SERVER_ADD, arena_strdup(&ar, key), arena_strndup(&ar, words.ptr, words.len),
-                be->opts && be->opts->cookie_persistence ? "dynamic-cookie" : NULL};
+                be->opts && be->opts->cookie_persistence && !be->opts->cookie_static
+                    ? "dynamic-cookie"
+                    : NULL};
             buf_free(&words);
             added++;
         }

@@ -19,12 +19,6 @@
  * release of an application) is one reload. */
 #define SPARE_TIDY_MIN_MS 1000
 
-/* The backends a build makes that run in no spare and could. */
-static bool fits_spare(const struct model_backend *be)
-{
-    return !be->spare && !be->opts && !be->userlist && !be->listen_port;
-}
-
 size_t ctl_use_spares(struct ctl *c, struct model *m)
 {
     const struct model *run = c->running.model;
@@ -44,7 +38,7 @@ size_t ctl_use_spares(struct ctl *c, struct model *m)
     }
     news = xmalloc((m->n_backends + 1) * sizeof(*news));
     for (size_t i = 0; i < m->n_backends; i++) {
-        if (fits_spare(&m->backends[i]) && !model_find_backend(run, m->backends[i].name))
+        if (model_fits_spare(&m->backends[i]) && !model_find_backend(run, m->backends[i].name))
             news[n_new++] = m->backends[i].name;
     }
     /* more than the spares take: a reload for all, the spares kept */

@@ -21,12 +21,26 @@
 
 #define PLAN_DEFAULT_CERT "certs/default.pem"
 
+/* The client certificates of server-crt (model-t.h): parts, replaced at run
+ * time. The CA files beside them are not: HAProxy 2.6 gives a CA file
+ * committed at run time only to servers that also have a client
+ * certificate, so a new CA reloads. */
+#define PLAN_SERVER_CRT MODEL_SERVER_TLS_DIR "/crt-"
+
+static bool is_server_crt(const char *name)
+{
+    size_t len = strlen(name);
+
+    return str_has_prefix(name, PLAN_SERVER_CRT) && len > 4 && !strcmp(name + len - 4, ".pem");
+}
+
 bool plan_is_part(const char *name)
 {
     size_t len = strlen(name);
 
     return (str_has_prefix(name, "maps/") && len > 4 && !strcmp(name + len - 4, ".map")) ||
-           (str_has_prefix(name, "certs/") && len > 4 && !strcmp(name + len - 4, ".pem"));
+           (str_has_prefix(name, "certs/") && len > 4 && !strcmp(name + len - 4, ".pem")) ||
+           is_server_crt(name);
 }
 
 /* True for the certificate files the crt-list names (not the default one):
@@ -99,6 +113,7 @@ struct planner {
         size_t n, cap;
     } certs, relist, hosts_first, maps, hosts_last, servers, late;
     struct hmap added;            /* new certificate file -> its crt-list line */
+    struct hmap loaded;           /* client certificates (server-crt) loaded by the updates */
     const char *reload;           /* the first reason, or NULL: no reload */
     enum plan_why why;
     const char *shown[PLAN_REASONS_SHOWN]; /* the first reasons */
@@ -116,7 +131,8 @@ static void push(struct updates *l, enum rt_kind kind, const char *name, const c
 const char *plan_why_name(enum plan_why w)
 {
     static const char *const names[PLAN_WHY_COUNT] = {
-        "none", "start", "backends", "settings", "certificates", "runtime_failed", "other",
+        "none",  "start",          "backends", "settings", "certificates", "runtime_failed",
+        "other", "static_cookies",
     };
 
     return (unsigned)w < PLAN_WHY_COUNT ? names[w] : "other";
@@ -207,6 +223,37 @@ static void structure_changed(struct planner *p)
                     "global, defaults, frontend or backend settings changed");
 }
 
+/* True when backends <a> and <b> have the same servers. */
+static bool servers_equal(const struct model_backend *a, const struct model_backend *b)
+{
+    if (a->n_servers != b->n_servers)
+        return false;
+    for (size_t i = 0; i < a->n_servers; i++) {
+        struct model_server sa = model_backend_server(a, i), sb = model_backend_server(b, i);
+
+        if (model_server_cmp(&sa, &sb))
+            return false;
+    }
+    return true;
+}
+
+/* Loads (or replaces) client certificate <file> of the pending rendering
+ * before the servers are added, once per plan. */
+static void load_server_crt(struct planner *p, const char *file)
+{
+    if (hmap_get(&p->loaded, file))
+        return;
+    for (size_t i = 0; i < p->r->n_files; i++) {
+        struct render_file *f = &p->r->files[i];
+
+        if (!strcmp(f->name, file)) {
+            hmap_put(&p->loaded, file, (void *)1);
+            push(&p->certs, RT_SERVER_CERT, f->name, render_file_data(f, p->b->model), NULL);
+            return;
+        }
+    }
+}
+
 /* The server additions (first, so a backend never runs empty while
  * endpoints are replaced) and removals that turn the running model's
  * servers into the pending model's; an update's content is what follows
@@ -230,6 +277,20 @@ static void server_updates(struct planner *p)
                 structure_changed(p);
                 buf_free(&words);
                 return;
+            }
+            /* "add server" refuses "cookie": the fixed cookies of
+             * cookie-persistence-no-dynamic come with a reload */
+            if (bb->opts && bb->opts->cookie_static && !servers_equal(ba, bb)) {
+                if (pass == 1)
+                    continue;
+                need_reload(p, PLAN_WHY_STATIC_COOKIES,
+                            p->n_reasons < PLAN_REASONS_SHOWN
+                                ? arena_printf(p->ar,
+                                               "servers of %s changed, whose cookies are "
+                                               "static (cookie-persistence-no-dynamic)",
+                                               bb->name)
+                                : NULL);
+                continue;
             }
             while (x < ba->n_servers || y < bb->n_servers) {
                 struct model_server sa = {0}, sb = {0};
@@ -262,8 +323,10 @@ static void server_updates(struct planner *p)
                 push(&p->servers, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
                      arena_printf(p->ar, "%s/%s", bb->name, name),
                      arena_strndup(p->ar, words.ptr, words.len),
-                     cmp > 0 && bb->opts && bb->opts->cookie_persistence ? "dynamic-cookie"
-                                                                         : NULL);
+                     cmp > 0 && bb->opts && bb->opts->cookie_persistence &&
+                             !bb->opts->cookie_static
+                         ? "dynamic-cookie"
+                         : NULL);
             }
         }
     }
@@ -372,6 +435,11 @@ static void part_update(struct planner *p, struct render_file *f, size_t k,
     uintptr_t was = (uintptr_t)hmap_get(running, f->name);
     struct buf cmds;
 
+    if (is_server_crt(f->name)) {
+        if (!was || p->b->hashes[k] != p->a->hashes[was - 1])
+            load_server_crt(p, f->name);
+        return;
+    }
     if (!was) {
         /* a new certificate file: loaded, then listed */
         const char *line = hmap_get(&p->added, f->name);
@@ -433,6 +501,7 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     }
     hmap_init(&parts);
     hmap_init(&p.added);
+    hmap_init_borrowing(&p.loaded);
     for (size_t i = 0; i < running->n; i++)
         hmap_put(&parts, running->names[i], (void *)(uintptr_t)(i + 1));
     crt_list_updates(&p);
@@ -465,6 +534,7 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     reasons(&p, out);
     hmap_deinit(&parts);
     hmap_deinit(&p.added);
+    hmap_deinit(&p.loaded);
     free(p.certs.v);
     free(p.relist.v);
     free(p.hosts_first.v);

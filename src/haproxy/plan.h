@@ -43,6 +43,7 @@ enum plan_why {
     PLAN_WHY_CERTIFICATES,   /* a certificate change the Runtime API cannot make */
     PLAN_WHY_RUNTIME_FAILED, /* the Runtime API did not take the updates */
     PLAN_WHY_OTHER,
+    PLAN_WHY_STATIC_COOKIES, /* endpoints of a backend with cookie-persistence-no-dynamic */
     PLAN_WHY_COUNT,          /* number of reasons */
 };
 

@@ -20,6 +20,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/hmap.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -591,7 +592,9 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     /* dynamic: each server's cookie a hash of its address and the key, as
      * "add server" can give one (it refuses "cookie"); the backend's name
      * as the key keeps the values across replicas and reloads */
-    if (o->cookie_persistence)
+    if (o->cookie_static)
+        ret |= buf_addf(b, "    cookie %s insert indirect nocache\n", o->cookie_static);
+    else if (o->cookie_persistence)
         ret |= buf_addf(b, "    cookie %s insert indirect nocache dynamic\n"
                            "    dynamic-cookie-key %s\n",
                         o->cookie_persistence, name);
@@ -757,6 +760,15 @@ static int render_backends(struct cfg_out *c, const struct model *m, const struc
                         be->opts && be->opts->ssl_passthrough ? " from " PASSTHROUGH_DEFAULTS
                                                               : "");
         buf_free(&name);
+        /* server-ca or server-crt unusable: never the endpoints unverified */
+        if (be->tls_closed)
+            ret |= buf_adds(b, "    http-request return status 503 content-type text/plain "
+                               "string '503 service unavailable: the TLS settings of this "
+                               "route (server-ca, server-crt) cannot be applied'\n");
+        /* loads the CA file when HAProxy starts: "add server" only finds
+         * files HAProxy holds, and a backend may have no server yet */
+        if (be->server_ca)
+            ret |= buf_addf(b, "    default-server ca-file %s\n", be->server_ca);
         if (be->opts) {
             size_t mark = b->len;
 
@@ -826,10 +838,26 @@ int render_server_words(struct buf *b, const struct model_backend *be,
         ret |= buf_addf(b, " %s", o->send_proxy_protocol);
     if (o && o->ssl_passthrough)
         return ret; /* the client's TLS goes through as it is */
-    if (o && o->server_ssl)
-        ret |= buf_adds(b, o->server_proto ? " ssl verify none alpn h2" : " ssl verify none");
-    else if (o && o->server_proto)
+    /* the name, a fixed value: "add server" refuses "cookie", so the plan
+     * reloads for these backends' endpoint changes */
+    if (o && o->cookie_static) {
+        char sname[MODEL_SERVER_NAME_MAX];
+
+        ret |= buf_addf(b, " cookie %s", model_server_name(s, sname, sizeof(sname)));
+    }
+    /* Portico's file names (model-t.h), no text of the objects */
+    if ((o && o->server_ssl) || be->server_ca || be->server_crt) {
+        if (be->server_ca)
+            ret |= buf_addf(b, " ssl verify required ca-file %s", be->server_ca);
+        else
+            ret |= buf_adds(b, " ssl verify none");
+        if (be->server_crt)
+            ret |= buf_addf(b, " crt %s", be->server_crt);
+        if (o && o->server_proto)
+            ret |= buf_adds(b, " alpn h2");
+    } else if (o && o->server_proto) {
         ret |= buf_adds(b, " proto h2");
+    }
     return ret;
 }
 
@@ -1033,6 +1061,35 @@ static int render_certs(struct rendered *r, const struct model *m, const struct 
     return 0;
 }
 
+/* The client certificates of server-crt, loaded when HAProxy starts by a
+ * listener nothing connects to (its abstract socket is named after the
+ * runtime directory, and it refuses every connection). A server's "crt"
+ * would load its file only after parsing, relative to HAProxy's own
+ * directory rather than default-path's, and "add server" only finds a
+ * certificate HAProxy holds already. Files named by Portico (model-t.h). */
+static int render_server_crts(struct buf *b, const struct model *m, const struct render_opts *o)
+{
+    bool any = false;
+    int ret = 0;
+
+    for (size_t i = 0; i < m->n_server_files; i++) {
+        const char *name = m->server_files[i].name;
+
+        if (!str_has_prefix(name, MODEL_SERVER_TLS_DIR "/crt-"))
+            continue;
+        if (!any)
+            ret |= buf_addf(b, "\nfrontend portico_server_crt\n"
+                               "    bind abns@portico-%016llx-crt ssl",
+                            (unsigned long long)hash_fnv1a(o->runtime_dir,
+                                                           strlen(o->runtime_dir)));
+        any = true;
+        ret |= buf_addf(b, " crt %s", name);
+    }
+    if (any)
+        ret |= buf_adds(b, "\n    tcp-request connection reject\n");
+    return ret;
+}
+
 /* About the size of the configuration: its backends are most of it. */
 static size_t cfg_size(const struct model *m)
 {
@@ -1069,7 +1126,8 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
         }
     }
     buf_reserve(&c.b, o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m));
-    if (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) || render_frontend(&c.b, m, o))
+    if (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) ||
+        render_frontend(&c.b, m, o) || render_server_crts(&c.b, m, o))
         ret = -E2BIG;
     else
         ret = render_backends(&c, m, o, &out->n_dropped);
@@ -1132,6 +1190,17 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         f->own = xstrndup(m->client_ca_pem, m->client_ca_len);
         f->data = f->own;
         f->len = m->client_ca_len;
+    }
+    for (size_t i = 0; i < m->n_server_files; i++) {
+        /* a CA file is not a part (a change reloads: HAProxy 2.6 commits a
+         * new one only to servers with a client certificate); a client
+         * certificate is (plan.c) */
+        const struct model_file *sf = &m->server_files[i];
+        struct render_file *f = new_file(out, sf->name, 0600);
+
+        f->own = xstrndup(sf->data, sf->len);
+        f->data = f->own;
+        f->len = sf->len;
     }
     for (size_t i = 0; i < m->n_errorfiles; i++) {
         /* HAProxy reads them when it starts: a change of one is a reload */

@@ -73,7 +73,7 @@ const char *rt_kind_name(enum rt_kind k)
 {
     static const char *const names[RT_KIND_COUNT] = {
         "map",        "cert",       "cert_add",   "cert_del",    "cert_relist",
-        "cert_unlist", "server_add", "server_del", "map_entries",
+        "cert_unlist", "server_add", "server_del", "map_entries", "server_cert",
     };
 
     return (unsigned)k < RT_KIND_COUNT ? names[k] : "other";
@@ -95,6 +95,7 @@ static int first_step(enum rt_kind kind)
     case RT_CERT:
         return RT_CERT_SET;
     case RT_CERT_ADD:
+    case RT_SERVER_CERT:
         return RT_CERT_NEW;
     case RT_CERT_DEL:
     case RT_CERT_UNLIST:
@@ -172,7 +173,8 @@ static void on_reply(int status, const char *reply, void *arg)
         ok = strstr(reply, "Success!") != NULL;
         break;
     case RT_CERT_NEW:
-        ok = strstr(reply, "New empty certificate store") != NULL;
+        ok = strstr(reply, "New empty certificate store") != NULL ||
+             (j->kinds[j->map] == RT_SERVER_CERT && strstr(reply, "already exists"));
         break;
     case RT_CRTLIST_DEL:
     case RT_CERT_REMOVE:

@@ -33,6 +33,8 @@ enum rt_kind {
     RT_SERVER_DEL, /* put a server in maintenance and delete it once idle */
     RT_COMMANDS,   /* commands, one a line, each answered with nothing on success
                     * (a map's one changed entry: rt_map_one_change()) */
+    RT_SERVER_CERT,/* load or replace a client certificate of servers (server-crt):
+                    * new ssl cert (one HAProxy holds already is fine), set, commit */
     RT_KIND_COUNT, /* number of kinds */
 };
 

@@ -72,6 +72,10 @@ struct builder {
     struct map_build maps[MODEL_MAP_COUNT];
     struct hmap secrets;             /* "ns/name" -> struct secret_state (tmp) */
     struct hmap userlists;           /* "ns/name" -> struct userlist_state (tmp) */
+    struct hmap server_tls;          /* "ca:ns/name", "crt:ns/name" -> struct
+                                      * server_tls_state (tmp) */
+    const void **server_files;       /* struct model_file (model arena), tmp (push()) */
+    size_t n_server_files;
     struct tls_cache *tls;           /* the caller's, or one for this build */
     struct hmap certs;               /* file -> struct cert_acc (tmp) */
     struct hmap sni_owner;           /* host -> cert file */
@@ -494,6 +498,135 @@ static const struct model_userlist *backend_userlist(struct builder *b, const ch
     return st->ul;
 }
 
+/* ====== TLS to the endpoints ====== */
+
+static struct secret_state *get_secret(struct builder *b, const char *ns, const char *name);
+
+/* A file of server-ca or server-crt as this build made it, or not. */
+struct server_tls_state {
+    const char *file;      /* model arena; NULL when the Secret is unusable */
+    const char *err;       /* why, tmp */
+};
+
+/* The re-encoded CA certificates of Secret <s> (ca.crt, else tls.crt) into
+ * <f>, or the reason they are unusable (tmp). */
+static const char *read_server_ca(struct builder *b, const struct k8s_secret *s,
+                                  struct model_file *f)
+{
+    char *err = NULL, *pem;
+    const char *why;
+    size_t len = 0;
+
+    if (!s->ca && !s->crt)
+        return "has neither ca.crt nor tls.crt";
+    pem = s->ca ? tls_ca_pem(s->ca, s->ca_len, &len, &err)
+                : tls_ca_pem(s->crt, s->crt_len, &len, &err);
+    if (!pem) {
+        why = arena_printf(&b->tmp, "%s: %s", s->ca ? "ca.crt" : "tls.crt", err);
+        free(err);
+        return why;
+    }
+    f->data = arena_strndup(&b->m->arena, pem, len);
+    f->len = len;
+    free(pem);
+    return NULL;
+}
+
+/* The file of key <key> ("server-ca" or "server-crt") for Secret <ref>
+ * ("name" in <ns>, or "ns/name"), made once per build; NULL with *<err>
+ * set (tmp) when the Secret is unusable. */
+static const char *server_tls_file(struct builder *b, const char *key, const char *ref,
+                                   const char *ns, const char **err)
+{
+    bool ca = !strcmp(key, "server-ca");
+    const char *slash = strchr(ref, '/'), *name = slash ? slash + 1 : ref;
+    struct server_tls_state *st;
+    struct model_file *f;
+    char sns[64], id[520], skey[512];
+
+    snprintf(sns, sizeof(sns), "%.*s", slash ? (int)(slash - ref) : 63, slash ? ref : ns);
+    k8s_key(skey, sizeof(skey), sns, name);
+    snprintf(id, sizeof(id), "%s:%s", ca ? "ca" : "crt", skey);
+    st = hmap_get(&b->server_tls, id);
+    if (st) {
+        *err = st->err;
+        return st->file;
+    }
+    st = arena_alloc(&b->tmp, sizeof(*st));
+    memset(st, 0, sizeof(*st));
+    hmap_put(&b->server_tls, arena_strdup(&b->tmp, id), st);
+    f = arena_alloc(&b->m->arena, sizeof(*f));
+    memset(f, 0, sizeof(*f));
+    if (ca) {
+        const struct k8s_secret *s =
+            (const struct k8s_secret *)store_get(b->store, K8S_SECRET, sns, name);
+
+        if (!s) {
+            st->err = "not found";
+        } else if (s->data_dropped) {
+            /* the caller fetches it and builds again */
+            struct model *m = b->m;
+
+            st->err = "its data is being fetched";
+            m->wanted = xrealloc(m->wanted, (m->n_wanted + 1) * sizeof(*m->wanted));
+            m->wanted[m->n_wanted++] = arena_strdup(&m->arena, skey);
+        } else {
+            st->err = read_server_ca(b, s, f);
+        }
+    } else {
+        struct secret_state *ss = get_secret(b, sns, name);
+
+        if (!ss->cert) {
+            st->err = ss->err;
+        } else {
+            char *pem = arena_alloc(&b->m->arena, ss->cert->pem_len + 1);
+
+            tls_entry_pem(ss->cert, pem);
+            f->data = pem;
+            f->len = ss->cert->pem_len;
+        }
+    }
+    if (st->err) {
+        /* get_secret()'s reasons name the Secret already */
+        if (!ca && strstr(st->err, "secret \""))
+            st->err = arena_printf(&b->tmp, "%s: %s; requests get 503", key, st->err);
+        else
+            st->err = arena_printf(&b->tmp, "%s: secret \"%s\" %s; requests get 503", key,
+                                   skey, st->err);
+        *err = st->err;
+        return NULL;
+    }
+    /* Portico's name: the hash of the Secret's "ns/name", no text of it */
+    f->name = arena_printf(&b->m->arena, MODEL_SERVER_TLS_DIR "/%s-%016llx.pem",
+                           ca ? "ca" : "crt",
+                           (unsigned long long)hash_fnv1a(skey, strlen(skey)));
+    push(&b->m->arena, &b->server_files, &b->n_server_files, f);
+    st->file = f->name;
+    *err = NULL;
+    return st->file;
+}
+
+/* Gives backend <be> of namespace <ns> the files of server-ca and
+ * server-crt of <kv>; NULL, or why they are unusable (the backend then
+ * closes). */
+static const char *server_tls(struct builder *b, struct model_backend *be, const char *ns,
+                              const struct key_values *kv)
+{
+    const char *why = NULL;
+
+    if (kv->ssl_passthrough)
+        return NULL; /* the client's TLS goes through as it is */
+    if (kv->server_ca)
+        be->server_ca = server_tls_file(b, "server-ca", kv->server_ca, ns, &why);
+    if (!why && kv->server_crt)
+        be->server_crt = server_tls_file(b, "server-crt", kv->server_crt, ns, &why);
+    if (why) {
+        be->server_ca = be->server_crt = NULL;
+        be->tls_closed = true;
+    }
+    return why;
+}
+
 static void check_snippet(struct builder *b, const char *obj, const char *field,
                           const char **text);
 static const char *snippet_field(const struct k8s_obj *o, char *field, size_t size);
@@ -615,7 +748,7 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
                                "service \"%s/%s\" is of type ExternalName, which is not "
                                "supported; requests get 503",
                                ns, svc_name);
-    else
+    else if (!(problem = server_tls(b, be, ns, kv ? kv : &b->global)))
         resolve_servers(b, be, ns, svc_name, sp);
     if (kv && kv->auth_type) {
         const char *why = NULL;
@@ -1044,13 +1177,31 @@ static void add_users_ref(const struct k8s_obj *obj, struct hmap *refs)
     const char *ref = keys_auth_secret(obj->meta.annotations, obj->n_annotations);
     char key[512];
 
-    if (!ref)
-        return;
-    if (strchr(ref, '/'))
-        snprintf(key, sizeof(key), "%s", ref);
-    else
-        k8s_key(key, sizeof(key), obj->meta.ns, ref);
-    hmap_put(refs, key, MODEL_REF_DATA);
+    if (ref) {
+        if (strchr(ref, '/'))
+            snprintf(key, sizeof(key), "%s", ref);
+        else
+            k8s_key(key, sizeof(key), obj->meta.ns, ref);
+        hmap_put(refs, key, MODEL_REF_DATA);
+    }
+    /* server-ca is read from the Secret by every build, server-crt parsed */
+    ref = keys_annotation(obj->meta.annotations, obj->n_annotations, "server-ca");
+    if (ref) {
+        if (strchr(ref, '/'))
+            snprintf(key, sizeof(key), "%s", ref);
+        else
+            k8s_key(key, sizeof(key), obj->meta.ns, ref);
+        hmap_put(refs, key, MODEL_REF_DATA);
+    }
+    ref = keys_annotation(obj->meta.annotations, obj->n_annotations, "server-crt");
+    if (ref) {
+        if (strchr(ref, '/'))
+            snprintf(key, sizeof(key), "%s", ref);
+        else
+            k8s_key(key, sizeof(key), obj->meta.ns, ref);
+        if (!hmap_get(refs, key))
+            hmap_put(refs, key, MODEL_REF_TLS);
+    }
 }
 
 void model_secret_refs(const struct store *store, const struct model_opts *opts,
@@ -1079,31 +1230,34 @@ void model_secret_refs(const struct store *store, const struct model_opts *opts,
     free(objs);
     if (opts->default_ssl_cert && !hmap_get(refs, opts->default_ssl_cert))
         hmap_put(refs, opts->default_ssl_cert, MODEL_REF_TLS);
-    /* the Secrets of the ConfigMap's client-ca and ssl-certificate */
+    /* the Secrets of the ConfigMap's client-ca, ssl-certificate, server-ca
+     * and server-crt */
     if (opts->configmap) {
+        static const struct {
+            const char *key;
+            void *ref;
+        } keys[] = {{"client-ca", MODEL_REF_DATA},
+                    {"server-ca", MODEL_REF_DATA},
+                    {"ssl-certificate", MODEL_REF_TLS},
+                    {"server-crt", MODEL_REF_TLS}};
         const struct k8s_configmap *cm;
-        const char *name, *ca, *crt;
+        const char *name;
         char ns[256];
 
         name = split_ref(opts->configmap, ns, sizeof(ns));
         cm = name ? (const struct k8s_configmap *)store_get(store, K8S_CONFIGMAP, ns, name)
                   : NULL;
-        ca = cm ? k8s_kv_get(cm->data, cm->n_data, "client-ca") : NULL;
-        crt = cm ? k8s_kv_get(cm->data, cm->n_data, "ssl-certificate") : NULL;
-        if (ca) {
-            if (strchr(ca, '/'))
-                snprintf(key, sizeof(key), "%s", ca);
+        for (size_t i = 0; cm && i < sizeof(keys) / sizeof(keys[0]); i++) {
+            const char *v = k8s_kv_get(cm->data, cm->n_data, keys[i].key);
+
+            if (!v)
+                continue;
+            if (strchr(v, '/'))
+                snprintf(key, sizeof(key), "%s", v);
             else
-                k8s_key(key, sizeof(key), ns, ca);
-            hmap_put(refs, key, MODEL_REF_DATA);
-        }
-        if (crt) {
-            if (strchr(crt, '/'))
-                snprintf(key, sizeof(key), "%s", crt);
-            else
-                k8s_key(key, sizeof(key), ns, crt);
-            if (!hmap_get(refs, key))
-                hmap_put(refs, key, MODEL_REF_TLS);
+                k8s_key(key, sizeof(key), ns, v);
+            if (keys[i].ref == MODEL_REF_DATA || !hmap_get(refs, key))
+                hmap_put(refs, key, keys[i].ref);
         }
     }
 }
@@ -1619,6 +1773,11 @@ static int cmp_cstr(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+static int cmp_file(const void *a, const void *b)
+{
+    return strcmp(((const struct model_file *)a)->name, ((const struct model_file *)b)->name);
+}
+
 static int cmp_userlist(const void *a, const void *b)
 {
     return strcmp((*(const struct model_userlist *const *)a)->name,
@@ -1636,6 +1795,12 @@ static void finish(struct builder *b)
     hmap_deinit(&b->svc_keys_seen);
     hmap_deinit(&b->secrets);
     hmap_deinit(&b->userlists);
+    hmap_deinit(&b->server_tls);
+    m->server_files = arena_alloc(&m->arena, (b->n_server_files + 1) * sizeof(*m->server_files));
+    for (size_t i = 0; i < b->n_server_files; i++)
+        m->server_files[i] = *(const struct model_file *)b->server_files[i];
+    m->n_server_files = b->n_server_files;
+    sort_in_place(m->server_files, m->n_server_files, sizeof(*m->server_files), cmp_file);
     if (m->n_userlists)
         qsort(m->userlists, m->n_userlists, sizeof(*m->userlists), cmp_userlist);
     hmap_deinit(&b->sni_owner);
@@ -1920,6 +2085,13 @@ static void set_global(struct builder *b)
         check_snippet(b, obj, "data[\"global-config-snippet\"]", &b->global.global_snippet);
         if (b->global.client_ca)
             set_client_ca(b, obj, cm->obj.meta.ns);
+        /* a Secret named without its namespace is the ConfigMap's */
+        if (b->global.server_ca && !strchr(b->global.server_ca, '/'))
+            b->global.server_ca =
+                arena_printf(&b->m->arena, "%s/%s", cm->obj.meta.ns, b->global.server_ca);
+        if (b->global.server_crt && !strchr(b->global.server_crt, '/'))
+            b->global.server_crt =
+                arena_printf(&b->m->arena, "%s/%s", cm->obj.meta.ns, b->global.server_crt);
         b->cur_ref = NULL;
     }
     b->m->global = b->global;
@@ -2061,6 +2233,7 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     hmap_init_borrowing(&b.svc_keys_seen);
     hmap_init_borrowing(&b.secrets);
     hmap_init_borrowing(&b.userlists);
+    hmap_init_borrowing(&b.server_tls);
     hmap_init_borrowing(&b.certs);
     hmap_init_borrowing(&b.sni_owner);
 
@@ -2112,6 +2285,12 @@ const struct model_backend *model_find_backend(const struct model *m, const char
                          : NULL;
 }
 
+bool model_fits_spare(const struct model_backend *be)
+{
+    return !be->spare && !be->opts && !be->userlist && !be->listen_port && !be->server_ca &&
+           !be->server_crt && !be->tls_closed;
+}
+
 int model_run_in_spare(struct model *m, const char *name, const char *spare)
 {
     struct model_backend *be = (struct model_backend *)model_find_backend(m, name);
@@ -2123,7 +2302,7 @@ int model_run_in_spare(struct model *m, const char *name, const char *spare)
 
     if (!be || !sp || !sp->spare || sp->origin)
         return -ENOENT;
-    if (be->spare || be->opts || be->userlist || be->listen_port)
+    if (!model_fits_spare(be))
         return -EINVAL;
     own = be->name;
     be->origin = own;

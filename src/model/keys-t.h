@@ -62,6 +62,10 @@ struct key_values {
     bool ssl_passthrough;            /* TLS passed through to the endpoints by SNI */
     bool server_ssl;
     const char *server_proto;        /* "h2", or NULL */
+    const char *server_ca;           /* a Secret verifying the endpoints' certificates,
+                                      * "name" or "namespace/name" (the ConfigMap's
+                                      * qualified by build.c), or NULL */
+    const char *server_crt;          /* a TLS Secret presented to the endpoints, the same */
     bool cors_enable;
     bool cors_respond_to_options;
     const char *cors_allow_origin;   /* "*", origins space separated, or "^regex" */
@@ -79,6 +83,8 @@ struct key_values {
     uint32_t pod_maxconn;            /* per server; 0: none */
     bool abortonclose;
     const char *cookie_persistence;  /* a cookie name, or NULL */
+    const char *cookie_static;       /* cookie-persistence-no-dynamic's cookie name, or
+                                      * NULL; wins over cookie_persistence */
     bool check;                      /* health checks of the endpoints */
     const char *check_http;          /* "METHOD /path", or NULL: TCP checks */
     uint32_t check_interval_ms;

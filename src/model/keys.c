@@ -1711,13 +1711,55 @@ const struct key_def key_table[] = {
      "frontend over an abstract socket with the PROXY protocol.",
      "\"true\"", NULL},
     {"server-ssl", KEY_BOOL, "false", BE, parse_bool, KV(server_ssl),
-     "Connects to the endpoints with TLS (their certificate is not verified).",
+     "Connects to the endpoints with TLS (their certificate is not verified unless "
+     "server-ca is set).",
      "`ssl verify none` on every server of the backend.", "\"true\"", NULL},
     {"server-proto", KEY_PROTO, "h1", BE, parse_proto, KV(server_proto),
      "HTTP version spoken to the endpoints: `h1`, or `h2` (HTTP/2, for gRPC; over TLS with "
      "server-ssl, else cleartext h2c).",
      "`proto h2` on every server of the backend (`alpn h2` with server-ssl).", "\"h2\"",
      NULL},
+    {"server-ca", KEY_SECRET, "", BE_BOTH, parse_secret_ref, KV(server_ca),
+     "A Secret whose `ca.crt` (else `tls.crt`) holds the CA certificates the endpoints' "
+     "certificates must chain to; in the namespace of the Ingress, Service or ConfigMap "
+     "unless named `namespace/name`. It turns on TLS to the endpoints (as server-ssl) and "
+     "their certificate is verified: a connection to an endpoint whose chain does not "
+     "verify fails (503). The host name in the certificate is not checked (endpoints are "
+     "reached by address). A missing or unusable Secret closes the routes (503, and a "
+     "warning names the object and key) rather than connect unverified. Endpoint changes "
+     "never reload HAProxy; a change of the CA certificates does (HAProxy 2.6 applies a "
+     "CA file committed through the Runtime API only to servers that also have a client "
+     "certificate).",
+     "`ssl verify required ca-file server-tls/ca-HASH.pem` on every server of the "
+     "backend, and `default-server ca-file server-tls/ca-HASH.pem`, which loads the file "
+     "when HAProxy starts so that servers added at run time find it; the file holds only "
+     "the re-encoded certificates.",
+     "\"default/backend-ca\"", NULL},
+    {"server-crt", KEY_SECRET, "", BE_BOTH, parse_secret_ref, KV(server_crt),
+     "A TLS Secret (`kubernetes.io/tls`: `tls.crt` and `tls.key`) whose certificate "
+     "HAProxy presents to the endpoints (mutual TLS); in the namespace of the Ingress, "
+     "Service or ConfigMap unless named `namespace/name`. It turns on TLS to the endpoints "
+     "(as server-ssl). A missing or unusable Secret closes the routes (503, and a warning "
+     "names the object and key). A rotated Secret is applied through the Runtime API "
+     "(`set ssl cert` and `commit ssl cert`), with no reload; so are endpoint changes (the "
+     "certificate is loaded by a listener that refuses every connection, so that servers "
+     "added at run time find it); connections already open, and TLS sessions HAProxy "
+     "resumes, keep the previous certificate.",
+     "`ssl crt server-tls/crt-HASH.pem` on every server of the backend, and the file on the "
+     "`bind` of frontend `portico_server_crt` (an abstract socket, every connection "
+     "refused); the file holds the re-encoded key and chain.",
+     "\"default/client-cert\"", NULL},
+    {"cookie-persistence-no-dynamic", KEY_NAME, "", BE_BOTH, parse_cookie, KV(cookie_static),
+     "Name of a cookie that keeps a client on the endpoint that served it first, as "
+     "cookie-persistence does, but with a fixed value per endpoint: its server's name "
+     "(`address:port`), readable and the same in every replica and after every reload. "
+     "It wins over cookie-persistence when both are set. The cost: HAProxy 2.6 cannot give "
+     "a server added through the Runtime API a cookie, so every endpoint added or removed "
+     "in such a backend reloads HAProxy (the reason is logged and counted as "
+     "`static_cookies`); prefer cookie-persistence for backends that scale often.",
+     "`cookie NAME insert indirect nocache` in the backend and `cookie ADDRESS:PORT` on "
+     "each server.",
+     "\"SERVERID\"", NULL},
 };
 const size_t key_table_len = sizeof(key_table) / sizeof(key_table[0]);
 
@@ -1730,6 +1772,20 @@ const char *keys_auth_secret(const struct k8s_kv *ann, size_t n)
         if (slash && !strcmp(slash, "/auth-secret") &&
             (str_has_prefix(ann[i].key, K8S_NGINX_PREFIX) || k8s_annotation_read(ann[i].key)))
             return ann[i].val;
+    }
+    return NULL;
+}
+
+const char *keys_annotation(const struct k8s_kv *ann, size_t n, const char *name)
+{
+    for (size_t p = 0; p < k8s_key_prefixes_len; p++) {
+        size_t plen = strlen(k8s_key_prefixes[p]);
+
+        for (size_t i = 0; i < n; i++) {
+            if (!strncmp(ann[i].key, k8s_key_prefixes[p], plen) &&
+                !strcmp(ann[i].key + plen, name))
+                return ann[i].val;
+        }
     }
     return NULL;
 }

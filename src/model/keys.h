@@ -101,5 +101,8 @@ bool keys_backend_differs(const struct key_values *kv, const struct key_values *
 /* The Secret an auth-secret annotation (ours or ingress-nginx's) of
  * <ann> names, as written, or NULL. */
 const char *keys_auth_secret(const struct k8s_kv *ann, size_t n);
+/* The value of key <name> in annotations <ann> under one of our prefixes
+ * (the canonical one first), as written, or NULL. */
+const char *keys_annotation(const struct k8s_kv *ann, size_t n, const char *name);
 const char *key_type_name(enum key_type t);
 #endif

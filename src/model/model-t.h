@@ -41,16 +41,29 @@ struct model_backend {
     uint16_t listen_port;  /* a TCP service's (--configmap-tcp-services): a TCP proxy
                             * listening there, named "tcp-<port>"; 0: an HTTP backend */
     bool listen_ssl;       /* the TCP service ends TLS with the HTTPS certificates */
+    const char *server_ca; /* server-ca's file (a model_file), or NULL */
+    const char *server_crt;/* server-crt's file, or NULL */
+    bool tls_closed;       /* server-ca or server-crt unusable: no servers, every request
+                            * gets 503 rather than reach the endpoints unverified */
     bool spare;            /* one of --spare-backends' (named MODEL_SPARE_PREFIX<n>):
                             * free, or running <origin> */
     const char *origin;    /* the name of the backend this spare runs since it was
                             * put in it (model_run_in_spare()), or NULL */
 };
 
+/* A file of server-ca or server-crt: its name is Portico's own,
+ * "server-tls/ca-<hash>.pem" or "server-tls/crt-<hash>.pem" (the hash of the
+ * Secret's "ns/name"), never text of the object. */
+#define MODEL_SERVER_TLS_DIR "server-tls"
+struct model_file {
+    const char *name;
+    const char *data;      /* re-encoded PEM, in the arena */
+    size_t len;
+};
+
 /* A spare backend's name: a prefix no Kubernetes name starts with, then its
  * number from 1. */
 #define MODEL_SPARE_PREFIX "_spare_"
-
 
 /* The users of basic authentication, from one Secret. */
 struct model_userlist {
@@ -131,6 +144,9 @@ struct model {
     bool client_ca_broken;          /* client-ca set but unusable: HTTPS answers 403 */
     struct model_cert *certs;       /* sorted by file */
     size_t n_certs;
+    struct model_file *server_files; /* of server-ca and server-crt, sorted by name;
+                                      * in the arena */
+    size_t n_server_files;
     struct model_errorfile *errorfiles; /* sorted by code; in the arena */
     size_t n_errorfiles;
     const struct model_userlist **userlists; /* sorted by name; in the arena */

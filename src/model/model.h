@@ -52,11 +52,13 @@ void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *
  * ours"), as a build of <store> with <opts> decides. */
 bool model_owns_ingress(const struct store *store, const struct model_opts *opts,
                         const struct k8s_ingress *ing);
+/* True when <be> has the settings of a spare backend: the ConfigMap's, no
+ * keys of its own, HTTP, and runs in none. */
+bool model_fits_spare(const struct model_backend *be);
 /* Puts backend <name> of <m> in spare backend <spare>, a free one: it takes
  * the spare's name (its own is kept in <origin>), and the routes to it follow.
- * Only a backend with the settings of a spare can: the ConfigMap's, no keys of
- * its own, HTTP. Returns 0, or -ENOENT (no such backend or free spare) or
- * -EINVAL (a backend that cannot) leaving <m> as it was. */
+ * Only a backend model_fits_spare() can. Returns 0, or -ENOENT (no such
+ * backend or free spare) or -EINVAL (one that cannot), <m> left as it was. */
 int model_run_in_spare(struct model *m, const char *name, const char *spare);
 /* The backend of <m> named <name>, or NULL. */
 const struct model_backend *model_find_backend(const struct model *m, const char *name);

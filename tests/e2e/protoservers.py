@@ -253,7 +253,7 @@ def _read_frame(rfile):
 
 
 class ProtoServer:
-    def __init__(self, service, addrs=("127.0.0.1",), tls=None, proxy="optional"):
+    def __init__(self, service, addrs=("127.0.0.1",), tls=None, proxy="optional", client_ca=None):
         assert proxy in ("optional", "required", "none")
         self.service = service
         self.proxy = proxy
@@ -266,6 +266,11 @@ class ProtoServer:
             self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self.ctx.load_cert_chain(*tls)
             self.ctx.set_alpn_protocols(["h2", "http/1.1"])
+            if client_ca:
+                # a client certificate is asked for, verified against client_ca
+                # and its CN reported (client_cn); none is fine too
+                self.ctx.verify_mode = ssl.CERT_OPTIONAL
+                self.ctx.load_verify_locations(client_ca)
         self.port = 0
         for a in addrs:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -318,7 +323,8 @@ class ProtoServer:
 
     def _conn(self, sock, endpoint, peer):
         conn = {"service": self.service, "endpoint": endpoint, "peer": peer, "proxy": None,
-                "tls": False, "alpn": None, "http_version": None, "requests": 0, "error": None}
+                "tls": False, "alpn": None, "http_version": None, "requests": 0, "error": None,
+                "client_cn": None}
         self._record(conn)
         sock.settimeout(IO_TIMEOUT)
         try:
@@ -337,6 +343,11 @@ class ProtoServer:
                     return
                 conn["tls"] = True
                 conn["alpn"] = sock.selected_alpn_protocol()
+                peer_cert = sock.getpeercert()
+                for rdn in (peer_cert or {}).get("subject", ()):
+                    for k, v in rdn:
+                        if k == "commonName":
+                            conn["client_cn"] = v
             rfile = sock.makefile("rb")
             first = rfile.readline(65537)
             if not first:
@@ -362,6 +373,7 @@ class ProtoServer:
         host = next((v for n, v in headers if n.lower() == "host"), None)
         return {"service": self.service, "endpoint": conn["endpoint"], "peer": conn["peer"],
                 "proxy": conn["proxy"], "tls": conn["tls"], "alpn": conn["alpn"],
+                "client_cn": conn["client_cn"],
                 "http_version": http_version, "method": method, "path": path,
                 "authority": authority, "host": host, "headers": [list(h) for h in headers],
                 "body": body.decode("utf-8", "replace")}
