@@ -101,6 +101,11 @@ def reloads(port):
     return sum(v for k, v in metrics(port).items() if k.startswith("portico_reloads_total{"))
 
 
+def spare_uses(port):
+    """New backends Portico served from a spare backend, from its /metrics on <port>."""
+    return metrics(port).get("portico_spare_backend_uses_total", 0)
+
+
 def reload_times(log_text):
     """The durations (ms) of the reloads in Portico's log, in order."""
     return [float(m) for m in re.findall(r"haproxy reloaded \(generation \d+\): [^;]*; (\d+) ms",

@@ -16,8 +16,11 @@ reports:
   endpoint: an endpoint added to a Service (until it answers: the endpoints
   are an HAProxy answering X-Endpoint on 198.19.255.x, the namespace's own
   addresses) and removed (until 8 requests in a row avoid it);
-  backend: a new Service + EndpointSlice + Ingress, a new HAProxy backend,
-  i.e. a reload (spaced by --reload-gap, beyond --min-reload-interval): the
+  backend: a new Service + EndpointSlice + Ingress, a new HAProxy backend:
+  served from a spare backend through the Runtime API, then one reload
+  --min-reload-interval later gives it its own name (--spare-backends); the
+  next one comes --reload-gap after it is served, beyond that reload, so
+  that none waits for another's; how many were served from a spare, the
   reloads, their time in Portico's log, HAProxy's peak RSS during them;
   the reloads each kind caused;
 - with --load S: wrk (-t1 -c50) on a stable host for S seconds while
@@ -60,7 +63,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 from benchlib import (free_port, haproxy_memory, http_answer, http_status,  # noqa: E402
-                      memory_mib, pct, portico_command, reload_times, reloads, wait_ready)
+                      memory_mib, pct, portico_command, reload_times, reloads, spare_uses,
+                      wait_ready)
 from kapi import Client  # noqa: E402
 from throughput import (backend_cfg, pressure, stop, wait_listening, wrk_command,  # noqa: E402
                         wrk_result)
@@ -231,7 +235,8 @@ def changes_path(admin, ports, n):
 def changes_backend(admin, ports, n, tag, created, gap):
     """New Ingresses each with a new Service and EndpointSlice (a new HAProxy
     backend): from the first write until the host answers 200, then <gap>
-    seconds so that the next one is not held back by --min-reload-interval."""
+    seconds so that the next one is not held back by the reload that gives
+    this one its own name (--min-reload-interval after it)."""
     lat = []
     for i in range(n):
         name = f"nb-{tag}-{i}"
@@ -347,6 +352,7 @@ def run_once(binary, tmp, admin, certs, args, tag):
             out["ep_reloads"] = reloads(ports["ctl"]) - r0
         if "backend" in args.kinds:
             r0, k0 = reloads(ports["ctl"]), len(reload_times(log.read_text()))
+            s0 = spare_uses(ports["ctl"])
             sampler = HAProxyMemory(proc.pid)
             sampler.start()
             try:
@@ -354,6 +360,7 @@ def run_once(binary, tmp, admin, certs, args, tag):
             finally:
                 sampler.stop()
             out["backend_reloads"] = reloads(ports["ctl"]) - r0
+            out["backend_spared"] = spare_uses(ports["ctl"]) - s0
             out["reload_ms"] = reload_times(log.read_text())[k0:]
             out["hap_reload"] = (sampler.total, sampler.worker, sampler.workers)
         if args.load:
@@ -404,7 +411,8 @@ def report(binary, r):
               f"{r['ep_reloads']:.0f}")
     if "backend" in r:
         print(f"  new Ingress + new Service + EndpointSlice: first write -> served 200, "
-              f"{len(r['backend'])} (ms): {dist(r['backend'])}; reloads {r['backend_reloads']:.0f}; "
+              f"{len(r['backend'])} (ms): {dist(r['backend'])}; served from a spare "
+              f"{r['backend_spared']:.0f}; reloads {r['backend_reloads']:.0f}; "
               f"reload time in Portico's log (ms): {dist(r['reload_ms']) if r['reload_ms'] else '-'}")
         print(f"  HAProxy during those reloads: peak RSS master + workers {r['hap_reload'][0]:.1f} "
               f"MiB, one worker {r['hap_reload'][1]:.1f} MiB, up to {r['hap_reload'][2]} workers")
@@ -429,9 +437,9 @@ def main():
                     help="changes timed, comma-separated: host (new Ingress, existing "
                          "Service), path (added to an Ingress), endpoint (added and removed), backend (new Service + "
                          "EndpointSlice + Ingress); '' for none")
-    ap.add_argument("--reload-gap", type=float, default=2.2,
-                    help="seconds between two new backends (Portico's --min-reload-interval "
-                         "is 2 s)")
+    ap.add_argument("--reload-gap", type=float, default=3.0,
+                    help="seconds between two new backends, beyond the reload that names each "
+                         "(Portico's --min-reload-interval is 2 s)")
     ap.add_argument("--load", type=int, default=0, metavar="SECONDS",
                     help="then wrk on a stable host for SECONDS while routes and endpoints change")
     ap.add_argument("--load-changes", type=int, default=60)
@@ -524,6 +532,7 @@ def summary(results, binaries):
         ("reloads: new Ingresses on existing Services", "{:.0f}", lambda r: r["host_reloads"]),
         ("reloads: paths added", "{:.0f}", lambda r: r["path_reloads"]),
         ("reloads: endpoint changes", "{:.0f}", lambda r: r["ep_reloads"]),
+        ("new Services served from a spare backend", "{:.0f}", lambda r: r["backend_spared"]),
         ("reloads: new Services", "{:.0f}", lambda r: r["backend_reloads"]),
         ("reload time p50 (ms, Portico's log)", lambda r: pct(r["reload_ms"], 50)),
         ("reload time max (ms)", lambda r: max(r["reload_ms"])),

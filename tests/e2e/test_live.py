@@ -554,13 +554,14 @@ def test_burst_of_new_backends_is_one_or_two_reloads(launcher):
     Ingresses, written within a second, each need a new backend; reloads are
     at least the interval apart and what waits is loaded together, so the
     burst costs at most two reloads, each logged with its reason, and every
-    route is served."""
+    route is served. (No spare backends: they would serve the burst with no
+    reload first; test_spare_backends.py.)"""
     names = [f"burst{i}" for i in range(5)]
     echo = launcher.echo({n: ["127.0.0.1"] for n in ["one", *names]})
     m = launcher.manifests()
     m.write("svc-one.yaml", echo.objects("one"))
     m.write("ing-one.yaml", ingress("one", [rule("one.live.test", path("/", "one"))]))
-    px = launcher.portico(m)
+    px = launcher.portico(m, args=["--spare-backends=0"])
     before = px.settle()
     for n in names:
         m.write(f"{n}.yaml", echo.objects(n) + [ingress(n, [rule(f"{n}.burst.test", path("/", n))])])

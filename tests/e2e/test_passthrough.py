@@ -29,7 +29,8 @@ def test_ssl_passthrough(launcher, tmp_path):
     m.write("offloaded.yaml", [tls_secret("offloaded-tls", cert), ingress(
         "offloaded", [rule("offloaded.pass.test", path("/", "web"))],
         tls=[{"hosts": ["offloaded.pass.test"], "secretName": "offloaded-tls"}])])
-    px = launcher.portico(m)
+    # a new backend reloads (no spare backend serves it first)
+    px = launcher.portico(m, args=["--spare-backends=0"])
     px.wait_service("offloaded.pass.test", "/", "web", scheme="https")
     reloads = px.settle()
 

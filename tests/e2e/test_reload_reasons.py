@@ -15,7 +15,8 @@ def test_coalesced_reload_names_its_reasons(launcher):
     echo = launcher.echo({n: ["127.0.0.1"] for n in ["one", "first", *NAMES]})
     m = launcher.manifests()
     m.write("one.yaml", echo.objects("one") + [ingress("one", [rule("one.rr.test", path("/", "one"))])])
-    px = launcher.portico(m, args=["--min-reload-interval=4s"])
+    # new backends reload (spare backends would serve them first)
+    px = launcher.portico(m, args=["--min-reload-interval=4s", "--spare-backends=0"])
     before = px.settle()
     # a first reload: the burst after it waits for the interval, and gathers
     m.write("first.yaml", echo.objects("first") +

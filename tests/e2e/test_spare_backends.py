@@ -145,3 +145,29 @@ def test_backends_a_spare_cannot_take_reload(launcher):
     assert px.metric("portico_spare_backend_uses_total") == 0
     assert px.settle() and px.master_reloads() == reloads + 2
     assert servers_state(px) == written_servers(px)
+
+
+def test_burst_of_new_backends_one_reload_after(launcher):
+    """Five new Services at once: each served from a spare with no reload,
+    then one reload names them all."""
+    names = [f"burst{i}" for i in range(5)]
+    echo = launcher.echo({n: ["127.0.0.1"] for n in ["web", *names]})
+    m = launcher.manifests()
+    m.write("web.yaml", [*echo.objects("web"), ingress("web", [rule("web.spare.test", path("/", "web"))])])
+    px = launcher.portico(m, args=[f"--min-reload-interval={INTERVAL_S}s"])
+    px.wait_service("web.spare.test", "/", "web")
+    px.settle()
+    reloads = px.master_reloads()
+    for n in names:
+        m.write(f"{n}.yaml", [*echo.objects(n), ingress(n, [rule(f"{n}.spare.test", path("/", n))])])
+    for n in names:
+        px.wait_service(f"{n}.spare.test", "/", n)
+    assert px.master_reloads() == reloads, "the burst waited for a reload"
+    assert px.metric("portico_spare_backend_uses_total") == 5
+    wait_for(lambda: px.master_reloads() == reloads + 1, timeout=30, what="the tidy reload")
+    assert px.settle() and px.master_reloads() == reloads + 1
+    line = [ln for ln in px.log_text().splitlines() if "haproxy reloaded" in ln][-1]
+    assert "out of spare _spare_" in line and "and 2 more" in line, line
+    assert servers_state(px) == written_servers(px)
+    for n in names:
+        assert px.get("/", host=f"{n}.spare.test").service == n

@@ -176,9 +176,10 @@ def test_reload_killed_midway_is_applied_again(launcher):
 
 def test_each_reload_logged_once_with_its_reason(launcher):
     """One info line per reload, naming why; HAProxy's lifecycle lines ("Proxy x
-    stopped", one per proxy) are not copied into the log, only counted."""
+    stopped", one per proxy) are not copied into the log, only counted. New
+    backends reload: no spare backend serves them first."""
     echo, m = small_stack(launcher)
-    px = launcher.portico(m)
+    px = launcher.portico(m, args=["--spare-backends=0"])
     add_route(m, echo, "two")
     px.wait_service("two.sup.test", "/", "two")
     wait_for(lambda: px.reload_count() == 1, what="the reload logged")
