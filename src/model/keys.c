@@ -1976,7 +1976,7 @@ static const struct nginx_key {
 };
 
 /* server-alias: host names as routing.md takes a rule's (lower-case DNS
- * names, optionally "*." first, no port), separated by commas or spaces;
+ * names, optionally "*." first, no port), separated by commas;
  * kept one a line, each once. */
 static int parse_aliases(struct arena *a, const char *val, const char **dst, char **err)
 {
@@ -1986,11 +1986,17 @@ static int parse_aliases(struct arena *a, const char *val, const char **dst, cha
     if (too_long(val, err))
         return -EINVAL;
     for (const char *p = val; *p;) {
-        size_t len = strcspn(p, ", ");
+        const char *start;
+        size_t len;
         char host[256];
 
+        /* comma separated, as ingress-nginx reads it; spaces around ignored */
+        p += strspn(p, " ");
+        len = strcspn(p, ",");
+        while (len && p[len - 1] == ' ')
+            len--;
         if (len == 0) {
-            p++;
+            p += strspn(p, " ,") ? strspn(p, " ,") : 1;
             continue;
         }
         if (len >= sizeof(host)) {
@@ -1999,12 +2005,15 @@ static int parse_aliases(struct arena *a, const char *val, const char **dst, cha
         }
         memcpy(host, p, len);
         host[len] = '\0';
+        start = p;
         p += len;
+        p += strspn(p, " ");
+        p += *p == ',';
         if (!valid_host(host) || inet_pton(AF_INET, host, &(struct in_addr){0}) == 1) {
             const char *bad = bad_byte(host);
 
             if (bad)
-                return refuse_byte(val, p - len + (bad - host), err);
+                return refuse_byte(val, start + (bad - host), err);
             errmsg_set(err, "\"%s\" is not a valid host name (lower-case DNS name, optionally "
                             "\"*.\" first, no port, not an IP address)",
                        host);

@@ -288,13 +288,13 @@ static void test_nginx_rewrite_and_affinity(void **state)
 static void test_nginx_alias_fallback_errors(void **state)
 {
     struct k8s_kv ann[] = {
-        {"nginx.ingress.kubernetes.io/server-alias", " www.a.example,*.b.example  www.a.example,"},
+        {"nginx.ingress.kubernetes.io/server-alias", " www.a.example,*.b.example , www.a.example,"},
         {"nginx.ingress.kubernetes.io/default-backend", "fallback"},
         {"nginx.ingress.kubernetes.io/custom-http-errors", "503, 404,503"},
     };
     static const char *const bad_alias[] = {
         "", ",", "A.example", "a.example:80", "10.0.0.1", "*", "a..example", "a.example\nb",
-        "a.example;b", "a.example#", "caf\xc3\xa9.example", "${HOME}", "-a.example", "a.example.",
+        "a.example;b", "a.example#", "a.example b.example", "caf\xc3\xa9.example", "${HOME}", "-a.example", "a.example.",
     };
     static const char *const bad_backend[] = {"", "ns/name", "Name", "a b", "a\nb", "a_b"};
     static const char *const bad_errors[] = {"", "abc", "4040", "404 503", "404;", "099",
