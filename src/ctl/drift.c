@@ -221,21 +221,26 @@ static void on_state(int status, const char *reply, void *arg)
     for (size_t i = 0; i < m->n_backends; i++) {
         const struct model_backend *be = &m->backends[i];
 
-        for (size_t j = 0; j < be->n_servers; j++) {
-            struct model_server sv = model_backend_server(be, j);
+        for (size_t j = 0; j < be->n_servers + be->n_backups; j++) {
+            bool backup = j >= be->n_servers;
+            struct model_server sv = backup ? model_backend_backup(be, j - be->n_servers)
+                                            : model_backend_server(be, j);
             char name[MODEL_SERVER_NAME_MAX], key[600];
             struct srv_row *r;
             struct buf words;
+            int bad;
 
             model_server_name(&sv, name, sizeof(name));
-            snprintf(key, sizeof(key), "%s/%s", be->name, name);
+            snprintf(key, sizeof(key), "%s/%s%s", be->name, backup ? MODEL_BACKUP_PREFIX : "",
+                     name);
             r = hmap_get(&seen, key);
             if (r)
                 r->backend[0] = '\0'; /* accounted for */
             if (r && !(r->admin & SRV_ADMIN_FMAINT))
                 continue;
             buf_init(&words, 4096);
-            if (render_server_words(&words, be, &sv)) {
+            bad = backup ? render_backup_words(&words, &sv) : render_server_words(&words, be, &sv);
+            if (bad) {
                 buf_free(&words);
                 continue;
             }

@@ -237,6 +237,64 @@ static bool servers_equal(const struct model_backend *a, const struct model_back
     return true;
 }
 
+/* One list of servers of a backend: its servers, or its backups. */
+struct srv_list {
+    const struct model_backend *be;
+    bool backup;
+    uint32_t n;
+};
+
+static struct model_server list_server(const struct srv_list *l, size_t i)
+{
+    return l->backup ? model_backend_backup(l->be, i) : model_backend_server(l->be, i);
+}
+
+/* The updates of pass <pass> (0: additions, 1: removals) that turn list
+ * <la> of the running backend into <lb> of the pending one. False when a
+ * reload is needed instead. */
+static bool list_updates(struct planner *p, const struct srv_list *la, const struct srv_list *lb,
+                         int pass, struct buf *words)
+{
+    const struct model_backend *bb = lb->be;
+    size_t x = 0, y = 0;
+
+    while (x < la->n || y < lb->n) {
+        struct model_server sa = {0}, sb = {0};
+        const struct model_server *sv;
+        char name[MODEL_SERVER_NAME_MAX];
+        int cmp;
+
+        if (x < la->n)
+            sa = list_server(la, x);
+        if (y < lb->n)
+            sb = list_server(lb, y);
+        cmp = x == la->n ? 1 : y == lb->n ? -1 : model_server_cmp(&sa, &sb);
+        sv = cmp < 0 ? &sa : &sb;
+        if (cmp == 0) {
+            x++;
+            y++;
+            continue;
+        }
+        cmp < 0 ? x++ : y++;
+        if ((cmp > 0) != (pass == 0))
+            continue;
+        model_server_name(sv, name, sizeof(name));
+        buf_reset(words);
+        if (lb->backup ? render_backup_words(words, sv) : render_server_words(words, bb, sv)) {
+            need_reload(p, PLAN_WHY_OTHER, "a server's keywords do not fit a Runtime API command");
+            return false;
+        }
+        push(&p->servers, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
+             arena_printf(p->ar, "%s/%s%s", bb->name, lb->backup ? MODEL_BACKUP_PREFIX : "",
+                          name),
+             arena_strndup(p->ar, words->ptr, words->len),
+             cmp > 0 && bb->opts && bb->opts->cookie_persistence && !bb->opts->cookie_static
+                 ? "dynamic-cookie"
+                 : NULL);
+    }
+    return true;
+}
+
 /* Loads (or replaces) client certificate <file> of the pending rendering
  * before the servers are added, once per plan. */
 static void load_server_crt(struct planner *p, const char *file)
@@ -256,8 +314,8 @@ static void load_server_crt(struct planner *p, const char *file)
 
 /* The server additions (first, so a backend never runs empty while
  * endpoints are replaced) and removals that turn the running model's
- * servers into the pending model's; an update's content is what follows
- * the server's name on its line in haproxy.cfg. */
+ * servers (and backup servers) into the pending model's; an update's
+ * content is what follows the server's name on its line in haproxy.cfg. */
 static void server_updates(struct planner *p)
 {
     const struct model *a = p->a->model, *b = p->b->model;
@@ -271,7 +329,8 @@ static void server_updates(struct planner *p)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t i = 0; i < a->n_backends; i++) {
             const struct model_backend *ba = &a->backends[i], *bb = &b->backends[i];
-            size_t x = 0, y = 0;
+            struct srv_list la = {ba, false, ba->n_servers}, lb = {bb, false, bb->n_servers};
+            struct srv_list ka = {ba, true, ba->n_backups}, kb = {bb, true, bb->n_backups};
 
             if (strcmp(ba->name, bb->name)) {
                 structure_changed(p);
@@ -292,41 +351,10 @@ static void server_updates(struct planner *p)
                                 : NULL);
                 continue;
             }
-            while (x < ba->n_servers || y < bb->n_servers) {
-                struct model_server sa = {0}, sb = {0};
-                const struct model_server *sv;
-                char name[MODEL_SERVER_NAME_MAX];
-                int cmp;
-
-                if (x < ba->n_servers)
-                    sa = model_backend_server(ba, x);
-                if (y < bb->n_servers)
-                    sb = model_backend_server(bb, y);
-                cmp = x == ba->n_servers ? 1 : y == bb->n_servers ? -1 : model_server_cmp(&sa, &sb);
-                sv = cmp < 0 ? &sa : &sb;
-                if (cmp == 0) {
-                    x++;
-                    y++;
-                    continue;
-                }
-                cmp < 0 ? x++ : y++;
-                if ((cmp > 0) != (pass == 0))
-                    continue;
-                model_server_name(sv, name, sizeof(name));
-                buf_reset(&words);
-                if (render_server_words(&words, bb, sv)) {
-                    need_reload(p, PLAN_WHY_OTHER,
-                                "a server's keywords do not fit a Runtime API command");
-                    buf_free(&words);
-                    return;
-                }
-                push(&p->servers, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
-                     arena_printf(p->ar, "%s/%s", bb->name, name),
-                     arena_strndup(p->ar, words.ptr, words.len),
-                     cmp > 0 && bb->opts && bb->opts->cookie_persistence &&
-                             !bb->opts->cookie_static
-                         ? "dynamic-cookie"
-                         : NULL);
+            if (!list_updates(p, &la, &lb, pass, &words) ||
+                !list_updates(p, &ka, &kb, pass, &words)) {
+                buf_free(&words);
+                return;
             }
         }
     }

@@ -267,6 +267,85 @@ static int render_aux_frontends(struct buf *b, const struct render_opts *o)
     return ret;
 }
 
+/* The captures of backend <be>'s own (an Ingress's request-capture), or
+ * NULL: none, or the ConfigMap's, which the frontend makes. */
+static const char *backend_captures(const struct model *m, const struct model_backend *be)
+{
+    if (!be->opts || !be->opts->request_capture || be->opts->ssl_passthrough ||
+        keys_same_captures(be->opts, &m->global))
+        return NULL;
+    return be->opts->request_capture;
+}
+
+/* The number of lines of <list>, '\n' separated. */
+static size_t count_lines(const char *list)
+{
+    size_t n = list && *list ? 1 : 0;
+
+    for (const char *p = list; p && *p; p++)
+        n += *p == '\n';
+    return n;
+}
+
+/* The slots of the backends' own captures, after the ConfigMap's: the k-th
+ * capture of every backend is in slot <first> + k, as long as the longest
+ * of them. */
+struct capture_slots {
+    size_t first, n;
+    uint32_t len[KEY_LIST_MAX];
+};
+
+static void capture_slots(const struct model *m, struct capture_slots *cs)
+{
+    memset(cs, 0, sizeof(*cs));
+    cs->first = count_lines(m->global.request_capture);
+    for (size_t i = 0; i < m->n_backends; i++) {
+        const char *list = backend_captures(m, &m->backends[i]);
+        size_t n = count_lines(list);
+
+        n = n < KEY_LIST_MAX ? n : KEY_LIST_MAX;
+        for (size_t k = 0; k < n; k++) {
+            if (m->backends[i].opts->request_capture_len > cs->len[k])
+                cs->len[k] = m->backends[i].opts->request_capture_len;
+        }
+        if (n > cs->n)
+            cs->n = n;
+    }
+}
+
+/* One "declare capture" a slot, in the routing frontend. */
+static int declare_captures(struct buf *b, const struct model *m)
+{
+    struct capture_slots cs;
+    int ret = 0;
+
+    capture_slots(m, &cs);
+    for (size_t k = 0; k < cs.n; k++)
+        ret |= buf_addf(b, "    declare capture request len %u\n", cs.len[k]);
+    return ret;
+}
+
+/* Backend <be>'s own captures, in the slots <cs>, each value cut to its
+ * own length where the slot is longer. */
+static int render_captures(struct buf *b, const struct model *m, const struct model_backend *be,
+                           const struct capture_slots *cs)
+{
+    const char *t = backend_captures(m, be);
+    int ret = 0;
+
+    /* validated fetches (keys.c), a line each */
+    for (size_t k = 0; t && *t && k < cs->n; k++) {
+        size_t len = strcspn(t, "\n");
+
+        ret |= buf_addf(b, "    http-request capture %.*s", (int)len, t);
+        if (be->opts->request_capture_len < cs->len[k])
+            ret |= buf_addf(b, ",bytes(0,%u)", be->opts->request_capture_len);
+        ret |= buf_addf(b, " id %zu\n", cs->first + k);
+        t += len + (t[len] == '\n');
+    }
+    return ret;
+}
+
 /* The routing frontend. Host key: Host header lower-cased, port and one
  * trailing dot removed, looked up exactly, then with its first label
  * stripped among wildcard suffixes. Path key: host key + path. */
@@ -325,6 +404,8 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
                         m->global.request_capture_len);
         t += len + (t[len] == '\n');
     }
+    /* the slots of the Ingresses' own captures (render_captures()) */
+    ret |= declare_captures(b, m);
     /* client-ca unusable: no HTTPS request is served without the check */
     if (m->client_ca_broken)
         ret |= buf_adds(b, "    http-request deny deny_status 403 if { ssl_fc }\n");
@@ -569,9 +650,12 @@ static int render_userlists(struct buf *b, const struct model *m)
  * HAProxy runs them: access first, then CORS preflights (answered without
  * the endpoints), then the request's rewrites, then the response's.
  * Nonzero when a value cannot be written (the caller drops them all). */
-static int render_backend_keys(struct buf *b, const char *name, const struct key_values *o,
-                               const struct key_values *g, const struct model_userlist *ul)
+static int render_backend_keys(struct buf *b, const struct model *m,
+                               const struct model_backend *be, const struct capture_slots *cs)
 {
+    const char *name = be->name;
+    const struct key_values *o = be->opts, *g = &m->global;
+    const struct model_userlist *ul = be->userlist;
     int ret = 0;
 
     ret |= buf_addf(b, "    balance %s\n", o->load_balance);
@@ -589,6 +673,9 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     }
     if (o->abortonclose)
         ret |= buf_adds(b, "    option abortonclose\n");
+    /* ingress-nginx's default-backend: every endpoint of it serves, not the first */
+    if (o->nginx_default_backend)
+        ret |= buf_adds(b, "    option allbackups\n");
     /* dynamic: each server's cookie a hash of its address and the key, as
      * "add server" can give one (it refuses "cookie"); the backend's name
      * as the key keeps the values across replicas and reloads */
@@ -614,6 +701,7 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     /* a validated header name; before every rule that reads the address */
     if (o->src_ip_header)
         ret |= buf_addf(b, "    http-request set-src hdr(%s)\n", o->src_ip_header);
+    ret |= render_captures(b, m, be, cs);
     /* redirects and the body limit answer before access control, as nginx's
      * rewrite phase comes before its access phase; a location is a
      * log-format string */
@@ -702,6 +790,17 @@ static int render_backend_keys(struct buf *b, const char *name, const struct key
     if (o->request_set_header && render_headers(b, "http-request set-header",
                                                 o->request_set_header))
         return -EINVAL;
+    /* ingress-nginx's custom-http-errors: the endpoint's answer replaced by
+     * the error page of its status (--configmap-errorfiles's, else HAProxy's);
+     * codes validated against those HAProxy has a page for */
+    for (const char *c = o->nginx_http_errors; c && *c;) {
+        size_t len = strcspn(c, " ");
+
+        ret |= buf_addf(b, "    http-response return status %.*s default-errorfiles "
+                           "if { status %.*s }\n",
+                        (int)len, c, (int)len, c);
+        c += len + (c[len] == ' ');
+    }
     if (o->response_set_header && render_headers(b, "http-response set-header",
                                                  o->response_set_header))
         return -EINVAL;
@@ -724,8 +823,23 @@ static int render_listen(struct buf *b, const struct model_backend *be,
     return ret;
 }
 
+static int backends_with(struct cfg_out *c, const struct model *m, const struct render_opts *o,
+                         size_t *dropped, const struct capture_slots *cs);
+
 static int render_backends(struct cfg_out *c, const struct model *m, const struct render_opts *o,
                            size_t *dropped)
+{
+    struct capture_slots *cs = xmalloc(sizeof(*cs)); /* 4 kB: not on the stack */
+    int ret;
+
+    capture_slots(m, cs);
+    ret = backends_with(c, m, o, dropped, cs);
+    free(cs);
+    return ret;
+}
+
+static int backends_with(struct cfg_out *c, const struct model *m, const struct render_opts *o,
+                         size_t *dropped, const struct capture_slots *cs)
 {
     struct buf *b = &c->b;
     int ret = 0;
@@ -772,7 +886,7 @@ static int render_backends(struct cfg_out *c, const struct model *m, const struc
         if (be->opts) {
             size_t mark = b->len;
 
-            if (render_backend_keys(b, be->name, be->opts, &m->global, be->userlist)) {
+            if (render_backend_keys(b, m, be, cs)) {
                 if (!b->ptr)
                     return -E2BIG;
                 /* a value that cannot be written: the backend refuses every
@@ -801,6 +915,23 @@ servers:
                 if (!b->ptr)
                     return -E2BIG; /* the buffer overflowed: buf_add() freed it */
                 /* refused: cut the partial line */
+                b->len = mark;
+                b->ptr[mark] = '\0';
+                (*dropped)++;
+                continue;
+            }
+        }
+        for (size_t j = 0; j < be->n_backups; j++) {
+            struct model_server sv = model_backend_backup(be, j);
+            char sname[MODEL_SERVER_NAME_MAX];
+            size_t mark = b->len;
+
+            model_server_name(&sv, sname, sizeof(sname));
+            ret |= buf_adds(b, "    server " MODEL_BACKUP_PREFIX);
+            if (cfg_name(b, sname) || buf_addc(b, ' ') || render_backup_words(b, &sv) ||
+                buf_addc(b, '\n')) {
+                if (!b->ptr)
+                    return -E2BIG;
                 b->len = mark;
                 b->ptr[mark] = '\0';
                 (*dropped)++;
@@ -859,6 +990,16 @@ int render_server_words(struct buf *b, const struct model_backend *be,
         ret |= buf_adds(b, " proto h2");
     }
     return ret;
+}
+
+int render_backup_words(struct buf *b, const struct model_server *s)
+{
+    char addr[MODEL_SERVER_NAME_MAX];
+
+    model_server_addr(s, addr, sizeof(addr));
+    return buf_addf(b, s->v6 ? "[%s]:%u " SERVER_KEYWORDS " backup"
+                             : "%s:%u " SERVER_KEYWORDS " backup",
+                    addr, s->port);
 }
 
 /* Where the lines of a map go: into a buffer that holds them all, or a
@@ -1098,6 +1239,7 @@ static size_t cfg_size(const struct model *m)
     for (size_t i = 0; i < m->n_backends; i++) {
         size += strlen(m->backends[i].name) + 40;
         size += m->backends[i].n_servers * 60; /* two IPv4 names and the rest */
+        size += m->backends[i].n_backups * 70;
     }
     return size;
 }

@@ -88,6 +88,10 @@ const char *render_file_data(struct render_file *f, const struct model *m);
  * 0 or -E2BIG. */
 int render_server_words(struct buf *b, const struct model_backend *be,
                         const struct model_server *s);
+/* The same for backup server <s> (ingress-nginx's default-backend): its
+ * address and the keywords of every server, then "backup"; none of the
+ * route's keys, which are for its own Service. */
+int render_backup_words(struct buf *b, const struct model_server *s);
 /* Frees <r> and removes the file it wrote at render_opts.cfg_path, if it is
  * still there. */
 void rendered_free(struct rendered *r);

@@ -99,6 +99,13 @@ struct builder {
     const struct k8s_configmap *tcp_services; /* --configmap-tcp-services's, or NULL */
     const char *cm_ref;              /* "configmap/ns/name" of --configmap's, or "" */
     const char *cm_ns;               /* its namespace, or "" */
+    struct hmap rule_hosts;          /* host of a rule of one of ours -> its Ingress
+                                      * (the oldest), which server-alias may not take */
+    struct hmap alias_owner;         /* server-alias host -> its Ingress (k8s_obj) */
+    const char *cur_alias;           /* the alias whose copy of the rules is being added,
+                                      * or NULL: the rules' own hosts */
+    const void **cur_aliases;        /* the aliases the Ingress being added serves (tmp) */
+    size_t n_cur_aliases;
 };
 
 /* Appends <p> to the array <*v> of <*n> pointers in <a>. It doubles at each
@@ -251,9 +258,11 @@ static int cmp_server(const void *a, const void *b)
     return model_server_cmp(a, b);
 }
 
-/* Fills <be> with the ready endpoints of port <sp> of Service <ns>/<svc>. */
-static void resolve_servers(struct builder *b, struct model_backend *be, const char *ns,
-                            const char *svc, const struct k8s_service_port *sp)
+/* The ready endpoints of port <sp> of Service <ns>/<svc>, packed (in the
+ * model's arena) in *<packed>, *<n_out> of them, *<n_v4> IPv4. */
+static void resolve_servers(struct builder *b, const unsigned char **packed, uint32_t *n_out,
+                            uint32_t *n_v4, const char *ns, const char *svc,
+                            const struct k8s_service_port *sp)
 {
     struct model_server *servers = NULL;
     size_t cap = 0, n = 0, unique = 0;
@@ -298,8 +307,8 @@ static void resolve_servers(struct builder *b, struct model_backend *be, const c
         if (!unique || cmp_server(&servers[unique - 1], &servers[i]))
             servers[unique++] = servers[i];
     }
-    be->servers = model_pack_servers(&b->m->arena, servers, unique, &be->n_v4);
-    be->n_servers = (uint32_t)unique;
+    *packed = model_pack_servers(&b->m->arena, servers, unique, n_v4);
+    *n_out = (uint32_t)unique;
     free(servers);
 }
 
@@ -649,6 +658,33 @@ static const struct k8s_service *find_service_port(struct builder *b, const char
     return svc;
 }
 
+/* ingress-nginx's default-backend <svc_name> of namespace <ns>: the ready
+ * endpoints of its first port become <be>'s backup servers, which HAProxy
+ * uses while <be> has no server (and, with "option allbackups", all of
+ * them). NULL, or why none can be (in the model's arena). */
+static const char *fallback_servers(struct builder *b, struct model_backend *be, const char *ns,
+                                    const char *svc_name)
+{
+    const struct k8s_service *svc =
+        (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
+    const struct k8s_service_port *sp = svc && svc->n_ports ? &svc->ports[0] : NULL;
+
+    if (!svc || !sp)
+        return arena_printf(&b->m->arena,
+                            "default-backend: service \"%s/%s\" %s; no fallback while the "
+                            "route's service has no endpoint",
+                            ns, svc_name, svc ? "has no ports" : "not found");
+    if (svc->external_name || (*sp->name && !valid_port_name(sp->name)))
+        return arena_printf(&b->m->arena,
+                            "default-backend: service \"%s/%s\" %s; no fallback while the "
+                            "route's service has no endpoint",
+                            ns, svc_name,
+                            svc->external_name ? "is of type ExternalName, which is not supported"
+                                               : "has a port with an invalid name");
+    resolve_servers(b, &be->backups, &be->n_backups, &be->n_backups_v4, ns, svc_name, sp);
+    return NULL;
+}
+
 /* Returns the backend for a Service port, creating it on first use. A
  * missing Service or port still gets a backend: it has no servers, so HAProxy
  * answers 503, and the Ingress gets a warning. */
@@ -749,7 +785,13 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
                                "supported; requests get 503",
                                ns, svc_name);
     else if (!(problem = server_tls(b, be, ns, kv ? kv : &b->global)))
-        resolve_servers(b, be, ns, svc_name, sp);
+        resolve_servers(b, &be->servers, &be->n_servers, &be->n_v4, ns, svc_name, sp);
+    if (kv && kv->nginx_default_backend) {
+        const char *why = fallback_servers(b, be, ns, kv->nginx_default_backend);
+
+        if (why && !problem)
+            problem = why;
+    }
     if (kv && kv->auth_type) {
         const char *why = NULL;
 
@@ -946,6 +988,9 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
     struct claim *c;
     bool path_map;
 
+    /* an alias's copy of the rules: each of its keys is this Ingress's alone
+     * (add_aliases()), a repeat is the same path of another rule */
+    quiet |= b->cur_alias != NULL;
     if (!*slot) {
         /* the model keeps the key */
         c = &mb->claims[add_entry(mb, slot, arena_strdup(&b->m->arena, key), value)];
@@ -990,13 +1035,17 @@ static const char *path_backend(struct builder *b, const struct k8s_ingress *ing
                                 const char *obj, const struct where *w,
                                 const struct k8s_ingress_backend *be)
 {
+    /* an alias's copy of a path: reported on the path itself already */
+    if (b->cur_alias)
+        obj = NULL;
     if (b->cur_closed)
         return MODEL_FORBIDDEN_BACKEND;
     if (!be->svc) {
         char field[160];
 
-        add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)),
-                  "backend.resource is not supported; treated as a missing service (503)");
+        if (obj)
+            add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)),
+                      "backend.resource is not supported; treated as a missing service (503)");
         return ensure_backend(b, NULL, NULL, ing->obj.meta.ns, "portico-unsupported-resource",
                               NULL, 1, NULL);
     }
@@ -1066,8 +1115,9 @@ static const char *nginx_path_backend(struct builder *b, const struct k8s_ingres
         char *err = NULL, field[160];
 
         if (keys_nginx_rewrite(&b->m->arena, &pkv, p->path, &err)) {
-            add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)),
-                      "rewrite-target cannot apply to this path: %s; not rewritten", err);
+            if (!b->cur_alias)
+                add_issue(b, MODEL_SEV_WARN, obj, where_field(w, field, sizeof(field)),
+                          "rewrite-target cannot apply to this path: %s; not rewritten", err);
             free(err);
             pkv.path_rewrite = kv->path_rewrite;
         }
@@ -1088,7 +1138,7 @@ static void add_paths(struct builder *b, const struct k8s_ingress *ing, const ch
                       size_t ri)
 {
     const struct k8s_ingress_rule *r = &ing->rules[ri];
-    const char *hk = r->host ? r->host : "";
+    const char *hk = b->cur_alias ? b->cur_alias : r->host ? r->host : "";
 
     for (size_t j = 0; j < r->n_paths; j++) {
         const struct k8s_ingress_path *p = &r->paths[j];
@@ -1359,6 +1409,27 @@ static void add_sni(struct builder *b, struct secret_state *st, const char *host
     push(&b->tmp, &c->snis, &c->n_snis, host);
 }
 
+/* True when TLS entry <t> (its Secret's <st>, NULL when unusable) serves a
+ * rule host of <ing>: server-alias's hosts get its certificate too, as
+ * nginx serves an alias from the server block of the host it is added to. */
+static bool tls_serves_rules(const struct k8s_ingress *ing, const struct k8s_ingress_tls *t,
+                             const struct secret_state *st)
+{
+    for (size_t r = 0; r < ing->n_rules; r++) {
+        const char *h = ing->rules[r].host;
+
+        if (!h)
+            continue;
+        if (!t->n_hosts && (!st || tls_entry_covers(st->cert, h)))
+            return true;
+        for (size_t j = 0; j < t->n_hosts; j++) {
+            if (!strcmp(t->hosts[j], h))
+                return true;
+        }
+    }
+    return false;
+}
+
 static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char *obj,
                     const struct key_values *kv)
 {
@@ -1386,6 +1457,16 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
         } else {
             add_issue(b, MODEL_SEV_WARN, obj, field,
                       "no secretName; the default certificate is served");
+        }
+        if (b->n_cur_aliases && tls_serves_rules(ing, t, st)) {
+            struct where alias = {.field = field, .what = "the HTTPS redirect of this alias"};
+
+            for (size_t j = 0; j < b->n_cur_aliases; j++) {
+                if (st)
+                    add_sni(b, st, b->cur_aliases[j], obj, field);
+                if (kv->ssl_redirect)
+                    claim(b, MODEL_MAP_REDIRECT, b->cur_aliases[j], code, 0, &alias, false);
+            }
         }
         if (t->n_hosts) {
             for (size_t j = 0; j < t->n_hosts; j++) {
@@ -1608,12 +1689,74 @@ static void add_passthrough(struct builder *b, const struct k8s_ingress *ing, co
     }
 }
 
+/* ingress-nginx's server-alias: each alias host served as the Ingress's
+ * rules are (their paths, backends and default backend). As ingress-nginx
+ * does, an alias never takes a host that a rule names (of any Ingress, of
+ * any age); one alias of two Ingresses is the older's. The aliases served
+ * are left in b->cur_aliases for add_tls(). */
+static void add_aliases(struct builder *b, const struct k8s_ingress *ing, const char *obj,
+                        const struct key_values *kv, const char *host_default)
+{
+    const char *field = "metadata.annotations[\"" K8S_NGINX_PREFIX "server-alias\"]";
+    char older[600];
+
+    b->cur_aliases = NULL;
+    b->n_cur_aliases = 0;
+    if (!kv->nginx_server_alias)
+        return;
+    if (!ing->n_rules) {
+        add_issue(b, MODEL_SEV_WARN, obj, field,
+                  "this Ingress has no rules whose paths an alias could serve; ignored");
+        return;
+    }
+    for (const char *p = kv->nginx_server_alias; *p;) {
+        size_t len = strcspn(p, "\n");
+        const char *alias = arena_strndup(&b->m->arena, p, len);
+        const struct k8s_obj *owner;
+
+        p += len + (p[len] == '\n');
+        owner = hmap_get(&b->rule_hosts, alias);
+        if (owner) {
+            k8s_obj_ref(owner, older, sizeof(older));
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "alias \"%s\" is the host of a rule of %s; the alias is ignored (as "
+                      "ingress-nginx ignores one that names an existing host)",
+                      alias, owner == &ing->obj ? "this Ingress" : older);
+            continue;
+        }
+        owner = hmap_get(&b->alias_owner, alias);
+        if (owner) {
+            k8s_obj_ref(owner, older, sizeof(older));
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "alias \"%s\" is already an alias of the older %s; ignored here", alias,
+                      older);
+            continue;
+        }
+        hmap_put(&b->alias_owner, alias, (void *)&ing->obj);
+        push(&b->tmp, &b->cur_aliases, &b->n_cur_aliases, alias);
+        add_host(b, alias);
+        b->cur_alias = alias;
+        for (size_t i = 0; i < ing->n_rules; i++)
+            add_paths(b, ing, obj, i);
+        if (host_default) {
+            char key[300];
+            struct where w = {.field = "spec.defaultBackend",
+                              .what = "the default backend of this alias"};
+
+            snprintf(key, sizeof(key), "%s/", alias);
+            claim(b, MODEL_MAP_HOST_DEFAULT, key, host_default, 0, &w, true);
+        }
+        b->cur_alias = NULL;
+    }
+}
+
 /* Adds b->ours[<pos>]. */
 static void add_ingress(struct builder *b, uint32_t pos)
 {
     const struct k8s_ingress *ing = (const struct k8s_ingress *)b->ours[pos];
     struct key_values kv = b->global;
     struct issue_ctx ictx;
+    const char *host_default = NULL;
     char obj[600];
 
     k8s_obj_ref(&ing->obj, obj, sizeof(obj));
@@ -1643,6 +1786,11 @@ static void add_ingress(struct builder *b, uint32_t pos)
     b->cur_closed = fails_closed(b, ing, obj);
     b->cur_kv = &kv;
     if (kv.ssl_passthrough) {
+        if (kv.nginx_server_alias)
+            add_issue(b, MODEL_SEV_WARN, obj,
+                      "metadata.annotations[\"" K8S_NGINX_PREFIX "server-alias\"]",
+                      "not used with ssl-passthrough: connections are routed by the rules' "
+                      "hosts (SNI)");
         add_passthrough(b, ing, obj, &kv);
         b->cur_ref = NULL;
         b->cur_closed = false;
@@ -1653,6 +1801,7 @@ static void add_ingress(struct builder *b, uint32_t pos)
         struct where w = {.field = "spec.defaultBackend", .what = "the default backend of this host"};
         const char *be = path_backend(b, ing, obj, &w, ing->default_backend);
 
+        host_default = be;
         if (ing->n_rules == 0) {
             if (!b->catchall) {
                 b->catchall = be;
@@ -1687,13 +1836,31 @@ static void add_ingress(struct builder *b, uint32_t pos)
             add_host(b, ing->rules[i].host);
         add_paths(b, ing, obj, i);
     }
+    add_aliases(b, ing, obj, &kv, ing->n_rules ? host_default : NULL);
     add_tls(b, ing, obj, &kv);
+    b->cur_aliases = NULL;
+    b->n_cur_aliases = 0;
     b->cur_ref = NULL;
     b->cur_closed = false;
     b->cur_kv = NULL;
 }
 
 /* ====== Assembly ====== */
+
+/* The most aliases ingress-nginx's server-alias of <ing> can name: its
+ * separators, one more, at most the list limit the parser allows. */
+static size_t alias_bound(const struct k8s_ingress *ing)
+{
+    const char *v = k8s_kv_get(ing->obj.meta.annotations, ing->obj.n_annotations,
+                               K8S_NGINX_PREFIX "server-alias");
+    size_t n = 1;
+
+    if (!v || !ing->n_rules)
+        return 0;
+    for (; *v && n <= KEY_LIST_MAX; v++)
+        n += *v == ',' || *v == ' ';
+    return n < KEY_LIST_MAX ? n : KEY_LIST_MAX;
+}
 
 /* Sizes the maps and the backends for the most that the Ingresses of
  * b->ours can add: no table grows or moves during the build, and the model
@@ -1706,7 +1873,9 @@ static void size_tables(struct builder *b, size_t n_ours)
     b->max_backends = 1 + (b->tcp_services ? b->tcp_services->n_data : 0);
     for (size_t i = 0; i < n_ours; i++) {
         const struct k8s_ingress *ing = (const struct k8s_ingress *)b->ours[i];
+        size_t aliases = alias_bound(ing), before[MODEL_MAP_COUNT];
 
+        memcpy(before, max, sizeof(max));
         if (ing->default_backend) {
             b->max_backends++;
             max[MODEL_MAP_HOST_DEFAULT] += ing->n_rules;
@@ -1736,6 +1905,16 @@ static void size_tables(struct builder *b, size_t n_ours)
         /* passed through: a host and its redirect a rule */
         max[MODEL_MAP_PASSTHROUGH] += ing->n_rules;
         max[MODEL_MAP_REDIRECT] += ing->n_rules;
+        /* server-alias: each alias a host, a copy of the paths, a default
+         * backend, a redirect a TLS entry */
+        if (aliases) {
+            for (int map = MODEL_MAP_EXACT; map <= MODEL_MAP_PREFIX; map++)
+                max[map] += aliases * (max[map] - before[map]);
+            max[MODEL_MAP_HOSTS] += aliases;
+            max[MODEL_MAP_WILDCARDS] += aliases;
+            max[MODEL_MAP_HOST_DEFAULT] += ing->default_backend ? aliases : 0;
+            max[MODEL_MAP_REDIRECT] += aliases * ing->n_tls;
+        }
     }
     b->m->backends = xmalloc(b->max_backends * sizeof(*b->m->backends));
     itab_init(&b->backend_index, b->max_backends, b->m->backends, sizeof(*b->m->backends),
@@ -1804,6 +1983,8 @@ static void finish(struct builder *b)
     if (m->n_userlists)
         qsort(m->userlists, m->n_userlists, sizeof(*m->userlists), cmp_userlist);
     hmap_deinit(&b->sni_owner);
+    hmap_deinit(&b->rule_hosts);
+    hmap_deinit(&b->alias_owner);
     free(b->slices);
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
         struct map_build *mb = &b->maps[map];
@@ -2208,7 +2389,7 @@ static void add_tcp_services(struct builder *b)
                       ns, name);
             continue;
         }
-        resolve_servers(b, be, ns, name, sp);
+        resolve_servers(b, &be->servers, &be->n_servers, &be->n_v4, ns, name, sp);
     }
     b->cur_ref = NULL;
 }
@@ -2236,6 +2417,8 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     hmap_init_borrowing(&b.server_tls);
     hmap_init_borrowing(&b.certs);
     hmap_init_borrowing(&b.sni_owner);
+    hmap_init_borrowing(&b.rule_hosts);
+    hmap_init_borrowing(&b.alias_owner);
 
     set_global(&b);
     set_errorfiles(&b);
@@ -2264,6 +2447,17 @@ struct model *model_build(const struct store *store, const struct model_opts *op
     if (opts->configmap_tcp_services)
         b.tcp_services = flag_configmap(&b, "configmap-tcp-services", opts->configmap_tcp_services);
     size_tables(&b, n_ours);
+    /* the hosts rules name, which no server-alias may take */
+    for (size_t i = 0; i < n_ours; i++) {
+        const struct k8s_ingress *ing = (const struct k8s_ingress *)ours[i];
+
+        for (size_t r = 0; r < ing->n_rules; r++) {
+            const char *h = ing->rules[r].host;
+
+            if (h && !hmap_get(&b.rule_hosts, h))
+                hmap_put(&b.rule_hosts, h, (void *)&ing->obj);
+        }
+    }
     for (size_t i = 0; i < n_ours; i++)
         add_ingress(&b, (uint32_t)i);
     free(ours);
@@ -2288,7 +2482,7 @@ const struct model_backend *model_find_backend(const struct model *m, const char
 bool model_fits_spare(const struct model_backend *be)
 {
     return !be->spare && !be->opts && !be->userlist && !be->listen_port && !be->server_ca &&
-           !be->server_crt && !be->tls_closed;
+           !be->server_crt && !be->tls_closed && !be->n_backups;
 }
 
 int model_run_in_spare(struct model *m, const char *name, const char *spare)
@@ -2371,17 +2565,28 @@ const unsigned char *model_pack_servers(struct arena *a, const struct model_serv
     return p;
 }
 
-struct model_server model_backend_server(const struct model_backend *be, size_t i)
+static struct model_server unpack_server(const unsigned char *packed, uint32_t n,
+                                         uint32_t n_v4, size_t i)
 {
-    const unsigned char *addrs = be->servers + 2 * (size_t)be->n_servers;
-    struct model_server s = {.v6 = i >= be->n_v4};
+    const unsigned char *addrs = packed + 2 * (size_t)n;
+    struct model_server s = {.v6 = i >= n_v4};
 
-    memcpy(&s.port, be->servers + 2 * i, 2);
+    memcpy(&s.port, packed + 2 * i, 2);
     if (s.v6)
-        memcpy(s.addr, addrs + 4 * (size_t)be->n_v4 + 16 * (i - be->n_v4), 16);
+        memcpy(s.addr, addrs + 4 * (size_t)n_v4 + 16 * (i - n_v4), 16);
     else
         memcpy(s.addr, addrs + 4 * i, 4);
     return s;
+}
+
+struct model_server model_backend_server(const struct model_backend *be, size_t i)
+{
+    return unpack_server(be->servers, be->n_servers, be->n_v4, i);
+}
+
+struct model_server model_backend_backup(const struct model_backend *be, size_t i)
+{
+    return unpack_server(be->backups, be->n_backups, be->n_backups_v4, i);
 }
 
 int model_server_cmp(const struct model_server *a, const struct model_server *b)

@@ -38,7 +38,8 @@ struct key_values {
     const char *default_backend_service; /* a Service, "name" or "namespace/name", or NULL:
                                           * --default-backend-service */
     const char *ssl_certificate;     /* a Secret, or NULL: --default-ssl-certificate */
-    const char *request_capture;     /* validated sample fetches, one a line, or NULL */
+    const char *request_capture;     /* validated sample fetches, one a line, or NULL; an
+                                      * Ingress's, for the requests routed to its backends */
     uint32_t request_capture_len;
     /* per backend: the keys with KEY_S_BACKEND */
     const char *load_balance;        /* an algorithm of balance_algos[] */
@@ -97,6 +98,11 @@ struct key_values {
     bool nginx_use_regex;             /* use-regex: the paths are regexes */
     bool nginx_affinity;              /* affinity: cookie */
     const char *nginx_cookie_name;    /* session-cookie-name */
+    const char *nginx_server_alias;   /* server-alias: valid host names, one a line, or NULL */
+    const char *nginx_default_backend; /* default-backend: a Service of the Ingress's
+                                        * namespace, or NULL */
+    const char *nginx_http_errors;    /* custom-http-errors: codes HAProxy has a page for,
+                                       * sorted, space separated, or NULL */
     const char *backend_snippet;     /* checked lines, '\n'-terminated, or NULL */
     const char *frontend_snippet;
     const char *global_snippet;

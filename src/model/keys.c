@@ -1429,16 +1429,26 @@ const struct key_def key_table[] = {
      "--default-backend-service's; a name alone is in the ConfigMap's namespace. A catch-all "
      "Ingress (spec.defaultBackend without rules) still comes first.",
      "`default_backend` of the routing frontend.", "\"portico/fallback\"", NULL},
-    {"request-capture", KEY_CAPTURES, "", KEY_S_CMAP, parse_captures, KV(request_capture),
+    {"request-capture", KEY_CAPTURES, "", BOTH, parse_captures, KV(request_capture),
      "Sample fetches whose values are captured for the access log (`%hr` in log-format, "
      "in braces in the default HTTP log), one a line or comma separated: req.hdr(NAME), "
      "hdr(NAME), req.fhdr(NAME), req.cook(NAME), cookie(NAME), url_param(NAME), urlp(NAME), "
-     "path, url, base, query, method, src, req.ver, ssl_fc_sni. Any other is refused.",
-     "`http-request capture FETCH len N` in the routing frontend, one a fetch.",
-     "|\n    req.fhdr(user-agent)\n    cookie(session)", NULL},
-    {"request-capture-len", KEY_INT, "128", KEY_S_CMAP, parse_capture_len,
-     KV(request_capture_len), "The bytes of each request-capture value kept (1 to 1024).",
-     "`len` of the `http-request capture` rules.", "\"256\"", NULL},
+     "path, url, base, query, method, src, req.ver, ssl_fc_sni. Any other is refused. In the "
+     "ConfigMap: for every request; on an Ingress: for the requests routed to its backends "
+     "only, after the ConfigMap's (in the capture slots that follow them, which the "
+     "Ingresses share: an Ingress's first fetch is in the first slot after the ConfigMap's).",
+     "ConfigMap: `http-request capture FETCH len N` in the routing frontend, one a fetch. "
+     "Ingress: as many `declare capture request len N` in the routing frontend as the "
+     "Ingress with the most fetches has (N the largest length of each slot), and "
+     "`http-request capture FETCH id SLOT` in each of the Ingress's backends.",
+     "|\n      req.fhdr(user-agent)\n      cookie(session)", NULL},
+    {"request-capture-len", KEY_INT, "128", BOTH, parse_capture_len,
+     KV(request_capture_len),
+     "The bytes of each request-capture value kept (1 to 1024); on an Ingress, of its own "
+     "request-capture (a shared slot is as long as its longest user, each value cut to its "
+     "own length).",
+     "`len` of the `http-request capture` rules, or of the `declare capture` slots.", "\"256\"",
+     NULL},
     {"client-crt-optional", KEY_BOOL, "false", KEY_S_CMAP, parse_bool, KV(client_crt_optional),
      "With client-ca, clients without a certificate are served too (one presented must "
      "still be valid); the endpoints can tell by X-SSL-Client-Verify.",
@@ -1971,6 +1981,9 @@ enum nginx_conv {
     NX_USE_REGEX, /* use-regex */
     NX_AFFINITY,  /* affinity: cookie */
     NX_COOKIE,    /* session-cookie-name */
+    NX_ALIAS,     /* server-alias: host names, comma separated */
+    NX_DEFAULT_BACKEND, /* default-backend: a Service of the Ingress's namespace */
+    NX_HTTP_ERRORS, /* custom-http-errors: status codes, comma separated */
 };
 
 /* What Portico makes of ingress-nginx's annotations (doc/migrate.md). */
@@ -2013,7 +2026,153 @@ static const struct nginx_key {
     {"auth-secret", "auth-secret", NX_SAME},
     {"auth-secret-type", NULL, NX_AUTH_FORM},
     {"auth-realm", "auth-realm", NX_SAME},
+    {"server-alias", NULL, NX_ALIAS},
+    {"default-backend", NULL, NX_DEFAULT_BACKEND},
+    {"custom-http-errors", NULL, NX_HTTP_ERRORS},
 };
+
+/* server-alias: host names as routing.md takes a rule's (lower-case DNS
+ * names, optionally "*." first, no port), separated by commas;
+ * kept one a line, each once. */
+static int parse_aliases(struct arena *a, const char *val, const char **dst, char **err)
+{
+    char *out = a ? arena_alloc(a, strlen(val) + 2) : NULL;
+    size_t n = 0, items = 0;
+
+    if (too_long(val, err))
+        return -EINVAL;
+    for (const char *p = val; *p;) {
+        const char *start;
+        size_t len;
+        char host[256];
+
+        /* comma separated, as ingress-nginx reads it; spaces around ignored */
+        p += strspn(p, " ");
+        len = strcspn(p, ",");
+        while (len && p[len - 1] == ' ')
+            len--;
+        if (len == 0) {
+            p += strspn(p, " ,") ? strspn(p, " ,") : 1;
+            continue;
+        }
+        if (len >= sizeof(host)) {
+            errmsg_set(err, "\"%.40s...\" is not a valid host name", p);
+            return -EINVAL;
+        }
+        memcpy(host, p, len);
+        host[len] = '\0';
+        start = p;
+        p += len;
+        p += strspn(p, " ");
+        p += *p == ',';
+        if (!valid_host(host) || inet_pton(AF_INET, host, &(struct in_addr){0}) == 1) {
+            const char *bad = bad_byte(host);
+
+            if (bad)
+                return refuse_byte(val, start + (bad - host), err);
+            errmsg_set(err, "\"%s\" is not a valid host name (lower-case DNS name, optionally "
+                            "\"*.\" first, no port, not an IP address)",
+                       host);
+            return -EINVAL;
+        }
+        if (++items > KEY_LIST_MAX) {
+            errmsg_set(err, "has more than %d host names", KEY_LIST_MAX);
+            return -EINVAL;
+        }
+        if (!out)
+            continue;
+        /* each once: "\nhost\n" in "\n" + what is kept */
+        out[n] = '\0';
+        {
+            bool dup = false;
+
+            for (const char *q = out; q < out + n;) {
+                size_t l = strcspn(q, "\n");
+
+                dup |= l == len && !memcmp(q, host, len);
+                q += l + 1;
+            }
+            if (dup)
+                continue;
+        }
+        memcpy(out + n, host, len);
+        n += len;
+        out[n++] = '\n';
+    }
+    if (!items) {
+        errmsg_set(err, "names no host");
+        return -EINVAL;
+    }
+    if (out) {
+        out[n - 1] = '\0';
+        *dst = out;
+    }
+    return 0;
+}
+
+/* custom-http-errors: status codes, comma separated. Those HAProxy has no
+ * page for are left out: 1 with *<err> naming them when some are kept. */
+static int parse_http_errors(struct arena *a, const char *val, const char **dst, char **err)
+{
+    bool want[600] = {false};
+    char kept[KEY_TEXT_MAX], refused[256];
+    size_t nk = 0, nr = 0;
+
+    if (too_long(val, err))
+        return -EINVAL;
+    for (const char *p = val; *p;) {
+        size_t len = strcspn(p, ",");
+        const char *t = p, *end = p + len;
+        uint32_t code;
+        char num[8];
+
+        p = *end ? end + 1 : end;
+        while (t < end && *t == ' ')
+            t++;
+        while (end > t && end[-1] == ' ')
+            end--;
+        if (t == end)
+            continue;
+        if (end - t != 3 || strspn(t, "0123456789") < 3) {
+            errmsg_set(err, "\"%.*s\" is not a status code: the value must be codes such as "
+                            "404,503, comma separated",
+                       (int)(end - t > 40 ? 40 : end - t), t);
+            return -EINVAL;
+        }
+        memcpy(num, t, 3);
+        num[3] = '\0';
+        if (str_to_u32(num, 100, 599, &code)) {
+            errmsg_set(err, "\"%s\" is not a status code (100 to 599)", num);
+            return -EINVAL;
+        }
+        want[code] = true;
+    }
+    refused[0] = kept[0] = '\0';
+    for (unsigned code = 100; code < 600; code++) {
+        if (!want[code])
+            continue;
+        /* 200 is no error: ingress-nginx intercepts from 300 up */
+        if (code != 200 && valid_errorfile_code(code))
+            nk += (size_t)snprintf(kept + nk, sizeof(kept) - nk, "%s%u", nk ? " " : "", code);
+        else if (nr < sizeof(refused) - 8)
+            nr += (size_t)snprintf(refused + nr, sizeof(refused) - nr, "%s%u", nr ? ", " : "",
+                                   code);
+    }
+    if (!nk) {
+        errmsg_set(err, "%s: none is an error status HAProxy has a page for ("
+                        ERRORFILE_CODES_ERRORS ")", nr ? refused : "no status code");
+        return -EINVAL;
+    }
+    if (a)
+        *dst = arena_strndup(a, kept, nk);
+    if (nr) {
+        errmsg_set(err, "%s left out: only the error statuses HAProxy has a page for can be "
+                        "replaced (" ERRORFILE_CODES_ERRORS "); the others are",
+                   refused);
+        return 1;
+    }
+    return 0;
+}
 
 static const struct nginx_key *nginx_find(const char *annotation)
 {
@@ -2026,7 +2185,8 @@ static const struct nginx_key *nginx_find(const char *annotation)
     return NULL;
 }
 
-/* Applies one translated annotation; 0, or -EINVAL with *<err> set. */
+/* Applies one translated annotation; 0, or -EINVAL with *<err> set, or 1
+ * when it applies in part (*<err> says what was left out). */
 static int nginx_apply(struct arena *a, struct key_values *kv, const struct nginx_key *nk,
                        const char *val, char **err)
 {
@@ -2139,6 +2299,18 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
         kv->nginx_cookie_name = name;
         return 0;
     }
+    case NX_ALIAS:
+        return parse_aliases(a, val, &kv->nginx_server_alias, err);
+    case NX_DEFAULT_BACKEND:
+        /* ingress-nginx reads a name in the Ingress's namespace, nothing else */
+        if (!valid_dns_label(val)) {
+            errmsg_set(err, "must be the name of a Service in the Ingress's namespace");
+            return -EINVAL;
+        }
+        kv->nginx_default_backend = keep(a, val, strlen(val));
+        return 0;
+    case NX_HTTP_ERRORS:
+        return parse_http_errors(a, val, &kv->nginx_http_errors, err);
     }
     {
         const struct key_def *k = find(nk->key);
@@ -2166,7 +2338,14 @@ void keys_apply_nginx(struct arena *a, struct key_values *kv, const struct k8s_k
                                "(doc/migrate.md lists those Portico translates)");
             continue;
         }
-        if (nginx_apply(a, kv, nk, ann[i].val, &err)) {
+        switch (nginx_apply(a, kv, nk, ann[i].val, &err)) {
+        case 0:
+            break;
+        case 1: /* applied in part: <err> says what was left out */
+            fn(arg, field, err);
+            free(err);
+            break;
+        default:
             snprintf(msg, sizeof(msg), "%s; the value is ignored", err);
             fn(arg, field, msg);
             free(err);
@@ -2191,15 +2370,22 @@ bool keys_nginx_value_ok(const char *annotation, const char *val)
     const struct nginx_key *nk = nginx_find(annotation);
     struct key_values scratch;
     char *err = NULL;
+    int ret;
 
     if (!nk)
         return false;
     keys_defaults(&scratch);
-    if (nginx_apply(NULL, &scratch, nk, val, &err)) {
-        free(err);
-        return false;
-    }
-    return true;
+    ret = nginx_apply(NULL, &scratch, nk, val, &err);
+    free(err);
+    return ret >= 0;
+}
+
+bool keys_same_captures(const struct key_values *kv, const struct key_values *base)
+{
+    if (!kv->request_capture || !base->request_capture)
+        return kv->request_capture == base->request_capture;
+    return !strcmp(kv->request_capture, base->request_capture) &&
+           kv->request_capture_len == base->request_capture_len;
 }
 
 /* A key's value as text, for comparing and hashing. */
@@ -2241,6 +2427,31 @@ bool keys_backend_differs(const struct key_values *kv, const struct key_values *
         differs = true;
         h = hash_fnv1a_more(h, k->name, strlen(k->name) + 1);
         h = hash_fnv1a_more(h, v1, strlen(v1) + 1);
+    }
+    /* an Ingress's own captures, ingress-nginx's default-backend and
+     * custom-http-errors: rendered in its backends too */
+    {
+        char len[16];
+        const char *extra[][2] = {
+            {"request-capture", kv->request_capture && !keys_same_captures(kv, base)
+                                    ? kv->request_capture
+                                    : NULL},
+            {"request-capture-len", NULL},
+            {"default-backend", kv->nginx_default_backend},
+            {"custom-http-errors", kv->nginx_http_errors},
+        };
+
+        if (extra[0][1]) {
+            snprintf(len, sizeof(len), "%u", kv->request_capture_len);
+            extra[1][1] = len;
+        }
+        for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++) {
+            if (!extra[i][1])
+                continue;
+            differs = true;
+            h = hash_fnv1a_more(h, extra[i][0], strlen(extra[i][0]) + 1);
+            h = hash_fnv1a_more(h, extra[i][1], strlen(extra[i][1]) + 1);
+        }
     }
     /* standalone-backend: the Ingress itself is part of the backend's name */
     if (kv->standalone_owner) {

@@ -98,6 +98,9 @@ bool keys_value_ok(const char *name, const char *val);
  * those keys and values: two backends with the same hash are the same. */
 bool keys_backend_differs(const struct key_values *kv, const struct key_values *base,
                           uint64_t *hash);
+/* True when <kv> captures what <base> does (request-capture and its length):
+ * a backend of <kv> then needs no captures of its own. */
+bool keys_same_captures(const struct key_values *kv, const struct key_values *base);
 /* The Secret an auth-secret annotation (ours or ingress-nginx's) of
  * <ann> names, as written, or NULL. */
 const char *keys_auth_secret(const struct k8s_kv *ann, size_t n);

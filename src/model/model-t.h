@@ -34,6 +34,11 @@ struct model_backend {
                                    * 4 bytes each for the first n_v4, then 16 */
     uint32_t n_servers;
     uint32_t n_v4;
+    const unsigned char *backups; /* the same, of the Service answering while there is no
+                                   * server (ingress-nginx's default-backend): HAProxy's
+                                   * backup servers, named "backup-<addr>:<port>" */
+    uint32_t n_backups;
+    uint32_t n_backups_v4;
     const struct key_values *opts; /* its backend keys, when they differ from the
                                     * ConfigMap's (and its name ends in their hash) */
     const struct model_userlist *userlist; /* with opts->auth_type, its users; NULL:

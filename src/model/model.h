@@ -67,8 +67,10 @@ struct model *model_ref(struct model *m);
 void model_unref(struct model *m);
 /* Name of a map for files and logs ("hosts", "exact", ...). */
 const char *model_map_name(enum model_map map);
-/* Room for a server's name and the NUL: an IPv6 address, ':' and a port. */
-#define MODEL_SERVER_NAME_MAX 54
+/* Room for a server's name and the NUL: "backup-", an IPv6 address, ':' and a
+ * port. */
+#define MODEL_SERVER_NAME_MAX 64
+#define MODEL_BACKUP_PREFIX "backup-"
 /* The address of server <s> as text ("10.0.0.1", "fd00::7") in <buf> (at
  * least MODEL_SERVER_NAME_MAX bytes), which it returns. */
 const char *model_server_addr(const struct model_server *s, char *buf, size_t size);
@@ -86,4 +88,6 @@ const unsigned char *model_pack_servers(struct arena *a, const struct model_serv
 void model_cert_pem(const struct model_cert *c, char *out);
 /* Server <i> of <be>. */
 struct model_server model_backend_server(const struct model_backend *be, size_t i);
+/* Backup server <i> of <be>; its name has MODEL_BACKUP_PREFIX first. */
+struct model_server model_backend_backup(const struct model_backend *be, size_t i);
 #endif

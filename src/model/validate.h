@@ -21,6 +21,9 @@ const char *validate_path(const char *path, enum k8s_path_type type);
 bool valid_errorfile_code(unsigned code);
 /* The codes valid_errorfile_code() takes, as text for messages and docs. */
 #define ERRORFILE_CODES "200 400 401 403 404 405 407 408 410 413 421 422 425 429 500 501 502 503 504"
+/* The same but 200: the error statuses (custom-http-errors). */
+#define ERRORFILE_CODES_ERRORS                                                                    \
+    "400 401 403 404 405 407 408 410 413 421 422 425 429 500 501 502 503 504"
 /* Largest error page: far below the 16 kB buffer HAProxy reads one into. */
 #define ERRORFILE_MAX 8192
 /* Checks a whole HTTP/1 response of <len> bytes for an errorfile, as HAProxy

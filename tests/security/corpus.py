@@ -353,6 +353,8 @@ NGINX_BENIGN = {
     "app-root": "/app", "proxy-body-size": "8m", "limit-connections": "10",
     # the name affinity falls back to when a hostile one is refused
     "session-cookie-name": "INGRESSCOOKIE",
+    "server-alias": "www.FID.test", "default-backend": "web",
+    "custom-http-errors": "503,404",
 }
 
 
@@ -610,9 +612,15 @@ class Output:
         self.cfg = raw
         self.lines = raw.split("\n")
         self.head, self.blocks = [], {}
+        # The capture slots of the Ingresses' own request-capture: the one
+        # frontend line an Ingress changes, by design (a number, nothing of
+        # the value); kept apart and checked for that shape.
+        self.capture_slots = []
         cur = None
         for line in self.lines:
-            if line.startswith("backend "):
+            if re.fullmatch(r"    declare capture request len [0-9]{1,4}", line):
+                self.capture_slots.append(line)
+            elif line.startswith("backend "):
                 cur = line[len("backend "):]
                 self.blocks[cur] = []
             elif cur is None:

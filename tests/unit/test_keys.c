@@ -281,6 +281,83 @@ static void test_nginx_rewrite_and_affinity(void **state)
     }
 }
 
+/* ingress-nginx's server-alias, default-backend and custom-http-errors:
+ * hosts as routing.md takes them, each once; a Service of the Ingress's
+ * namespace; the error statuses HAProxy has a page for, the others left
+ * out (one warning), a value that is no list of codes refused. */
+static void test_nginx_alias_fallback_errors(void **state)
+{
+    struct k8s_kv ann[] = {
+        {"nginx.ingress.kubernetes.io/server-alias", " www.a.example,*.b.example , www.a.example,"},
+        {"nginx.ingress.kubernetes.io/default-backend", "fallback"},
+        {"nginx.ingress.kubernetes.io/custom-http-errors", "503, 404,503"},
+    };
+    static const char *const bad_alias[] = {
+        "", ",", "A.example", "a.example:80", "10.0.0.1", "*", "a..example", "a.example\nb",
+        "a.example;b", "a.example#", "a.example b.example", "caf\xc3\xa9.example", "${HOME}", "-a.example", "a.example.",
+    };
+    static const char *const bad_backend[] = {"", "ns/name", "Name", "a b", "a\nb", "a_b"};
+    static const char *const bad_errors[] = {"", "abc", "4040", "404 503", "404;", "099",
+                                             "600", "415", "200,302", "404\n", "+404"};
+    struct key_values kv;
+    struct issues is = {0};
+
+    (void)state;
+    keys_defaults(&kv);
+    keys_apply_nginx(&ar, &kv, ann, 3, on_issue, &is);
+    assert_int_equal(is.n, 0);
+    assert_string_equal(kv.nginx_server_alias, "www.a.example\n*.b.example");
+    assert_string_equal(kv.nginx_default_backend, "fallback");
+    assert_string_equal(kv.nginx_http_errors, "404 503");
+    /* in part: 415 and 200 left out, with one warning */
+    ann[2].val = "415,502,200";
+    keys_apply_nginx(&ar, &kv, &ann[2], 1, on_issue, &is);
+    assert_int_equal(is.n, 1);
+    assert_non_null(strstr(is.msg[0], "200, 415 left out"));
+    assert_string_equal(kv.nginx_http_errors, "502");
+    assert_true(keys_nginx_value_ok("nginx.ingress.kubernetes.io/custom-http-errors", "415,502"));
+    issues_free(&is);
+    for (size_t i = 0; i < sizeof(bad_alias) / sizeof(bad_alias[0]); i++) {
+        if (keys_nginx_value_ok("nginx.ingress.kubernetes.io/server-alias", bad_alias[i]))
+            fail_msg("server-alias \"%s\" was accepted", bad_alias[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad_backend) / sizeof(bad_backend[0]); i++) {
+        if (keys_nginx_value_ok("nginx.ingress.kubernetes.io/default-backend", bad_backend[i]))
+            fail_msg("default-backend \"%s\" was accepted", bad_backend[i]);
+    }
+    for (size_t i = 0; i < sizeof(bad_errors) / sizeof(bad_errors[0]); i++) {
+        if (keys_nginx_value_ok("nginx.ingress.kubernetes.io/custom-http-errors", bad_errors[i]))
+            fail_msg("custom-http-errors \"%s\" was accepted", bad_errors[i]);
+    }
+}
+
+/* An Ingress's own captures, default-backend and custom-http-errors make
+ * its backends differ; the ConfigMap's captures again do not. */
+static void test_backend_differs_nginx_extras(void **state)
+{
+    struct key_values base, kv;
+    uint64_t h1, h2;
+
+    (void)state;
+    keys_defaults(&base);
+    base.request_capture = "req.hdr(x-id)";
+    kv = base;
+    assert_false(keys_backend_differs(&kv, &base, &h1));
+    assert_true(keys_same_captures(&kv, &base));
+    kv.request_capture_len = 64;
+    assert_false(keys_same_captures(&kv, &base));
+    assert_true(keys_backend_differs(&kv, &base, &h1));
+    kv = base;
+    kv.nginx_default_backend = "fallback";
+    assert_true(keys_backend_differs(&kv, &base, &h1));
+    kv.nginx_default_backend = "other";
+    assert_true(keys_backend_differs(&kv, &base, &h2));
+    assert_true(h1 != h2);
+    kv = base;
+    kv.nginx_http_errors = "503";
+    assert_true(keys_backend_differs(&kv, &base, &h1));
+}
+
 static void test_configmap_bad_values(void **state)
 {
     struct key_values kv;
@@ -681,6 +758,8 @@ int main(void)
         cmocka_unit_test(test_log_targets),
         cmocka_unit_test(test_log_format),
         cmocka_unit_test(test_nginx_rewrite_and_affinity),
+        cmocka_unit_test(test_nginx_alias_fallback_errors),
+        cmocka_unit_test(test_backend_differs_nginx_extras),
         cmocka_unit_test(test_redirect_codes),
         cmocka_unit_test(test_unknown_key_suggestion),
         cmocka_unit_test(test_annotations_each_prefix),
