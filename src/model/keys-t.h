@@ -91,6 +91,12 @@ struct key_values {
     bool nginx_use_regex;             /* use-regex: the paths are regexes */
     bool nginx_affinity;              /* affinity: cookie */
     const char *nginx_cookie_name;    /* session-cookie-name */
+    bool nginx_canary;                /* canary: "true" (build.c, doc/routing.md) */
+    uint32_t canary_weight;           /* canary-weight: of canary_weight_total */
+    uint32_t canary_weight_total;     /* canary-weight-total, 100 by default */
+    const char *canary_header;        /* canary-by-header: a header name, or NULL */
+    const char *canary_header_value;  /* canary-by-header-value, or NULL */
+    const char *canary_cookie;        /* canary-by-cookie: a cookie name, or NULL */
     const char *backend_snippet;     /* checked lines, '\n'-terminated, or NULL */
     const char *frontend_snippet;
     const char *global_snippet;

@@ -1795,6 +1795,8 @@ void keys_defaults(struct key_values *kv)
         if (key_table[i].parse(NULL, key_table[i].def, (char *)kv + key_table[i].offset, &err))
             abort();
     }
+    /* ingress-nginx's canary-weight-total (not a key of the table) */
+    kv->canary_weight_total = 100;
 }
 
 static const struct key_def *find(const char *name)
@@ -1915,6 +1917,12 @@ enum nginx_conv {
     NX_USE_REGEX, /* use-regex */
     NX_AFFINITY,  /* affinity: cookie */
     NX_COOKIE,    /* session-cookie-name */
+    NX_CANARY,    /* canary: a canary Ingress (build.c) */
+    NX_CANARY_WEIGHT, /* canary-weight */
+    NX_CANARY_TOTAL,  /* canary-weight-total */
+    NX_CANARY_HEADER, /* canary-by-header */
+    NX_CANARY_VALUE,  /* canary-by-header-value */
+    NX_CANARY_COOKIE, /* canary-by-cookie */
 };
 
 /* What Portico makes of ingress-nginx's annotations (doc/migrate.md). */
@@ -1957,6 +1965,12 @@ static const struct nginx_key {
     {"auth-secret", "auth-secret", NX_SAME},
     {"auth-secret-type", NULL, NX_AUTH_FORM},
     {"auth-realm", "auth-realm", NX_SAME},
+    {"canary", NULL, NX_CANARY},
+    {"canary-weight", NULL, NX_CANARY_WEIGHT},
+    {"canary-weight-total", NULL, NX_CANARY_TOTAL},
+    {"canary-by-header", NULL, NX_CANARY_HEADER},
+    {"canary-by-header-value", NULL, NX_CANARY_VALUE},
+    {"canary-by-cookie", NULL, NX_CANARY_COOKIE},
 };
 
 static const struct nginx_key *nginx_find(const char *annotation)
@@ -2083,6 +2097,36 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
         kv->nginx_cookie_name = name;
         return 0;
     }
+    case NX_CANARY:
+        return parse_bool(a, val, &kv->nginx_canary, err);
+    case NX_CANARY_WEIGHT:
+    case NX_CANARY_TOTAL: {
+        uint32_t v;
+
+        /* whether the weight fits the total is checked once both are read */
+        if (str_to_u32(val, nk->conv == NX_CANARY_TOTAL, KEY_CANARY_TOTAL_MAX, &v)) {
+            errmsg_set(err, "must be a whole number from %d to %d",
+                       nk->conv == NX_CANARY_TOTAL, KEY_CANARY_TOTAL_MAX);
+            return -EINVAL;
+        }
+        *(nk->conv == NX_CANARY_TOTAL ? &kv->canary_weight_total : &kv->canary_weight) = v;
+        return 0;
+    }
+    case NX_CANARY_HEADER:
+        return parse_header_name(a, val, &kv->canary_header, err);
+    case NX_CANARY_VALUE: {
+        size_t len = strlen(val);
+
+        /* written as one single-quoted word (render.c): no "'" nor control bytes */
+        if (!len || len > 256 || bad_byte(val)) {
+            errmsg_set(err, "must be 1 to 256 printable ASCII characters but \"'\"");
+            return -EINVAL;
+        }
+        kv->canary_header_value = keep(a, val, len);
+        return 0;
+    }
+    case NX_CANARY_COOKIE:
+        return parse_cookie(a, val, &kv->canary_cookie, err);
     }
     {
         const struct key_def *k = find(nk->key);
