@@ -349,6 +349,68 @@ static int render_captures(struct buf *b, const struct model *m, const struct mo
 /* The routing frontend. Host key: Host header lower-cased, port and one
  * trailing dot removed, looked up exactly, then with its first label
  * stripped among wildcard suffixes. Path key: host key + path. */
+/* One "http-request set-var(txn.cgo) str(<go>)" line for the canary <c>,
+ * when <fetch>(<name>) is <value> and, unless <first>, nothing decided
+ * before it. */
+static int canary_line(struct buf *b, const struct model_canary *c, const char *go, bool first,
+                       const char *fetch, const char *name, const char *value)
+{
+    char word[128];
+    int ret;
+
+    /* names are letters, digits, '-', '_' and '.' (keys.c): they fit */
+    snprintf(word, sizeof(word), "%s(%s)", fetch, name);
+    ret = buf_addf(b, "    http-request set-var(txn.cgo) str(%s) if %s{ var(txn.canary),field(5,:) "
+                      "-m str ",
+                   go, first ? "" : "!{ var(txn.cgo) -m found } ");
+    ret |= cfg_name(b, c->id);
+    ret |= buf_adds(b, " } { ");
+    ret |= cfg_word_strong(b, word);
+    ret |= buf_adds(b, " -m str -- ");
+    ret |= cfg_word_strong(b, value);
+    ret |= buf_adds(b, " }\n");
+    return ret;
+}
+
+/* The canaries (ingress-nginx's): a route with one has the map value
+ * "MAIN:CANARY:WEIGHT:TOTAL:ID". Its header decides first, then its cookie,
+ * then the weight, which is read from the map so that a new weight is a map
+ * update, not a reload (doc/internals/routing-maps.md). */
+static int render_canaries(struct buf *b, const struct model *m)
+{
+    int ret = 0;
+
+    if (!m->n_canaries)
+        return 0;
+    ret |= buf_adds(b, "    http-request set-var(txn.canary) var(txn.backend) "
+                       "if { var(txn.backend) -m sub : }\n"
+                       "    http-request set-var(txn.backend) var(txn.canary),field(1,:) "
+                       "if { var(txn.canary) -m found }\n");
+    for (size_t i = 0; i < m->n_canaries; i++) {
+        const struct model_canary *c = &m->canaries[i];
+
+        if (c->header && c->header_value) {
+            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, c->header_value);
+        } else if (c->header) {
+            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "always");
+            ret |= canary_line(b, c, "0", false, "req.fhdr", c->header, "never");
+        }
+        if (c->cookie) {
+            ret |= canary_line(b, c, "1", false, "req.cook", c->cookie, "always");
+            ret |= canary_line(b, c, "0", false, "req.cook", c->cookie, "never");
+        }
+    }
+    ret |= buf_adds(b, "    http-request set-var(txn.cw) var(txn.canary),field(3,:) "
+                       "if { var(txn.canary) -m found } !{ var(txn.cgo) -m found }\n"
+                       "    http-request set-var(txn.ct) var(txn.canary),field(4,:) "
+                       "if { var(txn.canary) -m found } !{ var(txn.cgo) -m found }\n"
+                       "    http-request set-var(txn.cgo) str(1) if { var(txn.ct) -m found } "
+                       "{ rand,mod(txn.ct),sub(txn.cw) -m int lt 0 }\n"
+                       "    http-request set-var(txn.backend) var(txn.canary),field(2,:) "
+                       "if { var(txn.cgo) -m str 1 }\n");
+    return ret;
+}
+
 static int render_frontend(struct buf *b, const struct model *m, const struct render_opts *o)
 {
     bool passthrough = o->https_port && m->n_maps[MODEL_MAP_PASSTHROUGH];
@@ -435,9 +497,10 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
         "    http-request set-var(txn.backend) var(txn.pk),map_beg(maps/prefix.map) "
         "if !{ var(txn.backend) -m found }\n"
         "    http-request set-var(txn.backend) var(txn.hk),concat(,,/),"
-        "map_str(maps/host-default.map) if !{ var(txn.backend) -m found }\n"
-        "    http-request set-var(txn.redirect) var(txn.hk),map_str(maps/redirect.map) "
-        "if !{ ssl_fc }\n");
+        "map_str(maps/host-default.map) if !{ var(txn.backend) -m found }\n");
+    ret |= render_canaries(b, m);
+    ret |= buf_adds(b, "    http-request set-var(txn.redirect) var(txn.hk),map_str(maps/redirect.map) "
+                       "if !{ ssl_fc }\n");
     for (size_t i = 0; i < sizeof(redirect_codes) / sizeof(redirect_codes[0]); i++) {
         if (m->global.ssl_redirect_port)
             /* the host without its port (txn.host), then the one asked for */

@@ -28,6 +28,8 @@
 struct claim {
     uint32_t owner;       /* the Ingress, by its place in builder.ours */
     uint32_t rank;        /* length of the rule's own path: the longer path wins */
+    uint32_t canary;      /* the canary Ingress of the route, its place in ours + 1,
+                           * or 0 (add_canary()) */
 };
 
 /* A map while building. Its array of entries, sized once for the most that
@@ -106,6 +108,8 @@ struct builder {
                                       * or NULL: the rules' own hosts */
     const void **cur_aliases;        /* the aliases the Ingress being added serves (tmp) */
     size_t n_cur_aliases;
+    uint32_t *canary_pos;            /* places in ours of the canary Ingresses (tmp) */
+    size_t n_canary_pos;
 };
 
 /* Appends <p> to the array <*v> of <*n> pointers in <a>. It doubles at each
@@ -996,6 +1000,7 @@ static void claim(struct builder *b, enum model_map map, const char *key, const 
         c = &mb->claims[add_entry(mb, slot, arena_strdup(&b->m->arena, key), value)];
         c->owner = b->cur;
         c->rank = (uint32_t)rank; /* paths are far shorter than 4 GiB */
+        c->canary = 0;
         return;
     }
     e = &mb->entries[*slot - 1];
@@ -1750,6 +1755,249 @@ static void add_aliases(struct builder *b, const struct k8s_ingress *ing, const 
     }
 }
 
+/* ====== Canaries ====== */
+
+/* An ingress-nginx canary Ingress: annotation canary "true" (any other value
+ * is a plain Ingress, the value reported by keys_apply_nginx()). */
+static bool is_canary(const struct k8s_ingress *ing)
+{
+    const char *v = k8s_kv_get(ing->obj.meta.annotations, ing->obj.n_annotations,
+                               K8S_NGINX_PREFIX "canary");
+
+    return v && !strcmp(v, "true");
+}
+
+/* The annotations of a canary Ingress that still apply: ingress-nginx reads
+ * its canary ones, its balancing algorithm and its affinity; the requests
+ * follow the main Ingress's other annotations. */
+static bool canary_reads(const char *key)
+{
+    static const char *const nginx[] = {
+        "canary", "canary-weight", "canary-weight-total", "canary-by-header",
+        "canary-by-header-value", "canary-by-cookie", "load-balance", "affinity",
+        "session-cookie-name",
+    };
+    static const char *const ours[] = {"load-balance", "cookie-persistence"};
+
+    for (size_t i = 0; i < ARRAY_SIZE(nginx); i++) {
+        if (str_has_prefix(key, K8S_NGINX_PREFIX) &&
+            !strcmp(key + strlen(K8S_NGINX_PREFIX), nginx[i]))
+            return true;
+    }
+    for (size_t p = 0; p < k8s_key_prefixes_len; p++) {
+        size_t n = strlen(k8s_key_prefixes[p]);
+
+        for (size_t i = 0; i < ARRAY_SIZE(ours); i++) {
+            if (!strncmp(key, k8s_key_prefixes[p], n) && !strcmp(key + n, ours[i]))
+                return true;
+        }
+    }
+    return false;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* The backend keys of a canary's backend on the route whose main backend is
+ * <main>: the main route's (as ingress-nginx, whose canary requests go
+ * through the main Ingress's location), then the canary's own balancing
+ * algorithm and cookie <ckv> sets. A Secret of the main Ingress's is named
+ * with its namespace <main_ns>, the canary's may be another. */
+static struct key_values canary_keys(struct builder *b, const char *main, const char *main_ns,
+                                     const struct key_values *ckv)
+{
+    uint32_t *slot = itab_slot(&b->backend_index, main);
+    const struct model_backend *be = *slot ? &b->m->backends[*slot - 1] : NULL;
+    struct key_values kv = be && be->opts ? *be->opts : b->global;
+
+    if (!same_text(ckv->load_balance, b->global.load_balance))
+        kv.load_balance = ckv->load_balance;
+    if (!same_text(ckv->cookie_persistence, b->global.cookie_persistence))
+        kv.cookie_persistence = ckv->cookie_persistence;
+    if (kv.auth_secret && !strchr(kv.auth_secret, '/'))
+        kv.auth_secret = arena_printf(&b->m->arena, "%s/%s", main_ns, kv.auth_secret);
+    return kv;
+}
+
+/* Attaches the canary being added to the route of <key> in <map>, claimed
+ * by a main Ingress's rule of the same path type (<rank>, as add_paths()
+ * claims it). Returns false when no such rule has the key; true otherwise,
+ * attached or reported (once a path: *<said>). */
+static bool attach_canary(struct builder *b, const struct k8s_ingress *ing, const struct where *w,
+                          enum model_map map, const char *key, size_t rank,
+                          const struct key_values *ckv, const char *id, bool *attached,
+                          bool *said)
+{
+    struct map_build *mb = &b->maps[map];
+    uint32_t *slot = itab_slot(&mb->index, key);
+    struct k8s_ingress_backend pb = k8s_path_backend(w->p);
+    const char *obj = b->cur_ref, *main, *be;
+    struct model_entry *e;
+    struct claim *c;
+    struct key_values kv;
+    char field[160], older[600];
+
+    if (!*slot || mb->claims[*slot - 1].rank != rank)
+        return false;
+    e = &mb->entries[*slot - 1];
+    c = &mb->claims[*slot - 1];
+    where_field(w, field, sizeof(field));
+    if (c->canary) {
+        if (c->canary != b->cur + 1) {
+            k8s_obj_ref(b->ours[c->canary - 1], older, sizeof(older));
+            if (!*said)
+                add_issue(b, MODEL_SEV_WARN, obj, field,
+                          "this route has the canary of the older %s already (one canary "
+                          "a route); ignored here",
+                          older);
+            *said = true;
+        }
+        return true;
+    }
+    main = e->value;
+    if (!strcmp(main, MODEL_FORBIDDEN_BACKEND)) {
+        if (!*said)
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "the main Ingress of this route fails closed (403); no canary");
+        *said = true;
+        return true;
+    }
+    if (!pb.svc) {
+        if (!*said)
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "backend.resource is not supported; no canary on this route");
+        *said = true;
+        return true;
+    }
+    kv = canary_keys(b, main, b->ours[c->owner]->meta.ns, ckv);
+    be = ensure_backend(b, obj, w, ing->obj.meta.ns, pb.svc, pb.port_name, pb.port_num, &kv);
+    if (!strcmp(be, main)) {
+        if (!*said)
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "the canary's backend is the route's own; no canary on this route");
+        *said = true;
+        return true;
+    }
+    e->value = arena_printf(&b->m->arena, "%s:%s:%u:%u:%s", main, be, ckv->canary_weight,
+                            ckv->canary_weight_total, id);
+    c->canary = b->cur + 1;
+    *attached = true;
+    return true;
+}
+
+/* Adds the canary Ingress b->ours[<pos>] to the routes of the other
+ * Ingresses with the same host, path and path type (doc/routing.md). It
+ * claims nothing: a rule no main Ingress has is reported and ignored, as
+ * ingress-nginx does. */
+static void add_canary(struct builder *b, uint32_t pos)
+{
+    const struct k8s_ingress *ing = (const struct k8s_ingress *)b->ours[pos];
+    struct k8s_kv *read = arena_alloc(&b->tmp, (ing->obj.n_annotations + 1) * sizeof(*read));
+    struct key_values kv = b->global;
+    struct issue_ctx ictx;
+    size_t n_read = 0;
+    bool attached = false;
+    char obj[600], field[320], id[16];
+
+    k8s_obj_ref(&ing->obj, obj, sizeof(obj));
+    b->cur = pos;
+    b->cur_ref = obj;
+    b->cur_origin = store_origin(b->store, &ing->obj);
+    b->m->n_ingresses++;
+    ictx.b = b;
+    ictx.obj = obj;
+    for (size_t i = 0; i < ing->obj.n_annotations; i++) {
+        const struct k8s_kv *a = &ing->obj.meta.annotations[i];
+
+        if (canary_reads(a->key)) {
+            read[n_read++] = *a;
+        } else if (k8s_annotation_read(a->key)) {
+            snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", a->key);
+            add_issue(b, MODEL_SEV_WARN, obj, field,
+                      "ignored on a canary Ingress: its requests follow the main Ingress's "
+                      "annotations, as with ingress-nginx");
+        }
+    }
+    keys_apply_nginx(&b->m->arena, &kv, read, n_read, key_issue, &ictx);
+    keys_apply_annotations(&b->m->arena, &kv, read, n_read, key_issue, &ictx);
+    if (kv.canary_weight > kv.canary_weight_total) {
+        add_issue(b, MODEL_SEV_WARN, obj,
+                  "metadata.annotations[\"" K8S_NGINX_PREFIX "canary-weight\"]",
+                  "%u is above canary-weight-total (%u): every request goes to the canary",
+                  kv.canary_weight, kv.canary_weight_total);
+        kv.canary_weight = kv.canary_weight_total;
+    }
+    if (kv.canary_header_value && !kv.canary_header)
+        add_issue(b, MODEL_SEV_WARN, obj,
+                  "metadata.annotations[\"" K8S_NGINX_PREFIX "canary-by-header-value\"]",
+                  "has no effect without canary-by-header; ignored");
+    if (ing->default_backend)
+        add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
+                  "a canary of a default backend is not supported; ignored");
+    if (ing->n_tls)
+        add_issue(b, MODEL_SEV_WARN, obj, "spec.tls",
+                  "ignored on a canary Ingress: the main Ingress's TLS serves its routes");
+    snprintf(id, sizeof(id), "c%012llx",
+             (unsigned long long)(hash_fnv1a(ing->obj.meta.key, strlen(ing->obj.meta.key)) &
+                                  0xffffffffffffULL));
+    /* on its way out: its pods may be gone already */
+    for (size_t ri = 0; pos < b->n_living && ri < ing->n_rules; ri++) {
+        const struct k8s_ingress_rule *r = &ing->rules[ri];
+        const char *hk = r->host ? r->host : "";
+
+        for (size_t j = 0; j < r->n_paths; j++) {
+            const struct k8s_ingress_path *p = &r->paths[j];
+            struct where w = {.rule = ri, .path = j, .p = p, .host = hk};
+            size_t len = strlen(p->path);
+            char key[2400], wbuf[2400];
+            bool found = false, said = false;
+
+            switch (p->type) {
+            case K8S_PATH_EXACT:
+                path_key(key, sizeof(key), hk, p->path, len, "");
+                found = attach_canary(b, ing, &w, MODEL_MAP_EXACT, key, 0, &kv, id, &attached, &said);
+                break;
+            case K8S_PATH_PREFIX:
+                len = prefix_len(p->path, len);
+                if (len == 1) {
+                    path_key(key, sizeof(key), hk, "", 0, "/");
+                    found = attach_canary(b, ing, &w, MODEL_MAP_PREFIX, key, 1, &kv, id,
+                                          &attached, &said);
+                    break;
+                }
+                path_key(key, sizeof(key), hk, p->path, len, "");
+                found = attach_canary(b, ing, &w, MODEL_MAP_PREFIX_EXACT, key, len, &kv, id,
+                                      &attached, &said);
+                path_key(key, sizeof(key), hk, p->path, len, "/");
+                found |= attach_canary(b, ing, &w, MODEL_MAP_PREFIX, key, len, &kv, id,
+                                       &attached, &said);
+                break;
+            case K8S_PATH_IMPL:
+                path_key(key, sizeof(key), hk, len ? p->path : "/", len ? len : 1, "");
+                found = attach_canary(b, ing, &w, MODEL_MAP_PREFIX, key, len, &kv, id,
+                                      &attached, &said);
+                break;
+            }
+            if (!found)
+                add_issue(b, MODEL_SEV_WARN, obj, where_field(&w, field, sizeof(field)),
+                          "no other Ingress has a rule for %s: ignored, as ingress-nginx "
+                          "does (a canary adds to a route, it makes none)",
+                          where_what(&w, wbuf, sizeof(wbuf)));
+        }
+    }
+    if (attached) {
+        struct model_canary *mc = &b->m->canaries[b->m->n_canaries++];
+
+        mc->id = arena_strdup(&b->m->arena, id);
+        mc->header = kv.canary_header;
+        mc->header_value = kv.canary_header ? kv.canary_header_value : NULL;
+        mc->cookie = kv.canary_cookie;
+    }
+    b->cur_ref = NULL;
+}
+
 /* Adds b->ours[<pos>]. */
 static void add_ingress(struct builder *b, uint32_t pos)
 {
@@ -1764,6 +2012,12 @@ static void add_ingress(struct builder *b, uint32_t pos)
     b->cur_ref = obj;
     b->cur_origin = store_origin(b->store, &ing->obj);
     if (!ingress_is_valid(b, ing, obj)) {
+        b->cur_ref = NULL;
+        return;
+    }
+    /* a canary takes no route of its own: added to the others' (add_canary()) */
+    if (is_canary(ing)) {
+        b->canary_pos[b->n_canary_pos++] = pos;
         b->cur_ref = NULL;
         return;
     }
@@ -1957,6 +2211,11 @@ static int cmp_file(const void *a, const void *b)
     return strcmp(((const struct model_file *)a)->name, ((const struct model_file *)b)->name);
 }
 
+static int cmp_canary(const void *a, const void *b)
+{
+    return strcmp(((const struct model_canary *)a)->id, ((const struct model_canary *)b)->id);
+}
+
 static int cmp_userlist(const void *a, const void *b)
 {
     return strcmp((*(const struct model_userlist *const *)a)->name,
@@ -1982,6 +2241,8 @@ static void finish(struct builder *b)
     sort_in_place(m->server_files, m->n_server_files, sizeof(*m->server_files), cmp_file);
     if (m->n_userlists)
         qsort(m->userlists, m->n_userlists, sizeof(*m->userlists), cmp_userlist);
+    if (m->n_canaries)
+        qsort(m->canaries, m->n_canaries, sizeof(*m->canaries), cmp_canary);
     hmap_deinit(&b->sni_owner);
     hmap_deinit(&b->rule_hosts);
     hmap_deinit(&b->alias_owner);
@@ -2458,8 +2719,13 @@ struct model *model_build(const struct store *store, const struct model_opts *op
                 hmap_put(&b.rule_hosts, h, (void *)&ing->obj);
         }
     }
+    b.canary_pos = arena_alloc(&b.tmp, (n_ours + 1) * sizeof(*b.canary_pos));
     for (size_t i = 0; i < n_ours; i++)
         add_ingress(&b, (uint32_t)i);
+    /* the canaries once every route is claimed, oldest first */
+    b.m->canaries = arena_alloc(&b.m->arena, (b.n_canary_pos + 1) * sizeof(*b.m->canaries));
+    for (size_t i = 0; i < b.n_canary_pos; i++)
+        add_canary(&b, b.canary_pos[i]);
     free(ours);
     b.ours = NULL;
     add_tcp_services(&b);
@@ -2485,6 +2751,25 @@ bool model_fits_spare(const struct model_backend *be)
            !be->server_crt && !be->tls_closed && !be->n_backups;
 }
 
+/* Map value <value> with backend <from> named <to>: the value, or a route
+ * with a canary, "MAIN:CANARY:WEIGHT:TOTAL:ID", whose first two fields are
+ * backends (their names have no ':'). */
+static const char *renamed(struct model *m, const char *value, const char *from, const char *to)
+{
+    size_t main_len = strcspn(value, ":"), canary_len, from_len = strlen(from);
+    const char *canary;
+
+    if (!value[main_len])
+        return strcmp(value, from) ? value : to;
+    canary = value + main_len + 1;
+    canary_len = strcspn(canary, ":");
+    if (main_len == from_len && !memcmp(value, from, from_len))
+        return arena_printf(&m->arena, "%s:%s", to, canary);
+    if (canary_len == from_len && !memcmp(canary, from, from_len))
+        return arena_printf(&m->arena, "%.*s:%s%s", (int)main_len, value, to, canary + canary_len);
+    return value;
+}
+
 int model_run_in_spare(struct model *m, const char *name, const char *spare)
 {
     struct model_backend *be = (struct model_backend *)model_find_backend(m, name);
@@ -2505,10 +2790,8 @@ int model_run_in_spare(struct model *m, const char *name, const char *spare)
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         struct model_entry *e = m->maps[routes[i]];
 
-        for (size_t j = 0; j < m->n_maps[routes[i]]; j++) {
-            if (!strcmp(e[j].value, own))
-                e[j].value = be->name;
-        }
+        for (size_t j = 0; j < m->n_maps[routes[i]]; j++)
+            e[j].value = renamed(m, e[j].value, own, be->name);
     }
     if (m->default_backend && !strcmp(m->default_backend, own))
         m->default_backend = be->name;

@@ -103,6 +103,12 @@ struct key_values {
                                         * namespace, or NULL */
     const char *nginx_http_errors;    /* custom-http-errors: codes HAProxy has a page for,
                                        * sorted, space separated, or NULL */
+    bool nginx_canary;                /* canary: "true" (build.c, doc/routing.md) */
+    uint32_t canary_weight;           /* canary-weight: of canary_weight_total */
+    uint32_t canary_weight_total;     /* canary-weight-total, 100 by default */
+    const char *canary_header;        /* canary-by-header: a header name, or NULL */
+    const char *canary_header_value;  /* canary-by-header-value, or NULL */
+    const char *canary_cookie;        /* canary-by-cookie: a cookie name, or NULL */
     const char *backend_snippet;     /* checked lines, '\n'-terminated, or NULL */
     const char *frontend_snippet;
     const char *global_snippet;

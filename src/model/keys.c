@@ -1861,6 +1861,8 @@ void keys_defaults(struct key_values *kv)
         if (key_table[i].parse(NULL, key_table[i].def, (char *)kv + key_table[i].offset, &err))
             abort();
     }
+    /* ingress-nginx's canary-weight-total (not a key of the table) */
+    kv->canary_weight_total = 100;
 }
 
 static const struct key_def *find(const char *name)
@@ -1984,6 +1986,12 @@ enum nginx_conv {
     NX_ALIAS,     /* server-alias: host names, comma separated */
     NX_DEFAULT_BACKEND, /* default-backend: a Service of the Ingress's namespace */
     NX_HTTP_ERRORS, /* custom-http-errors: status codes, comma separated */
+    NX_CANARY,    /* canary: a canary Ingress (build.c) */
+    NX_CANARY_WEIGHT, /* canary-weight */
+    NX_CANARY_TOTAL,  /* canary-weight-total */
+    NX_CANARY_HEADER, /* canary-by-header */
+    NX_CANARY_VALUE,  /* canary-by-header-value */
+    NX_CANARY_COOKIE, /* canary-by-cookie */
 };
 
 /* What Portico makes of ingress-nginx's annotations (doc/migrate.md). */
@@ -2029,6 +2037,12 @@ static const struct nginx_key {
     {"server-alias", NULL, NX_ALIAS},
     {"default-backend", NULL, NX_DEFAULT_BACKEND},
     {"custom-http-errors", NULL, NX_HTTP_ERRORS},
+    {"canary", NULL, NX_CANARY},
+    {"canary-weight", NULL, NX_CANARY_WEIGHT},
+    {"canary-weight-total", NULL, NX_CANARY_TOTAL},
+    {"canary-by-header", NULL, NX_CANARY_HEADER},
+    {"canary-by-header-value", NULL, NX_CANARY_VALUE},
+    {"canary-by-cookie", NULL, NX_CANARY_COOKIE},
 };
 
 /* server-alias: host names as routing.md takes a rule's (lower-case DNS
@@ -2311,6 +2325,36 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
         return 0;
     case NX_HTTP_ERRORS:
         return parse_http_errors(a, val, &kv->nginx_http_errors, err);
+    case NX_CANARY:
+        return parse_bool(a, val, &kv->nginx_canary, err);
+    case NX_CANARY_WEIGHT:
+    case NX_CANARY_TOTAL: {
+        uint32_t v;
+
+        /* whether the weight fits the total is checked once both are read */
+        if (str_to_u32(val, nk->conv == NX_CANARY_TOTAL, KEY_CANARY_TOTAL_MAX, &v)) {
+            errmsg_set(err, "must be a whole number from %d to %d",
+                       nk->conv == NX_CANARY_TOTAL, KEY_CANARY_TOTAL_MAX);
+            return -EINVAL;
+        }
+        *(nk->conv == NX_CANARY_TOTAL ? &kv->canary_weight_total : &kv->canary_weight) = v;
+        return 0;
+    }
+    case NX_CANARY_HEADER:
+        return parse_header_name(a, val, &kv->canary_header, err);
+    case NX_CANARY_VALUE: {
+        size_t len = strlen(val);
+
+        /* written as one single-quoted word (render.c): no "'" nor control bytes */
+        if (!len || len > 256 || bad_byte(val)) {
+            errmsg_set(err, "must be 1 to 256 printable ASCII characters but \"'\"");
+            return -EINVAL;
+        }
+        kv->canary_header_value = keep(a, val, len);
+        return 0;
+    }
+    case NX_CANARY_COOKIE:
+        return parse_cookie(a, val, &kv->canary_cookie, err);
     }
     {
         const struct key_def *k = find(nk->key);
@@ -2350,6 +2394,16 @@ void keys_apply_nginx(struct arena *a, struct key_values *kv, const struct k8s_k
             fn(arg, field, msg);
             free(err);
         }
+    }
+    /* the canary's keys on an Ingress that is none: said, as they do nothing */
+    for (size_t i = 0; i < n && !kv->nginx_canary; i++) {
+        char field[300];
+
+        if (!str_has_prefix(ann[i].key, K8S_NGINX_PREFIX "canary-"))
+            continue;
+        snprintf(field, sizeof(field), "metadata.annotations[\"%.256s\"]", ann[i].key);
+        fn(arg, field, "this Ingress is not a canary (no " K8S_NGINX_PREFIX "canary: \"true\"); "
+                       "ignored");
     }
     /* affinity: cookie keeps a client on its endpoint, in session-cookie-name */
     if (kv->nginx_affinity)

@@ -15,6 +15,8 @@
  * use, low enough that HAProxy's configuration stays small. */
 #define KEY_TEXT_MAX 4096
 #define KEY_LIST_MAX 1024
+/* the largest canary-weight-total */
+#define KEY_CANARY_TOTAL_MAX 1000000
 /* auth-realm's default */
 #define KEY_AUTH_REALM "Protected Content"
 

@@ -78,6 +78,17 @@ struct model_userlist {
     size_t n_users;
 };
 
+/* A canary Ingress (ingress-nginx's canary annotations) with at least one
+ * route: the request rules render.c writes for its header and cookie. The
+ * values of its routes in the maps of paths are
+ * "MAIN:CANARY:WEIGHT:TOTAL:ID" (doc/internals/routing-maps.md). */
+struct model_canary {
+    const char *id;            /* "c" and 12 hex digits of its "ns/name" */
+    const char *header;        /* canary-by-header, validated, or NULL */
+    const char *header_value;  /* canary-by-header-value, validated, or NULL */
+    const char *cookie;        /* canary-by-cookie, validated, or NULL */
+};
+
 /* One map entry: lookup key -> value (a backend name or a redirect code). */
 struct model_entry {
     const char *key;
@@ -154,6 +165,8 @@ struct model {
     size_t n_server_files;
     struct model_errorfile *errorfiles; /* sorted by code; in the arena */
     size_t n_errorfiles;
+    struct model_canary *canaries;  /* sorted by id; in the arena */
+    size_t n_canaries;
     const struct model_userlist **userlists; /* sorted by name; in the arena */
     size_t n_userlists;
     struct model_issue *issues;

@@ -349,6 +349,36 @@ static void test_run_in_spare_refusals(void **state)
     store_deinit(&s);
 }
 
+/* A canary's backend in a spare: the route's value names the spare. */
+static void test_canary_in_spare(void **state)
+{
+    struct model_opts mo;
+    struct store s;
+    struct model *m;
+    const struct model_entry *e;
+
+    (void)state;
+    base_store(&s, "10.0.0.1");
+    put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    put_ingress(&s, "shop", "api", T_NEW, "portico",
+                "'nginx.ingress.kubernetes.io/canary':'true',"
+                "'nginx.ingress.kubernetes.io/canary-weight':'30'",
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("api", 9000))) "]");
+    memset(&mo, 0, sizeof(mo));
+    mo.ingress_class = "portico";
+    mo.controller_name = CONTROLLER;
+    mo.fallback_cert_pem = fallback_pem;
+    mo.spare_backends = 1;
+    m = model_build(&s, &mo);
+    assert_int_equal(m->n_maps[MODEL_MAP_PREFIX], 1);
+    e = &m->maps[MODEL_MAP_PREFIX][0];
+    assert_true(!strncmp(e->value, "shop_web_http:shop_api_grpc:30:100:", 35));
+    assert_int_equal(model_run_in_spare(m, "shop_api_grpc", "_spare_1"), 0);
+    assert_true(!strncmp(e->value, "shop_web_http:_spare_1:30:100:", 30));
+    model_unref(m);
+    store_deinit(&s);
+}
+
 /* Several backends added and removed at once: one reload, naming the first
  * PLAN_REASONS_SHOWN of them and how many more, each counted by kind. */
 static void test_reload_names_every_reason(void **state)
@@ -549,6 +579,7 @@ int main(void)
         cmocka_unit_test(test_backend_added_or_removed_reloads),
         cmocka_unit_test(test_backend_in_spare),
         cmocka_unit_test(test_run_in_spare_refusals),
+        cmocka_unit_test(test_canary_in_spare),
         cmocka_unit_test(test_reload_names_every_reason),
         cmocka_unit_test(test_global_settings_reload),
         cmocka_unit_test(test_not_serving_reloads),
