@@ -103,7 +103,11 @@ void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r)
 
 /* ====== Building the plan ====== */
 
-/* The plan being made: the updates in their groups, applied in this order. */
+/* The plan being made: the updates in their groups, applied in this order.
+ * Servers are added before any route leads to them and removed after the
+ * last one has gone; a map that gains keys is committed before one that
+ * only loses some, so that a path moving from one map to another is in
+ * both for a moment, never in neither. */
 struct planner {
     const struct plan_gen *a, *b; /* running, pending */
     struct arena *ar;             /* the pending model's */
@@ -111,7 +115,8 @@ struct planner {
     struct updates {
         struct rt_update *v;
         size_t n, cap;
-    } certs, relist, hosts_first, maps, hosts_last, servers, late;
+    } certs, relist, servers_added, hosts_first, maps, hosts_last, maps_late, servers_removed,
+        late;
     struct hmap added;            /* new certificate file -> its crt-list line */
     struct hmap loaded;           /* client certificates (server-crt) loaded by the updates */
     const char *reload;           /* the first reason, or NULL: no reload */
@@ -284,7 +289,8 @@ static bool list_updates(struct planner *p, const struct srv_list *la, const str
             need_reload(p, PLAN_WHY_OTHER, "a server's keywords do not fit a Runtime API command");
             return false;
         }
-        push(&p->servers, cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
+        push(cmp > 0 ? &p->servers_added : &p->servers_removed,
+             cmp > 0 ? RT_SERVER_ADD : RT_SERVER_DEL,
              arena_printf(p->ar, "%s/%s%s", bb->name, lb->backup ? MODEL_BACKUP_PREFIX : "",
                           name),
              arena_strndup(p->ar, words->ptr, words->len),
@@ -446,13 +452,15 @@ static bool map_gains(const struct model *a, const struct model *b, enum model_m
 /* Where the update of map <f> goes. A host's paths are keyed by the host
  * that hosts.map (or wildcards.map) gives: a host added last finds its
  * paths there, one removed first sends its requests where they now belong
- * at once; either way no request meets a host without its paths. */
+ * at once; either way no request meets a host without its paths. Of the
+ * other maps, those that only lose keys come last (struct planner). */
 static struct updates *map_group(struct planner *p, const struct render_file *f)
 {
+    bool gains = map_gains(p->a->model, p->b->model, (enum model_map)f->map);
+
     if (f->map != MODEL_MAP_HOSTS && f->map != MODEL_MAP_WILDCARDS)
-        return &p->maps;
-    return map_gains(p->a->model, p->b->model, (enum model_map)f->map) ? &p->hosts_last
-                                                                       : &p->hosts_first;
+        return gains ? &p->maps : &p->maps_late;
+    return gains ? &p->hosts_last : &p->hosts_first;
 }
 
 /* The update that part <f>, the <k>-th of the pending generation, needs,
@@ -545,15 +553,18 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     if (!p.reload)
         server_updates(&p);
     if (!p.reload) {
-        out->u = xcalloc(p.certs.n + p.relist.n + p.hosts_first.n + p.maps.n + p.hosts_last.n +
-                             p.servers.n + p.late.n + 1,
+        out->u = xcalloc(p.certs.n + p.relist.n + p.servers_added.n + p.hosts_first.n +
+                             p.maps.n + p.hosts_last.n + p.maps_late.n + p.servers_removed.n +
+                             p.late.n + 1,
                          sizeof(*out->u));
         append(out, &p.certs);
         append(out, &p.relist);
+        append(out, &p.servers_added);
         append(out, &p.hosts_first);
         append(out, &p.maps);
         append(out, &p.hosts_last);
-        append(out, &p.servers);
+        append(out, &p.maps_late);
+        append(out, &p.servers_removed);
         append(out, &p.late);
         if (!out->n) /* the renderings differ, yet no part does */
             need_reload(&p, PLAN_WHY_OTHER,
@@ -565,10 +576,12 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     hmap_deinit(&p.loaded);
     free(p.certs.v);
     free(p.relist.v);
+    free(p.servers_added.v);
     free(p.hosts_first.v);
     free(p.maps.v);
     free(p.hosts_last.v);
-    free(p.servers.v);
+    free(p.maps_late.v);
+    free(p.servers_removed.v);
     free(p.late.v);
 }
 

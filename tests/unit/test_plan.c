@@ -252,6 +252,72 @@ static void test_hosts_map_order(void **state)
     }
 }
 
+/* A path moving between maps (Exact to Prefix and back): the map that gains
+ * it first, the one that loses it after, so that it is always in one. */
+static void test_path_moves_between_maps(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    for (int back = 0; back < 2; back++) {
+        base_store(&a, "10.0.0.1");
+        base_store(&b, "10.0.0.1");
+        put_ingress(back ? &b : &a, "shop", "more", T_NEW, "portico", "",
+                    "'rules':[" RULE("bar.com", PATH("/x", "Exact", BE_NUM("web", 80))) "]");
+        put_ingress(back ? &a : &b, "shop", "more", T_NEW, "portico", "",
+                    "'rules':[" RULE("bar.com", PATH("/x", "Prefix", BE_NUM("web", 80))) "]");
+        plan_between(&a, &b, &ga, &gb, &p);
+        assert_null(p.reload);
+        assert_int_equal(p.n, 3);
+        assert_string_equal(p.u[0].name, back ? "maps/exact.map" : "maps/prefix-exact.map");
+        assert_string_equal(p.u[1].name, back ? "maps/prefix-exact.map" : "maps/prefix.map");
+        assert_string_equal(p.u[2].name, back ? "maps/prefix.map" : "maps/exact.map");
+        assert_non_null(strstr(p.u[0].content, "add map"));
+        assert_non_null(strstr(p.u[2].content, "del map"));
+        done(&a, &b, &ga, &gb, &p);
+    }
+}
+
+/* A backend taken from a spare gets its servers before its routes; given
+ * back, it loses its routes before its servers: no request meets it empty. */
+static void test_servers_around_routes(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p;
+
+    (void)state;
+    base_store(&a, "10.0.0.1");
+    base_store(&b, "10.0.0.1");
+    put_service(&b, "shop", "api", "grpc", 9000, 9000, "10.0.1.1");
+    put_ingress(&b, "shop", "api", T_NEW, "portico", "",
+                "'rules':[" RULE("api.com", PATH("/", "Prefix", BE_NUM("api", 9000))) "]");
+    gen_make_spares(&ga, &a, 1, NULL);
+    gen_make_spares(&gb, &b, 1, "shop_api_grpc");
+    for (int back = 0; back < 2; back++) {
+        size_t server = p.n, route = p.n;
+
+        plan_make(back ? &gb.g : &ga.g, back ? &ga.g : &gb.g, true, back ? &ga.r : &gb.r, &p);
+        assert_null(p.reload);
+        for (size_t i = 0; i < p.n; i++) {
+            if (p.u[i].kind == RT_SERVER_ADD || p.u[i].kind == RT_SERVER_DEL)
+                server = i;
+            else if (strstr(p.u[i].content, "_spare_1"))
+                route = i;
+        }
+        assert_true(server < p.n && route < p.n);
+        assert_int_equal(p.u[server].kind, back ? RT_SERVER_DEL : RT_SERVER_ADD);
+        assert_true(back ? route < server : server < route);
+        plan_free(&p);
+    }
+    gen_free(&ga);
+    gen_free(&gb);
+    store_deinit(&a);
+    store_deinit(&b);
+}
+
 /* A backend added or removed changes the configuration: a reload, naming it. */
 static void test_backend_added_or_removed_reloads(void **state)
 {
@@ -575,6 +641,8 @@ int main(void)
         cmocka_unit_test(test_runtime_servers_match_configuration),
         cmocka_unit_test(test_route_on_existing_backend),
         cmocka_unit_test(test_hosts_map_order),
+        cmocka_unit_test(test_path_moves_between_maps),
+        cmocka_unit_test(test_servers_around_routes),
         cmocka_unit_test(test_two_entries_replace_the_map),
         cmocka_unit_test(test_backend_added_or_removed_reloads),
         cmocka_unit_test(test_backend_in_spare),
