@@ -79,16 +79,6 @@ def metric(px, name):
     raise AssertionError(f"no metric {name}")
 
 
-def reloads_when_tidy(px, timeout=15):
-    """The reload count once no spare backend is in use: a new Service is served
-    from a spare at once and renamed by one reload --min-reload-interval later."""
-    deadline = time.monotonic() + timeout
-    while metric(px, 'portico_spare_backends{state="in_use"}') != 0:
-        assert time.monotonic() < deadline, "spare backends still in use"
-        time.sleep(0.1)
-    return px.settle()
-
-
 def test_secret_named_later_is_read_again(cluster, pods, base, certs, start_portico):
     """issue 3: Secret data is not kept once built (the parsed certificate serves while
     an Ingress names the Secret); a Secret named later, or named again after a build
@@ -161,7 +151,7 @@ def test_compaction_forces_relist_and_missed_deletes(cluster, pods, base, start_
                     ingress("kept", [rule("kept.cluster.test", path("/", "two"))])])
     px.wait_service("gone.cluster.test", "/", "two")
     px.wait_service("kept.cluster.test", "/", "two")
-    reloads = reloads_when_tidy(px)
+    reloads = px.settle()
     # a new API server has an empty watch cache; with etcd compacted the old
     # resourceVersion is gone for good: the watch must relist
     cluster.sh("restart-apiserver", timeout=120)

@@ -679,10 +679,16 @@ class Portico:
         return pids
 
     def settle(self, quiet=0.4, timeout=5.0):
-        """Wait until no reload has been logged for `quiet` seconds (bounded); returns the count.
+        """Wait until no spare backend is in use and no reload has been logged for
+        `quiet` seconds (bounded); returns the count.
 
         A new configuration can serve before portico logs its reload, so counts are
-        taken only once the log is quiet."""
+        taken only once the log is quiet; a new backend served from a spare gets its
+        own name by a reload --min-reload-interval later, so counts wait for that too."""
+        deadline = time.monotonic() + 15
+        while self.metric('portico_spare_backends{state="in_use"}') != 0:
+            assert time.monotonic() < deadline, "spare backends still in use"
+            time.sleep(0.1)
         deadline = time.monotonic() + timeout
         last, since = self.reload_count(), time.monotonic()
         while time.monotonic() < deadline:
