@@ -49,6 +49,7 @@ import concurrent.futures
 import itertools
 import os
 import re
+import shlex
 import signal
 import statistics
 import subprocess
@@ -315,7 +316,9 @@ def run_once(binary, tmp, admin, certs, args, tag):
     """Starts <binary> against the loaded cluster, measures, stops it.
     The objects it creates are named after <tag> and deleted afterwards."""
     work = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
-    cmd, ports = portico_command(binary, f"--kubeconfig={tmp / 'c' / 'portico.kubeconfig'}", work)
+    path, *flags = shlex.split(binary)
+    cmd, ports = portico_command(path, f"--kubeconfig={tmp / 'c' / 'portico.kubeconfig'}", work)
+    cmd += flags
     log = work / "portico.log"
     start = time.time()
     proc = subprocess.Popen(cmd + ["--log-level=debug"], stderr=open(log, "w"))
@@ -448,7 +451,8 @@ def main():
     ap.add_argument("--connections", type=int, default=50, help="wrk connections")
     ap.add_argument("--runs", type=int, default=1, help="runs per binary")
     ap.add_argument("--portico", action="append",
-                    help="binary to measure (repeatable; default ./portico)")
+                    help="binary to measure, and flags of its own after it, e.g. "
+                         "'./portico --spare-backends=0' (repeatable; default ./portico)")
     args = ap.parse_args()
     binaries = args.portico or [str(ROOT / "portico")]
     args.kinds = set(k for k in args.kinds.split(",") if k)
