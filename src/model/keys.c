@@ -321,15 +321,18 @@ fail:
     return -EINVAL;
 }
 
-/* Compiles <re> with PCRE2, the engine HAProxy uses; 0, or -EINVAL with
- * *<err> set. */
-static int check_regex(const char *re, size_t len, char **err)
+/* Compiles <re> with PCRE2 as HAProxy 2.6 does (regex_comp()): groups only
+ * when <captures> (replace-path), none for an ACL's "-m reg", where "\1"
+ * then names no group, and a JIT compile whose failure HAProxy refuses
+ * too. 0, or -EINVAL with *<err> set. */
+static int check_regex(const char *re, size_t len, bool captures, char **err)
 {
     pcre2_code *code;
     int ecode;
     PCRE2_SIZE eoff;
 
-    code = pcre2_compile((PCRE2_SPTR)re, len, 0, &ecode, &eoff, NULL);
+    code = pcre2_compile((PCRE2_SPTR)re, len, captures ? 0 : PCRE2_NO_AUTO_CAPTURE, &ecode,
+                         &eoff, NULL);
     if (!code) {
         PCRE2_UCHAR msg[160];
 
@@ -338,7 +341,16 @@ static int check_regex(const char *re, size_t len, char **err)
                    (size_t)eoff);
         return -EINVAL;
     }
+    ecode = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     pcre2_code_free(code);
+    /* a library without JIT answers BADOPTION, which HAProxy accepts */
+    if (ecode && ecode != PCRE2_ERROR_JIT_BADOPTION) {
+        PCRE2_UCHAR msg[160];
+
+        pcre2_get_error_message(ecode, msg, sizeof(msg));
+        errmsg_set(err, "the regex does not compile: %s", (char *)msg);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -388,7 +400,7 @@ static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err
                                 "with no space in either", n + 1);
                 goto fail;
             }
-            if (check_regex(re, re_len, err) || ++n > 16) {
+            if (check_regex(re, re_len, true, err) || ++n > 16) {
                 if (n > 16)
                     errmsg_set(err, "has more than 16 rewrites");
                 goto fail;
@@ -428,7 +440,7 @@ static int parse_origins(struct arena *a, const char *val, void *dst, char **err
             errmsg_set(err, "a regex of origins cannot hold a space");
             return -EINVAL;
         }
-        if (check_regex(val, strlen(val), err))
+        if (check_regex(val, strlen(val), false, err))
             return -EINVAL;
         *(const char **)dst = keep(a, val, strlen(val));
         return 0;
