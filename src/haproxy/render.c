@@ -367,7 +367,7 @@ static int canary_line(struct buf *b, const struct model_canary *c, const char *
     ret |= buf_adds(b, " } { ");
     ret |= cfg_word_strong(b, word);
     ret |= buf_adds(b, " -m str -- ");
-    ret |= cfg_word_strong(b, value);
+    ret |= cfg_acl_word(b, value);
     ret |= buf_adds(b, " }\n");
     return ret;
 }

@@ -2357,9 +2357,11 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
     case NX_CANARY_VALUE: {
         size_t len = strlen(val);
 
-        /* written as one single-quoted word (render.c): no "'" nor control bytes */
-        if (!len || len > 256 || bad_byte(val)) {
-            errmsg_set(err, "must be 1 to 256 printable ASCII characters but \"'\"");
+        /* written as one single-quoted word of an ACL (render.c): no "'" nor
+         * control bytes, and not "}", which would end the ACL */
+        if (!len || len > 256 || bad_byte(val) || !strcmp(val, "}")) {
+            errmsg_set(err, "must be 1 to 256 printable ASCII characters but \"'\", and not "
+                            "\"}\" alone");
             return -EINVAL;
         }
         kv->canary_header_value = keep(a, val, len);
