@@ -350,10 +350,10 @@ static int render_captures(struct buf *b, const struct model *m, const struct mo
  * trailing dot removed, looked up exactly, then with its first label
  * stripped among wildcard suffixes. Path key: host key + path. */
 /* One "http-request set-var(txn.cgo) str(<go>)" line for the canary <c>,
- * when <fetch>(<name>) is <value> and, unless <first>, nothing decided
- * before it. */
+ * when <fetch>(<name>) matches <value> with the method <match> ("str", or
+ * "reg" for a regex) and, unless <first>, nothing decided before it. */
 static int canary_line(struct buf *b, const struct model_canary *c, const char *go, bool first,
-                       const char *fetch, const char *name, const char *value)
+                       const char *fetch, const char *name, const char *match, const char *value)
 {
     char word[128];
     int ret;
@@ -366,7 +366,7 @@ static int canary_line(struct buf *b, const struct model_canary *c, const char *
     ret |= cfg_name(b, c->id);
     ret |= buf_adds(b, " } { ");
     ret |= cfg_word_strong(b, word);
-    ret |= buf_adds(b, " -m str -- ");
+    ret |= buf_addf(b, " -m %s -- ", match);
     ret |= cfg_acl_word(b, value);
     ret |= buf_adds(b, " }\n");
     return ret;
@@ -389,15 +389,18 @@ static int render_canaries(struct buf *b, const struct model *m)
     for (size_t i = 0; i < m->n_canaries; i++) {
         const struct model_canary *c = &m->canaries[i];
 
+        /* a value, else a pattern, else always/never (build.c) */
         if (c->header && c->header_value) {
-            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, c->header_value);
+            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "str", c->header_value);
+        } else if (c->header && c->header_pattern) {
+            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "reg", c->header_pattern);
         } else if (c->header) {
-            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "always");
-            ret |= canary_line(b, c, "0", false, "req.fhdr", c->header, "never");
+            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "str", "always");
+            ret |= canary_line(b, c, "0", false, "req.fhdr", c->header, "str", "never");
         }
         if (c->cookie) {
-            ret |= canary_line(b, c, "1", false, "req.cook", c->cookie, "always");
-            ret |= canary_line(b, c, "0", false, "req.cook", c->cookie, "never");
+            ret |= canary_line(b, c, "1", false, "req.cook", c->cookie, "str", "always");
+            ret |= canary_line(b, c, "0", false, "req.cook", c->cookie, "str", "never");
         }
     }
     ret |= buf_adds(b, "    http-request set-var(txn.cw) var(txn.canary),field(3,:) "

@@ -2003,6 +2003,7 @@ enum nginx_conv {
     NX_CANARY_TOTAL,  /* canary-weight-total */
     NX_CANARY_HEADER, /* canary-by-header */
     NX_CANARY_VALUE,  /* canary-by-header-value */
+    NX_CANARY_PATTERN, /* canary-by-header-pattern */
     NX_CANARY_COOKIE, /* canary-by-cookie */
 };
 
@@ -2054,6 +2055,7 @@ static const struct nginx_key {
     {"canary-weight-total", NULL, NX_CANARY_TOTAL},
     {"canary-by-header", NULL, NX_CANARY_HEADER},
     {"canary-by-header-value", NULL, NX_CANARY_VALUE},
+    {"canary-by-header-pattern", NULL, NX_CANARY_PATTERN},
     {"canary-by-cookie", NULL, NX_CANARY_COOKIE},
 };
 
@@ -2365,6 +2367,24 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
             return -EINVAL;
         }
         kv->canary_header_value = keep(a, val, len);
+        return 0;
+    }
+    case NX_CANARY_PATTERN: {
+        size_t len = strlen(val);
+        const char *bad = bad_byte(val);
+
+        /* one single-quoted word after "-m reg" (render.c), compiled as
+         * HAProxy compiles it: what it would refuse never reaches it */
+        if (bad)
+            return refuse_byte(val, bad, err);
+        if (!len || len > 256 || !strcmp(val, "}")) {
+            errmsg_set(err, "must be a regex of 1 to 256 printable ASCII characters but \"'\", "
+                            "and not \"}\" alone (write \"\\}\")");
+            return -EINVAL;
+        }
+        if (check_regex(val, len, false, err))
+            return -EINVAL;
+        kv->canary_header_pattern = keep(a, val, len);
         return 0;
     }
     case NX_CANARY_COOKIE:
