@@ -712,6 +712,25 @@ static int render_userlists(struct buf *b, const struct model *m)
     return 0;
 }
 
+/* ingress-nginx's custom-http-errors, <codes> space separated (the
+ * ConfigMap's or an Ingress's): the endpoint's answer replaced by the error
+ * page of its status (--configmap-errorfiles's, else HAProxy's); codes
+ * validated against those HAProxy has a page for (keys.c). */
+static int render_http_errors(struct buf *b, const char *codes)
+{
+    int ret = 0;
+
+    for (const char *c = codes; c && *c;) {
+        size_t len = strcspn(c, " ");
+
+        ret |= buf_addf(b, "    http-response return status %.*s default-errorfiles "
+                           "if { status %.*s }\n",
+                        (int)len, c, (int)len, c);
+        c += len + (c[len] == ' ');
+    }
+    return ret;
+}
+
 /* The lines a backend's keys add (doc/config/ names them), in the order
  * HAProxy runs them: access first, then CORS preflights (answered without
  * the endpoints), then the request's rewrites, then the response's.
@@ -856,17 +875,7 @@ static int render_backend_keys(struct buf *b, const struct model *m,
     if (o->request_set_header && render_headers(b, "http-request set-header",
                                                 o->request_set_header))
         return -EINVAL;
-    /* ingress-nginx's custom-http-errors: the endpoint's answer replaced by
-     * the error page of its status (--configmap-errorfiles's, else HAProxy's);
-     * codes validated against those HAProxy has a page for */
-    for (const char *c = o->nginx_http_errors; c && *c;) {
-        size_t len = strcspn(c, " ");
-
-        ret |= buf_addf(b, "    http-response return status %.*s default-errorfiles "
-                           "if { status %.*s }\n",
-                        (int)len, c, (int)len, c);
-        c += len + (c[len] == ' ');
-    }
+    ret |= render_http_errors(b, o->nginx_http_errors);
     if (o->response_set_header && render_headers(b, "http-response set-header",
                                                  o->response_set_header))
         return -EINVAL;
@@ -967,6 +976,7 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
         } else {
             ret |= buf_addf(b, "    balance roundrobin\n%s",
                             m->global.forwarded_for ? "    option forwardfor\n" : "");
+            ret |= render_http_errors(b, m->global.nginx_http_errors);
         }
 servers:
         for (size_t j = 0; j < be->n_servers; j++) {
