@@ -23,6 +23,14 @@ int cfg_word_strong(struct buf *b, const char *s)
     return 0;
 }
 
+int cfg_acl_word(struct buf *b, const char *s)
+{
+    /* quotes are gone when HAProxy looks for the "}" that closes the ACL */
+    if (!strcmp(s, "}"))
+        return -EINVAL;
+    return cfg_word_strong(b, s);
+}
+
 int cfg_word_logfmt(struct buf *b, const char *s)
 {
     for (const char *p = s; *p; p++) {

@@ -18,6 +18,10 @@ int cfg_word_strong(struct buf *b, const char *s);
  * written; non-ASCII bytes and runs of spaces (which log-format merges) are
  * refused too. */
 int cfg_word_logfmt(struct buf *b, const char *s);
+/* Appends <s> as one pattern of an anonymous ACL ("{ fetch -m str -- <s> }"):
+ * as cfg_word_strong(), and "}" alone is refused too, as HAProxy ends the
+ * ACL at a word "}" whatever its quotes. */
+int cfg_acl_word(struct buf *b, const char *s);
 /* Appends <s> as a proxy, server or file name: [A-Za-z0-9_.:-] only. */
 int cfg_name(struct buf *b, const char *s);
 /* Appends <s> as a map or crt-list key: printable ASCII without spaces, not

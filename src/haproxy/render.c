@@ -350,10 +350,10 @@ static int render_captures(struct buf *b, const struct model *m, const struct mo
  * trailing dot removed, looked up exactly, then with its first label
  * stripped among wildcard suffixes. Path key: host key + path. */
 /* One "http-request set-var(txn.cgo) str(<go>)" line for the canary <c>,
- * when <fetch>(<name>) is <value> and, unless <first>, nothing decided
- * before it. */
+ * when <fetch>(<name>) matches <value> with the method <match> ("str", or
+ * "reg" for a regex) and, unless <first>, nothing decided before it. */
 static int canary_line(struct buf *b, const struct model_canary *c, const char *go, bool first,
-                       const char *fetch, const char *name, const char *value)
+                       const char *fetch, const char *name, const char *match, const char *value)
 {
     char word[128];
     int ret;
@@ -366,8 +366,8 @@ static int canary_line(struct buf *b, const struct model_canary *c, const char *
     ret |= cfg_name(b, c->id);
     ret |= buf_adds(b, " } { ");
     ret |= cfg_word_strong(b, word);
-    ret |= buf_adds(b, " -m str -- ");
-    ret |= cfg_word_strong(b, value);
+    ret |= buf_addf(b, " -m %s -- ", match);
+    ret |= cfg_acl_word(b, value);
     ret |= buf_adds(b, " }\n");
     return ret;
 }
@@ -389,15 +389,18 @@ static int render_canaries(struct buf *b, const struct model *m)
     for (size_t i = 0; i < m->n_canaries; i++) {
         const struct model_canary *c = &m->canaries[i];
 
+        /* a value, else a pattern, else always/never (build.c) */
         if (c->header && c->header_value) {
-            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, c->header_value);
+            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "str", c->header_value);
+        } else if (c->header && c->header_pattern) {
+            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "reg", c->header_pattern);
         } else if (c->header) {
-            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "always");
-            ret |= canary_line(b, c, "0", false, "req.fhdr", c->header, "never");
+            ret |= canary_line(b, c, "1", true, "req.fhdr", c->header, "str", "always");
+            ret |= canary_line(b, c, "0", false, "req.fhdr", c->header, "str", "never");
         }
         if (c->cookie) {
-            ret |= canary_line(b, c, "1", false, "req.cook", c->cookie, "always");
-            ret |= canary_line(b, c, "0", false, "req.cook", c->cookie, "never");
+            ret |= canary_line(b, c, "1", false, "req.cook", c->cookie, "str", "always");
+            ret |= canary_line(b, c, "0", false, "req.cook", c->cookie, "str", "never");
         }
     }
     ret |= buf_adds(b, "    http-request set-var(txn.cw) var(txn.canary),field(3,:) "
@@ -709,6 +712,25 @@ static int render_userlists(struct buf *b, const struct model *m)
     return 0;
 }
 
+/* ingress-nginx's custom-http-errors, <codes> space separated (the
+ * ConfigMap's or an Ingress's): the endpoint's answer replaced by the error
+ * page of its status (--configmap-errorfiles's, else HAProxy's); codes
+ * validated against those HAProxy has a page for (keys.c). */
+static int render_http_errors(struct buf *b, const char *codes)
+{
+    int ret = 0;
+
+    for (const char *c = codes; c && *c;) {
+        size_t len = strcspn(c, " ");
+
+        ret |= buf_addf(b, "    http-response return status %.*s default-errorfiles "
+                           "if { status %.*s }\n",
+                        (int)len, c, (int)len, c);
+        c += len + (c[len] == ' ');
+    }
+    return ret;
+}
+
 /* The lines a backend's keys add (doc/config/ names them), in the order
  * HAProxy runs them: access first, then CORS preflights (answered without
  * the endpoints), then the request's rewrites, then the response's.
@@ -853,17 +875,7 @@ static int render_backend_keys(struct buf *b, const struct model *m,
     if (o->request_set_header && render_headers(b, "http-request set-header",
                                                 o->request_set_header))
         return -EINVAL;
-    /* ingress-nginx's custom-http-errors: the endpoint's answer replaced by
-     * the error page of its status (--configmap-errorfiles's, else HAProxy's);
-     * codes validated against those HAProxy has a page for */
-    for (const char *c = o->nginx_http_errors; c && *c;) {
-        size_t len = strcspn(c, " ");
-
-        ret |= buf_addf(b, "    http-response return status %.*s default-errorfiles "
-                           "if { status %.*s }\n",
-                        (int)len, c, (int)len, c);
-        c += len + (c[len] == ' ');
-    }
+    ret |= render_http_errors(b, o->nginx_http_errors);
     if (o->response_set_header && render_headers(b, "http-response set-header",
                                                  o->response_set_header))
         return -EINVAL;
@@ -964,6 +976,7 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
         } else {
             ret |= buf_addf(b, "    balance roundrobin\n%s",
                             m->global.forwarded_for ? "    option forwardfor\n" : "");
+            ret |= render_http_errors(b, m->global.nginx_http_errors);
         }
 servers:
         for (size_t j = 0; j < be->n_servers; j++) {

@@ -1774,8 +1774,8 @@ static bool canary_reads(const char *key)
 {
     static const char *const nginx[] = {
         "canary", "canary-weight", "canary-weight-total", "canary-by-header",
-        "canary-by-header-value", "canary-by-cookie", "load-balance", "affinity",
-        "session-cookie-name",
+        "canary-by-header-value", "canary-by-header-pattern", "canary-by-cookie",
+        "load-balance", "affinity", "session-cookie-name",
     };
     static const char *const ours[] = {"load-balance", "cookie-persistence"};
 
@@ -1933,6 +1933,14 @@ static void add_canary(struct builder *b, uint32_t pos)
         add_issue(b, MODEL_SEV_WARN, obj,
                   "metadata.annotations[\"" K8S_NGINX_PREFIX "canary-by-header-value\"]",
                   "has no effect without canary-by-header; ignored");
+    if (kv.canary_header_pattern && !kv.canary_header)
+        add_issue(b, MODEL_SEV_WARN, obj,
+                  "metadata.annotations[\"" K8S_NGINX_PREFIX "canary-by-header-pattern\"]",
+                  "has no effect without canary-by-header; ignored");
+    else if (kv.canary_header_pattern && kv.canary_header_value)
+        add_issue(b, MODEL_SEV_WARN, obj,
+                  "metadata.annotations[\"" K8S_NGINX_PREFIX "canary-by-header-pattern\"]",
+                  "canary-by-header-value is set too and wins, as with ingress-nginx; ignored");
     if (ing->default_backend)
         add_issue(b, MODEL_SEV_WARN, obj, "spec.defaultBackend",
                   "a canary of a default backend is not supported; ignored");
@@ -1993,6 +2001,9 @@ static void add_canary(struct builder *b, uint32_t pos)
         mc->id = arena_strdup(&b->m->arena, id);
         mc->header = kv.canary_header;
         mc->header_value = kv.canary_header ? kv.canary_header_value : NULL;
+        mc->header_pattern = kv.canary_header && !kv.canary_header_value
+                                 ? kv.canary_header_pattern
+                                 : NULL;
         mc->cookie = kv.canary_cookie;
     }
     b->cur_ref = NULL;

@@ -108,6 +108,7 @@ struct key_values {
     uint32_t canary_weight_total;     /* canary-weight-total, 100 by default */
     const char *canary_header;        /* canary-by-header: a header name, or NULL */
     const char *canary_header_value;  /* canary-by-header-value, or NULL */
+    const char *canary_header_pattern; /* canary-by-header-pattern: a regex, or NULL */
     const char *canary_cookie;        /* canary-by-cookie: a cookie name, or NULL */
     const char *backend_snippet;     /* checked lines, '\n'-terminated, or NULL */
     const char *frontend_snippet;

@@ -321,15 +321,18 @@ fail:
     return -EINVAL;
 }
 
-/* Compiles <re> with PCRE2, the engine HAProxy uses; 0, or -EINVAL with
- * *<err> set. */
-static int check_regex(const char *re, size_t len, char **err)
+/* Compiles <re> with PCRE2 as HAProxy 2.6 does (regex_comp()): groups only
+ * when <captures> (replace-path), none for an ACL's "-m reg", where "\1"
+ * then names no group, and a JIT compile whose failure HAProxy refuses
+ * too. 0, or -EINVAL with *<err> set. */
+static int check_regex(const char *re, size_t len, bool captures, char **err)
 {
     pcre2_code *code;
     int ecode;
     PCRE2_SIZE eoff;
 
-    code = pcre2_compile((PCRE2_SPTR)re, len, 0, &ecode, &eoff, NULL);
+    code = pcre2_compile((PCRE2_SPTR)re, len, captures ? 0 : PCRE2_NO_AUTO_CAPTURE, &ecode,
+                         &eoff, NULL);
     if (!code) {
         PCRE2_UCHAR msg[160];
 
@@ -338,7 +341,16 @@ static int check_regex(const char *re, size_t len, char **err)
                    (size_t)eoff);
         return -EINVAL;
     }
+    ecode = pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
     pcre2_code_free(code);
+    /* a library without JIT answers BADOPTION, which HAProxy accepts */
+    if (ecode && ecode != PCRE2_ERROR_JIT_BADOPTION) {
+        PCRE2_UCHAR msg[160];
+
+        pcre2_get_error_message(ecode, msg, sizeof(msg));
+        errmsg_set(err, "the regex does not compile: %s", (char *)msg);
+        return -EINVAL;
+    }
     return 0;
 }
 
@@ -388,7 +400,7 @@ static int parse_rewrite(struct arena *a, const char *val, void *dst, char **err
                                 "with no space in either", n + 1);
                 goto fail;
             }
-            if (check_regex(re, re_len, err) || ++n > 16) {
+            if (check_regex(re, re_len, true, err) || ++n > 16) {
                 if (n > 16)
                     errmsg_set(err, "has more than 16 rewrites");
                 goto fail;
@@ -428,7 +440,7 @@ static int parse_origins(struct arena *a, const char *val, void *dst, char **err
             errmsg_set(err, "a regex of origins cannot hold a space");
             return -EINVAL;
         }
-        if (check_regex(val, strlen(val), err))
+        if (check_regex(val, strlen(val), false, err))
             return -EINVAL;
         *(const char **)dst = keep(a, val, strlen(val));
         return 0;
@@ -1321,6 +1333,19 @@ static int parse_seconds(struct arena *a, const char *val, void *dst, char **err
 }
 
 #define KV(f) offsetof(struct key_values, f)
+static int parse_http_errors(struct arena *a, const char *val, const char **dst, char **err);
+
+/* custom-http-errors in the ConfigMap: as the annotation (parse_http_errors());
+ * empty, its default, for none. */
+static int parse_error_codes(struct arena *a, const char *val, void *dst, char **err)
+{
+    if (!*val) {
+        *(const char **)dst = NULL;
+        return 0;
+    }
+    return parse_http_errors(a, val, dst, err);
+}
+
 #define BOTH (KEY_S_ANNOT | KEY_S_CMAP)
 #define BE (KEY_S_ANNOT | KEY_S_BACKEND)
 #define BE_BOTH (KEY_S_ANNOT | KEY_S_CMAP | KEY_S_BACKEND)
@@ -1449,6 +1474,18 @@ const struct key_def key_table[] = {
      "own length).",
      "`len` of the `http-request capture` rules, or of the `declare capture` slots.", "\"256\"",
      NULL},
+    {"custom-http-errors", KEY_CODES, "", KEY_S_CMAP, parse_error_codes, KV(nginx_http_errors),
+     "Status codes, comma separated (ingress-nginx's ConfigMap key of that name): an "
+     "endpoint's response with one of them is replaced by Portico's error page for that "
+     "code, the page of --configmap-errorfiles if it has one, else HAProxy's own, for every "
+     "Ingress and the default backend. An Ingress's `nginx.ingress.kubernetes.io/"
+     "custom-http-errors` annotation replaces the list for its routes (doc/migrate.md). "
+     "Only the error statuses HAProxy has a page for are taken (" ERRORFILE_CODES_ERRORS "); "
+     "others are left out with a warning "
+     "naming the ConfigMap and the key, and a value with none of them is ignored.",
+     "`http-response return status N default-errorfiles if { status N }` in every backend "
+     "that serves HTTP.",
+     "\"404,503\"", NULL},
     {"client-crt-optional", KEY_BOOL, "false", KEY_S_CMAP, parse_bool, KV(client_crt_optional),
      "With client-ca, clients without a certificate are served too (one presented must "
      "still be valid); the endpoints can tell by X-SSL-Client-Verify.",
@@ -1847,6 +1884,8 @@ const char *key_type_name(enum key_type t)
         return "path";
     case KEY_SIZE:
         return "size";
+    case KEY_CODES:
+        return "status codes";
     }
     return "?";
 }
@@ -1886,6 +1925,7 @@ static void apply(struct arena *a, struct key_values *kv, const char *field, con
 {
     const struct key_def *k = find(name);
     char *err = NULL, msg[512];
+    int ret;
 
     if (!k || !(k->scopes & scope)) {
         const char *near = str_closest(name, next_key, NULL);
@@ -1903,7 +1943,12 @@ static void apply(struct arena *a, struct key_values *kv, const char *field, con
         fn(arg, field, msg);
         return;
     }
-    if (k->parse(a, val, (char *)kv + k->offset, &err)) {
+    ret = k->parse(a, val, (char *)kv + k->offset, &err);
+    if (ret > 0) {
+        /* applied in part: <err> says what was left out */
+        fn(arg, field, err);
+        free(err);
+    } else if (ret < 0) {
         snprintf(msg, sizeof(msg), "%s; the value is ignored", err);
         fn(arg, field, msg);
         free(err);
@@ -1958,14 +2003,14 @@ bool keys_value_ok(const char *name, const char *val)
     const struct key_def *k = find(name);
     struct key_values scratch;
     char *err = NULL;
+    int ret;
 
     if (!k)
         return false;
-    if (k->parse(NULL, val, (char *)&scratch + k->offset, &err)) {
-        free(err);
-        return false;
-    }
-    return true;
+    /* a value applied in part (custom-http-errors) is one */
+    ret = k->parse(NULL, val, (char *)&scratch + k->offset, &err);
+    free(err);
+    return ret >= 0;
 }
 
 /* ====== ingress-nginx ====== */
@@ -1991,6 +2036,7 @@ enum nginx_conv {
     NX_CANARY_TOTAL,  /* canary-weight-total */
     NX_CANARY_HEADER, /* canary-by-header */
     NX_CANARY_VALUE,  /* canary-by-header-value */
+    NX_CANARY_PATTERN, /* canary-by-header-pattern */
     NX_CANARY_COOKIE, /* canary-by-cookie */
 };
 
@@ -2042,6 +2088,7 @@ static const struct nginx_key {
     {"canary-weight-total", NULL, NX_CANARY_TOTAL},
     {"canary-by-header", NULL, NX_CANARY_HEADER},
     {"canary-by-header-value", NULL, NX_CANARY_VALUE},
+    {"canary-by-header-pattern", NULL, NX_CANARY_PATTERN},
     {"canary-by-cookie", NULL, NX_CANARY_COOKIE},
 };
 
@@ -2181,7 +2228,7 @@ static int parse_http_errors(struct arena *a, const char *val, const char **dst,
         *dst = arena_strndup(a, kept, nk);
     if (nr) {
         errmsg_set(err, "%s left out: only the error statuses HAProxy has a page for can be "
-                        "replaced (" ERRORFILE_CODES_ERRORS "); the others are",
+                        "replaced (" ERRORFILE_CODES_ERRORS "); the others are kept",
                    refused);
         return 1;
     }
@@ -2345,12 +2392,32 @@ static int nginx_apply(struct arena *a, struct key_values *kv, const struct ngin
     case NX_CANARY_VALUE: {
         size_t len = strlen(val);
 
-        /* written as one single-quoted word (render.c): no "'" nor control bytes */
-        if (!len || len > 256 || bad_byte(val)) {
-            errmsg_set(err, "must be 1 to 256 printable ASCII characters but \"'\"");
+        /* written as one single-quoted word of an ACL (render.c): no "'" nor
+         * control bytes, and not "}", which would end the ACL */
+        if (!len || len > 256 || bad_byte(val) || !strcmp(val, "}")) {
+            errmsg_set(err, "must be 1 to 256 printable ASCII characters but \"'\", and not "
+                            "\"}\" alone");
             return -EINVAL;
         }
         kv->canary_header_value = keep(a, val, len);
+        return 0;
+    }
+    case NX_CANARY_PATTERN: {
+        size_t len = strlen(val);
+        const char *bad = bad_byte(val);
+
+        /* one single-quoted word after "-m reg" (render.c), compiled as
+         * HAProxy compiles it: what it would refuse never reaches it */
+        if (bad)
+            return refuse_byte(val, bad, err);
+        if (!len || len > 256 || !strcmp(val, "}")) {
+            errmsg_set(err, "must be a regex of 1 to 256 printable ASCII characters but \"'\", "
+                            "and not \"}\" alone (write \"\\}\")");
+            return -EINVAL;
+        }
+        if (check_regex(val, len, false, err))
+            return -EINVAL;
+        kv->canary_header_pattern = keep(a, val, len);
         return 0;
     }
     case NX_CANARY_COOKIE:
@@ -2442,6 +2509,11 @@ bool keys_same_captures(const struct key_values *kv, const struct key_values *ba
            kv->request_capture_len == base->request_capture_len;
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
 /* A key's value as text, for comparing and hashing. */
 static const char *value_text(const struct key_def *k, const struct key_values *kv, char *buf,
                               size_t size)
@@ -2492,7 +2564,9 @@ bool keys_backend_differs(const struct key_values *kv, const struct key_values *
                                     : NULL},
             {"request-capture-len", NULL},
             {"default-backend", kv->nginx_default_backend},
-            {"custom-http-errors", kv->nginx_http_errors},
+            {"custom-http-errors", same_text(kv->nginx_http_errors, base->nginx_http_errors)
+                                       ? NULL
+                                       : kv->nginx_http_errors},
         };
 
         if (extra[0][1]) {

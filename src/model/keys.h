@@ -43,6 +43,7 @@ enum key_type {
     KEY_URL,       /* an http:// or https:// URL */
     KEY_PATH,      /* a URL path, starting with '/' */
     KEY_SIZE,      /* a size in bytes, with k, m or g (1024-based) */
+    KEY_CODES,     /* HTTP status codes, comma separated */
 };
 
 #define KEY_S_ANNOT 0x1u   /* accepted as an Ingress annotation */

@@ -86,6 +86,8 @@ struct model_canary {
     const char *id;            /* "c" and 12 hex digits of its "ns/name" */
     const char *header;        /* canary-by-header, validated, or NULL */
     const char *header_value;  /* canary-by-header-value, validated, or NULL */
+    const char *header_pattern; /* canary-by-header-pattern, validated, or NULL
+                                 * (NULL when header_value is set) */
     const char *cookie;        /* canary-by-cookie, validated, or NULL */
 };
 

@@ -90,3 +90,44 @@ def test_canary(launcher):
     m.delete("canary.yaml")
     px.wait_service(HOST, "/", "main")
     assert served(px, 50, headers=[("X-Canary", "always")]) == {"main": 50}
+
+
+def test_canary_header_pattern(launcher):
+    """canary-by-header-pattern: a regex (PCRE, unanchored unless it says so)
+    the header must match; the exact value wins when both are set; a
+    pattern HAProxy would refuse is reported and the canary decides by
+    always/never, every other route unharmed."""
+    echo = launcher.echo({"main": ["127.0.0.1"], "next": ["127.0.0.2"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("main") + echo.objects("next"))
+    m.write("main.yaml", ingress("main", [rule(HOST, path("/", "main")),
+                                          rule("both.e2e.test", path("/", "main")),
+                                          rule("bad.e2e.test", path("/", "main"))]))
+    m.write("pattern.yaml", canary("pattern", HOST, "next", canary_by_header="X-Canary",
+                                   canary_by_header_pattern=r'^(beta|gamma)-\d+$|"#x" \$'))
+    m.write("both.yaml", canary("both", "both.e2e.test", "next", canary_by_header="X-Canary",
+                                canary_by_header_value="exact",
+                                canary_by_header_pattern="^ex"))
+    m.write("bad.yaml", canary("bad", "bad.e2e.test", "next", canary_by_header="X-Canary",
+                               canary_by_header_pattern=r"(a)\1"))
+    px = launcher.portico(m)
+    px.wait_service(HOST, "/", "main")
+
+    assert served(px, 10, headers=[("X-Canary", "beta-12")]) == {"next": 10}
+    assert served(px, 5, headers=[("X-Canary", "gamma-7")]) == {"next": 5}
+    # unanchored alternative: anywhere in the value, with its quotes and '#'
+    assert served(px, 5, headers=[("X-Canary", 'say "#x" $ now')]) == {"next": 5}
+    assert served(px, 5, headers=[("X-Canary", "beta-12x")]) == {"main": 5}
+    assert served(px, 5, headers=[("X-Canary", "always")]) == {"main": 5}
+    assert served(px, 5) == {"main": 5}
+
+    # the value wins: "^ex" matches "exactly", but only "exact" goes
+    assert served(px, 5, "both.e2e.test", headers=[("X-Canary", "exact")]) == {"next": 5}
+    assert served(px, 5, "both.e2e.test", headers=[("X-Canary", "exactly")]) == {"main": 5}
+
+    # refused: reported on that Ingress and key, always/never as without it
+    log = px.log_text()
+    assert "ingress/default/bad" in log and "canary-by-header-pattern" in log, log
+    assert served(px, 5, "bad.e2e.test", headers=[("X-Canary", "a\\1")]) == {"main": 5}
+    assert served(px, 5, "bad.e2e.test", headers=[("X-Canary", "always")]) == {"next": 5}
+    assert served(px, 5, headers=[("X-Canary", "beta-1")]) == {"next": 5}

@@ -3,7 +3,8 @@ request-capture on an Ingress, through the real HAProxy (doc/migrate.md):
 an alias host served as the rule host is (paths, certificate, redirect);
 the default-backend Service answering while the route's Service has no
 ready endpoint and no more once it has one again, without a reload; an
-endpoint's 503 and 404 replaced by the error pages; an Ingress's captures
+endpoint's 503 and 404 replaced by the error pages, for one Ingress by its
+annotation or for all by the ConfigMap's key; an Ingress's captures
 in the access log of its own requests only."""
 
 import threading
@@ -148,6 +149,50 @@ def test_custom_http_errors(launcher, status_server):
     assert (r.status, r.body) == (503, b"endpoint says 503\n"), r
     assert (f'metadata.annotations[\\"{NGINX}custom-http-errors\\"]: 415 left out'
             in px.log_text())
+
+
+def test_custom_http_errors_configmap(launcher, status_server):
+    """The ConfigMap's custom-http-errors for every Ingress (ingress-nginx's
+    ConfigMap key); an Ingress's annotation replaces the list for its
+    routes; a code HAProxy has no page for is left out with a warning
+    naming the ConfigMap and the key; a new list reloads, and an emptied
+    key gives the endpoints their own answers back."""
+    m = launcher.manifests()
+    m.write("svc.yaml", [service("codes"), endpoint_slice(
+        "codes", [endpoint("127.0.0.1")], [("http", status_server)])])
+    m.write("plain.yaml", ingress("plain", [rule("plain.cm-errors.test", path("/", "codes"))]))
+    m.write("slow.yaml", ingress("slow", [rule("slow.cm-errors.test", path("/", "codes"))],
+                                 annotations={"portico.dev/timeout-server": "90s"}))
+    m.write("own.yaml", ingress("own", [rule("own.cm-errors.test", path("/", "codes"))],
+                                annotations={NGINX + "custom-http-errors": "404"}))
+    m.write("cm.yaml", [config_map("portico-config", {"custom-http-errors": "503,418"}),
+                        config_map("errors", {"503": PAGE_503})])
+    px = launcher.portico(m, args=["--configmap=default/portico-config",
+                                   "--configmap-errorfiles=default/errors"])
+    px.wait_status("plain.cm-errors.test", "/status/200", 200)
+    px.wait_status("own.cm-errors.test", "/status/200", 200)
+
+    for host in ("plain.cm-errors.test", "slow.cm-errors.test"):
+        r = px.get("/status/503", host=host)
+        assert (r.status, r.body) == (503, b"portico says later\n"), (host, r)
+        r = px.get("/status/404", host=host)
+        assert (r.status, r.body) == (404, b"endpoint says 404\n"), (host, r)
+    # the annotation's list instead of the ConfigMap's
+    r = px.get("/status/503", host="own.cm-errors.test")
+    assert (r.status, r.body) == (503, b"endpoint says 503\n"), r
+    r = px.get("/status/404", host="own.cm-errors.test")
+    assert r.status == 404 and b"endpoint says" not in r.body, r
+    log = px.log_text()
+    assert "configmap/default/portico-config" in log, log
+    assert 'data[\\"custom-http-errors\\"]: 418 left out' in log, log
+
+    # the key emptied: the endpoints' own answers again
+    m.write("cm.yaml", [config_map("portico-config", {"custom-http-errors": ""}),
+                        config_map("errors", {"503": PAGE_503})])
+    wait_for(lambda: px.get("/status/503", host="plain.cm-errors.test").body ==
+             b"endpoint says 503\n", what="the ConfigMap's list gone")
+    r = px.get("/status/503", host="slow.cm-errors.test")
+    assert (r.status, r.body) == (503, b"endpoint says 503\n"), r
 
 
 def test_request_capture_per_ingress(launcher):

@@ -9,9 +9,11 @@ benign value (the benign batch), and the baseline alone.
 """
 
 import base64
+import functools
 import json
 import re
 import subprocess
+from collections import defaultdict
 from dataclasses import dataclass, field as dfield
 from pathlib import Path
 
@@ -389,6 +391,46 @@ def companions(prefix, key):
     return {}
 
 
+# --------------------------------------------------------------------------- canaries
+
+@functools.lru_cache(maxsize=None)
+def canary_id(fid):
+    """The id Portico gives the canary Ingress <fid>-canary of a fixture
+    (build.c: "c" and 12 hex digits of the FNV-1a hash of "ns/name")."""
+    h = 0xcbf29ce484222325
+    for b in f"default/{fid}-canary".encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return "c%012x" % (h & 0xffffffffffff)
+
+
+# The canary's annotations with a valid value each, and what each needs
+# beside it to have an effect.
+CANARY_BENIGN = {
+    "canary": "true", "canary-weight": "30", "canary-weight-total": "1000",
+    "canary-by-header": "X-Canary", "canary-by-header-value": "beta",
+    "canary-by-header-pattern": "^(beta|gamma)-[0-9]+$", "canary-by-cookie": "canary_ck",
+}
+CANARY_COMPANIONS = {
+    "canary-weight-total": {"canary-weight": "30"},
+    "canary-by-header-value": {"canary-by-header": "X-Canary"},
+    "canary-by-header-pattern": {"canary-by-header": "X-Canary"},
+}
+
+
+def canary_pair(fid, key, value):
+    """A main Ingress for fNNNNN.test and a canary Ingress of the same
+    route with <key> set to <value> (and "canary: true" unless <key> is
+    that one), to a Service of its own: the canary's rendering paths (its
+    frontend lines, the map values MAIN:CANARY:W:T:ID, its backend)."""
+    ann = {NGINX + "canary": "true"}
+    ann.update({NGINX + k: v for k, v in CANARY_COMPANIONS.get(key, {}).items()})
+    ann[NGINX + key] = value
+    return [service(f"{fid}-next"), slice_for(f"{fid}-next-1", f"{fid}-next", addr="10.0.0.2"),
+            ingress(fid, f"{fid}.test", created=OLD),
+            ingress(f"{fid}-canary", f"{fid}.test", annotations=ann, paths=[
+                {"path": "/", "pathType": "Prefix", "backend": backend(f"{fid}-next")}])]
+
+
 # --------------------------------------------------------------------------- fields
 
 @dataclass
@@ -453,6 +495,10 @@ def ingress_fields(docs, nginx_names, cert, cert2):
         F.append(Field(f"annotation {NGINX}{n}", NGINX_BENIGN.get(n, "true"),
                        lambda fid, v, n=n: simple(fid, {NGINX + n: v, **companions(NGINX, n)}),
                        f'metadata.annotations["{NGINX}{n}"]', key_type="nginx"))
+    # the canary annotations on a canary beside its main Ingress
+    for k, v in CANARY_BENIGN.items():
+        F.append(Field(f"canary {NGINX}{k}", v, lambda fid, val, k=k: canary_pair(fid, k, val),
+                       f'metadata.annotations["{NGINX}{k}"]', key_type="nginx"))
     F.append(Field(f"annotation name {NGINX}...", "proxy-read-timeout",
                    lambda fid, v: simple(fid, {cat(NGINX, v): "60"}),
                    f'metadata.annotations["{NGINX}'))
@@ -601,6 +647,26 @@ def parse_log(stderr):
     return out
 
 
+# The lines every canary shares (render.c, render_canaries()), in order.
+CANARY_COMMON = [
+    "    http-request set-var(txn.canary) var(txn.backend) if { var(txn.backend) -m sub : }",
+    "    http-request set-var(txn.backend) var(txn.canary),field(1,:) "
+    "if { var(txn.canary) -m found }",
+    "    http-request set-var(txn.cw) var(txn.canary),field(3,:) "
+    "if { var(txn.canary) -m found } !{ var(txn.cgo) -m found }",
+    "    http-request set-var(txn.ct) var(txn.canary),field(4,:) "
+    "if { var(txn.canary) -m found } !{ var(txn.cgo) -m found }",
+    "    http-request set-var(txn.cgo) str(1) if { var(txn.ct) -m found } "
+    "{ rand,mod(txn.ct),sub(txn.cw) -m int lt 0 }",
+    "    http-request set-var(txn.backend) var(txn.canary),field(2,:) "
+    "if { var(txn.cgo) -m str 1 }",
+]
+# A canary's own line: its header or cookie decides.
+CANARY_LINE = re.compile(r"    http-request set-var\(txn\.cgo\) str\([01]\) if "
+                         r"(?:!\{ var\(txn\.cgo\) -m found \} )?"
+                         r"\{ var\(txn\.canary\),field\(5,:\) -m str (c[0-9a-f]{12}) \} ")
+
+
 class Output:
     """A rendering read back: haproxy.cfg split into its head (global,
     defaults, frontends) and backends, the maps, the crt-list, the
@@ -616,10 +682,21 @@ class Output:
         # frontend line an Ingress changes, by design (a number, nothing of
         # the value); kept apart and checked for that shape.
         self.capture_slots = []
+        # The canaries' lines of the routing frontend: those every canary
+        # shares (checked for their exact text) and each canary's own, by
+        # its id (owned by its fixture and judged with it). Wherever they
+        # are: the frontend follows a backend (portico_tls_offload), whose
+        # block runs on to the next backend.
+        self.canary_common, self.canary_lines = [], defaultdict(list)
         cur = None
         for line in self.lines:
+            m = CANARY_LINE.match(line)
             if re.fullmatch(r"    declare capture request len [0-9]{1,4}", line):
                 self.capture_slots.append(line)
+            elif line in CANARY_COMMON:
+                self.canary_common.append(line)
+            elif m:
+                self.canary_lines[m.group(1)].append(line)
             elif line.startswith("backend "):
                 cur = line[len("backend "):]
                 self.blocks[cur] = []

@@ -104,6 +104,7 @@ def family(field):
     for prefix, fam in (("spec.rules[].host", "host"), ("spec.tls[].hosts[]", "host"),
                         ("path ", "path"), ("annotation name ", "annotation name"),
                         ("annotation " + C.NGINX, "ingress-nginx annotation"),
+                        ("canary ", "canary"),
                         ("annotation ", "annotation"), ("Service annotation", "service annotation"),
                         ("Secret", "secret")):
         if label.startswith(prefix):
@@ -140,7 +141,13 @@ class Line:
 
 
 def norm(s, fid):
-    return HASH.sub("HASH", s.replace(fid, "FID"))
+    return HASH.sub("HASH", s.replace(C.canary_id(fid), "CID").replace(fid, "FID"))
+
+
+def map_backends(value):
+    """The backends a map value names: one, or with a canary
+    "MAIN:CANARY:WEIGHT:TOTAL:ID" the first two."""
+    return value.split(":")[:2]
 
 
 class Rendering:
@@ -152,8 +159,11 @@ class Rendering:
         for mname, line in index["maps"].get(fid, []):
             self.lines.append(Line("map:" + mname, norm(line, fid)))
             parts = line.split(" ")
-            if len(parts) == 2 and parts[1] in out.blocks:
-                self.backends.add(parts[1])
+            if len(parts) == 2:
+                self.backends |= {b for b in map_backends(parts[1]) if b in out.blocks}
+        # a canary's own frontend lines
+        for line in out.canary_lines.get(C.canary_id(fid), []):
+            self.lines.append(Line("cfg", norm(line, fid)))
         for line in index["crt"].get(fid, []):
             self.lines.append(Line("crt", norm(line, fid)))
         for name in sorted(self.backends):
@@ -512,7 +522,16 @@ class Corpus:
         for m, lines in out.maps.items():
             for x in lines:
                 if OWN_FID.search(x) and len(x.split(" ")) == 2:
-                    owned_backends.add(x.split(" ")[1])
+                    owned_backends |= set(map_backends(x.split(" ")[1]))
+        # the canaries' frontend lines: the shared ones exactly, once, when
+        # there is a canary; each canary's own belong to a fixture's canary
+        if out.canary_common != (C.CANARY_COMMON if out.canary_lines else []):
+            self._bad(name, f"the canaries' shared frontend lines are not Portico's: "
+                      f"{out.canary_common[:8]}")
+        ids = {C.canary_id(fx.fid) for fx in fixtures if fx.fid}
+        for cid, lines in out.canary_lines.items():
+            if cid not in ids:
+                self._bad(name, f"canary lines of no fixture: {lines[:2]}")
         for b, lines in out.blocks.items():
             if b in base.blocks:
                 if lines != base.blocks[b]:
@@ -657,7 +676,11 @@ def test_corpus_covers_every_field(corpus):
     assert not nginx, f"ingress-nginx annotations without fixtures: {nginx}"
     fams = {family(fx.field) for fx in corpus.fixtures}
     assert fams >= {"host", "path", "annotation", "ingress-nginx annotation", "annotation name",
-                    "service annotation", "names", "secret", "configmap"}, fams
+                    "service annotation", "names", "secret", "configmap", "canary"}, fams
+    # every canary annotation on a canary beside its main Ingress
+    canary = [n for n in corpus.nginx if n.startswith("canary")
+              and f"canary {C.NGINX}{n}" not in labels]
+    assert not canary, f"canary annotations without canary fixtures: {canary}"
     # more than 20 keys: a broken `portico docs keys` must not shrink the corpus
     assert len(corpus.docs) >= 20
 
@@ -680,8 +703,8 @@ def test_every_fixture_is_judged(corpus):
 
 
 @pytest.mark.parametrize("fam", ["host", "path", "annotation", "ingress-nginx annotation",
-                                 "annotation name", "service annotation", "names", "secret",
-                                 "configmap", "batch"])
+                                 "canary", "annotation name", "service annotation", "names",
+                                 "secret", "configmap", "batch"])
 def test_no_violation(corpus, fam):
     """Rejected or read back exactly, no new directive, haproxy -c passes."""
     mine = [(who, msg) for f, who, msg in corpus.violations if f == fam]

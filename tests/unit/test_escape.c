@@ -104,6 +104,21 @@ static void test_cfg_word_strong_refuses(void **state)
     assert_refused_untouched(cfg_word_strong, "a\nb");
 }
 
+/* ====== cfg_acl_word ====== */
+
+static void test_cfg_acl_word(void **state)
+{
+    (void)state;
+    assert_out(cfg_acl_word, "always", "'always'");
+    assert_out(cfg_acl_word, "{", "'{'");
+    assert_out(cfg_acl_word, "}}", "'}}'");
+    assert_out(cfg_acl_word, "^a}$", "'^a}$'");
+    assert_refused(cfg_acl_word, "}");
+    assert_refused(cfg_acl_word, "a'b");
+    assert_refused_untouched(cfg_acl_word, "}");
+    assert_refused_untouched(cfg_acl_word, "a\nb\n");
+}
+
 /* ====== cfg_word_logfmt ====== */
 
 static void test_cfg_word_logfmt(void **state)
@@ -408,6 +423,7 @@ int main(void)
         cmocka_unit_test(test_cfg_word_strong_refuses),
         cmocka_unit_test(test_cfg_word_strong_appends),
         cmocka_unit_test(test_cfg_word_logfmt),
+        cmocka_unit_test(test_cfg_acl_word),
         cmocka_unit_test(test_cfg_word_strong_limit),
         cmocka_unit_test(test_cfg_name),
         cmocka_unit_test(test_map_key),

@@ -640,6 +640,8 @@ static void test_backend_values_refused(void **state)
         {"path-rewrite", "/a /b /c"},          {"path-rewrite", "/a '/b'"},
         {"path-rewrite", "/c\n/a( /b"},        {"set-host", "a b"},
         {"cors-allow-origin", "^(a"},          {"cors-allow-origin", "^a b"},
+        /* "-m reg" has no groups in HAProxy: "\1" names none */
+        {"cors-allow-origin", "^(a)\\1"},
         {"request-redirect", "x.example/path"}, {"request-redirect-code", "200"},
         {"set-host", "-a.example"},            {"set-host", "a.example:0"},
         {"set-host", "a..example"},            {"set-host", "a.example#x"},
