@@ -1790,8 +1790,10 @@ const struct key_def key_table[] = {
      "names the object and key). A rotated Secret is applied through the Runtime API "
      "(`set ssl cert` and `commit ssl cert`), with no reload; so are endpoint changes (the "
      "certificate is loaded by a listener that refuses every connection, so that servers "
-     "added at run time find it); connections already open, and TLS sessions HAProxy "
-     "resumes, keep the previous certificate.",
+     "added at run time find it). The commit empties HAProxy's cache of TLS sessions to "
+     "those servers, so each new connection presents the new certificate in a full handshake "
+     "(no `no-ssl-reuse` is needed); connections already open keep the previous one until "
+     "they close.",
      "`ssl crt server-tls/crt-HASH.pem` on every server of the backend, and the file on the "
      "`bind` of frontend `portico_server_crt` (an abstract socket, every connection "
      "refused); the file holds the re-encoded key and chain.",
