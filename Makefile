@@ -10,7 +10,8 @@ CPPFLAGS := -std=c11 -D_GNU_SOURCE -Isrc
 LDLIBS   :=
 
 ifneq ($(SANITIZE),)
-CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+# every report fails the run: UBSan would print and carry on
+CFLAGS   += -fsanitize=$(SANITIZE) -fno-sanitize-recover=all -fno-omit-frame-pointer
 LDFLAGS  += -fsanitize=$(SANITIZE)
 endif
 

@@ -497,7 +497,8 @@ static const struct model_userlist *backend_userlist(struct builder *b, const ch
                 pairs[2 * i] = ul->users[i];
                 pairs[2 * i + 1] = ul->hashes[i];
             }
-            qsort(pairs, ul->n_users, 2 * sizeof(*pairs), cmp_user);
+            if (ul->n_users)
+                qsort(pairs, ul->n_users, 2 * sizeof(*pairs), cmp_user);
             for (size_t i = 0; i < ul->n_users; i++) {
                 ul->users[i] = pairs[2 * i];
                 ul->hashes[i] = pairs[2 * i + 1];
@@ -2303,8 +2304,10 @@ static void finish(struct builder *b)
     for (int map = 0; map < MODEL_MAP_COUNT; map++)
         sort_in_place(m->maps[map], m->n_maps[map], sizeof(struct model_entry), cmp_entry);
     sort_in_place(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend);
-    for (size_t i = 0; i < m->n_certs; i++)
-        qsort(m->certs[i].snis, m->certs[i].n_snis, sizeof(*m->certs[i].snis), cmp_cstr);
+    for (size_t i = 0; i < m->n_certs; i++) {
+        if (m->certs[i].n_snis)
+            qsort(m->certs[i].snis, m->certs[i].n_snis, sizeof(*m->certs[i].snis), cmp_cstr);
+    }
     sort_in_place(m->certs, m->n_certs, sizeof(*m->certs), cmp_cert);
 }
 
