@@ -121,10 +121,23 @@ void ctl_drop_secret_data(struct ctl *c)
 
 /* ====== Cluster mode ====== */
 
-static void on_informer_changed(struct informer *inf, void *arg)
+/* A store change: a pass, unless it is to Services, Secrets or EndpointSlices
+ * the last build did not look up, which would build the same model (a
+ * cluster's other workloads). */
+static void on_informer_changed(struct informer *inf, const uint64_t *lookups, size_t n,
+                                void *arg)
 {
+    struct ctl *c = arg;
+    bool used = !lookups || !c->lookups_known;
+
     (void)inf;
-    ctl_schedule(arg);
+    for (size_t i = 0; !used && i < n; i++)
+        used = model_looks_up(&c->lookups, lookups[i]);
+    if (!used) {
+        c->m_unused_changes++;
+        return;
+    }
+    ctl_schedule(c);
 }
 
 static void on_informer_synced(struct informer *inf, void *arg)

@@ -128,6 +128,10 @@ struct ctl {
     uv_timer_t tidy_timer;   /* sets <tidy> a while after a backend went into one */
     size_t spares_in_use;    /* backends running in spares */
     uint64_t m_spare_uses;   /* backends put in spares, applied */
+    struct model_lookups lookups; /* the last build's (cluster.c: changes to objects
+                                   * it did not look up start no pass) */
+    bool lookups_known;      /* a build has run */
+    uint64_t m_unused_changes; /* such changes */
     int exit_code;
 };
 

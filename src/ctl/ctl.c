@@ -403,6 +403,15 @@ static bool reload_waits(struct ctl *c, const struct plan *plan)
     return true;
 }
 
+/* Keeps what the build of <m> looked up, for the next changes. */
+static void keep_lookups(struct ctl *c, struct model *m)
+{
+    free(c->lookups.v);
+    c->lookups = m->lookups;
+    memset(&m->lookups, 0, sizeof(m->lookups));
+    c->lookups_known = true;
+}
+
 static void run_pass(struct ctl *c)
 {
     uint64_t t0, t1, t2;
@@ -424,6 +433,7 @@ static void run_pass(struct ctl *c)
     if (c->kube)
         ctl_drop_secret_data(c);
     m = model_build(&c->store, &c->mopts);
+    keep_lookups(c, m);
     t1 = uv_hrtime();
     if (c->kube && ctl_fetch_wanted_secrets(c, m)) {
         /* built again once the data is back: the change waits with it */
@@ -477,6 +487,7 @@ again:
         rendered_free(&r);
         model_unref(m);
         m = model_build(&c->store, &c->mopts);
+        keep_lookups(c, m);
         spared = 0;
         retried = true;
         goto again;
@@ -905,6 +916,7 @@ out:
     free(c->next_cfg);
     free(c->admin_sock);
     free(c->rt_kinds);
+    free(c->lookups.v);
     for (int i = 0; i < MODEL_MAP_COUNT; i++)
         free(c->drift_fix[i]);
     kube_config_free(&c->kc);

@@ -113,6 +113,10 @@ static void metrics(struct ctl *c, struct buf *b)
             c->m_rejected);
     counter(b, "portico_haproxy_restarts_total", "Unexpected HAProxy exits.", c->hap.restarts);
     counter(b, "portico_sync_passes_total", "Model builds.", c->m_passes);
+    counter(b, "portico_unused_changes_total",
+            "Changes to Services, Secrets and EndpointSlices no route, certificate or key "
+            "uses: no model build.",
+            c->m_unused_changes);
     gauge(b, "portico_leader",
           "Whether this replica writes Ingress status (it holds the --leader-elect Lease, or "
           "there is no election).",

@@ -34,7 +34,8 @@ struct informer {
     struct kube_client *c;
     struct store *store;
     struct informer_spec spec; /* strings borrowed from the caller */
-    informer_fn *changed, *synced_fn;
+    informer_change_fn *changed;
+    informer_fn *synced_fn;
     void *arg;
     struct kube_req *req;
     uv_timer_t timer;          /* backoff, stall detection */
@@ -288,7 +289,7 @@ static void on_list_done(long http, int err, const char *msg, void *arg)
         inf->synced = true;
         inf->synced_fn(inf, inf->arg);
     } else if (changes) {
-        inf->changed(inf, inf->arg);
+        inf->changed(inf, NULL, 0, inf->arg);
     }
     start_watch(inf);
 }
@@ -338,7 +339,10 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
     json_t *ev = json_loadb(line, len, 0, &jerr), *obj;
     const char *type;
     struct k8s_obj *o;
-    bool changed = false;
+    const struct k8s_obj *was;
+    uint64_t lookups[2], h;
+    size_t n_lookups = 0;
+    bool changed = false, tracked = false;
 
     type = json_string_value(json_object_get(ev, "type"));
     obj = json_object_get(ev, "object");
@@ -392,7 +396,17 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
     }
     if (excluded(inf, o)) {
         k8s_obj_free(o);
-    } else if (!strcmp(type, "DELETED")) {
+        json_decref(ev);
+        return true;
+    }
+    /* what builds look up for the object, as it is and as it was */
+    tracked = k8s_obj_lookup_hash(o, &h);
+    if (tracked && h)
+        lookups[n_lookups++] = h;
+    was = store_get(inf->store, o->kind, o->meta.ns, k8s_name(&o->meta));
+    if (tracked && was && k8s_obj_lookup_hash(was, &h) && h && (!n_lookups || h != lookups[0]))
+        lookups[n_lookups++] = h;
+    if (!strcmp(type, "DELETED")) {
         changed = store_del(inf->store, o->kind, o->meta.ns, k8s_name(&o->meta));
         k8s_obj_free(o);
     } else {
@@ -400,7 +414,7 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
     }
     json_decref(ev);
     if (changed)
-        inf->changed(inf, inf->arg);
+        inf->changed(inf, tracked ? lookups : NULL, n_lookups, inf->arg);
     return true;
 }
 
@@ -493,7 +507,7 @@ static void start_watch(struct informer *inf)
 /* ====== Lifecycle ====== */
 
 struct informer *informer_start(uv_loop_t *loop, struct kube_client *c, struct store *store,
-                                const struct informer_spec *spec, informer_fn *changed,
+                                const struct informer_spec *spec, informer_change_fn *changed,
                                 informer_fn *synced, void *arg)
 {
     struct informer *inf = xcalloc(1, sizeof(*inf));

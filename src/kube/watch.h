@@ -14,6 +14,11 @@
 struct informer;
 
 typedef void informer_fn(struct informer *inf, void *arg);
+/* A change to the store: <lookups> NULL for any (a list), else the <n>
+ * k8s_obj_lookup_hash() values of the object before and after, 0 to 2 of
+ * them (a build that looks none of them up is not changed). */
+typedef void informer_change_fn(struct informer *inf, const uint64_t *lookups, size_t n,
+                                void *arg);
 
 struct informer_spec {
     enum k8s_kind kind;
@@ -32,7 +37,7 @@ struct informer_spec {
 /* Starts listing then watching. <changed> runs after each batch that changed
  * the store; <synced> once, when the first complete list is in the store. */
 struct informer *informer_start(uv_loop_t *loop, struct kube_client *c, struct store *store,
-                                const struct informer_spec *spec, informer_fn *changed,
+                                const struct informer_spec *spec, informer_change_fn *changed,
                                 informer_fn *synced, void *arg);
 void informer_stop(struct informer *inf);
 bool informer_synced(const struct informer *inf);

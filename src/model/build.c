@@ -81,6 +81,8 @@ struct builder {
     struct tls_cache *tls;           /* the caller's, or one for this build */
     struct hmap certs;               /* file -> struct cert_acc (tmp) */
     struct hmap sni_owner;           /* host -> cert file */
+    uint64_t *lookups;               /* struct model's, unsorted */
+    size_t n_lookups, cap_lookups;
     const struct k8s_obj **slices;   /* EndpointSlices with a Service, by namespace,
                                       * Service and name (index_slices()) */
     size_t n_slices;
@@ -221,6 +223,23 @@ static int cmp_slice(const void *a, const void *b)
     if (!c)
         c = strcmp(x->service, y->service);
     return c ? c : strcmp(k8s_name(&x->obj.meta), k8s_name(&y->obj.meta));
+}
+
+/* store_get() of a Service or Secret, recorded in the model's lookups:
+ * found or not, the object can change what this build made. */
+static const struct k8s_obj *look_up(struct builder *b, enum k8s_kind kind, const char *ns,
+                                     const char *name)
+{
+    b->lookups = xgrow(b->lookups, &b->cap_lookups, b->n_lookups + 1, sizeof(*b->lookups));
+    b->lookups[b->n_lookups++] = k8s_lookup_hash(kind, ns, name);
+    return store_get(b->store, kind, ns, name);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+    return (x > y) - (x < y);
 }
 
 /* Sorts the EndpointSlices of a Service together. One sorted array of
@@ -469,7 +488,7 @@ static const struct model_userlist *backend_userlist(struct builder *b, const ch
     st = arena_alloc(&b->tmp, sizeof(*st));
     memset(st, 0, sizeof(*st));
     hmap_put(&b->userlists, arena_strdup(&b->tmp, key), st);
-    s = (const struct k8s_secret *)store_get(b->store, K8S_SECRET, sns, name);
+    s = (const struct k8s_secret *)look_up(b, K8S_SECRET, sns, name);
     if (!s) {
         st->err = arena_printf(&b->tmp, "auth-secret: secret \"%s\" not found; requests get 503",
                                key);
@@ -573,7 +592,7 @@ static const char *server_tls_file(struct builder *b, const char *key, const cha
     memset(f, 0, sizeof(*f));
     if (ca) {
         const struct k8s_secret *s =
-            (const struct k8s_secret *)store_get(b->store, K8S_SECRET, sns, name);
+            (const struct k8s_secret *)look_up(b, K8S_SECRET, sns, name);
 
         if (!s) {
             st->err = "not found";
@@ -655,7 +674,7 @@ static const struct k8s_service *find_service_port(struct builder *b, const char
     const struct k8s_service *svc;
 
     *sp = NULL;
-    svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, name);
+    svc = (const struct k8s_service *)look_up(b, K8S_SERVICE, ns, name);
     for (size_t i = 0; svc && i < svc->n_ports && !*sp; i++) {
         if (port_name ? !strcmp(svc->ports[i].name, port_name) : svc->ports[i].port == port_num)
             *sp = &svc->ports[i];
@@ -671,7 +690,7 @@ static const char *fallback_servers(struct builder *b, struct model_backend *be,
                                     const char *svc_name)
 {
     const struct k8s_service *svc =
-        (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, svc_name);
+        (const struct k8s_service *)look_up(b, K8S_SERVICE, ns, svc_name);
     const struct k8s_service_port *sp = svc && svc->n_ports ? &svc->ports[0] : NULL;
 
     if (!svc || !sp)
@@ -1333,7 +1352,7 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
     ref = arena_strdup(&b->tmp, key);
     hmap_put(&b->secrets, ref, st);
     st->file = arena_printf(&b->m->arena, "%s_%s.pem", ns, name);
-    s = (const struct k8s_secret *)store_get(b->store, K8S_SECRET, ns, name);
+    s = (const struct k8s_secret *)look_up(b, K8S_SECRET, ns, name);
     if (!s) {
         st->err = arena_printf(&b->tmp, "secret \"%s/%s\" not found", ns, name);
     } else if (strcmp(s->type, "kubernetes.io/tls")) {
@@ -2243,6 +2262,14 @@ static void finish(struct builder *b)
 
     hmap_deinit(&b->backend_err);
     hmap_deinit(&b->svc_keys_seen);
+    if (b->n_lookups)
+        qsort(b->lookups, b->n_lookups, sizeof(*b->lookups), cmp_u64);
+    for (size_t i = 0; i < b->n_lookups; i++) {
+        if (!m->lookups.n || b->lookups[i] != b->lookups[m->lookups.n - 1])
+            b->lookups[m->lookups.n++] = b->lookups[i];
+    }
+    m->lookups.v = b->lookups;
+    b->lookups = NULL;
     hmap_deinit(&b->secrets);
     hmap_deinit(&b->userlists);
     hmap_deinit(&b->server_tls);
@@ -2395,7 +2422,7 @@ static void set_default_backend(struct builder *b)
     }
     if (!ref || !(name = split_ref(ref, ns, sizeof(ns))))
         return;
-    svc = (const struct k8s_service *)store_get(b->store, K8S_SERVICE, ns, name);
+    svc = (const struct k8s_service *)look_up(b, K8S_SERVICE, ns, name);
     if (!svc || svc->n_ports == 0) {
         add_issue(b, MODEL_SEV_WARN, obj, field, "service \"%s\" %s; unmatched requests get 503",
                   ref, svc ? "has no ports" : "not found");
@@ -2418,7 +2445,7 @@ static void set_client_ca(struct builder *b, const char *obj, const char *cm_ns)
 
     snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - ref) : 63, slash ? ref : cm_ns);
     k8s_key(key, sizeof(key), ns, slash ? slash + 1 : ref);
-    s = (const struct k8s_secret *)store_get(b->store, K8S_SECRET, ns, slash ? slash + 1 : ref);
+    s = (const struct k8s_secret *)look_up(b, K8S_SECRET, ns, slash ? slash + 1 : ref);
     if (!s) {
         why = "not found";
     } else if (s->data_dropped) {
@@ -2759,6 +2786,11 @@ const struct model_backend *model_find_backend(const struct model *m, const char
                          : NULL;
 }
 
+bool model_looks_up(const struct model_lookups *l, uint64_t h)
+{
+    return l->n && bsearch(&h, l->v, l->n, sizeof(h), cmp_u64);
+}
+
 bool model_fits_spare(const struct model_backend *be)
 {
     return !be->spare && !be->opts && !be->userlist && !be->listen_port && !be->server_ca &&
@@ -2909,6 +2941,7 @@ void model_unref(struct model *m)
         tls_entry_release(m->held[i]);
     free(m->held);
     free(m->wanted);
+    free(m->lookups.v);
     free(m->backends);
     for (int map = 0; map < MODEL_MAP_COUNT; map++)
         free(m->maps[map]);

@@ -144,6 +144,13 @@ struct model_issue {
     const char *msg;
 };
 
+/* k8s_lookup_hash() of each Service and Secret a build looked up, found or
+ * not: sorted, malloc'd. */
+struct model_lookups {
+    uint64_t *v;
+    size_t n;
+};
+
 struct model {
     struct arena arena;
     int refs;
@@ -174,6 +181,7 @@ struct model {
     struct model_issue *issues;
     size_t n_issues;
     size_t n_ingresses;             /* Ingresses served */
+    struct model_lookups lookups;   /* of the Services and Secrets the build looked up */
     const char **wanted;            /* "ns/name" of the Secrets the build needs whose data
                                      * was dropped before it was parsed (see store.h) */
     size_t n_wanted;

@@ -62,6 +62,10 @@ bool model_fits_spare(const struct model_backend *be);
 int model_run_in_spare(struct model *m, const char *name, const char *spare);
 /* The backend of <m> named <name>, or NULL. */
 const struct model_backend *model_find_backend(const struct model *m, const char *name);
+/* Whether a build looked up the object of hash <h> (k8s_lookup_hash()) in
+ * <l>, its lookups: a change to any other Service, Secret or EndpointSlice
+ * would build the same model. */
+bool model_looks_up(const struct model_lookups *l, uint64_t h);
 struct model *model_ref(struct model *m);
 /* Drops a reference; the last one frees the arena. NULL is a no-op. */
 void model_unref(struct model *m);

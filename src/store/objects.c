@@ -548,6 +548,33 @@ char *k8s_key(char *buf, size_t size, const char *ns, const char *name)
     return str_concat(buf, size, ns ? ns : "", "/", name, NULL);
 }
 
+uint64_t k8s_lookup_hash(enum k8s_kind kind, const char *ns, const char *name)
+{
+    uint64_t h = hash_fold(HASH_FNV1A_INIT, (uint64_t)kind);
+
+    h = hash_fnv1a_more(h, ns ? ns : "", ns ? strlen(ns) + 1 : 1);
+    h = hash_fnv1a_more(h, name, strlen(name));
+    return h ? h : 1;
+}
+
+bool k8s_obj_lookup_hash(const struct k8s_obj *o, uint64_t *h)
+{
+    const struct k8s_endpoint_slice *es;
+
+    switch (o->kind) {
+    case K8S_SERVICE:
+    case K8S_SECRET:
+        *h = k8s_lookup_hash(o->kind, o->meta.ns, k8s_name(&o->meta));
+        return true;
+    case K8S_ENDPOINT_SLICE:
+        es = (const struct k8s_endpoint_slice *)o;
+        *h = es->service ? k8s_lookup_hash(K8S_SERVICE, o->meta.ns, es->service) : 0;
+        return true;
+    default:
+        return false;
+    }
+}
+
 const char *const k8s_key_prefixes[] = {"portico.dev/", "haproxy.org/", "haproxy.com/",
                                         "ingress.kubernetes.io/"};
 const size_t k8s_key_prefixes_len = sizeof(k8s_key_prefixes) / sizeof(k8s_key_prefixes[0]);

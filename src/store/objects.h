@@ -68,4 +68,12 @@ void k8s_obj_ref(const struct k8s_obj *obj, char *out, size_t size);
 /* The store's key of an object in <buf> of <size> bytes, which it returns:
  * "ns/name", or "/name" for a cluster-scoped one (<ns> "" or NULL). */
 char *k8s_key(char *buf, size_t size, const char *ns, const char *name);
+/* A hash of the object of <kind> the model build looks up as <ns>/<name>
+ * (model.h: struct model's lookups); never 0. */
+uint64_t k8s_lookup_hash(enum k8s_kind kind, const char *ns, const char *name);
+/* Whether the changes of <o>'s kind matter only to builds that look it up
+ * (Services, Secrets, EndpointSlices); if so, *<h> is the hash of what they
+ * look up: <o> itself, or an EndpointSlice's Service (0 for a slice of no
+ * Service, which no build reads). */
+bool k8s_obj_lookup_hash(const struct k8s_obj *o, uint64_t *h);
 #endif

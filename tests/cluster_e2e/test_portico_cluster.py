@@ -106,6 +106,37 @@ def test_secret_named_later_is_read_again(cluster, pods, base, certs, start_port
     delete(cluster, [ingress("later", []), tls_secret("later", cert)])
 
 
+def test_changes_no_route_uses_build_nothing(cluster, pods, base, certs, start_portico):
+    """A Service, EndpointSlice or Secret that no Ingress names starts no model
+    build (a cluster's other workloads); named later, it is served from what the
+    store kept, and its changes count again."""
+    px = start_portico()
+    apply(cluster, [ingress("used", [rule("used.cluster.test", path("/", "one"))])])
+    px.wait_service("used.cluster.test", "/", "one")
+    px.settle()
+    passes = metric(px, "portico_sync_passes_total")
+    unused = metric(px, "portico_unused_changes_total")
+    cert = certs.get("idle.cluster.test")
+    idle = service_with_endpoints("idle", pods.services["two"], pods.port("two"))
+    apply(cluster, idle + [tls_secret("idle-tls", cert)])
+    wait_for(lambda: metric(px, "portico_unused_changes_total") >= unused + 3,
+             what="the Service, its EndpointSlice and the Secret seen, unused")
+    assert metric(px, "portico_sync_passes_total") == passes
+    # named now: routed to its endpoints, with its certificate
+    apply(cluster, [ingress("idle", [rule("idle.cluster.test", path("/", "idle"))],
+                            tls=[{"hosts": ["idle.cluster.test"], "secretName": "idle-tls"}])])
+    px.wait_service("idle.cluster.test", "/", "two", scheme="https")
+    assert cert_cn(tls_peer_cert(px.https, "idle.cluster.test")) == "idle.cluster.test"
+    # and its endpoints matter: none ready, the route answers 503
+    svc = service_with_endpoints("idle", pods.services["two"], pods.port("two"))
+    for e in svc[1]["endpoints"]:
+        e["conditions"] = {"ready": False}
+    apply(cluster, svc)
+    wait_for(lambda: px.get_tls("/", host="idle.cluster.test").status == 503,
+             what="no ready endpoint: 503")
+    delete(cluster, [ingress("used", []), ingress("idle", []), tls_secret("idle-tls", cert), *idle])
+
+
 def test_apiserver_restart_under_traffic(cluster, pods, base, start_portico):
     px = start_portico()
     apply(cluster, [ingress("steady", [rule("steady.cluster.test", path("/", "one"))])])

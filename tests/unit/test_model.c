@@ -64,6 +64,43 @@ static struct model *build(struct store *s, const struct model_opts *o)
     return m;
 }
 
+/* ====== What a build looks up ====== */
+
+/* The Services and Secrets a build looked up, found or not, are in its
+ * lookups, and no other: a change to one of those others builds the same. */
+static void test_lookups(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char *crt, *key;
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "idle", "http", 80, 8080, "10.0.0.9");
+    make_cert("foo.com", &crt, &key);
+    put_tls_secret(&s, "shop", "tls", crt, key);
+    put_tls_secret(&s, "shop", "spare-tls", crt, key);
+    put_ingress(&s, "shop", "web", T_OLD, "portico", "",
+                "'tls':[{'hosts':['foo.com'],'secretName':'tls'}],"
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80)) ","
+                                                PATH("/later", "Prefix", BE_NUM("later", 80)))
+                "]");
+    m = build(&s, &o);
+    assert_true(model_looks_up(&m->lookups, k8s_lookup_hash(K8S_SERVICE, "shop", "web")));
+    /* not there yet: its arrival changes the routes */
+    assert_true(model_looks_up(&m->lookups, k8s_lookup_hash(K8S_SERVICE, "shop", "later")));
+    assert_true(model_looks_up(&m->lookups, k8s_lookup_hash(K8S_SECRET, "shop", "tls")));
+    assert_false(model_looks_up(&m->lookups, k8s_lookup_hash(K8S_SERVICE, "shop", "idle")));
+    assert_false(model_looks_up(&m->lookups, k8s_lookup_hash(K8S_SECRET, "shop", "spare-tls")));
+    assert_false(model_looks_up(&m->lookups, k8s_lookup_hash(K8S_SERVICE, "other", "web")));
+    assert_false(model_looks_up(&m->lookups, k8s_lookup_hash(K8S_SECRET, "shop", "web")));
+    model_unref(m);
+    free(crt);
+    free(key);
+    store_deinit(&s);
+}
+
 /* ====== Class selection ====== */
 
 /* Returns true when an Ingress with the given class settings is ours. */
@@ -1612,6 +1649,7 @@ int main(void)
         cmocka_unit_test(test_wildcard_hosts),
         cmocka_unit_test(test_merge_across_ingresses),
         cmocka_unit_test(test_oldest_wins),
+        cmocka_unit_test(test_lookups),
         cmocka_unit_test(test_same_age_name_order),
         cmocka_unit_test(test_exact_and_prefix_same_path),
         cmocka_unit_test(test_declared_twice_in_one_ingress),
