@@ -317,7 +317,7 @@ static int write_applied(struct ctl *c)
               (double)(c->pass_t[2] - c->pass_t[1]) / 1e6, (double)(uv_hrtime() - t3) / 1e6,
               (double)(t3 - c->pass_t[3]) / 1e6);
     if (ret) {
-        log_err("ctl", "cannot write generation %u: %s; haproxy runs it, a reload will follow",
+        log_err("ctl", "cannot write generation %u: %s; reloading once it can be written",
                 c->pending_gen, err);
         free(err);
         /* HAProxy runs updates the running model and the files lack: a
@@ -513,6 +513,11 @@ again:
     c->pending_gen = c->gen + 1;
     plan_gen_set(&c->pending, m, &r);
     plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
+    if (c->reload_next && !plan.reload && !c->ropts.fault) {
+        plan.reload = "the files of a runtime update could not be written";
+        plan.why = PLAN_WHY_OTHER;
+        plan.n_why[PLAN_WHY_OTHER]++;
+    }
     if (plan.reload && spared && !c->ropts.fault) {
         /* a reload all the same: every backend under its own name, as a
          * fresh start would have them */
@@ -529,10 +534,6 @@ again:
     if (c->ropts.fault) {
         plan.reload = "fault injection";
         plan.why = PLAN_WHY_OTHER;
-    } else if (c->reload_next && !plan.reload) {
-        plan.reload = "the files of a runtime update could not be written";
-        plan.why = PLAN_WHY_OTHER;
-        plan.n_why[PLAN_WHY_OTHER]++;
     }
     /* a fault injected into this rendering would not be made again: this
      * generation itself waits, in check_and_load() */

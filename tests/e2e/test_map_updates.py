@@ -77,6 +77,7 @@ def test_runtime_update_whose_files_fail_is_reloaded_from_files(launcher):
     px.wait_service(HOST, "/b", "two")
     wait_for(lambda: "cannot write generation" in px.log_text(), what="the failed write logged")
     wait_for(lambda: px.reload_count() > reloads, what="a reload on the written files")
+    # reloaded as a fresh start would be: the new backend under its own name
     current = (px.config_dir / "current" / "maps" / "exact.map").read_text()
     assert f"{HOST}/b default_two_http" in current
     px.wait_service(HOST, "/b", "two")
