@@ -2,13 +2,16 @@
 """Controller time per change, in file mode, at scale.
 
 Starts each Portico binary on a copy of a manifests directory (written by
-bench/file_scale.py --write) with --log-level=debug, then makes --changes
-changes one at a time, each a rewrite of the manifest file holding the first
-Ingress: a new path on its rule (a map change through the Runtime API), then
-that path removed again, alternately. Reports, from each pass's debug line,
-the medians of the model build, the rendering, the files and, where the log
-has them, the time until the Runtime API answered; and the time from the
-file rewrite until HAProxy serves the new path (polled over HTTP).
+bench/file_scale.py --write) with --log-level=debug, plus a Service without
+endpoints and an Ingress for it (so that its backend exists: HAProxy answers
+503 for it at once). Then makes --changes changes one at a time, each a
+rewrite of the manifest file holding the first Ingress: a new host routed to
+that Service added to it (a map change through the Runtime API), then removed
+again, alternately. Reports, from each pass's debug line, the model build, the
+rendering, the files and, where the log has them, the time until HAProxy
+answered the Runtime API commands (median and p90); and the time from the
+file rewrite until HAProxy answers for the new host (503) or no more (404),
+polled over HTTP.
 
     python3 bench/file_scale.py --ingresses 10000 --write /tmp/m10k
     python3 bench/change_cost.py --manifests /tmp/m10k --portico /tmp/portico-before \\
@@ -31,13 +34,28 @@ PASS = re.compile(r"generation (\d+): model ([\d.]+) ms, render ([\d.]+) ms, fil
 
 
 def first_ingress(manifests):
-    """(file, index in its items, host) of the first Ingress found."""
+    """(file, its content, index of the first Ingress in its items)."""
     for f in sorted(manifests.glob("*.json")):
         doc = json.loads(f.read_text())
         for i, o in enumerate(doc.get("items", [])):
             if o.get("kind") == "Ingress":
-                return f, i, o["spec"]["rules"][0]["host"]
+                return f, doc, i
     sys.exit("no Ingress in the manifests")
+
+
+def probe_objects():
+    svc = {"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": "change-probe", "namespace": "bench"},
+           "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}
+    ing = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+           "metadata": {"name": "change-probe", "namespace": "bench"},
+           "spec": {"ingressClassName": "portico", "rules": [rule("probe.change.test")]}}
+    return {"apiVersion": "v1", "kind": "List", "items": [svc, ing]}
+
+
+def rule(host):
+    return {"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+        "service": {"name": "change-probe", "port": {"name": "http"}}}}]}}
 
 
 def rewrite(path, doc):
@@ -50,10 +68,9 @@ def run(binary, src, work, changes):
     man = work / "manifests"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(src, man)
-    f, idx, host = first_ingress(man)
-    doc = json.loads(f.read_text())
-    paths = doc["items"][idx]["spec"]["rules"][0]["http"]["paths"]
-    base = paths[0]
+    (man / "zzz-change-probe.json").write_text(json.dumps(probe_objects()))
+    f, doc, idx = first_ingress(man)
+    rules = doc["items"][idx]["spec"]["rules"]
     cmd, ports = portico_command(binary, f"--manifests={man}", work)
     log = work / "portico.log"
     proc = subprocess.Popen(cmd + ["--log-level=debug"], stderr=open(log, "w"))
@@ -64,16 +81,16 @@ def run(binary, src, work, changes):
         start = len(PASS.findall(log.read_text()))
         for k in range(changes):
             add = k % 2 == 0
-            path = f"/change-{k // 2}"
+            host = f"c{k // 2}.change.test"
             if add:
-                paths.append(dict(base, path=path, pathType="Exact"))
+                rules.append(rule(host))
             else:
-                paths.pop()
+                rules.pop()
+            want = 503 if add else 404
             t0 = time.time()
             rewrite(f, doc)
-            want = (lambda s: s != 404) if add else (lambda s: s == 404)
             while time.time() - t0 < 10:
-                if want(http_status(ports["http"], host, timeout=1, path=path)):
+                if http_status(ports["http"], host, timeout=1) == want:
                     served.append((time.time() - t0) * 1000)
                     break
                 time.sleep(0.001)
@@ -85,8 +102,7 @@ def run(binary, src, work, changes):
     cols = list(zip(*passes)) if passes else [[]] * 5
     out = {"passes": len(passes), "served": served}
     for name, i in (("model", 1), ("render", 2), ("files", 3), ("runtime", 4)):
-        vals = [float(v) for v in cols[i] if v]
-        out[name] = vals
+        out[name] = [float(v) for v in cols[i] if v]
     return out
 
 
