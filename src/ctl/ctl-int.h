@@ -101,6 +101,11 @@ struct ctl {
     uint64_t m_events_dropped; /* problems not sent as Events: too many at once */
     unsigned char *rt_kinds; /* the kinds of the updates in flight */
     size_t rt_n;
+    struct rendered rt_r;    /* the rendering of the updates in flight, written
+                              * once HAProxy has them (ctl.c: "Runtime API path") */
+    uint64_t pass_t[4];      /* uv_hrtime(): pass start, model built, rendered, sent */
+    bool reload_next;        /* the Runtime API ran ahead of files that could not be
+                              * written: the next pass reloads whatever it finds */
     uint64_t change_at;      /* uv_hrtime() of the first change no pass has taken yet */
     uint64_t pass_change_at; /* the same, for the pass running */
     struct ctl_histogram {

@@ -24,6 +24,7 @@
 #include "model/tls.h"
 #include "source/manifests.h"
 #include "store/objects.h"
+#include "util/err.h"
 #include "util/fault.h"
 #include "util/file.h"
 #include "util/log.h"
@@ -292,6 +293,45 @@ static void check_and_load(struct ctl *c, enum plan_why why, const uint32_t *n_w
                            const char *reason);
 static void on_reload_due(uv_timer_t *t);
 
+/* Writes the pending generation, whose updates HAProxy has just been sent,
+ * from c->rt_r, which is freed. The files come after the Runtime API, off the
+ * path of a change to HAProxy, but before anything can load them: no pass,
+ * reload or drift check runs meanwhile, and "current" still points at the
+ * previous generation, which a restarted HAProxy would load. Returns 0, or
+ * logs why not, makes the next pass reload, and returns a negative errno. */
+static int write_applied(struct ctl *c)
+{
+    uint64_t t3 = uv_hrtime();
+    char *err = NULL;
+    int ret;
+
+    if (fault_hit("files")) {
+        ret = -EIO;
+        errmsg_set(&err, "fault injection");
+    } else {
+        ret = ctl_write_generation(c, &c->rt_r, c->pending_gen, &err);
+    }
+    rendered_free(&c->rt_r);
+    log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms, runtime %.1f ms",
+              c->pending_gen, (double)(c->pass_t[1] - c->pass_t[0]) / 1e6,
+              (double)(c->pass_t[2] - c->pass_t[1]) / 1e6, (double)(uv_hrtime() - t3) / 1e6,
+              (double)(t3 - c->pass_t[3]) / 1e6);
+    if (ret) {
+        log_err("ctl", "cannot write generation %u: %s; reloading once it can be written",
+                c->pending_gen, err);
+        free(err);
+        /* HAProxy runs updates the running model and the files lack: a
+         * reload of the next generation converges */
+        c->reload_next = true;
+        plan_gen_free(&c->pending);
+        if (!c->change_at)
+            c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
+        pass_done(c);
+        uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
+    }
+    return ret;
+}
+
 static void on_runtime_done(const struct rt_result *res, void *arg)
 {
     struct ctl *c = arg;
@@ -305,9 +345,13 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
     }
     FREE_NULL(c->rt_kinds);
     c->rt_n = 0;
-    if (c->stopping)
+    if (c->stopping) {
+        rendered_free(&c->rt_r);
         return;
+    }
     ctl_del_wait_add(c, res->busy, res->n_busy);
+    if (write_applied(c))
+        return;
     if (!res->ok) {
         c->m_runtime_failed++;
         log_warn("haproxy", "runtime update failed: %s; reloading instead", res->msg);
@@ -461,7 +505,7 @@ again:
     if (r.n_dropped)
         log_warn("render", "%zu entries refused by the escaping functions were left out",
                  r.n_dropped);
-    unchanged = (c->ready || c->hap.running) && r.hash == c->running.hash;
+    unchanged = (c->ready || c->hap.running) && r.hash == c->running.hash && !c->reload_next;
     if (unchanged || r.hash == c->rejected_hash) {
         if (unchanged)
             log_debug("ctl", "configuration unchanged; nothing to do");
@@ -479,6 +523,11 @@ again:
     c->pending_gen = c->gen + 1;
     plan_gen_set(&c->pending, m, &r);
     plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
+    if (c->reload_next && !plan.reload && !c->ropts.fault) {
+        plan.reload = "the files of a runtime update could not be written";
+        plan.why = PLAN_WHY_OTHER;
+        plan.n_why[PLAN_WHY_OTHER]++;
+    }
     if (plan.reload && spared && !c->ropts.fault) {
         /* a reload all the same: every backend under its own name, as a
          * fresh start would have them */
@@ -506,6 +555,26 @@ again:
         pass_done(c);
         return;
     }
+    if (!plan.reload) {
+        log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan.n);
+        c->rt_kinds = xmalloc(plan.n);
+        c->rt_n = plan.n;
+        for (size_t i = 0; i < plan.n; i++) {
+            c->rt_kinds[i] = (unsigned char)plan.u[i].kind;
+            /* a server waiting to be deleted is enabled again instead */
+            if (plan.u[i].kind == RT_SERVER_ADD)
+                hmap_del(&c->del_wait, plan.u[i].name);
+        }
+        /* the files once HAProxy has the updates: write_applied() */
+        c->rt_r = r;
+        c->pass_t[0] = t0;
+        c->pass_t[1] = t1;
+        c->pass_t[2] = t2;
+        c->pass_t[3] = uv_hrtime();
+        rt_apply(c->loop, c->admin_sock, plan.u, plan.n, on_runtime_done, c);
+        plan_free(&plan);
+        return;
+    }
     ret = ctl_write_generation(c, &r, c->pending_gen, &err);
     log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms",
               c->pending_gen, (double)(t1 - t0) / 1e6, (double)(t2 - t1) / 1e6,
@@ -518,21 +587,7 @@ again:
         pass_done(c);
         return;
     }
-    if (!plan.reload) {
-        log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan.n);
-        c->rt_kinds = xmalloc(plan.n);
-        c->rt_n = plan.n;
-        for (size_t i = 0; i < plan.n; i++) {
-            c->rt_kinds[i] = (unsigned char)plan.u[i].kind;
-            /* a server waiting to be deleted is enabled again instead */
-            if (plan.u[i].kind == RT_SERVER_ADD)
-                hmap_del(&c->del_wait, plan.u[i].name);
-        }
-        rt_apply(c->loop, c->admin_sock, plan.u, plan.n, on_runtime_done, c);
-        plan_free(&plan);
-        rendered_free(&r);
-        return;
-    }
+    c->reload_next = false;
     rendered_free(&r);
     log_debug("ctl", "generation %u written; reloading: %s", c->pending_gen, plan.reload);
     check_and_load(c, plan.why, plan.n_why, plan.reload);
@@ -917,6 +972,7 @@ out:
     free(c->admin_sock);
     free(c->rt_kinds);
     free(c->lookups.v);
+    rendered_free(&c->rt_r);
     for (int i = 0; i < MODEL_MAP_COUNT; i++)
         free(c->drift_fix[i]);
     kube_config_free(&c->kc);

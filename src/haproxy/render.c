@@ -1034,9 +1034,14 @@ int render_server_words(struct buf *b, const struct model_backend *be,
     char addr[MODEL_SERVER_NAME_MAX];
     int ret;
 
-    model_server_addr(s, addr, sizeof(addr));
-    ret = buf_addf(b, s->v6 ? "[%s]:%u " SERVER_KEYWORDS : "%s:%u " SERVER_KEYWORDS, addr,
-                   s->port);
+    if (s->v6) {
+        model_server_addr(s, addr, sizeof(addr));
+        ret = buf_addf(b, "[%s]:%u " SERVER_KEYWORDS, addr, s->port);
+    } else {
+        /* "address:port", the server's name: no printf for every server */
+        ret = buf_adds(b, model_server_name(s, addr, sizeof(addr)));
+        ret |= buf_adds(b, " " SERVER_KEYWORDS);
+    }
     if (o && o->check)
         ret |= buf_addf(b, " check inter %ums", o->check_interval_ms);
     if (o && o->pod_maxconn)

@@ -2848,10 +2848,38 @@ int model_run_in_spare(struct model *m, const char *name, const char *spare)
     return 0;
 }
 
+/* Writes <v> in decimal at <p>, which has room for 10 digits; returns the
+ * end. Every server of every rendering formats its address and port: with
+ * inet_ntop() and snprintf(), a quarter of a rendering at 10,000 backends. */
+static char *put_u32(char *p, uint32_t v)
+{
+    char tmp[10];
+    size_t n = 0;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
 const char *model_server_addr(const struct model_server *s, char *buf, size_t size)
 {
-    if (!inet_ntop(s->v6 ? AF_INET6 : AF_INET, s->addr, buf, (socklen_t)size))
+    if (!s->v6 && size >= INET_ADDRSTRLEN) {
+        char *p = buf;
+
+        /* as inet_ntop() writes it */
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                *p++ = '.';
+            p = put_u32(p, s->addr[i]);
+        }
+        *p = '\0';
+    } else if (!inet_ntop(s->v6 ? AF_INET6 : AF_INET, s->addr, buf, (socklen_t)size)) {
         snprintf(buf, size, "%s", ""); /* <size> too small: a caller's bug */
+    }
     return buf;
 }
 
@@ -2859,7 +2887,14 @@ const char *model_server_name(const struct model_server *s, char *buf, size_t si
 {
     size_t len = strlen(model_server_addr(s, buf, size));
 
-    snprintf(buf + len, size - len, ":%u", s->port);
+    if (size - len > 11) {
+        char *p = buf + len;
+
+        *p++ = ':';
+        *put_u32(p, s->port) = '\0';
+    } else {
+        snprintf(buf + len, size - len, ":%u", s->port);
+    }
     return buf;
 }
 

@@ -2535,6 +2535,29 @@ static const char *value_text(const struct key_def *k, const struct key_values *
     }
 }
 
+/* Whether a key has the same value in <a> and <b>, as value_text() would
+ * say, without formatting either: every backend of every build asks this of
+ * every backend key. */
+static bool value_same(const struct key_def *k, const struct key_values *a,
+                       const struct key_values *b)
+{
+    const void *va = (const char *)a + k->offset, *vb = (const char *)b + k->offset;
+    const char *sa, *sb;
+
+    switch (k->type) {
+    case KEY_BOOL:
+        return *(const bool *)va == *(const bool *)vb;
+    case KEY_INT:
+    case KEY_DURATION:
+    case KEY_SIZE:
+        return *(const uint32_t *)va == *(const uint32_t *)vb;
+    default:
+        sa = *(const char *const *)va;
+        sb = *(const char *const *)vb;
+        return sa == sb || !strcmp(sa ? sa : "", sb ? sb : "");
+    }
+}
+
 bool keys_backend_differs(const struct key_values *kv, const struct key_values *base,
                           uint64_t *hash)
 {
@@ -2546,7 +2569,7 @@ bool keys_backend_differs(const struct key_values *kv, const struct key_values *
         char b1[32], b2[32];
         const char *v1, *v2;
 
-        if (!(k->scopes & KEY_S_BACKEND))
+        if (!(k->scopes & KEY_S_BACKEND) || value_same(k, kv, base))
             continue;
         v1 = value_text(k, kv, b1, sizeof(b1));
         v2 = value_text(k, base, b2, sizeof(b2));

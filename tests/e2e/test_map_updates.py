@@ -59,3 +59,32 @@ def test_one_entry_one_command_several_entries_one_version(launcher):
     wait_for(lambda: applied(px, "map") == whole + 2, what="exact.map replaced again")
     assert applied(px, "map_entries") == entries + 1
     assert px.settle() == reloads, "route changes on existing backends must not reload"
+
+
+def test_runtime_update_whose_files_fail_is_reloaded_from_files(launcher):
+    """The files of a generation applied through the Runtime API are written
+    after HAProxy has the updates. When they cannot be written, HAProxy keeps
+    serving the update, and a reload on files that have it follows, so that
+    no later reload or restart loses it."""
+    echo = launcher.echo({"one": ["127.0.0.1"], "two": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("one") + echo.objects("two"))
+    m.write("ing.yaml", routes(("/a", "one")))
+    px = launcher.portico(m, env={"PORTICO_FAULT_AT": "files:1"})
+    px.wait_service(HOST, "/a", "one")
+    reloads = px.settle()
+    m.write("ing.yaml", routes(("/a", "one"), ("/b", "two")))
+    px.wait_service(HOST, "/b", "two")
+    wait_for(lambda: "cannot write generation" in px.log_text(), what="the failed write logged")
+    wait_for(lambda: px.reload_count() > reloads, what="a reload on the written files")
+    # reloaded as a fresh start would be: the new backend under its own name
+    current = (px.config_dir / "current" / "maps" / "exact.map").read_text()
+    assert f"{HOST}/b default_two_http" in current
+    px.wait_service(HOST, "/b", "two")
+    px.wait_service(HOST, "/a", "one")
+    # the next runtime update is written as usual
+    m.write("ing.yaml", routes(("/a", "one"), ("/b", "two"), ("/c", "one")))
+    px.wait_service(HOST, "/c", "one")
+    wait_for(lambda: f"{HOST}/c default_one_http" in
+             (px.config_dir / "current" / "maps" / "exact.map").read_text(),
+             what="/c in the current generation's map")

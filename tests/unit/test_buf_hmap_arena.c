@@ -594,6 +594,41 @@ static void test_sort_in_place(void **state)
     free(w);
 }
 
+/* Distinct keys (the model's arrays: names), every length up to a few
+ * hundred, elements moved whole, by the merge sort of indexes. */
+static void test_sort_in_place_distinct(void **state)
+{
+    struct triple *v = xcalloc(600, sizeof(*v));
+    uint32_t seed = 54321;
+
+    (void)state;
+    for (size_t n = 1; n <= 600; n += n < 40 ? 1 : 53) {
+        for (size_t i = 0; i < n; i++)
+            v[i].key = (uint32_t)i;
+        for (size_t i = n; i > 1; i--) {
+            struct triple t;
+            size_t k;
+
+            seed = seed * 1103515245u + 12345u;
+            k = (seed >> 16) % i;
+            t = v[i - 1];
+            v[i - 1] = v[k];
+            v[k] = t;
+        }
+        for (size_t i = 0; i < n; i++)
+            snprintf(v[i].pad, sizeof(v[i].pad), "%u", v[i].key);
+        sort_in_place(v, n, sizeof(*v), cmp_triple);
+        for (size_t i = 0; i < n; i++) {
+            char pad[20];
+
+            assert_int_equal(v[i].key, i);
+            snprintf(pad, sizeof(pad), "%u", v[i].key);
+            assert_string_equal(v[i].pad, pad);
+        }
+    }
+    free(v);
+}
+
 static void test_hash_fnv1a(void **state)
 {
     (void)state;
@@ -756,6 +791,7 @@ int main(void)
         cmocka_unit_test(test_hmap_churn),
         cmocka_unit_test(test_itab),
         cmocka_unit_test(test_sort_in_place),
+        cmocka_unit_test(test_sort_in_place_distinct),
         cmocka_unit_test(test_hash_fnv1a),
         cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_arena_alloc),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 
 #include "model/model.h"
 #include "model/tls.h"
@@ -1637,6 +1638,40 @@ static void test_store_replace_by_name(void **state)
     store_deinit(&s);
 }
 
+/* The server names formatted by hand are those inet_ntop() and printf()
+ * write, for every byte value and the ports at the limits. */
+static void test_server_name_as_inet_ntop(void **state)
+{
+    static const uint16_t ports[] = {0, 1, 9, 10, 80, 8080, 65535};
+    struct model_server sv;
+    char got[MODEL_SERVER_NAME_MAX], want[MODEL_SERVER_NAME_MAX], a[INET6_ADDRSTRLEN];
+
+    (void)state;
+    for (unsigned v = 0; v < 256; v++) {
+        memset(&sv, 0, sizeof(sv));
+        sv.addr[0] = (uint8_t)v;
+        sv.addr[1] = (uint8_t)(255 - v);
+        sv.addr[2] = (uint8_t)(v / 10);
+        sv.addr[3] = (uint8_t)(v * 7);
+        sv.port = ports[v % 7];
+        inet_ntop(AF_INET, sv.addr, a, sizeof(a));
+        assert_string_equal(model_server_addr(&sv, got, sizeof(got)), a);
+        snprintf(want, sizeof(want), "%s:%u", a, sv.port);
+        assert_string_equal(model_server_name(&sv, got, sizeof(got)), want);
+    }
+    memset(&sv, 0, sizeof(sv));
+    sv.v6 = true;
+    sv.addr[0] = 0xfd;
+    sv.addr[15] = 7;
+    sv.port = 65535;
+    assert_string_equal(model_server_name(&sv, got, sizeof(got)), "fd00::7:65535");
+    /* a buffer too small for the port: cut as snprintf() cuts */
+    memset(&sv, 0, sizeof(sv));
+    memcpy(sv.addr, "\xff\xff\xff\xff", 4);
+    sv.port = 65535;
+    assert_string_equal(model_server_name(&sv, got, 20), "255.255.255.255:655");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1681,6 +1716,7 @@ int main(void)
         cmocka_unit_test(test_tls_key_mismatch),
         cmocka_unit_test(test_tls_wrong_type_and_garbage),
         cmocka_unit_test(test_default_ssl_certificate_flag),
+        cmocka_unit_test(test_server_name_as_inet_ntop),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_deterministic),
     };
