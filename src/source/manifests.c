@@ -281,7 +281,8 @@ static int scan_dir(struct scan *sc, const char *dir, int depth, char **err)
         names[n++] = xasprintf("%s/%s", dir, de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_str); /* first file wins on duplicates */
+    if (n) /* an empty directory has no array: qsort() takes none */
+        qsort(names, n, sizeof(*names), cmp_str); /* first file wins on duplicates */
     for (size_t i = 0; i < n; i++) {
         struct stat st;
 
