@@ -46,7 +46,8 @@ OBJS     := $(SRCS:src/%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 
-.PHONY: all deps test-deps test unit golden e2e lint docs run clean check-docs portico conformance
+.PHONY: all deps test-deps test unit golden e2e lint docs run clean check-docs portico conformance \
+        fuzz fuzz-regress fuzz-build fuzz-bins
 
 all: portico
 
@@ -69,6 +70,38 @@ $(BUILD)/tests/%: tests/unit/%.c $(OBJS) $(CURL_MK) build/curl.mode
 		$(OBJS) $(PKG_LIBS) $$(pkg-config --cflags --libs cmocka) $(LDLIBS)
 
 -include $(OBJS:.o=.d) $(BUILD)/main.d
+
+# ====== Fuzzing (doc/fuzzing.md) ======
+# The sources built again by clang into build-fuzz/ for libFuzzer with ASan
+# and UBSan (every UBSan report fatal), and one binary per fuzz/fuzz_*.c. A
+# target that #includes a source file, to reach its statics, is linked
+# without that file's object. `make fuzz` runs each target FUZZ_SECONDS;
+# `make fuzz-regress` replays fuzz/regressions/ and the seeds only.
+FUZZ_CC      ?= clang-14
+FUZZ_SECONDS ?= 60
+FUZZ_SRC     := $(sort $(wildcard fuzz/fuzz_*.c))
+FUZZ_BIN     := $(FUZZ_SRC:fuzz/%.c=$(BUILD)/fuzz/%)
+
+fuzz-build:
+	@command -v $(FUZZ_CC) >/dev/null || { echo "$(FUZZ_CC) missing: scripts/deps.sh fuzz" >&2; exit 1; }
+	+CFLAGS="-O1 -g -fno-sanitize-recover=all" $(MAKE) -s BUILD=build-fuzz CC=$(FUZZ_CC) \
+		SANITIZE=fuzzer-no-link,address,undefined fuzz-bins
+
+fuzz-bins: $(FUZZ_BIN)
+
+$(BUILD)/fuzz/%: fuzz/%.c $(OBJS) $(CURL_MK) build/curl.mode
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(PKG_CFLAGS) $(CFLAGS) $(WARN) -fsanitize=fuzzer -MMD -MP -o $@ $< \
+		$(filter-out $(patsubst %.c,$(BUILD)/%.o,$(shell sed -n 's/^\#include "\(.*\.c\)"$$/\1/p' $<)),$(OBJS)) \
+		$(PKG_LIBS) $(LDLIBS)
+
+-include $(FUZZ_BIN:=.d)
+
+fuzz: fuzz-build
+	fuzz/run.sh fuzz $(FUZZ_SECONDS)
+
+fuzz-regress: fuzz-build
+	fuzz/run.sh regress
 
 deps:
 	scripts/deps.sh build
@@ -108,4 +141,4 @@ run: deps
 	scripts/demo.sh
 
 clean:
-	rm -rf build build-san portico
+	rm -rf build build-san build-fuzz portico

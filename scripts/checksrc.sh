@@ -27,7 +27,8 @@ for f in src/haproxy/*.[ch]; do
     done
 done
 
-for f in src/*/*.c src/main.c; do
+# every .c file, the fuzz targets too: util/banned.h last, no system() or popen()
+for f in src/*/*.c src/main.c fuzz/*.c; do
     last=$(grep '^#include' "$f" | tail -n 1)
     [ "$last" = '#include "util/banned.h"' ] || err "$f: util/banned.h must be the last include"
     if grep -nE '(^|[^_a-z])(system|popen)\(' "$f"; then

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the Debian packages Portico needs: "build" for building and running,
-# "test" for the whole test suite, "bench" for the benchmarks in bench/ (wrk is
-# bench/throughput.py's load generator). Installs only what is missing.
+# "test" for the whole test suite, "fuzz" for the libFuzzer targets in fuzz/
+# (make fuzz), "bench" for the benchmarks in bench/ (wrk is bench/throughput.py's
+# load generator). Installs only what is missing.
 set -eu
 
 # python3 runs the demo's echo backends
@@ -13,15 +14,18 @@ libyaml-dev libuv1-dev libssl-dev dpkg-dev libnghttp2-dev zlib1g-dev libpcre2-de
 # mmdebstrap builds the image tests/deploy runs (scripts/image.sh); containerd imports it
 # containerd, runc, the CNI plugins and iptables (kube-proxy) run the one-node
 # cluster of tests/node
-test_pkgs="$build_pkgs libcmocka-dev valgrind curl iproute2 util-linux mmdebstrap containerd \
+# clang-14 and its runtime libraries (libFuzzer, ASan, UBSan) build fuzz/
+fuzz_pkgs="$build_pkgs clang-14 libclang-rt-14-dev"
+test_pkgs="$fuzz_pkgs libcmocka-dev valgrind curl iproute2 util-linux mmdebstrap containerd \
 runc containernetworking-plugins iptables"
 bench_pkgs="$build_pkgs wrk"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
 test) want=$test_pkgs ;;
+fuzz) want=$fuzz_pkgs ;;
 bench) want=$bench_pkgs ;;
-*) echo "usage: $0 build|test|bench" >&2; exit 2 ;;
+*) echo "usage: $0 build|test|fuzz|bench" >&2; exit 2 ;;
 esac
 
 missing=""

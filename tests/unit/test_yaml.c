@@ -12,7 +12,11 @@
 #include <string.h>
 #include <time.h>
 
+#include <unistd.h>
+
+#include "source/manifests.h"
 #include "source/yaml.h"
+#include "store/store.h"
 #include "util/buf.h"
 
 /* Collected documents: a JSON array, JSON null standing for an empty one. */
@@ -389,6 +393,25 @@ static void test_kubernetes_manifest(void **state)
     free(err);
 }
 
+/* An empty manifests directory is an empty store (found by fuzz_manifests:
+ * the empty list of files was sorted as a null array). */
+static void test_manifests_empty_dir(void **state)
+{
+    char dir[] = "/tmp/portico-test-manifests.XXXXXX";
+    struct store st;
+    char *err = NULL;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    store_init(&st);
+    assert_int_equal(manifests_read(dir, &st, &err), 0);
+    assert_null(err);
+    for (int k = 0; k < K8S_KIND_COUNT; k++)
+        assert_int_equal(store_count(&st, (enum k8s_kind)k), 0);
+    store_deinit(&st);
+    assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -408,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_depth_bound),
         cmocka_unit_test(test_length_is_respected),
         cmocka_unit_test(test_kubernetes_manifest),
+        cmocka_unit_test(test_manifests_empty_dir),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
