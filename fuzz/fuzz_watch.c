@@ -27,11 +27,23 @@ static char *const exclude[] = {"default", NULL};
 static uv_loop_t loop;
 static unsigned changes;
 
-static void on_changed(struct informer *inf, void *arg)
+static void on_changed(struct informer *inf, const uint64_t *lookups, size_t n, void *arg)
 {
     (void)inf;
     (void)arg;
+    /* an object as it is and as it was: two hashes at most, never 0 */
+    if (n > 2 || (!lookups && n))
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        if (!lookups[i])
+            abort();
+    }
     changes++;
+}
+
+static void on_synced(struct informer *inf, void *arg)
+{
+    on_changed(inf, NULL, 0, arg);
 }
 
 /* xorshift32: the chunk sizes of one input are always the same */
@@ -68,7 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (which & 0x80)
         inf.spec.exclude = exclude;
     inf.changed = on_changed;
-    inf.synced_fn = on_changed;
+    inf.synced_fn = on_synced;
     inf.backoff_ms = BACKOFF_MIN_MS;
     uv_timer_init(&loop, &inf.timer);
     inf.timer.data = &inf;

@@ -10,6 +10,7 @@
 # crashing input to build-fuzz/crashes/<target>/; one line per target gives
 # the executions, the CPU time, the coverage (libFuzzer's "cov", edges, and
 # "ft", features) and the crashes. Exit status 1 when anything crashed.
+# FUZZ_JOBS=N (default 1) fuzzes N targets at a time.
 set -u
 cd "$(dirname "$0")/.."
 
@@ -28,14 +29,30 @@ targets=$*
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 
-python3 fuzz/seeds.py build-fuzz/seeds || exit 2
+# FUZZ_JOBS=N fuzzes N targets at a time: this script again on a share of them
+jobs=${FUZZ_JOBS:-1}
+if [ -z "${FUZZ_SHARE:-}" ]; then
+    python3 fuzz/seeds.py build-fuzz/seeds || exit 2
+    if [ "$mode" = fuzz ] && [ "$jobs" -gt 1 ]; then
+        pids=
+        j=0
+        while [ $j -lt "$jobs" ]; do
+            share=$(printf '%s\n' $targets | awk -v j=$j -v n="$jobs" '(NR - 1) % n == j')
+            [ -n "$share" ] && { FUZZ_SHARE=1 "$0" fuzz "$secs" $share & pids="$pids $!"; }
+            j=$((j + 1))
+        done
+        fail=0
+        for p in $pids; do wait "$p" || fail=1; done
+        exit $fail
+    fi
+fi
 
 # The children's CPU time so far, in seconds (`times`, in this shell: not in
 # a command substitution, whose children are others).
 cpu() {
-    times >build-fuzz/times.txt
+    times >build-fuzz/times.$$
     awk 'NR == 2 { split($0, t, /[ ms]+/); print t[1] * 60 + t[2] + t[3] * 60 + t[4] }' \
-        build-fuzz/times.txt
+        build-fuzz/times.$$
 }
 
 fail=0
@@ -59,15 +76,15 @@ for t in $targets; do
     dict=
     [ -f "fuzz/$t.dict" ] && dict=-dict=fuzz/$t.dict
     log=build-fuzz/$t.log
-    cpu >build-fuzz/cpu.txt
-    read -r before <build-fuzz/cpu.txt
+    cpu >build-fuzz/cpu.$$
+    read -r before <build-fuzz/cpu.$$
     "$bin/$t" -max_total_time="$secs" -close_fd_mask=2 -print_final_stats=1 \
         -artifact_prefix="build-fuzz/crashes/$t/" $dict "build-fuzz/corpus/$t" \
         $(for d in "fuzz/corpus/$t" "build-fuzz/seeds/$t"; do [ -d "$d" ] && echo "$d"; done) \
         >"$log" 2>&1
     rc=$?
-    cpu >build-fuzz/cpu.txt
-    read -r after <build-fuzz/cpu.txt
+    cpu >build-fuzz/cpu.$$
+    read -r after <build-fuzz/cpu.$$
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
     cov=$(grep -E '^#[0-9]+' "$log" | grep -o 'cov: [0-9]* ft: [0-9]*' | tail -n 1)
     crashes=0
@@ -82,4 +99,5 @@ for t in $targets; do
         echo "  log: $log; keep the input in fuzz/regressions/$t/ once fixed"
     fi
 done
+rm -f build-fuzz/times.$$ build-fuzz/cpu.$$
 exit $fail

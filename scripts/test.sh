@@ -46,6 +46,8 @@ suite asan-build make -s SANITIZE=address,undefined build-san/portico
 suite golden env PORTICO_BIN=build-san/portico tests/golden/run.sh
 # thousands of hostile values in every field: refused, or read back exactly
 suite security env PORTICO_BIN="$PWD/build-san/portico" tests/security/run.sh
+# each fuzz target replays its regressions and seeds, then fuzzes 60 s (doc/fuzzing.md)
+suite fuzz env FUZZ_SECONDS=60 FUZZ_JOBS=2 make -s fuzz
 # the test build: ASan/UBSan, and PORTICO_FAULT_AT for the fault tests
 suite e2e env PORTICO_BIN="$PWD/build-san/portico" python3 -m pytest -q -p no:cacheprovider tests/e2e
 # a real kube-apiserver + etcd, built once into ~/.cache/portico (minutes the first time)
