@@ -16,6 +16,7 @@
 #include "haproxy/render.h"
 #include "model/model.h"
 #include "util/buf.h"
+#include "util/fault.h"
 #include "util/hmap.h"
 #include "util/log.h"
 #include "util/xalloc.h"
@@ -159,6 +160,10 @@ static void on_reply(int status, const char *reply, void *arg)
     if (status < 0) {
         snprintf(msg, sizeof(msg), "admin socket: %s", strerror(-status));
         finish(j, false, msg);
+        return;
+    }
+    if (fault_hit("runtime")) {
+        finish(j, false, "fault injected (PORTICO_FAULT_AT=runtime)");
         return;
     }
     switch (j->step) {

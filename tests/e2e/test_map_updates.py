@@ -88,3 +88,37 @@ def test_runtime_update_whose_files_fail_is_reloaded_from_files(launcher):
     wait_for(lambda: f"{HOST}/c default_one_http" in
              (px.config_dir / "current" / "maps" / "exact.map").read_text(),
              what="/c in the current generation's map")
+
+
+def test_failed_runtime_command_reloads_instead(launcher):
+    """A Runtime API command whose answer is a failure (injected, after the
+    command ran): the change is reloaded instead, from its generation's files,
+    counted by reason, and the next change goes through the Runtime API."""
+    echo = launcher.echo({"one": ["127.0.0.1"], "two": ["127.0.0.1"]})
+    m = launcher.manifests()
+    m.write("svc.yaml", echo.objects("one") + echo.objects("two"))
+    m.write("ing.yaml", routes(("/a", "one")))
+    px = launcher.portico(m, env={"PORTICO_FAULT_AT": "runtime:1"})
+    px.wait_service(HOST, "/a", "one")
+    reloads = px.settle()
+    failed = px.metric('portico_runtime_updates_total{result="failure"}')
+    by_reason = 'portico_reloads_by_reason_total{reason="runtime_failed",result="success"}'
+    assert px.metric(by_reason) == 0
+    m.write("ing.yaml", routes(("/a", "one"), ("/b", "two")))
+    px.wait_service(HOST, "/b", "two")
+    wait_for(lambda: "runtime update failed" in px.log_text(), what="the failure logged")
+    wait_for(lambda: px.reload_count() > reloads, what="a reload instead")
+    wait_for(lambda: px.metric(by_reason) == 1, what="the reload counted as runtime_failed")
+    assert px.metric('portico_runtime_updates_total{result="failure"}') == failed + 1
+    px.wait_service(HOST, "/a", "one")
+    # the new backend ran in a spare: once renamed, HAProxy runs what the
+    # written generation says
+    reloads = px.settle()
+    assert exact_map(px)[f"{HOST}/b"] == "default_two_http"
+    assert f"{HOST}/b default_two_http" in \
+        (px.config_dir / "current" / "maps" / "exact.map").read_text()
+    # the fault was the first command only: the next change needs no reload
+    m.write("ing.yaml", routes(("/a", "one"), ("/b", "two"), ("/c", "one")))
+    px.wait_service(HOST, "/c", "one")
+    assert exact_map(px)[f"{HOST}/c"] == "default_one_http"
+    assert px.settle() == reloads
