@@ -39,8 +39,10 @@ def test_error_pages(launcher):
     # routes unchanged, the reason in the log
     bad = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 99\r\n\r\nshort"
     m.write("cm.yaml", config_map("errors", {"404": PAGE_404, "503": bad}))
-    wait_for(lambda: b"upgrade" not in px.get("/down", host="pages.test").body,
+    wait_for(lambda: b"No server is available" in px.get("/down", host="pages.test").body,
              what="HAProxy's own 503 page")
+    # the new worker answers before the old one has left: wait for the reload
+    px.settle()
     r = px.get("/down", host="pages.test")
     assert r.status == 503 and b"No server is available" in r.body, r
     assert px.get("/", host="nothing.test").body == b"no such page here\n"
