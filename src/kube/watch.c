@@ -401,11 +401,13 @@ static bool apply_event(struct informer *inf, const char *line, size_t len)
     }
     /* what builds look up for the object, as it is and as it was */
     tracked = k8s_obj_lookup_hash(o, &h);
-    if (tracked && h)
-        lookups[n_lookups++] = h;
-    was = store_get(inf->store, o->kind, o->meta.ns, k8s_name(&o->meta));
-    if (tracked && was && k8s_obj_lookup_hash(was, &h) && h && (!n_lookups || h != lookups[0]))
-        lookups[n_lookups++] = h;
+    if (tracked) {
+        if (h)
+            lookups[n_lookups++] = h;
+        was = store_get(inf->store, o->kind, o->meta.ns, k8s_name(&o->meta));
+        if (was && k8s_obj_lookup_hash(was, &h) && h && (!n_lookups || h != lookups[0]))
+            lookups[n_lookups++] = h;
+    }
     if (!strcmp(type, "DELETED")) {
         changed = store_del(inf->store, o->kind, o->meta.ns, k8s_name(&o->meta));
         k8s_obj_free(o);
