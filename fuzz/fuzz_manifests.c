@@ -30,6 +30,12 @@ static void put_file(const char *name, const char *data)
         abort();
 }
 
+/* libFuzzer ends with exit(): take the empty directory away then. */
+static void remove_dir(void)
+{
+    rmdir(dir);
+}
+
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     const char *tmp = getenv("TMPDIR");
@@ -41,6 +47,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             (int)sizeof(dir) ||
         !mkdtemp(dir))
         abort();
+    atexit(remove_dir);
     return 0;
 }
 
