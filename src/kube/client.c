@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -49,6 +50,7 @@ struct kube_req {
     void *arg;
     char errbuf[CURL_ERROR_SIZE];
     bool aborted; /* <data> asked to stop */
+    bool faulted; /* PORTICO_FAULT_AT=api:N: the answer is lost on its way */
     struct kube_req *next;
 };
 
@@ -99,12 +101,17 @@ static void check_done(struct kube_client *c)
         }
         if (r->aborted)
             err = -ECANCELED;
+        else if (r->faulted)
+            err = -EIO;
         else if (msg->data.result == CURLE_OPERATION_TIMEDOUT)
             err = -ETIMEDOUT;
         else if (msg->data.result != CURLE_OK)
             err = -EIO;
         r->done(http, err,
-                err ? (r->errbuf[0] ? r->errbuf : curl_easy_strerror(msg->data.result)) : "",
+                !err         ? ""
+                : r->faulted ? "fault injection"
+                : r->errbuf[0] ? r->errbuf
+                               : curl_easy_strerror(msg->data.result),
                 r->arg);
         req_free(r);
     }
@@ -273,6 +280,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userp)
     struct kube_req *r = userp;
     size_t len = size * nmemb;
 
+    if (r->faulted)
+        return 0; /* as a connection closed before the answer */
     if (r->data(ptr, len, r->arg)) {
         r->aborted = true;
         return 0; /* curl aborts the transfer */
@@ -348,6 +357,7 @@ static struct kube_req *req_new(struct kube_client *c, const char *path, bool st
 
 static struct kube_req *req_start(struct kube_req *r)
 {
+    r->faulted = fault_hit("api");
     r->next = r->c->reqs;
     r->c->reqs = r;
     curl_multi_add_handle(r->c->multi, r->easy);

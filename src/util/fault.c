@@ -34,5 +34,8 @@ void fault_init(void)
 
 bool fault_hit(const char *site)
 {
-    return fault_at && !strcmp(site, fault_site) && ++fault_count == fault_at;
+    if (!fault_at || strcmp(site, fault_site) || ++fault_count != fault_at)
+        return false;
+    log_warn("fault", "pass %u through %s fails now", fault_at, site);
+    return true;
 }

@@ -47,9 +47,9 @@ def portico_bin():
 def start_portico(tmp_path_factory, portico_bin, cluster):
     started = []
 
-    def start(ready=True, extra=()):
+    def start(ready=True, extra=(), env=None):
         px = Portico(portico_bin, None, tmp_path_factory.mktemp("px"),
-                     extra_args=[f"--kubeconfig={cluster.kubeconfig}", *extra])
+                     extra_args=[f"--kubeconfig={cluster.kubeconfig}", *extra], env=env)
         started.append(px)
         if ready:
             px.wait_ready(timeout=30)
