@@ -305,12 +305,7 @@ static int write_applied(struct ctl *c)
     char *err = NULL;
     int ret;
 
-    if (fault_hit("files")) {
-        ret = -EIO;
-        errmsg_set(&err, "fault injection");
-    } else {
-        ret = ctl_write_generation(c, &c->rt_r, c->pending_gen, &err);
-    }
+    ret = ctl_write_generation(c, &c->rt_r, c->pending_gen, &err);
     rendered_free(&c->rt_r);
     log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms, runtime %.1f ms",
               c->pending_gen, (double)(c->pass_t[1] - c->pass_t[0]) / 1e6,
@@ -322,7 +317,7 @@ static int write_applied(struct ctl *c)
         free(err);
         /* HAProxy runs updates the running model and the files lack: a
          * reload of the next generation converges */
-        c->reload_next = true;
+        c->reload_next = "the files of a runtime update could not be written";
         plan_gen_free(&c->pending);
         if (!c->change_at)
             c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
@@ -376,13 +371,24 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
     pass_done(c);
 }
 
-static void on_checked(bool ok, const char *output, void *arg)
+static void on_checked(enum hap_check res, const char *output, void *arg)
 {
     struct ctl *c = arg;
 
     if (c->stopping)
         return;
-    if (!ok) {
+    if (res == HAP_CHECK_NOT_RUN) {
+        /* nothing is known of the generation: the next pass checks it again */
+        log_err("haproxy", "cannot check generation %u (%s): %s; trying again in %u ms",
+                c->pending_gen, c->reload_reason, output, CTL_RETRY_MS);
+        c->reload_next = "a configuration check could not run";
+        if (!c->change_at)
+            c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
+        pass_done(c);
+        uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
+        return;
+    }
+    if (res == HAP_CHECK_REFUSED) {
         const char *line = output;
         unsigned shown = 0, more = 0;
 
@@ -524,7 +530,7 @@ again:
     plan_gen_set(&c->pending, m, &r);
     plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
     if (c->reload_next && !plan.reload && !c->ropts.fault) {
-        plan.reload = "the files of a runtime update could not be written";
+        plan.reload = c->reload_next;
         plan.why = PLAN_WHY_OTHER;
         plan.n_why[PLAN_WHY_OTHER]++;
     }
@@ -582,12 +588,16 @@ again:
     if (ret) {
         plan_free(&plan);
         rendered_free(&r);
-        log_err("ctl", "cannot write generation %u: %s", c->pending_gen, err);
+        log_err("ctl", "cannot write generation %u: %s; trying again in %u ms", c->pending_gen,
+                err, CTL_RETRY_MS);
         free(err);
+        if (!c->change_at)
+            c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
         pass_done(c);
+        uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
         return;
     }
-    c->reload_next = false;
+    c->reload_next = NULL;
     rendered_free(&r);
     log_debug("ctl", "generation %u written; reloading: %s", c->pending_gen, plan.reload);
     check_and_load(c, plan.why, plan.n_why, plan.reload);
@@ -596,13 +606,13 @@ again:
 
 static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg);
 
-static void on_start_checked(bool ok, const char *output, void *arg)
+static void on_start_checked(enum hap_check res, const char *output, void *arg)
 {
     struct ctl *c = arg;
 
     if (c->stopping)
         return;
-    if (ok) {
+    if (res != HAP_CHECK_REFUSED) {
         /* not the configuration (a port in use...): keep trying it */
         log_err("haproxy", "configuration generation %u not loaded: haproxy exited at start",
                 c->pending_gen);
@@ -613,7 +623,7 @@ static void on_start_checked(bool ok, const char *output, void *arg)
     }
     /* as if haproxy -c had refused the generation first */
     ctl_revert_current(c);
-    on_checked(false, output, c);
+    on_checked(HAP_CHECK_REFUSED, output, c);
 }
 
 /* HAProxy did not start on a generation no haproxy -c had checked: ask it

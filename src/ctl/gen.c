@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/err.h"
+#include "util/fault.h"
 #include "util/file.h"
 #include "util/log.h"
 #include "util/strutil.h"
@@ -130,6 +131,12 @@ int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, 
     size_t part = 0;
     int ret;
 
+    if (fault_hit("files")) {
+        errmsg_set(err, "fault injection");
+        free(dir);
+        free(prev);
+        return -EIO;
+    }
     hmap_init(&old);
     for (size_t i = 0; c->gen && i < c->running.n; i++)
         hmap_put(&old, c->running.names[i], (void *)(uintptr_t)(i + 1));

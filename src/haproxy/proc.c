@@ -17,6 +17,7 @@
 #include "haproxy/mcli.h"
 #include "model/model-t.h"
 #include "util/buf.h"
+#include "util/fault.h"
 #include "util/log.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -268,6 +269,8 @@ static int fork_exec(char *const args[], int outfd)
     sigset_t all, old;
     ssize_t n;
 
+    if (fault_hit("spawn"))
+        return -EAGAIN; /* as fork() out of processes */
     nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (nullfd == -1)
         return -errno;
@@ -675,6 +678,7 @@ struct check {
     hap_check_fn *done;
     void *arg;
     int64_t status;
+    bool not_run;
     int open;
 };
 
@@ -692,7 +696,8 @@ static void check_closed(uv_handle_t *hd)
     if (--c->open > 0)
         return;
     checks_in_flight--;
-    c->done(c->status == 0, c->output.ptr ? c->output.ptr : "", c->arg);
+    c->done(c->not_run ? HAP_CHECK_NOT_RUN : c->status == 0 ? HAP_CHECK_VALID : HAP_CHECK_REFUSED,
+            c->output.ptr ? c->output.ptr : "", c->arg);
     buf_free(&c->output);
     free(c);
 }
@@ -736,6 +741,7 @@ void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *
     uv_process_options_t po;
     uv_stdio_container_t stdio[3];
     char *args[] = {(char *)bin, "-c", "-f", (char *)cfg, NULL};
+    bool faulted;
     int ret;
 
     checks_in_flight++;
@@ -755,12 +761,15 @@ void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *
     po.stdio = stdio;
     po.stdio_count = 3;
     po.exit_cb = check_exit;
-    ret = uv_spawn(loop, &c->proc, &po);
+    faulted = fault_hit("spawn");
+    ret = faulted ? UV_EAGAIN : uv_spawn(loop, &c->proc, &po);
     if (ret) {
-        c->status = -1;
+        c->not_run = true;
         buf_addf(&c->output, "cannot run %s: %s", bin, uv_strerror(ret));
-        c->open = 2;
-        uv_close((uv_handle_t *)&c->proc, check_closed);
+        /* a failed uv_spawn() initialised the handle: it is closed too */
+        c->open = faulted ? 1 : 2;
+        if (!faulted)
+            uv_close((uv_handle_t *)&c->proc, check_closed);
         uv_close((uv_handle_t *)&c->out, check_closed);
         return;
     }

@@ -93,8 +93,17 @@ enum hap_line hap_line_kind(const char *line, size_t len);
 /* Checks and CLI requests not finished yet (they free themselves when done). */
 unsigned hap_in_flight(void);
 
-/* Runs "<bin> -c -f <cfg>"; <done> gets HAProxy's output when it refuses. */
-typedef void hap_check_fn(bool ok, const char *output, void *arg);
+/* What "haproxy -c" said of a configuration. A check that could not run
+ * (no fork: out of processes or memory) says nothing of it. */
+enum hap_check {
+    HAP_CHECK_VALID,
+    HAP_CHECK_REFUSED,
+    HAP_CHECK_NOT_RUN,
+};
+
+/* Runs "<bin> -c -f <cfg>"; <done> gets HAProxy's output when it refuses,
+ * or why it could not run. */
+typedef void hap_check_fn(enum hap_check res, const char *output, void *arg);
 void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *done,
                void *arg);
 #endif

@@ -262,6 +262,59 @@ def test_first_configuration_rejected_then_recovered(launcher):
     px.wait_service("two.live.test", "/", "two")
 
 
+def open_fds(px):
+    return len(os.listdir(f"/proc/{px.proc.pid}/fd"))
+
+
+def test_first_generation_that_cannot_be_written_is_written_again(launcher):
+    """The files of the first generation cannot be written
+    (PORTICO_FAULT_AT=files:1, as on a full disk): the pass is made again a
+    second later, and Portico becomes ready on it."""
+    echo, m = small_stack(launcher)
+    px = launcher.portico(m, env={"PORTICO_FAULT_AT": "files:1"})
+    assert "cannot write generation 1" in px.log_text()
+    assert px.get("/", host="one.live.test").service == "one"
+    assert px.stop() == 0, "exit status (the sanitizer build reports leaks in it)"
+
+
+def test_haproxy_that_cannot_be_forked_is_started_again(launcher):
+    """The fork of HAProxy's first start fails (PORTICO_FAULT_AT=spawn:1, as
+    out of processes): the start is tried again and the configuration, which
+    is not at fault, is never refused."""
+    echo, m = small_stack(launcher)
+    px = launcher.portico(m, env={"PORTICO_FAULT_AT": "spawn:1"})
+    assert px.get("/", host="one.live.test").service == "one"
+    log = px.log_text()
+    assert "cannot start" in log and "refused" not in log
+    assert "portico_config_rejected_total 0" in metrics(px)
+    # a change after the recovery is applied as usual
+    m.write("two.yaml", echo.objects("two") + [ingress("two", [rule("two.live.test", path("/", "two"))])])
+    px.wait_service("two.live.test", "/", "two")
+    assert px.stop() == 0, "exit status (the sanitizer build reports leaks in it)"
+
+
+def test_check_that_cannot_run_is_tried_again(launcher):
+    """The haproxy -c of a reload cannot be started (PORTICO_FAULT_AT=spawn:2:
+    the first spawn is HAProxy's start, the second this check): nothing is
+    known of the configuration, so it is not refused; the running one keeps
+    serving, and the check and the reload are made again a second later."""
+    echo, m = small_stack(launcher)
+    px = launcher.portico(m, args=["--spare-backends=0"], env={"PORTICO_FAULT_AT": "spawn:2"})
+    assert px.get("/", host="one.live.test").service == "one"
+    reloads = px.settle()
+    fds = open_fds(px)
+    m.write("two.yaml", echo.objects("two") + [ingress("two", [rule("two.live.test", path("/", "two"))])])
+    wait_for(lambda: "cannot check generation 2" in px.log_text(), what="the check that did not run")
+    assert px.get("/", host="one.live.test").service == "one"
+    px.wait_service("two.live.test", "/", "two")
+    assert px.settle() == reloads + 1
+    assert "refused" not in px.log_text()
+    assert "portico_config_rejected_total 0" in metrics(px)
+    # the check's pipe went with it (a Runtime API connection may be open a moment)
+    wait_for(lambda: open_fds(px) == fds, what=f"{fds} open files, as before the fault")
+    assert px.stop() == 0, "exit status (the sanitizer build reports leaks in it)"
+
+
 def test_first_start_on_a_busy_port_is_retried(launcher):
     """HAProxy's first start fails for a reason that is not the configuration (its
     port is taken): the configuration is not refused, and the start is retried

@@ -70,7 +70,8 @@ def test_runtime_update_whose_files_fail_is_reloaded_from_files(launcher):
     m = launcher.manifests()
     m.write("svc.yaml", echo.objects("one") + echo.objects("two"))
     m.write("ing.yaml", routes(("/a", "one")))
-    px = launcher.portico(m, env={"PORTICO_FAULT_AT": "files:1"})
+    # the first generation written is the start's: the second is the update's
+    px = launcher.portico(m, env={"PORTICO_FAULT_AT": "files:2"})
     px.wait_service(HOST, "/a", "one")
     reloads = px.settle()
     m.write("ing.yaml", routes(("/a", "one"), ("/b", "two")))

@@ -82,23 +82,24 @@ static void test_line_kinds(void **state)
 
 struct check_result {
     int calls;
-    bool ok;
+    enum hap_check res;
     size_t len;
     char head[16];
 };
 
-static void on_checked(bool ok, const char *output, void *arg)
+static void on_checked(enum hap_check res, const char *output, void *arg)
 {
     struct check_result *r = arg;
 
     r->calls++;
-    r->ok = ok;
+    r->res = res;
     r->len = strlen(output);
     snprintf(r->head, sizeof(r->head), "%s", output);
 }
 
-/* Runs hap_check() with a script standing in for haproxy. */
-static struct check_result run_check(const char *script)
+/* Runs hap_check() with a script standing in for haproxy, executable or
+ * not. */
+static struct check_result run_check(const char *script, bool executable)
 {
     char dir[] = "/tmp/portico-proc-test.XXXXXX", bin[64];
     struct check_result r = {0};
@@ -111,7 +112,7 @@ static struct check_result run_check(const char *script)
     assert_non_null(f);
     fprintf(f, "#!/bin/sh\n%s\n", script);
     fclose(f);
-    assert_int_equal(chmod(bin, 0700), 0);
+    assert_int_equal(chmod(bin, executable ? 0700 : 0600), 0);
     assert_int_equal(uv_loop_init(&loop), 0);
     hap_check(&loop, bin, "/nonexistent.cfg", on_checked, &r);
     uv_run(&loop, UV_RUN_DEFAULT);
@@ -128,11 +129,23 @@ static void test_check_accepts_and_refuses(void **state)
     struct check_result r;
 
     (void)state;
-    r = run_check("echo 'Configuration file is valid'; exit 0");
-    assert_true(r.ok);
-    r = run_check("echo '[ALERT] bad' >&2; exit 1");
-    assert_false(r.ok);
+    r = run_check("echo 'Configuration file is valid'; exit 0", true);
+    assert_int_equal(r.res, HAP_CHECK_VALID);
+    r = run_check("echo '[ALERT] bad' >&2; exit 1", true);
+    assert_int_equal(r.res, HAP_CHECK_REFUSED);
     assert_string_equal(r.head, "[ALERT] bad\n");
+}
+
+/* A check that cannot be started says nothing of the configuration: the
+ * caller must not take it as a refusal. */
+static void test_check_not_run(void **state)
+{
+    struct check_result r;
+
+    (void)state;
+    r = run_check("exit 1", false);
+    assert_int_equal(r.res, HAP_CHECK_NOT_RUN);
+    assert_string_equal(r.head, "cannot run /tmp");
 }
 
 /* Past 64 KiB the output is cut, never dropped: the check once appended
@@ -142,8 +155,8 @@ static void test_check_output_cut_at_its_limit(void **state)
     struct check_result r;
 
     (void)state;
-    r = run_check("head -c 200000 /dev/zero | tr '\\0' x >&2; exit 1");
-    assert_false(r.ok);
+    r = run_check("head -c 200000 /dev/zero | tr '\\0' x >&2; exit 1", true);
+    assert_int_equal(r.res, HAP_CHECK_REFUSED);
     assert_int_equal(r.len, 64 * 1024);
     assert_string_equal(r.head, "xxxxxxxxxxxxxxx");
 }
@@ -153,6 +166,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_line_kinds),
         cmocka_unit_test(test_check_accepts_and_refuses),
+        cmocka_unit_test(test_check_not_run),
         cmocka_unit_test(test_check_output_cut_at_its_limit),
     };
 
