@@ -105,8 +105,9 @@ struct ctl {
                               * once HAProxy has them (ctl.c: "Runtime API path") */
     uint64_t pass_t[4];      /* uv_hrtime(): pass start, model built, rendered, sent */
     const char *reload_next; /* why the next pass reloads whatever it finds (the
-                              * Runtime API ran ahead of files that could not be
-                              * written, a check could not run), or NULL */
+                              * Runtime API failed or ran ahead of files that could
+                              * not be written, a check could not run), or NULL */
+    enum plan_why reload_next_why; /* and that reason's kind */
     uint64_t change_at;      /* uv_hrtime() of the first change no pass has taken yet */
     uint64_t pass_change_at; /* the same, for the pass running */
     struct ctl_histogram {

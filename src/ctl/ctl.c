@@ -289,6 +289,16 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 
 /* ====== Runtime API path ====== */
 
+/* Makes the next pass reload, for <why> of kind <kind>, with the change
+ * of the pass running counted as waiting for it. */
+static void reload_next(struct ctl *c, const char *why, enum plan_why kind)
+{
+    c->reload_next = why;
+    c->reload_next_why = kind;
+    if (!c->change_at)
+        c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
+}
+
 static void check_and_load(struct ctl *c, enum plan_why why, const uint32_t *n_why,
                            const char *reason);
 static void on_reload_due(uv_timer_t *t);
@@ -317,10 +327,8 @@ static int write_applied(struct ctl *c)
         free(err);
         /* HAProxy runs updates the running model and the files lack: a
          * reload of the next generation converges */
-        c->reload_next = "the files of a runtime update could not be written";
+        reload_next(c, "the files of a runtime update could not be written", PLAN_WHY_OTHER);
         plan_gen_free(&c->pending);
-        if (!c->change_at)
-            c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
         pass_done(c);
         uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
     }
@@ -345,14 +353,20 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
         return;
     }
     ctl_del_wait_add(c, res->busy, res->n_busy);
-    if (write_applied(c))
-        return;
     if (!res->ok) {
+        /* a pass of its own, not this generation: backends it had put in
+         * spares get their own names in the same reload */
         c->m_runtime_failed++;
         log_warn("haproxy", "runtime update failed: %s; reloading instead", res->msg);
-        check_and_load(c, PLAN_WHY_RUNTIME_FAILED, NULL, "a runtime update failed");
+        rendered_free(&c->rt_r);
+        plan_gen_free(&c->pending);
+        reload_next(c, "a runtime update failed", PLAN_WHY_RUNTIME_FAILED);
+        pass_done(c);
+        uv_timer_start(&c->debounce, on_debounce, 0, 0);
         return;
     }
+    if (write_applied(c))
+        return;
     if (ctl_make_current(c)) {
         /* HAProxy runs the new maps but a restart would not: reload to converge */
         check_and_load(c, PLAN_WHY_OTHER, NULL, "the generation could not be made current");
@@ -381,9 +395,7 @@ static void on_checked(enum hap_check res, const char *output, void *arg)
         /* nothing is known of the generation: the next pass checks it again */
         log_err("haproxy", "cannot check generation %u (%s): %s; trying again in %u ms",
                 c->pending_gen, c->reload_reason, output, CTL_RETRY_MS);
-        c->reload_next = "a configuration check could not run";
-        if (!c->change_at)
-            c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
+        reload_next(c, "a configuration check could not run", c->reload_why);
         pass_done(c);
         uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
         return;
@@ -529,10 +541,14 @@ again:
     c->pending_gen = c->gen + 1;
     plan_gen_set(&c->pending, m, &r);
     plan_make(&c->running, &c->pending, c->ready && c->hap.serving, &r, &plan);
-    if (c->reload_next && !plan.reload && !c->ropts.fault) {
-        plan.reload = c->reload_next;
-        plan.why = PLAN_WHY_OTHER;
-        plan.n_why[PLAN_WHY_OTHER]++;
+    if (c->reload_next && !c->ropts.fault) {
+        /* counted by its own kind too: a backend that was to run in a spare
+         * is planned as a new one now */
+        if (!plan.reload) {
+            plan.reload = c->reload_next;
+            plan.why = c->reload_next_why;
+        }
+        plan.n_why[c->reload_next_why]++;
     }
     if (plan.reload && spared && !c->ropts.fault) {
         /* a reload all the same: every backend under its own name, as a
