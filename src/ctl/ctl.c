@@ -144,12 +144,16 @@ static void on_debounce(uv_timer_t *t);
 
 /* ====== Servers deleted later ======
  *
- * HAProxy 2.6 refuses "del server" while the server has connections, idle
- * ones in its pool included (pool-purge-delay), and leaves it disabled. The
- * written configuration no longer has it, so a reload would remove it; until
- * then, it is asked again every CTL_DEL_RETRY_MS. Retries and passes never
- * overlap: a pass adding the same server back could otherwise see it
- * deleted between its "add server" and its "enable server". */
+ * A removed server is disabled by the pass, and deleted once idle: HAProxy
+ * 2.6 refuses "del server" while the server has connections, idle ones in
+ * its pool included (pool-purge-delay), but accepts it while a stream that
+ * waits to try the server again still points to it, and then crashes (fixed
+ * since by HAProxy's own check of the server's streams). rt_del_servers()
+ * makes that check with "show sess". The written configuration no longer
+ * has the server, so a reload would remove it; until then, it is asked
+ * again every CTL_DEL_RETRY_MS. Retries and passes never overlap: a pass
+ * adding the same server back could otherwise see it deleted between its
+ * "add server" and its "enable server". */
 
 /* A reload or a restart loaded the written configuration: none is left. */
 static void del_wait_clear(struct ctl *c)
@@ -167,10 +171,13 @@ static void on_del_timer(uv_timer_t *t);
 void ctl_del_wait_add(struct ctl *c, char *const *names, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        log_debug("ctl", "server %s still has connections: disabled, deleted later", names[i]);
+        log_debug("ctl", "server %s disabled, deleted once nothing uses it", names[i]);
         hmap_put(&c->del_wait, names[i], (void *)1);
     }
-    if (c->del_wait.used && !uv_is_active((uv_handle_t *)&c->del_timer))
+    /* servers just disabled: asked at once, as soon as the pass is done */
+    if (n)
+        uv_timer_start(&c->del_timer, on_del_timer, 0, 0);
+    else if (c->del_wait.used && !uv_is_active((uv_handle_t *)&c->del_timer))
         uv_timer_start(&c->del_timer, on_del_timer, CTL_DEL_RETRY_MS, 0);
 }
 

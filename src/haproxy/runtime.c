@@ -194,19 +194,12 @@ static void on_reply(int status, const char *reply, void *arg)
              !strstr(reply, "No such");
         break;
     case RT_SRV_DEL:
-        /* deleted, or disabled and still finishing requests (deleted later,
-         * by the caller's retries): both are fine; "No such server" is not */
-        ok = true;
-        switch (rt_del_reply(reply)) {
-        case RT_DEL_DELETED:
-            break;
-        case RT_DEL_BUSY:
+        /* disabled: its requests finish, and rt_del_servers() deletes it
+         * later, once no stream points to it */
+        ok = reply_ok(reply);
+        if (ok) {
             j->busy = xrealloc(j->busy, (j->n_busy + 1) * sizeof(*j->busy));
             j->busy[j->n_busy++] = xstrdup(j->names[j->map]);
-            break;
-        default:
-            ok = false;
-            break;
         }
         break;
     default:
@@ -216,7 +209,7 @@ static void on_reply(int status, const char *reply, void *arg)
     if (!ok) {
         static const char *const what[] = {
             "prepare map",     "add map",      "commit map",       "set ssl cert",
-            "commit ssl cert", "add server",   "del server",       "update",
+            "commit ssl cert", "add server",   "disable server",   "update",
             "new ssl cert",    "add ssl crt-list", "del ssl crt-list", "del ssl cert",
             "show ssl crt-list"};
 
@@ -351,8 +344,10 @@ static void next(struct rt_job *j)
             bad |= rt_api_arg(&line, word);
             w += len + (w[len] == ' ');
         }
-        bad |= buf_adds(&line, add ? ";enable server " : ";del server ");
-        bad |= rt_api_arg(&line, name);
+        if (add) {
+            bad |= buf_adds(&line, ";enable server ");
+            bad |= rt_api_arg(&line, name);
+        }
         /* a server added with "check" starts with its checks off */
         if (add && strstr(j->contents[j->map], " check ")) {
             bad |= buf_adds(&line, ";enable health ");
@@ -495,7 +490,9 @@ struct rt_del_job {
     char *sock;
     char **names;
     enum rt_del *res;
-    size_t n, i; /* servers, the one asked */
+    size_t n, i;         /* servers, the one asked */
+    struct hmap streams; /* "backend/server" of the servers streams point to */
+    bool unknown;        /* "show sess" was too long to read: every one is busy */
     rt_del_done_fn *done;
     void *arg;
 };
@@ -523,6 +520,44 @@ enum rt_del rt_del_reply(const char *reply)
 
 static void del_next(struct rt_del_job *j);
 
+/* Adds to <set> the "backend/server" of every stream of a "show sess"
+ * <reply>, one line each: "0x...: proto=tcpv4 src=... fe=F be=B srv=S ts=...". */
+void rt_sess_servers(const char *reply, struct hmap *set)
+{
+    for (const char *ln = reply; *ln;) {
+        size_t len = strcspn(ln, "\n");
+        const char *be = memmem(ln, len, " be=", 4);
+        const char *srv = be ? memmem(be, len - (size_t)(be - ln), " srv=", 5) : NULL;
+
+        if (srv) {
+            char key[512];
+            int be_len = (int)(srv - be - 4);
+            int srv_len = (int)strcspn(srv + 5, " \n");
+
+            if (snprintf(key, sizeof(key), "%.*s/%.*s", be_len, be + 4, srv_len, srv + 5) <
+                (int)sizeof(key))
+                hmap_put(set, key, (void *)1);
+        }
+        ln += len + (ln[len] == '\n');
+    }
+}
+
+static void on_sess(int status, const char *reply, void *arg)
+{
+    struct rt_del_job *j = arg;
+
+    if (status == -E2BIG) {
+        j->unknown = true; /* more streams than a reply holds */
+    } else if (status < 0) {
+        /* the socket is down: nothing will get through now */
+        while (j->i < j->n)
+            j->res[j->i++] = RT_DEL_FAILED;
+    } else {
+        rt_sess_servers(reply, &j->streams);
+    }
+    del_next(j);
+}
+
 static void on_del_reply(int status, const char *reply, void *arg)
 {
     struct rt_del_job *j = arg;
@@ -542,6 +577,13 @@ static void del_next(struct rt_del_job *j)
     struct buf line;
 
     while (j->i < j->n) {
+        /* HAProxy 2.6 deletes a server a stream still points to (one waiting
+         * to try it again, whose connection no longer counts) and crashes
+         * later: not until the stream has gone */
+        if (j->unknown || hmap_get(&j->streams, j->names[j->i])) {
+            j->res[j->i++] = RT_DEL_BUSY;
+            continue;
+        }
         buf_init(&line, 1024);
         if (!buf_adds(&line, "del server ") && !rt_api_arg(&line, j->names[j->i])) {
             mcli_send(j->loop, j->sock, line.ptr, RT_TIMEOUT_MS, on_del_reply, j);
@@ -556,6 +598,7 @@ static void del_next(struct rt_del_job *j)
         free(j->names[i]);
     free(j->names);
     free(j->res);
+    hmap_deinit(&j->streams);
     free(j->sock);
     free(j);
 }
@@ -574,7 +617,8 @@ void rt_del_servers(uv_loop_t *loop, const char *sock, char *const *names, size_
     j->n = n;
     j->done = done;
     j->arg = arg;
-    del_next(j);
+    hmap_init(&j->streams);
+    mcli_send(loop, sock, "show sess", RT_TIMEOUT_MS, on_sess, j);
 }
 
 /* ====== Map differences ====== */

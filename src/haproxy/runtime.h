@@ -62,8 +62,7 @@ struct rt_update {
  * showed it before the first update) with its RT_CERT_UNLIST. A server is
  * added with add server + enable server (one that still exists is enabled
  * again); a removed one is disabled, which lets its requests finish, and
- * deleted when it has no connection left; if it has, it is named in the
- * result's busy list, for rt_del_servers() later. An answer other than the
+ * named in the result's busy list, for rt_del_servers() to delete. An answer other than the
  * command's success fails the job, which stops there: the caller reloads
  * instead. The updates are copied; <done> is called once. */
 void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size_t n,
@@ -90,10 +89,16 @@ typedef void rt_del_done_fn(char *const *names, const enum rt_del *res, size_t n
 /* Sends "del server" for each of the <n> servers <names> ("backend/server",
  * put in maintenance by an earlier RT_SERVER_DEL), one command at a time,
  * so that each answer is known. Only "del": a server enabled again since is
- * refused by HAProxy, not deleted. The names are copied; <done> is called
- * once. */
+ * refused by HAProxy, not deleted. A server a stream still points to ("show
+ * sess" first) is RT_DEL_BUSY without asking. The names are copied; <done>
+ * is called once. */
 void rt_del_servers(uv_loop_t *loop, const char *sock, char *const *names, size_t n,
                     rt_del_done_fn *done, void *arg);
+
+struct hmap;
+/* Adds to <set> the "backend/server" of the server of each stream that a
+ * "show sess" <reply> lists. */
+void rt_sess_servers(const char *reply, struct hmap *set);
 
 struct buf;
 struct model;

@@ -5,7 +5,9 @@ written configuration, as after a fresh start (design.md section 4,
 doc/operations.md "Processes")."""
 
 import http.client
+import socket
 import threading
+import time
 
 import pytest
 
@@ -115,3 +117,62 @@ def test_servers_removed_with_connections_are_deleted_later(launcher):
     assert served == {f"{a}:{port}" for a in (ADDRS[0], back)}
     assert px.settle() == reloads and not px.worker_pids() - workers, \
         "endpoint changes must not reload HAProxy"
+
+
+def refused_request(px, results):
+    """A request to the backend whose endpoint refuses connections: HAProxy
+    tries again (a second apart) and answers 503."""
+    c = http.client.HTTPConnection("127.0.0.1", px.http, timeout=30)
+    try:
+        c.request("GET", "/", headers={"Host": "dead.del.test"})
+        r = c.getresponse()
+        r.read()
+        results.append(r.status)
+    except (OSError, http.client.HTTPException) as e:
+        results.append(repr(e))
+    finally:
+        c.close()
+
+
+def test_server_streams_wait_for_is_deleted_after_them(launcher):
+    """An endpoint removed while requests wait to try it again (it refused
+    their connection; HAProxy tries again a second later, and their
+    connections no longer count as the server's): HAProxy 2.6 would accept
+    "del server" then, and its worker would crash when they wake. Portico
+    disables the server, sees the streams in "show sess", and deletes it once
+    they are gone: every request is answered, the worker lives on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]  # nothing listens there once closed
+    m = launcher.manifests()
+    m.write("ing.yaml", ingress("dead", [rule("dead.del.test", path("/", "dead"))]))
+
+    def write(addrs):
+        m.write("dead.yaml", [service("dead"),
+                              endpoint_slice("dead", [endpoint(a) for a in addrs],
+                                             [("http", closed)])])
+
+    write([])
+    px = launcher.portico(m)
+    reloads = px.settle()
+    workers = px.worker_pids()
+    name = ("default_dead_http", f"127.0.0.1:{closed}")
+    for _ in range(3):
+        write(["127.0.0.1"])
+        wait_for(lambda: servers_state(px).get(name) == 0, what="the server added")
+        results = []
+        threads = [threading.Thread(target=refused_request, args=(px, results))
+                   for _ in range(50)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)  # connections refused: the requests wait to try again
+        write([])
+        for t in threads:
+            t.join(30)
+        assert results == [503] * 50, results
+        wait_for(lambda: name not in servers_state(px), timeout=15, what="the server deleted")
+    assert px.metric('portico_server_delete_retries_total{result="busy"}') > 0, \
+        "the streams kept the server for a while"
+    assert "exited" not in px.log_text(), "an HAProxy worker exited"
+    assert set(servers_state(px)) == written_servers(px)
+    assert px.settle() == reloads and px.worker_pids() == workers
