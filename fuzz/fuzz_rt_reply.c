@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* fuzz_rt_reply: what Portico reads from HAProxy's sockets and output:
  * "show proc" on the master CLI (mcli_parse_proc()), the Runtime API's
- * answers to "del server" (rt_del_reply()), to other commands (reply_ok()),
+ * answers to "del server" (rt_del_reply()), to "show sess"
+ * (rt_sess_servers()), to other commands (reply_ok()),
  * to "show ssl crt-list -n" (parse_crt_list()) and to "show map"
  * (rt_map_compare()), and HAProxy's own lines (hap_line_kind()). The input
  * is two parts separated by a NUL byte: a reply, and a map file that the
@@ -63,6 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *reply = fuzz_part(&in), *content = fuzz_part(&in), *list;
     struct mcli_proc proc;
     struct rt_job job;
+    struct hmap sess;
     const char *k;
     void *v;
 
@@ -75,6 +77,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((unsigned)rt_del_reply(reply) >= RT_DEL_COUNT)
         abort();
     reply_ok(reply);
+    hmap_init(&sess);
+    rt_sess_servers(reply, &sess);
+    /* each key is "backend/server" */
+    for (size_t i = 0; hmap_next(&sess, &i, &k, &v);)
+        if (!strchr(k, '/'))
+            abort();
+    hmap_deinit(&sess);
     memset(&job, 0, sizeof(job));
     hmap_init(&job.old_lines);
     parse_crt_list(&job, reply);
