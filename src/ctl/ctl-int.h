@@ -23,6 +23,7 @@
 
 #define CTL_RETRY_MS 1000 /* a reload HAProxy did not confirm is tried again after this */
 #define CTL_STOP_GRACE_MS 10000
+#define CTL_API_DRAIN_MS 2000 /* API requests in flight once HAProxy stopped may end */
 #define CTL_DEL_RETRY_MS 2000 /* removed servers HAProxy kept are asked to go again after this */
 #define CTL_DRIFT_MS 30000    /* HAProxy's servers and maps compared with the model's (drift.c) */
 #define CTL_KEEP_GENERATIONS 2
@@ -62,7 +63,8 @@ struct ctl {
     bool leading;            /* this replica writes Ingress status */
     struct hap hap;
     struct httpd http;
-    uv_timer_t debounce;
+    uv_timer_t debounce;     /* also, once HAProxy stopped, waits for the API */
+    uint64_t drain_until;    /* uv_now() past which Portico stops all the same */
     uv_signal_t sigterm, sigint;
     char *fallback_pem;
     char *current_link;      /* <config-dir>/current */

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "haproxy/runtime.h"
+#include "kube/client.h"
 #include "model/tls.h"
 #include "source/manifests.h"
 #include "store/objects.h"
@@ -797,6 +798,20 @@ static void serve_last_good(struct ctl *c)
         hap_start(&c->hap, on_last_good, c);
 }
 
+/* Once HAProxy has stopped, requests to the API server still in flight
+ * (the Lease given up, for the next replica to lead at once) get a while
+ * to end. */
+static void on_drain_tick(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+
+    if (kube_client_busy(c->kube) && uv_now(c->loop) < c->drain_until) {
+        uv_timer_start(t, on_drain_tick, 10, 0);
+        return;
+    }
+    uv_stop(c->loop);
+}
+
 static void on_stopped(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
@@ -804,7 +819,8 @@ static void on_stopped(struct hap *h, bool ok, const char *msg, void *arg)
     (void)h;
     (void)ok;
     (void)msg;
-    uv_stop(c->loop);
+    c->drain_until = uv_now(c->loop) + CTL_API_DRAIN_MS;
+    on_drain_tick(&c->debounce);
 }
 
 static void on_signal(uv_signal_t *s, int signum)

@@ -260,16 +260,28 @@ static void on_client_timer_closed(uv_handle_t *h)
     free(c);
 }
 
+bool kube_client_busy(const struct kube_client *c)
+{
+    return c && c->reqs;
+}
+
 void kube_client_free(struct kube_client *c)
 {
     if (!c)
         return;
-    while (c->reqs)
-        req_free(c->reqs);
+    c->closing = true;
+    /* what is left has no owner to cancel it (a lease given up on the way
+     * out): its callback frees what it holds */
+    while (c->reqs) {
+        struct kube_req *r = c->reqs;
+
+        if (r != c->probe_req)
+            r->done(0, -ECANCELED, "Portico stops", r->arg);
+        req_free(r);
+    }
     c->probe_req = NULL;
     while (c->waiters)
         kube_waiter_cancel(c->waiters);
-    c->closing = true;
     uv_close((uv_handle_t *)&c->timer, on_client_timer_closed);
     uv_close((uv_handle_t *)&c->nudge, on_client_timer_closed);
     uv_close((uv_handle_t *)&c->probe, on_client_timer_closed);

@@ -21,7 +21,10 @@ typedef void kube_done_fn(long http, int err, const char *msg, void *arg);
 
 /* Creates a client for <kc> (borrowed, must outlive the client). */
 struct kube_client *kube_client_new(uv_loop_t *loop, struct kube_config *kc, char **err);
-/* Cancels every request and frees the client once its handles are closed. */
+/* True while requests are in flight. */
+bool kube_client_busy(const struct kube_client *c);
+/* Ends every request still in flight, each <done> called with -ECANCELED,
+ * and frees the client once its handles are closed. */
 void kube_client_free(struct kube_client *c);
 /* Starts GET <path> (appended to the server URL). <stream>: no overall
  * timeout (watches). Returns the request, valid until <done> runs or
