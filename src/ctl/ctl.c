@@ -592,8 +592,8 @@ again:
         for (size_t i = 0; i < plan.n; i++) {
             c->rt_kinds[i] = (unsigned char)plan.u[i].kind;
             /* a server waiting to be deleted is enabled again instead */
-            if (plan.u[i].kind == RT_SERVER_ADD)
-                hmap_del(&c->del_wait, plan.u[i].name);
+            if (plan.u[i].kind == RT_SERVER_ADD && hmap_del(&c->del_wait, plan.u[i].name))
+                plan.u[i].again = true;
         }
         /* the files once HAProxy has the updates: write_applied() */
         c->rt_r = r;

@@ -117,7 +117,7 @@ static void next_map(struct ctl *c)
         if (!c->drift_fix[i])
             continue;
         snprintf(names[n], sizeof(names[n]), "maps/%s.map", model_map_name((enum model_map)i));
-        u[n] = (struct rt_update){RT_MAP, names[n], c->drift_fix[i], NULL};
+        u[n] = (struct rt_update){RT_MAP, names[n], c->drift_fix[i], NULL, false};
         n++;
     }
     if (!n) {
@@ -249,7 +249,8 @@ static void on_state(int status, const char *reply, void *arg)
                 RT_SERVER_ADD, arena_strdup(&ar, key), arena_strndup(&ar, words.ptr, words.len),
                 be->opts && be->opts->cookie_persistence && !be->opts->cookie_static
                     ? "dynamic-cookie"
-                    : NULL};
+                    : NULL,
+                false};
             buf_free(&words);
             added++;
         }
@@ -266,7 +267,7 @@ static void on_state(int status, const char *reply, void *arg)
         if (hmap_get(&c->del_wait, key) || !hmap_get(&backends, r->backend))
             continue;
         u = xgrow(u, &cap_u, n_u + 1, sizeof(*u));
-        u[n_u++] = (struct rt_update){RT_SERVER_DEL, key, "", NULL};
+        u[n_u++] = (struct rt_update){RT_SERVER_DEL, key, "", NULL, false};
         removed++;
     }
     if (n_u) {

@@ -130,7 +130,7 @@ static void push(struct updates *l, enum rt_kind kind, const char *name, const c
                  const char *line)
 {
     l->v = xgrow(l->v, &l->cap, l->n + 1, sizeof(*l->v));
-    l->v[l->n++] = (struct rt_update){kind, name, content, line};
+    l->v[l->n++] = (struct rt_update){kind, name, content, line, false};
 }
 
 const char *plan_why_name(enum plan_why w)

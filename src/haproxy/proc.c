@@ -64,11 +64,9 @@ static const struct {
     {"Exiting Master process", ""},
     {"All workers exited", ""},
     {"Reexecuting Master process", ""},
-    /* a server removed ("disable server"), or enabled again ("add server" of
-     * one kept in maintenance since its removal) */
+    /* a server removed ("disable server"), or enabled again */
     {"Server ", " is going DOWN for maintenance"},
     {"Server ", " is UP/READY (leaving forced maintenance)"},
-    {"'server ", "' : Already exists a server with the same name in backend"},
     /* a spare backend given back: its backend went */
     {"backend '" MODEL_SPARE_PREFIX, "' has no server available!"},
 };

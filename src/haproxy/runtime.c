@@ -34,6 +34,7 @@ struct rt_job {
     char **lines;        /* crt-list lines of RT_CERT_ADD and RT_CERT_RELIST updates */
     struct hmap old_lines; /* certificate -> its crt-list line number, before any update */
     enum rt_kind *kinds;
+    bool *again; /* of each update: rt_update.again */
     size_t n;
     char **busy;         /* servers kept disabled: they still had connections */
     size_t n_busy;
@@ -66,6 +67,7 @@ static void job_free(struct rt_job *j)
     free(j->names);
     free(j->contents);
     free(j->kinds);
+    free(j->again);
     free(j->sock);
     free(j);
 }
@@ -189,9 +191,12 @@ static void on_reply(int status, const char *reply, void *arg)
         ok = parse_crt_list(j, reply);
         break;
     case RT_SRV_ADD:
-        /* a server kept in maintenance since its removal is simply enabled again */
-        ok = (strstr(reply, "New server registered") || strstr(reply, "Already exists")) &&
-             !strstr(reply, "No such");
+        /* a server kept in maintenance since its removal is simply enabled
+         * again, and one that was there all the same (a drift repair) too */
+        ok = j->again[j->map] ? reply_ok(reply)
+                              : (strstr(reply, "New server registered") ||
+                                 strstr(reply, "Already exists")) &&
+                                    !strstr(reply, "No such");
         break;
     case RT_SRV_DEL:
         /* disabled: its requests finish, and rt_del_servers() deletes it
@@ -327,10 +332,12 @@ static void next(struct rt_job *j)
         bool add = j->step == RT_SRV_ADD;
         int bad = 0;
 
-        bad |= buf_adds(&line, add ? "add server " : "disable server ");
+        bool again = add && j->again[j->map];
+
+        bad |= buf_adds(&line, again ? "enable server " : add ? "add server " : "disable server ");
         bad |= rt_api_arg(&line, name);
         /* the address and keywords, as the server's line in haproxy.cfg has them */
-        for (const char *w = j->contents[j->map]; add && *w;) {
+        for (const char *w = j->contents[j->map]; add && !again && *w;) {
             size_t len = strcspn(w, " ");
             char word[256];
 
@@ -344,7 +351,7 @@ static void next(struct rt_job *j)
             bad |= rt_api_arg(&line, word);
             w += len + (w[len] == ' ');
         }
-        if (add) {
+        if (add && !again) {
             bad |= buf_adds(&line, ";enable server ");
             bad |= rt_api_arg(&line, name);
         }
@@ -460,7 +467,9 @@ void rt_apply(uv_loop_t *loop, const char *sock, const struct rt_update *u, size
     j->contents = xcalloc(n + 1, sizeof(*j->contents));
     j->lines = xcalloc(n + 1, sizeof(*j->lines));
     j->kinds = xcalloc(n + 1, sizeof(*j->kinds));
+    j->again = xcalloc(n + 1, sizeof(*j->again));
     for (size_t i = 0; i < n; i++) {
+        j->again[i] = u[i].again;
         j->names[i] = xstrdup(u[i].name);
         j->contents[i] = xstrdup(u[i].content ? u[i].content : "");
         j->lines[i] = xstrdup(u[i].line ? u[i].line : "");

@@ -50,6 +50,8 @@ struct rt_update {
                           * RT_SERVER_ADD: non-empty when the backend's cookies are
                           * dynamic (the server gets its cookie from "enable
                           * dynamic-cookie backend", as at start) */
+    bool again;          /* RT_SERVER_ADD: still in HAProxy, disabled since its removal:
+                          * enabled again, not added */
 };
 
 /* Applies <n> updates in order through the admin socket <sock>. A map is

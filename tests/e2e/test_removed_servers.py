@@ -98,6 +98,8 @@ def test_servers_removed_with_connections_are_deleted_later(launcher):
     wait_for(lambda: servers_state(px).get((BACKEND, f"{back}:{port}")) == 0,
              what=f"the server of {back} enabled again")
     assert px.metric("portico_servers_awaiting_delete") == 2
+    # enabled, not added again: no "Already exists" alert from HAProxy
+    assert "Already exists" not in px.log_text()
 
     # the requests on the disabled servers finish
     for t in threads:

@@ -285,7 +285,7 @@ static void test_server_removal_replies(void **state)
         {"No such backend.\n", false},
     };
     const struct rt_update u = {RT_SERVER_DEL, "be_shop_web_80/10.0.0.1:8080", "10.0.0.1:8080",
-                                NULL};
+                                NULL, false};
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -435,7 +435,8 @@ static void test_server_addition_replies(void **state)
         {"No such backend.\n\nNo such backend.\n", false},
     };
     const struct rt_update u = {RT_SERVER_ADD, "be_shop_web_80/10.0.0.1:8080",
-                                "10.0.0.1:8080 pool-purge-delay 5s pool-max-conn -1", NULL};
+                                "10.0.0.1:8080 pool-purge-delay 5s pool-max-conn -1", NULL,
+                                false};
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -452,13 +453,40 @@ static void test_server_addition_replies(void **state)
     }
 }
 
+/* A server back before it could be deleted is only enabled again: no "add
+ * server", whose "Already exists" HAProxy logs as an alert. */
+static void test_server_enabled_again(void **state)
+{
+    static const struct {
+        const char *reply;
+        bool ok;
+    } cases[] = {
+        {"\n", true},
+        {"No such server.\n", false},
+    };
+    const struct rt_update u = {RT_SERVER_ADD, "be_shop_web_80/10.0.0.1:8080",
+                                "10.0.0.1:8080 check inter 2s", NULL, true};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct fake_cli cli;
+        struct result r = apply_scripted(&u, 1, &cases[i].reply, 1, &cli);
+
+        assert_int_equal(cli.n_cmds, 1);
+        assert_string_equal(cli.cmds[0], "enable server be_shop_web_80/10.0.0.1:8080;"
+                                         "enable health be_shop_web_80/10.0.0.1:8080\n");
+        if (r.ok != cases[i].ok)
+            fail_msg("reply \"%s\": ok %d, want %d", cases[i].reply, r.ok, cases[i].ok);
+    }
+}
+
 /* A map replaced: a new version opened, filled with "add map @ver" lines
  * that fit HAProxy's CLI buffer, every entry escaped, then committed: the
  * one moment requests switch from the old entries to the new ones. */
 static void test_map_replaced_as_one_version(void **state)
 {
     static const char *const replies[] = {"New version created: 7\n", "\n", "\n", "\n"};
-    struct rt_update u = {RT_MAP, "maps/prefix.map", NULL, NULL};
+    struct rt_update u = {RT_MAP, "maps/prefix.map", NULL, NULL, false};
     struct fake_cli cli;
     struct result r;
     struct buf content;
@@ -494,7 +522,7 @@ static void test_map_replaced_as_one_version(void **state)
     {
         static const char *const refused[] = {"New version created: 8\n",
                                               "Unknown map identifier.\n"};
-        struct rt_update v = {RT_MAP, "maps/prefix.map", "a/ b\n", NULL};
+        struct rt_update v = {RT_MAP, "maps/prefix.map", "a/ b\n", NULL, false};
 
         r = apply_scripted(&v, 1, refused, 2, &cli);
         assert_false(r.ok);
@@ -541,6 +569,7 @@ int main(void)
         cmocka_unit_test(test_server_removal_replies),
         cmocka_unit_test(test_sess_servers),
         cmocka_unit_test(test_server_addition_replies),
+        cmocka_unit_test(test_server_enabled_again),
         cmocka_unit_test(test_server_deletion_retries),
         cmocka_unit_test(test_server_deletion_retries_without_socket),
         cmocka_unit_test(test_one_entry_is_one_command),
