@@ -1,6 +1,6 @@
 """Helpers the benchmarks share: ports, Portico's command line, one HTTP status
-through HAProxy, percentiles, waiting for Portico to be ready, its memory and
-its HAProxy's, its metrics."""
+through HAProxy, percentiles, waiting for Portico to be ready, its memory, CPU
+time and its HAProxy's, its metrics."""
 
 import http.client
 import os
@@ -83,6 +83,17 @@ def memory_mib(pid):
     """The Vm* lines of /proc/<pid>/status (VmHWM, VmRSS, ...) in MiB."""
     with open(f"/proc/{pid}/status") as f:
         return {l.split(":")[0]: int(l.split()[1]) / 1024 for l in f if l.startswith("Vm")}
+
+
+def cpu_ms(pid):
+    """CPU time of <pid> from /proc/<pid>/stat, in ms: (its own, user + system,
+    every thread; that of its children it has waited for)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    tick = 1000.0 / os.sysconf("SC_CLK_TCK")
+    # utime, stime, cutime, cstime are fields 14-17; fields[0] is field 3
+    return ((int(fields[11]) + int(fields[12])) * tick,
+            (int(fields[13]) + int(fields[14])) * tick)
 
 
 def metrics(port):

@@ -23,6 +23,18 @@ reports:
   that none waits for another's; how many were served from a spare, the
   reloads, their time in Portico's log, HAProxy's peak RSS during them;
   the reloads each kind caused;
+- the controller's CPU time per change, by kind: utime + stime of Portico
+  (/proc/PID/stat) over each kind's batch, which ends once Portico is quiet
+  again, less its idle CPU over as long (the rate of an --idle s quiet
+  interval of the same run, shown too), divided by the changes; with its
+  model builds (passes) and watch events per change (/metrics), and the CPU
+  of the children it waited for (the haproxy -c of each reload);
+- with --callgrind, one more run under callgrind after the others, the
+  instructions per change by kind: instrumentation on only from just before
+  a kind's first change until Portico is quiet after its last (the watch
+  events' decoding, the passes, the Runtime API, the status writes), then a
+  dump per kind; less the idle instructions over as long (an idle dump of
+  the same run), and the top functions by inclusive cost;
 - with --load S: wrk (-t1 -c50) on a stable host for S seconds while
   --load-changes changes are made (new host, path added to the loaded
   Ingress, endpoint added to and removed from the loaded Service, and with
@@ -34,10 +46,14 @@ reports:
     python3 bench/cluster_scale.py --ingresses 10000 --endpoints 5   # 50k endpoints
     python3 bench/cluster_scale.py --ingresses 1000 --changes 100 --load 60 --runs 3
     python3 bench/cluster_scale.py --ingresses 1000 --kinds '' --load 60 --load-backends
+    python3 bench/cluster_scale.py --ingresses 10000 --endpoints 5 --runs 3 \
+        --backend-changes 20 --callgrind --callgrind-changes 20
 
 Loading takes minutes at 10k, so one loaded cluster serves every run: with
 several --portico binaries the runs alternate between them (a baseline and
 a change measured side by side on the same machine, in the same minutes).
+With --runs 2 or more, a summary gives the median [min–max] of each figure
+over the runs (p50 and p99 of each run's latencies).
 
 It runs itself inside a private network namespace (unshare -n, loopback
 only), so that no request ever leaves the machine: the endpoints' 198.18.x.y
@@ -63,9 +79,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
-from benchlib import (free_port, haproxy_memory, http_answer, http_status,  # noqa: E402
-                      memory_mib, pct, portico_command, reload_times, reloads, spare_uses,
-                      wait_ready)
+from benchlib import (cpu_ms, free_port, haproxy_memory, http_answer,  # noqa: E402
+                      http_status, memory_mib, metrics, pct, portico_command, reload_times,
+                      reloads, spare_uses, wait_ready)
 from kapi import Client  # noqa: E402
 from throughput import (backend_cfg, pressure, stop, wait_listening, wrk_command,  # noqa: E402
                         wrk_result)
@@ -193,13 +209,91 @@ def endpoint_of(port, host):
     return headers.get("x-endpoint") if status == 200 else None
 
 
-def until(cond, what, limit=30):
+# seconds a change may take to be served; far longer under callgrind
+LIMIT = [30]
+
+
+def until(cond, what, limit=None):
     """Milliseconds until cond() is true; stops the benchmark after <limit> s."""
+    limit = limit or LIMIT[0]
     t = time.monotonic()
     while not cond():
         if time.monotonic() - t > limit:
             raise SystemExit(f"{what}: not served after {limit} s")
     return (time.monotonic() - t) * 1000
+
+
+def settle(pid, cg, limit=30):
+    """Waits until Portico is quiet: under 5 % of a CPU over a second (two
+    under callgrind), its timers' own ticks being far less; at most <limit> s.
+    Seconds waited."""
+    window = 2.0 if cg else 1.0
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < limit:
+        c0 = cpu_ms(pid)[0]
+        time.sleep(window)
+        if cpu_ms(pid)[0] - c0 < 0.05 * window * 1000:
+            break
+    return time.monotonic() - t0
+
+
+def callgrind(pid, *args):
+    subprocess.run(["callgrind_control", *args, str(pid)], check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def measured(pid, ctl, log, cg, name, fn):
+    """Runs fn(), a batch of changes, and returns (its result, its cost):
+    Portico's CPU (ms: its own, the children it waited for), the wall time
+    (s), its passes (/metrics) and watch events (its debug log), from just before the first change
+    until it is quiet again after the last (settle()), so that the work a
+    change leaves behind it (files written, status writes and their events)
+    counts. Under callgrind (<cg>) instrumentation is on over the same span,
+    then dumped as <name>."""
+    m0, e0 = metrics(ctl), log.read_text().count('msg="watch event ')
+    if cg:
+        callgrind(pid, "-i", "on")
+    c0, t0 = cpu_ms(pid), time.monotonic()
+    res = fn()
+    settle(pid, cg, 600 if cg else 30)
+    c1, t1 = cpu_ms(pid), time.monotonic()
+    if cg:
+        callgrind(pid, "-i", "off")
+        callgrind(pid, "-d", name)
+    m1 = metrics(ctl)
+
+    def delta(prefix):
+        return sum(v for k, v in m1.items() if k.startswith(prefix)) - sum(
+            v for k, v in m0.items() if k.startswith(prefix))
+
+    return res, {"cpu": c1[0] - c0[0], "child": c1[1] - c0[1], "wall": t1 - t0,
+                 "passes": delta("portico_sync_passes_total"),
+                 "events": log.read_text().count('msg="watch event ') - e0}
+
+
+def callgrind_dumps(work, top):
+    """The dumps of a run under callgrind, by name: (total Ir, the <top>
+    functions by inclusive Ir as callgrind_annotate prints them)."""
+    out = {}
+    for f in sorted(work.glob("cg.out.*.*")):
+        text = f.read_text(errors="replace")
+        m = re.search(r"^desc: Trigger: dump (\S+)", text, re.M)
+        tot = re.search(r"^totals: (\d+)", text, re.M)
+        if not m or not tot:
+            continue
+        ann = subprocess.run(["callgrind_annotate", "--inclusive=yes", str(f)],
+                             capture_output=True, text=True).stdout
+        rows, seen = [], set()
+        for line in ann.splitlines():
+            # "Ir (pct)  file:function [object]": a function can come twice,
+            # under its file's full and relative names
+            r = re.match(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(?:.*:)?([^:\s]+)(?: \[.*\])?$",
+                         line)
+            if r and r.group(3) not in seen and r.group(3) != "TOTALS":
+                seen.add(r.group(3))
+                rows.append(f"{r.group(1):>15} {r.group(2):>6} %  {r.group(3)}")
+        out[m.group(1)] = (int(tot.group(1)), rows[:top])
+    return out
 
 
 def changes_host(admin, ports, certs, n, tag, created, writes):
@@ -229,7 +323,6 @@ def changes_path(admin, ports, n):
         until(lambda: http_status(ports["http"], "paths.bench.test", path=f"/p{i}") == 200,
               f"path /p{i}")
         lat.append((time.monotonic() - t) * 1000)
-    admin.apply([ingress("paths", "paths.bench.test", "ep", ["/x"])])
     return lat
 
 
@@ -268,8 +361,8 @@ def changes_endpoint(admin, ports, n):
         clean = 0
         while clean < 8:
             clean = clean + 1 if endpoint_of(port, "ep.bench.test") == LIVE[0] else 0
-            if time.monotonic() - t > 30:
-                raise SystemExit("endpoint removed: still served after 30 s")
+            if time.monotonic() - t > LIMIT[0]:
+                raise SystemExit(f"endpoint removed: still served after {LIMIT[0]} s")
         rm.append((time.monotonic() - t) * 1000)
     return add, rm
 
@@ -314,18 +407,30 @@ def under_load(admin, ports, args, tag, created):
     return r
 
 
-def run_once(binary, tmp, admin, certs, args, tag):
+def run_once(binary, tmp, admin, certs, args, tag, cg=False):
     """Starts <binary> against the loaded cluster, measures, stops it.
-    The objects it creates are named after <tag> and deleted afterwards."""
+    The objects it creates are named after <tag> and deleted afterwards.
+    With <cg>, under callgrind, --callgrind-changes of each kind, no load."""
     work = Path(tempfile.mkdtemp(prefix="run-", dir=tmp))
     path, *flags = shlex.split(binary)
     cmd, ports = portico_command(path, f"--kubeconfig={tmp / 'c' / 'portico.kubeconfig'}", work)
     cmd += flags
+    if cg:
+        # instrumented only around the changes: the start runs at about a
+        # fifth of the speed instead of a fiftieth
+        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+               f"--callgrind-out-file={work / 'cg.out.%p'}"] + cmd
     log = work / "portico.log"
     start = time.time()
     proc = subprocess.Popen(cmd + ["--log-level=debug"], stderr=open(log, "w"))
-    created, out = [], {}
-    n = args.changes
+    created, out = [], {"work": work}
+    n = args.callgrind_changes if cg else args.changes
+    nb = args.callgrind_changes if cg else args.backend_changes or args.changes
+    cost = {}
+
+    def batch(name, fn):
+        res, cost[name] = measured(proc.pid, ports["ctl"], log, cg, name, fn)
+        return res
     try:
         wait_ready(ports["ctl"], proc, lambda: log.read_text()[-3000:])
         ready = time.time()
@@ -338,10 +443,14 @@ def run_once(binary, tmp, admin, certs, args, tag):
         out["servers"] = len(re.findall(r"^\s+server ", cfg, re.M))
         out["backends"] = len(re.findall(r"^backend ", cfg, re.M))
         listed = next(ts(l) for l in log.read_text().splitlines() if "every resource listed" in l)
+        # the start's own work (status writes of every Ingress...) over first
+        out["settle"] = settle(proc.pid, cg, 600 if cg else 120)
+        batch("idle", lambda: time.sleep(args.idle))
         writes = []
         if "host" in args.kinds:
             r0 = reloads(ports["ctl"])
-            out["served"] = changes_host(admin, ports, certs, n, tag, created, writes)
+            out["served"] = batch("host", lambda: changes_host(admin, ports, certs, n, tag,
+                                                               created, writes))
             out["host_reloads"] = reloads(ports["ctl"]) - r0
         status = memory_mib(proc.pid)
         hwm2, rss2 = status["VmHWM"], status["VmRSS"]
@@ -349,11 +458,14 @@ def run_once(binary, tmp, admin, certs, args, tag):
         rss3 = memory_mib(proc.pid)["VmRSS"]
         if "path" in args.kinds:
             r0 = reloads(ports["ctl"])
-            out["path"] = changes_path(admin, ports, n)
+            out["path"] = batch("path", lambda: changes_path(admin, ports, n))
             out["path_reloads"] = reloads(ports["ctl"]) - r0
+            admin.apply([ingress("paths", "paths.bench.test", "ep", ["/x"])])
+            settle(proc.pid, cg)  # that change is nobody's
         if "endpoint" in args.kinds:
             r0 = reloads(ports["ctl"])
-            out["ep_add"], out["ep_del"] = changes_endpoint(admin, ports, n)
+            out["ep_add"], out["ep_del"] = batch("endpoint", lambda: changes_endpoint(admin, ports,
+                                                                                     n))
             out["ep_reloads"] = reloads(ports["ctl"]) - r0
         if "backend" in args.kinds:
             r0, k0 = reloads(ports["ctl"]), len(reload_times(log.read_text()))
@@ -361,15 +473,15 @@ def run_once(binary, tmp, admin, certs, args, tag):
             sampler = HAProxyMemory(proc.pid)
             sampler.start()
             try:
-                out["backend"], out["backend_writes"] = changes_backend(admin, ports, n, tag,
-                                                                        created, args.reload_gap)
+                out["backend"], out["backend_writes"] = batch("backend", lambda: changes_backend(
+                    admin, ports, nb, tag, created, args.reload_gap))
             finally:
                 sampler.stop()
             out["backend_reloads"] = reloads(ports["ctl"]) - r0
             out["backend_spared"] = spare_uses(ports["ctl"]) - s0
             out["reload_ms"] = reload_times(log.read_text())[k0:]
             out["hap_reload"] = (sampler.total, sampler.worker, sampler.workers)
-        if args.load:
+        if args.load and not cg:
             out["load"] = under_load(admin, ports, args, tag, created)
         applied = {}
         for line in log.read_text().splitlines():
@@ -379,8 +491,22 @@ def run_once(binary, tmp, admin, certs, args, tag):
         store_lat = [(applied[n] - w) * 1000 for n, w in writes if n in applied]
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
+        proc.wait(300 if cg else 30)
         admin.delete_object(created)
+    # changes per batch: an endpoint added and removed is two
+    counts = {"host": len(out.get("served", [])), "path": len(out.get("path", [])),
+              "endpoint": 2 * len(out.get("ep_add", [])), "backend": len(out.get("backend", []))}
+    idle = cost.pop("idle")
+    out["idle_cpu"] = idle["cpu"] / idle["wall"]  # ms per s
+    out["cost"] = {k: dict(c, n=counts[k]) for k, c in cost.items()}
+    for k, c in out["cost"].items():
+        c["net"] = (c["cpu"] - out["idle_cpu"] * c["wall"]) / c["n"]
+    if cg:
+        dumps = callgrind_dumps(work, args.top)
+        irate = dumps["idle"][0] / idle["wall"]
+        out["ir"] = {k: (dumps[k][0], (dumps[k][0] - irate * c["wall"]) / c["n"], dumps[k][1])
+                     for k, c in out["cost"].items() if k in dumps}
+        out["ir_idle"] = irate
     out.update({"list": (listed - start) * 1000, "ready": (ready - listed) * 1000,
                 "hwm": hwm, "rss": rss, "hwm2": hwm2, "rss2": rss2, "rss3": rss3,
                 "store": store_lat})
@@ -431,6 +557,28 @@ def report(binary, r):
               f"read {rd}, write {w}, timeout {to}); latency p50 {ld['p50']:.2f} p90 "
               f"{ld['p90']:.2f} p99 {ld['p99']:.2f} max {ld['max']:.1f} ms; changes "
               f"{ld['changes']}; reloads {ld['reloads']:.0f}")
+    if r["cost"]:
+        print(f"  controller CPU per change, less idle ({r['idle_cpu']:.2f} ms per s over "
+              f"--idle, after {r['settle']:.0f} s settling after ready), ms:")
+        for k, c in r["cost"].items():
+            print(f"    {k}: {c['net']:.2f} (gross {c['cpu'] / c['n']:.2f}; {c['n']} changes in "
+                  f"{c['wall']:.1f} s; per change {c['passes'] / c['n']:.2f} passes, "
+                  f"{c['events'] / c['n']:.2f} watch events; children (haproxy -c) "
+                  f"{c['child'] / c['n']:.1f} ms)")
+    sys.stdout.flush()
+
+
+def report_cg(binary, r):
+    """The instructions of a run under callgrind."""
+    print(f"{binary}, under callgrind (one run; timings are valgrind's, not Portico's):")
+    print(f"  idle: {r['ir_idle'] / 1e3:.1f} k instructions per s")
+    for k, (tot, per, top) in r["ir"].items():
+        c = r["cost"][k]
+        print(f"  {k}: {per / 1e6:.2f} M instructions per change, less idle ({tot / 1e6:.1f} M "
+              f"over {c['n']} changes in {c['wall']:.0f} s; per change {c['passes'] / c['n']:.2f} "
+              f"passes, {c['events'] / c['n']:.2f} watch events); by inclusive Ir:")
+        for line in top:
+            print(f"    {line}")
     sys.stdout.flush()
 
 
@@ -438,6 +586,16 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--ingresses", type=int, default=1000)
     ap.add_argument("--changes", type=int, default=100)
+    ap.add_argument("--backend-changes", type=int, default=0,
+                    help="new backends per run, if not --changes (each takes --reload-gap more)")
+    ap.add_argument("--idle", type=float, default=20,
+                    help="seconds of the quiet interval whose CPU is the idle baseline")
+    ap.add_argument("--callgrind", action="store_true",
+                    help="then one more run of each binary under callgrind: instructions")
+    ap.add_argument("--callgrind-changes", type=int, default=20,
+                    help="changes of each kind under callgrind (about 50 times slower)")
+    ap.add_argument("--top", type=int, default=15,
+                    help="functions listed per kind under callgrind")
     ap.add_argument("--endpoints", type=int, default=1,
                     help="ready endpoints in each Service's EndpointSlice")
     ap.add_argument("--kinds", default="host,path,endpoint,backend",
@@ -502,6 +660,12 @@ def main():
                 r = run_once(b, tmp, admin, certs, args, f"{run}-{k}")
                 results[b].append(r)
                 report(b, r)
+        if args.callgrind:
+            LIMIT[0] = 600
+            for k, b in enumerate(binaries):
+                print(f"callgrind run, {time.strftime('%H:%M:%S')}, {pressure()}", flush=True)
+                r = run_once(b, tmp, admin, certs, args, f"cg-{k}", cg=True)
+                report_cg(b, r)
         print(f"at the end, {time.strftime('%H:%M:%S')}: {pressure()}")
     finally:
         stop(backends)
@@ -526,6 +690,9 @@ def summary(results, binaries):
         ("list complete -> /readyz 200 (ms)", lambda r: r["ready"]),
         ("controller peak RSS when ready (MiB)", lambda r: r["hwm"]),
         ("controller peak RSS after the new Ingresses (MiB)", lambda r: r["hwm2"]),
+        ("controller RSS 1 s after ready (MiB)", lambda r: r["rss"]),
+        ("controller RSS 2 s after the new Ingresses (MiB)", lambda r: r["rss3"]),
+        ("HAProxy master RSS when ready (MiB)", lambda r: r["hap_ready"][0]),
         ("HAProxy worker RSS when ready (MiB)", lambda r: r["hap_ready"][1]),
         ("API write -> store update p50 (ms)", lambda r: pct(r["store"], 50)),
     ]
@@ -552,7 +719,15 @@ def summary(results, binaries):
         ("under load: latency p99 (ms)", lambda r: r["load"]["p99"]),
         ("under load: latency max (ms)", lambda r: r["load"]["max"]),
         ("under load: reloads", "{:.0f}", lambda r: r["load"]["reloads"]),
+        ("controller idle CPU (ms per s)", "{:.2f}", lambda r: r["idle_cpu"]),
     ]
+    for kind in ("host", "path", "endpoint", "backend"):
+        rows += [
+            (f"controller CPU per change, less idle: {kind} (ms)", "{:.2f}",
+             lambda r, k=kind: r["cost"][k]["net"]),
+            (f"model builds (passes) per change: {kind}", "{:.2f}",
+             lambda r, k=kind: r["cost"][k]["passes"] / r["cost"][k]["n"]),
+        ]
     print("medians [min–max] over the runs:")
     print("| what | " + " | ".join(binaries) + " |")
     print("|---|" + "---|" * len(binaries))
