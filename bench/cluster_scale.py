@@ -286,10 +286,13 @@ def callgrind_dumps(work, top):
         rows, seen = [], set()
         for line in ann.splitlines():
             # "Ir (pct)  file:function [object]": a function can come twice,
-            # under its file's full and relative names
+            # under its file's full and relative names; left out: its
+            # recursion levels (f'2: their inclusive cost counts the same
+            # instructions again) and functions without a symbol (0x...)
             r = re.match(r"^\s*([\d,]+) \(\s*([\d.]+)%\)\s+(?:.*:)?([^:\s]+)(?: \[.*\])?$",
                          line)
-            if r and r.group(3) not in seen and r.group(3) != "TOTALS":
+            if (r and r.group(3) not in seen and r.group(3) != "TOTALS"
+                    and "'" not in r.group(3) and not r.group(3).startswith("0x")):
                 seen.add(r.group(3))
                 rows.append(f"{r.group(1):>15} {r.group(2):>6} %  {r.group(3)}")
         out[m.group(1)] = (int(tot.group(1)), rows[:top])
