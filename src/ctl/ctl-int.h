@@ -128,6 +128,8 @@ struct ctl {
     uint32_t drift_interval_ms;
     bool drift_running;      /* a check or its repair in flight: no pass starts meanwhile */
     unsigned drift_map;      /* the map being compared (enum model_map) */
+    size_t drift_first, drift_be; /* the running model's backends asked for, [first, be) */
+    struct drift_servers *drift_srv; /* the servers' repairs found so far (drift.c) */
     char *drift_fix[MODEL_MAP_COUNT]; /* the content of each map found to differ, or NULL */
     uint64_t m_drift[3];     /* repaired: servers added or enabled, servers removed,
                               * maps replaced */

@@ -4,8 +4,9 @@
  * difference a Runtime API command made behind Portico's back (or a lost
  * update) is undone, so that HAProxy serves what a fresh start on the
  * written configuration would. Never at the same time as a pass, a reload
- * or the deletion retries. One step at a time: "show servers state" and the
- * servers' repair, then "show map" of each map, then the maps' repair. */
+ * or the deletion retries. One step at a time: "show servers state" of as
+ * many backends as a command line takes, again until each was compared, and
+ * the servers' repair, then "show map" of each map, then the maps' repair. */
 
 #include "ctl/ctl-int.h"
 
@@ -22,6 +23,7 @@
 #include "util/banned.h"
 
 #define DRIFT_TIMEOUT_MS 10000
+#define DRIFT_LINE_MAX 12000 /* of "show servers state" commands: HAProxy's line is 16 kB */
 #define SRV_ADMIN_FMAINT 0x1 /* srv_admin_state: put in maintenance by a command */
 
 static void on_drift_timer(uv_timer_t *t);
@@ -188,37 +190,43 @@ static size_t parse_state(char *reply, struct srv_row **rows)
     return n;
 }
 
-static void on_state(int status, const char *reply, void *arg)
-{
-    struct ctl *c = arg;
-    const struct model *m = c->running.model;
-    struct hmap seen;     /* "backend/server" -> row */
-    struct hmap backends; /* the model's backends' names */
-    struct srv_row *rows;
-    struct rt_update *u = NULL;
-    size_t n_rows, n_u = 0, cap_u = 0, added = 0, removed = 0;
-    struct arena ar;
-    char *text;
+/* The servers' repairs found so far, over the backends compared. */
+struct drift_servers {
+    struct arena ar; /* the updates' strings */
+    struct rt_update *u;
+    size_t n, cap, added, removed;
+};
 
-    /* a pass or reload started meanwhile: this state may already be old */
-    if (status < 0 || interrupted(c)) {
-        check_done(c);
+static void servers_free(struct ctl *c)
+{
+    if (!c->drift_srv)
         return;
-    }
-    arena_init(&ar);
-    text = xstrdup(reply);
-    n_rows = parse_state(text, &rows);
+    arena_deinit(&c->drift_srv->ar);
+    free(c->drift_srv->u);
+    FREE_NULL(c->drift_srv);
+}
+
+/* Compares the running model's backends [first, end) with <rows>, the
+ * servers HAProxy has in them, and adds the repairs to c->drift_srv. */
+static void compare_servers(struct ctl *c, size_t first, size_t end, struct srv_row *rows,
+                            size_t n_rows)
+{
+    const struct model *m = c->running.model;
+    struct drift_servers *d = c->drift_srv;
+    struct hmap seen;     /* "backend/server" -> row */
+    struct hmap backends; /* the names of the backends compared */
+
     hmap_init_borrowing(&seen);
     hmap_init_borrowing(&backends);
-    for (size_t i = 0; i < m->n_backends; i++)
+    for (size_t i = first; i < end; i++)
         hmap_put(&backends, m->backends[i].name, (void *)1);
     for (size_t i = 0; i < n_rows; i++) {
-        char *key = arena_printf(&ar, "%s/%s", rows[i].backend, rows[i].server);
+        char *key = arena_printf(&d->ar, "%s/%s", rows[i].backend, rows[i].server);
 
         hmap_put(&seen, key, &rows[i]);
     }
     /* the model's servers: each there and enabled */
-    for (size_t i = 0; i < m->n_backends; i++) {
+    for (size_t i = first; i < end; i++) {
         const struct model_backend *be = &m->backends[i];
 
         for (size_t j = 0; j < be->n_servers + be->n_backups; j++) {
@@ -244,15 +252,16 @@ static void on_state(int status, const char *reply, void *arg)
                 buf_free(&words);
                 continue;
             }
-            u = xgrow(u, &cap_u, n_u + 1, sizeof(*u));
-            u[n_u++] = (struct rt_update){
-                RT_SERVER_ADD, arena_strdup(&ar, key), arena_strndup(&ar, words.ptr, words.len),
+            d->u = xgrow(d->u, &d->cap, d->n + 1, sizeof(*d->u));
+            d->u[d->n++] = (struct rt_update){
+                RT_SERVER_ADD, arena_strdup(&d->ar, key),
+                arena_strndup(&d->ar, words.ptr, words.len),
                 be->opts && be->opts->cookie_persistence && !be->opts->cookie_static
                     ? "dynamic-cookie"
                     : NULL,
                 false};
             buf_free(&words);
-            added++;
+            d->added++;
         }
     }
     /* servers of the model's backends the model does not have, serving:
@@ -263,30 +272,102 @@ static void on_state(int status, const char *reply, void *arg)
 
         if (!r->backend[0] || (r->admin & SRV_ADMIN_FMAINT))
             continue;
-        key = arena_printf(&ar, "%s/%s", r->backend, r->server);
+        key = arena_printf(&d->ar, "%s/%s", r->backend, r->server);
         if (hmap_get(&c->del_wait, key) || !hmap_get(&backends, r->backend))
             continue;
-        u = xgrow(u, &cap_u, n_u + 1, sizeof(*u));
-        u[n_u++] = (struct rt_update){RT_SERVER_DEL, key, "", NULL, false};
-        removed++;
+        d->u = xgrow(d->u, &d->cap, d->n + 1, sizeof(*d->u));
+        d->u[d->n++] = (struct rt_update){RT_SERVER_DEL, key, "", NULL, false};
+        d->removed++;
     }
-    if (n_u) {
-        c->m_drift[0] += added;
-        c->m_drift[1] += removed;
-        log_warn("haproxy", "drift: %zu servers missing or disabled, %zu serving that should "
-                            "not: repaired",
-                 added, removed);
-        /* rt_apply copies the updates */
-        rt_apply(c->loop, c->admin_sock, u, n_u, on_repaired, c);
-    }
-    free(u);
-    free(rows);
-    free(text);
     hmap_deinit(&seen);
     hmap_deinit(&backends);
-    arena_deinit(&ar);
-    if (!n_u)
+}
+
+/* Every backend compared: the repairs, if any, then the maps. */
+static void repair_servers(struct ctl *c)
+{
+    struct drift_servers *d = c->drift_srv;
+
+    if (!d->n) {
+        servers_free(c);
         check_maps(c);
+        return;
+    }
+    c->m_drift[0] += d->added;
+    c->m_drift[1] += d->removed;
+    log_warn("haproxy", "drift: %zu servers missing or disabled, %zu serving that should "
+                        "not: repaired",
+             d->added, d->removed);
+    /* rt_apply copies the updates */
+    rt_apply(c->loop, c->admin_sock, d->u, d->n, on_repaired, c);
+    servers_free(c);
+}
+
+static void next_servers(struct ctl *c);
+
+static void on_state(int status, const char *reply, void *arg)
+{
+    struct ctl *c = arg;
+    struct srv_row *rows;
+    size_t n_rows;
+    char *text;
+
+    if (status < 0) {
+        log_warn("haproxy", "drift check: show servers state: %s; checked again later",
+                 strerror(-status));
+        servers_free(c);
+        check_done(c);
+        return;
+    }
+    /* a pass or reload started meanwhile: this state may already be old */
+    if (interrupted(c)) {
+        servers_free(c);
+        check_done(c);
+        return;
+    }
+    text = xstrdup(reply);
+    n_rows = parse_state(text, &rows);
+    compare_servers(c, c->drift_first, c->drift_be, rows, n_rows);
+    free(rows);
+    free(text);
+    next_servers(c);
+}
+
+/* "show servers state" of the running model's next backends, as many as one
+ * CLI line takes: the whole answer for 50,000 servers would be more than a
+ * reply may hold (and than Portico's memory should). */
+static void next_servers(struct ctl *c)
+{
+    const struct model *m = c->running.model;
+    struct buf cmd;
+
+    if (c->drift_be == m->n_backends) {
+        repair_servers(c);
+        return;
+    }
+    buf_init(&cmd, DRIFT_LINE_MAX + 1);
+    c->drift_first = c->drift_be;
+    while (c->drift_be < m->n_backends) {
+        const char *name = m->backends[c->drift_be].name;
+
+        if (cmd.len && cmd.len + strlen(name) + 21 > DRIFT_LINE_MAX)
+            break;
+        if ((cmd.len && buf_addc(&cmd, ';')) || buf_adds(&cmd, "show servers state ") ||
+            buf_adds(&cmd, name))
+            break;
+        c->drift_be++;
+    }
+    if (!cmd.ptr || c->drift_be == c->drift_first) {
+        /* a name longer than a line: nothing can be asked */
+        log_warn("haproxy", "drift check: backend %s cannot be asked for",
+                 m->backends[c->drift_be].name);
+        buf_free(&cmd);
+        servers_free(c);
+        check_done(c);
+        return;
+    }
+    mcli_send(c->loop, c->admin_sock, cmd.ptr, DRIFT_TIMEOUT_MS, on_state, c);
+    buf_free(&cmd);
 }
 
 static void on_drift_timer(uv_timer_t *t)
@@ -301,7 +382,10 @@ static void on_drift_timer(uv_timer_t *t)
         return;
     }
     c->drift_running = true;
-    mcli_send(c->loop, c->admin_sock, "show servers state", DRIFT_TIMEOUT_MS, on_state, c);
+    c->drift_srv = xcalloc(1, sizeof(*c->drift_srv));
+    arena_init(&c->drift_srv->ar);
+    c->drift_be = 0;
+    next_servers(c);
 }
 
 void ctl_drift_start(struct ctl *c)

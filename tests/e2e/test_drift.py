@@ -5,7 +5,7 @@ them, without a reload, and counted."""
 
 import urllib.request
 
-from helpers import ingress, path, rule, wait_for
+from helpers import ingress, path, rule, service_with_endpoints, wait_for
 
 BACKEND = "default_web_http"
 
@@ -116,3 +116,32 @@ def test_checked_after_each_reload(launcher):
     px.wait_service("two.drift.test", "/", "two")
     wait_for(lambda: px.log_text().count(line) == checks + 1, timeout=5,
              what="a check after the reload")
+
+
+def test_drift_repaired_among_many_backends(launcher):
+    """1,000 backends: "show servers state" of them all is asked for in
+    slices a command line takes (the whole answer grows past what a reply
+    may hold with tens of thousands of servers), and drift in the first,
+    a middle and the last backend is repaired."""
+    echo = launcher.echo({"web": ["127.0.0.1"]})
+    port = echo.port("web")
+    m = launcher.manifests()
+    names = [f"many{i}" for i in range(1000)]
+    objs = []
+    for n in names:
+        objs += service_with_endpoints(n, ["127.0.0.1"], port)
+    m.write("svc.yaml", objs)
+    m.write("ing.yaml", ingress("many", [rule(f"{n}.drift.test", path("/", n)) for n in names]))
+    px = launcher.portico(m, env={"PORTICO_DRIFT_INTERVAL_MS": "300"})
+    px.wait_service("many999.drift.test", "/", "web")
+    reloads = px.settle()
+    backends = sorted(f"default_{n}_http" for n in names)
+    server = f"127.0.0.1:{port}"
+    for be in (backends[0], backends[500], backends[-1]):
+        assert px.admin(f"disable server {be}/{server}").strip() == ""
+    wait_for(lambda: repairs(px)["server_added"] == 3, what="the three servers enabled again")
+    for be in (backends[0], backends[500], backends[-1]):
+        state = [ln.split() for ln in px.admin(f"show servers state {be}").splitlines()]
+        assert [int(f[6]) for f in state if len(f) > 6 and f[1] == be] == [0], be
+    assert "drift check:" not in px.log_text()
+    assert px.settle() == reloads
