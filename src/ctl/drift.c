@@ -247,7 +247,8 @@ static void compare_servers(struct ctl *c, size_t first, size_t end, struct srv_
             if (r && !(r->admin & SRV_ADMIN_FMAINT))
                 continue;
             buf_init(&words, 4096);
-            bad = backup ? render_backup_words(&words, &sv) : render_server_words(&words, be, &sv);
+            bad = backup ? render_backup_words(&words, &sv, true)
+                         : render_server_words(&words, be, &sv, true);
             if (bad) {
                 buf_free(&words);
                 continue;

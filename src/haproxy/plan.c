@@ -285,7 +285,8 @@ static bool list_updates(struct planner *p, const struct srv_list *la, const str
             continue;
         model_server_name(sv, name, sizeof(name));
         buf_reset(words);
-        if (lb->backup ? render_backup_words(words, sv) : render_server_words(words, bb, sv)) {
+        if (lb->backup ? render_backup_words(words, sv, true)
+                       : render_server_words(words, bb, sv, true)) {
             need_reload(p, PLAN_WHY_OTHER, "a server's keywords do not fit a Runtime API command");
             return false;
         }

@@ -81,17 +81,18 @@ int render_file_write(const struct render_file *f, const struct model *m, int fd
  * rendered_free(). */
 const char *render_file_data(struct render_file *f, const struct model *m);
 /* Appends what follows server <s>'s name on its "server" line in
- * haproxy.cfg, and in the "add server" command that creates it at run time:
- * its address, then its keywords, words separated by one space, none of
- * which needs escaping. One function for both, so that a server added at
- * run time is configured exactly as one HAProxy read from the file. Returns
- * 0 or -E2BIG. */
+ * haproxy.cfg, or with <added> in the "add server" command that creates it
+ * at run time: its address, then its keywords, words separated by one
+ * space, none of which needs escaping. One function for both, so that a
+ * server added at run time is configured exactly as one HAProxy read from
+ * the file: <added> gives it the connection pool a server of the file has
+ * without a word. Returns 0 or -E2BIG. */
 int render_server_words(struct buf *b, const struct model_backend *be,
-                        const struct model_server *s);
+                        const struct model_server *s, bool added);
 /* The same for backup server <s> (ingress-nginx's default-backend): its
- * address and the keywords of every server, then "backup"; none of the
- * route's keys, which are for its own Service. */
-int render_backup_words(struct buf *b, const struct model_server *s);
+ * address, the pool of an added one, then "backup"; none of the route's
+ * keys, which are for its own Service. */
+int render_backup_words(struct buf *b, const struct model_server *s, bool added);
 /* Frees <r> and removes the file it wrote at render_opts.cfg_path, if it is
  * still there. */
 void rendered_free(struct rendered *r);
