@@ -215,13 +215,15 @@ static void compare_servers(struct ctl *c, size_t first, size_t end, struct srv_
     struct drift_servers *d = c->drift_srv;
     struct hmap seen;     /* "backend/server" -> row */
     struct hmap backends; /* the names of the backends compared */
+    struct arena keys;    /* of <seen>: this slice's only */
 
+    arena_init(&keys);
     hmap_init_borrowing(&seen);
     hmap_init_borrowing(&backends);
     for (size_t i = first; i < end; i++)
         hmap_put(&backends, m->backends[i].name, (void *)1);
     for (size_t i = 0; i < n_rows; i++) {
-        char *key = arena_printf(&d->ar, "%s/%s", rows[i].backend, rows[i].server);
+        char *key = arena_printf(&keys, "%s/%s", rows[i].backend, rows[i].server);
 
         hmap_put(&seen, key, &rows[i]);
     }
@@ -273,15 +275,17 @@ static void compare_servers(struct ctl *c, size_t first, size_t end, struct srv_
 
         if (!r->backend[0] || (r->admin & SRV_ADMIN_FMAINT))
             continue;
-        key = arena_printf(&d->ar, "%s/%s", r->backend, r->server);
+        key = arena_printf(&keys, "%s/%s", r->backend, r->server);
         if (hmap_get(&c->del_wait, key) || !hmap_get(&backends, r->backend))
             continue;
+        key = arena_strdup(&d->ar, key);
         d->u = xgrow(d->u, &d->cap, d->n + 1, sizeof(*d->u));
         d->u[d->n++] = (struct rt_update){RT_SERVER_DEL, key, "", NULL, false};
         d->removed++;
     }
     hmap_deinit(&seen);
     hmap_deinit(&backends);
+    arena_deinit(&keys);
 }
 
 /* Every backend compared: the repairs, if any, then the maps. */
