@@ -69,11 +69,12 @@ static void metrics(struct ctl *c, struct buf *b)
                      (unsigned long long)c->m_rt[k][r]);
     }
     gauge(b, "portico_servers_awaiting_delete",
-          "Removed servers HAProxy keeps disabled while they have connections; deleted by "
-          "retries or the next reload.",
+          "Removed servers HAProxy keeps disabled until no connection or request is on them; "
+          "deleted then, or by the next reload.",
           c->del_wait.used);
     head(b, "portico_server_delete_retries_total", "counter",
-         "Deletions of those servers tried again, by result.");
+         "Deletions of removed servers, asked once each update is applied and again while "
+         "busy, by result.");
     for (int r = 0; r < RT_DEL_COUNT; r++)
         buf_addf(b, "portico_server_delete_retries_total{result=\"%s\"} %llu\n",
                  rt_del_name((enum rt_del)r), (unsigned long long)c->m_del[r]);
