@@ -85,6 +85,7 @@ static void check_done(struct kube_client *c)
 
     while ((msg = curl_multi_info_read(c->multi, &left))) {
         struct kube_req *r;
+        const char *why;
         long http = 0;
         int err = 0;
 
@@ -99,20 +100,18 @@ static void check_done(struct kube_client *c)
             log_debug("kube", "GET %s: %s, status %ld", r->url,
                       version == CURL_HTTP_VERSION_2_0 ? "HTTP/2" : "HTTP/1.1", http);
         }
-        if (r->aborted)
+        why = r->errbuf[0] ? r->errbuf : curl_easy_strerror(msg->data.result);
+        if (r->aborted) {
             err = -ECANCELED;
-        else if (r->faulted)
+        } else if (r->faulted) {
             err = -EIO;
-        else if (msg->data.result == CURLE_OPERATION_TIMEDOUT)
+            why = "fault injection";
+        } else if (msg->data.result == CURLE_OPERATION_TIMEDOUT) {
             err = -ETIMEDOUT;
-        else if (msg->data.result != CURLE_OK)
+        } else if (msg->data.result != CURLE_OK) {
             err = -EIO;
-        r->done(http, err,
-                !err         ? ""
-                : r->faulted ? "fault injection"
-                : r->errbuf[0] ? r->errbuf
-                               : curl_easy_strerror(msg->data.result),
-                r->arg);
+        }
+        r->done(http, err, err ? why : "", r->arg);
         req_free(r);
     }
 }
