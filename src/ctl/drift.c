@@ -262,7 +262,7 @@ static void compare_servers(struct ctl *c, size_t first, size_t end, struct srv_
                 be->opts && be->opts->cookie_persistence && !be->opts->cookie_static
                     ? "dynamic-cookie"
                     : NULL,
-                false};
+                r != NULL}; /* one HAProxy has, disabled: enabled again */
             buf_free(&words);
             d->added++;
         }

@@ -58,6 +58,8 @@ def test_drift_repaired(launcher):
     assert repairs(px) == {"server_added": 1, "server_removed": 1}
     assert "drift: 1 servers missing or disabled, 1 serving that should not: repaired" \
         in px.log_text()
+    # the disabled one enabled again, not added again (an alert of HAProxy's)
+    assert "Already exists" not in px.log_text()
     assert px.settle() == reloads
     seen = {px.get("/", host="drift.test").json["endpoint"].split(":")[0] for _ in range(10)}
     assert seen == {"127.0.0.1", "127.0.0.2"}
