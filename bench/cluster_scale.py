@@ -62,6 +62,7 @@ addresses are unreachable there and HAProxy answers 503 at once.
 
 import argparse
 import concurrent.futures
+import contextlib
 import itertools
 import os
 import re
@@ -87,6 +88,50 @@ from throughput import (backend_cfg, pressure, stop, wait_listening, wrk_command
                         wrk_result)
 
 CLUSTER = ROOT / "tests" / "cluster" / "cluster.sh"
+ENDPOINTS_PORT = 8080  # of the answering endpoints' HAProxy, on each of LIVE
+
+
+def into_netns():
+    """Runs this script again in a private network namespace (loopback
+    only, LIVE's addresses on it), once the test cluster's binaries are
+    built: inside there is no route to the Go module proxy."""
+    if os.environ.get("PORTICO_BENCH_NETNS"):
+        return
+    subprocess.run([str(CLUSTER), "build"], check=True, stdout=subprocess.DEVNULL)
+    os.execvp("unshare", ["unshare", "-n", "sh", "-c",
+                          'ip link set lo up && for a in ' + " ".join(LIVE) +
+                          '; do ip addr add $a/32 dev lo; done && '
+                          'PORTICO_BENCH_NETNS=1 exec "$0" "$@"',
+                          sys.executable, *sys.argv])
+
+
+@contextlib.contextmanager
+def bench_cluster(prefix):
+    """A fresh test cluster in a new directory <prefix>..., with namespace
+    "bench", the "portico" IngressClass, and an HAProxy answering on LIVE's
+    addresses (ENDPOINTS_PORT, X-Endpoint); yields (directory, admin client)
+    and stops them all after."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    subprocess.run([str(CLUSTER), "start", str(tmp / "c")], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    (tmp / "backends.cfg").write_text(backend_cfg(ENDPOINTS_PORT, 1,
+                                                  addrs=[[a] for a in LIVE], ident=True))
+    blog = open(tmp / "backends.log", "w")
+    backends = subprocess.Popen(["haproxy", "-db", "-f", str(tmp / "backends.cfg")],
+                                stdout=blog, stderr=blog)
+    try:
+        for a in LIVE:
+            wait_listening(ENDPOINTS_PORT, "the endpoints' haproxy", backends, host=a, log=blog)
+        admin = Client.from_kubeconfig(str(tmp / "c" / "admin.kubeconfig"))
+        admin.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
+                     {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+                      "metadata": {"name": "portico"},
+                      "spec": {"controller": "portico.dev/ingress-controller"}}])
+        yield tmp, admin
+    finally:
+        stop(backends)
+        subprocess.run([str(CLUSTER), "stop", str(tmp / "c")], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
 
 
 def make_certs(n):
@@ -137,7 +182,7 @@ def service_objects(name, addrs, host, paths=("/",), ns="bench"):
         ingress(name, host, name, paths, ns=ns)]
 
 
-def endpoint_slice(service, addrs, port=8080, ns="bench"):
+def endpoint_slice(service, addrs, port=ENDPOINTS_PORT, ns="bench"):
     return {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
             "metadata": {"name": f"{service}-1", "namespace": ns,
                          "labels": {"kubernetes.io/service-name": service}},
@@ -621,31 +666,9 @@ def main():
     args = ap.parse_args()
     binaries = args.portico or [str(ROOT / "portico")]
     args.kinds = set(k for k in args.kinds.split(",") if k)
-    if not os.environ.get("PORTICO_BENCH_NETNS"):
-        subprocess.run([str(CLUSTER), "build"], check=True, stdout=subprocess.DEVNULL)
-        os.execvp("unshare", ["unshare", "-n", "sh", "-c",
-                              'ip link set lo up && for a in ' + " ".join(LIVE) +
-                              '; do ip addr add $a/32 dev lo; done && '
-                              'PORTICO_BENCH_NETNS=1 exec "$0" "$@"',
-                              sys.executable, *sys.argv])
-    tmp = Path(tempfile.mkdtemp(prefix="portico-scale-"))
-    subprocess.run([str(CLUSTER), "start", str(tmp / "c")], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bport = 8080
-    (tmp / "backends.cfg").write_text(backend_cfg(bport, 1, addrs=[[a] for a in LIVE],
-                                                  ident=True))
-    blog = open(tmp / "backends.log", "w")
-    backends = subprocess.Popen(["haproxy", "-db", "-f", str(tmp / "backends.cfg")],
-                                stdout=blog, stderr=blog)
-    try:
-        for a in LIVE:
-            wait_listening(bport, "the endpoints' haproxy", backends, host=a, log=blog)
-        admin = Client.from_kubeconfig(str(tmp / "c" / "admin.kubeconfig"))
-        admin.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
-                     {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-                      "metadata": {"name": "portico"},
-                      "spec": {"controller": "portico.dev/ingress-controller"}}])
-        admin.create(fixed_objects(bport))
+    into_netns()
+    with bench_cluster("portico-scale-") as (tmp, admin):
+        admin.create(fixed_objects(ENDPOINTS_PORT))
         certs = make_certs(args.ingresses + args.changes + 10)
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
@@ -670,10 +693,6 @@ def main():
                 r = run_once(b, tmp, admin, certs, args, f"cg-{k}", cg=True)
                 report_cg(b, r)
         print(f"at the end, {time.strftime('%H:%M:%S')}: {pressure()}")
-    finally:
-        stop(backends)
-        subprocess.run([str(CLUSTER), "stop", str(tmp / "c")], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
     if args.runs > 1 or len(binaries) > 1:
         summary(results, binaries)
 

@@ -76,10 +76,10 @@ sys.path.insert(0, str(ROOT / "tests" / "cluster"))
 sys.path.insert(0, str(ROOT / "bench"))
 from benchlib import children, http_answer, memory_mib, metrics, pct, portico_command, \
     wait_ready  # noqa: E402
-from cluster_scale import (CLUSTER, LIVE, endpoint_slice, ingress, make_certs,  # noqa: E402
-                           objects, service_objects)
+from cluster_scale import (LIVE, bench_cluster, endpoint_slice, ingress,  # noqa: E402
+                           into_netns, make_certs, objects, service_objects)
 from kapi import Client  # noqa: E402
-from throughput import backend_cfg, cli, pressure, stop, wait_listening  # noqa: E402
+from throughput import cli, pressure, stop  # noqa: E402
 
 WEB_POOL = LIVE[:6]     # web's endpoints churn among these
 STILL = LIVE[6:8]       # still's, never changed; new Services use STILL[1]
@@ -853,33 +853,11 @@ def main():
                     help="binary, and flags of its own after it")
     args = ap.parse_args()
     args.ingress_kinds = [k for k in args.ingress_kinds.split(",") if k]
-    if not os.environ.get("PORTICO_BENCH_NETNS"):
-        subprocess.run([str(CLUSTER), "build"], check=True, stdout=subprocess.DEVNULL)
-        os.execvp("unshare", ["unshare", "-n", "sh", "-c",
-                              'ip link set lo up && for a in ' + " ".join(LIVE) +
-                              '; do ip addr add $a/32 dev lo; done && '
-                              'PORTICO_BENCH_NETNS=1 exec "$0" "$@"',
-                              sys.executable, *sys.argv])
+    into_netns()
     print(f"soak: {time.strftime('%Y-%m-%d %H:%M:%S')}, commit "
           f"{subprocess.run(['git', '-C', str(ROOT), 'log', '-1', '--format=%h %s'], capture_output=True, text=True).stdout.strip()}, "
           f"{' '.join(sys.argv[1:])}", flush=True)
-    tmp = Path(tempfile.mkdtemp(prefix="portico-soak-"))
-    subprocess.run([str(CLUSTER), "start", str(tmp / "c")], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    bport = 8080
-    (tmp / "backends.cfg").write_text(backend_cfg(bport, 1, addrs=[[a] for a in LIVE],
-                                                  ident=True))
-    blog = open(tmp / "backends.log", "w")
-    backends = subprocess.Popen(["haproxy", "-db", "-f", str(tmp / "backends.cfg")],
-                                stdout=blog, stderr=blog)
-    try:
-        for a in LIVE:
-            wait_listening(bport, "the endpoints' haproxy", backends, host=a, log=blog)
-        admin = Client.from_kubeconfig(str(tmp / "c" / "admin.kubeconfig"))
-        admin.apply([{"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "bench"}},
-                     {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-                      "metadata": {"name": "portico"},
-                      "spec": {"controller": "portico.dev/ingress-controller"}}])
+    with bench_cluster("portico-soak-") as (tmp, admin):
         ca = CA()
         crt, key, cert0 = ca.leaf("secure.bench.test")
         admin.create(fixed_objects(crt, key))
@@ -893,10 +871,6 @@ def main():
         ctx = ssl.create_default_context(cadata=ca.pem)
         r = run(tmp, admin, ca, ctx, cert0, args)
         print(f"at the end, {time.strftime('%H:%M:%S')}: {pressure()}; files in {r['work']}")
-    finally:
-        stop(backends)
-        subprocess.run([str(CLUSTER), "stop", str(tmp / "c")], stdout=subprocess.DEVNULL,
-                       stderr=subprocess.DEVNULL)
     s = summarize(r, args)
     report(s, args)
     if args.out:
