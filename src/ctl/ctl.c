@@ -297,14 +297,20 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
 
 /* ====== Runtime API path ====== */
 
-/* Makes the next pass reload, for <why> of kind <kind>, with the change
- * of the pass running counted as waiting for it. */
+/* Makes the next pass reload, for <why> of kind <kind>. */
 static void reload_next(struct ctl *c, const char *why, enum plan_why kind)
 {
     c->reload_next = why;
     c->reload_next_why = kind;
+}
+
+/* Ends the pass running, whose change waits for another pass in <ms>. */
+static void pass_again(struct ctl *c, uint64_t ms)
+{
     if (!c->change_at)
         c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
+    pass_done(c);
+    uv_timer_start(&c->debounce, on_debounce, ms, 0);
 }
 
 static void check_and_load(struct ctl *c, enum plan_why why, const uint32_t *n_why,
@@ -337,8 +343,7 @@ static int write_applied(struct ctl *c)
          * reload of the next generation converges */
         reload_next(c, "the files of a runtime update could not be written", PLAN_WHY_OTHER);
         plan_gen_free(&c->pending);
-        pass_done(c);
-        uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
+        pass_again(c, CTL_RETRY_MS);
     }
     return ret;
 }
@@ -369,8 +374,7 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
         rendered_free(&c->rt_r);
         plan_gen_free(&c->pending);
         reload_next(c, "a runtime update failed", PLAN_WHY_RUNTIME_FAILED);
-        pass_done(c);
-        uv_timer_start(&c->debounce, on_debounce, 0, 0);
+        pass_again(c, 0);
         return;
     }
     if (write_applied(c))
@@ -404,8 +408,7 @@ static void on_checked(enum hap_check res, const char *output, void *arg)
         log_err("haproxy", "cannot check generation %u (%s): %s; trying again in %u ms",
                 c->pending_gen, c->reload_reason, output, CTL_RETRY_MS);
         reload_next(c, "a configuration check could not run", c->reload_why);
-        pass_done(c);
-        uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
+        pass_again(c, CTL_RETRY_MS);
         return;
     }
     if (res == HAP_CHECK_REFUSED) {
@@ -615,10 +618,7 @@ again:
         log_err("ctl", "cannot write generation %u: %s; trying again in %u ms", c->pending_gen,
                 err, CTL_RETRY_MS);
         free(err);
-        if (!c->change_at)
-            c->change_at = c->pass_change_at ? c->pass_change_at : uv_hrtime();
-        pass_done(c);
-        uv_timer_start(&c->debounce, on_debounce, CTL_RETRY_MS, 0);
+        pass_again(c, CTL_RETRY_MS);
         return;
     }
     c->reload_next = NULL;
