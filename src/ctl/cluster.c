@@ -130,14 +130,16 @@ static void on_informer_changed(struct informer *inf, const uint64_t *lookups, s
     struct ctl *c = arg;
     bool used = !lookups || !c->lookups_known;
 
-    (void)inf;
     for (size_t i = 0; !used && i < n; i++)
         used = model_looks_up(&c->lookups, lookups[i]);
     if (!used) {
         c->m_unused_changes++;
         return;
     }
-    ctl_schedule(c);
+    if (lookups && informer_kind(inf) == K8S_ENDPOINT_SLICE)
+        ctl_schedule_endpoints(c, lookups, n);
+    else
+        ctl_schedule(c);
 }
 
 static void on_informer_synced(struct informer *inf, void *arg)

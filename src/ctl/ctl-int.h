@@ -28,6 +28,7 @@
 #define CTL_DRIFT_MS 30000    /* HAProxy's servers and maps compared with the model's (drift.c) */
 #define CTL_KEEP_GENERATIONS 2
 #define CTL_LATENCY_BUCKETS 13 /* ctl_latency_bounds[] */
+#define CTL_PATCH_SVCS 32     /* Services whose endpoints a pass patches at most */
 
 /* The upper bounds of the change -> applied histogram's buckets, seconds. */
 extern const double ctl_latency_bounds[CTL_LATENCY_BUCKETS];
@@ -143,6 +144,15 @@ struct ctl {
                                    * it did not look up start no pass) */
     bool lookups_known;      /* a build has run */
     uint64_t m_unused_changes; /* such changes */
+    /* The changes since the last pass began, when only EndpointSlices made
+     * them: the k8s_lookup_hash() of their Services. The next pass patches the
+     * running model for them (model_patch()) rather than build one. */
+    uint64_t patch_svcs[CTL_PATCH_SVCS];
+    size_t n_patch_svcs;
+    bool must_build;         /* another change came, or too many: the next pass builds */
+    bool in_step;            /* the running model is what a build made when the last
+                              * pass began: that pass ended applying it, or nothing */
+    uint64_t m_patches;      /* passes that patched the running model */
     int exit_code;
 };
 
@@ -154,6 +164,9 @@ struct ctl {
 void ctl_resume(struct ctl *c);
 /* Marks the controller dirty: a pass runs soon (or after the one running). */
 void ctl_schedule(struct ctl *c);
+/* The same for changes of the EndpointSlices of the Services of hashes
+ * <svcs> alone (k8s_lookup_hash()): the pass may patch the running model. */
+void ctl_schedule_endpoints(struct ctl *c, const uint64_t *svcs, size_t n);
 /* After haproxy -c refused the pending generation with <output>: the
  * snippets its error lines point at are refused from then on (the next
  * build leaves them out). True when one was. */

@@ -84,11 +84,13 @@ void ctl_events_replay(struct ctl *c)
     }
 }
 
+static void schedule(struct ctl *c);
+
 void ctl_resume(struct ctl *c)
 {
     if (c->dirty && !c->busy && !c->stopping) {
         c->dirty = false;
-        ctl_schedule(c);
+        schedule(c);
     }
 }
 
@@ -289,6 +291,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
     ctl_spares_running(c, NULL);
     del_wait_clear(c);
     c->ready = true;
+    c->in_step = true;
     ctl_prune_generations(c);
     /* its timer (0 ms) fires before the debounce of a pass that waited */
     ctl_drift_soon(c);
@@ -325,15 +328,27 @@ static void on_reload_due(uv_timer_t *t);
  * logs why not, makes the next pass reload, and returns a negative errno. */
 static int write_applied(struct ctl *c)
 {
-    uint64_t t3 = uv_hrtime();
+    uint64_t t3 = uv_hrtime(), t4;
     char *err = NULL;
-    int ret;
+    int ret = 0;
 
-    ret = ctl_write_generation(c, &c->rt_r, c->pending_gen, &err);
+    if (!c->rt_r.n_files) {
+        /* a patch, rendered only now that HAProxy has its servers */
+        struct model *m = model_ref(c->pending.model);
+
+        ret = render(m, &c->ropts, &c->rt_r, &err);
+        if (!ret)
+            plan_gen_set(&c->pending, m, &c->rt_r);
+        model_unref(m);
+        c->pass_t[2] = c->pass_t[1] + (uv_hrtime() - t3);
+    }
+    t4 = uv_hrtime();
+    if (!ret)
+        ret = ctl_write_generation(c, &c->rt_r, c->pending_gen, &err);
     rendered_free(&c->rt_r);
     log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms, runtime %.1f ms",
               c->pending_gen, (double)(c->pass_t[1] - c->pass_t[0]) / 1e6,
-              (double)(c->pass_t[2] - c->pass_t[1]) / 1e6, (double)(uv_hrtime() - t3) / 1e6,
+              (double)(c->pass_t[2] - c->pass_t[1]) / 1e6, (double)(uv_hrtime() - t4) / 1e6,
               (double)(t3 - c->pass_t[3]) / 1e6);
     if (ret) {
         log_err("ctl", "cannot write generation %u: %s; reloading once it can be written",
@@ -385,6 +400,7 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
         return;
     }
     c->m_runtime_ok++;
+    c->in_step = true;
     observe_applied(c);
     before = c->running.model ? model_ref(c->running.model) : NULL;
     plan_gen_move(&c->running, &c->pending);
@@ -485,6 +501,106 @@ static void keep_lookups(struct ctl *c, struct model *m)
     c->lookups_known = true;
 }
 
+/* Sends the updates of <plan>, which it frees, to HAProxy; the pending
+ * generation's rendering <r> (NULL for a patch, rendered then) is written
+ * once HAProxy has them: write_applied(). */
+static void apply_updates(struct ctl *c, struct plan *plan, struct rendered *r)
+{
+    log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan->n);
+    c->rt_kinds = xmalloc(plan->n);
+    c->rt_n = plan->n;
+    for (size_t i = 0; i < plan->n; i++) {
+        c->rt_kinds[i] = (unsigned char)plan->u[i].kind;
+        /* a server waiting to be deleted is enabled again instead */
+        if (plan->u[i].kind == RT_SERVER_ADD && hmap_del(&c->del_wait, plan->u[i].name))
+            plan->u[i].again = true;
+    }
+    if (r)
+        c->rt_r = *r;
+    else
+        memset(&c->rt_r, 0, sizeof(c->rt_r));
+    c->pass_t[3] = uv_hrtime();
+    rt_apply(c->loop, c->admin_sock, plan->u, plan->n, on_runtime_done, c);
+    plan_free(plan);
+}
+
+#ifdef PORTICO_FAULTS
+static bool same_packed(const unsigned char *a, const unsigned char *b, uint32_t n, uint32_t n_v4,
+                        uint32_t bn, uint32_t bn_v4)
+{
+    return n == bn && n_v4 == bn_v4 &&
+           (!n || !memcmp(a, b, 2 * (size_t)n + 4 * (size_t)n_v4 + 16 * (size_t)(n - n_v4)));
+}
+
+/* Test builds: a patch is the model a build of the store makes, server for
+ * server; any difference is a bug that aborts. */
+static void check_patch(struct ctl *c, const struct model *p)
+{
+    struct model *m = model_build(&c->store, &c->mopts);
+
+    for (size_t i = 0; i < p->n_backends; i++) {
+        const struct model_backend *a = &p->backends[i], *b;
+
+        if (a->spare && !a->origin)
+            continue;
+        b = model_find_backend(m, a->origin ? a->origin : a->name);
+        if (!b || !same_packed(a->servers, b->servers, a->n_servers, a->n_v4, b->n_servers,
+                               b->n_v4) ||
+            !same_packed(a->backups, b->backups, a->n_backups, a->n_backups_v4, b->n_backups,
+                         b->n_backups_v4)) {
+            log_err("ctl", "the patched model differs from a build: backend %s", a->name);
+            abort();
+        }
+    }
+    model_unref(m);
+}
+#else
+#define check_patch(c, p) ((void)0)
+#endif
+
+/* A pass for changed endpoints alone: the running model patched for the
+ * Services of hashes <svcs> (model_patch()), its servers changed through the
+ * Runtime API, the generation rendered and written afterwards. False when
+ * the pass must build instead. */
+static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
+{
+    uint64_t t0 = uv_hrtime();
+    struct model *m = model_patch(c->running.model, &c->store, svcs, n);
+    struct plan plan;
+
+    if (!m)
+        return false;
+    if (m == c->running.model) {
+        model_unref(m);
+        log_debug("ctl", "endpoints of %zu services changed, used by no backend", n);
+        c->in_step = true;
+        pass_done(c);
+        return true;
+    }
+    check_patch(c, m);
+    plan_gen_patched(&c->pending, &c->running, m);
+    model_unref(m);
+    plan_make_servers(&c->running, &c->pending, &plan);
+    if (plan.reload || !plan.n) {
+        plan_gen_free(&c->pending);
+        plan_free(&plan);
+        if (plan.reload)
+            return false; /* which a build plans again, and names */
+        log_debug("ctl", "endpoints of %zu services changed, no ready one", n);
+        c->in_step = true;
+        pass_done(c);
+        return true;
+    }
+    c->m_patches++;
+    c->pending_gen = c->gen + 1;
+    c->pass_t[0] = t0;
+    c->pass_t[1] = c->pass_t[2] = uv_hrtime();
+    log_debug("ctl", "endpoints of %zu services changed: the running model patched (%zu backends)",
+              n, c->pending.model->n_patched);
+    apply_updates(c, &plan, NULL);
+    return true;
+}
+
 static void run_pass(struct ctl *c)
 {
     uint64_t t0, t1, t2;
@@ -496,12 +612,23 @@ static void run_pass(struct ctl *c)
     bool unchanged, retried = false;
     int ret;
 
+    uint64_t svcs[CTL_PATCH_SVCS];
+    size_t n_svcs = c->n_patch_svcs;
+    bool patch = !c->must_build && n_svcs && c->in_step && c->ready && c->hap.serving &&
+                 c->running.model && !c->reload_next;
+
+    memcpy(svcs, c->patch_svcs, n_svcs * sizeof(*svcs));
+    c->n_patch_svcs = 0;
+    c->must_build = false;
+    c->in_step = false;
     c->busy = true;
     c->dirty = false;
     c->m_passes++;
     c->pass_change_at = c->change_at;
     c->change_at = 0;
     c->ropts.fault = false;
+    if (patch && patch_pass(c, svcs, n_svcs))
+        return;
     t0 = uv_hrtime();
     if (c->kube)
         ctl_drop_secret_data(c);
@@ -536,8 +663,10 @@ again:
                  r.n_dropped);
     unchanged = (c->ready || c->hap.running) && r.hash == c->running.hash && !c->reload_next;
     if (unchanged || r.hash == c->rejected_hash) {
-        if (unchanged)
+        if (unchanged) {
             log_debug("ctl", "configuration unchanged; nothing to do");
+            c->in_step = true;
+        }
         rendered_free(&r);
         model_unref(m);
         pass_done(c);
@@ -589,23 +718,10 @@ again:
         return;
     }
     if (!plan.reload) {
-        log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan.n);
-        c->rt_kinds = xmalloc(plan.n);
-        c->rt_n = plan.n;
-        for (size_t i = 0; i < plan.n; i++) {
-            c->rt_kinds[i] = (unsigned char)plan.u[i].kind;
-            /* a server waiting to be deleted is enabled again instead */
-            if (plan.u[i].kind == RT_SERVER_ADD && hmap_del(&c->del_wait, plan.u[i].name))
-                plan.u[i].again = true;
-        }
-        /* the files once HAProxy has the updates: write_applied() */
-        c->rt_r = r;
         c->pass_t[0] = t0;
         c->pass_t[1] = t1;
         c->pass_t[2] = t2;
-        c->pass_t[3] = uv_hrtime();
-        rt_apply(c->loop, c->admin_sock, plan.u, plan.n, on_runtime_done, c);
-        plan_free(&plan);
+        apply_updates(c, &plan, &r);
         return;
     }
     ret = ctl_write_generation(c, &r, c->pending_gen, &err);
@@ -743,7 +859,7 @@ static void on_debounce(uv_timer_t *t)
     run_pass(c);
 }
 
-void ctl_schedule(struct ctl *c)
+static void schedule(struct ctl *c)
 {
     if (!c->change_at)
         c->change_at = uv_hrtime();
@@ -753,6 +869,29 @@ void ctl_schedule(struct ctl *c)
     }
     if (!uv_is_active((uv_handle_t *)&c->debounce))
         uv_timer_start(&c->debounce, on_debounce, c->opts->debounce_ms, 0);
+}
+
+void ctl_schedule(struct ctl *c)
+{
+    c->must_build = true;
+    schedule(c);
+}
+
+void ctl_schedule_endpoints(struct ctl *c, const uint64_t *svcs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        size_t k = 0;
+
+        while (k < c->n_patch_svcs && c->patch_svcs[k] != svcs[i])
+            k++;
+        if (k < c->n_patch_svcs)
+            continue;
+        if (k == CTL_PATCH_SVCS)
+            c->must_build = true;
+        else
+            c->patch_svcs[c->n_patch_svcs++] = svcs[i];
+    }
+    schedule(c);
 }
 
 static void on_source_changed(void *arg)

@@ -101,6 +101,21 @@ void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r)
     g->structure = h;
 }
 
+void plan_gen_patched(struct plan_gen *g, const struct plan_gen *from, struct model *m)
+{
+    plan_gen_free(g);
+    g->model = model_ref(m);
+    g->structure = from->structure;
+    g->names = xcalloc(from->n + 1, sizeof(*g->names));
+    g->hashes = xcalloc(from->n + 1, sizeof(*g->hashes));
+    for (size_t i = 0; i < from->n; i++) {
+        g->names[i] = xstrdup(from->names[i]);
+        g->hashes[i] = from->hashes[i];
+    }
+    g->n = from->n;
+    g->crt_list = from->crt_list ? xstrdup(from->crt_list) : NULL;
+}
+
 /* ====== Building the plan ====== */
 
 /* The plan being made: the updates in their groups, applied in this order.
@@ -339,11 +354,15 @@ static void server_updates(struct planner *p)
             struct srv_list la = {ba, false, ba->n_servers}, lb = {bb, false, bb->n_servers};
             struct srv_list ka = {ba, true, ba->n_backups}, kb = {bb, true, bb->n_backups};
 
-            if (strcmp(ba->name, bb->name)) {
+            if (ba->name != bb->name && strcmp(ba->name, bb->name)) {
                 structure_changed(p);
                 buf_free(&words);
                 return;
             }
+            /* a backend model_patch() left as it was */
+            if (ba->servers == bb->servers && ba->n_servers == bb->n_servers &&
+                ba->backups == bb->backups && ba->n_backups == bb->n_backups)
+                continue;
             /* "add server" refuses "cookie": the fixed cookies of
              * cookie-persistence-no-dynamic come with a reload */
             if (bb->opts && bb->opts->cookie_static && !servers_equal(ba, bb)) {
@@ -584,6 +603,23 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     free(p.maps_late.v);
     free(p.servers_removed.v);
     free(p.late.v);
+}
+
+void plan_make_servers(const struct plan_gen *running, const struct plan_gen *pending,
+                       struct plan *out)
+{
+    struct planner p = {.a = running, .b = pending, .ar = &pending->model->arena};
+
+    memset(out, 0, sizeof(*out));
+    server_updates(&p);
+    if (!p.reload) {
+        out->u = xcalloc(p.servers_added.n + p.servers_removed.n + 1, sizeof(*out->u));
+        append(out, &p.servers_added);
+        append(out, &p.servers_removed);
+    }
+    reasons(&p, out);
+    free(p.servers_added.v);
+    free(p.servers_removed.v);
 }
 
 void plan_free(struct plan *p)

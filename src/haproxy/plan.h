@@ -30,6 +30,10 @@ bool plan_is_part(const char *name);
 /* Makes <g> describe rendering <r> of model <m>, taking a reference to <m>;
  * what <g> held before is freed. */
 void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r);
+/* Sets <g> to generation <from> with model <m>, a model_patch() of
+ * from's: the same parts, crt-list and structure, servers aside. Its hash is
+ * 0 until it is rendered (plan_gen_set()). */
+void plan_gen_patched(struct plan_gen *g, const struct plan_gen *from, struct model *m);
 /* Moves <src> into <dst> (whose content is freed); <src> is left empty. */
 void plan_gen_move(struct plan_gen *dst, struct plan_gen *src);
 void plan_gen_free(struct plan_gen *g);
@@ -84,5 +88,9 @@ struct plan {
  * pending model. */
 void plan_make(const struct plan_gen *running, const struct plan_gen *pending, bool serving,
                struct rendered *r, struct plan *out);
+/* The plan from <running> to <pending>, made by plan_gen_patched() from it:
+ * server additions and removals only, or a reload (static cookies). */
+void plan_make_servers(const struct plan_gen *running, const struct plan_gen *pending,
+                       struct plan *out);
 void plan_free(struct plan *p);
 #endif

@@ -64,6 +64,11 @@ const char *informer_name(const struct informer *inf)
     return inf->spec.kind_name;
 }
 
+enum k8s_kind informer_kind(const struct informer *inf)
+{
+    return inf->spec.kind;
+}
+
 uint64_t informer_restarts(const struct informer *inf)
 {
     return inf->restarts;

@@ -42,6 +42,7 @@ struct informer *informer_start(uv_loop_t *loop, struct kube_client *c, struct s
 void informer_stop(struct informer *inf);
 bool informer_synced(const struct informer *inf);
 const char *informer_name(const struct informer *inf);
+enum k8s_kind informer_kind(const struct informer *inf);
 /* Lists and watches started again after a failure, a 410 or a stall. */
 uint64_t informer_restarts(const struct informer *inf);
 #endif

@@ -281,26 +281,23 @@ static int cmp_server(const void *a, const void *b)
     return model_server_cmp(a, b);
 }
 
-/* The ready endpoints of port <sp> of Service <ns>/<svc>, packed (in the
- * model's arena) in *<packed>, *<n_out> of them, *<n_v4> IPv4. */
-static void resolve_servers(struct builder *b, const unsigned char **packed, uint32_t *n_out,
-                            uint32_t *n_v4, const char *ns, const char *svc,
-                            const struct k8s_service_port *sp)
+const unsigned char *model_endpoint_servers(struct arena *a, const struct k8s_obj *const *slices,
+                                           size_t n_slices, const char *port_name, uint32_t *n_out,
+                                           uint32_t *n_v4)
 {
     struct model_server *servers = NULL;
+    const unsigned char *packed;
     size_t cap = 0, n = 0, unique = 0;
 
-    for (size_t i = first_slice(b, ns, svc); i < b->n_slices; i++) {
-        const struct k8s_endpoint_slice *es = (const void *)b->slices[i];
+    *n_out = *n_v4 = 0;
+    for (size_t i = 0; i < n_slices; i++) {
+        const struct k8s_endpoint_slice *es = (const void *)slices[i];
         int32_t port = 0;
-
-        if (strcmp(es->service, svc) || strcmp(es->obj.meta.ns, ns))
-            break;
 
         if (es->addr_type == K8S_ADDR_FQDN)
             continue;
         for (size_t j = 0; j < es->n_ports; j++) {
-            if (!strcmp(es->ports[j].name, sp->name))
+            if (!strcmp(es->ports[j].name, port_name))
                 port = es->ports[j].port;
         }
         if (!port)
@@ -323,16 +320,36 @@ static void resolve_servers(struct builder *b, const unsigned char **packed, uin
         }
     }
     if (!n)
-        return;
+        return NULL;
     /* sorted, so that an address in two slices is served once */
     qsort(servers, n, sizeof(*servers), cmp_server);
     for (size_t i = 0; i < n; i++) {
         if (!unique || cmp_server(&servers[unique - 1], &servers[i]))
             servers[unique++] = servers[i];
     }
-    *packed = model_pack_servers(&b->m->arena, servers, unique, n_v4);
+    packed = model_pack_servers(a, servers, unique, n_v4);
     *n_out = (uint32_t)unique;
     free(servers);
+    return packed;
+}
+
+/* The ready endpoints of port <sp> of Service <ns>/<svc>, packed (in the
+ * model's arena) in *<packed>, *<n_out> of them, *<n_v4> IPv4. */
+static void resolve_servers(struct builder *b, const unsigned char **packed, uint32_t *n_out,
+                            uint32_t *n_v4, const char *ns, const char *svc,
+                            const struct k8s_service_port *sp)
+{
+    size_t first = first_slice(b, ns, svc), end = first;
+
+    while (end < b->n_slices) {
+        const struct k8s_endpoint_slice *es = (const void *)b->slices[end];
+
+        if (strcmp(es->service, svc) || strcmp(es->obj.meta.ns, ns))
+            break;
+        end++;
+    }
+    *packed = model_endpoint_servers(&b->m->arena, b->slices + first, end - first, sp->name,
+                                     n_out, n_v4);
 }
 
 /* ====== Basic authentication ====== */
@@ -808,8 +825,10 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
                                "service \"%s/%s\" is of type ExternalName, which is not "
                                "supported; requests get 503",
                                ns, svc_name);
-    else if (!(problem = server_tls(b, be, ns, kv ? kv : &b->global)))
+    else if (!(problem = server_tls(b, be, ns, kv ? kv : &b->global))) {
         resolve_servers(b, &be->servers, &be->n_servers, &be->n_v4, ns, svc_name, sp);
+        be->svc_hash = k8s_lookup_hash(K8S_SERVICE, ns, svc_name);
+    }
     if (kv && kv->nginx_default_backend) {
         const char *why = fallback_servers(b, be, ns, kv->nginx_default_backend);
 
@@ -2692,6 +2711,7 @@ static void add_tcp_services(struct builder *b)
             continue;
         }
         resolve_servers(b, &be->servers, &be->n_servers, &be->n_v4, ns, name, sp);
+        be->svc_hash = k8s_lookup_hash(K8S_SERVICE, ns, name);
     }
     b->cur_ref = NULL;
 }
@@ -2972,6 +2992,14 @@ void model_unref(struct model *m)
 {
     if (!m || --m->refs > 0)
         return;
+    if (m->base) { /* a patch: the rest is base's */
+        free(m->backends);
+        free(m->patched);
+        arena_deinit(&m->arena);
+        model_unref(m->base);
+        free(m);
+        return;
+    }
     for (size_t i = 0; i < m->n_held; i++)
         tls_entry_release(m->held[i]);
     free(m->held);

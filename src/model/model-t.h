@@ -3,7 +3,8 @@
  * and the options alone. Every node and string lives in the arena, but
  * the arrays of backends and of each map's entries, which the build fills in
  * place and the model frees, and the parsed Secrets its certificates name,
- * which it holds. */
+ * which it holds. A patch (model_patch()) has an arena and a backends array
+ * of its own, and shares everything else with the build it holds. */
 #ifndef SRC_MODEL_MODEL_T_H
 #define SRC_MODEL_MODEL_T_H
 #include <stdbool.h>
@@ -43,17 +44,19 @@ struct model_backend {
                                     * ConfigMap's (and its name ends in their hash) */
     const struct model_userlist *userlist; /* with opts->auth_type, its users; NULL:
                                             * none usable, requests get 503 */
+    const char *server_ca; /* server-ca's file (a model_file), or NULL */
+    const char *server_crt;/* server-crt's file, or NULL */
+    const char *origin;    /* the name of the backend this spare runs since it was
+                            * put in it (model_run_in_spare()), or NULL */
+    uint64_t svc_hash;     /* k8s_lookup_hash() of the Service whose ready endpoints
+                            * are its servers, or 0: they are not (model_patch()) */
     uint16_t listen_port;  /* a TCP service's (--configmap-tcp-services): a TCP proxy
                             * listening there, named "tcp-<port>"; 0: an HTTP backend */
     bool listen_ssl;       /* the TCP service ends TLS with the HTTPS certificates */
-    const char *server_ca; /* server-ca's file (a model_file), or NULL */
-    const char *server_crt;/* server-crt's file, or NULL */
     bool tls_closed;       /* server-ca or server-crt unusable: no servers, every request
                             * gets 503 rather than reach the endpoints unverified */
     bool spare;            /* one of --spare-backends' (named MODEL_SPARE_PREFIX<n>):
                             * free, or running <origin> */
-    const char *origin;    /* the name of the backend this spare runs since it was
-                            * put in it (model_run_in_spare()), or NULL */
 };
 
 /* A file of server-ca or server-crt: its name is Portico's own,
@@ -154,6 +157,11 @@ struct model_lookups {
 struct model {
     struct arena arena;
     int refs;
+    struct model *base;             /* a model_patch() of <base>, a build: the backends
+                                     * array and the servers of those in <patched> are its
+                                     * own, everything else is base's; or NULL */
+    uint32_t *patched;              /* indexes of those backends, sorted; malloc'd */
+    size_t n_patched;
     const struct tls_entry **held;  /* parsed Secrets its certificates are made from */
     size_t n_held;
     struct key_values global;       /* ConfigMap keys over the defaults */

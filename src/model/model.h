@@ -36,6 +36,22 @@ void model_snippet_id(const char *text, char id[17]);
  * (refs 1, the caller owns it). Per-object problems never fail the build:
  * they are attached as issues. */
 struct model *model_build(const struct store *store, const struct model_opts *opts);
+/* <m> (a build, or a patch of one) with the servers of the backends of the
+ * Services of hashes <svcs> (k8s_lookup_hash(), <n> of them) resolved again
+ * from <store>: the model a build would make when only those Services'
+ * EndpointSlices changed since <m>. A new model (refs 1), <m> itself with a
+ * reference more when no backend uses them, or NULL when a build must be made
+ * instead (a TCP service's, or more than a few hundred backends patched since
+ * the build). */
+struct model *model_patch(struct model *m, const struct store *store, const uint64_t *svcs,
+                          size_t n);
+/* The servers of port <port_name> of a Service (its name there; "" for its
+ * only port, unnamed) from <slices>, its EndpointSlices in any order: each
+ * ready endpoint that is not terminating, once, packed in <a>
+ * (model_pack_servers()), *<n> of them, *<n_v4> IPv4; NULL when none. */
+const unsigned char *model_endpoint_servers(struct arena *a, const struct k8s_obj *const *slices,
+                                           size_t n_slices, const char *port_name, uint32_t *n,
+                                           uint32_t *n_v4);
 /* Adds to <refs> the "ns/name" of each Secret an Ingress of <store>, of any
  * class, or --default-ssl-certificate names: the Secrets a build may parse.
  * The value is MODEL_REF_TLS, or MODEL_REF_DATA for those an auth-secret

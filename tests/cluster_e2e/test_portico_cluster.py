@@ -137,6 +137,60 @@ def test_changes_no_route_uses_build_nothing(cluster, pods, base, certs, start_p
     delete(cluster, [ingress("used", []), ingress("idle", []), tls_secret("idle-tls", cert), *idle])
 
 
+def test_endpoint_changes_patch_the_running_model(cluster, pods, base, start_portico):
+    """issues 20 and 21: a change of EndpointSlices alone builds no model: the running
+    one is patched for their Services (the test build checks each patch against a
+    build), the servers change through the Runtime API with no reload, and the
+    generation written afterwards has them; any other change builds again."""
+    px = start_portico(extra=["--log-level=debug"])
+    apply(cluster, [ingress("patched", [rule("patched.cluster.test", path("/", "one")),
+                                        rule("other.cluster.test", path("/", "two"))])])
+    px.wait_service("patched.cluster.test", "/", "one")
+    px.wait_service("other.cluster.test", "/", "two")
+    px.settle()
+    reloads, patches = px.master_reloads(), px.metric("portico_model_patches_total")
+    first, *rest = pods.services["one"]
+    assert rest, "the test needs a Service with two endpoints"
+
+    def served_by():
+        return {px.get("/", host="patched.cluster.test").endpoint.rsplit(":", 1)[0]
+                for _ in range(12)}
+
+    def written_servers():
+        cfg = (px.config_dir / "current" / "haproxy.cfg").read_text()
+        section = cfg.split("\nbackend default_one_http\n", 1)[1].split("\nbackend ", 1)[0]
+        return sorted(ln.split()[1] for ln in section.splitlines()
+                      if ln.strip().startswith("server "))
+
+    svc = service_with_endpoints("one", pods.services["one"], pods.port("one"))
+    for e in svc[1]["endpoints"][1:]:
+        e["conditions"] = {"ready": False}
+    apply(cluster, svc)
+    wait_for(lambda: served_by() == {first}, what="traffic on the one ready endpoint")
+    wait_for(lambda: px.metric("portico_model_patches_total") == patches + 1,
+             what="the endpoint change applied by a patch")
+    wait_for(lambda: written_servers() == [f"{first}:{pods.port('one')}"],
+             what="the generation written with the patched servers")
+    assert px.master_reloads() == reloads
+    assert "the running model patched (1 backends)" in px.log_text()
+    # a route change builds
+    apply(cluster, [ingress("patched", [rule("patched.cluster.test", path("/", "one")),
+                                        rule("other.cluster.test", path("/", "two")),
+                                        rule("third.cluster.test", path("/", "two"))])])
+    px.wait_service("third.cluster.test", "/", "two")
+    assert px.metric("portico_model_patches_total") == patches + 1
+    # and the endpoints come back by a patch of that build
+    apply(cluster, pods.objects("one"))
+    wait_for(lambda: served_by() == {first, *rest}, what="every endpoint serving again")
+    wait_for(lambda: px.metric("portico_model_patches_total") == patches + 2,
+             what="the second patch")
+    assert len(written_servers()) == 1 + len(rest)
+    assert px.master_reloads() == reloads
+    px.wait_service("other.cluster.test", "/", "two")
+    assert px.stop() == 0
+    delete(cluster, [ingress("patched", [])])
+
+
 def test_apiserver_restart_under_traffic(cluster, pods, base, start_portico):
     px = start_portico()
     apply(cluster, [ingress("steady", [rule("steady.cluster.test", path("/", "one"))])])

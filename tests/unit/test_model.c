@@ -1640,6 +1640,100 @@ static void test_store_replace_by_name(void **state)
 
 /* The server names formatted by hand are those inet_ntop() and printf()
  * write, for every byte value and the ports at the limits. */
+/* Every backend of <p> has the servers and backups of its twin in <m>. */
+static void assert_same_servers(const struct model *p, const struct model *m)
+{
+    assert_int_equal(p->n_backends, m->n_backends);
+    for (size_t i = 0; i < p->n_backends; i++) {
+        const struct model_backend *a = &p->backends[i], *b = &m->backends[i];
+
+        assert_string_equal(a->name, b->name);
+        assert_int_equal(a->n_servers, b->n_servers);
+        assert_int_equal(a->n_backups, b->n_backups);
+        for (size_t k = 0; k < a->n_servers; k++)
+            assert_string_equal(server_name(a, k), server_name(b, k));
+        for (size_t k = 0; k < a->n_backups; k++) {
+            struct model_server x = model_backend_backup(a, k), y = model_backend_backup(b, k);
+
+            assert_int_equal(model_server_cmp(&x, &y), 0);
+        }
+    }
+}
+
+/* A patch for changed endpoints is the model a build makes, through a chain
+ * of patches, each independent of the one it was made from. */
+static void test_patch_is_a_build(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m, *p1, *p2, *p3, *b;
+    uint64_t web = k8s_lookup_hash(K8S_SERVICE, "shop", "web");
+    uint64_t fb = k8s_lookup_hash(K8S_SERVICE, "shop", "fallback");
+    uint64_t other = k8s_lookup_hash(K8S_SERVICE, "shop", "nothing");
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "fallback", "http", 80, 8080, "10.1.0.1");
+    /* an unnamed port: its backend is named by number */
+    put(&s, "{'apiVersion':'v1','kind':'Service','metadata':{'name':'num','namespace':'shop'},"
+            "'spec':{'ports':[{'port':81,'targetPort':9090}]}}");
+    put(&s, "{'apiVersion':'discovery.k8s.io/v1','kind':'EndpointSlice','metadata':{'name':"
+            "'num-1','namespace':'shop','labels':{'kubernetes.io/service-name':'num'}},"
+            "'addressType':'IPv4','ports':[{'port':9090}],'endpoints':["
+            "{'addresses':['10.2.0.1']}]}");
+    put_ingress(&s, "shop", "plain", T_OLD, "portico", "",
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http")) ","
+                                          PATH("/n", "Prefix", BE_NUM("num", 81))) "]");
+    /* the same Service port with keys of its own, and a fallback */
+    put_ingress(&s, "shop", "keyed", T_MID, "portico",
+                "'haproxy.org/load-balance':'leastconn',"
+                "'nginx.ingress.kubernetes.io/default-backend':'fallback'",
+                "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_backends, 3);
+
+    /* endpoints of a Service no backend uses: the same model */
+    p1 = model_patch(m, &s, &other, 1);
+    assert_ptr_equal(p1, m);
+    model_unref(p1);
+
+    put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.2,10.0.0.3,10.0.0.9");
+    p1 = model_patch(m, &s, &web, 1);
+    assert_non_null(p1);
+    assert_ptr_not_equal(p1, m);
+    assert_int_equal(p1->n_patched, 2); /* both backends of shop/web:http */
+    b = build(&s, &o);
+    assert_same_servers(p1, b);
+    assert_int_equal(find_backend(p1, "shop_web_http")->n_servers, 3);
+    /* the rest is the build's */
+    assert_ptr_equal(p1->maps[MODEL_MAP_PREFIX], m->maps[MODEL_MAP_PREFIX]);
+    assert_ptr_equal(find_backend(p1, "shop_num_81")->servers,
+                     find_backend(m, "shop_num_81")->servers);
+    model_unref(b);
+    model_unref(m);
+
+    /* a patch of the patch: the fallback's endpoints, then none for web */
+    put_service(&s, "shop", "fallback", "http", 80, 8080, "10.1.0.1,10.1.0.2");
+    p2 = model_patch(p1, &s, &fb, 1);
+    assert_non_null(p2);
+    model_unref(p1);
+    assert_int_equal(p2->n_patched, 2);
+    b = build(&s, &o);
+    assert_same_servers(p2, b);
+    model_unref(b);
+    assert_true(store_del(&s, K8S_ENDPOINT_SLICE, "shop", "web-x1"));
+    p3 = model_patch(p2, &s, &web, 1);
+    assert_non_null(p3);
+    model_unref(p2);
+    b = build(&s, &o);
+    assert_same_servers(p3, b);
+    assert_int_equal(find_backend(p3, "shop_web_http")->n_servers, 0);
+    assert_null(find_backend(p3, "shop_web_http")->servers);
+    model_unref(b);
+    model_unref(p3);
+    store_deinit(&s);
+}
+
 static void test_server_name_as_inet_ntop(void **state)
 {
     static const uint16_t ports[] = {0, 1, 9, 10, 80, 8080, 65535};
@@ -1716,6 +1810,7 @@ int main(void)
         cmocka_unit_test(test_tls_key_mismatch),
         cmocka_unit_test(test_tls_wrong_type_and_garbage),
         cmocka_unit_test(test_default_ssl_certificate_flag),
+        cmocka_unit_test(test_patch_is_a_build),
         cmocka_unit_test(test_server_name_as_inet_ntop),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_deterministic),

@@ -140,6 +140,64 @@ static void test_endpoints_change_servers(void **state)
     done(&a, &b, &ga, &gb, &p);
 }
 
+/* The same change as a patch of the running model: the same updates as the
+ * plan from a build, a plan_gen the rendering of the patch completes into the
+ * build's, and a cookie-persistence-no-dynamic backend reloads. */
+static void test_patch_plans_as_a_build(void **state)
+{
+    struct store a, b;
+    struct gen ga, gb;
+    struct plan p, q;
+    struct plan_gen pg;
+    struct model *m;
+    uint64_t web = k8s_lookup_hash(K8S_SERVICE, "shop", "web");
+
+    (void)state;
+    base_store(&a, "10.0.0.1,10.0.0.2");
+    base_store(&b, "10.0.0.2,10.0.0.3");
+    plan_between(&a, &b, &ga, &gb, &p);
+    m = model_patch(ga.g.model, &b, &web, 1);
+    assert_non_null(m);
+    memset(&pg, 0, sizeof(pg));
+    plan_gen_patched(&pg, &ga.g, m);
+    model_unref(m);
+    plan_make_servers(&ga.g, &pg, &q);
+    assert_null(q.reload);
+    assert_int_equal(q.n, p.n);
+    for (size_t i = 0; i < p.n; i++) {
+        assert_int_equal(q.u[i].kind, p.u[i].kind);
+        assert_string_equal(q.u[i].name, p.u[i].name);
+        assert_string_equal(q.u[i].content, p.u[i].content);
+    }
+    /* rendered, the patch is the build */
+    assert_int_equal(pg.structure, gb.g.structure);
+    plan_free(&q);
+    plan_gen_free(&pg);
+    done(&a, &b, &ga, &gb, &p);
+
+    /* static cookies: a reload, as from a build */
+    store_init(&a);
+    put_class(&a, "portico", CONTROLLER, false);
+    put_service(&a, "shop", "web", "http", 80, 8080, "10.0.0.1");
+    put_ingress(&a, "shop", "web", T_OLD, "portico",
+                "'portico.dev/cookie-persistence-no-dynamic':'SRV'",
+                "'rules':[" RULE("foo.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    gen_make(&ga, &a);
+    put_service(&a, "shop", "web", "http", 80, 8080, "10.0.0.1,10.0.0.2");
+    m = model_patch(ga.g.model, &a, &web, 1);
+    assert_non_null(m);
+    memset(&pg, 0, sizeof(pg));
+    plan_gen_patched(&pg, &ga.g, m);
+    model_unref(m);
+    plan_make_servers(&ga.g, &pg, &q);
+    assert_non_null(q.reload);
+    assert_int_equal(q.why, PLAN_WHY_STATIC_COOKIES);
+    plan_free(&q);
+    plan_gen_free(&pg);
+    gen_free(&ga);
+    store_deinit(&a);
+}
+
 /* A server added through the Runtime API gets exactly the words its line in
  * haproxy.cfg has after its name, IPv4 and IPv6 alike, and the connection
  * pool a server of the file has without a word: HAProxy 2.6's "add server"
@@ -643,6 +701,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_endpoints_change_servers),
+        cmocka_unit_test(test_patch_plans_as_a_build),
         cmocka_unit_test(test_runtime_servers_match_configuration),
         cmocka_unit_test(test_route_on_existing_backend),
         cmocka_unit_test(test_hosts_map_order),
