@@ -29,6 +29,8 @@
 #define CTL_KEEP_GENERATIONS 2
 #define CTL_LATENCY_BUCKETS 13 /* ctl_latency_bounds[] */
 #define CTL_PATCH_SVCS 32     /* Services whose endpoints a pass patches at most */
+#define CTL_WRITEBACK_MS 2000 /* a patch's files are written this much later at most */
+#define CTL_WRITEBACK_BUSY_MS 50 /* or after what runs then */
 
 /* The upper bounds of the change -> applied histogram's buckets, seconds. */
 extern const double ctl_latency_bounds[CTL_LATENCY_BUCKETS];
@@ -153,6 +155,9 @@ struct ctl {
     bool in_step;            /* the running model is what a build made when the last
                               * pass began: that pass ended applying it, or nothing */
     uint64_t m_patches;      /* passes that patched the running model */
+    bool files_behind;       /* the running model is such a patch, not yet written:
+                              * running.hash is 0 until it is */
+    uv_timer_t writeback;    /* writes it (ctl.c: write_running()) */
     int exit_code;
 };
 

@@ -328,27 +328,15 @@ static void on_reload_due(uv_timer_t *t);
  * logs why not, makes the next pass reload, and returns a negative errno. */
 static int write_applied(struct ctl *c)
 {
-    uint64_t t3 = uv_hrtime(), t4;
+    uint64_t t3 = uv_hrtime();
     char *err = NULL;
-    int ret = 0;
+    int ret;
 
-    if (!c->rt_r.n_files) {
-        /* a patch, rendered only now that HAProxy has its servers */
-        struct model *m = model_ref(c->pending.model);
-
-        ret = render(m, &c->ropts, &c->rt_r, &err);
-        if (!ret)
-            plan_gen_set(&c->pending, m, &c->rt_r);
-        model_unref(m);
-        c->pass_t[2] = c->pass_t[1] + (uv_hrtime() - t3);
-    }
-    t4 = uv_hrtime();
-    if (!ret)
-        ret = ctl_write_generation(c, &c->rt_r, c->pending_gen, &err);
+    ret = ctl_write_generation(c, &c->rt_r, c->pending_gen, &err);
     rendered_free(&c->rt_r);
     log_debug("ctl", "generation %u: model %.1f ms, render %.1f ms, files %.1f ms, runtime %.1f ms",
               c->pending_gen, (double)(c->pass_t[1] - c->pass_t[0]) / 1e6,
-              (double)(c->pass_t[2] - c->pass_t[1]) / 1e6, (double)(uv_hrtime() - t4) / 1e6,
+              (double)(c->pass_t[2] - c->pass_t[1]) / 1e6, (double)(uv_hrtime() - t3) / 1e6,
               (double)(t3 - c->pass_t[3]) / 1e6);
     if (ret) {
         log_err("ctl", "cannot write generation %u: %s; reloading once it can be written",
@@ -361,6 +349,90 @@ static int write_applied(struct ctl *c)
         pass_again(c, CTL_RETRY_MS);
     }
     return ret;
+}
+
+static void on_writeback(uv_timer_t *t);
+
+/* Writes the running model, patched since the last generation was written
+ * (patch_pass()), as a new generation and makes it current. A patch's files
+ * wait for this, at most CTL_WRITEBACK_MS, so that a burst of endpoint
+ * changes is rendered and written once, not once each; a pass that builds
+ * and a HAProxy restart write them first. Returns 0, or logs why not, tries
+ * again later and returns a negative errno. No pass may be in flight. */
+static int write_running(struct ctl *c)
+{
+    struct model *m = c->running.model;
+    struct rendered r;
+    uint64_t t0 = uv_hrtime(), t1;
+    char *err = NULL;
+    int ret;
+
+    if (!c->files_behind)
+        return 0;
+    uv_timer_stop(&c->writeback);
+    ret = render(m, &c->ropts, &r, &err);
+    if (ret) {
+        log_err("ctl", "cannot render the running model: %s", err);
+        free(err);
+        uv_timer_start(&c->writeback, on_writeback, CTL_RETRY_MS, 0);
+        return ret;
+    }
+    t1 = uv_hrtime();
+    c->pending_gen = c->gen + 1;
+    plan_gen_set(&c->pending, m, &r);
+    ret = ctl_write_generation(c, &r, c->pending_gen, &err);
+    rendered_free(&r);
+    if (ret) {
+        log_err("ctl", "cannot write generation %u: %s; trying again in %u ms", c->pending_gen,
+                err, CTL_RETRY_MS);
+        free(err);
+    } else {
+        ret = ctl_make_current(c);
+    }
+    if (ret) {
+        plan_gen_free(&c->pending);
+        uv_timer_start(&c->writeback, on_writeback, CTL_RETRY_MS, 0);
+        return ret;
+    }
+    plan_gen_move(&c->running, &c->pending);
+    c->files_behind = false;
+    ctl_prune_generations(c);
+    log_debug("ctl", "generation %u written for the endpoints changed: render %.1f ms, files %.1f ms",
+              c->gen, (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6);
+    return 0;
+}
+
+static void on_writeback(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+
+    if (c->stopping)
+        return;
+    /* not beside a pass, a deletion or a drift check, which use the generations */
+    if (c->busy || c->del_running || c->drift_running || c->hap.op != HAP_OP_NONE) {
+        uv_timer_start(&c->writeback, on_writeback, CTL_WRITEBACK_BUSY_MS, 0);
+        return;
+    }
+    write_running(c);
+}
+
+/* A patch's updates are applied: it runs, its files wait (write_running()). */
+static void patch_applied(struct ctl *c)
+{
+    log_debug("ctl", "patch: model %.1f ms, runtime %.1f ms",
+              (double)(c->pass_t[1] - c->pass_t[0]) / 1e6,
+              (double)(uv_hrtime() - c->pass_t[3]) / 1e6);
+    c->m_runtime_ok++;
+    c->in_step = true;
+    observe_applied(c);
+    plan_gen_move(&c->running, &c->pending);
+    c->files_behind = true;
+    if (!uv_is_active((uv_handle_t *)&c->writeback))
+        uv_timer_start(&c->writeback, on_writeback, CTL_WRITEBACK_MS, 0);
+    log_info("haproxy", "endpoints updated through the runtime API, no reload (generation %u "
+                        "written within %u ms)",
+             c->gen + 1, CTL_WRITEBACK_MS);
+    pass_done(c);
 }
 
 static void on_runtime_done(const struct rt_result *res, void *arg)
@@ -390,6 +462,10 @@ static void on_runtime_done(const struct rt_result *res, void *arg)
         plan_gen_free(&c->pending);
         reload_next(c, "a runtime update failed", PLAN_WHY_RUNTIME_FAILED);
         pass_again(c, 0);
+        return;
+    }
+    if (!c->rt_r.n_files) {
+        patch_applied(c);
         return;
     }
     if (write_applied(c))
@@ -502,8 +578,8 @@ static void keep_lookups(struct ctl *c, struct model *m)
 }
 
 /* Sends the updates of <plan>, which it frees, to HAProxy; the pending
- * generation's rendering <r> (NULL for a patch, rendered then) is written
- * once HAProxy has them: write_applied(). */
+ * generation's rendering <r> is written once HAProxy has them:
+ * write_applied(). A patch has none (NULL): write_running(), later. */
 static void apply_updates(struct ctl *c, struct plan *plan, struct rendered *r)
 {
     log_debug("ctl", "%zu runtime API updates (maps, certificates, servers)", plan->n);
@@ -560,8 +636,8 @@ static void check_patch(struct ctl *c, const struct model *p)
 
 /* A pass for changed endpoints alone: the running model patched for the
  * Services of hashes <svcs> (model_patch()), its servers changed through the
- * Runtime API, the generation rendered and written afterwards. False when
- * the pass must build instead. */
+ * Runtime API, the generation rendered and written later (patch_applied()).
+ * False when the pass must build instead. */
 static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
 {
     uint64_t t0 = uv_hrtime();
@@ -629,6 +705,8 @@ static void run_pass(struct ctl *c)
     c->ropts.fault = false;
     if (patch && patch_pass(c, svcs, n_svcs))
         return;
+    /* what a build is compared with: the running model's rendering */
+    write_running(c);
     t0 = uv_hrtime();
     if (c->kube)
         ctl_drop_secret_data(c);
@@ -904,7 +982,11 @@ static void on_haproxy_restarted(struct hap *h, void *arg)
     struct ctl *c = arg;
 
     (void)h;
-    /* HAProxy restarts from the last good configuration: current/ */
+    /* HAProxy restarts from the last good configuration: current/, with
+     * the endpoints of the patches applied since it was written (a pass in
+     * flight reloads anyway: its updates fail) */
+    if (!c->busy)
+        write_running(c);
     log_info("ctl", "haproxy will restart from generation %u", c->gen);
     del_wait_clear(c);
 }
@@ -976,6 +1058,7 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_stop(&c->debounce);
     uv_timer_stop(&c->del_timer);
     uv_timer_stop(&c->reload_timer);
+    uv_timer_stop(&c->writeback);
     ctl_drift_stop(c);
     hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
 }
@@ -1098,6 +1181,8 @@ int ctl_run(const struct opts *o)
     c->del_timer.data = c;
     uv_timer_init(c->loop, &c->reload_timer);
     c->reload_timer.data = c;
+    uv_timer_init(c->loop, &c->writeback);
+    c->writeback.data = c;
     ctl_drift_start(c);
     if (httpd_start(&c->http, c->loop, o->ipv4_addr, o->controller_port, ctl_http, c)) {
         log_err("ctl", "cannot listen on %s:%d for /healthz and /readyz", o->ipv4_addr,
