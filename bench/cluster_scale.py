@@ -27,7 +27,8 @@ reports:
   (/proc/PID/stat) over each kind's batch, which ends once Portico is quiet
   again, less its idle CPU over as long (the rate of an --idle s quiet
   interval of the same run, shown too), divided by the changes; with its
-  model builds (passes) and watch events per change (/metrics), and the CPU
+  passes (model builds, and patches of the running model for endpoint
+  changes) and watch events per change (/metrics), and the CPU
   of the children it waited for (the haproxy -c of each reload);
 - with --callgrind, one more run under callgrind after the others, the
   instructions per change by kind: instrumentation on only from just before
@@ -268,6 +269,9 @@ def until(cond, what, limit=None):
     return (time.monotonic() - t) * 1000
 
 
+WRITEBACK_S = 2.1  # Portico's CTL_WRITEBACK_MS, and a margin
+
+
 def settle(pid, cg, limit=30):
     """Waits until Portico is quiet: under 5 % of a CPU over a second (two
     under callgrind), its timers' own ticks being far less; at most <limit> s.
@@ -291,15 +295,17 @@ def measured(pid, ctl, log, cg, name, fn):
     """Runs fn(), a batch of changes, and returns (its result, its cost):
     Portico's CPU (ms: its own, the children it waited for), the wall time
     (s), its passes (/metrics) and watch events (its debug log), from just before the first change
-    until it is quiet again after the last (settle()), so that the work a
-    change leaves behind it (files written, status writes and their events)
-    counts. Under callgrind (<cg>) instrumentation is on over the same span,
+    until it is quiet again after the last (settle()), and at least
+    WRITEBACK_S, so that the work a change leaves behind it (files written,
+    status writes and their events) counts. Under callgrind (<cg>) instrumentation is on over the same span,
     then dumped as <name>."""
     m0, e0 = metrics(ctl), log.read_text().count('msg="watch event ')
     if cg:
         callgrind(pid, "-i", "on")
     c0, t0 = cpu_ms(pid), time.monotonic()
     res = fn()
+    # the files of endpoint patches are written up to 2 s after them
+    time.sleep(WRITEBACK_S * (10 if cg else 1))
     settle(pid, cg, 600 if cg else 30)
     c1, t1 = cpu_ms(pid), time.monotonic()
     if cg:
@@ -313,6 +319,7 @@ def measured(pid, ctl, log, cg, name, fn):
 
     return res, {"cpu": c1[0] - c0[0], "child": c1[1] - c0[1], "wall": t1 - t0,
                  "passes": delta("portico_sync_passes_total"),
+                 "patches": delta("portico_model_patches_total"),
                  "events": log.read_text().count('msg="watch event ') - e0}
 
 
@@ -610,7 +617,8 @@ def report(binary, r):
               f"--idle, after {r['settle']:.0f} s settling after ready), ms:")
         for k, c in r["cost"].items():
             print(f"    {k}: {c['net']:.2f} (gross {c['cpu'] / c['n']:.2f}; {c['n']} changes in "
-                  f"{c['wall']:.1f} s; per change {c['passes'] / c['n']:.2f} passes, "
+                  f"{c['wall']:.1f} s; per change {c['passes'] / c['n']:.2f} passes "
+                  f"({c['patches'] / c['n']:.2f} patches), "
                   f"{c['events'] / c['n']:.2f} watch events; children (haproxy -c) "
                   f"{c['child'] / c['n']:.1f} ms)")
     sys.stdout.flush()
@@ -747,8 +755,11 @@ def summary(results, binaries):
         rows += [
             (f"controller CPU per change, less idle: {kind} (ms)", "{:.2f}",
              lambda r, k=kind: r["cost"][k]["net"]),
-            (f"model builds (passes) per change: {kind}", "{:.2f}",
-             lambda r, k=kind: r["cost"][k]["passes"] / r["cost"][k]["n"]),
+            (f"model builds per change: {kind}", "{:.2f}",
+             lambda r, k=kind: (r["cost"][k]["passes"] - r["cost"][k]["patches"]) /
+             r["cost"][k]["n"]),
+            (f"patches of the running model per change: {kind}", "{:.2f}",
+             lambda r, k=kind: r["cost"][k]["patches"] / r["cost"][k]["n"]),
         ]
     print("medians [min–max] over the runs:")
     print("| what | " + " | ".join(binaries) + " |")
