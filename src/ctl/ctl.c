@@ -427,11 +427,13 @@ static void patch_applied(struct ctl *c)
     observe_applied(c);
     plan_gen_move(&c->running, &c->pending);
     c->files_behind = true;
-    if (!uv_is_active((uv_handle_t *)&c->writeback))
-        uv_timer_start(&c->writeback, on_writeback, CTL_WRITEBACK_MS, 0);
     log_info("haproxy", "endpoints updated through the runtime API, no reload (generation %u "
                         "written within %u ms)",
              c->gen + 1, CTL_WRITEBACK_MS);
+    if (!c->hap.running) /* it died since: it starts again from current/ */
+        write_running(c);
+    else if (!uv_is_active((uv_handle_t *)&c->writeback))
+        uv_timer_start(&c->writeback, on_writeback, CTL_WRITEBACK_MS, 0);
     pass_done(c);
 }
 
@@ -984,7 +986,7 @@ static void on_haproxy_restarted(struct hap *h, void *arg)
     (void)h;
     /* HAProxy restarts from the last good configuration: current/, with
      * the endpoints of the patches applied since it was written (a pass in
-     * flight reloads anyway: its updates fail) */
+     * flight reloads when its updates fail, or writes them: patch_applied()) */
     if (!c->busy)
         write_running(c);
     log_info("ctl", "haproxy will restart from generation %u", c->gen);
