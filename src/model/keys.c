@@ -2114,8 +2114,10 @@ static int parse_aliases(struct arena *a, const char *val, const char **dst, cha
         len = strcspn(p, ",");
         while (len && p[len - 1] == ' ')
             len--;
-        if (len == 0) {
-            p += strspn(p, " ,") ? strspn(p, " ,") : 1;
+        if (len == 0) { /* at a comma, or the end: a trailing ", " ends here */
+            if (!*p)
+                break;
+            p += strspn(p, " ,");
             continue;
         }
         if (len >= sizeof(host)) {

@@ -288,7 +288,7 @@ static void test_nginx_rewrite_and_affinity(void **state)
 static void test_nginx_alias_fallback_errors(void **state)
 {
     struct k8s_kv ann[] = {
-        {"nginx.ingress.kubernetes.io/server-alias", " www.a.example,*.b.example , www.a.example,"},
+        {"nginx.ingress.kubernetes.io/server-alias", " www.a.example,*.b.example , www.a.example, "},
         {"nginx.ingress.kubernetes.io/default-backend", "fallback"},
         {"nginx.ingress.kubernetes.io/custom-http-errors", "503, 404,503"},
     };
