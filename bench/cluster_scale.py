@@ -294,11 +294,12 @@ def callgrind(pid, *args):
 def measured(pid, ctl, log, cg, name, fn):
     """Runs fn(), a batch of changes, and returns (its result, its cost):
     Portico's CPU (ms: its own, the children it waited for), the wall time
-    (s), its passes (/metrics) and watch events (its debug log), from just before the first change
-    until it is quiet again after the last (settle()), and at least
-    WRITEBACK_S, so that the work a change leaves behind it (files written,
-    status writes and their events) counts. Under callgrind (<cg>) instrumentation is on over the same span,
-    then dumped as <name>."""
+    (s), its passes (/metrics) and watch events (its debug log), from just
+    before the first change until it is quiet again after the last
+    (settle()), and at least WRITEBACK_S, so that the work a change leaves
+    behind it (files written, status writes and their events) counts. Under
+    callgrind (<cg>) instrumentation is on over the same span, then dumped
+    as <name>."""
     m0, e0 = metrics(ctl), log.read_text().count('msg="watch event ')
     if cg:
         callgrind(pid, "-i", "on")

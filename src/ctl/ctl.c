@@ -358,7 +358,8 @@ static void on_writeback(uv_timer_t *t);
  * wait for this, at most CTL_WRITEBACK_MS, so that a burst of endpoint
  * changes is rendered and written once, not once each; a pass that builds
  * and a HAProxy restart write them first. Returns 0, or logs why not, tries
- * again later and returns a negative errno. No pass may be in flight. */
+ * again later and returns a negative errno. It uses c->pending: no pass may
+ * have set it. */
 static int write_running(struct ctl *c)
 {
     struct model *m = c->running.model;
