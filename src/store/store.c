@@ -19,6 +19,10 @@ void store_init(struct store *s)
         hmap_init_borrowing(&s->origins[k]);
     }
     s->changes = 0;
+    s->tracked = -1;
+    s->tracked_v = NULL;
+    s->n_tracked = 0;
+    s->tracked_overflow = false;
 }
 
 void store_deinit(struct store *s)
@@ -33,6 +37,72 @@ void store_deinit(struct store *s)
             k8s_obj_free(val);
         hset_deinit(&s->kinds[k]);
     }
+    store_changes_free(s->tracked_v, s->n_tracked);
+}
+
+void store_track(struct store *s, enum k8s_kind kind)
+{
+    s->tracked = (int)kind;
+}
+
+void store_changes_free(struct store_change *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(v[i].key);
+        k8s_obj_free(v[i].was);
+    }
+    free(v);
+}
+
+bool store_take_changes(struct store *s, struct store_change **out, size_t *n)
+{
+    bool ok = !s->tracked_overflow;
+
+    *out = s->tracked_v;
+    *n = s->n_tracked;
+    s->tracked_v = NULL;
+    s->n_tracked = 0;
+    s->tracked_overflow = false;
+    return ok;
+}
+
+/* Takes <was>, the object under <key> before a change: kept if it is the
+ * first change to <key> since the last store_take_changes(), else freed. */
+static void track(struct store *s, const char *key, struct k8s_obj *was)
+{
+    size_t i = 0;
+
+    while (i < s->n_tracked && strcmp(s->tracked_v[i].key, key))
+        i++;
+    if (s->tracked_overflow || i < s->n_tracked) {
+        k8s_obj_free(was);
+        return;
+    }
+    if (i == STORE_CHANGES_MAX) {
+        /* a relist, most likely: whoever reads them builds anew */
+        store_changes_free(s->tracked_v, s->n_tracked);
+        s->tracked_v = NULL;
+        s->n_tracked = 0;
+        s->tracked_overflow = true;
+        k8s_obj_free(was);
+        return;
+    }
+    if (!s->tracked_v)
+        s->tracked_v = xcalloc(STORE_CHANGES_MAX, sizeof(*s->tracked_v));
+    s->tracked_v[i].key = xstrdup(key);
+    s->tracked_v[i].was = was;
+    s->n_tracked++;
+}
+
+/* Disposes of <prev>, the object under <key> before an effective change. */
+static void changed_from(struct store *s, enum k8s_kind kind, const char *key,
+                         struct k8s_obj *prev)
+{
+    s->changes++;
+    if ((int)kind == s->tracked)
+        track(s, key, prev);
+    else
+        k8s_obj_free(prev);
 }
 
 /* Stores <obj> in place of the object of its key, which it returns: an
@@ -62,9 +132,10 @@ bool store_put(struct store *s, struct k8s_obj *obj)
 
     prev = replace(s, obj);
     changed = !prev || !k8s_obj_same(prev, obj);
-    k8s_obj_free(prev);
     if (changed)
-        s->changes++;
+        changed_from(s, obj->kind, obj->meta.key, prev);
+    else
+        k8s_obj_free(prev);
     return changed;
 }
 
@@ -77,8 +148,7 @@ bool store_del(struct store *s, enum k8s_kind kind, const char *ns, const char *
     prev = remove_key(s, kind, key);
     if (!prev)
         return false;
-    k8s_obj_free(prev);
-    s->changes++;
+    changed_from(s, kind, key, prev);
     return true;
 }
 
@@ -106,8 +176,7 @@ size_t store_replace(struct store *s, enum k8s_kind kind, const char *ns, const 
         }
     }
     for (size_t i = 0; i < ndel; i++) {
-        k8s_obj_free(remove_key(s, kind, del[i]));
-        s->changes++;
+        changed_from(s, kind, del[i], remove_key(s, kind, del[i]));
         changes++;
         free(del[i]);
     }

@@ -11,12 +11,27 @@
 #include "util/hmap.h"
 #include "util/hset.h"
 
+/* A change to an object of the kind the store tracks (store_track()): its
+ * key, and the object as it was before the first change since the last
+ * store_take_changes(). */
+struct store_change {
+    char *key;               /* "ns/name" */
+    struct k8s_obj *was;     /* owned; NULL: there was none */
+};
+
+/* Tracked changes kept at most: past that, only that there were more. */
+#define STORE_CHANGES_MAX 32
+
 struct store {
     struct hset kinds[K8S_KIND_COUNT]; /* owned objects, by their "ns/name" key */
     /* "ns/name" (the object's own copy) -> where a file source read it, for
      * messages: a table apart, as the API server's objects have none */
     struct hmap origins[K8S_KIND_COUNT];
     uint64_t changes;                  /* bumped on every effective change */
+    int tracked;                       /* the kind whose changes are kept, or -1 */
+    struct store_change *tracked_v;    /* each key once, in order of first change */
+    size_t n_tracked;
+    bool tracked_overflow;             /* more than STORE_CHANGES_MAX: none kept */
 };
 
 void store_init(struct store *s);
@@ -43,6 +58,13 @@ size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_ob
 size_t store_list_unsorted(const struct store *s, enum k8s_kind kind,
                            const struct k8s_obj ***out);
 size_t store_count(const struct store *s, enum k8s_kind kind);
+/* Keeps the changes to objects of <kind> (store_take_changes()). */
+void store_track(struct store *s, enum k8s_kind kind);
+/* Moves the changes kept since the last call to *<out> (free them with
+ * store_changes_free()) and their number to *<n>. Returns false, with none,
+ * when there were more than STORE_CHANGES_MAX. */
+bool store_take_changes(struct store *s, struct store_change **out, size_t *n);
+void store_changes_free(struct store_change *v, size_t n);
 /* Records where the source read the stored object under <obj>'s key
  * ("file.yaml: document 2"; copied). Deleting the object forgets it. */
 void store_set_origin(struct store *s, const struct k8s_obj *obj, const char *origin);

@@ -985,6 +985,79 @@ static void test_obj_same(void **state)
  * the data, and stays once the data is dropped. */
 /* Basic authentication's users: short text only, stringData first, the
  * newline `echo | base64` leaves dropped; a key "auth" may hold lines. */
+static struct k8s_obj *ingress_on(const char *name, const char *host)
+{
+    char json[512];
+
+    snprintf(json, sizeof(json),
+             "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", \"metadata\": "
+             "{\"name\": \"%s\", \"namespace\": \"ns\"}, \"spec\": {\"rules\": [{\"host\": "
+             "\"%s\"}]}}",
+             name, host);
+    return tu_decode(json);
+}
+
+static const char *was_host(const struct store_change *c)
+{
+    return c->was ? ((const struct k8s_ingress *)c->was)->rules[0].host : NULL;
+}
+
+/* The tracked kind's changes are kept once a key, with the object as it was
+ * before the first; other kinds and changes that change nothing are not;
+ * past STORE_CHANGES_MAX, only that there were more. */
+static void test_store_tracks_changes(void **state)
+{
+    struct store st;
+    struct store_change *v;
+    struct k8s_obj *many[STORE_CHANGES_MAX + 1];
+    size_t n;
+
+    (void)state;
+    store_init(&st);
+    store_track(&st, K8S_INGRESS);
+    assert_true(store_put(&st, ingress_on("a", "one.com")));
+    assert_true(store_put(&st, ingress_on("a", "two.com")));
+    assert_true(store_put(&st, ingress_on("b", "b.com")));
+    assert_false(store_put(&st, ingress_on("b", "b.com")));
+    assert_true(store_put(&st, tu_decode(SLICE("true", "8080"))));
+    assert_true(store_take_changes(&st, &v, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(v[0].key, "ns/a");
+    assert_null(v[0].was); /* new since the last take */
+    assert_string_equal(v[1].key, "ns/b");
+    store_changes_free(v, n);
+    assert_true(store_take_changes(&st, &v, &n));
+    assert_int_equal(n, 0);
+    store_changes_free(v, n);
+
+    assert_true(store_put(&st, ingress_on("a", "three.com")));
+    assert_true(store_put(&st, ingress_on("a", "four.com")));
+    assert_true(store_del(&st, K8S_INGRESS, "ns", "b"));
+    assert_true(store_take_changes(&st, &v, &n));
+    assert_int_equal(n, 2);
+    assert_string_equal(was_host(&v[0]), "two.com");
+    assert_string_equal(v[1].key, "ns/b");
+    assert_string_equal(was_host(&v[1]), "b.com");
+    store_changes_free(v, n);
+
+    /* a relist of more: none kept */
+    for (size_t i = 0; i <= STORE_CHANGES_MAX; i++) {
+        char name[16];
+
+        snprintf(name, sizeof(name), "m%zu", i);
+        many[i] = ingress_on(name, "m.com");
+    }
+    store_replace(&st, K8S_INGRESS, NULL, NULL, many, STORE_CHANGES_MAX + 1);
+    assert_false(store_take_changes(&st, &v, &n));
+    assert_int_equal(n, 0);
+    assert_null(v);
+    assert_true(store_take_changes(&st, &v, &n));
+    assert_int_equal(n, 0);
+    /* freed with the store while kept */
+    assert_true(store_del(&st, K8S_INGRESS, "ns", "m0"));
+    store_deinit(&st);
+}
+
 static void test_secret_users(void **state)
 {
     struct k8s_obj *o;
@@ -1162,6 +1235,7 @@ int main(void)
         cmocka_unit_test(test_configmap),
         cmocka_unit_test(test_obj_same),
         cmocka_unit_test(test_ingress_lb_status),
+        cmocka_unit_test(test_store_tracks_changes),
         cmocka_unit_test(test_secret_users),
         cmocka_unit_test(test_secret_data_hash),
         cmocka_unit_test(test_base64),
