@@ -3,6 +3,7 @@
 #include "util/arena.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,18 @@ char *arena_strndup(struct arena *a, const char *s, size_t n)
 char *arena_strdup(struct arena *a, const char *s)
 {
     return s ? arena_strndup(a, s, strlen(s)) : NULL;
+}
+
+bool arena_owns(const struct arena *a, const void *p)
+{
+    const unsigned char *q = p;
+
+    for (const struct arena_chunk *c = a->head; c; c = c->next) {
+        /* compared as addresses: unrelated pointers have no order in C */
+        if ((uintptr_t)q >= (uintptr_t)c->data && (uintptr_t)q < (uintptr_t)(c->data + c->used))
+            return true;
+    }
+    return false;
 }
 
 void *arena_memdup(struct arena *a, const void *p, size_t n)
