@@ -112,6 +112,7 @@ struct builder {
     size_t n_cur_aliases;
     uint32_t *canary_pos;            /* places in ours of the canary Ingresses (tmp) */
     size_t n_canary_pos;
+    bool routes_only;                /* model_build_routes(): some Ingresses' routes */
 };
 
 /* Appends <p> to the array <*v> of <*n> pointers in <a>. It doubles at each
@@ -845,6 +846,7 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
     if (problem)
         hmap_put(&b->backend_err, be->name, (void *)problem);
 out:
+    be->refs++;
     if (problem && obj) {
         char field[160];
 
@@ -2067,6 +2069,7 @@ static void add_ingress(struct builder *b, uint32_t pos)
     }
     /* a canary takes no route of its own: added to the others' (add_canary()) */
     if (is_canary(ing)) {
+        b->m->beyond_hosts = true;
         b->canary_pos[b->n_canary_pos++] = pos;
         b->cur_ref = NULL;
         return;
@@ -2087,6 +2090,9 @@ static void add_ingress(struct builder *b, uint32_t pos)
     }
     if (kv.standalone_backend)
         kv.standalone_owner = arena_strdup(&b->m->arena, ing->obj.meta.key);
+    /* what makes more than the routes of its own hosts */
+    if (ing->n_tls || !ing->n_rules || kv.ssl_passthrough || kv.nginx_server_alias)
+        b->m->beyond_hosts = true;
     b->cur_closed = fails_closed(b, ing, obj);
     b->cur_kv = &kv;
     if (kv.ssl_passthrough) {
@@ -2319,7 +2325,7 @@ static void finish(struct builder *b)
                                             sizeof(*m->backends));
     /* as a backend with no keys of its own and no server: a new one of
      * those runs in one with no reload (model_run_in_spare()) */
-    for (unsigned i = 1; i <= b->opts->spare_backends; i++) {
+    for (unsigned i = 1; !b->routes_only && i <= b->opts->spare_backends; i++) {
         struct model_backend *be = &m->backends[m->n_backends++];
 
         memset(be, 0, sizeof(*be));
@@ -2716,59 +2722,61 @@ static void add_tcp_services(struct builder *b)
     b->cur_ref = NULL;
 }
 
-struct model *model_build(const struct store *store, const struct model_opts *opts)
+/* A builder for <store> and <opts>, with the model it fills: of some
+ * Ingresses' routes alone when <routes_only> (model_build_routes()). */
+static void begin(struct builder *b, const struct store *store, const struct model_opts *opts,
+                  bool routes_only)
 {
-    struct builder b;
-    const struct k8s_obj **ours;
-    size_t n, n_ours = 0;
-    int defclass;
+    memset(b, 0, sizeof(*b));
+    b->store = store;
+    b->opts = opts;
+    b->routes_only = routes_only;
+    b->m = xcalloc(1, sizeof(*b->m));
+    arena_init(&b->m->arena);
+    b->m->refs = 1;
+    arena_init(&b->tmp);
+    b->tls = opts->tls_cache ? opts->tls_cache : tls_cache_new();
+    /* a whole build drops the certificates the last one did not use; some
+     * routes use few, and the next build needs the others */
+    if (!routes_only)
+        tls_cache_sweep(b->tls);
+    hmap_init_borrowing(&b->backend_err);
+    hmap_init_borrowing(&b->svc_keys_seen);
+    hmap_init_borrowing(&b->secrets);
+    hmap_init_borrowing(&b->userlists);
+    hmap_init_borrowing(&b->server_tls);
+    hmap_init_borrowing(&b->certs);
+    hmap_init_borrowing(&b->sni_owner);
+    hmap_init_borrowing(&b->rule_hosts);
+    hmap_init_borrowing(&b->alias_owner);
+    set_global(b);
+}
 
-    memset(&b, 0, sizeof(b));
-    b.store = store;
-    b.opts = opts;
-    b.m = xcalloc(1, sizeof(*b.m));
-    arena_init(&b.m->arena);
-    b.m->refs = 1;
-    arena_init(&b.tmp);
-    b.tls = opts->tls_cache ? opts->tls_cache : tls_cache_new();
-    tls_cache_sweep(b.tls);
-    hmap_init_borrowing(&b.backend_err);
-    hmap_init_borrowing(&b.svc_keys_seen);
-    hmap_init_borrowing(&b.secrets);
-    hmap_init_borrowing(&b.userlists);
-    hmap_init_borrowing(&b.server_tls);
-    hmap_init_borrowing(&b.certs);
-    hmap_init_borrowing(&b.sni_owner);
-    hmap_init_borrowing(&b.rule_hosts);
-    hmap_init_borrowing(&b.alias_owner);
+/* Adds the Ingresses of our class (<defclass>: default_class()) among the
+ * <n> of <ours>, an array the builder takes: filtered in place, those on
+ * their way out moved to the end, then each part sorted by age. */
+static void add_ingresses(struct builder *b, const struct k8s_obj **ours, size_t n, int defclass)
+{
+    size_t n_ours = 0;
 
-    set_global(&b);
-    set_errorfiles(&b);
-    index_slices(&b);
-    defclass = default_class(&b);
-    /* filtered in place, those on their way out moved to the end, then each
-     * part sorted by age */
-    n = store_list_unsorted(store, K8S_INGRESS, &ours);
     for (size_t i = 0; i < n; i++) {
-        if (ingress_is_ours(&b, (const struct k8s_ingress *)ours[i], defclass))
+        if (ingress_is_ours(b, (const struct k8s_ingress *)ours[i], defclass))
             ours[n_ours++] = ours[i];
     }
     for (size_t i = 0; i < n_ours; i++) {
-        if (!leaving(store, ours[i])) {
+        if (!leaving(b->store, ours[i])) {
             const struct k8s_obj *o = ours[i];
 
-            ours[i] = ours[b.n_living];
-            ours[b.n_living++] = o;
+            ours[i] = ours[b->n_living];
+            ours[b->n_living++] = o;
         }
     }
     /* oldest first: the first claim on a host, path or certificate wins, and
      * an Ingress on its way out wins none (its pods may be gone already) */
-    qsort(ours, b.n_living, sizeof(*ours), cmp_age);
-    qsort(ours + b.n_living, n_ours - b.n_living, sizeof(*ours), cmp_age);
-    b.ours = ours;
-    if (opts->configmap_tcp_services)
-        b.tcp_services = flag_configmap(&b, "configmap-tcp-services", opts->configmap_tcp_services);
-    size_tables(&b, n_ours);
+    qsort(ours, b->n_living, sizeof(*ours), cmp_age);
+    qsort(ours + b->n_living, n_ours - b->n_living, sizeof(*ours), cmp_age);
+    b->ours = ours;
+    size_tables(b, n_ours);
     /* the hosts rules name, which no server-alias may take */
     for (size_t i = 0; i < n_ours; i++) {
         const struct k8s_ingress *ing = (const struct k8s_ingress *)ours[i];
@@ -2776,26 +2784,61 @@ struct model *model_build(const struct store *store, const struct model_opts *op
         for (size_t r = 0; r < ing->n_rules; r++) {
             const char *h = ing->rules[r].host;
 
-            if (h && !hmap_get(&b.rule_hosts, h))
-                hmap_put(&b.rule_hosts, h, (void *)&ing->obj);
+            if (h && !hmap_get(&b->rule_hosts, h))
+                hmap_put(&b->rule_hosts, h, (void *)&ing->obj);
         }
     }
-    b.canary_pos = arena_alloc(&b.tmp, (n_ours + 1) * sizeof(*b.canary_pos));
+    b->canary_pos = arena_alloc(&b->tmp, (n_ours + 1) * sizeof(*b->canary_pos));
     for (size_t i = 0; i < n_ours; i++)
-        add_ingress(&b, (uint32_t)i);
+        add_ingress(b, (uint32_t)i);
     /* the canaries once every route is claimed, oldest first */
-    b.m->canaries = arena_alloc(&b.m->arena, (b.n_canary_pos + 1) * sizeof(*b.m->canaries));
-    for (size_t i = 0; i < b.n_canary_pos; i++)
-        add_canary(&b, b.canary_pos[i]);
+    b->m->canaries = arena_alloc(&b->m->arena, (b->n_canary_pos + 1) * sizeof(*b->m->canaries));
+    for (size_t i = 0; i < b->n_canary_pos; i++)
+        add_canary(b, b->canary_pos[i]);
     free(ours);
-    b.ours = NULL;
+    b->ours = NULL;
+}
+
+/* Hands the model over. */
+static struct model *end(struct builder *b)
+{
+    finish(b);
+    if (!b->opts->tls_cache)
+        tls_cache_free(b->tls);
+    return b->m;
+}
+
+struct model *model_build(const struct store *store, const struct model_opts *opts)
+{
+    struct builder b;
+    const struct k8s_obj **ours;
+    size_t n;
+    int defclass;
+
+    begin(&b, store, opts, false);
+    set_errorfiles(&b);
+    index_slices(&b);
+    defclass = default_class(&b);
+    n = store_list_unsorted(store, K8S_INGRESS, &ours);
+    if (opts->configmap_tcp_services)
+        b.tcp_services = flag_configmap(&b, "configmap-tcp-services", opts->configmap_tcp_services);
+    add_ingresses(&b, ours, n, defclass);
     add_tcp_services(&b);
     set_default_backend(&b);
     set_default_cert(&b);
-    finish(&b);
-    if (!opts->tls_cache)
-        tls_cache_free(b.tls);
-    return b.m;
+    return end(&b);
+}
+
+struct model *model_build_routes(const struct store *store, const struct model_opts *opts,
+                                 const struct k8s_obj *const *ings, size_t n)
+{
+    struct builder b;
+    const struct k8s_obj **ours = xmalloc((n + 1) * sizeof(*ours));
+
+    begin(&b, store, opts, true);
+    memcpy(ours, ings, n * sizeof(*ours));
+    add_ingresses(&b, ours, n, default_class(&b));
+    return end(&b);
 }
 
 const struct model_backend *model_find_backend(const struct model *m, const char *name)
@@ -2993,6 +3036,11 @@ void model_unref(struct model *m)
     if (!m || --m->refs > 0)
         return;
     if (m->base) { /* a patch: the rest is base's */
+        if (m->own_maps) {
+            for (int map = 0; map < MODEL_MAP_COUNT; map++)
+                free(m->maps[map]);
+        }
+        free(m->lookups.v);
         free(m->backends);
         free(m->patched);
         arena_deinit(&m->arena);

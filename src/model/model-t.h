@@ -50,6 +50,7 @@ struct model_backend {
                             * put in it (model_run_in_spare()), or NULL */
     uint64_t svc_hash;     /* k8s_lookup_hash() of the Service whose ready endpoints
                             * are its servers, or 0: they are not (model_patch()) */
+    uint32_t refs;         /* how many times the Ingresses and flags name it */
     uint16_t listen_port;  /* a TCP service's (--configmap-tcp-services): a TCP proxy
                             * listening there, named "tcp-<port>"; 0: an HTTP backend */
     bool listen_ssl;       /* the TCP service ends TLS with the HTTPS certificates */
@@ -193,5 +194,10 @@ struct model {
     const char **wanted;            /* "ns/name" of the Secrets the build needs whose data
                                      * was dropped before it was parsed (see store.h) */
     size_t n_wanted;
+    bool beyond_hosts;              /* an Ingress makes more than the routes of its own
+                                     * hosts: TLS, a canary, an alias, passthrough, no
+                                     * rules (model_reroute() cannot) */
+    bool own_maps;                  /* a patch whose maps and issues are its own, not
+                                     * base's (model_reroute()) */
 };
 #endif

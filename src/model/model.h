@@ -36,6 +36,12 @@ void model_snippet_id(const char *text, char id[17]);
  * (refs 1, the caller owns it). Per-object problems never fail the build:
  * they are attached as issues. */
 struct model *model_build(const struct store *store, const struct model_opts *opts);
+/* A build of the routes of the <n> Ingresses <ings> alone, those of our
+ * class, as model_build() would add them: maps, backends (named, with no
+ * servers) and their refs, issues, n_ingresses, lookups; nothing global
+ * (default backend and certificate, TCP services, spares). */
+struct model *model_build_routes(const struct store *store, const struct model_opts *opts,
+                                 const struct k8s_obj *const *ings, size_t n);
 /* <m> (a build, or a patch of one) with the servers of the backends of the
  * Services of hashes <svcs> (k8s_lookup_hash(), <n> of them) resolved again
  * from <store>: the model a build would make when only those Services'
@@ -45,6 +51,17 @@ struct model *model_build(const struct store *store, const struct model_opts *op
  * the build). */
 struct model *model_patch(struct model *m, const struct store *store, const uint64_t *svcs,
                           size_t n);
+/* <m> (a build, or a patch of one) with the routes of the hosts of the
+ * Ingresses <changes> names (store_take_changes()), and of every Ingress
+ * that shares a host with them, built again from <store>: the model a build
+ * would make when only those Ingresses changed since <m>. A new model (refs
+ * 1), or NULL when a build must be made instead: a backend added or unused,
+ * a map used or unused, TLS, a canary, an alias, passthrough or a rule-less
+ * Ingress among them, more than a few dozen Ingresses to build again, or a
+ * backend of <m> running in a spare. */
+struct model *model_reroute(struct model *m, const struct store *store,
+                            const struct model_opts *opts, const struct store_change *changes,
+                            size_t n_changes);
 /* The servers of port <port_name> of a Service (its name there; "" for its
  * only port, unnamed) from <slices>, its EndpointSlices in any order: each
  * ready endpoint that is not terminating, once, packed in <a>

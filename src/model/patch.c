@@ -4,12 +4,16 @@
  * else is shared with the build they come from. A change of endpoints, the
  * commonest in a cluster, then costs what its own backends cost, not a build
  * of every Ingress. */
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/model.h"
 #include "model/validate.h"
 #include "store/objects.h"
+#include "store/store.h"
+#include "util/hmap.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -141,11 +145,67 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* <s>, copied into <p>'s arena if it is in <m>'s. */
+static const char *keep(struct model *p, const struct model *m, const char *s)
+{
+    return s && arena_owns(&m->arena, s) ? arena_strdup(&p->arena, s) : s;
+}
+
+/* A new patch of <m> (refs 1) that is <m> as it is: base is <m>'s build;
+ * its arena, backends array and patched indexes are its own, with the
+ * servers of the backends patched before copied from <m>'s arena, and so
+ * are <m>'s maps and issues when <m> has its own. Whatever <m> holds, a
+ * patch's strings are then in its build's arena or its own, never in a
+ * third model's. */
+static struct model *patch_of(struct model *m)
+{
+    struct model *root = m->base ? m->base : m, *p = xmalloc(sizeof(*p));
+
+    *p = *m; /* the rest is the build's */
+    arena_init(&p->arena);
+    p->refs = 1;
+    p->base = model_ref(root);
+    p->patched = xmalloc((m->n_patched + 1) * sizeof(*p->patched));
+    if (m->n_patched)
+        memcpy(p->patched, m->patched, m->n_patched * sizeof(*p->patched));
+    memset(&p->lookups, 0, sizeof(p->lookups));
+    p->wanted = NULL;
+    p->n_wanted = 0;
+    p->backends = xmalloc((m->n_backends + 1) * sizeof(*p->backends));
+    memcpy(p->backends, m->backends, m->n_backends * sizeof(*p->backends));
+    for (size_t i = 0; i < m->n_patched; i++) {
+        struct model_backend *be = &p->backends[m->patched[i]];
+
+        be->servers = copy_servers(&p->arena, be->servers, be->n_servers, be->n_v4);
+        be->backups = copy_servers(&p->arena, be->backups, be->n_backups, be->n_backups_v4);
+    }
+    if (!m->own_maps)
+        return p;
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        p->maps[k] = xmalloc((m->n_maps[k] + 1) * sizeof(*p->maps[k]));
+        for (size_t i = 0; i < m->n_maps[k]; i++) {
+            p->maps[k][i].key = keep(p, m, m->maps[k][i].key);
+            p->maps[k][i].value = keep(p, m, m->maps[k][i].value);
+        }
+    }
+    p->issues = arena_alloc(&p->arena, (m->n_issues + 1) * sizeof(*p->issues));
+    for (size_t i = 0; i < m->n_issues; i++) {
+        struct model_issue *is = &p->issues[i];
+
+        is->sev = m->issues[i].sev;
+        is->obj = keep(p, m, m->issues[i].obj);
+        is->origin = keep(p, m, m->issues[i].origin);
+        is->field = keep(p, m, m->issues[i].field);
+        is->msg = keep(p, m, m->issues[i].msg);
+    }
+    return p;
+}
+
 struct model *model_patch(struct model *m, const struct store *store, const uint64_t *svcs,
                           size_t n_svcs)
 {
-    struct model *root = m->base ? m->base : m, *p;
     const struct k8s_obj **slices = NULL;
+    struct model *p;
     uint32_t *idx = NULL;
     size_t n_idx = 0, cap = 0, n_slices;
     bool ok = true;
@@ -164,51 +224,461 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
     }
     if (!n_idx)
         return model_ref(m);
-    /* with those patched before, whose servers are in <m>'s arena */
-    if (m->base) {
-        idx = xgrow(idx, &cap, n_idx + m->n_patched, sizeof(*idx));
+    /* with those patched before */
+    idx = xgrow(idx, &cap, n_idx + m->n_patched, sizeof(*idx));
+    if (m->n_patched)
         memcpy(idx + n_idx, m->patched, m->n_patched * sizeof(*idx));
-        n_idx += m->n_patched;
-    }
+    n_idx += m->n_patched;
     qsort(idx, n_idx, sizeof(*idx), cmp_u32);
     cap = 0;
     for (size_t i = 0; i < n_idx; i++) {
         if (!cap || idx[cap - 1] != idx[i])
             idx[cap++] = idx[i];
     }
-    n_idx = cap;
-    if (n_idx > PATCH_MAX) {
+    if (cap > PATCH_MAX) {
         free(idx);
         return NULL;
     }
-
-    p = xmalloc(sizeof(*p));
-    *p = *m; /* the rest is the build's */
-    arena_init(&p->arena);
-    p->refs = 1;
-    p->base = model_ref(root);
-    p->patched = idx;
-    p->n_patched = n_idx;
-    memset(&p->lookups, 0, sizeof(p->lookups));
-    p->wanted = NULL;
-    p->n_wanted = 0;
-    p->backends = xmalloc((m->n_backends + 1) * sizeof(*p->backends));
-    memcpy(p->backends, m->backends, m->n_backends * sizeof(*p->backends));
+    p = patch_of(m);
     n_slices = store_list_unsorted(store, K8S_ENDPOINT_SLICE, &slices);
-    for (size_t i = 0; ok && i < n_idx; i++) {
+    for (size_t i = 0; ok && i < cap; i++) {
         struct model_backend *be = &p->backends[idx[i]];
 
-        be->servers = copy_servers(&p->arena, be->servers, be->n_servers, be->n_v4);
-        be->backups = copy_servers(&p->arena, be->backups, be->n_backups, be->n_backups_v4);
         if (has_hash(svcs, n_svcs, be->svc_hash))
             ok = resolve(&p->arena, be, false, store, slices, n_slices);
         if (ok && has_hash(svcs, n_svcs, backup_hash(be)))
             ok = resolve(&p->arena, be, true, store, slices, n_slices);
     }
     free(slices);
+    free(p->patched);
+    p->patched = idx;
+    p->n_patched = cap;
     if (!ok) {
         model_unref(p);
         return NULL;
     }
     return p;
+}
+
+/* ====== Route changes ====== */
+
+/* Ingresses a reroute builds again at most: the changed ones and those that
+ * share a host with them. */
+#define REROUTE_MAX 64
+/* What the strings changed since the build may weigh in a patch, past which
+ * a build is made again: each reroute copies them (patch_of()). */
+#define REROUTE_ARENA_MAX (256u << 10)
+
+/* Calls <fn> for each host whose routes Ingress <ing> makes, or may: its
+ * rules' ("" for a rule without one), its TLS entries', and the words of
+ * its server-alias annotations. Stops at the first call that returns true,
+ * and returns true then. */
+static bool each_host(const struct k8s_ingress *ing, bool (*fn)(struct hmap *, const char *),
+                      struct hmap *hosts)
+{
+    for (size_t i = 0; i < ing->n_rules; i++) {
+        if (fn(hosts, ing->rules[i].host ? ing->rules[i].host : ""))
+            return true;
+    }
+    for (size_t i = 0; i < ing->n_tls; i++) {
+        for (size_t j = 0; j < ing->tls[i].n_hosts; j++) {
+            if (fn(hosts, ing->tls[i].hosts[j]))
+                return true;
+        }
+    }
+    for (size_t i = 0; i < ing->obj.n_annotations; i++) {
+        const struct k8s_kv *a = &ing->obj.meta.annotations[i];
+        size_t klen = strlen(a->key);
+
+        if (klen < 12 || strcmp(a->key + klen - 12, "server-alias"))
+            continue;
+        for (const char *p = a->val; *p;) {
+            size_t len = strcspn(p, ", ");
+            char word[256];
+
+            if (len && len < sizeof(word)) {
+                memcpy(word, p, len);
+                word[len] = '\0';
+                if (fn(hosts, word))
+                    return true;
+            }
+            p += len;
+            p += strspn(p, ", ");
+        }
+    }
+    return false;
+}
+
+static bool has_host(struct hmap *hosts, const char *h)
+{
+    return hmap_get(hosts, h) != NULL;
+}
+
+/* Adds <h>; false, to go on. hosts->used tells whether it was new. */
+static bool put_host(struct hmap *hosts, const char *h)
+{
+    if (!hmap_get(hosts, h))
+        hmap_put(hosts, h, (void *)1);
+    return false;
+}
+
+/* The host of the key <key> of map <map>. */
+static const char *key_host(enum model_map map, const char *key, char *buf, size_t size)
+{
+    size_t len;
+
+    switch (map) {
+    case MODEL_MAP_WILDCARDS: /* ".suffix" of "*.suffix" */
+        snprintf(buf, size, "*%s", key);
+        return buf;
+    case MODEL_MAP_EXACT:
+    case MODEL_MAP_PREFIX_EXACT:
+    case MODEL_MAP_PREFIX:
+    case MODEL_MAP_HOST_DEFAULT: /* "host/..." */
+        len = strcspn(key, "/");
+        snprintf(buf, size, "%.*s", (int)len, key);
+        return buf;
+    default:
+        return key;
+    }
+}
+
+/* The first of the <n> entries <v>, sorted, whose key is at least <key>. */
+static size_t lower_bound(const struct model_entry *v, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(v[mid].key, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+struct range {
+    size_t lo, hi;
+};
+
+static int cmp_range(const void *a, const void *b)
+{
+    const struct range *x = a, *y = b;
+
+    return (x->lo > y->lo) - (x->lo < y->lo);
+}
+
+/* The entries of the <n> of map <map>, <v>, that belong to one of <hosts>:
+ * ranges of the sorted array, sorted and apart, in <out> (room for one a
+ * host); their number. */
+static size_t host_ranges(const struct model_entry *v, size_t n_v, enum model_map map,
+                          const struct hmap *hosts, struct range *out)
+{
+    const char *h;
+    size_t n = 0, merged = 0;
+
+    for (size_t it = 0; hmap_next(hosts, &it, &h, NULL);) {
+        char key[300];
+        bool prefix = map == MODEL_MAP_EXACT || map == MODEL_MAP_PREFIX_EXACT ||
+                      map == MODEL_MAP_PREFIX;
+
+        if (map == MODEL_MAP_WILDCARDS) {
+            if (strncmp(h, "*.", 2))
+                continue;
+            snprintf(key, sizeof(key), "%s", h + 1);
+        } else if (map == MODEL_MAP_HOST_DEFAULT || prefix) {
+            snprintf(key, sizeof(key), "%s/", h);
+        } else {
+            if (!*h || (map == MODEL_MAP_HOSTS && !strncmp(h, "*.", 2)))
+                continue;
+            snprintf(key, sizeof(key), "%s", h);
+        }
+        out[n].lo = lower_bound(v, n_v, key);
+        if (prefix) {
+            /* every key that starts with "host/": those before "host0" */
+            key[strlen(key) - 1] = '/' + 1;
+            out[n].hi = lower_bound(v, n_v, key);
+        } else {
+            out[n].hi = out[n].lo + (out[n].lo < n_v && !strcmp(v[out[n].lo].key, key));
+        }
+        if (out[n].hi > out[n].lo)
+            n++;
+    }
+    qsort(out, n, sizeof(*out), cmp_range);
+    for (size_t i = 0; i < n; i++) {
+        if (merged && out[i].lo <= out[merged - 1].hi) {
+            if (out[i].hi > out[merged - 1].hi)
+                out[merged - 1].hi = out[i].hi;
+        } else {
+            out[merged++] = out[i];
+        }
+    }
+    return merged;
+}
+
+/* Map <map> of <p>: the <n_src> entries <src>, but those of <hosts>, and
+ * <r>'s, the routes of those hosts, copied into <p>'s arena. */
+static void splice_map(struct model *p, const struct model_entry *src, size_t n_src,
+                       const struct model *r, enum model_map map, const struct hmap *hosts)
+{
+    struct range *ranges = xmalloc((hosts->used + 1) * sizeof(*ranges));
+    size_t n_ranges = host_ranges(src, n_src, map, hosts, ranges), removed = 0, n = 0, i = 0,
+           e = 0, k = 0, next;
+    struct model_entry *out;
+
+    for (size_t j = 0; j < n_ranges; j++)
+        removed += ranges[j].hi - ranges[j].lo;
+    out = xmalloc((n_src - removed + r->n_maps[map] + 1) * sizeof(*out));
+    while (i < n_src || e < r->n_maps[map]) {
+        if (k < n_ranges && ranges[k].lo == i) {
+            i = ranges[k++].hi;
+            continue;
+        }
+        next = k < n_ranges ? ranges[k].lo : n_src;
+        if (e < r->n_maps[map]) {
+            /* a new entry goes before the first of <src> above it: none
+             * is equal, those of its host are in a range */
+            size_t at = lower_bound(src, n_src, r->maps[map][e].key);
+
+            if (at <= i) {
+                out[n].key = arena_strdup(&p->arena, r->maps[map][e].key);
+                out[n++].value = arena_strdup(&p->arena, r->maps[map][e].value);
+                e++;
+                continue;
+            }
+            if (at < next)
+                next = at;
+        }
+        memcpy(out + n, src + i, (next - i) * sizeof(*out));
+        n += next - i;
+        i = next;
+    }
+    free(ranges);
+    p->maps[map] = out;
+    p->n_maps[map] = n;
+}
+
+/* True when every key of <r>'s maps is of one of <hosts>. */
+static bool keys_within(const struct model *r, const struct hmap *hosts)
+{
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        for (size_t i = 0; i < r->n_maps[k]; i++) {
+            char buf[300];
+
+            if (!hmap_get(hosts, key_host((enum model_map)k, r->maps[k][i].key, buf,
+                                          sizeof(buf))))
+                return false;
+        }
+    }
+    return true;
+}
+
+static ptrdiff_t backend_index(const struct model *m, const char *name)
+{
+    const struct model_backend *be = model_find_backend(m, name);
+
+    return be ? be - m->backends : -1;
+}
+
+/* Sets the refs of <p>'s backends to what they are with <old>'s routes
+ * replaced by <now>'s. False when a backend is new or unused now: the
+ * backends change, a build must be made. */
+static bool count_refs(struct model *p, const struct model *old, const struct model *now)
+{
+    for (size_t i = 0; i < now->n_backends; i++) {
+        ptrdiff_t at = backend_index(p, now->backends[i].name);
+
+        if (at < 0)
+            return false;
+        p->backends[at].refs += now->backends[i].refs;
+    }
+    for (size_t i = 0; i < old->n_backends; i++) {
+        ptrdiff_t at = backend_index(p, old->backends[i].name);
+
+        if (at < 0 || p->backends[at].refs <= old->backends[i].refs)
+            return false;
+        p->backends[at].refs -= old->backends[i].refs;
+    }
+    return true;
+}
+
+/* <p>'s issues: its own but those of the Ingresses of <refs>, then <now>'s
+ * of them. */
+static void splice_issues(struct model *p, const struct model *now, const struct hmap *refs)
+{
+    struct model_issue *v = arena_alloc(&p->arena, (p->n_issues + now->n_issues + 1) * sizeof(*v));
+    size_t n = 0;
+
+    for (size_t i = 0; i < p->n_issues; i++) {
+        if (!hmap_get(refs, p->issues[i].obj))
+            v[n++] = p->issues[i];
+    }
+    for (size_t i = 0; i < now->n_issues; i++) {
+        const struct model_issue *is = &now->issues[i];
+
+        /* a Service's are the build's already: its backend is there */
+        if (!hmap_get(refs, is->obj))
+            continue;
+        v[n].sev = is->sev;
+        v[n].obj = arena_strdup(&p->arena, is->obj);
+        v[n].origin = arena_strdup(&p->arena, is->origin);
+        v[n].field = arena_strdup(&p->arena, is->field);
+        v[n++].msg = arena_strdup(&p->arena, is->msg);
+    }
+    p->issues = v;
+    p->n_issues = n;
+}
+
+/* The Ingress under "ns/name" <key> in <store>, or NULL. */
+static const struct k8s_ingress *stored(const struct store *store, const char *key)
+{
+    const char *slash = strchr(key, '/');
+    char ns[256];
+
+    if (!slash || (size_t)(slash - key) >= sizeof(ns))
+        return NULL;
+    memcpy(ns, key, (size_t)(slash - key));
+    ns[slash - key] = '\0';
+    return (const void *)store_get(store, K8S_INGRESS, ns, slash + 1);
+}
+
+static bool changed_key(const struct store_change *changes, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!strcmp(changes[i].key, key))
+            return true;
+    }
+    return false;
+}
+
+/* The Ingresses of <store> that share a host with <hosts>, and with them,
+ * until none does: their hosts are added to <hosts>. Returns how many (in
+ * <out>, which the caller frees), or -1 past REROUTE_MAX. */
+static ptrdiff_t close_over(const struct store *store, struct hmap *hosts,
+                            const struct k8s_obj ***out)
+{
+    const struct k8s_obj **all;
+    size_t n_all = store_list_unsorted(store, K8S_INGRESS, &all), n = 0, before;
+    bool *in = xcalloc(n_all + 1, sizeof(*in));
+
+    do {
+        before = hosts->used;
+        for (size_t i = 0; i < n_all; i++) {
+            const struct k8s_ingress *ing = (const void *)all[i];
+
+            if (in[i] || !each_host(ing, has_host, hosts))
+                continue;
+            in[i] = true;
+            if (++n > REROUTE_MAX)
+                break;
+            each_host(ing, put_host, hosts);
+        }
+    } while (n <= REROUTE_MAX && hosts->used != before);
+    if (n > REROUTE_MAX) {
+        free(in);
+        free(all);
+        return -1;
+    }
+    n = 0;
+    for (size_t i = 0; i < n_all; i++) {
+        if (in[i])
+            all[n++] = all[i];
+    }
+    free(in);
+    *out = all;
+    return (ptrdiff_t)n;
+}
+
+struct model *model_reroute(struct model *m, const struct store *store,
+                            const struct model_opts *opts, const struct store_change *changes,
+                            size_t n_changes)
+{
+    const struct k8s_obj **now_v = NULL, **old_v = NULL;
+    struct model *old = NULL, *now = NULL, *p = NULL;
+    struct hmap hosts, refs;
+    ptrdiff_t n_now;
+    size_t n_old = 0;
+    bool ok = false;
+
+    hmap_init(&hosts);
+    hmap_init(&refs);
+    if (m->arena.total > REROUTE_ARENA_MAX)
+        goto out;
+    for (size_t i = 0; i < m->n_backends; i++) {
+        if (m->backends[i].origin) /* the routes to it are the spare's */
+            goto out;
+    }
+    for (size_t i = 0; i < n_changes; i++) {
+        const struct k8s_ingress *was = (const void *)changes[i].was;
+        const struct k8s_ingress *is = stored(store, changes[i].key);
+
+        /* a rule-less Ingress sets the catch-all default backend, or nothing */
+        if ((was && !was->n_rules) || (is && !is->n_rules))
+            goto out;
+        if (was)
+            each_host(was, put_host, &hosts);
+        if (is)
+            each_host(is, put_host, &hosts);
+    }
+    n_now = close_over(store, &hosts, &now_v);
+    if (n_now < 0)
+        goto out;
+    /* as they were: the changed ones as they were before */
+    old_v = xmalloc(((size_t)n_now + n_changes + 1) * sizeof(*old_v));
+    for (ptrdiff_t i = 0; i < n_now; i++) {
+        char ref[600];
+
+        k8s_obj_ref(now_v[i], ref, sizeof(ref));
+        hmap_put(&refs, ref, (void *)1);
+        if (!changed_key(changes, n_changes, now_v[i]->meta.key))
+            old_v[n_old++] = now_v[i];
+    }
+    for (size_t i = 0; i < n_changes; i++) {
+        char ref[600];
+
+        if (!changes[i].was)
+            continue;
+        k8s_obj_ref(changes[i].was, ref, sizeof(ref));
+        hmap_put(&refs, ref, (void *)1);
+        old_v[n_old++] = changes[i].was;
+    }
+    old = model_build_routes(store, opts, old_v, n_old);
+    now = model_build_routes(store, opts, now_v, (size_t)n_now);
+    if (old->beyond_hosts || now->beyond_hosts || !keys_within(old, &hosts) ||
+        !keys_within(now, &hosts))
+        goto out;
+    p = patch_of(m);
+    if (!count_refs(p, old, now))
+        goto out;
+    /* from <p>'s copy: <m>'s own strings are copied there */
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        struct model_entry *src = p->maps[k];
+
+        splice_map(p, src, p->n_maps[k], now, (enum model_map)k, &hosts);
+        if (m->own_maps)
+            free(src);
+    }
+    p->own_maps = true;
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        /* a map used or unused now: haproxy.cfg changes */
+        if (!m->n_maps[k] != !p->n_maps[k])
+            goto out;
+    }
+    splice_issues(p, now, &refs);
+    p->n_ingresses = m->n_ingresses - old->n_ingresses + now->n_ingresses;
+    p->lookups = now->lookups;
+    memset(&now->lookups, 0, sizeof(now->lookups));
+    ok = true;
+out:
+    if (!ok)
+        model_unref(p);
+    model_unref(old);
+    model_unref(now);
+    free(now_v);
+    free(old_v);
+    hmap_deinit(&hosts);
+    hmap_deinit(&refs);
+    return ok ? p : NULL;
 }

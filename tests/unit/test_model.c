@@ -1734,6 +1734,208 @@ static void test_patch_is_a_build(void **state)
     store_deinit(&s);
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Routes, backends and their refs, Ingresses served and issues (in any
+ * order) of <p> are those of <b>. */
+static void assert_same_routes(const struct model *p, const struct model *b)
+{
+    char **ip, **ib;
+
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        assert_int_equal(p->n_maps[k], b->n_maps[k]);
+        for (size_t i = 0; i < p->n_maps[k]; i++) {
+            assert_string_equal(p->maps[k][i].key, b->maps[k][i].key);
+            assert_string_equal(p->maps[k][i].value, b->maps[k][i].value);
+        }
+    }
+    assert_int_equal(p->n_backends, b->n_backends);
+    for (size_t i = 0; i < p->n_backends; i++) {
+        assert_string_equal(p->backends[i].name, b->backends[i].name);
+        assert_int_equal(p->backends[i].refs, b->backends[i].refs);
+    }
+    assert_int_equal(p->n_ingresses, b->n_ingresses);
+    assert_int_equal(p->n_issues, b->n_issues);
+    ip = calloc(p->n_issues + 1, sizeof(*ip));
+    ib = calloc(b->n_issues + 1, sizeof(*ib));
+    for (size_t i = 0; i < p->n_issues; i++) {
+        ip[i] = xasprintf("%s|%s|%s", p->issues[i].obj, p->issues[i].field, p->issues[i].msg);
+        ib[i] = xasprintf("%s|%s|%s", b->issues[i].obj, b->issues[i].field, b->issues[i].msg);
+    }
+    qsort(ip, p->n_issues, sizeof(*ip), cmp_str);
+    qsort(ib, b->n_issues, sizeof(*ib), cmp_str);
+    for (size_t i = 0; i < p->n_issues; i++) {
+        assert_string_equal(ip[i], ib[i]);
+        free(ip[i]);
+        free(ib[i]);
+    }
+    free(ip);
+    free(ib);
+}
+
+/* Reroutes <*m> for the Ingresses changed since the last call: the result
+ * must be what a build makes, and replaces <*m>. */
+static void reroute(struct store *s, const struct model_opts *o, struct model **m)
+{
+    struct store_change *v;
+    struct model *p, *b;
+    size_t n;
+
+    assert_true(store_take_changes(s, &v, &n));
+    assert_true(n > 0);
+    p = model_reroute(*m, s, o, v, n);
+    store_changes_free(v, n);
+    assert_non_null(p);
+    b = build(s, o);
+    assert_same_routes(p, b);
+    model_unref(b);
+    model_unref(*m);
+    *m = p;
+}
+
+/* Reroutes <m> for the Ingresses changed since the last call: a build must
+ * be made instead. */
+static void no_reroute(struct store *s, const struct model_opts *o, struct model *m)
+{
+    struct store_change *v;
+    size_t n;
+
+    assert_true(store_take_changes(s, &v, &n));
+    assert_null(model_reroute(m, s, o, v, n));
+    store_changes_free(v, n);
+}
+
+/* A route change rebuilds the routes of its hosts alone, and makes the
+ * model a build makes: through a chain of reroutes and endpoint patches,
+ * with claims between Ingresses of a host, rules without a host, wildcards
+ * and deletions; and a build when the backends or a map's use change, or
+ * for what reaches beyond a host (TLS, rule-less Ingresses). */
+static void test_reroute_is_a_build(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m, *p, *b;
+    uint64_t web = k8s_lookup_hash(K8S_SERVICE, "shop", "web");
+
+    (void)state;
+    base_store(&s);
+    put_service(&s, "shop", "api", "http", 80, 8080, "10.3.0.1");
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    put_ingress(&s, "shop", "b", T_OLD, "portico", "",
+                "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NAME("web", "http")) ","
+                                          PATH("/x", "Exact", BE_NAME("api", "http"))) "]");
+    put_ingress(&s, "shop", "c", T_MID, "portico", "",
+                "'rules':[" RULE("c.com", PATH("/api", "Prefix", BE_NAME("api", "http"))) ","
+                            RULE("*.v.com", PATH("/", "Prefix", BE_NAME("api", "http"))) "]");
+    m = build(&s, &o);
+    store_track(&s, K8S_INGRESS);
+
+    /* a new host on existing backends */
+    put_ingress(&s, "shop", "d", T_MID, "portico", "",
+                "'rules':[" RULE("d.com", PATH("/e", "Exact", BE_NAME("web", "http")) ","
+                                          PATH("/p/", "Prefix", BE_NAME("api", "http"))) "]");
+    reroute(&s, &o, &m);
+    assert_true(m->own_maps);
+    /* a path more on a host, and a wildcard host */
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http")) ","
+                                          PATH("/z", "Prefix", BE_NAME("api", "http"))) ","
+                            RULE("*.w.com", PATH("/", "Prefix", BE_NAME("api", "http"))) "]");
+    reroute(&s, &o, &m);
+    /* a newer Ingress on the same path loses it, with an issue... */
+    put_ingress(&s, "shop", "e", T_NEW, "portico", "",
+                "'rules':[" RULE("a.com", PATH("/z", "Prefix", BE_NAME("web", "http"))) "]");
+    reroute(&s, &o, &m);
+    /* ...and takes it once the older one is gone */
+    assert_true(store_del(&s, K8S_INGRESS, "shop", "a"));
+    reroute(&s, &o, &m);
+    /* an endpoint patch of a reroute, and a reroute of that */
+    put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.7");
+    p = model_patch(m, &s, &web, 1);
+    assert_non_null(p);
+    model_unref(m);
+    m = p;
+    b = build(&s, &o);
+    assert_same_routes(m, b);
+    assert_same_servers(m, b);
+    model_unref(b);
+    put_ingress(&s, "shop", "f", T_NEW, "portico", "",
+                "'rules':[{'http':{'paths':[" PATH("/h", "Prefix", BE_NAME("web", "http")) "]}}]");
+    reroute(&s, &o, &m);
+    b = build(&s, &o);
+    assert_same_servers(m, b);
+    model_unref(b);
+    /* two changes in one, an Ingress of another class among them */
+    put_ingress(&s, "shop", "g", T_NEW, "nginx", "",
+                "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NAME("api", "http"))) "]");
+    put_ingress(&s, "shop", "d", T_MID, "portico", "",
+                "'rules':[" RULE("d.com", PATH("/e", "Exact", BE_NAME("api", "http"))) "]");
+    reroute(&s, &o, &m);
+
+    /* builds: a new backend, a backend no longer used, a map no longer used */
+    put_ingress(&s, "shop", "h", T_NEW, "portico", "",
+                "'rules':[" RULE("h.com", PATH("/", "Prefix", BE_NAME("other", "http"))) "]");
+    no_reroute(&s, &o, m);
+    assert_true(store_del(&s, K8S_INGRESS, "shop", "h"));
+    store_changes_free(NULL, 0);
+    put_ingress(&s, "shop", "b", T_OLD, "portico", "",
+                "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    no_reroute(&s, &o, m); /* shop/api is still used: the map of Exact paths is not */
+    /* TLS, and a rule-less Ingress */
+    put_ingress(&s, "shop", "t", T_NEW, "portico", "",
+                "'tls':[{'hosts':['t.com']}],"
+                "'rules':[" RULE("t.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    no_reroute(&s, &o, m);
+    put_ingress(&s, "shop", "r", T_NEW, "portico", "",
+                "'defaultBackend':{'service':{'name':'web','port':{'name':'http'}}}");
+    no_reroute(&s, &o, m);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* Reroutes leave the certificate cache as the last build left it: a
+ * build after them still has the certificates whose Secret data is gone. */
+static void test_reroute_keeps_certificates(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m, *b;
+    char *crt, *key;
+
+    (void)state;
+    o.tls_cache = tls_cache_new();
+    base_store(&s);
+    make_cert("secure.com", &crt, &key);
+    put_tls_secret(&s, "shop", "secure-tls", crt, key);
+    put_tls_ingress(&s, "secure", T_OLD, "portico", "", "secure.com", "secure-tls");
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_certs, 1);
+    assert_int_equal(store_drop_secret_data(&s), 1);
+    store_track(&s, K8S_INGRESS);
+    for (int i = 0; i < 3; i++) {
+        put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                    i % 2 ? "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]"
+                          : "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+        reroute(&s, &o, &m);
+    }
+    b = build(&s, &o);
+    assert_int_equal(b->n_wanted, 0);
+    assert_int_equal(b->n_certs, 1);
+    assert_non_null(b->certs[0].tls);
+    model_unref(b);
+    model_unref(m);
+    tls_cache_free(o.tls_cache);
+    free(crt);
+    free(key);
+    store_deinit(&s);
+}
+
 static void test_server_name_as_inet_ntop(void **state)
 {
     static const uint16_t ports[] = {0, 1, 9, 10, 80, 8080, 65535};
@@ -1811,6 +2013,8 @@ int main(void)
         cmocka_unit_test(test_tls_wrong_type_and_garbage),
         cmocka_unit_test(test_default_ssl_certificate_flag),
         cmocka_unit_test(test_patch_is_a_build),
+        cmocka_unit_test(test_reroute_is_a_build),
+        cmocka_unit_test(test_reroute_keeps_certificates),
         cmocka_unit_test(test_server_name_as_inet_ntop),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_deterministic),
