@@ -461,7 +461,11 @@ static bool map_gains(const struct model *a, const struct model *b, enum model_m
     for (size_t y = 0; y < b->n_maps[m]; y++) {
         int cmp = 1;
 
-        while (x < a->n_maps[m] && (cmp = strcmp(a->maps[m][x].key, b->maps[m][y].key)) < 0)
+        /* a patch shares most keys with the model it was made from */
+        while (x < a->n_maps[m] &&
+               (cmp = a->maps[m][x].key == b->maps[m][y].key
+                          ? 0
+                          : strcmp(a->maps[m][x].key, b->maps[m][y].key)) < 0)
             x++;
         if (x == a->n_maps[m] || cmp > 0)
             return true;
@@ -622,8 +626,53 @@ void plan_make_servers(const struct plan_gen *running, const struct plan_gen *pe
     free(p.servers_removed.v);
 }
 
+void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pending,
+                      struct plan *out)
+{
+    struct planner p = {.a = running, .b = pending, .ar = &pending->model->arena};
+    const struct model *a = running->model, *b = pending->model;
+    struct buf cmds;
+
+    memset(out, 0, sizeof(*out));
+    buf_init(&cmds, 1u << 20);
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        struct render_file f = {.map = k};
+        struct updates *to;
+
+        if (a->maps[k] == b->maps[k] && a->n_maps[k] == b->n_maps[k])
+            continue;
+        f.name = arena_printf(p.ar, "maps/%s.map", model_map_name((enum model_map)k));
+        buf_reset(&cmds);
+        to = map_group(&p, &f);
+        if (rt_map_one_change(a, b, (enum model_map)k, f.name, &cmds)) {
+            if (cmds.len)
+                push(to, RT_COMMANDS, f.name, arena_strndup(p.ar, cmds.ptr, cmds.len), NULL);
+            continue;
+        }
+        /* more than one entry: a new version of the whole map */
+        render_file_data(&f, b);
+        push(to, RT_MAP, f.name, f.data, NULL);
+        out->owned = xgrow(out->owned, &out->cap_owned, out->n_owned + 1, sizeof(*out->owned));
+        out->owned[out->n_owned++] = f.own;
+    }
+    buf_free(&cmds);
+    out->u = xcalloc(p.hosts_first.n + p.maps.n + p.hosts_last.n + p.maps_late.n + 1,
+                     sizeof(*out->u));
+    append(out, &p.hosts_first);
+    append(out, &p.maps);
+    append(out, &p.hosts_last);
+    append(out, &p.maps_late);
+    free(p.hosts_first.v);
+    free(p.maps.v);
+    free(p.hosts_last.v);
+    free(p.maps_late.v);
+}
+
 void plan_free(struct plan *p)
 {
+    for (size_t i = 0; i < p->n_owned; i++)
+        free(p->owned[i]);
+    free(p->owned);
     free(p->u);
     memset(p, 0, sizeof(*p));
 }

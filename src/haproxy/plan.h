@@ -76,6 +76,8 @@ struct plan {
                            * static, or in the pending model's arena */
     enum plan_why why;    /* the first reason's kind */
     uint32_t n_why[PLAN_WHY_COUNT]; /* how many reasons of each kind */
+    char **owned;         /* contents of updates the plan made, freed with it */
+    size_t n_owned, cap_owned;
 };
 
 /* Plans the change from <running> (what HAProxy runs; <serving> false when
@@ -92,5 +94,11 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
  * server additions and removals only, or a reload (static cookies). */
 void plan_make_servers(const struct plan_gen *running, const struct plan_gen *pending,
                        struct plan *out);
+/* The plan from <running> to <pending>, made by plan_gen_patched() from it
+ * with a model_reroute() of its model: map updates alone, in the order
+ * plan_make() gives them (a host gained after its paths, one lost before
+ * them). */
+void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pending,
+                      struct plan *out);
 void plan_free(struct plan *p);
 #endif

@@ -644,13 +644,14 @@ bool rt_map_one_change(const struct model *a, const struct model *b, enum model_
     while (x < a->n_maps[m] || y < b->n_maps[m]) {
         const struct model_entry *pa = x < a->n_maps[m] ? &a->maps[m][x] : NULL;
         const struct model_entry *pb = y < b->n_maps[m] ? &b->maps[m][y] : NULL;
-        int c = !pa ? 1 : !pb ? -1 : strcmp(pa->key, pb->key);
+        /* a patch shares most strings with the model it was made from */
+        int c = !pa ? 1 : !pb ? -1 : pa->key == pb->key ? 0 : strcmp(pa->key, pb->key);
 
         if (c <= 0)
             x++;
         if (c >= 0)
             y++;
-        if (c == 0 && !strcmp(pa->value, pb->value))
+        if (c == 0 && (pa->value == pb->value || !strcmp(pa->value, pb->value)))
             continue;
         /* a second entry: only a whole new version is atomic */
         if (++n > 1)
