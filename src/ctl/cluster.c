@@ -138,6 +138,8 @@ static void on_informer_changed(struct informer *inf, const uint64_t *lookups, s
     }
     if (lookups && informer_kind(inf) == K8S_ENDPOINT_SLICE)
         ctl_schedule_endpoints(c, lookups, n);
+    else if (informer_kind(inf) == K8S_INGRESS)
+        ctl_schedule_routes(c);
     else
         ctl_schedule(c);
 }
@@ -263,6 +265,8 @@ int ctl_cluster_start(struct ctl *c, const struct opts *o)
         return -EINVAL;
     }
     log_info("kube", "cluster mode: API server %s (%s)", c->kc.server, c->kc.source);
+    /* an Ingress as it was, for a pass that builds again its hosts' routes alone */
+    store_track(&c->store, K8S_INGRESS);
     c->kube = kube_client_new(c->loop, &c->kc, &err);
     if (!c->kube) {
         log_err("kube", "%s", err);

@@ -155,7 +155,9 @@ struct ctl {
     bool in_step;            /* the running model is what a build made when the last
                               * pass began: that pass ended applying it, or nothing */
     uint64_t m_patches;      /* passes that patched the running model */
-    bool files_behind;       /* the running model is such a patch, not yet written:
+    uint64_t m_reroutes;     /* passes that built again only the routes of the hosts
+                              * of changed Ingresses (model_reroute()) */
+    bool files_behind;       /* the running model is a patch or reroute, not yet written:
                               * running.hash is 0 until it is */
     uv_timer_t writeback;    /* writes it (ctl.c: write_running()) */
     int exit_code;
@@ -172,6 +174,9 @@ void ctl_schedule(struct ctl *c);
 /* The same for changes of the EndpointSlices of the Services of hashes
  * <svcs> alone (k8s_lookup_hash()): the pass may patch the running model. */
 void ctl_schedule_endpoints(struct ctl *c, const uint64_t *svcs, size_t n);
+/* The same for changes of Ingresses alone, which the store keeps
+ * (store_track()): the pass may build again only the routes of their hosts. */
+void ctl_schedule_routes(struct ctl *c);
 /* After haproxy -c refused the pending generation with <output>: the
  * snippets its error lines point at are refused from then on (the next
  * build leaves them out). True when one was. */

@@ -417,7 +417,8 @@ static void on_writeback(uv_timer_t *t)
     write_running(c);
 }
 
-/* A patch's updates are applied: it runs, its files wait (write_running()). */
+/* A patch's or reroute's updates are applied: it runs, its files wait
+ * (write_running()). */
 static void patch_applied(struct ctl *c)
 {
     log_debug("ctl", "patch: model %.1f ms, runtime %.1f ms",
@@ -428,9 +429,9 @@ static void patch_applied(struct ctl *c)
     observe_applied(c);
     plan_gen_move(&c->running, &c->pending);
     c->files_behind = true;
-    log_info("haproxy", "endpoints updated through the runtime API, no reload (generation %u "
-                        "written within %u ms)",
-             c->gen + 1, CTL_WRITEBACK_MS);
+    log_info("haproxy", "%s updated through the runtime API, no reload (generation %u written "
+                        "within %u ms)",
+             c->running.model->own_maps ? "routes" : "endpoints", c->gen + 1, CTL_WRITEBACK_MS);
     if (!c->hap.running) /* it died since: it starts again from current/ */
         write_running(c);
     else if (!uv_is_active((uv_handle_t *)&c->writeback))
@@ -680,6 +681,114 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
     return true;
 }
 
+#ifdef PORTICO_FAULTS
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The issues of <m> as sorted "obj|field|msg" lines, in one string. */
+static char *issue_lines(const struct model *m)
+{
+    char **v = xcalloc(m->n_issues + 1, sizeof(*v));
+    struct buf b;
+
+    buf_init(&b, 1u << 30);
+    for (size_t i = 0; i < m->n_issues; i++)
+        v[i] = xasprintf("%s|%s|%s", m->issues[i].obj, m->issues[i].field, m->issues[i].msg);
+    qsort(v, m->n_issues, sizeof(*v), cmp_cstr);
+    for (size_t i = 0; i < m->n_issues; i++) {
+        buf_addf(&b, "%s\n", v[i]);
+        free(v[i]);
+    }
+    free(v);
+    return buf_take(&b);
+}
+
+/* Test builds: a reroute renders as a build of the store does, file for
+ * file, with the same issues; any difference is a bug that aborts. */
+static void check_reroute(struct ctl *c, const struct model *p)
+{
+    struct model *m = model_build(&c->store, &c->mopts);
+    struct render_opts o = c->ropts;
+    struct rendered a, b;
+    char *ia, *ib;
+    bool same;
+
+    o.cfg_path = NULL;
+    if (render(m, &o, &a, NULL) || render(p, &o, &b, NULL))
+        abort();
+    same = a.n_files == b.n_files && m->n_ingresses == p->n_ingresses;
+    for (size_t i = 0; same && i < a.n_files; i++) {
+        same = !strcmp(a.files[i].name, b.files[i].name) && a.files[i].hash == b.files[i].hash;
+        if (!same)
+            log_err("ctl", "the rerouted model differs from a build: %s", a.files[i].name);
+    }
+    ia = issue_lines(m);
+    ib = issue_lines(p);
+    if (strcmp(ia, ib)) {
+        log_err("ctl", "the rerouted model's issues differ from a build's:\n%s---\n%s", ia, ib);
+        same = false;
+    }
+    if (!same)
+        abort();
+    free(ia);
+    free(ib);
+    rendered_free(&a);
+    rendered_free(&b);
+    model_unref(m);
+}
+#else
+#define check_reroute(c, p) ((void)0)
+#endif
+
+/* Adds what reroute <m> looked up to what the build looked up. */
+static void add_lookups(struct ctl *c, const struct model *m)
+{
+    const struct model_lookups *a = &c->lookups, *b = &m->lookups;
+    uint64_t *v = xmalloc((a->n + b->n + 1) * sizeof(*v));
+    size_t n = 0, x = 0, y = 0;
+
+    while (x < a->n || y < b->n) {
+        if (y == b->n || (x < a->n && a->v[x] < b->v[y]))
+            v[n++] = a->v[x++];
+        else if (x == a->n || b->v[y] < a->v[x])
+            v[n++] = b->v[y++];
+        else
+            v[n++] = a->v[x++], y++;
+    }
+    free(c->lookups.v);
+    c->lookups.v = v;
+    c->lookups.n = n;
+}
+
+/* A pass for changed Ingresses alone: the routes of their hosts built again
+ * into the running model (model_reroute()), the maps changed through the
+ * Runtime API, the generation rendered and written later (patch_applied()).
+ * False when the pass must build instead. */
+static bool route_pass(struct ctl *c, const struct store_change *changes, size_t n)
+{
+    uint64_t t0 = uv_hrtime();
+    struct model *m = model_reroute(c->running.model, &c->store, &c->mopts, changes, n);
+    struct plan plan;
+
+    if (!m)
+        return false;
+    check_reroute(c, m);
+    add_lookups(c, m);
+    log_issues(c, m);
+    plan_gen_patched(&c->pending, &c->running, m);
+    model_unref(m);
+    plan_make_routes(&c->running, &c->pending, &plan);
+    c->m_reroutes++;
+    c->pending_gen = c->gen + 1;
+    c->pass_t[0] = t0;
+    c->pass_t[1] = c->pass_t[2] = uv_hrtime();
+    log_debug("ctl", "%zu ingresses changed: the routes of their hosts built again", n);
+    apply_updates(c, &plan, NULL);
+    return true;
+}
+
 static void run_pass(struct ctl *c)
 {
     uint64_t t0, t1, t2;
@@ -692,9 +801,13 @@ static void run_pass(struct ctl *c)
     int ret;
 
     uint64_t svcs[CTL_PATCH_SVCS];
-    size_t n_svcs = c->n_patch_svcs;
-    bool patch = !c->must_build && n_svcs && c->in_step && c->ready && c->hap.serving &&
-                 c->running.model && !c->reload_next;
+    size_t n_svcs = c->n_patch_svcs, n_changes;
+    struct store_change *changes;
+    /* Ingresses kept as they were since the last pass, unless too many */
+    bool kept = store_take_changes(&c->store, &changes, &n_changes);
+    bool in_step = !c->must_build && kept && c->in_step && c->ready && c->hap.serving &&
+                   c->running.model && !c->reload_next;
+    bool patch = in_step && n_svcs && !n_changes, reroute = in_step && n_changes && !n_svcs;
 
     memcpy(svcs, c->patch_svcs, n_svcs * sizeof(*svcs));
     c->n_patch_svcs = 0;
@@ -706,8 +819,15 @@ static void run_pass(struct ctl *c)
     c->pass_change_at = c->change_at;
     c->change_at = 0;
     c->ropts.fault = false;
-    if (patch && patch_pass(c, svcs, n_svcs))
+    if (patch && patch_pass(c, svcs, n_svcs)) {
+        store_changes_free(changes, n_changes);
         return;
+    }
+    if (reroute && route_pass(c, changes, n_changes)) {
+        store_changes_free(changes, n_changes);
+        return;
+    }
+    store_changes_free(changes, n_changes);
     /* what a build is compared with: the running model's rendering */
     write_running(c);
     t0 = uv_hrtime();
@@ -955,6 +1075,11 @@ static void schedule(struct ctl *c)
 void ctl_schedule(struct ctl *c)
 {
     c->must_build = true;
+    schedule(c);
+}
+
+void ctl_schedule_routes(struct ctl *c)
+{
     schedule(c);
 }
 

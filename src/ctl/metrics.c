@@ -113,11 +113,16 @@ static void metrics(struct ctl *c, struct buf *b)
     counter(b, "portico_config_rejected_total", "Configurations haproxy -c refused.",
             c->m_rejected);
     counter(b, "portico_haproxy_restarts_total", "Unexpected HAProxy exits.", c->hap.restarts);
-    counter(b, "portico_sync_passes_total", "Passes: model builds, and patches.", c->m_passes);
+    counter(b, "portico_sync_passes_total", "Passes: model builds, patches and reroutes.",
+            c->m_passes);
     counter(b, "portico_model_patches_total",
             "Passes for changed endpoints alone, which patched the running model instead of "
             "building one.",
             c->m_patches);
+    counter(b, "portico_model_reroutes_total",
+            "Passes for changed Ingresses alone, which built again only the routes of their "
+            "hosts instead of a whole model.",
+            c->m_reroutes);
     counter(b, "portico_unused_changes_total",
             "Changes to Services, Secrets and EndpointSlices no route, certificate or key "
             "uses: no model build.",

@@ -177,13 +177,13 @@ def test_endpoint_changes_patch_the_running_model(cluster, pods, base, start_por
              what="the generation written with the patched servers")
     assert px.master_reloads() == reloads
     assert "the running model patched (1 backends)" in px.log_text()
-    # a route change builds
+    # a route change is no patch of the servers
     apply(cluster, [ingress("patched", [rule("patched.cluster.test", path("/", "one")),
                                         rule("other.cluster.test", path("/", "two")),
                                         rule("third.cluster.test", path("/", "two"))])])
     px.wait_service("third.cluster.test", "/", "two")
     assert px.metric("portico_model_patches_total") == patches + 1
-    # and the endpoints come back by a patch of that build
+    # and the endpoints come back by a patch of that pass's model
     apply(cluster, pods.objects("one"))
     wait_for(lambda: served_by() == {first, *rest}, what="every endpoint serving again")
     wait_for(lambda: px.metric("portico_model_patches_total") == patches + 2,
@@ -203,6 +203,64 @@ def test_endpoint_changes_patch_the_running_model(cluster, pods, base, start_por
     px.wait_service("other.cluster.test", "/", "two")
     assert px.stop() == 0
     delete(cluster, [ingress("patched", [])])
+
+
+def test_ingress_changes_reroute_the_running_model(cluster, pods, base, start_portico):
+    """issue 20: a change of Ingresses alone on existing backends builds again only the
+    routes of their hosts (the test build checks each against a build, file for file);
+    the maps change through the Runtime API with no reload, the generation written
+    within 2 s has them; conflicts between Ingresses of a host resolve as a build
+    resolves them; a new backend still builds and reloads."""
+    px = start_portico(extra=["--log-level=debug"])
+    # Exact and Prefix paths in use: the first of a kind changes haproxy.cfg
+    apply(cluster, [ingress("ra", [rule("ra.cluster.test", path("/", "one"))]),
+                    ingress("rb", [rule("rb.cluster.test", path("/", "two"),
+                                        path("/b", "two"), path("/e", "two", "Exact"))])])
+    px.wait_service("ra.cluster.test", "/", "one")
+    px.wait_service("rb.cluster.test", "/", "two")
+    px.settle()
+    reloads, reroutes = px.master_reloads(), px.metric("portico_model_reroutes_total")
+
+    def written_hosts():
+        return (px.config_dir / "current" / "maps" / "hosts.map").read_text().split()
+
+    # a new host on an existing backend
+    apply(cluster, [ingress("rc", [rule("rc.cluster.test", path("/c", "two", "Exact"))])])
+    px.wait_service("rc.cluster.test", "/c", "two")
+    wait_for(lambda: px.metric("portico_model_reroutes_total") == reroutes + 1,
+             what="the new host applied by a reroute")
+    wait_for(lambda: "rc.cluster.test" in written_hosts(),
+             what="the generation written with the new host")
+    # a path more on a host
+    apply(cluster, [ingress("ra", [rule("ra.cluster.test", path("/", "one"),
+                                        path("/x", "two"))])])
+    px.wait_service("ra.cluster.test", "/x/y", "two")
+    px.wait_service("ra.cluster.test", "/", "one")
+    # a newer Ingress on the same path loses it, then takes it once the older is gone
+    apply(cluster, [ingress("rd", [rule("ra.cluster.test", path("/x", "one"))])])
+    wait_for(lambda: px.metric("portico_model_reroutes_total") == reroutes + 3,
+             what="the losing Ingress applied by a reroute")
+    px.wait_service("ra.cluster.test", "/x/y", "two")
+    delete(cluster, [ingress("ra", [])])
+    px.wait_service("ra.cluster.test", "/x/y", "one")
+    px.wait_service("ra.cluster.test", "/", None)
+    wait_for(lambda: px.metric("portico_model_reroutes_total") == reroutes + 4,
+             what="the deletion applied by a reroute")
+    assert px.master_reloads() == reloads
+    assert "the routes of their hosts built again" in px.log_text()
+    # a backend of its own: a build, and a reload
+    apply(cluster, [ingress("re", [rule("re.cluster.test", path("/", "one"))],
+                            annotations={"haproxy.org/load-balance": "leastconn"})])
+    px.wait_service("re.cluster.test", "/", "one")
+    assert px.metric("portico_model_reroutes_total") == reroutes + 4
+    wait_for(lambda: px.master_reloads() == reloads + 1, what="the reload of the new backend")
+    px.settle()
+    assert sum(px.metric(f'portico_drift_repairs_total{{kind="{k}"}}')
+               for k in ("server_added", "server_removed", "map")) == 0
+    px.wait_service("rb.cluster.test", "/", "two")
+    px.wait_service("rc.cluster.test", "/c", "two")
+    assert px.stop() == 0
+    delete(cluster, [ingress(n, []) for n in ("rb", "rc", "rd", "re")])
 
 
 def test_apiserver_restart_under_traffic(cluster, pods, base, start_portico):
