@@ -775,11 +775,19 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
     if (!m)
         return false;
     check_reroute(c, m);
-    add_lookups(c, m);
-    log_issues(c, m);
     plan_gen_patched(&c->pending, &c->running, m);
     model_unref(m);
+    free(c->pending.crt_list);
+    c->pending.crt_list = render_crt_list(c->pending.model);
     plan_make_routes(&c->running, &c->pending, &plan);
+    if (!c->pending.crt_list || plan.reload) {
+        /* which a build plans again, and names */
+        plan_free(&plan);
+        plan_gen_free(&c->pending);
+        return false;
+    }
+    add_lookups(c, c->pending.model);
+    log_issues(c, c->pending.model);
     c->m_reroutes++;
     c->pending_gen = c->gen + 1;
     c->pass_t[0] = t0;

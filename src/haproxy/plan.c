@@ -634,8 +634,15 @@ void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pen
     struct buf cmds;
 
     memset(out, 0, sizeof(*out));
+    hmap_init(&p.added);
+    if (strcmp(running->crt_list ? running->crt_list : "",
+               pending->crt_list ? pending->crt_list : ""))
+        crt_list_updates(&p);
+    /* a reroute adds no certificate file */
+    if (!p.reload && p.added.used)
+        need_reload(&p, PLAN_WHY_CERTIFICATES, "a crt-list line names no certificate file");
     buf_init(&cmds, 1u << 20);
-    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+    for (int k = 0; !p.reload && k < MODEL_MAP_COUNT; k++) {
         struct render_file f = {.map = k};
         struct updates *to;
 
@@ -656,16 +663,25 @@ void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pen
         out->owned[out->n_owned++] = f.own;
     }
     buf_free(&cmds);
-    out->u = xcalloc(p.hosts_first.n + p.maps.n + p.hosts_last.n + p.maps_late.n + 1,
-                     sizeof(*out->u));
-    append(out, &p.hosts_first);
-    append(out, &p.maps);
-    append(out, &p.hosts_last);
-    append(out, &p.maps_late);
+    if (!p.reload) {
+        out->u = xcalloc(p.relist.n + p.hosts_first.n + p.maps.n + p.hosts_last.n +
+                             p.maps_late.n + p.late.n + 1,
+                         sizeof(*out->u));
+        append(out, &p.relist);
+        append(out, &p.hosts_first);
+        append(out, &p.maps);
+        append(out, &p.hosts_last);
+        append(out, &p.maps_late);
+        append(out, &p.late);
+    }
+    reasons(&p, out);
+    hmap_deinit(&p.added);
+    free(p.relist.v);
     free(p.hosts_first.v);
     free(p.maps.v);
     free(p.hosts_last.v);
     free(p.maps_late.v);
+    free(p.late.v);
 }
 
 void plan_free(struct plan *p)

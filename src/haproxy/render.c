@@ -1249,6 +1249,38 @@ static void add_cert(struct rendered *r, const struct render_opts *o, const char
         render_file_data(f, NULL);
 }
 
+/* Adds the crt-list line of certificate <c> to <list>; false when an
+ * escaping function refuses it (<list> unchanged). */
+static bool crt_list_line(struct buf *list, const struct model_cert *c)
+{
+    size_t mark = list->len;
+    int bad = 0;
+
+    bad |= buf_adds(list, "certs/");
+    bad |= cfg_name(list, c->file);
+    for (size_t j = 0; j < c->n_snis; j++) {
+        bad |= buf_addc(list, ' ');
+        bad |= map_key(list, c->snis[j]);
+    }
+    bad |= buf_addc(list, '\n');
+    if (bad && list->ptr) {
+        list->len = mark;
+        list->ptr[mark] = '\0';
+    }
+    return !bad;
+}
+
+char *render_crt_list(const struct model *m)
+{
+    struct buf list;
+
+    buf_init(&list, RENDER_MAX_MAP);
+    buf_adds(&list, "");
+    for (size_t i = 0; i < m->n_certs; i++)
+        crt_list_line(&list, &m->certs[i]);
+    return list.ptr ? buf_take(&list) : NULL;
+}
+
 static int render_certs(struct rendered *r, const struct model *m, const struct render_opts *o)
 {
     struct buf list;
@@ -1259,21 +1291,10 @@ static int render_certs(struct rendered *r, const struct model *m, const struct 
     add_cert(r, o, "certs/default.pem", &m->default_cert);
     for (size_t i = 0; i < m->n_certs; i++) {
         const struct model_cert *c = &m->certs[i];
-        size_t mark = list.len;
-        int bad = 0;
 
-        bad |= buf_adds(&list, "certs/");
-        bad |= cfg_name(&list, c->file);
-        for (size_t j = 0; j < c->n_snis; j++) {
-            bad |= buf_addc(&list, ' ');
-            bad |= map_key(&list, c->snis[j]);
-        }
-        bad |= buf_addc(&list, '\n');
-        if (bad) {
+        if (!crt_list_line(&list, c)) {
             if (!list.ptr)
                 return -E2BIG;
-            list.len = mark;
-            list.ptr[mark] = '\0';
             r->n_dropped++;
             continue;
         }

@@ -93,6 +93,9 @@ int render_server_words(struct buf *b, const struct model_backend *be,
  * address, the pool of an added one, then "backup"; none of the route's
  * keys, which are for its own Service. */
 int render_backup_words(struct buf *b, const struct model_server *s, bool added);
+/* The crt-list file of <m> as render() writes it (malloc'd), or NULL when
+ * it would exceed RENDER_MAX_MAP. */
+char *render_crt_list(const struct model *m);
 /* Frees <r> and removes the file it wrote at render_opts.cfg_path, if it is
  * still there. */
 void rendered_free(struct rendered *r);

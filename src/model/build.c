@@ -47,6 +47,7 @@ struct cert_acc {
     const struct tls_entry *tls;
     const void **snis; /* host names, tmp (push()); sni_owner keeps them unique */
     size_t n_snis;
+    uint32_t refs;     /* add_sni() calls */
 };
 
 /* A Secret as this build uses it. */
@@ -1384,8 +1385,10 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
         const struct tls_entry *e;
 
         secret_id(s, id, sizeof(id));
-        /* without its data, only the form parsed before it was dropped */
-        e = s->data_dropped ? tls_cache_find(b->tls, id)
+        /* without its data, only the form parsed before it was dropped;
+         * some routes alone leave the cache as the last build left it */
+        e = s->data_dropped ? (b->routes_only ? tls_cache_peek(b->tls, id)
+                                              : tls_cache_find(b->tls, id))
                             : tls_cache_get(b->tls, id, s->crt, s->crt_len, s->key, s->key_len);
         if (!e) {
             /* dropped before a build parsed it: the caller fetches it and builds again */
@@ -1439,6 +1442,7 @@ static void add_sni(struct builder *b, struct secret_state *st, const char *host
         c->tls = secret_tls(b, st);
         hmap_put(&b->certs, st->file, c);
     }
+    c->refs++;
     if (!host)
         return;
     owner = hmap_get(&b->sni_owner, host);
@@ -2091,7 +2095,7 @@ static void add_ingress(struct builder *b, uint32_t pos)
     if (kv.standalone_backend)
         kv.standalone_owner = arena_strdup(&b->m->arena, ing->obj.meta.key);
     /* what makes more than the routes of its own hosts */
-    if (ing->n_tls || !ing->n_rules || kv.ssl_passthrough || kv.nginx_server_alias)
+    if (!ing->n_rules || kv.ssl_passthrough || kv.nginx_server_alias)
         b->m->beyond_hosts = true;
     b->cur_closed = fails_closed(b, ing, obj);
     b->cur_kv = &kv;
@@ -2345,6 +2349,7 @@ static void finish(struct builder *b)
         for (size_t j = 0; j < c->n_snis; j++)
             mc->snis[j] = arena_strdup(&m->arena, c->snis[j]);
         mc->n_snis = c->n_snis;
+        mc->refs = c->refs;
     }
     m->n_certs = n;
     hmap_deinit(&b->certs);

@@ -121,6 +121,7 @@ struct model_cert {
     size_t pem_len;        /* of either's PEM */
     const char **snis;     /* SNI filters, sorted; none: the names in the cert */
     size_t n_snis;
+    uint32_t refs;         /* how many times the Ingresses' TLS entries name it */
 };
 
 /* An error page of --configmap-errorfiles: the whole HTTP response HAProxy
@@ -195,9 +196,9 @@ struct model {
                                      * was dropped before it was parsed (see store.h) */
     size_t n_wanted;
     bool beyond_hosts;              /* an Ingress makes more than the routes of its own
-                                     * hosts: TLS, a canary, an alias, passthrough, no
-                                     * rules (model_reroute() cannot) */
-    bool own_maps;                  /* a patch whose maps and issues are its own, not
-                                     * base's (model_reroute()) */
+                                     * hosts: a canary, an alias, passthrough, no rules
+                                     * (model_reroute() cannot) */
+    bool own_maps;                  /* a patch whose maps, certificates and issues are its
+                                     * own, not base's (model_reroute()) */
 };
 #endif

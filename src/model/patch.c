@@ -188,6 +188,14 @@ static struct model *patch_of(struct model *m)
             p->maps[k][i].value = keep(p, m, m->maps[k][i].value);
         }
     }
+    p->certs = arena_memdup(&p->arena, m->certs, (m->n_certs + 1) * sizeof(*p->certs));
+    for (size_t i = 0; i < m->n_certs; i++) {
+        struct model_cert *c = &p->certs[i];
+
+        c->snis = arena_alloc(&p->arena, (c->n_snis + 1) * sizeof(*c->snis));
+        for (size_t j = 0; j < c->n_snis; j++)
+            c->snis[j] = keep(p, m, m->certs[i].snis[j]);
+    }
     p->issues = arena_alloc(&p->arena, (m->n_issues + 1) * sizeof(*p->issues));
     for (size_t i = 0; i < m->n_issues; i++) {
         struct model_issue *is = &p->issues[i];
@@ -504,6 +512,75 @@ static bool count_refs(struct model *p, const struct model *old, const struct mo
     return true;
 }
 
+static int cmp_cert_file(const void *a, const void *b)
+{
+    return strcmp(((const struct model_cert *)a)->file, ((const struct model_cert *)b)->file);
+}
+
+static struct model_cert *find_cert(struct model *p, const char *file)
+{
+    struct model_cert key = {.file = file};
+
+    return p->n_certs ? bsearch(&key, p->certs, p->n_certs, sizeof(key), cmp_cert_file) : NULL;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Sets <p>'s certificates (its own array, in its arena) to what they are
+ * with <old>'s TLS entries replaced by <now>'s: the host names of <hosts>
+ * are <now>'s, the refs follow. False when a certificate is new or named no
+ * more: a build must be made. */
+static bool splice_certs(struct model *p, const struct model *old, const struct model *now,
+                         const struct hmap *hosts)
+{
+    struct model_cert *v = arena_memdup(&p->arena, p->certs, (p->n_certs + 1) * sizeof(*v));
+
+    p->certs = v;
+    for (size_t i = 0; i < now->n_certs; i++) {
+        struct model_cert *c = find_cert(p, now->certs[i].file);
+
+        if (!c)
+            return false;
+        c->refs += now->certs[i].refs;
+    }
+    for (size_t i = 0; i < old->n_certs; i++) {
+        struct model_cert *c = find_cert(p, old->certs[i].file);
+
+        if (!c || c->refs <= old->certs[i].refs)
+            return false;
+        c->refs -= old->certs[i].refs;
+    }
+    for (size_t i = 0; i < p->n_certs; i++) {
+        struct model_cert *c = &p->certs[i], key = {.file = c->file};
+        const struct model_cert *nc =
+            now->n_certs ? bsearch(&key, now->certs, now->n_certs, sizeof(key), cmp_cert_file)
+                         : NULL;
+        size_t n_nc = nc ? nc->n_snis : 0, n = 0;
+        bool touched = nc != NULL;
+        const char **snis;
+
+        for (size_t j = 0; !touched && j < c->n_snis; j++)
+            touched = hmap_get(hosts, c->snis[j]) != NULL;
+        if (!touched)
+            continue;
+        snis = arena_alloc(&p->arena, (c->n_snis + n_nc + 1) * sizeof(*snis));
+        for (size_t j = 0; j < c->n_snis; j++) {
+            if (!hmap_get(hosts, c->snis[j]))
+                snis[n++] = c->snis[j];
+        }
+        for (size_t j = 0; j < n_nc; j++)
+            snis[n++] = arena_strdup(&p->arena, nc->snis[j]);
+        if (n)
+            qsort(snis, n, sizeof(*snis), cmp_cstr);
+        c->snis = snis;
+        c->n_snis = n;
+    }
+    return true;
+}
+
 /* <p>'s issues: its own but those of the Ingresses of <refs>, then <now>'s
  * of them. */
 static void splice_issues(struct model *p, const struct model *now, const struct hmap *refs)
@@ -646,11 +723,12 @@ struct model *model_reroute(struct model *m, const struct store *store,
     }
     old = model_build_routes(store, opts, old_v, n_old);
     now = model_build_routes(store, opts, now_v, (size_t)n_now);
-    if (old->beyond_hosts || now->beyond_hosts || !keys_within(old, &hosts) ||
+    /* a Secret whose data must be read again: a build waits for it */
+    if (old->beyond_hosts || now->beyond_hosts || now->n_wanted || !keys_within(old, &hosts) ||
         !keys_within(now, &hosts))
         goto out;
     p = patch_of(m);
-    if (!count_refs(p, old, now))
+    if (!count_refs(p, old, now) || !splice_certs(p, old, now, &hosts))
         goto out;
     /* from <p>'s copy: <m>'s own strings are copied there */
     for (int k = 0; k < MODEL_MAP_COUNT; k++) {

@@ -425,6 +425,11 @@ const struct tls_entry *tls_cache_find(struct tls_cache *c, const char *id)
     return e;
 }
 
+const struct tls_entry *tls_cache_peek(const struct tls_cache *c, const char *id)
+{
+    return hmap_get(&c->entries, id);
+}
+
 const struct tls_entry *tls_cache_last_good(struct tls_cache *c, const char *name)
 {
     size_t len = strlen(name);

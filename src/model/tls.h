@@ -47,6 +47,9 @@ const struct tls_entry *tls_cache_get(struct tls_cache *c, const char *id,
 /* The entry for <id> if the cache has it (a Secret whose data the store no
  * longer keeps), else NULL. Borrowed, as above. */
 const struct tls_entry *tls_cache_find(struct tls_cache *c, const char *id);
+/* The same, not counted as used by the current build: the next sweep drops
+ * it as before (for a build of some routes, model_build_routes()). */
+const struct tls_entry *tls_cache_peek(const struct tls_cache *c, const char *id);
 /* The usable entry of the Secret <name> ("ns/name": its ids' part before
  * '#') that the latest build used, still in the cache, or NULL: what keeps
  * serving while a rotation brought an unusable certificate. Marked used, as

@@ -205,17 +205,24 @@ def test_endpoint_changes_patch_the_running_model(cluster, pods, base, start_por
     delete(cluster, [ingress("patched", [])])
 
 
-def test_ingress_changes_reroute_the_running_model(cluster, pods, base, start_portico):
-    """issue 20: a change of Ingresses alone on existing backends builds again only the
-    routes of their hosts (the test build checks each against a build, file for file);
-    the maps change through the Runtime API with no reload, the generation written
-    within 2 s has them; conflicts between Ingresses of a host resolve as a build
-    resolves them; a new backend still builds and reloads."""
+def test_ingress_changes_reroute_the_running_model(cluster, pods, base, certs,
+                                                   start_portico):
+    """issue 20: a change of Ingresses alone on existing backends and certificates
+    builds again only the routes of their hosts (the test build checks each against a
+    build, file for file); the maps and crt-list lines change through the Runtime API
+    with no reload, the generation written within 2 s has them; conflicts between
+    Ingresses of a host resolve as a build resolves them; a new backend still builds
+    and reloads."""
+    cert = certs.get("rt1.cluster.test")
     px = start_portico(extra=["--log-level=debug"])
     # Exact and Prefix paths in use: the first of a kind changes haproxy.cfg
-    apply(cluster, [ingress("ra", [rule("ra.cluster.test", path("/", "one"))]),
+    apply(cluster, [tls_secret("rt", cert),
+                    ingress("ra", [rule("ra.cluster.test", path("/", "one"))]),
                     ingress("rb", [rule("rb.cluster.test", path("/", "two"),
-                                        path("/b", "two"), path("/e", "two", "Exact"))])])
+                                        path("/b", "two"), path("/e", "two", "Exact"))]),
+                    ingress("rt1", [rule("rt1.cluster.test", path("/", "one"))],
+                            tls=[{"hosts": ["rt1.cluster.test"], "secretName": "rt"}])])
+    px.wait_service("rt1.cluster.test", "/", "one", scheme="https")
     px.wait_service("ra.cluster.test", "/", "one")
     px.wait_service("rb.cluster.test", "/", "two")
     px.settle()
@@ -246,13 +253,20 @@ def test_ingress_changes_reroute_the_running_model(cluster, pods, base, start_po
     px.wait_service("ra.cluster.test", "/", None)
     wait_for(lambda: px.metric("portico_model_reroutes_total") == reroutes + 4,
              what="the deletion applied by a reroute")
+    # a host more for a certificate in use: its crt-list line changes
+    apply(cluster, [ingress("rt2", [rule("rt2.cluster.test", path("/", "two"))],
+                            tls=[{"hosts": ["rt2.cluster.test"], "secretName": "rt"}])])
+    px.wait_service("rt2.cluster.test", "/", "two", scheme="https")
+    assert cert_cn(tls_peer_cert(px.https, "rt2.cluster.test")) == "rt1.cluster.test"
+    wait_for(lambda: px.metric("portico_model_reroutes_total") == reroutes + 5,
+             what="the TLS host applied by a reroute")
     assert px.master_reloads() == reloads
     assert "the routes of their hosts built again" in px.log_text()
     # a backend of its own: a build, and a reload
     apply(cluster, [ingress("re", [rule("re.cluster.test", path("/", "one"))],
                             annotations={"haproxy.org/load-balance": "leastconn"})])
     px.wait_service("re.cluster.test", "/", "one")
-    assert px.metric("portico_model_reroutes_total") == reroutes + 4
+    assert px.metric("portico_model_reroutes_total") == reroutes + 5
     wait_for(lambda: px.master_reloads() == reloads + 1, what="the reload of the new backend")
     px.settle()
     assert sum(px.metric(f'portico_drift_repairs_total{{kind="{k}"}}')
@@ -260,7 +274,8 @@ def test_ingress_changes_reroute_the_running_model(cluster, pods, base, start_po
     px.wait_service("rb.cluster.test", "/", "two")
     px.wait_service("rc.cluster.test", "/c", "two")
     assert px.stop() == 0
-    delete(cluster, [ingress(n, []) for n in ("rb", "rc", "rd", "re")])
+    delete(cluster, [ingress(n, []) for n in ("rb", "rc", "rd", "re", "rt1", "rt2")] +
+           [tls_secret("rt", cert)])
 
 
 def test_apiserver_restart_under_traffic(cluster, pods, base, start_portico):

@@ -1757,6 +1757,14 @@ static void assert_same_routes(const struct model *p, const struct model *b)
         assert_string_equal(p->backends[i].name, b->backends[i].name);
         assert_int_equal(p->backends[i].refs, b->backends[i].refs);
     }
+    assert_int_equal(p->n_certs, b->n_certs);
+    for (size_t i = 0; i < p->n_certs; i++) {
+        assert_string_equal(p->certs[i].file, b->certs[i].file);
+        assert_int_equal(p->certs[i].refs, b->certs[i].refs);
+        assert_int_equal(p->certs[i].n_snis, b->certs[i].n_snis);
+        for (size_t j = 0; j < p->certs[i].n_snis; j++)
+            assert_string_equal(p->certs[i].snis[j], b->certs[i].snis[j]);
+    }
     assert_int_equal(p->n_ingresses, b->n_ingresses);
     assert_int_equal(p->n_issues, b->n_issues);
     ip = calloc(p->n_issues + 1, sizeof(*ip));
@@ -1885,15 +1893,55 @@ static void test_reroute_is_a_build(void **state)
     put_ingress(&s, "shop", "b", T_OLD, "portico", "",
                 "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
     no_reroute(&s, &o, m); /* shop/api is still used: the map of Exact paths is not */
-    /* TLS, and a rule-less Ingress */
-    put_ingress(&s, "shop", "t", T_NEW, "portico", "",
-                "'tls':[{'hosts':['t.com']}],"
-                "'rules':[" RULE("t.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
-    no_reroute(&s, &o, m);
+    /* a rule-less Ingress */
     put_ingress(&s, "shop", "r", T_NEW, "portico", "",
                 "'defaultBackend':{'service':{'name':'web','port':{'name':'http'}}}");
     no_reroute(&s, &o, m);
     model_unref(m);
+    store_deinit(&s);
+}
+
+/* A reroute moves host names between the certificates the build has, with
+ * the crt-list a build makes: a host gains one, loses it, takes another's
+ * certificate when the older Ingress naming it goes; a certificate no
+ * Ingress names any more is a build. */
+static void test_reroute_certificates(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char *crt, *key;
+
+    (void)state;
+    o.tls_cache = tls_cache_new();
+    base_store(&s);
+    make_cert("s1.com", &crt, &key);
+    put_tls_secret(&s, "shop", "one-tls", crt, key);
+    put_tls_secret(&s, "shop", "two-tls", crt, key);
+    put_tls_ingress(&s, "s1", T_OLD, "portico", "", "s1.com", "one-tls");
+    put_tls_ingress(&s, "s2", T_OLD, "portico", "", "s2.com", "two-tls");
+    m = build(&s, &o);
+    assert_int_equal(m->n_certs, 2);
+    store_track(&s, K8S_INGRESS);
+
+    put_tls_ingress(&s, "s3", T_MID, "portico", "", "s3.com", "one-tls");
+    reroute(&s, &o, &m);
+    assert_int_equal(m->certs[0].n_snis, 2);
+    /* a newer Ingress names s1.com with the other certificate: ignored... */
+    put_tls_ingress(&s, "s4", T_NEW, "portico", "", "s1.com", "two-tls");
+    reroute(&s, &o, &m);
+    /* ...until the older one goes */
+    assert_true(store_del(&s, K8S_INGRESS, "shop", "s1"));
+    reroute(&s, &o, &m);
+    assert_string_equal(m->certs[1].snis[0], "s1.com");
+    /* TLS no more on a host */
+    put_ingress(&s, "shop", "s3", T_MID, "portico", "",
+                "'rules':[" RULE("s3.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    no_reroute(&s, &o, m); /* one-tls is named by no Ingress now */
+    model_unref(m);
+    tls_cache_free(o.tls_cache);
+    free(crt);
+    free(key);
     store_deinit(&s);
 }
 
@@ -2015,6 +2063,7 @@ int main(void)
         cmocka_unit_test(test_patch_is_a_build),
         cmocka_unit_test(test_reroute_is_a_build),
         cmocka_unit_test(test_reroute_keeps_certificates),
+        cmocka_unit_test(test_reroute_certificates),
         cmocka_unit_test(test_server_name_as_inet_ntop),
         cmocka_unit_test(test_refcount),
         cmocka_unit_test(test_deterministic),

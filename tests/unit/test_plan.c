@@ -55,19 +55,27 @@ static void gen_make(struct gen *out, struct store *s)
     gen_make_spares(out, s, 0, NULL);
 }
 
-static void gen_make_spares(struct gen *out, struct store *s, unsigned spares,
-                            const char *in_spare)
+/* The model options of gen_make(). */
+static struct model_opts gen_opts(void)
 {
     struct model_opts mo;
-    struct render_opts ro;
-    struct model *m;
-    char *err = NULL;
 
     memset(&mo, 0, sizeof(mo));
     mo.ingress_class = "portico";
     mo.controller_name = CONTROLLER;
     mo.fallback_cert_pem = fallback_pem;
     mo.configmap = "kube-system/portico";
+    return mo;
+}
+
+static void gen_make_spares(struct gen *out, struct store *s, unsigned spares,
+                            const char *in_spare)
+{
+    struct model_opts mo = gen_opts();
+    struct render_opts ro;
+    struct model *m;
+    char *err = NULL;
+
     memset(&ro, 0, sizeof(ro));
     ro.runtime_dir = "/run/portico";
     ro.ipv4_addr = "0.0.0.0";
@@ -196,6 +204,98 @@ static void test_patch_plans_as_a_build(void **state)
     plan_gen_free(&pg);
     gen_free(&ga);
     store_deinit(&a);
+}
+
+/* The objects of the reroute tests: Prefix, Exact and Prefix-exact paths
+ * in use, two Ingresses on one backend, a certificate for two hosts. */
+static void reroute_store(struct store *s)
+{
+    char *crt, *key;
+
+    base_store(s, "10.0.0.1");
+    put_ingress(s, "shop", "keep", T_OLD, "portico", "",
+                "'rules':[" RULE("keep.com", PATH("/e", "Exact", BE_NUM("web", 80)) ","
+                                             PATH("/p", "Prefix", BE_NUM("web", 80))) "]");
+    make_cert("t1.com", &crt, &key);
+    put_tls_secret(s, "shop", "tls", crt, key);
+    put_ingress(s, "shop", "t1", T_OLD, "portico", "",
+                "'tls':[{'hosts':['t1.com'],'secretName':'tls'}],"
+                "'rules':[" RULE("t1.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    free(crt);
+    free(key);
+    store_track(s, K8S_INGRESS);
+}
+
+/* A reroute plans the updates a build plans, in the same order: one entry
+ * a map, a new version of a map, a host removed before its paths, a host
+ * name added to a certificate's crt-list line. */
+static void test_reroute_plans_as_a_build(void **state)
+{
+    static const char *const changes[] = {
+        "'rules':[" RULE("bar.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]",
+        "'rules':[" RULE("bar.com", PATH("/", "Prefix", BE_NUM("web", 80)) ","
+                                    PATH("/q", "Prefix", BE_NUM("web", 80))) "]",
+        NULL, /* Ingress "web" deleted */
+        "'tls':[{'hosts':['t2.com'],'secretName':'tls'}],"
+        "'rules':[" RULE("t2.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]",
+    };
+    struct model_opts mo = gen_opts();
+
+    (void)state;
+    for (size_t c = 0; c < sizeof(changes) / sizeof(*changes); c++) {
+        struct store s;
+        struct gen ga, gb;
+        struct plan p, q;
+        struct plan_gen pg;
+        struct store_change *v;
+        struct model *m;
+        size_t n;
+
+        reroute_store(&s);
+        gen_make(&ga, &s);
+        assert_true(store_take_changes(&s, &v, &n));
+        store_changes_free(v, n);
+        if (changes[c])
+            put_ingress(&s, "shop", "more", T_NEW, "portico", "", changes[c]);
+        else
+            assert_true(store_del(&s, K8S_INGRESS, "shop", "web"));
+        gen_make(&gb, &s);
+        plan_make(&ga.g, &gb.g, true, &gb.r, &p);
+        assert_null(p.reload);
+        assert_true(store_take_changes(&s, &v, &n));
+        m = model_reroute(ga.g.model, &s, &mo, v, n);
+        store_changes_free(v, n);
+        assert_non_null(m);
+        memset(&pg, 0, sizeof(pg));
+        plan_gen_patched(&pg, &ga.g, m);
+        model_unref(m);
+        free(pg.crt_list);
+        pg.crt_list = render_crt_list(pg.model);
+        assert_string_equal(pg.crt_list, gb.g.crt_list);
+        plan_make_routes(&ga.g, &pg, &q);
+        assert_null(q.reload);
+        assert_int_equal(q.n, p.n);
+        for (size_t i = 0; i < p.n; i++) {
+            assert_int_equal(q.u[i].kind, p.u[i].kind);
+            assert_string_equal(q.u[i].name, p.u[i].name);
+            assert_string_equal(q.u[i].content ? q.u[i].content : "",
+                                p.u[i].content ? p.u[i].content : "");
+            assert_string_equal(q.u[i].line ? q.u[i].line : "", p.u[i].line ? p.u[i].line : "");
+        }
+        assert_true(p.n > 0);
+        if (c == 1)
+            assert_int_equal(p.u[1].kind, RT_MAP);
+        if (c == 2)
+            assert_string_equal(p.u[0].name, "maps/hosts.map");
+        if (c == 3)
+            assert_int_equal(p.u[0].kind, RT_CERT_RELIST);
+        plan_free(&p);
+        plan_free(&q);
+        plan_gen_free(&pg);
+        gen_free(&ga);
+        gen_free(&gb);
+        store_deinit(&s);
+    }
 }
 
 /* A server added through the Runtime API gets exactly the words its line in
@@ -702,6 +802,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_endpoints_change_servers),
         cmocka_unit_test(test_patch_plans_as_a_build),
+        cmocka_unit_test(test_reroute_plans_as_a_build),
         cmocka_unit_test(test_runtime_servers_match_configuration),
         cmocka_unit_test(test_route_on_existing_backend),
         cmocka_unit_test(test_hosts_map_order),
