@@ -27,9 +27,10 @@ reports:
   (/proc/PID/stat) over each kind's batch, which ends once Portico is quiet
   again, less its idle CPU over as long (the rate of an --idle s quiet
   interval of the same run, shown too), divided by the changes; with its
-  passes (model builds, and patches of the running model for endpoint
-  changes) and watch events per change (/metrics), and the CPU
-  of the children it waited for (the haproxy -c of each reload);
+  passes (model builds, patches of the running model for endpoint changes
+  and reroutes of it for Ingress changes) and watch events per change
+  (/metrics), and the CPU of the children it waited for (the haproxy -c of
+  each reload);
 - with --callgrind, one more run under callgrind after the others, the
   instructions per change by kind: instrumentation on only from just before
   a kind's first change until Portico is quiet after its last (the watch
@@ -305,7 +306,7 @@ def measured(pid, ctl, log, cg, name, fn):
         callgrind(pid, "-i", "on")
     c0, t0 = cpu_ms(pid), time.monotonic()
     res = fn()
-    # the files of endpoint patches are written up to 2 s after them
+    # the files of patches and reroutes are written up to 2 s after them
     time.sleep(WRITEBACK_S * (10 if cg else 1))
     settle(pid, cg, 600 if cg else 30)
     c1, t1 = cpu_ms(pid), time.monotonic()
@@ -321,6 +322,7 @@ def measured(pid, ctl, log, cg, name, fn):
     return res, {"cpu": c1[0] - c0[0], "child": c1[1] - c0[1], "wall": t1 - t0,
                  "passes": delta("portico_sync_passes_total"),
                  "patches": delta("portico_model_patches_total"),
+                 "reroutes": delta("portico_model_reroutes_total"),
                  "events": log.read_text().count('msg="watch event ') - e0}
 
 
@@ -619,7 +621,8 @@ def report(binary, r):
         for k, c in r["cost"].items():
             print(f"    {k}: {c['net']:.2f} (gross {c['cpu'] / c['n']:.2f}; {c['n']} changes in "
                   f"{c['wall']:.1f} s; per change {c['passes'] / c['n']:.2f} passes "
-                  f"({c['patches'] / c['n']:.2f} patches), "
+                  f"({c['patches'] / c['n']:.2f} patches, "
+                  f"{c['reroutes'] / c['n']:.2f} reroutes), "
                   f"{c['events'] / c['n']:.2f} watch events; children (haproxy -c) "
                   f"{c['child'] / c['n']:.1f} ms)")
     sys.stdout.flush()
@@ -757,10 +760,11 @@ def summary(results, binaries):
             (f"controller CPU per change, less idle: {kind} (ms)", "{:.2f}",
              lambda r, k=kind: r["cost"][k]["net"]),
             (f"model builds per change: {kind}", "{:.2f}",
-             lambda r, k=kind: (r["cost"][k]["passes"] - r["cost"][k]["patches"]) /
+             lambda r, k=kind: (r["cost"][k]["passes"] - r["cost"][k]["patches"] -
+                                r["cost"][k]["reroutes"]) / r["cost"][k]["n"]),
+            (f"patches or reroutes of the running model per change: {kind}", "{:.2f}",
+             lambda r, k=kind: (r["cost"][k]["patches"] + r["cost"][k]["reroutes"]) /
              r["cost"][k]["n"]),
-            (f"patches of the running model per change: {kind}", "{:.2f}",
-             lambda r, k=kind: r["cost"][k]["patches"] / r["cost"][k]["n"]),
         ]
     print("medians [min–max] over the runs:")
     print("| what | " + " | ".join(binaries) + " |")
