@@ -775,6 +775,13 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
     if (!m)
         return false;
     check_reroute(c, m);
+    if (m == c->running.model) {
+        model_unref(m);
+        log_debug("ctl", "%zu ingresses changed, no route with them", n);
+        c->in_step = true;
+        pass_done(c);
+        return true;
+    }
     plan_gen_patched(&c->pending, &c->running, m);
     model_unref(m);
     free(c->pending.crt_list);

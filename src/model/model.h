@@ -55,7 +55,8 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
  * Ingresses <changes> names (store_take_changes()), and of every Ingress
  * that shares a host with them, built again from <store>: the model a build
  * would make when only those Ingresses changed since <m>. A new model (refs
- * 1), or NULL when a build must be made instead: a backend or certificate
+ * 1), <m> itself with a reference more when the routes are the same, or
+ * NULL when a build must be made instead: a backend or certificate
  * added or unused, a map used or unused, a canary, an alias, passthrough or
  * a rule-less Ingress among them, a Secret whose data must be read again,
  * more than a few dozen Ingresses to build again, or a backend of <m>

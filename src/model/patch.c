@@ -154,9 +154,9 @@ static const char *keep(struct model *p, const struct model *m, const char *s)
 /* A new patch of <m> (refs 1) that is <m> as it is: base is <m>'s build;
  * its arena, backends array and patched indexes are its own, with the
  * servers of the backends patched before copied from <m>'s arena, and so
- * are <m>'s maps and issues when <m> has its own. Whatever <m> holds, a
- * patch's strings are then in its build's arena or its own, never in a
- * third model's. */
+ * are <m>'s maps, certificates and issues when <m> has its own. Whatever
+ * <m> holds, a patch's strings are then in its build's arena or its own,
+ * never in a third model's. */
 static struct model *patch_of(struct model *m)
 {
     struct model *root = m->base ? m->base : m, *p = xmalloc(sizeof(*p));
@@ -608,6 +608,52 @@ static void splice_issues(struct model *p, const struct model *now, const struct
     p->n_issues = n;
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a && b && !strcmp(a, b));
+}
+
+/* True when routes-only builds <a> and <b> made the same: maps, backends
+ * named as often, certificates, Ingresses served and issues. */
+static bool same_routes(const struct model *a, const struct model *b)
+{
+    if (a->n_backends != b->n_backends || a->n_certs != b->n_certs ||
+        a->n_ingresses != b->n_ingresses || a->n_issues != b->n_issues)
+        return false;
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        if (a->n_maps[k] != b->n_maps[k])
+            return false;
+        for (size_t i = 0; i < a->n_maps[k]; i++) {
+            if (strcmp(a->maps[k][i].key, b->maps[k][i].key) ||
+                strcmp(a->maps[k][i].value, b->maps[k][i].value))
+                return false;
+        }
+    }
+    for (size_t i = 0; i < a->n_backends; i++) {
+        if (strcmp(a->backends[i].name, b->backends[i].name) ||
+            a->backends[i].refs != b->backends[i].refs)
+            return false;
+    }
+    for (size_t i = 0; i < a->n_certs; i++) {
+        const struct model_cert *x = &a->certs[i], *y = &b->certs[i];
+
+        if (strcmp(x->file, y->file) || x->refs != y->refs || x->n_snis != y->n_snis)
+            return false;
+        for (size_t j = 0; j < x->n_snis; j++) {
+            if (strcmp(x->snis[j], y->snis[j]))
+                return false;
+        }
+    }
+    for (size_t i = 0; i < a->n_issues; i++) {
+        const struct model_issue *x = &a->issues[i], *y = &b->issues[i];
+
+        if (x->sev != y->sev || !same_text(x->obj, y->obj) || !same_text(x->field, y->field) ||
+            !same_text(x->msg, y->msg))
+            return false;
+    }
+    return true;
+}
+
 /* The Ingress under "ns/name" <key> in <store>, or NULL. */
 static const struct k8s_ingress *stored(const struct store *store, const char *key)
 {
@@ -727,6 +773,11 @@ struct model *model_reroute(struct model *m, const struct store *store,
     if (old->beyond_hosts || now->beyond_hosts || now->n_wanted || !keys_within(old, &hosts) ||
         !keys_within(now, &hosts))
         goto out;
+    if (same_routes(old, now)) { /* another class's Ingress, a label... */
+        p = model_ref(m);
+        ok = true;
+        goto out;
+    }
     p = patch_of(m);
     if (!count_refs(p, old, now) || !splice_certs(p, old, now, &hosts))
         goto out;

@@ -1826,11 +1826,16 @@ static void test_reroute_is_a_build(void **state)
     struct store s;
     struct model_opts o = opts();
     struct model *m, *p, *b;
+    struct store_change *v;
+    size_t n;
     uint64_t web = k8s_lookup_hash(K8S_SERVICE, "shop", "web");
 
     (void)state;
     base_store(&s);
     put_service(&s, "shop", "api", "http", 80, 8080, "10.3.0.1");
+    put_service(&s, "shop", "solo", "http", 80, 8080, "10.4.0.1");
+    put_ingress(&s, "shop", "s", T_OLD, "portico", "",
+                "'rules':[" RULE("s.com", PATH("/", "Prefix", BE_NAME("solo", "http"))) "]");
     put_ingress(&s, "shop", "a", T_OLD, "portico", "",
                 "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
     put_ingress(&s, "shop", "b", T_OLD, "portico", "",
@@ -1883,16 +1888,34 @@ static void test_reroute_is_a_build(void **state)
     put_ingress(&s, "shop", "d", T_MID, "portico", "",
                 "'rules':[" RULE("d.com", PATH("/e", "Exact", BE_NAME("api", "http"))) "]");
     reroute(&s, &o, &m);
+    /* another class's Ingress alone: the same model */
+    put_ingress(&s, "shop", "g", T_NEW, "nginx", "",
+                "'rules':[" RULE("b.com", PATH("/g", "Prefix", BE_NAME("api", "http"))) "]");
+    assert_true(store_take_changes(&s, &v, &n));
+    p = model_reroute(m, &s, &o, v, n);
+    store_changes_free(v, n);
+    assert_ptr_equal(p, m);
+    model_unref(p);
 
     /* builds: a new backend, a backend no longer used, a map no longer used */
     put_ingress(&s, "shop", "h", T_NEW, "portico", "",
                 "'rules':[" RULE("h.com", PATH("/", "Prefix", BE_NAME("other", "http"))) "]");
     no_reroute(&s, &o, m);
     assert_true(store_del(&s, K8S_INGRESS, "shop", "h"));
-    store_changes_free(NULL, 0);
+    assert_true(store_take_changes(&s, &v, &n));
+    store_changes_free(v, n);
+    assert_true(store_del(&s, K8S_INGRESS, "shop", "s"));
+    no_reroute(&s, &o, m);
+    put_ingress(&s, "shop", "s", T_OLD, "portico", "",
+                "'rules':[" RULE("s.com", PATH("/", "Prefix", BE_NAME("solo", "http"))) "]");
+    assert_true(store_take_changes(&s, &v, &n));
+    store_changes_free(v, n);
     put_ingress(&s, "shop", "b", T_OLD, "portico", "",
                 "'rules':[" RULE("b.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
-    no_reroute(&s, &o, m); /* shop/api is still used: the map of Exact paths is not */
+    reroute(&s, &o, &m); /* shop/api is still used */
+    put_ingress(&s, "shop", "c", T_MID, "portico", "",
+                "'rules':[" RULE("c.com", PATH("/api", "Prefix", BE_NAME("api", "http"))) "]");
+    no_reroute(&s, &o, m); /* no wildcard host left */
     /* a rule-less Ingress */
     put_ingress(&s, "shop", "r", T_NEW, "portico", "",
                 "'defaultBackend':{'service':{'name':'web','port':{'name':'http'}}}");
