@@ -2841,7 +2841,8 @@ struct model *model_build_routes(const struct store *store, const struct model_o
     const struct k8s_obj **ours = xmalloc((n + 1) * sizeof(*ours));
 
     begin(&b, store, opts, true);
-    memcpy(ours, ings, n * sizeof(*ours));
+    if (n)
+        memcpy(ours, ings, n * sizeof(*ours));
     add_ingresses(&b, ours, n, default_class(&b));
     return end(&b);
 }

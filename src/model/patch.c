@@ -71,20 +71,22 @@ static const char *port_name(const struct store *store, const char *ns, const ch
     return NULL;
 }
 
-/* The servers of port <port> (its name) of Service <ns>/<svc>, in <a>. */
-static const unsigned char *servers_of(struct arena *a, const struct k8s_obj **slices,
-                                       size_t n_slices, const char *ns, const char *svc,
-                                       const char *port, uint32_t *n, uint32_t *n_v4)
+/* The servers of port <port> (its name) of Service <ns>/<svc>, in <a>: its
+ * EndpointSlices are those the store indexes under its name, in <ns>. */
+static const unsigned char *servers_of(struct arena *a, const struct store *store, const char *ns,
+                                       const char *svc, const char *port, uint32_t *n,
+                                       uint32_t *n_v4)
 {
-    const struct k8s_obj **mine = xmalloc((n_slices + 1) * sizeof(*mine));
+    struct store_found f;
+    const struct k8s_obj **mine;
     const unsigned char *packed;
     size_t k = 0;
 
-    for (size_t i = 0; i < n_slices; i++) {
-        const struct k8s_endpoint_slice *es = (const void *)slices[i];
-
-        if (es->service && !strcmp(es->service, svc) && !strcmp(es->obj.meta.ns, ns))
-            mine[k++] = slices[i];
+    store_find(store, K8S_ENDPOINT_SLICE, svc, &f);
+    mine = xmalloc((f.n + 1) * sizeof(*mine));
+    for (size_t i = 0; i < f.n; i++) {
+        if (!strcmp(f.v[i]->meta.ns, ns))
+            mine[k++] = f.v[i];
     }
     packed = model_endpoint_servers(a, mine, k, port, n, n_v4);
     free(mine);
@@ -101,7 +103,7 @@ static const unsigned char *copy_servers(struct arena *a, const unsigned char *p
 
 /* Resolves the servers of <be> again, or its backups when <backups>. */
 static bool resolve(struct arena *a, struct model_backend *be, bool backups,
-                    const struct store *store, const struct k8s_obj **slices, size_t n_slices)
+                    const struct store *store)
 {
     char ns[64], svc[64], port[64];
     const char *pn;
@@ -116,14 +118,14 @@ static bool resolve(struct arena *a, struct model_backend *be, bool backups,
         if (!s || !s->n_ports || s->external_name ||
             (*s->ports[0].name && !valid_port_name(s->ports[0].name)))
             return true; /* none before either: the Service is as it was */
-        be->backups = servers_of(a, slices, n_slices, ns, be->opts->nginx_default_backend,
+        be->backups = servers_of(a, store, ns, be->opts->nginx_default_backend,
                                  s->ports[0].name, &be->n_backups, &be->n_backups_v4);
         return true;
     }
     if (k8s_lookup_hash(K8S_SERVICE, ns, svc) != be->svc_hash ||
         !(pn = port_name(store, ns, svc, port)))
         return false;
-    be->servers = servers_of(a, slices, n_slices, ns, svc, pn, &be->n_servers, &be->n_v4);
+    be->servers = servers_of(a, store, ns, svc, pn, &be->n_servers, &be->n_v4);
     return true;
 }
 
@@ -212,10 +214,9 @@ static struct model *patch_of(struct model *m)
 struct model *model_patch(struct model *m, const struct store *store, const uint64_t *svcs,
                           size_t n_svcs)
 {
-    const struct k8s_obj **slices = NULL;
     struct model *p;
     uint32_t *idx = NULL;
-    size_t n_idx = 0, cap = 0, n_slices;
+    size_t n_idx = 0, cap = 0;
     bool ok = true;
 
     for (size_t i = 0; i < m->n_backends; i++) {
@@ -248,16 +249,14 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
         return NULL;
     }
     p = patch_of(m);
-    n_slices = store_list_unsorted(store, K8S_ENDPOINT_SLICE, &slices);
     for (size_t i = 0; ok && i < cap; i++) {
         struct model_backend *be = &p->backends[idx[i]];
 
         if (has_hash(svcs, n_svcs, be->svc_hash))
-            ok = resolve(&p->arena, be, false, store, slices, n_slices);
+            ok = resolve(&p->arena, be, false, store);
         if (ok && has_hash(svcs, n_svcs, backup_hash(be)))
-            ok = resolve(&p->arena, be, true, store, slices, n_slices);
+            ok = resolve(&p->arena, be, true, store);
     }
-    free(slices);
     free(p->patched);
     p->patched = idx;
     p->n_patched = cap;
@@ -281,16 +280,15 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
  * rules' ("" for a rule without one), its TLS entries', and the words of
  * its server-alias annotations. Stops at the first call that returns true,
  * and returns true then. */
-static bool each_host(const struct k8s_ingress *ing, bool (*fn)(struct hmap *, const char *),
-                      struct hmap *hosts)
+static bool each_host(const struct k8s_ingress *ing, bool (*fn)(void *, const char *), void *arg)
 {
     for (size_t i = 0; i < ing->n_rules; i++) {
-        if (fn(hosts, ing->rules[i].host ? ing->rules[i].host : ""))
+        if (fn(arg, ing->rules[i].host ? ing->rules[i].host : ""))
             return true;
     }
     for (size_t i = 0; i < ing->n_tls; i++) {
         for (size_t j = 0; j < ing->tls[i].n_hosts; j++) {
-            if (fn(hosts, ing->tls[i].hosts[j]))
+            if (fn(arg, ing->tls[i].hosts[j]))
                 return true;
         }
     }
@@ -307,7 +305,7 @@ static bool each_host(const struct k8s_ingress *ing, bool (*fn)(struct hmap *, c
             if (len && len < sizeof(word)) {
                 memcpy(word, p, len);
                 word[len] = '\0';
-                if (fn(hosts, word))
+                if (fn(arg, word))
                     return true;
             }
             p += len;
@@ -317,17 +315,82 @@ static bool each_host(const struct k8s_ingress *ing, bool (*fn)(struct hmap *, c
     return false;
 }
 
-static bool has_host(struct hmap *hosts, const char *h)
+/* The hosts of a reroute, and the Ingresses that name them. */
+struct closure {
+    const struct store *store;
+    struct hmap hosts;               /* every host met (copies) */
+    char **todo;                     /* those not looked up yet (copies) */
+    size_t n_todo, cap_todo;
+    struct hmap taken;               /* the Ingresses', by key (borrowed) */
+    const struct k8s_obj **v;
+    size_t n, cap;
+};
+
+static bool has_host(void *arg, const char *h)
 {
-    return hmap_get(hosts, h) != NULL;
+    return hmap_get(&((struct closure *)arg)->hosts, h) != NULL;
 }
 
-/* Adds <h>; false, to go on. hosts->used tells whether it was new. */
-static bool put_host(struct hmap *hosts, const char *h)
+/* Adds <h>, to be looked up; false, to go on. */
+static bool put_host(void *arg, const char *h)
 {
-    if (!hmap_get(hosts, h))
-        hmap_put(hosts, h, (void *)1);
+    struct closure *cl = arg;
+
+    if (!hmap_get(&cl->hosts, h)) {
+        hmap_put(&cl->hosts, h, (void *)1);
+        cl->todo = xgrow(cl->todo, &cl->cap_todo, cl->n_todo + 1, sizeof(*cl->todo));
+        cl->todo[cl->n_todo++] = xstrdup(h);
+    }
     return false;
+}
+
+/* Takes Ingress <o> and its hosts, unless it was; false past REROUTE_MAX. */
+static bool take(struct closure *cl, const struct k8s_obj *o)
+{
+    if (hmap_get(&cl->taken, o->meta.key))
+        return true;
+    if (cl->n == REROUTE_MAX)
+        return false;
+    hmap_put(&cl->taken, o->meta.key, (void *)o);
+    cl->v = xgrow(cl->v, &cl->cap, cl->n + 1, sizeof(*cl->v));
+    cl->v[cl->n++] = o;
+    each_host((const struct k8s_ingress *)o, put_host, cl);
+    return true;
+}
+
+/* Takes the Ingresses of the store that share a host with those met, and
+ * theirs in turn, until none does: from the store's index of Ingresses by
+ * host, and among those with aliases, whose words it does not index. False
+ * past REROUTE_MAX. */
+static bool close_over(struct closure *cl)
+{
+    struct store_found f;
+    bool grew = true;
+
+    while (grew) {
+        while (cl->n_todo) {
+            char *h = cl->todo[--cl->n_todo];
+            bool ok = true;
+
+            store_find(cl->store, K8S_INGRESS, h, &f);
+            for (size_t i = 0; ok && i < f.n; i++)
+                ok = take(cl, f.v[i]);
+            free(h);
+            if (!ok)
+                return false;
+        }
+        grew = false;
+        store_find(cl->store, K8S_INGRESS, K8S_WORD_ALIASES, &f);
+        for (size_t i = 0; i < f.n; i++) {
+            if (hmap_get(&cl->taken, f.v[i]->meta.key) ||
+                !each_host((const struct k8s_ingress *)f.v[i], has_host, cl))
+                continue;
+            if (!take(cl, f.v[i]))
+                return false;
+            grew = true;
+        }
+    }
+    return true;
 }
 
 /* The host of the key <key> of map <map>. */
@@ -676,56 +739,19 @@ static bool changed_key(const struct store_change *changes, size_t n, const char
     return false;
 }
 
-/* The Ingresses of <store> that share a host with <hosts>, and with them,
- * until none does: their hosts are added to <hosts>. Returns how many (in
- * <out>, which the caller frees), or -1 past REROUTE_MAX. */
-static ptrdiff_t close_over(const struct store *store, struct hmap *hosts,
-                            const struct k8s_obj ***out)
-{
-    const struct k8s_obj **all;
-    size_t n_all = store_list_unsorted(store, K8S_INGRESS, &all), n = 0, before;
-    bool *in = xcalloc(n_all + 1, sizeof(*in));
-
-    do {
-        before = hosts->used;
-        for (size_t i = 0; i < n_all; i++) {
-            const struct k8s_ingress *ing = (const void *)all[i];
-
-            if (in[i] || !each_host(ing, has_host, hosts))
-                continue;
-            in[i] = true;
-            if (++n > REROUTE_MAX)
-                break;
-            each_host(ing, put_host, hosts);
-        }
-    } while (n <= REROUTE_MAX && hosts->used != before);
-    if (n > REROUTE_MAX) {
-        free(in);
-        free(all);
-        return -1;
-    }
-    n = 0;
-    for (size_t i = 0; i < n_all; i++) {
-        if (in[i])
-            all[n++] = all[i];
-    }
-    free(in);
-    *out = all;
-    return (ptrdiff_t)n;
-}
-
 struct model *model_reroute(struct model *m, const struct store *store,
                             const struct model_opts *opts, const struct store_change *changes,
                             size_t n_changes)
 {
-    const struct k8s_obj **now_v = NULL, **old_v = NULL;
+    struct closure cl = {.store = store};
+    const struct k8s_obj **old_v = NULL;
     struct model *old = NULL, *now = NULL, *p = NULL;
-    struct hmap hosts, refs;
-    ptrdiff_t n_now;
+    struct hmap refs;
     size_t n_old = 0;
     bool ok = false;
 
-    hmap_init(&hosts);
+    hmap_init(&cl.hosts);
+    hmap_init_borrowing(&cl.taken);
     hmap_init(&refs);
     if (m->arena.total > REROUTE_ARENA_MAX)
         goto out;
@@ -741,22 +767,21 @@ struct model *model_reroute(struct model *m, const struct store *store,
         if ((was && !was->n_rules) || (is && !is->n_rules))
             goto out;
         if (was)
-            each_host(was, put_host, &hosts);
+            each_host(was, put_host, &cl);
         if (is)
-            each_host(is, put_host, &hosts);
+            each_host(is, put_host, &cl);
     }
-    n_now = close_over(store, &hosts, &now_v);
-    if (n_now < 0)
+    if (!close_over(&cl))
         goto out;
     /* as they were: the changed ones as they were before */
-    old_v = xmalloc(((size_t)n_now + n_changes + 1) * sizeof(*old_v));
-    for (ptrdiff_t i = 0; i < n_now; i++) {
+    old_v = xmalloc((cl.n + n_changes + 1) * sizeof(*old_v));
+    for (size_t i = 0; i < cl.n; i++) {
         char ref[600];
 
-        k8s_obj_ref(now_v[i], ref, sizeof(ref));
+        k8s_obj_ref(cl.v[i], ref, sizeof(ref));
         hmap_put(&refs, ref, (void *)1);
-        if (!changed_key(changes, n_changes, now_v[i]->meta.key))
-            old_v[n_old++] = now_v[i];
+        if (!changed_key(changes, n_changes, cl.v[i]->meta.key))
+            old_v[n_old++] = cl.v[i];
     }
     for (size_t i = 0; i < n_changes; i++) {
         char ref[600];
@@ -768,10 +793,10 @@ struct model *model_reroute(struct model *m, const struct store *store,
         old_v[n_old++] = changes[i].was;
     }
     old = model_build_routes(store, opts, old_v, n_old);
-    now = model_build_routes(store, opts, now_v, (size_t)n_now);
+    now = model_build_routes(store, opts, cl.v, cl.n);
     /* a Secret whose data must be read again: a build waits for it */
-    if (old->beyond_hosts || now->beyond_hosts || now->n_wanted || !keys_within(old, &hosts) ||
-        !keys_within(now, &hosts))
+    if (old->beyond_hosts || now->beyond_hosts || now->n_wanted || !keys_within(old, &cl.hosts) ||
+        !keys_within(now, &cl.hosts))
         goto out;
     if (same_routes(old, now)) { /* another class's Ingress, a label... */
         p = model_ref(m);
@@ -779,13 +804,13 @@ struct model *model_reroute(struct model *m, const struct store *store,
         goto out;
     }
     p = patch_of(m);
-    if (!count_refs(p, old, now) || !splice_certs(p, old, now, &hosts))
+    if (!count_refs(p, old, now) || !splice_certs(p, old, now, &cl.hosts))
         goto out;
     /* from <p>'s copy: <m>'s own strings are copied there */
     for (int k = 0; k < MODEL_MAP_COUNT; k++) {
         struct model_entry *src = p->maps[k];
 
-        splice_map(p, src, p->n_maps[k], now, (enum model_map)k, &hosts);
+        splice_map(p, src, p->n_maps[k], now, (enum model_map)k, &cl.hosts);
         if (m->own_maps)
             free(src);
     }
@@ -805,9 +830,13 @@ out:
         model_unref(p);
     model_unref(old);
     model_unref(now);
-    free(now_v);
+    for (size_t i = 0; i < cl.n_todo; i++)
+        free(cl.todo[i]);
+    free(cl.todo);
+    free(cl.v);
     free(old_v);
-    hmap_deinit(&hosts);
+    hmap_deinit(&cl.hosts);
+    hmap_deinit(&cl.taken);
     hmap_deinit(&refs);
     return ok ? p : NULL;
 }

@@ -575,6 +575,40 @@ bool k8s_obj_lookup_hash(const struct k8s_obj *o, uint64_t *h)
     }
 }
 
+void k8s_obj_words(const struct k8s_obj *o, void (*add)(void *arg, const char *word), void *arg)
+{
+    const struct k8s_ingress *ing;
+    const struct k8s_endpoint_slice *es;
+
+    switch (o->kind) {
+    case K8S_INGRESS:
+        ing = (const struct k8s_ingress *)o;
+        for (size_t i = 0; i < ing->n_rules; i++)
+            add(arg, ing->rules[i].host ? ing->rules[i].host : "");
+        for (size_t i = 0; i < ing->n_tls; i++) {
+            for (size_t j = 0; j < ing->tls[i].n_hosts; j++)
+                add(arg, ing->tls[i].hosts[j]);
+        }
+        for (size_t i = 0; i < o->n_annotations; i++) {
+            const char *key = o->meta.annotations[i].key;
+            size_t len = strlen(key);
+
+            if (len >= 12 && !strcmp(key + len - 12, "server-alias")) {
+                add(arg, K8S_WORD_ALIASES);
+                break;
+            }
+        }
+        break;
+    case K8S_ENDPOINT_SLICE:
+        es = (const struct k8s_endpoint_slice *)o;
+        if (es->service)
+            add(arg, es->service);
+        break;
+    default:
+        break;
+    }
+}
+
 const char *const k8s_key_prefixes[] = {"portico.dev/", "haproxy.org/", "haproxy.com/",
                                         "ingress.kubernetes.io/"};
 const size_t k8s_key_prefixes_len = sizeof(k8s_key_prefixes) / sizeof(k8s_key_prefixes[0]);

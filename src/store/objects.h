@@ -76,4 +76,13 @@ uint64_t k8s_lookup_hash(enum k8s_kind kind, const char *ns, const char *name);
  * look up: <o> itself, or an EndpointSlice's Service (0 for a slice of no
  * Service, which no build reads). */
 bool k8s_obj_lookup_hash(const struct k8s_obj *o, uint64_t *h);
+/* The word every Ingress with a server-alias annotation is indexed by as
+ * well (k8s_obj_words()): its aliases are not strings of the object. */
+#define K8S_WORD_ALIASES "\x01aliases"
+/* Calls <add> with each word the store indexes <o> by (store_find()),
+ * strings of <o> itself or static ones: an Ingress's rule hosts ("" for a
+ * rule without one), TLS hosts, and K8S_WORD_ALIASES when it has a
+ * server-alias annotation; an EndpointSlice's Service. None for the other
+ * kinds. A word may come twice. */
+void k8s_obj_words(const struct k8s_obj *o, void (*add)(void *arg, const char *word), void *arg);
 #endif

@@ -3,6 +3,7 @@
 #include "store/store.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,12 +12,148 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
+/* The objects of one word, when there are several (struct store's words;
+ * the value is then the group's address with its lowest bit set). */
+struct store_group {
+    size_t n, cap;
+    const struct k8s_obj *v[];
+};
+
+static bool is_group(const void *v)
+{
+    return (uintptr_t)v & 1;
+}
+
+static struct store_group *group_of(void *v)
+{
+    return (struct store_group *)((uintptr_t)v & ~(uintptr_t)1);
+}
+
+static void *tagged(struct store_group *g)
+{
+    return (void *)((uintptr_t)g | 1);
+}
+
+/* An object's words being indexed or unindexed. */
+struct words_op {
+    struct hmap *words;
+    const struct k8s_obj *obj;
+    const char *match;    /* find_word(): the word looked for, then found */
+};
+
+static void add_word(void *arg, const char *word)
+{
+    struct words_op *op = arg;
+    void *v = hmap_get(op->words, word);
+    struct store_group *g;
+
+    if (!v) {
+        hmap_put(op->words, word, (void *)op->obj);
+        return;
+    }
+    if (v == op->obj)
+        return;
+    if (!is_group(v)) {
+        g = xmalloc(sizeof(*g) + 4 * sizeof(g->v[0]));
+        g->cap = 4;
+        g->n = 1;
+        g->v[0] = v;
+    } else {
+        g = group_of(v);
+        for (size_t i = 0; i < g->n; i++) {
+            if (g->v[i] == op->obj)
+                return;
+        }
+        if (g->n == g->cap) {
+            g->cap *= 2;
+            g = xrealloc(g, sizeof(*g) + g->cap * sizeof(g->v[0]));
+        }
+    }
+    g->v[g->n++] = op->obj;
+    hmap_put(op->words, word, tagged(g));
+}
+
+static void find_word(void *arg, const char *word)
+{
+    struct words_op *op = arg;
+
+    if (op->match != word && !strcmp(op->match, word))
+        op->match = word;
+}
+
+/* Indexes <word> by <holder>'s own copy of it, which lives as long as
+ * <holder> is in the index, with value <v>. */
+static void repoint(struct hmap *words, const char *word, const struct k8s_obj *holder, void *v)
+{
+    struct words_op op = {.obj = holder, .match = word};
+
+    k8s_obj_words(holder, find_word, &op);
+    hmap_put(words, op.match, v);
+}
+
+static void remove_word(void *arg, const char *word)
+{
+    struct words_op *op = arg;
+    void *v = hmap_get(op->words, word);
+    struct store_group *g;
+    size_t i = 0;
+
+    if (!v || v == op->obj) { /* none (a word given twice), or it alone */
+        if (v)
+            hmap_del(op->words, word);
+        return;
+    }
+    if (!is_group(v))
+        return;
+    g = group_of(v);
+    while (i < g->n && g->v[i] != op->obj)
+        i++;
+    if (i == g->n)
+        return;
+    g->v[i] = g->v[--g->n];
+    /* the key may be the leaving object's string */
+    if (g->n == 1) {
+        const struct k8s_obj *last = g->v[0];
+
+        free(g);
+        repoint(op->words, word, last, (void *)last);
+    } else {
+        repoint(op->words, word, g->v[0], tagged(g));
+    }
+}
+
+static void index_obj(struct store *s, const struct k8s_obj *obj, bool add)
+{
+    struct words_op op = {.words = &s->words[obj->kind], .obj = obj};
+
+    k8s_obj_words(obj, add ? add_word : remove_word, &op);
+}
+
+size_t store_find(const struct store *s, enum k8s_kind kind, const char *word,
+                  struct store_found *f)
+{
+    void *v = hmap_get(&s->words[kind], word);
+
+    f->one = NULL;
+    f->v = &f->one;
+    f->n = 0;
+    if (v && !is_group(v)) {
+        f->one = v;
+        f->n = 1;
+    } else if (v) {
+        f->v = group_of(v)->v;
+        f->n = group_of(v)->n;
+    }
+    return f->n;
+}
+
 void store_init(struct store *s)
 {
     /* each object holds its own key, for both maps */
     for (int k = 0; k < K8S_KIND_COUNT; k++) {
         hset_init(&s->kinds[k], offsetof(struct k8s_obj, meta.key));
         hmap_init_borrowing(&s->origins[k]);
+        hmap_init_borrowing(&s->words[k]);
     }
     s->changes = 0;
     s->tracked = -1;
@@ -33,6 +170,11 @@ void store_deinit(struct store *s)
         for (size_t i = 0; hmap_next(&s->origins[k], &i, NULL, &val);)
             free(val);
         hmap_deinit(&s->origins[k]);
+        for (size_t i = 0; hmap_next(&s->words[k], &i, NULL, &val);) {
+            if (is_group(val))
+                free(group_of(val));
+        }
+        hmap_deinit(&s->words[k]);
         for (size_t i = 0; hset_next(&s->kinds[k], &i, &val);)
             k8s_obj_free(val);
         hset_deinit(&s->kinds[k]);
@@ -111,18 +253,28 @@ static struct k8s_obj *replace(struct store *s, struct k8s_obj *obj)
 {
     struct hmap *origins = &s->origins[obj->kind];
     void *origin = origins->used ? hmap_get(origins, obj->meta.key) : NULL;
+    struct k8s_obj *prev;
 
     if (origin)
         hmap_put(origins, obj->meta.key, origin);
-    return hset_put(&s->kinds[obj->kind], obj);
+    prev = hset_put(&s->kinds[obj->kind], obj);
+    if (prev)
+        index_obj(s, prev, false);
+    index_obj(s, obj, true);
+    return prev;
 }
 
 /* Removes the object under <key>, and its origin; returns it or NULL. */
 static struct k8s_obj *remove_key(struct store *s, enum k8s_kind kind, const char *key)
 {
+    struct k8s_obj *prev;
+
     if (s->origins[kind].used)
         free(hmap_del(&s->origins[kind], key));
-    return hset_del(&s->kinds[kind], key);
+    prev = hset_del(&s->kinds[kind], key);
+    if (prev)
+        index_obj(s, prev, false);
+    return prev;
 }
 
 bool store_put(struct store *s, struct k8s_obj *obj)

@@ -24,6 +24,9 @@ struct store_change {
 
 struct store {
     struct hset kinds[K8S_KIND_COUNT]; /* owned objects, by their "ns/name" key */
+    /* word (k8s_obj_words(), borrowed from an object it indexes) -> that
+     * object, or a group of them (store.c) */
+    struct hmap words[K8S_KIND_COUNT];
     /* "ns/name" (the object's own copy) -> where a file source read it, for
      * messages: a table apart, as the API server's objects have none */
     struct hmap origins[K8S_KIND_COUNT];
@@ -58,6 +61,17 @@ size_t store_list(const struct store *s, enum k8s_kind kind, const struct k8s_ob
 size_t store_list_unsorted(const struct store *s, enum k8s_kind kind,
                            const struct k8s_obj ***out);
 size_t store_count(const struct store *s, enum k8s_kind kind);
+/* The objects store_find() finds. */
+struct store_found {
+    const struct k8s_obj *const *v;
+    size_t n;
+    const struct k8s_obj *one; /* v's room when there is one */
+};
+/* The objects of <kind> that k8s_obj_words() gives <word> (an Ingress's
+ * host, an EndpointSlice's Service): their number, and in f->v, valid until
+ * the store changes, the objects, in no particular order. */
+size_t store_find(const struct store *s, enum k8s_kind kind, const char *word,
+                  struct store_found *f);
 /* Keeps the changes to objects of <kind> (store_take_changes()). */
 void store_track(struct store *s, enum k8s_kind kind);
 /* Moves the changes kept since the last call to *<out> (free them with

@@ -1058,6 +1058,80 @@ static void test_store_tracks_changes(void **state)
     store_deinit(&st);
 }
 
+static struct k8s_obj *ingress_on2(const char *name, const char *host, const char *host2)
+{
+    char json[600];
+
+    snprintf(json, sizeof(json),
+             "{\"apiVersion\": \"networking.k8s.io/v1\", \"kind\": \"Ingress\", \"metadata\": "
+             "{\"name\": \"%s\", \"namespace\": \"ns\", \"annotations\": "
+             "{\"nginx.ingress.kubernetes.io/server-alias\": \"x.com\"}}, \"spec\": "
+             "{\"tls\": [{\"hosts\": [\"%s\"]}], \"rules\": [{\"host\": \"%s\"}, {}]}}",
+             name, host2, host);
+    return tu_decode(json);
+}
+
+/* The names of the objects found under <word>, sorted, comma-separated. */
+static const char *found(const struct store *st, enum k8s_kind kind, const char *word)
+{
+    static char out[256];
+    const char *names[16];
+    struct store_found f;
+    size_t n = store_find(st, kind, word, &f);
+
+    assert_true(n < 16);
+    for (size_t i = 0; i < n; i++)
+        names[i] = k8s_name(&f.v[i]->meta);
+    for (size_t i = 1; i < n; i++) { /* insertion sort */
+        for (size_t j = i; j > 0 && strcmp(names[j - 1], names[j]) > 0; j--) {
+            const char *t = names[j];
+
+            names[j] = names[j - 1];
+            names[j - 1] = t;
+        }
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", i ? "," : "", names[i]);
+    return out;
+}
+
+/* The store indexes Ingresses by host and EndpointSlices by Service, through
+ * replacements and deletions, whichever object's string the index borrowed. */
+static void test_store_words(void **state)
+{
+    struct store st;
+
+    (void)state;
+    store_init(&st);
+    store_put(&st, ingress_on("a", "one.com"));
+    store_put(&st, ingress_on("b", "one.com"));
+    store_put(&st, ingress_on2("c", "one.com", "tls.com"));
+    assert_string_equal(found(&st, K8S_INGRESS, "one.com"), "a,b,c");
+    assert_string_equal(found(&st, K8S_INGRESS, "tls.com"), "c");
+    assert_string_equal(found(&st, K8S_INGRESS, ""), "c");
+    assert_string_equal(found(&st, K8S_INGRESS, K8S_WORD_ALIASES), "c");
+    assert_string_equal(found(&st, K8S_INGRESS, "x.com"), "");
+    /* the first object, whose string the index holds, replaced then gone */
+    store_put(&st, ingress_on("a", "two.com"));
+    assert_string_equal(found(&st, K8S_INGRESS, "one.com"), "b,c");
+    assert_string_equal(found(&st, K8S_INGRESS, "two.com"), "a");
+    assert_true(store_del(&st, K8S_INGRESS, "ns", "b"));
+    assert_string_equal(found(&st, K8S_INGRESS, "one.com"), "c");
+    store_put(&st, ingress_on("c", "two.com"));
+    assert_string_equal(found(&st, K8S_INGRESS, "one.com"), "");
+    assert_string_equal(found(&st, K8S_INGRESS, "two.com"), "a,c");
+    assert_string_equal(found(&st, K8S_INGRESS, "tls.com"), "");
+    assert_string_equal(found(&st, K8S_INGRESS, K8S_WORD_ALIASES), "");
+    assert_true(store_del(&st, K8S_INGRESS, "ns", "a"));
+    assert_string_equal(found(&st, K8S_INGRESS, "two.com"), "c");
+    store_put(&st, tu_decode(SLICE("true", "8080")));
+    assert_string_equal(found(&st, K8S_ENDPOINT_SLICE, "s"), "s-1");
+    store_replace(&st, K8S_ENDPOINT_SLICE, NULL, NULL, NULL, 0);
+    assert_string_equal(found(&st, K8S_ENDPOINT_SLICE, "s"), "");
+    store_deinit(&st);
+}
+
 static void test_secret_users(void **state)
 {
     struct k8s_obj *o;
@@ -1236,6 +1310,7 @@ int main(void)
         cmocka_unit_test(test_obj_same),
         cmocka_unit_test(test_ingress_lb_status),
         cmocka_unit_test(test_store_tracks_changes),
+        cmocka_unit_test(test_store_words),
         cmocka_unit_test(test_secret_users),
         cmocka_unit_test(test_secret_data_hash),
         cmocka_unit_test(test_base64),

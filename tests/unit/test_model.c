@@ -1836,6 +1836,10 @@ static void test_reroute_is_a_build(void **state)
     put_service(&s, "shop", "solo", "http", 80, 8080, "10.4.0.1");
     put_ingress(&s, "shop", "s", T_OLD, "portico", "",
                 "'rules':[" RULE("s.com", PATH("/", "Prefix", BE_NAME("solo", "http"))) "]");
+    /* an alias elsewhere: no part of the reroutes of other hosts */
+    put_ingress(&s, "shop", "al", T_OLD, "portico",
+                "'nginx.ingress.kubernetes.io/server-alias':'alias.com'",
+                "'rules':[" RULE("al.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
     put_ingress(&s, "shop", "a", T_OLD, "portico", "",
                 "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
     put_ingress(&s, "shop", "b", T_OLD, "portico", "",
@@ -1888,6 +1892,12 @@ static void test_reroute_is_a_build(void **state)
     put_ingress(&s, "shop", "d", T_MID, "portico", "",
                 "'rules':[" RULE("d.com", PATH("/e", "Exact", BE_NAME("api", "http"))) "]");
     reroute(&s, &o, &m);
+    /* the only Ingress of its host deleted, and made again */
+    assert_true(store_del(&s, K8S_INGRESS, "shop", "d"));
+    reroute(&s, &o, &m);
+    put_ingress(&s, "shop", "d", T_MID, "portico", "",
+                "'rules':[" RULE("d.com", PATH("/e", "Exact", BE_NAME("api", "http"))) "]");
+    reroute(&s, &o, &m);
     /* another class's Ingress alone: the same model */
     put_ingress(&s, "shop", "g", T_NEW, "nginx", "",
                 "'rules':[" RULE("b.com", PATH("/g", "Prefix", BE_NAME("api", "http"))) "]");
@@ -1919,6 +1929,13 @@ static void test_reroute_is_a_build(void **state)
     /* a rule-less Ingress */
     put_ingress(&s, "shop", "r", T_NEW, "portico", "",
                 "'defaultBackend':{'service':{'name':'web','port':{'name':'http'}}}");
+    no_reroute(&s, &o, m);
+    /* a rule on a host that is an alias */
+    assert_true(store_del(&s, K8S_INGRESS, "shop", "r"));
+    assert_true(store_take_changes(&s, &v, &n));
+    store_changes_free(v, n);
+    put_ingress(&s, "shop", "onalias", T_NEW, "portico", "",
+                "'rules':[" RULE("alias.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
     no_reroute(&s, &o, m);
     model_unref(m);
     store_deinit(&s);
