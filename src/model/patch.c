@@ -753,7 +753,8 @@ struct model *model_reroute(struct model *m, const struct store *store,
     hmap_init(&cl.hosts);
     hmap_init_borrowing(&cl.taken);
     hmap_init(&refs);
-    if (m->arena.total > REROUTE_ARENA_MAX)
+    /* a patch's own arena: what changed since the build */
+    if (m->base && m->arena.total > REROUTE_ARENA_MAX)
         goto out;
     for (size_t i = 0; i < m->n_backends; i++) {
         if (m->backends[i].origin) /* the routes to it are the spare's */

@@ -1941,6 +1941,36 @@ static void test_reroute_is_a_build(void **state)
     store_deinit(&s);
 }
 
+/* A build's arena, however large, is no reason to build again: only what a
+ * patch copied since the build is bounded. */
+static void test_reroute_large_build(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+    char spec[256], name[32];
+
+    (void)state;
+    base_store(&s);
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "i%d", i);
+        /* long host names: a big arena soon */
+        snprintf(spec, sizeof(spec),
+                 "'rules':[{'host':'h%d.a-rather-long-name-for-a-test.example.com',"
+                 "'http':{'paths':[" PATH("/", "Prefix", BE_NAME("web", "http")) "]}}]",
+                 i);
+        put_ingress(&s, "shop", name, T_OLD, "portico", "", spec);
+    }
+    m = build(&s, &o);
+    assert_true(m->arena.total > 256u << 10);
+    store_track(&s, K8S_INGRESS);
+    put_ingress(&s, "shop", "new", T_NEW, "portico", "",
+                "'rules':[" RULE("new.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    reroute(&s, &o, &m);
+    model_unref(m);
+    store_deinit(&s);
+}
+
 /* A reroute moves host names between the certificates the build has, with
  * the crt-list a build makes: a host gains one, loses it, takes another's
  * certificate when the older Ingress naming it goes; a certificate no
@@ -2103,6 +2133,7 @@ int main(void)
         cmocka_unit_test(test_patch_is_a_build),
         cmocka_unit_test(test_reroute_is_a_build),
         cmocka_unit_test(test_reroute_keeps_certificates),
+        cmocka_unit_test(test_reroute_large_build),
         cmocka_unit_test(test_reroute_certificates),
         cmocka_unit_test(test_server_name_as_inet_ntop),
         cmocka_unit_test(test_refcount),
