@@ -157,6 +157,7 @@ struct ctl {
     uint64_t m_patches;      /* passes that patched the running model */
     uint64_t m_reroutes;     /* passes that built again only the routes of the hosts
                               * of changed Ingresses (model_reroute()) */
+    const char *patch_what;  /* what the patch or reroute applied changes, for its log */
     bool files_behind;       /* the running model is a patch or reroute, not yet written:
                               * running.hash is 0 until it is */
     uv_timer_t writeback;    /* writes it (ctl.c: write_running()) */

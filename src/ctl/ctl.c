@@ -431,7 +431,7 @@ static void patch_applied(struct ctl *c)
     c->files_behind = true;
     log_info("haproxy", "%s updated through the runtime API, no reload (generation %u written "
                         "within %u ms)",
-             c->running.model->own_maps ? "routes" : "endpoints", c->gen + 1, CTL_WRITEBACK_MS);
+             c->patch_what, c->gen + 1, CTL_WRITEBACK_MS);
     if (!c->hap.running) /* it died since: it starts again from current/ */
         write_running(c);
     else if (!uv_is_active((uv_handle_t *)&c->writeback))
@@ -672,6 +672,7 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
         return true;
     }
     c->m_patches++;
+    c->patch_what = "endpoints";
     c->pending_gen = c->gen + 1;
     c->pass_t[0] = t0;
     c->pass_t[1] = c->pass_t[2] = uv_hrtime();
@@ -750,12 +751,14 @@ static void add_lookups(struct ctl *c, const struct model *m)
     size_t n = 0, x = 0, y = 0;
 
     while (x < a->n || y < b->n) {
-        if (y == b->n || (x < a->n && a->v[x] < b->v[y]))
+        if (y == b->n || (x < a->n && a->v[x] < b->v[y])) {
             v[n++] = a->v[x++];
-        else if (x == a->n || b->v[y] < a->v[x])
+        } else if (x == a->n || b->v[y] < a->v[x]) {
             v[n++] = b->v[y++];
-        else
-            v[n++] = a->v[x++], y++;
+        } else {
+            v[n++] = a->v[x++];
+            y++;
+        }
     }
     free(c->lookups.v);
     c->lookups.v = v;
@@ -796,6 +799,7 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
     add_lookups(c, c->pending.model);
     log_issues(c, c->pending.model);
     c->m_reroutes++;
+    c->patch_what = "routes";
     c->pending_gen = c->gen + 1;
     c->pass_t[0] = t0;
     c->pass_t[1] = c->pass_t[2] = uv_hrtime();
