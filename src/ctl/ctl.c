@@ -398,7 +398,7 @@ static int write_running(struct ctl *c)
     plan_gen_move(&c->running, &c->pending);
     c->files_behind = false;
     ctl_prune_generations(c);
-    log_debug("ctl", "generation %u written for the endpoints changed: render %.1f ms, files %.1f ms",
+    log_debug("ctl", "generation %u written after runtime updates: render %.1f ms, files %.1f ms",
               c->gen, (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6);
     return 0;
 }

@@ -189,7 +189,7 @@ def test_endpoint_changes_patch_the_running_model(cluster, pods, base, start_por
     wait_for(lambda: px.metric("portico_model_patches_total") == patches + 2,
              what="the second patch")
     assert px.master_reloads() == reloads
-    assert re.search(r"generation \d+ written for the endpoints changed", px.log_text())
+    assert re.search(r"generation \d+ written after runtime updates", px.log_text())
     # HAProxy dies before the files are written: they are, before it starts
     # again, and it starts with every endpoint (not repaired by a drift check)
     master = px.haproxy_pid()
