@@ -612,17 +612,74 @@ static bool same_packed(const unsigned char *a, const unsigned char *b, uint32_t
            (!n || !memcmp(a, b, 2 * (size_t)n + 4 * (size_t)n_v4 + 16 * (size_t)(n - n_v4)));
 }
 
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The issues of <m> as sorted "obj|field|msg" lines, in one string. */
+static char *issue_lines(const struct model *m)
+{
+    char **v = xcalloc(m->n_issues + 1, sizeof(*v));
+    struct buf b;
+
+    buf_init(&b, 1u << 30);
+    for (size_t i = 0; i < m->n_issues; i++)
+        v[i] = xasprintf("%s|%s|%s", m->issues[i].obj, m->issues[i].field, m->issues[i].msg);
+    qsort(v, m->n_issues, sizeof(*v), cmp_cstr);
+    for (size_t i = 0; i < m->n_issues; i++) {
+        buf_addf(&b, "%s\n", v[i]);
+        free(v[i]);
+    }
+    free(v);
+    return buf_take(&b);
+}
+
+/* True when <p> renders as build <m> does, file for file, with the same
+ * issues; else logs the first difference. */
+static bool same_rendering(struct ctl *c, const struct model *m, const struct model *p)
+{
+    struct render_opts o = c->ropts;
+    struct rendered a, b;
+    char *ia, *ib;
+    bool same;
+
+    o.cfg_path = NULL;
+    if (render(m, &o, &a, NULL) || render(p, &o, &b, NULL))
+        abort();
+    same = a.n_files == b.n_files && m->n_ingresses == p->n_ingresses;
+    for (size_t i = 0; same && i < a.n_files; i++) {
+        same = !strcmp(a.files[i].name, b.files[i].name) && a.files[i].hash == b.files[i].hash;
+        if (!same)
+            log_err("ctl", "the model differs from a build's: %s", a.files[i].name);
+    }
+    ia = issue_lines(m);
+    ib = issue_lines(p);
+    if (strcmp(ia, ib)) {
+        log_err("ctl", "the model's issues differ from a build's:\n%s---\n%s", ib, ia);
+        same = false;
+    }
+    free(ia);
+    free(ib);
+    rendered_free(&a);
+    rendered_free(&b);
+    return same;
+}
+
 /* Test builds: a patch is the model a build of the store makes, server for
- * server; any difference is a bug that aborts. */
+ * server, and renders as it does unless a backend runs in a spare (under
+ * the spare's name); any difference is a bug that aborts. */
 static void check_patch(struct ctl *c, const struct model *p)
 {
     struct model *m = model_build(&c->store, &c->mopts);
+    bool spares = false;
 
     for (size_t i = 0; i < p->n_backends; i++) {
         const struct model_backend *a = &p->backends[i], *b;
 
         if (a->spare && !a->origin)
             continue;
+        spares |= a->origin != NULL;
         b = model_find_backend(m, a->origin ? a->origin : a->name);
         if (!b || !same_packed(a->servers, b->servers, a->n_servers, a->n_v4, b->n_servers,
                                b->n_v4) ||
@@ -632,10 +689,24 @@ static void check_patch(struct ctl *c, const struct model *p)
             abort();
         }
     }
+    if (!spares && !same_rendering(c, m, p))
+        abort();
+    model_unref(m);
+}
+
+/* Test builds: a reroute renders as a build of the store does; any
+ * difference is a bug that aborts. */
+static void check_reroute(struct ctl *c, const struct model *p)
+{
+    struct model *m = model_build(&c->store, &c->mopts);
+
+    if (!same_rendering(c, m, p))
+        abort();
     model_unref(m);
 }
 #else
 #define check_patch(c, p) ((void)0)
+#define check_reroute(c, p) ((void)0)
 #endif
 
 /* A pass for changed endpoints alone: the running model patched for the
@@ -682,66 +753,6 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
     return true;
 }
 
-#ifdef PORTICO_FAULTS
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/* The issues of <m> as sorted "obj|field|msg" lines, in one string. */
-static char *issue_lines(const struct model *m)
-{
-    char **v = xcalloc(m->n_issues + 1, sizeof(*v));
-    struct buf b;
-
-    buf_init(&b, 1u << 30);
-    for (size_t i = 0; i < m->n_issues; i++)
-        v[i] = xasprintf("%s|%s|%s", m->issues[i].obj, m->issues[i].field, m->issues[i].msg);
-    qsort(v, m->n_issues, sizeof(*v), cmp_cstr);
-    for (size_t i = 0; i < m->n_issues; i++) {
-        buf_addf(&b, "%s\n", v[i]);
-        free(v[i]);
-    }
-    free(v);
-    return buf_take(&b);
-}
-
-/* Test builds: a reroute renders as a build of the store does, file for
- * file, with the same issues; any difference is a bug that aborts. */
-static void check_reroute(struct ctl *c, const struct model *p)
-{
-    struct model *m = model_build(&c->store, &c->mopts);
-    struct render_opts o = c->ropts;
-    struct rendered a, b;
-    char *ia, *ib;
-    bool same;
-
-    o.cfg_path = NULL;
-    if (render(m, &o, &a, NULL) || render(p, &o, &b, NULL))
-        abort();
-    same = a.n_files == b.n_files && m->n_ingresses == p->n_ingresses;
-    for (size_t i = 0; same && i < a.n_files; i++) {
-        same = !strcmp(a.files[i].name, b.files[i].name) && a.files[i].hash == b.files[i].hash;
-        if (!same)
-            log_err("ctl", "the rerouted model differs from a build: %s", a.files[i].name);
-    }
-    ia = issue_lines(m);
-    ib = issue_lines(p);
-    if (strcmp(ia, ib)) {
-        log_err("ctl", "the rerouted model's issues differ from a build's:\n%s---\n%s", ia, ib);
-        same = false;
-    }
-    if (!same)
-        abort();
-    free(ia);
-    free(ib);
-    rendered_free(&a);
-    rendered_free(&b);
-    model_unref(m);
-}
-#else
-#define check_reroute(c, p) ((void)0)
-#endif
 
 /* Adds what reroute <m> looked up to what the build looked up. */
 static void add_lookups(struct ctl *c, const struct model *m)

@@ -3046,6 +3046,7 @@ void model_unref(struct model *m)
             for (int map = 0; map < MODEL_MAP_COUNT; map++)
                 free(m->maps[map]);
         }
+        model_unref(m->routes);
         free(m->lookups.v);
         free(m->backends);
         free(m->patched);

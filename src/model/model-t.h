@@ -200,5 +200,7 @@ struct model {
                                      * (model_reroute() cannot) */
     bool own_maps;                  /* a patch whose maps, certificates and issues are its
                                      * own, not base's (model_reroute()) */
+    struct model *routes;           /* a patch whose maps, certificates and issues are
+                                     * those of reroute <routes>, held; or NULL */
 };
 #endif

@@ -155,18 +155,23 @@ static const char *keep(struct model *p, const struct model *m, const char *s)
 
 /* A new patch of <m> (refs 1) that is <m> as it is: base is <m>'s build;
  * its arena, backends array and patched indexes are its own, with the
- * servers of the backends patched before copied from <m>'s arena, and so
- * are <m>'s maps, certificates and issues when <m> has its own. Whatever
- * <m> holds, a patch's strings are then in its build's arena or its own,
- * never in a third model's. */
-static struct model *patch_of(struct model *m)
+ * servers of the backends patched before copied from <m>'s arena. The maps,
+ * certificates and issues of a reroute, if <m> has those of one, are held
+ * (struct model's routes), or copied when <copy_routes>: the patch's are
+ * then its own (own_maps) or its build's. Whatever <m> holds, a patch's
+ * strings are then in its build's arena, its own or its routes', never in
+ * a fourth model's. */
+static struct model *patch_of(struct model *m, bool copy_routes)
 {
     struct model *root = m->base ? m->base : m, *p = xmalloc(sizeof(*p));
+    struct model *routes = m->own_maps ? m : m->routes;
 
     *p = *m; /* the rest is the build's */
     arena_init(&p->arena);
     p->refs = 1;
     p->base = model_ref(root);
+    p->own_maps = false;
+    p->routes = NULL;
     p->patched = xmalloc((m->n_patched + 1) * sizeof(*p->patched));
     if (m->n_patched)
         memcpy(p->patched, m->patched, m->n_patched * sizeof(*p->patched));
@@ -181,13 +186,18 @@ static struct model *patch_of(struct model *m)
         be->servers = copy_servers(&p->arena, be->servers, be->n_servers, be->n_v4);
         be->backups = copy_servers(&p->arena, be->backups, be->n_backups, be->n_backups_v4);
     }
-    if (!m->own_maps)
+    if (!routes)
         return p;
+    if (!copy_routes) {
+        p->routes = model_ref(routes);
+        return p;
+    }
+    p->own_maps = true;
     for (int k = 0; k < MODEL_MAP_COUNT; k++) {
         p->maps[k] = xmalloc((m->n_maps[k] + 1) * sizeof(*p->maps[k]));
         for (size_t i = 0; i < m->n_maps[k]; i++) {
-            p->maps[k][i].key = keep(p, m, m->maps[k][i].key);
-            p->maps[k][i].value = keep(p, m, m->maps[k][i].value);
+            p->maps[k][i].key = keep(p, routes, m->maps[k][i].key);
+            p->maps[k][i].value = keep(p, routes, m->maps[k][i].value);
         }
     }
     p->certs = arena_memdup(&p->arena, m->certs, (m->n_certs + 1) * sizeof(*p->certs));
@@ -196,17 +206,17 @@ static struct model *patch_of(struct model *m)
 
         c->snis = arena_alloc(&p->arena, (c->n_snis + 1) * sizeof(*c->snis));
         for (size_t j = 0; j < c->n_snis; j++)
-            c->snis[j] = keep(p, m, m->certs[i].snis[j]);
+            c->snis[j] = keep(p, routes, m->certs[i].snis[j]);
     }
     p->issues = arena_alloc(&p->arena, (m->n_issues + 1) * sizeof(*p->issues));
     for (size_t i = 0; i < m->n_issues; i++) {
         struct model_issue *is = &p->issues[i];
 
         is->sev = m->issues[i].sev;
-        is->obj = keep(p, m, m->issues[i].obj);
-        is->origin = keep(p, m, m->issues[i].origin);
-        is->field = keep(p, m, m->issues[i].field);
-        is->msg = keep(p, m, m->issues[i].msg);
+        is->obj = keep(p, routes, m->issues[i].obj);
+        is->origin = keep(p, routes, m->issues[i].origin);
+        is->field = keep(p, routes, m->issues[i].field);
+        is->msg = keep(p, routes, m->issues[i].msg);
     }
     return p;
 }
@@ -248,7 +258,7 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
         free(idx);
         return NULL;
     }
-    p = patch_of(m);
+    p = patch_of(m, false);
     for (size_t i = 0; ok && i < cap; i++) {
         struct model_backend *be = &p->backends[idx[i]];
 
@@ -753,8 +763,9 @@ struct model *model_reroute(struct model *m, const struct store *store,
     hmap_init(&cl.hosts);
     hmap_init_borrowing(&cl.taken);
     hmap_init(&refs);
-    /* a patch's own arena: what changed since the build */
-    if (m->base && m->arena.total > REROUTE_ARENA_MAX)
+    /* the arena of the last reroute: what it copied since the build */
+    if (m->own_maps ? m->arena.total > REROUTE_ARENA_MAX
+                    : m->routes && m->routes->arena.total > REROUTE_ARENA_MAX)
         goto out;
     for (size_t i = 0; i < m->n_backends; i++) {
         if (m->backends[i].origin) /* the routes to it are the spare's */
@@ -804,15 +815,15 @@ struct model *model_reroute(struct model *m, const struct store *store,
         ok = true;
         goto out;
     }
-    p = patch_of(m);
+    p = patch_of(m, true);
     if (!count_refs(p, old, now) || !splice_certs(p, old, now, &cl.hosts))
         goto out;
-    /* from <p>'s copy: <m>'s own strings are copied there */
+    /* from <p>'s maps: its own copies, or its build's */
     for (int k = 0; k < MODEL_MAP_COUNT; k++) {
         struct model_entry *src = p->maps[k];
 
         splice_map(p, src, p->n_maps[k], now, (enum model_map)k, &cl.hosts);
-        if (m->own_maps)
+        if (p->own_maps)
             free(src);
     }
     p->own_maps = true;

@@ -1874,6 +1874,9 @@ static void test_reroute_is_a_build(void **state)
     put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.7");
     p = model_patch(m, &s, &web, 1);
     assert_non_null(p);
+    /* the reroute's maps, held rather than copied */
+    assert_ptr_equal(p->maps[MODEL_MAP_PREFIX], m->maps[MODEL_MAP_PREFIX]);
+    assert_ptr_equal(p->routes, m);
     model_unref(m);
     m = p;
     b = build(&s, &o);
