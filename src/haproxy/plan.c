@@ -532,11 +532,37 @@ static void part_update(struct planner *p, struct render_file *f, size_t k,
     buf_free(&cmds);
 }
 
-static void append(struct plan *out, const struct updates *l)
+/* Puts the updates of every group of <p> in <out>, in the order they are
+ * applied (struct planner). */
+static void take_updates(struct planner *p, struct plan *out)
 {
-    if (l->n)
-        memcpy(&out->u[out->n], l->v, l->n * sizeof(*l->v));
-    out->n += l->n;
+    const struct updates *const order[] = {
+        &p->certs, &p->relist, &p->servers_added, &p->hosts_first, &p->maps,
+        &p->hosts_last, &p->maps_late, &p->servers_removed, &p->late,
+    };
+    size_t n = 1;
+
+    for (size_t i = 0; i < ARRAY_SIZE(order); i++)
+        n += order[i]->n;
+    out->u = xcalloc(n, sizeof(*out->u));
+    for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+        if (order[i]->n)
+            memcpy(&out->u[out->n], order[i]->v, order[i]->n * sizeof(*order[i]->v));
+        out->n += order[i]->n;
+    }
+}
+
+static void planner_free(struct planner *p)
+{
+    free(p->certs.v);
+    free(p->relist.v);
+    free(p->servers_added.v);
+    free(p->hosts_first.v);
+    free(p->maps.v);
+    free(p->hosts_last.v);
+    free(p->maps_late.v);
+    free(p->servers_removed.v);
+    free(p->late.v);
 }
 
 void plan_make(const struct plan_gen *running, const struct plan_gen *pending, bool serving,
@@ -577,19 +603,7 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     if (!p.reload)
         server_updates(&p);
     if (!p.reload) {
-        out->u = xcalloc(p.certs.n + p.relist.n + p.servers_added.n + p.hosts_first.n +
-                             p.maps.n + p.hosts_last.n + p.maps_late.n + p.servers_removed.n +
-                             p.late.n + 1,
-                         sizeof(*out->u));
-        append(out, &p.certs);
-        append(out, &p.relist);
-        append(out, &p.servers_added);
-        append(out, &p.hosts_first);
-        append(out, &p.maps);
-        append(out, &p.hosts_last);
-        append(out, &p.maps_late);
-        append(out, &p.servers_removed);
-        append(out, &p.late);
+        take_updates(&p, out);
         if (!out->n) /* the renderings differ, yet no part does */
             need_reload(&p, PLAN_WHY_OTHER,
                         "the configuration changed outside what the Runtime API updates");
@@ -598,15 +612,7 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
     hmap_deinit(&parts);
     hmap_deinit(&p.added);
     hmap_deinit(&p.loaded);
-    free(p.certs.v);
-    free(p.relist.v);
-    free(p.servers_added.v);
-    free(p.hosts_first.v);
-    free(p.maps.v);
-    free(p.hosts_last.v);
-    free(p.maps_late.v);
-    free(p.servers_removed.v);
-    free(p.late.v);
+    planner_free(&p);
 }
 
 void plan_make_servers(const struct plan_gen *running, const struct plan_gen *pending,
@@ -616,14 +622,10 @@ void plan_make_servers(const struct plan_gen *running, const struct plan_gen *pe
 
     memset(out, 0, sizeof(*out));
     server_updates(&p);
-    if (!p.reload) {
-        out->u = xcalloc(p.servers_added.n + p.servers_removed.n + 1, sizeof(*out->u));
-        append(out, &p.servers_added);
-        append(out, &p.servers_removed);
-    }
+    if (!p.reload)
+        take_updates(&p, out);
     reasons(&p, out);
-    free(p.servers_added.v);
-    free(p.servers_removed.v);
+    planner_free(&p);
 }
 
 void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pending,
@@ -663,25 +665,11 @@ void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pen
         out->owned[out->n_owned++] = f.own;
     }
     buf_free(&cmds);
-    if (!p.reload) {
-        out->u = xcalloc(p.relist.n + p.hosts_first.n + p.maps.n + p.hosts_last.n +
-                             p.maps_late.n + p.late.n + 1,
-                         sizeof(*out->u));
-        append(out, &p.relist);
-        append(out, &p.hosts_first);
-        append(out, &p.maps);
-        append(out, &p.hosts_last);
-        append(out, &p.maps_late);
-        append(out, &p.late);
-    }
+    if (!p.reload)
+        take_updates(&p, out);
     reasons(&p, out);
     hmap_deinit(&p.added);
-    free(p.relist.v);
-    free(p.hosts_first.v);
-    free(p.maps.v);
-    free(p.hosts_last.v);
-    free(p.maps_late.v);
-    free(p.late.v);
+    planner_free(&p);
 }
 
 void plan_free(struct plan *p)
