@@ -3,7 +3,9 @@
  * the Services whose endpoints changed are resolved again, and everything
  * else is shared with the build they come from. A change of endpoints, the
  * commonest in a cluster, then costs what its own backends cost, not a build
- * of every Ingress. */
+ * of every Ingress. Or rerouted for Ingress changes: the routes of the hosts
+ * they touch built again and spliced into the maps, certificates and issues
+ * of the running model (model_reroute()). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
