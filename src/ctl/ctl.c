@@ -29,6 +29,7 @@
 #include "util/fault.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -612,11 +613,6 @@ static bool same_packed(const unsigned char *a, const unsigned char *b, uint32_t
            (!n || !memcmp(a, b, 2 * (size_t)n + 4 * (size_t)n_v4 + 16 * (size_t)(n - n_v4)));
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The issues of <m> as sorted "obj|field|msg" lines, in one string. */
 static char *issue_lines(const struct model *m)
 {
@@ -626,7 +622,7 @@ static char *issue_lines(const struct model *m)
     buf_init(&b, 1u << 30);
     for (size_t i = 0; i < m->n_issues; i++)
         v[i] = xasprintf("%s|%s|%s", m->issues[i].obj, m->issues[i].field, m->issues[i].msg);
-    qsort(v, m->n_issues, sizeof(*v), cmp_cstr);
+    qsort(v, m->n_issues, sizeof(*v), str_cmp_ptrs);
     for (size_t i = 0; i < m->n_issues; i++) {
         buf_addf(&b, "%s\n", v[i]);
         free(v[i]);

@@ -1840,11 +1840,6 @@ static bool canary_reads(const char *key)
     return false;
 }
 
-static bool same_text(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
-}
-
 /* The backend keys of a canary's backend on the route whose main backend is
  * <main>: the main route's (as ingress-nginx, whose canary requests go
  * through the main Ingress's location), then the canary's own balancing
@@ -1857,9 +1852,9 @@ static struct key_values canary_keys(struct builder *b, const char *main, const 
     const struct model_backend *be = *slot ? &b->m->backends[*slot - 1] : NULL;
     struct key_values kv = be && be->opts ? *be->opts : b->global;
 
-    if (!same_text(ckv->load_balance, b->global.load_balance))
+    if (!str_same(ckv->load_balance, b->global.load_balance))
         kv.load_balance = ckv->load_balance;
-    if (!same_text(ckv->cookie_persistence, b->global.cookie_persistence))
+    if (!str_same(ckv->cookie_persistence, b->global.cookie_persistence))
         kv.cookie_persistence = ckv->cookie_persistence;
     if (kv.auth_secret && !strchr(kv.auth_secret, '/'))
         kv.auth_secret = arena_printf(&b->m->arena, "%s/%s", main_ns, kv.auth_secret);
@@ -2261,11 +2256,6 @@ static int cmp_cert(const void *a, const void *b)
     return strcmp(((const struct model_cert *)a)->file, ((const struct model_cert *)b)->file);
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 static int cmp_file(const void *a, const void *b)
 {
     return strcmp(((const struct model_file *)a)->name, ((const struct model_file *)b)->name);
@@ -2363,7 +2353,7 @@ static void finish(struct builder *b)
     sort_in_place(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend);
     for (size_t i = 0; i < m->n_certs; i++) {
         if (m->certs[i].n_snis)
-            qsort(m->certs[i].snis, m->certs[i].n_snis, sizeof(*m->certs[i].snis), cmp_cstr);
+            qsort(m->certs[i].snis, m->certs[i].n_snis, sizeof(*m->certs[i].snis), str_cmp_ptrs);
     }
     sort_in_place(m->certs, m->n_certs, sizeof(*m->certs), cmp_cert);
 }

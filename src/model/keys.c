@@ -2513,11 +2513,6 @@ bool keys_same_captures(const struct key_values *kv, const struct key_values *ba
            kv->request_capture_len == base->request_capture_len;
 }
 
-static bool same_text(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
-}
-
 /* A key's value as text, for comparing and hashing. */
 static const char *value_text(const struct key_def *k, const struct key_values *kv, char *buf,
                               size_t size)
@@ -2591,7 +2586,7 @@ bool keys_backend_differs(const struct key_values *kv, const struct key_values *
                                     : NULL},
             {"request-capture-len", NULL},
             {"default-backend", kv->nginx_default_backend},
-            {"custom-http-errors", same_text(kv->nginx_http_errors, base->nginx_http_errors)
+            {"custom-http-errors", str_same(kv->nginx_http_errors, base->nginx_http_errors)
                                        ? NULL
                                        : kv->nginx_http_errors},
         };

@@ -599,11 +599,6 @@ static struct model_cert *find_cert(struct model *p, const char *file)
     return p->n_certs ? bsearch(&key, p->certs, p->n_certs, sizeof(key), cmp_cert_file) : NULL;
 }
 
-static int cmp_cstr(const void *a, const void *b)
-{
-    return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Sets <p>'s certificates (its own array, in its arena) to what they are
  * with <old>'s TLS entries replaced by <now>'s: the host names of <hosts>
  * are <now>'s, the refs follow. False when a certificate is new or named no
@@ -649,7 +644,7 @@ static bool splice_certs(struct model *p, const struct model *old, const struct 
         for (size_t j = 0; j < n_nc; j++)
             snis[n++] = arena_strdup(&p->arena, nc->snis[j]);
         if (n)
-            qsort(snis, n, sizeof(*snis), cmp_cstr);
+            qsort(snis, n, sizeof(*snis), str_cmp_ptrs);
         c->snis = snis;
         c->n_snis = n;
     }
@@ -681,11 +676,6 @@ static void splice_issues(struct model *p, const struct model *now, const struct
     }
     p->issues = v;
     p->n_issues = n;
-}
-
-static bool same_text(const char *a, const char *b)
-{
-    return a == b || (a && b && !strcmp(a, b));
 }
 
 /* True when routes-only builds <a> and <b> made the same: maps, backends
@@ -722,8 +712,8 @@ static bool same_routes(const struct model *a, const struct model *b)
     for (size_t i = 0; i < a->n_issues; i++) {
         const struct model_issue *x = &a->issues[i], *y = &b->issues[i];
 
-        if (x->sev != y->sev || !same_text(x->obj, y->obj) || !same_text(x->field, y->field) ||
-            !same_text(x->msg, y->msg))
+        if (x->sev != y->sev || !str_same(x->obj, y->obj) || !str_same(x->field, y->field) ||
+            !str_same(x->msg, y->msg))
             return false;
     }
     return true;

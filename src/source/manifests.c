@@ -17,6 +17,7 @@
 #include "util/file.h"
 #include "util/hmap.h"
 #include "util/log.h"
+#include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
 
@@ -180,11 +181,6 @@ static bool is_manifest(const char *name)
     return dot && (!strcmp(dot, ".yaml") || !strcmp(dot, ".yml") || !strcmp(dot, ".json"));
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static void scan_file(struct scan *sc, const char *path)
 {
     const struct file_state *prev = sc->cache ? hmap_get(sc->cache, path) : NULL;
@@ -282,7 +278,7 @@ static int scan_dir(struct scan *sc, const char *dir, int depth, char **err)
     }
     closedir(d);
     if (n) /* an empty directory has no array */
-        qsort(names, n, sizeof(*names), cmp_str); /* first file wins on duplicates */
+        qsort(names, n, sizeof(*names), str_cmp_ptrs); /* first file wins on duplicates */
     for (size_t i = 0; i < n; i++) {
         struct stat st;
 

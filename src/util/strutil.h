@@ -12,6 +12,10 @@ size_t str_distance(const char *a, const char *b);
  * be a plausible typo. Candidates come from <next>(<arg>, i) until NULL. */
 const char *str_closest(const char *s, const char *(*next)(void *arg, size_t i), void *arg);
 bool str_has_prefix(const char *s, const char *prefix);
+/* True when <a> and <b> are both NULL, or the same text. */
+bool str_same(const char *a, const char *b);
+/* qsort() comparison of two elements of an array of strings. */
+int str_cmp_ptrs(const void *a, const void *b);
 /* Concatenates the strings that follow, up to a NULL, into <buf> of <size>
  * (> 0) bytes, cut to fit; returns <buf>. Building keys with snprintf() was a
  * fifth of a model build at 10,000 Ingresses. */

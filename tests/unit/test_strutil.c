@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/strutil.h"
@@ -110,6 +111,24 @@ static void u32_bad(const char *s, uint32_t lo, uint32_t hi)
     assert_int_equal(v, 12345); /* untouched on failure */
 }
 
+static void test_same_and_sort(void **state)
+{
+    const char *v[] = {"b", "", "ab", "a"};
+    char copy[] = "ab";
+
+    (void)state;
+    assert_true(str_same(NULL, NULL));
+    assert_true(str_same("ab", copy));
+    assert_false(str_same("ab", NULL));
+    assert_false(str_same(NULL, "ab"));
+    assert_false(str_same("ab", "a"));
+    qsort(v, 4, sizeof(*v), str_cmp_ptrs);
+    assert_string_equal(v[0], "");
+    assert_string_equal(v[1], "a");
+    assert_string_equal(v[2], "ab");
+    assert_string_equal(v[3], "b");
+}
+
 static void test_concat(void **state)
 {
     char buf[8];
@@ -211,7 +230,7 @@ int main(void)
         cmocka_unit_test(test_distance),  cmocka_unit_test(test_distance_bounded),
         cmocka_unit_test(test_closest),   cmocka_unit_test(test_has_prefix),
         cmocka_unit_test(test_u32),       cmocka_unit_test(test_duration),
-        cmocka_unit_test(test_concat),
+        cmocka_unit_test(test_concat),   cmocka_unit_test(test_same_and_sort),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
