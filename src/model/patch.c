@@ -306,9 +306,8 @@ static bool each_host(const struct k8s_ingress *ing, bool (*fn)(void *, const ch
     }
     for (size_t i = 0; i < ing->obj.n_annotations; i++) {
         const struct k8s_kv *a = &ing->obj.meta.annotations[i];
-        size_t klen = strlen(a->key);
 
-        if (klen < 12 || strcmp(a->key + klen - 12, "server-alias"))
+        if (!k8s_is_alias_key(a->key))
             continue;
         for (const char *p = a->val; *p;) {
             size_t len = strcspn(p, ", ");

@@ -575,6 +575,13 @@ bool k8s_obj_lookup_hash(const struct k8s_obj *o, uint64_t *h)
     }
 }
 
+bool k8s_is_alias_key(const char *key)
+{
+    size_t len = strlen(key);
+
+    return len >= 12 && !strcmp(key + len - 12, "server-alias");
+}
+
 void k8s_obj_words(const struct k8s_obj *o, void (*add)(void *arg, const char *word), void *arg)
 {
     const struct k8s_ingress *ing;
@@ -590,10 +597,7 @@ void k8s_obj_words(const struct k8s_obj *o, void (*add)(void *arg, const char *w
                 add(arg, ing->tls[i].hosts[j]);
         }
         for (size_t i = 0; i < o->n_annotations; i++) {
-            const char *key = o->meta.annotations[i].key;
-            size_t len = strlen(key);
-
-            if (len >= 12 && !strcmp(key + len - 12, "server-alias")) {
+            if (k8s_is_alias_key(o->meta.annotations[i].key)) {
                 add(arg, K8S_WORD_ALIASES);
                 break;
             }

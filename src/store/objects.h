@@ -76,6 +76,8 @@ uint64_t k8s_lookup_hash(enum k8s_kind kind, const char *ns, const char *name);
  * look up: <o> itself, or an EndpointSlice's Service (0 for a slice of no
  * Service, which no build reads). */
 bool k8s_obj_lookup_hash(const struct k8s_obj *o, uint64_t *h);
+/* True for the key of a server-alias annotation, under any prefix. */
+bool k8s_is_alias_key(const char *key);
 /* The word every Ingress with a server-alias annotation is indexed by as
  * well (k8s_obj_words()): its aliases are not strings of the object. */
 #define K8S_WORD_ALIASES "\x01aliases"
