@@ -705,6 +705,25 @@ static void check_reroute(struct ctl *c, const struct model *p)
 #define check_reroute(c, p) ((void)0)
 #endif
 
+/* A patch or reroute that changes nothing HAProxy runs: the running model
+ * stays, in step. */
+static void pass_in_step(struct ctl *c)
+{
+    c->in_step = true;
+    pass_done(c);
+}
+
+/* Sends the updates <plan> of a patch or reroute begun at <t0>, which
+ * change <what> ("endpoints", "routes"); its files wait (patch_applied()). */
+static void apply_patch(struct ctl *c, struct plan *plan, uint64_t t0, const char *what)
+{
+    c->patch_what = what;
+    c->pending_gen = c->gen + 1;
+    c->pass_t[0] = t0;
+    c->pass_t[1] = c->pass_t[2] = uv_hrtime();
+    apply_updates(c, plan, NULL);
+}
+
 /* A pass for changed endpoints alone: the running model patched for the
  * Services of hashes <svcs> (model_patch()), its servers changed through the
  * Runtime API, the generation rendered and written later (patch_applied()).
@@ -720,8 +739,7 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
     if (m == c->running.model) {
         model_unref(m);
         log_debug("ctl", "endpoints of %zu services changed, used by no backend", n);
-        c->in_step = true;
-        pass_done(c);
+        pass_in_step(c);
         return true;
     }
     check_patch(c, m);
@@ -734,18 +752,13 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
         if (plan.reload)
             return false; /* which a build plans again, and names */
         log_debug("ctl", "endpoints of %zu services changed, no ready one", n);
-        c->in_step = true;
-        pass_done(c);
+        pass_in_step(c);
         return true;
     }
     c->m_patches++;
-    c->patch_what = "endpoints";
-    c->pending_gen = c->gen + 1;
-    c->pass_t[0] = t0;
-    c->pass_t[1] = c->pass_t[2] = uv_hrtime();
     log_debug("ctl", "endpoints of %zu services changed: the running model patched (%zu backends)",
               n, c->pending.model->n_patched);
-    apply_updates(c, &plan, NULL);
+    apply_patch(c, &plan, t0, "endpoints");
     return true;
 }
 
@@ -788,8 +801,7 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
     if (m == c->running.model) {
         model_unref(m);
         log_debug("ctl", "%zu ingresses changed, no route with them", n);
-        c->in_step = true;
-        pass_done(c);
+        pass_in_step(c);
         return true;
     }
     plan_gen_patched(&c->pending, &c->running, m);
@@ -806,12 +818,8 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
     add_lookups(c, c->pending.model);
     log_issues(c, c->pending.model);
     c->m_reroutes++;
-    c->patch_what = "routes";
-    c->pending_gen = c->gen + 1;
-    c->pass_t[0] = t0;
-    c->pass_t[1] = c->pass_t[2] = uv_hrtime();
     log_debug("ctl", "%zu ingresses changed: the routes of their hosts built again", n);
-    apply_updates(c, &plan, NULL);
+    apply_patch(c, &plan, t0, "routes");
     return true;
 }
 
@@ -831,9 +839,10 @@ static void run_pass(struct ctl *c)
     struct store_change *changes;
     /* Ingresses kept as they were since the last pass, unless too many */
     bool kept = store_take_changes(&c->store, &changes, &n_changes);
-    bool in_step = !c->must_build && kept && c->in_step && c->ready && c->hap.serving &&
-                   c->running.model && !c->reload_next;
-    bool patch = in_step && n_svcs && !n_changes, reroute = in_step && n_changes && !n_svcs;
+    bool incremental = !c->must_build && kept && c->in_step && c->ready && c->hap.serving &&
+                       c->running.model && !c->reload_next;
+    bool patch = incremental && n_svcs && !n_changes;
+    bool reroute = incremental && n_changes && !n_svcs;
 
     memcpy(svcs, c->patch_svcs, n_svcs * sizeof(*svcs));
     c->n_patch_svcs = 0;
