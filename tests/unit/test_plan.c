@@ -127,6 +127,23 @@ static void done(struct store *a, struct store *b, struct gen *ga, struct gen *g
     store_deinit(b);
 }
 
+/* <q> has the updates of <p>, in the same order, and no reload. */
+static void assert_same_updates(const struct plan *q, const struct plan *p)
+{
+    assert_null(q->reload);
+    assert_int_equal(q->n, p->n);
+    for (size_t i = 0; i < p->n; i++) {
+        assert_int_equal(q->u[i].kind, p->u[i].kind);
+        assert_string_equal(q->u[i].name, p->u[i].name);
+        assert_int_equal(!q->u[i].content, !p->u[i].content);
+        if (p->u[i].content)
+            assert_string_equal(q->u[i].content, p->u[i].content);
+        assert_int_equal(!q->u[i].line, !p->u[i].line);
+        if (p->u[i].line)
+            assert_string_equal(q->u[i].line, p->u[i].line);
+    }
+}
+
 /* Endpoints replaced: servers added first, then removed, no reload. */
 static void test_endpoints_change_servers(void **state)
 {
@@ -170,13 +187,7 @@ static void test_patch_plans_as_a_build(void **state)
     plan_gen_patched(&pg, &ga.g, m);
     model_unref(m);
     plan_make_servers(&ga.g, &pg, &q);
-    assert_null(q.reload);
-    assert_int_equal(q.n, p.n);
-    for (size_t i = 0; i < p.n; i++) {
-        assert_int_equal(q.u[i].kind, p.u[i].kind);
-        assert_string_equal(q.u[i].name, p.u[i].name);
-        assert_string_equal(q.u[i].content, p.u[i].content);
-    }
+    assert_same_updates(&q, &p);
     /* rendered, the patch is the build */
     assert_int_equal(pg.structure, gb.g.structure);
     plan_free(&q);
@@ -273,15 +284,7 @@ static void test_reroute_plans_as_a_build(void **state)
         pg.crt_list = render_crt_list(pg.model);
         assert_string_equal(pg.crt_list, gb.g.crt_list);
         plan_make_routes(&ga.g, &pg, &q);
-        assert_null(q.reload);
-        assert_int_equal(q.n, p.n);
-        for (size_t i = 0; i < p.n; i++) {
-            assert_int_equal(q.u[i].kind, p.u[i].kind);
-            assert_string_equal(q.u[i].name, p.u[i].name);
-            assert_string_equal(q.u[i].content ? q.u[i].content : "",
-                                p.u[i].content ? p.u[i].content : "");
-            assert_string_equal(q.u[i].line ? q.u[i].line : "", p.u[i].line ? p.u[i].line : "");
-        }
+        assert_same_updates(&q, &p);
         assert_true(p.n > 0);
         if (c == 1)
             assert_int_equal(p.u[1].kind, RT_MAP);
