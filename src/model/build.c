@@ -2845,6 +2845,13 @@ const struct model_backend *model_find_backend(const struct model *m, const char
                          : NULL;
 }
 
+const struct model_cert *model_find_cert(const struct model *m, const char *file)
+{
+    struct model_cert key = {.file = file};
+
+    return m->n_certs ? bsearch(&key, m->certs, m->n_certs, sizeof(key), cmp_cert) : NULL;
+}
+
 bool model_looks_up(const struct model_lookups *l, uint64_t h)
 {
     return l->n && bsearch(&h, l->v, l->n, sizeof(h), cmp_u64);

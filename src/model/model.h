@@ -95,6 +95,8 @@ bool model_fits_spare(const struct model_backend *be);
  * Only a backend model_fits_spare() can. Returns 0, or -ENOENT (no such
  * backend or free spare) or -EINVAL (one that cannot), <m> left as it was. */
 int model_run_in_spare(struct model *m, const char *name, const char *spare);
+/* The certificate of <m> in file <file> ("<ns>_<name>.pem"), or NULL. */
+const struct model_cert *model_find_cert(const struct model *m, const char *file);
 /* The backend of <m> named <name>, or NULL. */
 const struct model_backend *model_find_backend(const struct model *m, const char *name);
 /* Whether a build looked up the object of hash <h> (k8s_lookup_hash()) in

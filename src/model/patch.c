@@ -586,16 +586,12 @@ static bool count_refs(struct model *p, const struct model *old, const struct mo
     return true;
 }
 
-static int cmp_cert_file(const void *a, const void *b)
+/* <p>'s own certificate in file <file>, or NULL. */
+static struct model_cert *own_cert(struct model *p, const char *file)
 {
-    return strcmp(((const struct model_cert *)a)->file, ((const struct model_cert *)b)->file);
-}
+    const struct model_cert *c = model_find_cert(p, file);
 
-static struct model_cert *find_cert(struct model *p, const char *file)
-{
-    struct model_cert key = {.file = file};
-
-    return p->n_certs ? bsearch(&key, p->certs, p->n_certs, sizeof(key), cmp_cert_file) : NULL;
+    return c ? &p->certs[c - p->certs] : NULL;
 }
 
 /* Sets <p>'s certificates (its own array, in its arena) to what they are
@@ -609,24 +605,22 @@ static bool splice_certs(struct model *p, const struct model *old, const struct 
 
     p->certs = v;
     for (size_t i = 0; i < now->n_certs; i++) {
-        struct model_cert *c = find_cert(p, now->certs[i].file);
+        struct model_cert *c = own_cert(p, now->certs[i].file);
 
         if (!c)
             return false;
         c->refs += now->certs[i].refs;
     }
     for (size_t i = 0; i < old->n_certs; i++) {
-        struct model_cert *c = find_cert(p, old->certs[i].file);
+        struct model_cert *c = own_cert(p, old->certs[i].file);
 
         if (!c || c->refs <= old->certs[i].refs)
             return false;
         c->refs -= old->certs[i].refs;
     }
     for (size_t i = 0; i < p->n_certs; i++) {
-        struct model_cert *c = &p->certs[i], key = {.file = c->file};
-        const struct model_cert *nc =
-            now->n_certs ? bsearch(&key, now->certs, now->n_certs, sizeof(key), cmp_cert_file)
-                         : NULL;
+        struct model_cert *c = &p->certs[i];
+        const struct model_cert *nc = model_find_cert(now, c->file);
         size_t n_nc = nc ? nc->n_snis : 0, n = 0;
         bool touched = nc != NULL;
         const char **snis;
