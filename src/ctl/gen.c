@@ -166,7 +166,16 @@ int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, 
                 continue;
             }
         }
-        if (ret == 0 && f->path) {
+        if (ret == 0 && f->same) {
+            /* haproxy.cfg, not rendered again: the running generation's */
+            char *from = xasprintf("%s/%s", prev, f->name);
+
+            if (!c->gen || link(from, path) == -1) {
+                ret = c->gen ? -errno : -ENOENT;
+                errmsg_set(err, "link %s to %s: %s", from, path, strerror(-ret));
+            }
+            free(from);
+        } else if (ret == 0 && f->path) {
             /* the configuration, written while it was rendered */
             if (rename(f->path, path) == -1) {
                 ret = -errno;

@@ -94,6 +94,7 @@ void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r)
         if (!strcmp(f->name, "haproxy.cfg")) {
             /* server lines are compared on the models, and changed at run time */
             h = hash_fold(h, f->shape);
+            g->cfg = (struct render_cfg){f->hash, f->shape, f->len};
             continue;
         }
         h = hash_fold(h, f->hash);
@@ -114,6 +115,8 @@ void plan_gen_patched(struct plan_gen *g, const struct plan_gen *from, struct mo
     }
     g->n = from->n;
     g->crt_list = from->crt_list ? xstrdup(from->crt_list) : NULL;
+    g->cfg = from->cfg;
+    g->cfg_changed = from->cfg_changed;
 }
 
 /* ====== Building the plan ====== */

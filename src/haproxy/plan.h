@@ -23,6 +23,9 @@ struct plan_gen {
     uint64_t *hashes;     /* their contents' hashes */
     size_t n;
     char *crt_list;       /* the crt-list file, compared line by line */
+    struct render_cfg cfg;/* haproxy.cfg's, as rendered for this generation or, patched,
+                           * for the one it was patched from */
+    bool cfg_changed;     /* patched with other servers since: haproxy.cfg is not <cfg> */
 };
 
 /* True for the files the Runtime API can replace: maps and certificates. */
@@ -30,9 +33,10 @@ bool plan_is_part(const char *name);
 /* Makes <g> describe rendering <r> of model <m>, taking a reference to <m>;
  * what <g> held before is freed. */
 void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r);
-/* Sets <g> to generation <from> with model <m>, a model_patch() of
- * from's: the same parts, crt-list and structure, servers aside. Its hash is
- * 0 until it is rendered (plan_gen_set()). */
+/* Sets <g> to generation <from> with model <m>, a model_patch() or
+ * model_reroute() of from's: the same parts, crt-list, structure and
+ * haproxy.cfg, servers aside (the caller sets cfg_changed for a patch). Its
+ * hash is 0 until it is rendered (plan_gen_set()). */
 void plan_gen_patched(struct plan_gen *g, const struct plan_gen *from, struct model *m);
 /* Moves <src> into <dst> (whose content is freed); <src> is left empty. */
 void plan_gen_move(struct plan_gen *dst, struct plan_gen *src);

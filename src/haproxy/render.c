@@ -1191,6 +1191,8 @@ int render_file_write(const struct render_file *f, const struct model *m, int fd
     struct map_out out = {.flush = write_piece, .fd = fd};
     int ret;
 
+    if (f->same)
+        return -ENODATA; /* the caller has the file */
     if (f->data || (f->map < 0 && !f->cert))
         return file_write_all(fd, f->data, f->len);
     if (f->cert) {
@@ -1413,9 +1415,18 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
     int ret;
 
     memset(out, 0, sizeof(*out));
-    ret = render_cfg(m, o, out, err);
-    if (ret)
-        return ret;
+    if (o->cfg_same) {
+        struct render_file *f = new_file(out, "haproxy.cfg", 0644);
+
+        f->same = true;
+        f->len = o->cfg_same->len;
+        f->hash = o->cfg_same->hash;
+        f->shape = o->cfg_same->shape;
+    } else {
+        ret = render_cfg(m, o, out, err);
+        if (ret)
+            return ret;
+    }
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
         if (render_map(out, m, o, (enum model_map)map)) {
             rendered_free(out);

@@ -19,6 +19,12 @@ struct buf;
 /* the directory of the error pages, "<code>.http" each */
 #define RENDER_ERRORFILES "errorfiles"
 
+/* haproxy.cfg as a rendering made it (render_opts.cfg_same). */
+struct render_cfg {
+    uint64_t hash, shape;
+    size_t len;
+};
+
 struct render_opts {
     const char *runtime_dir;   /* admin socket lives here */
     const char *ipv4_addr;     /* NULL: no IPv4 binds */
@@ -36,6 +42,10 @@ struct render_opts {
                                 * data: their content is made from the model when
                                 * it is needed (render_file_write(),
                                 * render_file_data()) */
+    const struct render_cfg *cfg_same; /* NULL, or haproxy.cfg as it was rendered from
+                                * a model this one only rerouted (model_reroute()
+                                * changes maps and crt-list lines alone): it is
+                                * not rendered again, its render_file is <same> */
 };
 
 struct render_file {
@@ -52,6 +62,8 @@ struct render_file {
     uint64_t shape;            /* haproxy.cfg: of its lines but the servers', which
                                 * the Runtime API changes */
     int map;                   /* the enum model_map a map's file holds, else -1 */
+    bool same;                 /* haproxy.cfg of render_opts.cfg_same: no data, the
+                                * file written then is the one to use */
     const struct model_cert *cert; /* the certificate a certificate's file holds (its
                                 * hash is of what its PEM is made from), or NULL */
 };

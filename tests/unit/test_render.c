@@ -578,6 +578,17 @@ static void test_render_from_model(void **state)
         assert_string_equal(render_file_data(f, m), g->data);
         assert_ptr_equal(render_file_data(f, m), f->data);
     }
+    /* haproxy.cfg as rendered before: the same rendering, but that file,
+     * which the caller has */
+    rendered_free(&lean);
+    rm.cfg_same = &(struct render_cfg){mem.files[0].hash, mem.files[0].shape, mem.files[0].len};
+    assert_int_equal(render(m, &rm, &lean, &err), 0);
+    assert_true(lean.hash == mem.hash);
+    assert_true(lean.files[0].same);
+    assert_null(lean.files[0].data);
+    assert_null(lean.files[0].path);
+    assert_int_equal(lean.files[0].len, mem.files[0].len);
+    assert_int_equal(render_file_write(&lean.files[0], m, fd), -ENODATA);
     close(fd);
     unlink(path);
     rendered_free(&mem);
