@@ -158,36 +158,76 @@ static void on_repaired(const struct rt_result *res, void *arg)
     check_maps(c);
 }
 
-/* One row of "show servers state": its backend, server and admin state. */
+/* One row of "show servers state": its backend, server and admin state;
+ * the names point into the reply, with their lengths. */
 struct srv_row {
-    char *backend, *server;
+    const char *backend, *server;
+    unsigned backend_len, server_len;
     unsigned admin;
+    bool seen;             /* a server of the model */
 };
 
-/* The rows of <reply> ("show servers state", format 1), in <rows>. */
-static size_t parse_state(char *reply, struct srv_row **rows)
+/* The rows of <reply> ("show servers state", format 1), in <rows>. Fields
+ * are separated by one space; only the first seven are read. At 50,000
+ * servers a check reads 6 MB of them. */
+static size_t parse_state(const char *reply, struct srv_row **rows)
 {
     size_t n = 0, cap = 0;
-    char *save = NULL;
 
     *rows = NULL;
-    for (char *l = strtok_r(reply, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        char *f[8], *w, *s2 = NULL;
+    for (const char *l = reply, *eol; *l; l = *eol ? eol + 1 : eol) {
+        const char *f[7], *p = l;
         int k = 0;
 
-        if (*l == '#' || !strchr(l, ' '))
+        eol = strchr(l, '\n');
+        if (!eol)
+            eol = l + strlen(l);
+        if (*l == '#')
             continue;
-        for (w = strtok_r(l, " ", &s2); w && k < 8; w = strtok_r(NULL, " ", &s2))
-            f[k++] = w;
+        while (k < 7 && p < eol) {
+            f[k++] = p;
+            while (p < eol && *p != ' ')
+                p++;
+            p++; /* past the space, or past eol: the loop ends */
+        }
         if (k < 7)
             continue;
         *rows = xgrow(*rows, &cap, n + 1, sizeof(**rows));
-        (*rows)[n].backend = f[1];
-        (*rows)[n].server = f[3];
-        (*rows)[n].admin = (unsigned)strtoul(f[6], NULL, 10);
+        (*rows)[n] = (struct srv_row){f[1], f[3], (unsigned)(f[2] - f[1] - 1),
+                                      (unsigned)(f[4] - f[3] - 1),
+                                      (unsigned)strtoul(f[6], NULL, 10), false};
         n++;
     }
     return n;
+}
+
+static int cmp_rows(const struct srv_row *a, const char *name, size_t len)
+{
+    int d = memcmp(a->server, name, a->server_len < len ? a->server_len : len);
+
+    return d ? d : (a->server_len > len) - (a->server_len < len);
+}
+
+static int cmp_row_server(const void *a, const void *b)
+{
+    const struct srv_row *y = b;
+
+    return cmp_rows(a, y->server, y->server_len);
+}
+
+/* The row of server <name> among the <n> rows of one backend, sorted by
+ * server name when there are more than a few. */
+static struct srv_row *find_row(struct srv_row *rows, size_t n, const char *name)
+{
+    struct srv_row key = {.server = name, .server_len = (unsigned)strlen(name)};
+
+    if (n > 8)
+        return bsearch(&key, rows, n, sizeof(*rows), cmp_row_server);
+    for (size_t i = 0; i < n; i++) {
+        if (!cmp_rows(&rows[i], key.server, key.server_len))
+            return &rows[i];
+    }
+    return NULL;
 }
 
 /* The servers' repairs found so far, over the backends compared. */
@@ -206,86 +246,87 @@ static void servers_free(struct ctl *c)
     FREE_NULL(c->drift_srv);
 }
 
+/* Queues the repair of server <sv> of <be>, <name> in HAProxy, which has it
+ * disabled (<again>) or not at all. */
+static void repair_add(struct drift_servers *d, const struct model_backend *be,
+                       const struct model_server *sv, bool backup, const char *name, bool again)
+{
+    struct buf words;
+    int bad;
+
+    buf_init(&words, 4096);
+    bad = backup ? render_backup_words(&words, sv, true)
+                 : render_server_words(&words, be, sv, true);
+    if (!bad) {
+        d->u = xgrow(d->u, &d->cap, d->n + 1, sizeof(*d->u));
+        d->u[d->n++] = (struct rt_update){
+            RT_SERVER_ADD, arena_printf(&d->ar, "%s/%s", be->name, name),
+            arena_strndup(&d->ar, words.ptr, words.len),
+            be->opts && be->opts->cookie_persistence && !be->opts->cookie_static
+                ? "dynamic-cookie"
+                : NULL,
+            again};
+        d->added++;
+    }
+    buf_free(&words);
+}
+
 /* Compares the running model's backends [first, end) with <rows>, the
- * servers HAProxy has in them, and adds the repairs to c->drift_srv. */
+ * servers HAProxy has in them, and adds the repairs to c->drift_srv. The
+ * rows of a backend come together, in the order the backends were asked
+ * for: a backend's are those at the cursor that name it. */
 static void compare_servers(struct ctl *c, size_t first, size_t end, struct srv_row *rows,
                             size_t n_rows)
 {
     const struct model *m = c->running.model;
     struct drift_servers *d = c->drift_srv;
-    struct hmap seen;     /* "backend/server" -> row */
-    struct hmap backends; /* the names of the backends compared */
-    struct arena keys;    /* of <seen>: this slice's only */
+    size_t at = 0;
 
-    arena_init(&keys);
-    hmap_init_borrowing(&seen);
-    hmap_init_borrowing(&backends);
-    for (size_t i = first; i < end; i++)
-        hmap_put(&backends, m->backends[i].name, (void *)1);
-    for (size_t i = 0; i < n_rows; i++) {
-        char *key = arena_printf(&keys, "%s/%s", rows[i].backend, rows[i].server);
-
-        hmap_put(&seen, key, &rows[i]);
-    }
-    /* the model's servers: each there and enabled */
     for (size_t i = first; i < end; i++) {
         const struct model_backend *be = &m->backends[i];
+        const size_t backup_len = sizeof(MODEL_BACKUP_PREFIX) - 1, name_len = strlen(be->name);
+        struct srv_row *g = rows + at;
+        size_t n = 0;
 
+        while (at < n_rows && rows[at].backend_len == name_len &&
+               !memcmp(rows[at].backend, be->name, name_len)) {
+            at++;
+            n++;
+        }
+        if (n > 8)
+            qsort(g, n, sizeof(*g), cmp_row_server);
+        /* the model's servers: each there and enabled */
         for (size_t j = 0; j < be->n_servers + be->n_backups; j++) {
             bool backup = j >= be->n_servers;
             struct model_server sv = backup ? model_backend_backup(be, j - be->n_servers)
                                             : model_backend_server(be, j);
-            char name[MODEL_SERVER_NAME_MAX], key[600];
+            char name[sizeof(MODEL_BACKUP_PREFIX) + MODEL_SERVER_NAME_MAX];
+            const char *key = backup ? name : name + backup_len;
             struct srv_row *r;
-            struct buf words;
-            int bad;
 
-            model_server_name(&sv, name, sizeof(name));
-            snprintf(key, sizeof(key), "%s/%s%s", be->name, backup ? MODEL_BACKUP_PREFIX : "",
-                     name);
-            r = hmap_get(&seen, key);
+            memcpy(name, MODEL_BACKUP_PREFIX, backup_len);
+            model_server_name(&sv, name + backup_len, MODEL_SERVER_NAME_MAX);
+            r = find_row(g, n, key);
             if (r)
-                r->backend[0] = '\0'; /* accounted for */
-            if (r && !(r->admin & SRV_ADMIN_FMAINT))
+                r->seen = true;
+            if (!r || (r->admin & SRV_ADMIN_FMAINT))
+                repair_add(d, be, &sv, backup, key, r != NULL);
+        }
+        /* servers HAProxy has that the model does not, serving: those
+         * waiting to be deleted are already out of service */
+        for (size_t j = 0; j < n; j++) {
+            char *name;
+
+            if (g[j].seen || (g[j].admin & SRV_ADMIN_FMAINT))
                 continue;
-            buf_init(&words, 4096);
-            bad = backup ? render_backup_words(&words, &sv, true)
-                         : render_server_words(&words, be, &sv, true);
-            if (bad) {
-                buf_free(&words);
+            name = arena_printf(&d->ar, "%s/%.*s", be->name, (int)g[j].server_len, g[j].server);
+            if (hmap_get(&c->del_wait, name))
                 continue;
-            }
             d->u = xgrow(d->u, &d->cap, d->n + 1, sizeof(*d->u));
-            d->u[d->n++] = (struct rt_update){
-                RT_SERVER_ADD, arena_strdup(&d->ar, key),
-                arena_strndup(&d->ar, words.ptr, words.len),
-                be->opts && be->opts->cookie_persistence && !be->opts->cookie_static
-                    ? "dynamic-cookie"
-                    : NULL,
-                r != NULL}; /* one HAProxy has, disabled: enabled again */
-            buf_free(&words);
-            d->added++;
+            d->u[d->n++] = (struct rt_update){RT_SERVER_DEL, name, "", NULL, false};
+            d->removed++;
         }
     }
-    /* servers of the model's backends the model does not have, serving:
-     * those waiting to be deleted are already out of service */
-    for (size_t i = 0; i < n_rows; i++) {
-        const struct srv_row *r = &rows[i];
-        char *key;
-
-        if (!r->backend[0] || (r->admin & SRV_ADMIN_FMAINT))
-            continue;
-        key = arena_printf(&keys, "%s/%s", r->backend, r->server);
-        if (hmap_get(&c->del_wait, key) || !hmap_get(&backends, r->backend))
-            continue;
-        key = arena_strdup(&d->ar, key);
-        d->u = xgrow(d->u, &d->cap, d->n + 1, sizeof(*d->u));
-        d->u[d->n++] = (struct rt_update){RT_SERVER_DEL, key, "", NULL, false};
-        d->removed++;
-    }
-    hmap_deinit(&seen);
-    hmap_deinit(&backends);
-    arena_deinit(&keys);
 }
 
 /* Every backend compared: the repairs, if any, then the maps. */
@@ -315,7 +356,6 @@ static void on_state(int status, const char *reply, void *arg)
     struct ctl *c = arg;
     struct srv_row *rows;
     size_t n_rows;
-    char *text;
 
     if (status < 0) {
         log_warn("haproxy", "drift check: show servers state: %s; checked again later",
@@ -330,11 +370,9 @@ static void on_state(int status, const char *reply, void *arg)
         check_done(c);
         return;
     }
-    text = xstrdup(reply);
-    n_rows = parse_state(text, &rows);
+    n_rows = parse_state(reply, &rows);
     compare_servers(c, c->drift_first, c->drift_be, rows, n_rows);
     free(rows);
-    free(text);
     next_servers(c);
 }
 
