@@ -59,28 +59,32 @@ static void finish(struct mcli_req *r, int status)
     uv_close((uv_handle_t *)&r->timer, on_handle_closed);
 }
 
+/* Reads go straight into the reply, which doubles as it grows: a drift
+ * check reads megabytes of "show servers state". At MCLI_MAX_REPLY, no room
+ * is left: libuv reports UV_ENOBUFS. */
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
 {
-    static char slab[65536];
+    struct mcli_req *r = h->data;
+    size_t room;
 
-    (void)h;
     (void)hint;
-    b->base = slab;
-    b->len = sizeof(slab);
+    b->base = buf_tail(&r->reply, r->reply.len > 65536 ? r->reply.len : 65536, &room);
+    b->len = room;
 }
 
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct mcli_req *r = s->data;
 
-    if (n > 0) {
-        if (buf_add(&r->reply, b->base, (size_t)n))
-            finish(r, -E2BIG);
-    } else if (n == UV_EOF) {
+    (void)b;
+    if (n > 0)
+        buf_extend(&r->reply, (size_t)n);
+    else if (n == UV_EOF)
         finish(r, 0);
-    } else if (n < 0) {
+    else if (n == UV_ENOBUFS)
+        finish(r, -E2BIG);
+    else if (n < 0)
         finish(r, (int)n);
-    }
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)

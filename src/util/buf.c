@@ -78,6 +78,19 @@ void buf_reserve(struct buf *b, size_t n)
     b->ptr[b->len] = '\0';
 }
 
+char *buf_tail(struct buf *b, size_t n, size_t *room)
+{
+    buf_reserve(b, n);
+    *room = b->ptr ? b->cap - b->len - 1 : 0;
+    return b->ptr ? b->ptr + b->len : NULL;
+}
+
+void buf_extend(struct buf *b, size_t n)
+{
+    b->len += n;
+    b->ptr[b->len] = '\0';
+}
+
 int buf_adds(struct buf *b, const char *s)
 {
     return buf_add(b, s, strlen(s));

@@ -27,6 +27,11 @@ int buf_add(struct buf *b, const void *data, size_t len);
 /* Makes room for <n> more bytes (up to the limit) in one allocation: at a few
  * megabytes, doubling copies the buffer and holds both copies for a moment. */
 void buf_reserve(struct buf *b, size_t n);
+/* The free space at the end of <b>, after making room for <n> more bytes
+ * (fewer at the limit), to read into: *<room> bytes (0 at the limit, or
+ * after an error). buf_extend() then counts the <n> bytes put there. */
+char *buf_tail(struct buf *b, size_t n, size_t *room);
+void buf_extend(struct buf *b, size_t n);
 int buf_adds(struct buf *b, const char *s);
 int buf_addc(struct buf *b, char c);
 int buf_addf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* "show proc" parsing: mcli_parse_proc() in src/haproxy/mcli.h. */
+/* mcli_send() against a socket served by a child process, and "show proc"
+ * parsing: mcli_parse_proc(), src/haproxy/mcli.h. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,7 +8,14 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "haproxy/mcli.h"
 
@@ -146,13 +154,125 @@ static void test_long_lines(void **state)
     assert_int_equal(p.worker_pid, 12);
 }
 
+/* Serves one connection on <path>: reads the command until the client's
+ * half-close, then answers it followed by <size> bytes of digits and
+ * newlines. Returns the child's pid. */
+static pid_t serve_once(const char *path, size_t size)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    int ls = socket(AF_UNIX, SOCK_STREAM, 0);
+    pid_t pid;
+
+    assert_true(ls >= 0);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+    unlink(path);
+    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(ls, 1), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char cmd[256], *reply = malloc(size);
+        size_t got = 0;
+        ssize_t n;
+        int fd = accept(ls, NULL, NULL);
+
+        signal(SIGPIPE, SIG_IGN); /* the client closes on a reply too large */
+        while (fd >= 0 && got < sizeof(cmd) && (n = read(fd, cmd + got, sizeof(cmd) - got)) > 0)
+            got += (size_t)n;
+        for (size_t i = 0; reply && i < size; i++)
+            reply[i] = i % 64 == 63 ? '\n' : (char)('0' + i % 10);
+        if (fd < 0 || !reply || write(fd, cmd, got) != (ssize_t)got)
+            _exit(1);
+        for (size_t off = 0; off < size; off += (size_t)n) {
+            n = write(fd, reply + off, size - off);
+            if (n <= 0)
+                _exit(0); /* the client gave up: a reply too large */
+        }
+        _exit(0);
+    }
+    close(ls);
+    return pid;
+}
+
+struct answer {
+    int status;
+    char *reply;
+};
+
+static void on_answer(int status, const char *reply, void *arg)
+{
+    struct answer *a = arg;
+
+    a->status = status;
+    a->reply = strdup(reply);
+}
+
+static struct answer ask(size_t size)
+{
+    char path[] = "/tmp/portico-test-mcli-XXXXXX", sock[64];
+    struct answer a = {1, NULL};
+    uv_loop_t loop;
+    pid_t pid;
+    int st;
+
+    assert_non_null(mkdtemp(path));
+    snprintf(sock, sizeof(sock), "%s/s", path);
+    pid = serve_once(sock, size);
+    assert_int_equal(uv_loop_init(&loop), 0);
+    mcli_send(&loop, sock, "show servers state", 10000, on_answer, &a);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(mcli_in_flight(), 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    unlink(sock);
+    rmdir(path);
+    return a;
+}
+
+/* Megabytes arrive whole, read into the reply as it grows. */
+static void test_send_large_reply(void **state)
+{
+    const size_t size = 3u << 20;
+    const char *cmd = "show servers state\n";
+    struct answer a;
+
+    (void)state;
+    a = ask(size);
+    assert_int_equal(a.status, 0);
+    assert_int_equal(strlen(a.reply), strlen(cmd) + size);
+    assert_memory_equal(a.reply, cmd, strlen(cmd));
+    for (size_t i = 0; i < size; i++) {
+        if (a.reply[strlen(cmd) + i] != (i % 64 == 63 ? '\n' : (char)('0' + i % 10)))
+            fail_msg("byte %zu differs", i);
+    }
+    free(a.reply);
+    /* nothing at all is an empty reply */
+    a = ask(0);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.reply, cmd);
+    free(a.reply);
+}
+
+/* A reply past 4 MiB is refused, not cut. */
+static void test_send_reply_too_large(void **state)
+{
+    struct answer a;
+
+    (void)state;
+    a = ask(5u << 20);
+    assert_int_equal(a.status, -E2BIG);
+    free(a.reply);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_show_proc_26),      cmocka_unit_test(test_after_reloads),
         cmocka_unit_test(test_no_worker),         cmocka_unit_test(test_failed_not_reported),
         cmocka_unit_test(test_no_trailing_newline), cmocka_unit_test(test_invalid),
-        cmocka_unit_test(test_long_lines),
+        cmocka_unit_test(test_long_lines),        cmocka_unit_test(test_send_large_reply),
+        cmocka_unit_test(test_send_reply_too_large),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
