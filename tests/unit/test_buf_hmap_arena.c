@@ -17,6 +17,7 @@
 #include "util/hmap.h"
 #include "util/hset.h"
 #include "util/itab.h"
+#include "util/shared.h"
 #include "util/sort.h"
 #include "util/xalloc.h"
 
@@ -667,6 +668,34 @@ static void test_arena_strings(void **state)
     assert_int_equal(a.total, 0);
 }
 
+/* A shared block lives until its last reference goes; what it holds is
+ * the last holder's to free (valgrind and ASan see a leak or a double
+ * free). */
+static void test_shared_blocks(void **state)
+{
+    long double *v = shared_new(4 * sizeof(*v));
+    struct arena *a = shared_new(sizeof(*a));
+
+    (void)state;
+    assert_int_equal((uintptr_t)v % _Alignof(max_align_t), 0);
+    for (int i = 0; i < 4; i++)
+        assert_true(v[i] == 0);
+    assert_ptr_equal(shared_ref(v), v);
+    assert_null(shared_ref(NULL));
+    shared_unref(v);
+    v[3] = 1; /* one reference left */
+    shared_unref(v);
+    shared_unref(NULL);
+    arena_init(a);
+    arena_strdup(a, "held");
+    shared_ref(a);
+    assert_false(shared_release(a));
+    assert_true(shared_release(a));
+    arena_deinit(a);
+    shared_free(a);
+    assert_false(shared_release(NULL));
+}
+
 static void test_arena_alloc(void **state)
 {
     struct arena a;
@@ -798,6 +827,7 @@ int main(void)
         cmocka_unit_test(test_hash_fnv1a),
         cmocka_unit_test(test_arena_strings),
         cmocka_unit_test(test_arena_alloc),
+        cmocka_unit_test(test_shared_blocks),
         cmocka_unit_test(test_arena_big_first),
         cmocka_unit_test(test_errmsg),
         cmocka_unit_test(test_xalloc),
