@@ -19,6 +19,7 @@
 #include "store/objects.h"
 #include "util/hmap.h"
 #include "util/itab.h"
+#include "util/shared.h"
 #include "util/sort.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
@@ -3039,11 +3040,21 @@ void model_unref(struct model *m)
     if (!m || --m->refs > 0)
         return;
     if (m->base) { /* a patch: the rest is base's */
-        if (m->own_maps) {
-            for (int map = 0; map < MODEL_MAP_COUNT; map++)
-                free(m->maps[map]);
+        const struct model *b = m->base;
+
+        /* the arrays a reroute made, not the build's */
+        for (int map = 0; map < MODEL_MAP_COUNT; map++) {
+            if (m->maps[map] != b->maps[map])
+                shared_unref(m->maps[map]);
         }
-        model_unref(m->routes);
+        if (m->certs != b->certs)
+            shared_unref(m->certs);
+        if (m->issues != b->issues)
+            shared_unref(m->issues);
+        if (shared_release(m->strings)) {
+            arena_deinit(m->strings);
+            shared_free(m->strings);
+        }
         free(m->lookups.v);
         free(m->backends);
         free(m->patched);

@@ -3,8 +3,11 @@
  * and the options alone. Every node and string lives in the arena, but
  * the arrays of backends and of each map's entries, which the build fills in
  * place and the model frees, and the parsed Secrets its certificates name,
- * which it holds. A patch (model_patch()) has an arena and a backends array
- * of its own, and shares everything else with the build it holds. */
+ * which it holds. A patch (model_patch(), model_reroute()) has an arena and a
+ * backends array of its own, and shares everything else with the build it
+ * holds, but the arrays of maps, certificates and issues a reroute made:
+ * shared blocks (util/shared.h) each patch holds, whose strings are in
+ * <strings>. */
 #ifndef SRC_MODEL_MODEL_T_H
 #define SRC_MODEL_MODEL_T_H
 #include <stdbool.h>
@@ -198,9 +201,8 @@ struct model {
     bool beyond_hosts;              /* an Ingress makes more than the routes of its own
                                      * hosts: a canary, an alias, passthrough, no rules
                                      * (model_reroute() cannot) */
-    bool own_maps;                  /* a patch whose maps, certificates and issues are its
-                                     * own, not base's (model_reroute()) */
-    struct model *routes;           /* a patch whose maps, certificates and issues are
-                                     * those of reroute <routes>, held; or NULL */
+    struct arena *strings;          /* a patch: the strings its reroutes copied since the
+                                     * build, in one arena each reroute adds to (a shared
+                                     * block, util/shared.h), held; or NULL */
 };
 #endif

@@ -16,6 +16,7 @@
 #include "store/objects.h"
 #include "store/store.h"
 #include "util/hmap.h"
+#include "util/shared.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -149,31 +150,28 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* <s>, copied into <p>'s arena if it is in <m>'s. */
-static const char *keep(struct model *p, const struct model *m, const char *s)
-{
-    return s && arena_owns(&m->arena, s) ? arena_strdup(&p->arena, s) : s;
-}
-
 /* A new patch of <m> (refs 1) that is <m> as it is: base is <m>'s build;
  * its arena, backends array and patched indexes are its own, with the
- * servers of the backends patched before copied from <m>'s arena. The maps,
- * certificates and issues of a reroute, if <m> has those of one, are held
- * (struct model's routes), or copied when <copy_routes>: the patch's are
- * then its own (own_maps) or its build's. Whatever <m> holds, a patch's
- * strings are then in its build's arena, its own or its routes', never in
- * a fourth model's. */
-static struct model *patch_of(struct model *m, bool copy_routes)
+ * servers of the backends patched before copied from <m>'s arena; the
+ * arrays of maps, certificates and issues a reroute made, and the strings
+ * of reroutes, are held as <m> holds them. */
+static struct model *patch_of(struct model *m)
 {
     struct model *root = m->base ? m->base : m, *p = xmalloc(sizeof(*p));
-    struct model *routes = m->own_maps ? m : m->routes;
 
     *p = *m; /* the rest is the build's */
     arena_init(&p->arena);
     p->refs = 1;
     p->base = model_ref(root);
-    p->own_maps = false;
-    p->routes = NULL;
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        if (p->maps[k] != root->maps[k])
+            shared_ref(p->maps[k]);
+    }
+    if (p->certs != root->certs)
+        shared_ref(p->certs);
+    if (p->issues != root->issues)
+        shared_ref(p->issues);
+    shared_ref(p->strings);
     p->patched = xmalloc((m->n_patched + 1) * sizeof(*p->patched));
     if (m->n_patched)
         memcpy(p->patched, m->patched, m->n_patched * sizeof(*p->patched));
@@ -187,38 +185,6 @@ static struct model *patch_of(struct model *m, bool copy_routes)
 
         be->servers = copy_servers(&p->arena, be->servers, be->n_servers, be->n_v4);
         be->backups = copy_servers(&p->arena, be->backups, be->n_backups, be->n_backups_v4);
-    }
-    if (!routes)
-        return p;
-    if (!copy_routes) {
-        p->routes = model_ref(routes);
-        return p;
-    }
-    p->own_maps = true;
-    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
-        p->maps[k] = xmalloc((m->n_maps[k] + 1) * sizeof(*p->maps[k]));
-        for (size_t i = 0; i < m->n_maps[k]; i++) {
-            p->maps[k][i].key = keep(p, routes, m->maps[k][i].key);
-            p->maps[k][i].value = keep(p, routes, m->maps[k][i].value);
-        }
-    }
-    p->certs = arena_memdup(&p->arena, m->certs, (m->n_certs + 1) * sizeof(*p->certs));
-    for (size_t i = 0; i < m->n_certs; i++) {
-        struct model_cert *c = &p->certs[i];
-
-        c->snis = arena_alloc(&p->arena, (c->n_snis + 1) * sizeof(*c->snis));
-        for (size_t j = 0; j < c->n_snis; j++)
-            c->snis[j] = keep(p, routes, m->certs[i].snis[j]);
-    }
-    p->issues = arena_alloc(&p->arena, (m->n_issues + 1) * sizeof(*p->issues));
-    for (size_t i = 0; i < m->n_issues; i++) {
-        struct model_issue *is = &p->issues[i];
-
-        is->sev = m->issues[i].sev;
-        is->obj = keep(p, routes, m->issues[i].obj);
-        is->origin = keep(p, routes, m->issues[i].origin);
-        is->field = keep(p, routes, m->issues[i].field);
-        is->msg = keep(p, routes, m->issues[i].msg);
     }
     return p;
 }
@@ -260,7 +226,7 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
         free(idx);
         return NULL;
     }
-    p = patch_of(m, false);
+    p = patch_of(m);
     for (size_t i = 0; ok && i < cap; i++) {
         struct model_backend *be = &p->backends[idx[i]];
 
@@ -284,8 +250,9 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
 /* Ingresses a reroute builds again at most: the changed ones and those that
  * share a host with them. */
 #define REROUTE_MAX 64
-/* What the strings changed since the build may weigh in a patch, past which
- * a build is made again: each reroute copies them (patch_of()). */
+/* What the strings reroutes copied since the build may weigh, past which a
+ * build is made again: they are kept until then (struct model's strings),
+ * those of routes changed again too. */
 #define REROUTE_ARENA_MAX (256u << 10)
 
 /* Calls <fn> for each host whose routes Ingress <ing> makes, or may: its
@@ -500,11 +467,13 @@ static size_t host_ranges(const struct model_entry *v, size_t n_v, enum model_ma
     return merged;
 }
 
-/* Map <map> of <p>: the <n_src> entries <src>, but those of <hosts>, and
- * <r>'s, the routes of those hosts, copied into <p>'s arena. */
-static void splice_map(struct model *p, const struct model_entry *src, size_t n_src,
-                       const struct model *r, enum model_map map, const struct hmap *hosts)
+/* A new array for map <map> of <p> (a shared block): its entries but those
+ * of <hosts>, and <r>'s, the routes of those hosts, copied into p->strings. */
+static void splice_map(struct model *p, const struct model *r, enum model_map map,
+                       const struct hmap *hosts)
 {
+    const struct model_entry *src = p->maps[map];
+    size_t n_src = p->n_maps[map];
     struct range *ranges = xmalloc((hosts->used + 1) * sizeof(*ranges));
     size_t n_ranges = host_ranges(src, n_src, map, hosts, ranges), removed = 0, n = 0, i = 0,
            e = 0, k = 0, next;
@@ -512,7 +481,7 @@ static void splice_map(struct model *p, const struct model_entry *src, size_t n_
 
     for (size_t j = 0; j < n_ranges; j++)
         removed += ranges[j].hi - ranges[j].lo;
-    out = xmalloc((n_src - removed + r->n_maps[map] + 1) * sizeof(*out));
+    out = shared_new((n_src - removed + r->n_maps[map] + 1) * sizeof(*out));
     while (i < n_src || e < r->n_maps[map]) {
         if (k < n_ranges && ranges[k].lo == i) {
             i = ranges[k++].hi;
@@ -525,8 +494,8 @@ static void splice_map(struct model *p, const struct model_entry *src, size_t n_
             size_t at = lower_bound(src, n_src, r->maps[map][e].key);
 
             if (at <= i) {
-                out[n].key = arena_strdup(&p->arena, r->maps[map][e].key);
-                out[n++].value = arena_strdup(&p->arena, r->maps[map][e].value);
+                out[n].key = arena_strdup(p->strings, r->maps[map][e].key);
+                out[n++].value = arena_strdup(p->strings, r->maps[map][e].value);
                 e++;
                 continue;
             }
@@ -538,6 +507,8 @@ static void splice_map(struct model *p, const struct model_entry *src, size_t n_
         i = next;
     }
     free(ranges);
+    if (p->maps[map] != p->base->maps[map])
+        shared_unref(p->maps[map]);
     p->maps[map] = out;
     p->n_maps[map] = n;
 }
@@ -594,15 +565,24 @@ static struct model_cert *own_cert(struct model *p, const char *file)
     return c ? &p->certs[c - p->certs] : NULL;
 }
 
-/* Sets <p>'s certificates (its own array, in its arena) to what they are
+/* Sets <p>'s certificates (a new array, a shared block) to what they are
  * with <old>'s TLS entries replaced by <now>'s: the host names of <hosts>
  * are <now>'s, the refs follow. False when a certificate is new or named no
- * more: a build must be made. */
+ * more: a build must be made. Neither has any: the host names of <hosts>
+ * are on no certificate (an Ingress naming one in its TLS would be among
+ * those built again), <p>'s stay as they are. */
 static bool splice_certs(struct model *p, const struct model *old, const struct model *now,
                          const struct hmap *hosts)
 {
-    struct model_cert *v = arena_memdup(&p->arena, p->certs, (p->n_certs + 1) * sizeof(*v));
+    struct model_cert *v;
 
+    if (!old->n_certs && !now->n_certs)
+        return true;
+    v = shared_new((p->n_certs + 1) * sizeof(*v));
+    if (p->n_certs)
+        memcpy(v, p->certs, p->n_certs * sizeof(*v));
+    if (p->certs != p->base->certs)
+        shared_unref(p->certs);
     p->certs = v;
     for (size_t i = 0; i < now->n_certs; i++) {
         struct model_cert *c = own_cert(p, now->certs[i].file);
@@ -629,13 +609,13 @@ static bool splice_certs(struct model *p, const struct model *old, const struct 
             touched = hmap_get(hosts, c->snis[j]) != NULL;
         if (!touched)
             continue;
-        snis = arena_alloc(&p->arena, (c->n_snis + n_nc + 1) * sizeof(*snis));
+        snis = arena_alloc(p->strings, (c->n_snis + n_nc + 1) * sizeof(*snis));
         for (size_t j = 0; j < c->n_snis; j++) {
             if (!hmap_get(hosts, c->snis[j]))
                 snis[n++] = c->snis[j];
         }
         for (size_t j = 0; j < n_nc; j++)
-            snis[n++] = arena_strdup(&p->arena, nc->snis[j]);
+            snis[n++] = arena_strdup(p->strings, nc->snis[j]);
         if (n)
             qsort(snis, n, sizeof(*snis), str_cmp_ptrs);
         c->snis = snis;
@@ -644,13 +624,19 @@ static bool splice_certs(struct model *p, const struct model *old, const struct 
     return true;
 }
 
-/* <p>'s issues: its own but those of the Ingresses of <refs>, then <now>'s
- * of them. */
+/* <p>'s issues (a new array, a shared block): its own but those of the
+ * Ingresses of <refs>, then <now>'s of them. Unless none is of those: the
+ * array stays. */
 static void splice_issues(struct model *p, const struct model *now, const struct hmap *refs)
 {
-    struct model_issue *v = arena_alloc(&p->arena, (p->n_issues + now->n_issues + 1) * sizeof(*v));
-    size_t n = 0;
+    struct model_issue *v;
+    size_t n = 0, gone = 0;
 
+    for (size_t i = 0; i < p->n_issues; i++)
+        gone += hmap_get(refs, p->issues[i].obj) != NULL;
+    if (!gone && !now->n_issues)
+        return;
+    v = shared_new((p->n_issues - gone + now->n_issues + 1) * sizeof(*v));
     for (size_t i = 0; i < p->n_issues; i++) {
         if (!hmap_get(refs, p->issues[i].obj))
             v[n++] = p->issues[i];
@@ -662,11 +648,13 @@ static void splice_issues(struct model *p, const struct model *now, const struct
         if (!hmap_get(refs, is->obj))
             continue;
         v[n].sev = is->sev;
-        v[n].obj = arena_strdup(&p->arena, is->obj);
-        v[n].origin = arena_strdup(&p->arena, is->origin);
-        v[n].field = arena_strdup(&p->arena, is->field);
-        v[n++].msg = arena_strdup(&p->arena, is->msg);
+        v[n].obj = arena_strdup(p->strings, is->obj);
+        v[n].origin = arena_strdup(p->strings, is->origin);
+        v[n].field = arena_strdup(p->strings, is->field);
+        v[n++].msg = arena_strdup(p->strings, is->msg);
     }
+    if (p->issues != p->base->issues)
+        shared_unref(p->issues);
     p->issues = v;
     p->n_issues = n;
 }
@@ -748,9 +736,7 @@ struct model *model_reroute(struct model *m, const struct store *store,
     hmap_init(&cl.hosts);
     hmap_init_borrowing(&cl.taken);
     hmap_init(&refs);
-    /* the arena of the last reroute: what it copied since the build */
-    if (m->own_maps ? m->arena.total > REROUTE_ARENA_MAX
-                    : m->routes && m->routes->arena.total > REROUTE_ARENA_MAX)
+    if (m->strings && m->strings->total > REROUTE_ARENA_MAX)
         goto out;
     for (size_t i = 0; i < m->n_backends; i++) {
         if (m->backends[i].origin) /* the routes to it are the spare's */
@@ -800,18 +786,18 @@ struct model *model_reroute(struct model *m, const struct store *store,
         ok = true;
         goto out;
     }
-    p = patch_of(m, true);
+    p = patch_of(m);
+    if (!p->strings) {
+        p->strings = shared_new(sizeof(*p->strings));
+        arena_init(p->strings);
+    }
     if (!count_refs(p, old, now) || !splice_certs(p, old, now, &cl.hosts))
         goto out;
-    /* from <p>'s maps: its own copies, or its build's */
+    /* the maps these hosts have, had or both: the others stay as they are */
     for (int k = 0; k < MODEL_MAP_COUNT; k++) {
-        struct model_entry *src = p->maps[k];
-
-        splice_map(p, src, p->n_maps[k], now, (enum model_map)k, &cl.hosts);
-        if (p->own_maps)
-            free(src);
+        if (old->n_maps[k] || now->n_maps[k])
+            splice_map(p, now, (enum model_map)k, &cl.hosts);
     }
-    p->own_maps = true;
     for (int k = 0; k < MODEL_MAP_COUNT; k++) {
         /* a map used or unused now: haproxy.cfg changes */
         if (!m->n_maps[k] != !p->n_maps[k])

@@ -86,18 +86,6 @@ char *arena_strdup(struct arena *a, const char *s)
     return s ? arena_strndup(a, s, strlen(s)) : NULL;
 }
 
-bool arena_owns(const struct arena *a, const void *p)
-{
-    const unsigned char *q = p;
-
-    for (const struct arena_chunk *c = a->head; c; c = c->next) {
-        /* compared as addresses: unrelated pointers have no order in C */
-        if ((uintptr_t)q >= (uintptr_t)c->data && (uintptr_t)q < (uintptr_t)(c->data + c->used))
-            return true;
-    }
-    return false;
-}
-
 void *arena_memdup(struct arena *a, const void *p, size_t n)
 {
     void *d = arena_alloc(a, n);

@@ -3,7 +3,6 @@
  * and is freed in one call. */
 #ifndef SRC_UTIL_ARENA_H
 #define SRC_UTIL_ARENA_H
-#include <stdbool.h>
 #include <stddef.h>
 
 struct arena_chunk;
@@ -20,9 +19,6 @@ void *arena_alloc(struct arena *a, size_t n);
 char *arena_strdup(struct arena *a, const char *s);
 char *arena_strndup(struct arena *a, const char *s, size_t n);
 char *arena_printf(struct arena *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* True when <p> points into memory <a> handed out: a walk of its chunks,
- * for small arenas. */
-bool arena_owns(const struct arena *a, const void *p);
 /* Returns a copy of <n> elements of <size> bytes at <p>. */
 void *arena_memdup(struct arena *a, const void *p, size_t n);
 #endif
