@@ -31,6 +31,9 @@ reports:
   and reroutes of it for Ingress changes) and watch events per change
   (/metrics), and the CPU of the children it waited for (the haproxy -c of
   each reload);
+- the drift check every 30 s falls in some batches and not others: with
+  --drift-interval-ms 3600000 it falls in none (bench/drift_cost.py
+  measures it on its own);
 - with --callgrind, one more run under callgrind after the others, the
   instructions per change by kind: instrumentation on only from just before
   a kind's first change until Portico is quiet after its last (the watch
@@ -480,7 +483,10 @@ def run_once(binary, tmp, admin, certs, args, tag, cg=False):
                f"--callgrind-out-file={work / 'cg.out.%p'}"] + cmd
     log = work / "portico.log"
     start = time.time()
-    proc = subprocess.Popen(cmd + ["--log-level=debug"], stderr=open(log, "w"))
+    env = dict(os.environ)
+    if args.drift_interval_ms:
+        env["PORTICO_DRIFT_INTERVAL_MS"] = str(args.drift_interval_ms)
+    proc = subprocess.Popen(cmd + ["--log-level=debug"], stderr=open(log, "w"), env=env)
     created, out = [], {"work": work}
     n = args.callgrind_changes if cg else args.changes
     nb = args.callgrind_changes if cg else args.backend_changes or args.changes
@@ -672,6 +678,10 @@ def main():
                     help="among the changes under load, new Services (reloads)")
     ap.add_argument("--connections", type=int, default=50, help="wrk connections")
     ap.add_argument("--runs", type=int, default=1, help="runs per binary")
+    ap.add_argument("--drift-interval-ms", type=int, default=0,
+                    help="Portico's drift check interval (PORTICO_DRIFT_INTERVAL_MS; 0: its "
+                         "own, 30 s): 3600000 keeps the periodic check, whose cost "
+                         "bench/drift_cost.py measures, out of the CPU per change")
     ap.add_argument("--portico", action="append",
                     help="binary to measure, and flags of its own after it, e.g. "
                          "'./portico --spare-backends=0' (repeatable; default ./portico)")
