@@ -837,8 +837,11 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
     }
     plan_gen_patched(&c->pending, &c->running, m);
     model_unref(m);
-    free(c->pending.crt_list);
-    c->pending.crt_list = render_crt_list(c->pending.model);
+    /* the same certificates' array: the same crt-list (model_reroute()) */
+    if (c->pending.model->certs != c->running.model->certs) {
+        free(c->pending.crt_list);
+        c->pending.crt_list = render_crt_list(c->pending.model);
+    }
     plan_make_routes(&c->running, &c->pending, &plan);
     if (!c->pending.crt_list || plan.reload) {
         /* which a build plans again, and names */
@@ -847,7 +850,8 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
         return false;
     }
     add_lookups(c, c->pending.model);
-    log_issues(c, c->pending.model);
+    if (c->pending.model->issues != c->running.model->issues)
+        log_issues(c, c->pending.model);
     c->m_reroutes++;
     log_debug("ctl", "%zu ingresses changed: the routes of their hosts built again", n);
     apply_patch(c, &plan, t0, "routes");
