@@ -467,8 +467,31 @@ static size_t host_ranges(const struct model_entry *v, size_t n_v, enum model_ma
     return merged;
 }
 
+/* Entry <e> of a reroute's map, with <p>'s strings where it has them: those
+ * of its entry of the same key, <src>[<at>] if that is one (a host's routes
+ * are built again whole, most of them as they were), the name of the
+ * backend the value names; else copies in p->strings, which reroutes fill
+ * until the next build. Entries as they were keep their pointers: the plan
+ * compares them as such. */
+static struct model_entry kept_entry(struct model *p, const struct model_entry *src,
+                                     size_t n_src, size_t at, const struct model_entry *e)
+{
+    bool same_key = at < n_src && !strcmp(src[at].key, e->key);
+    const struct model_backend *be;
+    struct model_entry out;
+
+    out.key = same_key ? src[at].key : arena_strdup(p->strings, e->key);
+    if (same_key && !strcmp(src[at].value, e->value))
+        out.value = src[at].value;
+    else if ((be = model_find_backend(p, e->value)))
+        out.value = be->name;
+    else
+        out.value = arena_strdup(p->strings, e->value);
+    return out;
+}
+
 /* A new array for map <map> of <p> (a shared block): its entries but those
- * of <hosts>, and <r>'s, the routes of those hosts, copied into p->strings. */
+ * of <hosts>, and <r>'s, the routes of those hosts (kept_entry()). */
 static void splice_map(struct model *p, const struct model *r, enum model_map map,
                        const struct hmap *hosts)
 {
@@ -494,9 +517,7 @@ static void splice_map(struct model *p, const struct model *r, enum model_map ma
             size_t at = lower_bound(src, n_src, r->maps[map][e].key);
 
             if (at <= i) {
-                out[n].key = arena_strdup(p->strings, r->maps[map][e].key);
-                out[n++].value = arena_strdup(p->strings, r->maps[map][e].value);
-                e++;
+                out[n++] = kept_entry(p, src, n_src, at, &r->maps[map][e++]);
                 continue;
             }
             if (at < next)

@@ -1786,6 +1786,16 @@ static void assert_same_routes(const struct model *p, const struct model *b)
 
 /* Reroutes <*m> for the Ingresses changed since the last call: the result
  * must be what a build makes, and replaces <*m>. */
+/* The key of the entry of <key> in map <map> of <m> (its own pointer), or NULL. */
+static const char *entry_key(const struct model *m, enum model_map map, const char *key)
+{
+    for (size_t i = 0; i < m->n_maps[map]; i++) {
+        if (!strcmp(m->maps[map][i].key, key))
+            return m->maps[map][i].key;
+    }
+    return NULL;
+}
+
 static void reroute(struct store *s, const struct model_opts *o, struct model **m)
 {
     struct store_change *v;
@@ -1826,6 +1836,7 @@ static void test_reroute_is_a_build(void **state)
     struct store s;
     struct model_opts o = opts();
     struct model *m, *p, *b;
+    const char *key;
     struct store_change *v;
     size_t n;
     uint64_t web = k8s_lookup_hash(K8S_SERVICE, "shop", "web");
@@ -1867,7 +1878,17 @@ static void test_reroute_is_a_build(void **state)
                 "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http")) ","
                                           PATH("/z", "Prefix", BE_NAME("api", "http"))) ","
                             RULE("*.w.com", PATH("/", "Prefix", BE_NAME("api", "http"))) "]");
+    key = entry_key(m, MODEL_MAP_PREFIX, "a.com/");
+    assert_non_null(key);
     reroute(&s, &o, &m);
+    /* the route as it was keeps its strings; the new one names its backend's */
+    assert_ptr_equal(entry_key(m, MODEL_MAP_PREFIX, "a.com/"), key);
+    for (size_t i = 0; i < m->n_maps[MODEL_MAP_PREFIX]; i++) {
+        const struct model_entry *e = &m->maps[MODEL_MAP_PREFIX][i];
+
+        if (!strncmp(e->key, "a.com/z", 7))
+            assert_ptr_equal(e->value, model_find_backend(m, e->value)->name);
+    }
     /* a newer Ingress on the same path loses it, with an issue... */
     put_ingress(&s, "shop", "e", T_NEW, "portico", "",
                 "'rules':[" RULE("a.com", PATH("/z", "Prefix", BE_NAME("web", "http"))) "]");
