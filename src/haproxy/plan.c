@@ -472,6 +472,7 @@ static bool map_gains(const struct model *a, const struct model *b, enum model_m
             x++;
         if (x == a->n_maps[m] || cmp > 0)
             return true;
+        x++; /* keys are unique: b's next is above this one */
     }
     return false;
 }
