@@ -8,13 +8,12 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <signal.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "haproxy/mcli.h"
@@ -154,44 +153,39 @@ static void test_long_lines(void **state)
     assert_int_equal(p.worker_pid, 12);
 }
 
-/* Serves one connection on <path>: reads the command until the client's
- * half-close, then answers it followed by <size> bytes of digits and
- * newlines. Returns the child's pid. */
-static pid_t serve_once(const char *path, size_t size)
+/* One connection served on a thread: the command read until the client's
+ * half-close, then answered with itself followed by <size> bytes of digits
+ * and newlines. A thread, not a child process: under valgrind a child's
+ * exit reports the parent's heap as its own leaks. */
+struct server {
+    int ls;
+    size_t size;
+};
+
+static void *serve(void *arg)
 {
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    int ls = socket(AF_UNIX, SOCK_STREAM, 0);
-    pid_t pid;
+    const struct server *sv = arg;
+    char cmd[256], *reply = malloc(sv->size + 1);
+    size_t got = 0;
+    ssize_t n;
+    int fd = accept(sv->ls, NULL, NULL);
 
-    assert_true(ls >= 0);
-    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-    unlink(path);
-    assert_int_equal(bind(ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    assert_int_equal(listen(ls, 1), 0);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        char cmd[256], *reply = malloc(size);
-        size_t got = 0;
-        ssize_t n;
-        int fd = accept(ls, NULL, NULL);
-
-        signal(SIGPIPE, SIG_IGN); /* the client closes on a reply too large */
-        while (fd >= 0 && got < sizeof(cmd) && (n = read(fd, cmd + got, sizeof(cmd) - got)) > 0)
-            got += (size_t)n;
-        for (size_t i = 0; reply && i < size; i++)
-            reply[i] = i % 64 == 63 ? '\n' : (char)('0' + i % 10);
-        if (fd < 0 || !reply || write(fd, cmd, got) != (ssize_t)got)
-            _exit(1);
-        for (size_t off = 0; off < size; off += (size_t)n) {
-            n = write(fd, reply + off, size - off);
+    while (fd >= 0 && got < sizeof(cmd) && (n = read(fd, cmd + got, sizeof(cmd) - got)) > 0)
+        got += (size_t)n;
+    for (size_t i = 0; reply && i < sv->size; i++)
+        reply[i] = i % 64 == 63 ? '\n' : (char)('0' + i % 10);
+    /* MSG_NOSIGNAL: the client closes on a reply too large */
+    if (fd >= 0 && send(fd, cmd, got, MSG_NOSIGNAL) == (ssize_t)got) {
+        for (size_t off = 0; reply && off < sv->size; off += (size_t)n) {
+            n = send(fd, reply + off, sv->size - off, MSG_NOSIGNAL);
             if (n <= 0)
-                _exit(0); /* the client gave up: a reply too large */
+                break;
         }
-        _exit(0);
     }
-    close(ls);
-    return pid;
+    if (fd >= 0)
+        close(fd);
+    free(reply);
+    return NULL;
 }
 
 struct answer {
@@ -209,23 +203,27 @@ static void on_answer(int status, const char *reply, void *arg)
 
 static struct answer ask(size_t size)
 {
-    char path[] = "/tmp/portico-test-mcli-XXXXXX", sock[64];
+    char path[] = "/tmp/portico-test-mcli-XXXXXX";
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    struct server sv = {socket(AF_UNIX, SOCK_STREAM, 0), size};
     struct answer a = {1, NULL};
     uv_loop_t loop;
-    pid_t pid;
-    int st;
+    pthread_t t;
 
     assert_non_null(mkdtemp(path));
-    snprintf(sock, sizeof(sock), "%s/s", path);
-    pid = serve_once(sock, size);
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/s", path);
+    assert_true(sv.ls >= 0);
+    assert_int_equal(bind(sv.ls, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    assert_int_equal(listen(sv.ls, 1), 0);
+    assert_int_equal(pthread_create(&t, NULL, serve, &sv), 0);
     assert_int_equal(uv_loop_init(&loop), 0);
-    mcli_send(&loop, sock, "show servers state", 10000, on_answer, &a);
+    mcli_send(&loop, sa.sun_path, "show servers state", 10000, on_answer, &a);
     uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(mcli_in_flight(), 0);
     assert_int_equal(uv_loop_close(&loop), 0);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    unlink(sock);
+    close(sv.ls);
+    unlink(sa.sun_path);
     rmdir(path);
     return a;
 }
