@@ -536,37 +536,42 @@ static void part_update(struct planner *p, struct render_file *f, size_t k,
     buf_free(&cmds);
 }
 
-/* Puts the updates of every group of <p> in <out>, in the order they are
- * applied (struct planner). */
-static void take_updates(struct planner *p, struct plan *out)
+/* The update groups of <p>, in the order they are applied (struct planner). */
+#define PLAN_GROUPS 9
+static void groups(struct planner *p, struct updates *v[PLAN_GROUPS])
 {
-    const struct updates *const order[] = {
+    struct updates *order[PLAN_GROUPS] = {
         &p->certs, &p->relist, &p->servers_added, &p->hosts_first, &p->maps,
         &p->hosts_last, &p->maps_late, &p->servers_removed, &p->late,
     };
+
+    memcpy(v, order, sizeof(order));
+}
+
+/* Puts the updates of every group of <p> in <out>, in that order. */
+static void take_updates(struct planner *p, struct plan *out)
+{
+    struct updates *v[PLAN_GROUPS];
     size_t n = 1;
 
-    for (size_t i = 0; i < ARRAY_SIZE(order); i++)
-        n += order[i]->n;
+    groups(p, v);
+    for (size_t i = 0; i < PLAN_GROUPS; i++)
+        n += v[i]->n;
     out->u = xcalloc(n, sizeof(*out->u));
-    for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
-        if (order[i]->n)
-            memcpy(&out->u[out->n], order[i]->v, order[i]->n * sizeof(*order[i]->v));
-        out->n += order[i]->n;
+    for (size_t i = 0; i < PLAN_GROUPS; i++) {
+        if (v[i]->n)
+            memcpy(&out->u[out->n], v[i]->v, v[i]->n * sizeof(*v[i]->v));
+        out->n += v[i]->n;
     }
 }
 
 static void planner_free(struct planner *p)
 {
-    free(p->certs.v);
-    free(p->relist.v);
-    free(p->servers_added.v);
-    free(p->hosts_first.v);
-    free(p->maps.v);
-    free(p->hosts_last.v);
-    free(p->maps_late.v);
-    free(p->servers_removed.v);
-    free(p->late.v);
+    struct updates *v[PLAN_GROUPS];
+
+    groups(p, v);
+    for (size_t i = 0; i < PLAN_GROUPS; i++)
+        free(v[i]->v);
 }
 
 void plan_make(const struct plan_gen *running, const struct plan_gen *pending, bool serving,
