@@ -156,26 +156,22 @@ int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, 
             made = xstrdup(path);
         }
         *slash = '/';
-        if (ret == 0 && k && c->running.hashes[k - 1] == hash) {
+        if (ret == 0 && (f->same || (k && c->running.hashes[k - 1] == hash))) {
             char *from = xasprintf("%s/%s", prev, f->name);
             bool linked = link(from, path) == 0;
 
+            /* haproxy.cfg not rendered again: the running one is its only copy */
+            if (!linked && f->same) {
+                ret = -errno;
+                errmsg_set(err, "link %s to %s: %s", from, path, strerror(-ret));
+            }
             free(from);
-            if (linked) {
+            if (linked || ret) {
                 free(path);
                 continue;
             }
         }
-        if (ret == 0 && f->same) {
-            /* haproxy.cfg, not rendered again: the running generation's */
-            char *from = xasprintf("%s/%s", prev, f->name);
-
-            if (!c->gen || link(from, path) == -1) {
-                ret = c->gen ? -errno : -ENOENT;
-                errmsg_set(err, "link %s to %s: %s", from, path, strerror(-ret));
-            }
-            free(from);
-        } else if (ret == 0 && f->path) {
+        if (ret == 0 && f->path) {
             /* the configuration, written while it was rendered */
             if (rename(f->path, path) == -1) {
                 ret = -errno;
