@@ -433,9 +433,9 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
                         "    tcp-request content accept if { req_ssl_hello_type 1 }\n"
                         "    use_backend %%[req_ssl_sni,lower,map_str(maps/passthrough.map)] "
                         "if { req_ssl_sni,lower,map_str(maps/passthrough.map) -m found }\n"
-                        "    default_backend portico_tls_offload\n"
+                        "    default_backend _tls_offload\n"
                         "\n"
-                        "backend portico_tls_offload from " PASSTHROUGH_DEFAULTS "\n"
+                        "backend _tls_offload from " PASSTHROUGH_DEFAULTS "\n"
                         "    server https %s send-proxy-v2\n"
                         "\n",
                         offload);
@@ -526,7 +526,7 @@ static int render_frontend(struct buf *b, const struct model *m, const struct re
     if (m->default_backend)
         ret |= cfg_name(b, m->default_backend);
     else
-        ret |= buf_adds(b, "portico_default_404");
+        ret |= buf_adds(b, MODEL_NOT_FOUND_BACKEND);
     ret |= buf_adds(b, "\n"
                        "    http-after-response set-header Server portico "
                        "if !{ res.hdr(server) -m found }\n"
@@ -921,7 +921,7 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
 
     if (render_userlists(b, m))
         return b->ptr ? -EINVAL : -E2BIG;
-    ret |= buf_adds(b, "backend portico_default_404\n");
+    ret |= buf_adds(b, "backend " MODEL_NOT_FOUND_BACKEND "\n");
     if (has_errorfile(m, 404))
         ret |= buf_adds(b, "    http-request return status 404 default-errorfiles\n");
     else

@@ -140,9 +140,18 @@ enum model_sev {
     MODEL_SEV_ERROR,       /* the object (or part of it) was rejected */
 };
 
+/* Portico's own backends start with '_': a Service's backend is named
+ * "<namespace>_<service>_<port>" and a namespace starts with a letter or a
+ * digit, so no Service can take one of these names (two backends of one
+ * name and HAProxy refuses the whole configuration). */
+
+/* The backend that answers 404 when no route matches and no default
+ * backend is set. */
+#define MODEL_NOT_FOUND_BACKEND "_default_404"
+
 /* The backend that answers 403 for every route of an Ingress that fails
  * closed (an access control annotation Portico does not implement). */
-#define MODEL_FORBIDDEN_BACKEND "portico_forbidden_403"
+#define MODEL_FORBIDDEN_BACKEND "_forbidden_403"
 
 struct model_issue {
     enum model_sev sev;

@@ -685,7 +685,7 @@ class Output:
         # The canaries' lines of the routing frontend: those every canary
         # shares (checked for their exact text) and each canary's own, by
         # its id (owned by its fixture and judged with it). Wherever they
-        # are: the frontend follows a backend (portico_tls_offload), whose
+        # are: the frontend follows a backend (_tls_offload), whose
         # block runs on to the next backend.
         self.canary_common, self.canary_lines = [], defaultdict(list)
         cur = None

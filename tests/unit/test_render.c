@@ -151,8 +151,8 @@ static void test_render_files(void **state)
     assert_null(strstr(cfg, "map_beg_i"));
     assert_contains(cfg, "http-request redirect scheme https code 308");
     assert_contains(cfg, "use_backend %[var(txn.backend)]");
-    assert_contains(cfg, "    default_backend portico_default_404\n");
-    assert_contains(cfg, "backend portico_default_404\n");
+    assert_contains(cfg, "    default_backend _default_404\n");
+    assert_contains(cfg, "backend _default_404\n");
     assert_contains(cfg, "timeout server 50000ms\n");
     assert_contains(cfg, "timeout connect 5000ms\n");
     assert_null(strstr(cfg, "maxconn"));
@@ -616,7 +616,7 @@ static void test_render_empty_model(void **state)
     assert_int_equal(r.n_files, 11);
     for (size_t i = 1; i < 9; i++)
         assert_int_equal(r.files[i].len, 0);
-    assert_contains(r.files[0].data, "default_backend portico_default_404");
+    assert_contains(r.files[0].data, "default_backend _default_404");
     rendered_free(&r);
     model_unref(m);
     store_deinit(&s);
