@@ -413,8 +413,8 @@ def section(secs, header):
 # Portico's rules, by group, in the order --explain adds them: (label, test)
 GROUPS = [
     ("+ option forwardfor", lambda l: l.startswith("option forwardfor")),
-    ("+ option redispatch, retries (defaults)",
-     lambda l: l.startswith("option redispatch") or l.startswith("retries")),
+    ("+ option redispatch, idle-close-on-response, retries (defaults)",
+     lambda l: l.startswith(("option redispatch", "option idle-close-on-response", "retries"))),
     ("+ 400 when HTTP/1.1 has no Host", lambda l: l.startswith("http-request deny")),
     ("+ host and path map lookups (set-var), use_backend",
      lambda l: (l.startswith("http-request set-var(txn.") and "txn.redirect" not in l)
