@@ -417,10 +417,10 @@ GROUPS = [
      lambda l: l.startswith(("option redispatch", "option idle-close-on-response", "retries"))),
     ("+ 400 when HTTP/1.1 has no Host", lambda l: l.startswith("http-request deny")),
     ("+ host and path map lookups (set-var), use_backend",
-     lambda l: (l.startswith("http-request set-var(txn.") and "txn.redirect" not in l)
+     lambda l: (l.startswith("http-request set-var(txn.") and "redirect" not in l)
      or l.startswith("use_backend")),
-    ("+ redirect map lookup and redirect rules",
-     lambda l: "set-var(txn.redirect)" in l or l.startswith("http-request redirect")),
+    ("+ redirect map lookup (and, before, redirect rules)",
+     lambda l: "redirect" in l),
     ("+ X-Forwarded-Proto set-header", lambda l: "X-Forwarded-Proto" in l),
     ("+ http-after-response Server, Date", lambda l: l.startswith("http-after-response")),
 ]

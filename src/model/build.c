@@ -1488,7 +1488,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
 
     if (!ing->n_tls)
         return;
-    code = arena_printf(&b->m->arena, "%u", kv->ssl_redirect_code);
+    code = arena_printf(&b->m->arena, MODEL_REDIRECT_BACKEND "%u", kv->ssl_redirect_code);
     for (size_t i = 0; i < ing->n_tls; i++) {
         const struct k8s_ingress_tls *t = &ing->tls[i];
         struct secret_state *st = NULL;
@@ -1691,7 +1691,7 @@ static const char *snippet_field(const struct k8s_obj *o, char *field, size_t si
 static void add_passthrough(struct builder *b, const struct k8s_ingress *ing, const char *obj,
                             const struct key_values *kv)
 {
-    const char *code = arena_printf(&b->m->arena, "%u", kv->ssl_redirect_code);
+    const char *code = arena_printf(&b->m->arena, MODEL_REDIRECT_BACKEND "%u", kv->ssl_redirect_code);
     char field[160];
 
     /* its routes closed: none by SNI either, the issue says why */

@@ -1355,19 +1355,21 @@ const struct key_def key_table[] = {
     {"ssl-redirect", KEY_BOOL, "true", BOTH, parse_bool, KV(ssl_redirect),
      "Redirects plain HTTP requests for a host that has TLS (a `spec.tls` entry) to HTTPS. "
      "The redirect keeps the path and the query string.",
-     "An entry of `maps/redirect.map` (host -> code) read by `http-request redirect scheme "
-     "https` in the frontend.",
+     "An entry of `maps/redirect.map` (host -> `_redirect_CODE`): the frontend routes the "
+     "host's plain HTTP requests to that backend, whose one rule is `http-request redirect "
+     "scheme https code CODE`.",
      "\"false\"", NULL},
     {"ssl-redirect-port", KEY_INT, "0", KEY_S_CMAP, parse_port_or_zero, KV(ssl_redirect_port),
      "The port the HTTPS redirect sends clients to, when HTTPS is not on 443 for them (a "
      "load balancer's); 0: none in the URL (443).",
      "`http-request redirect location https://HOST:PORT/...` instead of `redirect scheme "
-     "https` in the frontend.",
+     "https` in the `_redirect_CODE` backends.",
      "\"8443\"", NULL},
     {"ssl-redirect-code", KEY_INT, "308", BOTH, parse_redirect_code, KV(ssl_redirect_code),
      "HTTP status code of the redirect to HTTPS: 301, 302, 303, 307 or 308. 308 keeps the "
      "method and body of the request.",
-     "The value of the host's entry in `maps/redirect.map`.", "\"301\"", NULL},
+     "The value of the host's entry in `maps/redirect.map`: the backend `_redirect_CODE`.",
+     "\"301\"", NULL},
     {"timeout-connect", KEY_DURATION, "5s", BE_BOTH, parse_duration, KV(timeout_connect_ms),
      "Maximum time to wait for a connection to a backend endpoint.",
      "`timeout connect` in `defaults` (ConfigMap) or in the backend (annotation).", "\"3s\"",

@@ -111,7 +111,7 @@ enum model_map {
     MODEL_MAP_PREFIX_EXACT,/* host key + path -> backend (Prefix, whole path) */
     MODEL_MAP_PREFIX,      /* host key + path -> backend (map_beg) */
     MODEL_MAP_HOST_DEFAULT,/* host key + "/" -> backend (Ingress defaultBackend) */
-    MODEL_MAP_REDIRECT,    /* host key -> redirect code */
+    MODEL_MAP_REDIRECT,    /* host key -> MODEL_REDIRECT_BACKEND + code */
     MODEL_MAP_PASSTHROUGH, /* SNI -> TCP backend (ssl-passthrough) */
     MODEL_MAP_COUNT,       /* number of maps */
 };
@@ -148,6 +148,12 @@ enum model_sev {
 /* The backend that answers 404 when no route matches and no default
  * backend is set. */
 #define MODEL_NOT_FOUND_BACKEND "_default_404"
+
+/* The backends that redirect plain HTTP to HTTPS, one per status code:
+ * "_redirect_308"... A host's entry in the redirect map names one, and the
+ * frontend routes the request there, so a request that is not redirected
+ * pays one lookup and no rule per code. */
+#define MODEL_REDIRECT_BACKEND "_redirect_"
 
 /* The backend that answers 403 for every route of an Ingress that fails
  * closed (an access control annotation Portico does not implement). */

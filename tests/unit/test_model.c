@@ -486,7 +486,7 @@ static void test_other_conflicts(void **state)
     assert_entry(m, MODEL_MAP_HOST_DEFAULT, "foo.com/", "shop_web_http");
     assert_issue(m, MODEL_SEV_WARN, "ingress/shop/newer", "spec.defaultBackend",
                  "ingress/shop/older");
-    assert_entry(m, MODEL_MAP_REDIRECT, "foo.com", "308");
+    assert_entry(m, MODEL_MAP_REDIRECT, "foo.com", "_redirect_308");
     assert_issue(m, MODEL_SEV_WARN, "ingress/shop/newer", "spec.tls[0]", "redirect");
     /* the host keeps the older Ingress's certificate */
     for (size_t i = 0; i < m->n_certs; i++) {
@@ -1100,8 +1100,8 @@ static void test_tls_secret(void **state)
     assert_true(strstr(cert_pem(&m->certs[0]), "PRIVATE KEY") < strstr(cert_pem(&m->certs[0]), "CERTIFICATE"));
     assert_non_null(strstr(cert_pem(&m->certs[0]), crt + strlen("-----BEGIN CERTIFICATE-----\n")));
     /* redirect map: TLS hosts only, default 308 */
-    assert_entry(m, MODEL_MAP_REDIRECT, "secure.com", "308");
-    assert_entry(m, MODEL_MAP_REDIRECT, "www.secure.com", "308");
+    assert_entry(m, MODEL_MAP_REDIRECT, "secure.com", "_redirect_308");
+    assert_entry(m, MODEL_MAP_REDIRECT, "www.secure.com", "_redirect_308");
     assert_no_entry(m, MODEL_MAP_REDIRECT, "plain.com");
     assert_int_equal(m->n_maps[MODEL_MAP_REDIRECT], 2);
     /* the default certificate is still the fallback */
@@ -1393,7 +1393,7 @@ static void test_tls_redirect_annotations(void **state)
                     "ab");
     m = build(&s, &o);
     assert_no_entry(m, MODEL_MAP_REDIRECT, "a.com");
-    assert_entry(m, MODEL_MAP_REDIRECT, "b.com", "301");
+    assert_entry(m, MODEL_MAP_REDIRECT, "b.com", "_redirect_301");
     /* one certificate per Secret, SNI filters merged */
     assert_int_equal(m->n_certs, 1);
     assert_int_equal(m->certs[0].n_snis, 2);
@@ -1435,8 +1435,8 @@ static void test_tls_without_hosts(void **state)
     assert_int_equal(m->certs[0].n_snis, 2);
     assert_string_equal(m->certs[0].snis[0], "covered.com");
     assert_string_equal(m->certs[0].snis[1], "x.wild.com");
-    assert_entry(m, MODEL_MAP_REDIRECT, "covered.com", "308");
-    assert_entry(m, MODEL_MAP_REDIRECT, "x.wild.com", "308");
+    assert_entry(m, MODEL_MAP_REDIRECT, "covered.com", "_redirect_308");
+    assert_entry(m, MODEL_MAP_REDIRECT, "x.wild.com", "_redirect_308");
     assert_no_entry(m, MODEL_MAP_REDIRECT, "other.com");
     model_unref(m);
     free(crt);

@@ -149,7 +149,10 @@ static void test_render_files(void **state)
     /* map_beg stays case-sensitive (a tree, not a list scan) */
     assert_null(strstr(cfg, "map_beg(maps/prefix.map),-i"));
     assert_null(strstr(cfg, "map_beg_i"));
-    assert_contains(cfg, "http-request redirect scheme https code 308");
+    /* redirects by backend: the map names one, every code has its own */
+    assert_contains(cfg, "map_str(maps/redirect.map) if !{ ssl_fc }\n");
+    assert_contains(cfg, "\nbackend _redirect_301\n    http-request redirect scheme https code 301\n");
+    assert_contains(cfg, "\nbackend _redirect_308\n    http-request redirect scheme https code 308\n");
     assert_contains(cfg, "use_backend %[var(txn.backend)]");
     assert_contains(cfg, "    default_backend _default_404\n");
     assert_contains(cfg, "backend _default_404\n");
@@ -176,7 +179,7 @@ static void test_render_files(void **state)
                         "*.wild.com/ shop_web_http\nfoo.com/ shop_web_http\n"
                         "foo.com/api/ shop_api_grpc\n");
     assert_string_equal(file(&r, "maps/host-default.map")->data, "");
-    assert_string_equal(file(&r, "maps/redirect.map")->data, "foo.com 308\n");
+    assert_string_equal(file(&r, "maps/redirect.map")->data, "foo.com _redirect_308\n");
     assert_int_equal(file(&r, "maps/prefix.map")->mode, 0644);
     /* certificates: key material is private */
     assert_int_equal(file(&r, "certs/default.pem")->mode, 0600);
