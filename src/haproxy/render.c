@@ -888,6 +888,9 @@ static int render_listen(struct buf *b, const struct model_backend *be,
     return ret;
 }
 
+static int server_words(struct buf *b, const struct model_backend *be,
+                        const struct model_server *s, const char *name, bool added);
+
 static int backends_with(struct cfg_out *c, const struct model *m, const struct render_opts *o,
                          size_t *dropped, const struct capture_slots *cs);
 
@@ -987,10 +990,11 @@ servers:
             char sname[MODEL_SERVER_NAME_MAX];
             size_t mark = b->len;
 
+            /* hex digits, '.' and ':', made from the address: a name as it is */
             model_server_name(&sv, sname, sizeof(sname));
             ret |= buf_adds(b, "    server ");
-            if (cfg_name(b, sname) || buf_addc(b, ' ') || render_server_words(b, be, &sv, false) ||
-                buf_addc(b, '\n')) {
+            if (buf_adds(b, sname) || buf_addc(b, ' ') ||
+                server_words(b, be, &sv, sname, false) || buf_addc(b, '\n')) {
                 if (!b->ptr)
                     return -E2BIG; /* the buffer overflowed: buf_add() freed it */
                 /* refused: cut the partial line */
@@ -1031,8 +1035,9 @@ servers:
  * took 1.9 MB more, for what HAProxy does anyway. */
 #define ADDED_KEYWORDS " pool-purge-delay 5s pool-max-conn -1"
 
-int render_server_words(struct buf *b, const struct model_backend *be,
-                        const struct model_server *s, bool added)
+/* render_server_words() for server <s> named <name> (model_server_name()) */
+static int server_words(struct buf *b, const struct model_backend *be,
+                        const struct model_server *s, const char *name, bool added)
 {
     const struct key_values *o = be->opts;
     char addr[MODEL_SERVER_NAME_MAX];
@@ -1042,8 +1047,8 @@ int render_server_words(struct buf *b, const struct model_backend *be,
         model_server_addr(s, addr, sizeof(addr));
         ret = buf_addf(b, "[%s]:%u", addr, s->port);
     } else {
-        /* "address:port", the server's name: no printf for every server */
-        ret = buf_adds(b, model_server_name(s, addr, sizeof(addr)));
+        /* "address:port" is the name too: no printf for every server */
+        ret = buf_adds(b, name);
     }
     if (added)
         ret |= buf_adds(b, ADDED_KEYWORDS);
@@ -1057,11 +1062,8 @@ int render_server_words(struct buf *b, const struct model_backend *be,
         return ret; /* the client's TLS goes through as it is */
     /* the name, a fixed value: "add server" refuses "cookie", so the plan
      * reloads for these backends' endpoint changes */
-    if (o && o->cookie_static) {
-        char sname[MODEL_SERVER_NAME_MAX];
-
-        ret |= buf_addf(b, " cookie %s", model_server_name(s, sname, sizeof(sname)));
-    }
+    if (o && o->cookie_static)
+        ret |= buf_addf(b, " cookie %s", name);
     /* Portico's file names (model-t.h), no text of the objects */
     if ((o && o->server_ssl) || be->server_ca || be->server_crt) {
         if (be->server_ca)
@@ -1076,6 +1078,14 @@ int render_server_words(struct buf *b, const struct model_backend *be,
         ret |= buf_adds(b, " proto h2");
     }
     return ret;
+}
+
+int render_server_words(struct buf *b, const struct model_backend *be,
+                        const struct model_server *s, bool added)
+{
+    char name[MODEL_SERVER_NAME_MAX];
+
+    return server_words(b, be, s, model_server_name(s, name, sizeof(name)), added);
 }
 
 int render_backup_words(struct buf *b, const struct model_server *s, bool added)
