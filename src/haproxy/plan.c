@@ -337,10 +337,6 @@ static void load_server_crt(struct planner *p, const char *file)
     }
 }
 
-/* The server additions (first, so a backend never runs empty while
- * endpoints are replaced) and removals that turn the running model's
- * servers (and backup servers) into the pending model's; an update's
- * content is what follows the server's name on its line in haproxy.cfg. */
 /* The indexes of the backends whose servers <a> and <b> may not share, sorted,
  * in <n>: when both are patches of one build (model_patch()), those either
  * patched, since the others hold the build's; else NULL and every index.
@@ -369,6 +365,10 @@ static uint32_t *maybe_changed(const struct model *a, const struct model *b, siz
     return v;
 }
 
+/* The server additions (first, so a backend never runs empty while
+ * endpoints are replaced) and removals that turn the running model's
+ * servers (and backup servers) into the pending model's; an update's
+ * content is what follows the server's name on its line in haproxy.cfg. */
 static void server_updates(struct planner *p)
 {
     const struct model *a = p->a->model, *b = p->b->model;

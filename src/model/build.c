@@ -1484,11 +1484,11 @@ static bool tls_serves_rules(const struct k8s_ingress *ing, const struct k8s_ing
 static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char *obj,
                     const struct key_values *kv)
 {
-    const char *code;
+    const char *redirect_to;
 
     if (!ing->n_tls)
         return;
-    code = arena_printf(&b->m->arena, MODEL_REDIRECT_BACKEND "%u", kv->ssl_redirect_code);
+    redirect_to = arena_printf(&b->m->arena, MODEL_REDIRECT_BACKEND "%u", kv->ssl_redirect_code);
     for (size_t i = 0; i < ing->n_tls; i++) {
         const struct k8s_ingress_tls *t = &ing->tls[i];
         struct secret_state *st = NULL;
@@ -1516,7 +1516,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
                 if (st)
                     add_sni(b, st, b->cur_aliases[j], obj, field);
                 if (kv->ssl_redirect)
-                    claim(b, MODEL_MAP_REDIRECT, b->cur_aliases[j], code, 0, &alias, false);
+                    claim(b, MODEL_MAP_REDIRECT, b->cur_aliases[j], redirect_to, 0, &alias, false);
             }
         }
         if (t->n_hosts) {
@@ -1524,7 +1524,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
                 if (st)
                     add_sni(b, st, t->hosts[j], obj, field);
                 if (kv->ssl_redirect)
-                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], code, 0, &redirect, false);
+                    claim(b, MODEL_MAP_REDIRECT, t->hosts[j], redirect_to, 0, &redirect, false);
             }
             continue;
         }
@@ -1539,7 +1539,7 @@ static void add_tls(struct builder *b, const struct k8s_ingress *ing, const char
             if (st)
                 add_sni(b, st, h, obj, field);
             if (kv->ssl_redirect)
-                claim(b, MODEL_MAP_REDIRECT, h, code, 0, &redirect, false);
+                claim(b, MODEL_MAP_REDIRECT, h, redirect_to, 0, &redirect, false);
         }
     }
 }
@@ -1691,7 +1691,8 @@ static const char *snippet_field(const struct k8s_obj *o, char *field, size_t si
 static void add_passthrough(struct builder *b, const struct k8s_ingress *ing, const char *obj,
                             const struct key_values *kv)
 {
-    const char *code = arena_printf(&b->m->arena, MODEL_REDIRECT_BACKEND "%u", kv->ssl_redirect_code);
+    const char *redirect_to =
+        arena_printf(&b->m->arena, MODEL_REDIRECT_BACKEND "%u", kv->ssl_redirect_code);
     char field[160];
 
     /* its routes closed: none by SNI either, the issue says why */
@@ -1736,7 +1737,7 @@ static void add_passthrough(struct builder *b, const struct k8s_ingress *ing, co
         claim(b, MODEL_MAP_PASSTHROUGH, h, be, 0, &w, false);
         add_host(b, r->host);
         if (kv->ssl_redirect)
-            claim(b, MODEL_MAP_REDIRECT, h, code, 0, &redirect, false);
+            claim(b, MODEL_MAP_REDIRECT, h, redirect_to, 0, &redirect, false);
     }
 }
 
