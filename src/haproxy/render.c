@@ -925,7 +925,7 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
                        "string '403 forbidden: this route is closed until its access control "
                        "can be enforced'\n");
     /* all of them, always: a new TLS host or code is a map update */
-    for (size_t i = 0; i < sizeof(redirect_codes) / sizeof(redirect_codes[0]); i++) {
+    for (size_t i = 0; i < ARRAY_SIZE(redirect_codes); i++) {
         ret |= buf_addf(b, "\nbackend " MODEL_REDIRECT_BACKEND "%u\n", redirect_codes[i]);
         if (m->global.ssl_redirect_port)
             /* the host without its port (txn.host), then the one asked for */
