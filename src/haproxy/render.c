@@ -1009,9 +1009,10 @@ servers:
             char sname[MODEL_SERVER_NAME_MAX];
             size_t mark = b->len;
 
+            /* as a server's name above */
             model_server_name(&sv, sname, sizeof(sname));
             ret |= buf_adds(b, "    server " MODEL_BACKUP_PREFIX);
-            if (cfg_name(b, sname) || buf_addc(b, ' ') || render_backup_words(b, &sv, false) ||
+            if (buf_adds(b, sname) || buf_addc(b, ' ') || render_backup_words(b, &sv, false) ||
                 buf_addc(b, '\n')) {
                 if (!b->ptr)
                     return -E2BIG;
