@@ -778,9 +778,11 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
     model_unref(m);
     plan_make_servers(&c->running, &c->pending, &plan);
     if (plan.reload || !plan.n) {
+        bool reload = plan.reload != NULL;
+
         plan_gen_free(&c->pending);
         plan_free(&plan);
-        if (plan.reload)
+        if (reload)
             return false; /* which a build plans again, and names */
         log_debug("ctl", "endpoints of %zu services changed, no ready one", n);
         pass_in_step(c);
