@@ -1172,9 +1172,18 @@ void ctl_schedule_endpoints(struct ctl *c, const uint64_t *svcs, size_t n)
     schedule(c);
 }
 
-static void on_source_changed(void *arg)
+/* A change of the manifests: as the informers' in cluster mode, endpoints
+ * alone patch the running model and Ingresses alone reroute it. */
+static void on_source_changed(const struct manifests_change *ch, void *arg)
 {
-    ctl_schedule(arg);
+    struct ctl *c = arg;
+
+    if (ch->others)
+        ctl_schedule(c);
+    if (ch->n_svcs)
+        ctl_schedule_endpoints(c, ch->svcs, ch->n_svcs);
+    if (ch->ingresses)
+        ctl_schedule_routes(c);
 }
 
 static void on_haproxy_restarted(struct hap *h, void *arg)
@@ -1396,6 +1405,8 @@ int ctl_run(const struct opts *o)
     uv_signal_start(&c->sigterm, on_signal, SIGTERM);
     uv_signal_start(&c->sigint, on_signal, SIGINT);
     if (o->manifests) {
+        /* an Ingress as it was, for a pass that builds again its hosts' routes alone */
+        store_track(&c->store, K8S_INGRESS);
         c->src = manifests_watch(c->loop, o->manifests, &c->store, on_source_changed, c, &err);
         if (!c->src) {
             log_err("source", "cannot read manifests: %s", err);

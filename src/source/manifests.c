@@ -56,6 +56,10 @@ struct scan {
     size_t n_kept, cap_kept;
     char **dirs;            /* every directory visited, for the watcher */
     size_t n_dirs, cap_dirs;
+    /* what the store changes are (struct manifests_change) */
+    uint64_t *svcs;
+    size_t n_svcs, cap_svcs;
+    bool ingresses, others;
 };
 
 static void file_state_free(struct file_state *fs)
@@ -294,6 +298,28 @@ static int scan_dir(struct scan *sc, const char *dir, int depth, char **err)
     return 0;
 }
 
+/* Counts a change of <o>, or of <was> before it (either may be NULL), in
+ * what <sc>'s store changes are. */
+static void note_change(struct scan *sc, const struct k8s_obj *o, const struct k8s_obj *was)
+{
+    const struct k8s_obj *v[2] = {o, was};
+
+    for (int i = 0; i < 2; i++) {
+        uint64_t h;
+
+        if (!v[i])
+            continue;
+        if (v[i]->kind == K8S_INGRESS) {
+            sc->ingresses = true;
+        } else if (v[i]->kind != K8S_ENDPOINT_SLICE || !k8s_obj_lookup_hash(v[i], &h) || !h) {
+            sc->others = true;
+        } else if (!sc->n_svcs || sc->svcs[sc->n_svcs - 1] != h) {
+            sc->svcs = xgrow(sc->svcs, &sc->cap_svcs, sc->n_svcs + 1, sizeof(*sc->svcs));
+            sc->svcs[sc->n_svcs++] = h;
+        }
+    }
+}
+
 static void scan_free(struct scan *sc)
 {
     for (size_t i = 0; i < sc->n_fresh; i++) {
@@ -306,6 +332,7 @@ static void scan_free(struct scan *sc)
     for (size_t i = 0; i < sc->n_dirs; i++)
         free(sc->dirs[i]);
     free(sc->dirs);
+    free(sc->svcs);
     hmap_deinit(&sc->existing);
     hmap_deinit(&sc->live);
     cache_clear(&sc->next);
@@ -349,9 +376,11 @@ static long read_into(const char *dir, struct store *store, struct scan *sc,
             char key[600];
 
             k8s_obj_ref(objs[i], key, sizeof(key));
-            if (!hmap_get(&sc->live, key))
-                changes += store_del(store, (enum k8s_kind)k, objs[i]->meta.ns,
-                                     k8s_name(&objs[i]->meta));
+            if (hmap_get(&sc->live, key))
+                continue;
+            note_change(sc, NULL, objs[i]);
+            changes += store_del(store, (enum k8s_kind)k, objs[i]->meta.ns,
+                                 k8s_name(&objs[i]->meta));
         }
         free(objs);
     }
@@ -359,6 +388,11 @@ static long read_into(const char *dir, struct store *store, struct scan *sc,
     hmap_deinit(&sc->live);
     hmap_init(&sc->live);
     for (size_t i = 0; i < sc->n_fresh; i++) {
+        const struct k8s_obj *o = sc->fresh[i].obj;
+        const struct k8s_obj *was = store_get(store, o->kind, o->meta.ns, k8s_name(&o->meta));
+
+        if (!was || !k8s_obj_same(was, o))
+            note_change(sc, o, was);
         changes += store_put(store, sc->fresh[i].obj);
         store_set_origin(store, sc->fresh[i].obj, sc->fresh[i].origin);
         free(sc->fresh[i].origin);
@@ -500,11 +534,14 @@ static void rescan(struct manifests *m)
     } else {
         sync_watches(m, &sc);
     }
-    scan_free(&sc);
     if (changes > 0) {
+        struct manifests_change ch = {.svcs = sc.svcs, .n_svcs = sc.n_svcs,
+                                      .ingresses = sc.ingresses, .others = sc.others};
+
         log_debug("source", "%ld object changes in %s", changes, m->dir);
-        m->fn(m->arg);
+        m->fn(&ch, m->arg);
     }
+    scan_free(&sc);
 }
 
 static void on_debounce(uv_timer_t *t)

@@ -3,7 +3,9 @@
  * watched so that edits are applied within milliseconds. */
 #ifndef SRC_SOURCE_MANIFESTS_H
 #define SRC_SOURCE_MANIFESTS_H
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 #include "store/store.h"
@@ -12,7 +14,17 @@
 
 struct manifests;
 
-typedef void manifests_changed_fn(void *arg);
+/* What a change of the files changed in the store: the EndpointSlices of
+ * the Services of lookup hashes <svcs> (k8s_obj_lookup_hash()), Ingresses,
+ * and objects of other kinds. */
+struct manifests_change {
+    const uint64_t *svcs;
+    size_t n_svcs;
+    bool ingresses;
+    bool others;
+};
+
+typedef void manifests_changed_fn(const struct manifests_change *ch, void *arg);
 
 /* Reads every manifest below <dir> into <store>, replacing what was there.
  * Bad files and objects are logged (file, document, field, reason) and

@@ -590,9 +590,12 @@ def test_route_moved_between_backends_without_reload(launcher):
     px = launcher.portico(m)
     px.wait_service("mv.live.test", "/p", "one")
     before = px.settle()
+    reroutes = px.metric("portico_model_reroutes_total")
     m.write("mv.yaml", ingress("mv", [rule("mv.live.test", path("/p", "two"))]))
     px.wait_service("mv.live.test", "/p", "two")
     assert px.settle() == before, "moving a route between existing backends must not reload"
+    # the routes of that host alone built again, in file mode as in cluster mode
+    assert px.metric("portico_model_reroutes_total") == reroutes + 1
     # and the next reload keeps it
     m.write("two.yaml", echo.objects("two") + [ingress("two", [rule("two.live.test", path("/", "two"))])] +
             echo.objects("one", ns="other") +
