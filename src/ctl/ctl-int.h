@@ -95,6 +95,9 @@ struct ctl {
     uv_timer_t reload_timer; /* a reload waiting for --min-reload-interval, its
                               * generation pending (no pass meanwhile) */
     uint64_t m_reloads_delayed; /* reloads that waited for --min-reload-interval */
+    uv_timer_t build_timer;  /* a pass whose reload waits for --min-reload-interval
+                              * (reload_waits()): a build when it fires; endpoint
+                              * patches meanwhile */
     char *admin_sock;
     uint64_t m_reloads_total[2];           /* reloads, [1] when confirmed */
     uint64_t m_reloads[PLAN_WHY_COUNT][2]; /* the same, once under each kind of

@@ -581,11 +581,24 @@ static void on_checked(enum hap_check res, const char *output, void *arg)
     }
 }
 
+static void on_build_due(uv_timer_t *t)
+{
+    struct ctl *c = t->data;
+
+    if (c->stopping)
+        return;
+    c->must_build = true;
+    if (c->busy)
+        c->dirty = true;
+    else
+        uv_timer_start(&c->debounce, on_debounce, 0, 0);
+}
+
 /* --min-reload-interval: a reload due too soon after the last one waits,
  * and the pass is made again then, with every change that arrived meanwhile,
- * so that a burst of changes is one reload. Until then no pass runs: a
- * runtime change arriving meanwhile would be planned with the waiting reload
- * anyway. True when the pass stops here. */
+ * so that a burst of changes is one reload. Meanwhile endpoint changes patch
+ * the running model (run_pass()): a removed endpoint is not sent requests
+ * for the rest of the interval. True when the pass stops here. */
 static bool reload_waits(struct ctl *c, const struct plan *plan)
 {
     uint64_t wait = plan_reload_wait(plan->why, uv_now(c->loop), c->last_reload_ms,
@@ -599,7 +612,7 @@ static bool reload_waits(struct ctl *c, const struct plan *plan)
     /* the wait counts in the change -> applied latency */
     if (!c->change_at)
         c->change_at = c->pass_change_at;
-    uv_timer_start(&c->debounce, on_debounce, wait, 0);
+    uv_timer_start(&c->build_timer, on_build_due, wait, 0);
     return true;
 }
 
@@ -694,11 +707,13 @@ static bool same_rendering(struct ctl *c, const struct model *m, const struct mo
 
 /* Test builds: a patch is the model a build of the store makes, server for
  * server, and renders as it does unless a backend runs in a spare (under
- * the spare's name); any difference is a bug that aborts. */
+ * the spare's name); any difference is a bug that aborts. While a build
+ * waits for its reload, the store is ahead of the patch: only the backends
+ * both resolve from the same Service's endpoints are compared. */
 static void check_patch(struct ctl *c, const struct model *p)
 {
     struct model *m = model_build(&c->store, &c->mopts);
-    bool spares = false;
+    bool whole = !uv_is_active((uv_handle_t *)&c->build_timer), spares = false;
 
     for (size_t i = 0; i < p->n_backends; i++) {
         const struct model_backend *a = &p->backends[i], *b;
@@ -707,6 +722,8 @@ static void check_patch(struct ctl *c, const struct model *p)
             continue;
         spares |= a->origin != NULL;
         b = model_find_backend(m, a->origin ? a->origin : a->name);
+        if (!whole && (!b || b->svc_hash != a->svc_hash))
+            continue;
         if (!b || !same_packed(a->servers, b->servers, a->n_servers, a->n_v4, b->n_servers,
                                b->n_v4) ||
             !same_packed(a->backups, b->backups, a->n_backups, a->n_backups_v4, b->n_backups,
@@ -715,7 +732,7 @@ static void check_patch(struct ctl *c, const struct model *p)
             abort();
         }
     }
-    if (!spares && !same_rendering(c, m, p))
+    if (whole && !spares && !same_rendering(c, m, p))
         abort();
     model_unref(m);
 }
@@ -876,9 +893,13 @@ static void run_pass(struct ctl *c)
     struct store_change *changes;
     /* Ingresses kept as they were since the last pass, unless too many */
     bool kept = store_take_changes(&c->store, &changes, &n_changes);
-    bool incremental = !c->must_build && kept && c->in_step && c->ready && c->hap.serving &&
-                       c->running.model && !c->reload_next;
-    bool patch = incremental && n_svcs && !n_changes;
+    bool waits = uv_is_active((uv_handle_t *)&c->build_timer);
+    bool live = !c->must_build && kept && c->ready && c->hap.serving && c->running.model &&
+                !c->reload_next;
+    bool incremental = live && c->in_step && !waits;
+    /* while a reload waits, endpoints still change: what runs is patched,
+     * the rest of the store waits for the build */
+    bool patch = (incremental || (live && waits)) && n_svcs && !n_changes;
     bool reroute = incremental && n_changes && !n_svcs;
 
     memcpy(svcs, c->patch_svcs, n_svcs * sizeof(*svcs));
@@ -900,6 +921,13 @@ static void run_pass(struct ctl *c)
         return;
     }
     store_changes_free(changes, n_changes);
+    if (waits) {
+        /* the build due when the reload may be made takes these changes */
+        if (!c->change_at)
+            c->change_at = c->pass_change_at;
+        pass_done(c);
+        return;
+    }
     /* what a build is compared with: the running model's rendering */
     write_running(c);
     t0 = uv_hrtime();
@@ -1267,6 +1295,7 @@ static void on_signal(uv_signal_t *s, int signum)
     uv_timer_stop(&c->debounce);
     uv_timer_stop(&c->del_timer);
     uv_timer_stop(&c->reload_timer);
+    uv_timer_stop(&c->build_timer);
     uv_timer_stop(&c->writeback);
     ctl_drift_stop(c);
     hap_stop(&c->hap, CTL_STOP_GRACE_MS, on_stopped, c);
@@ -1390,6 +1419,8 @@ int ctl_run(const struct opts *o)
     c->del_timer.data = c;
     uv_timer_init(c->loop, &c->reload_timer);
     c->reload_timer.data = c;
+    uv_timer_init(c->loop, &c->build_timer);
+    c->build_timer.data = c;
     uv_timer_init(c->loop, &c->writeback);
     c->writeback.data = c;
     ctl_drift_start(c);

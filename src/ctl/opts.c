@@ -154,7 +154,8 @@ static const struct opt_def opt_table[] = {
     {"min-reload-interval", NULL, OPT_DURATION, "2s", "controller",
      "Reloads of HAProxy are at least this far apart (0: as soon as needed): changes that "
      "need one within this time after the last reload wait, and are loaded together by the "
-     "next. Changes the Runtime API applies do not wait, unless a reload is waiting.",
+     "next. Changes the Runtime API applies do not wait; while a reload waits, route and "
+     "certificate changes wait with it, endpoint changes do not.",
      O(min_reload_interval_ms), false},
     {"spare-backends", NULL, OPT_COUNT, "8", "controller",
      "Empty backends HAProxy keeps ready, with the ConfigMap's settings: a new backend "

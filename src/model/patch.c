@@ -63,6 +63,9 @@ static const char *port_name(const struct store *store, const char *ns, const ch
     uint32_t num = 0;
     bool numeric = !str_to_u32(port, 1, 65535, &num);
 
+    /* an ExternalName Service has no endpoints: a build says so */
+    if (s && s->external_name)
+        return NULL;
     for (size_t i = 0; s && i < s->n_ports; i++) {
         const struct k8s_service_port *sp = &s->ports[i];
 

@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from helpers import (RELOAD_RE, SOURCE, Exact, endpoint, endpoint_slice, http_get_status, ingress, path, pid_alive, request, rule,
-                     service, to_yaml, wait_for)
+from helpers import (RELOAD_RE, SOURCE, Exact, endpoint, endpoint_slice, http_get_status, ingress, path, pid_alive,
+                     request, rule, service, service_with_endpoints, to_yaml, wait_for)
 
 SERVICES = ["one", "two", "three", "base"]
 ALERT_RE = re.compile(r"ALERT|Fatal errors|error", re.I)
@@ -628,3 +628,42 @@ def test_burst_of_new_backends_is_one_or_two_reloads(launcher):
     lines = [ln for ln in px.log_text().splitlines() if RELOAD_RE.search(ln)][before:]
     assert all(re.search(r"backend default_burst\d_http added", ln) for ln in lines), lines
     assert px.get("/", host="one.live.test").service == "one"
+
+
+def test_endpoint_change_does_not_wait_for_a_waiting_reload(launcher):
+    """While a reload waits for --min-reload-interval, an endpoint change still
+    goes through the Runtime API at once: the endpoint removed gets no more
+    requests before that reload, which then serves the new backend it waited
+    for."""
+    echo = launcher.echo({"web": ["127.0.0.1", "127.0.0.2"], "new": ["127.0.0.1"],
+                          "next": ["127.0.0.1"]})
+    m = launcher.manifests()
+
+    def web(addrs):
+        return (service_with_endpoints("web", addrs, echo.port("web")) +
+                [ingress("web", [rule("web.wait.test", path("/", "web"))])])
+
+    def backend(name):
+        return echo.objects(name) + [ingress(name, [rule(f"{name}.wait.test", path("/", name))])]
+
+    m.write("web.yaml", web(["127.0.0.1", "127.0.0.2"]))
+    px = launcher.portico(m, args=["--spare-backends=0", "--min-reload-interval=6s"])
+    px.wait_service("web.wait.test", "/", "web")
+    gone = f"127.0.0.2:{echo.port('web')}"  # as the echo names itself
+    wait_for(lambda: px.get("/", host="web.wait.test").endpoint == gone, what="both endpoints used")
+    m.write("new.yaml", backend("new"))
+    px.wait_service("new.wait.test", "/", "new")
+    delayed = px.metric("portico_reloads_delayed_total")
+    m.write("next.yaml", backend("next"))
+    wait_for(lambda: px.metric("portico_reloads_delayed_total") > delayed,
+             what="the next backend's reload waiting")
+    reloads = px.reload_count()
+
+    patches = px.metric("portico_model_patches_total")
+    m.write("web.yaml", web(["127.0.0.1"]))
+    wait_for(lambda: all(px.get("/", host="web.wait.test").endpoint != gone for _ in range(8)),
+             what="the removed endpoint avoided")
+    assert px.reload_count() == reloads and px.get("/", host="next.wait.test").status == 404, \
+        "the endpoint change waited for the reload"
+    assert px.metric("portico_model_patches_total") == patches + 1
+    px.wait_service("next.wait.test", "/", "next", timeout=15)
