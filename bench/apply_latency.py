@@ -148,7 +148,11 @@ def main():
                     f.write(slice_doc("x", eport, ["127.0.0.2"]))
                 while http_status(ports["http"], "epx.bench.test", 1.0) != 200:
                     time.sleep(0.01)
-                time.sleep(0.5)  # let the new backend's reload settle
+                # the new backend runs in a spare until a reload names it:
+                # let that reload come and go before the endpoints change
+                while metric(ports["ctl"], 'portico_spare_backends{state="in_use"}'):
+                    time.sleep(0.05)
+                time.sleep(0.5)
                 reloads0 = metric(ports["ctl"], 'portico_reloads_total{result="success"}')
             start = time.monotonic()
             os.rename(slice_path + ".tmp", slice_path)
