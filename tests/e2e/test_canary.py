@@ -89,6 +89,7 @@ def test_canary(launcher):
     # the canary gone: its route is the main's alone again
     m.delete("canary.yaml")
     px.wait_service(HOST, "/", "main")
+    px.settle()  # a reload: the old worker may answer a last request
     assert served(px, 50, headers=[("X-Canary", "always")]) == {"main": 50}
 
 

@@ -87,6 +87,7 @@ def test_client_ca(launcher, pki):
     # a Secret without a certificate: HTTPS refused, not served unchecked
     m.write("ca.yaml", {**ca_secret("client-ca", "not a certificate")})
     wait_for(lambda: https_get(px.https, "mtls.test")[0] == 403, what="HTTPS refused")
+    px.settle()  # a reload: the old worker may answer a last request
     assert https_get(px.https, "mtls.test", pki / "alice")[0] == 403
     assert 'data[\\"client-ca\\"]: secret \\"default/client-ca\\" ca.crt: no PEM certificate' \
         in px.log_text()

@@ -191,6 +191,7 @@ def test_custom_http_errors_configmap(launcher, status_server):
                         config_map("errors", {"503": PAGE_503})])
     wait_for(lambda: px.get("/status/503", host="plain.cm-errors.test").body ==
              b"endpoint says 503\n", what="the ConfigMap's list gone")
+    px.settle()  # a reload: the old worker may answer a last request
     r = px.get("/status/503", host="slow.cm-errors.test")
     assert (r.status, r.body) == (503, b"endpoint says 503\n"), r
 

@@ -82,6 +82,7 @@ def test_new_backend_served_from_a_spare_then_renamed(launcher):
     # then one reload gives it its own name, and the spare is free again
     wait_for(lambda: px.master_reloads() == reloads + 1, timeout=30, what="the tidy reload")
     wait_for(lambda: px.metric('portico_spare_backends{state="in_use"}') == 0, what="the spare freed")
+    px.settle()  # the old worker may still answer on the admin socket for a moment
     assert "backend default_fresh_http out of spare " + spare in px.log_text()
     assert {s for s in servers_state(px) if s[0] == "default_fresh_http"} == \
         {("default_fresh_http", f"127.0.0.3:{port}"), ("default_fresh_http", f"127.0.0.4:{port}")}

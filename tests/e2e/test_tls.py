@@ -367,4 +367,5 @@ def test_configmap_default_certificate_and_backend(launcher, certs):
     m.write("cm.yaml", config_map("portico-config", {}))
     wait_for(lambda: px.get("/", host="unknown.test").service == "flagged",
              what="--default-backend-service again")
+    px.settle()  # a reload: the old worker may answer a last request
     assert cert_cn(tls_peer_cert(px.https, "unknown.test")) == "flag.default.test"
