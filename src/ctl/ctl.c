@@ -372,8 +372,31 @@ static void check_same_cfg(struct ctl *c, const struct model *m)
     }
     rendered_free(&r);
 }
+
+/* Test builds: haproxy.cfg spliced from the last one written (<r>'s, in
+ * its file) is byte for byte what a rendering of <m> makes, with the same
+ * hashes; a difference is a bug that aborts. */
+static void check_spliced_cfg(struct ctl *c, const struct model *m, const struct rendered *r)
+{
+    struct render_opts o = c->ropts;
+    struct rendered full;
+    size_t len = 0;
+    char *text;
+
+    o.cfg_path = NULL;
+    if (render(m, &o, &full, NULL) || file_read(r->files[0].path, 1u << 30, &text, &len))
+        abort();
+    if (len != full.files[0].len || memcmp(text, full.files[0].data, len) ||
+        r->files[0].hash != full.files[0].hash || r->files[0].shape != full.files[0].shape) {
+        log_err("ctl", "haproxy.cfg spliced differs from a rendering of the running model");
+        abort();
+    }
+    free(text);
+    rendered_free(&full);
+}
 #else
 #define check_same_cfg(c, m) ((void)0)
+#define check_spliced_cfg(c, m, r) ((void)0)
 #endif
 
 /* Writes the running model, patched since the last generation was written
@@ -389,7 +412,7 @@ static int write_running(struct ctl *c)
     struct render_opts o = c->ropts;
     struct rendered r;
     uint64_t t0 = uv_hrtime(), t1;
-    char *err = NULL;
+    char *err = NULL, *cfg_from = NULL;
     int ret;
 
     if (!c->files_behind)
@@ -400,8 +423,24 @@ static int write_running(struct ctl *c)
     if (!c->running.cfg_changed) {
         o.cfg_same = &c->running.cfg;
         check_same_cfg(c, m);
+    } else {
+        /* after endpoint patches, only the server lines they changed are
+         * made again: the rest is copied from the running generation's */
+        cfg_from = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->gen);
+        o.cfg_from = &c->running.cfg;
+        o.cfg_from_path = cfg_from;
     }
     ret = render(m, &o, &r, &err);
+    if (ret && o.cfg_from) {
+        log_warn("ctl", "cannot copy haproxy.cfg from generation %u: %s; rendering it whole",
+                 c->gen, err);
+        FREE_NULL(err);
+        o.cfg_from = NULL;
+        ret = render(m, &o, &r, &err);
+    } else if (!ret && o.cfg_from) {
+        check_spliced_cfg(c, m, &r);
+    }
+    free(cfg_from);
     if (ret) {
         log_err("ctl", "cannot render the running model: %s", err);
         free(err);

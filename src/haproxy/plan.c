@@ -15,6 +15,7 @@
 #include "util/arena.h"
 #include "util/buf.h"
 #include "util/hmap.h"
+#include "util/shared.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -58,6 +59,7 @@ void plan_gen_free(struct plan_gen *g)
     free(g->names);
     free(g->hashes);
     free(g->crt_list);
+    shared_unref(g->cfg.servers);
     memset(g, 0, sizeof(*g));
 }
 
@@ -94,7 +96,7 @@ void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r)
         if (!strcmp(f->name, "haproxy.cfg")) {
             /* server lines are compared on the models, and changed at run time */
             h = hash_fold(h, f->shape);
-            g->cfg = (struct render_cfg){f->hash, f->shape, f->len};
+            g->cfg = (struct render_cfg){f->hash, f->shape, f->len, shared_ref(f->servers)};
             continue;
         }
         h = hash_fold(h, f->hash);
@@ -116,6 +118,7 @@ void plan_gen_patched(struct plan_gen *g, const struct plan_gen *from, struct mo
     g->n = from->n;
     g->crt_list = from->crt_list ? xstrdup(from->crt_list) : NULL;
     g->cfg = from->cfg;
+    shared_ref(g->cfg.servers);
     g->cfg_changed = from->cfg_changed;
 }
 

@@ -20,6 +20,7 @@
 #include "util/err.h"
 #include "util/file.h"
 #include "util/hmap.h"
+#include "util/shared.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -37,8 +38,10 @@ struct cfg_out {
     size_t limit;
     int fd;         /* -1: in memory */
     size_t written;
-    uint64_t hash;  /* of the pieces passed to cfg_flush() */
-    uint64_t shape; /* of their lines but the servers' */
+    size_t hashed;  /* bytes of <b> hashed already: in <hash>, or a backend's */
+    uint64_t hash;  /* of the bytes outside the backends' server lines */
+    uint64_t shape; /* of the lines but the servers' */
+    struct render_servers *srv; /* where the backends' server lines went */
 };
 
 #define CFG_PIECE 65536
@@ -54,7 +57,8 @@ static int cfg_flush(struct cfg_out *c, bool last)
         return -E2BIG; /* the buffer overflowed: buf_add() freed it */
     if (!last && (c->fd == -1 || c->b.len < CFG_PIECE))
         return 0;
-    c->hash = hash_fnv1a_more(c->hash, p, c->b.len);
+    c->hash = hash_fnv1a_more(c->hash, p + c->hashed, c->b.len - c->hashed);
+    c->hashed = c->b.len;
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         size_t len = eol ? (size_t)(eol - p) + 1 : (size_t)(end - p);
@@ -69,8 +73,45 @@ static int cfg_flush(struct cfg_out *c, bool last)
         return -E2BIG;
     ret = file_write_all(c->fd, c->b.ptr, c->b.len);
     c->written += c->b.len;
+    c->hashed = 0;
     buf_reset(&c->b);
     return ret;
+}
+
+/* A table of where the server lines of <m>'s backends are (one reference). */
+static struct render_servers *servers_new(const struct model *m)
+{
+    struct render_servers *t = shared_new(sizeof(*t) + m->n_backends * (2 * sizeof(*t->at) +
+                                                                        sizeof(*t->hash)));
+
+    t->root = m->base ? m->base : m;
+    t->n = m->n_backends;
+    t->hash = (uint64_t *)(t + 1);
+    t->at = (uint32_t *)(t->hash + t->n);
+    return t;
+}
+
+/* The hash of a haproxy.cfg whose server lines table is <t>. */
+static uint64_t servers_fold(const struct render_servers *t)
+{
+    uint64_t h = t->gaps;
+
+    for (size_t i = 0; i < t->n; i++)
+        h = hash_fold(h, t->hash[i]);
+    return h;
+}
+
+/* Records that backend <i>'s server lines are <c>'s buffer from <start> on:
+ * what came before them is hashed into the gaps. */
+static void servers_at(struct cfg_out *c, size_t i, size_t start)
+{
+    const char *p = c->b.ptr;
+
+    c->hash = hash_fnv1a_more(c->hash, p + c->hashed, start - c->hashed);
+    c->srv->at[2 * i] = (uint32_t)(c->written + start);
+    c->srv->at[2 * i + 1] = (uint32_t)(c->written + c->b.len);
+    c->srv->hash[i] = hash_fnv1a(p + start, c->b.len - start);
+    c->hashed = c->b.len;
 }
 
 static struct render_file *new_file(struct rendered *r, const char *name, mode_t mode)
@@ -906,6 +947,52 @@ static int render_backends(struct cfg_out *c, const struct model *m, const struc
     return ret;
 }
 
+/* The "server" lines of <be>, its servers' then its backups'. A line an
+ * escaping function refuses is left out and counted in <dropped>. */
+static int render_server_lines(struct buf *b, const struct model_backend *be, size_t *dropped)
+{
+    int ret = 0;
+
+    for (size_t j = 0; j < be->n_servers; j++) {
+        struct model_server sv = model_backend_server(be, j);
+        char sname[MODEL_SERVER_NAME_MAX];
+        size_t mark = b->len;
+
+        /* hex digits, '.' and ':', made from the address: a name as it is */
+        model_server_name(&sv, sname, sizeof(sname));
+        ret |= buf_adds(b, "    server ");
+        if (buf_adds(b, sname) || buf_addc(b, ' ') ||
+            server_words(b, be, &sv, sname, false) || buf_addc(b, '\n')) {
+            if (!b->ptr)
+                return -E2BIG; /* the buffer overflowed: buf_add() freed it */
+            /* refused: cut the partial line */
+            b->len = mark;
+            b->ptr[mark] = '\0';
+            (*dropped)++;
+            continue;
+        }
+    }
+    for (size_t j = 0; j < be->n_backups; j++) {
+        struct model_server sv = model_backend_backup(be, j);
+        char sname[MODEL_SERVER_NAME_MAX];
+        size_t mark = b->len;
+
+        /* as a server's name above */
+        model_server_name(&sv, sname, sizeof(sname));
+        ret |= buf_adds(b, "    server " MODEL_BACKUP_PREFIX);
+        if (buf_adds(b, sname) || buf_addc(b, ' ') || render_backup_words(b, &sv, false) ||
+            buf_addc(b, '\n')) {
+            if (!b->ptr)
+                return -E2BIG;
+            b->len = mark;
+            b->ptr[mark] = '\0';
+            (*dropped)++;
+            continue;
+        }
+    }
+    return ret;
+}
+
 static int backends_with(struct cfg_out *c, const struct model *m, const struct render_opts *o,
                          size_t *dropped, const struct capture_slots *cs)
 {
@@ -940,6 +1027,7 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
     for (size_t i = 0; i < m->n_backends; i++) {
         const struct model_backend *be = &m->backends[i];
         struct buf name;
+        size_t start;
 
         if (be->listen_port) {
             ret |= render_listen(b, be, o);
@@ -949,6 +1037,7 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
         if (cfg_name(&name, be->name)) {
             (*dropped)++;
             buf_free(&name);
+            servers_at(c, i, b->len);
             continue;
         }
         ret |= buf_addf(b, "\nbackend %s%s\n", name.ptr,
@@ -985,43 +1074,11 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
             ret |= render_http_errors(b, m->global.nginx_http_errors);
         }
 servers:
-        for (size_t j = 0; j < be->n_servers; j++) {
-            struct model_server sv = model_backend_server(be, j);
-            char sname[MODEL_SERVER_NAME_MAX];
-            size_t mark = b->len;
-
-            /* hex digits, '.' and ':', made from the address: a name as it is */
-            model_server_name(&sv, sname, sizeof(sname));
-            ret |= buf_adds(b, "    server ");
-            if (buf_adds(b, sname) || buf_addc(b, ' ') ||
-                server_words(b, be, &sv, sname, false) || buf_addc(b, '\n')) {
-                if (!b->ptr)
-                    return -E2BIG; /* the buffer overflowed: buf_add() freed it */
-                /* refused: cut the partial line */
-                b->len = mark;
-                b->ptr[mark] = '\0';
-                (*dropped)++;
-                continue;
-            }
-        }
-        for (size_t j = 0; j < be->n_backups; j++) {
-            struct model_server sv = model_backend_backup(be, j);
-            char sname[MODEL_SERVER_NAME_MAX];
-            size_t mark = b->len;
-
-            /* as a server's name above */
-            model_server_name(&sv, sname, sizeof(sname));
-            ret |= buf_adds(b, "    server " MODEL_BACKUP_PREFIX);
-            if (buf_adds(b, sname) || buf_addc(b, ' ') || render_backup_words(b, &sv, false) ||
-                buf_addc(b, '\n')) {
-                if (!b->ptr)
-                    return -E2BIG;
-                b->len = mark;
-                b->ptr[mark] = '\0';
-                (*dropped)++;
-                continue;
-            }
-        }
+        start = b->len;
+        ret |= render_server_lines(b, be, dropped);
+        if (!b->ptr)
+            return -E2BIG;
+        servers_at(c, i, start);
         if (ret || (ret = cfg_flush(c, false)))
             return ret;
     }
@@ -1387,6 +1444,7 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
         }
     }
     buf_reserve(&c.b, o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m));
+    c.srv = servers_new(m);
     if (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) ||
         render_frontend(&c.b, m, o) || render_server_crts(&c.b, m, o))
         ret = -E2BIG;
@@ -1397,6 +1455,7 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
     if (c.fd != -1 && close(c.fd) == -1 && !ret)
         ret = -errno;
     if (ret) {
+        shared_unref(c.srv);
         buf_free(&c.b);
         if (o->cfg_path)
             unlink(o->cfg_path);
@@ -1418,8 +1477,133 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
         add_file(out, "haproxy.cfg", &c.b, 0644);
         f = &out->files[out->n_files - 1];
     }
-    f->hash = c.hash;
+    c.srv->gaps = c.hash;
+    f->hash = servers_fold(c.srv);
     f->shape = c.shape;
+    f->servers = c.srv;
+    return 0;
+}
+
+/* Copies bytes [<from>, <to>) of file <in> to the end of file <out>: in the
+ * kernel where it can. Returns 0 or a negative errno. */
+static int copy_range(int in, size_t from, size_t to, int out)
+{
+    loff_t pos = (loff_t)from;
+    char buf[16384];
+    int ret;
+
+    while ((size_t)pos < to) {
+        ssize_t n = copy_file_range(in, &pos, out, NULL, to - (size_t)pos, 0);
+
+        if (n > 0)
+            continue;
+        if (n == 0)
+            return -EIO; /* the file is shorter than it was rendered */
+        if (errno != EXDEV && errno != ENOSYS && errno != EINVAL && errno != EOPNOTSUPP)
+            return -errno;
+        /* not between these files: read and write */
+        n = pread(in, buf, to - (size_t)pos < sizeof(buf) ? to - (size_t)pos : sizeof(buf), pos);
+        if (n <= 0)
+            return n ? -errno : -EIO;
+        ret = file_write_all(out, buf, (size_t)n);
+        if (ret)
+            return ret;
+        pos += n;
+    }
+    return 0;
+}
+
+/* haproxy.cfg of <m>, a patch of the build o->cfg_from was rendered from,
+ * into o->cfg_path: the server lines of the backends <m> patched are made
+ * again, everything else is copied from o->cfg_from_path. At 10,000
+ * backends, rendering the whole file again was most of an endpoint
+ * change's CPU. */
+static int splice_cfg(const struct model *m, const struct render_opts *o, struct rendered *out,
+                      char **err)
+{
+    const struct render_cfg *from = o->cfg_from;
+    const struct render_servers *old = from->servers;
+    size_t limit = o->cfg_limit ? o->cfg_limit : RENDER_MAX_CFG, pos = 0, len = 0;
+    struct render_servers *t = servers_new(m);
+    struct render_file *f;
+    int in, fd, ret = 0;
+    int64_t delta = 0;
+    struct buf b;
+
+    memcpy(t->at, old->at, old->n * 2 * sizeof(*t->at));
+    memcpy(t->hash, old->hash, old->n * sizeof(*t->hash));
+    t->gaps = old->gaps;
+    in = open(o->cfg_from_path, O_RDONLY | O_CLOEXEC);
+    if (in == -1) {
+        ret = -errno;
+        errmsg_set(err, "open %s: %s", o->cfg_from_path, strerror(-ret));
+        shared_unref(t);
+        return ret;
+    }
+    fd = open(o->cfg_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd == -1 || fchmod(fd, 0644) == -1) {
+        ret = -errno;
+        errmsg_set(err, "create %s: %s", o->cfg_path, strerror(-ret));
+        if (fd != -1) {
+            close(fd);
+            unlink(o->cfg_path);
+        }
+        close(in);
+        shared_unref(t);
+        return ret;
+    }
+    buf_init(&b, limit);
+    for (size_t k = 0, next = 0; !ret && k <= m->n_patched; k++) {
+        /* each backend's lines move by what those before them grew */
+        size_t i = k < m->n_patched ? m->patched[k] : t->n;
+
+        for (; next < i; next++) {
+            t->at[2 * next] = (uint32_t)((int64_t)old->at[2 * next] + delta);
+            t->at[2 * next + 1] = (uint32_t)((int64_t)old->at[2 * next + 1] + delta);
+        }
+        if (i == t->n)
+            break;
+        ret = copy_range(in, pos, old->at[2 * i], fd);
+        len += old->at[2 * i] - pos;
+        buf_reset(&b);
+        if (!ret && render_server_lines(&b, &m->backends[i], &out->n_dropped) && !b.ptr)
+            ret = -E2BIG;
+        if (!ret)
+            ret = file_write_all(fd, b.ptr ? b.ptr : "", b.len);
+        t->at[2 * i] = (uint32_t)len;
+        t->at[2 * i + 1] = (uint32_t)(len + b.len);
+        t->hash[i] = hash_fnv1a(b.ptr ? b.ptr : "", b.len);
+        len += b.len;
+        delta += (int64_t)b.len - (int64_t)(old->at[2 * i + 1] - old->at[2 * i]);
+        pos = old->at[2 * i + 1];
+        next = i + 1;
+        if (len > limit)
+            ret = -E2BIG;
+    }
+    if (!ret)
+        ret = copy_range(in, pos, from->len, fd);
+    len += from->len - pos;
+    buf_free(&b);
+    close(in);
+    if (close(fd) == -1 && !ret)
+        ret = -errno;
+    if (!ret && len > limit)
+        ret = -E2BIG;
+    if (ret) {
+        unlink(o->cfg_path);
+        shared_unref(t);
+        if (ret == -E2BIG)
+            errmsg_set(err, "haproxy.cfg: larger than %zu bytes", limit);
+        else
+            errmsg_set(err, "write %s: %s", o->cfg_path, strerror(-ret));
+        return ret;
+    }
+    f = new_file(out, "haproxy.cfg", 0644);
+    f->path = o->cfg_path;
+    f->len = len;
+    f->hash = servers_fold(t);
+    f->shape = from->shape; /* the server lines alone changed */
+    f->servers = t;
     return 0;
 }
 
@@ -1436,8 +1620,15 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         f->len = o->cfg_same->len;
         f->hash = o->cfg_same->hash;
         f->shape = o->cfg_same->shape;
+        f->servers = shared_ref(o->cfg_same->servers);
     } else {
-        ret = render_cfg(m, o, out, err);
+        const struct render_servers *t = o->cfg_from ? o->cfg_from->servers : NULL;
+
+        /* only where the backends are those the lines were placed for */
+        if (t && t->root == (m->base ? m->base : m) && t->n == m->n_backends && o->cfg_path)
+            ret = splice_cfg(m, o, out, err);
+        else
+            ret = render_cfg(m, o, out, err);
         if (ret)
             return ret;
     }
@@ -1503,6 +1694,7 @@ void rendered_free(struct rendered *r)
             memset(r->files[i].own, 0, r->files[i].len); /* key material */
         if (r->files[i].path)
             unlink(r->files[i].path);
+        shared_unref(r->files[i].servers);
         free(r->files[i].name);
         free(r->files[i].own);
     }

@@ -19,10 +19,25 @@ struct buf;
 /* the directory of the error pages, "<code>.http" each */
 #define RENDER_ERRORFILES "errorfiles"
 
-/* haproxy.cfg as a rendering made it (render_opts.cfg_same). */
+/* Where each backend's server lines are in a haproxy.cfg: a shared block
+ * (util/shared.h), so that a rendering of a patch of the same build makes
+ * again only the server lines the patch changed and copies the rest
+ * (render_opts.cfg_from). The file's hash is the fold of <gaps>, the hash of
+ * every byte outside the server lines, and of each backend's. */
+struct render_servers {
+    const struct model *root; /* the build whose backends these are (no reference:
+                               * compared, never followed) */
+    size_t n;                 /* its backends */
+    uint64_t gaps;
+    uint32_t *at;             /* backend i's server lines: bytes [at[2i], at[2i + 1]) */
+    uint64_t *hash;           /* backend i's: of those bytes */
+};
+
+/* haproxy.cfg as a rendering made it (render_opts.cfg_same, cfg_from). */
 struct render_cfg {
     uint64_t hash, shape;
     size_t len;
+    struct render_servers *servers; /* one reference, or NULL */
 };
 
 struct render_opts {
@@ -46,6 +61,12 @@ struct render_opts {
                                 * a model this one only rerouted (model_reroute()
                                 * changes maps and crt-list lines alone): it is
                                 * not rendered again, its render_file is <same> */
+    const struct render_cfg *cfg_from; /* NULL, or haproxy.cfg as it was rendered from
+                                * a model of the same build (its servers' root),
+                                * in file <cfg_from_path>: the model's patched
+                                * backends' server lines are made again, the rest
+                                * of that file copied into cfg_path */
+    const char *cfg_from_path;
 };
 
 struct render_file {
@@ -61,6 +82,7 @@ struct render_file {
     uint64_t hash;             /* of data */
     uint64_t shape;            /* haproxy.cfg: of its lines but the servers', which
                                 * the Runtime API changes */
+    struct render_servers *servers; /* haproxy.cfg: one reference, or NULL */
     int map;                   /* the enum model_map a map's file holds, else -1 */
     bool same;                 /* haproxy.cfg of render_opts.cfg_same: no data, the
                                 * file written then is the one to use */

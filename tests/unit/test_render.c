@@ -15,6 +15,7 @@
 #include "haproxy/render.h"
 #include "model/model.h"
 #include "model/tls.h"
+#include "store/objects.h"
 #include "store/store.h"
 #include "util/arena.h"
 #include "util/file.h"
@@ -584,7 +585,8 @@ static void test_render_from_model(void **state)
     /* haproxy.cfg as rendered before: the same rendering, but that file,
      * which the caller has */
     rendered_free(&lean);
-    rm.cfg_same = &(struct render_cfg){mem.files[0].hash, mem.files[0].shape, mem.files[0].len};
+    rm.cfg_same = &(struct render_cfg){mem.files[0].hash, mem.files[0].shape, mem.files[0].len,
+                                       mem.files[0].servers};
     assert_int_equal(render(m, &rm, &lean, &err), 0);
     assert_true(lean.hash == mem.hash);
     assert_true(lean.files[0].same);
@@ -596,6 +598,91 @@ static void test_render_from_model(void **state)
     unlink(path);
     rendered_free(&mem);
     rendered_free(&lean);
+    model_unref(m);
+    store_deinit(&s);
+    free(crt);
+    free(key);
+}
+
+/* Renders patch <p> into <path> from <from> (rendered before into
+ * <from_path>) and checks that the file is byte for byte a rendering of
+ * <p>, with the same hashes; returns that rendering. */
+static void check_splice(const struct model *p, const struct rendered *from, const char *from_path,
+                         const char *path, struct rendered *out)
+{
+    struct render_opts ro = ropts(), rf = ropts();
+    struct rendered full;
+    struct render_cfg cfg = {from->files[0].hash, from->files[0].shape, from->files[0].len,
+                             from->files[0].servers};
+    char *err = NULL, *data = NULL;
+    size_t len = 0;
+
+    rf.cfg_path = path;
+    rf.cfg_from = &cfg;
+    rf.cfg_from_path = from_path;
+    assert_int_equal(render(p, &rf, out, &err), 0);
+    assert_int_equal(render(p, &ro, &full, &err), 0);
+    assert_int_equal(file_read(path, 64u << 20, &data, &len), 0);
+    assert_int_equal(len, full.files[0].len);
+    assert_memory_equal(data, full.files[0].data, len);
+    assert_true(out->files[0].hash == full.files[0].hash);
+    assert_true(out->files[0].shape == full.files[0].shape);
+    assert_true(out->hash == full.hash);
+    free(data);
+    rendered_free(&full);
+}
+
+/* haproxy.cfg of a patch, made from the file of the model it patched with
+ * only the patched backends' server lines made again, is the file a whole
+ * rendering makes: a backend's lines grown, then another's shrunk, and that
+ * one alone. */
+static void test_render_spliced(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts ro = ropts();
+    struct model *m, *p1, *p2;
+    struct rendered r0, r1, r2;
+    char dir[] = "/tmp/portico-splice-XXXXXX", *paths[3], *err = NULL, *crt, *key;
+    uint64_t web = k8s_lookup_hash(K8S_SERVICE, "shop", "web");
+    uint64_t api = k8s_lookup_hash(K8S_SERVICE, "shop", "api");
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    for (int i = 0; i < 3; i++)
+        paths[i] = xasprintf("%s/%d.cfg", dir, i);
+    sample_store(&s, "10.0.0.1,10.0.0.2", &crt, &key);
+    put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.1,10.0.1.2,10.0.1.3");
+    m = model_build(&s, &mo);
+    ro.cfg_path = paths[0];
+    assert_int_equal(render(m, &ro, &r0, &err), 0);
+    assert_non_null(r0.files[0].servers);
+    /* web, the last backend: one endpoint more */
+    put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.3,10.0.0.1,10.0.0.2");
+    p1 = model_patch(m, &s, &web, 1);
+    assert_true(p1 && p1 != m);
+    check_splice(p1, &r0, paths[0], paths[1], &r1);
+    /* then api, the first: two fewer, what follows moves back */
+    put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.2");
+    p2 = model_patch(p1, &s, &api, 1);
+    assert_true(p2 && p2 != p1);
+    check_splice(p2, &r1, paths[1], paths[2], &r2);
+    rendered_free(&r2);
+    /* api alone, from the build's file: the rest of it follows unchanged */
+    model_unref(p2);
+    p2 = model_patch(m, &s, &api, 1);
+    assert_true(p2 && p2 != m && p2->n_patched == 1);
+    check_splice(p2, &r0, paths[0], paths[2], &r2);
+    rendered_free(&r0);
+    rendered_free(&r1);
+    rendered_free(&r2);
+    for (int i = 0; i < 3; i++) {
+        unlink(paths[i]);
+        free(paths[i]);
+    }
+    rmdir(dir);
+    model_unref(p2);
+    model_unref(p1);
     model_unref(m);
     store_deinit(&s);
     free(crt);
@@ -636,6 +723,7 @@ int main(void)
         cmocka_unit_test(test_render_hash),
         cmocka_unit_test(test_render_cfg_to_file),
         cmocka_unit_test(test_render_from_model),
+        cmocka_unit_test(test_render_spliced),
         cmocka_unit_test(test_render_empty_model),
     };
 
