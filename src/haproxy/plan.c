@@ -77,6 +77,7 @@ void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r)
     plan_gen_free(g);
     g->model = model_ref(m);
     g->hash = r->hash;
+    g->rest_hash = r->rest_hash;
     g->names = xcalloc(r->n_files + 1, sizeof(*g->names));
     g->hashes = xcalloc(r->n_files + 1, sizeof(*g->hashes));
     for (size_t i = 0; i < r->n_files; i++) {
@@ -120,6 +121,8 @@ void plan_gen_patched(struct plan_gen *g, const struct plan_gen *from, struct mo
     g->cfg = from->cfg;
     shared_ref(g->cfg.servers);
     g->cfg_changed = from->cfg_changed;
+    g->rest_hash = from->rest_hash;
+    g->parts_changed = from->parts_changed;
 }
 
 /* ====== Building the plan ====== */

@@ -26,6 +26,8 @@ struct plan_gen {
     struct render_cfg cfg;/* haproxy.cfg's, as rendered for this generation or, patched,
                            * for the one it was patched from */
     bool cfg_changed;     /* patched with other servers since: haproxy.cfg is not <cfg> */
+    uint64_t rest_hash;   /* rendered.rest_hash of the generation it was patched from */
+    bool parts_changed;   /* rerouted since: its other files are not those either */
 };
 
 /* True for the files the Runtime API can replace: maps and certificates. */

@@ -1632,6 +1632,8 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         if (ret)
             return ret;
     }
+    if (o->cfg_only)
+        return 0;
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
         if (render_map(out, m, o, (enum model_map)map)) {
             rendered_free(out);
@@ -1674,17 +1676,23 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         f->data = f->own;
         f->len = m->errorfiles[i].len;
     }
-    for (size_t i = 0; i < out->n_files; i++) {
+    for (size_t i = 1; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];
 
-        /* haproxy.cfg, maps kept out and certificates were hashed as they were made */
-        if (f->data && i > 0 && !f->cert)
+        /* maps kept out and certificates were hashed as they were made */
+        if (f->data && !f->cert)
             f->hash = hash_fnv1a(f->data, f->len);
         h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
         h = hash_fold(h, f->hash);
     }
-    out->hash = h;
+    out->rest_hash = h;
+    out->hash = render_hash_with_cfg(h, out->files[0].hash);
     return 0;
+}
+
+uint64_t render_hash_with_cfg(uint64_t rest_hash, uint64_t cfg_hash)
+{
+    return hash_fold(hash_fold(rest_hash, hash_fnv1a("haproxy.cfg", 11)), cfg_hash);
 }
 
 void rendered_free(struct rendered *r)

@@ -67,6 +67,8 @@ struct render_opts {
                                 * backends' server lines are made again, the rest
                                 * of that file copied into cfg_path */
     const char *cfg_from_path;
+    bool cfg_only;             /* haproxy.cfg alone: no other file, no hash of the
+                                * whole (render_hash_with_cfg()) */
 };
 
 struct render_file {
@@ -95,8 +97,13 @@ struct rendered {
     struct render_file *files; /* [0] is haproxy.cfg */
     size_t n_files;
     uint64_t hash;             /* over names and contents */
+    uint64_t rest_hash;        /* the same of every file but haproxy.cfg */
     size_t n_dropped;          /* entries refused by an escaping function */
 };
+
+/* The hash of a whole rendering (rendered.hash) whose files but haproxy.cfg
+ * hash as <rest_hash>, and haproxy.cfg as <cfg_hash>. */
+uint64_t render_hash_with_cfg(uint64_t rest_hash, uint64_t cfg_hash);
 
 /* Renders <m>. Returns 0, -E2BIG when a file would exceed its limit, or
  * another negative errno when o->cfg_path cannot be written (the file is
