@@ -3,6 +3,7 @@ through HAProxy, percentiles, waiting for Portico to be ready, its memory, CPU
 time and its HAProxy's, its metrics."""
 
 import http.client
+import json
 import os
 import re
 import socket
@@ -29,6 +30,14 @@ def portico_command(binary, source, work):
             f"--stats-bind-port={ports['stats']}", f"--healthz-bind-port={ports['healthz']}",
             f"--controller-port={ports['ctl']}", f"--config-dir={work / 'config'}",
             f"--runtime-dir={work / 'run'}"], ports
+
+
+def replace_json(path, doc):
+    """Writes <doc> as JSON to <path> by a rename, as an editor or a volume
+    update replaces a manifest: a watcher never reads half of it."""
+    tmp = Path(path).with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.rename(path)
 
 
 def http_status(port, host, timeout=2.0, path="/"):

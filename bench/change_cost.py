@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import http_status, pct, portico_command, wait_ready
+from benchlib import http_status, pct, portico_command, replace_json, wait_ready
 
 PASS = re.compile(r"generation (\d+): model ([\d.]+) ms, render ([\d.]+) ms, files ([\d.]+) ms"
                   r"(?:, runtime ([\d.]+) ms)?")
@@ -58,11 +58,6 @@ def rule(host):
         "service": {"name": "change-probe", "port": {"name": "http"}}}}]}}
 
 
-def rewrite(path, doc):
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.rename(path)
-
 
 def run(binary, src, work, changes):
     man = work / "manifests"
@@ -88,7 +83,7 @@ def run(binary, src, work, changes):
                 rules.pop()
             want = 503 if add else 404
             t0 = time.time()
-            rewrite(f, doc)
+            replace_json(f, doc)
             while time.time() - t0 < 10:
                 if http_status(ports["http"], host, timeout=1) == want:
                     served.append((time.time() - t0) * 1000)

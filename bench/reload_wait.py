@@ -17,7 +17,6 @@ every change finds a reload waiting.
 
 import argparse
 import http.client
-import json
 import shutil
 import subprocess
 import tempfile
@@ -26,7 +25,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from benchlib import free_port, http_status, pct, portico_command, wait_ready
+from benchlib import free_port, http_status, pct, portico_command, replace_json, wait_ready
 
 
 class Endpoint(BaseHTTPRequestHandler):
@@ -66,9 +65,7 @@ def objects(name, port, addrs):
 
 
 def write(path, objs):
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": objs}))
-    tmp.rename(path)
+    replace_json(path, {"apiVersion": "v1", "kind": "List", "items": objs})
 
 
 def endpoint(port):

@@ -25,7 +25,7 @@ import sys
 import time
 from pathlib import Path
 
-from benchlib import cpu_ms, pct, portico_command, wait_ready
+from benchlib import cpu_ms, pct, portico_command, replace_json, wait_ready
 
 WRITTEN = re.compile(r"generation (\d+) written after runtime updates: "
                      r"render ([\d.]+) ms, files ([\d.]+) ms")
@@ -40,11 +40,6 @@ def first_slice(manifests):
                 return f, doc, o
     sys.exit("no EndpointSlice with endpoints in the manifests")
 
-
-def rewrite(path, doc):
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.rename(path)
 
 
 def run(binary, src, work, changes):
@@ -63,7 +58,7 @@ def run(binary, src, work, changes):
             eps["endpoints"][0]["addresses"] = [f"10.255.{k // 250}.{k % 250 + 1}"]
             seen = len(WRITTEN.findall(log.read_text()))
             before = sum(cpu_ms(proc.pid))
-            rewrite(f, doc)
+            replace_json(f, doc)
             deadline = time.time() + 10
             while len(WRITTEN.findall(log.read_text())) == seen and time.time() < deadline:
                 time.sleep(0.05)
