@@ -1567,9 +1567,10 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
         len += old->at[2 * i] - pos;
         buf_reset(&b);
         if (!ret && render_server_lines(&b, &m->backends[i], &out->n_dropped) && !b.ptr)
-            ret = -E2BIG;
-        if (!ret)
-            ret = file_write_all(fd, b.ptr ? b.ptr : "", b.len);
+            ret = -E2BIG; /* the buffer overflowed: buf_add() freed it */
+        if (ret)
+            break;
+        ret = file_write_all(fd, b.ptr ? b.ptr : "", b.len);
         t->at[2 * i] = (uint32_t)len;
         t->at[2 * i + 1] = (uint32_t)(len + b.len);
         t->hash[i] = hash_fnv1a(b.ptr ? b.ptr : "", b.len);
