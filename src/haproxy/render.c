@@ -1420,6 +1420,24 @@ static size_t cfg_size(const struct model *m)
     return size;
 }
 
+/* Creates haproxy.cfg's file at <path>, empty: its descriptor, or a negative
+ * errno (*err says why). */
+static int create_cfg(const char *path, char **err)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), ret;
+
+    /* exactly 0644, whatever the umask, as the other files */
+    if (fd != -1 && fchmod(fd, 0644) == 0)
+        return fd;
+    ret = -errno;
+    errmsg_set(err, "create %s: %s", path, strerror(-ret));
+    if (fd != -1) {
+        close(fd);
+        unlink(path);
+    }
+    return ret;
+}
+
 /* Renders haproxy.cfg as <out>'s first file, in memory or into o->cfg_path. */
 static int render_cfg(const struct model *m, const struct render_opts *o, struct rendered *out,
                       char **err)
@@ -1430,19 +1448,8 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
 
     c.limit = o->cfg_limit ? o->cfg_limit : RENDER_MAX_CFG;
     buf_init(&c.b, c.limit);
-    if (o->cfg_path) {
-        c.fd = open(o->cfg_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        /* exactly 0644, whatever the umask, as the other files */
-        if (c.fd == -1 || fchmod(c.fd, 0644) == -1) {
-            ret = -errno;
-            errmsg_set(err, "create %s: %s", o->cfg_path, strerror(-ret));
-            if (c.fd != -1) {
-                close(c.fd);
-                unlink(o->cfg_path);
-            }
-            return ret;
-        }
-    }
+    if (o->cfg_path && (c.fd = create_cfg(o->cfg_path, err)) < 0)
+        return c.fd;
     buf_reserve(&c.b, o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m));
     c.srv = servers_new(m);
     if (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) ||
@@ -1530,7 +1537,7 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
     int64_t delta = 0;
     struct buf b;
 
-    memcpy(t->at, old->at, old->n * 2 * sizeof(*t->at));
+    /* the loop below places every backend's lines: only their hashes stay */
     memcpy(t->hash, old->hash, old->n * sizeof(*t->hash));
     t->gaps = old->gaps;
     in = open(o->cfg_from_path, O_RDONLY | O_CLOEXEC);
@@ -1540,17 +1547,11 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
         shared_unref(t);
         return ret;
     }
-    fd = open(o->cfg_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd == -1 || fchmod(fd, 0644) == -1) {
-        ret = -errno;
-        errmsg_set(err, "create %s: %s", o->cfg_path, strerror(-ret));
-        if (fd != -1) {
-            close(fd);
-            unlink(o->cfg_path);
-        }
+    fd = create_cfg(o->cfg_path, err);
+    if (fd < 0) {
         close(in);
         shared_unref(t);
-        return ret;
+        return fd;
     }
     buf_init(&b, limit);
     for (size_t k = 0, next = 0; !ret && k <= m->n_patched; k++) {
