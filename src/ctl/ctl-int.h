@@ -192,6 +192,8 @@ bool ctl_blame_snippets(struct ctl *c, const char *output);
 unsigned ctl_scan_generations(const char *config_dir);
 /* Removes generations older than the last CTL_KEEP_GENERATIONS. */
 void ctl_prune_generations(struct ctl *c);
+/* The path of generation <gen>'s haproxy.cfg (malloc'd). */
+char *ctl_gen_cfg(const struct ctl *c, unsigned gen);
 /* Writes generation <gen>, rendered as <r>, which c->pending describes.
  * Returns 0 or a negative errno with *<err> set. */
 int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err);

@@ -413,7 +413,7 @@ static void check_spliced_cfg(struct ctl *c, const struct model *m, const struct
 static int write_cfg_in_place(struct ctl *c)
 {
     struct render_opts o = c->ropts;
-    char *path = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->gen), *err = NULL;
+    char *path = ctl_gen_cfg(c, c->gen), *err = NULL;
     uint64_t t0 = uv_hrtime(), t1;
     struct rendered r;
     int ret;
@@ -484,7 +484,7 @@ static int write_running(struct ctl *c)
     } else {
         /* after endpoint patches, only the server lines they changed are
          * made again: the rest is copied from the running generation's */
-        cfg_from = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->gen);
+        cfg_from = ctl_gen_cfg(c, c->gen);
         o.cfg_from = &c->running.cfg;
         o.cfg_from_path = cfg_from;
     }
@@ -1180,7 +1180,7 @@ static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg)
     hap_cancel_restart(&c->hap);
     log_warn("haproxy", "haproxy did not start on generation %u (%s); checking it", c->pending_gen,
              msg);
-    cfg = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->pending_gen);
+    cfg = ctl_gen_cfg(c, c->pending_gen);
     hap_check(c->loop, c->opts->haproxy_bin, cfg, on_start_checked, c);
     free(cfg);
 }
@@ -1226,7 +1226,7 @@ static void check_and_load(struct ctl *c, enum plan_why why, const uint32_t *n_w
         uv_timer_start(&c->reload_timer, on_reload_due, wait, 0);
         return;
     }
-    cfg = xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, c->pending_gen);
+    cfg = ctl_gen_cfg(c, c->pending_gen);
     hap_check(c->loop, c->opts->haproxy_bin, cfg, on_checked, c);
     free(cfg);
 }

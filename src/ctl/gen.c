@@ -24,6 +24,11 @@ static char *gen_dir(struct ctl *c, unsigned gen)
     return xasprintf("%s/gen-%u", c->opts->config_dir, gen);
 }
 
+char *ctl_gen_cfg(const struct ctl *c, unsigned gen)
+{
+    return xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, gen);
+}
+
 /* Finds the highest generation left by an earlier run. */
 unsigned ctl_scan_generations(const char *config_dir)
 {
