@@ -32,6 +32,18 @@ def portico_command(binary, source, work):
             f"--runtime-dir={work / 'run'}"], ports
 
 
+def first_item(manifests, kind, ok=lambda o: True):
+    """(file, its content, index in its items) of the first object of <kind>
+    for which ok() holds, in the JSON manifest lists under <manifests> (a
+    Path, bench/file_scale.py --write), in file order."""
+    for f in sorted(manifests.glob("*.json")):
+        doc = json.loads(f.read_text())
+        for i, o in enumerate(doc.get("items", [])):
+            if o.get("kind") == kind and ok(o):
+                return f, doc, i
+    raise SystemExit(f"no {kind} in {manifests}")
+
+
 def replace_json(path, doc):
     """Writes <doc> as JSON to <path> by a rename, as an editor or a volume
     update replaces a manifest: a watcher never reads half of it."""

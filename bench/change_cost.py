@@ -23,24 +23,13 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from benchlib import http_status, pct, portico_command, replace_json, wait_ready
+from benchlib import first_item, http_status, pct, portico_command, replace_json, wait_ready
 
 PASS = re.compile(r"generation (\d+): model ([\d.]+) ms, render ([\d.]+) ms, files ([\d.]+) ms"
                   r"(?:, runtime ([\d.]+) ms)?")
-
-
-def first_ingress(manifests):
-    """(file, its content, index of the first Ingress in its items)."""
-    for f in sorted(manifests.glob("*.json")):
-        doc = json.loads(f.read_text())
-        for i, o in enumerate(doc.get("items", [])):
-            if o.get("kind") == "Ingress":
-                return f, doc, i
-    sys.exit("no Ingress in the manifests")
 
 
 def probe_objects():
@@ -64,7 +53,7 @@ def run(binary, src, work, changes):
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(src, man)
     (man / "zzz-change-probe.json").write_text(json.dumps(probe_objects()))
-    f, doc, idx = first_ingress(man)
+    f, doc, idx = first_item(man, "Ingress")
     rules = doc["items"][idx]["spec"]["rules"]
     cmd, ports = portico_command(binary, f"--manifests={man}", work)
     log = work / "portico.log"

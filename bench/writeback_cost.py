@@ -17,28 +17,16 @@ time its debug line gives the writing (render, files).
 """
 
 import argparse
-import json
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from benchlib import cpu_ms, pct, portico_command, replace_json, wait_ready
+from benchlib import cpu_ms, first_item, pct, portico_command, replace_json, wait_ready
 
 WRITTEN = re.compile(r"generation (\d+) written after runtime updates: "
                      r"render ([\d.]+) ms, files ([\d.]+) ms")
-
-
-def first_slice(manifests):
-    """(file, its content, the first EndpointSlice in its items)."""
-    for f in sorted(manifests.glob("*.json")):
-        doc = json.loads(f.read_text())
-        for o in doc.get("items", []):
-            if o.get("kind") == "EndpointSlice" and o.get("endpoints"):
-                return f, doc, o
-    sys.exit("no EndpointSlice with endpoints in the manifests")
 
 
 
@@ -46,7 +34,8 @@ def run(binary, src, work, changes):
     man = work / "manifests"
     shutil.rmtree(work, ignore_errors=True)
     shutil.copytree(src, man)
-    f, doc, eps = first_slice(man)
+    f, doc, i = first_item(man, "EndpointSlice", lambda o: o.get("endpoints"))
+    eps = doc["items"][i]
     cmd, ports = portico_command(binary, f"--manifests={man}", work)
     log = work / "portico.log"
     proc = subprocess.Popen(cmd + ["--log-level=debug"], stderr=open(log, "w"))
