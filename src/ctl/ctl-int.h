@@ -118,6 +118,8 @@ struct ctl {
     enum plan_why reload_next_why; /* and that reason's kind */
     uint64_t change_at;      /* uv_hrtime() of the first change no pass has taken yet */
     uint64_t pass_change_at; /* the same, for the pass running */
+    uint64_t pass_began;     /* uv_now() when the last pass began: the next one waits
+                              * until --debounce after it (schedule()) */
     struct ctl_histogram {
         uint64_t buckets[CTL_LATENCY_BUCKETS + 1]; /* the last one: +Inf */
         uint64_t count;

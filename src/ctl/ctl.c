@@ -1001,6 +1001,7 @@ static void run_pass(struct ctl *c)
     bool reroute = incremental && n_changes && !n_svcs;
 
     memcpy(svcs, c->patch_svcs, n_svcs * sizeof(*svcs));
+    c->pass_began = uv_now(c->loop);
     c->n_patch_svcs = 0;
     c->must_build = false;
     c->in_step = false;
@@ -1258,8 +1259,13 @@ static void on_debounce(uv_timer_t *t)
     run_pass(c);
 }
 
+/* Passes begin at least --debounce apart: a change after a quiet spell is
+ * applied at the next turn of the loop, with whatever that turn read; the
+ * changes that follow wait for the rest of the interval and go together. */
 static void schedule(struct ctl *c)
 {
+    uint64_t due = c->pass_began + c->opts->debounce_ms, now = uv_now(c->loop);
+
     if (!c->change_at)
         c->change_at = uv_hrtime();
     if (c->busy) {
@@ -1267,7 +1273,7 @@ static void schedule(struct ctl *c)
         return;
     }
     if (!uv_is_active((uv_handle_t *)&c->debounce))
-        uv_timer_start(&c->debounce, on_debounce, c->opts->debounce_ms, 0);
+        uv_timer_start(&c->debounce, on_debounce, due > now ? due - now : 0, 0);
 }
 
 void ctl_schedule(struct ctl *c)

@@ -147,9 +147,10 @@ static const struct opt_def opt_table[] = {
     {"runtime-dir", NULL, OPT_STR, "/tmp/portico/run", "controller",
      "Directory for HAProxy's sockets and PID file.", O(runtime_dir), false},
     {"debounce", NULL, OPT_DURATION, "10ms", "controller",
-     "How long a change waits for others before one pass builds, renders and applies them "
-     "all (0: at the next turn of the event loop). A burst of changes within it costs one "
-     "pass; every change reaches HAProxy up to this much later.",
+     "The least time from one pass to the next (a pass builds, renders and applies what "
+     "changed). A change after a quiet spell of this long is applied at once; the changes "
+     "that follow within it wait for the rest of it and go in one pass, so a burst costs "
+     "a pass per interval, not one per change (0: a pass at every turn of the event loop).",
      O(debounce_ms), false},
     {"min-reload-interval", NULL, OPT_DURATION, "2s", "controller",
      "Reloads of HAProxy are at least this far apart (0: as soon as needed): changes that "
