@@ -549,6 +549,8 @@ static void on_writeback(uv_timer_t *t)
  * (write_running()). */
 static void patch_applied(struct ctl *c)
 {
+    struct model *before = model_ref(c->running.model);
+
     log_debug("ctl", "patch: model %.1f ms, runtime %.1f ms",
               (double)(c->pass_t[1] - c->pass_t[0]) / 1e6,
               (double)(uv_hrtime() - c->pass_t[3]) / 1e6);
@@ -556,6 +558,9 @@ static void patch_applied(struct ctl *c)
     c->in_step = true;
     observe_applied(c);
     plan_gen_move(&c->running, &c->pending);
+    /* a reroute may have put a new backend in a spare */
+    ctl_spares_running(c, before);
+    model_unref(before);
     c->files_behind = true;
     log_info("haproxy", "%s updated through the runtime API, no reload (the files follow within "
                         "%u ms)",
@@ -840,6 +845,8 @@ static void check_reroute(struct ctl *c, const struct model *p)
 {
     struct model *m = model_build(&c->store, &c->mopts);
 
+    ctl_use_spares(c, m);
+
     if (!same_rendering(c, m, p))
         abort();
     model_unref(m);
@@ -939,7 +946,9 @@ static void add_lookups(struct ctl *c, const struct model *m)
 static bool route_pass(struct ctl *c, const struct store_change *changes, size_t n)
 {
     uint64_t t0 = uv_hrtime();
-    struct model *m = model_reroute(c->running.model, &c->store, &c->mopts, changes, n);
+    /* ctl_use_spares() after a build would put a new backend in a spare too */
+    struct model *m = model_reroute(c->running.model, &c->store, &c->mopts, changes, n,
+                                    c->ready && !c->tidy);
     struct plan plan;
 
     if (!m)
@@ -953,6 +962,9 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
     }
     plan_gen_patched(&c->pending, &c->running, m);
     c->pending.parts_changed = true; /* its maps, perhaps its crt-list */
+    /* a spare it filled: its server lines */
+    if (m->n_patched != c->running.model->n_patched)
+        c->pending.cfg_changed = true;
     model_unref(m);
     /* the same certificates' array: the same crt-list (model_reroute()) */
     if (c->pending.model->certs != c->running.model->certs) {

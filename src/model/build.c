@@ -2884,13 +2884,26 @@ static const char *renamed(struct model *m, const char *value, const char *from,
     return value;
 }
 
+void model_rename_routes(struct model *m, const char *from, const char *to)
+{
+    /* the maps whose values are HTTP backends */
+    static const enum model_map routes[] = {MODEL_MAP_EXACT, MODEL_MAP_PREFIX_EXACT,
+                                            MODEL_MAP_PREFIX, MODEL_MAP_HOST_DEFAULT};
+
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        struct model_entry *e = m->maps[routes[i]];
+
+        for (size_t j = 0; j < m->n_maps[routes[i]]; j++)
+            e[j].value = renamed(m, e[j].value, from, to);
+    }
+    if (m->default_backend && !strcmp(m->default_backend, from))
+        m->default_backend = to;
+}
+
 int model_run_in_spare(struct model *m, const char *name, const char *spare)
 {
     struct model_backend *be = (struct model_backend *)model_find_backend(m, name);
     const struct model_backend *sp = model_find_backend(m, spare);
-    /* the maps whose values are HTTP backends */
-    static const enum model_map routes[] = {MODEL_MAP_EXACT, MODEL_MAP_PREFIX_EXACT,
-                                            MODEL_MAP_PREFIX, MODEL_MAP_HOST_DEFAULT};
     const char *own;
 
     if (!be || !sp || !sp->spare || sp->origin)
@@ -2901,14 +2914,7 @@ int model_run_in_spare(struct model *m, const char *name, const char *spare)
     be->origin = own;
     be->name = sp->name;
     be->spare = true;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        struct model_entry *e = m->maps[routes[i]];
-
-        for (size_t j = 0; j < m->n_maps[routes[i]]; j++)
-            e[j].value = renamed(m, e[j].value, own, be->name);
-    }
-    if (m->default_backend && !strcmp(m->default_backend, own))
-        m->default_backend = be->name;
+    model_rename_routes(m, own, be->name);
     /* the spare's slot goes, the backend moves to its name's place */
     memmove((void *)sp, sp + 1, (size_t)(m->backends + m->n_backends - (sp + 1)) * sizeof(*sp));
     m->n_backends--;

@@ -56,14 +56,17 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
  * that shares a host with them, built again from <store>: the model a build
  * would make when only those Ingresses changed since <m>. A new model (refs
  * 1), <m> itself with a reference more when the routes are the same, or
- * NULL when a build must be made instead: a backend or certificate
- * added or unused, a map used or unused, a canary, an alias, passthrough or
- * a rule-less Ingress among them, a Secret whose data must be read again,
- * more than a few dozen Ingresses to build again, or a backend of <m>
- * running in a spare. */
+ * NULL when a build must be made instead: a certificate added or unused, a
+ * backend unused, or added where no spare takes it, a map used or unused, a
+ * canary, an alias, passthrough or a rule-less Ingress among them, a Secret
+ * whose data must be read again, more than a few dozen Ingresses to build
+ * again. With <spares>, a new backend model_fits_spare() runs in a free
+ * spare backend of <m>, with its servers, as ctl_use_spares() puts one
+ * there after a build: new backends in name order, in the free spares in
+ * theirs; each spare it fills is among the patched backends. */
 struct model *model_reroute(struct model *m, const struct store *store,
                             const struct model_opts *opts, const struct store_change *changes,
-                            size_t n_changes);
+                            size_t n_changes, bool spares);
 /* The servers of port <port_name> of a Service (its name there; "" for its
  * only port, unnamed) from <slices>, its EndpointSlices in any order: each
  * ready endpoint that is not terminating, once, packed in <a>
@@ -95,6 +98,9 @@ bool model_fits_spare(const struct model_backend *be);
  * Only a backend model_fits_spare() can. Returns 0, or -ENOENT (no such
  * backend or free spare) or -EINVAL (one that cannot), <m> left as it was. */
 int model_run_in_spare(struct model *m, const char *name, const char *spare);
+/* Makes the routes of <m> to backend <from> (its maps' values, canaries'
+ * included, and its default backend) routes to <to>, which outlives them. */
+void model_rename_routes(struct model *m, const char *from, const char *to);
 /* The certificate of <m> in file <file> ("<ns>_<name>.pem"), or NULL. */
 const struct model_cert *model_find_cert(const struct model *m, const char *file);
 /* The backend of <m> named <name>, or NULL. */

@@ -724,6 +724,80 @@ static bool same_routes(const struct model *a, const struct model *b)
     return true;
 }
 
+/* Gives the backends of <x>, a build of some routes, the names <m> runs
+ * them under: a backend in a spare of <m> takes the spare's name, and so do
+ * the routes to it. <x>'s backends are no longer sorted by name then. */
+static void running_names(struct model *x, const struct model *m)
+{
+    for (size_t i = 0; i < m->n_backends; i++) {
+        const struct model_backend *sp = &m->backends[i];
+
+        for (size_t j = 0; sp->origin && j < x->n_backends; j++) {
+            struct model_backend *be = &x->backends[j];
+
+            if (!strcmp(be->name, sp->origin)) {
+                model_rename_routes(x, be->name, sp->name);
+                be->name = sp->name;
+                break;
+            }
+        }
+    }
+}
+
+/* Puts each backend of <now> that <p> lacks in a free spare of <p>, in name
+ * order, in the spares' (ctl_use_spares() after a build): the spare takes
+ * its name and Service, its servers resolved from <store>, and is added to
+ * <p>'s patched backends; <now>'s routes to it take the spare's name. False
+ * when one cannot: no <spares>, one that does not fit, or too few free. */
+static bool into_spares(struct model *p, struct model *now, const struct store *store,
+                        bool spares)
+{
+    uint32_t *news = xmalloc((now->n_backends + 1) * sizeof(*news)), *idx;
+    size_t n_new = 0, n_free = 0, s = 0, n;
+
+    /* <now>'s order, as running_names() left it: its new ones are in theirs */
+    for (size_t i = 0; i < now->n_backends; i++) {
+        if (!model_find_backend(p, now->backends[i].name))
+            news[n_new++] = (uint32_t)i;
+    }
+    for (size_t i = 0; i < p->n_backends; i++)
+        n_free += p->backends[i].spare && !p->backends[i].origin;
+    for (size_t i = 0; spares && i < n_new; i++)
+        spares = model_fits_spare(&now->backends[news[i]]);
+    if (!n_new || !spares || n_new > n_free || p->n_patched + n_new > PATCH_MAX) {
+        free(news);
+        return !n_new;
+    }
+    idx = xmalloc((p->n_patched + n_new + 1) * sizeof(*idx));
+    if (p->n_patched)
+        memcpy(idx, p->patched, p->n_patched * sizeof(*idx));
+    n = p->n_patched;
+    for (size_t i = 0; i < n_new; i++) {
+        struct model_backend *be = &now->backends[news[i]], *sp;
+
+        while (!(p->backends[s].spare && !p->backends[s].origin))
+            s++;
+        sp = &p->backends[s];
+        sp->origin = arena_strdup(p->strings, be->name);
+        /* a build of some routes resolves no servers */
+        sp->svc_hash = be->svc_hash;
+        if (sp->svc_hash && !resolve(&p->arena, sp, false, store)) {
+            free(news);
+            free(idx);
+            return false;
+        }
+        idx[n++] = (uint32_t)s++;
+        model_rename_routes(now, be->name, sp->name);
+        be->name = sp->name;
+    }
+    free(news);
+    qsort(idx, n, sizeof(*idx), cmp_u32);
+    free(p->patched);
+    p->patched = idx;
+    p->n_patched = n;
+    return true;
+}
+
 /* The Ingress under "ns/name" <key> in <store>, or NULL. */
 static const struct k8s_ingress *stored(const struct store *store, const char *key)
 {
@@ -748,7 +822,7 @@ static bool changed_key(const struct store_change *changes, size_t n, const char
 
 struct model *model_reroute(struct model *m, const struct store *store,
                             const struct model_opts *opts, const struct store_change *changes,
-                            size_t n_changes)
+                            size_t n_changes, bool spares)
 {
     struct closure cl = {.store = store};
     const struct k8s_obj **old_v = NULL;
@@ -762,10 +836,6 @@ struct model *model_reroute(struct model *m, const struct store *store,
     hmap_init(&refs);
     if (m->strings && m->strings->total > REROUTE_ARENA_MAX)
         goto out;
-    for (size_t i = 0; i < m->n_backends; i++) {
-        if (m->backends[i].origin) /* the routes to it are the spare's */
-            goto out;
-    }
     for (size_t i = 0; i < n_changes; i++) {
         const struct k8s_ingress *was = (const void *)changes[i].was;
         const struct k8s_ingress *is = stored(store, changes[i].key);
@@ -805,6 +875,8 @@ struct model *model_reroute(struct model *m, const struct store *store,
     if (old->beyond_hosts || now->beyond_hosts || now->n_wanted || !keys_within(old, &cl.hosts) ||
         !keys_within(now, &cl.hosts))
         goto out;
+    running_names(old, m);
+    running_names(now, m);
     if (same_routes(old, now)) { /* another class's Ingress, a label... */
         p = model_ref(m);
         ok = true;
@@ -815,7 +887,8 @@ struct model *model_reroute(struct model *m, const struct store *store,
         p->strings = shared_new(sizeof(*p->strings));
         arena_init(p->strings);
     }
-    if (!count_refs(p, old, now) || !splice_certs(p, old, now, &cl.hosts))
+    if (!into_spares(p, now, store, spares) || !count_refs(p, old, now) ||
+        !splice_certs(p, old, now, &cl.hosts))
         goto out;
     /* the maps these hosts have, had or both: the others stay as they are */
     for (int k = 0; k < MODEL_MAP_COUNT; k++) {

@@ -53,7 +53,7 @@ exec unshare -n sh -c '
         tests/e2e/test_class.py tests/e2e/test_backends.py tests/e2e/test_tls.py \
         tests/e2e/test_live.py tests/e2e/test_basic_auth.py tests/e2e/test_client_ca.py \
         tests/e2e/test_error_pages.py tests/e2e/test_tcp_services.py tests/e2e/test_server_tls.py \
-        tests/e2e/test_under_load.py "$@"
+        tests/e2e/test_under_load.py tests/e2e/test_spare_backends.py "$@"
     if [ "$selected" = 0 ]; then
         echo "run.sh: the selection ($*) matched no test in any run" >&2
         exit 5

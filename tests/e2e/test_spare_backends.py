@@ -7,11 +7,17 @@ its own, more at once than free spares) reloads as before."""
 
 import time
 
-from helpers import ingress, path, rule, wait_for
+from helpers import SOURCE, addr_from_pod, ingress, path, rule, wait_for
 
 # the tidy reload waits --min-reload-interval: long enough that the new
 # backend is surely served before it, short enough for a test
 INTERVAL_S = 4
+
+
+def given_addr(server):
+    """A server's name, "addr:port", with the address the test gave."""
+    host, _, port = server.rpartition(":")
+    return f"{addr_from_pod(host)}:{port}"
 
 
 def servers_state(px):
@@ -20,7 +26,7 @@ def servers_state(px):
     for ln in px.admin("show servers state").splitlines():
         f = ln.split()
         if len(f) > 6 and f[0].isdigit():
-            out.add((f[1], f[3]))
+            out.add((f[1], given_addr(f[3])))
     return out
 
 
@@ -32,7 +38,7 @@ def written_servers(px):
         if f[:1] == ["backend"]:
             backend = f[1]
         elif f[:1] == ["server"] and backend:
-            out.add((backend, f[1]))
+            out.add((backend, given_addr(f[1])))
     return out
 
 
@@ -74,8 +80,9 @@ def test_new_backend_served_from_a_spare_then_renamed(launcher):
     assert map_values(px, "prefix")["fresh.spare.test/"] == spare
     assert px.metric("portico_spare_backend_uses_total") == 1
     assert px.metric('portico_spare_backends{state="in_use"}') == 1
-    # what runs is what the written configuration says: a restart loses nothing
-    assert servers_state(px) == written_servers(px)
+    # what runs is what the written configuration says, once the files follow
+    # a reroute: a restart loses nothing
+    wait_for(lambda: servers_state(px) == written_servers(px), what="the files written")
     served = {px.get("/", host="fresh.spare.test").endpoint for _ in range(4)}
     assert served == {f"127.0.0.3:{port}", f"127.0.0.4:{port}"}
 
@@ -91,6 +98,58 @@ def test_new_backend_served_from_a_spare_then_renamed(launcher):
     assert servers_state(px) == written_servers(px)
     assert px.get("/", host="fresh.spare.test").service == "fresh"
     assert px.settle() and px.master_reloads() == reloads + 1
+
+
+def test_route_to_a_new_service_rerouted_into_a_spare(launcher):
+    """An Ingress written after its new Service is a route change alone: the
+    running model is rerouted, its new backend put in a spare with its
+    servers, no model built; routes to it change again the same way while
+    it runs there, the files follow, and the tidy reload names it."""
+    echo = launcher.echo({"web": ["127.0.0.2"], "fresh": ["127.0.0.3", "127.0.0.4"]})
+    m = launcher.manifests()
+    m.write("web.yaml", [*echo.objects("web"), ingress("web", [rule("web.spare.test", path("/", "web"))])])
+    px = launcher.portico(m, args=[f"--min-reload-interval={INTERVAL_S}s"])
+    px.wait_service("web.spare.test", "/", "web")
+    px.settle()
+    passes = px.metric("portico_sync_passes_total")
+    m.write("fresh-service.yaml", echo.objects("fresh"))
+    if SOURCE == "files":
+        wait_for(lambda: px.metric("portico_sync_passes_total") > passes, what="the Service's pass")
+    else:  # no pass for a Service nothing routes to: the store has it meanwhile
+        time.sleep(0.5)
+    reloads = px.master_reloads()
+    reroutes = px.metric("portico_model_reroutes_total")
+
+    m.write("fresh.yaml", [ingress("fresh", [rule("fresh.spare.test", path("/", "fresh"))])])
+    px.wait_service("fresh.spare.test", "/", "fresh")
+    assert px.master_reloads() == reloads, "the new backend waited for a reload"
+    assert px.metric("portico_model_reroutes_total") == reroutes + 1
+    port = echo.port("fresh")
+    in_spare = {s for s in servers_state(px) if s[0].startswith("_spare_")}
+    assert {s[1] for s in in_spare} == {f"127.0.0.3:{port}", f"127.0.0.4:{port}"}, in_spare
+    spare = next(iter(in_spare))[0]
+    assert map_values(px, "prefix")["fresh.spare.test/"] == spare
+    assert px.metric("portico_spare_backend_uses_total") == 1
+    served = {px.get("/", host="fresh.spare.test").endpoint for _ in range(4)}
+    assert served == {f"127.0.0.3:{port}", f"127.0.0.4:{port}"}
+
+    # a host more to it while it runs in the spare: rerouted too
+    m.write("fresh.yaml", [ingress("fresh", [rule("fresh.spare.test", path("/", "fresh")),
+                                             rule("more.spare.test", path("/", "fresh"))])])
+    px.wait_service("more.spare.test", "/", "fresh")
+    assert px.metric("portico_model_reroutes_total") == reroutes + 2
+    assert map_values(px, "prefix")["more.spare.test/"] == spare
+    # the files follow: a restart would run what runs
+    wait_for(lambda: servers_state(px) == written_servers(px), what="the files written")
+
+    wait_for(lambda: px.master_reloads() == reloads + 1, timeout=30, what="the tidy reload")
+    wait_for(lambda: px.metric('portico_spare_backends{state="in_use"}') == 0, what="the spare freed")
+    px.settle()
+    prefix = map_values(px, "prefix")
+    assert prefix["fresh.spare.test/"] == prefix["more.spare.test/"] == "default_fresh_http"
+    assert not {s for s in servers_state(px) if s[0].startswith("_spare_")}
+    assert servers_state(px) == written_servers(px)
+    assert px.get("/", host="more.spare.test").service == "fresh"
 
 
 def test_spare_given_back_when_its_backend_goes(launcher):

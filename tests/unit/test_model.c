@@ -1804,7 +1804,7 @@ static void reroute(struct store *s, const struct model_opts *o, struct model **
 
     assert_true(store_take_changes(s, &v, &n));
     assert_true(n > 0);
-    p = model_reroute(*m, s, o, v, n);
+    p = model_reroute(*m, s, o, v, n, false);
     store_changes_free(v, n);
     assert_non_null(p);
     b = build(s, o);
@@ -1822,7 +1822,7 @@ static void no_reroute(struct store *s, const struct model_opts *o, struct model
     size_t n;
 
     assert_true(store_take_changes(s, &v, &n));
-    assert_null(model_reroute(m, s, o, v, n));
+    assert_null(model_reroute(m, s, o, v, n, false));
     store_changes_free(v, n);
 }
 
@@ -1931,7 +1931,7 @@ static void test_reroute_is_a_build(void **state)
     put_ingress(&s, "shop", "g", T_NEW, "nginx", "",
                 "'rules':[" RULE("b.com", PATH("/g", "Prefix", BE_NAME("api", "http"))) "]");
     assert_true(store_take_changes(&s, &v, &n));
-    p = model_reroute(m, &s, &o, v, n);
+    p = model_reroute(m, &s, &o, v, n, false);
     store_changes_free(v, n);
     assert_ptr_equal(p, m);
     model_unref(p);
@@ -1965,6 +1965,87 @@ static void test_reroute_is_a_build(void **state)
     store_changes_free(v, n);
     put_ingress(&s, "shop", "onalias", T_NEW, "portico", "",
                 "'rules':[" RULE("alias.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    no_reroute(&s, &o, m);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* A route to a new backend runs it in a free spare, as a build does with
+ * model_run_in_spare(): the next one in the next spare, the routes to them
+ * rerouted again and their endpoints patched while they run there; with
+ * spares refused, or none free, a build must be made. */
+static void test_reroute_into_spare(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m, *p, *b;
+    struct store_change *v;
+    const struct model_backend *sp;
+    uint64_t new1 = k8s_lookup_hash(K8S_SERVICE, "shop", "new1");
+    size_t n;
+
+    (void)state;
+    o.spare_backends = 2;
+    base_store(&s);
+    put_ingress(&s, "shop", "a", T_OLD, "portico", "",
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http")) ","
+                                          PATH("/x", "Exact", BE_NAME("web", "http"))) "]");
+    m = build(&s, &o);
+    store_track(&s, K8S_INGRESS);
+
+    put_service(&s, "shop", "new1", "http", 80, 8080, "10.0.1.1,10.0.1.2");
+    put_ingress(&s, "shop", "n1", T_NEW, "portico", "",
+                "'rules':[" RULE("n1.com", PATH("/", "Prefix", BE_NAME("new1", "http"))) "]");
+    assert_true(store_take_changes(&s, &v, &n));
+    assert_null(model_reroute(m, &s, &o, v, n, false));
+    p = model_reroute(m, &s, &o, v, n, true);
+    store_changes_free(v, n);
+    assert_non_null(p);
+    model_unref(m);
+    m = p;
+    sp = model_find_backend(m, "_spare_1");
+    assert_string_equal(sp->origin, "shop_new1_http");
+    assert_int_equal(sp->n_servers, 2);
+    assert_int_equal(m->n_patched, 1);
+    assert_int_equal(m->patched[0], sp - m->backends);
+    b = build(&s, &o);
+    assert_int_equal(model_run_in_spare(b, "shop_new1_http", "_spare_1"), 0);
+    assert_same_routes(m, b);
+    assert_same_servers(m, b);
+    model_unref(b);
+
+    /* the next one in the next spare; a path more to the first */
+    put_service(&s, "shop", "new2", "http", 80, 8080, "10.0.2.1");
+    put_ingress(&s, "shop", "n2", T_NEW, "portico", "",
+                "'rules':[" RULE("n2.com", PATH("/", "Prefix", BE_NAME("new2", "http"))) "]");
+    put_ingress(&s, "shop", "n1", T_NEW, "portico", "",
+                "'rules':[" RULE("n1.com", PATH("/", "Prefix", BE_NAME("new1", "http"))
+                                 "," PATH("/x", "Exact", BE_NAME("new1", "http"))) "]");
+    assert_true(store_take_changes(&s, &v, &n));
+    p = model_reroute(m, &s, &o, v, n, true);
+    store_changes_free(v, n);
+    assert_non_null(p);
+    model_unref(m);
+    m = p;
+    assert_string_equal(model_find_backend(m, "_spare_2")->origin, "shop_new2_http");
+    assert_int_equal(m->n_patched, 2);
+    /* and its endpoints changed */
+    put_service(&s, "shop", "new1", "http", 80, 8080, "10.0.1.3");
+    p = model_patch(m, &s, &new1, 1);
+    assert_non_null(p);
+    model_unref(m);
+    m = p;
+    b = build(&s, &o);
+    assert_int_equal(model_run_in_spare(b, "shop_new1_http", "_spare_1"), 0);
+    assert_int_equal(model_run_in_spare(b, "shop_new2_http", "_spare_2"), 0);
+    assert_same_routes(m, b);
+    assert_same_servers(m, b);
+    model_unref(b);
+
+    /* no spare left */
+    put_service(&s, "shop", "new3", "http", 80, 8080, "10.0.3.1");
+    put_ingress(&s, "shop", "n3", T_NEW, "portico", "",
+                "'rules':[" RULE("n3.com", PATH("/", "Prefix", BE_NAME("new3", "http"))) "]");
     no_reroute(&s, &o, m);
     model_unref(m);
     store_deinit(&s);
@@ -2163,6 +2244,7 @@ int main(void)
         cmocka_unit_test(test_reroute_is_a_build),
         cmocka_unit_test(test_reroute_keeps_certificates),
         cmocka_unit_test(test_reroute_large_build),
+        cmocka_unit_test(test_reroute_into_spare),
         cmocka_unit_test(test_reroute_certificates),
         cmocka_unit_test(test_server_name_as_inet_ntop),
         cmocka_unit_test(test_refcount),

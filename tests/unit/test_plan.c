@@ -274,7 +274,7 @@ static void test_reroute_plans_as_a_build(void **state)
         plan_make(&ga.g, &gb.g, true, &gb.r, &p);
         assert_null(p.reload);
         assert_true(store_take_changes(&s, &v, &n));
-        m = model_reroute(ga.g.model, &s, &mo, v, n);
+        m = model_reroute(ga.g.model, &s, &mo, v, n, false);
         store_changes_free(v, n);
         assert_non_null(m);
         memset(&pg, 0, sizeof(pg));
