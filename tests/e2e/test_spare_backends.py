@@ -57,13 +57,31 @@ def map_values(px, name):
     return out
 
 
-def test_new_backend_served_from_a_spare_then_renamed(launcher):
+def web_and_fresh(launcher):
+    """Portico serving Service "web" alone, settled; echo Service "fresh"
+    (two endpoints) is not written yet. Returns (echo, manifests, portico)."""
     echo = launcher.echo({"web": ["127.0.0.2"], "fresh": ["127.0.0.3", "127.0.0.4"]})
     m = launcher.manifests()
     m.write("web.yaml", [*echo.objects("web"), ingress("web", [rule("web.spare.test", path("/", "web"))])])
     px = launcher.portico(m, args=[f"--min-reload-interval={INTERVAL_S}s"])
     px.wait_service("web.spare.test", "/", "web")
     px.settle()
+    return echo, m, px
+
+
+def fresh_in_spare(px, port):
+    """Asserts that Service "fresh" runs in one spare, the first used, its
+    two endpoints its servers and fresh.spare.test routed to it; its name."""
+    in_spare = {s for s in servers_state(px) if s[0].startswith("_spare_")}
+    assert {s[1] for s in in_spare} == {f"127.0.0.3:{port}", f"127.0.0.4:{port}"}, in_spare
+    spare = next(iter(in_spare))[0]
+    assert map_values(px, "prefix")["fresh.spare.test/"] == spare
+    assert px.metric("portico_spare_backend_uses_total") == 1
+    return spare
+
+
+def test_new_backend_served_from_a_spare_then_renamed(launcher):
+    echo, m, px = web_and_fresh(launcher)
     reloads = px.master_reloads()
     assert px.metric('portico_spare_backends{state="free"}') == 8
     assert {b for b in written_backends(px) if b.startswith("_spare_")} == {f"_spare_{i}" for i in range(1, 9)}
@@ -74,11 +92,7 @@ def test_new_backend_served_from_a_spare_then_renamed(launcher):
     # served before any reload, from a spare, by both endpoints
     assert px.master_reloads() == reloads, "the new backend waited for a reload"
     port = echo.port("fresh")
-    in_spare = {s for s in servers_state(px) if s[0].startswith("_spare_")}
-    assert {s[1] for s in in_spare} == {f"127.0.0.3:{port}", f"127.0.0.4:{port}"}, in_spare
-    spare = next(iter(in_spare))[0]
-    assert map_values(px, "prefix")["fresh.spare.test/"] == spare
-    assert px.metric("portico_spare_backend_uses_total") == 1
+    spare = fresh_in_spare(px, port)
     assert px.metric('portico_spare_backends{state="in_use"}') == 1
     # what runs is what the written configuration says, once the files follow
     # a reroute: a restart loses nothing
@@ -105,12 +119,7 @@ def test_route_to_a_new_service_rerouted_into_a_spare(launcher):
     running model is rerouted, its new backend put in a spare with its
     servers, no model built; routes to it change again the same way while
     it runs there, the files follow, and the tidy reload names it."""
-    echo = launcher.echo({"web": ["127.0.0.2"], "fresh": ["127.0.0.3", "127.0.0.4"]})
-    m = launcher.manifests()
-    m.write("web.yaml", [*echo.objects("web"), ingress("web", [rule("web.spare.test", path("/", "web"))])])
-    px = launcher.portico(m, args=[f"--min-reload-interval={INTERVAL_S}s"])
-    px.wait_service("web.spare.test", "/", "web")
-    px.settle()
+    echo, m, px = web_and_fresh(launcher)
     passes = px.metric("portico_sync_passes_total")
     m.write("fresh-service.yaml", echo.objects("fresh"))
     if SOURCE == "files":
@@ -125,11 +134,7 @@ def test_route_to_a_new_service_rerouted_into_a_spare(launcher):
     assert px.master_reloads() == reloads, "the new backend waited for a reload"
     assert px.metric("portico_model_reroutes_total") == reroutes + 1
     port = echo.port("fresh")
-    in_spare = {s for s in servers_state(px) if s[0].startswith("_spare_")}
-    assert {s[1] for s in in_spare} == {f"127.0.0.3:{port}", f"127.0.0.4:{port}"}, in_spare
-    spare = next(iter(in_spare))[0]
-    assert map_values(px, "prefix")["fresh.spare.test/"] == spare
-    assert px.metric("portico_spare_backend_uses_total") == 1
+    spare = fresh_in_spare(px, port)
     served = {px.get("/", host="fresh.spare.test").endpoint for _ in range(4)}
     assert served == {f"127.0.0.3:{port}", f"127.0.0.4:{port}"}
 

@@ -1970,6 +1970,44 @@ static void test_reroute_is_a_build(void **state)
     store_deinit(&s);
 }
 
+/* Asserts that <m> is what a build of <s> makes with backends
+ * shop_new<i>_http, i from 1 to <n>, run in spares _spare_<i>. */
+static void assert_built_in_spares(struct store *s, const struct model_opts *o,
+                                   const struct model *m, int n)
+{
+    struct model *b = build(s, o);
+
+    for (int i = 1; i <= n; i++) {
+        char name[32], spare[32];
+
+        snprintf(name, sizeof(name), "shop_new%d_http", i);
+        snprintf(spare, sizeof(spare), MODEL_SPARE_PREFIX "%d", i);
+        assert_int_equal(model_run_in_spare(b, name, spare), 0);
+    }
+    assert_same_routes(m, b);
+    assert_same_servers(m, b);
+    model_unref(b);
+}
+
+/* Reroutes <*m> with spares for the Ingresses changed since the last call:
+ * the result must be what a build makes with <n> backends in spares
+ * (assert_built_in_spares()), and replaces <*m>. */
+static void reroute_into_spares(struct store *s, const struct model_opts *o, struct model **m,
+                                int n)
+{
+    struct store_change *v;
+    struct model *p;
+    size_t n_changes;
+
+    assert_true(store_take_changes(s, &v, &n_changes));
+    p = model_reroute(*m, s, o, v, n_changes, true);
+    store_changes_free(v, n_changes);
+    assert_non_null(p);
+    model_unref(*m);
+    *m = p;
+    assert_built_in_spares(s, o, p, n);
+}
+
 /* A route to a new backend runs it in a free spare, as a build does with
  * model_run_in_spare(): the next one in the next spare, the routes to them
  * rerouted again and their endpoints patched while they run there; with
@@ -1978,7 +2016,7 @@ static void test_reroute_into_spare(void **state)
 {
     struct store s;
     struct model_opts o = opts();
-    struct model *m, *p, *b;
+    struct model *m, *p;
     struct store_change *v;
     const struct model_backend *sp;
     uint64_t new1 = k8s_lookup_hash(K8S_SERVICE, "shop", "new1");
@@ -2003,16 +2041,12 @@ static void test_reroute_into_spare(void **state)
     assert_non_null(p);
     model_unref(m);
     m = p;
+    assert_built_in_spares(&s, &o, m, 1);
     sp = model_find_backend(m, "_spare_1");
     assert_string_equal(sp->origin, "shop_new1_http");
     assert_int_equal(sp->n_servers, 2);
     assert_int_equal(m->n_patched, 1);
     assert_int_equal(m->patched[0], sp - m->backends);
-    b = build(&s, &o);
-    assert_int_equal(model_run_in_spare(b, "shop_new1_http", "_spare_1"), 0);
-    assert_same_routes(m, b);
-    assert_same_servers(m, b);
-    model_unref(b);
 
     /* the next one in the next spare; a path more to the first */
     put_service(&s, "shop", "new2", "http", 80, 8080, "10.0.2.1");
@@ -2021,13 +2055,7 @@ static void test_reroute_into_spare(void **state)
     put_ingress(&s, "shop", "n1", T_NEW, "portico", "",
                 "'rules':[" RULE("n1.com", PATH("/", "Prefix", BE_NAME("new1", "http"))
                                  "," PATH("/x", "Exact", BE_NAME("new1", "http"))) "]");
-    assert_true(store_take_changes(&s, &v, &n));
-    p = model_reroute(m, &s, &o, v, n, true);
-    store_changes_free(v, n);
-    assert_non_null(p);
-    model_unref(m);
-    m = p;
-    assert_string_equal(model_find_backend(m, "_spare_2")->origin, "shop_new2_http");
+    reroute_into_spares(&s, &o, &m, 2);
     assert_int_equal(m->n_patched, 2);
     /* and its endpoints changed */
     put_service(&s, "shop", "new1", "http", 80, 8080, "10.0.1.3");
@@ -2035,12 +2063,7 @@ static void test_reroute_into_spare(void **state)
     assert_non_null(p);
     model_unref(m);
     m = p;
-    b = build(&s, &o);
-    assert_int_equal(model_run_in_spare(b, "shop_new1_http", "_spare_1"), 0);
-    assert_int_equal(model_run_in_spare(b, "shop_new2_http", "_spare_2"), 0);
-    assert_same_routes(m, b);
-    assert_same_servers(m, b);
-    model_unref(b);
+    assert_built_in_spares(&s, &o, m, 2);
 
     /* no spare left */
     put_service(&s, "shop", "new3", "http", 80, 8080, "10.0.3.1");
