@@ -22,18 +22,20 @@
 size_t ctl_use_spares(struct ctl *c, struct model *m)
 {
     const struct model *run = c->running.model;
+    const struct model_backend *spares;
     const char **news;
-    size_t used = 0, n_new = 0, n_free = 0, s = 0;
+    size_t used = 0, n_new = 0, n_free = 0, n_spares, s = 0;
 
     if (!run || !c->ready || c->tidy || !c->opts->spare_backends)
         return 0;
+    spares = model_spares(run, &n_spares);
     /* those running in spares stay there, while they exist and can */
-    for (size_t i = 0; i < run->n_backends; i++) {
-        const struct model_backend *rb = &run->backends[i];
+    for (size_t i = 0; i < n_spares; i++) {
+        const struct model_backend *rb = &spares[i];
 
         if (rb->origin && !model_run_in_spare(m, rb->origin, rb->name))
             used++;
-        else if (rb->spare && !rb->origin)
+        else if (!rb->origin)
             n_free++;
     }
     news = xmalloc((m->n_backends + 1) * sizeof(*news));
@@ -47,12 +49,12 @@ size_t ctl_use_spares(struct ctl *c, struct model *m)
     for (size_t i = 0; i < n_new; i++) {
         /* a spare free in HAProxy now, never one just left: its servers go
          * while another backend's come */
-        while (s < run->n_backends && !(run->backends[s].spare && !run->backends[s].origin))
+        while (s < n_spares && spares[s].origin)
             s++;
-        if (s == run->n_backends || model_run_in_spare(m, news[i], run->backends[s].name))
+        if (s == n_spares || model_run_in_spare(m, news[i], spares[s].name))
             break;
         log_debug("ctl", "backend %s runs in spare %s until the next reload", news[i],
-                  run->backends[s].name);
+                  spares[s].name);
         s++;
         used++;
     }
@@ -73,10 +75,13 @@ static void on_tidy(uv_timer_t *t)
 void ctl_spares_running(struct ctl *c, const struct model *before)
 {
     const struct model *run = c->running.model;
-    size_t in_use = 0;
+    const struct model_backend *spares = NULL;
+    size_t in_use = 0, n_spares = 0;
 
-    for (size_t i = 0; run && i < run->n_backends; i++) {
-        const struct model_backend *be = &run->backends[i], *was;
+    if (run)
+        spares = model_spares(run, &n_spares);
+    for (size_t i = 0; i < n_spares; i++) {
+        const struct model_backend *be = &spares[i], *was;
 
         if (!be->origin)
             continue;

@@ -689,8 +689,9 @@ void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pen
     /* a reroute adds no certificate file */
     if (!p.reload && p.added.used)
         need_reload(&p, PLAN_WHY_CERTIFICATES, "a crt-list line names no certificate file");
-    /* the servers of the spares it filled, before the routes to them */
-    if (!p.reload)
+    /* the servers of the spares it filled (added to its patched backends),
+     * before the routes to them */
+    if (!p.reload && a->n_patched != b->n_patched)
         server_updates(&p);
     buf_init(&cmds, 1u << 20);
     for (int k = 0; !p.reload && k < MODEL_MAP_COUNT; k++) {

@@ -2859,6 +2859,26 @@ bool model_looks_up(const struct model_lookups *l, uint64_t h)
     return l->n && bsearch(&h, l->v, l->n, sizeof(h), cmp_u64);
 }
 
+const struct model_backend *model_spares(const struct model *m, size_t *n)
+{
+    size_t lo = 0, hi = m->n_backends, len = strlen(MODEL_SPARE_PREFIX);
+
+    /* no other name starts with it (a namespace's does not start with '_'):
+     * the spares are together, where the prefix sorts */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if (strcmp(m->backends[mid].name, MODEL_SPARE_PREFIX) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    *n = 0;
+    while (lo + *n < m->n_backends && !strncmp(m->backends[lo + *n].name, MODEL_SPARE_PREFIX, len))
+        (*n)++;
+    return m->backends + lo;
+}
+
 bool model_fits_spare(const struct model_backend *be)
 {
     return !be->spare && !be->opts && !be->userlist && !be->listen_port && !be->server_ca &&

@@ -93,6 +93,9 @@ bool model_owns_ingress(const struct store *store, const struct model_opts *opts
 /* True when <be> has the settings of a spare backend: the ConfigMap's, no
  * keys of its own, HTTP, and runs in none. */
 bool model_fits_spare(const struct model_backend *be);
+/* The spare backends of <m>, *<n> of them, free or running another
+ * (origin): they are together in its backends, in their order there. */
+const struct model_backend *model_spares(const struct model *m, size_t *n);
 /* Puts backend <name> of <m> in spare backend <spare>, a free one: it takes
  * the spare's name (its own is kept in <origin>), and the routes to it follow.
  * Only a backend model_fits_spare() can. Returns 0, or -ENOENT (no such

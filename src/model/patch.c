@@ -729,8 +729,11 @@ static bool same_routes(const struct model *a, const struct model *b)
  * the routes to it. <x>'s backends are no longer sorted by name then. */
 static void running_names(struct model *x, const struct model *m)
 {
-    for (size_t i = 0; i < m->n_backends; i++) {
-        const struct model_backend *sp = &m->backends[i];
+    size_t n;
+    const struct model_backend *spares = model_spares(m, &n);
+
+    for (size_t i = 0; i < n; i++) {
+        const struct model_backend *sp = &spares[i];
 
         for (size_t j = 0; sp->origin && j < x->n_backends; j++) {
             struct model_backend *be = &x->backends[j];
@@ -753,15 +756,17 @@ static bool into_spares(struct model *p, struct model *now, const struct store *
                         bool spares)
 {
     uint32_t *news = xmalloc((now->n_backends + 1) * sizeof(*news)), *idx;
-    size_t n_new = 0, n_free = 0, s = 0, n;
+    size_t n_new = 0, n_free = 0, n_spares, s, n;
+    /* p's own array: the one it fills */
+    struct model_backend *sp = (struct model_backend *)model_spares(p, &n_spares);
 
     /* <now>'s order, as running_names() left it: its new ones are in theirs */
     for (size_t i = 0; i < now->n_backends; i++) {
         if (!model_find_backend(p, now->backends[i].name))
             news[n_new++] = (uint32_t)i;
     }
-    for (size_t i = 0; i < p->n_backends; i++)
-        n_free += p->backends[i].spare && !p->backends[i].origin;
+    for (size_t i = 0; i < n_spares; i++)
+        n_free += !sp[i].origin;
     for (size_t i = 0; spares && i < n_new; i++)
         spares = model_fits_spare(&now->backends[news[i]]);
     if (!n_new || !spares || n_new > n_free || p->n_patched + n_new > PATCH_MAX) {
@@ -772,10 +777,11 @@ static bool into_spares(struct model *p, struct model *now, const struct store *
     if (p->n_patched)
         memcpy(idx, p->patched, p->n_patched * sizeof(*idx));
     n = p->n_patched;
+    s = (size_t)(sp - p->backends);
     for (size_t i = 0; i < n_new; i++) {
-        struct model_backend *be = &now->backends[news[i]], *sp;
+        struct model_backend *be = &now->backends[news[i]];
 
-        while (!(p->backends[s].spare && !p->backends[s].origin))
+        while (p->backends[s].origin)
             s++;
         sp = &p->backends[s];
         sp->origin = arena_strdup(p->strings, be->name);
