@@ -136,6 +136,8 @@ struct ctl {
     uint32_t drift_interval_ms;
     bool drift_running;      /* a check or its repair in flight: no pass starts meanwhile */
     unsigned drift_map;      /* the map being compared (enum model_map) */
+    struct rt_map_check drift_check; /* its listing so far, against drift_model's */
+    struct model *drift_model; /* a reference to the model it is compared with */
     size_t drift_first, drift_be; /* the running model's backends asked for, [first, be) */
     struct drift_servers *drift_srv; /* the servers' repairs found so far (drift.c) */
     char *drift_fix[MODEL_MAP_COUNT]; /* the content of each map found to differ, or NULL */

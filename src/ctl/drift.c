@@ -66,36 +66,43 @@ static void on_maps_repaired(const struct rt_result *res, void *arg)
     check_done(c);
 }
 
+static void on_map_line(const char *line, size_t len, void *arg)
+{
+    struct ctl *c = arg;
+
+    rt_map_check_line(&c->drift_check, line, len);
+}
+
 static void on_map(int status, const char *reply, void *arg)
 {
     struct ctl *c = arg;
     const char *name = model_map_name((enum model_map)c->drift_map);
     struct render_file f = {.map = (int)c->drift_map};
-    int diff;
+    int diff = rt_map_check_end(&c->drift_check);
 
-    if (interrupted(c)) {
+    (void)reply;
+    if (interrupted(c) || c->drift_model != c->running.model) {
+        model_unref(c->drift_model);
         check_done(c);
         return;
     }
+    model_unref(c->drift_model);
     if (status < 0) {
-        /* a map too large to list, or the socket: the next check sees */
+        /* a line too long, or the socket: the next check sees */
         log_debug("haproxy", "drift: show map maps/%s.map: %s", name, strerror(-status));
         c->drift_map++;
         next_map(c);
         return;
     }
-    /* the map as the written configuration has it */
-    render_file_data(&f, c->running.model);
-    diff = rt_map_compare(f.data ? f.data : "", reply);
     if (diff > 0) {
         log_warn("haproxy", "drift: map maps/%s.map differs from the running model (%d %s "
                             "missing, extra or changed): replaced",
                  name, diff, diff == 1 ? "entry" : "entries");
-        c->drift_fix[c->drift_map] = f.own;
-        f.own = NULL;
+        /* the map as the written configuration has it */
+        render_file_data(&f, c->running.model);
+        c->drift_fix[c->drift_map] = f.own ? f.own : xstrdup("");
     }
     /* diff < 0: a map haproxy.cfg does not use (no such rule kind now) */
-    free(f.own);
     c->drift_map++;
     next_map(c);
 }
@@ -110,9 +117,14 @@ static void next_map(struct ctl *c)
     size_t n = 0;
 
     if (c->drift_map < MODEL_MAP_COUNT) {
+        const struct model *m = c->running.model;
+
         snprintf(cmd, sizeof(cmd), "show map maps/%s.map",
                  model_map_name((enum model_map)c->drift_map));
-        mcli_send(c->loop, c->admin_sock, cmd, DRIFT_TIMEOUT_MS, on_map, c);
+        /* its maps stay as they are while the listing comes */
+        c->drift_model = model_ref(c->running.model);
+        rt_map_check_init(&c->drift_check, m->maps[c->drift_map], m->n_maps[c->drift_map]);
+        mcli_send_lines(c->loop, c->admin_sock, cmd, DRIFT_TIMEOUT_MS, on_map_line, on_map, c);
         return;
     }
     for (int i = 0; i < MODEL_MAP_COUNT; i++) {

@@ -61,17 +61,22 @@ int cfg_name(struct buf *b, const char *s)
     return buf_adds(b, s);
 }
 
-int map_key(struct buf *b, const char *s)
+bool map_word_ok(const char *s)
 {
     if (!*s || *s == '#')
-        return -EINVAL;
+        return false;
     for (const char *p = s; *p; p++) {
         unsigned char c = (unsigned char)*p;
 
         if (c <= 0x20 || c >= 0x7f)
-            return -EINVAL;
+            return false;
     }
-    return buf_adds(b, s);
+    return true;
+}
+
+int map_key(struct buf *b, const char *s)
+{
+    return map_word_ok(s) ? buf_adds(b, s) : -EINVAL;
 }
 
 int rt_api_arg(struct buf *b, const char *s)

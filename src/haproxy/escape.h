@@ -27,6 +27,8 @@ int cfg_name(struct buf *b, const char *s);
 /* Appends <s> as a map or crt-list key: printable ASCII without spaces, not
  * starting with '#' (the map file format has no escapes). */
 int map_key(struct buf *b, const char *s);
+/* True when map_key() takes <s>. */
+bool map_word_ok(const char *s);
 /* Appends <s> as one Runtime API argument: ';' and '\' escaped with '\';
  * spaces, CR, LF and control bytes refused. */
 int rt_api_arg(struct buf *b, const char *s);

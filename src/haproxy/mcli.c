@@ -21,6 +21,7 @@ struct mcli_req {
     uv_timer_t timer;
     struct buf reply;
     char *cmd;
+    mcli_line_fn *line;  /* NULL: the reply is given whole */
     mcli_done_fn *done;
     void *arg;
     int status;
@@ -42,6 +43,11 @@ static void on_handle_closed(uv_handle_t *h)
     if (--r->open_handles > 0)
         return;
     in_flight--;
+    /* a last line without its newline */
+    if (r->line && r->reply.len && !r->status)
+        r->line(r->reply.ptr, r->reply.len, r->arg);
+    if (r->line)
+        buf_reset(&r->reply);
     r->done(r->status, r->reply.ptr ? r->reply.ptr : "", r->arg);
     buf_free(&r->reply);
     free(r->cmd);
@@ -72,14 +78,31 @@ static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b)
     b->len = room;
 }
 
+/* Gives the complete lines read so far to r->line, and keeps the rest. */
+static void give_lines(struct mcli_req *r, size_t from)
+{
+    char *start = r->reply.ptr, *end = start + r->reply.len, *nl;
+
+    for (char *p = start + from; (nl = memchr(p, '\n', (size_t)(end - p))); p = nl + 1) {
+        r->line(start, (size_t)(nl - start), r->arg);
+        start = nl + 1;
+    }
+    r->reply.len = (size_t)(end - start);
+    memmove(r->reply.ptr, start, r->reply.len + 1);
+}
+
 static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct mcli_req *r = s->data;
 
     (void)b;
-    if (n > 0)
+    if (n > 0) {
+        size_t from = r->reply.len;
+
         buf_extend(&r->reply, (size_t)n);
-    else if (n == UV_EOF)
+        if (r->line)
+            give_lines(r, from);
+    } else if (n == UV_EOF)
         finish(r, 0);
     else if (n == UV_ENOBUFS)
         finish(r, -E2BIG);
@@ -125,14 +148,15 @@ static void on_timeout(uv_timer_t *t)
     finish(t->data, -ETIMEDOUT);
 }
 
-void mcli_send(uv_loop_t *loop, const char *path, const char *cmd, unsigned timeout_ms,
-               mcli_done_fn *done, void *arg)
+static void send_cmd(uv_loop_t *loop, const char *path, const char *cmd, unsigned timeout_ms,
+                     mcli_line_fn *line, mcli_done_fn *done, void *arg)
 {
     struct mcli_req *r = xcalloc(1, sizeof(*r));
 
     in_flight++;
     buf_init(&r->reply, MCLI_MAX_REPLY);
     r->cmd = xasprintf("%s\n", cmd);
+    r->line = line;
     r->done = done;
     r->arg = arg;
     r->open_handles = 2;
@@ -143,6 +167,18 @@ void mcli_send(uv_loop_t *loop, const char *path, const char *cmd, unsigned time
     r->conn.data = r;
     uv_timer_start(&r->timer, on_timeout, timeout_ms, 0);
     uv_pipe_connect(&r->conn, &r->pipe, path, on_connect);
+}
+
+void mcli_send(uv_loop_t *loop, const char *path, const char *cmd, unsigned timeout_ms,
+               mcli_done_fn *done, void *arg)
+{
+    send_cmd(loop, path, cmd, timeout_ms, NULL, done, arg);
+}
+
+void mcli_send_lines(uv_loop_t *loop, const char *path, const char *cmd, unsigned timeout_ms,
+                     mcli_line_fn *line, mcli_done_fn *done, void *arg)
+{
+    send_cmd(loop, path, cmd, timeout_ms, line, done, arg);
 }
 
 int mcli_parse_proc(const char *reply, struct mcli_proc *out)

@@ -3,6 +3,7 @@
 #ifndef SRC_HAPROXY_MCLI_H
 #define SRC_HAPROXY_MCLI_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <uv.h>
 
 /* <status> is 0 or a negative errno; <reply> is borrowed for the call. */
@@ -13,6 +14,17 @@ typedef void mcli_done_fn(int status, const char *reply, void *arg);
  * until the server closes. <done> is called exactly once, from the loop. */
 void mcli_send(uv_loop_t *loop, const char *path, const char *cmd, unsigned timeout_ms,
                mcli_done_fn *done, void *arg);
+
+/* One line of a reply, without its newline: <line> is borrowed for the
+ * call and is not NUL-terminated. */
+typedef void mcli_line_fn(const char *line, size_t len, void *arg);
+
+/* mcli_send(), the reply given a line at a time as it arrives instead of
+ * whole: a listing of any length holds no more memory than its longest
+ * line. <done> gets an empty reply; a last line without a newline comes
+ * before it. */
+void mcli_send_lines(uv_loop_t *loop, const char *path, const char *cmd, unsigned timeout_ms,
+                     mcli_line_fn *line, mcli_done_fn *done, void *arg);
 
 /* Requests not finished yet; at shutdown the loop runs until this is 0. */
 unsigned mcli_in_flight(void);

@@ -675,45 +675,74 @@ bool rt_map_one_change(const struct model *a, const struct model *b, enum model_
     return !bad;
 }
 
-int rt_map_compare(const char *content, const char *reply)
+void rt_map_check_init(struct rt_map_check *k, const struct model_entry *want, size_t n)
 {
-    struct hmap want; /* key -> value, both in <copy> */
-    char *copy = xstrdup(content), *save = NULL;
-    int diff = 0;
+    k->want = want;
+    k->n = n;
+    k->seen = xcalloc(n / 8 + 1, 1);
+    k->diff = 0;
+}
 
-    hmap_init_borrowing(&want);
-    for (char *l = strtok_r(copy, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-        char *sp = strchr(l, ' ');
+/* The entry of k->want with key <key> (<len> bytes), or -1. */
+static ptrdiff_t find_entry(const struct rt_map_check *k, const char *key, size_t len)
+{
+    size_t lo = 0, hi = k->n;
 
-        if (!sp)
-            continue;
-        *sp = '\0';
-        hmap_put(&want, l, sp + 1);
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const char *w = k->want[mid].key;
+        int c = strncmp(w, key, len);
+
+        if (!c && w[len])
+            c = 1; /* longer: after <key> */
+        if (!c)
+            return (ptrdiff_t)mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
-    for (const char *l = reply, *end; *l; l = *end ? end + 1 : end) {
-        const char *key, *val;
-        char *k, *v;
+    return -1;
+}
 
-        end = l + strcspn(l, "\n");
-        if (end == l)
-            continue; /* the empty line that ends every answer */
-        key = memchr(l, ' ', (size_t)(end - l));
-        val = key ? memchr(key + 1, ' ', (size_t)(end - key - 1)) : NULL;
-        if (strncmp(l, "0x", 2) || !val) {
-            diff = -EINVAL;
-            break;
-        }
-        /* each key found once: a second line with it is extra */
-        k = xstrndup(key + 1, (size_t)(val - key - 1));
-        v = hmap_del(&want, k);
-        free(k);
-        val++;
-        if (!v || strlen(v) != (size_t)(end - val) || memcmp(v, val, (size_t)(end - val)))
+void rt_map_check_line(struct rt_map_check *k, const char *line, size_t len)
+{
+    const char *end = line + len, *key, *val;
+    ptrdiff_t at;
+
+    if (!len || k->diff < 0)
+        return; /* the empty line that ends every answer */
+    key = memchr(line, ' ', len);
+    val = key ? memchr(key + 1, ' ', (size_t)(end - key - 1)) : NULL;
+    if (len < 2 || memcmp(line, "0x", 2) || !val) {
+        k->diff = -EINVAL;
+        return;
+    }
+    key++;
+    at = find_entry(k, key, (size_t)(val - key));
+    val++;
+    /* an entry the file leaves out, or listed twice */
+    if (at < 0 || !map_word_ok(k->want[at].key) || !map_word_ok(k->want[at].value) ||
+        (k->seen[at / 8] & (1u << (at % 8)))) {
+        k->diff++;
+        return;
+    }
+    k->seen[at / 8] |= (unsigned char)(1u << (at % 8));
+    /* with another value: one difference, not a missing one besides */
+    if (strlen(k->want[at].value) != (size_t)(end - val) ||
+        memcmp(k->want[at].value, val, (size_t)(end - val)))
+        k->diff++;
+}
+
+int rt_map_check_end(struct rt_map_check *k)
+{
+    int diff = k->diff;
+
+    for (size_t i = 0; diff >= 0 && i < k->n; i++) {
+        if (!(k->seen[i / 8] & (1u << (i % 8))) && map_word_ok(k->want[i].key) &&
+            map_word_ok(k->want[i].value))
             diff++;
     }
-    if (diff >= 0)
-        diff += (int)want.used;
-    hmap_deinit(&want);
-    free(copy);
+    FREE_NULL(k->seen);
     return diff;
 }

@@ -124,10 +124,25 @@ struct model;
 bool rt_map_one_change(const struct model *a, const struct model *b, enum model_map m,
                        const char *file, struct buf *out);
 
-/* Compares the entries of map file <content> ("key value" lines) with
- * HAProxy's answer to "show map" <reply> ("0xADDR key value" lines). Returns
- * how many entries differ (missing, with another value, extra, or there
- * twice), 0 when HAProxy holds exactly the file's entries, or -EINVAL when
- * <reply> is not a map's listing (the map is unknown to HAProxy). */
-int rt_map_compare(const char *content, const char *reply);
+struct model_entry;
+
+/* HAProxy's answer to "show map" ("0xADDR key value" lines, in any order)
+ * checked a line at a time against the entries of a map, as its file has
+ * them: rt_map_check_init(), rt_map_check_line() for each line as it comes,
+ * then rt_map_check_end(). Holds a bit per entry, whatever the listing's
+ * size. */
+struct rt_map_check {
+    const struct model_entry *want; /* sorted by key, each key once (a model's map) */
+    size_t n;
+    unsigned char *seen;            /* a bit per entry of <want> listed */
+    int diff;                       /* -EINVAL once a line is no map entry */
+};
+
+void rt_map_check_init(struct rt_map_check *k, const struct model_entry *want, size_t n);
+void rt_map_check_line(struct rt_map_check *k, const char *line, size_t len);
+/* How many entries differ (missing, with another value, extra, or there
+ * twice), 0 when HAProxy holds exactly the file's entries (those that
+ * map_key() takes for key and value), or -EINVAL when a line was not a map
+ * entry (the map is unknown to HAProxy). Frees what <k> holds. */
+int rt_map_check_end(struct rt_map_check *k);
 #endif

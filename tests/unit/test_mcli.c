@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include "haproxy/mcli.h"
+#include "util/buf.h"
 
 static const char reply_26[] =
     "#<PID>          <type>          <reloads>       <uptime>        <version>      \n"
@@ -191,6 +193,8 @@ static void *serve(void *arg)
 struct answer {
     int status;
     char *reply;
+    struct buf lines; /* mcli_send_lines(): each line given, a newline after it */
+    size_t n_lines;
 };
 
 static void on_answer(int status, const char *reply, void *arg)
@@ -201,12 +205,22 @@ static void on_answer(int status, const char *reply, void *arg)
     a->reply = strdup(reply);
 }
 
-static struct answer ask(size_t size)
+static void on_line(const char *line, size_t len, void *arg)
+{
+    struct answer *a = arg;
+
+    assert_null(memchr(line, '\n', len));
+    assert_int_equal(buf_add(&a->lines, line, len), 0);
+    assert_int_equal(buf_addc(&a->lines, '\n'), 0);
+    a->n_lines++;
+}
+
+static struct answer ask(size_t size, bool lines)
 {
     char path[] = "/tmp/portico-test-mcli-XXXXXX";
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     struct server sv = {socket(AF_UNIX, SOCK_STREAM, 0), size};
-    struct answer a = {1, NULL};
+    struct answer a = {1, NULL, {0}, 0};
     uv_loop_t loop;
     pthread_t t;
 
@@ -217,7 +231,12 @@ static struct answer ask(size_t size)
     assert_int_equal(listen(sv.ls, 1), 0);
     assert_int_equal(pthread_create(&t, NULL, serve, &sv), 0);
     assert_int_equal(uv_loop_init(&loop), 0);
-    mcli_send(&loop, sa.sun_path, "show servers state", 10000, on_answer, &a);
+    buf_init(&a.lines, 16u << 20);
+    if (lines)
+        mcli_send_lines(&loop, sa.sun_path, "show servers state", 10000, on_line, on_answer,
+                        &a);
+    else
+        mcli_send(&loop, sa.sun_path, "show servers state", 10000, on_answer, &a);
     uv_run(&loop, UV_RUN_DEFAULT);
     assert_int_equal(pthread_join(t, NULL), 0);
     assert_int_equal(mcli_in_flight(), 0);
@@ -236,7 +255,7 @@ static void test_send_large_reply(void **state)
     struct answer a;
 
     (void)state;
-    a = ask(size);
+    a = ask(size, false);
     assert_int_equal(a.status, 0);
     assert_int_equal(strlen(a.reply), strlen(cmd) + size);
     assert_memory_equal(a.reply, cmd, strlen(cmd));
@@ -246,7 +265,7 @@ static void test_send_large_reply(void **state)
     }
     free(a.reply);
     /* nothing at all is an empty reply */
-    a = ask(0);
+    a = ask(0, false);
     assert_int_equal(a.status, 0);
     assert_string_equal(a.reply, cmd);
     free(a.reply);
@@ -258,9 +277,32 @@ static void test_send_reply_too_large(void **state)
     struct answer a;
 
     (void)state;
-    a = ask(5u << 20);
+    a = ask(5u << 20, false);
     assert_int_equal(a.status, -E2BIG);
     free(a.reply);
+}
+
+/* A reply of any length a line at a time: past the whole reply's limit,
+ * cut across reads, the last line without its newline given too. */
+static void test_send_lines(void **state)
+{
+    const size_t size = (6u << 20) + 10;
+    const char *cmd = "show servers state\n";
+    struct answer a;
+
+    (void)state;
+    a = ask(size, true);
+    assert_int_equal(a.status, 0);
+    assert_string_equal(a.reply, "");
+    assert_int_equal(a.n_lines, 1 + size / 64 + 1);
+    assert_int_equal(a.lines.len, strlen(cmd) + size + 1);
+    assert_memory_equal(a.lines.ptr, cmd, strlen(cmd));
+    for (size_t i = 0; i < size; i++) {
+        if (a.lines.ptr[strlen(cmd) + i] != (i % 64 == 63 ? '\n' : (char)('0' + i % 10)))
+            fail_msg("byte %zu differs", i);
+    }
+    free(a.reply);
+    buf_free(&a.lines);
 }
 
 int main(void)
@@ -270,7 +312,7 @@ int main(void)
         cmocka_unit_test(test_no_worker),         cmocka_unit_test(test_failed_not_reported),
         cmocka_unit_test(test_no_trailing_newline), cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_long_lines),        cmocka_unit_test(test_send_large_reply),
-        cmocka_unit_test(test_send_reply_too_large),
+        cmocka_unit_test(test_send_reply_too_large), cmocka_unit_test(test_send_lines),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
