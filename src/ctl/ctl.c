@@ -818,7 +818,7 @@ static void check_patch(struct ctl *c, const struct model *p)
     bool whole = !uv_is_active((uv_handle_t *)&c->build_timer), spares = false;
 
     for (size_t i = 0; i < p->n_backends; i++) {
-        const struct model_backend *a = &p->backends[i], *b;
+        const struct model_backend *a = p->backends[i], *b;
 
         if (a->spare && !a->origin)
             continue;

@@ -295,7 +295,7 @@ static void compare_servers(struct ctl *c, size_t first, size_t end, struct srv_
     size_t at = 0;
 
     for (size_t i = first; i < end; i++) {
-        const struct model_backend *be = &m->backends[i];
+        const struct model_backend *be = m->backends[i];
         const size_t backup_len = sizeof(MODEL_BACKUP_PREFIX) - 1, name_len = strlen(be->name);
         struct srv_row *g = rows + at;
         size_t n = 0;
@@ -403,7 +403,7 @@ static void next_servers(struct ctl *c)
     buf_init(&cmd, DRIFT_LINE_MAX + 1);
     c->drift_first = c->drift_be;
     while (c->drift_be < m->n_backends) {
-        const char *name = m->backends[c->drift_be].name;
+        const char *name = m->backends[c->drift_be]->name;
 
         if (cmd.len && cmd.len + strlen(name) + 21 > DRIFT_LINE_MAX)
             break;
@@ -415,7 +415,7 @@ static void next_servers(struct ctl *c)
     if (!cmd.ptr || c->drift_be == c->drift_first) {
         /* a name longer than a line: nothing can be asked */
         log_warn("haproxy", "drift check: backend %s cannot be asked for",
-                 m->backends[c->drift_be].name);
+                 m->backends[c->drift_be]->name);
         buf_free(&cmd);
         servers_free(c);
         check_done(c);

@@ -69,8 +69,8 @@ static const char *snippet_of(const struct model *m, const char *section, const 
         text = m->global.frontend_snippet;
     } else if (!strncmp(section, "backend ", 8)) {
         for (size_t i = 0; i < m->n_backends; i++) {
-            if (!strcmp(m->backends[i].name, section + 8) && m->backends[i].opts) {
-                text = m->backends[i].opts->backend_snippet;
+            if (!strcmp(m->backends[i]->name, section + 8) && m->backends[i]->opts) {
+                text = m->backends[i]->opts->backend_snippet;
                 break;
             }
         }

@@ -22,7 +22,7 @@
 size_t ctl_use_spares(struct ctl *c, struct model *m)
 {
     const struct model *run = c->running.model;
-    const struct model_backend *spares;
+    struct model_backend *const *spares;
     const char **news;
     size_t used = 0, n_new = 0, n_free = 0, n_spares, s = 0;
 
@@ -31,7 +31,7 @@ size_t ctl_use_spares(struct ctl *c, struct model *m)
     spares = model_spares(run, &n_spares);
     /* those running in spares stay there, while they exist and can */
     for (size_t i = 0; i < n_spares; i++) {
-        const struct model_backend *rb = &spares[i];
+        const struct model_backend *rb = spares[i];
 
         if (rb->origin && !model_run_in_spare(m, rb->origin, rb->name))
             used++;
@@ -40,8 +40,8 @@ size_t ctl_use_spares(struct ctl *c, struct model *m)
     }
     news = xmalloc((m->n_backends + 1) * sizeof(*news));
     for (size_t i = 0; i < m->n_backends; i++) {
-        if (model_fits_spare(&m->backends[i]) && !model_find_backend(run, m->backends[i].name))
-            news[n_new++] = m->backends[i].name;
+        if (model_fits_spare(m->backends[i]) && !model_find_backend(run, m->backends[i]->name))
+            news[n_new++] = m->backends[i]->name;
     }
     /* more than the spares take: a reload for all, the spares kept */
     if (n_new > n_free)
@@ -49,12 +49,12 @@ size_t ctl_use_spares(struct ctl *c, struct model *m)
     for (size_t i = 0; i < n_new; i++) {
         /* a spare free in HAProxy now, never one just left: its servers go
          * while another backend's come */
-        while (s < n_spares && spares[s].origin)
+        while (s < n_spares && spares[s]->origin)
             s++;
-        if (s == n_spares || model_run_in_spare(m, news[i], spares[s].name))
+        if (s == n_spares || model_run_in_spare(m, news[i], spares[s]->name))
             break;
         log_debug("ctl", "backend %s runs in spare %s until the next reload", news[i],
-                  spares[s].name);
+                  spares[s]->name);
         s++;
         used++;
     }
@@ -75,13 +75,13 @@ static void on_tidy(uv_timer_t *t)
 void ctl_spares_running(struct ctl *c, const struct model *before)
 {
     const struct model *run = c->running.model;
-    const struct model_backend *spares = NULL;
+    struct model_backend *const *spares = NULL;
     size_t in_use = 0, n_spares = 0;
 
     if (run)
         spares = model_spares(run, &n_spares);
     for (size_t i = 0; i < n_spares; i++) {
-        const struct model_backend *be = &spares[i], *was;
+        const struct model_backend *be = spares[i], *was;
 
         if (!be->origin)
             continue;

@@ -214,8 +214,8 @@ static const char *added(struct planner *p, const char *name)
     const struct model *a = p->a->model;
 
     for (size_t i = 0; i < a->n_backends; i++) {
-        if (a->backends[i].origin && !strcmp(a->backends[i].origin, name))
-            return arena_printf(p->ar, "backend %s out of spare %s", name, a->backends[i].name);
+        if (a->backends[i]->origin && !strcmp(a->backends[i]->origin, name))
+            return arena_printf(p->ar, "backend %s out of spare %s", name, a->backends[i]->name);
     }
     return arena_printf(p->ar, "backend %s added", name);
 }
@@ -231,16 +231,16 @@ static void structure_changed(struct planner *p)
     while (i < a->n_backends || j < b->n_backends) {
         int cmp = i == a->n_backends   ? 1
                   : j == b->n_backends ? -1
-                                       : strcmp(a->backends[i].name, b->backends[j].name);
+                                       : strcmp(a->backends[i]->name, b->backends[j]->name);
 
         /* named only while the log shows them: thousands are counted */
         named = p->n_reasons < PLAN_REASONS_SHOWN;
         if (cmp < 0)
             need_reload(p, PLAN_WHY_BACKENDS,
-                        named ? arena_printf(p->ar, "backend %s removed", a->backends[i].name)
+                        named ? arena_printf(p->ar, "backend %s removed", a->backends[i]->name)
                               : NULL);
         else if (cmp > 0)
-            need_reload(p, PLAN_WHY_BACKENDS, named ? added(p, b->backends[j].name) : NULL);
+            need_reload(p, PLAN_WHY_BACKENDS, named ? added(p, b->backends[j]->name) : NULL);
         found += cmp != 0;
         if (cmp <= 0)
             i++;
@@ -391,7 +391,7 @@ static void server_updates(struct planner *p)
     for (int pass = 0; pass < 2; pass++) {
         for (size_t k = 0; k < n; k++) {
             size_t i = idx ? idx[k] : k;
-            const struct model_backend *ba = &a->backends[i], *bb = &b->backends[i];
+            const struct model_backend *ba = a->backends[i], *bb = b->backends[i];
             struct srv_list la = {ba, false, ba->n_servers}, lb = {bb, false, bb->n_servers};
             struct srv_list ka = {ba, true, ba->n_backups}, kb = {bb, true, bb->n_backups};
 

@@ -179,7 +179,7 @@ static int render_snippet(struct buf *b, const char *lines)
 static bool has_tcp_services(const struct model *m)
 {
     for (size_t i = 0; i < m->n_backends; i++) {
-        if (m->backends[i].listen_port)
+        if (m->backends[i]->listen_port)
             return true;
     }
     return false;
@@ -341,13 +341,13 @@ static void capture_slots(const struct model *m, struct capture_slots *cs)
     memset(cs, 0, sizeof(*cs));
     cs->first = count_lines(m->global.request_capture);
     for (size_t i = 0; i < m->n_backends; i++) {
-        const char *list = backend_captures(m, &m->backends[i]);
+        const char *list = backend_captures(m, m->backends[i]);
         size_t n = count_lines(list);
 
         n = n < KEY_LIST_MAX ? n : KEY_LIST_MAX;
         for (size_t k = 0; k < n; k++) {
-            if (m->backends[i].opts->request_capture_len > cs->len[k])
-                cs->len[k] = m->backends[i].opts->request_capture_len;
+            if (m->backends[i]->opts->request_capture_len > cs->len[k])
+                cs->len[k] = m->backends[i]->opts->request_capture_len;
         }
         if (n > cs->n)
             cs->n = n;
@@ -1025,7 +1025,7 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
                             redirect_codes[i]);
     }
     for (size_t i = 0; i < m->n_backends; i++) {
-        const struct model_backend *be = &m->backends[i];
+        const struct model_backend *be = m->backends[i];
         struct buf name;
         size_t start;
 
@@ -1413,9 +1413,9 @@ static size_t cfg_size(const struct model *m)
     size_t size = 16384; /* global, defaults, frontends */
 
     for (size_t i = 0; i < m->n_backends; i++) {
-        size += strlen(m->backends[i].name) + 40;
-        size += m->backends[i].n_servers * 60; /* two IPv4 names and the rest */
-        size += m->backends[i].n_backups * 70;
+        size += strlen(m->backends[i]->name) + 40;
+        size += m->backends[i]->n_servers * 60; /* two IPv4 names and the rest */
+        size += m->backends[i]->n_backups * 70;
     }
     return size;
 }
@@ -1567,7 +1567,7 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
         ret = copy_range(in, pos, old->at[2 * i], fd);
         len += old->at[2 * i] - pos;
         buf_reset(&b);
-        if (!ret && render_server_lines(&b, &m->backends[i], &out->n_dropped) && !b.ptr)
+        if (!ret && render_server_lines(&b, m->backends[i], &out->n_dropped) && !b.ptr)
             ret = -E2BIG; /* the buffer overflowed: buf_add() freed it */
         if (ret)
             break;

@@ -69,8 +69,8 @@ struct builder {
     struct model *m;
     struct arena tmp;                /* what only the build needs */
     struct key_values global;
-    size_t max_backends;             /* room in m->backends (size_tables()) */
-    struct itab backend_index;       /* m->backends by name */
+    size_t max_backends;             /* room in m->backend_store (size_tables()) */
+    struct itab backend_index;       /* m->backend_store by name */
     struct hmap backend_err;         /* name -> message (arena), for warnings */
     struct hmap svc_keys_seen;       /* Services whose keys were read, issues reported */
     struct map_build maps[MODEL_MAP_COUNT];
@@ -797,13 +797,13 @@ static const char *ensure_backend(struct builder *b, const char *obj, const stru
     }
     slot = itab_slot(&b->backend_index, name);
     if (*slot) {
-        be = &m->backends[*slot - 1];
+        be = &m->backend_store[*slot - 1];
         problem = hmap_get(&b->backend_err, name);
         goto out;
     }
     if (m->n_backends == b->max_backends)
         abort(); /* size_tables() counted too few: a bug */
-    be = &m->backends[m->n_backends];
+    be = &m->backend_store[m->n_backends];
     memset(be, 0, sizeof(*be));
     be->name = arena_strdup(&m->arena, name);
     if (kv) {
@@ -1851,7 +1851,7 @@ static struct key_values canary_keys(struct builder *b, const char *main, const 
                                      const struct key_values *ckv)
 {
     uint32_t *slot = itab_slot(&b->backend_index, main);
-    const struct model_backend *be = *slot ? &b->m->backends[*slot - 1] : NULL;
+    const struct model_backend *be = *slot ? &b->m->backend_store[*slot - 1] : NULL;
     struct key_values kv = be && be->opts ? *be->opts : b->global;
 
     if (!str_same(ckv->load_balance, b->global.load_balance))
@@ -2227,8 +2227,9 @@ static void size_tables(struct builder *b, size_t n_ours)
             max[MODEL_MAP_REDIRECT] += aliases * ing->n_tls;
         }
     }
-    b->m->backends = xmalloc(b->max_backends * sizeof(*b->m->backends));
-    itab_init(&b->backend_index, b->max_backends, b->m->backends, sizeof(*b->m->backends),
+    b->m->backend_store = xmalloc(b->max_backends * sizeof(*b->m->backend_store));
+    itab_init(&b->backend_index, b->max_backends, b->m->backend_store,
+              sizeof(*b->m->backend_store),
               offsetof(struct model_backend, name));
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
         struct map_build *mb = &b->maps[map];
@@ -2317,12 +2318,12 @@ static void finish(struct builder *b)
         m->n_maps[map] = mb->n;
     }
     itab_deinit(&b->backend_index);
-    m->backends = xrealloc(m->backends, (m->n_backends + b->opts->spare_backends + 1) *
-                                            sizeof(*m->backends));
+    m->backend_store = xrealloc(m->backend_store, (m->n_backends + b->opts->spare_backends + 1) *
+                                                      sizeof(*m->backend_store));
     /* as a backend with no keys of its own and no server: a new one of
      * those runs in one with no reload (model_run_in_spare()) */
     for (unsigned i = 1; !b->routes_only && i <= b->opts->spare_backends; i++) {
-        struct model_backend *be = &m->backends[m->n_backends++];
+        struct model_backend *be = &m->backend_store[m->n_backends++];
 
         memset(be, 0, sizeof(*be));
         be->name = arena_printf(&m->arena, MODEL_SPARE_PREFIX "%u", i);
@@ -2352,7 +2353,11 @@ static void finish(struct builder *b)
 
     for (int map = 0; map < MODEL_MAP_COUNT; map++)
         sort_in_place(m->maps[map], m->n_maps[map], sizeof(struct model_entry), cmp_entry);
-    sort_in_place(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend);
+    sort_in_place(m->backend_store, m->n_backends, sizeof(*m->backend_store), cmp_backend);
+    m->n_store = m->n_backends;
+    m->backends = xmalloc((m->n_backends + 1) * sizeof(*m->backends));
+    for (size_t i = 0; i < m->n_backends; i++)
+        m->backends[i] = &m->backend_store[i];
     for (size_t i = 0; i < m->n_certs; i++) {
         if (m->certs[i].n_snis)
             qsort(m->certs[i].snis, m->certs[i].n_snis, sizeof(*m->certs[i].snis), str_cmp_ptrs);
@@ -2697,7 +2702,7 @@ static void add_tcp_services(struct builder *b)
         }
         numeric = !str_to_u32(port, 1, 65535, &num);
         svc = find_service_port(b, ns, name, numeric ? NULL : port, (int32_t)num, &sp);
-        be = &m->backends[m->n_backends];
+        be = &m->backend_store[m->n_backends];
         memset(be, 0, sizeof(*be));
         be->name = arena_printf(&m->arena, "tcp-%u", listen);
         be->listen_port = listen;
@@ -2839,12 +2844,26 @@ struct model *model_build_routes(const struct store *store, const struct model_o
     return end(&b);
 }
 
+static int cmp_backend_ptr(const void *a, const void *b)
+{
+    return strcmp((*(const struct model_backend *const *)a)->name,
+                  (*(const struct model_backend *const *)b)->name);
+}
+
+ptrdiff_t model_backend_index(const struct model *m, const char *name)
+{
+    struct model_backend key = {.name = name}, *pk = &key, **at;
+
+    at = m->n_backends ? bsearch(&pk, m->backends, m->n_backends, sizeof(pk), cmp_backend_ptr)
+                       : NULL;
+    return at ? at - m->backends : -1;
+}
+
 const struct model_backend *model_find_backend(const struct model *m, const char *name)
 {
-    struct model_backend key = {.name = name};
+    ptrdiff_t at = model_backend_index(m, name);
 
-    return m->n_backends ? bsearch(&key, m->backends, m->n_backends, sizeof(key), cmp_backend)
-                         : NULL;
+    return at < 0 ? NULL : m->backends[at];
 }
 
 const struct model_cert *model_find_cert(const struct model *m, const char *file)
@@ -2859,7 +2878,7 @@ bool model_looks_up(const struct model_lookups *l, uint64_t h)
     return l->n && bsearch(&h, l->v, l->n, sizeof(h), cmp_u64);
 }
 
-const struct model_backend *model_spares(const struct model *m, size_t *n)
+struct model_backend *const *model_spares(const struct model *m, size_t *n)
 {
     size_t lo = 0, hi = m->n_backends, len = strlen(MODEL_SPARE_PREFIX);
 
@@ -2868,13 +2887,13 @@ const struct model_backend *model_spares(const struct model *m, size_t *n)
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
 
-        if (strcmp(m->backends[mid].name, MODEL_SPARE_PREFIX) < 0)
+        if (strcmp(m->backends[mid]->name, MODEL_SPARE_PREFIX) < 0)
             lo = mid + 1;
         else
             hi = mid;
     }
     *n = 0;
-    while (lo + *n < m->n_backends && !strncmp(m->backends[lo + *n].name, MODEL_SPARE_PREFIX, len))
+    while (lo + *n < m->n_backends && !strncmp(m->backends[lo + *n]->name, MODEL_SPARE_PREFIX, len))
         (*n)++;
     return m->backends + lo;
 }
@@ -2924,8 +2943,11 @@ int model_run_in_spare(struct model *m, const char *name, const char *spare)
 {
     struct model_backend *be = (struct model_backend *)model_find_backend(m, name);
     const struct model_backend *sp = model_find_backend(m, spare);
+    size_t at = 0;
     const char *own;
 
+    if (m->base)
+        abort(); /* a patch shares its backends: model_reroute() fills its spares */
     if (!be || !sp || !sp->spare || sp->origin)
         return -ENOENT;
     if (!model_fits_spare(be))
@@ -2936,9 +2958,12 @@ int model_run_in_spare(struct model *m, const char *name, const char *spare)
     be->spare = true;
     model_rename_routes(m, own, be->name);
     /* the spare's slot goes, the backend moves to its name's place */
-    memmove((void *)sp, sp + 1, (size_t)(m->backends + m->n_backends - (sp + 1)) * sizeof(*sp));
+    while (m->backends[at] != sp)
+        at++;
+    memmove(m->backends + at, m->backends + at + 1,
+            (m->n_backends - at - 1) * sizeof(*m->backends));
     m->n_backends--;
-    sort_in_place(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend);
+    sort_in_place(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend_ptr);
     return 0;
 }
 
@@ -3096,6 +3121,7 @@ void model_unref(struct model *m)
     free(m->wanted);
     free(m->lookups.v);
     free(m->backends);
+    free(m->backend_store);
     for (int map = 0; map < MODEL_MAP_COUNT; map++)
         free(m->maps[map]);
     arena_deinit(&m->arena);

@@ -3,11 +3,12 @@
  * and the options alone. Every node and string lives in the arena, but
  * the arrays of backends and of each map's entries, which the build fills in
  * place and the model frees, and the parsed Secrets its certificates name,
- * which it holds. A patch (model_patch(), model_reroute()) has an arena and a
- * backends array of its own, and shares everything else with the build it
- * holds, but the arrays of maps, certificates and issues a reroute made:
- * shared blocks (util/shared.h) each patch holds, whose strings are in
- * <strings>. */
+ * which it holds. A patch (model_patch(), model_reroute()) has an arena and
+ * an array of pointers to backends of its own: to its build's, and to
+ * copies in its arena of those it changed. It shares everything else with
+ * the build it holds, but the arrays of maps, certificates and issues a
+ * reroute made: shared blocks (util/shared.h) each patch holds, whose
+ * strings are in <strings>. */
 #ifndef SRC_MODEL_MODEL_T_H
 #define SRC_MODEL_MODEL_T_H
 #include <stdbool.h>
@@ -178,15 +179,20 @@ struct model {
     struct arena arena;
     int refs;
     struct model *base;             /* a model_patch() of <base>, a build: the backends
-                                     * array and the servers of those in <patched> are its
-                                     * own, everything else is base's; or NULL */
+                                     * array, the backends not in base's backend_store and
+                                     * the servers of those in <patched> are its own,
+                                     * everything else is base's; or NULL */
     uint32_t *patched;              /* indexes of those backends, sorted; malloc'd */
     size_t n_patched;
     const struct tls_entry **held;  /* parsed Secrets its certificates are made from */
     size_t n_held;
     struct key_values global;       /* ConfigMap keys over the defaults */
-    struct model_backend *backends; /* sorted by name; malloc'd */
+    struct model_backend **backends; /* sorted by name; malloc'd: a patch copies 8
+                                      * bytes a backend, not the backend */
     size_t n_backends;
+    struct model_backend *backend_store; /* a build's backends, in name order, where
+                                          * <backends> points; malloc'd; NULL in a patch */
+    size_t n_store;
     struct model_entry *maps[MODEL_MAP_COUNT]; /* each sorted by key; malloc'd */
     size_t n_maps[MODEL_MAP_COUNT];
     const char *default_backend;    /* backend for requests nothing matched, or NULL: 404 */

@@ -4,6 +4,7 @@
 #ifndef SRC_MODEL_MODEL_H
 #define SRC_MODEL_MODEL_H
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "model/model-t.h"
 #include "model/tls.h"
@@ -94,9 +95,10 @@ bool model_owns_ingress(const struct store *store, const struct model_opts *opts
  * keys of its own, HTTP, and runs in none. */
 bool model_fits_spare(const struct model_backend *be);
 /* The spare backends of <m>, *<n> of them, free or running another
- * (origin): they are together in its backends, in their order there. */
-const struct model_backend *model_spares(const struct model *m, size_t *n);
-/* Puts backend <name> of <m> in spare backend <spare>, a free one: it takes
+ * (origin): they are together in its backends, in their order there; the
+ * first of them. */
+struct model_backend *const *model_spares(const struct model *m, size_t *n);
+/* Puts backend <name> of <m>, a build, in spare backend <spare>, a free one: it takes
  * the spare's name (its own is kept in <origin>), and the routes to it follow.
  * Only a backend model_fits_spare() can. Returns 0, or -ENOENT (no such
  * backend or free spare) or -EINVAL (one that cannot), <m> left as it was. */
@@ -108,6 +110,8 @@ void model_rename_routes(struct model *m, const char *from, const char *to);
 const struct model_cert *model_find_cert(const struct model *m, const char *file);
 /* The backend of <m> named <name>, or NULL. */
 const struct model_backend *model_find_backend(const struct model *m, const char *name);
+/* Its index in <m>'s backends, or -1. */
+ptrdiff_t model_backend_index(const struct model *m, const char *name);
 /* Whether a build looked up the object of hash <h> (k8s_lookup_hash()) in
  * <l>, its lookups: a change to any other Service, Secret or EndpointSlice
  * would build the same model. */

@@ -153,11 +153,27 @@ static int cmp_u32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Whether <be> is one of the backends of build <root>, not a patch's copy. */
+static bool in_store(const struct model *root, const struct model_backend *be)
+{
+    uintptr_t at = (uintptr_t)be, lo = (uintptr_t)root->backend_store;
+
+    return at >= lo && at < lo + root->n_store * sizeof(*root->backend_store);
+}
+
+/* <p>'s backend <i>, a copy of its own in its arena once it changes it. */
+static struct model_backend *own_backend(struct model *p, size_t i)
+{
+    if (in_store(p->base, p->backends[i]))
+        p->backends[i] = arena_memdup(&p->arena, p->backends[i], sizeof(**p->backends));
+    return p->backends[i];
+}
+
 /* A new patch of <m> (refs 1) that is <m> as it is: base is <m>'s build;
- * its arena, backends array and patched indexes are its own, with the
- * servers of the backends patched before copied from <m>'s arena; the
- * arrays of maps, certificates and issues a reroute made, and the strings
- * of reroutes, are held as <m> holds them. */
+ * its arena, backends array and patched indexes are its own, the backends
+ * <m> changed copied from <m>'s arena, with the servers of those patched
+ * before; the arrays of maps, certificates and issues a reroute made, and
+ * the strings of reroutes, are held as <m> holds them. */
 static struct model *patch_of(struct model *m)
 {
     struct model *root = m->base ? m->base : m, *p = xmalloc(sizeof(*p));
@@ -181,10 +197,17 @@ static struct model *patch_of(struct model *m)
     memset(&p->lookups, 0, sizeof(p->lookups));
     p->wanted = NULL;
     p->n_wanted = 0;
+    p->backend_store = NULL;
+    p->n_store = 0;
     p->backends = xmalloc((m->n_backends + 1) * sizeof(*p->backends));
     memcpy(p->backends, m->backends, m->n_backends * sizeof(*p->backends));
+    /* <m>'s own are in its arena, which <p> does not hold */
+    for (size_t i = 0; m->base && i < m->n_backends; i++) {
+        if (!in_store(root, p->backends[i]))
+            p->backends[i] = arena_memdup(&p->arena, p->backends[i], sizeof(**p->backends));
+    }
     for (size_t i = 0; i < m->n_patched; i++) {
-        struct model_backend *be = &p->backends[m->patched[i]];
+        struct model_backend *be = p->backends[m->patched[i]];
 
         be->servers = copy_servers(&p->arena, be->servers, be->n_servers, be->n_v4);
         be->backups = copy_servers(&p->arena, be->backups, be->n_backups, be->n_backups_v4);
@@ -201,7 +224,7 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
     bool ok = true;
 
     for (size_t i = 0; i < m->n_backends; i++) {
-        const struct model_backend *be = &m->backends[i];
+        const struct model_backend *be = m->backends[i];
 
         if (!has_hash(svcs, n_svcs, be->svc_hash) && !has_hash(svcs, n_svcs, backup_hash(be)))
             continue;
@@ -231,7 +254,7 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
     }
     p = patch_of(m);
     for (size_t i = 0; ok && i < cap; i++) {
-        struct model_backend *be = &p->backends[idx[i]];
+        struct model_backend *be = own_backend(p, idx[i]);
 
         if (has_hash(svcs, n_svcs, be->svc_hash))
             ok = resolve(&p->arena, be, false, store);
@@ -552,31 +575,24 @@ static bool keys_within(const struct model *r, const struct hmap *hosts)
     return true;
 }
 
-static ptrdiff_t backend_index(const struct model *m, const char *name)
-{
-    const struct model_backend *be = model_find_backend(m, name);
-
-    return be ? be - m->backends : -1;
-}
-
 /* Sets the refs of <p>'s backends to what they are with <old>'s routes
  * replaced by <now>'s. False when a backend is new or unused now: the
  * backends change, a build must be made. */
 static bool count_refs(struct model *p, const struct model *old, const struct model *now)
 {
     for (size_t i = 0; i < now->n_backends; i++) {
-        ptrdiff_t at = backend_index(p, now->backends[i].name);
+        ptrdiff_t at = model_backend_index(p, now->backends[i]->name);
 
         if (at < 0)
             return false;
-        p->backends[at].refs += now->backends[i].refs;
+        own_backend(p, (size_t)at)->refs += now->backends[i]->refs;
     }
     for (size_t i = 0; i < old->n_backends; i++) {
-        ptrdiff_t at = backend_index(p, old->backends[i].name);
+        ptrdiff_t at = model_backend_index(p, old->backends[i]->name);
 
-        if (at < 0 || p->backends[at].refs <= old->backends[i].refs)
+        if (at < 0 || p->backends[at]->refs <= old->backends[i]->refs)
             return false;
-        p->backends[at].refs -= old->backends[i].refs;
+        own_backend(p, (size_t)at)->refs -= old->backends[i]->refs;
     }
     return true;
 }
@@ -700,8 +716,8 @@ static bool same_routes(const struct model *a, const struct model *b)
         }
     }
     for (size_t i = 0; i < a->n_backends; i++) {
-        if (strcmp(a->backends[i].name, b->backends[i].name) ||
-            a->backends[i].refs != b->backends[i].refs)
+        if (strcmp(a->backends[i]->name, b->backends[i]->name) ||
+            a->backends[i]->refs != b->backends[i]->refs)
             return false;
     }
     for (size_t i = 0; i < a->n_certs; i++) {
@@ -730,13 +746,14 @@ static bool same_routes(const struct model *a, const struct model *b)
 static void running_names(struct model *x, const struct model *m)
 {
     size_t n;
-    const struct model_backend *spares = model_spares(m, &n);
+    struct model_backend *const *spares = model_spares(m, &n);
 
     for (size_t i = 0; i < n; i++) {
-        const struct model_backend *sp = &spares[i];
+        const struct model_backend *sp = spares[i];
 
+        /* <x> is a build: its backends are its own */
         for (size_t j = 0; sp->origin && j < x->n_backends; j++) {
-            struct model_backend *be = &x->backends[j];
+            struct model_backend *be = x->backends[j];
 
             if (!strcmp(be->name, sp->origin)) {
                 model_rename_routes(x, be->name, sp->name);
@@ -757,18 +774,17 @@ static bool into_spares(struct model *p, struct model *now, const struct store *
 {
     uint32_t *news = xmalloc((now->n_backends + 1) * sizeof(*news)), *idx;
     size_t n_new = 0, n_free = 0, n_spares, s, n;
-    /* p's own array: the one it fills */
-    struct model_backend *sp = (struct model_backend *)model_spares(p, &n_spares);
+    struct model_backend *const *free_sp = model_spares(p, &n_spares), *sp;
 
     /* <now>'s order, as running_names() left it: its new ones are in theirs */
     for (size_t i = 0; i < now->n_backends; i++) {
-        if (!model_find_backend(p, now->backends[i].name))
+        if (!model_find_backend(p, now->backends[i]->name))
             news[n_new++] = (uint32_t)i;
     }
     for (size_t i = 0; i < n_spares; i++)
-        n_free += !sp[i].origin;
+        n_free += !free_sp[i]->origin;
     for (size_t i = 0; spares && i < n_new; i++)
-        spares = model_fits_spare(&now->backends[news[i]]);
+        spares = model_fits_spare(now->backends[news[i]]);
     if (!n_new || !spares || n_new > n_free || p->n_patched + n_new > PATCH_MAX) {
         free(news);
         return !n_new;
@@ -777,13 +793,13 @@ static bool into_spares(struct model *p, struct model *now, const struct store *
     if (p->n_patched)
         memcpy(idx, p->patched, p->n_patched * sizeof(*idx));
     n = p->n_patched;
-    s = (size_t)(sp - p->backends);
+    s = (size_t)(free_sp - p->backends);
     for (size_t i = 0; i < n_new; i++) {
-        struct model_backend *be = &now->backends[news[i]];
+        struct model_backend *be = now->backends[news[i]];
 
-        while (p->backends[s].origin)
+        while (p->backends[s]->origin)
             s++;
-        sp = &p->backends[s];
+        sp = own_backend(p, s);
         sp->origin = arena_strdup(p->strings, be->name);
         /* a build of some routes resolves no servers */
         sp->svc_hash = be->svc_hash;

@@ -207,9 +207,9 @@ static inline const struct model_backend *find_backend(const struct model *m, co
 {
     for (size_t i = 0; i < m->n_backends; i++) {
         if (i > 0)
-            assert_true(strcmp(m->backends[i - 1].name, m->backends[i].name) < 0);
-        if (!strcmp(m->backends[i].name, name))
-            return &m->backends[i];
+            assert_true(strcmp(m->backends[i - 1]->name, m->backends[i]->name) < 0);
+        if (!strcmp(m->backends[i]->name, name))
+            return m->backends[i];
     }
     return NULL;
 }

@@ -567,8 +567,8 @@ static void test_run_in_spare_refusals(void **state)
     m = model_build(&s, &mo);
     assert_int_equal(m->n_backends, 3);
     for (size_t i = 0; i < m->n_backends; i++) {
-        if (strncmp(m->backends[i].name, "shop_api_grpc_", 14) == 0)
-            assert_int_equal(model_run_in_spare(m, m->backends[i].name, "_spare_1"), -EINVAL);
+        if (strncmp(m->backends[i]->name, "shop_api_grpc_", 14) == 0)
+            assert_int_equal(model_run_in_spare(m, m->backends[i]->name, "_spare_1"), -EINVAL);
     }
     assert_int_equal(model_run_in_spare(m, "shop_web_http", "_spare_2"), -ENOENT);
     assert_int_equal(model_run_in_spare(m, "shop_nothing_80", "_spare_1"), -ENOENT);

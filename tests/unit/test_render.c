@@ -301,14 +301,18 @@ static void test_render_drops_refused(void **state)
     hosts[1] = (struct model_entry){"", ""};
     m->maps[MODEL_MAP_HOSTS] = hosts;
     m->n_maps[MODEL_MAP_HOSTS] = 2;
-    m->backends = xcalloc(2, sizeof(*m->backends));
-    m->backends[0].name = "be ok"; /* refused name: the whole backend is dropped */
-    m->backends[1].name = "be_ok";
+    m->backend_store = xcalloc(2, sizeof(*m->backend_store));
+    m->backend_store[0].name = "be ok"; /* refused name: the whole backend is dropped */
+    m->backend_store[1].name = "be_ok";
     /* servers are binary addresses and ports: nothing in them to refuse */
     srv = (struct model_server){{10, 0, 0, 1}, 80, false};
-    m->backends[1].servers = model_pack_servers(&m->arena, &srv, 1, &m->backends[1].n_v4);
-    m->backends[1].n_servers = 1;
-    m->n_backends = 2;
+    m->backend_store[1].servers =
+        model_pack_servers(&m->arena, &srv, 1, &m->backend_store[1].n_v4);
+    m->backend_store[1].n_servers = 1;
+    m->n_backends = m->n_store = 2;
+    m->backends = xcalloc(2, sizeof(*m->backends));
+    m->backends[0] = &m->backend_store[0];
+    m->backends[1] = &m->backend_store[1];
     cert = arena_alloc(&m->arena, sizeof(*cert));
     cert->file = "bad file.pem";
     cert->pem = "PEM";
