@@ -528,6 +528,8 @@ static int write_running(struct ctl *c)
     ctl_prune_generations(c);
     log_debug("ctl", "generation %u written after runtime updates: render %.1f ms, files %.1f ms",
               c->gen, (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6);
+    /* what the rendering held */
+    xtrim();
     return 0;
 }
 

@@ -40,6 +40,8 @@ static void check_done(struct ctl *c)
     for (int i = 0; i < MODEL_MAP_COUNT; i++)
         FREE_NULL(c->drift_fix[i]);
     c->drift_running = false;
+    /* what the listings and the repairs held */
+    xtrim();
     arm(c);
     ctl_resume(c);
 }
