@@ -8,6 +8,7 @@
 #include "ctl/opts.h"
 #include "model/keys.h"
 #include "util/log.h"
+#include "util/xalloc.h"
 #include "util/banned.h"
 
 #ifndef PORTICO_VERSION
@@ -82,6 +83,7 @@ int main(int argc, char **argv)
     int first = 1, ret;
     enum log_level lvl;
 
+    xalloc_init();
     if (argc > 1 && !strcmp(argv[1], "version")) {
         printf("portico %s\n", PORTICO_VERSION);
         return 0;

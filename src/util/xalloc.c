@@ -84,6 +84,13 @@ char *xasprintf(const char *fmt, ...)
     return p;
 }
 
+void xalloc_init(void)
+{
+#ifdef __GLIBC__
+    mallopt(M_MMAP_THRESHOLD, 128 << 10);
+#endif
+}
+
 void xtrim(void)
 {
 #ifdef __GLIBC__

@@ -19,6 +19,11 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * them otherwise): after a burst of short-lived allocations, such as a
  * build's, so that they do not stay resident between the long-lived ones. */
 void xtrim(void);
+/* Maps each block of 128 KiB or more on its own, given back to the system
+ * when freed (list pages, renderings, listings): glibc would otherwise
+ * raise that threshold to the largest block freed and serve the next ones
+ * from the heap, whose holes stay resident. Call once, first. */
+void xalloc_init(void);
 
 #define FREE_NULL(p) do { free(p); (p) = NULL; } while (0)
 #ifndef container_of
