@@ -499,8 +499,14 @@ static bool map_gains(const struct model *a, const struct model *b, enum model_m
     size_t x = 0;
 
     for (size_t y = 0; y < b->n_maps[m]; y++) {
+        size_t same = model_entries_shared(a->maps[m] + x, a->n_maps[m] - x, b->maps[m] + y,
+                                           b->n_maps[m] - y);
         int cmp = 1;
 
+        x += same;
+        y += same;
+        if (y == b->n_maps[m])
+            break;
         /* a patch shares most keys with the model it was made from */
         while (x < a->n_maps[m] &&
                (cmp = a->maps[m][x].key == b->maps[m][y].key

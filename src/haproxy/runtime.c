@@ -642,10 +642,19 @@ bool rt_map_one_change(const struct model *a, const struct model *b, enum model_
     if (!a || !b)
         return false;
     while (x < a->n_maps[m] || y < b->n_maps[m]) {
-        const struct model_entry *pa = x < a->n_maps[m] ? &a->maps[m][x] : NULL;
-        const struct model_entry *pb = y < b->n_maps[m] ? &b->maps[m][y] : NULL;
+        size_t same = model_entries_shared(a->maps[m] + x, a->n_maps[m] - x, b->maps[m] + y,
+                                           b->n_maps[m] - y);
+        const struct model_entry *pa, *pb;
+        int c;
+
+        x += same;
+        y += same;
+        if (x == a->n_maps[m] && y == b->n_maps[m])
+            break;
+        pa = x < a->n_maps[m] ? &a->maps[m][x] : NULL;
+        pb = y < b->n_maps[m] ? &b->maps[m][y] : NULL;
         /* a patch shares most strings with the model it was made from */
-        int c = !pa ? 1 : !pb ? -1 : pa->key == pb->key ? 0 : strcmp(pa->key, pb->key);
+        c = !pa ? 1 : !pb ? -1 : pa->key == pb->key ? 0 : strcmp(pa->key, pb->key);
 
         if (c <= 0)
             x++;

@@ -2850,6 +2850,19 @@ static int cmp_backend_ptr(const void *a, const void *b)
                   (*(const struct model_backend *const *)b)->name);
 }
 
+size_t model_entries_shared(const struct model_entry *a, size_t na, const struct model_entry *b,
+                            size_t nb)
+{
+    size_t n = 0, max = na < nb ? na : nb;
+
+    /* runs of 64 entries (1 KiB), then one at a time to the first that differs */
+    while (max - n >= 64 && !memcmp(a + n, b + n, 64 * sizeof(*a)))
+        n += 64;
+    while (n < max && a[n].key == b[n].key && a[n].value == b[n].value)
+        n++;
+    return n;
+}
+
 ptrdiff_t model_backend_index(const struct model *m, const char *name)
 {
     struct model_backend key = {.name = name}, *pk = &key, **at;

@@ -106,6 +106,13 @@ int model_run_in_spare(struct model *m, const char *name, const char *spare);
 /* Makes the routes of <m> to backend <from> (its maps' values, canaries'
  * included, and its default backend) routes to <to>, which outlives them. */
 void model_rename_routes(struct model *m, const char *from, const char *to);
+/* How many entries <a> (<na> of them) and <b> (<nb>) begin with that are
+ * the same strings (the same pointers), compared many at a time: a patch's
+ * map shares all but a few entries with the one it was made from, and
+ * walking them one by one was most of the planning of a route change at
+ * 10,000 Ingresses. */
+size_t model_entries_shared(const struct model_entry *a, size_t na, const struct model_entry *b,
+                            size_t nb);
 /* The certificate of <m> in file <file> ("<ns>_<name>.pem"), or NULL. */
 const struct model_cert *model_find_cert(const struct model *m, const char *file);
 /* The backend of <m> named <name>, or NULL. */

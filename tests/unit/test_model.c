@@ -1738,6 +1738,24 @@ static void test_patch_is_a_build(void **state)
     store_deinit(&s);
 }
 
+/* The entries two maps begin with in common, by the run and one by one. */
+static void test_entries_shared(void **state)
+{
+    static const char *const keys[] = {"a", "b", "c"};
+    struct model_entry a[200], b[200];
+
+    (void)state;
+    for (size_t i = 0; i < 200; i++)
+        a[i] = b[i] = (struct model_entry){keys[i % 3], keys[(i + 1) % 3]};
+    assert_int_equal(model_entries_shared(a, 200, b, 200), 200);
+    assert_int_equal(model_entries_shared(a, 200, b, 130), 130);
+    assert_int_equal(model_entries_shared(a, 0, b, 200), 0);
+    b[150].value = "x";
+    assert_int_equal(model_entries_shared(a, 200, b, 200), 150);
+    b[3].key = "x";
+    assert_int_equal(model_entries_shared(a, 200, b, 200), 3);
+}
+
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -2268,6 +2286,7 @@ int main(void)
         cmocka_unit_test(test_tls_wrong_type_and_garbage),
         cmocka_unit_test(test_default_ssl_certificate_flag),
         cmocka_unit_test(test_patch_is_a_build),
+        cmocka_unit_test(test_entries_shared),
         cmocka_unit_test(test_reroute_is_a_build),
         cmocka_unit_test(test_reroute_keeps_certificates),
         cmocka_unit_test(test_reroute_large_build),
