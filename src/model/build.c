@@ -2173,6 +2173,22 @@ static size_t alias_bound(const struct k8s_ingress *ing)
     return n < KEY_LIST_MAX ? n : KEY_LIST_MAX;
 }
 
+/* Whether <ing> may pass TLS through: an annotation of that name, under any
+ * prefix (keys_annotation()'s all end in '/'), or the keys every Ingress
+ * starts from say so. */
+static bool may_pass_through(const struct builder *b, const struct k8s_ingress *ing)
+{
+    if (b->global.ssl_passthrough)
+        return true;
+    for (size_t i = 0; i < ing->obj.n_annotations; i++) {
+        const char *slash = strrchr(ing->obj.meta.annotations[i].key, '/');
+
+        if (slash && !strcmp(slash + 1, "ssl-passthrough"))
+            return true;
+    }
+    return false;
+}
+
 /* Sizes the maps and the backends for the most that the Ingresses of
  * b->ours can add: no table grows or moves during the build, and the model
  * takes the arrays over (finish()). */
@@ -2214,8 +2230,10 @@ static void size_tables(struct builder *b, size_t n_ours)
         for (size_t t = 0; t < ing->n_tls; t++)
             max[MODEL_MAP_REDIRECT] += ing->tls[t].n_hosts ? ing->tls[t].n_hosts : ing->n_rules;
         /* passed through: a host and its redirect a rule */
-        max[MODEL_MAP_PASSTHROUGH] += ing->n_rules;
-        max[MODEL_MAP_REDIRECT] += ing->n_rules;
+        if (may_pass_through(b, ing)) {
+            max[MODEL_MAP_PASSTHROUGH] += ing->n_rules;
+            max[MODEL_MAP_REDIRECT] += ing->n_rules;
+        }
         /* server-alias: each alias a host, a copy of the paths, a default
          * backend, a redirect a TLS entry */
         if (aliases) {

@@ -1412,6 +1412,41 @@ static void test_tls_redirect_annotations(void **state)
     store_deinit(&s);
 }
 
+/* Hosts passed through by an annotation under any prefix: the build's
+ * tables have room for each (it aborts otherwise), and only for those. */
+static void test_passthrough_tables(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m;
+
+    (void)state;
+    base_store(&s);
+    put_ingress(&s, "shop", "p1", T_OLD, "portico", "'haproxy.org/ssl-passthrough':'true'",
+                "'rules':[" RULE("a.com", PATH("/", "Prefix", BE_NAME("web", "http"))) ","
+                            RULE("b.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    put_ingress(&s, "shop", "p2", T_MID, "portico",
+                "'nginx.ingress.kubernetes.io/ssl-passthrough':'true'",
+                "'rules':[" RULE("c.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    put_ingress(&s, "shop", "plain", T_NEW, "portico", "",
+                "'rules':[" RULE("d.com", PATH("/", "Prefix", BE_NAME("web", "http"))) "]");
+    m = build(&s, &o);
+    assert_int_equal(m->n_maps[MODEL_MAP_PASSTHROUGH], 3);
+    assert_no_entry(m, MODEL_MAP_PASSTHROUGH, "d.com");
+    assert_non_null(map_get(m, MODEL_MAP_PASSTHROUGH, "c.com"));
+    assert_non_null(map_get(m, MODEL_MAP_REDIRECT, "a.com"));
+    model_unref(m);
+    /* not a ConfigMap key: no Ingress passed through by it */
+    put(&s, "{'apiVersion':'v1','kind':'ConfigMap','metadata':{'name':'cm','namespace':'x'},"
+            "'data':{'ssl-passthrough':'true'}}");
+    o.configmap = "x/cm";
+    m = build(&s, &o);
+    assert_int_equal(m->n_maps[MODEL_MAP_PASSTHROUGH], 3);
+    assert_no_entry(m, MODEL_MAP_PASSTHROUGH, "d.com");
+    model_unref(m);
+    store_deinit(&s);
+}
+
 static void test_tls_without_hosts(void **state)
 {
     struct store s;
@@ -2287,6 +2322,7 @@ int main(void)
         cmocka_unit_test(test_default_ssl_certificate_flag),
         cmocka_unit_test(test_patch_is_a_build),
         cmocka_unit_test(test_entries_shared),
+        cmocka_unit_test(test_passthrough_tables),
         cmocka_unit_test(test_reroute_is_a_build),
         cmocka_unit_test(test_reroute_keeps_certificates),
         cmocka_unit_test(test_reroute_large_build),
