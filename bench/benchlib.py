@@ -106,22 +106,27 @@ def memory_mib(pid):
         return {l.split(":")[0]: int(l.split()[1]) / 1024 for l in f if l.startswith("Vm")}
 
 
-def cpu_ms(pid):
-    """CPU time of <pid> in ms: (its own, every thread, user + system, to the
-    nanosecond from /proc/<pid>/task/*/schedstat; that of its children it
-    has waited for, in 10 ms ticks from /proc/<pid>/stat)."""
-    own = 0
+def cpu_ns(pid):
+    """CPU time of all the threads of <pid> so far, in ns (schedstat)."""
+    total = 0
     for t in os.listdir(f"/proc/{pid}/task"):
         try:
             with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-                own += int(f.read().split()[0])
+                total += int(f.read().split()[0])
         except OSError:
             pass  # a thread that just ended
+    return total
+
+
+def cpu_ms(pid):
+    """CPU time of <pid> in ms: (its own, every thread, user + system, to the
+    nanosecond (cpu_ns()); that of its children it has waited for, in 10 ms
+    ticks from /proc/<pid>/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     tick = 1000.0 / os.sysconf("SC_CLK_TCK")
     # cutime, cstime are fields 16-17; fields[0] is field 3
-    return own / 1e6, (int(fields[13]) + int(fields[14])) * tick
+    return cpu_ns(pid) / 1e6, (int(fields[13]) + int(fields[14])) * tick
 
 
 def metrics(port):

@@ -64,7 +64,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import free_port, http_status, metrics, portico_command, wait_ready
+from benchlib import cpu_ns, free_port, http_status, metrics, portico_command, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "web.bench.test"
@@ -203,18 +203,6 @@ def wrk(url, args, host=HOST, duration=None):
     out = subprocess.run(wrk_command(url, args, host, duration), capture_output=True, text=True,
                          timeout=duration + 30).stdout
     return wrk_result(out, url)
-
-
-def cpu_ns(pid):
-    """CPU time of all the threads of <pid> so far, in ns (schedstat)."""
-    total = 0
-    for t in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{t}/schedstat") as f:
-                total += int(f.read().split()[0])
-        except OSError:
-            pass
-    return total
 
 
 def settle(pid, timeout=300):
