@@ -700,10 +700,12 @@ static ptrdiff_t find_entry(const struct rt_map_check *k, const char *key, size_
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
         const char *w = k->want[mid].key;
-        int c = strncmp(w, key, len);
+        /* <key> is bytes of a reply: a NUL in it is a byte like another */
+        size_t wlen = strnlen(w, len + 1);
+        int c = memcmp(w, key, wlen < len ? wlen : len);
 
-        if (!c && w[len])
-            c = 1; /* longer: after <key> */
+        if (!c)
+            c = (wlen > len) - (wlen < len);
         if (!c)
             return (ptrdiff_t)mid;
         if (c < 0)

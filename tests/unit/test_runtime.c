@@ -575,6 +575,7 @@ static void test_map_compare(void **state)
         {odd, 2, "0x1 a b be1\n0x2 b.test/ be2\n\n", 1},
         {two, 2, "Unknown map identifier. Please use #<id> or <file>.\n\n", -EINVAL},
     };
+    struct rt_map_check k;
 
     (void)state;
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -583,6 +584,11 @@ static void test_map_compare(void **state)
         if (diff != cases[i].diff)
             fail_msg("case %zu: %d differences, want %d", i, diff, cases[i].diff);
     }
+    /* a NUL in a listed key is no end of it: "b.test/" then a byte more */
+    rt_map_check_init(&k, two, 2);
+    rt_map_check_line(&k, "0x1 a.test/x/ be1", 17);
+    rt_map_check_line(&k, "0x2 b.test/\0x be2", 17);
+    assert_int_equal(rt_map_check_end(&k), 2);
 }
 
 int main(void)
