@@ -190,7 +190,7 @@ struct model {
     struct model_backend **backends; /* sorted by name; malloc'd: a patch copies 8
                                       * bytes a backend, not the backend */
     size_t n_backends;
-    struct model_backend *backend_store; /* a build's backends, in name order, where
+    struct model_backend *backend_store; /* a build's backends, n_store of them, where
                                           * <backends> points; malloc'd; NULL in a patch */
     size_t n_store;
     struct model_entry *maps[MODEL_MAP_COUNT]; /* each sorted by key; malloc'd */
