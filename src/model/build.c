@@ -2973,8 +2973,8 @@ void model_rename_routes(struct model *m, const char *from, const char *to)
 int model_run_in_spare(struct model *m, const char *name, const char *spare)
 {
     struct model_backend *be = (struct model_backend *)model_find_backend(m, name);
-    const struct model_backend *sp = model_find_backend(m, spare);
-    size_t at = 0;
+    ptrdiff_t at = model_backend_index(m, spare);
+    const struct model_backend *sp = at < 0 ? NULL : m->backends[at];
     const char *own;
 
     if (m->base)
@@ -2989,10 +2989,8 @@ int model_run_in_spare(struct model *m, const char *name, const char *spare)
     be->spare = true;
     model_rename_routes(m, own, be->name);
     /* the spare's slot goes, the backend moves to its name's place */
-    while (m->backends[at] != sp)
-        at++;
     memmove(m->backends + at, m->backends + at + 1,
-            (m->n_backends - at - 1) * sizeof(*m->backends));
+            (m->n_backends - (size_t)at - 1) * sizeof(*m->backends));
     m->n_backends--;
     sort_in_place(m->backends, m->n_backends, sizeof(*m->backends), cmp_backend_ptr);
     return 0;
