@@ -211,11 +211,12 @@ static void reasons(struct planner *p, struct plan *out)
 /* The text of backend <name> added: it may have run in a spare until now. */
 static const char *added(struct planner *p, const char *name)
 {
-    const struct model *a = p->a->model;
+    size_t n;
+    struct model_backend *const *spares = model_spares(p->a->model, &n);
 
-    for (size_t i = 0; i < a->n_backends; i++) {
-        if (a->backends[i]->origin && !strcmp(a->backends[i]->origin, name))
-            return arena_printf(p->ar, "backend %s out of spare %s", name, a->backends[i]->name);
+    for (size_t i = 0; i < n; i++) {
+        if (spares[i]->origin && !strcmp(spares[i]->origin, name))
+            return arena_printf(p->ar, "backend %s out of spare %s", name, spares[i]->name);
     }
     return arena_printf(p->ar, "backend %s added", name);
 }
