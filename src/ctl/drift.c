@@ -81,14 +81,15 @@ static void on_map(int status, const char *reply, void *arg)
     const char *name = model_map_name((enum model_map)c->drift_map);
     struct render_file f = {.map = (int)c->drift_map};
     int diff = rt_map_check_end(&c->drift_check);
+    bool stale = interrupted(c) || c->drift_model != c->running.model;
 
     (void)reply;
-    if (interrupted(c) || c->drift_model != c->running.model) {
-        model_unref(c->drift_model);
+    model_unref(c->drift_model);
+    c->drift_model = NULL;
+    if (stale) {
         check_done(c);
         return;
     }
-    model_unref(c->drift_model);
     if (status < 0) {
         /* a line too long, or the socket: the next check sees */
         log_debug("haproxy", "drift: show map maps/%s.map: %s", name, strerror(-status));
