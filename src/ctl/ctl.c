@@ -723,7 +723,7 @@ static bool reload_waits(struct ctl *c, const struct plan *plan)
 /* Keeps what the build of <m> looked up, for the next changes. */
 static void keep_lookups(struct ctl *c, struct model *m)
 {
-    free(c->lookups.v);
+    model_lookups_free(&c->lookups);
     c->lookups = m->lookups;
     memset(&m->lookups, 0, sizeof(m->lookups));
     c->lookups_known = true;
@@ -919,28 +919,6 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
 }
 
 
-/* Adds what reroute <m> looked up to what the build looked up. */
-static void add_lookups(struct ctl *c, const struct model *m)
-{
-    const struct model_lookups *a = &c->lookups, *b = &m->lookups;
-    uint64_t *v = xmalloc((a->n + b->n + 1) * sizeof(*v));
-    size_t n = 0, x = 0, y = 0;
-
-    while (x < a->n || y < b->n) {
-        if (y == b->n || (x < a->n && a->v[x] < b->v[y])) {
-            v[n++] = a->v[x++];
-        } else if (x == a->n || b->v[y] < a->v[x]) {
-            v[n++] = b->v[y++];
-        } else {
-            v[n++] = a->v[x++];
-            y++;
-        }
-    }
-    free(c->lookups.v);
-    c->lookups.v = v;
-    c->lookups.n = n;
-}
-
 /* A pass for changed Ingresses alone: the routes of their hosts built again
  * into the running model (model_reroute()), the maps changed through the
  * Runtime API, the generation rendered and written later (patch_applied()).
@@ -980,7 +958,8 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
         plan_gen_free(&c->pending);
         return false;
     }
-    add_lookups(c, c->pending.model);
+    /* with what the build looked up */
+    model_lookups_add(&c->lookups, &c->pending.model->lookups);
     if (c->pending.model->issues != c->running.model->issues)
         log_issues(c, c->pending.model);
     c->m_reroutes++;
@@ -1604,7 +1583,7 @@ out:
     free(c->next_cfg);
     free(c->admin_sock);
     free(c->rt_kinds);
-    free(c->lookups.v);
+    model_lookups_free(&c->lookups);
     rendered_free(&c->rt_r);
     for (int i = 0; i < MODEL_MAP_COUNT; i++)
         free(c->drift_fix[i]);

@@ -48,6 +48,7 @@ struct cert_acc {
     const struct tls_entry *tls;
     const void **snis; /* host names, tmp (push()); sni_owner keeps them unique */
     size_t n_snis;
+    uint64_t secret;   /* struct model_cert's */
     uint32_t refs;     /* add_sni() calls */
 };
 
@@ -57,6 +58,7 @@ struct secret_state {
     const char *err;
     const char *stale;     /* why <cert> is the one served before, or NULL */
     const char *file;      /* arena */
+    uint64_t hash;         /* k8s_lookup_hash() of the Secret, when <cert> is its data */
     bool held;             /* by the model (secret_tls()) */
 };
 
@@ -85,6 +87,9 @@ struct builder {
     struct hmap sni_owner;           /* host -> cert file */
     uint64_t *lookups;               /* struct model's, unsorted */
     size_t n_lookups, cap_lookups;
+    uint64_t *data_lookups;          /* the Secrets of those read for more than a
+                                      * certificate, unsorted */
+    size_t n_data_lookups, cap_data_lookups;
     const struct k8s_obj **slices;   /* EndpointSlices with a Service, by namespace,
                                       * Service and name (index_slices()) */
     size_t n_slices;
@@ -236,6 +241,15 @@ static const struct k8s_obj *look_up(struct builder *b, enum k8s_kind kind, cons
     b->lookups = xgrow(b->lookups, &b->cap_lookups, b->n_lookups + 1, sizeof(*b->lookups));
     b->lookups[b->n_lookups++] = k8s_lookup_hash(kind, ns, name);
     return store_get(b->store, kind, ns, name);
+}
+
+/* Records that this build reads Secret <ns>/<name> for more than the
+ * certificate of a TLS entry: a change to it builds (model_recert()). */
+static void reads_data(struct builder *b, const char *ns, const char *name)
+{
+    b->data_lookups = xgrow(b->data_lookups, &b->cap_data_lookups, b->n_data_lookups + 1,
+                            sizeof(*b->data_lookups));
+    b->data_lookups[b->n_data_lookups++] = k8s_lookup_hash(K8S_SECRET, ns, name);
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -508,6 +522,7 @@ static const struct model_userlist *backend_userlist(struct builder *b, const ch
     st = arena_alloc(&b->tmp, sizeof(*st));
     memset(st, 0, sizeof(*st));
     hmap_put(&b->userlists, arena_strdup(&b->tmp, key), st);
+    reads_data(b, sns, name);
     s = (const struct k8s_secret *)look_up(b, K8S_SECRET, sns, name);
     if (!s) {
         st->err = arena_printf(&b->tmp, "auth-secret: secret \"%s\" not found; requests get 503",
@@ -610,6 +625,7 @@ static const char *server_tls_file(struct builder *b, const char *key, const cha
     hmap_put(&b->server_tls, arena_strdup(&b->tmp, id), st);
     f = arena_alloc(&b->m->arena, sizeof(*f));
     memset(f, 0, sizeof(*f));
+    reads_data(b, sns, name);
     if (ca) {
         const struct k8s_secret *s =
             (const struct k8s_secret *)look_up(b, K8S_SECRET, sns, name);
@@ -1267,6 +1283,19 @@ void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *
     tls_cache_get(opts->tls_cache, id, s->crt, s->crt_len, s->key, s->key_len);
 }
 
+const struct tls_entry *model_secret_tls(const struct model_opts *opts,
+                                         const struct k8s_secret *s)
+{
+    char id[600];
+
+    if (!s || !opts->tls_cache || strcmp(s->type, "kubernetes.io/tls"))
+        return NULL;
+    secret_id(s, id, sizeof(id));
+    return s->data_dropped ? tls_cache_find(opts->tls_cache, id)
+                           : tls_cache_get(opts->tls_cache, id, s->crt, s->crt_len, s->key,
+                                           s->key_len);
+}
+
 static const char *split_ref(const char *ref, char *ns, size_t size);
 
 /* Adds the Secret an auth-secret annotation of <obj> names to <refs>. */
@@ -1401,6 +1430,7 @@ static struct secret_state *get_secret(struct builder *b, const char *ns, const 
             m->wanted[m->n_wanted++] = arena_strdup(&m->arena, ref);
         } else if (e->der) {
             st->cert = e;
+            st->hash = k8s_lookup_hash(K8S_SECRET, ns, name);
         } else {
             const struct tls_entry *last = tls_cache_last_good(b->tls, key);
 
@@ -1441,6 +1471,7 @@ static void add_sni(struct builder *b, struct secret_state *st, const char *host
         c = arena_alloc(&b->tmp, sizeof(*c));
         c->file = st->file;
         c->tls = secret_tls(b, st);
+        c->secret = st->hash;
         hmap_put(&b->certs, st->file, c);
     }
     c->refs++;
@@ -2293,6 +2324,20 @@ static int cmp_userlist(const void *a, const void *b)
                   (*(const struct model_userlist *const *)b)->name);
 }
 
+/* Sorts the <n> hashes of <v> and leaves each once; returns how many. */
+static size_t sort_unique(uint64_t *v, size_t n)
+{
+    size_t k = 0;
+
+    if (n)
+        qsort(v, n, sizeof(*v), cmp_u64);
+    for (size_t i = 0; i < n; i++) {
+        if (!k || v[i] != v[k - 1])
+            v[k++] = v[i];
+    }
+    return k;
+}
+
 /* Moves what the builder gathered into the model, and frees the rest. */
 static void finish(struct builder *b)
 {
@@ -2302,14 +2347,12 @@ static void finish(struct builder *b)
 
     hmap_deinit(&b->backend_err);
     hmap_deinit(&b->svc_keys_seen);
-    if (b->n_lookups)
-        qsort(b->lookups, b->n_lookups, sizeof(*b->lookups), cmp_u64);
-    for (size_t i = 0; i < b->n_lookups; i++) {
-        if (!m->lookups.n || b->lookups[i] != b->lookups[m->lookups.n - 1])
-            b->lookups[m->lookups.n++] = b->lookups[i];
-    }
     m->lookups.v = b->lookups;
+    m->lookups.n = sort_unique(b->lookups, b->n_lookups);
     b->lookups = NULL;
+    m->lookups.data = b->data_lookups;
+    m->lookups.n_data = sort_unique(b->data_lookups, b->n_data_lookups);
+    b->data_lookups = NULL;
     hmap_deinit(&b->secrets);
     hmap_deinit(&b->userlists);
     hmap_deinit(&b->server_tls);
@@ -2360,6 +2403,7 @@ static void finish(struct builder *b)
         for (size_t j = 0; j < c->n_snis; j++)
             mc->snis[j] = arena_strdup(&m->arena, c->snis[j]);
         mc->n_snis = c->n_snis;
+        mc->secret = c->secret;
         mc->refs = c->refs;
     }
     m->n_certs = n;
@@ -2423,6 +2467,7 @@ static bool use_default_cert(struct builder *b, const char *ref, const char *ns_
         add_issue(b, MODEL_SEV_WARN, obj, field, "%s", st->stale);
     dc->tls = secret_tls(b, st);
     dc->pem_len = dc->tls->pem_len;
+    dc->secret = st->hash;
     return true;
 }
 
@@ -2490,6 +2535,7 @@ static void set_client_ca(struct builder *b, const char *obj, const char *cm_ns)
 
     snprintf(ns, sizeof(ns), "%.*s", slash ? (int)(slash - ref) : 63, slash ? ref : cm_ns);
     k8s_key(key, sizeof(key), ns, slash ? slash + 1 : ref);
+    reads_data(b, ns, slash ? slash + 1 : ref);
     s = (const struct k8s_secret *)look_up(b, K8S_SECRET, ns, slash ? slash + 1 : ref);
     if (!s) {
         why = "not found";
@@ -2904,9 +2950,68 @@ const struct model_cert *model_find_cert(const struct model *m, const char *file
     return m->n_certs ? bsearch(&key, m->certs, m->n_certs, sizeof(key), cmp_cert) : NULL;
 }
 
+bool model_cert_secret(const struct model_cert *c, char ns[MODEL_NAME_MAX],
+                       char name[MODEL_NAME_MAX])
+{
+    const char *sep = strchr(c->file, '_'), *dot = strrchr(c->file, '.');
+
+    /* "<ns>_<name>.pem" (get_secret()): neither holds a '_' */
+    if (!sep || !dot || dot < sep || sep - c->file >= MODEL_NAME_MAX ||
+        dot - sep > MODEL_NAME_MAX)
+        return false;
+    snprintf(ns, MODEL_NAME_MAX, "%.*s", (int)(sep - c->file), c->file);
+    snprintf(name, MODEL_NAME_MAX, "%.*s", (int)(dot - sep - 1), sep + 1);
+    return true;
+}
+
 bool model_looks_up(const struct model_lookups *l, uint64_t h)
 {
     return l->n && bsearch(&h, l->v, l->n, sizeof(h), cmp_u64);
+}
+
+bool model_reads_data(const struct model_lookups *l, uint64_t h)
+{
+    return l->n_data && bsearch(&h, l->data, l->n_data, sizeof(h), cmp_u64);
+}
+
+/* The union of the <na> sorted hashes of <a> and the <nb> of <b>, in a new
+ * array; its length in *<n>. */
+static uint64_t *merge_hashes(const uint64_t *a, size_t na, const uint64_t *b, size_t nb,
+                              size_t *n)
+{
+    uint64_t *v = xmalloc((na + nb + 1) * sizeof(*v));
+    size_t x = 0, y = 0, k = 0;
+
+    while (x < na || y < nb) {
+        if (y == nb || (x < na && a[x] < b[y])) {
+            v[k++] = a[x++];
+        } else if (x == na || b[y] < a[x]) {
+            v[k++] = b[y++];
+        } else {
+            v[k++] = a[x++];
+            y++;
+        }
+    }
+    *n = k;
+    return v;
+}
+
+void model_lookups_add(struct model_lookups *to, const struct model_lookups *l)
+{
+    uint64_t *v = merge_hashes(to->v, to->n, l->v, l->n, &to->n);
+
+    free(to->v);
+    to->v = v;
+    v = merge_hashes(to->data, to->n_data, l->data, l->n_data, &to->n_data);
+    free(to->data);
+    to->data = v;
+}
+
+void model_lookups_free(struct model_lookups *l)
+{
+    free(l->v);
+    free(l->data);
+    memset(l, 0, sizeof(*l));
 }
 
 struct model_backend *const *model_spares(const struct model *m, size_t *n)
@@ -3132,11 +3237,14 @@ void model_unref(struct model *m)
             shared_unref(m->certs);
         if (m->issues != b->issues)
             shared_unref(m->issues);
+        for (size_t i = 0; i < m->n_held; i++)
+            tls_entry_release(m->held[i]);
+        free(m->held);
         if (shared_release(m->strings)) {
             arena_deinit(m->strings);
             shared_free(m->strings);
         }
-        free(m->lookups.v);
+        model_lookups_free(&m->lookups);
         free(m->backends);
         free(m->patched);
         arena_deinit(&m->arena);
@@ -3148,7 +3256,7 @@ void model_unref(struct model *m)
         tls_entry_release(m->held[i]);
     free(m->held);
     free(m->wanted);
-    free(m->lookups.v);
+    model_lookups_free(&m->lookups);
     free(m->backends);
     free(m->backend_store);
     for (int map = 0; map < MODEL_MAP_COUNT; map++)

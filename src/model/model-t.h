@@ -125,6 +125,8 @@ struct model_cert {
     size_t pem_len;        /* of either's PEM */
     const char **snis;     /* SNI filters, sorted; none: the names in the cert */
     size_t n_snis;
+    uint64_t secret;       /* k8s_lookup_hash() of the Secret <tls> is its current data
+                            * of, or 0: none, or its last good data (model_recert()) */
     uint32_t refs;         /* how many times the Ingresses' TLS entries name it */
 };
 
@@ -173,6 +175,9 @@ struct model_issue {
 struct model_lookups {
     uint64_t *v;
     size_t n;
+    uint64_t *data;        /* those of the Secrets read for more than a certificate:
+                            * users, CAs, server-crt */
+    size_t n_data;
 };
 
 struct model {
@@ -184,7 +189,9 @@ struct model {
                                      * everything else is base's; or NULL */
     uint32_t *patched;              /* indexes of those backends, sorted; malloc'd */
     size_t n_patched;
-    const struct tls_entry **held;  /* parsed Secrets its certificates are made from */
+    const struct tls_entry **held;  /* parsed Secrets its certificates are made from; a
+                                     * patch's: those model_recert() gave them since the
+                                     * build */
     size_t n_held;
     struct key_values global;       /* ConfigMap keys over the defaults */
     struct model_backend **backends; /* sorted by name; malloc'd: a patch copies 8

@@ -68,6 +68,23 @@ struct model *model_patch(struct model *m, const struct store *store, const uint
 struct model *model_reroute(struct model *m, const struct store *store,
                             const struct model_opts *opts, const struct store_change *changes,
                             size_t n_changes, bool spares);
+/* <m> (a build, or a patch of one) with the certificates of the TLS Secrets
+ * of hashes <secrets> (k8s_lookup_hash(), <n> of them) parsed again from
+ * <store>: the model a build would make when only those Secrets changed
+ * since <m>. A new model (refs 1) that holds the new parsed Secrets, <m>
+ * itself with a reference more when no certificate changed, or NULL when a
+ * build must be made instead: a Secret that <lookups> (of the builds and
+ * reroutes since <m>'s build) says is read for more than a certificate, or
+ * that makes the default certificate; one that made no certificate (it was
+ * missing or unusable), is unusable now, or names other hosts now. */
+struct model *model_recert(struct model *m, const struct store *store,
+                           const struct model_opts *opts, const struct model_lookups *lookups,
+                           const uint64_t *secrets, size_t n);
+/* The parsed form of TLS Secret <s> in opts->tls_cache: parsed now when
+ * <s> holds its data, else the one parsed before it was dropped; NULL when
+ * <s> is NULL, not of type kubernetes.io/tls, or its data is gone. */
+const struct tls_entry *model_secret_tls(const struct model_opts *opts,
+                                         const struct k8s_secret *s);
 /* The servers of port <port_name> of a Service (its name there; "" for its
  * only port, unnamed) from <slices>, its EndpointSlices in any order: each
  * ready endpoint that is not terminating, once, packed in <a>
@@ -115,6 +132,12 @@ size_t model_entries_shared(const struct model_entry *a, size_t na, const struct
                             size_t nb);
 /* The certificate of <m> in file <file> ("<ns>_<name>.pem"), or NULL. */
 const struct model_cert *model_find_cert(const struct model *m, const char *file);
+/* Room for a namespace or a Secret's name and the NUL. */
+#define MODEL_NAME_MAX 256
+/* The namespace and name of the Secret certificate <c> is made from, from
+ * its file's name; false for a file of no Secret ("default.pem"). */
+bool model_cert_secret(const struct model_cert *c, char ns[MODEL_NAME_MAX],
+                       char name[MODEL_NAME_MAX]);
 /* The backend of <m> named <name>, or NULL. */
 const struct model_backend *model_find_backend(const struct model *m, const char *name);
 /* Its index in <m>'s backends, or -1. */
@@ -123,6 +146,12 @@ ptrdiff_t model_backend_index(const struct model *m, const char *name);
  * <l>, its lookups: a change to any other Service, Secret or EndpointSlice
  * would build the same model. */
 bool model_looks_up(const struct model_lookups *l, uint64_t h);
+/* Whether a build read Secret <h> for more than the certificate of a TLS
+ * entry (its users, CAs or server-crt). */
+bool model_reads_data(const struct model_lookups *l, uint64_t h);
+/* Adds the lookups of <l> to those of <to>. */
+void model_lookups_add(struct model_lookups *to, const struct model_lookups *l);
+void model_lookups_free(struct model_lookups *l);
 struct model *model_ref(struct model *m);
 /* Drops a reference; the last one frees the arena. NULL is a no-op. */
 void model_unref(struct model *m);

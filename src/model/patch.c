@@ -5,13 +5,15 @@
  * commonest in a cluster, then costs what its own backends cost, not a build
  * of every Ingress. Or rerouted for Ingress changes: the routes of the hosts
  * they touch built again and spliced into the maps, certificates and issues
- * of the running model (model_reroute()). */
+ * of the running model (model_reroute()). Or given the new certificates of
+ * rotated TLS Secrets (model_recert()). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "model/model.h"
+#include "model/tls.h"
 #include "model/validate.h"
 #include "store/objects.h"
 #include "store/store.h"
@@ -172,8 +174,9 @@ static struct model_backend *own_backend(struct model *p, size_t i)
 /* A new patch of <m> (refs 1) that is <m> as it is: base is <m>'s build;
  * its arena, backends array and patched indexes are its own, the backends
  * <m> changed copied from <m>'s arena, with the servers of those patched
- * before; the arrays of maps, certificates and issues a reroute made, and
- * the strings of reroutes, are held as <m> holds them. */
+ * before; the arrays of maps, certificates and issues a reroute made, the
+ * strings of reroutes and the parsed Secrets of model_recert() are held as
+ * <m> holds them. */
 static struct model *patch_of(struct model *m)
 {
     struct model *root = m->base ? m->base : m, *p = xmalloc(sizeof(*p));
@@ -195,6 +198,13 @@ static struct model *patch_of(struct model *m)
     if (m->n_patched)
         memcpy(p->patched, m->patched, m->n_patched * sizeof(*p->patched));
     memset(&p->lookups, 0, sizeof(p->lookups));
+    /* a build's are its own; a patch's, those its certificates took since */
+    p->n_held = m->base ? m->n_held : 0;
+    p->held = xmalloc((p->n_held + 1) * sizeof(*p->held));
+    for (size_t i = 0; i < p->n_held; i++) {
+        p->held[i] = m->held[i];
+        tls_entry_hold(p->held[i]);
+    }
     p->wanted = NULL;
     p->n_wanted = 0;
     p->backend_store = NULL;
@@ -941,4 +951,96 @@ out:
     hmap_deinit(&cl.taken);
     hmap_deinit(&refs);
     return ok ? p : NULL;
+}
+
+/* True when certificates <a> and <b> hold the same DNS names, in the same
+ * order: every host the one covers, the other does (tls_entry_covers()). */
+static bool same_names(const struct tls_entry *a, const struct tls_entry *b)
+{
+    if (a->n_names != b->n_names)
+        return false;
+    for (size_t i = 0; i < a->n_names; i++) {
+        if (strcmp(a->names[i], b->names[i]))
+            return false;
+    }
+    return true;
+}
+
+/* The parsed form of the Secret certificate <c> is made from, as it is in
+ * <store> now; NULL when a build must say what it is. */
+static const struct tls_entry *secret_now(const struct model_cert *c, const struct store *store,
+                                          const struct model_opts *opts)
+{
+    char ns[MODEL_NAME_MAX], name[MODEL_NAME_MAX];
+
+    if (!model_cert_secret(c, ns, name))
+        return NULL;
+    return model_secret_tls(opts,
+                            (const struct k8s_secret *)store_get(store, K8S_SECRET, ns, name));
+}
+
+struct model *model_recert(struct model *m, const struct store *store,
+                           const struct model_opts *opts, const struct model_lookups *lookups,
+                           const uint64_t *secrets, size_t n)
+{
+    const struct tls_entry **now = xcalloc(m->n_certs + 1, sizeof(*now));
+    struct model *p = NULL;
+    struct model_cert *v;
+    size_t n_new = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        size_t found = 0;
+
+        /* the users, CAs and default certificate a build reads */
+        if (model_reads_data(lookups, secrets[i]) || m->default_cert.secret == secrets[i])
+            goto out;
+        for (size_t k = 0; k < m->n_certs; k++) {
+            const struct model_cert *c = &m->certs[k];
+
+            if (c->secret != secrets[i])
+                continue;
+            found++;
+            now[k] = secret_now(c, store, opts);
+            /* unusable now, or another certificate's hosts */
+            if (!now[k] || !now[k]->der || !same_names(now[k], c->tls))
+                goto out;
+            if (now[k] == c->tls)
+                now[k] = NULL;
+            else
+                n_new++;
+        }
+        /* none: unusable before, or missing; a build says what it is now */
+        if (!found)
+            goto out;
+    }
+    if (!n_new) {
+        free(now);
+        return model_ref(m);
+    }
+    p = patch_of(m);
+    v = shared_new((p->n_certs + 1) * sizeof(*v));
+    memcpy(v, p->certs, p->n_certs * sizeof(*v));
+    if (p->certs != p->base->certs)
+        shared_unref(p->certs);
+    p->certs = v;
+    p->held = xrealloc(p->held, (p->n_held + n_new + 1) * sizeof(*p->held));
+    for (size_t k = 0; k < p->n_certs; k++) {
+        if (!now[k])
+            continue;
+        /* one the patch took before: each is one certificate's */
+        for (size_t i = 0; i < p->n_held; i++) {
+            if (p->held[i] == v[k].tls) {
+                tls_entry_release(p->held[i]);
+                p->held[i] = p->held[--p->n_held];
+                break;
+            }
+        }
+        v[k].tls = now[k];
+        v[k].pem_len = now[k]->pem_len;
+        tls_entry_hold(now[k]);
+        p->held[p->n_held++] = now[k];
+    }
+out:
+    free(now);
+    return p;
 }

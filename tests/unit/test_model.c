@@ -2244,6 +2244,122 @@ static void test_reroute_keeps_certificates(void **state)
     store_deinit(&s);
 }
 
+/* Recerts <*m> for Secret shop/<secret>: the result must be what a build
+ * makes, certificates included, and replaces <*m>. */
+static void recert(struct store *s, const struct model_opts *o, struct model **m,
+                   const struct model_lookups *l, const char *secret)
+{
+    uint64_t h = k8s_lookup_hash(K8S_SECRET, "shop", secret);
+    struct model *p = model_recert(*m, s, o, l, &h, 1), *b;
+
+    assert_non_null(p);
+    assert_ptr_not_equal(p, *m);
+    b = build(s, o);
+    assert_same_routes(p, b);
+    assert_int_equal(p->n_certs, b->n_certs);
+    for (size_t i = 0; i < p->n_certs; i++) {
+        assert_ptr_equal(p->certs[i].tls, b->certs[i].tls);
+        assert_int_equal(p->certs[i].pem_len, b->certs[i].pem_len);
+        assert_int_equal(p->certs[i].secret, b->certs[i].secret);
+    }
+    model_unref(b);
+    model_unref(*m);
+    *m = p;
+}
+
+/* A rotated TLS Secret gives the running model its new certificate, as a
+ * build would, through a chain with endpoint patches; the model that had
+ * the old one keeps it. What else a Secret makes, or a certificate naming
+ * other hosts, is a build. */
+static void test_recert_is_a_build(void **state)
+{
+    struct store s;
+    struct model_opts o = opts();
+    struct model *m, *was, *p;
+    struct model_lookups l;
+    char *crt[4], *key[4], *pem;
+    uint64_t h, web = k8s_lookup_hash(K8S_SERVICE, "shop", "web");
+
+    (void)state;
+    o.tls_cache = tls_cache_new();
+    base_store(&s);
+    make_cert("secure.com", &crt[0], &key[0]);
+    make_cert("secure.com", &crt[1], &key[1]);
+    make_cert("other.com", &crt[2], &key[2]);
+    make_cert("users.com", &crt[3], &key[3]);
+    put_tls_secret(&s, "shop", "one-tls", crt[0], key[0]);
+    put_tls_secret(&s, "shop", "two-tls", crt[2], key[2]);
+    put_tls_ingress(&s, "s1", T_OLD, "portico", "", "secure.com", "one-tls");
+    put_tls_ingress(&s, "s2", T_OLD, "portico", "", "other.com", "two-tls");
+    /* a Secret both a certificate and server-crt's client certificate */
+    put_tls_secret(&s, "shop", "both-tls", crt[3], key[3]);
+    put_tls_ingress(&s, "s3", T_OLD, "portico", "'haproxy.org/server-crt':'both-tls'", "users.com",
+                    "both-tls");
+    m = build(&s, &o);
+    assert_int_equal(m->n_certs, 3);
+    assert_int_equal(m->n_issues, 0);
+    memset(&l, 0, sizeof(l));
+    model_lookups_add(&l, &m->lookups);
+    was = model_ref(m);
+    pem = xstrdup(cert_pem(model_find_cert(m, "shop_one-tls.pem")));
+
+    put_tls_secret(&s, "shop", "one-tls", crt[1], key[1]);
+    recert(&s, &o, &m, &l, "one-tls");
+    assert_string_not_equal(cert_pem(model_find_cert(m, "shop_one-tls.pem")), pem);
+    assert_string_equal(cert_pem(model_find_cert(was, "shop_one-tls.pem")), pem);
+    /* the same data again: nothing to change */
+    h = k8s_lookup_hash(K8S_SECRET, "shop", "one-tls");
+    p = model_recert(m, &s, &o, &l, &h, 1);
+    assert_ptr_equal(p, m);
+    model_unref(p);
+    /* through a patch, back to the first key: the patch holds what it took */
+    put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.9");
+    p = model_patch(m, &s, &web, 1);
+    assert_non_null(p);
+    model_unref(m);
+    m = p;
+    put_tls_secret(&s, "shop", "one-tls", crt[0], key[0]);
+    recert(&s, &o, &m, &l, "one-tls");
+    assert_string_equal(cert_pem(model_find_cert(m, "shop_one-tls.pem")), pem);
+    assert_int_equal(m->n_held, 1); /* not the one it replaced */
+    model_unref(was);
+
+    /* other hosts in the certificate, none, or unusable: a build */
+    put_tls_secret(&s, "shop", "one-tls", crt[2], key[2]);
+    assert_null(model_recert(m, &s, &o, &l, &h, 1));
+    put_tls_secret(&s, "shop", "one-tls", crt[0], key[2]);
+    assert_null(model_recert(m, &s, &o, &l, &h, 1));
+    assert_true(store_del(&s, K8S_SECRET, "shop", "one-tls"));
+    assert_null(model_recert(m, &s, &o, &l, &h, 1));
+    /* a Secret read for more than a certificate */
+    h = k8s_lookup_hash(K8S_SECRET, "shop", "both-tls");
+    assert_true(model_reads_data(&l, h));
+    put_tls_secret(&s, "shop", "both-tls", crt[1], key[1]);
+    assert_null(model_recert(m, &s, &o, &l, &h, 1));
+    /* one no certificate was made from */
+    h = k8s_lookup_hash(K8S_SECRET, "shop", "none-tls");
+    assert_null(model_recert(m, &s, &o, &l, &h, 1));
+    model_unref(m);
+    model_lookups_free(&l);
+
+    /* the default certificate's Secret: a build */
+    o.default_ssl_cert = "shop/two-tls";
+    m = build(&s, &o);
+    assert_int_equal(m->default_cert.secret, k8s_lookup_hash(K8S_SECRET, "shop", "two-tls"));
+    h = m->default_cert.secret;
+    put_tls_secret(&s, "shop", "two-tls", crt[2], key[2]);
+    assert_null(model_recert(m, &s, &o, &m->lookups, &h, 1));
+    model_unref(m);
+
+    tls_cache_free(o.tls_cache);
+    free(pem);
+    for (int i = 0; i < 4; i++) {
+        free(crt[i]);
+        free(key[i]);
+    }
+    store_deinit(&s);
+}
+
 static void test_server_name_as_inet_ntop(void **state)
 {
     static const uint16_t ports[] = {0, 1, 9, 10, 80, 8080, 65535};
@@ -2325,6 +2441,7 @@ int main(void)
         cmocka_unit_test(test_passthrough_tables),
         cmocka_unit_test(test_reroute_is_a_build),
         cmocka_unit_test(test_reroute_keeps_certificates),
+        cmocka_unit_test(test_recert_is_a_build),
         cmocka_unit_test(test_reroute_large_build),
         cmocka_unit_test(test_reroute_into_spare),
         cmocka_unit_test(test_reroute_certificates),
