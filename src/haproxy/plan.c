@@ -681,6 +681,34 @@ void plan_make_servers(const struct plan_gen *running, const struct plan_gen *pe
     planner_free(&p);
 }
 
+/* Keeps <data>, made for an update of <out>, until plan_free(). */
+static void own(struct plan *out, char *data)
+{
+    out->owned = xgrow(out->owned, &out->cap_owned, out->n_owned + 1, sizeof(*out->owned));
+    out->owned[out->n_owned++] = data;
+}
+
+/* The certificates of the pending model made from another parsed Secret
+ * than the running one's (model_recert()): replaced, as a build's would be. */
+static void cert_updates(struct planner *p, struct plan *out)
+{
+    const struct model *a = p->a->model, *b = p->b->model;
+
+    for (size_t i = 0; i < b->n_certs; i++) {
+        const struct model_cert *y = &b->certs[i], *x;
+        struct render_file f = {.map = -1, .cert = y, .len = y->pem_len};
+
+        /* a patch's array is a copy of its parent's: most are in place */
+        x = i < a->n_certs && a->certs[i].file == y->file ? &a->certs[i]
+                                                          : model_find_cert(a, y->file);
+        if (!x || (x->tls == y->tls && x->pem == y->pem))
+            continue;
+        f.name = arena_printf(p->ar, "certs/%s", y->file);
+        push(&p->certs, RT_CERT, f.name, render_file_data(&f, b), NULL);
+        own(out, f.own);
+    }
+}
+
 void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pending,
                       struct plan *out)
 {
@@ -696,6 +724,8 @@ void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pen
     /* a reroute adds no certificate file */
     if (!p.reload && p.added.used)
         need_reload(&p, PLAN_WHY_CERTIFICATES, "a crt-list line names no certificate file");
+    if (!p.reload && a->certs != b->certs)
+        cert_updates(&p, out);
     /* the servers of the spares it filled (added to its patched backends),
      * before the routes to them */
     if (!p.reload && a->n_patched != b->n_patched)
@@ -718,8 +748,7 @@ void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pen
         /* more than one entry: a new version of the whole map */
         render_file_data(&f, b);
         push(to, RT_MAP, f.name, f.data, NULL);
-        out->owned = xgrow(out->owned, &out->cap_owned, out->n_owned + 1, sizeof(*out->owned));
-        out->owned[out->n_owned++] = f.own;
+        own(out, f.own);
     }
     buf_free(&cmds);
     if (!p.reload)
@@ -731,6 +760,13 @@ void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pen
 
 void plan_free(struct plan *p)
 {
+    for (size_t i = 0; i < p->n; i++) {
+        /* the keys the plan made (cert_updates()), not a rendering's */
+        for (size_t k = 0; p->u[i].kind == RT_CERT && k < p->n_owned; k++) {
+            if (p->owned[k] == p->u[i].content)
+                memset(p->owned[k], 0, strlen(p->owned[k]));
+        }
+    }
     for (size_t i = 0; i < p->n_owned; i++)
         free(p->owned[i]);
     free(p->owned);

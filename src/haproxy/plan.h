@@ -101,10 +101,11 @@ void plan_make(const struct plan_gen *running, const struct plan_gen *pending, b
 void plan_make_servers(const struct plan_gen *running, const struct plan_gen *pending,
                        struct plan *out);
 /* The plan from <running> to <pending>, made by plan_gen_patched() from it
- * with a model_reroute() of its model and the crt-list of that model:
- * crt-list lines, the servers of the spares the reroute filled, then maps,
- * in the order plan_make() gives them (a host gained after its paths, one
- * lost before them); or a reload, a line listed without host names. */
+ * with a model_reroute() or model_recert() of its model and the crt-list of
+ * that model: crt-list lines, certificates given another parsed Secret, the
+ * servers of the spares the reroute filled, then maps, in the order
+ * plan_make() gives them (a host gained after its paths, one lost before
+ * them); or a reload, a line listed without host names. */
 void plan_make_routes(const struct plan_gen *running, const struct plan_gen *pending,
                       struct plan *out);
 void plan_free(struct plan *p);

@@ -55,12 +55,16 @@ static void gen_make(struct gen *out, struct store *s)
     gen_make_spares(out, s, 0, NULL);
 }
 
+/* The certificate cache of gen_make()'s builds, or NULL: one each. */
+static struct tls_cache *gen_cache;
+
 /* The model options of gen_make(). */
 static struct model_opts gen_opts(void)
 {
     struct model_opts mo;
 
     memset(&mo, 0, sizeof(mo));
+    mo.tls_cache = gen_cache;
     mo.ingress_class = "portico";
     mo.controller_name = CONTROLLER;
     mo.fallback_cert_pem = fallback_pem;
@@ -298,6 +302,58 @@ static void test_reroute_plans_as_a_build(void **state)
         gen_free(&ga);
         gen_free(&gb);
         store_deinit(&s);
+    }
+}
+
+/* A rotated certificate, given to the running model (model_recert()), is
+ * set as a build's plan sets it, and alone. */
+static void test_recert_plans_as_a_build(void **state)
+{
+    struct store s;
+    struct gen ga, gb;
+    struct plan p, q;
+    struct plan_gen pg;
+    struct model_opts mo;
+    struct model *m;
+    char *crt[2], *key[2];
+    uint64_t h = k8s_lookup_hash(K8S_SECRET, "shop", "tls");
+
+    (void)state;
+    gen_cache = tls_cache_new();
+    mo = gen_opts();
+    base_store(&s, "10.0.0.1");
+    make_cert("tls.com", &crt[0], &key[0]);
+    make_cert("tls.com", &crt[1], &key[1]);
+    put_tls_secret(&s, "shop", "tls", crt[0], key[0]);
+    put_ingress(&s, "shop", "tls", T_NEW, "portico", "",
+                "'tls':[{'hosts':['tls.com'],'secretName':'tls'}],"
+                "'rules':[" RULE("tls.com", PATH("/", "Prefix", BE_NUM("web", 80))) "]");
+    gen_make(&ga, &s);
+    put_tls_secret(&s, "shop", "tls", crt[1], key[1]);
+    gen_make(&gb, &s);
+    plan_make(&ga.g, &gb.g, true, &gb.r, &p);
+    assert_null(p.reload);
+    assert_int_equal(p.n, 1);
+    assert_int_equal(p.u[0].kind, RT_CERT);
+    assert_string_equal(p.u[0].name, "certs/shop_tls.pem");
+    m = model_recert(ga.g.model, &s, &mo, &ga.g.model->lookups, &h, 1);
+    assert_non_null(m);
+    memset(&pg, 0, sizeof(pg));
+    plan_gen_patched(&pg, &ga.g, m);
+    model_unref(m);
+    plan_make_routes(&ga.g, &pg, &q);
+    assert_same_updates(&q, &p);
+    plan_free(&p);
+    plan_free(&q);
+    plan_gen_free(&pg);
+    gen_free(&ga);
+    gen_free(&gb);
+    store_deinit(&s);
+    tls_cache_free(gen_cache);
+    gen_cache = NULL;
+    for (int i = 0; i < 2; i++) {
+        free(crt[i]);
+        free(key[i]);
     }
 }
 
@@ -806,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_endpoints_change_servers),
         cmocka_unit_test(test_patch_plans_as_a_build),
         cmocka_unit_test(test_reroute_plans_as_a_build),
+        cmocka_unit_test(test_recert_plans_as_a_build),
         cmocka_unit_test(test_runtime_servers_match_configuration),
         cmocka_unit_test(test_route_on_existing_backend),
         cmocka_unit_test(test_hosts_map_order),
