@@ -119,6 +119,22 @@ void ctl_drop_secret_data(struct ctl *c)
         log_debug("ctl", "dropped the data of %zu Secrets", dropped);
 }
 
+void ctl_drop_cert_data(struct ctl *c, const struct model *was, const struct model *now)
+{
+    char ns[MODEL_NAME_MAX], name[MODEL_NAME_MAX];
+
+    for (size_t i = 0; i < now->n_certs; i++) {
+        const struct k8s_secret *s;
+
+        /* model_recert() changes a copy of the array, in place */
+        if (now->certs[i].tls == was->certs[i].tls || !model_cert_secret(&now->certs[i], ns, name))
+            continue;
+        s = (const struct k8s_secret *)store_get(&c->store, K8S_SECRET, ns, name);
+        if (s && k8s_secret_holds_data(s))
+            store_drop_data(&c->store, s);
+    }
+}
+
 /* ====== Cluster mode ====== */
 
 /* A store change: a pass, unless it is to Services, Secrets or EndpointSlices
@@ -138,6 +154,8 @@ static void on_informer_changed(struct informer *inf, const uint64_t *lookups, s
     }
     if (lookups && informer_kind(inf) == K8S_ENDPOINT_SLICE)
         ctl_schedule_endpoints(c, lookups, n);
+    else if (lookups && informer_kind(inf) == K8S_SECRET)
+        ctl_schedule_secrets(c, lookups, n);
     else if (informer_kind(inf) == K8S_INGRESS)
         ctl_schedule_routes(c);
     else

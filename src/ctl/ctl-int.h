@@ -158,12 +158,17 @@ struct ctl {
      * running model for them (model_patch()) rather than build one. */
     uint64_t patch_svcs[CTL_PATCH_SVCS];
     size_t n_patch_svcs;
+    /* Those of TLS Secrets alone: their hashes. The next pass gives the
+     * running model their new certificates (model_recert()). */
+    uint64_t patch_secrets[CTL_PATCH_SVCS];
+    size_t n_patch_secrets;
     bool must_build;         /* another change came, or too many: the next pass builds */
     bool in_step;            /* the running model is what a build made when the last
                               * pass began: that pass ended applying it, or nothing */
     uint64_t m_patches;      /* passes that patched the running model */
     uint64_t m_reroutes;     /* passes that built again only the routes of the hosts
                               * of changed Ingresses (model_reroute()) */
+    uint64_t m_recerts;      /* passes that took rotated certificates (model_recert()) */
     const char *patch_what;  /* what the patch or reroute applied changes, for its log */
     bool files_behind;       /* the running model is a patch or reroute, not yet written:
                               * running.hash is 0 until it is */
@@ -182,6 +187,8 @@ void ctl_schedule(struct ctl *c);
 /* The same for changes of the EndpointSlices of the Services of hashes
  * <svcs> alone (k8s_lookup_hash()): the pass may patch the running model. */
 void ctl_schedule_endpoints(struct ctl *c, const uint64_t *svcs, size_t n);
+/* A pass for changes to the Secrets of hashes <secrets>. */
+void ctl_schedule_secrets(struct ctl *c, const uint64_t *secrets, size_t n);
 /* The same for changes of Ingresses alone, which the store keeps
  * (store_track()): the pass may build again only the routes of their hosts. */
 void ctl_schedule_routes(struct ctl *c);
@@ -226,6 +233,9 @@ void ctl_cluster_free(struct ctl *c);
 /* Before a build: parses the Secrets that Ingresses or flags name into the
  * certificate cache and drops the data of every Secret. */
 void ctl_drop_secret_data(struct ctl *c);
+/* Drops the data of the Secrets whose certificates <now>, a model_recert()
+ * of <was>, took: parsed, as before a build. */
+void ctl_drop_cert_data(struct ctl *c, const struct model *was, const struct model *now);
 /* Starts reading again the Secrets that build <m> missed; true when the
  * pass must wait for them. */
 bool ctl_fetch_wanted_secrets(struct ctl *c, const struct model *m);

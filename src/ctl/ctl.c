@@ -918,7 +918,6 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
     return true;
 }
 
-
 /* A pass for changed Ingresses alone: the routes of their hosts built again
  * into the running model (model_reroute()), the maps changed through the
  * Runtime API, the generation rendered and written later (patch_applied()).
@@ -968,6 +967,43 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
     return true;
 }
 
+/* A pass for changed TLS Secrets alone: the running model given their new
+ * certificates (model_recert()), set through the Runtime API, the
+ * generation rendered and written later (patch_applied()). False when the
+ * pass must build instead. */
+static bool cert_pass(struct ctl *c, const uint64_t *secrets, size_t n)
+{
+    uint64_t t0 = uv_hrtime();
+    struct model *m =
+        model_recert(c->running.model, &c->store, &c->mopts, &c->lookups, secrets, n);
+    struct plan plan;
+
+    if (!m)
+        return false;
+    check_reroute(c, m);
+    if (m == c->running.model) {
+        model_unref(m);
+        log_debug("ctl", "%zu secrets changed, no certificate with them", n);
+        pass_in_step(c);
+        return true;
+    }
+    plan_gen_patched(&c->pending, &c->running, m);
+    c->pending.parts_changed = true; /* its certificates */
+    model_unref(m);
+    plan_make_routes(&c->running, &c->pending, &plan);
+    if (plan.reload) {
+        plan_free(&plan);
+        plan_gen_free(&c->pending);
+        return false;
+    }
+    if (c->kube)
+        ctl_drop_cert_data(c, c->running.model, c->pending.model);
+    c->m_recerts++;
+    log_debug("ctl", "%zu secrets changed: %zu certificates replaced", n, plan.n);
+    apply_patch(c, &plan, t0, "certificates");
+    return true;
+}
+
 static void run_pass(struct ctl *c)
 {
     uint64_t t0, t1, t2;
@@ -979,8 +1015,8 @@ static void run_pass(struct ctl *c)
     bool unchanged, retried = false;
     int ret;
 
-    uint64_t svcs[CTL_PATCH_SVCS];
-    size_t n_svcs = c->n_patch_svcs, n_changes;
+    uint64_t svcs[CTL_PATCH_SVCS], secrets[CTL_PATCH_SVCS];
+    size_t n_svcs = c->n_patch_svcs, n_secrets = c->n_patch_secrets, n_changes;
     struct store_change *changes;
     /* Ingresses kept as they were since the last pass, unless too many */
     bool kept = store_take_changes(&c->store, &changes, &n_changes);
@@ -990,12 +1026,15 @@ static void run_pass(struct ctl *c)
     bool incremental = live && c->in_step && !waits;
     /* while a reload waits, endpoints still change: what runs is patched,
      * the rest of the store waits for the build */
-    bool patch = (incremental || (live && waits)) && n_svcs && !n_changes;
-    bool reroute = incremental && n_changes && !n_svcs;
+    bool patch = ((incremental && !n_secrets) || (live && waits)) && n_svcs && !n_changes;
+    bool reroute = incremental && n_changes && !n_svcs && !n_secrets;
+    bool recert = incremental && n_secrets && !n_svcs && !n_changes;
 
     memcpy(svcs, c->patch_svcs, n_svcs * sizeof(*svcs));
+    memcpy(secrets, c->patch_secrets, n_secrets * sizeof(*secrets));
     c->pass_began = uv_now(c->loop);
     c->n_patch_svcs = 0;
+    c->n_patch_secrets = 0;
     c->must_build = false;
     c->in_step = false;
     c->busy = true;
@@ -1009,6 +1048,10 @@ static void run_pass(struct ctl *c)
         return;
     }
     if (reroute && route_pass(c, changes, n_changes)) {
+        store_changes_free(changes, n_changes);
+        return;
+    }
+    if (recert && cert_pass(c, secrets, n_secrets)) {
         store_changes_free(changes, n_changes);
         return;
     }
@@ -1280,25 +1323,40 @@ void ctl_schedule_routes(struct ctl *c)
     schedule(c);
 }
 
-void ctl_schedule_endpoints(struct ctl *c, const uint64_t *svcs, size_t n)
+/* Adds the <n> hashes of <add> to the <*n_v> of <v>, each once; past
+ * CTL_PATCH_SVCS, the next pass builds. */
+static void add_hashes(struct ctl *c, uint64_t v[CTL_PATCH_SVCS], size_t *n_v,
+                       const uint64_t *add, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         size_t k = 0;
 
-        while (k < c->n_patch_svcs && c->patch_svcs[k] != svcs[i])
+        while (k < *n_v && v[k] != add[i])
             k++;
-        if (k < c->n_patch_svcs)
+        if (k < *n_v)
             continue;
         if (k == CTL_PATCH_SVCS)
             c->must_build = true;
         else
-            c->patch_svcs[c->n_patch_svcs++] = svcs[i];
+            v[(*n_v)++] = add[i];
     }
+}
+
+void ctl_schedule_endpoints(struct ctl *c, const uint64_t *svcs, size_t n)
+{
+    add_hashes(c, c->patch_svcs, &c->n_patch_svcs, svcs, n);
+    schedule(c);
+}
+
+void ctl_schedule_secrets(struct ctl *c, const uint64_t *secrets, size_t n)
+{
+    add_hashes(c, c->patch_secrets, &c->n_patch_secrets, secrets, n);
     schedule(c);
 }
 
 /* A change of the manifests: as the informers' in cluster mode, endpoints
- * alone patch the running model and Ingresses alone reroute it. */
+ * alone patch the running model, Ingresses alone reroute it and Secrets
+ * alone give it their certificates. */
 static void on_source_changed(const struct manifests_change *ch, void *arg)
 {
     struct ctl *c = arg;
@@ -1307,6 +1365,8 @@ static void on_source_changed(const struct manifests_change *ch, void *arg)
         ctl_schedule(c);
     if (ch->n_svcs)
         ctl_schedule_endpoints(c, ch->svcs, ch->n_svcs);
+    if (ch->n_secrets)
+        ctl_schedule_secrets(c, ch->secrets, ch->n_secrets);
     if (ch->ingresses)
         ctl_schedule_routes(c);
 }

@@ -113,7 +113,8 @@ static void metrics(struct ctl *c, struct buf *b)
     counter(b, "portico_config_rejected_total", "Configurations haproxy -c refused.",
             c->m_rejected);
     counter(b, "portico_haproxy_restarts_total", "Unexpected HAProxy exits.", c->hap.restarts);
-    counter(b, "portico_sync_passes_total", "Passes: model builds, patches and reroutes.",
+    counter(b, "portico_sync_passes_total",
+            "Passes: model builds, patches, reroutes and certificate passes.",
             c->m_passes);
     counter(b, "portico_model_patches_total",
             "Passes for changed endpoints alone, which patched the running model instead of "
@@ -123,6 +124,10 @@ static void metrics(struct ctl *c, struct buf *b)
             "Passes for changed Ingresses alone, which built again only the routes of their "
             "hosts instead of a whole model.",
             c->m_reroutes);
+    counter(b, "portico_model_recerts_total",
+            "Passes for changed TLS Secrets alone, which gave the running model their new "
+            "certificates instead of building one.",
+            c->m_recerts);
     counter(b, "portico_unused_changes_total",
             "Changes to Services, Secrets and EndpointSlices no route, certificate or key "
             "uses: no model build.",

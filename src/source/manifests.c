@@ -59,6 +59,8 @@ struct scan {
     /* what the store changes are (struct manifests_change) */
     uint64_t *svcs;
     size_t n_svcs, cap_svcs;
+    uint64_t *secrets;              /* k8s_lookup_hash() of the Secrets changed */
+    size_t n_secrets, cap_secrets;
     bool ingresses, others;
 };
 
@@ -311,6 +313,12 @@ static void note_change(struct scan *sc, const struct k8s_obj *o, const struct k
             continue;
         if (v[i]->kind == K8S_INGRESS) {
             sc->ingresses = true;
+        } else if (v[i]->kind == K8S_SECRET && k8s_obj_lookup_hash(v[i], &h)) {
+            if (!sc->n_secrets || sc->secrets[sc->n_secrets - 1] != h) {
+                sc->secrets = xgrow(sc->secrets, &sc->cap_secrets, sc->n_secrets + 1,
+                                    sizeof(*sc->secrets));
+                sc->secrets[sc->n_secrets++] = h;
+            }
         } else if (v[i]->kind != K8S_ENDPOINT_SLICE || !k8s_obj_lookup_hash(v[i], &h) || !h) {
             sc->others = true;
         } else if (!sc->n_svcs || sc->svcs[sc->n_svcs - 1] != h) {
@@ -333,6 +341,7 @@ static void scan_free(struct scan *sc)
         free(sc->dirs[i]);
     free(sc->dirs);
     free(sc->svcs);
+    free(sc->secrets);
     hmap_deinit(&sc->existing);
     hmap_deinit(&sc->live);
     cache_clear(&sc->next);
@@ -536,6 +545,7 @@ static void rescan(struct manifests *m)
     }
     if (changes > 0) {
         struct manifests_change ch = {.svcs = sc.svcs, .n_svcs = sc.n_svcs,
+                                      .secrets = sc.secrets, .n_secrets = sc.n_secrets,
                                       .ingresses = sc.ingresses, .others = sc.others};
 
         log_debug("source", "%ld object changes in %s", changes, m->dir);

@@ -15,11 +15,13 @@
 struct manifests;
 
 /* What a change of the files changed in the store: the EndpointSlices of
- * the Services of lookup hashes <svcs> (k8s_obj_lookup_hash()), Ingresses,
- * and objects of other kinds. */
+ * the Services of lookup hashes <svcs> (k8s_obj_lookup_hash()), the Secrets
+ * of lookup hashes <secrets>, Ingresses, and objects of other kinds. */
 struct manifests_change {
     const uint64_t *svcs;
     size_t n_svcs;
+    const uint64_t *secrets;
+    size_t n_secrets;
     bool ingresses;
     bool others;
 };

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import (config_map, ingress, ingress_class, path, request, rule,
+from helpers import (config_map, ingress, ingress_class, make_cert, path, request, rule,
                      service_with_endpoints, tls_secret, tls_peer_cert, cert_cn, wait_for)
 from portico_bin import portico_binary
 
@@ -107,6 +107,44 @@ def test_secret_named_later_is_read_again(cluster, pods, base, certs, start_port
     assert cert_cn(tls_peer_cert(px.https, "later.cluster.test")) == "later.cluster.test"
     assert metric(px, "portico_secret_fetches_total") == 2
     delete(cluster, [ingress("later", []), tls_secret("later", cert)])
+
+
+def test_rotated_secret_is_a_certificate_pass(cluster, pods, base, start_portico, tmp_path):
+    """A TLS Secret rotated with a certificate for the same hosts is given to the running
+    model (a certificate pass: no build, no reload, no GET of the Secret), set through
+    the Runtime API. A rotation gone wrong keeps the certificate served until then, and
+    the Secret fixed after it is served again."""
+    v1, v2 = (make_cert(tmp_path, cn, cn, ["rot.cluster.test"]) for cn in ("rot-v1", "rot-v2"))
+    tls = [{"hosts": ["rot.cluster.test"], "secretName": "rot"}]
+    apply(cluster, [tls_secret("rot", v1),
+                    ingress("rot", [rule("rot.cluster.test", path("/", "one"))], tls=tls)])
+    px = start_portico()
+
+    def served():
+        return cert_cn(tls_peer_cert(px.https, "rot.cluster.test"))
+
+    wait_for(lambda: served() == "rot-v1", what="the first certificate served")
+    px.settle()
+    reloads, recerts = px.master_reloads(), metric(px, "portico_model_recerts_total")
+    fetches = metric(px, "portico_secret_fetches_total")
+    for n, cert in enumerate([v2, v1, v2], 1):
+        apply(cluster, [tls_secret("rot", cert)])
+        wait_for(lambda: served() == cert.name, what=f"rotation {n} served")
+        assert metric(px, "portico_model_recerts_total") == recerts + n
+    assert px.get_tls("/", host="rot.cluster.test").service == "one"
+    assert px.master_reloads() == reloads, "a rotation must not reload HAProxy"
+    assert metric(px, "portico_secret_fetches_total") == fetches
+    # gone wrong: a build keeps the certificate served until now, and says so
+    bad = tls_secret("rot", v1)
+    bad["data"]["tls.key"] = bad["data"]["tls.crt"]
+    apply(cluster, [bad])
+    wait_for(lambda: "the previous certificate keeps serving" in px.log_text(),
+             what="the broken rotation reported")
+    assert served() == "rot-v2"
+    apply(cluster, [tls_secret("rot", v1)])
+    wait_for(lambda: served() == "rot-v1", what="the fixed Secret served")
+    assert px.master_reloads() == reloads
+    delete(cluster, [ingress("rot", []), tls_secret("rot", v1)])
 
 
 def test_changes_no_route_uses_build_nothing(cluster, pods, base, certs, start_portico):

@@ -209,14 +209,22 @@ def test_configmap_ssl_redirect_keys(stack):
 
 
 def test_secret_rotation_without_reload(stack, certs):
+    """A rotated Secret whose certificate names the same hosts is given to the running
+    model (a certificate pass, no build), set through the Runtime API and written."""
     px, m = stack
     assert cn(px, "rot.tls.test") == "rot-v1"
     before = px.settle()
     workers = px.worker_pids()
     assert workers, "no HAProxy worker found"
-    m.write("rot-secret.yaml", tls_secret("rot-secret", certs.get("rot-v2", "rot-v2", ["rot.tls.test"])))
+    passes = px.metric("portico_model_recerts_total")
+    v2 = certs.get("rot-v2", "rot-v2", ["rot.tls.test"])
+    m.write("rot-secret.yaml", tls_secret("rot-secret", v2))
     wait_for(lambda: cn(px, "rot.tls.test") == "rot-v2", what="rotated certificate served")
     assert px.get_tls("/", host="rot.tls.test").service == "rot"
+    assert px.metric("portico_model_recerts_total") > passes, "a rotation is a certificate pass"
+    # the files HAProxy would start from hold the new certificate too
+    written = px.config_dir / "current" / "certs" / "default_rot-secret.pem"
+    wait_for(lambda: v2.crt in written.read_text(), what="the rotated certificate written")
     assert_no_reload(px, before, workers, "a Secret update")
 
 
