@@ -16,6 +16,8 @@ reports:
   endpoint: an endpoint added to a Service (until it answers: the endpoints
   are an HAProxy answering X-Endpoint on 198.19.255.x, the namespace's own
   addresses) and removed (until 8 requests in a row avoid it);
+  secret: the TLS Secret of h0.bench.test rotated, between two certificates
+  for that host (until HAProxy presents the new one for its SNI);
   backend: a new Service + EndpointSlice + Ingress, a new HAProxy backend:
   served from a spare backend through the Runtime API, then one reload
   --min-reload-interval later gives it its own name (--spare-backends); the
@@ -73,6 +75,8 @@ import os
 import re
 import shlex
 import signal
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -139,8 +143,8 @@ def bench_cluster(prefix):
                        stderr=subprocess.DEVNULL)
 
 
-def make_certs(n):
-    """n distinct (certificate, key) PEM pairs, ECDSA P-256, for h<i>.bench.test."""
+def make_cert(host, serial):
+    """A (certificate, key) PEM pair, ECDSA P-256, for <host>."""
     import datetime as dt
 
     from cryptography import x509
@@ -149,21 +153,24 @@ def make_certs(n):
     from cryptography.x509.oid import NameOID
 
     now = dt.datetime.now(dt.timezone.utc)
-    out = {}
-    for i in range(0, n, 10):
-        key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"h{i}.bench.test")])
-        crt = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-               .public_key(key.public_key()).serial_number(i + 1)
-               .not_valid_before(now - dt.timedelta(hours=1))
-               .not_valid_after(now + dt.timedelta(days=30))
-               .add_extension(x509.SubjectAlternativeName([x509.DNSName(f"h{i}.bench.test")]),
-                              critical=False)
-               .sign(key, hashes.SHA256()))
-        out[i] = (crt.public_bytes(serialization.Encoding.PEM).decode(),
-                  key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode())
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    crt = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+           .public_key(key.public_key()).serial_number(serial)
+           .not_valid_before(now - dt.timedelta(hours=1))
+           .not_valid_after(now + dt.timedelta(days=30))
+           .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+           .sign(key, hashes.SHA256()))
+    return (crt.public_bytes(serialization.Encoding.PEM).decode(),
+            key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                              serialization.NoEncryption()).decode())
+
+
+def make_certs(n):
+    """Distinct (certificate, key) pairs for h<i>.bench.test, every tenth i
+    below n; under "rotated", a second one for h0.bench.test."""
+    out = {i: make_cert(f"h{i}.bench.test", i + 1) for i in range(0, n, 10)}
+    out["rotated"] = make_cert("h0.bench.test", n + 1)
     return out
 
 
@@ -205,14 +212,18 @@ def ingress(name, host, service, paths=("/",), ns="bench"):
                          for p in paths]}}]}}
 
 
+def tls_secret_object(name, crt, key):
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
+            "metadata": {"name": name, "namespace": "bench"},
+            "stringData": {"tls.crt": crt, "tls.key": key}}
+
+
 def objects(i, certs, endpoints=1):
     objs = service_objects(f"s{i}", [address(i * endpoints + j) for j in range(endpoints)],
                            f"h{i}.bench.test")
     objs[2]["metadata"]["name"] = f"i{i}"
     if i % 10 == 0:
-        objs.insert(2, {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
-                        "metadata": {"name": f"t{i}", "namespace": "bench"},
-                        "stringData": {"tls.crt": certs[i][0], "tls.key": certs[i][1]}})
+        objs.insert(2, tls_secret_object(f"t{i}", *certs[i]))
         objs[3]["spec"]["tls"] = [{"hosts": [f"h{i}.bench.test"], "secretName": f"t{i}"}]
     return objs
 
@@ -326,6 +337,7 @@ def measured(pid, ctl, log, cg, name, fn):
                  "passes": delta("portico_sync_passes_total"),
                  "patches": delta("portico_model_patches_total"),
                  "reroutes": delta("portico_model_reroutes_total"),
+                 "recerts": delta("portico_model_recerts_total"),
                  "events": log.read_text().count('msg="watch event ') - e0}
 
 
@@ -405,6 +417,37 @@ def changes_backend(admin, ports, n, tag, created, gap):
         lat.append((time.monotonic() - t) * 1000)
         time.sleep(gap)
     return lat, writes
+
+
+def served_cert(port, host):
+    """The DER of the certificate HAProxy presents for SNI <host>, or None."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            with ctx.wrap_socket(s, server_hostname=host) as t:
+                return t.getpeercert(binary_form=True)
+    except OSError:
+        return None
+
+
+def changes_secret(admin, ports, certs, n):
+    """n rotations of Secret t0, in turn to the other certificate for
+    h0.bench.test: until HAProxy presents it for that SNI. Then back to the
+    first."""
+    lat = []
+    pairs = [certs["rotated"], certs[0]]
+    for i in range(n):
+        crt, key = pairs[i % 2]
+        der = ssl.PEM_cert_to_DER_cert(crt)
+        t = time.monotonic()
+        admin.apply([tls_secret_object("t0", crt, key)])
+        until(lambda: served_cert(ports["https"], "h0.bench.test") == der, f"rotation {i}")
+        lat.append((time.monotonic() - t) * 1000)
+    if n % 2:
+        admin.apply([tls_secret_object("t0", *certs[0])])
+    return lat
 
 
 def changes_endpoint(admin, ports, n):
@@ -531,6 +574,10 @@ def run_once(binary, tmp, admin, certs, args, tag, cg=False):
             out["ep_add"], out["ep_del"] = batch("endpoint", lambda: changes_endpoint(admin, ports,
                                                                                      n))
             out["ep_reloads"] = reloads(ports["ctl"]) - r0
+        if "secret" in args.kinds:
+            r0 = reloads(ports["ctl"])
+            out["secret"] = batch("secret", lambda: changes_secret(admin, ports, certs, n))
+            out["secret_reloads"] = reloads(ports["ctl"]) - r0
         if "backend" in args.kinds:
             r0, k0 = reloads(ports["ctl"]), len(reload_times(log.read_text()))
             s0 = spare_uses(ports["ctl"])
@@ -559,7 +606,8 @@ def run_once(binary, tmp, admin, certs, args, tag, cg=False):
         admin.delete_object(created)
     # changes per batch: an endpoint added and removed is two
     counts = {"host": len(out.get("served", [])), "path": len(out.get("path", [])),
-              "endpoint": 2 * len(out.get("ep_add", [])), "backend": len(out.get("backend", []))}
+              "endpoint": 2 * len(out.get("ep_add", [])), "secret": len(out.get("secret", [])),
+              "backend": len(out.get("backend", []))}
     idle = cost.pop("idle")
     out["idle_cpu"] = idle["cpu"] / idle["wall"]  # ms per s
     out["cost"] = {k: dict(c, n=counts[k]) for k, c in cost.items()}
@@ -605,6 +653,9 @@ def report(binary, r):
         print(f"  endpoint removed -> 8 requests in a row avoid it, {len(r['ep_del'])} (ms): "
               f"{dist(r['ep_del'])}; reloads in the {2 * len(r['ep_add'])} endpoint changes "
               f"{r['ep_reloads']:.0f}")
+    if "secret" in r:
+        print(f"  TLS Secret rotated -> new certificate presented, {len(r['secret'])} (ms): "
+              f"{dist(r['secret'])}; reloads {r['secret_reloads']:.0f}")
     if "backend" in r:
         print(f"  new Ingress + new Service + EndpointSlice: first write -> served 200, "
               f"{len(r['backend'])} (ms): {dist(r['backend'])}; the three API writes alone "
@@ -628,7 +679,8 @@ def report(binary, r):
             print(f"    {k}: {c['net']:.2f} (gross {c['cpu'] / c['n']:.2f}; {c['n']} changes in "
                   f"{c['wall']:.1f} s; per change {c['passes'] / c['n']:.2f} passes "
                   f"({c['patches'] / c['n']:.2f} patches, "
-                  f"{c['reroutes'] / c['n']:.2f} reroutes), "
+                  f"{c['reroutes'] / c['n']:.2f} reroutes, "
+                  f"{c['recerts'] / c['n']:.2f} certificate passes), "
                   f"{c['events'] / c['n']:.2f} watch events; children (haproxy -c) "
                   f"{c['child'] / c['n']:.1f} ms)")
     sys.stdout.flush()
@@ -664,9 +716,10 @@ def main():
                     help="functions listed per kind under callgrind")
     ap.add_argument("--endpoints", type=int, default=1,
                     help="ready endpoints in each Service's EndpointSlice")
-    ap.add_argument("--kinds", default="host,path,endpoint,backend",
+    ap.add_argument("--kinds", default="host,path,endpoint,secret,backend",
                     help="changes timed, comma-separated: host (new Ingress, existing "
-                         "Service), path (added to an Ingress), endpoint (added and removed), backend (new Service + "
+                         "Service), path (added to an Ingress), endpoint (added and "
+                         "removed), secret (a TLS Secret rotated), backend (new Service + "
                          "EndpointSlice + Ingress); '' for none")
     ap.add_argument("--reload-gap", type=float, default=3.0,
                     help="seconds between two new backends, beyond the reload that names each "
@@ -729,6 +782,9 @@ def summary(results, binaries):
     def failed(ld):
         return ld["non2xx"] + sum(ld["socket_errors"])
 
+    def incremental(c):
+        return c["patches"] + c["reroutes"] + c["recerts"]
+
     rows = [
         ("start -> initial list complete (ms)", lambda r: r["list"]),
         ("list complete -> /readyz 200 (ms)", lambda r: r["ready"]),
@@ -744,6 +800,7 @@ def summary(results, binaries):
                        ("path", "path added to an Ingress"),
                        ("ep_add", "endpoint added -> gets traffic"),
                        ("ep_del", "endpoint removed -> avoided"),
+                       ("secret", "TLS Secret rotated -> presented"),
                        ("backend", "new Ingress + new Service"),
                        ("backend_writes", "new Ingress + new Service: the 3 API writes alone")):
         for p in (50, 99):
@@ -752,6 +809,7 @@ def summary(results, binaries):
         ("reloads: new Ingresses on existing Services", "{:.0f}", lambda r: r["host_reloads"]),
         ("reloads: paths added", "{:.0f}", lambda r: r["path_reloads"]),
         ("reloads: endpoint changes", "{:.0f}", lambda r: r["ep_reloads"]),
+        ("reloads: Secret rotations", "{:.0f}", lambda r: r["secret_reloads"]),
         ("new Services served from a spare backend", "{:.0f}", lambda r: r["backend_spared"]),
         ("reloads: new Services", "{:.0f}", lambda r: r["backend_reloads"]),
         ("reload time p50 (ms, Portico's log)", lambda r: pct(r["reload_ms"], 50)),
@@ -765,16 +823,15 @@ def summary(results, binaries):
         ("under load: reloads", "{:.0f}", lambda r: r["load"]["reloads"]),
         ("controller idle CPU (ms per s)", "{:.2f}", lambda r: r["idle_cpu"]),
     ]
-    for kind in ("host", "path", "endpoint", "backend"):
+    for kind in ("host", "path", "endpoint", "secret", "backend"):
         rows += [
             (f"controller CPU per change, less idle: {kind} (ms)", "{:.2f}",
              lambda r, k=kind: r["cost"][k]["net"]),
             (f"model builds per change: {kind}", "{:.2f}",
-             lambda r, k=kind: (r["cost"][k]["passes"] - r["cost"][k]["patches"] -
-                                r["cost"][k]["reroutes"]) / r["cost"][k]["n"]),
-            (f"patches or reroutes of the running model per change: {kind}", "{:.2f}",
-             lambda r, k=kind: (r["cost"][k]["patches"] + r["cost"][k]["reroutes"]) /
+             lambda r, k=kind: (r["cost"][k]["passes"] - incremental(r["cost"][k])) /
              r["cost"][k]["n"]),
+            (f"patches, reroutes or certificate passes of the running model per change: {kind}",
+             "{:.2f}", lambda r, k=kind: incremental(r["cost"][k]) / r["cost"][k]["n"]),
         ]
     print("medians [min–max] over the runs:")
     print("| what | " + " | ".join(binaries) + " |")
