@@ -25,6 +25,11 @@
 /* HAProxy reads one CLI line into a buffer of tune.bufsize (16 kB). */
 #define RT_LINE_MAX 12000
 #define RT_TIMEOUT_MS 5000
+/* A certificate command refused because another CLI session holds the
+ * certificates' lock (a "show ssl cert" running) is sent again this often,
+ * this many times. */
+#define RT_LOCKED_RETRY_MS 10
+#define RT_LOCKED_TRIES 100
 
 struct rt_job {
     uv_loop_t *loop;
@@ -44,6 +49,7 @@ struct rt_job {
     enum { RT_PREPARE = 0, RT_ADD, RT_COMMIT, RT_CERT_SET, RT_CERT_COMMIT, RT_SRV_ADD,
            RT_SRV_DEL, RT_CMDS, RT_CERT_NEW, RT_CRTLIST_ADD, RT_CRTLIST_DEL,
            RT_CERT_REMOVE, RT_CRTLIST_SHOW } step;
+    unsigned locked;     /* times the step was refused for the certificates' lock */
     rt_done_fn *done;
     void *arg;
 };
@@ -153,6 +159,35 @@ static bool reply_ok(const char *reply)
            !strncmp(reply, "Done", 4);
 }
 
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void on_retry(uv_timer_t *t)
+{
+    struct rt_job *j = t->data;
+
+    uv_close((uv_handle_t *)t, free_handle);
+    next(j);
+}
+
+/* Whether <reply> refused the step for the certificates' lock, which another
+ * CLI session holds for a moment: the step is sent again a little later. */
+static bool retry_locked(struct rt_job *j, const char *reply)
+{
+    uv_timer_t *t;
+
+    if (!strstr(reply, "Operations on certificates are currently locked") ||
+        ++j->locked > RT_LOCKED_TRIES)
+        return false;
+    t = xmalloc(sizeof(*t));
+    uv_timer_init(j->loop, t);
+    t->data = j;
+    uv_timer_start(t, on_retry, RT_LOCKED_RETRY_MS, 0);
+    return true;
+}
+
 static void on_reply(int status, const char *reply, void *arg)
 {
     struct rt_job *j = arg;
@@ -211,6 +246,8 @@ static void on_reply(int status, const char *reply, void *arg)
         ok = reply_ok(reply);
         break;
     }
+    if (!ok && retry_locked(j, reply))
+        return;
     if (!ok) {
         static const char *const what[] = {
             "prepare map",     "add map",      "commit map",       "set ssl cert",

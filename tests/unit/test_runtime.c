@@ -305,6 +305,33 @@ static void test_server_removal_replies(void **state)
     }
 }
 
+/* A certificate command HAProxy refuses because another CLI session holds
+ * the certificates' lock (a "show ssl cert" running) is sent again a moment
+ * later, instead of failing the update and reloading. */
+static void test_certificate_lock_retried(void **state)
+{
+    static const char *const replies[] = {
+        "Can't update the certificate!\nOperations on certificates are currently locked!\n",
+        "Transaction created for certificate certs/shop_tls.pem!\n",
+        "Can't commit the certificate!\nOperations on certificates are currently locked!\n",
+        "\nCommitting certs/shop_tls.pem\nSuccess!\n",
+    };
+    const struct rt_update u = {RT_CERT, "certs/shop_tls.pem", "-----BEGIN PRIVATE KEY-----\n",
+                                NULL, false};
+    struct fake_cli cli;
+    struct result r;
+
+    (void)state;
+    r = apply_scripted(&u, 1, replies, 4, &cli);
+    assert_true(r.ok);
+    assert_int_equal(r.applied, 1);
+    assert_int_equal(cli.n_cmds, 4);
+    assert_memory_equal(cli.cmds[0], "set ssl cert certs/shop_tls.pem <<\n", 35);
+    assert_string_equal(cli.cmds[1], cli.cmds[0]);
+    assert_string_equal(cli.cmds[2], "commit ssl cert certs/shop_tls.pem\n");
+    assert_string_equal(cli.cmds[3], cli.cmds[2]);
+}
+
 /* "show sess" as HAProxy 2.6 prints it: the servers streams point to. */
 static void test_sess_servers(void **state)
 {
@@ -595,6 +622,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_server_removal_replies),
+        cmocka_unit_test(test_certificate_lock_retried),
         cmocka_unit_test(test_sess_servers),
         cmocka_unit_test(test_server_addition_replies),
         cmocka_unit_test(test_server_enabled_again),
