@@ -149,6 +149,9 @@ struct ctl {
     uv_timer_t tidy_timer;   /* sets <tidy> a while after a backend went into one */
     size_t spares_in_use;    /* backends running in spares */
     uint64_t m_spare_uses;   /* backends put in spares, applied */
+    struct render_memo memo; /* what the last rendering with it learnt of its maps */
+    struct model *memo_model; /* that rendering's model, which keeps the arrays <memo>
+                               * names; a reference, or NULL */
     struct model_lookups lookups; /* the last build's (cluster.c: changes to objects
                                    * it did not look up start no pass) */
     bool lookups_known;      /* a build has run */

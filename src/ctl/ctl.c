@@ -399,10 +399,55 @@ static void check_spliced_cfg(struct ctl *c, const struct model *m, const struct
     free(text);
     rendered_free(&full);
 }
+
+/* Test builds: the maps of <r>, hashed by what differs from the last
+ * rendering (struct render_memo), hash as a whole rendering of <m>'s do; a
+ * difference is a bug that aborts. */
+static void check_memo(struct ctl *c, const struct model *m, const struct rendered *r)
+{
+    struct render_opts o = c->ropts;
+    struct rendered full;
+
+    o.cfg_path = NULL;
+    if (render(m, &o, &full, NULL) || full.n_files != r->n_files)
+        abort();
+    for (size_t i = 0; i < r->n_files; i++) {
+        const struct render_file *a = &r->files[i], *b = &full.files[i];
+
+        if (strcmp(a->name, b->name) || (a->map >= 0 && (a->len != b->len || a->hash != b->hash))) {
+            log_err("ctl", "%s hashed from the last rendering differs from its rendering",
+                    b->name);
+            abort();
+        }
+    }
+    if (r->n_dropped != full.n_dropped)
+        abort();
+    rendered_free(&full);
+}
 #else
 #define check_same_cfg(c, m) ((void)0)
 #define check_spliced_cfg(c, m, r) ((void)0)
+#define check_memo(c, m, r) ((void)0)
 #endif
+
+/* Renders <m> with <o> and what the last rendering learnt (struct
+ * render_memo): the maps a reroute changed are hashed by their
+ * differences. */
+static int render_memo(struct ctl *c, struct model *m, struct render_opts *o,
+                       struct rendered *r, char **err)
+{
+    int ret;
+
+    o->memo = &c->memo;
+    ret = render(m, o, r, err);
+    if (!ret) {
+        /* which keeps the arrays the memo names */
+        model_ref(m);
+        model_unref(c->memo_model);
+        c->memo_model = m;
+    }
+    return ret;
+}
 
 /* Writes haproxy.cfg of the running model, whose patches changed only server
  * lines since its generation was written, into that generation: spliced
@@ -488,16 +533,18 @@ static int write_running(struct ctl *c)
         o.cfg_from = &c->running.cfg;
         o.cfg_from_path = cfg_from;
     }
-    ret = render(m, &o, &r, &err);
+    ret = render_memo(c, m, &o, &r, &err);
     if (ret && o.cfg_from) {
         log_warn("ctl", "cannot copy haproxy.cfg from generation %u: %s; rendering it whole",
                  c->gen, err);
         FREE_NULL(err);
         o.cfg_from = NULL;
-        ret = render(m, &o, &r, &err);
+        ret = render_memo(c, m, &o, &r, &err);
     } else if (!ret && o.cfg_from) {
         check_spliced_cfg(c, m, &r);
     }
+    if (!ret)
+        check_memo(c, m, &r);
     free(cfg_from);
     if (ret) {
         log_err("ctl", "cannot render the running model: %s", err);
@@ -1008,6 +1055,7 @@ static void run_pass(struct ctl *c)
 {
     uint64_t t0, t1, t2;
     struct model *m;
+    struct render_opts o;
     struct rendered r;
     struct plan plan;
     char *err = NULL;
@@ -1085,7 +1133,8 @@ static void run_pass(struct ctl *c)
     log_issues(c, m);
     spared = ctl_use_spares(c, m);
 again:
-    ret = render(m, &c->ropts, &r, &err);
+    o = c->ropts;
+    ret = render_memo(c, m, &o, &r, &err);
     t2 = uv_hrtime();
     if (ret) {
         log_err("render", "%s", err);
@@ -1649,6 +1698,7 @@ out:
         free(c->drift_fix[i]);
     kube_config_free(&c->kc);
     plan_gen_free(&c->running);
+    model_unref(c->memo_model);
     plan_gen_free(&c->pending);
     free(c);
     return ret;

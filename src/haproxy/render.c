@@ -1161,13 +1161,27 @@ struct map_out {
     struct buf b;
     int (*flush)(struct map_out *o); /* NULL: all in b; else returns 0 or a negative errno */
     size_t len;                      /* bytes flushed */
-    uint64_t hash;                   /* of them, for hash_piece() */
+    bool hashing;                    /* <hash> wanted */
+    uint64_t hash;                   /* of the lines (line_hash()) */
     int fd;                          /* for write_piece() */
 };
 
-static int hash_piece(struct map_out *o)
+/* A map file's hash is the sum of the hashes of its lines: the lines are
+ * sorted by key, each key once, so their set says what the file holds, and
+ * a map that differs from the last one rendered by a few entries is hashed
+ * by those alone (struct render_memo). Each line's FNV-1a is mixed
+ * (splitmix64's finalizer) so that the sum spreads over every bit. */
+static uint64_t line_hash(const char *p, size_t len)
 {
-    o->hash = hash_fnv1a_more(o->hash, o->b.ptr, o->b.len);
+    uint64_t h = hash_fnv1a(p, len);
+
+    h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    h = (h ^ (h >> 27)) * 0x94d049bb133111ebULL;
+    return h ^ (h >> 31);
+}
+
+static int drop_piece(struct map_out *o)
+{
     buf_reset(&o->b);
     return 0;
 }
@@ -1210,6 +1224,8 @@ static int map_lines(const struct model *m, enum model_map map, struct map_out *
             o->b.ptr[mark] = '\0';
             if (dropped)
                 (*dropped)++;
+        } else if (o->hashing) {
+            o->hash += line_hash(o->b.ptr + mark, o->b.len - mark);
         }
         if (o->flush && o->b.len >= CFG_PIECE)
             ret = flush_piece(o);
@@ -1222,15 +1238,77 @@ static int map_lines(const struct model *m, enum model_map map, struct map_out *
 /* A map's file: its content in memory, or, with o->from_model, only
  * its length and hash (render_file_write() and render_file_data() make it
  * again from the model). At 10,000 Ingresses the maps weigh a megabyte. */
+/* Adds to <mm> (<sign> 1) or takes from it (-1) the lines of entries <v>
+ * (<n> of them) of a map, made in <b>. */
+static void memo_lines(struct render_memo_map *mm, struct buf *b, const struct model_entry *v,
+                       size_t n, int sign)
+{
+    for (size_t i = 0; i < n; i++) {
+        uint64_t h = 0;
+        size_t len = 0, dropped = 1;
+
+        buf_reset(b);
+        if (!map_key(b, v[i].key) && !buf_addc(b, ' ') && !map_key(b, v[i].value) &&
+            !buf_addc(b, '\n')) {
+            h = line_hash(b->ptr, b->len);
+            len = b->len;
+            dropped = 0;
+        }
+        mm->hash += sign > 0 ? h : -h;
+        mm->len += sign > 0 ? len : -len;
+        mm->dropped += sign > 0 ? dropped : -dropped;
+    }
+}
+
+/* Map <map> of <m> from what o->memo says of the last one rendered with it,
+ * when they differ by a few entries in a row (a reroute's map shares the
+ * rest of its entries' pointers): false when it cannot. */
+static bool render_map_memo(const struct model *m, const struct render_opts *o,
+                            enum model_map map)
+{
+    struct render_memo_map *mm = &o->memo->maps[map];
+    const struct model_entry *v = m->maps[map];
+    size_t n = m->n_maps[map], head, tail;
+    struct buf b;
+
+    if (!mm->v || !n)
+        return false;
+    if (mm->v == v && mm->n == n)
+        return true;
+    head = model_entries_shared(mm->v, mm->n, v, n);
+    tail = model_entries_shared_end(mm->v + head, mm->n - head, v + head, n - head);
+    /* hashing a quarter of the map again costs what hashing it whole does */
+    if ((mm->n - head - tail) + (n - head - tail) > n / 4 + 64)
+        return false;
+    buf_init(&b, RENDER_MAX_MAP);
+    memo_lines(mm, &b, mm->v + head, mm->n - head - tail, -1);
+    memo_lines(mm, &b, v + head, n - head - tail, 1);
+    buf_free(&b);
+    mm->v = v;
+    mm->n = n;
+    return true;
+}
+
 static int render_map(struct rendered *r, const struct model *m, const struct render_opts *o,
                       enum model_map map)
 {
-    struct map_out out = {.hash = HASH_FNV1A_INIT, .flush = o->from_model ? hash_piece : NULL};
+    struct map_out out = {.hashing = true, .flush = o->from_model ? drop_piece : NULL};
+    struct render_memo_map *mm = o->from_model && o->memo ? &o->memo->maps[map] : NULL;
     struct render_file *f;
     char name[64];
     int ret;
 
     snprintf(name, sizeof(name), "maps/%s.map", model_map_name(map));
+    if (mm && render_map_memo(m, o, map)) {
+        if (mm->len > RENDER_MAX_MAP)
+            return -E2BIG;
+        f = new_file(r, name, 0644);
+        f->map = (int)map;
+        f->len = mm->len;
+        f->hash = mm->hash;
+        r->n_dropped += mm->dropped;
+        return 0;
+    }
     buf_init(&out.b, RENDER_MAX_MAP);
     if (!o->from_model) {
         size_t size = 0;
@@ -1239,14 +1317,18 @@ static int render_map(struct rendered *r, const struct model *m, const struct re
             size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
         buf_reserve(&out.b, size);
     }
-    ret = map_lines(m, map, &out, &r->n_dropped);
+    size_t dropped = 0;
+
+    ret = map_lines(m, map, &out, &dropped);
     if (ret) {
         buf_free(&out.b);
         return ret;
     }
+    r->n_dropped += dropped;
     if (!o->from_model) {
         add_file(r, name, &out.b, 0644);
         r->files[r->n_files - 1].map = (int)map;
+        r->files[r->n_files - 1].hash = out.hash;
         return 0;
     }
     buf_free(&out.b);
@@ -1254,6 +1336,8 @@ static int render_map(struct rendered *r, const struct model *m, const struct re
     f->map = (int)map;
     f->len = out.len;
     f->hash = out.hash;
+    if (mm)
+        *mm = (struct render_memo_map){m->maps[map], m->n_maps[map], out.len, dropped, out.hash};
     return 0;
 }
 
@@ -1315,7 +1399,7 @@ static void add_cert(struct rendered *r, const struct render_opts *o, const char
     f->cert = c;
     f->len = c->pem_len;
     if (c->tls)
-        f->hash = hash_fnv1a(c->tls->der, c->tls->der_len);
+        f->hash = c->tls->der_hash;
     else
         f->hash = hash_fnv1a(c->pem ? c->pem : "", c->pem_len);
     if (!o->from_model)
@@ -1609,6 +1693,14 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
     return 0;
 }
 
+/* A rendering failed: the memo may name arrays of a model its caller does
+ * not keep. */
+static void forget(const struct render_opts *o)
+{
+    if (o->memo)
+        memset(o->memo, 0, sizeof(*o->memo));
+}
+
 int render(const struct model *m, const struct render_opts *o, struct rendered *out, char **err)
 {
     uint64_t h = HASH_FNV1A_INIT;
@@ -1638,12 +1730,14 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         return 0;
     for (int map = 0; map < MODEL_MAP_COUNT; map++) {
         if (render_map(out, m, o, (enum model_map)map)) {
+            forget(o);
             rendered_free(out);
             errmsg_set(err, "maps: larger than %u bytes", RENDER_MAX_MAP);
             return -E2BIG;
         }
     }
     if (render_certs(out, m, o)) {
+        forget(o);
         rendered_free(out);
         errmsg_set(err, "crt-list: too large");
         return -E2BIG;
@@ -1681,8 +1775,8 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
     for (size_t i = 1; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];
 
-        /* maps kept out and certificates were hashed as they were made */
-        if (f->data && !f->cert)
+        /* maps and certificates were hashed as they were made */
+        if (f->data && !f->cert && f->map < 0)
             f->hash = hash_fnv1a(f->data, f->len);
         h = hash_fold(h, hash_fnv1a(f->name, strlen(f->name)));
         h = hash_fold(h, f->hash);

@@ -40,6 +40,21 @@ struct render_cfg {
     struct render_servers *servers; /* one reference, or NULL */
 };
 
+/* What rendering a model taught of its maps (render_opts.memo): a later
+ * rendering of a model whose map shares all but a few entries with one of
+ * these, as a reroute's does, hashes only the entries that differ. The
+ * caller keeps the model last rendered with it alive, and with it the
+ * arrays it names; a rendering that fails forgets them all. */
+struct render_memo {
+    struct render_memo_map {
+        const struct model_entry *v; /* the entries rendered */
+        size_t n;
+        size_t len;                  /* of the file */
+        size_t dropped;              /* entries an escaping function refused */
+        uint64_t hash;
+    } maps[MODEL_MAP_COUNT];
+};
+
 struct render_opts {
     const char *runtime_dir;   /* admin socket lives here */
     const char *ipv4_addr;     /* NULL: no IPv4 binds */
@@ -69,6 +84,8 @@ struct render_opts {
     const char *cfg_from_path;
     bool cfg_only;             /* haproxy.cfg alone: no other file, no hash of the
                                 * whole (render_hash_with_cfg()) */
+    struct render_memo *memo;  /* NULL, or, with from_model, what the last rendering
+                                * with it learnt, updated (struct render_memo) */
 };
 
 struct render_file {

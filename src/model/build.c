@@ -2927,6 +2927,19 @@ size_t model_entries_shared(const struct model_entry *a, size_t na, const struct
     return n;
 }
 
+size_t model_entries_shared_end(const struct model_entry *a, size_t na,
+                                const struct model_entry *b, size_t nb)
+{
+    size_t n = 0, max = na < nb ? na : nb;
+
+    while (max - n >= 64 && !memcmp(a + na - n - 64, b + nb - n - 64, 64 * sizeof(*a)))
+        n += 64;
+    while (n < max && a[na - n - 1].key == b[nb - n - 1].key &&
+           a[na - n - 1].value == b[nb - n - 1].value)
+        n++;
+    return n;
+}
+
 ptrdiff_t model_backend_index(const struct model *m, const char *name)
 {
     struct model_backend key = {.name = name}, *pk = &key, **at;

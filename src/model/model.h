@@ -130,6 +130,9 @@ void model_rename_routes(struct model *m, const char *from, const char *to);
  * 10,000 Ingresses. */
 size_t model_entries_shared(const struct model_entry *a, size_t na, const struct model_entry *b,
                             size_t nb);
+/* The same of the entries they end with. */
+size_t model_entries_shared_end(const struct model_entry *a, size_t na,
+                                const struct model_entry *b, size_t nb);
 /* The certificate of <m> in file <file> ("<ns>_<name>.pem"), or NULL. */
 const struct model_cert *model_find_cert(const struct model *m, const char *file);
 /* Room for a namespace or a Secret's name and the NUL. */

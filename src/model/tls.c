@@ -387,6 +387,7 @@ static void set_der(struct tls_entry *e, const struct tls_cert *c)
     for (int i = 0; i < c->n; i++)
         i2d_X509(c->chain[i], &at);
     PKCS8_PRIV_KEY_INFO_free(p8);
+    e->der_hash = hash_fnv1a(e->der, e->der_len);
 }
 
 /* Writes the PEM block of <label> for the <n> bytes at <p> to <out>; returns

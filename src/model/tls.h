@@ -5,6 +5,7 @@
 #define SRC_MODEL_TLS_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define TLS_MAX_PEM (1u << 20)
 
@@ -27,6 +28,7 @@ struct tls_entry {
     unsigned char *der; /* key (PKCS#8) then chain, re-encoded; NULL when unusable */
     size_t der_len;
     size_t pem_len;     /* of their PEM */
+    uint64_t der_hash;  /* hash_fnv1a() of <der>: each rendering hashes it */
     char *err;          /* why it is unusable, or NULL */
     char **names;       /* DNS names the certificate is valid for (SAN, else CN) */
     size_t n_names;

@@ -608,6 +608,102 @@ static void test_render_from_model(void **state)
     free(key);
 }
 
+/* The maps of <p> rendered with <memo> hash as a whole rendering's, the
+ * entries refused by an escaping function counted the same. */
+static void assert_memo_renders(const struct model *p, struct render_memo *memo)
+{
+    struct render_opts ro = ropts(), rm = ropts();
+    struct rendered full, lean;
+    char *err = NULL;
+
+    rm.from_model = true;
+    rm.memo = memo;
+    assert_int_equal(render(p, &ro, &full, &err), 0);
+    assert_int_equal(render(p, &rm, &lean, &err), 0);
+    assert_int_equal(lean.n_files, full.n_files);
+    assert_true(lean.hash == full.hash);
+    assert_int_equal(lean.n_dropped, full.n_dropped);
+    for (size_t i = 0; i < full.n_files; i++) {
+        assert_string_equal(lean.files[i].name, full.files[i].name);
+        assert_int_equal(lean.files[i].len, full.files[i].len);
+        assert_true(lean.files[i].hash == full.files[i].hash);
+    }
+    for (int k = 0; k < MODEL_MAP_COUNT; k++) {
+        if (p->n_maps[k])
+            assert_ptr_equal(memo->maps[k].v, p->maps[k]);
+    }
+    rendered_free(&full);
+    rendered_free(&lean);
+}
+
+/* A model rerouted from the last one rendered has its maps hashed by what
+ * differs (struct render_memo), as a whole rendering hashes them: a host
+ * added, a path added, an Ingress deleted, and entries an escaping function
+ * refuses among those that differ. */
+static void test_render_memo(void **state)
+{
+    static const char *const adds[] = {"one.example.com", "two.example.com", NULL};
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_memo memo;
+    struct model *m, *p;
+    struct store_change *v;
+    struct model_entry *a, *b, *was;
+    char *crt, *key;
+    size_t n;
+
+    (void)state;
+    memset(&memo, 0, sizeof(memo));
+    sample_store(&s, "10.0.0.1", &crt, &key);
+    put_many(&s, 500, "/api", false);
+    m = model_build(&s, &mo);
+    assert_memo_renders(m, &memo);
+    store_track(&s, K8S_INGRESS);
+    for (size_t i = 0; i < sizeof(adds) / sizeof(*adds); i++) {
+        if (adds[i])
+            put_ingress(&s, "shop", adds[i], T_OLD, "portico", "",
+                        i ? "'rules':[" RULE("two.example.com", PATH("/x", "Prefix",
+                                                                     BE_NUM("web", 80))) "]"
+                          : "'rules':[" RULE("one.example.com", PATH("/", "Prefix",
+                                                                     BE_NUM("web", 80))) "]");
+        else
+            assert_true(store_del(&s, K8S_INGRESS, "shop", adds[0]));
+        assert_true(store_take_changes(&s, &v, &n));
+        p = model_reroute(m, &s, &mo, v, n, false);
+        store_changes_free(v, n);
+        assert_non_null(p);
+        assert_ptr_not_equal(p->maps[MODEL_MAP_HOSTS], m->maps[MODEL_MAP_HOSTS]);
+        assert_memo_renders(p, &memo);
+        model_unref(m);
+        m = p;
+    }
+    /* refused entries among those that differ; the model's own map put back */
+    was = m->maps[MODEL_MAP_EXACT];
+    n = m->n_maps[MODEL_MAP_EXACT];
+    a = xmalloc(3 * sizeof(*a));
+    b = xmalloc(3 * sizeof(*b));
+    a[0] = (struct model_entry){"a.com/ok", "be_ok"};
+    a[1] = (struct model_entry){"a.com/sp ace", "be_ok"};
+    a[2] = (struct model_entry){"a.com/z", "be_ok"};
+    memcpy(b, a, 3 * sizeof(*a));
+    b[1] = (struct model_entry){"a.com/v", "bad value"};
+    m->maps[MODEL_MAP_EXACT] = a;
+    m->n_maps[MODEL_MAP_EXACT] = 3;
+    assert_memo_renders(m, &memo);
+    assert_int_equal(memo.maps[MODEL_MAP_EXACT].dropped, 1);
+    m->maps[MODEL_MAP_EXACT] = b;
+    assert_memo_renders(m, &memo);
+    assert_int_equal(memo.maps[MODEL_MAP_EXACT].dropped, 1);
+    m->maps[MODEL_MAP_EXACT] = was;
+    m->n_maps[MODEL_MAP_EXACT] = n;
+    free(a);
+    free(b);
+    model_unref(m);
+    store_deinit(&s);
+    free(crt);
+    free(key);
+}
+
 /* Renders patch <p> into <path> from <from> (rendered before into
  * <from_path>) and checks that the file is byte for byte a rendering of
  * <p>, with the same hashes; returns that rendering. */
@@ -727,6 +823,7 @@ int main(void)
         cmocka_unit_test(test_render_hash),
         cmocka_unit_test(test_render_cfg_to_file),
         cmocka_unit_test(test_render_from_model),
+        cmocka_unit_test(test_render_memo),
         cmocka_unit_test(test_render_spliced),
         cmocka_unit_test(test_render_empty_model),
     };
