@@ -13,7 +13,7 @@
 struct buf;
 
 /* The certificate list every HTTPS bind line loads, as HAProxy names it. */
-#define RENDER_CRT_LIST "certs/crt-list.txt"
+#define RENDER_CRT_LIST "crt-list.txt"
 /* client-ca's certificates, beside haproxy.cfg */
 #define RENDER_CLIENT_CA "client-ca.crt"
 /* the directory of the error pages, "<code>.http" each */

@@ -5,14 +5,16 @@ removed, and a certificate's host names changed, all without reload."""
 
 import base64
 import json
+import os
 import shutil
+import signal
 import subprocess
 
 import pytest
 from cryptography import x509
 
-from helpers import (cert_cn, cert_names, config_map, ingress, path, rule, tls_peer_cert, tls_secret,
-                     wait_for)
+from helpers import (cert_cn, cert_names, config_map, ingress, path, pid_alive, rule, tls_peer_cert,
+                     tls_secret, wait_for)
 
 SERVICES = ["a", "b", "wild", "nohosts", "broken", "missing", "noredir", "code", "plain", "rot"]
 DEFAULT_CN = "portico-default"
@@ -377,3 +379,55 @@ def test_configmap_default_certificate_and_backend(launcher, certs):
              what="--default-backend-service again")
     px.settle()  # a reload: the old worker may answer a last request
     assert cert_cn(tls_peer_cert(px.https, "unknown.test")) == "flag.default.test"
+
+
+def test_generations_share_their_certificates(launcher, certs):
+    """doc/operations.md: a generation's "certs" links a directory shared by the
+    generations with the same certificates; one whose certificates changed gets its own,
+    the unchanged ones hard-linked into it; a directory goes with its last generation;
+    and HAProxy started again from the files serves what the Runtime API set."""
+    echo = launcher.echo({"a": ["127.0.0.1"]})
+    m = launcher.manifests()
+    v2 = certs.get("gen-v2", "gen-v2", ["gen.tls.test"])
+    m.write("all.yaml", echo.objects("a") + [
+        tls_secret("gen-secret", certs.get("gen-v1", "gen-v1", ["gen.tls.test"])),
+        tls_ingress("a", "gen.tls.test", "gen-secret")])
+    px = launcher.portico(m)
+    cfg = px.config_dir
+
+    def certs_dir():
+        target = os.readlink(cfg / "current" / "certs")
+        assert target.startswith("../certs-"), target
+        return cfg / target[3:]
+
+    def new_generation(what, change):
+        gen = os.readlink(cfg / "current")
+        change()
+        wait_for(lambda: os.readlink(cfg / "current") != gen, what=what)
+
+    first = certs_dir()
+    for i in range(3):
+        new_generation(f"route change {i} written", lambda: m.write(
+            "more.yaml", ingress("more", [rule(f"more{i}.tls.test", path("/", "a"))])))
+        assert certs_dir() == first
+    new_generation("the rotation written", lambda: m.write(
+        "all.yaml", echo.objects("a") + [tls_secret("gen-secret", v2),
+                                         tls_ingress("a", "gen.tls.test", "gen-secret")]))
+    rotated = certs_dir()
+    assert rotated != first
+    assert (rotated / "default.pem").stat().st_ino == (first / "default.pem").stat().st_ino
+    assert v2.crt in (rotated / "default_gen-secret.pem").read_text()
+    assert cn(px, "gen.tls.test") == "gen-v2"
+    for i in range(3):
+        new_generation(f"route change {i} after the rotation written", lambda: m.write(
+            "more.yaml", ingress("more", [rule(f"again{i}.tls.test", path("/", "a"))])))
+    assert certs_dir() == rotated
+    assert not first.exists(), "a directory no generation links is removed"
+    assert sorted(p.name for p in cfg.glob("certs-*")) == [rotated.name]
+    # HAProxy restarted from the files: the rotated certificate
+    old = px.haproxy_pid()
+    os.kill(old, signal.SIGKILL)
+    new = wait_for(lambda: (p := px.haproxy_pid()) and p != old and pid_alive(p) and p, timeout=10,
+                   what="a new haproxy master pid")
+    px.haproxy_pids_seen.add(new)
+    wait_for(lambda: cn(px, "gen.tls.test") == "gen-v2", what="HAProxy restarted from the files")

@@ -852,7 +852,7 @@ static void test_is_part(void **state)
     assert_true(plan_is_part("certs/default.pem"));
     assert_true(plan_is_part("certs/shop_tls.pem"));
     assert_false(plan_is_part("haproxy.cfg"));
-    assert_false(plan_is_part("certs/crt-list.txt"));
+    assert_false(plan_is_part("crt-list.txt"));
     assert_false(plan_is_part("maps/x.mapx"));
 }
 

@@ -114,7 +114,7 @@ static void test_render_files(void **state)
         "maps/exact.map",       "maps/prefix-exact.map", "maps/prefix.map",
         "maps/host-default.map", "maps/redirect.map",    "maps/passthrough.map",
         "certs/default.pem",
-        "certs/shop_foo-tls.pem", "certs/crt-list.txt",
+        "certs/shop_foo-tls.pem", "crt-list.txt",
     };
 
     (void)state;
@@ -137,7 +137,7 @@ static void test_render_files(void **state)
     assert_contains(cfg, "frontend portico\n");
     assert_contains(cfg, "    bind '0.0.0.0:80' name http4\n");
     assert_contains(cfg, "    bind '0.0.0.0:443' name https4 ssl crt certs/default.pem "
-                         "crt-list certs/crt-list.txt");
+                         "crt-list crt-list.txt");
     assert_contains(cfg, "bind '0.0.0.0:1936' name stats4");
     assert_contains(cfg, "bind '0.0.0.0:1042' name healthz4");
     assert_contains(cfg, "map_str(maps/hosts.map)");
@@ -188,8 +188,8 @@ static void test_render_files(void **state)
     assert_int_equal(file(&r, "certs/shop_foo-tls.pem")->mode, 0600);
     assert_contains(file(&r, "certs/shop_foo-tls.pem")->data, "PRIVATE KEY");
     assert_contains(file(&r, "certs/shop_foo-tls.pem")->data, "BEGIN CERTIFICATE");
-    assert_string_equal(file(&r, "certs/crt-list.txt")->data, "certs/shop_foo-tls.pem foo.com\n");
-    assert_int_equal(file(&r, "certs/crt-list.txt")->mode, 0644);
+    assert_string_equal(file(&r, "crt-list.txt")->data, "certs/shop_foo-tls.pem foo.com\n");
+    assert_int_equal(file(&r, "crt-list.txt")->mode, 0644);
     rendered_free(&r);
     assert_int_equal(r.n_files, 0);
     assert_null(r.files);
@@ -332,7 +332,7 @@ static void test_render_drops_refused(void **state)
     /* nothing half-written: every server line is complete */
     assert_null(strstr(cfg, "    server \n"));
     assert_null(strstr(cfg, "    server    "));
-    assert_string_equal(file(&r, "certs/crt-list.txt")->data, "");
+    assert_string_equal(file(&r, "crt-list.txt")->data, "");
     assert_string_equal(file(&r, "certs/default.pem")->data, "");
     /* 5 map entries + 1 host + 1 backend + 1 certificate */
     assert_int_equal(r.n_dropped, 8);
