@@ -87,6 +87,7 @@ void ctl_events_replay(struct ctl *c)
 }
 
 static void schedule(struct ctl *c);
+static void forget_memo(struct ctl *c);
 
 void ctl_resume(struct ctl *c)
 {
@@ -269,6 +270,7 @@ static void on_loaded(struct hap *h, bool ok, const char *msg, void *arg)
         ctl_revert_current(c);
         if (c->hap.refused) {
             c->rejected_hash = c->pending.hash; /* not again until objects change */
+            forget_memo(c); /* which would keep the model refused */
         } else {
             if (!c->change_at)
                 c->change_at = c->pass_change_at;
@@ -429,6 +431,14 @@ static void check_memo(struct ctl *c, const struct model *m, const struct render
 #define check_spliced_cfg(c, m, r) ((void)0)
 #define check_memo(c, m, r) ((void)0)
 #endif
+
+/* Forgets what the last rendering learnt, and lets its model go. */
+static void forget_memo(struct ctl *c)
+{
+    memset(&c->memo, 0, sizeof(c->memo));
+    model_unref(c->memo_model);
+    c->memo_model = NULL;
+}
 
 /* Renders <m> with <o> and what the last rendering learnt (struct
  * render_memo): the maps a reroute changed are hashed by their
@@ -696,6 +706,7 @@ static void on_checked(enum hap_check res, const char *output, void *arg)
         bool blamed = ctl_blame_snippets(c, output);
 
         c->m_rejected++;
+        forget_memo(c); /* which would keep the model refused */
         /* without the refused snippets, the next build may load */
         if (!blamed)
             c->rejected_hash = c->pending.hash;
@@ -1153,6 +1164,7 @@ again:
             c->in_step = true;
         }
         rendered_free(&r);
+        forget_memo(c); /* which would keep <m> */
         model_unref(m);
         pass_done(c);
         return;

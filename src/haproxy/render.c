@@ -1235,9 +1235,6 @@ static int map_lines(const struct model *m, enum model_map map, struct map_out *
     return o->flush ? flush_piece(o) : 0;
 }
 
-/* A map's file: its content in memory, or, with o->from_model, only
- * its length and hash (render_file_write() and render_file_data() make it
- * again from the model). At 10,000 Ingresses the maps weigh a megabyte. */
 /* Adds to <mm> (<sign> 1) or takes from it (-1) the lines of entries <v>
  * (<n> of them) of a map, made in <b>. */
 static void memo_lines(struct render_memo_map *mm, struct buf *b, const struct model_entry *v,
@@ -1289,12 +1286,16 @@ static bool render_map_memo(const struct model *m, const struct render_opts *o,
     return true;
 }
 
+/* A map's file: its content in memory, or, with o->from_model, only
+ * its length and hash (render_file_write() and render_file_data() make it
+ * again from the model). At 10,000 Ingresses the maps weigh a megabyte. */
 static int render_map(struct rendered *r, const struct model *m, const struct render_opts *o,
                       enum model_map map)
 {
     struct map_out out = {.hashing = true, .flush = o->from_model ? drop_piece : NULL};
     struct render_memo_map *mm = o->from_model && o->memo ? &o->memo->maps[map] : NULL;
     struct render_file *f;
+    size_t dropped = 0;
     char name[64];
     int ret;
 
@@ -1317,8 +1318,6 @@ static int render_map(struct rendered *r, const struct model *m, const struct re
             size += strlen(m->maps[map][i].key) + strlen(m->maps[map][i].value) + 2;
         buf_reserve(&out.b, size);
     }
-    size_t dropped = 0;
-
     ret = map_lines(m, map, &out, &dropped);
     if (ret) {
         buf_free(&out.b);
