@@ -707,7 +707,7 @@ class Output:
         self.maps = {}
         for p in sorted((self.dir / "maps").glob("*.map")):
             self.maps[p.name] = [l for l in p.read_bytes().decode("latin-1").split("\n") if l]
-        crt_list = self.dir / "certs" / "crt-list.txt"
+        crt_list = self.dir / "crt-list.txt"
         self.crt_list = [l for l in crt_list.read_bytes().decode("latin-1").split("\n") if l]
         self.certs = {p.name: p.read_bytes() for p in (self.dir / "certs").glob("*.pem")
                       if p.name != "default.pem"}
