@@ -976,6 +976,25 @@ static bool patch_pass(struct ctl *c, const uint64_t *svcs, size_t n)
     return true;
 }
 
+/* Makes <m>, a reroute or recert of the running model for <n> changes to
+ * <what> ("ingresses", "secrets"), the pending generation: false when it is
+ * the running model, which no <part> ("route", "certificate") of those
+ * changed; it stays in step. */
+static bool patch_pending(struct ctl *c, struct model *m, size_t n, const char *what,
+                          const char *part)
+{
+    check_reroute(c, m);
+    if (m == c->running.model) {
+        model_unref(m);
+        log_debug("ctl", "%zu %s changed, no %s with them", n, what, part);
+        pass_in_step(c);
+        return false;
+    }
+    plan_gen_patched(&c->pending, &c->running, m);
+    c->pending.parts_changed = true; /* its maps or certificates, perhaps its crt-list */
+    return true;
+}
+
 /* A pass for changed Ingresses alone: the routes of their hosts built again
  * into the running model (model_reroute()), the maps changed through the
  * Runtime API, the generation rendered and written later (patch_applied()).
@@ -990,15 +1009,8 @@ static bool route_pass(struct ctl *c, const struct store_change *changes, size_t
 
     if (!m)
         return false;
-    check_reroute(c, m);
-    if (m == c->running.model) {
-        model_unref(m);
-        log_debug("ctl", "%zu ingresses changed, no route with them", n);
-        pass_in_step(c);
+    if (!patch_pending(c, m, n, "ingresses", "route"))
         return true;
-    }
-    plan_gen_patched(&c->pending, &c->running, m);
-    c->pending.parts_changed = true; /* its maps, perhaps its crt-list */
     /* a spare it filled: its server lines */
     if (m->n_patched != c->running.model->n_patched)
         c->pending.cfg_changed = true;
@@ -1038,15 +1050,8 @@ static bool cert_pass(struct ctl *c, const uint64_t *secrets, size_t n)
 
     if (!m)
         return false;
-    check_reroute(c, m);
-    if (m == c->running.model) {
-        model_unref(m);
-        log_debug("ctl", "%zu secrets changed, no certificate with them", n);
-        pass_in_step(c);
+    if (!patch_pending(c, m, n, "secrets", "certificate"))
         return true;
-    }
-    plan_gen_patched(&c->pending, &c->running, m);
-    c->pending.parts_changed = true; /* its certificates */
     model_unref(m);
     plan_make_routes(&c->running, &c->pending, &plan);
     if (plan.reload) {
