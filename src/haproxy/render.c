@@ -1194,6 +1194,13 @@ static int write_piece(struct map_out *o)
     return ret;
 }
 
+/* Appends the line of map entry <e> to <b>: 0, or non-zero when an escaping
+ * function refuses it (<b> holds part of it then). */
+static int map_line(struct buf *b, const struct model_entry *e)
+{
+    return map_key(b, e->key) || buf_addc(b, ' ') || map_key(b, e->value) || buf_addc(b, '\n');
+}
+
 /* Passes the piece <o> holds to o->flush. */
 static int flush_piece(struct map_out *o)
 {
@@ -1216,8 +1223,7 @@ static int map_lines(const struct model *m, enum model_map map, struct map_out *
     for (size_t i = 0; i < m->n_maps[map]; i++) {
         size_t mark = o->b.len;
 
-        if (map_key(&o->b, m->maps[map][i].key) || buf_addc(&o->b, ' ') ||
-            map_key(&o->b, m->maps[map][i].value) || buf_addc(&o->b, '\n')) {
+        if (map_line(&o->b, &m->maps[map][i])) {
             if (!o->b.ptr)
                 return -E2BIG;
             o->b.len = mark;
@@ -1245,8 +1251,7 @@ static void memo_lines(struct render_memo_map *mm, struct buf *b, const struct m
         size_t len = 0, dropped = 1;
 
         buf_reset(b);
-        if (!map_key(b, v[i].key) && !buf_addc(b, ' ') && !map_key(b, v[i].value) &&
-            !buf_addc(b, '\n')) {
+        if (!map_line(b, &v[i])) {
             h = line_hash(b->ptr, b->len);
             len = b->len;
             dropped = 0;

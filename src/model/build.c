@@ -1273,16 +1273,6 @@ static void secret_id(const struct k8s_secret *s, char *id, size_t size)
     snprintf(id, size, "%s#%016llx", s->obj.meta.key, (unsigned long long)s->data_hash);
 }
 
-void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *s)
-{
-    char id[600];
-
-    if (s->data_dropped || strcmp(s->type, "kubernetes.io/tls"))
-        return;
-    secret_id(s, id, sizeof(id));
-    tls_cache_get(opts->tls_cache, id, s->crt, s->crt_len, s->key, s->key_len);
-}
-
 const struct tls_entry *model_secret_tls(const struct model_opts *opts,
                                          const struct k8s_secret *s)
 {
@@ -1294,6 +1284,12 @@ const struct tls_entry *model_secret_tls(const struct model_opts *opts,
     return s->data_dropped ? tls_cache_find(opts->tls_cache, id)
                            : tls_cache_get(opts->tls_cache, id, s->crt, s->crt_len, s->key,
                                            s->key_len);
+}
+
+void model_parse_secret(const struct model_opts *opts, const struct k8s_secret *s)
+{
+    if (!s->data_dropped)
+        model_secret_tls(opts, s);
 }
 
 static const char *split_ref(const char *ref, char *ns, size_t size);

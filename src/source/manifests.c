@@ -300,6 +300,15 @@ static int scan_dir(struct scan *sc, const char *dir, int depth, char **err)
     return 0;
 }
 
+/* Adds hash <h> to the <*n> of <*v>, unless it is the last one there. */
+static void add_hash(uint64_t **v, size_t *n, size_t *cap, uint64_t h)
+{
+    if (*n && (*v)[*n - 1] == h)
+        return;
+    *v = xgrow(*v, cap, *n + 1, sizeof(**v));
+    (*v)[(*n)++] = h;
+}
+
 /* Counts a change of <o>, or of <was> before it (either may be NULL), in
  * what <sc>'s store changes are. */
 static void note_change(struct scan *sc, const struct k8s_obj *o, const struct k8s_obj *was)
@@ -311,20 +320,14 @@ static void note_change(struct scan *sc, const struct k8s_obj *o, const struct k
 
         if (!v[i])
             continue;
-        if (v[i]->kind == K8S_INGRESS) {
+        if (v[i]->kind == K8S_INGRESS)
             sc->ingresses = true;
-        } else if (v[i]->kind == K8S_SECRET && k8s_obj_lookup_hash(v[i], &h)) {
-            if (!sc->n_secrets || sc->secrets[sc->n_secrets - 1] != h) {
-                sc->secrets = xgrow(sc->secrets, &sc->cap_secrets, sc->n_secrets + 1,
-                                    sizeof(*sc->secrets));
-                sc->secrets[sc->n_secrets++] = h;
-            }
-        } else if (v[i]->kind != K8S_ENDPOINT_SLICE || !k8s_obj_lookup_hash(v[i], &h) || !h) {
+        else if (v[i]->kind == K8S_SECRET && k8s_obj_lookup_hash(v[i], &h))
+            add_hash(&sc->secrets, &sc->n_secrets, &sc->cap_secrets, h);
+        else if (v[i]->kind != K8S_ENDPOINT_SLICE || !k8s_obj_lookup_hash(v[i], &h) || !h)
             sc->others = true;
-        } else if (!sc->n_svcs || sc->svcs[sc->n_svcs - 1] != h) {
-            sc->svcs = xgrow(sc->svcs, &sc->cap_svcs, sc->n_svcs + 1, sizeof(*sc->svcs));
-            sc->svcs[sc->n_svcs++] = h;
-        }
+        else
+            add_hash(&sc->svcs, &sc->n_svcs, &sc->cap_svcs, h);
     }
 }
 
