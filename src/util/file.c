@@ -35,8 +35,8 @@ int file_write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-int file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
-                 char **err)
+int file_replace_with(const char *path, mode_t mode, unsigned flags,
+                      int (*fill)(int fd, void *arg), void *arg, char **err)
 {
     char tmp[PATH_MAX];
     int fd, ret;
@@ -51,7 +51,7 @@ int file_replace(const char *path, const void *data, size_t len, mode_t mode, un
     }
     ret = fchmod(fd, mode) == -1 ? -errno : 0;
     if (ret == 0)
-        ret = file_write_all(fd, data, len);
+        ret = fill(fd, arg);
     if (ret == 0 && (((flags & FILE_F_SYNC) && fsync(fd) == -1) || rename(tmp, path) == -1))
         ret = -errno;
     if (ret != 0) {
@@ -74,6 +74,14 @@ static int write_bytes(int fd, void *arg)
     const struct bytes *b = arg;
 
     return file_write_all(fd, b->data, b->len);
+}
+
+int file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
+                 char **err)
+{
+    struct bytes b = {data, len};
+
+    return file_replace_with(path, mode, flags, write_bytes, &b, err);
 }
 
 int file_create(const char *path, const void *data, size_t len, mode_t mode, char **err)

@@ -12,6 +12,10 @@
  * says why. */
 int file_replace(const char *path, const void *data, size_t len, mode_t mode, unsigned flags,
                  char **err);
+/* file_replace() of the content <fill> writes to the temporary file's
+ * descriptor, returning 0 or a negative errno. */
+int file_replace_with(const char *path, mode_t mode, unsigned flags,
+                      int (*fill)(int fd, void *arg), void *arg, char **err);
 /* Creates the new file <path> (it must not exist) with <len> bytes of <data>
  * and <mode>, without the temporary file: for directories nothing reads
  * until they are complete. Returns 0 or a negative errno; *err says why. */
