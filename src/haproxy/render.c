@@ -1210,20 +1210,19 @@ static int flush_piece(struct map_out *o)
     return o->flush(o);
 }
 
-/* Puts the lines of map <map> of <m> out to <o>, counting those an escaping
- * function refuses, which are left out, in *<dropped> (or not, NULL). Returns
- * 0, -E2BIG when the map would exceed RENDER_MAX_MAP, or what o->flush
- * returned. */
-static int map_lines(const struct model *m, enum model_map map, struct map_out *o,
-                     size_t *dropped)
+/* Puts the lines of map entries <v> (<n> of them) out to <o>, counting those
+ * an escaping function refuses, which are left out, in *<dropped> (or not,
+ * NULL). Returns 0, -E2BIG when the map would exceed RENDER_MAX_MAP, or what
+ * o->flush returned. */
+static int entry_lines(const struct model_entry *v, size_t n, struct map_out *o, size_t *dropped)
 {
     int ret = 0;
 
     buf_adds(&o->b, "");
-    for (size_t i = 0; i < m->n_maps[map]; i++) {
+    for (size_t i = 0; i < n; i++) {
         size_t mark = o->b.len;
 
-        if (map_line(&o->b, &m->maps[map][i])) {
+        if (map_line(&o->b, &v[i])) {
             if (!o->b.ptr)
                 return -E2BIG;
             o->b.len = mark;
@@ -1239,6 +1238,13 @@ static int map_lines(const struct model *m, enum model_map map, struct map_out *
             return ret;
     }
     return o->flush ? flush_piece(o) : 0;
+}
+
+/* entry_lines() of map <map> of <m>. */
+static int map_lines(const struct model *m, enum model_map map, struct map_out *o,
+                     size_t *dropped)
+{
+    return entry_lines(m->maps[map], m->n_maps[map], o, dropped);
 }
 
 /* Adds to <mm> (<sign> 1) or takes from it (-1) the lines of entries <v>
@@ -1264,9 +1270,10 @@ static void memo_lines(struct render_memo_map *mm, struct buf *b, const struct m
 
 /* Map <map> of <m> from what o->memo says of the last one rendered with it,
  * when they differ by a few entries in a row (a reroute's map shares the
- * rest of its entries' pointers): false when it cannot. */
+ * rest of its entries' pointers): false when it cannot. *<sp> says how its
+ * file is made from that one's, when that one has a line for each entry. */
 static bool render_map_memo(const struct model *m, const struct render_opts *o,
-                            enum model_map map)
+                            enum model_map map, struct render_splice *sp)
 {
     struct render_memo_map *mm = &o->memo->maps[map];
     const struct model_entry *v = m->maps[map];
@@ -1275,13 +1282,21 @@ static bool render_map_memo(const struct model *m, const struct render_opts *o,
 
     if (!mm->v || !n)
         return false;
-    if (mm->v == v && mm->n == n)
-        return true;
-    head = model_entries_shared(mm->v, mm->n, v, n);
-    tail = model_entries_shared_end(mm->v + head, mm->n - head, v + head, n - head);
+    if (mm->v == v && mm->n == n) {
+        head = n;
+        tail = 0;
+    } else {
+        head = model_entries_shared(mm->v, mm->n, v, n);
+        tail = model_entries_shared_end(mm->v + head, mm->n - head, v + head, n - head);
+    }
     /* hashing a quarter of the map again costs what hashing it whole does */
     if ((mm->n - head - tail) + (n - head - tail) > n / 4 + 64)
         return false;
+    if (!mm->dropped)
+        *sp = (struct render_splice){mm->hash, mm->len, head, mm->n - head - tail,
+                                     n - head - tail};
+    if (mm->v == v)
+        return true;
     buf_init(&b, RENDER_MAX_MAP);
     memo_lines(mm, &b, mm->v + head, mm->n - head - tail, -1);
     memo_lines(mm, &b, v + head, n - head - tail, 1);
@@ -1299,19 +1314,21 @@ static int render_map(struct rendered *r, const struct model *m, const struct re
 {
     struct map_out out = {.hashing = true, .flush = o->from_model ? drop_piece : NULL};
     struct render_memo_map *mm = o->from_model && o->memo ? &o->memo->maps[map] : NULL;
+    struct render_splice splice = {0};
     struct render_file *f;
     size_t dropped = 0;
     char name[64];
     int ret;
 
     snprintf(name, sizeof(name), "maps/%s.map", model_map_name(map));
-    if (mm && render_map_memo(m, o, map)) {
+    if (mm && render_map_memo(m, o, map, &splice)) {
         if (mm->len > RENDER_MAX_MAP)
             return -E2BIG;
         f = new_file(r, name, 0644);
         f->map = (int)map;
         f->len = mm->len;
         f->hash = mm->hash;
+        f->splice = splice;
         r->n_dropped += mm->dropped;
         return 0;
     }
@@ -1606,6 +1623,62 @@ static int copy_range(int in, size_t from, size_t to, int out)
         pos += n;
     }
     return 0;
+}
+
+/* The offset in file <in> past <lines> more lines from offset *<pos>, put
+ * in *<pos>. Returns 0, -ESTALE when the file ends before, or a negative
+ * errno. */
+static int skip_lines(int in, size_t lines, size_t *pos)
+{
+    char buf[16384];
+
+    while (lines) {
+        ssize_t n = pread(in, buf, sizeof(buf), (off_t)*pos);
+        const char *p = buf, *end = buf + (n > 0 ? n : 0), *nl;
+
+        if (n <= 0)
+            return n ? -errno : -ESTALE;
+        while (lines && (nl = memchr(p, '\n', (size_t)(end - p)))) {
+            p = nl + 1;
+            lines--;
+        }
+        *pos += (size_t)(lines ? end - buf : p - buf);
+    }
+    return 0;
+}
+
+int render_file_splice(const struct render_file *f, const struct model *m, int from, int fd)
+{
+    const struct render_splice *sp = &f->splice;
+    struct map_out out = {.flush = write_piece, .fd = fd};
+    size_t head = 0, tail;
+    struct stat st;
+    int ret;
+
+    if (f->map < 0 || !sp->from_hash)
+        return -ENODATA;
+    if (fstat(from, &st) == -1)
+        return -errno;
+    if ((size_t)st.st_size != sp->from_len)
+        return -ESTALE;
+    ret = skip_lines(from, sp->head, &head);
+    tail = head;
+    if (!ret)
+        ret = skip_lines(from, sp->skip, &tail);
+    if (!ret)
+        ret = copy_range(from, 0, head, fd);
+    if (!ret) {
+        buf_init(&out.b, RENDER_MAX_MAP);
+        out.len = head;
+        ret = entry_lines(m->maps[f->map] + sp->head, sp->n, &out, NULL);
+        buf_free(&out.b);
+    }
+    if (!ret)
+        ret = copy_range(from, tail, sp->from_len, fd);
+    /* the lines copied, and so the file, are not the ones rendered */
+    if (!ret && out.len + sp->from_len - tail != f->len)
+        ret = -ESTALE;
+    return ret;
 }
 
 /* haproxy.cfg of <m>, a patch of the build o->cfg_from was rendered from,

@@ -107,6 +107,14 @@ struct render_file {
                                 * file written then is the one to use */
     const struct model_cert *cert; /* the certificate a certificate's file holds (its
                                 * hash is of what its PEM is made from), or NULL */
+    struct render_splice {     /* a map that differs from the last one rendered by
+                                * a run of entries (render_opts.memo): its file is
+                                * that one's, <skip> lines after its first <head>
+                                * replaced by those of <n> entries from <head> on */
+        uint64_t from_hash;    /* the last one's hash; 0: not such a map */
+        size_t from_len;
+        size_t head, skip, n;
+    } splice;
 };
 
 /* A complete rendering: every file HAProxy needs, in a fixed order. */
@@ -134,6 +142,11 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
  * again from <m>, the model it was rendered from. Returns 0 or a negative
  * errno. */
 int render_file_write(const struct render_file *f, const struct model *m, int fd);
+/* Writes map <f> to <fd> from <from>, a descriptor of the file last rendered
+ * with the memo (f->splice): the lines they share copied, the others made
+ * from <m>. Returns 0, -ESTALE when <from> does not hold that file (<fd>
+ * holds part of the map then), or a negative errno. */
+int render_file_splice(const struct render_file *f, const struct model *m, int from, int fd);
 /* The content of <f>, <len> bytes: a map or certificate without data is
  * made from <m>, the model it was rendered from, and kept in <f> until
  * rendered_free(). */

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -610,11 +611,27 @@ static void test_render_from_model(void **state)
 
 /* The maps of <p> rendered with <memo> hash as a whole rendering's, the
  * entries refused by an escaping function counted the same. */
-static void assert_memo_renders(const struct model *p, struct render_memo *memo)
+/* The maps of <m> with entries. */
+static size_t maps_used(const struct model *m)
+{
+    size_t n = 0;
+
+    for (int k = 0; k < MODEL_MAP_COUNT; k++)
+        n += m->n_maps[k] > 0;
+    return n;
+}
+
+/* Renders <p> with <memo>, and checks that its maps hash as a whole
+ * rendering's do, and that each map made from the last one's file in <dir>
+ * (render_file_splice()) is byte for byte that map; then puts <p>'s maps in
+ * <dir>. Returns how many maps were made so. */
+static size_t assert_memo_renders(const struct model *p, struct render_memo *memo,
+                                  const char *dir)
 {
     struct render_opts ro = ropts(), rm = ropts();
     struct rendered full, lean;
     char *err = NULL;
+    size_t spliced = 0;
 
     rm.from_model = true;
     rm.memo = memo;
@@ -624,15 +641,85 @@ static void assert_memo_renders(const struct model *p, struct render_memo *memo)
     assert_true(lean.hash == full.hash);
     assert_int_equal(lean.n_dropped, full.n_dropped);
     for (size_t i = 0; i < full.n_files; i++) {
-        assert_string_equal(lean.files[i].name, full.files[i].name);
-        assert_int_equal(lean.files[i].len, full.files[i].len);
-        assert_true(lean.files[i].hash == full.files[i].hash);
+        const struct render_file *f = &lean.files[i];
+        char *path, *next, *data = NULL;
+        size_t len = 0;
+        int from, fd;
+
+        assert_string_equal(f->name, full.files[i].name);
+        assert_int_equal(f->len, full.files[i].len);
+        assert_true(f->hash == full.files[i].hash);
+        if (f->map < 0)
+            continue;
+        path = xasprintf("%s/%d.map", dir, f->map);
+        next = xasprintf("%s/next.map", dir);
+        if (f->splice.from_hash) {
+            from = open(path, O_RDONLY);
+            assert_true(from >= 0);
+            fd = open(next, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            assert_true(fd >= 0);
+            assert_int_equal(render_file_splice(f, p, from, fd), 0);
+            close(fd);
+            close(from);
+            assert_int_equal(file_read(next, 64u << 20, &data, &len), 0);
+            assert_int_equal(len, full.files[i].len);
+            assert_memory_equal(data, full.files[i].data, len);
+            free(data);
+            spliced++;
+        }
+        assert_int_equal(file_replace(path, full.files[i].data, full.files[i].len, 0600, 0,
+                                      &err), 0);
+        unlink(next);
+        free(next);
+        free(path);
     }
     for (int k = 0; k < MODEL_MAP_COUNT; k++) {
         if (p->n_maps[k])
             assert_ptr_equal(memo->maps[k].v, p->maps[k]);
     }
     rendered_free(&full);
+    rendered_free(&lean);
+    return spliced;
+}
+
+/* A map file that is not the one the memo remembers is not spliced from:
+ * one of another length, and one with fewer lines. */
+static void assert_splice_refuses_other_files(const struct model *p, struct render_memo *memo,
+                                              const char *dir)
+{
+    struct render_opts rm = ropts();
+    struct rendered lean;
+    char *err = NULL, *path = xasprintf("%s/other.map", dir);
+    const char *const others[] = {"x y\n", NULL};
+
+    rm.from_model = true;
+    rm.memo = memo;
+    assert_int_equal(render(p, &rm, &lean, &err), 0);
+    for (size_t i = 0; i < lean.n_files; i++) {
+        struct render_file f = lean.files[i];
+        char *text;
+        int from, fd;
+
+        if (f.map < 0 || !f.splice.from_hash || !f.splice.head)
+            continue;
+        /* the right length, no line breaks: too few lines */
+        text = xmalloc(f.splice.from_len);
+        memset(text, 'x', f.splice.from_len);
+        for (size_t k = 0; k < 2; k++) {
+            const char *data = k ? text : others[0];
+
+            assert_int_equal(file_replace(path, data, k ? f.splice.from_len : strlen(data),
+                                          0600, 0, &err), 0);
+            from = open(path, O_RDONLY);
+            fd = open("/dev/null", O_WRONLY);
+            assert_int_equal(render_file_splice(&f, p, from, fd), -ESTALE);
+            close(fd);
+            close(from);
+        }
+        free(text);
+    }
+    unlink(path);
+    free(path);
     rendered_free(&lean);
 }
 
@@ -649,15 +736,16 @@ static void test_render_memo(void **state)
     struct model *m, *p;
     struct store_change *v;
     struct model_entry *a, *b, *was;
-    char *crt, *key;
+    char *crt, *key, dir[] = "/tmp/portico-memo-XXXXXX";
     size_t n;
 
     (void)state;
+    assert_non_null(mkdtemp(dir));
     memset(&memo, 0, sizeof(memo));
     sample_store(&s, "10.0.0.1", &crt, &key);
     put_many(&s, 500, "/api", false);
     m = model_build(&s, &mo);
-    assert_memo_renders(m, &memo);
+    assert_int_equal(assert_memo_renders(m, &memo, dir), 0);
     store_track(&s, K8S_INGRESS);
     for (size_t i = 0; i < sizeof(adds) / sizeof(*adds); i++) {
         if (adds[i])
@@ -673,7 +761,8 @@ static void test_render_memo(void **state)
         store_changes_free(v, n);
         assert_non_null(p);
         assert_ptr_not_equal(p->maps[MODEL_MAP_HOSTS], m->maps[MODEL_MAP_HOSTS]);
-        assert_memo_renders(p, &memo);
+        /* every map: those the reroute changed, and the others */
+        assert_int_equal(assert_memo_renders(p, &memo, dir), maps_used(p));
         model_unref(m);
         m = p;
     }
@@ -687,12 +776,14 @@ static void test_render_memo(void **state)
     a[2] = (struct model_entry){"a.com/z", "be_ok"};
     memcpy(b, a, 3 * sizeof(*a));
     b[1] = (struct model_entry){"a.com/v", "bad value"};
+    assert_splice_refuses_other_files(m, &memo, dir);
     m->maps[MODEL_MAP_EXACT] = a;
     m->n_maps[MODEL_MAP_EXACT] = 3;
-    assert_memo_renders(m, &memo);
+    assert_memo_renders(m, &memo, dir);
     assert_int_equal(memo.maps[MODEL_MAP_EXACT].dropped, 1);
     m->maps[MODEL_MAP_EXACT] = b;
-    assert_memo_renders(m, &memo);
+    /* its file has no line for a refused entry: made whole */
+    assert_int_equal(assert_memo_renders(m, &memo, dir), maps_used(m) - 1);
     assert_int_equal(memo.maps[MODEL_MAP_EXACT].dropped, 1);
     m->maps[MODEL_MAP_EXACT] = was;
     m->n_maps[MODEL_MAP_EXACT] = n;
@@ -702,6 +793,7 @@ static void test_render_memo(void **state)
     store_deinit(&s);
     free(crt);
     free(key);
+    file_rmtree(dir);
 }
 
 /* Renders patch <p> into <path> from <from> (rendered before into
