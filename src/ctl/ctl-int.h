@@ -211,6 +211,19 @@ char *ctl_gen_cfg(const struct ctl *c, unsigned gen);
 /* Writes generation <gen>, rendered as <r>, which c->pending describes.
  * Returns 0 or a negative errno with *<err> set. */
 int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err);
+/* Whether c->pending differs from the running generation in the content
+ * of its maps and certificates, its crt-list and the servers of haproxy.cfg
+ * alone, as after reroutes, certificate passes and endpoint patches:
+ * ctl_write_in_place() can write it. */
+bool ctl_same_files(const struct ctl *c);
+/* Writes rendering <r>, which c->pending describes, into the running
+ * generation: each file that differs replaced (a temporary file renamed over
+ * it), haproxy.cfg last; a certificate in the directory the generation's
+ * "certs" links, which only older generations, never loaded again, may
+ * share. A new generation would create a directory and link every unchanged
+ * file again (1,000 certificates for a rotation), then remove the oldest
+ * one. Returns 0 or a negative errno with *<err> set. */
+int ctl_write_in_place(struct ctl *c, const struct rendered *r, char **err);
 /* Points "current" at the pending generation, so a restarted HAProxy loads
  * it; where it pointed before is kept for ctl_revert_current(). Returns 0,
  * or logs why not and returns a negative errno. */

@@ -509,12 +509,13 @@ static int write_cfg_in_place(struct ctl *c)
 }
 
 /* Writes the running model, patched since the last generation was written
- * (patch_pass()), as a new generation and makes it current. A patch's files
- * wait for this, at most CTL_WRITEBACK_MS, so that a burst of endpoint
- * changes is rendered and written once, not once each; a pass that builds
- * and a HAProxy restart write them first. Returns 0, or logs why not, tries
- * again later and returns a negative errno. It uses c->pending: no pass may
- * have set it. */
+ * (patch_pass()): into the running generation when only what the Runtime
+ * API changes differs (ctl_write_in_place()), else as a new generation it
+ * makes current. A patch's files wait for this, at most CTL_WRITEBACK_MS,
+ * so that a burst of endpoint changes is rendered and written once, not
+ * once each; a pass that builds and a HAProxy restart write them first.
+ * Returns 0, or logs why not, tries again later and returns a negative
+ * errno. It uses c->pending: no pass may have set it. */
 static int write_running(struct ctl *c)
 {
     struct model *m = c->running.model;
@@ -522,6 +523,7 @@ static int write_running(struct ctl *c)
     struct rendered r;
     uint64_t t0 = uv_hrtime(), t1;
     char *err = NULL, *cfg_from = NULL;
+    bool in_place;
     int ret;
 
     if (!c->files_behind)
@@ -563,15 +565,19 @@ static int write_running(struct ctl *c)
         return ret;
     }
     t1 = uv_hrtime();
-    c->pending_gen = c->gen + 1;
     plan_gen_set(&c->pending, m, &r);
-    ret = ctl_write_generation(c, &r, c->pending_gen, &err);
+    /* maps, crt-list and servers alone: the running generation's files
+     * replaced, not a new generation made */
+    in_place = ctl_same_files(c);
+    c->pending_gen = in_place ? c->gen : c->gen + 1;
+    ret = in_place ? ctl_write_in_place(c, &r, &err)
+                   : ctl_write_generation(c, &r, c->pending_gen, &err);
     rendered_free(&r);
     if (ret) {
-        log_err("ctl", "cannot write generation %u: %s; trying again in %u ms", c->pending_gen,
-                err, CTL_RETRY_MS);
+        log_err("ctl", "cannot write generation %u%s: %s; trying again in %u ms", c->pending_gen,
+                in_place ? " in place" : "", err, CTL_RETRY_MS);
         free(err);
-    } else {
+    } else if (!in_place) {
         ret = ctl_make_current(c);
     }
     if (ret) {
@@ -582,9 +588,11 @@ static int write_running(struct ctl *c)
     }
     plan_gen_move(&c->running, &c->pending);
     c->files_behind = false;
-    ctl_prune_generations(c);
-    log_debug("ctl", "generation %u written after runtime updates: render %.1f ms, files %.1f ms",
-              c->gen, (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6);
+    if (!in_place)
+        ctl_prune_generations(c);
+    log_debug("ctl", "generation %u written after runtime updates%s: render %.1f ms, files %.1f ms",
+              c->gen, in_place ? ", in place" : "", (double)(t1 - t0) / 1e6,
+              (double)(uv_hrtime() - t1) / 1e6);
     /* what the rendering held */
     xtrim();
     return 0;

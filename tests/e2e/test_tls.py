@@ -382,11 +382,13 @@ def test_configmap_default_certificate_and_backend(launcher, certs):
 
 
 def test_generations_share_their_certificates(launcher, certs):
-    """doc/operations.md: a generation's "certs" links a directory shared by the
-    generations with the same certificates; one whose certificates changed gets its own,
-    the unchanged ones hard-linked into it; a directory goes with its last generation;
-    and HAProxy started again from the files serves what the Runtime API set."""
-    echo = launcher.echo({"a": ["127.0.0.1"]})
+    """doc/operations.md: what the Runtime API changed (routes, a rotated
+    certificate) is written into the running generation; a generation's "certs" links
+    a directory shared by the generations with the same certificates; one whose
+    certificates changed gets its own, the unchanged ones hard-linked into it; a
+    directory goes with its last generation; and HAProxy started again from the files
+    serves what the Runtime API set."""
+    echo = launcher.echo({"a": ["127.0.0.1"], "b": ["127.0.0.1"], "c": ["127.0.0.1"]})
     m = launcher.manifests()
     v2 = certs.get("gen-v2", "gen-v2", ["gen.tls.test"])
     m.write("all.yaml", echo.objects("a") + [
@@ -405,25 +407,52 @@ def test_generations_share_their_certificates(launcher, certs):
         change()
         wait_for(lambda: os.readlink(cfg / "current") != gen, what=what)
 
+    def in_place(what, change, written):
+        gen = os.readlink(cfg / "current")
+        change()
+        wait_for(written, what=what)
+        assert os.readlink(cfg / "current") == gen, f"{what}: not in the running generation"
+
+    def hosts_map():
+        return (cfg / "current" / "maps" / "hosts.map").read_text()
+
     first = certs_dir()
+    default_ino = (first / "default.pem").stat().st_ino
     for i in range(3):
-        new_generation(f"route change {i} written", lambda: m.write(
-            "more.yaml", ingress("more", [rule(f"more{i}.tls.test", path("/", "a"))])))
+        host = f"more{i}.tls.test"
+        in_place(f"route change {i} written", lambda: m.write(
+            "more.yaml", ingress("more", [rule(host, path("/", "a"))])),
+            lambda: host in hosts_map())
         assert certs_dir() == first
-    new_generation("the rotation written", lambda: m.write(
+    rotated = first / "default_gen-secret.pem"
+    in_place("the rotation written", lambda: m.write(
         "all.yaml", echo.objects("a") + [tls_secret("gen-secret", v2),
-                                         tls_ingress("a", "gen.tls.test", "gen-secret")]))
-    rotated = certs_dir()
-    assert rotated != first
-    assert (rotated / "default.pem").stat().st_ino == (first / "default.pem").stat().st_ino
-    assert v2.crt in (rotated / "default_gen-secret.pem").read_text()
+                                         tls_ingress("a", "gen.tls.test", "gen-secret")]),
+        lambda: v2.crt in rotated.read_text())
+    assert certs_dir() == first
+    assert (first / "default.pem").stat().st_ino == default_ino
     assert cn(px, "gen.tls.test") == "gen-v2"
-    for i in range(3):
-        new_generation(f"route change {i} after the rotation written", lambda: m.write(
-            "more.yaml", ingress("more", [rule(f"again{i}.tls.test", path("/", "a"))])))
-    assert certs_dir() == rotated
-    assert not first.exists(), "a directory no generation links is removed"
-    assert sorted(p.name for p in cfg.glob("certs-*")) == [rotated.name]
+    # a certificate added: a build, and a directory of its own
+    new_generation("a new TLS backend", lambda: m.write(
+        "more.yaml", echo.objects("b") + [
+            tls_secret("b-secret", certs.get("gen-b", "gen-b", ["b.tls.test"])),
+            tls_ingress("b", "b.tls.test", "b-secret")]))
+    second = certs_dir()
+    assert second != first
+    assert (second / "default.pem").stat().st_ino == default_ino
+    assert v2.crt in (second / "default_gen-secret.pem").read_text()
+    assert (second / "default_b-secret.pem").exists()
+    # a build with the same certificates links that directory; the first one,
+    # no longer linked once its last generation is pruned, is removed
+    new_generation("a new backend", lambda: m.write(
+        "more.yaml", echo.objects("b") + echo.objects("c") + [
+            tls_secret("b-secret", certs.get("gen-b", "gen-b", ["b.tls.test"])),
+            tls_ingress("b", "b.tls.test", "b-secret"),
+            ingress("more", [rule("c.tls.test", path("/", "c"))])]))
+    assert certs_dir() == second
+    # once the reload is confirmed
+    wait_for(lambda: not first.exists(), what="a directory no generation links removed")
+    assert sorted(p.name for p in cfg.glob("certs-*")) == [second.name]
     # HAProxy restarted from the files: the rotated certificate
     old = px.haproxy_pid()
     os.kill(old, signal.SIGKILL)
