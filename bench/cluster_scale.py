@@ -277,6 +277,7 @@ def endpoint_of(port, host):
 LIMIT = [30]
 # seconds between a change served and the next (--gap)
 GAP = [0.0]
+PERF = [None]  # --perf: a directory for perf's profile of each batch
 
 
 def until(cond, what, limit=None):
@@ -323,12 +324,20 @@ def measured(pid, ctl, log, cg, name, fn):
     m0, e0 = metrics(ctl), log.read_text().count('msg="watch event ')
     if cg:
         callgrind(pid, "-i", "on")
+    perf = None
+    if PERF[0] and name != "idle":
+        perf = subprocess.Popen(["perf", "record", "-q", "-g", "-p", str(pid), "-o",
+                                 str(Path(PERF[0]) / f"perf-{name}.data")],
+                                stdout=subprocess.DEVNULL)
     c0, t0 = cpu_ms(pid), time.monotonic()
     res = fn()
     # the files of patches and reroutes are written up to 2 s after them
     time.sleep(WRITEBACK_S * (10 if cg else 1))
     settle(pid, cg, 600 if cg else 30)
     c1, t1 = cpu_ms(pid), time.monotonic()
+    if perf:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(60)
     if cg:
         callgrind(pid, "-i", "off")
         callgrind(pid, "-d", name)
@@ -748,6 +757,9 @@ def main():
                     help="Portico's drift check interval (PORTICO_DRIFT_INTERVAL_MS; 0: its "
                          "own, 30 s): 3600000 keeps the periodic check, whose cost "
                          "bench/drift_cost.py measures, out of the CPU per change")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="perf record -g of Portico over each kind's batch, into "
+                         "DIR/perf-KIND.data (build with -fno-omit-frame-pointer)")
     ap.add_argument("--portico", action="append",
                     help="binary to measure, and flags of its own after it, e.g. "
                          "'./portico --spare-backends=0' (repeatable; default ./portico)")
@@ -755,6 +767,7 @@ def main():
     binaries = args.portico or [str(ROOT / "portico")]
     args.kinds = set(k for k in args.kinds.split(",") if k)
     GAP[0] = args.gap
+    PERF[0] = args.perf
     into_netns()
     with bench_cluster("portico-scale-") as (tmp, admin):
         admin.create(fixed_objects(ENDPOINTS_PORT))
