@@ -45,6 +45,10 @@ reports:
   events' decoding, the passes, the Runtime API, the status writes), then a
   dump per kind; less the idle instructions over as long (an idle dump of
   the same run), and the top functions by inclusive cost;
+- with --perf DIR, perf record -g of Portico over each kind's batch, into
+  DIR/perf-KIND.data (a build with -fno-omit-frame-pointer shows whole
+  stacks: make BUILD=/tmp/build-fp CFLAGS="-O2 -g -fno-omit-frame-pointer"
+  /tmp/build-fp/portico);
 - with --load S: wrk (-t1 -c50) on a stable host for S seconds while
   --load-changes changes are made (new host, path added to the loaded
   Ingress, endpoint added to and removed from the loaded Service, and with
