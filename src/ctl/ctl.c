@@ -590,9 +590,9 @@ static int write_running(struct ctl *c)
     c->files_behind = false;
     if (!in_place)
         ctl_prune_generations(c);
-    log_debug("ctl", "generation %u written after runtime updates%s: render %.1f ms, files %.1f ms",
-              c->gen, in_place ? ", in place" : "", (double)(t1 - t0) / 1e6,
-              (double)(uv_hrtime() - t1) / 1e6);
+    log_debug("ctl", "generation %u written after runtime updates: render %.1f ms, files %.1f ms%s",
+              c->gen, (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6,
+              in_place ? "; in place" : "");
     /* what the rendering held */
     xtrim();
     return 0;
