@@ -1278,11 +1278,12 @@ static bool render_map_memo(const struct model *m, const struct render_opts *o,
     struct render_memo_map *mm = &o->memo->maps[map];
     const struct model_entry *v = m->maps[map];
     size_t n = m->n_maps[map], head, tail;
+    bool same = mm->v == v && mm->n == n;
     struct buf b;
 
     if (!mm->v || !n)
         return false;
-    if (mm->v == v && mm->n == n) {
+    if (same) {
         head = n;
         tail = 0;
     } else {
@@ -1295,7 +1296,7 @@ static bool render_map_memo(const struct model *m, const struct render_opts *o,
     if (!mm->dropped)
         *sp = (struct render_splice){mm->hash, mm->len, head, mm->n - head - tail,
                                      n - head - tail};
-    if (mm->v == v)
+    if (same)
         return true;
     buf_init(&b, RENDER_MAX_MAP);
     memo_lines(mm, &b, mm->v + head, mm->n - head - tail, -1);
