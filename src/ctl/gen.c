@@ -221,6 +221,23 @@ static char *splice_from(const struct render_file *f, const char *dir, uint64_t 
     return xasprintf("%s/%s", dir, f->name);
 }
 
+/* Writes <f> of c->pending's rendering into <path>: a new file, or with
+ * <replace> a temporary one renamed over <path>; a map spliced from <from>
+ * (splice_from(), freed here) when it can. Returns 0 or a negative errno
+ * with *<err> set. */
+static int write_model_file(struct ctl *c, const char *path, const struct render_file *f,
+                            char *from, bool replace, char **err)
+{
+    struct file_of_model fm = {f, c->pending.model, from};
+    int ret = replace ? file_replace_with(path, f->mode, 0, write_file_of_model, &fm, err)
+                      : file_create_with(path, f->mode, write_file_of_model, &fm, err);
+
+    if (ret == 0 && from)
+        check_spliced_map(f, c->pending.model, path);
+    free(from);
+    return ret;
+}
+
 /* Whether the certificate files of <r>, which c->pending describes, are
  * those of the running generation, which has as many. */
 static bool same_certs(struct ctl *c, const struct rendered *r, const struct hmap *old)
@@ -341,15 +358,11 @@ int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, 
                 errmsg_set(err, "rename %s to %s: %s", f->path, path, strerror(errno));
             }
         } else if (ret == 0) {
-            struct file_of_model fm = {f, c->pending.model,
-                                       k ? splice_from(f, prev, c->running.hashes[k - 1]) : NULL};
-
             /* a fresh directory, not current yet: no temporary file; no
              * fsync: a generation is rebuilt from the objects after a crash */
-            ret = file_create_with(path, f->mode, write_file_of_model, &fm, err);
-            if (ret == 0 && fm.from)
-                check_spliced_map(f, c->pending.model, path);
-            free(fm.from);
+            ret = write_model_file(c, path, f,
+                                   k ? splice_from(f, prev, c->running.hashes[k - 1]) : NULL,
+                                   false, err);
         }
         free(path);
     }
@@ -381,13 +394,8 @@ static int replace_file(struct ctl *c, const char *dir, const struct render_file
                         uint64_t running_hash, char **err)
 {
     char *path = xasprintf("%s/%s", dir, f->name);
-    struct file_of_model fm = {f, c->pending.model, splice_from(f, dir, running_hash)};
-    int ret;
+    int ret = write_model_file(c, path, f, splice_from(f, dir, running_hash), true, err);
 
-    ret = file_replace_with(path, f->mode, 0, write_file_of_model, &fm, err);
-    if (ret == 0 && fm.from)
-        check_spliced_map(f, c->pending.model, path);
-    free(fm.from);
     free(path);
     return ret;
 }
