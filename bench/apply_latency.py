@@ -26,7 +26,8 @@ import tempfile
 import time
 import urllib.request
 
-from benchlib import free_port, portico_command, http_status, memory_mib, metrics, pct, wait_ready
+from benchlib import (free_port, haproxy_cfg_args, portico_command, http_status, memory_mib,
+                      metrics, pct, wait_ready)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -174,8 +175,8 @@ def main():
         checks = []
         for _ in range(5):
             s = time.monotonic()
-            subprocess.run(["haproxy", "-c", "-q", "-f",
-                            os.path.join(cfg, "current", "haproxy.cfg")], check=True)
+            subprocess.run(["haproxy", "-c", "-q"] +
+                           haproxy_cfg_args(os.path.join(cfg, "current")), check=True)
             checks.append((time.monotonic() - s) * 1000)
         rss = memory_mib(proc.pid)["VmHWM"]
     finally:

@@ -100,6 +100,19 @@ def wait_ready(ctl_port, proc, why):
         time.sleep(0.01)
 
 
+def haproxy_cfg_text(gen_dir):
+    """The configuration of a generation directory as HAProxy reads it:
+    haproxy.cfg, then the files of backends/ in lexical order."""
+    gen_dir = Path(gen_dir)
+    files = [gen_dir / "haproxy.cfg"] + sorted((gen_dir / "backends").glob("*.cfg"))
+    return "".join(f.read_text() for f in files)
+
+
+def haproxy_cfg_args(gen_dir):
+    """haproxy's -f arguments for a generation directory."""
+    return ["-f", os.path.join(gen_dir, "haproxy.cfg"), "-f", os.path.join(gen_dir, "backends")]
+
+
 def memory_mib(pid):
     """The Vm* lines of /proc/<pid>/status (VmHWM, VmRSS, ...) in MiB."""
     with open(f"/proc/{pid}/status") as f:

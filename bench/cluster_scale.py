@@ -96,7 +96,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "cluster"))
-from benchlib import (cpu_ms, free_port, haproxy_memory, http_answer,  # noqa: E402
+from benchlib import (cpu_ms, free_port, haproxy_cfg_text, haproxy_memory, http_answer,  # noqa: E402
                       http_status, memory_mib, metrics, pct, portico_command, reload_times,
                       reloads, spare_uses, wait_ready)
 from kapi import Client  # noqa: E402
@@ -569,7 +569,7 @@ def run_once(binary, tmp, admin, certs, args, tag, cg=False):
         rss = memory_mib(proc.pid)["VmRSS"]
         hap = haproxy_memory(proc.pid)
         out["hap_ready"] = (hap["master"]["VmRSS"], max(w["VmRSS"] for w in hap["workers"]))
-        cfg = (work / "config" / "current" / "haproxy.cfg").read_text()
+        cfg = haproxy_cfg_text(work / "config" / "current")
         out["servers"] = len(re.findall(r"^\s+server ", cfg, re.M))
         out["backends"] = len(re.findall(r"^backend ", cfg, re.M))
         listed = next(ts(l) for l in log.read_text().splitlines() if "every resource listed" in l)

@@ -35,8 +35,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchlib import (haproxy_memory, memory_mib, pct, portico_command, reload_times,
-                      reloads, wait_ready)
+from benchlib import (haproxy_cfg_args, haproxy_cfg_text, haproxy_memory, memory_mib, pct,
+                      portico_command, reload_times, reloads, wait_ready)
 from cluster_scale import ROOT, HAProxyMemory, address, make_certs, objects, service_objects
 
 
@@ -68,8 +68,8 @@ def run_once(binary, manifests, work, n_reloads=0):
         out["ready"] = (time.time() - start) * 1000
         out["hwm"] = memory_mib(proc.pid)["VmHWM"]
         time.sleep(1)
-        cfg_path = work / "config" / "current" / "haproxy.cfg"
-        cfg = cfg_path.read_text()
+        gen = work / "config" / "current"
+        cfg = haproxy_cfg_text(gen)
         out["servers"] = len(re.findall(r"^\s+server ", cfg, re.M))
         out["backends"] = len(re.findall(r"^backend ", cfg, re.M))
         hap = haproxy_memory(proc.pid)
@@ -109,8 +109,8 @@ def run_once(binary, manifests, work, n_reloads=0):
             checks = []
             for _ in range(3):
                 t = time.monotonic()
-                subprocess.run(["haproxy", "-c", "-q", "-f", str(cfg_path)], check=True,
-                               cwd=cfg_path.parent)
+                subprocess.run(["haproxy", "-c", "-q"] + haproxy_cfg_args(gen), check=True,
+                               cwd=gen)
                 checks.append((time.monotonic() - t) * 1000)
             out["check_ms"] = pct(checks, 50)
     finally:

@@ -107,9 +107,13 @@ VALGRIND_DIR = [None]
 
 def haproxy(cfg, log, role="proxy"):
     """haproxy -db -f <cfg> in <cfg>'s directory (maps/... are relative to
-    it), its output to <log>; a proxy under test under VALGRIND."""
+    it), and -f its backends/ beside a haproxy.cfg that Portico wrote; its
+    output to <log>; a proxy under test under VALGRIND."""
     vg = VALGRIND if role == "proxy" else []
-    return subprocess.Popen(PIN[role] + vg + ["haproxy", "-db", "-f", str(cfg)], stdout=log,
+    files = ["-f", str(cfg)]
+    if Path(cfg).name == "haproxy.cfg" and (Path(cfg).parent / "backends").is_dir():
+        files += ["-f", str(Path(cfg).parent / "backends")]
+    return subprocess.Popen(PIN[role] + vg + ["haproxy", "-db"] + files, stdout=log,
                             stderr=log, cwd=Path(cfg).parent)
 
 

@@ -206,8 +206,8 @@ bool ctl_blame_snippets(struct ctl *c, const char *output);
 unsigned ctl_scan_generations(const char *config_dir);
 /* Removes generations older than the last CTL_KEEP_GENERATIONS. */
 void ctl_prune_generations(struct ctl *c);
-/* The path of generation <gen>'s haproxy.cfg (malloc'd). */
-char *ctl_gen_cfg(const struct ctl *c, unsigned gen);
+/* The directory of generation <gen> (malloc'd). */
+char *ctl_gen_dir(const struct ctl *c, unsigned gen);
 /* Writes generation <gen>, rendered as <r>, which c->pending describes.
  * Returns 0 or a negative errno with *<err> set. */
 int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err);
@@ -224,6 +224,10 @@ bool ctl_same_files(const struct ctl *c);
  * file again (1,000 certificates for a rotation), then remove the oldest
  * one. Returns 0 or a negative errno with *<err> set. */
 int ctl_write_in_place(struct ctl *c, const struct rendered *r, char **err);
+/* Puts haproxy.cfg's files of <r> that were written (not render_file.same)
+ * into generation directory <dir>, each over the one there, haproxy.cfg
+ * last. Returns 0 or a negative errno with *<err> set. */
+int ctl_replace_cfg_files(const struct rendered *r, const char *dir, char **err);
 /* Points "current" at the pending generation, so a restarted HAProxy loads
  * it; where it pointed before is kept for ctl_revert_current(). Returns 0,
  * or logs why not and returns a negative errno. */

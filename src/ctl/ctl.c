@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -368,37 +369,52 @@ static void check_same_cfg(struct ctl *c, const struct model *m)
     o.cfg_path = NULL;
     if (render(m, &o, &r, NULL))
         abort();
-    if (r.files[0].hash != c->running.cfg.hash || r.files[0].shape != c->running.cfg.shape ||
-        r.files[0].len != c->running.cfg.len) {
+    if (r.cfg.hash != c->running.cfg.hash || r.cfg.shape != c->running.cfg.shape ||
+        r.cfg.len != c->running.cfg.len) {
         log_err("ctl", "haproxy.cfg of the running model differs from the one written");
         abort();
     }
     rendered_free(&r);
 }
 
-/* Test builds: haproxy.cfg spliced from the last one written (<r>'s, in
- * its file) is byte for byte what a rendering of <m> makes, with the same
- * hashes; a difference is a bug that aborts. */
-static void check_spliced_cfg(struct ctl *c, const struct model *m, const struct rendered *r)
+/* Test builds: haproxy.cfg's files spliced from those of generation <gen>
+ * (<r>'s, at their paths, or there when <same>) are byte for byte what a
+ * rendering of <m> makes, with the same hashes; a difference is a bug that
+ * aborts. */
+static void check_spliced_cfg(struct ctl *c, const struct model *m, const struct rendered *r,
+                              unsigned gen)
 {
     struct render_opts o = c->ropts;
+    char *dir = ctl_gen_dir(c, gen);
     struct rendered full;
-    size_t len = 0;
-    char *text;
     /* haproxy.cfg alone: with the rest of the running generation */
-    uint64_t hash = r->n_files == 1 ? render_hash_with_cfg(c->running.rest_hash, r->files[0].hash)
-                                    : r->hash;
+    uint64_t hash = r->n_files == r->n_cfg ? render_hash_with_cfg(c->running.rest_hash, r->cfg.hash)
+                                           : r->hash;
 
     o.cfg_path = NULL;
-    if (render(m, &o, &full, NULL) || file_read(r->files[0].path, 1u << 30, &text, &len))
+    if (render(m, &o, &full, NULL) || full.n_cfg != r->n_cfg)
         abort();
-    if (len != full.files[0].len || memcmp(text, full.files[0].data, len) ||
-        r->files[0].hash != full.files[0].hash || r->files[0].shape != full.files[0].shape ||
-        hash != full.hash) {
-        log_err("ctl", "haproxy.cfg spliced differs from a rendering of the running model");
+    for (size_t k = 0; k < r->n_cfg; k++) {
+        const struct render_file *f = &r->files[k], *w = &full.files[k];
+        char *path = f->same ? xasprintf("%s/%s", dir, f->name) : xstrdup(f->path), *text;
+        size_t len = 0;
+
+        if (file_read(path, 1u << 30, &text, &len))
+            abort();
+        if (strcmp(f->name, w->name) || len != w->len || memcmp(text, w->data, len) ||
+            f->len != len || f->hash != w->hash) {
+            log_err("ctl", "%s spliced differs from a rendering of the running model", path);
+            abort();
+        }
+        free(text);
+        free(path);
+    }
+    if (r->cfg.hash != full.cfg.hash || r->cfg.shape != full.cfg.shape ||
+        r->cfg.len != full.cfg.len || hash != full.hash) {
+        log_err("ctl", "haproxy.cfg spliced hashes unlike a rendering of the running model");
         abort();
     }
-    free(text);
+    free(dir);
     rendered_free(&full);
 }
 
@@ -428,7 +444,7 @@ static void check_memo(struct ctl *c, const struct model *m, const struct render
 }
 #else
 #define check_same_cfg(c, m) ((void)0)
-#define check_spliced_cfg(c, m, r) ((void)0)
+#define check_spliced_cfg(c, m, r, gen) ((void)0)
 #define check_memo(c, m, r) ((void)0)
 #endif
 
@@ -460,30 +476,29 @@ static int render_memo(struct ctl *c, struct model *m, struct render_opts *o,
 }
 
 /* Writes haproxy.cfg of the running model, whose patches changed only server
- * lines since its generation was written, into that generation: spliced
- * from the one there (render_opts.cfg_from) and renamed over it, so that
- * "current" is what HAProxy runs; every other file is as it was. Making a
- * new generation would link each of its files again: 20 ms with 1,000
- * certificates. Returns 0, or a negative errno after logging why. */
+ * lines since its generation was written, into that generation: the files
+ * of the backends patched spliced from those there (render_opts.cfg_from)
+ * and renamed over them, so that "current" is what HAProxy runs; every
+ * other file is as it was. Making a new generation would link each of its
+ * files again: 20 ms with 1,000 certificates. Returns 0, or a negative
+ * errno after logging why. */
 static int write_cfg_in_place(struct ctl *c)
 {
     struct render_opts o = c->ropts;
-    char *path = ctl_gen_cfg(c, c->gen), *err = NULL;
+    char *dir = ctl_gen_dir(c, c->gen), *err = NULL;
     uint64_t t0 = uv_hrtime(), t1;
     struct rendered r;
+    size_t written = 0, n_cfg;
     int ret;
 
     o.cfg_from = &c->running.cfg;
-    o.cfg_from_path = path;
+    o.cfg_from_dir = dir;
     o.cfg_only = true;
     ret = render(c->running.model, &o, &r, &err);
     t1 = uv_hrtime();
     if (!ret) {
-        check_spliced_cfg(c, c->running.model, &r);
-        if (rename(r.files[0].path, path) == -1) {
-            ret = -errno;
-            err = xasprintf("rename %s to %s: %s", r.files[0].path, path, strerror(errno));
-        }
+        check_spliced_cfg(c, c->running.model, &r, c->gen);
+        ret = ctl_replace_cfg_files(&r, dir, &err);
     }
     if (ret) {
         log_warn("ctl", "cannot write haproxy.cfg into generation %u: %s; writing a new one",
@@ -491,20 +506,24 @@ static int write_cfg_in_place(struct ctl *c)
         free(err);
         if (r.n_files)
             rendered_free(&r);
-        free(path);
+        free(dir);
         return ret;
     }
+    for (size_t k = 0; k < r.n_cfg; k++)
+        written += !r.files[k].same;
+    n_cfg = r.n_cfg;
     shared_unref(c->running.cfg.servers);
-    c->running.cfg = (struct render_cfg){r.files[0].hash, r.files[0].shape, r.files[0].len,
-                                         shared_ref(r.files[0].servers)};
+    c->running.cfg = r.cfg;
+    shared_ref(c->running.cfg.servers);
     c->running.cfg_changed = false;
-    c->running.hash = render_hash_with_cfg(c->running.rest_hash, r.files[0].hash);
+    c->running.hash = render_hash_with_cfg(c->running.rest_hash, r.cfg.hash);
     rendered_free(&r);
-    free(path);
+    free(dir);
     c->files_behind = false;
     log_debug("ctl", "generation %u written after runtime updates: render %.1f ms, files %.1f ms; "
-                     "haproxy.cfg alone, in place",
-              c->gen, (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6);
+                     "%zu of haproxy.cfg's %zu files, in place",
+              c->gen, (double)(t1 - t0) / 1e6, (double)(uv_hrtime() - t1) / 1e6, written,
+              n_cfg);
     return 0;
 }
 
@@ -541,9 +560,9 @@ static int write_running(struct ctl *c)
     } else {
         /* after endpoint patches, only the server lines they changed are
          * made again: the rest is copied from the running generation's */
-        cfg_from = ctl_gen_cfg(c, c->gen);
+        cfg_from = ctl_gen_dir(c, c->gen);
         o.cfg_from = &c->running.cfg;
-        o.cfg_from_path = cfg_from;
+        o.cfg_from_dir = cfg_from;
     }
     ret = render_memo(c, m, &o, &r, &err);
     if (ret && o.cfg_from) {
@@ -553,7 +572,7 @@ static int write_running(struct ctl *c)
         o.cfg_from = NULL;
         ret = render_memo(c, m, &o, &r, &err);
     } else if (!ret && o.cfg_from) {
-        check_spliced_cfg(c, m, &r);
+        check_spliced_cfg(c, m, &r, c->gen);
     }
     if (!ret)
         check_memo(c, m, &r);
@@ -1282,7 +1301,7 @@ static void on_start_checked(enum hap_check res, const char *output, void *arg)
 static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg)
 {
     struct ctl *c = arg;
-    char *cfg;
+    char *dir;
 
     if (ok || c->stopping) {
         on_loaded(h, ok, msg, arg);
@@ -1291,9 +1310,9 @@ static void on_first_start(struct hap *h, bool ok, const char *msg, void *arg)
     hap_cancel_restart(&c->hap);
     log_warn("haproxy", "haproxy did not start on generation %u (%s); checking it", c->pending_gen,
              msg);
-    cfg = ctl_gen_cfg(c, c->pending_gen);
-    hap_check(c->loop, c->opts->haproxy_bin, cfg, on_start_checked, c);
-    free(cfg);
+    dir = ctl_gen_dir(c, c->pending_gen);
+    hap_check(c->loop, c->opts->haproxy_bin, dir, on_start_checked, c);
+    free(dir);
 }
 
 /* Validates the pending generation with haproxy -c, then loads it; <reason>
@@ -1307,7 +1326,7 @@ static void check_and_load(struct ctl *c, enum plan_why why, const uint32_t *n_w
                            const char *reason)
 {
     uint64_t wait;
-    char *cfg;
+    char *dir;
 
     c->reload_reason = reason;
     c->reload_why = why;
@@ -1337,9 +1356,9 @@ static void check_and_load(struct ctl *c, enum plan_why why, const uint32_t *n_w
         uv_timer_start(&c->reload_timer, on_reload_due, wait, 0);
         return;
     }
-    cfg = ctl_gen_cfg(c, c->pending_gen);
-    hap_check(c->loop, c->opts->haproxy_bin, cfg, on_checked, c);
-    free(cfg);
+    dir = ctl_gen_dir(c, c->pending_gen);
+    hap_check(c->loop, c->opts->haproxy_bin, dir, on_checked, c);
+    free(dir);
 }
 
 static void on_reload_due(uv_timer_t *t)
@@ -1480,9 +1499,15 @@ static void on_last_good(struct hap *h, bool ok, const char *msg, void *arg)
 static void serve_last_good(struct ctl *c)
 {
     char *cfg = xasprintf("%s/haproxy.cfg", c->current_link);
+    char *backends = xasprintf("%s/" RENDER_BACKENDS_DIR, c->current_link);
     bool exists = access(cfg, R_OK) == 0;
 
+    /* a generation of an older Portico has no such directory: HAProxy is
+     * given it all the same */
+    if (exists && mkdir(backends, 0700) == -1 && errno != EEXIST)
+        log_warn("ctl", "cannot create %s: %s", backends, strerror(errno));
     free(cfg);
+    free(backends);
     if (exists && c->gen)
         hap_start(&c->hap, on_last_good, c);
 }
@@ -1605,7 +1630,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 int ctl_run(const struct opts *o)
 {
     struct ctl *c = xcalloc(1, sizeof(*c));
-    char *err = NULL, *cfg;
+    char *err = NULL;
     int ret = 1;
 
     c->loop = uv_default_loop();
@@ -1637,9 +1662,7 @@ int ctl_run(const struct opts *o)
     c->ropts.cfg_path = c->next_cfg;
     c->ropts.from_model = true;
     c->admin_sock = xasprintf("%s/admin.sock", o->runtime_dir);
-    cfg = xasprintf("%s/haproxy.cfg", c->current_link);
-    hap_init(&c->hap, c->loop, o->haproxy_bin, cfg, o->runtime_dir);
-    free(cfg);
+    hap_init(&c->hap, c->loop, o->haproxy_bin, c->current_link, o->runtime_dir);
     c->hap.on_restart = on_haproxy_restarted;
     c->hap.restart_arg = c;
     uv_timer_init(c->loop, &c->debounce);
@@ -1765,6 +1788,17 @@ int ctl_render(const struct opts *o)
         goto out;
     }
     ret = 0;
+    if (o->output_dir) {
+        /* given to HAProxy even when it holds no file */
+        char *backends = xasprintf("%s/" RENDER_BACKENDS_DIR, o->output_dir);
+
+        if (file_mkdirs(backends, 0700, &err)) {
+            log_err("render", "%s", err);
+            FREE_NULL(err);
+            ret = 1;
+        }
+        free(backends);
+    }
     for (size_t i = 0; i < r.n_files; i++) {
         const struct render_file *f = &r.files[i];
 

@@ -33,7 +33,7 @@
 #include "util/xalloc.h"
 #include "util/banned.h"
 
-static char *gen_dir(struct ctl *c, unsigned gen)
+char *ctl_gen_dir(const struct ctl *c, unsigned gen)
 {
     return xasprintf("%s/gen-%u", c->opts->config_dir, gen);
 }
@@ -43,11 +43,6 @@ static char *gen_dir(struct ctl *c, unsigned gen)
 static bool is_cert_file(const char *name)
 {
     return str_has_prefix(name, CERTS_DIR);
-}
-
-char *ctl_gen_cfg(const struct ctl *c, unsigned gen)
-{
-    return xasprintf("%s/gen-%u/haproxy.cfg", c->opts->config_dir, gen);
 }
 
 /* Finds the highest generation left by an earlier run. */
@@ -90,7 +85,7 @@ void ctl_prune_generations(struct ctl *c)
         if (!str_has_prefix(de->d_name, "gen-") || str_to_u32(de->d_name + 4, 0, 1u << 30, &n))
             continue;
         if (n + CTL_KEEP_GENERATIONS <= c->gen) {
-            path = gen_dir(c, n);
+            path = ctl_gen_dir(c, n);
             file_rmtree(path); /* not what its "certs" links to */
             free(path);
             continue;
@@ -297,7 +292,8 @@ static int link_certs(struct ctl *c, const char *dir, const char *prev, unsigned
  * rewriting them all made every change slow. */
 int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, char **err)
 {
-    char *dir = gen_dir(c, gen), *prev = gen_dir(c, c->gen), *made = NULL, *certs = NULL;
+    char *dir = ctl_gen_dir(c, gen), *prev = ctl_gen_dir(c, c->gen), *made = NULL, *certs = NULL;
+    char *backends;
     struct hmap old; /* name -> index + 1 in c->running's parts */
     size_t part = 0;
     bool same;
@@ -314,7 +310,11 @@ int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, 
         hmap_put(&old, c->running.names[i], (void *)(uintptr_t)(i + 1));
     file_rmtree(dir);
     same = c->gen && same_certs(c, r, &old);
-    ret = file_mkdirs(dir, 0700, err);
+    /* the directory of haproxy.cfg's later backends, which HAProxy is
+     * given even when it holds none */
+    backends = xasprintf("%s/" RENDER_BACKENDS_DIR, dir);
+    ret = file_mkdirs(backends, 0700, err);
+    free(backends);
     if (ret == 0)
         ret = link_certs(c, dir, prev, gen, same, &certs, err);
     for (size_t i = 0; ret == 0 && i < r->n_files; i++) {
@@ -340,7 +340,7 @@ int ctl_write_generation(struct ctl *c, const struct rendered *r, unsigned gen, 
             char *from = xasprintf("%s/%s", prev, f->name);
             bool linked = link(from, path) == 0;
 
-            /* haproxy.cfg not rendered again: the running one is its only copy */
+            /* a file of haproxy.cfg not written again: the running one is its only copy */
             if (!linked && f->same) {
                 ret = -errno;
                 errmsg_set(err, "link %s to %s: %s", from, path, strerror(-ret));
@@ -402,8 +402,7 @@ static int replace_file(struct ctl *c, const char *dir, const struct render_file
 
 int ctl_write_in_place(struct ctl *c, const struct rendered *r, char **err)
 {
-    char *dir = gen_dir(c, c->gen), *path;
-    const struct render_file *cfg = NULL;
+    char *dir = ctl_gen_dir(c, c->gen);
     size_t part = 0;
     int ret = 0;
 
@@ -412,7 +411,7 @@ int ctl_write_in_place(struct ctl *c, const struct rendered *r, char **err)
         free(dir);
         return -EIO;
     }
-    for (size_t i = 0; ret == 0 && i < r->n_files; i++) {
+    for (size_t i = r->n_cfg; ret == 0 && i < r->n_files; i++) {
         const struct render_file *f = &r->files[i];
 
         if (plan_is_part(f->name)) {
@@ -427,22 +426,34 @@ int ctl_write_in_place(struct ctl *c, const struct rendered *r, char **err)
         } else if (!strcmp(f->name, RENDER_CRT_LIST)) {
             if (!c->running.crt_list || strcmp(c->pending.crt_list, c->running.crt_list))
                 ret = replace_file(c, dir, f, 0, err);
-        } else if (!strcmp(f->name, "haproxy.cfg")) {
-            cfg = f;
         }
     }
     /* last: a failure before leaves the running generation's haproxy.cfg,
      * which c->running.cfg describes and the next rendering splices */
-    if (ret == 0 && cfg && !cfg->same) {
-        path = xasprintf("%s/haproxy.cfg", dir);
-        if (!cfg->path) {
-            ret = file_replace(path, cfg->data, cfg->len, cfg->mode, 0, err);
-        } else if (rename(cfg->path, path) == -1) {
+    if (ret == 0)
+        ret = ctl_replace_cfg_files(r, dir, err);
+    free(dir);
+    return ret;
+}
+
+int ctl_replace_cfg_files(const struct rendered *r, const char *dir, char **err)
+{
+    int ret = 0;
+
+    for (size_t k = r->n_cfg; ret == 0 && k-- > 0;) {
+        const struct render_file *f = &r->files[k];
+        char *path;
+
+        if (f->same)
+            continue;
+        path = xasprintf("%s/%s", dir, f->name);
+        if (!f->path) {
+            ret = file_replace(path, f->data, f->len, f->mode, 0, err);
+        } else if (rename(f->path, path) == -1) {
             ret = -errno;
-            errmsg_set(err, "rename %s to %s: %s", cfg->path, path, strerror(errno));
+            errmsg_set(err, "rename %s to %s: %s", f->path, path, strerror(errno));
         }
         free(path);
     }
-    free(dir);
     return ret;
 }

@@ -94,15 +94,13 @@ void plan_gen_set(struct plan_gen *g, struct model *m, const struct rendered *r)
             g->hashes[g->n++] = f->hash;
             continue;
         }
-        if (!strcmp(f->name, "haproxy.cfg")) {
-            /* server lines are compared on the models, and changed at run time */
-            h = hash_fold(h, f->shape);
-            g->cfg = (struct render_cfg){f->hash, f->shape, f->len, shared_ref(f->servers)};
-            continue;
-        }
-        h = hash_fold(h, f->hash);
+        /* server lines are compared on the models, and changed at run time */
+        if (!f->cfg)
+            h = hash_fold(h, f->hash);
     }
-    g->structure = h;
+    g->structure = hash_fold(h, r->cfg.shape);
+    g->cfg = r->cfg;
+    shared_ref(g->cfg.servers);
 }
 
 void plan_gen_patched(struct plan_gen *g, const struct plan_gen *from, struct model *m)

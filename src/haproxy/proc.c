@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "haproxy/mcli.h"
+#include "haproxy/render.h"
 #include "model/model-t.h"
 #include "util/buf.h"
 #include "util/fault.h"
@@ -395,13 +396,14 @@ static void on_sigchld(uv_signal_t *s, int signum)
         on_haproxy_exit(h, WEXITSTATUS(status), 0);
 }
 
-void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *cfg,
+void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *dir,
               const char *runtime_dir)
 {
     memset(h, 0, sizeof(*h));
     h->loop = loop;
     h->bin = bin;
-    h->cfg = xstrdup(cfg);
+    h->cfg = xasprintf("%s/haproxy.cfg", dir);
+    h->backends = xasprintf("%s/" RENDER_BACKENDS_DIR, dir);
     h->master_sock = xasprintf("%s/master.sock", runtime_dir);
     h->pidfile = xasprintf("%s/haproxy.pid", runtime_dir);
     h->backoff_ms = HAP_BACKOFF_MIN_MS;
@@ -489,7 +491,9 @@ static void spawn(struct hap *h)
     args[6] = h->pidfile;
     args[7] = "-f";
     args[8] = h->cfg;
-    args[9] = NULL;
+    args[9] = "-f";
+    args[10] = h->backends;
+    args[11] = NULL;
     unlink(h->master_sock);
     if (!pipe_new(h, &outfd))
         log_warn("haproxy", "no pipe for haproxy's output: %s; it goes to stderr as it is",
@@ -663,6 +667,7 @@ void hap_close(struct hap *h)
             uv_close((uv_handle_t *)&p->pipe, pipe_closed);
     }
     FREE_NULL(h->cfg);
+    FREE_NULL(h->backends);
     FREE_NULL(h->master_sock);
     FREE_NULL(h->pidfile);
 }
@@ -732,13 +737,15 @@ static void check_exit(uv_process_t *p, int64_t status, int sig)
     uv_close((uv_handle_t *)p, check_closed);
 }
 
-void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *done,
+void hap_check(uv_loop_t *loop, const char *bin, const char *dir, hap_check_fn *done,
                void *arg)
 {
     struct check *c = xcalloc(1, sizeof(*c));
     uv_process_options_t po;
     uv_stdio_container_t stdio[3];
-    char *args[] = {(char *)bin, "-c", "-f", (char *)cfg, NULL};
+    char *cfg = xasprintf("%s/haproxy.cfg", dir);
+    char *backends = xasprintf("%s/" RENDER_BACKENDS_DIR, dir);
+    char *args[] = {(char *)bin, "-c", "-f", cfg, "-f", backends, NULL};
     bool faulted;
     int ret;
 
@@ -761,6 +768,9 @@ void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *
     po.exit_cb = check_exit;
     faulted = fault_hit("spawn");
     ret = faulted ? UV_EAGAIN : uv_spawn(loop, &c->proc, &po);
+    /* the child has them: uv_spawn() returns once it has run exec */
+    free(cfg);
+    free(backends);
     if (ret) {
         c->not_run = true;
         buf_addf(&c->output, "cannot run %s: %s", bin, uv_strerror(ret));

@@ -31,7 +31,8 @@ struct hap_pipe;
 struct hap {
     uv_loop_t *loop;
     const char *bin;        /* borrowed: haproxy binary */
-    char *cfg;              /* configuration path HAProxy is started with */
+    char *cfg, *backends;   /* the configuration HAProxy is started with: haproxy.cfg,
+                             * then the files of its later backends */
     char *master_sock;
     char *pidfile;
     uv_signal_t sigchld;    /* the master is our child, not libuv's: reaped here */
@@ -59,11 +60,12 @@ struct hap {
     uint64_t restarts;      /* unexpected exits */
 };
 
-/* Prepares <h>; HAProxy is started with hap_start(). A master that an
+/* Prepares <h> to run the configuration of directory <dir> (haproxy.cfg and
+ * RENDER_BACKENDS_DIR, render.h); HAProxy is started with hap_start(). A master that an
  * earlier run left on the same runtime directory (its pid file names a live
  * haproxy using our master socket) is stopped first: it would hold the
  * ports. */
-void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *cfg,
+void hap_init(struct hap *h, uv_loop_t *loop, const char *bin, const char *dir,
               const char *runtime_dir);
 /* Starts HAProxy; <done> runs once a worker serves (or on failure). HAProxy
  * is started with PR_SET_PDEATHSIG: it never outlives Portico. */
@@ -101,9 +103,9 @@ enum hap_check {
     HAP_CHECK_NOT_RUN,
 };
 
-/* Runs "<bin> -c -f <cfg>"; <done> gets HAProxy's output when it refuses,
- * or why it could not run. */
+/* Runs "<bin> -c" on the configuration of directory <dir>, as hap_init();
+ * <done> gets HAProxy's output when it refuses, or why it could not run. */
 typedef void hap_check_fn(enum hap_check res, const char *output, void *arg);
-void hap_check(uv_loop_t *loop, const char *bin, const char *cfg, hap_check_fn *done,
+void hap_check(uv_loop_t *loop, const char *bin, const char *dir, hap_check_fn *done,
                void *arg);
 #endif

@@ -30,21 +30,32 @@
 
 static const unsigned redirect_codes[] = {301, 302, 303, 307, 308};
 
-/* haproxy.cfg as it is made: in memory, or written out a piece at a time
- * when render_opts.cfg_path says where (at 50,000 endpoints it is 3 MB,
- * held beside the model otherwise). Pieces end at a line's end. */
+/* haproxy.cfg as it is made, file after file: in memory, or written out a
+ * piece at a time when render_opts.cfg_path says where (at 50,000 endpoints
+ * it is 7 MB, held beside the model otherwise). Pieces end at a line's end. */
 struct cfg_out {
     struct buf b;
-    size_t limit;
+    size_t limit;   /* of all the files */
+    size_t total;   /* bytes of the files before this one */
+    struct rendered *out;
+    const char *path; /* render_opts.cfg_path, or NULL */
+    size_t file;    /* the one being made: out's last */
     int fd;         /* -1: in memory */
     size_t written;
     size_t hashed;  /* bytes of <b> hashed already: in <hash>, or a backend's */
-    uint64_t hash;  /* of the bytes outside the backends' server lines */
-    uint64_t shape; /* of the lines but the servers' */
+    uint64_t hash;  /* of the file's bytes outside the backends' server lines */
+    uint64_t shape; /* of the lines but the servers', of all the files */
     struct render_servers *srv; /* where the backends' server lines went */
+    size_t reserve; /* bytes a file's buffer starts with */
 };
 
 #define CFG_PIECE 65536
+
+/* How each file of RENDER_BACKENDS_DIR begins. */
+#define RENDER_BACKENDS_HEAD "global\n    default-path parent\n"
+
+static int cfg_begin(struct cfg_out *c, size_t k, size_t reserve);
+static int cfg_end(struct cfg_out *c);
 
 /* Hashes the piece in <c>'s buffer and, when writing out, writes it once it
  * is big enough or <last>. Returns 0 or a negative errno. */
@@ -68,8 +79,8 @@ static int cfg_flush(struct cfg_out *c, bool last)
         p += len;
     }
     if (c->fd == -1)
-        return 0;
-    if (c->written + c->b.len > c->limit)
+        return c->total + c->b.len > c->limit ? -E2BIG : 0;
+    if (c->total + c->written + c->b.len > c->limit)
         return -E2BIG;
     ret = file_write_all(c->fd, c->b.ptr, c->b.len);
     c->written += c->b.len;
@@ -78,31 +89,61 @@ static int cfg_flush(struct cfg_out *c, bool last)
     return ret;
 }
 
-/* A table of where the server lines of <m>'s backends are (one reference). */
-static struct render_servers *servers_new(const struct model *m)
+void render_cfg_file_name(char *name, size_t size, size_t k)
 {
-    struct render_servers *t = shared_new(sizeof(*t) + m->n_backends * (2 * sizeof(*t->at) +
-                                                                        sizeof(*t->hash)));
+    if (k == 0)
+        snprintf(name, size, "haproxy.cfg");
+    else
+        snprintf(name, size, RENDER_BACKENDS_DIR "/%05zu.cfg", k);
+}
+
+/* How many files haproxy.cfg takes for <n> backends, <per> in each. */
+static size_t cfg_files(size_t n, size_t per)
+{
+    return n > per ? (n + per - 1) / per : 1;
+}
+
+/* A table of where the server lines of <m>'s backends are (one reference),
+ * <per> in each file. */
+static struct render_servers *servers_new(const struct model *m, size_t per)
+{
+    size_t n = m->n_backends, n_files = cfg_files(n, per);
+    struct render_servers *t = shared_new(sizeof(*t) + n_files * sizeof(*t->files) +
+                                          n * (2 * sizeof(*t->at) + sizeof(*t->hash)));
 
     t->root = m->base ? m->base : m;
-    t->n = m->n_backends;
-    t->hash = (uint64_t *)(t + 1);
-    t->at = (uint32_t *)(t->hash + t->n);
+    t->n = n;
+    t->per_file = per;
+    t->n_files = n_files;
+    t->files = (struct render_cfg_file *)(t + 1);
+    t->hash = (uint64_t *)(t->files + n_files);
+    t->at = (uint32_t *)(t->hash + n);
     return t;
 }
 
-/* The hash of a haproxy.cfg whose server lines table is <t>. */
+/* Hashes file <k> of table <t> from its gaps and backends. */
+static void servers_fold_file(struct render_servers *t, size_t k)
+{
+    size_t end = (k + 1) * t->per_file < t->n ? (k + 1) * t->per_file : t->n;
+    uint64_t h = t->files[k].gaps;
+
+    for (size_t i = k * t->per_file; i < end; i++)
+        h = hash_fold(h, t->hash[i]);
+    t->files[k].hash = h;
+}
+
+/* The hash of haproxy.cfg whose files table <t> hashes. */
 static uint64_t servers_fold(const struct render_servers *t)
 {
-    uint64_t h = t->gaps;
+    uint64_t h = HASH_FNV1A_INIT;
 
-    for (size_t i = 0; i < t->n; i++)
-        h = hash_fold(h, t->hash[i]);
+    for (size_t k = 0; k < t->n_files; k++)
+        h = hash_fold(h, t->files[k].hash);
     return h;
 }
 
 /* Records that backend <i>'s server lines are <c>'s buffer from <start> on:
- * what came before them is hashed into the gaps. */
+ * what came before them is hashed into the file's gaps. */
 static void servers_at(struct cfg_out *c, size_t i, size_t start)
 {
     const char *p = c->b.ptr;
@@ -1029,6 +1070,10 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
         struct buf name;
         size_t start;
 
+        if (i && i % c->srv->per_file == 0) {
+            if ((ret = cfg_end(c)) || (ret = cfg_begin(c, i / c->srv->per_file, c->reserve)))
+                return ret;
+        }
         if (be->listen_port) {
             ret |= render_listen(b, be, o);
             goto servers;
@@ -1526,9 +1571,9 @@ static size_t cfg_size(const struct model *m)
     return size;
 }
 
-/* Creates haproxy.cfg's file at <path>, empty: its descriptor, or a negative
- * errno (*err says why). */
-static int create_cfg(const char *path, char **err)
+/* Creates a file of haproxy.cfg at <path>, empty: its descriptor, or a
+ * negative errno. */
+static int create_cfg(const char *path)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644), ret;
 
@@ -1536,7 +1581,6 @@ static int create_cfg(const char *path, char **err)
     if (fd != -1 && fchmod(fd, 0644) == 0)
         return fd;
     ret = -errno;
-    errmsg_set(err, "create %s: %s", path, strerror(-ret));
     if (fd != -1) {
         close(fd);
         unlink(path);
@@ -1544,56 +1588,96 @@ static int create_cfg(const char *path, char **err)
     return ret;
 }
 
-/* Renders haproxy.cfg as <out>'s first file, in memory or into o->cfg_path. */
+/* Starts haproxy.cfg's file <k> as <c>'s next render_file: created at its
+ * path when writing out. Returns 0 or a negative errno. */
+static int cfg_begin(struct cfg_out *c, size_t k, size_t reserve)
+{
+    char name[64];
+    struct render_file *f;
+
+    render_cfg_file_name(name, sizeof(name), k);
+    f = new_file(c->out, name, 0644);
+    f->cfg = true;
+    c->file = k;
+    c->written = c->hashed = 0;
+    c->hash = HASH_FNV1A_INIT;
+    if (c->path) {
+        f->path = k ? xasprintf("%s.%zu", c->path, k) : xstrdup(c->path);
+        c->fd = create_cfg(f->path);
+        if (c->fd < 0)
+            return c->fd;
+    }
+    buf_init(&c->b, c->limit - c->total);
+    buf_reserve(&c->b, reserve);
+    /* haproxy.cfg's "default-path config" would make its paths (server-tls/,
+     * certs/) relative to the directory of this file */
+    return k ? buf_adds(&c->b, RENDER_BACKENDS_HEAD) : 0;
+}
+
+/* Ends <c>'s file: written out, or its content moved into its render_file;
+ * hashed. Returns 0 or a negative errno. */
+static int cfg_end(struct cfg_out *c)
+{
+    struct render_file *f = &c->out->files[c->out->n_files - 1];
+    struct render_cfg_file *t = &c->srv->files[c->file];
+    int ret = cfg_flush(c, true);
+
+    if (c->fd != -1) {
+        if (close(c->fd) == -1 && !ret)
+            ret = -errno;
+        c->fd = -1;
+        f->len = c->written;
+        buf_free(&c->b);
+    } else if (!ret) {
+        f->len = c->b.len;
+        f->own = buf_take(&c->b);
+        f->data = f->own;
+    }
+    if (ret)
+        return ret;
+    t->gaps = c->hash;
+    t->len = f->len;
+    servers_fold_file(c->srv, c->file);
+    f->hash = t->hash;
+    c->total += f->len;
+    return 0;
+}
+
+/* Renders haproxy.cfg's files as <out>'s first, in memory or into
+ * o->cfg_path and the paths that follow it. */
 static int render_cfg(const struct model *m, const struct render_opts *o, struct rendered *out,
                       char **err)
 {
-    struct cfg_out c = {.fd = -1, .hash = HASH_FNV1A_INIT, .shape = HASH_FNV1A_INIT};
-    struct render_file *f;
+    struct cfg_out c = {.fd = -1, .shape = HASH_FNV1A_INIT, .out = out, .path = o->cfg_path};
+    size_t per = o->backends_per_file ? o->backends_per_file : RENDER_BACKENDS_PER_FILE;
     int ret;
 
     c.limit = o->cfg_limit ? o->cfg_limit : RENDER_MAX_CFG;
-    buf_init(&c.b, c.limit);
-    if (o->cfg_path && (c.fd = create_cfg(o->cfg_path, err)) < 0)
-        return c.fd;
-    buf_reserve(&c.b, o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m));
-    c.srv = servers_new(m);
-    if (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) ||
-        render_frontend(&c.b, m, o) || render_server_crts(&c.b, m, o))
+    c.srv = servers_new(m, per);
+    c.reserve = o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m) / c.srv->n_files;
+    ret = cfg_begin(&c, 0, c.reserve);
+    if (!ret && (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) ||
+                 render_frontend(&c.b, m, o) || render_server_crts(&c.b, m, o)))
         ret = -E2BIG;
-    else
+    else if (!ret)
         ret = render_backends(&c, m, o, &out->n_dropped);
     if (!ret)
-        ret = cfg_flush(&c, true);
-    if (c.fd != -1 && close(c.fd) == -1 && !ret)
-        ret = -errno;
+        ret = cfg_end(&c);
     if (ret) {
-        shared_unref(c.srv);
-        buf_free(&c.b);
-        if (o->cfg_path)
-            unlink(o->cfg_path);
         if (ret == -E2BIG)
             errmsg_set(err, "haproxy.cfg: larger than %zu bytes or a flag value cannot be "
                             "written", c.limit);
         else
-            errmsg_set(err, "write %s: %s", o->cfg_path, strerror(-ret));
+            errmsg_set(err, "write %s: %s", out->files[out->n_files - 1].path, strerror(-ret));
+        if (c.fd != -1)
+            close(c.fd);
+        buf_free(&c.b);
+        shared_unref(c.srv);
+        rendered_free(out);
         return ret;
     }
-    if (o->cfg_path) {
-        f = new_file(out, "haproxy.cfg", 0644);
-        f->data = NULL;
-        f->path = o->cfg_path;
-        f->own = NULL;
-        f->len = c.written;
-        buf_free(&c.b);
-    } else {
-        add_file(out, "haproxy.cfg", &c.b, 0644);
-        f = &out->files[out->n_files - 1];
-    }
-    c.srv->gaps = c.hash;
-    f->hash = servers_fold(c.srv);
-    f->shape = c.shape;
-    f->servers = c.srv;
+    out->n_cfg = out->n_files;
+    out->cfg = (struct render_cfg){servers_fold(c.srv), c.shape, c.total, c.srv};
     return 0;
 }
 
@@ -1682,54 +1766,51 @@ int render_file_splice(const struct render_file *f, const struct model *m, int f
     return ret;
 }
 
-/* haproxy.cfg of <m>, a patch of the build o->cfg_from was rendered from,
- * into o->cfg_path: the server lines of the backends <m> patched are made
- * again, everything else is copied from o->cfg_from_path. At 10,000
- * backends, rendering the whole file again was most of an endpoint
- * change's CPU. */
-static int splice_cfg(const struct model *m, const struct render_opts *o, struct rendered *out,
-                      char **err)
+/* File <k> of haproxy.cfg, as table <t> placed it in directory <dir>, into
+ * <path> with the server lines of backends <patched> (<n>, ascending, all in
+ * that file) made again from <m> and the rest copied; <t> is updated.
+ * Returns 0 or a negative errno. */
+static int splice_cfg_file(const struct model *m, struct render_servers *t, size_t k,
+                           const char *dir, const uint32_t *patched, size_t n, const char *path,
+                           size_t limit, size_t *dropped)
 {
-    const struct render_cfg *from = o->cfg_from;
-    const struct render_servers *old = from->servers;
-    size_t limit = o->cfg_limit ? o->cfg_limit : RENDER_MAX_CFG, pos = 0, len = 0;
-    struct render_servers *t = servers_new(m);
-    struct render_file *f;
+    struct render_cfg_file *cf = &t->files[k];
+    size_t first = k * t->per_file, end = first + t->per_file < t->n ? first + t->per_file : t->n;
+    size_t pos = 0, len = 0;
+    char name[64], *from;
     int in, fd, ret = 0;
     int64_t delta = 0;
     struct buf b;
 
-    /* the loop below places every backend's lines: only their hashes stay */
-    memcpy(t->hash, old->hash, old->n * sizeof(*t->hash));
-    t->gaps = old->gaps;
-    in = open(o->cfg_from_path, O_RDONLY | O_CLOEXEC);
-    if (in == -1) {
-        ret = -errno;
-        errmsg_set(err, "open %s: %s", o->cfg_from_path, strerror(-ret));
-        shared_unref(t);
-        return ret;
-    }
-    fd = create_cfg(o->cfg_path, err);
+    render_cfg_file_name(name, sizeof(name), k);
+    from = xasprintf("%s/%s", dir, name);
+    in = open(from, O_RDONLY | O_CLOEXEC);
+    free(from);
+    if (in == -1)
+        return -errno;
+    fd = create_cfg(path);
     if (fd < 0) {
         close(in);
-        shared_unref(t);
         return fd;
     }
     buf_init(&b, limit);
-    for (size_t k = 0, next = 0; !ret && k <= m->n_patched; k++) {
+    for (size_t j = 0, next = first; !ret && j <= n; j++) {
         /* each backend's lines move by what those before them grew */
-        size_t i = k < m->n_patched ? m->patched[k] : t->n;
+        size_t i = j < n ? patched[j] : end;
+        uint32_t at = 0, to = 0;
 
         for (; next < i; next++) {
-            t->at[2 * next] = (uint32_t)((int64_t)old->at[2 * next] + delta);
-            t->at[2 * next + 1] = (uint32_t)((int64_t)old->at[2 * next + 1] + delta);
+            t->at[2 * next] = (uint32_t)((int64_t)t->at[2 * next] + delta);
+            t->at[2 * next + 1] = (uint32_t)((int64_t)t->at[2 * next + 1] + delta);
         }
-        if (i == t->n)
+        if (i == end)
             break;
-        ret = copy_range(in, pos, old->at[2 * i], fd);
-        len += old->at[2 * i] - pos;
+        at = t->at[2 * i];
+        to = t->at[2 * i + 1];
+        ret = copy_range(in, pos, at, fd);
+        len += at - pos;
         buf_reset(&b);
-        if (!ret && render_server_lines(&b, m->backends[i], &out->n_dropped) && !b.ptr)
+        if (!ret && render_server_lines(&b, m->backends[i], dropped) && !b.ptr)
             ret = -E2BIG; /* the buffer overflowed: buf_add() freed it */
         if (ret)
             break;
@@ -1738,36 +1819,83 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
         t->at[2 * i + 1] = (uint32_t)(len + b.len);
         t->hash[i] = hash_fnv1a(b.ptr ? b.ptr : "", b.len);
         len += b.len;
-        delta += (int64_t)b.len - (int64_t)(old->at[2 * i + 1] - old->at[2 * i]);
-        pos = old->at[2 * i + 1];
+        delta += (int64_t)b.len - (int64_t)(to - at);
+        pos = to;
         next = i + 1;
         if (len > limit)
             ret = -E2BIG;
     }
     if (!ret)
-        ret = copy_range(in, pos, from->len, fd);
-    len += from->len - pos;
+        ret = copy_range(in, pos, cf->len, fd);
+    len += cf->len - pos;
     buf_free(&b);
     close(in);
     if (close(fd) == -1 && !ret)
         ret = -errno;
     if (!ret && len > limit)
         ret = -E2BIG;
+    cf->len = len;
+    servers_fold_file(t, k);
+    return ret;
+}
+
+/* haproxy.cfg of <m>, a patch of the build o->cfg_from was rendered from:
+ * the files of the backends <m> patched are written to the paths of
+ * o->cfg_path, their server lines made again and everything else copied
+ * from their files in o->cfg_from_dir; the other files are <same>. At
+ * 10,000 backends, rendering the whole configuration again was most of an
+ * endpoint change's CPU, and copying it whole most of what remained. */
+static int splice_cfg(const struct model *m, const struct render_opts *o, struct rendered *out,
+                      char **err)
+{
+    const struct render_servers *old = o->cfg_from->servers;
+    size_t limit = o->cfg_limit ? o->cfg_limit : RENDER_MAX_CFG, len = 0;
+    struct render_servers *t = servers_new(m, old->per_file);
+    int ret = 0;
+
+    memcpy(t->files, old->files, old->n_files * sizeof(*t->files));
+    memcpy(t->hash, old->hash, old->n * sizeof(*t->hash));
+    memcpy(t->at, old->at, 2 * old->n * sizeof(*t->at));
+    for (size_t k = 0, j = 0; k < t->n_files; k++) {
+        size_t end = (k + 1) * t->per_file, n = 0;
+        struct render_file *f;
+        char name[64];
+
+        while (j + n < m->n_patched && m->patched[j + n] < end)
+            n++;
+        render_cfg_file_name(name, sizeof(name), k);
+        f = new_file(out, name, 0644);
+        f->cfg = true;
+        if (n) {
+            f->path = k ? xasprintf("%s.%zu", o->cfg_path, k) : xstrdup(o->cfg_path);
+            ret = splice_cfg_file(m, t, k, o->cfg_from_dir, m->patched + j, n, f->path, limit,
+                                  &out->n_dropped);
+            if (ret == -E2BIG)
+                errmsg_set(err, "haproxy.cfg: larger than %zu bytes", limit);
+            else if (ret)
+                errmsg_set(err, "%s from %s: %s", name, o->cfg_from_dir, strerror(-ret));
+            if (ret)
+                break;
+        } else {
+            f->same = true;
+        }
+        f->len = t->files[k].len;
+        f->hash = t->files[k].hash;
+        len += f->len;
+        j += n;
+    }
+    if (!ret && len > limit) {
+        errmsg_set(err, "haproxy.cfg: larger than %zu bytes", limit);
+        ret = -E2BIG;
+    }
     if (ret) {
-        unlink(o->cfg_path);
         shared_unref(t);
-        if (ret == -E2BIG)
-            errmsg_set(err, "haproxy.cfg: larger than %zu bytes", limit);
-        else
-            errmsg_set(err, "write %s: %s", o->cfg_path, strerror(-ret));
+        rendered_free(out);
         return ret;
     }
-    f = new_file(out, "haproxy.cfg", 0644);
-    f->path = o->cfg_path;
-    f->len = len;
-    f->hash = servers_fold(t);
-    f->shape = from->shape; /* the server lines alone changed */
-    f->servers = t;
+    out->n_cfg = out->n_files;
+    /* the server lines alone changed */
+    out->cfg = (struct render_cfg){servers_fold(t), o->cfg_from->shape, len, t};
     return 0;
 }
 
@@ -1786,13 +1914,21 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
 
     memset(out, 0, sizeof(*out));
     if (o->cfg_same) {
-        struct render_file *f = new_file(out, "haproxy.cfg", 0644);
+        const struct render_servers *t = o->cfg_same->servers;
 
-        f->same = true;
-        f->len = o->cfg_same->len;
-        f->hash = o->cfg_same->hash;
-        f->shape = o->cfg_same->shape;
-        f->servers = shared_ref(o->cfg_same->servers);
+        for (size_t k = 0; k < t->n_files; k++) {
+            char name[64];
+            struct render_file *f;
+
+            render_cfg_file_name(name, sizeof(name), k);
+            f = new_file(out, name, 0644);
+            f->cfg = f->same = true;
+            f->len = t->files[k].len;
+            f->hash = t->files[k].hash;
+        }
+        out->n_cfg = out->n_files;
+        out->cfg = *o->cfg_same;
+        shared_ref(out->cfg.servers);
     } else {
         const struct render_servers *t = o->cfg_from ? o->cfg_from->servers : NULL;
 
@@ -1850,7 +1986,7 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         f->data = f->own;
         f->len = m->errorfiles[i].len;
     }
-    for (size_t i = 1; i < out->n_files; i++) {
+    for (size_t i = out->n_cfg; i < out->n_files; i++) {
         struct render_file *f = &out->files[i];
 
         /* maps and certificates were hashed as they were made */
@@ -1860,7 +1996,7 @@ int render(const struct model *m, const struct render_opts *o, struct rendered *
         h = hash_fold(h, f->hash);
     }
     out->rest_hash = h;
-    out->hash = render_hash_with_cfg(h, out->files[0].hash);
+    out->hash = render_hash_with_cfg(h, out->cfg.hash);
     return 0;
 }
 
@@ -1876,10 +2012,11 @@ void rendered_free(struct rendered *r)
             memset(r->files[i].own, 0, r->files[i].len); /* key material */
         if (r->files[i].path)
             unlink(r->files[i].path);
-        shared_unref(r->files[i].servers);
+        free(r->files[i].path);
         free(r->files[i].name);
         free(r->files[i].own);
     }
     free(r->files);
+    shared_unref(r->cfg.servers);
     memset(r, 0, sizeof(*r));
 }

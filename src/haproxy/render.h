@@ -1,6 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* Routing model -> haproxy.cfg, map files and certificates: in memory, or
- * haproxy.cfg written to render_opts.cfg_path as it is made. */
+ * haproxy.cfg written to render_opts.cfg_path as it is made.
+ *
+ * haproxy.cfg holds the first RENDER_BACKENDS_PER_FILE backends; the others
+ * follow, as many in each file, in RENDER_BACKENDS_DIR/NNNNN.cfg, which
+ * HAProxy reads after it (haproxy -f haproxy.cfg -f backends). An endpoint
+ * change rewrites the one file of its backend: at 50,000 servers a single
+ * file was 7 MB, and copying and replacing it was most of the change's CPU. */
 #ifndef SRC_HAPROXY_RENDER_H
 #define SRC_HAPROXY_RENDER_H
 #include <stdbool.h>
@@ -14,26 +20,39 @@ struct buf;
 
 /* The certificate list every HTTPS bind line loads, as HAProxy names it. */
 #define RENDER_CRT_LIST "crt-list.txt"
+/* the directory of haproxy.cfg's later backends, "NNNNN.cfg" each */
+#define RENDER_BACKENDS_DIR "backends"
+#define RENDER_BACKENDS_PER_FILE 256
 /* client-ca's certificates, beside haproxy.cfg */
 #define RENDER_CLIENT_CA "client-ca.crt"
 /* the directory of the error pages, "<code>.http" each */
 #define RENDER_ERRORFILES "errorfiles"
 
-/* Where each backend's server lines are in a haproxy.cfg: a shared block
- * (util/shared.h), so that a rendering of a patch of the same build makes
- * again only the server lines the patch changed and copies the rest
- * (render_opts.cfg_from). The file's hash is the fold of <gaps>, the hash of
- * every byte outside the server lines, and of each backend's. */
+/* Where each backend's server lines are in haproxy.cfg's files: a shared
+ * block (util/shared.h), so that a rendering of a patch of the same build
+ * makes again only the server lines the patch changed, in the files that
+ * hold them, and copies the rest (render_opts.cfg_from). A file's hash is
+ * the fold of its <gaps>, the hash of its bytes outside the server lines,
+ * and of each of its backends'; haproxy.cfg's as a whole, the fold of its
+ * files'. */
 struct render_servers {
     const struct model *root; /* the build whose backends these are (no reference:
                                * compared, never followed) */
     size_t n;                 /* its backends */
-    uint64_t gaps;
-    uint32_t *at;             /* backend i's server lines: bytes [at[2i], at[2i + 1]) */
+    size_t per_file;          /* backends in each file: file k holds those from
+                               * k * per_file on */
+    size_t n_files;           /* haproxy.cfg and those of RENDER_BACKENDS_DIR */
+    uint32_t *at;             /* backend i's server lines: bytes [at[2i], at[2i + 1])
+                               * of its file */
     uint64_t *hash;           /* backend i's: of those bytes */
+    struct render_cfg_file {
+        uint64_t gaps, hash;
+        size_t len;
+    } *files;
 };
 
-/* haproxy.cfg as a rendering made it (render_opts.cfg_same, cfg_from). */
+/* haproxy.cfg as a rendering made it, all its files (render_opts.cfg_same,
+ * cfg_from). */
 struct render_cfg {
     uint64_t hash, shape;
     size_t len;
@@ -66,8 +85,10 @@ struct render_opts {
     bool fault;                /* append an invalid line (fault injection) */
     const char *cfg_path;      /* NULL: haproxy.cfg is kept in memory; else it is
                                 * written to this new file as it is made, and its
-                                * render_file has no data */
+                                * render_file has no data; its later files to
+                                * "<cfg_path>.<k>" */
     size_t cfg_limit;          /* bytes haproxy.cfg may take; 0: 256 MiB */
+    size_t backends_per_file;  /* 0: RENDER_BACKENDS_PER_FILE */
     bool from_model;           /* the maps' and certificates' render_files have no
                                 * data: their content is made from the model when
                                 * it is needed (render_file_write(),
@@ -78,12 +99,13 @@ struct render_opts {
                                 * not rendered again, its render_file is <same> */
     const struct render_cfg *cfg_from; /* NULL, or haproxy.cfg as it was rendered from
                                 * a model of the same build (its servers' root),
-                                * in file <cfg_from_path>: the model's patched
-                                * backends' server lines are made again, the rest
-                                * of that file copied into cfg_path */
-    const char *cfg_from_path;
-    bool cfg_only;             /* haproxy.cfg alone: no other file, no hash of the
-                                * whole (render_hash_with_cfg()) */
+                                * into directory <cfg_from_dir>: the files of the
+                                * model's patched backends are written, their
+                                * server lines made again and the rest copied;
+                                * the other files are <same> */
+    const char *cfg_from_dir;
+    bool cfg_only;             /* haproxy.cfg's files alone: no other file, no hash
+                                * of the whole (render_hash_with_cfg()) */
     struct render_memo *memo;  /* NULL, or, with from_model, what the last rendering
                                 * with it learnt, updated (struct render_memo) */
 };
@@ -93,18 +115,18 @@ struct render_file {
     const char *data;          /* own; NULL: written to <path> as it was rendered, or
                                 * a map or certificate made from the model when
                                 * needed */
-    const char *path;          /* render_opts.cfg_path, which rendered_free() removes
-                                * unless it was moved away, or NULL */
+    char *path;                /* where haproxy.cfg's file was written (render_opts.
+                                * cfg_path), which rendered_free() removes unless it
+                                * was moved away, or NULL */
     char *own;                 /* data when the rendering allocated it, else NULL */
     size_t len;
     mode_t mode;
     uint64_t hash;             /* of data */
-    uint64_t shape;            /* haproxy.cfg: of its lines but the servers', which
-                                * the Runtime API changes */
-    struct render_servers *servers; /* haproxy.cfg: one reference, or NULL */
     int map;                   /* the enum model_map a map's file holds, else -1 */
-    bool same;                 /* haproxy.cfg of render_opts.cfg_same: no data, the
-                                * file written then is the one to use */
+    bool cfg;                  /* one of haproxy.cfg's files */
+    bool same;                 /* haproxy.cfg's, as written before (render_opts.
+                                * cfg_same, cfg_from): no data, the file written
+                                * then is the one to use */
     const struct model_cert *cert; /* the certificate a certificate's file holds (its
                                 * hash is of what its PEM is made from), or NULL */
     struct render_splice {     /* a map that differs from the last one rendered by
@@ -119,10 +141,13 @@ struct render_file {
 
 /* A complete rendering: every file HAProxy needs, in a fixed order. */
 struct rendered {
-    struct render_file *files; /* [0] is haproxy.cfg */
+    struct render_file *files; /* haproxy.cfg's first, in order */
     size_t n_files;
+    size_t n_cfg;              /* haproxy.cfg's files */
+    struct render_cfg cfg;     /* all of them; shape: of their lines but the
+                                * servers', which the Runtime API changes */
     uint64_t hash;             /* over names and contents */
-    uint64_t rest_hash;        /* the same of every file but haproxy.cfg */
+    uint64_t rest_hash;        /* the same of every file but haproxy.cfg's */
     size_t n_dropped;          /* entries refused by an escaping function */
 };
 
@@ -164,6 +189,9 @@ int render_server_words(struct buf *b, const struct model_backend *be,
  * address, the pool of an added one, then "backup"; none of the route's
  * keys, which are for its own Service. */
 int render_backup_words(struct buf *b, const struct model_server *s, bool added);
+/* The name of haproxy.cfg's file <k>, the first being haproxy.cfg, into
+ * <name> of <size> bytes. */
+void render_cfg_file_name(char *name, size_t size, size_t k);
 /* The crt-list file of <m> as render() writes it (malloc'd), or NULL when
  * it would exceed RENDER_MAX_MAP. */
 char *render_crt_list(const struct model *m);

@@ -185,10 +185,11 @@ $(cat "$work/$got.diff")"
 $(cat "$work/od.diff")"
         fi
         if [ "$have_haproxy" = 1 ] &&
-            ! "$haproxy_bin" -c -f "$work/out/haproxy.cfg" >"$work/check" 2>&1; then
+            ! "$haproxy_bin" -c -f "$work/out/haproxy.cfg" -f "$work/out/backends" \
+                >"$work/check" 2>&1; then
             ok=0
             msgs="$msgs
-haproxy -c -f haproxy.cfg failed:
+haproxy -c -f haproxy.cfg -f backends failed:
 $(cat "$work/check")"
         fi
     else

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 
 #include "haproxy/render.h"
 #include "model/model.h"
@@ -19,7 +20,9 @@
 #include "store/objects.h"
 #include "store/store.h"
 #include "util/arena.h"
+#include "util/buf.h"
 #include "util/file.h"
+#include "util/strutil.h"
 #include "modelutil.h"
 
 #define T_OLD "2024-01-01T00:00:00Z"
@@ -486,7 +489,7 @@ static void test_render_cfg_to_file(void **state)
     struct render_opts ro = ropts(), rf = ropts();
     struct model *m, *m2;
     struct rendered mem, disk, other;
-    char *err = NULL, *data = NULL, path[] = "/tmp/portico-test-cfg-XXXXXX";
+    char *err = NULL, *data = NULL, path[] = "/tmp/portico-test-cfg-XXXXXX", *last;
     size_t len = 0;
     int fd = mkstemp(path);
 
@@ -500,37 +503,109 @@ static void test_render_cfg_to_file(void **state)
     rf.cfg_path = path;
     assert_int_equal(render(m, &ro, &mem, &err), 0);
     assert_int_equal(render(m, &rf, &disk, &err), 0);
-    assert_true(mem.files[0].len > 4 * 65536);
-    assert_null(disk.files[0].data);
-    assert_int_equal(file_read(path, 64u << 20, &data, &len), 0);
-    assert_int_equal(len, mem.files[0].len);
-    assert_int_equal(disk.files[0].len, len);
-    assert_memory_equal(data, mem.files[0].data, len);
-    assert_true(disk.files[0].hash == mem.files[0].hash);
-    assert_true(disk.files[0].shape == mem.files[0].shape);
+    /* 3,000 backends: haproxy.cfg and 11 files of 256 more each */
+    assert_int_equal(mem.n_cfg, 12);
+    assert_int_equal(disk.n_cfg, mem.n_cfg);
+    for (size_t k = 0; k < mem.n_cfg; k++) {
+        char name[64];
+
+        render_cfg_file_name(name, sizeof(name), k);
+        assert_string_equal(disk.files[k].name, name);
+        assert_true(disk.files[k].cfg && !disk.files[k].same);
+        assert_null(disk.files[k].data);
+        assert_int_equal(file_read(disk.files[k].path, 64u << 20, &data, &len), 0);
+        assert_int_equal(len, mem.files[k].len);
+        assert_int_equal(disk.files[k].len, len);
+        assert_memory_equal(data, mem.files[k].data, len);
+        assert_true(disk.files[k].hash == mem.files[k].hash);
+        FREE_NULL(data);
+    }
+    assert_string_equal(disk.files[0].path, path);
+    assert_true(mem.cfg.len > 4 * 65536);
+    assert_true(disk.cfg.hash == mem.cfg.hash);
+    assert_true(disk.cfg.shape == mem.cfg.shape);
+    assert_int_equal(disk.cfg.len, mem.cfg.len);
     assert_true(disk.hash == mem.hash);
     /* other endpoints: other bytes, the same shape */
     put_service(&s, "shop", "s7", "http", 80, 8080, "10.0.0.3");
     m2 = model_build(&s, &mo);
     assert_int_equal(render(m2, &rf, &other, &err), 0);
-    assert_true(other.files[0].hash != mem.files[0].hash);
-    assert_true(other.files[0].shape == mem.files[0].shape);
-    /* freeing the rendering removes the file it wrote */
+    assert_true(other.cfg.hash != mem.cfg.hash);
+    assert_true(other.cfg.shape == mem.cfg.shape);
+    /* freeing the rendering removes the files it wrote */
+    last = xstrdup(other.files[other.n_cfg - 1].path);
     rendered_free(&other);
     assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(access(last, F_OK), -1);
+    free(last);
     model_unref(m2);
     /* another backend: another shape */
     put_ingress(&s, "shop", "new", T_OLD, "portico", "",
                 "'rules':[" RULE("new.example.com", PATH("/", "Prefix", BE_NUM("new", 80))) "]");
     m2 = model_build(&s, &mo);
     assert_int_equal(render(m2, &rf, &other, &err), 0);
-    assert_true(other.files[0].shape != mem.files[0].shape);
+    assert_true(other.cfg.shape != mem.cfg.shape);
     rendered_free(&other);
     model_unref(m2);
-    free(data);
     unlink(path);
     rendered_free(&mem);
     rendered_free(&disk);
+    model_unref(m);
+    store_deinit(&s);
+}
+
+/* haproxy.cfg's files, however many backends each holds, are together the
+ * configuration a single file holds: backends cut between files, never
+ * inside one, the files after the first holding whole sections. */
+static void test_render_cfg_files(void **state)
+{
+    struct store s;
+    struct model_opts mo = mopts();
+    struct render_opts one = ropts(), few = ropts();
+    const char *head = "global\n    default-path parent\n";
+    struct rendered a, b;
+    struct buf all;
+    char *err = NULL;
+    struct model *m;
+
+    (void)state;
+    store_init(&s);
+    put_class(&s, "portico", CONTROLLER, false);
+    put_many(&s, 10, "/", true);
+    m = model_build(&s, &mo);
+    assert_int_equal(m->n_backends, 10);
+    few.backends_per_file = 3;
+    assert_int_equal(render(m, &one, &a, &err), 0);
+    assert_int_equal(render(m, &few, &b, &err), 0);
+    assert_int_equal(a.n_cfg, 1);
+    assert_int_equal(b.n_cfg, 4);
+    buf_init(&all, 1u << 30);
+    for (size_t k = 0; k < b.n_cfg; k++) {
+        char name[64];
+
+        render_cfg_file_name(name, sizeof(name), k);
+        assert_string_equal(b.files[k].name, name);
+        assert_true(b.files[k].cfg);
+        if (k) {
+            /* HAProxy reads a directory's files in lexical order; their
+             * paths are relative to the directory of haproxy.cfg */
+            assert_true(k == 1 || strcmp(b.files[k - 1].name, b.files[k].name) < 0);
+            assert_true(str_has_prefix(b.files[k].data, head));
+            assert_true(str_has_prefix(b.files[k].data + strlen(head), "\nbackend "));
+        }
+        buf_add(&all, b.files[k].data + (k ? strlen(head) : 0),
+                b.files[k].len - (k ? strlen(head) : 0));
+    }
+    assert_string_equal(b.files[1].name, RENDER_BACKENDS_DIR "/00001.cfg");
+    assert_int_equal(all.len, a.files[0].len);
+    assert_memory_equal(all.ptr, a.files[0].data, all.len);
+    assert_int_equal(b.cfg.len, a.cfg.len + 3 * strlen(head));
+    /* the maps and the rest: the same files after haproxy.cfg's */
+    assert_int_equal(b.n_files - b.n_cfg, a.n_files - a.n_cfg);
+    assert_true(b.rest_hash == a.rest_hash);
+    buf_free(&all);
+    rendered_free(&a);
+    rendered_free(&b);
     model_unref(m);
     store_deinit(&s);
 }
@@ -590,9 +665,9 @@ static void test_render_from_model(void **state)
     /* haproxy.cfg as rendered before: the same rendering, but that file,
      * which the caller has */
     rendered_free(&lean);
-    rm.cfg_same = &(struct render_cfg){mem.files[0].hash, mem.files[0].shape, mem.files[0].len,
-                                       mem.files[0].servers};
+    rm.cfg_same = &mem.cfg;
     assert_int_equal(render(m, &rm, &lean, &err), 0);
+    assert_int_equal(lean.n_cfg, mem.n_cfg);
     assert_true(lean.hash == mem.hash);
     assert_true(lean.files[0].same);
     assert_null(lean.files[0].data);
@@ -796,85 +871,145 @@ static void test_render_memo(void **state)
     file_rmtree(dir);
 }
 
-/* Renders patch <p> into <path> from <from> (rendered before into
- * <from_path>) and checks that the file is byte for byte a rendering of
- * <p>, with the same hashes; returns that rendering. */
-static void check_splice(const struct model *p, const struct rendered *from, const char *from_path,
-                         const char *path, struct rendered *out)
+/* Renders patch <p>, <per> backends in each file, from <from>, whose
+ * haproxy.cfg's files are in directory <from_dir>, and puts its own in
+ * <dir>; checks that each is byte for byte the file a whole rendering of
+ * <p> makes, with the same hashes. Returns how many were written, the
+ * others being <from>'s, and the rendering in <out>. */
+static size_t check_splice(const struct model *p, const struct rendered *from,
+                           const char *from_dir, const char *dir, size_t per,
+                           struct rendered *out)
 {
     struct render_opts ro = ropts(), rf = ropts();
+    char *err = NULL, *next = xasprintf("%s/haproxy.cfg.next", dir);
     struct rendered full;
-    struct render_cfg cfg = {from->files[0].hash, from->files[0].shape, from->files[0].len,
-                             from->files[0].servers};
-    char *err = NULL, *data = NULL;
-    size_t len = 0;
+    size_t written = 0;
 
-    rf.cfg_path = path;
-    rf.cfg_from = &cfg;
-    rf.cfg_from_path = from_path;
+    ro.backends_per_file = rf.backends_per_file = per;
+    rf.cfg_path = next;
+    rf.cfg_from = &from->cfg;
+    rf.cfg_from_dir = from_dir;
     assert_int_equal(render(p, &rf, out, &err), 0);
     assert_int_equal(render(p, &ro, &full, &err), 0);
-    assert_int_equal(file_read(path, 64u << 20, &data, &len), 0);
-    assert_int_equal(len, full.files[0].len);
-    assert_memory_equal(data, full.files[0].data, len);
-    assert_true(out->files[0].hash == full.files[0].hash);
-    assert_true(out->files[0].shape == full.files[0].shape);
+    assert_int_equal(out->n_cfg, full.n_cfg);
+    for (size_t k = 0; k < out->n_cfg; k++) {
+        const struct render_file *f = &out->files[k];
+        char *was = xasprintf("%s/%s", from_dir, f->name), *path = xasprintf("%s/%s", dir, f->name);
+        char *data = NULL;
+        size_t len = 0;
+
+        assert_string_equal(f->name, full.files[k].name);
+        assert_int_equal(file_read(f->same ? was : f->path, 64u << 20, &data, &len), 0);
+        assert_int_equal(len, full.files[k].len);
+        assert_int_equal(f->len, len);
+        assert_memory_equal(data, full.files[k].data, len);
+        assert_true(f->hash == full.files[k].hash);
+        written += !f->same;
+        assert_int_equal(f->same ? link(was, path) : rename(f->path, path), 0);
+        free(data);
+        free(path);
+        free(was);
+    }
+    assert_true(out->cfg.hash == full.cfg.hash);
+    assert_true(out->cfg.shape == full.cfg.shape);
+    assert_int_equal(out->cfg.len, full.cfg.len);
     assert_true(out->hash == full.hash);
-    free(data);
     rendered_free(&full);
+    free(next);
+    return written;
 }
 
-/* haproxy.cfg of a patch, made from the file of the model it patched with
- * only the patched backends' server lines made again, is the file a whole
- * rendering makes: a backend's lines grown, then another's shrunk, and that
- * one alone. */
+/* A directory <base>/<n> with its RENDER_BACKENDS_DIR (malloc'd). */
+static char *gen_dir(const char *base, int n)
+{
+    char *dir = xasprintf("%s/%d", base, n), *err = NULL;
+
+    assert_int_equal(file_mkdirs(dir, 0700, &err), 0);
+    free(err);
+    err = xasprintf("%s/" RENDER_BACKENDS_DIR, dir);
+    assert_int_equal(mkdir(err, 0700), 0);
+    free(err);
+    return dir;
+}
+
+/* haproxy.cfg of a patch, made from the files of the model it patched with
+ * only the patched backends' server lines made again, is the configuration
+ * a whole rendering makes: a backend's lines grown, then another's shrunk,
+ * and that one alone. With a file for each backend, only the patched
+ * backend's file is written. */
 static void test_render_spliced(void **state)
 {
     struct store s;
     struct model_opts mo = mopts();
-    struct render_opts ro = ropts();
     struct model *m, *p1, *p2;
-    struct rendered r0, r1, r2;
-    char dir[] = "/tmp/portico-splice-XXXXXX", *paths[3], *err = NULL, *crt, *key;
+    char base[] = "/tmp/portico-splice-XXXXXX", *crt, *key;
     uint64_t web = k8s_lookup_hash(K8S_SERVICE, "shop", "web");
     uint64_t api = k8s_lookup_hash(K8S_SERVICE, "shop", "api");
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
-    for (int i = 0; i < 3; i++)
-        paths[i] = xasprintf("%s/%d.cfg", dir, i);
+    assert_non_null(mkdtemp(base));
     sample_store(&s, "10.0.0.1,10.0.0.2", &crt, &key);
     put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.1,10.0.1.2,10.0.1.3");
     m = model_build(&s, &mo);
-    ro.cfg_path = paths[0];
-    assert_int_equal(render(m, &ro, &r0, &err), 0);
-    assert_non_null(r0.files[0].servers);
-    /* web, the last backend: one endpoint more */
-    put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.3,10.0.0.1,10.0.0.2");
-    p1 = model_patch(m, &s, &web, 1);
-    assert_true(p1 && p1 != m);
-    check_splice(p1, &r0, paths[0], paths[1], &r1);
-    /* then api, the first: two fewer, what follows moves back */
-    put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.2");
-    p2 = model_patch(p1, &s, &api, 1);
-    assert_true(p2 && p2 != p1);
-    check_splice(p2, &r1, paths[1], paths[2], &r2);
-    rendered_free(&r2);
-    /* api alone, from the build's file: the rest of it follows unchanged */
-    model_unref(p2);
-    p2 = model_patch(m, &s, &api, 1);
-    assert_true(p2 && p2 != m && p2->n_patched == 1);
-    check_splice(p2, &r0, paths[0], paths[2], &r2);
-    rendered_free(&r0);
-    rendered_free(&r1);
-    rendered_free(&r2);
-    for (int i = 0; i < 3; i++) {
-        unlink(paths[i]);
-        free(paths[i]);
+    assert_true(m->n_backends >= 2);
+    for (size_t per = 1; per <= RENDER_BACKENDS_PER_FILE; per += RENDER_BACKENDS_PER_FILE - 1) {
+        struct render_opts ro = ropts();
+        char *dirs[4], *err = NULL;
+        struct rendered r0, r1, r2;
+        size_t files = per == 1 ? m->n_backends : 1;
+
+        for (int i = 0; i < 4; i++)
+            dirs[i] = gen_dir(base, (int)per * 4 + i);
+        ro.backends_per_file = per;
+        assert_int_equal(render(m, &ro, &r0, &err), 0);
+        assert_int_equal(r0.n_cfg, files);
+        for (size_t k = 0; k < r0.n_cfg; k++) {
+            char *path = xasprintf("%s/%s", dirs[0], r0.files[k].name);
+
+            assert_int_equal(file_replace(path, r0.files[k].data, r0.files[k].len, 0644, 0, &err),
+                             0);
+            free(path);
+        }
+        /* web, the last backend: one endpoint more */
+        put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.3,10.0.0.1,10.0.0.2");
+        p1 = model_patch(m, &s, &web, 1);
+        assert_true(p1 && p1 != m && p1->n_patched == 1);
+        assert_int_equal(p1->patched[0], m->n_backends - 1);
+        assert_int_equal(check_splice(p1, &r0, dirs[0], dirs[1], per, &r1), 1);
+        assert_true(r1.n_cfg == 1 || (r1.files[0].same && !r1.files[r1.n_cfg - 1].same));
+        /* then api, the first: two fewer, what follows moves back */
+        put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.2");
+        p2 = model_patch(p1, &s, &api, 1);
+        assert_true(p2 && p2 != p1 && p2->n_patched >= 1);
+        assert_int_equal(p2->patched[0], 0);
+        /* the files of the backends patched since the build, and no other */
+        assert_int_equal(check_splice(p2, &r1, dirs[1], dirs[2], per, &r2),
+                         files == 1 ? 1 : p2->n_patched);
+        for (size_t k = 0; k < r2.n_cfg; k++) {
+            bool patched = false;
+
+            for (size_t j = 0; j < p2->n_patched; j++)
+                patched |= p2->patched[j] / per == k;
+            assert_true(r2.files[k].same == !patched);
+        }
+        rendered_free(&r2);
+        /* api alone, from the build's files: the rest of them follow unchanged */
+        model_unref(p2);
+        p2 = model_patch(m, &s, &api, 1);
+        assert_true(p2 && p2 != m && p2->n_patched == 1);
+        assert_int_equal(check_splice(p2, &r0, dirs[0], dirs[3], per, &r2), 1);
+        rendered_free(&r0);
+        rendered_free(&r1);
+        rendered_free(&r2);
+        model_unref(p2);
+        model_unref(p1);
+        /* as it was, for the next round */
+        put_service(&s, "shop", "web", "http", 80, 8080, "10.0.0.1,10.0.0.2");
+        put_service(&s, "shop", "api", "grpc", 9000, 9000, "10.0.1.1,10.0.1.2,10.0.1.3");
+        for (int i = 0; i < 4; i++)
+            free(dirs[i]);
     }
-    rmdir(dir);
-    model_unref(p2);
-    model_unref(p1);
+    file_rmtree(base);
     model_unref(m);
     store_deinit(&s);
     free(crt);
@@ -914,6 +1049,7 @@ int main(void)
         cmocka_unit_test(test_render_drops_refused),
         cmocka_unit_test(test_render_hash),
         cmocka_unit_test(test_render_cfg_to_file),
+        cmocka_unit_test(test_render_cfg_files),
         cmocka_unit_test(test_render_from_model),
         cmocka_unit_test(test_render_memo),
         cmocka_unit_test(test_render_spliced),
