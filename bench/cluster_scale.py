@@ -772,6 +772,8 @@ def main():
     args.kinds = set(k for k in args.kinds.split(",") if k)
     GAP[0] = args.gap
     PERF[0] = args.perf
+    if args.perf:
+        Path(args.perf).mkdir(parents=True, exist_ok=True)
     into_netns()
     with bench_cluster("portico-scale-") as (tmp, admin):
         admin.create(fixed_objects(ENDPOINTS_PORT))
