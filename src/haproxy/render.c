@@ -159,7 +159,8 @@ static struct render_file *new_file(struct rendered *r, const char *name, mode_t
 {
     struct render_file *f;
 
-    r->files = xrealloc(r->files, (r->n_files + 1) * sizeof(*r->files));
+    /* a file for each of 1,000 certificates: not a copy of the array each */
+    r->files = xgrow(r->files, &r->cap_files, r->n_files + 1, sizeof(*r->files));
     f = &r->files[r->n_files++];
     memset(f, 0, sizeof(*f));
     f->name = xstrdup(name);
@@ -1465,10 +1466,7 @@ static void add_cert(struct rendered *r, const struct render_opts *o, const char
 
     f->cert = c;
     f->len = c->pem_len;
-    if (c->tls)
-        f->hash = c->tls->der_hash;
-    else
-        f->hash = hash_fnv1a(c->pem ? c->pem : "", c->pem_len);
+    f->hash = c->hash;
     if (!o->from_model)
         render_file_data(f, NULL);
 }

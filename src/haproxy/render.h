@@ -142,7 +142,7 @@ struct render_file {
 /* A complete rendering: every file HAProxy needs, in a fixed order. */
 struct rendered {
     struct render_file *files; /* haproxy.cfg's first, in order */
-    size_t n_files;
+    size_t n_files, cap_files;
     size_t n_cfg;              /* haproxy.cfg's files */
     struct render_cfg cfg;     /* all of them; shape: of their lines but the
                                 * servers', which the Runtime API changes */
