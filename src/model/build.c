@@ -2395,6 +2395,7 @@ static void finish(struct builder *b)
         mc->file = c->file;
         mc->tls = c->tls;
         mc->pem_len = c->tls->pem_len;
+        mc->hash = c->tls->der_hash;
         mc->snis = arena_alloc(&m->arena, (c->n_snis + 1) * sizeof(*mc->snis));
         for (size_t j = 0; j < c->n_snis; j++)
             mc->snis[j] = arena_strdup(&m->arena, c->snis[j]);
@@ -2463,6 +2464,7 @@ static bool use_default_cert(struct builder *b, const char *ref, const char *ns_
         add_issue(b, MODEL_SEV_WARN, obj, field, "%s", st->stale);
     dc->tls = secret_tls(b, st);
     dc->pem_len = dc->tls->pem_len;
+    dc->hash = dc->tls->der_hash;
     dc->secret = st->hash;
     return true;
 }
@@ -2484,6 +2486,7 @@ static void set_default_cert(struct builder *b)
         dc->pem = arena_strdup(&b->m->arena, o->fallback_cert_pem);
         dc->pem_len = strlen(dc->pem);
     }
+    dc->hash = hash_fnv1a(dc->pem ? dc->pem : "", dc->pem_len);
 }
 
 static void set_default_backend(struct builder *b)

@@ -123,6 +123,8 @@ struct model_cert {
                                   * (model_cert_pem()), or NULL */
     const char *pem;       /* else the private key then certificate chain, or NULL */
     size_t pem_len;        /* of either's PEM */
+    uint64_t hash;         /* of what its PEM is made from: <tls>'s DER, or <pem>;
+                            * here, not read through <tls> for each of a thousand */
     const char **snis;     /* SNI filters, sorted; none: the names in the cert */
     size_t n_snis;
     uint64_t secret;       /* k8s_lookup_hash() of the Secret <tls> is its current data

@@ -1037,6 +1037,7 @@ struct model *model_recert(struct model *m, const struct store *store,
         }
         v[k].tls = now[k];
         v[k].pem_len = now[k]->pem_len;
+        v[k].hash = now[k]->der_hash;
         tls_entry_hold(now[k]);
         p->held[p->n_held++] = now[k];
     }

@@ -321,6 +321,7 @@ static void test_render_drops_refused(void **state)
     cert->file = "bad file.pem";
     cert->pem = "PEM";
     cert->pem_len = 3;
+    cert->hash = hash_fnv1a(cert->pem, cert->pem_len);
     m->certs = cert;
     m->n_certs = 1;
     m->default_cert.file = "default.pem";
