@@ -226,8 +226,10 @@ bool ctl_same_files(const struct ctl *c);
 int ctl_write_in_place(struct ctl *c, const struct rendered *r, char **err);
 /* Puts haproxy.cfg's files of <r> that were written (not render_file.same)
  * into generation directory <dir>, each over the one there, haproxy.cfg
- * last. Returns 0 or a negative errno with *<err> set. */
-int ctl_replace_cfg_files(const struct rendered *r, const char *dir, char **err);
+ * last. Returns 0 or a negative errno with *<err> set; then some files may
+ * be new and others not, and c->running.cfg no longer says where their
+ * server lines are: the next writing renders haproxy.cfg whole. */
+int ctl_replace_cfg_files(struct ctl *c, const struct rendered *r, const char *dir, char **err);
 /* Points "current" at the pending generation, so a restarted HAProxy loads
  * it; where it pointed before is kept for ctl_revert_current(). Returns 0,
  * or logs why not and returns a negative errno. */

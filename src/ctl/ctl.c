@@ -498,7 +498,7 @@ static int write_cfg_in_place(struct ctl *c)
     t1 = uv_hrtime();
     if (!ret) {
         check_spliced_cfg(c, c->running.model, &r, c->gen);
-        ret = ctl_replace_cfg_files(&r, dir, &err);
+        ret = ctl_replace_cfg_files(c, &r, dir, &err);
     }
     if (ret) {
         log_warn("ctl", "cannot write haproxy.cfg into generation %u: %s; writing a new one",

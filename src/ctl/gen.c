@@ -29,6 +29,7 @@
 #include "util/fault.h"
 #include "util/file.h"
 #include "util/log.h"
+#include "util/shared.h"
 #include "util/strutil.h"
 #include "util/xalloc.h"
 #include "util/banned.h"
@@ -431,12 +432,12 @@ int ctl_write_in_place(struct ctl *c, const struct rendered *r, char **err)
     /* last: a failure before leaves the running generation's haproxy.cfg,
      * which c->running.cfg describes and the next rendering splices */
     if (ret == 0)
-        ret = ctl_replace_cfg_files(r, dir, err);
+        ret = ctl_replace_cfg_files(c, r, dir, err);
     free(dir);
     return ret;
 }
 
-int ctl_replace_cfg_files(const struct rendered *r, const char *dir, char **err)
+int ctl_replace_cfg_files(struct ctl *c, const struct rendered *r, const char *dir, char **err)
 {
     int ret = 0;
 
@@ -447,13 +448,21 @@ int ctl_replace_cfg_files(const struct rendered *r, const char *dir, char **err)
         if (f->same)
             continue;
         path = xasprintf("%s/%s", dir, f->name);
-        if (!f->path) {
+        if (fault_hit("cfg-file")) {
+            ret = -EIO;
+            errmsg_set(err, "fault injection");
+        } else if (!f->path) {
             ret = file_replace(path, f->data, f->len, f->mode, 0, err);
         } else if (rename(f->path, path) == -1) {
             ret = -errno;
             errmsg_set(err, "rename %s to %s: %s", f->path, path, strerror(errno));
         }
         free(path);
+    }
+    if (ret) {
+        /* nothing may be spliced from those files now (render()) */
+        shared_unref(c->running.cfg.servers);
+        c->running.cfg.servers = NULL;
     }
     return ret;
 }

@@ -1778,6 +1778,7 @@ static int splice_cfg_file(const struct model *m, struct render_servers *t, size
     char name[64], *from;
     int in, fd, ret = 0;
     int64_t delta = 0;
+    struct stat st;
     struct buf b;
 
     render_cfg_file_name(name, sizeof(name), k);
@@ -1786,6 +1787,14 @@ static int splice_cfg_file(const struct model *m, struct render_servers *t, size
     free(from);
     if (in == -1)
         return -errno;
+    if (fstat(in, &st) == -1)
+        ret = -errno;
+    else if ((size_t)st.st_size != cf->len)
+        ret = -ESTALE; /* not the file <t> describes */
+    if (ret) {
+        close(in);
+        return ret;
+    }
     fd = create_cfg(path);
     if (fd < 0) {
         close(in);
@@ -1837,10 +1846,34 @@ static int splice_cfg_file(const struct model *m, struct render_servers *t, size
     return ret;
 }
 
+/* Whether any of backends <patched> (<n>) of <m> has other server lines
+ * than table <t> hashed; if none, those refused are counted in <dropped>.
+ * A patch names every backend patched since the build: most of them are
+ * as the files hold them already. */
+static bool servers_differ(const struct model *m, const struct render_servers *t,
+                           const uint32_t *patched, size_t n, size_t *dropped)
+{
+    size_t refused = 0;
+    bool differ = false;
+    struct buf b;
+
+    buf_init(&b, RENDER_MAX_CFG);
+    for (size_t j = 0; !differ && j < n; j++) {
+        buf_reset(&b);
+        differ = (render_server_lines(&b, m->backends[patched[j]], &refused) && !b.ptr) ||
+                 hash_fnv1a(b.ptr ? b.ptr : "", b.len) != t->hash[patched[j]];
+    }
+    buf_free(&b);
+    if (!differ)
+        *dropped += refused;
+    return differ;
+}
+
 /* haproxy.cfg of <m>, a patch of the build o->cfg_from was rendered from:
- * the files of the backends <m> patched are written to the paths of
- * o->cfg_path, their server lines made again and everything else copied
- * from their files in o->cfg_from_dir; the other files are <same>. At
+ * the files of the backends whose server lines the patches changed since
+ * are written to the paths of o->cfg_path, those lines made again and
+ * everything else copied from their files in o->cfg_from_dir; the other
+ * files are <same>. At
  * 10,000 backends, rendering the whole configuration again was most of an
  * endpoint change's CPU, and copying it whole most of what remained. */
 static int splice_cfg(const struct model *m, const struct render_opts *o, struct rendered *out,
@@ -1864,7 +1897,7 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
         render_cfg_file_name(name, sizeof(name), k);
         f = new_file(out, name, 0644);
         f->cfg = true;
-        if (n) {
+        if (n && servers_differ(m, t, m->patched + j, n, &out->n_dropped)) {
             f->path = k ? xasprintf("%s.%zu", o->cfg_path, k) : xstrdup(o->cfg_path);
             ret = splice_cfg_file(m, t, k, o->cfg_from_dir, m->patched + j, n, f->path, limit,
                                   &out->n_dropped);

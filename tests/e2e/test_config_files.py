@@ -108,3 +108,44 @@ def test_backends_past_the_first_256_are_in_files_of_their_own(launcher):
     wait_for(lambda: px.get(host=f"{svc}.files.test").status == 200, what="served after the restart")
     assert running_servers(px) >= written_servers(px)
     assert {s for b, s in running_servers(px) if b == last} == set(sections(config_files(px)[1])[last])
+
+
+def test_files_half_replaced_are_written_whole_again(launcher):
+    """Two backends in two files changed in one burst, and the second file
+    cannot be replaced (PORTICO_FAULT_AT=cfg-file:2: the first is
+    backends/00001.cfg, replaced; then haproxy.cfg): nothing is spliced from
+    files the running generation no longer describes. The next writing
+    renders them whole, and the files hold the servers HAProxy runs."""
+    echo = launcher.echo({"web": ADDRS})
+    port = echo.port("web")
+    m = launcher.manifests()
+    m.write("all.yaml", [o for i in range(1, N - 1) for o in objects(port, f"s{i:03d}", ADDRS[:1])])
+    first, last = "s000", f"s{N - 1:03d}"
+    m.write("first.yaml", objects(port, first, ADDRS[:1]))
+    m.write("last.yaml", objects(port, last, ADDRS[:1]))
+    px = launcher.portico(m, env={"PORTICO_FAULT_AT": "cfg-file:2"})
+    reloads = px.settle()
+    gen = os.readlink(px.config_dir / "current")
+    m.write("first.yaml", objects(port, first, ADDRS))
+    m.write("last.yaml", objects(port, last, ADDRS))
+
+    def both_written():
+        files = config_files(px)
+        return (len(sections(files[0])[f"default_{first}_http"]) == 2 and
+                len(sections(files[1])[f"default_{last}_http"]) == 2)
+
+    wait_for(both_written, timeout=10, what="both backends' new servers written")
+    assert "pass 2 through cfg-file fails now" in px.log_text()
+    assert os.readlink(px.config_dir / "current") == gen
+    assert px.reload_count() == reloads
+    assert running_servers(px) == written_servers(px)
+    # and spliced again afterwards: one file, from the files written whole
+    inode = config_files(px)[0].stat().st_ino
+    m.write("last.yaml", objects(port, last, ADDRS[1:]))
+    wait_for(lambda: sections(config_files(px)[1])[f"default_{last}_http"] ==
+             [s for b, s in running_servers(px) if b == f"default_{last}_http"] and
+             len(sections(config_files(px)[1])[f"default_{last}_http"]) == 1,
+             what="the last backend's server written")
+    assert config_files(px)[0].stat().st_ino == inode
+    assert running_servers(px) == written_servers(px)
+    assert px.stop() == 0, "exit status (the sanitizer build reports leaks in it)"
