@@ -620,8 +620,8 @@ def run_render(binary, mdir, outdir, flags=()):
 
 
 def run_haproxy(haproxy, outdir):
-    p = subprocess.run([haproxy, "-c", "-f", "haproxy.cfg"], cwd=outdir, capture_output=True,
-                       timeout=300)
+    p = subprocess.run([haproxy, "-c", "-f", "haproxy.cfg", "-f", "backends"], cwd=outdir,
+                       capture_output=True, timeout=300)
     return p.returncode, (p.stdout + p.stderr).decode("latin-1")
 
 
@@ -667,14 +667,24 @@ CANARY_LINE = re.compile(r"    http-request set-var\(txn\.cgo\) str\([01]\) if "
                          r"\{ var\(txn\.canary\),field\(5,:\) -m str (c[0-9a-f]{12}) \} ")
 
 
+# How each file of backends/ begins: haproxy.cfg's later backends follow.
+BACKENDS_HEAD = "global\n    default-path parent\n"
+
+
 class Output:
-    """A rendering read back: haproxy.cfg split into its head (global,
-    defaults, frontends) and backends, the maps, the crt-list, the
-    certificates, and the warnings."""
+    """A rendering read back: haproxy.cfg, with the backends of the files of
+    backends/ after it, split into its head (global, defaults, frontends)
+    and backends, the maps, the crt-list, the certificates, and the
+    warnings."""
 
     def __init__(self, outdir, stderr):
         self.dir = Path(outdir)
         raw = (self.dir / "haproxy.cfg").read_bytes().decode("latin-1")
+        self.cfg_lines = raw.split("\n")  # haproxy.cfg's own, as haproxy -c numbers them
+        for p in sorted((self.dir / "backends").glob("*.cfg")):
+            more = p.read_bytes().decode("latin-1")
+            assert more.startswith(BACKENDS_HEAD), f"{p} does not begin with {BACKENDS_HEAD!r}"
+            raw += more[len(BACKENDS_HEAD):]
         self.cfg = raw
         self.lines = raw.split("\n")
         self.head, self.blocks = [], {}

@@ -342,7 +342,7 @@ def haproxy_lines(hout, out):
     for m in re.finditer(r"\[([\w./-]+):(\d+)\]", hout):
         fname, n = m.group(1), int(m.group(2))
         if fname.endswith("haproxy.cfg"):
-            text = out.lines[n - 1] if 0 < n <= len(out.lines) else "?"
+            text = out.cfg_lines[n - 1] if 0 < n <= len(out.cfg_lines) else "?"
         else:
             p = out.dir / fname
             ls = p.read_bytes().decode("latin-1").split("\n") if p.is_file() else []
