@@ -54,7 +54,7 @@ struct cfg_out {
 /* How each file of RENDER_BACKENDS_DIR begins. */
 #define RENDER_BACKENDS_HEAD "global\n    default-path parent\n"
 
-static int cfg_begin(struct cfg_out *c, size_t k, size_t reserve);
+static int cfg_begin(struct cfg_out *c, size_t k);
 static int cfg_end(struct cfg_out *c);
 
 /* Hashes the piece in <c>'s buffer and, when writing out, writes it once it
@@ -79,7 +79,7 @@ static int cfg_flush(struct cfg_out *c, bool last)
         p += len;
     }
     if (c->fd == -1)
-        return c->total + c->b.len > c->limit ? -E2BIG : 0;
+        return 0; /* the buffer's own limit is what the files before left */
     if (c->total + c->written + c->b.len > c->limit)
         return -E2BIG;
     ret = file_write_all(c->fd, c->b.ptr, c->b.len);
@@ -103,6 +103,19 @@ static size_t cfg_files(size_t n, size_t per)
     return n > per ? (n + per - 1) / per : 1;
 }
 
+/* Where file <k> of haproxy.cfg is written when its first is at <base>
+ * (render_opts.cfg_path; malloc'd). */
+static char *cfg_file_path(const char *base, size_t k)
+{
+    return k ? xasprintf("%s.%zu", base, k) : xstrdup(base);
+}
+
+/* The backend after the last of file <k> of table <t>. */
+static size_t file_end(const struct render_servers *t, size_t k)
+{
+    return (k + 1) * t->per_file < t->n ? (k + 1) * t->per_file : t->n;
+}
+
 /* A table of where the server lines of <m>'s backends are (one reference),
  * <per> in each file. */
 static struct render_servers *servers_new(const struct model *m, size_t per)
@@ -124,7 +137,7 @@ static struct render_servers *servers_new(const struct model *m, size_t per)
 /* Hashes file <k> of table <t> from its gaps and backends. */
 static void servers_fold_file(struct render_servers *t, size_t k)
 {
-    size_t end = (k + 1) * t->per_file < t->n ? (k + 1) * t->per_file : t->n;
+    size_t end = file_end(t, k);
     uint64_t h = t->files[k].gaps;
 
     for (size_t i = k * t->per_file; i < end; i++)
@@ -1072,7 +1085,7 @@ static int backends_with(struct cfg_out *c, const struct model *m, const struct 
         size_t start;
 
         if (i && i % c->srv->per_file == 0) {
-            if ((ret = cfg_end(c)) || (ret = cfg_begin(c, i / c->srv->per_file, c->reserve)))
+            if ((ret = cfg_end(c)) || (ret = cfg_begin(c, i / c->srv->per_file)))
                 return ret;
         }
         if (be->listen_port) {
@@ -1588,7 +1601,7 @@ static int create_cfg(const char *path)
 
 /* Starts haproxy.cfg's file <k> as <c>'s next render_file: created at its
  * path when writing out. Returns 0 or a negative errno. */
-static int cfg_begin(struct cfg_out *c, size_t k, size_t reserve)
+static int cfg_begin(struct cfg_out *c, size_t k)
 {
     char name[64];
     struct render_file *f;
@@ -1600,13 +1613,13 @@ static int cfg_begin(struct cfg_out *c, size_t k, size_t reserve)
     c->written = c->hashed = 0;
     c->hash = HASH_FNV1A_INIT;
     if (c->path) {
-        f->path = k ? xasprintf("%s.%zu", c->path, k) : xstrdup(c->path);
+        f->path = cfg_file_path(c->path, k);
         c->fd = create_cfg(f->path);
         if (c->fd < 0)
             return c->fd;
     }
     buf_init(&c->b, c->limit - c->total);
-    buf_reserve(&c->b, reserve);
+    buf_reserve(&c->b, c->reserve);
     /* haproxy.cfg's "default-path config" would make its paths (server-tls/,
      * certs/) relative to the directory of this file */
     return k ? buf_adds(&c->b, RENDER_BACKENDS_HEAD) : 0;
@@ -1653,7 +1666,7 @@ static int render_cfg(const struct model *m, const struct render_opts *o, struct
     c.limit = o->cfg_limit ? o->cfg_limit : RENDER_MAX_CFG;
     c.srv = servers_new(m, per);
     c.reserve = o->cfg_path ? CFG_PIECE + 4096 : cfg_size(m) / c.srv->n_files;
-    ret = cfg_begin(&c, 0, c.reserve);
+    ret = cfg_begin(&c, 0);
     if (!ret && (render_global(&c.b, m, o) || render_aux_frontends(&c.b, o) ||
                  render_frontend(&c.b, m, o) || render_server_crts(&c.b, m, o)))
         ret = -E2BIG;
@@ -1773,7 +1786,7 @@ static int splice_cfg_file(const struct model *m, struct render_servers *t, size
                            size_t limit, size_t *dropped)
 {
     struct render_cfg_file *cf = &t->files[k];
-    size_t first = k * t->per_file, end = first + t->per_file < t->n ? first + t->per_file : t->n;
+    size_t first = k * t->per_file, end = file_end(t, k);
     size_t pos = 0, len = 0;
     char name[64], *from;
     int in, fd, ret = 0;
@@ -1804,7 +1817,7 @@ static int splice_cfg_file(const struct model *m, struct render_servers *t, size
     for (size_t j = 0, next = first; !ret && j <= n; j++) {
         /* each backend's lines move by what those before them grew */
         size_t i = j < n ? patched[j] : end;
-        uint32_t at = 0, to = 0;
+        uint32_t at, to;
 
         for (; next < i; next++) {
             t->at[2 * next] = (uint32_t)((int64_t)t->at[2 * next] + delta);
@@ -1888,7 +1901,7 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
     memcpy(t->hash, old->hash, old->n * sizeof(*t->hash));
     memcpy(t->at, old->at, 2 * old->n * sizeof(*t->at));
     for (size_t k = 0, j = 0; k < t->n_files; k++) {
-        size_t end = (k + 1) * t->per_file, n = 0;
+        size_t end = file_end(t, k), n = 0;
         struct render_file *f;
         char name[64];
 
@@ -1898,7 +1911,7 @@ static int splice_cfg(const struct model *m, const struct render_opts *o, struct
         f = new_file(out, name, 0644);
         f->cfg = true;
         if (n && servers_differ(m, t, m->patched + j, n, &out->n_dropped)) {
-            f->path = k ? xasprintf("%s.%zu", o->cfg_path, k) : xstrdup(o->cfg_path);
+            f->path = cfg_file_path(o->cfg_path, k);
             ret = splice_cfg_file(m, t, k, o->cfg_from_dir, m->patched + j, n, f->path, limit,
                                   &out->n_dropped);
             if (ret == -E2BIG)
